@@ -1,0 +1,41 @@
+# Two entry points: `make demo` and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit fuzz bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e . --group dev
+	@# pyscard compiles against libpcsclite (Debian: swig libpcsclite-dev). Without it the
+	@# PC/SC tests skip, unless MACNSS_REQUIRE_SERVICES=1 turns the skip into a failure.
+	-$(PY) -m pip install -q "pyscard>=2.0" || echo "note: pyscard not installed; PC/SC tests will skip"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/macnss-auth demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -q
+
+test: lint typecheck unit
+
+# Long fuzzing: HYPOTHESIS_PROFILE=long runs every parser fuzz test with 200,000 examples.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	for f in bench/*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

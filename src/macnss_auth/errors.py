@@ -1,0 +1,268 @@
+"""One exception hierarchy, rooted at :class:`MacnssAuthError`.
+
+Branches follow what the caller does next, not where the error was raised:
+
+* :class:`ConfigurationError` / :class:`UnsupportedAlgorithm`: fix the setup.
+* :class:`MalformedInput`: the input cannot be understood (a code with letters,
+  a broken TLV); tell the user or the client to resend.
+* :class:`AuthenticationFailed`: the person did not prove who they are. Every
+  subclass carries a :class:`Reason` (a stable string that is safe to show and
+  to log), and where it applies ``remaining_attempts`` and ``retry_after``.
+* :class:`ProtocolError`: a card protocol went wrong. ``LocalProtocolError`` is
+  our side misusing a protocol object; ``RemoteProtocolError`` is the chip
+  misbehaving (``SecureMessagingError`` means tampering or a broken link).
+* :class:`TransportError`, :class:`DeliveryError`, :class:`StoreError`:
+  infrastructure; ``retryable`` says whether trying again may help.
+
+Data always lives on attributes, never only in the message; third-party
+exceptions are wrapped with ``raise ... from``. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "AccessDenied",
+    "AuthenticationFailed",
+    "ChallengeExpired",
+    "ChallengeNotFound",
+    "ChallengeUsed",
+    "ConfigurationError",
+    "DeliveryError",
+    "DocumentNotGenuine",
+    "InvalidCode",
+    "LocalProtocolError",
+    "LockedOut",
+    "MacnssAuthError",
+    "MalformedInput",
+    "NotEnrolled",
+    "ProtocolError",
+    "RateLimited",
+    "Reason",
+    "RemoteProtocolError",
+    "SchemaVersionError",
+    "SecretKeyError",
+    "SecureMessagingError",
+    "StoreError",
+    "TokenReplayed",
+    "TransportError",
+    "UnsupportedAlgorithm",
+    "VerificationThrottled",
+]
+
+
+class Reason(str, enum.Enum):
+    """Why an authentication failed: stable strings, safe to show and to audit.
+
+    The values never change once released; dashboards and notebooks key on them.
+    """
+
+    INVALID_CODE = "invalid_code"
+    MALFORMED_CODE = "malformed_code"
+    REPLAYED = "replayed"
+    THROTTLED = "throttled"
+    LOCKED_OUT = "locked_out"
+    RATE_LIMITED = "rate_limited"
+    NOT_ENROLLED = "not_enrolled"
+    CHALLENGE_NOT_FOUND = "challenge_not_found"
+    CHALLENGE_EXPIRED = "challenge_expired"
+    CHALLENGE_USED = "challenge_used"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    ACCESS_DENIED = "access_denied"
+    DOCUMENT_NOT_GENUINE = "document_not_genuine"
+    DOCUMENT_MISMATCH = "document_mismatch"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+class MacnssAuthError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class ConfigurationError(MacnssAuthError):
+    """The library was set up wrongly (bad parameter, missing key, bad policy)."""
+
+
+class UnsupportedAlgorithm(ConfigurationError):
+    """An algorithm, curve or mapping is recognised but not supported."""
+
+
+class MalformedInput(MacnssAuthError, ValueError):
+    """Input that cannot be parsed: a code with letters, truncated TLV, bad DER.
+
+    Attributes:
+        field: which field or structure was malformed, when known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AuthenticationFailed(MacnssAuthError):
+    """The claimant did not authenticate.
+
+    Attributes:
+        reason: a :class:`Reason`; distinct for audit, generic enough to show.
+        remaining_attempts: attempts left before a lockout or a burnt code, if known.
+        retry_after: seconds to wait before the next attempt is considered, if any.
+    """
+
+    default_reason: Reason = Reason.INVALID_CODE
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reason: Reason | None = None,
+        remaining_attempts: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.reason = reason if reason is not None else self.default_reason
+        self.remaining_attempts = remaining_attempts
+        self.retry_after = retry_after
+        super().__init__(message or self.reason.value)
+
+
+class InvalidCode(AuthenticationFailed):
+    """The code, signature or response was wrong."""
+
+    default_reason = Reason.INVALID_CODE
+
+
+class TokenReplayed(AuthenticationFailed):
+    """The code was valid once but has already been used."""
+
+    default_reason = Reason.REPLAYED
+
+
+class VerificationThrottled(AuthenticationFailed):
+    """Too many recent failures; wait ``retry_after`` seconds."""
+
+    default_reason = Reason.THROTTLED
+
+
+class LockedOut(VerificationThrottled):
+    """Hard lockout after too many failures; ``retry_after`` says until when."""
+
+    default_reason = Reason.LOCKED_OUT
+
+
+class RateLimited(VerificationThrottled):
+    """A rate limit (resends, deliveries per destination) was reached."""
+
+    default_reason = Reason.RATE_LIMITED
+
+
+class NotEnrolled(AuthenticationFailed):
+    """No usable enrollment for this subject and method.
+
+    Only raised where revealing it is harmless (an administrator's tool);
+    public-facing ``begin`` calls avoid telling who is enrolled.
+    """
+
+    default_reason = Reason.NOT_ENROLLED
+
+
+class ChallengeNotFound(AuthenticationFailed):
+    """No pending challenge with this id (never issued, or already purged)."""
+
+    default_reason = Reason.CHALLENGE_NOT_FOUND
+
+
+class ChallengeExpired(AuthenticationFailed):
+    """The challenge's lifetime is over."""
+
+    default_reason = Reason.CHALLENGE_EXPIRED
+
+
+class ChallengeUsed(AuthenticationFailed):
+    """The challenge was already consumed (single use) or burnt."""
+
+    default_reason = Reason.CHALLENGE_USED
+
+
+class AccessDenied(AuthenticationFailed):
+    """The card refused the password (wrong MRZ, CAN or PIN).
+
+    Attributes:
+        status_word: the card's status word, when a card answered.
+    """
+
+    default_reason = Reason.ACCESS_DENIED
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status_word: int | None = None,
+        remaining_attempts: int | None = None,
+    ) -> None:
+        super().__init__(message, remaining_attempts=remaining_attempts)
+        self.status_word = status_word
+
+
+class DocumentNotGenuine(AuthenticationFailed):
+    """The document failed verification under the configured policy."""
+
+    default_reason = Reason.DOCUMENT_NOT_GENUINE
+
+
+class ProtocolError(MacnssAuthError):
+    """A card protocol (BAC, PACE, secure messaging, CA, AA) went wrong."""
+
+
+class LocalProtocolError(ProtocolError):
+    """Our side used a protocol object wrongly (out-of-order call, dead object)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The chip misbehaved or answered with an error status.
+
+    Attributes:
+        status_word: the status word, when there was one.
+    """
+
+    def __init__(self, message: str, *, status_word: int | None = None) -> None:
+        super().__init__(message)
+        self.status_word = status_word
+
+
+class SecureMessagingError(RemoteProtocolError):
+    """A protected response failed its MAC or structure check: tampering or a broken link."""
+
+
+class TransportError(MacnssAuthError):
+    """The link to the card failed.
+
+    Attributes:
+        retryable: whether re-establishing the session may succeed.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class DeliveryError(MacnssAuthError):
+    """An SMS or e-mail could not be delivered.
+
+    Attributes:
+        retryable: whether a later attempt may succeed (timeouts, 4xx SMTP replies).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class StoreError(MacnssAuthError):
+    """The state store failed or holds data we cannot use."""
+
+
+class SecretKeyError(StoreError):
+    """A secret at rest cannot be decrypted: wrong, missing or rotated-out key."""
+
+
+class SchemaVersionError(StoreError):
+    """The store's schema is newer than this code understands."""

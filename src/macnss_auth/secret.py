@@ -1,0 +1,68 @@
+"""A value type for secrets: redacted repr, constant-time equality, explicit reveal.
+
+Python cannot reliably wipe memory (strings and bytes are immutable and may be
+copied by the interpreter), so :class:`Secret` does not pretend to. What it does
+guarantee is that a secret never leaks through ``repr``, ``str``, f-strings,
+logging, tracebacks or pickled exceptions by accident: getting the bytes out
+takes a call to :meth:`Secret.reveal` that stands out in review.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import NoReturn
+
+__all__ = ["Secret"]
+
+
+class Secret:
+    """Bytes that must not leak.
+
+    >>> s = Secret(b"hunter2")
+    >>> s
+    Secret(<redacted>)
+    >>> s.reveal()
+    b'hunter2'
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        if not isinstance(value, bytes):
+            raise TypeError("Secret holds bytes; encode text explicitly")
+        self._value = value
+
+    @classmethod
+    def from_text(cls, text: str) -> Secret:
+        """A secret from text, UTF-8 encoded."""
+        return cls(text.encode("utf-8"))
+
+    def reveal(self) -> bytes:
+        """The secret bytes. Every call site is a place where the secret is used."""
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        # Hashing would let dict lookups compare secrets in variable time.
+        raise TypeError("Secret is unhashable")
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("Secret cannot be pickled")
+
+    def __bool__(self) -> bool:
+        return bool(self._value)

@@ -1,0 +1,21 @@
+"""State stores: one contract, several backends. See :mod:`macnss_auth.store.base`."""
+
+from macnss_auth.store.base import (
+    ChallengeRecord,
+    CounterState,
+    Enrollment,
+    Store,
+    enrollment_context,
+)
+from macnss_auth.store.keyring import Keyring
+from macnss_auth.store.memory import MemoryStore
+
+__all__ = [
+    "ChallengeRecord",
+    "CounterState",
+    "Enrollment",
+    "Keyring",
+    "MemoryStore",
+    "Store",
+    "enrollment_context",
+]

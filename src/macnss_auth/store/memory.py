@@ -1,0 +1,178 @@
+"""A process-local, thread-safe store: for tests, notebooks and single-process demos.
+
+One lock serialises every operation, which makes each of them trivially
+atomic. State is lost when the process ends. Secrets are kept sealed under a
+keyring when one is given, so swapping to a persistent store changes nothing
+about how secrets are handled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable
+
+import attrs
+
+from macnss_auth.errors import StoreError
+from macnss_auth.secret import Secret
+from macnss_auth.store.base import (
+    ChallengeRecord,
+    CounterState,
+    Enrollment,
+    enrollment_context,
+)
+from macnss_auth.store.keyring import Keyring
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Everything in dictionaries, behind one lock."""
+
+    def __init__(self, *, keyring: Keyring | None = None) -> None:
+        self._lock = threading.Lock()
+        self._keyring = keyring
+        self._enrollments: dict[tuple[str, str], tuple[Enrollment, bytes]] = {}
+        self._monotonic: dict[str, int] = {}
+        self._challenges: dict[str, ChallengeRecord] = {}
+        self._windows: dict[str, tuple[CounterState, dt.datetime]] = {}
+        self._tokens: dict[str, set[bytes]] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(keyring={self._keyring!r})"
+
+    # Enrollments -----------------------------------------------------------
+    def put_enrollment(self, enrollment: Enrollment) -> None:
+        context = enrollment_context(enrollment.subject, enrollment.method)
+        raw = enrollment.secret.reveal()
+        sealed = self._keyring.seal(raw, context=context) if self._keyring else raw
+        stripped = attrs.evolve(enrollment, secret=Secret(b""))
+        with self._lock:
+            self._enrollments[(enrollment.subject, enrollment.method)] = (stripped, sealed)
+
+    def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
+        with self._lock:
+            entry = self._enrollments.get((subject, method))
+        if entry is None:
+            return None
+        stripped, sealed = entry
+        raw = (
+            self._keyring.open(sealed, context=enrollment_context(subject, method))
+            if self._keyring
+            else sealed
+        )
+        return attrs.evolve(stripped, secret=Secret(raw))
+
+    def delete_enrollment(self, subject: str, method: str) -> bool:
+        with self._lock:
+            return self._enrollments.pop((subject, method), None) is not None
+
+    # Monotonic counters ------------------------------------------------------
+    def advance(self, key: str, value: int) -> bool:
+        with self._lock:
+            current = self._monotonic.get(key)
+            if current is not None and value <= current:
+                return False
+            self._monotonic[key] = value
+            return True
+
+    def current(self, key: str) -> int | None:
+        with self._lock:
+            return self._monotonic.get(key)
+
+    def reset_counter(self, key: str) -> None:
+        with self._lock:
+            self._monotonic.pop(key, None)
+
+    # Challenges --------------------------------------------------------------
+    def create_challenge(self, record: ChallengeRecord) -> None:
+        with self._lock:
+            if record.id in self._challenges:
+                raise StoreError("a challenge with this id exists already")
+            for other_id, other in list(self._challenges.items()):
+                if other.slot == record.slot and not other.consumed:
+                    self._challenges[other_id] = attrs.evolve(other, consumed=True)
+            self._challenges[record.id] = record
+
+    def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        with self._lock:
+            return self._challenges.get(challenge_id)
+
+    def count_attempt(self, challenge_id: str) -> int | None:
+        with self._lock:
+            record = self._challenges.get(challenge_id)
+            if record is None:
+                return None
+            record = attrs.evolve(record, attempts=record.attempts + 1)
+            self._challenges[challenge_id] = record
+            return record.attempts
+
+    def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
+        with self._lock:
+            record = self._challenges.get(challenge_id)
+            if (
+                record is None
+                or record.consumed
+                or record.challenge.is_expired(now)
+                or record.attempts >= record.max_attempts
+            ):
+                return None
+            self._challenges[challenge_id] = attrs.evolve(record, consumed=True)
+            return record
+
+    # Windowed counters -------------------------------------------------------
+    def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
+        with self._lock:
+            entry = self._windows.get(key)
+            if entry is None or now >= entry[1]:
+                state = CounterState(count=1, first_at=now, last_at=now)
+                self._windows[key] = (state, now + dt.timedelta(seconds=window))
+            else:
+                old, ends = entry
+                state = CounterState(count=old.count + 1, first_at=old.first_at, last_at=now)
+                self._windows[key] = (state, ends)
+            return state
+
+    def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
+        with self._lock:
+            entry = self._windows.get(key)
+        if entry is None or now >= entry[0].first_at + dt.timedelta(seconds=window):
+            return None
+        return entry[0]
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._windows.pop(key, None)
+
+    # Single-use tokens -------------------------------------------------------
+    def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
+        fresh = set(digests)
+        with self._lock:
+            self._tokens[key] = fresh
+
+    def consume_token(self, key: str, digest: bytes) -> bool:
+        with self._lock:
+            tokens = self._tokens.get(key)
+            if tokens is None or digest not in tokens:
+                return False
+            tokens.discard(digest)
+            return True
+
+    def count_tokens(self, key: str) -> int:
+        with self._lock:
+            return len(self._tokens.get(key, ()))
+
+    # Housekeeping ------------------------------------------------------------
+    def purge(self, now: dt.datetime) -> int:
+        with self._lock:
+            dead = [cid for cid, rec in self._challenges.items() if rec.challenge.is_expired(now)]
+            for cid in dead:
+                del self._challenges[cid]
+            stale = [key for key, (_, ends) in self._windows.items() if now >= ends]
+            for key in stale:
+                del self._windows[key]
+            return len(dead) + len(stale)
+
+    def close(self) -> None:
+        """Nothing to release."""
