@@ -1,0 +1,32 @@
+"""The ``macnss-auth`` command.
+
+click is used because it is the long-standing standard for Python CLIs, is
+fully typed, and brings no further dependencies.
+
+Each subcommand group lives in its own module under :mod:`macnss_auth.cli`
+and exposes ``command`` (a :class:`click.Command`); the modules are listed in
+``_SUBCOMMAND_MODULES`` and attached below, so adding a group is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from macnss_auth._version import __version__
+
+__all__ = ["main"]
+
+_SUBCOMMAND_MODULES: tuple[str, ...] = ()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="macnss-auth")
+def main() -> None:
+    """Authenticate people with an eID card, an authenticator app, or a code by SMS or e-mail."""
+
+
+for _name in _SUBCOMMAND_MODULES:
+    _module = importlib.import_module(f"macnss_auth.cli.{_name}")
+    main.add_command(_module.command)

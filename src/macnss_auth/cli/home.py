@@ -1,0 +1,71 @@
+"""Where the CLI keeps its state: the data directory and its keyring.
+
+Order of precedence: the ``--home`` option, ``$MACNSS_AUTH_HOME``, then the
+per-user data directory (``$XDG_DATA_HOME/macnss-auth`` or
+``~/.local/share/macnss-auth``). The directory holds ``state.sqlite3`` (the
+store), ``audit.sqlite3`` (the audit log) and ``keyring.key`` (the AES key
+that seals secrets at rest, created with mode 0600 on first use) unless
+``$MACNSS_AUTH_KEY`` gives the key as 64 hex digits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from macnss_auth.clock import SystemRandom
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.store.keyring import Keyring
+
+__all__ = ["HOME_ENV", "KEY_ENV", "home_option", "load_keyring", "resolve_home"]
+
+HOME_ENV = "MACNSS_AUTH_HOME"
+KEY_ENV = "MACNSS_AUTH_KEY"
+
+
+def resolve_home(option: str | None) -> Path:
+    """The data directory, created if missing (mode 0700)."""
+    if option:
+        home = Path(option)
+    elif os.environ.get(HOME_ENV):
+        home = Path(os.environ[HOME_ENV])
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        home = Path(base) / "macnss-auth"
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return home
+
+
+def load_keyring(home: Path) -> Keyring:
+    """The keyring from ``$MACNSS_AUTH_KEY`` or ``HOME/keyring.key`` (created on first use).
+
+    Raises:
+        ConfigurationError: the key is not 32 bytes of hex.
+    """
+    text = os.environ.get(KEY_ENV)
+    path = home / "keyring.key"
+    if text is None and path.exists():
+        text = path.read_text().strip()
+    if text is None:
+        key = SystemRandom().token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.hex() + "\n")
+        return Keyring({"k1": key}, primary="k1")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigurationError("the keyring key must be 64 hex digits") from None
+    if len(key) != 32:
+        raise ConfigurationError("the keyring key must be 64 hex digits")
+    return Keyring({"k1": key}, primary="k1")
+
+
+home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help=f"Data directory (default: ${HOME_ENV} or the per-user data directory).",
+)
