@@ -13,6 +13,7 @@ id is used, and the stored record decides subject, method and expiry.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import enum
 import json
@@ -22,6 +23,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from macnss_auth.clock import RandomSource
 from macnss_auth.errors import MalformedInput
 
 __all__ = [
@@ -116,6 +118,11 @@ class Challenge:
     expires_at: dt.datetime
     hint: str | None = None
     data: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    @staticmethod
+    def new_id(random: RandomSource) -> str:
+        """A fresh unguessable challenge id: 128 random bits, base64url without padding."""
+        return base64.urlsafe_b64encode(random.token_bytes(16)).rstrip(b"=").decode()
 
     def is_expired(self, now: dt.datetime) -> bool:
         """Whether the challenge is over at ``now``."""
