@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import macnss_auth
+from macnss_auth import errors
+
+
+def all_error_classes() -> list[type[BaseException]]:
+    return [
+        obj
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(obj, BaseException) and obj.__module__ == errors.__name__
+    ]
+
+
+@pytest.mark.parametrize("cls", all_error_classes(), ids=lambda c: c.__name__)
+def test_every_error_descends_from_the_root(cls: type[BaseException]) -> None:
+    assert issubclass(cls, errors.MacnssAuthError)
+    assert cls.__name__ in macnss_auth.__all__
+
+
+def test_authentication_failures_carry_data_on_attributes() -> None:
+    exc = errors.LockedOut(retry_after=12.5, remaining_attempts=0)
+    assert exc.reason is errors.Reason.LOCKED_OUT
+    assert exc.retry_after == 12.5
+    assert exc.remaining_attempts == 0
+    assert isinstance(exc, errors.VerificationThrottled)
+    assert str(exc) == "locked_out"
+
+
+def test_reasons_are_stable_strings() -> None:
+    assert errors.Reason("replayed") is errors.Reason.REPLAYED
+    assert errors.TokenReplayed().reason.value == "replayed"
+    assert len({r.value for r in errors.Reason}) == len(errors.Reason)
+
+
+def test_access_denied_keeps_the_status_word() -> None:
+    exc = errors.AccessDenied(status_word=0x63C2, remaining_attempts=2)
+    assert exc.status_word == 0x63C2
+    assert exc.remaining_attempts == 2
+
+
+def test_malformed_input_is_a_value_error_with_a_field() -> None:
+    exc = errors.MalformedInput("bad", field="DG1")
+    assert isinstance(exc, ValueError)
+    assert exc.field == "DG1"
