@@ -1,0 +1,201 @@
+"""Which methods a service offers, in what order, with fallback and cross-method limits.
+
+A :class:`Policy` composes authenticators. It never lets a service become
+"NFC only": unless told otherwise it refuses a configuration in which every
+method needs hardware that many people lack. It offers methods in the
+configured order, filtered by what the client says it can do, and tells the
+caller which method to fall back to when one fails or cannot be used.
+
+On top of each method's own throttle, a policy counts failures across *all*
+methods per subject, so an attacker cannot multiply their guesses by cycling
+through SMS, e-mail and TOTP.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from macnss_auth.authenticator import (
+    AssuranceLevel,
+    Authenticator,
+    AuthResult,
+    Challenge,
+    ClientContext,
+)
+from macnss_auth.clock import Clock
+from macnss_auth.errors import (
+    AuthenticationFailed,
+    ChallengeNotFound,
+    ConfigurationError,
+    Reason,
+)
+from macnss_auth.store.base import Store
+from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
+
+__all__ = ["REQUIREMENTS", "Capability", "MethodOffer", "Policy"]
+
+
+class Capability(str, enum.Enum):
+    """What a client device can do."""
+
+    NFC = "nfc"  # can read an eID chip (phone with NFC, or a kiosk reader)
+    APP = "app"  # can run an authenticator app (any smartphone)
+    SMS = "sms"  # can receive SMS (any mobile phone)
+    EMAIL = "email"  # can read e-mail
+
+
+# The capability each standard method needs; methods not listed need nothing special.
+REQUIREMENTS: dict[str, Capability] = {
+    "eid": Capability.NFC,
+    "totp": Capability.APP,
+    "hotp": Capability.APP,
+    "sms": Capability.SMS,
+    "email": Capability.EMAIL,
+}
+
+# Cross-method failures allowed per subject before the policy itself locks out.
+_DEFAULT_CROSS_METHOD = ThrottlePolicy(
+    free_failures=5, base_delay=2.0, max_delay=600.0, lockout_after=20, lockout_duration=1800.0
+)
+
+
+@attrs.frozen
+class MethodOffer:
+    """One method a client may use now.
+
+    Attributes:
+        method: the method name.
+        assurance: the level a success with it reaches.
+        needs: the capability it requires, if any.
+    """
+
+    method: str
+    assurance: AssuranceLevel
+    needs: Capability | None
+
+
+class Policy:
+    """Offers methods in order, with fallback and cross-method throttling.
+
+    Args:
+        authenticators: in order of preference; each method name once, with
+            the assurance level its successes reach.
+        store, clock: collaborators for the cross-method throttle.
+        minimum_assurance: successes below it are refused.
+        throttle_policy: numbers of the cross-method throttle.
+        allow_hardware_only: accept a configuration where every method needs
+            an NFC reader (default False: nobody may be shut out).
+    """
+
+    def __init__(
+        self,
+        *,
+        authenticators: Sequence[tuple[Authenticator[Any], AssuranceLevel]],
+        store: Store,
+        clock: Clock,
+        minimum_assurance: AssuranceLevel = AssuranceLevel.LOW,
+        throttle_policy: ThrottlePolicy = _DEFAULT_CROSS_METHOD,
+        allow_hardware_only: bool = False,
+    ) -> None:
+        if not authenticators:
+            raise ConfigurationError("a policy needs at least one authenticator")
+        by_method: dict[str, tuple[Authenticator[Any], AssuranceLevel]] = {}
+        for authenticator, level in authenticators:
+            if authenticator.method in by_method:
+                raise ConfigurationError(f"method {authenticator.method!r} is configured twice")
+            by_method[authenticator.method] = (authenticator, level)
+        usable = [m for m, (_, level) in by_method.items() if level >= minimum_assurance]
+        if not usable:
+            raise ConfigurationError("no configured method reaches the minimum assurance")
+        if not allow_hardware_only and all(REQUIREMENTS.get(m) is Capability.NFC for m in usable):
+            raise ConfigurationError(
+                "every usable method needs NFC: add a fallback (TOTP, SMS, e-mail) so that "
+                "people without NFC phones are not shut out"
+            )
+        self._methods = by_method
+        self._order = tuple(usable)
+        self.minimum_assurance = minimum_assurance
+        self._throttle = FailureThrottle(
+            store=store, clock=clock, namespace="policy", policy=throttle_policy
+        )
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Usable methods in order of preference."""
+        return self._order
+
+    def offer(
+        self, capabilities: Iterable[Capability] | None = None, *, exclude: Iterable[str] = ()
+    ) -> list[MethodOffer]:
+        """Methods the client can use, best first.
+
+        ``capabilities=None`` means unknown: every method is offered. The
+        answer depends only on the configuration and the client, never on the
+        subject, so it reveals nothing about who is enrolled.
+        """
+        have = None if capabilities is None else frozenset(capabilities)
+        skip = frozenset(exclude)
+        offers = []
+        for method in self._order:
+            needs = REQUIREMENTS.get(method)
+            if method in skip or (have is not None and needs is not None and needs not in have):
+                continue
+            offers.append(MethodOffer(method, self._methods[method][1], needs))
+        return offers
+
+    def fallback(
+        self, failed: str, capabilities: Iterable[Capability] | None = None
+    ) -> MethodOffer | None:
+        """The next method to offer after ``failed`` could not be used, if any."""
+        offers = self.offer(capabilities, exclude=[failed])
+        after = [o for o in offers if self._order.index(o.method) > self._order.index(failed)]
+        candidates = after or offers
+        return candidates[0] if candidates else None
+
+    def begin(
+        self, subject: str, method: str, *, context: ClientContext | None = None
+    ) -> Challenge:
+        """Start ``method`` for ``subject``.
+
+        Raises:
+            ConfigurationError: the method is not configured or below the minimum.
+            VerificationThrottled: the subject is locked out across methods.
+        """
+        authenticator = self._authenticator(method)
+        if self._throttle.locked_out(subject, context):
+            self._throttle.acquire(subject, context)  # raises LockedOut with retry_after
+        return authenticator.begin(subject, context=context)
+
+    def verify(
+        self, challenge: Challenge, response: object, *, context: ClientContext | None = None
+    ) -> AuthResult:
+        """Verify with the method the challenge names, counting failures across methods.
+
+        The method and subject named by the client only route and count the
+        call: the authenticator checks the challenge id against its own stored
+        record, and its own throttle counts under the stored subject.
+
+        Raises:
+            AuthenticationFailed: in the subclass the method raised, or
+                ``LockedOut`` / ``VerificationThrottled`` from the cross-method limit.
+        """
+        if challenge.method not in self._methods:
+            raise ChallengeNotFound()
+        authenticator, level = self._methods[challenge.method]
+        if level < self.minimum_assurance:
+            raise ChallengeNotFound()
+        self._throttle.acquire(challenge.subject, context)
+        result = authenticator.verify(challenge, response, context=context)
+        if result.assurance < self.minimum_assurance:
+            raise AuthenticationFailed(reason=Reason.ACCESS_DENIED)
+        self._throttle.release(result.subject, context)
+        return result
+
+    def _authenticator(self, method: str) -> Authenticator[Any]:
+        if method not in self._order:
+            raise ConfigurationError(f"method {method!r} is not offered by this policy")
+        return self._methods[method][0]
