@@ -9,13 +9,16 @@ from macnss_auth.store.base import (
 )
 from macnss_auth.store.keyring import Keyring
 from macnss_auth.store.memory import MemoryStore
+from macnss_auth.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
+    "SCHEMA_VERSION",
     "ChallengeRecord",
     "CounterState",
     "Enrollment",
     "Keyring",
     "MemoryStore",
+    "SQLiteStore",
     "Store",
     "enrollment_context",
 ]

@@ -9,12 +9,13 @@ about how secrets are handled.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from collections.abc import Iterable
 
 import attrs
 
-from macnss_auth.errors import StoreError
+from macnss_auth.errors import ConfigurationError, StoreError
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import (
     ChallengeRecord,
@@ -25,6 +26,12 @@ from macnss_auth.store.base import (
 from macnss_auth.store.keyring import Keyring
 
 __all__ = ["MemoryStore"]
+
+
+def _window(window: float) -> dt.timedelta:
+    if not math.isfinite(window) or window <= 0:
+        raise ConfigurationError("a counter window must be a positive number of seconds")
+    return dt.timedelta(seconds=window)
 
 
 class MemoryStore:
@@ -123,21 +130,24 @@ class MemoryStore:
 
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
+        span = _window(window)
         with self._lock:
             entry = self._windows.get(key)
-            if entry is None or now >= entry[1]:
+            # The window restarts once ``window`` seconds have passed since its
+            # first event, measured with the caller's window (as peek does).
+            if entry is None or now >= entry[0].first_at + span:
                 state = CounterState(count=1, first_at=now, last_at=now)
-                self._windows[key] = (state, now + dt.timedelta(seconds=window))
             else:
-                old, ends = entry
+                old = entry[0]
                 state = CounterState(count=old.count + 1, first_at=old.first_at, last_at=now)
-                self._windows[key] = (state, ends)
+            self._windows[key] = (state, state.first_at + span)
             return state
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
+        span = _window(window)
         with self._lock:
             entry = self._windows.get(key)
-        if entry is None or now >= entry[0].first_at + dt.timedelta(seconds=window):
+        if entry is None or now >= entry[0].first_at + span:
             return None
         return entry[0]
 

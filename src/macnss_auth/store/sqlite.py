@@ -1,0 +1,643 @@
+"""The default persistent store: one SQLite file, safe across threads and processes.
+
+Theory of operation
+-------------------
+* **One file, WAL.** The database runs in write-ahead-log mode, so readers
+  never block the single writer and a crashed writer leaves the file
+  consistent: an incomplete transaction is simply not in the log.
+* **Connections.** Each thread borrows a connection from a small per-process
+  pool for the length of one call, so no connection is ever used by two
+  threads at once. A child process created with ``fork`` notices the new
+  process id and opens its own connections; it never touches its parent's.
+  Processes coordinate through SQLite's file locks; a writer that finds the
+  file locked waits up to ``busy_timeout`` seconds, then raises
+  :class:`~macnss_auth.errors.StoreError`.
+* **Atomicity.** Every method that decides an outcome is a single statement
+  (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``, ``UPDATE ... RETURNING``,
+  ``DELETE``) or a single ``BEGIN IMMEDIATE`` transaction, which takes the
+  write lock before reading so two writers never decide on the same snapshot.
+* **Durability.** ``synchronous=FULL`` by default (see :class:`SQLiteStore`).
+* **Time.** Instants are stored as integer microseconds since the Unix epoch
+  (UTC), so comparisons in SQL are exact and round trips are lossless.
+* **Secrets.** Enrollment secrets are sealed with the :class:`Keyring`
+  (AES-256-GCM), bound to ``enrollment_context(subject, method)``; the plain
+  secret never reaches the file, its log or its journal.
+* **Schema.** ``PRAGMA user_version`` holds the schema version and
+  ``PRAGMA application_id`` marks the file as ours. Opening applies every
+  missing migration step in one transaction; a file from newer code raises
+  :class:`~macnss_auth.errors.SchemaVersionError` rather than being guessed at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from macnss_auth.authenticator import Challenge
+from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
+from macnss_auth.secret import Secret
+from macnss_auth.store.base import (
+    ChallengeRecord,
+    CounterState,
+    Enrollment,
+    enrollment_context,
+)
+from macnss_auth.store.keyring import Keyring
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "Synchronous"]
+
+Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
+
+# "MACN" as a big-endian integer; marks the file as a macnss-auth store.
+APPLICATION_ID: Final = 0x4D41434E
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+# Forward migrations: step i brings a file from version i to version i + 1.
+# Steps are append-only once released; never edit a released step.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the tables.
+    (
+        """CREATE TABLE enrollments (
+            subject TEXT NOT NULL,
+            method TEXT NOT NULL,
+            sealed BLOB NOT NULL,
+            key_id TEXT NOT NULL,
+            params TEXT NOT NULL,
+            confirmed INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            PRIMARY KEY (subject, method)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE counters (
+            key TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE challenges (
+            id TEXT PRIMARY KEY,
+            slot TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            method TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            hint TEXT,
+            data TEXT NOT NULL,
+            verifier BLOB NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            attempts INTEGER NOT NULL,
+            consumed INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE windows (
+            key TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            first_at INTEGER NOT NULL,
+            last_at INTEGER NOT NULL,
+            ends_at INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE tokens (
+            key TEXT NOT NULL,
+            digest BLOB NOT NULL,
+            PRIMARY KEY (key, digest)
+        ) WITHOUT ROWID""",
+    ),
+    # 2: indexes for slot retirement, purge and key rotation.
+    (
+        "CREATE INDEX challenges_live_slot ON challenges (slot) WHERE consumed = 0",
+        "CREATE INDEX challenges_expiry ON challenges (expires_at)",
+        "CREATE INDEX windows_expiry ON windows (ends_at)",
+        "CREATE INDEX enrollments_key ON enrollments (key_id)",
+    ),
+)
+
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+"""The schema version this code writes and understands."""
+
+_CHALLENGE_COLUMNS: Final = (
+    "id, slot, subject, method, created_at, expires_at, hint, data, "
+    "verifier, max_attempts, attempts, consumed"
+)
+
+
+def _micros(when: dt.datetime) -> int:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ConfigurationError("store times must be timezone-aware datetimes")
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _instant(micros: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=micros)
+
+
+def _window_micros(window: float) -> int:
+    if not math.isfinite(window) or window <= 0:
+        raise ConfigurationError("a counter window must be a positive number of seconds")
+    # timedelta rounds exactly as MemoryStore does, so both stores agree to the microsecond.
+    return dt.timedelta(seconds=window) // _MICROSECOND
+
+
+def _int64(value: int) -> int:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise StoreError("monotonic counters are signed 64-bit integers")
+    return value
+
+
+def _schema_version(connection: sqlite3.Connection) -> int:
+    """The file's schema version, after checking that the file is ours and not too new."""
+    (app,) = connection.execute("PRAGMA application_id").fetchone()
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if app not in (0, APPLICATION_ID):
+        raise StoreError("the file belongs to another application")
+    if app == 0:
+        (tables,) = connection.execute(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+        ).fetchone()
+        if tables or version:
+            raise StoreError("the file is a SQLite database of another application")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the store has schema version {version}; this code knows up to "
+            f"{SCHEMA_VERSION}: upgrade macnss-auth"
+        )
+    return int(version)
+
+
+def _challenge_row(row: Sequence[Any]) -> ChallengeRecord:
+    (cid, slot, subject, method, created, expires, hint, data, verifier, maxa, att, used) = row
+    challenge = Challenge(
+        id=str(cid),
+        subject=str(subject),
+        method=str(method),
+        created_at=_instant(created),
+        expires_at=_instant(expires),
+        hint=None if hint is None else str(hint),
+        data=json.loads(data),
+    )
+    return ChallengeRecord(
+        challenge=challenge,
+        slot=str(slot),
+        verifier=bytes(verifier),
+        max_attempts=int(maxa),
+        attempts=int(att),
+        consumed=bool(used),
+    )
+
+
+class SQLiteStore:
+    """A :class:`~macnss_auth.store.base.Store` in one SQLite file.
+
+    Durability: ``synchronous`` defaults to ``"FULL"``. In WAL mode every
+    setting survives the *process* being killed (``kill -9``, an OOM kill, a
+    crash) without losing a committed transaction, because a commit has
+    reached the operating system's page cache before the call returns. The
+    settings differ only when the *machine* loses power or the kernel
+    crashes: with ``"NORMAL"`` the last transactions before the failure may
+    roll back, because the log is synced at checkpoints, not at each commit.
+    For this store a rolled-back update is a security event (a TOTP step
+    accepted again, a consumed code usable twice, a failure count forgotten),
+    so the default pays one ``fsync`` per commit. Choose ``"NORMAL"`` only if
+    several times the write throughput matters more than that window; see
+    ``docs/stores.md`` and ``bench/store.py`` for measured numbers.
+
+    Args:
+        path: the database file; created, with its directory's permissions, if
+            missing. ``":memory:"`` is refused: use :class:`MemoryStore`.
+        keyring: seals enrollment secrets; required.
+        busy_timeout: seconds a writer waits for another to finish before
+            :class:`~macnss_auth.errors.StoreError` is raised.
+        synchronous: the ``PRAGMA synchronous`` setting (see above).
+
+    Raises:
+        SchemaVersionError: the file was written by a newer schema.
+        StoreError: the file is not a SQLite database, belongs to another
+            application, or cannot be opened.
+        ConfigurationError: an invalid argument.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        keyring: Keyring,
+        busy_timeout: float = 10.0,
+        synchronous: Synchronous = "FULL",
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise ConfigurationError("synchronous must be NORMAL, FULL or EXTRA")
+        if not math.isfinite(busy_timeout) or busy_timeout < 0:
+            raise ConfigurationError("busy_timeout must be a non-negative number of seconds")
+        text = os.fspath(path)
+        if text == ":memory:" or text.startswith("file:"):
+            raise ConfigurationError("SQLiteStore needs a file path; use MemoryStore in memory")
+        self._path = Path(text)
+        self._keyring = keyring
+        self._busy_ms = int(busy_timeout * 1000)
+        self._synchronous: Synchronous = synchronous
+        self._lock = threading.Lock()
+        self._pool: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        connection = self._connect()
+        try:
+            self._migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._pool.append(connection)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self._path)!r}, synchronous={self._synchronous!r})"
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    # Connections -------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # isolation_level=None: no implicit transactions; each statement
+            # commits on its own unless we opened BEGIN IMMEDIATE ourselves.
+            connection = sqlite3.connect(
+                self._path,
+                timeout=self._busy_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,  # the pool hands it to one thread at a time
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store at {str(self._path)!r}") from exc
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            connection.execute(f"PRAGMA synchronous = {self._synchronous}")
+            connection.execute("PRAGMA trusted_schema = OFF")
+        except sqlite3.Error as exc:
+            connection.close()
+            raise StoreError(f"{str(self._path)!r} is not a usable SQLite store") from exc
+        if str(mode).lower() != "wal":
+            connection.close()
+            raise StoreError(f"the store file cannot use WAL (journal_mode={mode})")
+        return connection
+
+    @staticmethod
+    def _migrate(connection: sqlite3.Connection) -> None:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                version = _schema_version(connection)
+                for step in _MIGRATIONS[version:]:
+                    for statement in step:
+                        connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError("cannot read or migrate the store's schema") from exc
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        pid = os.getpid()
+        if pid != self._pid:
+            # A forked child must not use its parent's connections (SQLite's
+            # locks are per process); abandon them without closing, which
+            # would disturb the parent's locks, and start a fresh pool.
+            self._lock = threading.Lock()
+            self._pool = []
+            self._pid = pid
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            connection = self._pool.pop() if self._pool else None
+        if connection is None:
+            connection = self._connect()
+        try:
+            yield connection
+        except sqlite3.Error as exc:
+            # Lock timeouts and constraint failures leave the connection usable;
+            # anything else (corruption, misuse) retires it.
+            usable = isinstance(exc, (sqlite3.IntegrityError, sqlite3.OperationalError))
+            self._release(connection, reuse=usable)
+            raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
+        except BaseException:
+            self._release(connection, reuse=True)
+            raise
+        self._release(connection, reuse=True)
+
+    def _release(self, connection: sqlite3.Connection, *, reuse: bool) -> None:
+        if connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+        with self._lock:
+            keep = reuse and not self._closed and os.getpid() == self._pid
+            if keep:
+                self._pool.append(connection)
+        if not keep:
+            connection.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock before any read."""
+        with self._connection() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+
+    # Enrollments -----------------------------------------------------------
+    def put_enrollment(self, enrollment: Enrollment) -> None:
+        """Create or replace the enrollment for (subject, method), secret sealed."""
+        context = enrollment_context(enrollment.subject, enrollment.method)
+        sealed = self._keyring.seal(enrollment.secret.reveal(), context=context)
+        expires = None if enrollment.expires_at is None else _micros(enrollment.expires_at)
+        with self._connection() as db:
+            db.execute(
+                "INSERT INTO enrollments (subject, method, sealed, key_id, params, confirmed,"
+                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (subject, method) DO UPDATE SET sealed = excluded.sealed,"
+                " key_id = excluded.key_id, params = excluded.params,"
+                " confirmed = excluded.confirmed, created_at = excluded.created_at,"
+                " expires_at = excluded.expires_at",
+                (
+                    enrollment.subject,
+                    enrollment.method,
+                    sealed,
+                    self._keyring.primary,
+                    json.dumps(dict(enrollment.params), sort_keys=True),
+                    int(enrollment.confirmed),
+                    _micros(enrollment.created_at),
+                    expires,
+                ),
+            )
+
+    def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
+        """The enrollment with its secret opened, or None.
+
+        Raises:
+            SecretKeyError: the sealed secret does not open under the keyring
+                (unknown or wrong key, or a record moved to another subject).
+        """
+        with self._connection() as db:
+            row = db.execute(
+                "SELECT sealed, params, confirmed, created_at, expires_at FROM enrollments"
+                " WHERE subject = ? AND method = ?",
+                (subject, method),
+            ).fetchone()
+        if row is None:
+            return None
+        sealed, params, confirmed, created, expires = row
+        secret = self._keyring.open(sealed, context=enrollment_context(subject, method))
+        return Enrollment(
+            subject=subject,
+            method=method,
+            secret=Secret(secret),
+            params=json.loads(params),
+            confirmed=bool(confirmed),
+            created_at=_instant(created),
+            expires_at=None if expires is None else _instant(expires),
+        )
+
+    def delete_enrollment(self, subject: str, method: str) -> bool:
+        """Remove it; True if there was one."""
+        with self._connection() as db:
+            cursor = db.execute(
+                "DELETE FROM enrollments WHERE subject = ? AND method = ?", (subject, method)
+            )
+            return cursor.rowcount == 1
+
+    def reseal(self) -> int:
+        """Re-seal every secret not sealed under the primary key; return how many.
+
+        Run after adding a new primary key; afterwards the old key can leave
+        the keyring.
+
+        Raises:
+            SecretKeyError: a secret does not open under any key in the ring
+                (nothing is changed).
+        """
+        primary = self._keyring.primary
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT subject, method, sealed FROM enrollments WHERE key_id != ?", (primary,)
+            ).fetchall()
+            for subject, method, sealed in rows:
+                context = enrollment_context(subject, method)
+                plain = self._keyring.open(sealed, context=context)
+                fresh = self._keyring.seal(plain, context=context)
+                db.execute(
+                    "UPDATE enrollments SET sealed = ?, key_id = ?"
+                    " WHERE subject = ? AND method = ?",
+                    (fresh, primary, subject, method),
+                )
+        return len(rows)
+
+    # Monotonic counters ------------------------------------------------------
+    def advance(self, key: str, value: int) -> bool:
+        """Atomically set ``key`` to ``value`` iff absent or ``value`` > current.
+
+        One upsert statement whose update clause only fires on a larger value.
+
+        Raises:
+            StoreError: ``value`` does not fit in a signed 64-bit integer.
+        """
+        with self._connection() as db:
+            cursor = db.execute(
+                "INSERT INTO counters (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                " WHERE excluded.value > counters.value",
+                (key, _int64(value)),
+            )
+            return cursor.rowcount == 1
+
+    def current(self, key: str) -> int | None:
+        """The counter's value, or None if never set (advisory)."""
+        with self._connection() as db:
+            row = db.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def reset_counter(self, key: str) -> None:
+        """Forget a monotonic counter."""
+        with self._connection() as db:
+            db.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    # Challenges --------------------------------------------------------------
+    def create_challenge(self, record: ChallengeRecord) -> None:
+        """Insert a challenge and retire the live ones in its slot, in one transaction.
+
+        Raises:
+            StoreError: a challenge with this id exists already.
+        """
+        challenge = record.challenge
+        values = (
+            challenge.id,
+            record.slot,
+            challenge.subject,
+            challenge.method,
+            _micros(challenge.created_at),
+            _micros(challenge.expires_at),
+            challenge.hint,
+            json.dumps(dict(challenge.data), sort_keys=True),
+            record.verifier,
+            record.max_attempts,
+            record.attempts,
+            int(record.consumed),
+        )
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    f"INSERT INTO challenges ({_CHALLENGE_COLUMNS})"  # noqa: S608 (constant columns)
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError("a challenge with this id exists already") from None
+            db.execute(
+                "UPDATE challenges SET consumed = 1 WHERE slot = ? AND consumed = 0 AND id != ?",
+                (record.slot, challenge.id),
+            )
+
+    def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        """The record, or None (advisory)."""
+        with self._connection() as db:
+            row = db.execute(
+                f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE id = ?",  # noqa: S608 (constant columns)
+                (challenge_id,),
+            ).fetchone()
+        return None if row is None else _challenge_row(row)
+
+    def count_attempt(self, challenge_id: str) -> int | None:
+        """Atomically add one wrong attempt; the new count, or None if unknown."""
+        with self._connection() as db:
+            rows = db.execute(
+                "UPDATE challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
+                (challenge_id,),
+            ).fetchall()  # fetch to the end: the statement (and its commit) completes
+        return int(rows[0][0]) if rows else None
+
+    def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
+        """Atomically mark used iff unused, unexpired and attempts remain.
+
+        One ``UPDATE ... WHERE consumed = 0 ... RETURNING`` statement, so
+        exactly one caller gets the record (as it was: ``consumed=False``).
+        """
+        with self._connection() as db:
+            rows = db.execute(
+                "UPDATE challenges SET consumed = 1"  # noqa: S608 (constant columns)
+                " WHERE id = ? AND consumed = 0 AND expires_at > ? AND attempts < max_attempts"
+                f" RETURNING {_CHALLENGE_COLUMNS}",
+                (challenge_id, _micros(now)),
+            ).fetchall()
+        if not rows:
+            return None
+        # RETURNING shows the row after the update; the only change was consumed.
+        return _challenge_row((*rows[0][:-1], 0))
+
+    # Windowed counters -------------------------------------------------------
+    def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
+        """Atomically count one event; a window older than ``window`` s restarts.
+
+        Raises:
+            ConfigurationError: ``window`` is not a positive finite number.
+        """
+        at, span = _micros(now), _window_micros(window)
+        with self._connection() as db:
+            # SET expressions all read the row as it was before this update.
+            rows = db.execute(
+                "INSERT INTO windows (key, count, first_at, last_at, ends_at)"
+                " VALUES (:key, 1, :now, :now, :now + :span)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                " count = CASE WHEN :now >= windows.first_at + :span THEN 1"
+                "   ELSE windows.count + 1 END,"
+                " first_at = CASE WHEN :now >= windows.first_at + :span THEN :now"
+                "   ELSE windows.first_at END,"
+                " last_at = :now,"
+                " ends_at = CASE WHEN :now >= windows.first_at + :span THEN :now + :span"
+                "   ELSE windows.first_at + :span END"
+                " RETURNING count, first_at, last_at",
+                {"key": key, "now": at, "span": span},
+            ).fetchall()
+        count, first, last = rows[0]
+        return CounterState(count=int(count), first_at=_instant(first), last_at=_instant(last))
+
+    def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
+        """The counter if its window is still open at ``now`` (advisory)."""
+        at, span = _micros(now), _window_micros(window)
+        with self._connection() as db:
+            row = db.execute(
+                "SELECT count, first_at, last_at FROM windows WHERE key = ? AND ? < first_at + ?",
+                (key, at, span),
+            ).fetchone()
+        if row is None:
+            return None
+        count, first, last = row
+        return CounterState(count=int(count), first_at=_instant(first), last_at=_instant(last))
+
+    def clear(self, key: str) -> None:
+        """Reset a windowed counter."""
+        with self._connection() as db:
+            db.execute("DELETE FROM windows WHERE key = ?", (key,))
+
+    # Single-use tokens -------------------------------------------------------
+    def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
+        """Replace the token set under ``key``, in one transaction."""
+        rows = [(key, bytes(digest)) for digest in digests]
+        with self._transaction() as db:
+            db.execute("DELETE FROM tokens WHERE key = ?", (key,))
+            db.executemany("INSERT OR IGNORE INTO tokens (key, digest) VALUES (?, ?)", rows)
+
+    def consume_token(self, key: str, digest: bytes) -> bool:
+        """Atomically remove one token; True to exactly one caller."""
+        with self._connection() as db:
+            cursor = db.execute("DELETE FROM tokens WHERE key = ? AND digest = ?", (key, digest))
+            return cursor.rowcount == 1
+
+    def count_tokens(self, key: str) -> int:
+        """Tokens left under ``key``."""
+        with self._connection() as db:
+            (count,) = db.execute("SELECT count(*) FROM tokens WHERE key = ?", (key,)).fetchone()
+        return int(count)
+
+    # Housekeeping ------------------------------------------------------------
+    def purge(self, now: dt.datetime) -> int:
+        """Delete expired challenges and windows that ended; return how many."""
+        at = _micros(now)
+        with self._transaction() as db:
+            challenges = db.execute("DELETE FROM challenges WHERE expires_at <= ?", (at,)).rowcount
+            windows = db.execute("DELETE FROM windows WHERE ends_at <= ?", (at,)).rowcount
+        return challenges + windows
+
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check``: ``["ok"]`` for a sound file, else the problems."""
+        with self._connection() as db:
+            return [str(row[0]) for row in db.execute("PRAGMA integrity_check").fetchall()]
+
+    def close(self) -> None:
+        """Close every pooled connection; later calls raise ``StoreError``.
+
+        Call it once the threads using the store are done: a connection lent
+        to a running call is closed when that call returns.
+        """
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, []
+        if os.getpid() == self._pid:
+            for connection in pool:
+                connection.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

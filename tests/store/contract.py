@@ -1,0 +1,380 @@
+"""The store contract, as tests any backend can inherit.
+
+A backend's test module subclasses :class:`StoreContract` and provides a
+``store`` fixture (a fresh, empty store sealing under the ``keyring``
+fixture). A persistent backend also subclasses
+:class:`PersistentStoreContract` and provides ``open_store(keyring)``, which
+opens the *same* data again with the given keyring. Everything here goes
+through the public :class:`~macnss_auth.store.base.Store` methods only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+
+from macnss_auth.authenticator import Challenge
+from macnss_auth.errors import ConfigurationError, SecretKeyError, StoreError
+from macnss_auth.secret import Secret
+from macnss_auth.store import ChallengeRecord, CounterState, Enrollment, Keyring, Store
+
+__all__ = [
+    "KEY1",
+    "KEY2",
+    "T0",
+    "PersistentStoreContract",
+    "StoreContract",
+    "at",
+    "enrollment",
+    "make_record",
+]
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
+
+OpenStore = Callable[[Keyring], Store]
+
+# Fixed test keys: a persistent backend's ``keyring`` fixture must be {"k1": KEY1}.
+KEY1 = bytes(range(32))
+KEY2 = bytes(range(32, 64))
+
+
+def at(seconds: float) -> dt.datetime:
+    """T0 plus ``seconds``."""
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def make_record(
+    cid: str,
+    *,
+    slot: str = "sms:alice",
+    subject: str = "alice",
+    lifetime: float = 300.0,
+    max_attempts: int = 3,
+    attempts: int = 0,
+    verifier: bytes = b"\x01verifier\x00",
+) -> ChallengeRecord:
+    """A challenge record created at T0."""
+    challenge = Challenge(
+        id=cid,
+        subject=subject,
+        method="sms",
+        created_at=T0,
+        expires_at=at(lifetime),
+        hint="+212 6•• ••• •12",
+        data={"lang": "ar", "n": "٣"},
+    )
+    return ChallengeRecord(
+        challenge=challenge,
+        slot=slot,
+        verifier=verifier,
+        max_attempts=max_attempts,
+        attempts=attempts,
+    )
+
+
+def enrollment(
+    subject: str = "alice", method: str = "totp", secret: bytes = b"s3cr3t"
+) -> Enrollment:
+    """A confirmed enrollment created at T0."""
+    return Enrollment(
+        subject=subject,
+        method=method,
+        secret=Secret(secret),
+        params={"digits": 6, "algorithm": "SHA1", "label": "Alice é"},
+        confirmed=True,
+        created_at=T0,
+    )
+
+
+class StoreContract:
+    """Semantics every store must have. Needs a ``store`` fixture."""
+
+    # Enrollments -----------------------------------------------------------
+    def test_is_a_store(self, store: Store) -> None:
+        assert isinstance(store, Store)
+
+    def test_enrollment_round_trip(self, store: Store) -> None:
+        casablanca = dt.timezone(dt.timedelta(hours=1))
+        original = Enrollment(
+            subject="alice",
+            method="totp",
+            secret=Secret(bytes(range(256))),
+            params={"digits": 8, "algorithm": "SHA256"},
+            confirmed=False,
+            created_at=T0.astimezone(casablanca),
+            expires_at=at(600.000001),
+        )
+        store.put_enrollment(original)
+        got = store.get_enrollment("alice", "totp")
+        assert got == original
+        assert got is not None
+        assert got.secret.reveal() == bytes(range(256))
+        assert got.created_at == T0
+        assert got.expires_at == at(600.000001)
+        assert dict(got.params) == {"digits": 8, "algorithm": "SHA256"}
+
+    def test_enrollment_missing_and_per_method(self, store: Store) -> None:
+        assert store.get_enrollment("alice", "totp") is None
+        store.put_enrollment(enrollment(method="totp", secret=b"one"))
+        store.put_enrollment(enrollment(method="hotp", secret=b"two"))
+        store.put_enrollment(enrollment(subject="bob", method="totp", secret=b"three"))
+        secrets = {
+            (s, m): store.get_enrollment(s, m)
+            for s, m in [("alice", "totp"), ("alice", "hotp"), ("bob", "totp")]
+        }
+        assert {k: v.secret.reveal() for k, v in secrets.items() if v} == {
+            ("alice", "totp"): b"one",
+            ("alice", "hotp"): b"two",
+            ("bob", "totp"): b"three",
+        }
+        assert store.get_enrollment("bob", "hotp") is None
+
+    def test_enrollment_replace_and_delete(self, store: Store) -> None:
+        store.put_enrollment(enrollment(secret=b"old"))
+        store.put_enrollment(enrollment(secret=b"new"))
+        got = store.get_enrollment("alice", "totp")
+        assert got is not None
+        assert got.secret.reveal() == b"new"
+        assert store.delete_enrollment("alice", "totp") is True
+        assert store.delete_enrollment("alice", "totp") is False
+        assert store.get_enrollment("alice", "totp") is None
+
+    # Monotonic counters ------------------------------------------------------
+    def test_advance_is_compare_and_set(self, store: Store) -> None:
+        assert store.current("totp:alice") is None
+        assert store.advance("totp:alice", 10) is True
+        assert store.advance("totp:alice", 10) is False
+        assert store.advance("totp:alice", 9) is False
+        assert store.current("totp:alice") == 10
+        assert store.advance("totp:alice", 11) is True
+        assert store.current("totp:alice") == 11
+        assert store.advance("hotp:alice", -5) is True  # keys are independent
+        assert store.current("hotp:alice") == -5
+        assert store.advance("big", 2**63 - 1) is True
+        assert store.current("big") == 2**63 - 1
+
+    def test_reset_counter(self, store: Store) -> None:
+        store.advance("k", 100)
+        store.reset_counter("k")
+        assert store.current("k") is None
+        assert store.advance("k", 1) is True
+        store.reset_counter("never-set")
+
+    # Challenges --------------------------------------------------------------
+    def test_challenge_round_trip(self, store: Store) -> None:
+        record = make_record("c1")
+        store.create_challenge(record)
+        assert store.get_challenge("c1") == record
+        assert store.get_challenge("nope") is None
+
+    def test_duplicate_challenge_id_is_refused(self, store: Store) -> None:
+        store.create_challenge(make_record("c1", slot="a"))
+        store.create_challenge(make_record("c2", slot="b"))
+        with pytest.raises(StoreError):
+            store.create_challenge(make_record("c1", slot="b", verifier=b"other"))
+        # The failed insert changed nothing: c2 in slot b is still live.
+        c1, c2 = store.get_challenge("c1"), store.get_challenge("c2")
+        assert c1 is not None
+        assert c1.verifier == b"\x01verifier\x00"
+        assert c2 is not None
+        assert c2.consumed is False
+
+    def test_create_retires_live_challenges_in_the_same_slot(self, store: Store) -> None:
+        store.create_challenge(make_record("a1", slot="sms:alice"))
+        store.create_challenge(make_record("b1", slot="sms:bob", subject="bob"))
+        store.create_challenge(make_record("a2", slot="sms:alice"))
+        a1, a2, b1 = (store.get_challenge(c) for c in ("a1", "a2", "b1"))
+        assert a1 is not None
+        assert a1.consumed is True
+        assert a2 is not None
+        assert a2.consumed is False
+        assert b1 is not None
+        assert b1.consumed is False
+        assert store.consume_challenge("a1", at(1)) is None
+        assert store.consume_challenge("a2", at(1)) is not None
+
+    def test_count_attempt(self, store: Store) -> None:
+        store.create_challenge(make_record("c1"))
+        assert [store.count_attempt("c1") for _ in range(4)] == [1, 2, 3, 4]
+        record = store.get_challenge("c1")
+        assert record is not None
+        assert record.attempts == 4
+        assert store.count_attempt("unknown") is None
+
+    def test_consume_once(self, store: Store) -> None:
+        record = make_record("c1")
+        store.create_challenge(record)
+        won = store.consume_challenge("c1", at(10))
+        assert won == record  # as it was before consumption
+        assert won is not None
+        assert won.consumed is False
+        assert store.consume_challenge("c1", at(10)) is None
+        after = store.get_challenge("c1")
+        assert after is not None
+        assert after.consumed is True
+        assert store.consume_challenge("unknown", at(10)) is None
+
+    def test_consume_refuses_expired(self, store: Store) -> None:
+        store.create_challenge(make_record("c1", slot="a", lifetime=60))
+        store.create_challenge(make_record("c2", slot="b", lifetime=60))
+        assert store.consume_challenge("c1", at(60)) is None  # expiry instant is over
+        left = store.get_challenge("c1")
+        assert left is not None
+        assert left.consumed is False  # a refusal changes nothing
+        assert store.consume_challenge("c2", at(60) - dt.timedelta(microseconds=1)) is not None
+
+    def test_consume_refuses_out_of_attempts(self, store: Store) -> None:
+        store.create_challenge(make_record("c1", slot="a", max_attempts=2))
+        store.create_challenge(make_record("c2", slot="b", max_attempts=2, attempts=2))
+        store.count_attempt("c1")
+        store.count_attempt("c1")
+        assert store.consume_challenge("c1", at(1)) is None
+        assert store.consume_challenge("c2", at(1)) is None
+        store.create_challenge(make_record("c3", slot="c", max_attempts=2))
+        store.count_attempt("c3")
+        assert store.consume_challenge("c3", at(1)) is not None
+
+    # Windowed counters -------------------------------------------------------
+    def test_hit_counts_within_the_window(self, store: Store) -> None:
+        assert store.peek("f", T0, 60) is None
+        assert store.hit("f", T0, 60) == CounterState(count=1, first_at=T0, last_at=T0)
+        assert store.hit("f", at(10), 60) == CounterState(count=2, first_at=T0, last_at=at(10))
+        assert store.hit("f", at(59.999999), 60) == CounterState(3, T0, at(59.999999))
+        assert store.peek("f", at(59.999999), 60) == CounterState(3, T0, at(59.999999))
+        assert store.peek("g", at(1), 60) is None
+
+    def test_hit_restarts_after_the_window(self, store: Store) -> None:
+        store.hit("f", T0, 60)
+        store.hit("f", at(30), 60)
+        assert store.peek("f", at(60), 60) is None
+        assert store.hit("f", at(60), 60) == CounterState(count=1, first_at=at(60), last_at=at(60))
+        assert store.hit("f", at(61.5), 60) == CounterState(2, at(60), at(61.5))
+        # A fractional window is honoured to the microsecond.
+        store.hit("h", T0, 0.25)
+        assert store.hit("h", at(0.249999), 0.25).count == 2
+        assert store.hit("h", at(0.25), 0.25).count == 1
+
+    def test_clear(self, store: Store) -> None:
+        store.hit("f", T0, 60)
+        store.clear("f")
+        assert store.peek("f", T0, 60) is None
+        assert store.hit("f", at(1), 60).count == 1
+        store.clear("never-set")
+
+    def test_window_must_be_positive(self, store: Store) -> None:
+        for window in (0.0, -1.0, float("nan"), float("inf")):
+            with pytest.raises(ConfigurationError):
+                store.hit("f", T0, window)
+
+    # Single-use tokens -------------------------------------------------------
+    def test_tokens_are_single_use(self, store: Store) -> None:
+        digests = [bytes([i]) * 32 for i in range(5)]
+        store.add_tokens("recovery:alice", [*digests, digests[0]])
+        assert store.count_tokens("recovery:alice") == 5
+        assert store.consume_token("recovery:alice", digests[2]) is True
+        assert store.consume_token("recovery:alice", digests[2]) is False
+        assert store.consume_token("recovery:bob", digests[3]) is False
+        assert store.consume_token("recovery:alice", b"\x00" * 31) is False
+        assert store.count_tokens("recovery:alice") == 4
+        assert store.count_tokens("recovery:bob") == 0
+
+    def test_add_tokens_replaces(self, store: Store) -> None:
+        store.add_tokens("k", [b"a" * 32, b"b" * 32])
+        store.add_tokens("k", [b"c" * 32])
+        assert store.count_tokens("k") == 1
+        assert store.consume_token("k", b"a" * 32) is False
+        assert store.consume_token("k", b"c" * 32) is True
+        store.add_tokens("k", [])
+        assert store.count_tokens("k") == 0
+
+    # Housekeeping ------------------------------------------------------------
+    def test_purge(self, store: Store) -> None:
+        store.create_challenge(make_record("short", slot="a", lifetime=60))
+        store.create_challenge(make_record("long", slot="b", lifetime=600))
+        store.hit("w-short", T0, 60)
+        store.hit("w-long", T0, 3600)
+        store.advance("ctr", 5)
+        store.add_tokens("tok", [b"t" * 32])
+        store.put_enrollment(enrollment())
+        assert store.purge(at(59)) == 0
+        assert store.purge(at(60)) == 2  # the short challenge and the short window
+        assert store.get_challenge("short") is None
+        assert store.get_challenge("long") is not None
+        assert store.peek("w-long", at(60), 3600) is not None
+        assert store.purge(at(60)) == 0
+        # Durable state is never purged.
+        assert store.current("ctr") == 5
+        assert store.count_tokens("tok") == 1
+        assert store.get_enrollment("alice", "totp") is not None
+
+
+class PersistentStoreContract(StoreContract):
+    """What a store that outlives its process must also do.
+
+    Needs ``open_store(keyring)``: a second handle on the same data.
+    """
+
+    def test_state_survives_reopening(
+        self, store: Store, open_store: OpenStore, keyring: Keyring
+    ) -> None:
+        store.put_enrollment(enrollment(secret=b"persisted"))
+        store.advance("ctr", 42)
+        store.create_challenge(make_record("c1"))
+        store.count_attempt("c1")
+        store.hit("w", T0, 60)
+        store.add_tokens("tok", [b"x" * 32])
+        store.close()
+        again = open_store(keyring)
+        try:
+            got = again.get_enrollment("alice", "totp")
+            assert got is not None
+            assert got.secret.reveal() == b"persisted"
+            assert again.current("ctr") == 42
+            record = again.get_challenge("c1")
+            assert record is not None
+            assert record.attempts == 1
+            assert again.hit("w", at(1), 60).count == 2
+            assert again.consume_token("tok", b"x" * 32) is True
+        finally:
+            again.close()
+
+    def test_wrong_key_raises_secret_key_error(self, store: Store, open_store: OpenStore) -> None:
+        store.put_enrollment(enrollment())
+        other = open_store(Keyring({"k1": b"\x99" * 32}, primary="k1"))  # same id, wrong key
+        try:
+            with pytest.raises(SecretKeyError):
+                other.get_enrollment("alice", "totp")
+        finally:
+            other.close()
+        missing = open_store(Keyring({"k9": b"\x98" * 32}, primary="k9"))  # key id absent
+        try:
+            with pytest.raises(SecretKeyError):
+                missing.get_enrollment("alice", "totp")
+        finally:
+            missing.close()
+
+    def test_key_rotation(self, store: Store, open_store: OpenStore, keyring: Keyring) -> None:
+        store.put_enrollment(enrollment(subject="old", secret=b"under k1"))
+        store.close()
+        k1 = keyring
+        assert k1.primary == "k1"
+        rotated = Keyring({"k1": KEY1, "k2": KEY2}, primary="k2")
+        both = open_store(rotated)
+        try:
+            old = both.get_enrollment("old", "totp")
+            assert old is not None
+            assert old.secret.reveal() == b"under k1"
+            both.put_enrollment(enrollment(subject="new", secret=b"under k2"))
+        finally:
+            both.close()
+        only_k2 = open_store(Keyring({"k2": KEY2}, primary="k2"))
+        try:
+            new = only_k2.get_enrollment("new", "totp")
+            assert new is not None
+            assert new.secret.reveal() == b"under k2"
+            with pytest.raises(SecretKeyError):
+                only_k2.get_enrollment("old", "totp")
+        finally:
+            only_k2.close()

@@ -1,0 +1,38 @@
+"""The store contract, run against every backend available in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
+from tests.store.contract import PersistentStoreContract, StoreContract
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self, keyring: Keyring) -> Iterator[Store]:
+        memory = MemoryStore(keyring=keyring)
+        yield memory
+        memory.close()
+
+
+class TestSQLiteStore(PersistentStoreContract):
+    @pytest.fixture
+    def open_store(self, tmp_path: Path) -> Iterator[Callable[[Keyring], Store]]:
+        opened: list[SQLiteStore] = []
+
+        def open_store(keyring: Keyring) -> Store:
+            store = SQLiteStore(tmp_path / "state.sqlite3", keyring=keyring)
+            opened.append(store)
+            return store
+
+        yield open_store
+        for store in opened:
+            store.close()
+
+    @pytest.fixture
+    def store(self, open_store: Callable[[Keyring], Store], keyring: Keyring) -> Store:
+        return open_store(keyring)
