@@ -1,0 +1,325 @@
+"""The virtual chip: one APDU in, one APDU out, with a real chip's access control.
+
+Theory of operation. :meth:`VirtualCard.process` parses the command, then:
+
+1. With a secure-messaging session open, a plain command answers ``6982`` and a
+   protected command that fails its MAC or structure check answers ``6988``
+   (``6987`` without a MAC); both end the session, so every later command must
+   start over with BAC or PACE. A good protected command is unwrapped,
+   dispatched, and its answer (even an error status) is protected.
+2. Without a session, a protected command answers ``6988``; a plain one is
+   dispatched.
+3. Dispatch by INS: SELECT (``A4``), READ BINARY (``B0``, ``B1``), GET
+   CHALLENGE (``84``), EXTERNAL AUTHENTICATE (``82``, BAC), MSE (``22``) and
+   GENERAL AUTHENTICATE (``86``) for PACE and Chip Authentication, INTERNAL
+   AUTHENTICATE (``88``, Active Authentication); anything else ``6D00``.
+
+Files are checked at READ time: LDS files need a session (``6982`` otherwise),
+EF.CardSecurity needs a PACE session, DG3/DG4 are never readable. Protocols
+that change keys (PACE, CA) protect their last answer under the old keys (or
+plain), then switch.
+
+:meth:`VirtualCard.reset` is a new tap: it forgets the session, the selected
+files and every half-run protocol. The password retry counter survives (it
+lives in the chip's persistent memory), as does nothing else.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from macnss_auth.clock import RandomSource
+from macnss_auth.errors import MalformedInput
+from macnss_auth.nfc.card.bac import BacResponder
+from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.card.command import CardCommand, CardStatusError, parse_command
+from macnss_auth.nfc.card.filesystem import Access, Application, ElementaryFile
+from macnss_auth.nfc.card.model import CardData
+from macnss_auth.nfc.card.status import StatusWord
+from macnss_auth.nfc.tlv import encode_tlv, parse_all
+
+__all__ = ["ATR_HISTORICAL_BYTES", "VirtualCard", "atr_from_historical_bytes"]
+
+#: Historical bytes of the ATS/ATR: category 80, card service data (31 xx)... kept short.
+ATR_HISTORICAL_BYTES = bytes.fromhex("8031B8738401E0")
+
+
+def atr_from_historical_bytes(historical: bytes) -> bytes:
+    """The ATR a PC/SC reader reports for a contactless ISO 14443-4 card (PC/SC part 3 §3.1.3.2.3).
+
+    ``3B 8n 80 01 <historical bytes> TCK`` where TCK makes the XOR of T0..TCK zero.
+    """
+    body = bytes([0x80 | len(historical), 0x80, 0x01]) + historical
+    tck = 0
+    for byte in body:
+        tck ^= byte
+    return b"\x3b" + body + bytes([tck])
+
+
+class VirtualCard:
+    """An emulated eMRTD / eID chip.
+
+    Thread-safe: a lock serializes :meth:`process` and :meth:`reset`, so a
+    server thread and a test may share one card.
+    """
+
+    def __init__(self, data: CardData, *, random: RandomSource) -> None:
+        self._data = data
+        self._random = random
+        self._lock = threading.RLock()
+        self._retries = data.profile.password_retries
+        self._bac = BacResponder(data.secrets.mrz_information, random=random)
+        self._channel: SecureChannel | None = None
+        self._pending_channel: SecureChannel | None = None
+        self._df: Application = data.files.mf
+        self._ef: ElementaryFile | None = None
+        self._pace: object | None = None
+        self._ca: object | None = None
+        self._pace_done = False
+        self._drop_after = False
+
+    def __repr__(self) -> str:
+        return f"VirtualCard(profile={self._data.profile.name!r})"
+
+    @property
+    def data(self) -> CardData:
+        """The card's personalization."""
+        return self._data
+
+    @property
+    def atr(self) -> bytes:
+        """The ATR for PC/SC."""
+        return atr_from_historical_bytes(ATR_HISTORICAL_BYTES)
+
+    @property
+    def session(self) -> str | None:
+        """Who opened the secure-messaging session (``BAC``/``PACE``/``CA``), if any."""
+        return None if self._channel is None else self._channel.established_by
+
+    @property
+    def remaining_password_tries(self) -> int | None:
+        """Tries left before the CAN-style password blocks, if the profile counts them."""
+        return self._retries
+
+    def reset(self) -> bytes:
+        """Power cycle (a new tap): drop every volatile state; return the ATR."""
+        with self._lock:
+            self._drop_session()
+            self._df = self._data.files.mf
+            self._ef = None
+            return self.atr
+
+    def _drop_session(self) -> None:
+        self._drop_after = False
+        self._channel = None
+        self._pending_channel = None
+        self._bac.forget()
+        self._pace = None
+        self._ca = None
+        self._pace_done = False
+
+    # -- the one entry point -----------------------------------------------------
+
+    def process(self, raw: bytes) -> bytes:
+        """Answer one command APDU (bytes in, response APDU bytes out)."""
+        with self._lock:
+            try:
+                command = parse_command(raw)
+            except CardStatusError as error:
+                if self._channel is not None:
+                    self._drop_session()
+                return error.status
+            if command.cla & 0x80 or command.cla & 0x60:
+                # Proprietary classes and further interindustry classes are not ours.
+                return StatusWord.CLA_NOT_SUPPORTED.encode()
+            if command.extended and not self._data.profile.extended_length:
+                return StatusWord.WRONG_LENGTH.encode()
+            channel = self._channel
+            if channel is None:
+                if command.secure_messaging:
+                    return StatusWord.SM_DATA_OBJECTS_INCORRECT.encode()
+                data, status = self._dispatch_safely(command)
+                self._apply_pending()
+                return data + status
+            if not command.secure_messaging:
+                self._drop_session()
+                return StatusWord.SECURITY_STATUS_NOT_SATISFIED.encode()
+            try:
+                inner = channel.unprotect(command)
+            except CardStatusError as error:
+                self._drop_session()
+                return error.status
+            data, status = self._dispatch_safely(inner)
+            response = channel.protect(inner.ins, data, status)
+            self._apply_pending()
+            return response
+
+    def _apply_pending(self) -> None:
+        if self._drop_after:
+            self._drop_session()
+        elif self._pending_channel is not None:
+            self._channel, self._pending_channel = self._pending_channel, None
+
+    def _dispatch_safely(self, command: CardCommand) -> tuple[bytes, bytes]:
+        try:
+            data = self._dispatch(command)
+        except CardStatusError as error:
+            if error.drop_session:
+                # The answer still goes out (protected if it came in so); the session ends after it.
+                self._drop_after = True
+            return b"", error.status
+        if isinstance(data, tuple):
+            return data
+        return data, StatusWord.OK.encode()
+
+    def _dispatch(self, command: CardCommand) -> bytes | tuple[bytes, bytes]:
+        handlers: dict[int, Callable[[CardCommand], bytes | tuple[bytes, bytes]]] = {
+            0xA4: self._select,
+            0xB0: self._read_binary,
+            0xB1: self._read_binary_odd,
+            0x84: self._get_challenge,
+            0x82: self._external_authenticate,
+            0x22: self._manage_security_environment,
+            0x86: self._general_authenticate,
+            0x88: self._internal_authenticate,
+        }
+        handler = handlers.get(command.ins)
+        if handler is None:
+            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+        return handler(command)
+
+    # -- files -------------------------------------------------------------------
+
+    def _select(self, command: CardCommand) -> bytes:
+        p1, p2 = command.p1, command.p2
+        if p2 & 0xF3 not in (0x00, 0x0C) and p2 not in (0x04,):
+            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+        files = self._data.files
+        if p1 == 0x04:  # by DF name (AID)
+            app = files.application(command.data) if command.data else None
+            if app is None:
+                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+            self._df, self._ef = app, None
+            return b""
+        if p1 in (0x00, 0x01, 0x02):
+            if p1 == 0x00 and command.data in (b"", b"\x3f\x00"):
+                self._df, self._ef = files.mf, None
+                return b""
+            if len(command.data) != 2:
+                raise CardStatusError(StatusWord.WRONG_LENGTH)
+            ef = self._df.by_fid(int.from_bytes(command.data, "big"))
+            if ef is None:
+                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+            self._ef = ef
+            if p2 & 0x0C == 0x0C:
+                return b""
+            return _fcp(ef)
+        raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+
+    def _check_access(self, ef: ElementaryFile) -> None:
+        channel = self._channel
+        if ef.access is Access.ALWAYS:
+            return
+        if ef.access is Access.NEVER or channel is None:
+            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+        if ef.access is Access.PACE and not self._pace_done:
+            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+
+    def _read(self, ef: ElementaryFile, offset: int, le: int | None) -> tuple[bytes, bytes]:
+        self._check_access(ef)
+        if le is None:
+            raise CardStatusError(StatusWord.WRONG_LENGTH)
+        if offset >= len(ef.data):
+            raise CardStatusError(StatusWord.WRONG_PARAMETERS)
+        chunk = ef.data[offset : offset + le]
+        status = StatusWord.OK if len(chunk) == le else StatusWord.END_OF_FILE
+        return chunk, status.encode()
+
+    def _read_binary(self, command: CardCommand) -> tuple[bytes, bytes]:
+        if command.p1 & 0x80:  # short file identifier in P1, offset in P2
+            if command.p1 & 0x60:
+                raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+            ef = self._df.by_sfi(command.p1 & 0x1F)
+            if ef is None:
+                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+            self._ef = ef
+            offset = command.p2
+        else:
+            if self._ef is None:
+                raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+            ef = self._ef
+            offset = (command.p1 << 8) | command.p2
+        return self._read(ef, offset, command.le)
+
+    def _read_binary_odd(self, command: CardCommand) -> tuple[bytes, bytes]:
+        # ISO/IEC 7816-4 §11.2.3: P1-P2 = file id (0000: current EF); offset in DO54.
+        fid = (command.p1 << 8) | command.p2
+        if fid == 0:
+            if self._ef is None:
+                raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+            ef = self._ef
+        elif fid & 0xFFE0 == 0:
+            found = self._df.by_sfi(fid & 0x1F)
+            if found is None:
+                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+            ef = found
+        else:
+            found = self._df.by_fid(fid)
+            if found is None:
+                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+            ef = found
+        self._ef = ef
+        try:
+            objects = parse_all(command.data)
+        except MalformedInput:
+            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
+        if len(objects) != 1 or objects[0].tag != 0x54 or not 1 <= len(objects[0].value) <= 3:
+            raise CardStatusError(StatusWord.INCORRECT_DATA)
+        offset = int.from_bytes(objects[0].value, "big")
+        if command.le is None:
+            raise CardStatusError(StatusWord.WRONG_LENGTH)
+        # The answer is DO53 around the data; Le bounds the whole DO.
+        header = len(encode_tlv(0x53, bytes(min(command.le, 65535))))
+        want = max(command.le - (header - min(command.le, 65535)), 1)
+        chunk, status = self._read(ef, offset, want)
+        return encode_tlv(0x53, chunk), status
+
+    # -- challenge and BAC -----------------------------------------------------------
+
+    def _get_challenge(self, command: CardCommand) -> bytes:
+        if command.p1 or command.p2:
+            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+        if command.le is None or command.data or command.le > 256:
+            raise CardStatusError(StatusWord.WRONG_LENGTH)
+        return self._bac.challenge(command.le)
+
+    def _external_authenticate(self, command: CardCommand) -> bytes:
+        if not self._data.profile.bac:
+            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+        if self._channel is not None:
+            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+        response, channel = self._bac.external_authenticate(command.data)
+        self._pending_channel = channel
+        return response
+
+    # -- PACE, CA, AA (filled in by their modules) -----------------------------------
+
+    def _manage_security_environment(self, command: CardCommand) -> bytes:
+        raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+
+    def _general_authenticate(self, command: CardCommand) -> bytes:
+        raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+
+    def _internal_authenticate(self, command: CardCommand) -> bytes:
+        raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+
+
+def _fcp(ef: ElementaryFile) -> bytes:
+    """A minimal FCP template: file size (80), descriptor (82: transparent EF), id (83)."""
+    body = (
+        encode_tlv(0x80, len(ef.data).to_bytes(2, "big"))
+        + encode_tlv(0x82, b"\x01")
+        + encode_tlv(0x83, ef.fid.to_bytes(2, "big"))
+    )
+    return encode_tlv(0x62, body)

@@ -1,0 +1,128 @@
+"""What a personalized virtual card is made of: profile, files and chip secrets.
+
+* :class:`CardProfile` says how the chip behaves (which access protocols, which
+  PACE mapping and domain parameters, short or extended length, whether a
+  password has a retry counter, AA/CA keys present).
+* :class:`ChipSecrets` holds what a real chip keeps in protected memory: the
+  BAC/PACE passwords and the AA/CA private keys. It never appears in a repr.
+* :class:`CardData` ties them to a :class:`~macnss_auth.nfc.card.filesystem.FileSystem`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import dh, ec, rsa
+
+from macnss_auth.nfc.card.filesystem import FileSystem
+
+__all__ = [
+    "AaKeyKind",
+    "CardData",
+    "CardProfile",
+    "ChipSecrets",
+    "DocumentKind",
+    "PaceMapping",
+    "PasswordKind",
+]
+
+
+class DocumentKind(enum.Enum):
+    """The MRZ format of the document (ICAO 9303-5 TD1 ID card, 9303-4 TD3 passport)."""
+
+    TD1 = "TD1"
+    TD3 = "TD3"
+
+
+class PasswordKind(enum.IntEnum):
+    """PACE password references (ICAO 9303-11 §9.5.1, MSE:Set AT tag 83)."""
+
+    MRZ = 1
+    CAN = 2
+    PIN = 3
+    PUK = 4
+
+
+class PaceMapping(enum.Enum):
+    """The PACE mapping a profile offers (ICAO 9303-11 §4.4)."""
+
+    GM = "GM"
+    IM = "IM"
+    CAM = "CAM"
+
+
+class AaKeyKind(enum.Enum):
+    """Active Authentication key types (ICAO 9303-11 §6.1)."""
+
+    RSA = "RSA"
+    ECDSA = "ECDSA"
+
+
+@attrs.frozen
+class CardProfile:
+    """How one kind of card behaves.
+
+    Attributes:
+        name: ``passport-bac``, ``cnie``, ``pace-im``, ``pace-cam``, ``legacy-dh`` or your own.
+        document: TD1 (ID card) or TD3 (passport) MRZ.
+        bac: whether the chip answers BAC (GET CHALLENGE + EXTERNAL AUTHENTICATE).
+        pace_mapping: the PACE mapping offered, or ``None`` for a BAC-only chip.
+        pace_parameter_id: the standardized domain parameter id (ICAO 9303-11
+            §9.5.1: 2 = 2048-bit MODP with 224-bit subgroup, 13 = brainpoolP256r1, ...).
+        pace_cipher: ``"AES"`` (AES-128) or ``"3DES"`` for PACE secure messaging.
+        pace_passwords: which password references MSE:Set AT may name.
+        password_retries: tries before the CAN-style password blocks (``None``: unlimited).
+        active_authentication: the AA key type, or ``None`` without AA.
+        chip_authentication: whether the chip has a CA key (DG14 ChipAuthenticationPublicKeyInfo).
+        extended_length: whether the chip accepts extended-length APDUs.
+    """
+
+    name: str
+    document: DocumentKind
+    bac: bool
+    pace_mapping: PaceMapping | None = None
+    pace_parameter_id: int | None = None
+    pace_cipher: str = "AES"
+    pace_passwords: frozenset[PasswordKind] = frozenset({PasswordKind.MRZ, PasswordKind.CAN})
+    password_retries: int | None = None
+    active_authentication: AaKeyKind | None = None
+    chip_authentication: bool = False
+    extended_length: bool = False
+
+
+def _redact(_value: object) -> str:
+    return "<redacted>"
+
+
+@attrs.frozen
+class ChipSecrets:
+    """The chip's protected memory: passwords and private keys.
+
+    Attributes:
+        mrz_information: document number, date of birth and date of expiry, each
+            followed by its check digit (the BAC/PACE-MRZ key seed input).
+        can: the card access number (6 digits), if the card has one.
+        aa_key: the Active Authentication private key (absent on a clone).
+        ca_key: the Chip Authentication private key (absent on a clone).
+        ca_key_id: the key id DG14 names for ``ca_key``, if any.
+    """
+
+    mrz_information: str = attrs.field(repr=_redact)
+    can: str | None = attrs.field(default=None, repr=_redact)
+    aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = attrs.field(
+        default=None, repr=_redact
+    )
+    ca_key: ec.EllipticCurvePrivateKey | dh.DHPrivateKey | None = attrs.field(
+        default=None, repr=_redact
+    )
+    ca_key_id: int | None = None
+
+
+@attrs.frozen
+class CardData:
+    """A personalized card: everything needed to emulate it."""
+
+    profile: CardProfile
+    files: FileSystem
+    secrets: ChipSecrets
