@@ -1,0 +1,96 @@
+"""Development channels: print messages to a stream, or append them to a file.
+
+For the demo and local development only: the text contains the code. The
+header shows the masked destination, never the full one, so a screen share
+does not leak a phone number.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from macnss_auth.delivery.base import (
+    ChannelKind,
+    DeliveryReceipt,
+    DeliveryUnavailable,
+    OutboundMessage,
+)
+from macnss_auth.delivery.segments import sms_length
+
+__all__ = ["ConsoleChannel", "FileChannel", "format_message"]
+
+
+def format_message(message: OutboundMessage) -> str:
+    """A readable block: kind, masked destination, subject, text, SMS length."""
+    lines = [f"--- {message.kind.value} to {message.hint or '(hidden)'} [{message.language}] ---"]
+    if message.subject:
+        lines.append(f"Subject: {message.subject}")
+    lines.append(message.text.rstrip("\n"))
+    if message.kind is ChannelKind.SMS:
+        length = sms_length(message.text)
+        lines.append(
+            f"--- {length.encoding.value}, {length.units} units, {length.segments} segment(s) ---"
+        )
+    else:
+        lines.append("---")
+    return "\n".join(lines) + "\n"
+
+
+class ConsoleChannel:
+    """Writes each message to a text stream (standard output by default)."""
+
+    def __init__(self, kind: ChannelKind, *, stream: TextIO | None = None) -> None:
+        self._kind = kind
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> ChannelKind:
+        return self._kind
+
+    @property
+    def name(self) -> str:
+        return "console"
+
+    def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        stream = self._stream if self._stream is not None else sys.stdout
+        with self._lock:
+            stream.write(format_message(message))
+            stream.flush()
+        segments = sms_length(message.text).segments if message.kind is ChannelKind.SMS else 1
+        return DeliveryReceipt(channel=self.name, segments=segments)
+
+    def __repr__(self) -> str:
+        return f"ConsoleChannel({self._kind.value!r})"
+
+
+class FileChannel:
+    """Appends each message to a UTF-8 text file (a development mailbox)."""
+
+    def __init__(self, kind: ChannelKind, *, path: str | Path) -> None:
+        self._kind = kind
+        self._path = Path(path)
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> ChannelKind:
+        return self._kind
+
+    @property
+    def name(self) -> str:
+        return "file"
+
+    def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        try:
+            with self._lock, self._path.open("a", encoding="utf-8") as handle:
+                handle.write(format_message(message))
+        except OSError as exc:
+            raise DeliveryUnavailable(f"cannot append to the message file: {exc.strerror}") from exc
+        segments = sms_length(message.text).segments if message.kind is ChannelKind.SMS else 1
+        return DeliveryReceipt(channel=self.name, segments=segments)
+
+    def __repr__(self) -> str:
+        return f"FileChannel({self._kind.value!r}, path={str(self._path)!r})"
