@@ -95,7 +95,13 @@ class NfcpyTransport:
 
         try:
             tag = self._clf.connect(
-                rdwr={"targets": ["106A", "106B"], "on-connect": lambda _tag: False},
+                rdwr={
+                    "targets": ["106A", "106B"],
+                    "on-connect": lambda _tag: False,
+                    # Short polling rounds so that the timeout and cancel are checked often.
+                    "iterations": 1,
+                    "interval": 0.1,
+                },
                 terminate=give_up,
             )
         except Exception as exc:

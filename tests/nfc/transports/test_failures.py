@@ -1,0 +1,55 @@
+"""Transports fail with typed errors, in bounded time, when there is no card or no reader."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from macnss_auth import ConfigurationError, TransportError
+from macnss_auth.nfc.transports import NfcpyTransport
+
+
+def free_udp_port() -> int:
+    # nfcpy's udp driver turns the port into a service name: avoid ports in /etc/services.
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        try:
+            socket.getservbyport(port, "udp")
+        except OSError:
+            return port
+
+
+def test_no_card_times_out_with_a_retryable_error() -> None:
+    transport = NfcpyTransport(f"udp:127.0.0.1:{free_udp_port()}", timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as info:
+        transport.connect()
+    transport.close()
+    assert info.value.retryable
+    assert time.monotonic() - started < 5
+
+
+def test_cancel_stops_waiting() -> None:
+    cancel = threading.Event()
+    transport = NfcpyTransport(f"udp:127.0.0.1:{free_udp_port()}", timeout=60, cancel=cancel)
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="cancelled"):
+        transport.connect()
+    transport.close()
+    assert time.monotonic() - started < 5
+
+
+def test_unknown_device_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        NfcpyTransport("nosuch:device").connect()
+
+
+def test_transceive_without_a_card_is_refused() -> None:
+    with pytest.raises(TransportError, match="no card"):
+        NfcpyTransport("usb").transceive(b"\x00\xa4\x04\x00")
