@@ -7,8 +7,10 @@ Theory of operation
   consistent: an incomplete transaction is simply not in the log.
 * **Connections.** Each thread borrows a connection from a small per-process
   pool for the length of one call, so no connection is ever used by two
-  threads at once. A child process created with ``fork`` notices the new
-  process id and opens its own connections; it never touches its parent's.
+  threads at once. Writers of one process queue on a lock (SQLite admits one
+  writer per file anyway); readers do not wait for it. A child process
+  created with ``fork`` notices the new process id and opens its own
+  connections; it never touches its parent's.
   Processes coordinate through SQLite's file locks; a writer that finds the
   file locked waits up to ``busy_timeout`` seconds, then raises
   :class:`~macnss_auth.errors.StoreError`.
@@ -244,6 +246,7 @@ class SQLiteStore:
         self._busy_ms = int(busy_timeout * 1000)
         self._synchronous: Synchronous = synchronous
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._pool: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
@@ -308,16 +311,21 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError("cannot read or migrate the store's schema") from exc
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _check_fork(self) -> None:
         pid = os.getpid()
         if pid != self._pid:
             # A forked child must not use its parent's connections (SQLite's
             # locks are per process); abandon them without closing, which
-            # would disturb the parent's locks, and start a fresh pool.
+            # would disturb the parent's locks, and start afresh, locks
+            # included (a parent's thread may have held one at the fork).
             self._lock = threading.Lock()
+            self._write_lock = threading.Lock()
             self._pool = []
             self._pid = pid
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        self._check_fork()
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -349,9 +357,22 @@ class SQLiteStore:
             connection.close()
 
     @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one write, holding this process's writer lock.
+
+        SQLite admits one writer per file anyway; queueing this process's
+        threads on a lock is much faster than letting them collide in the
+        file lock and back off in SQLite's busy handler. Other processes still
+        meet at the file lock.
+        """
+        self._check_fork()
+        with self._write_lock, self._connection() as connection:
+            yield connection
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock before any read."""
-        with self._connection() as connection:
+        with self._writing() as connection:
             connection.execute("BEGIN IMMEDIATE")
             yield connection
             connection.execute("COMMIT")
@@ -362,7 +383,7 @@ class SQLiteStore:
         context = enrollment_context(enrollment.subject, enrollment.method)
         sealed = self._keyring.seal(enrollment.secret.reveal(), context=context)
         expires = None if enrollment.expires_at is None else _micros(enrollment.expires_at)
-        with self._connection() as db:
+        with self._writing() as db:
             db.execute(
                 "INSERT INTO enrollments (subject, method, sealed, key_id, params, confirmed,"
                 " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -411,7 +432,7 @@ class SQLiteStore:
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
-        with self._connection() as db:
+        with self._writing() as db:
             cursor = db.execute(
                 "DELETE FROM enrollments WHERE subject = ? AND method = ?", (subject, method)
             )
@@ -452,7 +473,7 @@ class SQLiteStore:
         Raises:
             StoreError: ``value`` does not fit in a signed 64-bit integer.
         """
-        with self._connection() as db:
+        with self._writing() as db:
             cursor = db.execute(
                 "INSERT INTO counters (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -469,7 +490,7 @@ class SQLiteStore:
 
     def reset_counter(self, key: str) -> None:
         """Forget a monotonic counter."""
-        with self._connection() as db:
+        with self._writing() as db:
             db.execute("DELETE FROM counters WHERE key = ?", (key,))
 
     # Challenges --------------------------------------------------------------
@@ -519,7 +540,7 @@ class SQLiteStore:
 
     def count_attempt(self, challenge_id: str) -> int | None:
         """Atomically add one wrong attempt; the new count, or None if unknown."""
-        with self._connection() as db:
+        with self._writing() as db:
             rows = db.execute(
                 "UPDATE challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
                 (challenge_id,),
@@ -532,7 +553,7 @@ class SQLiteStore:
         One ``UPDATE ... WHERE consumed = 0 ... RETURNING`` statement, so
         exactly one caller gets the record (as it was: ``consumed=False``).
         """
-        with self._connection() as db:
+        with self._writing() as db:
             rows = db.execute(
                 "UPDATE challenges SET consumed = 1"  # noqa: S608 (constant columns)
                 " WHERE id = ? AND consumed = 0 AND expires_at > ? AND attempts < max_attempts"
@@ -552,7 +573,7 @@ class SQLiteStore:
             ConfigurationError: ``window`` is not a positive finite number.
         """
         at, span = _micros(now), _window_micros(window)
-        with self._connection() as db:
+        with self._writing() as db:
             # SET expressions all read the row as it was before this update.
             rows = db.execute(
                 "INSERT INTO windows (key, count, first_at, last_at, ends_at)"
@@ -586,7 +607,7 @@ class SQLiteStore:
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""
-        with self._connection() as db:
+        with self._writing() as db:
             db.execute("DELETE FROM windows WHERE key = ?", (key,))
 
     # Single-use tokens -------------------------------------------------------
@@ -599,7 +620,7 @@ class SQLiteStore:
 
     def consume_token(self, key: str, digest: bytes) -> bool:
         """Atomically remove one token; True to exactly one caller."""
-        with self._connection() as db:
+        with self._writing() as db:
             cursor = db.execute("DELETE FROM tokens WHERE key = ? AND digest = ?", (key, digest))
             return cursor.rowcount == 1
 

@@ -1,0 +1,83 @@
+"""Threads and processes racing on one SQLite file: no lost and no duplicated update.
+
+Each worker walks the same counters, challenges and tokens in the same order,
+so every step collides. The checks are exact:
+
+* ``advance``: no value is accepted twice, the last value is accepted, and
+  each worker's accepted values increase;
+* ``hit`` and ``count_attempt``: the returned counts are exactly 1..M, each once;
+* ``consume_challenge`` and ``consume_token``: exactly one winner per item.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from pathlib import Path
+
+from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
+from tests.store._workers import ATTEMPTS_ID, Outcome, prepare, process_main, run_threads
+
+ROUNDS = 100
+
+
+def check(store: Store, outcomes: list[Outcome], rounds: int) -> None:
+    workers = len(outcomes)
+    advanced = [v for o in outcomes for v in o["advanced"]]
+    duplicates = [v for v, n in Counter(advanced).items() if n > 1]
+    assert duplicates == []
+    assert max(advanced) == rounds
+    for o in outcomes:
+        assert o["advanced"] == sorted(o["advanced"])
+    assert store.current("adv") == rounds
+    total = workers * rounds
+    assert sorted(v for o in outcomes for v in o["hits"]) == list(range(1, total + 1))
+    assert sorted(v for o in outcomes for v in o["attempts"]) == list(range(1, total + 1))
+    record = store.get_challenge(ATTEMPTS_ID)
+    assert record is not None
+    assert record.attempts == total
+    assert sorted(v for o in outcomes for v in o["challenges"]) == list(range(rounds))
+    assert sorted(v for o in outcomes for v in o["tokens"]) == list(range(rounds))
+    assert store.count_tokens("tok") == 0
+
+
+def test_eight_threads_on_one_memory_store(keyring: Keyring) -> None:
+    store = MemoryStore(keyring=keyring)
+    prepare(store, ROUNDS)
+    check(store, run_threads(store, 8, ROUNDS), ROUNDS)
+
+
+def test_eight_threads_on_one_sqlite_store(tmp_path: Path, keyring: Keyring) -> None:
+    with SQLiteStore(tmp_path / "s.sqlite3", keyring=keyring) as store:
+        prepare(store, ROUNDS)
+        check(store, run_threads(store, 8, ROUNDS), ROUNDS)
+        assert store.integrity_check() == ["ok"]
+
+
+def test_four_processes_of_two_threads_on_one_file(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "s.sqlite3"
+    with SQLiteStore(path, keyring=keyring) as store:
+        prepare(store, ROUNDS)
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    queue: multiprocessing.Queue[list[Outcome] | str] = ctx.Queue()
+    children = [
+        ctx.Process(target=process_main, args=(str(path), barrier, queue, 2, ROUNDS))
+        for _ in range(4)
+    ]
+    for child in children:
+        child.start()
+    try:
+        results = [queue.get(timeout=60) for _ in children]
+    finally:
+        for child in children:
+            child.join(30)
+    assert [child.exitcode for child in children] == [0, 0, 0, 0]
+    outcomes: list[Outcome] = []
+    for result in results:
+        assert not isinstance(result, str), result
+        outcomes.extend(result)
+    assert len(outcomes) == 8
+    with SQLiteStore(path, keyring=keyring) as store:
+        check(store, outcomes, ROUNDS)
+        assert store.integrity_check() == ["ok"]
