@@ -1,0 +1,295 @@
+"""A small prime-field elliptic-curve module for what cryptography cannot do.
+
+PACE's Generic Mapping computes a new generator ``G' = s*G + H`` and then runs
+Diffie-Hellman on it; the Integrated Mapping builds a point from a field
+element. pyca/cryptography only multiplies its curves' standard generators and
+exposes no point addition, so this module provides the few operations needed,
+on short Weierstrass curves ``y^2 = x^3 + a*x + b`` over GF(p):
+
+* :class:`Curve` and :class:`Point` value objects (affine coordinates);
+* :func:`add`, :func:`negate` and :func:`multiply` (Jacobian coordinates and a
+  width-5 NAF inside, one inversion at the end);
+* :func:`encode_point` / :func:`decode_point` for the uncompressed SEC 1 form
+  ``04 || X || Y`` (the only form PACE allows), with validation;
+* :func:`sqrt_mod` for the Integrated Mapping.
+
+The point at infinity is ``None``: every function that can produce it says so
+in its type, so callers cannot forget the case.
+
+Security note: Python integers are not constant-time. Scalar multiplication
+here leaks timing that depends on the scalar (the NAF digits, the big-integer
+sizes). That is acceptable for a terminal doing one PACE run with fresh
+ephemeral keys, and for tests, but not for long-term private keys on a device
+an attacker can time: see ``docs/pace.md``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from macnss_auth.errors import MalformedInput
+
+__all__ = [
+    "Curve",
+    "Point",
+    "add",
+    "decode_point",
+    "encode_point",
+    "field_element_to_bytes",
+    "multiply",
+    "negate",
+    "sqrt_mod",
+]
+
+
+@attrs.frozen
+class Point:
+    """An affine point (never the point at infinity, which is ``None``)."""
+
+    x: int
+    y: int
+
+    def __repr__(self) -> str:
+        return f"Point(x={self.x:#x}, y={self.y:#x})"
+
+
+@attrs.frozen
+class Curve:
+    """A short Weierstrass curve over a prime field with a base point of prime order.
+
+    Attributes:
+        name: the curve's usual name (``brainpoolP256r1``, ``secp384r1``).
+        p: the field prime.
+        a: coefficient a.
+        b: coefficient b.
+        gx: x-coordinate of the standard generator.
+        gy: y-coordinate of the standard generator.
+        n: the (prime) order of the generator.
+        h: the cofactor.
+    """
+
+    name: str
+    p: int = attrs.field(repr=False)
+    a: int = attrs.field(repr=False)
+    b: int = attrs.field(repr=False)
+    gx: int = attrs.field(repr=False)
+    gy: int = attrs.field(repr=False)
+    n: int = attrs.field(repr=False)
+    h: int = attrs.field(default=1, repr=False)
+
+    @property
+    def generator(self) -> Point:
+        """The standard base point G."""
+        return Point(self.gx, self.gy)
+
+    @property
+    def field_length(self) -> int:
+        """Bytes in an encoded field element (a coordinate)."""
+        return (self.p.bit_length() + 7) // 8
+
+    @property
+    def order_length(self) -> int:
+        """Bytes in an encoded scalar (an element of GF(n))."""
+        return (self.n.bit_length() + 7) // 8
+
+    def contains(self, point: Point) -> bool:
+        """Whether ``point`` has coordinates in GF(p) and satisfies the curve equation."""
+        p = self.p
+        if not (0 <= point.x < p and 0 <= point.y < p):
+            return False
+        return (
+            point.y * point.y - (point.x * point.x * point.x + self.a * point.x + self.b)
+        ) % p == 0
+
+
+def field_element_to_bytes(value: int, length: int) -> bytes:
+    """FE2OS of BSI TR-03111: big-endian, left-padded with zeros to ``length`` bytes."""
+    return value.to_bytes(length, "big")
+
+
+def encode_point(curve: Curve, point: Point) -> bytes:
+    """The uncompressed encoding ``04 || X || Y``, coordinates of fixed length."""
+    length = curve.field_length
+    return b"\x04" + point.x.to_bytes(length, "big") + point.y.to_bytes(length, "big")
+
+
+def decode_point(curve: Curve, data: bytes) -> Point:
+    """Parse and validate an uncompressed point.
+
+    Raises:
+        MalformedInput: wrong length or prefix, coordinates out of range, or
+            a point that is not on the curve (invalid-curve attacks start here).
+    """
+    length = curve.field_length
+    if len(data) != 1 + 2 * length or data[:1] != b"\x04":
+        raise MalformedInput("not an uncompressed point of this curve", field="point")
+    point = Point(
+        int.from_bytes(data[1 : 1 + length], "big"), int.from_bytes(data[1 + length :], "big")
+    )
+    if not curve.contains(point):
+        raise MalformedInput("point is not on the curve", field="point")
+    return point
+
+
+def negate(curve: Curve, point: Point | None) -> Point | None:
+    """``-P``."""
+    if point is None:
+        return None
+    return Point(point.x, (-point.y) % curve.p)
+
+
+def add(curve: Curve, first: Point | None, second: Point | None) -> Point | None:
+    """``P + Q`` in affine coordinates (one inversion); ``None`` is infinity."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    p = curve.p
+    if first.x == second.x:
+        if (first.y + second.y) % p == 0:
+            return None
+        slope = (3 * first.x * first.x + curve.a) * pow(2 * first.y, -1, p) % p
+    else:
+        slope = (second.y - first.y) * pow(second.x - first.x, -1, p) % p
+    x = (slope * slope - first.x - second.x) % p
+    y = (slope * (first.x - x) - first.y) % p
+    return Point(x, y)
+
+
+# Jacobian coordinates (X, Y, Z) stand for the affine point (X/Z^2, Y/Z^3); Z = 0 is infinity.
+_Jacobian = tuple[int, int, int]
+_WINDOW = 5
+
+
+def _double(x1: int, y1: int, z1: int, a: int, p: int) -> _Jacobian:
+    if not y1 or not z1:
+        return (1, 1, 0)
+    yy = y1 * y1 % p
+    s = 4 * x1 * yy % p
+    zz = z1 * z1 % p
+    m = (3 * x1 * x1 + a * zz * zz) % p
+    x3 = (m * m - 2 * s) % p
+    y3 = (m * (s - x3) - 8 * yy * yy) % p
+    z3 = 2 * y1 * z1 % p
+    return (x3, y3, z3)
+
+
+def _add_mixed(  # noqa: PLR0917 (hot path: positional ints avoid tuple packing)
+    x1: int, y1: int, z1: int, x2: int, y2: int, a: int, p: int
+) -> _Jacobian:
+    """Jacobian (x1, y1, z1) plus affine (x2, y2)."""
+    if not z1:
+        return (x2, y2, 1)
+    zz = z1 * z1 % p
+    u2 = x2 * zz % p
+    s2 = y2 * zz * z1 % p
+    h = (u2 - x1) % p
+    r = (s2 - y1) % p
+    if not h:
+        if not r:
+            return _double(x1, y1, z1, a, p)
+        return (1, 1, 0)
+    hh = h * h % p
+    hhh = hh * h % p
+    v = x1 * hh % p
+    x3 = (r * r - hhh - 2 * v) % p
+    y3 = (r * (v - x3) - y1 * hhh) % p
+    z3 = z1 * h % p
+    return (x3, y3, z3)
+
+
+def _naf(k: int) -> list[int]:
+    """Width-w non-adjacent form, least significant digit first."""
+    digits: list[int] = []
+    full = 1 << _WINDOW
+    half = full >> 1
+    while k:
+        if k & 1:
+            digit = k & (full - 1)
+            if digit >= half:
+                digit -= full
+            k -= digit
+        else:
+            digit = 0
+        digits.append(digit)
+        k >>= 1
+    return digits
+
+
+def multiply(curve: Curve, scalar: int, point: Point | None) -> Point | None:
+    """``k * P`` (not constant-time; see the module docstring).
+
+    ``scalar`` must be non-negative; ``None`` (infinity) is returned when the
+    result is the point at infinity, e.g. for ``n * G``.
+    """
+    if scalar < 0:
+        raise ValueError("scalar must be non-negative")
+    if point is None or scalar == 0:
+        return None
+    p, a = curve.p, curve.a
+    # Precompute the odd multiples P, 3P, ..., (2^(w-1) - 1)P in affine form.
+    twice = add(curve, point, point)
+    table: dict[int, Point] = {1: point}
+    last: Point | None = point
+    for odd in range(3, 1 << (_WINDOW - 1), 2):
+        last = add(curve, last, twice)
+        if last is None:
+            break
+        table[odd] = last
+    x, y, z = 1, 1, 0
+    for digit in reversed(_naf(scalar)):
+        x, y, z = _double(x, y, z, a, p)
+        if digit:
+            entry = table.get(abs(digit))
+            if entry is None:
+                # The point has tiny order; fall back to the plain affine ladder.
+                return _multiply_affine(curve, scalar, point)
+            ey = entry.y if digit > 0 else (-entry.y) % p
+            x, y, z = _add_mixed(x, y, z, entry.x, ey, a, p)
+    if not z:
+        return None
+    z_inv = pow(z, -1, p)
+    zz_inv = z_inv * z_inv % p
+    return Point(x * zz_inv % p, y * zz_inv * z_inv % p)
+
+
+def _multiply_affine(curve: Curve, scalar: int, point: Point) -> Point | None:
+    result: Point | None = None
+    addend: Point | None = point
+    while scalar:
+        if scalar & 1:
+            result = add(curve, result, addend)
+        addend = add(curve, addend, addend)
+        scalar >>= 1
+    return result
+
+
+def sqrt_mod(value: int, p: int) -> int | None:
+    """A square root of ``value`` modulo the prime ``p``, or ``None`` if there is none.
+
+    Uses ``value^((p+1)/4)`` when ``p = 3 mod 4`` and Tonelli-Shanks otherwise.
+    """
+    value %= p
+    if value == 0:
+        return 0
+    if pow(value, (p - 1) // 2, p) != 1:
+        return None
+    if p % 4 == 3:
+        return pow(value, (p + 1) // 4, p)
+    # Tonelli-Shanks for p = 1 mod 4 (P-224).
+    q, s = p - 1, 0
+    while q % 2 == 0:
+        q //= 2
+        s += 1
+    z = 2
+    while pow(z, (p - 1) // 2, p) != p - 1:
+        z += 1
+    m, c, t, r = s, pow(z, q, p), pow(value, q, p), pow(value, (q + 1) // 2, p)
+    while t != 1:
+        i, t2 = 0, t
+        while t2 != 1:
+            t2 = t2 * t2 % p
+            i += 1
+        b = pow(c, 1 << (m - i - 1), p)
+        m, c, t, r = i, b * b % p, t * b * b % p, r * b % p
+    return r
