@@ -1,0 +1,270 @@
+"""Serve a virtual card to nfcpy's ``udp`` driver, as an ISO 14443-4 Type A target.
+
+nfcpy's simulated link (``nfc.ContactlessFrontend('udp:127.0.0.1:PORT')``)
+sends each frame as one UDP datagram ``b"106A <hex>"`` and ends a session
+with ``b"RFOFF"``. A reader on that path runs nfcpy's genuine code: sense,
+anticollision, RATS, and ``Type4Tag.transceive`` over its ISO-DEP initiator
+(chaining, R(ACK)/R(NAK) retries, WTX). This module is the card end of that
+link: it speaks the same datagrams on its own socket, bound to loopback only
+(nfcpy's own listener would bind ``0.0.0.0``).
+
+nfcpy quirk: its driver turns the port into a service name with
+``getnameinfo`` (without ``NI_NUMERICSERV``), so a port listed in
+/etc/services crashes the reader. :func:`free_udp_port` picks a port that
+has no service name, and :class:`UdpCardServer` refuses one that does.
+
+Each APDU runs in a worker thread while the server keeps the link alive with
+S(WTX) requests, as a real chip does when it computes longer than the frame
+waiting time.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import ipaddress
+import logging
+import select
+import socket
+import threading
+import time
+from types import TracebackType
+
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.nfc.card.chip import ATR_HISTORICAL_BYTES, VirtualCard
+from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan, FrameFault
+from macnss_auth.nfc.serve.isodep import IsoDepCard, Kind
+
+__all__ = ["UdpCardServer", "free_udp_port", "port_has_service_name"]
+
+_log = logging.getLogger(__name__)
+_BRTY = b"106A"
+
+
+def port_has_service_name(port: int) -> bool:
+    """Whether ``port`` is named in the services database (nfcpy's udp driver would crash)."""
+    try:
+        socket.getservbyport(port, "udp")
+    except OSError:
+        return False
+    return True
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A currently free loopback UDP port that has no service name."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+        if not port_has_service_name(port):
+            return port
+    raise ConfigurationError("no free UDP port without a service name")  # pragma: no cover
+
+
+def _check_loopback(host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigurationError("the virtual card serves on loopback only (127.0.0.1 or ::1)")
+
+
+class UdpCardServer:
+    """A virtual card listening on nfcpy's udp link, tap after tap, until stopped.
+
+    Args:
+        card: the card to serve.
+        host: a loopback address.
+        port: the UDP port (0: pick one with :func:`free_udp_port`).
+        faults: faults to inject (a plan, or an injector shared with a test).
+        uid: the 4-byte UID answered in anticollision.
+        fwi: the frame waiting time integer announced in the ATS.
+    """
+
+    def __init__(
+        self,
+        card: VirtualCard,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | FaultInjector | None = None,
+        uid: bytes = bytes.fromhex("08A1B2C3"),
+        fwi: int = 9,
+    ) -> None:
+        _check_loopback(host)
+        if port and port_has_service_name(port):
+            raise ConfigurationError(
+                f"port {port} has a service name in /etc/services; nfcpy's udp driver "
+                "would crash on it: choose another"
+            )
+        self.card = card
+        self.host = host
+        self.port = port or free_udp_port(host)
+        self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
+        self._picc = IsoDepCard(uid=uid, fwi=fwi, historical=ATR_HISTORICAL_BYTES)
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.taps = 0
+
+    def __repr__(self) -> str:
+        return f"UdpCardServer({self.device_path!r})"
+
+    @property
+    def device_path(self) -> str:
+        """What to pass to ``nfc.ContactlessFrontend``: ``udp:HOST:PORT``."""
+        return f"udp:{self.host}:{self.port}"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> UdpCardServer:
+        """Bind the socket and serve in a background thread."""
+        if self._thread is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as error:
+            sock.close()
+            raise ConfigurationError(f"cannot bind {self.host}:{self.port}: {error}") from error
+        self._socket = sock
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="udp-card", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`stop` (from another thread) or Ctrl-C."""
+        self.start()
+        try:
+            while not self._stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> UdpCardServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- the link ----------------------------------------------------------------------
+
+    def _send(self, frame: bytes, addr: tuple[str, int]) -> None:
+        if self._socket is not None:
+            self._socket.sendto(_BRTY + b" " + binascii.hexlify(frame), addr)
+
+    def _receive(self, timeout: float) -> tuple[bytes | None, tuple[str, int]] | None:
+        """One datagram: (frame, sender), (None, sender) for RFOFF, or None on timeout."""
+        sock = self._socket
+        if sock is None:
+            return None
+        ready, _, _ = select.select([sock], [], [], timeout)
+        if not ready:
+            return None
+        try:
+            datagram, addr = sock.recvfrom(4096)
+        except OSError:
+            return None
+        if datagram.startswith(b"RFOFF"):
+            return None, addr
+        parts = datagram.split()
+        if len(parts) != 2 or parts[0] != _BRTY:
+            return b"", addr  # other bit rates and types: not for a Type A card
+        try:
+            return binascii.unhexlify(parts[1]), addr
+        except binascii.Error:
+            return b"", addr
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            got = self._receive(0.2)
+            if got is None:
+                continue
+            frame, addr = got
+            if frame is None:  # RFOFF: the reader switched the field off
+                self._picc.power_off()
+                self.card.reset()
+                continue
+            if self.faults.removed:
+                continue  # gone from the field: silence
+            action = self._picc.receive(frame)
+            if action.kind is Kind.RESET:
+                self.taps += 1
+                self.card.reset()
+                self._send(action.frame, addr)
+            elif action.kind is Kind.SEND:
+                self._send(action.frame, addr)
+            elif action.kind is Kind.EXECUTE:
+                self._execute(action.apdu, addr)
+
+    def _execute(self, apdu: bytes, addr: tuple[str, int]) -> None:
+        try:
+            number = self.faults.admit()
+        except FrameFault:
+            self._picc.power_off()
+            return
+        result: list[bytes] = []
+        worker = threading.Thread(
+            target=lambda: result.append(self.card.process(apdu)), name="card-apdu", daemon=True
+        )
+        worker.start()
+        plan = self.faults.plan
+        deadline = time.monotonic() + plan.delay
+        storm = plan.wtx_storm
+        fwt = self._picc.fwt
+        while True:
+            worker.join(timeout=fwt / 2)
+            late = time.monotonic() < deadline
+            if not worker.is_alive() and not late and storm == 0:
+                break
+            if late and not plan.wtx_on_delay and not worker.is_alive():
+                # A slow chip that does not ask for more time: the reader times out.
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                break
+            if self._stop.is_set():
+                return
+            storm = max(0, storm - 1)
+            self._send(self._picc.wtx_request(1), addr)
+            if not self._await_wtx_response(addr, timeout=fwt * 4):
+                self._picc.power_off()
+                return
+        response = result[0] if result else b"\x6f\x00"
+        frame = self._picc.respond(response)
+        try:
+            answer = self.faults.answer(number, response)
+        except FrameFault:
+            return  # the answer is "lost": the reader's R(NAK) will get it retransmitted
+        if answer != response:
+            frame = frame[:1] + answer[: len(frame) - 1]
+        self._send(frame, addr)
+
+    def _await_wtx_response(self, addr: tuple[str, int], timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while self._picc.waiting_for_wtx and time.monotonic() < end:
+            got = self._receive(max(0.0, end - time.monotonic()))
+            if got is None:
+                continue
+            frame, _ = got
+            if frame is None:
+                return False
+            with contextlib.suppress(IndexError):
+                self._picc.receive(frame)
+        return not self._picc.waiting_for_wtx
