@@ -1,6 +1,62 @@
-"""The audit log: every begin, verify, enroll, lockout and delivery, append-only."""
+"""The audit log: every begin, verify, enroll, lockout and delivery, append-only and hash-chained.
 
+Sinks: :class:`SQLiteAuditLog` (the default), :class:`JsonLinesAuditLog` and
+:class:`MemoryAuditLog` (tests, notebooks). All chain their records (see
+:mod:`macnss_auth.audit.chain` for what verification can and cannot detect),
+refuse secret-looking events (:class:`SecretScreen`) and can pseudonymize
+subjects with a keyed hash. :func:`verify_file`, :func:`load_events` and
+:func:`to_dataframe` work on files by path; ``macnss-auth audit`` on the
+command line.
+"""
+
+from macnss_auth.audit.base import ChainedAuditLog
+from macnss_auth.audit.chain import ChainHead, ChainKey, VerifiedChain, verify_records
+from macnss_auth.audit.errors import (
+    AuditChainBroken,
+    AuditError,
+    AuditEventRejected,
+    AuditFormatError,
+    AuditKeyError,
+    ChainFault,
+)
 from macnss_auth.audit.events import AuditAction, AuditEvent, AuditLog, Outcome
+from macnss_auth.audit.files import (
+    load_events,
+    open_audit_log,
+    read_head,
+    to_dataframe,
+    verify_file,
+)
+from macnss_auth.audit.jsonl import JsonLinesAuditLog
 from macnss_auth.audit.memory import MemoryAuditLog
+from macnss_auth.audit.record import pseudonymize
+from macnss_auth.audit.screen import SecretScreen
+from macnss_auth.audit.sqlite import SQLiteAuditLog
 
-__all__ = ["AuditAction", "AuditEvent", "AuditLog", "MemoryAuditLog", "Outcome"]
+__all__ = [
+    "AuditAction",
+    "AuditChainBroken",
+    "AuditError",
+    "AuditEvent",
+    "AuditEventRejected",
+    "AuditFormatError",
+    "AuditKeyError",
+    "AuditLog",
+    "ChainFault",
+    "ChainHead",
+    "ChainKey",
+    "ChainedAuditLog",
+    "JsonLinesAuditLog",
+    "MemoryAuditLog",
+    "Outcome",
+    "SQLiteAuditLog",
+    "SecretScreen",
+    "VerifiedChain",
+    "load_events",
+    "open_audit_log",
+    "pseudonymize",
+    "read_head",
+    "to_dataframe",
+    "verify_file",
+    "verify_records",
+]

@@ -1,25 +1,62 @@
-"""An in-memory audit log, for tests and notebooks."""
+"""An in-memory audit log, for tests and notebooks. It chains like the durable sinks."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
 
+from macnss_auth.audit.base import ChainedAuditLog, Sealer
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored
 from macnss_auth.audit.events import AuditEvent
+from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.secret import Secret
 
 __all__ = ["MemoryAuditLog"]
 
 
-class MemoryAuditLog:
-    """Keeps events in a list, in order; ids are their sequence numbers."""
+class MemoryAuditLog(ChainedAuditLog):
+    """Keeps events and their chained records in lists, in order; ids are sequence numbers.
 
-    def __init__(self) -> None:
+    ``events`` gives back the :class:`AuditEvent` objects as recorded (with
+    the real subject); ``records()`` gives the chained records as a durable
+    sink would store them (pseudonymized, if a pseudonym key is set).
+    """
+
+    def __init__(
+        self,
+        *,
+        chain_key: bytes | Secret | ChainKey | None = None,
+        pseudonym_key: bytes | Secret | None = None,
+        screen: SecretScreen | None = DEFAULT_SCREEN,
+    ) -> None:
+        super().__init__(chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
         self._lock = threading.Lock()
         self._events: list[AuditEvent] = []
+        self._records: list[dict[str, Any]] = []
 
-    def record(self, event: AuditEvent) -> str:
+    def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
         with self._lock:
+            previous = self._head_locked()
+            record = sealer(previous)
+            self._records.append(record)
             self._events.append(event)
-            return str(len(self._events))
+            return record
+
+    def _head_locked(self) -> ChainHead:
+        if not self._records:
+            return EMPTY_HEAD
+        last = self._records[-1]
+        return ChainHead(last["seq"], last["hash"])
+
+    def head(self) -> ChainHead:
+        with self._lock:
+            return self._head_locked()
+
+    def stored(self) -> Iterator[Stored]:
+        with self._lock:
+            snapshot = [dict(record) for record in self._records]
+        return iter(list(enumerate(snapshot, start=1)))
 
     @property
     def events(self) -> tuple[AuditEvent, ...]:

@@ -1,0 +1,122 @@
+"""What every chained audit sink shares: screening, pseudonymizing, sealing, verifying.
+
+A sink implements two things: :meth:`ChainedAuditLog._append`, which under
+the sink's own lock reads the current head, seals the next record and writes
+it (one atomic step, so two writers never take the same sequence number or
+chain off the same predecessor), and :meth:`ChainedAuditLog.stored`, which
+yields what is stored, in storage order.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from macnss_auth.audit.chain import (
+    ChainHead,
+    ChainKey,
+    Stored,
+    VerifiedChain,
+    coerce_key,
+    seal,
+    verify_records,
+)
+from macnss_auth.audit.errors import AuditFormatError
+from macnss_auth.audit.events import AuditEvent
+from macnss_auth.audit.record import event_body
+from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.secret import Secret
+
+__all__ = ["ChainedAuditLog"]
+
+Sealer = Callable[[ChainHead], dict[str, Any]]
+"""Given the current head, the sealed record that follows it."""
+
+
+class ChainedAuditLog(abc.ABC):
+    """An append-only, hash-chained audit log.
+
+    Args:
+        chain_key: HMAC key of the chain (at least 16 bytes). Without it the
+            chain uses plain SHA-256, which detects accidents and edits by
+            people who do not recompute hashes, but not a determined writer.
+        pseudonym_key: HMAC key for subjects; without it subjects are stored as given.
+        screen: refuses secret-looking events (:class:`SecretScreen`); ``None``
+            turns screening off (not recommended).
+    """
+
+    def __init__(
+        self,
+        *,
+        chain_key: bytes | Secret | ChainKey | None = None,
+        pseudonym_key: bytes | Secret | None = None,
+        screen: SecretScreen | None = DEFAULT_SCREEN,
+    ) -> None:
+        self._chain_key = coerce_key(chain_key)
+        if pseudonym_key is not None and not isinstance(pseudonym_key, Secret):
+            pseudonym_key = Secret(pseudonym_key)
+        self._pseudonym_key = pseudonym_key
+        self._screen = screen
+
+    @property
+    def keyed(self) -> bool:
+        """Whether records are sealed with an HMAC key."""
+        return self._chain_key is not None
+
+    def record(self, event: AuditEvent) -> str:
+        """Append ``event`` and return its id: its sequence number, as text.
+
+        Raises:
+            AuditEventRejected: the event looks like it carries a secret, or is ill-formed.
+            AuditFormatError: the stored log is unreadable at its end (run verify).
+            StoreError: the sink could not write.
+        """
+        if self._screen is not None:
+            self._screen.check(event)
+        body = event_body(event, pseudonym_key=self._pseudonym_key)
+        key = self._chain_key
+
+        def sealer(previous: ChainHead) -> dict[str, Any]:
+            return seal(body, previous=previous, key=key)
+
+        record = self._append(sealer, event)
+        return str(record["seq"])
+
+    @abc.abstractmethod
+    def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
+        """Atomically read the head, seal the next record with ``sealer``, store it, return it."""
+
+    @abc.abstractmethod
+    def stored(self) -> Iterator[Stored]:
+        """Every stored record in storage order, as (position, record or format error)."""
+
+    @abc.abstractmethod
+    def head(self) -> ChainHead:
+        """The last record's sequence and hash (``0:000...0`` when empty).
+
+        Save it somewhere the log's writers cannot reach; pass it to
+        :meth:`verify` later to detect a cut-off tail or a rewritten history.
+        """
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record, in storage order.
+
+        Raises:
+            AuditFormatError: a stored record is unreadable.
+        """
+        out: list[dict[str, Any]] = []
+        for _, record in self.stored():
+            if isinstance(record, AuditFormatError):
+                raise record
+            out.append(dict(record))
+        return out
+
+    def verify(self, *, expected_head: ChainHead | None = None) -> VerifiedChain:
+        """Verify the whole log with this log's own key.
+
+        Raises:
+            AuditChainBroken: at the first bad record.
+            AuditKeyError: the stored records are keyed but this log has no key.
+        """
+        return verify_records(self.stored(), key=self._chain_key, expected_head=expected_head)

@@ -1,0 +1,301 @@
+"""The hash chain: how records are sealed, and how a log is verified.
+
+Theory of operation. Record ``n`` carries ``prev``, the hash of record
+``n - 1`` (64 zeros for the first), and ``hash``, computed over the canonical
+JSON of everything else in it (``prev`` and ``seq`` included)::
+
+    hash_n = H(LABEL || canonical_json(record_n without "hash"))
+
+where ``H`` is SHA-256 for an unkeyed log and HMAC-SHA256 under the chain key
+for a keyed one. Keyed records also carry ``kid``, a public 64-bit fingerprint
+of the key, so that verifying with the wrong key says so instead of blaming
+the first record.
+
+What verification detects, reading records in storage order:
+
+* an edited field (its hash no longer matches: ``hash_mismatch``);
+* a deleted record (a sequence number is skipped: ``missing``);
+* reordered or duplicated records (``out_of_order``);
+* a record spliced in from elsewhere (``prev_mismatch``);
+* with a chain key, any forged record, because nobody without the key can
+  compute its MAC (``hash_mismatch``, or ``not_keyed`` if it has no MAC);
+* with an expected head saved elsewhere earlier, a cut-off tail
+  (``truncated``) or a rewritten history (``head_mismatch``).
+
+What it cannot detect: on an *unkeyed* log, someone who can write the file can
+rewrite it wholesale (edit, then recompute every later hash), and on *any*
+log, deleting the last records leaves a shorter chain that is perfectly
+valid. Both are caught only against a head (sequence and hash) saved outside
+the attacker's reach -- another machine, a ticket, a notebook -- with
+:meth:`ChainedAuditLog.head` and ``verify(expected_head=...)``. With a keyed
+log the saved head is itself unforgeable (its hash is a MAC over the whole
+history), but the key holder can still forge anything: the key belongs on the
+application servers and the verifier, never on the host that stores the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from macnss_auth.audit.errors import (
+    AuditChainBroken,
+    AuditFormatError,
+    AuditKeyError,
+    ChainFault,
+)
+from macnss_auth.audit.record import FORMAT_VERSION, GENESIS_HASH, canonical_json, parse_record
+from macnss_auth.errors import MalformedInput
+from macnss_auth.secret import Secret
+
+__all__ = [
+    "ChainHead",
+    "ChainKey",
+    "VerifiedChain",
+    "seal",
+    "verify_records",
+]
+
+_HASH_LABEL = b"macnss-auth/audit/chain/v1\x00"
+_KID_LABEL = b"macnss-auth/audit/key-id/v1"
+MIN_KEY_BYTES = 16
+
+
+class ChainKey:
+    """The HMAC key of a keyed chain. Its repr never shows the key.
+
+    Attributes:
+        kid: 16 hex digits identifying the key (an HMAC of a fixed label), safe to publish.
+    """
+
+    __slots__ = ("_key", "kid")
+
+    def __init__(self, key: bytes | Secret) -> None:
+        secret = key if isinstance(key, Secret) else Secret(key)
+        if len(secret) < MIN_KEY_BYTES:
+            raise AuditKeyError(f"a chain key needs at least {MIN_KEY_BYTES} bytes")
+        self._key = secret
+        self.kid = hmac.new(secret.reveal(), _KID_LABEL, hashlib.sha256).hexdigest()[:16]
+
+    @classmethod
+    def from_hex(cls, text: str) -> ChainKey:
+        """A key from hex digits (as given on the command line or in an environment variable).
+
+        Raises:
+            AuditKeyError: not hex, or too short.
+        """
+        try:
+            raw = bytes.fromhex(text.strip())
+        except ValueError:
+            raise AuditKeyError("the chain key must be given in hex") from None
+        return cls(raw)
+
+    def mac(self, data: bytes) -> str:
+        """HMAC-SHA256 of ``data``, in hex."""
+        return hmac.new(self._key.reveal(), data, hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"ChainKey(kid={self.kid})"
+
+
+def coerce_key(key: bytes | Secret | ChainKey | None) -> ChainKey | None:
+    """Accept raw bytes, a :class:`~macnss_auth.secret.Secret` or a :class:`ChainKey`."""
+    if key is None or isinstance(key, ChainKey):
+        return key
+    return ChainKey(key)
+
+
+@attrs.frozen
+class ChainHead:
+    """The last record of a log: save it elsewhere to detect truncation later.
+
+    ``str(head)`` is ``"SEQ:HASH"``, the form ``--expected-head`` takes. The
+    empty log's head is ``0:000...0``.
+    """
+
+    sequence: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.sequence}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> ChainHead:
+        """Parse ``"SEQ:HASH"``.
+
+        Raises:
+            MalformedInput: not of that form.
+        """
+        seq_text, sep, digest = text.strip().partition(":")
+        if not sep or not seq_text.isdigit() or len(digest) != 64:
+            raise MalformedInput("a head is SEQ:HASH (64 hex digits)", field="head")
+        try:
+            bytes.fromhex(digest)
+        except ValueError:
+            raise MalformedInput("a head is SEQ:HASH (64 hex digits)", field="head") from None
+        return cls(int(seq_text), digest.lower())
+
+
+EMPTY_HEAD = ChainHead(0, GENESIS_HASH)
+
+
+@attrs.frozen
+class VerifiedChain:
+    """What a successful verification established.
+
+    Attributes:
+        count: records checked.
+        head: the last record's sequence and hash.
+        keyed: whether every record carried a MAC checked under the given key.
+    """
+
+    count: int
+    head: ChainHead
+    keyed: bool
+
+
+def record_hash(body: Mapping[str, Any], key: ChainKey | None) -> str:
+    """The hash of a record whose ``hash`` field is absent from ``body``."""
+    data = _HASH_LABEL + canonical_json(body)
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return key.mac(data)
+
+
+def seal(body: Mapping[str, Any], *, previous: ChainHead, key: ChainKey | None) -> dict[str, Any]:
+    """The record after ``previous``: ``body`` with ``v``, ``seq``, ``kid``, ``prev``, ``hash``."""
+    record: dict[str, Any] = dict(body)
+    record["v"] = FORMAT_VERSION
+    record["seq"] = previous.sequence + 1
+    record["kid"] = None if key is None else key.kid
+    record["prev"] = previous.hash
+    record["hash"] = record_hash(record, key)
+    return record
+
+
+Stored = tuple[int, "Mapping[str, Any] | AuditFormatError"]
+"""A record as a file reader yields it: its storage position, and the record or its fault."""
+
+
+def verify_records(
+    records: Iterable[Mapping[str, Any] | Stored],
+    *,
+    key: bytes | Secret | ChainKey | None = None,
+    expected_head: ChainHead | None = None,
+) -> VerifiedChain:
+    """Verify a chain of records given in storage order.
+
+    ``records`` are records (mappings), or (position, record-or-format-error)
+    pairs as the file readers produce them, so that an unreadable line is
+    reported as a broken chain at its place.
+
+    Raises:
+        AuditChainBroken: at the first bad record, with ``sequence`` and ``reason``.
+        AuditKeyError: the log is keyed and no key was given (there is nothing
+            to check the MACs against).
+    """
+    chain_key = coerce_key(key)
+    pairs: list[tuple[int, dict[str, Any] | AuditFormatError]] = []
+    for index, entry in enumerate(records, start=1):
+        position, raw = entry if isinstance(entry, tuple) else (index, entry)
+        parsed: dict[str, Any] | AuditFormatError = raw if isinstance(raw, AuditFormatError) else {}
+        if not isinstance(raw, AuditFormatError):
+            try:
+                parsed = parse_record(dict(raw), position=position)
+            except AuditFormatError as exc:
+                parsed = exc
+        pairs.append((position, parsed))
+    # Where each sequence number first sits, to tell a reorder from a deletion.
+    later: dict[int, int] = {}
+    for index, (_, stored) in enumerate(pairs):
+        if not isinstance(stored, AuditFormatError):
+            later.setdefault(stored["seq"], index)
+
+    previous = EMPTY_HEAD
+    for index, (position, item) in enumerate(pairs):
+        expected = previous.sequence + 1
+        if isinstance(item, AuditFormatError):
+            raise AuditChainBroken(
+                f"unreadable record: {item}",
+                sequence=expected,
+                reason=ChainFault.MALFORMED,
+                position=position,
+            )
+        kid = item["kid"]
+        if chain_key is None and kid is not None:
+            raise AuditKeyError("this log is keyed: give the chain key to verify it")
+        if chain_key is not None:
+            if kid is None:
+                raise AuditChainBroken(
+                    "the record has no MAC although the log is verified with a key",
+                    sequence=expected,
+                    reason=ChainFault.NOT_KEYED,
+                    position=position,
+                )
+            if not hmac.compare_digest(str(kid), chain_key.kid):
+                raise AuditChainBroken(
+                    f"the record was chained under key {kid}, not the given key {chain_key.kid}",
+                    sequence=expected,
+                    reason=ChainFault.WRONG_KEY,
+                    position=position,
+                )
+        body = {name: value for name, value in item.items() if name != "hash"}
+        if not hmac.compare_digest(record_hash(body, chain_key), str(item["hash"])):
+            raise AuditChainBroken(
+                "the record's content does not match its hash: it was edited"
+                + (" or forged" if chain_key is not None else ""),
+                sequence=expected,
+                reason=ChainFault.HASH_MISMATCH,
+                position=position,
+            )
+        seq = item["seq"]
+        if seq != expected:
+            moved = later.get(expected, -1) > index
+            if seq < expected:
+                message = f"found record {seq} again after record {previous.sequence}"
+            elif moved:
+                message = f"found record {seq} where record {expected} belongs"
+            else:
+                message = f"record {expected} is absent (next present is {seq})"
+            raise AuditChainBroken(
+                message,
+                sequence=expected,
+                reason=ChainFault.OUT_OF_ORDER if seq < expected or moved else ChainFault.MISSING,
+                position=position,
+            )
+        if not hmac.compare_digest(str(item["prev"]), previous.hash):
+            raise AuditChainBroken(
+                "the record does not link to the hash of the record before it",
+                sequence=expected,
+                reason=ChainFault.PREV_MISMATCH,
+                position=position,
+            )
+        previous = ChainHead(seq, str(item["hash"]))
+        if expected_head is not None and seq == expected_head.sequence:
+            _check_head(previous, expected_head, position)
+
+    if expected_head is not None:
+        if expected_head.sequence > previous.sequence:
+            raise AuditChainBroken(
+                f"the log ends at record {previous.sequence} but record "
+                f"{expected_head.sequence} was saved as the head: the tail was cut off",
+                sequence=previous.sequence + 1,
+                reason=ChainFault.TRUNCATED,
+            )
+        if expected_head.sequence == 0:
+            _check_head(EMPTY_HEAD, expected_head, None)
+    return VerifiedChain(count=len(pairs), head=previous, keyed=chain_key is not None)
+
+
+def _check_head(found: ChainHead, expected: ChainHead, position: int | None) -> None:
+    if not hmac.compare_digest(found.hash, expected.hash.lower()):
+        raise AuditChainBroken(
+            "the record's hash differs from the saved head: the history was rewritten",
+            sequence=found.sequence,
+            reason=ChainFault.HEAD_MISMATCH,
+            position=position,
+        )

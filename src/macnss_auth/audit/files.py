@@ -1,0 +1,176 @@
+"""Audit files by path: open for appending, verify, and load into a notebook.
+
+The format is recognized by content: a file that starts with SQLite's magic
+header is an SQLite log, anything else is read as JSON Lines. A file that does
+not exist yet is created as JSON Lines if its name ends in ``.jsonl`` or
+``.ndjson``, as SQLite otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from macnss_auth.audit.base import ChainedAuditLog
+from macnss_auth.audit.chain import ChainHead, ChainKey, Stored, VerifiedChain, verify_records
+from macnss_auth.audit.errors import AuditFormatError
+from macnss_auth.audit.jsonl import JsonLinesAuditLog, read_jsonl
+from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.audit.sqlite import SQLITE_MAGIC, SQLiteAuditLog, read_sqlite
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.secret import Secret
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "load_events",
+    "open_audit_log",
+    "read_head",
+    "read_stored",
+    "to_dataframe",
+    "verify_file",
+]
+
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except FileNotFoundError:
+        return path.suffix.lower() not in _JSONL_SUFFIXES
+    except OSError as exc:
+        raise AuditFormatError(f"cannot read the audit file ({exc.strerror})") from exc
+
+
+def open_audit_log(
+    path: str | os.PathLike[str],
+    *,
+    chain_key: bytes | Secret | ChainKey | None = None,
+    pseudonym_key: bytes | Secret | None = None,
+    screen: SecretScreen | None = DEFAULT_SCREEN,
+) -> ChainedAuditLog:
+    """An appendable log on ``path``: SQLite or JSON Lines, by content or by name."""
+    where = Path(path)
+    if _is_sqlite(where):
+        return SQLiteAuditLog(
+            where, chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen
+        )
+    return JsonLinesAuditLog(where, chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
+
+
+def read_stored(path: str | os.PathLike[str]) -> list[Stored]:
+    """Every stored record of the file at ``path``, read-only, in storage order.
+
+    Raises:
+        AuditFormatError: the file is missing or not an audit log.
+    """
+    where = Path(path)
+    if not where.is_file():
+        raise AuditFormatError("no audit file at this path")
+    if where.stat().st_size == 0:
+        return []
+    if _is_sqlite(where):
+        return read_sqlite(where)
+    return read_jsonl(where)
+
+
+def verify_file(
+    path: str | os.PathLike[str],
+    *,
+    key: bytes | Secret | ChainKey | None = None,
+    expected_head: ChainHead | None = None,
+) -> VerifiedChain:
+    """Verify the audit file at ``path``.
+
+    Raises:
+        AuditChainBroken: at the first bad record; ``sequence`` and ``reason`` say which and why.
+        AuditKeyError: the log is keyed and no key was given.
+        AuditFormatError: the file is missing or not an audit log at all.
+    """
+    return verify_records(read_stored(path), key=key, expected_head=expected_head)
+
+
+def read_head(path: str | os.PathLike[str]) -> ChainHead:
+    """The head of the audit file at ``path``, for saving elsewhere (the chain is not checked).
+
+    Raises:
+        AuditFormatError: the file is missing, not an audit log, or ends in a bad record.
+    """
+    stored = read_stored(path)
+    if not stored:
+        return ChainHead(0, "0" * 64)
+    last = stored[-1][1]
+    if isinstance(last, AuditFormatError):
+        raise last
+    return ChainHead(last["seq"], last["hash"])
+
+
+def load_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of an audit file as plain dicts, in storage order.
+
+    Loading does not verify the chain: call :func:`verify_file` first when it matters.
+
+    Raises:
+        AuditFormatError: the file is missing, not an audit log, or has an unreadable record.
+    """
+    out: list[dict[str, Any]] = []
+    for _, record in read_stored(path):
+        if isinstance(record, AuditFormatError):
+            raise record
+        out.append(dict(record))
+    return out
+
+
+_COLUMNS = (
+    "seq",
+    "at",
+    "action",
+    "method",
+    "outcome",
+    "subject",
+    "reason",
+    "channel",
+    "client_id",
+    "ip",
+    "user_agent",
+    "details",
+    "kid",
+    "hash",
+)
+
+
+def to_dataframe(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The records of an audit file as a pandas DataFrame, one row per record.
+
+    Columns: ``seq`` (the index), ``at`` (UTC datetimes), ``action``,
+    ``method``, ``outcome``, ``subject``, ``reason``, ``channel``,
+    ``client_id``, ``ip``, ``user_agent``, ``details`` (a dict per row;
+    ``df.details.apply(pd.Series)`` spreads it into columns), ``kid``, ``hash``.
+
+    Raises:
+        ConfigurationError: pandas is not installed (``pip install macnss-auth[notebook]``).
+        AuditFormatError: as :func:`load_events`.
+    """
+    try:
+        import pandas as pd  # noqa: PLC0415 (pandas is an optional extra)
+    except ImportError:
+        raise ConfigurationError(
+            "to_dataframe needs pandas: pip install 'macnss-auth[notebook]'"
+        ) from None
+    rows = []
+    for record in load_events(path):
+        client = record["client"] or {}
+        row = {name: record.get(name) for name in _COLUMNS}
+        for name in ("client_id", "ip", "user_agent"):
+            row[name] = client.get(name)
+        row["at"] = dt.datetime.fromisoformat(record["at"]).astimezone(dt.timezone.utc)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(_COLUMNS))
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    indexed: pd.DataFrame = frame.set_index("seq")
+    return indexed

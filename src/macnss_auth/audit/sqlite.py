@@ -1,0 +1,227 @@
+"""The default audit sink: one SQLite file, safe across threads and processes.
+
+Each append is one ``BEGIN IMMEDIATE`` transaction: it takes SQLite's write
+lock first, then reads the last record (its sequence and hash), seals the
+next one and inserts it. Two writers -- threads, processes, or service
+instances sharing the file -- therefore never take the same sequence number
+or chain off the same predecessor. The table is ``audit_log(seq INTEGER
+PRIMARY KEY, record TEXT)``, where ``record`` is the canonical JSON of the
+record; triggers refuse ``UPDATE`` and ``DELETE`` (a guard against accidents,
+not against someone who can drop triggers: that is what the chain is for).
+The view ``audit_events`` exposes the fields as columns for SQL queries.
+
+The journal is in WAL mode with ``synchronous=FULL``: a record whose
+``record()`` call returned survives a power cut.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from macnss_auth.audit.base import ChainedAuditLog, Sealer
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored
+from macnss_auth.audit.errors import AuditFormatError
+from macnss_auth.audit.events import AuditEvent
+from macnss_auth.audit.record import canonical_json, decode_record
+from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.errors import StoreError
+from macnss_auth.secret import Secret
+
+__all__ = ["SQLiteAuditLog", "read_sqlite"]
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        seq INTEGER PRIMARY KEY,
+        record TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE VIEW IF NOT EXISTS audit_events AS SELECT
+        seq,
+        json_extract(record, '$.at') AS at,
+        json_extract(record, '$.action') AS action,
+        json_extract(record, '$.method') AS method,
+        json_extract(record, '$.outcome') AS outcome,
+        json_extract(record, '$.subject') AS subject,
+        json_extract(record, '$.reason') AS reason,
+        json_extract(record, '$.channel') AS channel,
+        json_extract(record, '$.client.client_id') AS client_id,
+        json_extract(record, '$.client.ip') AS ip,
+        json_extract(record, '$.details') AS details
+    FROM audit_log""",
+)
+
+
+def _row_record(seq: object, raw: object) -> Mapping[str, Any] | AuditFormatError:
+    position = seq if isinstance(seq, int) else None
+    if isinstance(raw, str):
+        try:
+            data = raw.encode("utf-8")
+        except UnicodeEncodeError:
+            return AuditFormatError("record is not valid text", position=position)
+    elif isinstance(raw, bytes):
+        data = raw
+    else:
+        return AuditFormatError("record is not text", position=position)
+    try:
+        return decode_record(data, position=position)
+    except AuditFormatError as exc:
+        return exc
+
+
+def _stored_rows(conn: sqlite3.Connection) -> list[Stored]:
+    rows = conn.execute("SELECT seq, record FROM audit_log ORDER BY seq").fetchall()
+    out: list[Stored] = []
+    for index, (seq, raw) in enumerate(rows, start=1):
+        out.append((seq if isinstance(seq, int) else index, _row_record(seq, raw)))
+    return out
+
+
+def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
+    """Read every stored record of an SQLite audit file, read-only, in storage order.
+
+    Raises:
+        AuditFormatError: the file is not an SQLite audit log.
+    """
+    uri = f"file:{quote(os.fspath(path))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise AuditFormatError(f"cannot open the audit database ({exc})") from exc
+    try:
+        return _stored_rows(conn)
+    except sqlite3.Error as exc:
+        raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
+    finally:
+        conn.close()
+
+
+class SQLiteAuditLog(ChainedAuditLog):
+    """An audit log in an SQLite file (created on first use, mode 0600).
+
+    Args:
+        path: the database file.
+        chain_key, pseudonym_key, screen: see :class:`~macnss_auth.audit.base.ChainedAuditLog`.
+        timeout: seconds a writer waits for another writer's transaction.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chain_key: bytes | Secret | ChainKey | None = None,
+        pseudonym_key: bytes | Secret | None = None,
+        screen: SecretScreen | None = DEFAULT_SCREEN,
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
+        self.path = Path(path)
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        with self._lock:
+            self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
+        # A connection must not cross a fork: the child opens its own.
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the audit database: {exc}") from exc
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    @staticmethod
+    def _head_of(conn: sqlite3.Connection) -> ChainHead:
+        row = conn.execute("SELECT seq, record FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return EMPTY_HEAD
+        record = _row_record(row[0], row[1])
+        if isinstance(record, AuditFormatError):
+            raise record
+        return ChainHead(record["seq"], record["hash"])
+
+    def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                # Take the write lock before reading the head: no other writer can
+                # chain off the same predecessor.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    record = sealer(self._head_of(conn))
+                    conn.execute(
+                        "INSERT INTO audit_log (seq, record) VALUES (?, ?)",
+                        (record["seq"], canonical_json(record).decode("utf-8")),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot append to the audit log: {exc}") from exc
+            return record
+
+    def head(self) -> ChainHead:
+        """The last record's sequence and hash.
+
+        Raises:
+            AuditFormatError: the last stored record is unreadable.
+            StoreError: the database cannot be read.
+        """
+        with self._lock:
+            try:
+                return self._head_of(self._connection())
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the audit log: {exc}") from exc
+
+    def stored(self) -> Iterator[Stored]:
+        with self._lock:
+            try:
+                return iter(_stored_rows(self._connection()))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the audit log: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection (a later call reopens it)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SQLiteAuditLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteAuditLog({str(self.path)!r}, keyed={self.keyed})"
