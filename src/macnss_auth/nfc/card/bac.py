@@ -32,6 +32,7 @@ from macnss_auth.nfc.crypto import (
     derive_key,
     mac,
 )
+from macnss_auth.nfc.sm import SessionKeys
 
 __all__ = ["BacResponder", "bac_keys"]
 
@@ -92,9 +93,7 @@ class BacResponder:
         response = e_ic + mac(_TDES, self._k_mac, e_ic)
         seed = bytes(a ^ b for a, b in zip(k_ifd, k_ic, strict=True))
         channel = SecureChannel(
-            cipher=_TDES,
-            k_enc=derive_key(seed, KDF_ENC, _TDES),
-            k_mac=derive_key(seed, KDF_MAC, _TDES),
+            SessionKeys.derive(seed, _TDES),
             ssc=int.from_bytes(rnd_ic[4:] + rnd_ifd[4:], "big"),
             established_by="BAC",
         )

@@ -31,13 +31,14 @@ from collections.abc import Callable
 
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import MalformedInput
+from macnss_auth.nfc.apdu import CommandAPDU
 from macnss_auth.nfc.card.bac import BacResponder
 from macnss_auth.nfc.card.channel import SecureChannel
-from macnss_auth.nfc.card.command import CardCommand, CardStatusError, parse_command
+from macnss_auth.nfc.card.command import CardStatusError, parse_command
 from macnss_auth.nfc.card.filesystem import Access, Application, ElementaryFile
 from macnss_auth.nfc.card.model import CardData
 from macnss_auth.nfc.card.status import StatusWord
-from macnss_auth.nfc.tlv import encode_tlv, parse_all
+from macnss_auth.nfc.tlv import encode_length, encode_tlv, parse_all
 
 __all__ = ["ATR_HISTORICAL_BYTES", "VirtualCard", "atr_from_historical_bytes"]
 
@@ -133,7 +134,7 @@ class VirtualCard:
             if command.cla & 0x80 or command.cla & 0x60:
                 # Proprietary classes and further interindustry classes are not ours.
                 return StatusWord.CLA_NOT_SUPPORTED.encode()
-            if command.extended and not self._data.profile.extended_length:
+            if command.is_extended and not self._data.profile.extended_length:
                 return StatusWord.WRONG_LENGTH.encode()
             channel = self._channel
             if channel is None:
@@ -146,12 +147,12 @@ class VirtualCard:
                 self._drop_session()
                 return StatusWord.SECURITY_STATUS_NOT_SATISFIED.encode()
             try:
-                inner = channel.unprotect(command)
+                inner = channel.unprotect(raw)
             except CardStatusError as error:
                 self._drop_session()
                 return error.status
             data, status = self._dispatch_safely(inner)
-            response = channel.protect(inner.ins, data, status)
+            response = channel.protect(data, status)
             self._apply_pending()
             return response
 
@@ -161,7 +162,7 @@ class VirtualCard:
         elif self._pending_channel is not None:
             self._channel, self._pending_channel = self._pending_channel, None
 
-    def _dispatch_safely(self, command: CardCommand) -> tuple[bytes, bytes]:
+    def _dispatch_safely(self, command: CommandAPDU) -> tuple[bytes, bytes]:
         try:
             data = self._dispatch(command)
         except CardStatusError as error:
@@ -173,8 +174,8 @@ class VirtualCard:
             return data
         return data, StatusWord.OK.encode()
 
-    def _dispatch(self, command: CardCommand) -> bytes | tuple[bytes, bytes]:
-        handlers: dict[int, Callable[[CardCommand], bytes | tuple[bytes, bytes]]] = {
+    def _dispatch(self, command: CommandAPDU) -> bytes | tuple[bytes, bytes]:
+        handlers: dict[int, Callable[[CommandAPDU], bytes | tuple[bytes, bytes]]] = {
             0xA4: self._select,
             0xB0: self._read_binary,
             0xB1: self._read_binary_odd,
@@ -191,7 +192,7 @@ class VirtualCard:
 
     # -- files -------------------------------------------------------------------
 
-    def _select(self, command: CardCommand) -> bytes:
+    def _select(self, command: CommandAPDU) -> bytes:
         p1, p2 = command.p1, command.p2
         if p2 & 0xF3 not in (0x00, 0x0C) and p2 not in (0x04,):
             raise CardStatusError(StatusWord.INCORRECT_P1_P2)
@@ -236,7 +237,7 @@ class VirtualCard:
         status = StatusWord.OK if len(chunk) == le else StatusWord.END_OF_FILE
         return chunk, status.encode()
 
-    def _read_binary(self, command: CardCommand) -> tuple[bytes, bytes]:
+    def _read_binary(self, command: CommandAPDU) -> tuple[bytes, bytes]:
         if command.p1 & 0x80:  # short file identifier in P1, offset in P2
             if command.p1 & 0x60:
                 raise CardStatusError(StatusWord.INCORRECT_P1_P2)
@@ -250,9 +251,9 @@ class VirtualCard:
                 raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
             ef = self._ef
             offset = (command.p1 << 8) | command.p2
-        return self._read(ef, offset, command.le)
+        return self._read(ef, offset, command.ne)
 
-    def _read_binary_odd(self, command: CardCommand) -> tuple[bytes, bytes]:
+    def _read_binary_odd(self, command: CommandAPDU) -> tuple[bytes, bytes]:
         # ISO/IEC 7816-4 §11.2.3: P1-P2 = file id (0000: current EF); offset in DO54.
         fid = (command.p1 << 8) | command.p2
         if fid == 0:
@@ -277,24 +278,22 @@ class VirtualCard:
         if len(objects) != 1 or objects[0].tag != 0x54 or not 1 <= len(objects[0].value) <= 3:
             raise CardStatusError(StatusWord.INCORRECT_DATA)
         offset = int.from_bytes(objects[0].value, "big")
-        if command.le is None:
+        if command.ne is None:
             raise CardStatusError(StatusWord.WRONG_LENGTH)
-        # The answer is DO53 around the data; Le bounds the whole DO.
-        header = len(encode_tlv(0x53, bytes(min(command.le, 65535))))
-        want = max(command.le - (header - min(command.le, 65535)), 1)
-        chunk, status = self._read(ef, offset, want)
+        # The answer is DO53 around the data; Le bounds the whole data object.
+        chunk, status = self._read(ef, offset, _fit_in_do53(command.ne))
         return encode_tlv(0x53, chunk), status
 
     # -- challenge and BAC -----------------------------------------------------------
 
-    def _get_challenge(self, command: CardCommand) -> bytes:
+    def _get_challenge(self, command: CommandAPDU) -> bytes:
         if command.p1 or command.p2:
             raise CardStatusError(StatusWord.INCORRECT_P1_P2)
-        if command.le is None or command.data or command.le > 256:
+        if command.ne is None or command.data or command.ne > 256:
             raise CardStatusError(StatusWord.WRONG_LENGTH)
-        return self._bac.challenge(command.le)
+        return self._bac.challenge(command.ne)
 
-    def _external_authenticate(self, command: CardCommand) -> bytes:
+    def _external_authenticate(self, command: CommandAPDU) -> bytes:
         if not self._data.profile.bac:
             raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
         if self._channel is not None:
@@ -305,14 +304,23 @@ class VirtualCard:
 
     # -- PACE, CA, AA (filled in by their modules) -----------------------------------
 
-    def _manage_security_environment(self, command: CardCommand) -> bytes:
+    def _manage_security_environment(self, command: CommandAPDU) -> bytes:
         raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
 
-    def _general_authenticate(self, command: CardCommand) -> bytes:
+    def _general_authenticate(self, command: CommandAPDU) -> bytes:
         raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
 
-    def _internal_authenticate(self, command: CardCommand) -> bytes:
+    def _internal_authenticate(self, command: CommandAPDU) -> bytes:
         raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+
+
+def _fit_in_do53(ne: int) -> int:
+    """The most file bytes whose DO53 (tag, length, value) fits in ``ne`` bytes."""
+    for header in (2, 3, 4):
+        n = ne - header
+        if n >= 0 and 1 + len(encode_length(n)) == header:
+            return n
+    return max(ne - 4, 0)
 
 
 def _fcp(ef: ElementaryFile) -> bytes:
