@@ -1,0 +1,184 @@
+"""TOTP (RFC 6238) authenticator: authenticator-app codes from the current time.
+
+The time step is ``T = floor((now - T0) / period)`` with ``T0`` the Unix epoch
+and ``now`` from the injected, trusted clock (never a time sent by the
+client). A code is accepted for any step within ``window`` steps of ``T``
+(default ±1: a code stays usable for about 30 s after it leaves the screen,
+and phones a little out of sync still work), and only if its step is *above*
+the last accepted one: the store's atomic ``advance`` refuses a step at or
+below it with :class:`~macnss_auth.errors.TokenReplayed`, so a code works once,
+whatever the number of threads, processes or service instances.
+
+Drift. Each success records how many steps the phone's clock was off
+(``matched step - T``). It is reported in ``AuthResult.details["drift"]`` and
+by :meth:`TotpAuthenticator.drift`, so operators can spot phones whose clock
+is wrong before they fall out of the window. The window itself never moves:
+RFC 6238 §6 allows following the drift, but a window that follows an
+attacker-influenced value is a window that can be dragged.
+
+The enrollment, confirmation, throttling and audit machinery is shared with
+HOTP: see :mod:`macnss_auth.otp.hotp`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from macnss_auth.audit.events import AuditLog
+from macnss_auth.authenticator import ClientContext
+from macnss_auth.clock import Clock, RandomSource
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.otp.enrollment import OtpParameters, Provisioning
+from macnss_auth.otp.hotp import BaseOtpAuthenticator, _Match
+from macnss_auth.secret import Secret
+from macnss_auth.store.base import Enrollment, Store
+from macnss_auth.throttle import ThrottlePolicy
+
+__all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "TotpAuthenticator", "time_step"]
+
+#: Steps accepted on either side of the current one.
+DEFAULT_WINDOW = 1
+#: Upper bound of the window (±10 steps is ±5 minutes at 30 s).
+MAX_WINDOW = 10
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+# The drift record packs (step, drift) into one monotonic integer; see _accepted.
+_DRIFT_SPAN = 2 * MAX_WINDOW + 1
+
+
+def time_step(now: dt.datetime, period: int) -> int:
+    """RFC 6238 §4.2: ``floor((now - T0) / period)`` with ``T0`` the Unix epoch.
+
+    Exact integer arithmetic on an aware datetime.
+    """
+    return (now - _EPOCH) // dt.timedelta(seconds=period)
+
+
+class TotpAuthenticator(BaseOtpAuthenticator):
+    """Time-based one-time codes (RFC 6238) from an authenticator app.
+
+    >>> from macnss_auth.audit import MemoryAuditLog
+    >>> from macnss_auth.store import MemoryStore
+    >>> from macnss_auth.testing import FixedClock
+    >>> totp = TotpAuthenticator(store=MemoryStore(), audit=MemoryAuditLog(),
+    ...                          clock=FixedClock.at(59))
+    >>> _ = totp.enroll("alice", secret=b"12345678901234567890")
+    >>> totp.confirm("alice", "287082").details["step"]   # RFC 6238 Appendix B, 6 digits
+    '1'
+
+    Collaborators and settings are keyword-only: ``store``, ``audit`` (an
+    :class:`~macnss_auth.audit.AuditLog`), ``clock``, ``random``,
+    ``throttle_policy``, ``issuer`` (the name apps display), ``parameters``
+    (algorithm, digits, period of new enrollments), ``challenge_ttl``,
+    ``pending_ttl`` (how long an unconfirmed enrollment lives),
+    ``challenge_attempts`` (wrong codes before a challenge burns) and
+    ``window`` (steps accepted either side of now; default 1, at most
+    :data:`MAX_WINDOW`).
+    """
+
+    _method = "totp"
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        audit: AuditLog,
+        clock: Clock | None = None,
+        random: RandomSource | None = None,
+        throttle_policy: ThrottlePolicy | None = None,
+        issuer: str = "macnss-auth",
+        parameters: OtpParameters | None = None,
+        challenge_ttl: float = 300.0,
+        pending_ttl: float = 900.0,
+        challenge_attempts: int = 5,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        if not 0 <= window <= MAX_WINDOW:
+            raise ConfigurationError(f"the TOTP window must be 0 to {MAX_WINDOW} steps")
+        super().__init__(
+            store=store,
+            audit=audit,
+            clock=clock,
+            random=random,
+            throttle_policy=throttle_policy,
+            issuer=issuer,
+            parameters=parameters,
+            challenge_ttl=challenge_ttl,
+            pending_ttl=pending_ttl,
+            challenge_attempts=challenge_attempts,
+        )
+        self.window = window
+
+    def enroll(
+        self,
+        subject: str,
+        *,
+        account: str | None = None,
+        secret: Secret | bytes | str | None = None,
+        parameters: OtpParameters | None = None,
+        context: ClientContext | None = None,
+    ) -> Provisioning:
+        """Create a pending TOTP enrollment and return its provisioning data.
+
+        The enrollment becomes active once :meth:`confirm` sees a valid code;
+        until then any earlier confirmed enrollment keeps working. Unconfirmed,
+        it expires after ``pending_ttl`` seconds.
+
+        Args:
+            subject: who enrolls.
+            account: the account name the app shows (default: ``subject``).
+            secret: a *known* secret, for migrations from another system and for
+                tests (bytes, :class:`~macnss_auth.secret.Secret` or base32
+                text; at least 128 bits). Default: a fresh secret from the
+                random source, as long as the hash output (160 bits for SHA1).
+            parameters: algorithm, digits and period (default: the authenticator's).
+            context: the client, for the audit log.
+
+        Raises:
+            ConfigurationError: a bad secret or a colon in the account name.
+            MalformedInput: ``secret`` is text but not base32.
+        """
+        return self._enroll(
+            subject,
+            account=account,
+            secret=secret,
+            parameters=parameters,
+            counter=0,
+            context=context,
+        )
+
+    def drift(self, subject: str) -> int | None:
+        """Steps the phone's clock was off at the last success (positive: ahead).
+
+        None if ``subject`` has no confirmed enrollment or never verified.
+        """
+        enrollment = self._store.get_enrollment(subject, self._method)
+        if enrollment is None:
+            return None
+        packed = self._store.current(self._drift_key(enrollment))
+        if packed is None:
+            return None
+        return packed % _DRIFT_SPAN - MAX_WINDOW
+
+    def _drift_key(self, enrollment: Enrollment) -> str:
+        return self._counter_key(str(enrollment.params["generation"])) + ":drift"
+
+    def _match(
+        self, enrollment: Enrollment, params: OtpParameters, digits: str, now: dt.datetime
+    ) -> _Match | None:
+        current = time_step(now, params.period)
+        steps = [s for s in range(current - self.window, current + self.window + 1) if s >= 0]
+        index = self._find(enrollment.secret, params, digits, steps)
+        if index is None:
+            return None
+        step = steps[index]
+        return _Match(value=step, details={"step": str(step), "drift": str(step - current)})
+
+    def _accepted(self, enrollment: Enrollment, match: _Match, now: dt.datetime) -> None:
+        # Steps only grow, so packing (step, drift) into step * span + offset
+        # keeps the latest success on top; the record is advisory (the replay
+        # guard is the separate step counter) and a lost race loses nothing.
+        drift = int(match.details["drift"])
+        self._store.advance(
+            self._drift_key(enrollment), match.value * _DRIFT_SPAN + drift + MAX_WINDOW
+        )
