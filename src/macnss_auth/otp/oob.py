@@ -1,0 +1,1125 @@
+"""One-time codes sent by SMS or e-mail ("out-of-band" codes).
+
+Theory of operation
+-------------------
+``begin(subject)`` draws a code from the injected CSPRNG (default: 6 digits,
+uniform by rejection sampling), stores only
+``HMAC-SHA256(pepper, method || purpose || challenge id || code)`` in a
+:class:`~macnss_auth.store.ChallengeRecord` whose ``slot`` is one per subject
+and channel (creating it retires the previous code: a resend replaces it),
+sends the code through a :class:`~macnss_auth.delivery.DeliveryChannel`, and
+returns a :class:`~macnss_auth.Challenge` with the expiry and a masked
+destination. The pepper is an application secret kept out of the store, so a
+stolen database does not give the codes away (a 6-digit code is otherwise
+trivial to brute-force from its hash). Lifetimes default to 5 minutes and
+are never allowed above 10 (NIST SP 800-63B §5.1.3.2).
+
+``verify(challenge, code)`` looks the record up by id only (the client's copy
+of the challenge is never trusted), counts the attempt in a
+:class:`~macnss_auth.throttle.FailureThrottle` per subject (and per client),
+compares keyed hashes in constant time, and on a match calls the store's
+atomic ``consume_challenge``: of two service instances verifying the same
+code at the same moment exactly one succeeds. A wrong code adds an attempt
+atomically; after ``max_attempts`` wrong codes the challenge is burnt. Every
+failure raises with a distinct ``reason`` (for the audit log) but the same
+``str(exc)`` (for the person), so a caller that shows the message reveals
+nothing.
+
+**Resends** are throttled per subject and per destination (a cooldown that
+doubles with each send, and a daily cap), and globally per destination across
+subjects plus per number prefix or e-mail domain per hour: SMS pumping fraud
+triggers thousands of messages to premium ranges through sign-up and login
+forms, and these caps bound what it can cost.
+
+**Enumeration resistance.** ``begin`` for an unknown subject, or one without
+a *confirmed* destination, does the same work: same checks and rate-limit
+counters (against a decoy destination derived from the subject with the
+pepper, so repeated calls show the same hint), same code generation, same
+hashing, same store insert, same message rendering, and returns a challenge
+of the same shape; only the delivery is replaced by nothing. A delivery to
+nobody must cost what a real one costs, so delivery goes through a
+:class:`Dispatcher`:
+
+* :class:`BackgroundDispatcher` (the default) hands the delivery to a worker
+  thread and returns at once, known subject or not: ``begin`` never waits for
+  the SMTP server or the SMS gateway, so its duration cannot depend on
+  whether anything is sent, and a slow or failing gateway does not slow the
+  login page. Failures are handled in the worker (the code is burnt, the
+  failure audited, the fallback channel tried).
+* :class:`InlineDispatcher` delivers before ``begin`` returns and then pads
+  ``begin`` to ``min_duration`` seconds; delivery failures are raised to the
+  caller as :class:`CodeNotDelivered`. This suits the CLI and tests. It only
+  hides timing if ``min_duration`` exceeds the slowest delivery, and a
+  failure reveals that the subject had a destination, so public endpoints
+  should use the background dispatcher.
+
+We chose asynchronous delivery as the default because padding to a fixed
+minimum either makes every login slow (the pad must exceed the worst-case
+gateway latency, seconds) or leaks whenever the gateway is slower than the
+pad, whereas handing off to a worker costs microseconds in both cases.
+
+**Failed delivery** (after retries with backoff within the retry policy's
+deadline) burns the code, so no valid code is left behind that might arrive
+late or sit in a mail queue; the failure is audited; if a fallback channel is
+configured and the subject has a confirmed destination for it, the same code
+is sent there instead (SMS failed -> e-mail) and stays valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import ClassVar, Protocol
+
+import attrs
+import phonenumbers
+
+from macnss_auth.audit.events import AuditAction, AuditEvent, AuditLog, Outcome
+from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
+from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
+from macnss_auth.delivery.base import (
+    ChannelKind,
+    DeliveryChannel,
+    DeliveryError,
+    OutboundMessage,
+    RetryPolicy,
+    deliver,
+)
+from macnss_auth.delivery.templates import failure_message, render_code_message
+from macnss_auth.errors import (
+    AuthenticationFailed,
+    ChallengeExpired,
+    ChallengeNotFound,
+    ChallengeUsed,
+    ConfigurationError,
+    InvalidCode,
+    MalformedInput,
+    RateLimited,
+    Reason,
+    VerificationThrottled,
+)
+from macnss_auth.otp.codes import MAX_CODE_INPUT, normalize_code
+from macnss_auth.otp.contacts import (
+    DEFAULT_REGION,
+    Destination,
+    confirmed_destination,
+    parse_destination,
+    promote_pending,
+    put_pending,
+)
+from macnss_auth.secret import Secret
+from macnss_auth.store.base import ChallengeRecord, Store
+from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
+
+__all__ = [
+    "DIGITS",
+    "GENERIC_FAILURE",
+    "SAFE_ALPHANUMERIC",
+    "BackgroundDispatcher",
+    "CodeNotDelivered",
+    "CodePolicy",
+    "Dispatcher",
+    "EmailCodeAuthenticator",
+    "InlineDispatcher",
+    "OutOfBandAuthenticator",
+    "ResendPolicy",
+    "SMSCodeAuthenticator",
+    "generate_code",
+    "normalize_oob_code",
+]
+
+_log = logging.getLogger(__name__)
+
+DIGITS = "0123456789"
+#: Upper-case letters and digits without vowels (no words, rude or otherwise)
+#: and without look-alikes (0/O, 1/I/L): 28 symbols, 4.8 bits each.
+SAFE_ALPHANUMERIC = "23456789BCDFGHJKMNPQRSTVWXYZ"
+
+#: What ``str(exc)`` says for every failed verification, whatever the reason.
+GENERIC_FAILURE = failure_message("en")
+
+_MAX_LIFETIME = 600.0  # NIST SP 800-63B §5.1.3.2: out-of-band secrets live 10 minutes at most.
+_LOGIN = "login"
+_ENROLL = "enroll"
+_DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
+_ARABIC_DIGITS = {0x0660 + i: ord("0") + i for i in range(10)} | {
+    0x06F0 + i: ord("0") + i for i in range(10)
+}
+_DECOY_EMAIL_DOMAINS = (
+    "gmail.com",
+    "outlook.com",
+    "hotmail.com",
+    "yahoo.fr",
+    "yahoo.com",
+    "hotmail.fr",
+    "outlook.fr",
+    "menara.ma",
+)
+
+
+class CodeNotDelivered(DeliveryError):
+    """The code could not be delivered; it was burnt and can never be used.
+
+    Attributes:
+        challenge_id: the challenge whose code was lost.
+        retryable: whether asking for a new code later may succeed.
+    """
+
+    def __init__(self, message: str, *, challenge_id: str, retryable: bool) -> None:
+        super().__init__(message, retryable=retryable)
+        self.challenge_id = challenge_id
+
+
+@attrs.frozen
+class CodePolicy:
+    """The codes themselves.
+
+    Attributes:
+        length: characters per code (4-12).
+        alphabet: the characters codes are drawn from (:data:`DIGITS` or
+            :data:`SAFE_ALPHANUMERIC`, or your own: at least 10 distinct
+            characters, no spaces or dashes).
+        lifetime: seconds a code stays valid (at most 600).
+        max_attempts: wrong codes allowed before a code is burnt (1-10).
+    """
+
+    length: int = 6
+    alphabet: str = DIGITS
+    lifetime: float = 300.0
+    max_attempts: int = 5
+
+    def __attrs_post_init__(self) -> None:
+        if not 4 <= self.length <= 12:
+            raise ConfigurationError("codes must have 4 to 12 characters")
+        chars = set(self.alphabet)
+        if len(chars) != len(self.alphabet) or len(chars) < 10:
+            raise ConfigurationError("the alphabet needs at least 10 distinct characters")
+        if any(c.isspace() or c in _DASHES or not c.isprintable() for c in chars):
+            raise ConfigurationError("the alphabet may not contain spaces or dashes")
+        if not 0 < self.lifetime <= _MAX_LIFETIME:
+            raise ConfigurationError("a code lives more than 0 and at most 600 seconds")
+        if not 1 <= self.max_attempts <= 10:
+            raise ConfigurationError("max_attempts must be between 1 and 10")
+
+    @property
+    def numeric(self) -> bool:
+        """Whether codes are plain digits."""
+        return set(self.alphabet) <= set(DIGITS)
+
+
+@attrs.frozen
+class ResendPolicy:
+    """How often codes may be sent.
+
+    Attributes:
+        cooldown: seconds between the first and second send to a subject or
+            destination; each further send doubles it.
+        max_cooldown: the longest cooldown.
+        daily_per_subject: sends per subject and channel per ``window``.
+        daily_per_destination: sends per destination per ``window``, across
+            all subjects (one number cannot be flooded through many accounts).
+        hourly_per_prefix: sends per hour to one number prefix (country code
+            and first national digits, see ``prefix_digits``) or e-mail
+            domain, across all subjects: the SMS-pumping brake. None: no cap.
+        hourly_global: sends per hour in all, per channel. None: no cap.
+        prefix_digits: digits of the E.164 number (country code included)
+            that form a prefix.
+        window: the length of the "daily" windows, in seconds.
+    """
+
+    cooldown: float = 30.0
+    max_cooldown: float = 900.0
+    daily_per_subject: int = 10
+    daily_per_destination: int = 10
+    hourly_per_prefix: int | None = 500
+    hourly_global: int | None = None
+    prefix_digits: int = 6
+    window: float = 86_400.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.cooldown < 0 or self.max_cooldown < self.cooldown:
+            raise ConfigurationError("cooldowns must be >= 0 and max_cooldown >= cooldown")
+        caps = (self.daily_per_subject, self.daily_per_destination)
+        if min(caps) < 1 or self.window <= 0:
+            raise ConfigurationError("daily caps must be >= 1 and the window positive")
+
+    def cooldown_after(self, sends: int) -> float:
+        """Seconds that must pass after the ``sends``-th send before the next one."""
+        if sends <= 0 or self.cooldown == 0:
+            return 0.0
+        return float(min(self.cooldown * 2 ** (sends - 1), self.max_cooldown))
+
+
+def generate_code(random: RandomSource, policy: CodePolicy) -> str:
+    """A uniformly random code: rejection sampling over random bytes (no modulo bias)."""
+    size = len(policy.alphabet)
+    limit = 256 - 256 % size
+    out: list[str] = []
+    while len(out) < policy.length:
+        for byte in random.token_bytes(policy.length * 2):
+            if byte < limit:
+                out.append(policy.alphabet[byte % size])
+                if len(out) == policy.length:
+                    break
+    return "".join(out)
+
+
+def normalize_oob_code(text: object, policy: CodePolicy) -> str:
+    """Normalize what a person typed into the policy's alphabet.
+
+    Digit codes go through :func:`macnss_auth.otp.codes.normalize_code`.
+    Other alphabets get the same treatment (spaces and dashes removed,
+    Arabic-Indic digits mapped) plus upper-casing when the alphabet has no
+    lower-case letters.
+
+    Raises:
+        MalformedInput: (``field="code"``) not text, a character outside the
+            alphabet, or the wrong length.
+    """
+    if policy.numeric:
+        code = normalize_code(text, length=policy.length)
+        if not set(code) <= set(policy.alphabet):
+            raise MalformedInput("the code has a character it cannot contain", field="code")
+        return code
+    if not isinstance(text, str):
+        raise MalformedInput("the code must be text", field="code")
+    if len(text) > MAX_CODE_INPUT:
+        raise MalformedInput("the code is too long", field="code")
+    upper = policy.alphabet == policy.alphabet.upper()
+    chars: list[str] = []
+    for char in text.translate(_ARABIC_DIGITS):
+        if char.isspace() or char in _DASHES:
+            continue
+        mapped = char.upper() if upper and char.isascii() else char
+        if mapped not in policy.alphabet:
+            raise MalformedInput("the code has a character it cannot contain", field="code")
+        chars.append(mapped)
+    if len(chars) != policy.length:
+        raise MalformedInput(f"the code must have {policy.length} characters", field="code")
+    return "".join(chars)
+
+
+class Dispatcher(Protocol):
+    """Runs a delivery job on behalf of ``begin`` (see the module docstring)."""
+
+    def dispatch(self, job: Callable[[], None], *, started: float) -> None:
+        """Run or schedule ``job``; ``started`` is ``begin``'s monotonic start time."""
+        ...
+
+
+class InlineDispatcher:
+    """Delivers before ``begin`` returns, then pads ``begin`` to ``min_duration`` seconds.
+
+    Delivery failures propagate (as :class:`CodeNotDelivered`) after the pad.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_duration: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if min_duration < 0:
+            raise ConfigurationError("min_duration must be >= 0")
+        self.min_duration = min_duration
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    def dispatch(self, job: Callable[[], None], *, started: float) -> None:
+        try:
+            job()
+        finally:
+            rest = self.min_duration - (self._monotonic() - started)
+            if rest > 0:
+                self._sleep(rest)
+
+    def __repr__(self) -> str:
+        return f"InlineDispatcher(min_duration={self.min_duration})"
+
+
+class BackgroundDispatcher:
+    """Delivers in worker threads; ``begin`` returns without waiting.
+
+    Call :meth:`close` (or use it as a context manager) to wait for pending
+    deliveries at shutdown; :meth:`drain` waits without closing.
+    """
+
+    def __init__(self, *, max_workers: int = 4) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="macnss-auth-delivery"
+        )
+        self._lock = threading.Lock()
+        self._pending: set[Future[None]] = set()
+
+    def dispatch(self, job: Callable[[], None], *, started: float) -> None:
+        future = self._executor.submit(job)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        error = future.exception()
+        if isinstance(error, CodeNotDelivered):
+            # Already burnt and audited by the job; log for operators only.
+            _log.warning(
+                "code for challenge %s not delivered (retryable=%s)",
+                error.challenge_id,
+                error.retryable,
+            )
+        elif error is not None:
+            _log.error("delivery job failed: %s", type(error).__name__)
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until every delivery scheduled so far has finished."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                return
+            for future in pending:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                future.exception(timeout=remaining)
+
+    def close(self) -> None:
+        """Finish pending deliveries and stop the workers."""
+        self._executor.shutdown(wait=True)
+
+    def __enter__(self) -> BackgroundDispatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "BackgroundDispatcher()"
+
+
+@attrs.frozen
+class _Outgoing:
+    """A code on its way out; lives only inside the delivery job."""
+
+    record: ChallengeRecord
+    subject: str
+    code: str = attrs.field(repr=False)
+    message: OutboundMessage
+    language: str
+    context: ClientContext | None
+
+
+class OutOfBandAuthenticator:
+    """Codes by SMS or e-mail behind the :class:`~macnss_auth.Authenticator` interface.
+
+    Args:
+        channel: the delivery channel (its ``kind`` must match).
+        store: where challenges, destinations and counters live.
+        pepper: the application key for code hashes (at least 32 bytes);
+            keep it outside the store (environment, secrets manager).
+        clock / random: injectable time and randomness.
+        audit: where events go, if anywhere.
+        codes / resend / throttle / retry: the policies (see each class).
+        fallback: a channel of the other kind to try when delivery fails.
+        dispatcher: how deliveries run (default: a :class:`BackgroundDispatcher`
+            owned and closed by this authenticator).
+        service_name: the name people know, used in messages.
+        language: default message language (``"ar"``, ``"fr"``, ``"en"``).
+        origin: a web domain for WebOTP lines in SMS (optional).
+        region: the default region for phone numbers and decoy hints.
+        monotonic: the clock for durations (padding, retry deadlines).
+        sleep: how to wait between delivery retries.
+        kind: SMS or e-mail (fixed by :class:`SMSCodeAuthenticator` and
+            :class:`EmailCodeAuthenticator`); it is also the method name.
+    """
+
+    #: The kind used when ``kind`` is not given (set by the SMS and e-mail subclasses).
+    default_kind: ClassVar[ChannelKind | None] = None
+
+    def __init__(
+        self,
+        *,
+        channel: DeliveryChannel,
+        store: Store,
+        pepper: Secret,
+        clock: Clock | None = None,
+        random: RandomSource | None = None,
+        audit: AuditLog | None = None,
+        codes: CodePolicy | None = None,
+        resend: ResendPolicy | None = None,
+        throttle: ThrottlePolicy | None = None,
+        retry: RetryPolicy | None = None,
+        fallback: DeliveryChannel | None = None,
+        dispatcher: Dispatcher | None = None,
+        service_name: str = "macnss",
+        language: str = "fr",
+        origin: str | None = None,
+        region: str = DEFAULT_REGION,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        kind: ChannelKind | None = None,
+    ) -> None:
+        kind = kind or self.default_kind
+        if kind is None:
+            raise ConfigurationError("say which kind of channel: SMS or e-mail")
+        if channel.kind is not kind:
+            raise ConfigurationError(f"the channel sends {channel.kind.value}, not {kind.value}")
+        if fallback is not None and fallback.kind is kind:
+            raise ConfigurationError("the fallback channel must be of the other kind")
+        if len(pepper) < 32:
+            raise ConfigurationError("the pepper must be at least 32 bytes")
+        failure_message(language)  # Refuse an unknown language now, not at the first send.
+        self._kind = kind
+        self._channel = channel
+        self._store = store
+        self._pepper = pepper
+        self._clock = clock or SystemClock()
+        self._random = random or SystemRandom()
+        self._audit = audit
+        self.codes = codes or CodePolicy()
+        self.resend = resend or ResendPolicy()
+        self.retry = retry or RetryPolicy(deadline=min(20.0, self.codes.lifetime / 4))
+        self._fallback = fallback
+        self._owns_dispatcher = dispatcher is None
+        self._dispatcher: Dispatcher = dispatcher or BackgroundDispatcher()
+        self.service_name = service_name
+        self.language = language
+        self.origin = origin
+        self.region = region
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._throttle = FailureThrottle(
+            store=store, clock=self._clock, namespace=f"oob-{kind.value}", policy=throttle
+        )
+
+    # Public interface ---------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """``"sms"`` or ``"email"``."""
+        return self._kind.value
+
+    @property
+    def kind(self) -> ChannelKind:
+        """The channel kind."""
+        return self._kind
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """How deliveries run."""
+        return self._dispatcher
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(channel={self._channel!r}, store={self._store!r})"
+
+    def close(self) -> None:
+        """Wait for pending deliveries and stop the dispatcher this object created."""
+        if self._owns_dispatcher and isinstance(self._dispatcher, BackgroundDispatcher):
+            self._dispatcher.close()
+
+    def __enter__(self) -> OutOfBandAuthenticator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin(
+        self,
+        subject: str,
+        *,
+        context: ClientContext | None = None,
+        language: str | None = None,
+    ) -> Challenge:
+        """Send a login code to the subject's confirmed destination.
+
+        Unknown subjects and subjects without a confirmed destination get a
+        challenge of the same shape, in the same time, and nothing is sent.
+
+        Raises:
+            RateLimited: too many codes for this subject, destination, prefix
+                or in all; ``retry_after`` says when to try again.
+            CodeNotDelivered: (inline dispatcher only) delivery failed; the
+                code was burnt.
+        """
+        started = self._monotonic()
+        now = self._clock.now()
+        destination = confirmed_destination(self._store, subject, self._kind)
+        target = destination if destination is not None else self._decoy(subject)
+        outgoing = self._prepare(
+            subject, target, _LOGIN, now=now, context=context, language=language
+        )
+        self._record(
+            AuditAction.BEGIN,
+            Outcome.INFO,
+            now,
+            subject=subject,
+            context=context,
+            details={
+                "hint": target.hint,
+                "purpose": _LOGIN,
+                "destination": "confirmed" if destination is not None else "none",
+            },
+        )
+        job = self._job(outgoing) if destination is not None else _nothing
+        self._dispatcher.dispatch(job, started=started)
+        return outgoing.record.challenge
+
+    def verify(
+        self,
+        challenge: Challenge | str,
+        response: str,
+        *,
+        context: ClientContext | None = None,
+    ) -> AuthResult:
+        """Check a login code. Single use.
+
+        Raises:
+            MalformedInput: the response is not a code of the configured format.
+            ChallengeNotFound: no such login challenge for this method.
+            ChallengeExpired: the code's lifetime is over.
+            ChallengeUsed: already used, replaced by a resend, burnt after a
+                failed delivery, or out of attempts (``reason`` tells which).
+            InvalidCode: wrong code; ``remaining_attempts`` says how many are left.
+            VerificationThrottled: too many attempts for the subject lately.
+        """
+        record = self._check(challenge, response, _LOGIN, context)
+        now = self._clock.now()
+        subject = record.challenge.subject
+        self._throttle.release(subject, context)
+        event_id = self._record(
+            AuditAction.VERIFY,
+            Outcome.SUCCESS,
+            now,
+            subject=subject,
+            context=context,
+            details={"hint": record.challenge.hint or ""},
+        )
+        return AuthResult(
+            subject=subject,
+            method=self.method,
+            authenticated_at=now,
+            assurance=AssuranceLevel.LOW,
+            audit_event_id=event_id,
+            details={"channel": self.method, "hint": record.challenge.hint or ""},
+        )
+
+    def enroll(
+        self,
+        subject: str,
+        destination: str | Destination,
+        *,
+        context: ClientContext | None = None,
+        language: str | None = None,
+    ) -> Challenge:
+        """Start adding (or replacing) the subject's destination: send it a code.
+
+        The destination becomes usable for logins only after :meth:`confirm`.
+        Call this only for a subject the caller has authenticated.
+
+        Raises:
+            MalformedInput: the destination is not a valid phone number / address.
+            RateLimited: too many codes for this subject or destination.
+            CodeNotDelivered: (inline dispatcher only) delivery failed.
+        """
+        started = self._monotonic()
+        now = self._clock.now()
+        if isinstance(destination, str):
+            target = parse_destination(self._kind, destination, region=self.region)
+        else:
+            target = destination
+        if target.kind is not self._kind:
+            raise ConfigurationError(f"this authenticator enrolls {self._kind.value} destinations")
+        outgoing = self._prepare(
+            subject, target, _ENROLL, now=now, context=context, language=language
+        )
+        challenge = outgoing.record.challenge
+        put_pending(
+            self._store,
+            subject,
+            target,
+            now=now,
+            challenge_id=challenge.id,
+            expires_at=challenge.expires_at,
+        )
+        self._record(
+            AuditAction.ENROLL,
+            Outcome.INFO,
+            now,
+            subject=subject,
+            context=context,
+            details={"hint": target.hint, "purpose": _ENROLL},
+        )
+        self._dispatcher.dispatch(self._job(outgoing), started=started)
+        return challenge
+
+    def confirm(
+        self,
+        challenge: Challenge | str,
+        response: str,
+        *,
+        context: ClientContext | None = None,
+    ) -> Destination:
+        """Confirm a destination with the code it received; return it.
+
+        Raises:
+            MalformedInput / ChallengeNotFound / ChallengeExpired / ChallengeUsed /
+            InvalidCode / VerificationThrottled: as for :meth:`verify`.
+        """
+        record = self._check(challenge, response, _ENROLL, context)
+        now = self._clock.now()
+        subject = record.challenge.subject
+        destination = promote_pending(
+            self._store, subject, self._kind, challenge_id=record.id, now=now
+        )
+        if destination is None:
+            # A newer enrollment replaced this one between the code and now.
+            raise self._failure(
+                ChallengeNotFound, AuditAction.CONFIRM, now, subject=subject, context=context
+            )
+        self._throttle.release(subject, context)
+        self._record(
+            AuditAction.CONFIRM,
+            Outcome.SUCCESS,
+            now,
+            subject=subject,
+            context=context,
+            details={"hint": destination.hint},
+        )
+        return destination
+
+    # Issuing ------------------------------------------------------------------
+    def _prepare(
+        self,
+        subject: str,
+        target: Destination,
+        purpose: str,
+        *,
+        now: dt.datetime,
+        context: ClientContext | None,
+        language: str | None,
+    ) -> _Outgoing:
+        language = language or self.language
+        failure_message(language)
+        self._acquire_send(subject, target, now, context)
+        challenge_id = Challenge.new_id(self._random)
+        code = generate_code(self._random, self.codes)
+        challenge = Challenge(
+            id=challenge_id,
+            subject=subject,
+            method=self.method,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=self.codes.lifetime),
+            hint=target.hint,
+            data={
+                "purpose": purpose,
+                "length": str(self.codes.length),
+                "format": "numeric" if self.codes.numeric else "alphanumeric",
+            },
+        )
+        record = ChallengeRecord(
+            challenge=challenge,
+            slot=f"oob:{self.method}:{purpose}:{subject}",
+            verifier=self._verifier(challenge_id, purpose, code),
+            max_attempts=self.codes.max_attempts,
+        )
+        self._store.create_challenge(record)
+        rendered = render_code_message(
+            self._kind,
+            code=code,
+            lifetime=self.codes.lifetime,
+            service=self.service_name,
+            language=language,
+            origin=self.origin,
+        )
+        message = OutboundMessage(
+            kind=self._kind,
+            to=target.address,
+            text=rendered.text,
+            subject=rendered.subject,
+            language=language,
+            hint=target.hint,
+        )
+        return _Outgoing(
+            record=record,
+            subject=subject,
+            code=code,
+            message=message,
+            language=language,
+            context=context,
+        )
+
+    def _verifier(self, challenge_id: str, purpose: str, code: str) -> bytes:
+        data = b"\x00".join(
+            (
+                b"macnss-auth/oob/v1",
+                self.method.encode(),
+                purpose.encode(),
+                challenge_id.encode(),
+                code.encode("utf-8"),
+            )
+        )
+        return hmac.new(self._pepper.reveal(), data, hashlib.sha256).digest()
+
+    def _keyed(self, label: str, value: str) -> bytes:
+        data = b"macnss-auth/oob/" + label.encode() + b"\x00" + value.encode("utf-8")
+        return hmac.new(self._pepper.reveal(), data, hashlib.sha256).digest()
+
+    def _decoy(self, subject: str) -> Destination:
+        """A plausible destination for a subject without one: stable, never contacted."""
+        seed = self._keyed(f"decoy-{self._kind.value}", subject)
+        if self._kind is ChannelKind.EMAIL:
+            letter = "abcdefghijklmnopqrstuvwxyz"[seed[0] % 26]
+            domain = _DECOY_EMAIL_DOMAINS[seed[1] % len(_DECOY_EMAIL_DOMAINS)]
+            return Destination(
+                kind=ChannelKind.EMAIL, address=f"{letter}.{seed.hex()[:8]}@{domain}"
+            )
+        example = phonenumbers.example_number_for_type(
+            self.region, phonenumbers.PhoneNumberType.MOBILE
+        )
+        if example is None:
+            national, country = "612345678", 212
+        else:
+            national = phonenumbers.national_significant_number(example)
+            country = example.country_code or 212
+        digits = "".join(str(b % 10) for b in seed[2 : 2 + len(national)])
+        return Destination(
+            kind=ChannelKind.SMS, address=f"+{country}{national[0]}{digits[1 : len(national)]}"
+        )
+
+    def _prefix(self, target: Destination) -> str:
+        if target.kind is ChannelKind.EMAIL:
+            return target.address.rpartition("@")[2].lower()
+        return target.address[: 1 + self.resend.prefix_digits]
+
+    def _acquire_send(
+        self,
+        subject: str,
+        target: Destination,
+        now: dt.datetime,
+        context: ClientContext | None,
+    ) -> None:
+        """Count one send against every limit, or refuse it (count-before-check)."""
+        policy = self.resend
+        base = f"oob-send:{self.method}"
+        graded = [
+            (f"{base}:subject:{subject}", policy.daily_per_subject),
+            (
+                f"{base}:dest:{self._keyed('dest', target.address).hex()[:32]}",
+                policy.daily_per_destination,
+            ),
+        ]
+        hourly: list[tuple[str, int]] = []
+        if policy.hourly_per_prefix is not None:
+            hourly.append((f"{base}:prefix:{self._prefix(target)}", policy.hourly_per_prefix))
+        if policy.hourly_global is not None:
+            hourly.append((f"{base}:global", policy.hourly_global))
+        wait = 0.0
+        for key, cap in graded:
+            state = self._store.peek(key, now, policy.window)
+            if state is None:
+                continue
+            if state.count >= cap:
+                ends = state.first_at + dt.timedelta(seconds=policy.window)
+                wait = max(wait, (ends - now).total_seconds())
+            ready = state.last_at + dt.timedelta(seconds=policy.cooldown_after(state.count))
+            wait = max(wait, (ready - now).total_seconds())
+        for key, cap in hourly:
+            state = self._store.peek(key, now, 3600.0)
+            if state is not None and state.count >= cap:
+                ends = state.first_at + dt.timedelta(seconds=3600.0)
+                wait = max(wait, (ends - now).total_seconds())
+        if wait > 0:
+            self._fail_rate(now, subject, context, wait)
+        over = False
+        for key, cap in graded:
+            over |= self._store.hit(key, now, policy.window).count > cap
+        for key, cap in hourly:
+            over |= self._store.hit(key, now, 3600.0).count > cap
+        if over:
+            # Parallel requests raced past a cap: the later ones are refused.
+            self._fail_rate(now, subject, context, policy.cooldown or 1.0)
+
+    def _fail_rate(
+        self, now: dt.datetime, subject: str, context: ClientContext | None, wait: float
+    ) -> None:
+        self._record(
+            AuditAction.BEGIN,
+            Outcome.FAILURE,
+            now,
+            subject=subject,
+            context=context,
+            reason=Reason.RATE_LIMITED,
+            details={"retry_after": f"{wait:.0f}"},
+        )
+        raise RateLimited("too many codes were requested; try again later", retry_after=wait)
+
+    # Delivery -----------------------------------------------------------------
+    def _job(self, outgoing: _Outgoing) -> Callable[[], None]:
+        def run() -> None:
+            self._deliver(outgoing)
+
+        return run
+
+    def _deliver(self, outgoing: _Outgoing) -> None:
+        record = outgoing.record
+        try:
+            receipt = deliver(
+                self._channel,
+                outgoing.message,
+                policy=self.retry,
+                sleep=self._sleep,
+                monotonic=self._monotonic,
+            )
+        except DeliveryError as exc:
+            now = self._clock.now()
+            self._record(
+                AuditAction.DELIVER,
+                Outcome.FAILURE,
+                now,
+                subject=outgoing.subject,
+                context=outgoing.context,
+                reason=Reason.DELIVERY_FAILED,
+                channel=self._channel.name,
+                details={
+                    "error": type(exc).__name__,
+                    "retryable": str(exc.retryable).lower(),
+                    "hint": outgoing.message.hint,
+                },
+            )
+            if self._deliver_fallback(outgoing):
+                return
+            # Burn the code: it may still arrive later (a timeout after DATA),
+            # and a code nobody is known to have received must not stay valid.
+            self._store.consume_challenge(record.id, self._clock.now())
+            raise CodeNotDelivered(
+                "the code could not be delivered", challenge_id=record.id, retryable=exc.retryable
+            ) from exc
+        self._record(
+            AuditAction.DELIVER,
+            Outcome.SUCCESS,
+            self._clock.now(),
+            subject=outgoing.subject,
+            context=outgoing.context,
+            channel=receipt.channel,
+            details={
+                "attempts": str(receipt.attempts),
+                "segments": str(receipt.segments),
+                "hint": outgoing.message.hint,
+            },
+        )
+
+    def _deliver_fallback(self, outgoing: _Outgoing) -> bool:
+        fallback = self._fallback
+        if fallback is None:
+            return False
+        destination = confirmed_destination(self._store, outgoing.subject, fallback.kind)
+        if destination is None:
+            return False
+        rendered = render_code_message(
+            fallback.kind,
+            code=outgoing.code,
+            lifetime=self.codes.lifetime,
+            service=self.service_name,
+            language=outgoing.language,
+            origin=self.origin,
+        )
+        message = OutboundMessage(
+            kind=fallback.kind,
+            to=destination.address,
+            text=rendered.text,
+            subject=rendered.subject,
+            language=outgoing.language,
+            hint=destination.hint,
+        )
+        try:
+            receipt = deliver(
+                fallback, message, policy=self.retry, sleep=self._sleep, monotonic=self._monotonic
+            )
+        except DeliveryError as exc:
+            self._record(
+                AuditAction.DELIVER,
+                Outcome.FAILURE,
+                self._clock.now(),
+                subject=outgoing.subject,
+                context=outgoing.context,
+                reason=Reason.DELIVERY_FAILED,
+                channel=fallback.name,
+                details={"error": type(exc).__name__, "fallback": "true", "hint": destination.hint},
+            )
+            return False
+        self._record(
+            AuditAction.DELIVER,
+            Outcome.SUCCESS,
+            self._clock.now(),
+            subject=outgoing.subject,
+            context=outgoing.context,
+            channel=receipt.channel,
+            details={
+                "fallback": "true",
+                "attempts": str(receipt.attempts),
+                "hint": destination.hint,
+            },
+        )
+        return True
+
+    # Verification ---------------------------------------------------------------
+    def _check(
+        self,
+        challenge: Challenge | str,
+        response: str,
+        purpose: str,
+        context: ClientContext | None,
+    ) -> ChallengeRecord:
+        """Decide a code for ``purpose``; return the consumed record or raise."""
+        action = AuditAction.VERIFY if purpose == _LOGIN else AuditAction.CONFIRM
+        challenge_id = challenge if isinstance(challenge, str) else challenge.id
+        now = self._clock.now()
+        record = self._store.get_challenge(challenge_id)
+        if (
+            record is None
+            or record.challenge.method != self.method
+            or record.challenge.data.get("purpose") != purpose
+        ):
+            raise self._failure(ChallengeNotFound, action, now, subject=None, context=context)
+        subject = record.challenge.subject
+        try:
+            code = normalize_oob_code(response, self.codes)
+        except MalformedInput:
+            self._record(
+                action,
+                Outcome.FAILURE,
+                now,
+                subject=subject,
+                context=context,
+                reason=Reason.MALFORMED_CODE,
+            )
+            raise
+        try:
+            self._throttle.acquire(subject, context)
+        except VerificationThrottled as exc:
+            raise self._failure(
+                type(exc),
+                action,
+                now,
+                subject=subject,
+                context=context,
+                reason=exc.reason,
+                retry_after=exc.retry_after,
+                remaining_attempts=exc.remaining_attempts,
+            ) from None
+        self._refuse_if_dead(record, now, action, context)
+        expected = record.verifier
+        if hmac.compare_digest(self._verifier(challenge_id, purpose, code), expected):
+            won = self._store.consume_challenge(challenge_id, now)
+            if won is not None:
+                return won
+            # Someone else consumed it first, or it died meanwhile: say why.
+            latest = self._store.get_challenge(challenge_id) or attrs.evolve(record, consumed=True)
+            self._refuse_if_dead(latest, now, action, context)
+            raise self._failure(ChallengeUsed, action, now, subject=subject, context=context)
+        count = self._store.count_attempt(challenge_id)
+        remaining = max(0, record.max_attempts - (count or record.max_attempts))
+        raise self._failure(
+            InvalidCode,
+            action,
+            now,
+            subject=subject,
+            context=context,
+            remaining_attempts=remaining,
+        )
+
+    def _refuse_if_dead(
+        self,
+        record: ChallengeRecord,
+        now: dt.datetime,
+        action: AuditAction,
+        context: ClientContext | None,
+    ) -> None:
+        subject = record.challenge.subject
+        if record.attempts >= record.max_attempts:
+            raise self._failure(
+                ChallengeUsed,
+                action,
+                now,
+                subject=subject,
+                context=context,
+                reason=Reason.ATTEMPTS_EXHAUSTED,
+                remaining_attempts=0,
+            )
+        if record.consumed:
+            raise self._failure(ChallengeUsed, action, now, subject=subject, context=context)
+        if record.challenge.is_expired(now):
+            raise self._failure(ChallengeExpired, action, now, subject=subject, context=context)
+
+    def _failure(
+        self,
+        error: type[AuthenticationFailed],
+        action: AuditAction,
+        now: dt.datetime,
+        *,
+        subject: str | None,
+        context: ClientContext | None,
+        reason: Reason | None = None,
+        remaining_attempts: int | None = None,
+        retry_after: float | None = None,
+    ) -> AuthenticationFailed:
+        """Audit a failure and build the exception to raise (generic message)."""
+        reason = reason or error.default_reason
+        self._record(action, Outcome.FAILURE, now, subject=subject, context=context, reason=reason)
+        return error(
+            GENERIC_FAILURE,
+            reason=reason,
+            remaining_attempts=remaining_attempts,
+            retry_after=retry_after,
+        )
+
+    # Audit ----------------------------------------------------------------------
+    def _record(
+        self,
+        action: AuditAction,
+        outcome: Outcome,
+        at: dt.datetime,
+        *,
+        subject: str | None,
+        context: ClientContext | None,
+        reason: Reason | None = None,
+        channel: str | None = None,
+        details: dict[str, str] | None = None,
+    ) -> str | None:
+        if self._audit is None:
+            return None
+        return self._audit.record(
+            AuditEvent(
+                at=at,
+                action=action,
+                method=self.method,
+                outcome=outcome,
+                subject=subject,
+                reason=reason.value if reason is not None else None,
+                channel=channel or self.method,
+                client=context,
+                details=details or {},
+            )
+        )
+
+
+def _nothing() -> None:
+    """The delivery to nobody: unknown subjects get no message."""
+
+
+class SMSCodeAuthenticator(OutOfBandAuthenticator):
+    """Codes by SMS (method ``"sms"``, assurance LOW). See :class:`OutOfBandAuthenticator`."""
+
+    default_kind = ChannelKind.SMS
+
+
+class EmailCodeAuthenticator(OutOfBandAuthenticator):
+    """Codes by e-mail (method ``"email"``, assurance LOW). See :class:`OutOfBandAuthenticator`."""
+
+    default_kind = ChannelKind.EMAIL
