@@ -14,7 +14,6 @@ from macnss_auth.nfc.card.model import (
     CardProfile,
     ChipSecrets,
     DocumentKind,
-    PaceMapping,
     PasswordKind,
 )
 from macnss_auth.nfc.card.status import StatusWord
@@ -29,7 +28,6 @@ __all__ = [
     "DocumentKind",
     "ElementaryFile",
     "FileSystem",
-    "PaceMapping",
     "PasswordKind",
     "StatusWord",
     "VirtualCard",

@@ -37,6 +37,7 @@ from macnss_auth.nfc.card.channel import SecureChannel
 from macnss_auth.nfc.card.command import CardStatusError, parse_command
 from macnss_auth.nfc.card.filesystem import Access, Application, ElementaryFile
 from macnss_auth.nfc.card.model import CardData
+from macnss_auth.nfc.card.pace import PaceResponder
 from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.tlv import encode_length, encode_tlv, parse_all
 
@@ -69,16 +70,20 @@ class VirtualCard:
         self._data = data
         self._random = random
         self._lock = threading.RLock()
-        self._retries = data.profile.password_retries
         self._bac = BacResponder(data.secrets.mrz_information, random=random)
         self._channel: SecureChannel | None = None
         self._pending_channel: SecureChannel | None = None
         self._df: Application = data.files.mf
         self._ef: ElementaryFile | None = None
-        self._pace: object | None = None
-        self._ca: object | None = None
+        profile = data.profile
+        self._pace = (
+            PaceResponder(profile, data.secrets, random=random)
+            if profile.pace_protocol is not None
+            else None
+        )
         self._pace_done = False
         self._drop_after = False
+        self._authenticating: str | None = None
 
     def __repr__(self) -> str:
         return f"VirtualCard(profile={self._data.profile.name!r})"
@@ -101,7 +106,7 @@ class VirtualCard:
     @property
     def remaining_password_tries(self) -> int | None:
         """Tries left before the CAN-style password blocks, if the profile counts them."""
-        return self._retries
+        return None if self._pace is None else self._pace.remaining_tries
 
     def reset(self) -> bytes:
         """Power cycle (a new tap): drop every volatile state; return the ATR."""
@@ -113,11 +118,12 @@ class VirtualCard:
 
     def _drop_session(self) -> None:
         self._drop_after = False
+        self._authenticating = None
         self._channel = None
         self._pending_channel = None
         self._bac.forget()
-        self._pace = None
-        self._ca = None
+        if self._pace is not None:
+            self._pace.abort()
         self._pace_done = False
 
     # -- the one entry point -----------------------------------------------------
@@ -305,10 +311,30 @@ class VirtualCard:
     # -- PACE, CA, AA (filled in by their modules) -----------------------------------
 
     def _manage_security_environment(self, command: CommandAPDU) -> bytes:
-        raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+        reference = (command.p1 << 8) | command.p2
+        if reference == 0xC1A4:  # Set AT for PACE (mutual authentication)
+            if self._pace is None:
+                raise CardStatusError(StatusWord.FUNCTION_NOT_SUPPORTED)
+            self._pace.set_at(command.data)
+            self._authenticating = "PACE"
+            return b""
+        raise CardStatusError(StatusWord.INCORRECT_P1_P2)
 
     def _general_authenticate(self, command: CommandAPDU) -> bytes:
-        raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+        if command.p1 or command.p2:
+            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+        if self._authenticating == "PACE" and self._pace is not None:
+            try:
+                answer, channel = self._pace.general_authenticate(command)
+            except CardStatusError:
+                self._authenticating = None
+                raise
+            if channel is not None:
+                self._authenticating = None
+                self._pending_channel = channel
+                self._pace_done = True
+            return answer
+        raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
 
     def _internal_authenticate(self, command: CommandAPDU) -> bytes:
         raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)

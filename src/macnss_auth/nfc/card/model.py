@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import dh, ec, rsa
 
 from macnss_auth.nfc.card.filesystem import FileSystem
+from macnss_auth.nfc.securityinfos import PaceOid
 
 __all__ = [
     "AaKeyKind",
@@ -23,7 +25,6 @@ __all__ = [
     "CardProfile",
     "ChipSecrets",
     "DocumentKind",
-    "PaceMapping",
     "PasswordKind",
 ]
 
@@ -44,14 +45,6 @@ class PasswordKind(enum.IntEnum):
     PUK = 4
 
 
-class PaceMapping(enum.Enum):
-    """The PACE mapping a profile offers (ICAO 9303-11 §4.4)."""
-
-    GM = "GM"
-    IM = "IM"
-    CAM = "CAM"
-
-
 class AaKeyKind(enum.Enum):
     """Active Authentication key types (ICAO 9303-11 §6.1)."""
 
@@ -67,10 +60,10 @@ class CardProfile:
         name: ``passport-bac``, ``cnie``, ``pace-im``, ``pace-cam``, ``legacy-dh`` or your own.
         document: TD1 (ID card) or TD3 (passport) MRZ.
         bac: whether the chip answers BAC (GET CHALLENGE + EXTERNAL AUTHENTICATE).
-        pace_mapping: the PACE mapping offered, or ``None`` for a BAC-only chip.
+        pace_protocol: the PACE protocol OID offered (mapping, group family and
+            cipher in one), or ``None`` for a BAC-only chip.
         pace_parameter_id: the standardized domain parameter id (ICAO 9303-11
-            §9.5.1: 2 = 2048-bit MODP with 224-bit subgroup, 13 = brainpoolP256r1, ...).
-        pace_cipher: ``"AES"`` (AES-128) or ``"3DES"`` for PACE secure messaging.
+            §9.5.1: 1 = 2048-bit MODP with 224-bit subgroup, 13 = brainpoolP256r1, ...).
         pace_passwords: which password references MSE:Set AT may name.
         password_retries: tries before the CAN-style password blocks (``None``: unlimited).
         active_authentication: the AA key type, or ``None`` without AA.
@@ -81,9 +74,8 @@ class CardProfile:
     name: str
     document: DocumentKind
     bac: bool
-    pace_mapping: PaceMapping | None = None
+    pace_protocol: PaceOid | None = None
     pace_parameter_id: int | None = None
-    pace_cipher: str = "AES"
     pace_passwords: frozenset[PasswordKind] = frozenset({PasswordKind.MRZ, PasswordKind.CAN})
     password_retries: int | None = None
     active_authentication: AaKeyKind | None = None
@@ -117,6 +109,10 @@ class ChipSecrets:
         default=None, repr=_redact
     )
     ca_key_id: int | None = None
+
+    def mrz_key_seed(self) -> bytes:
+        """``SHA-1(MRZ information)``: BAC key seed (first 16 bytes), PACE-MRZ password."""
+        return hashlib.sha1(self.mrz_information.encode("ascii")).digest()  # noqa: S324 (9303)
 
 
 @attrs.frozen
