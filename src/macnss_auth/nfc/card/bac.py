@@ -1,10 +1,9 @@
 """The card's side of Basic Access Control (ICAO 9303-11 §4.3, Appendix D).
 
-The chip answers GET CHALLENGE with RND.IC, then checks the terminal's
-EXTERNAL AUTHENTICATE cryptogram (MAC first, in constant time, then the
-echoed RND.IC), answers with its own cryptogram over K.IC, and derives the
-session keys and SSC. Its randomness (RND.IC, K.IC) comes from the injected
-source so Appendix D replays byte for byte.
+The mathematics is :func:`macnss_auth.nfc.bac.card_authenticate` (shared with
+the terminal); this module is the chip's state: the outstanding challenge.
+The chip's randomness (RND.IC, then K.IC) comes from the injected source, so
+Appendix D replays byte for byte.
 
 State table (one challenge per attempt; any failure consumes it)::
 
@@ -16,43 +15,29 @@ State table (one challenge per attempt; any failure consumes it)::
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from macnss_auth.clock import RandomSource
+from macnss_auth.errors import AccessDenied
+from macnss_auth.nfc.bac import BacKeys, card_authenticate
 from macnss_auth.nfc.card.channel import SecureChannel
 from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.card.status import StatusWord
-from macnss_auth.nfc.crypto import (
-    KDF_ENC,
-    KDF_MAC,
-    SymmetricCipher,
-    block_decrypt_cbc,
-    block_encrypt_cbc,
-    derive_key,
-    mac,
-)
-from macnss_auth.nfc.sm import SessionKeys
+from macnss_auth.nfc.crypto import KDF_ENC, KDF_MAC, SymmetricCipher, derive_key
 
-__all__ = ["BacResponder", "bac_keys"]
-
-_TDES = SymmetricCipher.TDES
-
-
-def bac_keys(mrz_information: str) -> tuple[bytes, bytes]:
-    """K_enc and K_mac from the MRZ information (document number, birth, expiry, with check digits).
-
-    ICAO 9303-11 §9.7.2: ``K_seed = SHA-1(MRZ_information)[0:16]``.
-    """
-    seed = hashlib.sha1(mrz_information.encode("ascii")).digest()[:16]  # noqa: S324 (mandated by 9303)
-    return derive_key(seed, KDF_ENC, _TDES), derive_key(seed, KDF_MAC, _TDES)
+__all__ = ["BacResponder"]
 
 
 class BacResponder:
-    """The chip's BAC state: the outstanding challenge, if any."""
+    """The chip's BAC state: its document basic access keys and the outstanding challenge.
 
-    def __init__(self, mrz_information: str, *, random: RandomSource) -> None:
-        self._k_enc, self._k_mac = bac_keys(mrz_information)
+    Args:
+        key_seed: ``SHA-1(MRZ information)`` (the first 16 bytes are BAC's K_seed).
+        random: the chip's randomness (RND.IC, K.IC).
+    """
+
+    def __init__(self, key_seed: bytes, *, random: RandomSource) -> None:
+        seed = key_seed[:16]
+        tdes = SymmetricCipher.TDES
+        self._keys = BacKeys(derive_key(seed, KDF_ENC, tdes), derive_key(seed, KDF_MAC, tdes))
         self._random = random
         self._rnd_ic: bytes | None = None
 
@@ -60,7 +45,7 @@ class BacResponder:
         return f"BacResponder(challenged={self._rnd_ic is not None})"
 
     def challenge(self, length: int) -> bytes:
-        """GET CHALLENGE: a fresh RND.IC (the one BAC uses is 8 bytes)."""
+        """GET CHALLENGE: fresh random bytes; an 8-byte one is BAC's RND.IC."""
         value = self._random.token_bytes(length)
         self._rnd_ic = value if length == 8 else None
         return value
@@ -81,20 +66,11 @@ class BacResponder:
             raise CardStatusError(StatusWord.WRONG_LENGTH)
         if rnd_ic is None:
             raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
-        e_ifd, m_ifd = data[:32], data[32:]
-        if not hmac.compare_digest(mac(_TDES, self._k_mac, e_ifd), m_ifd):
-            raise CardStatusError(StatusWord.AUTHENTICATION_FAILED)
-        s = block_decrypt_cbc(_TDES, self._k_enc, e_ifd)
-        rnd_ifd, echoed, k_ifd = s[:8], s[8:16], s[16:]
-        if not hmac.compare_digest(echoed, rnd_ic):
-            raise CardStatusError(StatusWord.AUTHENTICATION_FAILED)
+        # K.IC is drawn before the check so that a scripted source stays in step either way.
         k_ic = self._random.token_bytes(16)
-        e_ic = block_encrypt_cbc(_TDES, self._k_enc, rnd_ic + rnd_ifd + k_ic)
-        response = e_ic + mac(_TDES, self._k_mac, e_ic)
-        seed = bytes(a ^ b for a, b in zip(k_ifd, k_ic, strict=True))
-        channel = SecureChannel(
-            SessionKeys.derive(seed, _TDES),
-            ssc=int.from_bytes(rnd_ic[4:] + rnd_ifd[4:], "big"),
-            established_by="BAC",
-        )
-        return response, channel
+        try:
+            result = card_authenticate(self._keys, rnd_ic, data, k_ic)
+        except AccessDenied:
+            raise CardStatusError(StatusWord.AUTHENTICATION_FAILED) from None
+        channel = SecureChannel(result.keys, ssc=result.ssc, established_by="BAC")
+        return result.response_data, channel

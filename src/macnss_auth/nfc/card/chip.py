@@ -70,7 +70,7 @@ class VirtualCard:
         self._data = data
         self._random = random
         self._lock = threading.RLock()
-        self._bac = BacResponder(data.secrets.mrz_information, random=random)
+        self._bac = BacResponder(data.secrets.mrz_key_seed(), random=random)
         self._channel: SecureChannel | None = None
         self._pending_channel: SecureChannel | None = None
         self._df: Application = data.files.mf
