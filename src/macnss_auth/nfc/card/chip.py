@@ -34,6 +34,7 @@ from macnss_auth.errors import MalformedInput
 from macnss_auth.nfc.apdu import CommandAPDU
 from macnss_auth.nfc.card.bac import BacResponder
 from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.card.chip_auth import ChipAuthResponder, active_authentication_signature
 from macnss_auth.nfc.card.command import CardStatusError, parse_command
 from macnss_auth.nfc.card.filesystem import Access, Application, ElementaryFile
 from macnss_auth.nfc.card.model import CardData
@@ -81,6 +82,7 @@ class VirtualCard:
             if profile.pace_protocol is not None
             else None
         )
+        self._ca = ChipAuthResponder(profile.chip_authentication, data.secrets)
         self._pace_done = False
         self._drop_after = False
         self._authenticating: str | None = None
@@ -124,6 +126,7 @@ class VirtualCard:
         self._bac.forget()
         if self._pace is not None:
             self._pace.abort()
+        self._ca.abort()
         self._pace_done = False
 
     # -- the one entry point -----------------------------------------------------
@@ -318,6 +321,15 @@ class VirtualCard:
             self._pace.set_at(command.data)
             self._authenticating = "PACE"
             return b""
+        if reference in (0x41A4, 0x41A6):  # Chip Authentication: Set AT, Set KAT
+            if self._channel is None:
+                raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+            if reference == 0x41A6:
+                self._pending_channel = self._ca.set_kat(command.data)
+                return b""
+            self._ca.set_at(command.data)
+            self._authenticating = "CA"
+            return b""
         raise CardStatusError(StatusWord.INCORRECT_P1_P2)
 
     def _general_authenticate(self, command: CommandAPDU) -> bytes:
@@ -334,10 +346,26 @@ class VirtualCard:
                 self._pending_channel = channel
                 self._pace_done = True
             return answer
+        if self._authenticating == "CA":
+            self._authenticating = None
+            answer, channel = self._ca.general_authenticate(command.data)
+            self._pending_channel = channel
+            return answer
         raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
 
     def _internal_authenticate(self, command: CommandAPDU) -> bytes:
-        raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+        if self._data.profile.active_authentication is None:
+            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+        if command.p1 or command.p2:
+            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+        if self._channel is None:
+            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+        if len(command.data) != 8 or command.ne is None:
+            raise CardStatusError(StatusWord.WRONG_LENGTH)
+        key = self._data.secrets.aa_key
+        if key is None:  # a clone: the key never leaves a genuine chip
+            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+        return active_authentication_signature(key, command.data, random=self._random)
 
 
 def _fit_in_do53(ne: int) -> int:

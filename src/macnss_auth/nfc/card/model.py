@@ -14,9 +14,10 @@ import enum
 import hashlib
 
 import attrs
-from cryptography.hazmat.primitives.asymmetric import dh, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.nfc.card.filesystem import FileSystem
+from macnss_auth.nfc.chip_auth import CaAlgorithm
 from macnss_auth.nfc.securityinfos import PaceOid
 
 __all__ = [
@@ -67,7 +68,8 @@ class CardProfile:
         pace_passwords: which password references MSE:Set AT may name.
         password_retries: tries before the CAN-style password blocks (``None``: unlimited).
         active_authentication: the AA key type, or ``None`` without AA.
-        chip_authentication: whether the chip has a CA key (DG14 ChipAuthenticationPublicKeyInfo).
+        chip_authentication: the Chip Authentication protocol (DG14's
+            ChipAuthenticationInfo), or ``None`` without CA.
         extended_length: whether the chip accepts extended-length APDUs.
     """
 
@@ -79,7 +81,7 @@ class CardProfile:
     pace_passwords: frozenset[PasswordKind] = frozenset({PasswordKind.MRZ, PasswordKind.CAN})
     password_retries: int | None = None
     active_authentication: AaKeyKind | None = None
-    chip_authentication: bool = False
+    chip_authentication: CaAlgorithm | None = None
     extended_length: bool = False
 
 
@@ -105,9 +107,7 @@ class ChipSecrets:
     aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = attrs.field(
         default=None, repr=_redact
     )
-    ca_key: ec.EllipticCurvePrivateKey | dh.DHPrivateKey | None = attrs.field(
-        default=None, repr=_redact
-    )
+    ca_key: ec.EllipticCurvePrivateKey | None = attrs.field(default=None, repr=_redact)
     ca_key_id: int | None = None
 
     def mrz_key_seed(self) -> bytes:

@@ -1,0 +1,162 @@
+"""The card's side of Chip Authentication (ICAO 9303-11 §6.2) and Active Authentication (§6.1).
+
+Chip Authentication: the terminal sends an ephemeral public key, either with
+``MSE:Set KAT`` (3DES, one command) or with ``MSE:Set AT`` naming the protocol
+then ``GENERAL AUTHENTICATE`` (``7C { 80 key }``, answered ``7C 00``). The
+chip derives new session keys from its static key (the arithmetic is
+:func:`macnss_auth.nfc.chip_auth.card_session_keys`, shared with the
+terminal), answers under the old keys, then switches with ``SSC = 0``.
+
+Active Authentication: ``INTERNAL AUTHENTICATE`` with an 8-byte challenge,
+answered with a signature by the AA key -- RSA with ISO/IEC 9796-2 digital
+signature scheme 1 (partial message recovery, SHA-1, trailer ``BC``) or
+ECDSA as a plain ``r || s`` (BSI TR-03111) over SHA-256, as DG14's
+ActiveAuthenticationInfo announces.
+
+A clone has neither private key: it refuses CA and AA (``6982``/``6A88``),
+which is exactly what the reader must notice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from macnss_auth.clock import RandomSource
+from macnss_auth.errors import MacnssAuthError, MalformedInput
+from macnss_auth.nfc import tlv
+from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.card.command import CardStatusError
+from macnss_auth.nfc.card.model import ChipSecrets
+from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
+from macnss_auth.nfc.card.status import StatusWord
+from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_keys
+
+__all__ = ["ChipAuthResponder", "active_authentication_signature", "iso9796_2_sign"]
+
+
+def iso9796_2_sign(key: rsa.RSAPrivateKey, message: bytes, *, random: RandomSource) -> bytes:
+    """ISO/IEC 9796-2 scheme 1 signature with partial recovery, SHA-1 (ICAO 9303-11 §6.1.2).
+
+    ``F = 6A || M1 || SHA-1(M1 || M2) || BC`` with ``M1`` random filling the
+    modulus and ``M2 = message`` (the terminal's challenge, not recovered);
+    the signature is ``F^d mod n`` on the modulus length.
+    """
+    numbers = key.private_numbers()
+    n = numbers.public_numbers.n
+    size = (n.bit_length() + 7) // 8
+    m1 = random.token_bytes(size - 20 - 2)
+    digest = hashlib.sha1(m1 + message).digest()  # noqa: S324 (ICAO 9303 AA default)
+    f = int.from_bytes(b"\x6a" + m1 + digest + b"\xbc", "big")
+    if f >= n:  # pragma: no cover - the 6A header keeps F below n for any RSA modulus
+        raise MalformedInput("ISO 9796-2 representative does not fit the modulus")
+    return pow(f, numbers.d, n).to_bytes(size, "big")
+
+
+def active_authentication_signature(
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, challenge: bytes, *, random: RandomSource
+) -> bytes:
+    """The INTERNAL AUTHENTICATE answer for ``challenge``."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return iso9796_2_sign(key, challenge, random=random)
+    der = key.sign(challenge, ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    size = (key.curve.key_size + 7) // 8
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+class ChipAuthResponder:
+    """The chip's Chip Authentication state (its key and the protocol set by MSE:Set AT)."""
+
+    def __init__(self, algorithm: CaAlgorithm | None, secrets: ChipSecrets) -> None:
+        self._algorithm = algorithm
+        self._key = secrets.ca_key
+        self._key_id = secrets.ca_key_id
+        self._pending: CaAlgorithm | None = None
+
+    def __repr__(self) -> str:
+        return f"ChipAuthResponder(set={self._pending is not None})"
+
+    def abort(self) -> None:
+        """Forget an MSE:Set AT awaiting its GENERAL AUTHENTICATE."""
+        self._pending = None
+
+    @property
+    def awaiting_key(self) -> bool:
+        """Whether MSE:Set AT chose CA and the GENERAL AUTHENTICATE is due."""
+        return self._pending is not None
+
+    def _check_key_reference(self, objects: dict[int, bytes]) -> None:
+        reference = objects.get(0x84)
+        if reference is not None and (
+            self._key_id is None or int.from_bytes(reference, "big") != self._key_id
+        ):
+            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+
+    def _usable(self) -> CaAlgorithm:
+        if self._algorithm is None or self._key is None:
+            # No CA on this chip, or a clone without the private key.
+            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+        return self._algorithm
+
+    def set_at(self, data: bytes) -> None:
+        """MSE:Set AT for CA (``002241A4``): protocol OID and optional key id.
+
+        Raises:
+            CardStatusError: ``6A88`` unknown protocol or key, ``6A80`` malformed data.
+        """
+        self._pending = None
+        algorithm = self._usable()
+        objects = _objects(data)
+        if objects.get(0x80) != algorithm.oid_bytes:
+            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+        self._check_key_reference(objects)
+        self._pending = algorithm
+
+    def set_kat(self, data: bytes) -> SecureChannel:
+        """MSE:Set KAT (``002241A6``): ephemeral key in ``91``; 3DES CA in one step.
+
+        Raises:
+            CardStatusError: ``6A88`` no CA key, ``6A80`` malformed or invalid key.
+        """
+        self._pending = None
+        algorithm = self._usable()
+        objects = _objects(data)
+        if 0x91 not in objects:
+            raise CardStatusError(StatusWord.INCORRECT_DATA)
+        self._check_key_reference(objects)
+        return self._session(algorithm, objects[0x91])
+
+    def general_authenticate(self, data: bytes) -> tuple[bytes, SecureChannel]:
+        """GENERAL AUTHENTICATE ``7C { 80 key }`` after MSE:Set AT; answers ``7C 00``.
+
+        Raises:
+            CardStatusError: ``6985`` without MSE:Set AT, ``6A80`` malformed or invalid key.
+        """
+        algorithm, self._pending = self._pending, None
+        if algorithm is None:
+            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+        objects = parse_dynamic_authentication_data(data)
+        if set(objects) != {0x80}:
+            raise CardStatusError(StatusWord.INCORRECT_DATA)
+        return tlv.encode_tlv(0x7C, b""), self._session(algorithm, objects[0x80])
+
+    def _session(self, algorithm: CaAlgorithm, ephemeral: bytes) -> SecureChannel:
+        key = self._key
+        if key is None:
+            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+        try:
+            keys = card_session_keys(algorithm, key, ephemeral)
+        except MacnssAuthError:
+            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
+        return SecureChannel(keys, ssc=0, established_by="CA")
+
+
+def _objects(data: bytes) -> dict[int, bytes]:
+    try:
+        return {o.tag: o.value for o in tlv.parse_all(data)}
+    except MalformedInput:
+        raise CardStatusError(StatusWord.INCORRECT_DATA) from None
