@@ -68,6 +68,13 @@ def normalize_code(code: object, *, length: int | None = None) -> str:
         raise MalformedInput(
             f"the code is too long (more than {MAX_CODE_INPUT} characters)", field="code"
         )
+    if code.isascii() and code.isdigit():
+        # The common case: plain ASCII digits, nothing to strip or map.
+        if length is not None and len(code) != length:
+            raise MalformedInput(
+                f"the code must have {length} digits, not {len(code)}", field="code"
+            )
+        return code
     digits: list[str] = []
     for char in code:
         mapped = _DIGIT_MAP.get(ord(char))
@@ -82,9 +89,7 @@ def normalize_code(code: object, *, length: int | None = None) -> str:
     if not digits:
         raise MalformedInput("the code is empty", field="code")
     if length is not None and len(digits) != length:
-        raise MalformedInput(
-            f"the code must have {length} digits, not {len(digits)}", field="code"
-        )
+        raise MalformedInput(f"the code must have {length} digits, not {len(digits)}", field="code")
     return "".join(digits)
 
 

@@ -39,6 +39,7 @@ before failing with :class:`~macnss_auth.errors.InvalidCode`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -125,6 +126,12 @@ class _Match:
 
     value: int
     details: Mapping[str, str]
+
+
+@functools.lru_cache(maxsize=64)
+def _parameters(algorithm: str, digits: int, period: int) -> OtpParameters:
+    # Stored parameters repeat; validating them once per combination is enough.
+    return OtpParameters(algorithm=OtpAlgorithm.parse(algorithm), digits=digits, period=period)
 
 
 def _as_secret(secret: Secret | bytes | str) -> Secret:
@@ -579,11 +586,7 @@ class BaseOtpAuthenticator:
     @staticmethod
     def _parameters_of(enrollment: Enrollment) -> OtpParameters:
         params = enrollment.params
-        return OtpParameters(
-            algorithm=OtpAlgorithm.parse(str(params["algorithm"])),
-            digits=int(params["digits"]),
-            period=int(params["period"]),
-        )
+        return _parameters(str(params["algorithm"]), int(params["digits"]), int(params["period"]))
 
     def _dummy(self, params: OtpParameters) -> Enrollment:
         return Enrollment(
@@ -598,13 +601,17 @@ class BaseOtpAuthenticator:
     def _find(
         secret: Secret, params: OtpParameters, digits: str, counters: Sequence[int]
     ) -> int | None:
-        """The index in ``counters`` whose code equals ``digits`` (every code is computed)."""
+        """The index of the first counter in ``counters`` whose code equals ``digits``.
+
+        Each comparison is constant-time; the search stops at the first match.
+        That reveals only *which* candidate matched, to someone who already
+        knows the code was right; a wrong code always costs every candidate.
+        """
         otp = _PyOtp(secret.reveal(), params)
-        found: int | None = None
         for index, counter in enumerate(counters):
-            if codes_equal(otp.generate_otp(counter), digits) and found is None:
-                found = index
-        return found
+            if codes_equal(otp.generate_otp(counter), digits):
+                return index
+        return None
 
     def _record(
         self,

@@ -108,6 +108,8 @@ class TotpAuthenticator(BaseOtpAuthenticator):
             challenge_attempts=challenge_attempts,
         )
         self.window = window
+        # Nearest steps first: the current one, then -1, +1, -2, +2...
+        self._offsets = sorted(range(-window, window + 1), key=lambda o: (abs(o), o))
 
     def enroll(
         self,
@@ -167,7 +169,7 @@ class TotpAuthenticator(BaseOtpAuthenticator):
         self, enrollment: Enrollment, params: OtpParameters, digits: str, now: dt.datetime
     ) -> _Match | None:
         current = time_step(now, params.period)
-        steps = [s for s in range(current - self.window, current + self.window + 1) if s >= 0]
+        steps = [current + o for o in self._offsets if current + o >= 0]
         index = self._find(enrollment.secret, params, digits, steps)
         if index is None:
             return None
@@ -176,9 +178,12 @@ class TotpAuthenticator(BaseOtpAuthenticator):
 
     def _accepted(self, enrollment: Enrollment, match: _Match, now: dt.datetime) -> None:
         # Steps only grow, so packing (step, drift) into step * span + offset
-        # keeps the latest success on top; the record is advisory (the replay
-        # guard is the separate step counter) and a lost race loses nothing.
+        # keeps the latest success on top. The record is advisory (the replay
+        # guard is the separate step counter), so it is written only when the
+        # drift changed: a read is cheap, a durable write is not. Two racing
+        # successes with different drifts may leave either one recorded.
         drift = int(match.details["drift"])
-        self._store.advance(
-            self._drift_key(enrollment), match.value * _DRIFT_SPAN + drift + MAX_WINDOW
-        )
+        key = self._drift_key(enrollment)
+        packed = self._store.current(key)
+        if packed is None or packed % _DRIFT_SPAN - MAX_WINDOW != drift:
+            self._store.advance(key, match.value * _DRIFT_SPAN + drift + MAX_WINDOW)
