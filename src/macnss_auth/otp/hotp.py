@@ -82,6 +82,7 @@ __all__ = [
     "MAX_LOOK_AHEAD",
     "MAX_RESYNC_WINDOW",
     "BaseOtpAuthenticator",
+    "CodeAuthenticatorBase",
     "HotpAuthenticator",
 ]
 
@@ -148,15 +149,252 @@ def _as_secret(secret: Secret | bytes | str) -> Secret:
     return value
 
 
-class BaseOtpAuthenticator:
-    """What TOTP and HOTP share: enrollment, challenges, throttling, audit, replay.
+class CodeAuthenticatorBase:
+    """Challenges, throttling and audit around a code check: what OTP methods share.
 
-    Subclasses define ``_method`` and the candidate search in :meth:`_match`.
-    Not meant to be used directly.
+    ``begin`` opens a challenge without reading any enrollment; ``verify``
+    checks the stored challenge and hands the code to :meth:`_check`, which
+    subclasses implement; ``verify_code`` is the same check without a
+    challenge. Not meant to be used directly.
     """
 
     _method: ClassVar[str]
     assurance: ClassVar[AssuranceLevel] = AssuranceLevel.SUBSTANTIAL
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        audit: AuditLog,
+        clock: Clock | None = None,
+        random: RandomSource | None = None,
+        throttle_policy: ThrottlePolicy | None = None,
+        challenge_ttl: float = 300.0,
+        challenge_attempts: int = 5,
+    ) -> None:
+        if challenge_ttl <= 0 or challenge_attempts < 1:
+            raise ConfigurationError("the challenge TTL and attempts must be positive")
+        self._store = store
+        self._audit = audit
+        self._clock = clock or SystemClock()
+        self._random = random or SystemRandom()
+        self._challenge_ttl = dt.timedelta(seconds=challenge_ttl)
+        self._challenge_attempts = challenge_attempts
+        self._throttle = FailureThrottle(
+            store=store, clock=self._clock, namespace=self._method, policy=throttle_policy
+        )
+
+    # Introspection -------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """The stable method name."""
+        return self._method
+
+    @property
+    def throttle_policy(self) -> ThrottlePolicy:
+        """The throttle's numbers."""
+        return self._throttle.policy
+
+    def is_enrolled(self, subject: str) -> bool:
+        """Whether ``subject`` has a *confirmed* enrollment (for administrators).
+
+        Public-facing flows should not expose this: see :meth:`begin`.
+        """
+        return self._store.get_enrollment(subject, self._method) is not None
+
+    # Authentication --------------------------------------------------------------
+    def begin(self, subject: str, *, context: ClientContext | None = None) -> Challenge:
+        """Open a challenge for ``subject``.
+
+        The challenge has the same shape whether or not ``subject`` is enrolled,
+        and nothing is read from the enrollment, so it reveals nothing. Several
+        challenges of one subject may be live at once (a phone and a kiosk);
+        the time step or counter, not the challenge, prevents replay.
+        """
+        now = self._clock.now()
+        challenge = Challenge(
+            id=Challenge.new_id(self._random),
+            subject=subject,
+            method=self._method,
+            created_at=now,
+            expires_at=now + self._challenge_ttl,
+        )
+        self._store.create_challenge(
+            ChallengeRecord(
+                challenge=challenge,
+                slot=f"{self._method}:{subject}:{challenge.id}",
+                max_attempts=self._challenge_attempts,
+            )
+        )
+        self._record(AuditAction.BEGIN, Outcome.INFO, subject, context=context, now=now)
+        return challenge
+
+    def verify(
+        self,
+        challenge: Challenge | str,
+        response: str,
+        *,
+        context: ClientContext | None = None,
+    ) -> AuthResult:
+        """Check ``response`` for a challenge from :meth:`begin`.
+
+        Only the challenge id is used; subject and expiry come from the store.
+
+        Raises:
+            ChallengeNotFound: unknown id, or a challenge of another method.
+            ChallengeExpired: the challenge's lifetime is over.
+            ChallengeUsed: already used, or burnt by too many wrong codes.
+            InvalidCode: the code is wrong (or the subject is not enrolled).
+            TokenReplayed: the code (its time step or counter) was already used.
+            VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
+            MalformedInput: the code has characters other than digits, spaces and dashes.
+        """
+        challenge_id = challenge.id if isinstance(challenge, Challenge) else challenge
+        if not isinstance(challenge_id, str):
+            raise MalformedInput("the challenge id must be text", field="challenge")
+        now = self._clock.now()
+        record = self._store.get_challenge(challenge_id)
+        failure: AuthenticationFailed | None = None
+        if record is None or record.challenge.method != self._method:
+            failure = ChallengeNotFound()
+        elif record.consumed:
+            failure = ChallengeUsed()
+        elif record.challenge.is_expired(now):
+            failure = ChallengeExpired()
+        elif record.attempts >= record.max_attempts:
+            failure = ChallengeUsed(reason=Reason.ATTEMPTS_EXHAUSTED)
+        if failure is not None:
+            subject = record.challenge.subject if record is not None else None
+            self._record(
+                AuditAction.VERIFY,
+                Outcome.FAILURE,
+                subject,
+                context=context,
+                now=now,
+                reason=failure.reason,
+            )
+            raise failure
+        assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
+        subject = record.challenge.subject
+        enrollment = self._store.get_enrollment(subject, self._method)
+        return self._check(subject, response, context, now, enrollment, challenge_id=challenge_id)
+
+    def verify_code(
+        self, subject: str, code: str, *, context: ClientContext | None = None
+    ) -> AuthResult:
+        """Check a code for ``subject`` without a challenge (one-request logins, the CLI).
+
+        Same throttling, replay protection and audit as :meth:`verify`.
+
+        Raises:
+            InvalidCode: the code is wrong (or the subject is not enrolled).
+            TokenReplayed: the code (its time step or counter) was already used.
+            VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
+            MalformedInput: the code has characters other than digits, spaces and dashes.
+        """
+        now = self._clock.now()
+        enrollment = self._store.get_enrollment(subject, self._method)
+        return self._check(subject, code, context, now, enrollment)
+
+    def _check(
+        self,
+        subject: str,
+        code: str,
+        context: ClientContext | None,
+        now: dt.datetime,
+        enrollment: Enrollment | None,
+        *,
+        action: AuditAction = AuditAction.VERIFY,
+        challenge_id: str | None = None,
+    ) -> AuthResult:
+        raise NotImplementedError
+
+    def _acquire(
+        self,
+        subject: str,
+        context: ClientContext | None,
+        now: dt.datetime,
+        action: AuditAction,
+    ) -> Attempt:
+        try:
+            return self._throttle.acquire(subject, context)
+        except VerificationThrottled as exc:
+            details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
+            self._record(
+                action,
+                Outcome.FAILURE,
+                subject,
+                context=context,
+                now=now,
+                details=details,
+                reason=exc.reason,
+            )
+            raise
+
+    def _failed(
+        self,
+        kind: type[AuthenticationFailed],
+        subject: str,
+        *,
+        context: ClientContext | None,
+        now: dt.datetime,
+        attempt: Attempt,
+        action: AuditAction,
+        challenge_id: str | None,
+    ) -> AuthenticationFailed:
+        error = kind(remaining_attempts=attempt.remaining_attempts)
+        if challenge_id is not None:
+            self._store.count_attempt(challenge_id)
+        self._record(
+            action, Outcome.FAILURE, subject, context=context, now=now, reason=error.reason
+        )
+        if attempt.remaining_attempts == 0:
+            policy = self._throttle.policy
+            self._record(
+                AuditAction.LOCKOUT,
+                Outcome.INFO,
+                subject,
+                context=context,
+                now=now,
+                details={
+                    "attempts": str(attempt.count),
+                    "duration": f"{policy.lockout_duration:.0f}",
+                },
+                reason=Reason.LOCKED_OUT,
+            )
+        return error
+
+    def _record(
+        self,
+        action: AuditAction,
+        outcome: Outcome,
+        subject: str | None,
+        *,
+        context: ClientContext | None,
+        now: dt.datetime,
+        details: Mapping[str, str] | None = None,
+        reason: Reason | None = None,
+    ) -> str:
+        return self._audit.record(
+            AuditEvent(
+                at=now,
+                action=action,
+                method=self._method,
+                outcome=outcome,
+                subject=subject,
+                reason=reason.value if reason is not None else None,
+                client=context,
+                details=details or {},
+            )
+        )
+
+
+class BaseOtpAuthenticator(CodeAuthenticatorBase):
+    """What TOTP and HOTP share: enrollment and confirmation, candidate search, replay.
+
+    Subclasses define ``_method`` and the candidate search in :meth:`_match`.
+    Not meant to be used directly.
+    """
 
     def __init__(
         self,
@@ -174,46 +412,28 @@ class BaseOtpAuthenticator:
     ) -> None:
         if not issuer or ":" in issuer:
             raise ConfigurationError("the issuer must be non-empty and contain no colon")
-        if challenge_ttl <= 0 or pending_ttl <= 0 or challenge_attempts < 1:
-            raise ConfigurationError("TTLs and challenge attempts must be positive")
-        self._store = store
-        self._audit = audit
-        self._clock = clock or SystemClock()
-        self._random = random or SystemRandom()
+        if pending_ttl <= 0:
+            raise ConfigurationError("pending_ttl must be positive")
+        super().__init__(
+            store=store,
+            audit=audit,
+            clock=clock,
+            random=random,
+            throttle_policy=throttle_policy,
+            challenge_ttl=challenge_ttl,
+            challenge_attempts=challenge_attempts,
+        )
         self._issuer = issuer
         self._parameters = parameters or OtpParameters()
-        self._challenge_ttl = dt.timedelta(seconds=challenge_ttl)
         self._pending_ttl = dt.timedelta(seconds=pending_ttl)
-        self._challenge_attempts = challenge_attempts
-        self._throttle = FailureThrottle(
-            store=store, clock=self._clock, namespace=self._method, policy=throttle_policy
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(issuer={self._issuer!r}, parameters={self._parameters!r})"
-
-    # Introspection -------------------------------------------------------------
-    @property
-    def method(self) -> str:
-        """The stable method name."""
-        return self._method
 
     @property
     def parameters(self) -> OtpParameters:
         """Parameters of new enrollments."""
         return self._parameters
-
-    @property
-    def throttle_policy(self) -> ThrottlePolicy:
-        """The throttle's numbers."""
-        return self._throttle.policy
-
-    def is_enrolled(self, subject: str) -> bool:
-        """Whether ``subject`` has a *confirmed* enrollment (for administrators).
-
-        Public-facing flows should not expose this: see :meth:`begin`.
-        """
-        return self._store.get_enrollment(subject, self._method) is not None
 
     # Enrollment ----------------------------------------------------------------
     def _enroll(
@@ -332,100 +552,6 @@ class BaseOtpAuthenticator:
         )
         return removed
 
-    # Authentication --------------------------------------------------------------
-    def begin(self, subject: str, *, context: ClientContext | None = None) -> Challenge:
-        """Open a challenge for ``subject``.
-
-        The challenge has the same shape whether or not ``subject`` is enrolled,
-        and nothing is read from the enrollment, so it reveals nothing. Several
-        challenges of one subject may be live at once (a phone and a kiosk);
-        the time step or counter, not the challenge, prevents replay.
-        """
-        now = self._clock.now()
-        challenge = Challenge(
-            id=Challenge.new_id(self._random),
-            subject=subject,
-            method=self._method,
-            created_at=now,
-            expires_at=now + self._challenge_ttl,
-        )
-        self._store.create_challenge(
-            ChallengeRecord(
-                challenge=challenge,
-                slot=f"{self._method}:{subject}:{challenge.id}",
-                max_attempts=self._challenge_attempts,
-            )
-        )
-        self._record(AuditAction.BEGIN, Outcome.INFO, subject, context=context, now=now)
-        return challenge
-
-    def verify(
-        self,
-        challenge: Challenge | str,
-        response: str,
-        *,
-        context: ClientContext | None = None,
-    ) -> AuthResult:
-        """Check ``response`` for a challenge from :meth:`begin`.
-
-        Only the challenge id is used; subject and expiry come from the store.
-
-        Raises:
-            ChallengeNotFound: unknown id, or a challenge of another method.
-            ChallengeExpired: the challenge's lifetime is over.
-            ChallengeUsed: already used, or burnt by too many wrong codes.
-            InvalidCode: the code is wrong (or the subject is not enrolled).
-            TokenReplayed: the code (its time step or counter) was already used.
-            VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
-            MalformedInput: the code has characters other than digits, spaces and dashes.
-        """
-        challenge_id = challenge.id if isinstance(challenge, Challenge) else challenge
-        if not isinstance(challenge_id, str):
-            raise MalformedInput("the challenge id must be text", field="challenge")
-        now = self._clock.now()
-        record = self._store.get_challenge(challenge_id)
-        failure: AuthenticationFailed | None = None
-        if record is None or record.challenge.method != self._method:
-            failure = ChallengeNotFound()
-        elif record.consumed:
-            failure = ChallengeUsed()
-        elif record.challenge.is_expired(now):
-            failure = ChallengeExpired()
-        elif record.attempts >= record.max_attempts:
-            failure = ChallengeUsed(reason=Reason.ATTEMPTS_EXHAUSTED)
-        if failure is not None:
-            subject = record.challenge.subject if record is not None else None
-            self._record(
-                AuditAction.VERIFY,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=failure.reason,
-            )
-            raise failure
-        assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
-        subject = record.challenge.subject
-        enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(subject, response, context, now, enrollment, challenge_id=challenge_id)
-
-    def verify_code(
-        self, subject: str, code: str, *, context: ClientContext | None = None
-    ) -> AuthResult:
-        """Check a code for ``subject`` without a challenge (one-request logins, the CLI).
-
-        Same throttling, replay protection and audit as :meth:`verify`.
-
-        Raises:
-            InvalidCode: the code is wrong (or the subject is not enrolled).
-            TokenReplayed: the code (its time step or counter) was already used.
-            VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
-            MalformedInput: the code has characters other than digits, spaces and dashes.
-        """
-        now = self._clock.now()
-        enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(subject, code, context, now, enrollment)
-
     # The decision ---------------------------------------------------------------
     def _check(
         self,
@@ -515,61 +641,6 @@ class BaseOtpAuthenticator:
             details=match.details,
         )
 
-    def _acquire(
-        self,
-        subject: str,
-        context: ClientContext | None,
-        now: dt.datetime,
-        action: AuditAction,
-    ) -> Attempt:
-        try:
-            return self._throttle.acquire(subject, context)
-        except VerificationThrottled as exc:
-            details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                details=details,
-                reason=exc.reason,
-            )
-            raise
-
-    def _failed(
-        self,
-        kind: type[AuthenticationFailed],
-        subject: str,
-        *,
-        context: ClientContext | None,
-        now: dt.datetime,
-        attempt: Attempt,
-        action: AuditAction,
-        challenge_id: str | None,
-    ) -> AuthenticationFailed:
-        error = kind(remaining_attempts=attempt.remaining_attempts)
-        if challenge_id is not None:
-            self._store.count_attempt(challenge_id)
-        self._record(
-            action, Outcome.FAILURE, subject, context=context, now=now, reason=error.reason
-        )
-        if attempt.remaining_attempts == 0:
-            policy = self._throttle.policy
-            self._record(
-                AuditAction.LOCKOUT,
-                Outcome.INFO,
-                subject,
-                context=context,
-                now=now,
-                details={
-                    "attempts": str(attempt.count),
-                    "duration": f"{policy.lockout_duration:.0f}",
-                },
-                reason=Reason.LOCKED_OUT,
-            )
-        return error
-
     # Hooks -----------------------------------------------------------------------
     def _match(
         self, enrollment: Enrollment, params: OtpParameters, digits: str, now: dt.datetime
@@ -612,30 +683,6 @@ class BaseOtpAuthenticator:
             if codes_equal(otp.generate_otp(counter), digits):
                 return index
         return None
-
-    def _record(
-        self,
-        action: AuditAction,
-        outcome: Outcome,
-        subject: str | None,
-        *,
-        context: ClientContext | None,
-        now: dt.datetime,
-        details: Mapping[str, str] | None = None,
-        reason: Reason | None = None,
-    ) -> str:
-        return self._audit.record(
-            AuditEvent(
-                at=now,
-                action=action,
-                method=self._method,
-                outcome=outcome,
-                subject=subject,
-                reason=reason.value if reason is not None else None,
-                client=context,
-                details=details or {},
-            )
-        )
 
 
 class HotpAuthenticator(BaseOtpAuthenticator):
