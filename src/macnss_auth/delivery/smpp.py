@@ -163,6 +163,9 @@ class SmppChannel:
         except smpplib.exceptions.PDUError as exc:
             raise DeliveryRejected(f"the SMSC refused: {exc.args[0]}") from exc
         except smpplib.exceptions.ConnectionError as exc:
+            # smpplib turns a read timeout during bind into ConnectionError.
+            if isinstance(exc.__context__, TimeoutError):
+                raise DeliveryTimeout(f"the SMSC did not answer within {self.timeout} s") from exc
             raise DeliveryUnavailable("cannot reach the SMSC or the link broke") from exc
         except OSError as exc:
             raise DeliveryUnavailable(f"SMPP link failed: {type(exc).__name__}") from exc

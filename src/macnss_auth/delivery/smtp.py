@@ -100,10 +100,11 @@ class SmtpChannel:
         mail["To"] = message.to
         mail["Subject"] = message.subject
         mail["Message-ID"] = make_msgid(domain=domain)
-        mail["Content-Language"] = message.language
         # Codes are worthless after minutes: ask relays not to keep them around.
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(message.text, charset="utf-8")
+        # After set_content, which replaces every Content-* header.
+        mail["Content-Language"] = message.language
         return mail
 
     def _connect(self) -> smtplib.SMTP:
@@ -153,6 +154,11 @@ class SmtpChannel:
                 raise DeliveryUnavailable(f"the SMTP server answered {code}, try later") from exc
             raise DeliveryRejected(f"the SMTP server answered {code}", status=code) from exc
         except smtplib.SMTPServerDisconnected as exc:
+            # smtplib reports a read timeout as a disconnection; the cause tells.
+            if isinstance(exc.__context__, TimeoutError):
+                raise DeliveryTimeout(
+                    f"no answer from the SMTP server in {self.timeout} s"
+                ) from exc
             raise DeliveryUnavailable("the SMTP server closed the connection") from exc
         except TimeoutError as exc:
             raise DeliveryTimeout(
