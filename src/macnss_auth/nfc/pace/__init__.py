@@ -1,0 +1,75 @@
+"""PACE (Password Authenticated Connection Establishment), ICAO 9303-11 §4.4.
+
+* :class:`PaceTerminal`: the terminal side as a sans-I/O state machine; run it
+  with :func:`macnss_auth.nfc.protocol.run` over any transport.
+* :mod:`macnss_auth.nfc.pace.primitives`: the pure mathematics (nonce
+  encryption, Generic/Integrated/Chip Authentication Mapping, key agreement,
+  session keys, authentication tokens) that the virtual card reuses.
+
+See ``docs/pace.md``.
+"""
+
+from macnss_auth.nfc.pace.primitives import (
+    DhDomain,
+    Domain,
+    EcDomain,
+    PacePassword,
+    authentication_token,
+    base_domain,
+    chip_authentication_data,
+    decode_public_key,
+    decrypt_chip_authentication_data,
+    decrypt_nonce,
+    encrypt_chip_authentication_data,
+    encrypt_nonce,
+    generate_private_key,
+    generic_mapping,
+    integrated_mapping,
+    integrated_mapping_lengths,
+    integrated_mapping_point,
+    mapping_shared_element,
+    password_key,
+    password_reference,
+    pseudo_random_number,
+    public_key,
+    public_key_data_object,
+    session_keys,
+    shared_secret,
+    verify_authentication_token,
+    verify_chip_authentication_mapping,
+)
+from macnss_auth.nfc.pace.terminal import PaceResult, PaceState, PaceTerminal, select_pace_info
+
+__all__ = [
+    "DhDomain",
+    "Domain",
+    "EcDomain",
+    "PacePassword",
+    "PaceResult",
+    "PaceState",
+    "PaceTerminal",
+    "authentication_token",
+    "base_domain",
+    "chip_authentication_data",
+    "decode_public_key",
+    "decrypt_chip_authentication_data",
+    "decrypt_nonce",
+    "encrypt_chip_authentication_data",
+    "encrypt_nonce",
+    "generate_private_key",
+    "generic_mapping",
+    "integrated_mapping",
+    "integrated_mapping_lengths",
+    "integrated_mapping_point",
+    "mapping_shared_element",
+    "password_key",
+    "password_reference",
+    "pseudo_random_number",
+    "public_key",
+    "public_key_data_object",
+    "select_pace_info",
+    "session_keys",
+    "shared_secret",
+    "verify_authentication_token",
+    "verify_chip_authentication_mapping",
+]

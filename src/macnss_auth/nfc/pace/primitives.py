@@ -1,0 +1,478 @@
+"""The mathematics of PACE as pure functions, shared by the terminal and the card.
+
+ICAO 9303-11 §4.4 (and BSI TR-03110-2 §3.2) in five steps, each a function
+here; nothing reads a clock, a global random generator or a reader:
+
+1. Password key and nonce: :func:`password_key` (``K_pi = KDF_pi(pi)``),
+   :func:`encrypt_nonce` / :func:`decrypt_nonce` (CBC, zero IV).
+2. Mapping the nonce to a new generator: :func:`generic_mapping`
+   (``G' = s*G + H`` or ``g' = g^s * h``, with ``H`` from an anonymous
+   Diffie-Hellman, :func:`mapping_shared_element`) or
+   :func:`integrated_mapping` (``G' = f_G(R_p(s, t))``, ``g' = R_p(s, t)^a``).
+3. Ephemeral Diffie-Hellman on the mapped group: :func:`generate_private_key`,
+   :func:`public_key`, :func:`decode_public_key`, :func:`shared_secret`.
+4. Session keys and tokens: :func:`session_keys`,
+   :func:`public_key_data_object` (the ``7F49`` object the token covers),
+   :func:`authentication_token`, :func:`verify_authentication_token`.
+5. Chip Authentication Mapping: :func:`chip_authentication_data`,
+   :func:`encrypt_chip_authentication_data`,
+   :func:`decrypt_chip_authentication_data`,
+   :func:`verify_chip_authentication_mapping`.
+
+Encodings follow the worked examples: EC public keys are uncompressed points,
+DH public values and shared secrets are big-endian integers of fixed length
+(the length of ``p``), and shorter DH values from a peer are accepted.
+
+Python integers are not constant-time; see ``docs/pace.md``.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import attrs
+
+from macnss_auth.clock import RandomSource
+from macnss_auth.errors import (
+    DocumentNotGenuine,
+    MalformedInput,
+    RemoteProtocolError,
+    UnsupportedAlgorithm,
+)
+from macnss_auth.nfc import crypto, ec, tlv
+from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.domain_params import DHGroup
+from macnss_auth.nfc.ec import Curve, Point
+from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.securityinfos import KeyAgreement, PaceOid
+from macnss_auth.nfc.sm import SessionKeys
+
+__all__ = [
+    "DhDomain",
+    "Domain",
+    "EcDomain",
+    "PacePassword",
+    "authentication_token",
+    "base_domain",
+    "chip_authentication_data",
+    "decode_public_key",
+    "decrypt_chip_authentication_data",
+    "decrypt_nonce",
+    "encrypt_chip_authentication_data",
+    "encrypt_nonce",
+    "generate_private_key",
+    "generic_mapping",
+    "integrated_mapping",
+    "integrated_mapping_lengths",
+    "integrated_mapping_point",
+    "mapping_shared_element",
+    "password_key",
+    "password_reference",
+    "pseudo_random_number",
+    "public_key",
+    "public_key_data_object",
+    "session_keys",
+    "shared_secret",
+    "verify_authentication_token",
+    "verify_chip_authentication_mapping",
+]
+
+#: A PACE password: the MRZ fields or a card access number.
+PacePassword = MrzKey | CAN
+
+# MSE:Set AT password references (ICAO 9303-11 §4.4.4.1).
+_REF_MRZ = 1
+_REF_CAN = 2
+
+
+@attrs.frozen
+class EcDomain:
+    """An elliptic-curve group with a (possibly mapped) generator.
+
+    Attributes:
+        curve: the curve (a standardized one).
+        generator: the generator: the standard one before mapping, ``G'`` after.
+    """
+
+    curve: Curve
+    generator: Point = attrs.field(repr=False)
+
+    @property
+    def order(self) -> int:
+        """The order of the generator (the curve's ``n``; the cofactor is 1)."""
+        return self.curve.n
+
+    @property
+    def agreement(self) -> KeyAgreement:
+        """ECDH."""
+        return KeyAgreement.ECDH
+
+
+@attrs.frozen
+class DhDomain:
+    """A MODP group with a (possibly mapped) generator of order ``q``.
+
+    Attributes:
+        group: the MODP group.
+        generator: ``g`` before mapping, ``g'`` after.
+    """
+
+    group: DHGroup
+    generator: int = attrs.field(repr=False)
+
+    @property
+    def order(self) -> int:
+        """The prime order ``q`` of the generator."""
+        return self.group.q
+
+    @property
+    def agreement(self) -> KeyAgreement:
+        """DH."""
+        return KeyAgreement.DH
+
+
+#: Either kind of PACE group.
+Domain = EcDomain | DhDomain
+
+
+def base_domain(parameters: DHGroup | Curve) -> Domain:
+    """The domain with the standard generator, before any mapping."""
+    if isinstance(parameters, Curve):
+        return EcDomain(parameters, parameters.generator)
+    return DhDomain(parameters, parameters.g)
+
+
+# --- step 1: password and nonce ------------------------------------------------------
+
+
+def password_reference(password: PacePassword) -> int:
+    """The MSE:Set AT reference of the password kind: 1 for the MRZ, 2 for a CAN."""
+    return _REF_MRZ if isinstance(password, MrzKey) else _REF_CAN
+
+
+def password_key(password: PacePassword, cipher: SymmetricCipher, key_bits: int) -> bytes:
+    """``K_pi = KDF_pi(pi)``: pi is ``SHA-1(MRZ information)`` or the CAN's digits (§4.4.3.1).
+
+    Raises:
+        UnsupportedAlgorithm: a key length the cipher does not have.
+    """
+    secret = password.key_seed() if isinstance(password, MrzKey) else password.to_bytes()
+    return crypto.derive_key(secret, crypto.KDF_PI, cipher, key_bits)
+
+
+def encrypt_nonce(cipher: SymmetricCipher, k_pi: bytes, nonce: bytes) -> bytes:
+    """``z = E(K_pi, s)``, CBC with a zero IV (the card's side).
+
+    Raises:
+        MalformedInput: the nonce is not a whole number of blocks.
+    """
+    if not nonce or len(nonce) % cipher.block_size:
+        raise MalformedInput("the nonce must be a whole number of blocks", field="nonce")
+    return crypto.block_encrypt_cbc(cipher, k_pi, nonce)
+
+
+def decrypt_nonce(cipher: SymmetricCipher, k_pi: bytes, encrypted: bytes) -> bytes:
+    """``s = D(K_pi, z)`` (the terminal's side).
+
+    Raises:
+        MalformedInput: the ciphertext is empty or not block aligned.
+    """
+    if not encrypted:
+        raise MalformedInput("empty encrypted nonce", field="nonce")
+    return crypto.block_decrypt_cbc(cipher, k_pi, encrypted)
+
+
+# --- step 3 building blocks (also used by the mapping) -------------------------------
+
+
+def generate_private_key(domain: Domain, random: RandomSource) -> int:
+    """A private key uniform in ``[1, order - 1]`` by rejection sampling.
+
+    Exactly ``len(order)`` bytes are drawn per try, so a scripted random
+    source that returns a published private key reproduces it.
+    """
+    order = domain.order
+    length = (order.bit_length() + 7) // 8
+    while True:
+        candidate = int.from_bytes(random.token_bytes(length), "big")
+        if 0 < candidate < order:
+            return candidate
+
+
+def _ec_multiply(domain: EcDomain, scalar: int, point: Point) -> Point:
+    result = ec.multiply(domain.curve, scalar, point)
+    if result is None:
+        raise RemoteProtocolError("key agreement produced the point at infinity")
+    return result
+
+
+def public_key(domain: Domain, private_key: int) -> bytes:
+    """The encoded public key: ``04||X||Y`` for ECDH, ``g^x`` on ``len(p)`` bytes for DH."""
+    if isinstance(domain, EcDomain):
+        return ec.encode_point(domain.curve, _ec_multiply(domain, private_key, domain.generator))
+    group = domain.group
+    return pow(domain.generator, private_key, group.p).to_bytes(group.byte_length, "big")
+
+
+def decode_public_key(domain: Domain, data: bytes) -> Point | int:
+    """Parse and validate a peer's public key.
+
+    EC points must be on the curve; DH values must lie in the order-q
+    subgroup and not be 1 or p-1 (RFC 2631 §2.1.5). A DH value may be
+    shorter than ``p`` (leading zeros dropped) but not longer.
+
+    Raises:
+        MalformedInput: the key is malformed or fails validation.
+    """
+    if isinstance(domain, EcDomain):
+        return ec.decode_point(domain.curve, data)
+    group = domain.group
+    if not data or len(data) > group.byte_length:
+        raise MalformedInput("DH public value has the wrong length", field="public_key")
+    value = int.from_bytes(data, "big")
+    if not group.contains(value):
+        raise MalformedInput("DH public value is not in the subgroup", field="public_key")
+    return value
+
+
+def mapping_shared_element(domain: Domain, private_key: int, peer_public: bytes) -> Point | int:
+    """``H = KA(SK_map, PK_map_peer)`` as a full group element (for the Generic Mapping).
+
+    Raises:
+        MalformedInput: the peer's key fails validation.
+        RemoteProtocolError: the result is the neutral element.
+    """
+    peer = decode_public_key(domain, peer_public)
+    if isinstance(domain, EcDomain):
+        assert isinstance(peer, Point)  # noqa: S101 (decode_public_key's contract)
+        return _ec_multiply(domain, private_key, peer)
+    assert isinstance(peer, int)  # noqa: S101 (decode_public_key's contract)
+    result = pow(peer, private_key, domain.group.p)
+    if result == 1:
+        raise RemoteProtocolError("mapping key agreement produced 1")
+    return result
+
+
+def shared_secret(domain: Domain, private_key: int, peer_public: bytes) -> bytes:
+    """``K = KA(SK, PK_peer)``: the x-coordinate (ECDH) or ``PK^x`` (DH), fixed length.
+
+    Raises:
+        MalformedInput: the peer's key fails validation.
+        RemoteProtocolError: the result is the neutral element.
+    """
+    element = mapping_shared_element(domain, private_key, peer_public)
+    if isinstance(domain, EcDomain):
+        assert isinstance(element, Point)  # noqa: S101 (mapping_shared_element's contract)
+        return ec.field_element_to_bytes(element.x, domain.curve.field_length)
+    assert isinstance(element, int)  # noqa: S101 (mapping_shared_element's contract)
+    return element.to_bytes(domain.group.byte_length, "big")
+
+
+# --- step 2: mappings ----------------------------------------------------------------
+
+
+def generic_mapping(domain: Domain, nonce: bytes, shared: Point | int) -> Domain:
+    """Generic Mapping: ``G' = s*G + H`` (ECDH) or ``g' = g^s * h mod p`` (DH).
+
+    Raises:
+        RemoteProtocolError: the new generator is degenerate (infinity or 1).
+    """
+    s = int.from_bytes(nonce, "big")
+    if isinstance(domain, EcDomain):
+        assert isinstance(shared, Point)  # noqa: S101 (the caller passes an EC element)
+        mapped = ec.add(domain.curve, ec.multiply(domain.curve, s, domain.generator), shared)
+        if mapped is None:
+            raise RemoteProtocolError("generic mapping produced the point at infinity")
+        return EcDomain(domain.curve, mapped)
+    assert isinstance(shared, int)  # noqa: S101 (the caller passes a DH element)
+    p = domain.group.p
+    generator = pow(domain.generator, s, p) * shared % p
+    if generator in (0, 1):
+        raise RemoteProtocolError("generic mapping produced a trivial generator")
+    return DhDomain(domain.group, generator)
+
+
+# Constants of the pseudo-random function (ICAO 9303-11 §4.4.3.3.2).
+_C0_128 = bytes.fromhex("a668892a7c41e3ca739f40b057d85904")
+_C1_128 = bytes.fromhex("a4e136ac725f738b01c1f60217c188ad")
+_C0_256 = bytes.fromhex("d463d65234124ef7897054986dca0a174e28df758cbaa03f240616414d5a1676")
+_C1_256 = bytes.fromhex("54bd7255f0aaf831bec3423fcf39d69b6cbf066677d0faae5aadd99df8e53517")
+
+
+def integrated_mapping_lengths(cipher: SymmetricCipher, key_bits: int) -> tuple[int, int]:
+    """``(len(s), len(t))`` in bytes for the Integrated Mapping: ``l`` and ``k``.
+
+    3DES counts as a 128-bit key (``l = k = 128``); AES-128 too; AES-192 and
+    AES-256 have ``l = 256`` and ``k`` = the key length.
+    """
+    if cipher is SymmetricCipher.TDES or key_bits == 128:
+        return 16, 16
+    return 32, key_bits // 8
+
+
+def pseudo_random_number(
+    nonce_s: bytes, nonce_t: bytes, cipher: SymmetricCipher, key_bits: int, p: int
+) -> int:
+    """``R_p(s, t)``: the block-cipher based function of the Integrated Mapping.
+
+    Raises:
+        MalformedInput: ``s`` or ``t`` has the wrong length for the cipher.
+    """
+    l_bytes, k_bytes = integrated_mapping_lengths(cipher, key_bits)
+    if len(nonce_s) != l_bytes or len(nonce_t) != k_bytes:
+        raise MalformedInput("nonce lengths do not fit the cipher", field="nonce")
+    c0, c1 = (_C0_128, _C1_128) if l_bytes == 16 else (_C0_256, _C1_256)
+    rounds = -(-(p.bit_length() + 64) // (8 * l_bytes))
+    key = crypto.block_encrypt_cbc(cipher, nonce_t, nonce_s)
+    output = b""
+    for _ in range(rounds):
+        truncated = key[:k_bytes]
+        output += crypto.block_encrypt_cbc(cipher, truncated, c1)
+        key = crypto.block_encrypt_cbc(cipher, truncated, c0)
+    return int.from_bytes(output, "big") % p
+
+
+def integrated_mapping_point(curve: Curve, t: int) -> Point:
+    """``f_G(t)``: a curve point from a field element (ICAO 9303-11 Appendix B, [BCIMRT2010]).
+
+    Raises:
+        UnsupportedAlgorithm: the field prime is not 3 mod 4 (P-224).
+        RemoteProtocolError: the degenerate inputs the encoding excludes.
+    """
+    p, a, b = curve.p, curve.a, curve.b
+    if p % 4 != 3:
+        raise UnsupportedAlgorithm(f"integrated mapping needs p = 3 mod 4; not {curve.name}")
+    alpha = -t * t % p
+    alpha_sum = (alpha + alpha * alpha) % p
+    denominator = a * alpha_sum % p
+    if t % p == 0 or denominator == 0:
+        raise RemoteProtocolError("integrated mapping input is degenerate")
+    x2 = -b * (1 + alpha_sum) * pow(denominator, p - 2, p) % p
+    x3 = alpha * x2 % p
+    h2 = (x2 * x2 * x2 + a * x2 + b) % p
+    u = t * t * t * h2 % p
+    exponent = (p - 1 - (p + 1) // 4) % (p - 1)
+    a_value = pow(h2, exponent, p)
+    if a_value * a_value * h2 % p == 1:
+        point = Point(x2, a_value * h2 % p)
+    else:
+        point = Point(x3, a_value * u % p)
+    if curve.h != 1:
+        scaled = ec.multiply(curve, curve.h, point)
+        if scaled is None:
+            raise RemoteProtocolError("integrated mapping produced the point at infinity")
+        point = scaled
+    return point
+
+
+def integrated_mapping(
+    domain: Domain, nonce_s: bytes, nonce_t: bytes, cipher: SymmetricCipher, key_bits: int
+) -> Domain:
+    """Integrated Mapping: ``G' = f_G(R_p(s,t))`` or ``g' = R_p(s,t)^((p-1)/q) mod p``.
+
+    Raises:
+        MalformedInput: nonces of the wrong length.
+        UnsupportedAlgorithm: a curve the point encoding does not handle.
+        RemoteProtocolError: a degenerate result (``g' = 1``).
+    """
+    if isinstance(domain, EcDomain):
+        x = pseudo_random_number(nonce_s, nonce_t, cipher, key_bits, domain.curve.p)
+        return EcDomain(domain.curve, integrated_mapping_point(domain.curve, x))
+    group = domain.group
+    x = pseudo_random_number(nonce_s, nonce_t, cipher, key_bits, group.p)
+    generator = pow(x, group.cofactor, group.p)
+    if generator in (0, 1):
+        raise RemoteProtocolError("integrated mapping produced g' = 1")
+    return DhDomain(group, generator)
+
+
+# --- step 4: keys and tokens ----------------------------------------------------------
+
+
+def session_keys(shared: bytes, cipher: SymmetricCipher, key_bits: int) -> SessionKeys:
+    """``KSenc = KDF_enc(K)``, ``KSmac = KDF_mac(K)`` (ICAO 9303-11 §9.7.1)."""
+    return SessionKeys.derive(shared, cipher, key_bits)
+
+
+def public_key_data_object(protocol: PaceOid, domain: Domain, public: bytes) -> bytes:
+    """The ``7F49`` object the token covers: OID then the key only (§4.4.3.4, §9.4.5).
+
+    ``86`` carries an EC point, ``84`` a DH public value (fixed length).
+    """
+    oid = tlv.encode_tlv(0x06, protocol.der_value)
+    if isinstance(domain, EcDomain):
+        key = tlv.encode_tlv(0x86, public)
+    else:
+        value = int.from_bytes(public, "big").to_bytes(domain.group.byte_length, "big")
+        key = tlv.encode_tlv(0x84, value)
+    return tlv.encode_tlv(0x7F49, oid + key)
+
+
+def authentication_token(
+    protocol: PaceOid, keys: SessionKeys, domain: Domain, public: bytes
+) -> bytes:
+    """``T = MAC(KSmac, 7F49(OID, PK))``: retail MAC (3DES) or CMAC/8 (AES)."""
+    return crypto.mac(keys.cipher, keys.k_mac, public_key_data_object(protocol, domain, public))
+
+
+def verify_authentication_token(
+    protocol: PaceOid, keys: SessionKeys, domain: Domain, public: bytes, token: bytes
+) -> None:
+    """Check a peer's token in constant time.
+
+    Raises:
+        RemoteProtocolError: the token is wrong (``status_word`` 0x9000: the chip
+            claimed success with a token that does not verify).
+    """
+    expected = authentication_token(protocol, keys, domain, public)
+    if not hmac.compare_digest(expected, token):
+        raise RemoteProtocolError("the chip's authentication token is wrong", status_word=0x9000)
+
+
+# --- step 5: Chip Authentication Mapping ---------------------------------------------
+
+
+def chip_authentication_data(curve: Curve, static_private: int, mapping_private: int) -> bytes:
+    """``CA_IC = SK_IC^-1 * SK_map,IC mod n`` on ``len(n)`` bytes (§4.4.3.5.1, §4.4.5.6)."""
+    value = pow(static_private, -1, curve.n) * mapping_private % curve.n
+    return value.to_bytes(curve.order_length, "big")
+
+
+def _cam_iv(keys: SessionKeys) -> bytes:
+    if keys.cipher is not SymmetricCipher.AES:
+        raise UnsupportedAlgorithm("Chip Authentication Mapping is defined for AES only")
+    return crypto.block_encrypt_ecb(keys.cipher, keys.k_enc, b"\xff" * 16)
+
+
+def encrypt_chip_authentication_data(keys: SessionKeys, data: bytes) -> bytes:
+    """``A_IC = E(KSenc, CA_IC)``: AES-CBC, IV = E(KSenc, -1), padding method 2 (§4.4.3.5.4)."""
+    return crypto.block_encrypt_cbc(keys.cipher, keys.k_enc, crypto.pad(data, 16), _cam_iv(keys))
+
+
+def decrypt_chip_authentication_data(keys: SessionKeys, encrypted: bytes) -> bytes:
+    """Recover ``CA_IC`` from ``A_IC``.
+
+    Raises:
+        MalformedInput: not block aligned or bad padding.
+    """
+    plain = crypto.block_decrypt_cbc(keys.cipher, keys.k_enc, encrypted, _cam_iv(keys))
+    return crypto.unpad(plain)
+
+
+def verify_chip_authentication_mapping(
+    curve: Curve, ca_data: bytes, chip_mapping_public: bytes, chip_static_public: bytes
+) -> None:
+    """Check ``PK_map,IC = CA_IC * PK_IC`` (§4.4.3.5.2).
+
+    Call it with the static key from a *verified* EF.CardSecurity: only
+    passive authentication makes the static key trustworthy.
+
+    Raises:
+        DocumentNotGenuine: the chip does not hold the static private key.
+        MalformedInput: a key that is not a point of ``curve``.
+    """
+    mapping = ec.decode_point(curve, chip_mapping_public)
+    static = ec.decode_point(curve, chip_static_public)
+    scalar = int.from_bytes(ca_data, "big")
+    if not 0 < scalar < curve.n or ec.multiply(curve, scalar, static) != mapping:
+        raise DocumentNotGenuine("chip authentication mapping does not verify")

@@ -1,0 +1,497 @@
+"""The terminal side of PACE as a sans-I/O state machine (ICAO 9303-11 §4.4.4, §4.4.5).
+
+Five round trips, one command each::
+
+    MSE:Set AT        00 22 C1 A4  80 <OID> 83 <password ref> [84 <parameter id>]
+    GA 1 (nonce)      10 86 00 00  7C 00                      -> 7C { 80 z }
+    GA 2 (mapping)    10 86 00 00  7C { 81 PK_map,IFD | t }   -> 7C { 82 PK_map,IC | empty }
+    GA 3 (agreement)  10 86 00 00  7C { 83 PK_IFD }           -> 7C { 84 PK_IC }
+    GA 4 (tokens)     00 86 00 00  7C { 85 T_IFD }            -> 7C { 86 T_IC [87/88] [8A A_IC] }
+
+The first three GENERAL AUTHENTICATE commands carry the chaining bit (CLA 10);
+the last does not. Every step is a row of :attr:`PaceTerminal.TRANSITIONS`.
+
+Outcomes of a response:
+
+* 9000 with the expected data: the next state.
+* 6300 / 63CX during GENERAL AUTHENTICATE, 63C0 or 6983 on MSE:Set AT: the
+  password was wrong or is blocked: :class:`~macnss_auth.errors.AccessDenied`
+  with ``status_word`` and ``remaining_attempts`` (X of 63CX) when given.
+* any other status, missing or malformed data, a key that fails validation, a
+  wrong chip token: :class:`~macnss_auth.errors.RemoteProtocolError` with the
+  status word.
+* a call out of order: :class:`~macnss_auth.errors.LocalProtocolError`.
+
+After any error the object is dead: it has dropped its keys and every later
+call raises :class:`~macnss_auth.errors.LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Set
+from typing import ClassVar, TypeVar
+
+import attrs
+
+from macnss_auth.clock import RandomSource
+from macnss_auth.errors import (
+    AccessDenied,
+    ConfigurationError,
+    LocalProtocolError,
+    MacnssAuthError,
+    MalformedInput,
+    RemoteProtocolError,
+)
+from macnss_auth.nfc import tlv
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.domain_params import standardized
+from macnss_auth.nfc.ec import Curve
+from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.pace import primitives as pm
+from macnss_auth.nfc.protocol import Event, ProtocolMachine
+from macnss_auth.nfc.securityinfos import (
+    ChipAuthenticationPublicKeyInfo,
+    KeyAgreement,
+    PaceInfo,
+    PaceOid,
+)
+from macnss_auth.nfc.securityinfos import Mapping as PaceMapping
+from macnss_auth.nfc.sm import SecureChannel, SessionKeys
+
+__all__ = ["PaceResult", "PaceState", "PaceTerminal", "select_pace_info"]
+
+_INS_MSE = 0x22
+_INS_GENERAL_AUTHENTICATE = 0x86
+_SW_OK = 0x9000
+_SW_AUTH_METHOD_BLOCKED = 0x6983
+
+_T = TypeVar("_T")
+
+
+def _need(value: _T | None) -> _T:
+    """A value an earlier step set; its absence is a bug, reported as a local error."""
+    if value is None:
+        raise LocalProtocolError("PACE state is missing a value from an earlier step")
+    return value
+
+
+class PaceState(enum.Enum):
+    """Where a :class:`PaceTerminal` is. ``AWAIT_*`` states wait for a response."""
+
+    START = "start"
+    AWAIT_MSE = "await MSE:Set AT response"
+    NONCE = "send GA 1 (encrypted nonce)"
+    AWAIT_NONCE = "await encrypted nonce"
+    MAP = "send GA 2 (mapping data)"
+    AWAIT_MAP = "await mapping data"
+    KEY_AGREEMENT = "send GA 3 (ephemeral key)"
+    AWAIT_KEY_AGREEMENT = "await chip ephemeral key"
+    AUTHENTICATE = "send GA 4 (token)"
+    AWAIT_AUTHENTICATE = "await chip token"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@attrs.frozen(repr=False, eq=False)
+class PaceResult:
+    """What a successful PACE gives: session keys and what later checks need.
+
+    Attributes:
+        keys: ``KSenc`` and ``KSmac`` with their cipher; secure messaging
+            starts with SSC = 0 (:meth:`secure_channel`).
+        protocol: the PACE OID that was run.
+        parameter_id: the standardized domain parameter id.
+        password_reference: 1 (MRZ) or 2 (CAN).
+        chip_public_key: ``PK_DH,IC``, the chip's ephemeral key (Terminal
+            Authentication uses ``Comp()`` of it as ``ID_IC``).
+        terminal_public_key: ``PK_DH,IFD``.
+        chip_mapping_public_key: ``PK_map,IC`` (Generic Mapping and CAM).
+        chip_authentication_data: ``CA_IC`` decrypted (CAM only).
+        certification_authority_references: CARs from DO 87/88, if any.
+        remaining_attempts: a retry counter the chip reported (63CX on
+            MSE:Set AT), if any.
+    """
+
+    keys: SessionKeys
+    protocol: PaceOid
+    parameter_id: int
+    password_reference: int
+    chip_public_key: bytes
+    terminal_public_key: bytes
+    chip_mapping_public_key: bytes | None = None
+    chip_authentication_data: bytes | None = None
+    certification_authority_references: tuple[bytes, ...] = ()
+    remaining_attempts: int | None = None
+
+    @property
+    def ssc(self) -> int:
+        """The send sequence counter secure messaging starts from: 0 after PACE."""
+        return 0
+
+    def secure_channel(self) -> SecureChannel:
+        """A terminal-side secure channel with the session keys and SSC = 0."""
+        return SecureChannel(self.keys, ssc=0)
+
+    def verify_chip_authentication(
+        self, chip_static_key: bytes | ChipAuthenticationPublicKeyInfo
+    ) -> None:
+        """Finish PACE-CAM: check the chip holds the static key of EF.CardSecurity.
+
+        Pass the ``ChipAuthenticationPublicKeyInfo`` (or its point) from an
+        EF.CardSecurity whose signature passive authentication has verified.
+
+        Raises:
+            ConfigurationError: this run was not PACE-CAM.
+            DocumentNotGenuine: the mapping does not verify.
+            MalformedInput: the key is not a point of the PACE curve.
+        """
+        if self.chip_authentication_data is None or self.chip_mapping_public_key is None:
+            raise ConfigurationError("this PACE run was not Chip Authentication Mapping")
+        curve = standardized(self.parameter_id)
+        assert isinstance(curve, Curve)  # noqa: S101 (CAM is ECDH-only, checked at start)
+        static = (
+            chip_static_key.public_key
+            if isinstance(chip_static_key, ChipAuthenticationPublicKeyInfo)
+            else chip_static_key
+        )
+        pm.verify_chip_authentication_mapping(
+            curve, self.chip_authentication_data, self.chip_mapping_public_key, static
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"PaceResult(protocol={self.protocol.name}, parameter_id={self.parameter_id}, "
+            f"keys=<redacted>)"
+        )
+
+
+_PREFERENCE = (
+    PaceMapping.CHIP_AUTHENTICATION,
+    PaceMapping.GENERIC,
+    PaceMapping.INTEGRATED,
+)
+
+
+def select_pace_info(infos: Iterable[object]) -> PaceInfo:
+    """Choose the PACEInfo to run from parsed EF.CardAccess SecurityInfos.
+
+    Prefers Chip Authentication Mapping, then Generic, then Integrated
+    Mapping; ECDH before DH; AES before 3DES, longer keys first. Only
+    standardized domain parameters are considered.
+
+    Raises:
+        ConfigurationError: no usable PACEInfo.
+    """
+    candidates = []
+    for info in infos:
+        if not isinstance(info, PaceInfo) or info.parameter_id is None:
+            continue
+        try:
+            standardized(info.parameter_id)
+        except MacnssAuthError:
+            continue
+        protocol = info.protocol
+        rank = (
+            _PREFERENCE.index(protocol.mapping),
+            protocol.agreement is not KeyAgreement.ECDH,
+            -protocol.key_bits,
+        )
+        candidates.append((rank, info))
+    if not candidates:
+        raise ConfigurationError("no PACEInfo with standardized domain parameters")
+    return min(candidates, key=lambda item: item[0])[1]
+
+
+class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
+    """PACE, terminal side: feed it the chip's responses, get session keys.
+
+    Args:
+        password: the MRZ fields or the CAN.
+        info: the PACEInfo chosen from EF.CardAccess (it names the protocol
+            and the standardized domain parameters).
+        random: where ephemeral keys and nonces come from.
+        send_parameter_id: include DO 84 (the parameter id) in MSE:Set AT;
+            some chips require it, a few old ones do not expect it.
+
+    Raises:
+        ConfigurationError: the PACEInfo has no standardized parameter id,
+            or names a mapping the group family does not have.
+        UnsupportedAlgorithm: unknown domain parameters.
+    """
+
+    FAILED = PaceState.FAILED
+    DONE = PaceState.DONE
+    # Each call moves exactly one step; nothing else is allowed.
+    TRANSITIONS: ClassVar[Mapping[tuple[enum.Enum, Event], Set[enum.Enum]]] = {
+        (PaceState.START, Event.COMMAND): {PaceState.AWAIT_MSE},
+        (PaceState.AWAIT_MSE, Event.RESPONSE): {PaceState.NONCE},
+        (PaceState.NONCE, Event.COMMAND): {PaceState.AWAIT_NONCE},
+        (PaceState.AWAIT_NONCE, Event.RESPONSE): {PaceState.MAP},
+        (PaceState.MAP, Event.COMMAND): {PaceState.AWAIT_MAP},
+        (PaceState.AWAIT_MAP, Event.RESPONSE): {PaceState.KEY_AGREEMENT},
+        (PaceState.KEY_AGREEMENT, Event.COMMAND): {PaceState.AWAIT_KEY_AGREEMENT},
+        (PaceState.AWAIT_KEY_AGREEMENT, Event.RESPONSE): {PaceState.AUTHENTICATE},
+        (PaceState.AUTHENTICATE, Event.COMMAND): {PaceState.AWAIT_AUTHENTICATE},
+        (PaceState.AWAIT_AUTHENTICATE, Event.RESPONSE): {PaceState.DONE},
+    }
+
+    def __init__(
+        self,
+        password: MrzKey | CAN,
+        info: PaceInfo,
+        *,
+        random: RandomSource,
+        send_parameter_id: bool = True,
+    ) -> None:
+        super().__init__(PaceState.START)
+        if not isinstance(password, (MrzKey, CAN)):
+            raise TypeError("password must be an MrzKey or a CAN")
+        if info.parameter_id is None:
+            raise ConfigurationError("PACEInfo without a standardized domain parameter id")
+        group = standardized(info.parameter_id)
+        protocol = info.protocol
+        is_curve = isinstance(group, Curve)
+        if is_curve != (protocol.agreement is KeyAgreement.ECDH):
+            raise ConfigurationError(f"{protocol.name} does not run on {group.name}")
+        self._protocol = protocol
+        self._parameter_id = info.parameter_id
+        self._password_reference = pm.password_reference(password)
+        self._send_parameter_id = send_parameter_id
+        self._random = random
+        self._base: pm.Domain = pm.base_domain(group)
+        self._k_pi: bytes | None = pm.password_key(password, protocol.cipher, protocol.key_bits)
+        self._nonce: bytes | None = None
+        self._mapping_key: int | None = None
+        self._domain: pm.Domain | None = None
+        self._private_key: int | None = None
+        self._public_key = b""
+        self._chip_public_key = b""
+        self._chip_mapping_public_key: bytes | None = None
+        self._keys: SessionKeys | None = None
+        self._remaining_attempts: int | None = None
+
+    @property
+    def protocol(self) -> PaceOid:
+        """The PACE OID this object runs."""
+        return self._protocol
+
+    # -- commands ---------------------------------------------------------------
+
+    def _command(self, state: PaceState) -> tuple[bytes, PaceState]:
+        if state is PaceState.START:
+            return self._mse_set_at(), PaceState.AWAIT_MSE
+        if state is PaceState.NONCE:
+            return self._general_authenticate(b"", last=False), PaceState.AWAIT_NONCE
+        if state is PaceState.MAP:
+            return self._general_authenticate(self._mapping_data(), last=False), PaceState.AWAIT_MAP
+        if state is PaceState.KEY_AGREEMENT:
+            return self._general_authenticate(self._ephemeral_data(), last=False), (
+                PaceState.AWAIT_KEY_AGREEMENT
+            )
+        return self._general_authenticate(self._token_data(), last=True), (
+            PaceState.AWAIT_AUTHENTICATE
+        )
+
+    def _mse_set_at(self) -> bytes:
+        data = tlv.encode_tlv(0x80, self._protocol.der_value) + tlv.encode_tlv(
+            0x83, bytes([self._password_reference])
+        )
+        if self._send_parameter_id:
+            data += tlv.encode_tlv(0x84, bytes([self._parameter_id]))
+        return CommandAPDU(0x00, _INS_MSE, 0xC1, 0xA4, data=data).to_bytes()
+
+    @staticmethod
+    def _general_authenticate(objects: bytes, *, last: bool) -> bytes:
+        data = tlv.encode_tlv(0x7C, objects)
+        # Large DH values need extended length; ask for as much as that allows.
+        ne = 65536 if len(data) > 255 else 256
+        cla = 0x00 if last else 0x10
+        return CommandAPDU(cla, _INS_GENERAL_AUTHENTICATE, 0x00, 0x00, data=data, ne=ne).to_bytes()
+
+    def _mapping_data(self) -> bytes:
+        if self._protocol.mapping is PaceMapping.INTEGRATED:
+            _, t_len = pm.integrated_mapping_lengths(self._protocol.cipher, self._protocol.key_bits)
+            nonce_t = self._random.token_bytes(t_len)
+            self._domain = pm.integrated_mapping(
+                self._base,
+                _need(self._nonce),
+                nonce_t,
+                self._protocol.cipher,
+                self._protocol.key_bits,
+            )
+            self._nonce = None
+            return tlv.encode_tlv(0x81, nonce_t)
+        self._mapping_key = pm.generate_private_key(self._base, self._random)
+        return tlv.encode_tlv(0x81, pm.public_key(self._base, self._mapping_key))
+
+    def _ephemeral_data(self) -> bytes:
+        domain = self._mapped_domain()
+        self._private_key = pm.generate_private_key(domain, self._random)
+        self._public_key = pm.public_key(domain, self._private_key)
+        return tlv.encode_tlv(0x83, self._public_key)
+
+    def _token_data(self) -> bytes:
+        domain = self._mapped_domain()
+        token = pm.authentication_token(
+            self._protocol, _need(self._keys), domain, self._chip_public_key
+        )
+        return tlv.encode_tlv(0x85, token)
+
+    # -- responses --------------------------------------------------------------
+
+    def _response(self, state: PaceState, response: bytes) -> PaceState:
+        try:
+            return self._handle(state, response)
+        except (AccessDenied, RemoteProtocolError):
+            raise
+        except MalformedInput as exc:
+            raise RemoteProtocolError(
+                f"malformed PACE response ({exc.field or 'data'})", status_word=_SW_OK
+            ) from exc
+
+    def _handle(self, state: PaceState, response: bytes) -> PaceState:
+        apdu = ResponseAPDU.from_bytes(response)
+        if state is PaceState.AWAIT_MSE:
+            self._check_mse_status(apdu)
+            return PaceState.NONCE
+        objects = self._dynamic_authentication_data(apdu)
+        if state is PaceState.AWAIT_NONCE:
+            encrypted = self._required(objects, 0x80, "encrypted nonce")
+            self._nonce = pm.decrypt_nonce(self._protocol.cipher, _need(self._k_pi), encrypted)
+            self._k_pi = None
+            if self._protocol.mapping is PaceMapping.INTEGRATED:
+                s_len, _ = pm.integrated_mapping_lengths(
+                    self._protocol.cipher, self._protocol.key_bits
+                )
+                if len(self._nonce) != s_len:
+                    raise RemoteProtocolError(
+                        "the nonce has the wrong length for the integrated mapping",
+                        status_word=_SW_OK,
+                    )
+            return PaceState.MAP
+        if state is PaceState.AWAIT_MAP:
+            self._receive_mapping(objects)
+            return PaceState.KEY_AGREEMENT
+        if state is PaceState.AWAIT_KEY_AGREEMENT:
+            self._receive_chip_key(objects)
+            return PaceState.AUTHENTICATE
+        self._receive_token(objects)
+        return PaceState.DONE
+
+    def _check_mse_status(self, apdu: ResponseAPDU) -> None:
+        status = apdu.status
+        tries = status.remaining_tries
+        if apdu.sw == _SW_AUTH_METHOD_BLOCKED or tries == 0:
+            raise AccessDenied("the password is blocked", status_word=apdu.sw, remaining_attempts=0)
+        if tries is not None:
+            # 63CX on MSE:Set AT is a warning: the password works, X tries are left.
+            self._remaining_attempts = tries
+            return
+        if not apdu.ok:
+            raise RemoteProtocolError(f"MSE:Set AT refused: {status}", status_word=apdu.sw)
+
+    def _dynamic_authentication_data(self, apdu: ResponseAPDU) -> dict[int, bytes]:
+        if apdu.sw == 0x6300 or apdu.status.remaining_tries is not None:
+            raise AccessDenied(
+                "the card refused the password",
+                status_word=apdu.sw,
+                remaining_attempts=apdu.status.remaining_tries,
+            )
+        if apdu.sw == _SW_AUTH_METHOD_BLOCKED:
+            raise AccessDenied("the password is blocked", status_word=apdu.sw, remaining_attempts=0)
+        if not apdu.ok:
+            raise RemoteProtocolError(
+                f"GENERAL AUTHENTICATE failed: {apdu.status}", status_word=apdu.sw
+            )
+        outer, end = tlv.parse_one(apdu.data) if apdu.data else (None, 0)
+        if outer is None or outer.tag != 0x7C or end != len(apdu.data):
+            raise RemoteProtocolError(
+                "response is not one dynamic authentication data object", status_word=apdu.sw
+            )
+        objects: dict[int, bytes] = {}
+        for item in tlv.parse_all(outer.value):
+            if item.tag in objects:
+                raise RemoteProtocolError(
+                    f"duplicate data object {item.tag:#x}", status_word=_SW_OK
+                )
+            objects[item.tag] = item.value
+        return objects
+
+    @staticmethod
+    def _required(objects: dict[int, bytes], tag: int, what: str) -> bytes:
+        value = objects.get(tag)
+        if not value:
+            raise RemoteProtocolError(f"the chip sent no {what} (tag {tag:#x})", status_word=_SW_OK)
+        return value
+
+    def _receive_mapping(self, objects: dict[int, bytes]) -> None:
+        if self._protocol.mapping is PaceMapping.INTEGRATED:
+            # 9303-11 §4.4.5.2.2: DO 82 is empty (tolerated absent) for the Integrated Mapping.
+            if objects.get(0x82, b""):
+                raise RemoteProtocolError(
+                    "mapping data must be empty for the integrated mapping", status_word=_SW_OK
+                )
+            return
+        chip_mapping = self._required(objects, 0x82, "mapping public key")
+        mapping_key = _need(self._mapping_key)
+        if chip_mapping == pm.public_key(self._base, mapping_key):
+            raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
+        shared = pm.mapping_shared_element(self._base, mapping_key, chip_mapping)
+        self._domain = pm.generic_mapping(self._base, _need(self._nonce), shared)
+        self._chip_mapping_public_key = chip_mapping
+        self._mapping_key = None
+        self._nonce = None
+
+    def _receive_chip_key(self, objects: dict[int, bytes]) -> None:
+        chip_key = self._required(objects, 0x84, "ephemeral public key")
+        domain = self._mapped_domain()
+        if isinstance(domain, pm.DhDomain):
+            # Accept a value shorter than p, then work with its fixed-length form.
+            if len(chip_key) > domain.group.byte_length:
+                raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
+            chip_key = chip_key.rjust(domain.group.byte_length, b"\x00")
+        if chip_key == self._public_key:
+            raise RemoteProtocolError("the chip echoed our ephemeral key", status_word=_SW_OK)
+        shared = pm.shared_secret(domain, _need(self._private_key), chip_key)
+        self._keys = pm.session_keys(shared, self._protocol.cipher, self._protocol.key_bits)
+        self._chip_public_key = chip_key
+        self._private_key = None
+
+    def _receive_token(self, objects: dict[int, bytes]) -> None:
+        token = self._required(objects, 0x86, "authentication token")
+        keys = _need(self._keys)
+        domain = self._mapped_domain()
+        pm.verify_authentication_token(self._protocol, keys, domain, self._public_key, token)
+        ca_data = None
+        if self._protocol.mapping is PaceMapping.CHIP_AUTHENTICATION:
+            encrypted = self._required(objects, 0x8A, "encrypted chip authentication data")
+            ca_data = pm.decrypt_chip_authentication_data(keys, encrypted)
+        cars = tuple(objects[tag] for tag in (0x87, 0x88) if tag in objects)
+        self._set_result(
+            PaceResult(
+                keys=keys,
+                protocol=self._protocol,
+                parameter_id=self._parameter_id,
+                password_reference=self._password_reference,
+                chip_public_key=self._chip_public_key,
+                terminal_public_key=self._public_key,
+                chip_mapping_public_key=self._chip_mapping_public_key,
+                chip_authentication_data=ca_data,
+                certification_authority_references=cars,
+                remaining_attempts=self._remaining_attempts,
+            )
+        )
+
+    def _mapped_domain(self) -> pm.Domain:
+        if self._domain is None:
+            raise LocalProtocolError("PACE has no mapped domain yet")
+        return self._domain
+
+    def _drop_secrets(self) -> None:
+        self._k_pi = None
+        self._nonce = None
+        self._mapping_key = None
+        self._private_key = None
+        self._domain = None
+        self._keys = None
