@@ -365,7 +365,7 @@ class VirtualCard:
         key = self._data.secrets.aa_key
         if key is None:  # a clone: the key never leaves a genuine chip
             raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
-        return active_authentication_signature(key, command.data, random=self._random)
+        return active_authentication_signature(key, command.data)
 
 
 def _fit_in_do53(ne: int) -> int:

@@ -19,13 +19,8 @@ which is exactly what the reader must notice.
 
 from __future__ import annotations
 
-import hashlib
-
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from macnss_auth.clock import RandomSource
 from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.card.channel import SecureChannel
@@ -34,38 +29,23 @@ from macnss_auth.nfc.card.model import ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
 from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_keys
+from macnss_auth.nfc.pki import HashAlgorithm
+from macnss_auth.testing.pki import active_authentication_sign
 
-__all__ = ["ChipAuthResponder", "active_authentication_signature", "iso9796_2_sign"]
-
-
-def iso9796_2_sign(key: rsa.RSAPrivateKey, message: bytes, *, random: RandomSource) -> bytes:
-    """ISO/IEC 9796-2 scheme 1 signature with partial recovery, SHA-1 (ICAO 9303-11 §6.1.2).
-
-    ``F = 6A || M1 || SHA-1(M1 || M2) || BC`` with ``M1`` random filling the
-    modulus and ``M2 = message`` (the terminal's challenge, not recovered);
-    the signature is ``F^d mod n`` on the modulus length.
-    """
-    numbers = key.private_numbers()
-    n = numbers.public_numbers.n
-    size = (n.bit_length() + 7) // 8
-    m1 = random.token_bytes(size - 20 - 2)
-    digest = hashlib.sha1(m1 + message).digest()  # noqa: S324 (ICAO 9303 AA default)
-    f = int.from_bytes(b"\x6a" + m1 + digest + b"\xbc", "big")
-    if f >= n:  # pragma: no cover - the 6A header keeps F below n for any RSA modulus
-        raise MalformedInput("ISO 9796-2 representative does not fit the modulus")
-    return pow(f, numbers.d, n).to_bytes(size, "big")
+__all__ = ["ChipAuthResponder", "active_authentication_signature"]
 
 
 def active_authentication_signature(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, challenge: bytes, *, random: RandomSource
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, challenge: bytes
 ) -> bytes:
-    """The INTERNAL AUTHENTICATE answer for ``challenge``."""
-    if isinstance(key, rsa.RSAPrivateKey):
-        return iso9796_2_sign(key, challenge, random=random)
-    der = key.sign(challenge, ec.ECDSA(hashes.SHA256()))
-    r, s = decode_dss_signature(der)
-    size = (key.curve.key_size + 7) // 8
-    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    """The INTERNAL AUTHENTICATE answer for ``challenge``.
+
+    RSA: ISO/IEC 9796-2 scheme 1 with SHA-1 (trailer ``BC``, ICAO's default);
+    ECDSA: SHA-256, as DG14's ActiveAuthenticationInfo (ecdsa-with-SHA256) says.
+    The arithmetic is :func:`macnss_auth.testing.pki.active_authentication_sign`.
+    """
+    algorithm = HashAlgorithm.SHA1 if isinstance(key, rsa.RSAPrivateKey) else HashAlgorithm.SHA256
+    return active_authentication_sign(key, challenge, hash_algorithm=algorithm)
 
 
 class ChipAuthResponder:

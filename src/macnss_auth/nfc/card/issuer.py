@@ -1,0 +1,328 @@
+"""The issuer: a test PKI and personalized virtual cards, genuine, cloned or forged.
+
+:func:`issue_card` builds what a document issuer writes into a chip:
+
+* DG1 (TD1 or TD3 MRZ), DG2 (a generated JPEG face in an ISO/IEC 19794-5
+  record), DG7 (a signature image), DG11 (full name in Latin script, the name
+  in Arabic script as an "other name", place of birth, address), DG12
+  (issuing authority, date of issue), DG14 (Chip Authentication key, PACE
+  and Active Authentication infos), DG15 (Active Authentication key);
+* EF.COM and EF.SOD (signed by the test PKI's document signer);
+* EF.CardAccess and EF.CardSecurity for PACE cards.
+
+It uses the library's LDS encoders and :mod:`macnss_auth.testing.pki`. The
+trust anchors a verifier needs are the CSCA certificate and the signed master
+list on :class:`IssuedCard`.
+
+Copies and fakes, for testing verifiers:
+
+* :func:`clone_card`: the same files, no private keys -- passive
+  authentication still passes, but Active and Chip Authentication cannot.
+* :func:`forge_card`: a data group edited after signing (the name in DG1 by
+  default) -- its hash no longer matches EF.SOD.
+"""
+
+from __future__ import annotations
+
+import attrs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from macnss_auth.clock import Clock
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.nfc import securityinfos as si
+from macnss_auth.nfc.card.filesystem import (
+    EF_CARD_ACCESS,
+    EF_CARD_SECURITY,
+    EF_COM,
+    EF_SOD,
+    LDS1_AID,
+    Access,
+    Application,
+    ElementaryFile,
+    FileSystem,
+    data_group_file,
+)
+from macnss_auth.nfc.card.jpeg import face_jpeg, signature_jpeg
+from macnss_auth.nfc.card.model import (
+    AaKeyKind,
+    CardData,
+    CardProfile,
+    ChipSecrets,
+    DocumentKind,
+    PasswordKind,
+)
+from macnss_auth.nfc.card.profiles import profile as standard_profile
+from macnss_auth.nfc.lds import (
+    encode_com,
+    encode_dg1,
+    encode_dg2,
+    encode_dg7,
+    encode_dg11,
+    encode_dg12,
+    encode_dg14,
+    encode_dg15,
+    image_dimensions,
+)
+from macnss_auth.nfc.lds.security import OID_SECURITY_OBJECT
+from macnss_auth.nfc.mrz import check_digit
+from macnss_auth.nfc.tlv import encode_tlv, parse_all, parse_one
+from macnss_auth.testing.pki import TestPki, generate_key, make_td1_mrz, sign_cms, sign_sod
+
+__all__ = [
+    "IssuedCard",
+    "Person",
+    "clone_card",
+    "forge_card",
+    "issue_card",
+    "make_td3_mrz",
+    "mrz_information",
+]
+
+# ecdsa-with-SHA256 (RFC 5758 §3.2), announced in DG14 for ECDSA Active Authentication.
+_ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
+_CA_KEY_ID = 1
+
+
+@attrs.frozen
+class Person:
+    """The holder printed on a test card (invented data)."""
+
+    surname: str = "BENANI"
+    given_names: str = "FATIMA ZAHRA"
+    surname_arabic: str = "بناني"
+    given_names_arabic: str = "فاطمة الزهراء"
+    document_number: str = "AB1234567"
+    date_of_birth: str = "900115"
+    date_of_expiry: str = "350101"
+    sex: str = "F"
+    nationality: str = "MAR"
+    issuing_state: str = "MAR"
+    place_of_birth: str = "CASABLANCA"
+    address: str = "12 RUE DES ORANGERS\nRABAT"
+    personal_number: str = "BE123456"
+    issuing_authority: str = "DGSN"
+
+
+def make_td3_mrz(person: Person) -> str:
+    """A passport MRZ (two lines of 44, ICAO 9303-4) with correct check digits."""
+    name = f"{person.surname}<<{person.given_names}".replace(" ", "<")
+    line1 = f"P<{person.issuing_state:<3}{name}".replace(" ", "<").ljust(44, "<")[:44]
+    number = person.document_number.ljust(9, "<")[:9]
+    personal = person.personal_number.ljust(14, "<")[:14]
+    birth, expiry = person.date_of_birth, person.date_of_expiry
+    line2 = (
+        f"{number}{check_digit(number)}{person.nationality:<3}".replace(" ", "<")
+        + f"{birth}{check_digit(birth)}{person.sex}{expiry}{check_digit(expiry)}"
+        + f"{personal}{check_digit(personal)}"
+    )
+    composite = line2[0:10] + line2[13:20] + line2[21:43]
+    return f"{line1}\n{line2}{check_digit(composite)}"
+
+
+def mrz_information(person: Person) -> str:
+    """Document number, date of birth, date of expiry, each with its check digit."""
+    number = person.document_number.ljust(9, "<")
+    return "".join(
+        f"{field}{check_digit(field)}"
+        for field in (number, person.date_of_birth, person.date_of_expiry)
+    )
+
+
+@attrs.frozen
+class IssuedCard:
+    """A personalized card and the PKI that signed it.
+
+    Attributes:
+        data: the card (files, profile, chip secrets).
+        csca: the CSCA certificate (DER): the trust anchor.
+        master_list: a CSCA master list (CMS, DER) holding the CSCA, signed by
+            the PKI's master list signer.
+        crl: the CSCA's current (empty) CRL.
+    """
+
+    data: CardData
+    csca: bytes = attrs.field(repr=False)
+    master_list: bytes = attrs.field(repr=False)
+    crl: bytes = attrs.field(repr=False)
+
+
+def _spki(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _dg11(person: Person) -> bytes:
+    base = encode_dg11(
+        full_name=f"{person.surname}<<{person.given_names}".replace(" ", "<"),
+        personal_number=person.personal_number,
+        full_date_of_birth=("19" if person.date_of_birth[:2] > "30" else "20")
+        + person.date_of_birth,
+        place_of_birth=person.place_of_birth,
+        address=person.address,
+    )
+    # The Arabic-script name travels as an "other name" (ICAO 9303-10 §4.7.11: A0 { 02 n, 5F0F }).
+    outer, _ = parse_one(base)
+    children = parse_all(outer.value)
+    tag_list = children[0].value + b"\x5f\x0f"
+    arabic = f"{person.surname_arabic}<<{person.given_names_arabic}".encode()
+    others = encode_tlv(0xA0, encode_tlv(0x02, b"\x01") + encode_tlv(0x5F0F, arabic))
+    body = encode_tlv(0x5C, tag_list) + b"".join(c.to_bytes() for c in children[1:]) + others
+    return encode_tlv(0x6B, body)
+
+
+def issue_card(
+    profile: CardProfile | str,
+    *,
+    clock: Clock,
+    person: Person | None = None,
+    can: str | None = None,
+    pki: TestPki | None = None,
+) -> IssuedCard:
+    """Personalize a card for ``profile`` and sign it with ``pki`` (a new one if not given).
+
+    Keys (PKI, AA, CA) come from ``cryptography``'s generators.
+
+    Raises:
+        ConfigurationError: an unknown profile, or a CAN that is not six digits.
+    """
+    card_profile = standard_profile(profile) if isinstance(profile, str) else profile
+    person = person or Person()
+    if can is not None and (len(can) != 6 or not can.isdigit()):
+        raise ConfigurationError("a CAN is six digits")
+    if can is None and PasswordKind.CAN in card_profile.pace_passwords:
+        can = "123456" if card_profile.pace_protocol is not None else None
+    now = clock.now()
+    pki = pki or TestPki.create(now=now, key_type="ec")
+    if card_profile.document is DocumentKind.TD1:
+        mrz = make_td1_mrz(
+            document_number=person.document_number,
+            date_of_birth=person.date_of_birth,
+            date_of_expiry=person.date_of_expiry,
+            surname=person.surname,
+            given_names=person.given_names,
+            sex=person.sex,
+            issuing_state=person.issuing_state,
+            nationality=person.nationality,
+        )
+    else:
+        mrz = make_td3_mrz(person)
+    face = face_jpeg()
+    width, height = image_dimensions(face) or (0, 0)
+    groups: dict[int, bytes] = {
+        1: encode_dg1(mrz),
+        2: encode_dg2(face, width=width, height=height),
+        7: encode_dg7([signature_jpeg()]),
+        11: _dg11(person),
+        12: encode_dg12(
+            issuing_authority=person.issuing_authority,
+            date_of_issue=now.strftime("%Y%m%d"),
+        ),
+    }
+    aa_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None
+    ca_key: ec.EllipticCurvePrivateKey | None = None
+    dg14: list[si.SecurityInfo] = []
+    card_security: list[si.SecurityInfo] = []
+    pace_infos: list[si.SecurityInfo] = []
+    if card_profile.pace_protocol is not None:
+        pace_infos.append(
+            si.PaceInfo(card_profile.pace_protocol, 2, card_profile.pace_parameter_id)
+        )
+    if card_profile.chip_authentication is not None:
+        generated = generate_key("ec", curve="brainpoolP256r1")
+        if not isinstance(generated, ec.EllipticCurvePrivateKey):  # pragma: no cover
+            raise ConfigurationError("expected an EC key")
+        ca_key = generated
+        ca_infos: list[si.SecurityInfo] = [
+            si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, _spki(ca_key), _CA_KEY_ID),
+            si.ChipAuthenticationInfo(
+                si.ChipAuthenticationOid(card_profile.chip_authentication.value), 1, _CA_KEY_ID
+            ),
+        ]
+        dg14 += ca_infos
+        card_security += ca_infos
+    if card_profile.active_authentication is AaKeyKind.RSA:
+        aa_key = generate_key("rsa", bits=1024)
+    elif card_profile.active_authentication is AaKeyKind.ECDSA:
+        aa_key = generate_key("ec", curve="brainpoolP256r1")
+        dg14.append(si.ActiveAuthenticationInfo(1, _ECDSA_WITH_SHA256))
+    if aa_key is not None:
+        groups[15] = encode_dg15(_spki(aa_key))
+    dg14 += pace_infos
+    if dg14:
+        groups[14] = encode_dg14(si.encode_security_infos(dg14))
+    sod = sign_sod(groups, pki.ds, signing_time=now)
+    app_files = [
+        ElementaryFile("EF.COM", EF_COM, 0x1E, encode_com(sorted(groups))),
+        *(data_group_file(n, d) for n, d in sorted(groups.items())),
+        ElementaryFile("EF.SOD", EF_SOD, 0x1D, sod),
+    ]
+    master: list[ElementaryFile] = []
+    if pace_infos:
+        master.append(
+            ElementaryFile(
+                "EF.CardAccess",
+                EF_CARD_ACCESS,
+                0x1C,
+                si.encode_security_infos(pace_infos),
+                Access.ALWAYS,
+            )
+        )
+        security = sign_cms(
+            OID_SECURITY_OBJECT,
+            si.encode_security_infos(pace_infos + card_security),
+            pki.ds,
+            signing_time=now,
+        )
+        master.append(
+            ElementaryFile("EF.CardSecurity", EF_CARD_SECURITY, 0x1D, security, Access.PACE)
+        )
+    files = FileSystem(tuple(master), (Application(LDS1_AID, tuple(app_files)),))
+    secrets = ChipSecrets(
+        mrz_information=mrz_information(person),
+        can=can,
+        aa_key=aa_key,
+        ca_key=ca_key,
+        ca_key_id=_CA_KEY_ID if ca_key is not None else None,
+    )
+    return IssuedCard(
+        data=CardData(card_profile, files, secrets),
+        csca=pki.csca.der,
+        master_list=pki.master_list(),
+        crl=pki.crl(),
+    )
+
+
+def clone_card(data: CardData) -> CardData:
+    """A clone: every file copied, but no chip private keys (they never leave a real chip)."""
+    return attrs.evolve(data, secrets=attrs.evolve(data.secrets, aa_key=None, ca_key=None))
+
+
+def forge_card(data: CardData, *, name: str = "FORGED<<IDENTITY", data_group: int = 1) -> CardData:
+    """A forgery: a data group edited after EF.SOD was signed.
+
+    ``data_group=1`` rewrites the holder's name in the MRZ (keeping every
+    check digit valid, as a careful forger would); other numbers flip the
+    last byte of that data group.
+
+    Raises:
+        ConfigurationError: the card has no such data group.
+    """
+    path = f"{LDS1_AID.hex().upper()}/DG{data_group}"
+    files = data.files.files()
+    if path not in files:
+        raise ConfigurationError(f"this card has no DG{data_group}")
+    original = files[path].data
+    if data_group == 1:
+        outer, _ = parse_one(original)
+        mrz = parse_one(outer.value)[0].value.decode("ascii")
+        if len(mrz) == 90:  # TD1: the name is the third line
+            forged = mrz[:60] + name.replace(" ", "<").ljust(30, "<")[:30]
+        else:  # TD3: the name follows P<XXX on the first line
+            forged = mrz[:5] + name.replace(" ", "<").ljust(39, "<")[:39] + mrz[44:]
+        width = 30 if len(forged) == 90 else 44
+        new = encode_dg1("\n".join(forged[i : i + width] for i in range(0, len(forged), width)))
+    else:
+        new = original[:-1] + bytes([original[-1] ^ 0x01])
+    return attrs.evolve(data, files=data.files.replace_data(path, new))

@@ -1,0 +1,95 @@
+"""The standard card profiles: what each kind of test card offers.
+
+=============  =====  ==========================================  =======  ==================
+profile        MRZ    access                                      AA       CA
+=============  =====  ==========================================  =======  ==================
+passport-bac   TD3    BAC (3DES)                                  RSA      ECDH, 3DES (KAT)
+cnie           TD1    PACE ECDH-GM brainpoolP256r1 AES-128,       ECDSA    ECDH, AES-128
+                      MRZ or CAN (5 tries for the CAN), ext. len
+pace-im        TD1    PACE ECDH-IM brainpoolP256r1 AES-128        --       --
+pace-cam       TD1    PACE ECDH-CAM brainpoolP256r1 AES-128       --       ECDH, AES-128
+legacy-dh      TD3    BAC and PACE DH-GM 1024-bit MODP, 3DES      RSA      --
+=============  =====  ==========================================  =======  ==================
+
+``cnie`` follows the shape of a modern national ID card such as the Moroccan
+CNIE (TD1 MRZ, PACE with the CAN printed on the card, chip and active
+authentication); the data on test cards is invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.nfc.card.model import AaKeyKind, CardProfile, DocumentKind, PasswordKind
+from macnss_auth.nfc.chip_auth import CaAlgorithm
+from macnss_auth.nfc.domain_params import DomainParameterId
+from macnss_auth.nfc.securityinfos import PaceOid
+
+__all__ = ["PROFILES", "profile"]
+
+_MRZ_AND_CAN = frozenset({PasswordKind.MRZ, PasswordKind.CAN})
+
+PROFILES: Mapping[str, CardProfile] = MappingProxyType(
+    {
+        "passport-bac": CardProfile(
+            name="passport-bac",
+            document=DocumentKind.TD3,
+            bac=True,
+            active_authentication=AaKeyKind.RSA,
+            chip_authentication=CaAlgorithm.ECDH_3DES_CBC_CBC,
+        ),
+        "cnie": CardProfile(
+            name="cnie",
+            document=DocumentKind.TD1,
+            bac=False,
+            pace_protocol=PaceOid.ECDH_GM_AES_CBC_CMAC_128,
+            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
+            pace_passwords=_MRZ_AND_CAN,
+            password_retries=5,
+            active_authentication=AaKeyKind.ECDSA,
+            chip_authentication=CaAlgorithm.ECDH_AES_CBC_CMAC_128,
+            extended_length=True,
+        ),
+        "pace-im": CardProfile(
+            name="pace-im",
+            document=DocumentKind.TD1,
+            bac=False,
+            pace_protocol=PaceOid.ECDH_IM_AES_CBC_CMAC_128,
+            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
+            pace_passwords=_MRZ_AND_CAN,
+        ),
+        "pace-cam": CardProfile(
+            name="pace-cam",
+            document=DocumentKind.TD1,
+            bac=False,
+            pace_protocol=PaceOid.ECDH_CAM_AES_CBC_CMAC_128,
+            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
+            pace_passwords=_MRZ_AND_CAN,
+            chip_authentication=CaAlgorithm.ECDH_AES_CBC_CMAC_128,
+        ),
+        "legacy-dh": CardProfile(
+            name="legacy-dh",
+            document=DocumentKind.TD3,
+            bac=True,
+            pace_protocol=PaceOid.DH_GM_3DES_CBC_CBC,
+            pace_parameter_id=DomainParameterId.MODP_1024_160,
+            pace_passwords=_MRZ_AND_CAN,
+            active_authentication=AaKeyKind.RSA,
+        ),
+    }
+)
+
+
+def profile(name: str) -> CardProfile:
+    """The standard profile called ``name``.
+
+    Raises:
+        ConfigurationError: no such profile.
+    """
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise ConfigurationError(f"unknown card profile {name!r} (known: {known})") from None
