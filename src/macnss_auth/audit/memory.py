@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -55,7 +56,8 @@ class MemoryAuditLog(ChainedAuditLog):
 
     def stored(self) -> Iterator[Stored]:
         with self._lock:
-            snapshot = [dict(record) for record in self._records]
+            # Deep copies: a caller editing what it got must not edit the log.
+            snapshot = copy.deepcopy(self._records)
         return iter(list(enumerate(snapshot, start=1)))
 
     @property

@@ -137,9 +137,12 @@ class SQLiteAuditLog(ChainedAuditLog):
         # A connection must not cross a fork: the child opens its own.
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        if not self.path.exists():
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.close(fd)
+        try:
+            if not self.path.exists():
+                # Create the file ourselves so that it is private from the start.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StoreError(f"cannot create the audit database: {exc.strerror}") from exc
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False

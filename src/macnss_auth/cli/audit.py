@@ -141,7 +141,7 @@ def show(path: Path, limit: int | None, as_json: bool) -> None:
         ("reason", 18),
         ("channel", 7),
         ("subject", 20),
-        ("client_id", 12),
+        ("client_id", 16),
         ("ip", 15),
     )
     click.echo(" ".join(name.ljust(width) for name, width in columns).rstrip())
