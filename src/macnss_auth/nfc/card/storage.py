@@ -173,6 +173,32 @@ def _files(entries: list[dict[str, Any]], directory: Path) -> tuple[ElementaryFi
     )
 
 
+def _read(source: Path) -> CardData:
+    raw = json.loads((source / "card.json").read_text("utf-8"))
+    if raw.get("format") != FORMAT:
+        raise ConfigurationError(f"{source}: card format {raw.get('format')} is not {FORMAT}")
+    profile = _profile_from(raw["profile"])
+    files = FileSystem(
+        _files(raw["master"], source),
+        tuple(
+            Application(bytes.fromhex(app["aid"]), _files(app["files"], source))
+            for app in raw["applications"]
+        ),
+    )
+    aa_key = _load_key(source / "keys" / "aa.pem")
+    ca_key = _load_key(source / "keys" / "ca.pem")
+    if ca_key is not None and not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ConfigurationError(f"{source}: the Chip Authentication key must be EC")
+    secrets = ChipSecrets(
+        mrz_information=str(raw["secrets"]["mrz_information"]),
+        can=raw["secrets"]["can"],
+        aa_key=aa_key,
+        ca_key=ca_key,
+        ca_key_id=raw["secrets"]["ca_key_id"],
+    )
+    return CardData(profile, files, secrets)
+
+
 def load_card(directory: str | os.PathLike[str]) -> CardData:
     """Read a card written by :func:`save_card`.
 
@@ -181,30 +207,8 @@ def load_card(directory: str | os.PathLike[str]) -> CardData:
     """
     source = Path(directory)
     try:
-        raw = json.loads((source / "card.json").read_text("utf-8"))
-        if raw.get("format") != FORMAT:
-            raise ConfigurationError(f"{source}: card format {raw.get('format')} is not {FORMAT}")
-        profile = _profile_from(raw["profile"])
-        files = FileSystem(
-            _files(raw["master"], source),
-            tuple(
-                Application(bytes.fromhex(app["aid"]), _files(app["files"], source))
-                for app in raw["applications"]
-            ),
-        )
-        aa_key = _load_key(source / "keys" / "aa.pem")
-        ca_key = _load_key(source / "keys" / "ca.pem")
-        if ca_key is not None and not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-            raise ConfigurationError(f"{source}: the Chip Authentication key must be EC")
-        secrets = ChipSecrets(
-            mrz_information=str(raw["secrets"]["mrz_information"]),
-            can=raw["secrets"]["can"],
-            aa_key=aa_key,
-            ca_key=ca_key,
-            ca_key_id=raw["secrets"]["ca_key_id"],
-        )
+        return _read(source)
     except ConfigurationError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigurationError(f"{source}: not a readable card directory ({error})") from error
-    return CardData(profile, files, secrets)
