@@ -88,6 +88,11 @@ def enrollment(
     )
 
 
+def _required(record: ChallengeRecord | None) -> ChallengeRecord:
+    assert record is not None
+    return record
+
+
 class StoreContract:
     """Semantics every store must have. Needs a ``store`` fixture."""
 
@@ -194,6 +199,21 @@ class StoreContract:
         assert b1.consumed is False
         assert store.consume_challenge("a1", at(1)) is None
         assert store.consume_challenge("a2", at(1)) is not None
+
+    def test_only_the_newest_challenge_of_a_slot_stays_live(self, store: Store) -> None:
+        for n in range(5):
+            store.create_challenge(make_record(f"a{n}", slot="s"))
+        live = [n for n in range(5) if not _required(store.get_challenge(f"a{n}")).consumed]
+        assert live == [4]
+        # A consumed challenge frees its slot; the next one is live on its own.
+        assert store.consume_challenge("a4", at(1)) is not None
+        store.create_challenge(make_record("a5", slot="s"))
+        assert store.consume_challenge("a5", at(1)) is not None
+        # Purging expired challenges leaves the slot usable.
+        store.create_challenge(make_record("a6", slot="s", lifetime=10))
+        assert store.purge(at(10)) == 1
+        store.create_challenge(make_record("a7", slot="s"))
+        assert _required(store.get_challenge("a7")).consumed is False
 
     def test_count_attempt(self, store: Store) -> None:
         store.create_challenge(make_record("c1"))

@@ -43,6 +43,7 @@ class MemoryStore:
         self._enrollments: dict[tuple[str, str], tuple[Enrollment, bytes]] = {}
         self._monotonic: dict[str, int] = {}
         self._challenges: dict[str, ChallengeRecord] = {}
+        self._live_by_slot: dict[str, str] = {}
         self._windows: dict[str, tuple[CounterState, dt.datetime]] = {}
         self._tokens: dict[str, set[bytes]] = {}
 
@@ -97,10 +98,14 @@ class MemoryStore:
         with self._lock:
             if record.id in self._challenges:
                 raise StoreError("a challenge with this id exists already")
-            for other_id, other in list(self._challenges.items()):
-                if other.slot == record.slot and not other.consumed:
-                    self._challenges[other_id] = attrs.evolve(other, consumed=True)
+            # At most one live challenge per slot, indexed so creation stays O(1).
+            retired = self._live_by_slot.pop(record.slot, None)
+            if retired is not None:
+                other = self._challenges[retired]
+                self._challenges[retired] = attrs.evolve(other, consumed=True)
             self._challenges[record.id] = record
+            if not record.consumed:
+                self._live_by_slot[record.slot] = record.id
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         with self._lock:
@@ -126,7 +131,12 @@ class MemoryStore:
             ):
                 return None
             self._challenges[challenge_id] = attrs.evolve(record, consumed=True)
+            self._unindex(record)
             return record
+
+    def _unindex(self, record: ChallengeRecord) -> None:
+        if self._live_by_slot.get(record.slot) == record.id:
+            del self._live_by_slot[record.slot]
 
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
@@ -178,7 +188,7 @@ class MemoryStore:
         with self._lock:
             dead = [cid for cid, rec in self._challenges.items() if rec.challenge.is_expired(now)]
             for cid in dead:
-                del self._challenges[cid]
+                self._unindex(self._challenges.pop(cid))
             stale = [key for key, (_, ends) in self._windows.items() if now >= ends]
             for key in stale:
                 del self._windows[key]

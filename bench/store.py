@@ -1,0 +1,121 @@
+"""Atomic check-and-set throughput: MemoryStore vs SQLiteStore, one thread.
+
+Run: ``.venv/bin/python bench/store.py`` (a few seconds; ``--scale 2`` for
+steadier numbers). Each operation is a store call that decides an outcome:
+
+* ``advance``: compare-and-set of a monotonic counter (a new maximum each time);
+* ``hit``: increment-and-return of a windowed counter;
+* ``consume_challenge``: mark-used-if-live, on a fresh challenge each time.
+
+SQLite runs on a real file in a temporary directory, in WAL mode, with
+``synchronous=FULL`` (the default: one fsync per commit) and with ``NORMAL``.
+The numbers depend on the disk's fsync latency: compare columns, not machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from macnss_auth.authenticator import Challenge
+from macnss_auth.store import ChallengeRecord, Keyring, MemoryStore, SQLiteStore, Store
+from macnss_auth.store.sqlite import Synchronous
+
+__all__ = ["main", "measure"]
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+LATER = T0 + dt.timedelta(seconds=1)
+Operation = Callable[[Store, int], object]
+SYNCHRONOUS: tuple[Synchronous, ...] = ("FULL", "NORMAL")
+
+
+def _record(i: int) -> ChallengeRecord:
+    challenge = Challenge(
+        id=f"c{i}",
+        subject="alice",
+        method="sms",
+        created_at=T0,
+        expires_at=T0 + dt.timedelta(minutes=5),
+    )
+    return ChallengeRecord(challenge=challenge, slot=f"slot{i}", verifier=b"v" * 32)
+
+
+def _advance(store: Store, i: int) -> object:
+    return store.advance("totp:alice", i + 1)
+
+
+def _hit(store: Store, i: int) -> object:
+    del i
+    return store.hit("failures:alice", LATER, 3600.0)
+
+
+def _consume(store: Store, i: int) -> object:
+    return store.consume_challenge(f"c{i}", LATER)
+
+
+OPERATIONS: dict[str, Operation] = {
+    "advance": _advance,
+    "hit": _hit,
+    "consume_challenge": _consume,
+}
+
+
+def _rate(store: Store, name: str, count: int) -> float:
+    if name == "consume_challenge":
+        for i in range(count):
+            store.create_challenge(_record(i))
+    operation = OPERATIONS[name]
+    start = time.perf_counter()
+    for i in range(count):
+        operation(store, i)
+    return count / (time.perf_counter() - start)
+
+
+def measure(directory: Path, scale: float = 1.0) -> dict[str, dict[str, float]]:
+    """Operations per second by operation, then by store ("memory", "FULL", "NORMAL")."""
+    keyring = Keyring.generate()
+    counts = {"memory": int(40_000 * scale), "FULL": int(2_000 * scale)}
+    counts["NORMAL"] = int(8_000 * scale)
+    table: dict[str, dict[str, float]] = {}
+    for name in OPERATIONS:
+        row: dict[str, float] = {}
+        memory = MemoryStore(keyring=keyring)
+        row["memory"] = _rate(memory, name, counts["memory"])
+        memory.close()
+        for sync in SYNCHRONOUS:
+            path = directory / f"{name}-{sync}.sqlite3"
+            with SQLiteStore(path, keyring=keyring, synchronous=sync) as sqlite:
+                row[sync] = _rate(sqlite, name, counts[sync])
+        table[name] = row
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply operation counts")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="macnss-bench-") as tmp:
+        table = measure(Path(tmp), args.scale)
+    print("Atomic check-and-set operations per second (one thread, SQLite in WAL mode)")
+    print()
+    header = (
+        "| operation         | MemoryStore | SQLite FULL | memory/FULL "
+        "| SQLite NORMAL | memory/NORMAL |"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
+    for name, row in table.items():
+        print(
+            f"| {name:<17} | {row['memory']:>11,.0f} | {row['FULL']:>11,.0f} "
+            f"| {row['memory'] / row['FULL']:>10.0f}x "
+            f"| {row['NORMAL']:>13,.0f} | {row['memory'] / row['NORMAL']:>12.0f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
