@@ -138,10 +138,11 @@ def save_card(card: IssuedCard | CardData, directory: str | os.PathLike[str]) ->
             for app in data.files.applications
         ],
     }
-    if secrets.aa_key is not None:
-        _write(target / "keys" / "aa.pem", _pem(secrets.aa_key), private=True)
-    if secrets.ca_key is not None:
-        _write(target / "keys" / "ca.pem", _pem(secrets.ca_key), private=True)
+    for name, key in (("aa.pem", secrets.aa_key), ("ca.pem", secrets.ca_key)):
+        if key is not None:
+            _write(target / "keys" / name, _pem(key), private=True)
+        else:  # a clone saved over a genuine card must not keep its keys
+            (target / "keys" / name).unlink(missing_ok=True)
     if isinstance(card, IssuedCard):
         _write(target / "trust" / "csca.der", card.csca)
         _write(target / "trust" / "masterlist.ml", card.master_list)

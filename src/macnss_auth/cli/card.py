@@ -1,0 +1,179 @@
+"""``macnss-auth card``: issue virtual eID cards and emulate them for readers.
+
+``issue`` personalizes a card from a profile and writes it to a directory
+(the card in DIR, the trust anchors -- CSCA certificate, signed master list,
+CRL -- in DIR/trust/). ``emulate`` serves a saved card over nfcpy's ``udp``
+link or to pcscd's vpcd driver, tap after tap, until Ctrl-C (or
+``--duration``). Both bind or connect to loopback only.
+
+The group is a plain :class:`click.Group`: more subcommands (``read``) attach
+with ``@command.command(...)`` in their own module or here.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import attrs
+import click
+
+from macnss_auth.clock import SystemClock, SystemRandom
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.nfc.card import (
+    PROFILES,
+    FaultPlan,
+    VirtualCard,
+    clone_card,
+    forge_card,
+    issue_card,
+    load_card,
+    save_card,
+)
+from macnss_auth.nfc.card.issuer import Person
+from macnss_auth.nfc.serve import VPCD_PORT, UdpCardServer, VpcdCardClient
+
+__all__ = ["command"]
+
+
+def _host_port(text: str, default_port: int | None) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host:
+        host, port = text, ""
+    if not port:
+        if default_port is None:
+            raise click.BadParameter(f"{text!r}: give HOST:PORT")
+        return host, default_port
+    if not port.isdigit():
+        raise click.BadParameter(f"{text!r}: the port must be a number")
+    return host, int(port)
+
+
+@click.group("card")
+def command() -> None:
+    """Virtual eID cards for development and kiosks without NFC hardware."""
+
+
+@command.command("issue")
+@click.option(
+    "--profile",
+    "profile_name",
+    type=click.Choice(sorted(PROFILES)),
+    default="cnie",
+    show_default=True,
+    help="What kind of card to make.",
+)
+@click.option("--can", metavar="DIGITS", help="The six-digit card access number (PACE cards).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write the card to (trust anchors go to OUT/trust/).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["genuine", "clone", "forgery"]),
+    default="genuine",
+    show_default=True,
+    help="clone: no chip private keys; forgery: the name in DG1 edited after signing.",
+)
+@click.option("--document-number", default=None, help="Document number (up to 9 characters).")
+@click.option("--date-of-birth", default=None, metavar="YYMMDD")
+@click.option("--date-of-expiry", default=None, metavar="YYMMDD")
+def issue(
+    *,
+    profile_name: str,
+    can: str | None,
+    out: Path,
+    mode: str,
+    document_number: str | None,
+    date_of_birth: str | None,
+    date_of_expiry: str | None,
+) -> None:
+    """Personalize a test card and save it to OUT."""
+    person = Person()
+    changes = {
+        "document_number": document_number,
+        "date_of_birth": date_of_birth,
+        "date_of_expiry": date_of_expiry,
+    }
+    for field, value in changes.items():
+        if value is not None:
+            person = attrs.evolve(person, **{field: value})
+    try:
+        issued = issue_card(profile_name, clock=SystemClock(), person=person, can=can)
+    except ConfigurationError as error:
+        raise click.UsageError(str(error)) from None
+    if mode == "clone":
+        issued = attrs.evolve(issued, data=clone_card(issued.data))
+    elif mode == "forgery":
+        issued = attrs.evolve(issued, data=forge_card(issued.data))
+    save_card(issued, out)
+    secrets = issued.data.secrets
+    click.echo(f"card:      {out} ({profile_name}, {mode})")
+    click.echo(
+        f"MRZ key:   document {person.document_number}, born {person.date_of_birth}, "
+        f"expires {person.date_of_expiry}"
+    )
+    if secrets.can is not None:
+        click.echo(f"CAN:       {secrets.can}")
+    click.echo(f"trust:     {out / 'trust'} (csca.der, masterlist.ml, csca.crl)")
+
+
+@command.command("emulate")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--udp", "udp", metavar="HOST:PORT", help="Serve on nfcpy's udp link (default).")
+@click.option(
+    "--vpcd",
+    "vpcd",
+    metavar="HOST[:PORT]",
+    help=f"Connect to pcscd's vpcd driver (port {VPCD_PORT} by default).",
+)
+@click.option("--delay", type=float, default=0.0, help="Fault: seconds before every answer.")
+@click.option("--drop-every", type=int, default=None, help="Fault: lose every N-th answer.")
+@click.option("--remove-after", type=int, default=None, help="Fault: leave after N commands.")
+@click.option("--wtx-storm", type=int, default=0, help="Fault: WTX requests before answers.")
+@click.option(
+    "--duration", type=float, default=None, help="Stop after this many seconds (default: never)."
+)
+def emulate(
+    *,
+    directory: Path,
+    udp: str | None,
+    vpcd: str | None,
+    delay: float,
+    drop_every: int | None,
+    remove_after: int | None,
+    wtx_storm: int,
+    duration: float | None,
+) -> None:
+    """Serve the card saved in DIRECTORY until Ctrl-C."""
+    if udp and vpcd:
+        raise click.UsageError("give --udp or --vpcd, not both")
+    try:
+        data = load_card(directory)
+        faults = FaultPlan(
+            delay=delay, drop_every=drop_every, remove_after=remove_after, wtx_storm=wtx_storm
+        )
+        card = VirtualCard(data, random=SystemRandom())
+        server: UdpCardServer | VpcdCardClient
+        if vpcd:
+            host, port = _host_port(vpcd, VPCD_PORT)
+            server = VpcdCardClient(card, host=host, port=port, faults=faults)
+            where = f"vpcd at {host}:{port} (reader 'Virtual PCD')"
+        else:
+            host, port = _host_port(udp or "127.0.0.1:0", 0)
+            server = UdpCardServer(card, host=host, port=port, faults=faults)
+            where = f"nfcpy path {server.device_path}"
+        server.start()
+    except ConfigurationError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"emulating {data.profile.name} card from {directory} on {where}; Ctrl-C to stop")
+    stop = threading.Event()
+    try:
+        stop.wait(duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
