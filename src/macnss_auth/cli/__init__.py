@@ -18,7 +18,7 @@ from macnss_auth._version import __version__
 
 __all__ = ["main"]
 
-_SUBCOMMAND_MODULES: tuple[str, ...] = ("audit",)
+_SUBCOMMAND_MODULES: tuple[str, ...] = ("audit", "card")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
