@@ -15,6 +15,7 @@ from macnss_auth.audit import (
     AuditEventRejected,
     AuditFormatError,
     AuditKeyError,
+    AuditKeys,
     AuditLog,
     ChainedAuditLog,
     ChainHead,
@@ -28,6 +29,7 @@ from macnss_auth.audit import (
 )
 from macnss_auth.audit.record import canonical_json, decode_record
 from macnss_auth.errors import ConfigurationError, MalformedInput
+from macnss_auth.secret import Secret
 from tests.audit.helpers import CHAIN_KEY, PSEUDONYM_KEY, T0, event, make_log, typical_events
 
 # What the person typed, the phone number, the MRZ and the keys of the scenario:
@@ -249,3 +251,17 @@ def test_anything_recordable_reads_back_and_verifies(
 
 def test_t0_is_aware() -> None:
     assert T0.tzinfo is not None
+
+
+def test_audit_keys_derive_two_independent_keys() -> None:
+    keys = AuditKeys.derive(b"application key of 32 bytes!!!!!")
+    assert keys.chain != keys.pseudonym
+    assert keys == AuditKeys.derive(Secret(b"application key of 32 bytes!!!!!"))
+    assert "application" not in repr(keys)
+    assert keys.chain.reveal().hex() not in repr(keys)
+    log = MemoryAuditLog(chain_key=keys.chain, pseudonym_key=keys.pseudonym)
+    log.record(event())
+    assert log.records()[0]["subject"] == pseudonymize("CNIE-BK123456", keys.pseudonym)
+    assert verify_records(log.records(), key=keys.chain).keyed
+    with pytest.raises(AuditKeyError):
+        AuditKeys.derive(b"short")

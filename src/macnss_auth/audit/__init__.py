@@ -10,7 +10,7 @@ command line.
 """
 
 from macnss_auth.audit.base import ChainedAuditLog
-from macnss_auth.audit.chain import ChainHead, ChainKey, VerifiedChain, verify_records
+from macnss_auth.audit.chain import AuditKeys, ChainHead, ChainKey, VerifiedChain, verify_records
 from macnss_auth.audit.errors import (
     AuditChainBroken,
     AuditError,
@@ -41,6 +41,7 @@ __all__ = [
     "AuditEventRejected",
     "AuditFormatError",
     "AuditKeyError",
+    "AuditKeys",
     "AuditLog",
     "ChainFault",
     "ChainHead",

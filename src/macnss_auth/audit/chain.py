@@ -53,6 +53,7 @@ from macnss_auth.errors import MalformedInput
 from macnss_auth.secret import Secret
 
 __all__ = [
+    "AuditKeys",
     "ChainHead",
     "ChainKey",
     "VerifiedChain",
@@ -100,6 +101,43 @@ class ChainKey:
 
     def __repr__(self) -> str:
         return f"ChainKey(kid={self.kid})"
+
+
+@attrs.frozen
+class AuditKeys:
+    """The two keys of an audit log, derived from one application key.
+
+    The chain key goes to whoever verifies the log; the pseudonym key only to
+    whoever may re-identify people. Deriving both from one application key
+    (HMAC-SHA256 with distinct labels) means handing out one never gives away
+    the other or the application key.
+
+    Attributes:
+        chain: the HMAC key of the hash chain.
+        pseudonym: the HMAC key that turns subjects into pseudonyms.
+    """
+
+    chain: Secret = attrs.field(repr=False)
+    pseudonym: Secret = attrs.field(repr=False)
+
+    @classmethod
+    def derive(cls, application_key: bytes | Secret) -> AuditKeys:
+        """Both keys from one application key of at least 16 bytes.
+
+        Raises:
+            AuditKeyError: the application key is too short.
+        """
+        raw = application_key.reveal() if isinstance(application_key, Secret) else application_key
+        if len(raw) < MIN_KEY_BYTES:
+            raise AuditKeyError(f"the application key needs at least {MIN_KEY_BYTES} bytes")
+
+        def derive(label: bytes) -> Secret:
+            return Secret(hmac.new(raw, label, hashlib.sha256).digest())
+
+        return cls(
+            chain=derive(b"macnss-auth/audit/chain-key/v1"),
+            pseudonym=derive(b"macnss-auth/audit/pseudonym-key/v1"),
+        )
 
 
 def coerce_key(key: bytes | Secret | ChainKey | None) -> ChainKey | None:
