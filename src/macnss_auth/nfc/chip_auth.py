@@ -1,0 +1,437 @@
+"""Chip Authentication version 1 (ICAO 9303-11 §6.2; BSI TR-03110-1 §3.4), terminal side.
+
+Theory of operation. The chip's static key-agreement public key sits in
+EF.DG14 (signed through EF.SOD). Inside the current secure channel the
+terminal sends a fresh ephemeral public key on the same domain parameters:
+
+* ``MSE:Set KAT`` (``00 22 41 A6``, data ``91`` key [``84`` key id]) -- one
+  command, 3DES only; or
+* ``MSE:Set AT`` (``00 22 41 A4``, data ``80`` protocol OID [``84`` key id])
+  then ``GENERAL AUTHENTICATE`` (``00 86 00 00``, data ``7C { 80 key }``) --
+  required for AES, allowed for 3DES.
+
+Both sides compute ``K = KA(ephemeral private, static public)`` -- the
+x-coordinate for ECDH, ``y^x mod p`` (fixed length, the length of ``p``) for
+DH -- and derive ``KSenc = KDF(K, 1)``, ``KSmac = KDF(K, 2)``. The answer to
+the last command still comes under the old keys; from then on secure
+messaging restarts with the new keys and ``SSC = 0``. Only a chip holding the
+static private key can talk on the new channel, which is what authenticates it
+(and proves that the chip was not cloned, since DG14 is signed).
+
+The ephemeral private key comes from the injected RandomSource (a scalar of
+the curve's byte length, or an exponent of ``q``'s / ``p``'s length), so
+recorded sessions replay byte for byte. Key agreement uses ``cryptography``.
+
+The chip's side of the same arithmetic is :func:`card_session_keys`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from macnss_auth.clock import RandomSource
+from macnss_auth.errors import (
+    ConfigurationError,
+    LocalProtocolError,
+    MalformedInput,
+    RemoteProtocolError,
+    UnsupportedAlgorithm,
+)
+from macnss_auth.nfc.apdu import CommandAPDU
+from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.protocol import Event, ProtocolMachine
+from macnss_auth.nfc.sm import SecureChannel, SessionKeys
+from macnss_auth.nfc.tlv import encode_tlv, parse_all
+
+__all__ = [
+    "CaAlgorithm",
+    "CaCommands",
+    "CaState",
+    "ChipAuthResult",
+    "ChipAuthentication",
+    "DhPrivateKey",
+    "DhPublicKey",
+    "card_session_keys",
+    "encode_public_key",
+    "shared_secret",
+]
+
+_ID_CA = "0.4.0.127.0.7.2.2.3"
+_MAX_DRAWS = 64
+
+
+class CaAlgorithm(enum.Enum):
+    """The Chip Authentication protocol identifiers (BSI TR-03110-3 §A.1.1.2)."""
+
+    DH_3DES_CBC_CBC = f"{_ID_CA}.1.1"
+    DH_AES_CBC_CMAC_128 = f"{_ID_CA}.1.2"
+    DH_AES_CBC_CMAC_192 = f"{_ID_CA}.1.3"
+    DH_AES_CBC_CMAC_256 = f"{_ID_CA}.1.4"
+    ECDH_3DES_CBC_CBC = f"{_ID_CA}.2.1"
+    ECDH_AES_CBC_CMAC_128 = f"{_ID_CA}.2.2"
+    ECDH_AES_CBC_CMAC_192 = f"{_ID_CA}.2.3"
+    ECDH_AES_CBC_CMAC_256 = f"{_ID_CA}.2.4"
+
+    @classmethod
+    def from_oid(cls, oid: str) -> CaAlgorithm:
+        """The algorithm for a dotted OID.
+
+        Raises:
+            UnsupportedAlgorithm: not a Chip Authentication OID we know.
+        """
+        for member in cls:
+            if member.value == oid:
+                return member
+        raise UnsupportedAlgorithm(f"unknown Chip Authentication protocol {oid}")
+
+    @property
+    def elliptic(self) -> bool:
+        """ECDH (True) or DH (False)."""
+        return self.value.split(".")[-2] == "2"
+
+    @property
+    def cipher(self) -> SymmetricCipher:
+        """The secure messaging cipher after CA."""
+        return SymmetricCipher.TDES if self.value.endswith(".1") else SymmetricCipher.AES
+
+    @property
+    def key_bits(self) -> int:
+        """The session key length in bits (112 for 3DES)."""
+        return {"1": 112, "2": 128, "3": 192, "4": 256}[self.value.rsplit(".", 1)[1]]
+
+    @property
+    def oid_bytes(self) -> bytes:
+        """The OID's DER content octets (what ``MSE:Set AT`` carries in ``80``)."""
+        arcs = [int(part) for part in self.value.split(".")]
+        out = bytes([40 * arcs[0] + arcs[1]])
+        for arc in arcs[2:]:
+            chunk = [arc & 0x7F]
+            rest = arc >> 7
+            while rest:
+                chunk.append(0x80 | (rest & 0x7F))
+                rest >>= 7
+            out += bytes(reversed(chunk))
+        return out
+
+
+def _byte_length(n: int) -> int:
+    return (n.bit_length() + 7) // 8
+
+
+@attrs.frozen
+class DhPublicKey:
+    """A finite-field Diffie-Hellman public key with its domain parameters.
+
+    ``cryptography`` deprecates finite-field DH, so CA with DH uses Python's
+    modular arithmetic instead (not constant time; the exponents involved are
+    single-use ephemeral ones on the terminal side).
+
+    Attributes:
+        p: the prime modulus.
+        g: the generator.
+        y: the public value ``g^x mod p``.
+        q: the order of the subgroup, when the parameters give it.
+    """
+
+    p: int = attrs.field(repr=lambda p: f"<{p.bit_length()} bits>")
+    g: int = attrs.field(repr=False)
+    y: int = attrs.field(repr=False)
+    q: int | None = attrs.field(default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("p", "g", "y"):
+            if type(getattr(self, name)) is not int:
+                raise TypeError(f"{name} must be an int")
+        if self.p.bit_length() < 1024 or not 1 < self.g < self.p - 1:
+            raise UnsupportedAlgorithm("DH parameters too small or malformed")
+        if not 1 < self.y < self.p - 1:
+            raise MalformedInput("DH public value out of range", field="public_key")
+        if self.q is not None and pow(self.y, self.q, self.p) != 1:
+            raise MalformedInput("DH public value not in the subgroup", field="public_key")
+
+    def encode(self) -> bytes:
+        """``y`` big-endian, as long as ``p`` (ICAO 9303-11 §9.4, fixed length)."""
+        return self.y.to_bytes(_byte_length(self.p), "big")
+
+    def with_value(self, encoded: bytes) -> DhPublicKey:
+        """Another public key on the same parameters, from its encoding.
+
+        Raises:
+            MalformedInput: empty, too long, or an invalid value.
+        """
+        if not encoded or len(encoded) > _byte_length(self.p):
+            raise MalformedInput("DH public value has the wrong length", field="public_key")
+        return DhPublicKey(self.p, self.g, int.from_bytes(encoded, "big"), self.q)
+
+
+@attrs.frozen(repr=False)
+class DhPrivateKey:
+    """A finite-field DH private key (``x``) and its public key."""
+
+    public: DhPublicKey
+    x: int
+
+    def __repr__(self) -> str:
+        return "DhPrivateKey(<redacted>)"
+
+
+ChipPublicKey = ec.EllipticCurvePublicKey | DhPublicKey
+ChipPrivateKey = ec.EllipticCurvePrivateKey | DhPrivateKey
+
+
+class CaCommands(enum.Enum):
+    """Which command sequence carries the ephemeral key."""
+
+    AUTO = "auto"  #: Set KAT for 3DES, Set AT + GENERAL AUTHENTICATE for AES.
+    MSE_SET_KAT = "mse_set_kat"
+    GENERAL_AUTHENTICATE = "general_authenticate"
+
+
+def encode_public_key(key: ChipPublicKey) -> bytes:
+    """The on-card encoding of a public key: uncompressed point, or ``y`` as long as ``p``."""
+    if isinstance(key, DhPublicKey):
+        return key.encode()
+    numbers = key.public_numbers()
+    size = (key.curve.key_size + 7) // 8
+    return b"\x04" + numbers.x.to_bytes(size, "big") + numbers.y.to_bytes(size, "big")
+
+
+def _decode_peer(encoded: bytes, like: ChipPublicKey) -> ChipPublicKey:
+    """A peer's public key on the same domain parameters as ``like``."""
+    if isinstance(like, DhPublicKey):
+        return like.with_value(encoded)
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(like.curve, encoded)
+    except ValueError as exc:
+        raise MalformedInput("invalid EC public key", field="public_key") from exc
+
+
+def shared_secret(private_key: ChipPrivateKey, peer: ChipPublicKey) -> bytes:
+    """``KA(private, peer)``: ECDH x-coordinate, or DH value as long as ``p``.
+
+    Raises:
+        MalformedInput: the keys are of different kinds or parameters, or the
+            result is degenerate.
+    """
+    if isinstance(private_key, DhPrivateKey):
+        mine = private_key.public
+        if not isinstance(peer, DhPublicKey) or (peer.p, peer.g) != (mine.p, mine.g):
+            raise MalformedInput("DH keys on different parameters", field="public_key")
+        value = pow(peer.y, private_key.x, mine.p)
+        if value in (0, 1, mine.p - 1):
+            raise MalformedInput("degenerate DH shared secret", field="public_key")
+        # Fixed length: the KDF input is as long as p even with leading zeros.
+        return value.to_bytes(_byte_length(mine.p), "big")
+    if not isinstance(peer, ec.EllipticCurvePublicKey) or peer.curve.name != private_key.curve.name:
+        raise MalformedInput("ECDH keys on different curves", field="public_key")
+    try:
+        return private_key.exchange(ec.ECDH(), peer)
+    except ValueError as exc:
+        raise MalformedInput("key agreement failed", field="public_key") from exc
+
+
+def card_session_keys(
+    algorithm: CaAlgorithm, static_private_key: ChipPrivateKey, ephemeral_public_key: bytes
+) -> SessionKeys:
+    """The chip's side: new session keys from the terminal's ephemeral public key.
+
+    Raises:
+        MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
+    """
+    like = (
+        static_private_key.public
+        if isinstance(static_private_key, DhPrivateKey)
+        else static_private_key.public_key()
+    )
+    peer = _decode_peer(ephemeral_public_key, like)
+    secret = shared_secret(static_private_key, peer)
+    return SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
+
+
+def _ephemeral_key(chip_key: ChipPublicKey, random: RandomSource) -> ChipPrivateKey:
+    """A fresh key pair on the chip key's domain parameters, from ``random``."""
+    for _ in range(_MAX_DRAWS):
+        if isinstance(chip_key, DhPublicKey):
+            bound = chip_key.q if chip_key.q is not None else chip_key.p - 1
+            x = int.from_bytes(random.token_bytes(_byte_length(bound)), "big")
+            if not 1 < x < bound:
+                continue
+            y = pow(chip_key.g, x, chip_key.p)
+            return DhPrivateKey(DhPublicKey(chip_key.p, chip_key.g, y, chip_key.q), x)
+        bits = chip_key.curve.key_size
+        scalar = int.from_bytes(random.token_bytes((bits + 7) // 8), "big")
+        scalar &= (1 << bits) - 1
+        if scalar == 0:
+            continue
+        try:
+            return ec.derive_private_key(scalar, chip_key.curve)
+        except ValueError:
+            continue  # not below the group order: draw again
+    raise ConfigurationError("random source never produced a usable private key")
+
+
+class CaState(enum.Enum):
+    """States of :class:`ChipAuthentication`."""
+
+    START = "start"
+    AWAIT_MSE = "await_mse"
+    HAVE_MSE = "have_mse"
+    AWAIT_GENERAL_AUTHENTICATE = "await_general_authenticate"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@attrs.frozen(repr=False)
+class ChipAuthResult:
+    """A finished Chip Authentication.
+
+    Attributes:
+        channel: the new secure channel (new keys, SSC 0). The old one is closed.
+        algorithm: the protocol that was run.
+        ephemeral_public_key: the terminal's ephemeral public key as sent.
+    """
+
+    channel: SecureChannel
+    algorithm: CaAlgorithm
+    ephemeral_public_key: bytes
+
+    def __repr__(self) -> str:
+        return f"ChipAuthResult({self.algorithm.name})"
+
+
+class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
+    """Terminal-side Chip Authentication v1 over an existing secure channel.
+
+    Args:
+        channel: the current secure channel (from BAC or PACE). It is closed
+            when CA finishes or fails.
+        algorithm: the protocol from DG14's ChipAuthenticationInfo.
+        chip_public_key: the static public key from DG14's
+            ChipAuthenticationPublicKeyInfo.
+        key_id: the key reference when DG14 lists several keys.
+        random: where the ephemeral private key comes from.
+        commands: which command sequence to use (default: the usual one per cipher).
+
+    :meth:`receive_response` raises
+    :class:`~macnss_auth.errors.SecureMessagingError` for a response that
+    fails secure messaging and :class:`~macnss_auth.errors.RemoteProtocolError`
+    (with ``status_word``) when the chip refuses a command.
+    """
+
+    FAILED = CaState.FAILED
+    DONE = CaState.DONE
+    TRANSITIONS = {  # noqa: RUF012 (the table is read only)
+        (CaState.START, Event.COMMAND): {CaState.AWAIT_MSE},
+        (CaState.AWAIT_MSE, Event.RESPONSE): {CaState.HAVE_MSE, CaState.DONE},
+        (CaState.HAVE_MSE, Event.COMMAND): {CaState.AWAIT_GENERAL_AUTHENTICATE},
+        (CaState.AWAIT_GENERAL_AUTHENTICATE, Event.RESPONSE): {CaState.DONE},
+    }
+
+    def __init__(
+        self,
+        channel: SecureChannel,
+        *,
+        algorithm: CaAlgorithm,
+        chip_public_key: ChipPublicKey,
+        random: RandomSource,
+        key_id: int | None = None,
+        commands: CaCommands = CaCommands.AUTO,
+    ) -> None:
+        super().__init__(CaState.START)
+        if not isinstance(channel, SecureChannel):
+            raise TypeError("channel must be a SecureChannel")
+        if not isinstance(algorithm, CaAlgorithm):
+            raise TypeError("algorithm must be a CaAlgorithm")
+        if algorithm.elliptic != isinstance(chip_public_key, ec.EllipticCurvePublicKey):
+            raise ConfigurationError("the chip key does not match the CA algorithm")
+        if not isinstance(chip_public_key, ec.EllipticCurvePublicKey | DhPublicKey):
+            raise TypeError("chip_public_key must be an EC or DH public key")
+        if key_id is not None and (type(key_id) is not int or key_id < 0):
+            raise TypeError("key_id must be a non-negative int")
+        if commands is CaCommands.AUTO:
+            use_kat = algorithm.cipher is SymmetricCipher.TDES
+        elif commands is CaCommands.MSE_SET_KAT:
+            if algorithm.cipher is SymmetricCipher.AES:
+                raise ConfigurationError("MSE:Set KAT is for 3DES only")
+            use_kat = True
+        else:
+            use_kat = False
+        self._channel: SecureChannel | None = channel
+        self._algorithm = algorithm
+        self._chip_key = chip_public_key
+        self._random = random
+        self._key_id = key_id
+        self._use_kat = use_kat
+        self._private: ChipPrivateKey | None = None
+        self._public = b""
+
+    # -- commands ------------------------------------------------------------------
+
+    def _key_reference(self) -> bytes:
+        if self._key_id is None:
+            return b""
+        size = max(1, (self._key_id.bit_length() + 7) // 8)
+        return encode_tlv(0x84, self._key_id.to_bytes(size, "big"))
+
+    def _command(self, state: CaState) -> tuple[bytes, CaState]:
+        channel = self._live_channel()
+        if state is CaState.START:
+            self._private = _ephemeral_key(self._chip_key, self._random)
+            self._public = encode_public_key(
+                self._private.public
+                if isinstance(self._private, DhPrivateKey)
+                else self._private.public_key()
+            )
+            if self._use_kat:
+                data = encode_tlv(0x91, self._public) + self._key_reference()
+                command = CommandAPDU(0x00, 0x22, 0x41, 0xA6, data=data)
+            else:
+                data = encode_tlv(0x80, self._algorithm.oid_bytes) + self._key_reference()
+                command = CommandAPDU(0x00, 0x22, 0x41, 0xA4, data=data)
+            return channel.protect(command), CaState.AWAIT_MSE
+        data = encode_tlv(0x7C, encode_tlv(0x80, self._public))
+        command = CommandAPDU(0x00, 0x86, 0x00, 0x00, data=data, ne=256)
+        return channel.protect(command), CaState.AWAIT_GENERAL_AUTHENTICATE
+
+    # -- responses -----------------------------------------------------------------
+
+    def _response(self, state: CaState, response: bytes) -> CaState:
+        channel = self._live_channel()
+        plain = channel.unprotect(response)
+        if state is CaState.AWAIT_MSE:
+            plain.raise_for_status("MSE:Set KAT" if self._use_kat else "MSE:Set AT")
+            if not self._use_kat:
+                return CaState.HAVE_MSE
+        else:
+            plain.raise_for_status("GENERAL AUTHENTICATE")
+            # The dynamic authentication data of CA v1 is empty: 7C 00.
+            objects = parse_all(plain.data)
+            if len(objects) != 1 or objects[0].tag != 0x7C or objects[0].value:
+                raise RemoteProtocolError(
+                    "unexpected GENERAL AUTHENTICATE answer", status_word=plain.sw
+                )
+        self._finish()
+        return CaState.DONE
+
+    def _finish(self) -> None:
+        private = self._private
+        if private is None:
+            raise LocalProtocolError("no ephemeral key")
+        secret = shared_secret(private, self._chip_key)
+        keys = SessionKeys.derive(secret, self._algorithm.cipher, self._algorithm.key_bits)
+        self._set_result(ChipAuthResult(SecureChannel(keys, ssc=0), self._algorithm, self._public))
+        self._drop_secrets()
+
+    def _live_channel(self) -> SecureChannel:
+        if self._channel is None:
+            raise LocalProtocolError("secure channel already dropped")
+        return self._channel
+
+    def _drop_secrets(self) -> None:
+        self._private = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
