@@ -1,0 +1,541 @@
+"""Read a whole document in one call: access control, files, chip and active authentication.
+
+Theory of operation. :class:`DocumentReader` is the one module that loops
+between the sans-I/O protocol objects and a :class:`Transport`:
+
+1. **Access.** Read EF.CardAccess in plain; if it offers PACE, run the
+   strongest offered mapping (CAM, then GM, then IM) with the CAN or MRZ and
+   SELECT the eMRTD application under secure messaging. Otherwise SELECT the
+   application and run BAC (MRZ only).
+2. **Files.** EF.COM, EF.SOD, DG14 first (they decide what follows), then the
+   requested data groups that EF.COM lists. The first READ BINARY of a file
+   uses its short file identifier (no SELECT round trip) and reads a full
+   chunk, whose TLV header tells the file length; the rest comes in the
+   largest chunks a protected short response can carry (223 bytes with AES,
+   231 with 3DES), or bigger with extended length. A card that rejects a
+   chunk size (6700, 6Cxx) is asked again with a smaller one.
+3. **Chip Authentication** (when DG14 offers it and it was not implicit in
+   PACE-CAM) re-keys secure messaging; remaining files are read on the new keys.
+4. **Active Authentication** signs the caller's 8-byte challenge (a server
+   nonce) with the key of DG15.
+
+Resilience: a retryable :class:`~macnss_auth.errors.TransportError` in the
+middle (the card slipped away) makes the reader wait for the card again
+through ``reconnect``, re-establish access (and CA) and resume at the last
+offset, within ``session_budget`` seconds. A refused password stops at once:
+automatic retries would burn the card's retry counter.
+
+Nothing here verifies anything: :mod:`macnss_auth.nfc.verify` decides whether
+the files are genuine.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from macnss_auth.clock import RandomSource
+from macnss_auth.errors import (
+    ConfigurationError,
+    MacnssAuthError,
+    MalformedInput,
+    RemoteProtocolError,
+    TransportError,
+    UnsupportedAlgorithm,
+)
+from macnss_auth.nfc.active_auth import ActiveAuthentication
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.bac import BacProtocol
+from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey, DhPublicKey
+from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.domain_params import DHGroup
+from macnss_auth.nfc.lds.files import LdsFile, parse_com
+from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.pace import PaceResult, PaceTerminal, select_pace_info
+from macnss_auth.nfc.pki import parse_public_key_info
+from macnss_auth.nfc.protocol import Transport, run
+from macnss_auth.nfc.securityinfos import (
+    ChipAuthenticationInfo,
+    ChipAuthenticationPublicKeyInfo,
+    PaceInfo,
+    parse_dg14,
+    parse_security_infos,
+)
+from macnss_auth.nfc.sm import SecureChannel
+from macnss_auth.nfc.tlv import parse_one
+
+__all__ = [
+    "EMRTD_AID",
+    "AccessProtocol",
+    "DocumentRead",
+    "DocumentReader",
+    "ProgressCallback",
+    "chip_public_key",
+]
+
+#: The eMRTD LDS1 application identifier (ICAO 9303-10 §3.10).
+EMRTD_AID = bytes.fromhex("A0000002471001")
+
+#: Short file identifier of EF.CardAccess in the master file.
+_CARD_ACCESS_SFI = 0x1C
+#: Largest offset that fits P1-P2 of READ BINARY (B0); beyond it, odd INS B1.
+_MAX_EVEN_OFFSET = 0x7FFF
+#: Plain bytes per protected short response: DO'87' (padding + cryptogram), DO'99', DO'8E'
+#: and the status word must fit 256 bytes.
+_SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
+_EXTENDED_CHUNK = 4096
+_MIN_CHUNK = 16
+
+#: (file name, bytes read so far, total bytes)
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class AccessProtocol(str, enum.Enum):
+    """How access to the chip was established."""
+
+    BAC = "BAC"
+    PACE = "PACE"
+
+
+def _frozen_files(value: Mapping[str, bytes]) -> Mapping[str, bytes]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class DocumentRead:
+    """What a reading session collected, ready for the verifier.
+
+    Attributes:
+        files: raw file contents by name (``"COM"``, ``"SOD"``, ``"DG1"``...).
+        card_access: EF.CardAccess, if the chip has one.
+        access: BAC or PACE.
+        pace_protocol: the PACE OID that was run, if any.
+        chip_authentication: ``"CA"`` when Chip Authentication re-keyed the
+            channel, ``"PACE-CAM"`` when it was implied by PACE-CAM, else None.
+        chip_authentication_key_id: the DG14 key id used, if any.
+        active_auth_challenge / active_auth_signature: the AA evidence, if run.
+        round_trips: APDUs exchanged (including retries after link failures).
+        reconnects: how many times the session was re-established.
+    """
+
+    files: Mapping[str, bytes] = attrs.field(converter=_frozen_files, repr=False)
+    card_access: bytes | None = attrs.field(default=None, repr=False)
+    access: AccessProtocol = AccessProtocol.BAC
+    pace_protocol: str | None = None
+    chip_authentication: str | None = None
+    chip_authentication_key_id: int | None = None
+    active_auth_challenge: bytes | None = None
+    active_auth_signature: bytes | None = attrs.field(default=None, repr=False)
+    round_trips: int = 0
+    reconnects: int = 0
+
+    @property
+    def data_groups(self) -> dict[int, bytes]:
+        """The data groups read, by number."""
+        return {int(name[2:]): data for name, data in self.files.items() if name.startswith("DG")}
+
+
+class _Counting:
+    """Counts round trips through a transport."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def transceive(self, command: bytes) -> bytes:
+        self.count += 1
+        return self.inner.transceive(command)
+
+
+class DocumentReader:
+    """Reads an eMRTD / eID card over a transport.
+
+    Args:
+        transport: where APDUs go.
+        random: ephemeral keys and nonces for BAC/PACE/CA.
+        data_groups: the data groups wanted (those the chip lists in EF.COM are read).
+        chip_authentication: run Chip Authentication when DG14 offers it.
+        extended_length: ask for large chunks with extended-length APDUs
+            (only for cards that announce support).
+        reconnect: waits for the card again after a link failure (e.g.
+            ``NfcpyTransport.connect``); without it, link failures propagate.
+        session_budget: seconds a read may take, reconnects included.
+        progress: called as ``progress(file, bytes_read, total)``.
+        monotonic: the clock for the budget.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        random: RandomSource,
+        data_groups: Iterable[int] = (1, 2, 7, 11, 12, 14, 15),
+        chip_authentication: bool = True,
+        extended_length: bool = False,
+        reconnect: Callable[[], None] | None = None,
+        session_budget: float = 30.0,
+        progress: ProgressCallback | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        wanted = sorted(set(data_groups))
+        if any(not 1 <= number <= 16 for number in wanted):
+            raise ConfigurationError("data groups are numbered 1 to 16")
+        self._transport = _Counting(transport)
+        self._random = random
+        self._wanted = wanted
+        self._chip_authentication = chip_authentication
+        self._extended = extended_length
+        self._reconnect = reconnect
+        self._budget = session_budget
+        self._progress = progress
+        self._monotonic = monotonic
+        # Per-session state, reset by read().
+        self._channel: SecureChannel | None = None
+        self._chunk = 0
+        self._password: MrzKey | CAN | None = None
+        self._card_access: bytes | None = None
+        self._pace: PaceResult | None = None
+        self._ca_info: tuple[ChipAuthenticationPublicKeyInfo, ChipAuthenticationInfo | None] | None
+        self._ca_info = None
+        self._ca_done: str | None = None
+        self._reconnects = 0
+        self._deadline = 0.0
+
+    def __repr__(self) -> str:
+        return f"DocumentReader(data_groups={self._wanted!r})"
+
+    def read(
+        self, password: MrzKey | CAN, *, active_auth_challenge: bytes | None = None
+    ) -> DocumentRead:
+        """Read the document.
+
+        Args:
+            password: the MRZ fields or the CAN (PACE only).
+            active_auth_challenge: 8 bytes (a server nonce) for Active
+                Authentication, when DG15 is present.
+
+        Raises:
+            AccessDenied: the chip refused the password (never retried).
+            SecureMessagingError: a protected response failed its checks.
+            RemoteProtocolError: the chip misbehaved.
+            TransportError: the link failed and could not be re-established in time.
+            ConfigurationError: a CAN for a chip without PACE.
+        """
+        if active_auth_challenge is not None and len(active_auth_challenge) != 8:
+            raise ConfigurationError("the Active Authentication challenge is 8 bytes")
+        self._password = password
+        self._deadline = self._monotonic() + self._budget
+        self._reconnects = 0
+        self._ca_info = None
+        self._ca_done = None
+        start = self._transport.count
+        try:
+            files = self._read_all(active_auth_challenge)
+        finally:
+            if self._channel is not None:
+                self._channel.close()
+            self._channel = None
+            self._password = None
+        signature = files.pop("AA", None)
+        return DocumentRead(
+            files=files,
+            card_access=self._card_access,
+            access=AccessProtocol.PACE if self._pace is not None else AccessProtocol.BAC,
+            pace_protocol=self._pace.protocol.value if self._pace is not None else None,
+            chip_authentication=self._ca_done,
+            chip_authentication_key_id=self._ca_key_id(),
+            active_auth_challenge=active_auth_challenge if signature is not None else None,
+            active_auth_signature=signature,
+            round_trips=self._transport.count - start,
+            reconnects=self._reconnects,
+        )
+
+    def _ca_key_id(self) -> int | None:
+        if self._ca_done != "CA" or self._ca_info is None:
+            return None
+        return self._ca_info[0].key_id
+
+    # -- the session ----------------------------------------------------------------
+
+    def _read_all(self, aa_challenge: bytes | None) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        self._with_resume(self._establish)
+        com = self._read_resumable(LdsFile.COM, files)
+        listed = set(parse_com(com).data_groups)
+        self._read_resumable(LdsFile.SOD, files)
+        order = [n for n in self._wanted if n in listed]
+        if 14 in order:
+            self._read_resumable(LdsFile.data_group(14), files)
+            self._prepare_chip_authentication(files["DG14"])
+            if self._ca_info is not None and self._chip_authentication:
+                self._with_resume(self._run_chip_authentication)
+        for number in order:
+            if number != 14:
+                self._read_resumable(LdsFile.data_group(number), files)
+        if aa_challenge is not None and "DG15" in files:
+            files["AA"] = self._with_resume(lambda: self._active_authentication(aa_challenge))
+        return files
+
+    def _with_resume(self, step: Callable[[], bytes | None]) -> bytes:
+        """Run ``step``; after a link failure, re-establish the session and run it again."""
+        while True:
+            try:
+                return step() or b""
+            except TransportError as exc:  # noqa: PERF203 (a retry loop by design)
+                self._recover(exc)
+
+    def _recover(self, exc: TransportError) -> None:
+        if not exc.retryable or self._reconnect is None or self._monotonic() > self._deadline:
+            raise exc
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        while True:
+            if self._monotonic() > self._deadline:
+                raise TransportError("the card did not come back in time", retryable=True)
+            try:
+                self._reconnect()
+                self._reconnects += 1
+                self._establish()
+                if self._ca_done == "CA":
+                    self._run_chip_authentication()
+            except TransportError as again:
+                if not again.retryable:
+                    raise
+                continue
+            return
+
+    def _establish(self) -> bytes:
+        password = self._password
+        if password is None:
+            raise ConfigurationError("no password")
+        self._pace = None
+        self._card_access = self._plain_read_card_access()
+        pace_infos: tuple[object, ...] = ()
+        if self._card_access is not None:
+            try:
+                pace_infos = parse_security_infos(self._card_access)
+            except MacnssAuthError:
+                # An unreadable EF.CardAccess means no usable PACE: fall back to BAC.
+                pace_infos = ()
+        if any(isinstance(info, PaceInfo) for info in pace_infos):
+            terminal = PaceTerminal(password, select_pace_info(pace_infos), random=self._random)
+            self._pace = run(terminal, self._transport)
+            self._channel = self._pace.secure_channel()
+            self._set_chunk()
+            self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(
+                "SELECT eMRTD application"
+            )
+            if self._pace.chip_authentication_data is not None:
+                self._ca_done = "PACE-CAM"
+            return b""
+        if not isinstance(password, MrzKey):
+            raise ConfigurationError("this chip has no PACE: it can only be opened with the MRZ")
+        select = CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)
+        ResponseAPDU.from_bytes(self._transport.transceive(select.to_bytes())).raise_for_status(
+            "SELECT eMRTD application"
+        )
+        result = run(BacProtocol(password, random=self._random), self._transport)
+        self._channel = result.channel
+        self._set_chunk()
+        return b""
+
+    def _set_chunk(self) -> None:
+        channel = self._require_channel()
+        self._chunk = _EXTENDED_CHUNK if self._extended else _SHORT_CHUNK[channel.cipher]
+
+    def _plain_read_card_access(self) -> bytes | None:
+        command = CommandAPDU(0x00, 0xB0, 0x80 | _CARD_ACCESS_SFI, 0x00, ne=256)
+        first = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        if first.sw in (0x6A82, 0x6A86, 0x6982, 0x6D00, 0x6A88):
+            return None
+        if first.sw != 0x6282:  # "end of file before Ne bytes" still carries the data
+            first.raise_for_status("READ BINARY EF.CardAccess")
+        data = first.data
+        total = self._total_length(data, "CardAccess")
+        while len(data) < total:
+            offset = len(data)
+            more = CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=min(256, total - offset))
+            response = ResponseAPDU.from_bytes(self._transport.transceive(more.to_bytes()))
+            if response.sw != 0x6282:
+                response.raise_for_status("READ BINARY EF.CardAccess")
+            if not response.data:
+                raise RemoteProtocolError("EF.CardAccess ended early", status_word=response.sw)
+            data += response.data
+        return data[:total]
+
+    # -- files ----------------------------------------------------------------------
+
+    def _read_resumable(self, ef: LdsFile, files: dict[str, bytes]) -> bytes:
+        name = ef.name
+        data = b""
+        total: int | None = None
+        while True:
+            try:
+                data, total = self._read_file(ef, data, total)
+            except TransportError as exc:
+                self._recover(exc)
+                continue
+            files[name] = data
+            return data
+
+    def _read_file(self, ef: LdsFile, data: bytes, total: int | None) -> tuple[bytes, int]:
+        name = ef.name
+        if total is None:
+            first = self._read_chunk_with_fallback(ef, None, None)
+            data = first
+            total = self._total_length(first, name)
+            self._report(name, min(len(data), total), total)
+        while len(data) < total:
+            offset = len(data)
+            want = total - offset
+            chunk = self._read_chunk_with_fallback(ef, offset, want)
+            if not chunk:
+                raise RemoteProtocolError(f"{name} ended before its announced length")
+            data += chunk
+            self._report(name, min(len(data), total), total)
+        return data[:total], total
+
+    def _read_chunk_with_fallback(self, ef: LdsFile, offset: int | None, left: int | None) -> bytes:
+        """One READ BINARY (by short file id when ``offset`` is None), halving refused sizes."""
+        while True:
+            if offset is None or left is None:
+                response = self._read_sfi(ef, self._chunk)
+            else:
+                response = self._read_at(offset, min(self._chunk, left))
+            if response.sw == 0x6700 or response.sw1 == 0x6C:
+                if self._chunk <= _MIN_CHUNK:
+                    raise RemoteProtocolError(
+                        "the chip refuses every read size", status_word=response.sw
+                    )
+                self._chunk = max(_MIN_CHUNK, self._chunk // 2)
+                continue
+            if response.sw in (0x9000, 0x6282):
+                return response.data
+            response.raise_for_status("READ BINARY")
+            return response.data
+
+    def _read_sfi(self, ef: LdsFile, size: int) -> ResponseAPDU:
+        command = CommandAPDU(
+            0x00, 0xB0, 0x80 | ef.short_file_id, 0x00, ne=size, extended=size > 256
+        )
+        return self._secure(command)
+
+    def _read_at(self, offset: int, size: int) -> ResponseAPDU:
+        if offset <= _MAX_EVEN_OFFSET:
+            command = CommandAPDU(
+                0x00, 0xB0, offset >> 8, offset & 0xFF, ne=size, extended=size > 256
+            )
+            return self._secure(command)
+        # Odd INS B1: the offset travels in DO'54' (ISO 7816-4 §11.2.3); the answer is DO'53'.
+        length = (offset.bit_length() + 7) // 8
+        command = CommandAPDU(
+            0x00,
+            0xB1,
+            0x00,
+            0x00,
+            data=bytes([0x54, length]) + offset.to_bytes(length, "big"),
+            ne=size + 4,
+            extended=size > 250,
+        )
+        response = self._secure(command)
+        if response.sw not in (0x9000, 0x6282) or not response.data:
+            return response
+        wrapped, _ = parse_one(response.data)
+        if wrapped.tag != 0x53:
+            raise RemoteProtocolError("READ BINARY (B1) answered without DO'53'")
+        return ResponseAPDU(wrapped.value, response.sw)
+
+    def _total_length(self, head: bytes, name: str) -> int:
+        """The whole file's length from the TLV header in its first bytes."""
+        if len(head) < 2:
+            raise RemoteProtocolError(f"{name} is too short to hold a TLV header")
+        offset = 1 if head[0] & 0x1F != 0x1F else 2
+        if offset >= len(head):
+            raise RemoteProtocolError(f"{name} has a truncated TLV header")
+        first = head[offset]
+        if first < 0x80:
+            return offset + 1 + first
+        count = first & 0x7F
+        if count == 0 or count > 3 or offset + 1 + count > len(head):
+            raise MalformedInput(f"{name} has an unusable length", field=name)
+        return offset + 1 + count + int.from_bytes(head[offset + 1 : offset + 1 + count], "big")
+
+    def _report(self, name: str, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress(name, done, total)
+
+    # -- secure messaging, CA, AA ---------------------------------------------------
+
+    def _require_channel(self) -> SecureChannel:
+        if self._channel is None:
+            raise ConfigurationError("no secure channel")
+        return self._channel
+
+    def _secure(self, command: CommandAPDU) -> ResponseAPDU:
+        channel = self._require_channel()
+        protected = channel.protect(command)
+        return channel.unprotect(self._transport.transceive(protected))
+
+    def _prepare_chip_authentication(self, dg14: bytes) -> None:
+        try:
+            infos = parse_dg14(dg14)
+        except MacnssAuthError:
+            return
+        keys = [i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)]
+        protocols = [i for i in infos if isinstance(i, ChipAuthenticationInfo)]
+        if keys and self._ca_done != "PACE-CAM":
+            key = keys[0]
+            info = next(
+                (p for p in protocols if p.key_id == key.key_id),
+                protocols[0] if protocols else None,
+            )
+            self._ca_info = (key, info)
+
+    def _run_chip_authentication(self) -> bytes:
+        if self._ca_info is None:
+            return b""
+        key, info = self._ca_info
+        if info is None:
+            raise RemoteProtocolError("DG14 has a Chip Authentication key but no protocol")
+        protocol = ChipAuthentication(
+            self._require_channel(),
+            algorithm=CaAlgorithm.from_oid(info.protocol.value),
+            chip_public_key=chip_public_key(key),
+            key_id=key.key_id,
+            random=self._random,
+        )
+        result = run(protocol, self._transport)
+        self._channel = result.channel
+        self._set_chunk()
+        self._ca_done = "CA"
+        return b""
+
+    def _active_authentication(self, challenge: bytes) -> bytes:
+        result = run(
+            ActiveAuthentication(challenge, channel=self._require_channel()), self._transport
+        )
+        return result.signature
+
+
+def chip_public_key(info: ChipAuthenticationPublicKeyInfo) -> ChipPublicKey:
+    """The DG14 Chip Authentication key as a key object the CA protocol takes.
+
+    Raises:
+        UnsupportedAlgorithm: the key's parameters are not recognised.
+        MalformedInput: the key does not decode.
+    """
+    group = info.group
+    if isinstance(group, DHGroup):
+        return DhPublicKey(
+            p=group.p, g=group.g, y=int.from_bytes(info.public_key, "big"), q=group.q
+        )
+    key = parse_public_key_info(info.subject_public_key_info).to_cryptography()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise UnsupportedAlgorithm("the Chip Authentication key is neither DH nor EC")
+    return key
