@@ -1,0 +1,24 @@
+"""Fixtures for the virtual card tests: a fixed clock and one issued card per profile (cached)."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from macnss_auth.nfc.card import IssuedCard, issue_card
+from macnss_auth.testing import FixedClock
+
+# 2027-01-15: inside the validity of everything the test PKI issues.
+NOW = 1_800_000_000.0
+
+
+@functools.cache
+def issued(profile: str) -> IssuedCard:
+    """One card per profile for the whole run (key generation is the slow part)."""
+    return issue_card(profile, clock=FixedClock.at(NOW), can="123456")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock.at(NOW)
