@@ -28,7 +28,7 @@ from macnss_auth.audit.record import event_body
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
 from macnss_auth.secret import Secret
 
-__all__ = ["ChainedAuditLog"]
+__all__ = ["ChainedAuditLog", "Sealer"]
 
 Sealer = Callable[[ChainHead], dict[str, Any]]
 """Given the current head, the sealed record that follows it."""

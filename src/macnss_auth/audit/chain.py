@@ -53,10 +53,15 @@ from macnss_auth.errors import MalformedInput
 from macnss_auth.secret import Secret
 
 __all__ = [
+    "EMPTY_HEAD",
+    "MIN_KEY_BYTES",
     "AuditKeys",
     "ChainHead",
     "ChainKey",
+    "Stored",
     "VerifiedChain",
+    "coerce_key",
+    "record_hash",
     "seal",
     "verify_records",
 ]

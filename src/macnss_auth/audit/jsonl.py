@@ -63,11 +63,15 @@ def parse_jsonl(data: bytes) -> list[Stored]:
 def read_jsonl(path: str | os.PathLike[str]) -> list[Stored]:
     """Read every stored record of a JSON Lines audit file.
 
+    Takes a shared lock, so that a record being appended is never seen half-written.
+
     Raises:
         AuditFormatError: the file cannot be read.
     """
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            data = handle.read()
     except OSError as exc:
         raise AuditFormatError(f"cannot read the audit file ({exc.strerror})") from exc
     return parse_jsonl(data)
