@@ -39,7 +39,7 @@ from types import MappingProxyType
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from macnss_auth.clock import RandomSource
+from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
     ConfigurationError,
     MacnssAuthError,
@@ -57,7 +57,7 @@ from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pace import PaceResult, PaceTerminal, select_pace_info
-from macnss_auth.nfc.pki import parse_public_key_info
+from macnss_auth.nfc.pki import TrustStore, parse_public_key_info
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationInfo,
@@ -68,6 +68,12 @@ from macnss_auth.nfc.securityinfos import (
 )
 from macnss_auth.nfc.sm import SecureChannel
 from macnss_auth.nfc.tlv import parse_one
+from macnss_auth.nfc.verify import (
+    ChipAuthenticationOutcome,
+    DocumentVerification,
+    VerificationPolicy,
+    verify_document,
+)
 
 __all__ = [
     "EMRTD_AID",
@@ -118,6 +124,10 @@ class DocumentRead:
         chip_authentication: ``"CA"`` when Chip Authentication re-keyed the
             channel, ``"PACE-CAM"`` when it was implied by PACE-CAM, else None.
         chip_authentication_key_id: the DG14 key id used, if any.
+        chip_authentication_public_key: the DG14 key (SubjectPublicKeyInfo DER) the
+            chip was authenticated against, if any.
+        chip_authentication_proved: whether the chip proved that key (CA: the
+            re-keyed channel worked; PACE-CAM: the mapping data verified).
         active_auth_challenge / active_auth_signature: the AA evidence, if run.
         round_trips: APDUs exchanged (including retries after link failures).
         reconnects: how many times the session was re-established.
@@ -129,10 +139,41 @@ class DocumentRead:
     pace_protocol: str | None = None
     chip_authentication: str | None = None
     chip_authentication_key_id: int | None = None
+    chip_authentication_public_key: bytes | None = attrs.field(default=None, repr=False)
+    chip_authentication_proved: bool = False
     active_auth_challenge: bytes | None = None
     active_auth_signature: bytes | None = attrs.field(default=None, repr=False)
     round_trips: int = 0
     reconnects: int = 0
+
+    def chip_authentication_outcome(self) -> ChipAuthenticationOutcome | None:
+        """The CA / PACE-CAM evidence in the form the verifier takes."""
+        if self.chip_authentication_public_key is None:
+            return None
+        return ChipAuthenticationOutcome(
+            public_key=self.chip_authentication_public_key,
+            completed=self.chip_authentication_proved,
+            key_id=self.chip_authentication_key_id,
+        )
+
+    def verify(
+        self,
+        trust_store: TrustStore,
+        *,
+        clock: Clock | None = None,
+        policy: VerificationPolicy | None = None,
+    ) -> DocumentVerification:
+        """Run passive, active and chip authentication checks on what was read."""
+        return verify_document(
+            self.data_groups,
+            self.files.get("SOD", b""),
+            trust_store,
+            clock=clock,
+            policy=policy,
+            aa_challenge=self.active_auth_challenge,
+            aa_signature=self.active_auth_signature,
+            chip_authentication=self.chip_authentication_outcome(),
+        )
 
     @property
     def data_groups(self) -> dict[int, bytes]:
@@ -203,6 +244,7 @@ class DocumentReader:
         self._ca_info: tuple[ChipAuthenticationPublicKeyInfo, ChipAuthenticationInfo | None] | None
         self._ca_info = None
         self._ca_done: str | None = None
+        self._cam_proved = False
         self._reconnects = 0
         self._deadline = 0.0
 
@@ -233,6 +275,7 @@ class DocumentReader:
         self._reconnects = 0
         self._ca_info = None
         self._ca_done = None
+        self._cam_proved = False
         start = self._transport.count
         try:
             files = self._read_all(active_auth_challenge)
@@ -249,6 +292,8 @@ class DocumentReader:
             pace_protocol=self._pace.protocol.value if self._pace is not None else None,
             chip_authentication=self._ca_done,
             chip_authentication_key_id=self._ca_key_id(),
+            chip_authentication_public_key=self._ca_public_key(),
+            chip_authentication_proved=self._ca_proved(),
             active_auth_challenge=active_auth_challenge if signature is not None else None,
             active_auth_signature=signature,
             round_trips=self._transport.count - start,
@@ -256,9 +301,18 @@ class DocumentReader:
         )
 
     def _ca_key_id(self) -> int | None:
-        if self._ca_done != "CA" or self._ca_info is None:
+        if self._ca_done is None or self._ca_info is None:
             return None
         return self._ca_info[0].key_id
+
+    def _ca_public_key(self) -> bytes | None:
+        if self._ca_done is None or self._ca_info is None:
+            return None
+        return self._ca_info[0].subject_public_key_info
+
+    def _ca_proved(self) -> bool:
+        # CA proves itself by the channel working afterwards; CAM by the mapping check.
+        return self._ca_done == "CA" or (self._ca_done == "PACE-CAM" and self._cam_proved)
 
     # -- the session ----------------------------------------------------------------
 
@@ -272,7 +326,8 @@ class DocumentReader:
         if 14 in order:
             self._read_resumable(LdsFile.data_group(14), files)
             self._prepare_chip_authentication(files["DG14"])
-            if self._ca_info is not None and self._chip_authentication:
+            wants_ca = self._chip_authentication and self._ca_done != "PACE-CAM"
+            if self._ca_info is not None and wants_ca:
                 self._with_resume(self._run_chip_authentication)
         for number in order:
             if number != 14:
@@ -483,19 +538,26 @@ class DocumentReader:
         return channel.unprotect(self._transport.transceive(protected))
 
     def _prepare_chip_authentication(self, dg14: bytes) -> None:
+        """Pick DG14's CA key; after PACE-CAM, check the mapping against it right away."""
         try:
             infos = parse_dg14(dg14)
         except MacnssAuthError:
             return
         keys = [i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)]
         protocols = [i for i in infos if isinstance(i, ChipAuthenticationInfo)]
-        if keys and self._ca_done != "PACE-CAM":
-            key = keys[0]
-            info = next(
-                (p for p in protocols if p.key_id == key.key_id),
-                protocols[0] if protocols else None,
-            )
-            self._ca_info = (key, info)
+        if not keys:
+            return
+        key = keys[0]
+        matching = [p for p in protocols if p.key_id == key.key_id] or protocols
+        self._ca_info = (key, matching[0] if matching else None)
+        if self._ca_done == "PACE-CAM" and self._pace is not None:
+            # Whether the key itself is the issuer's is for the verifier (DG14 must pass PA).
+            try:
+                self._pace.verify_chip_authentication(key)
+            except MacnssAuthError:
+                self._cam_proved = False
+            else:
+                self._cam_proved = True
 
     def _run_chip_authentication(self) -> bytes:
         if self._ca_info is None:
