@@ -102,7 +102,7 @@ def process_main(
 
     assert isinstance(barrier, Barrier)
     assert isinstance(queue, Queue)
-    store = SQLiteStore(path, keyring=Keyring({"k1": KEY1}, primary="k1"))
+    store = SQLiteStore(path, keyring=Keyring({"k1": KEY1}, primary="k1"), synchronous="NORMAL")
     try:
         barrier.wait()
         queue.put(run_threads(store, threads, rounds))
