@@ -1,0 +1,223 @@
+"""TOTP verifications per second: bare pyotp next to our authenticator on each store.
+
+Run: ``.venv/bin/python bench/otp.py`` (about 15 s; ``--seconds`` and
+``--rounds`` for steadier numbers, ``--pin CPU`` to stay on one CPU). One
+process, one thread: every row runs on one core at a time.
+
+Every row verifies a *fresh valid* code each time, at the same ±1-step window:
+
+* ``pyotp``: bare ``pyotp.TOTP.verify(code, for_time=t, valid_window=1)``;
+  no replay protection, no throttling, no audit.
+* ``ours``: ``TotpAuthenticator.verify_code`` with a ``FixedClock`` moved one
+  period forward per verification (so replay protection never refuses):
+  load and unseal the enrollment (AES-GCM), count the attempt (throttle),
+  compute and compare codes, ``advance`` the step (atomic), clear the
+  throttle, record the drift when it changes, write an audit event.
+* ``ours begin+verify``: the challenge flow, ``begin`` then ``verify``.
+
+Audit sinks: ``MemoryAuditLog`` (hash-chained and screened for secrets, as
+every sink is) or a no-op sink, to show what the audit record costs. SQLite
+stores run with ``synchronous=FULL`` (the default: one fsync per write
+transaction, about three per verification) and ``NORMAL``.
+
+Rounds interleave the rows so that load from other processes hits all of
+them alike; the table shows the median and the best round. Floors from
+issue 3: MemoryStore within 3x of bare pyotp; SQLiteStore >= 2,000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime as dt
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyotp
+
+from macnss_auth.audit import AuditEvent, AuditLog, MemoryAuditLog
+from macnss_auth.otp.totp import TotpAuthenticator
+from macnss_auth.store import Keyring, MemoryStore
+from macnss_auth.store.base import Store
+from macnss_auth.store.sqlite import SQLiteStore, Synchronous
+from macnss_auth.testing import FixedClock
+from macnss_auth.throttle import ThrottlePolicy
+
+SECRET = b"12345678901234567890"
+T0 = 1_700_000_010
+PERIOD = 30
+
+
+class NullAudit:
+    """Accepts every event and keeps nothing: isolates the cost of the audit sink."""
+
+    def record(self, event: AuditEvent) -> str:
+        return "0"
+
+
+class Row:
+    """One benchmark row: a setup and a callable verifying the i-th fresh code."""
+
+    def __init__(self, name: str, floor: str, make: Callable[[], Callable[[int], None]]) -> None:
+        self.name = name
+        self.floor = floor
+        self.make = make
+        self.rates: list[float] = []
+
+
+def codes(count: int) -> list[str]:
+    totp = pyotp.TOTP(base64.b32encode(SECRET).decode())
+    return [totp.at(T0 + PERIOD * i) for i in range(count)]
+
+
+def bare_pyotp(table: list[str]) -> Callable[[], Callable[[int], None]]:
+    def make() -> Callable[[int], None]:
+        totp = pyotp.TOTP(base64.b32encode(SECRET).decode())
+
+        def once(i: int) -> None:
+            if not totp.verify(table[i], for_time=T0 + PERIOD * i, valid_window=1):
+                raise AssertionError("bare pyotp refused a valid code")
+
+        return once
+
+    return make
+
+
+def ours(
+    table: list[str], store: Callable[[], Store], audit: Callable[[], AuditLog], *, challenge: bool
+) -> Callable[[], Callable[[int], None]]:
+    def make() -> Callable[[int], None]:
+        clock = FixedClock.at(T0 - PERIOD)
+        totp = TotpAuthenticator(
+            store=store(),
+            audit=audit(),
+            clock=clock,
+            throttle_policy=ThrottlePolicy(),
+        )
+        subject = f"alice-{time.perf_counter_ns()}"
+        totp.enroll(subject, secret=SECRET)
+        totp.confirm(subject, pyotp.TOTP(base64.b32encode(SECRET).decode()).at(T0 - PERIOD))
+        position = [-1]
+
+        def once(i: int) -> None:
+            # Each call needs a step above the last accepted one.
+            position[0] = max(position[0] + 1, i)
+            clock.set(dt_at(T0 + PERIOD * position[0]))
+            code = table[position[0]]
+            if challenge:
+                totp.verify(totp.begin(subject), code)
+            else:
+                totp.verify_code(subject, code)
+
+        return once
+
+    return make
+
+
+def dt_at(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
+
+
+def measure(once: Callable[[int], None], seconds: float, start: int) -> tuple[float, int]:
+    """Calls per second over about ``seconds``; returns the rate and the next index."""
+    i = start
+    count = 0
+    began = time.perf_counter()
+    deadline = began + seconds
+    while True:
+        for _ in range(50):
+            once(i)
+            i += 1
+        count += 50
+        now = time.perf_counter()
+        if now >= deadline:
+            return count / (now - began), i
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="bench-otp-") as name:
+        yield Path(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=0.5, help="per row and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--pin", type=int, default=None, metavar="CPU", help="pin to this CPU")
+    args = parser.parse_args()
+    if args.pin is not None:
+        os.sched_setaffinity(0, {args.pin})
+    budget = int(args.seconds * args.rounds * 100_000) + 1000
+    table = codes(budget)
+    with workspace() as tmp:
+        counter = iter(range(1_000_000))
+
+        def sqlite(synchronous: Synchronous) -> Callable[[], Store]:
+            return lambda: SQLiteStore(
+                tmp / f"state-{next(counter)}.sqlite3",
+                keyring=Keyring.generate(),
+                synchronous=synchronous,
+            )
+
+        def memory() -> Store:
+            return MemoryStore(keyring=Keyring.generate())
+
+        rows = [
+            Row("pyotp.TOTP.verify (bare)", "", bare_pyotp(table)),
+            Row(
+                "ours, MemoryStore, MemoryAuditLog",
+                "<= 3x pyotp",
+                ours(table, memory, MemoryAuditLog, challenge=False),
+            ),
+            Row(
+                "ours, MemoryStore, no-op audit",
+                "<= 3x pyotp",
+                ours(table, memory, NullAudit, challenge=False),
+            ),
+            Row(
+                "ours begin+verify, MemoryStore, MemoryAuditLog",
+                "",
+                ours(table, memory, MemoryAuditLog, challenge=True),
+            ),
+            Row(
+                "ours, SQLiteStore FULL, MemoryAuditLog",
+                ">= 2000/s",
+                ours(table, sqlite("FULL"), MemoryAuditLog, challenge=False),
+            ),
+            Row(
+                "ours, SQLiteStore NORMAL, MemoryAuditLog",
+                ">= 2000/s",
+                ours(table, sqlite("NORMAL"), MemoryAuditLog, challenge=False),
+            ),
+        ]
+        callables = [row.make() for row in rows]
+        positions = [0] * len(rows)
+        for _ in range(args.rounds):
+            for index, (row, once) in enumerate(zip(rows, callables, strict=True)):
+                rate, positions[index] = measure(once, args.seconds, positions[index])
+                row.rates.append(rate)
+    bare = statistics.median(rows[0].rates)
+    width = max(len(row.name) for row in rows)
+    print(f"{'row':<{width}}  {'median/s':>9}  {'best/s':>9}  {'x slower':>8}  floor")
+    for row in rows:
+        median = statistics.median(row.rates)
+        ratio = bare / median
+        verdict = ""
+        if row.floor.startswith("<="):
+            verdict = "ok" if ratio <= 3 else "MISSED"
+        elif row.floor.startswith(">="):
+            verdict = "ok" if median >= 2000 else "MISSED"
+        print(
+            f"{row.name:<{width}}  {median:>9,.0f}  {max(row.rates):>9,.0f}  {ratio:>8.2f}  "
+            f"{row.floor} {verdict}".rstrip()
+        )
+
+
+if __name__ == "__main__":
+    main()
