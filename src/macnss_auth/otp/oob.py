@@ -29,7 +29,9 @@ nothing.
 doubles with each send, and a daily cap), and globally per destination across
 subjects plus per number prefix or e-mail domain per hour: SMS pumping fraud
 triggers thousands of messages to premium ranges through sign-up and login
-forms, and these caps bound what it can cost.
+forms, and these caps bound what it can cost. Login and enrollment codes
+have separate cooldowns (logging in right after confirming a number is the
+normal flow); prefix and global caps count both.
 
 **Enumeration resistance.** ``begin`` for an unknown subject, or one without
 a *confirmed* destination, does the same work: same checks and rate-limit
@@ -706,7 +708,7 @@ class OutOfBandAuthenticator:
     ) -> _Outgoing:
         language = language or self.language
         failure_message(language)
-        self._acquire_send(subject, target, now, context)
+        self._acquire_send(subject, target, purpose, now, context)
         challenge_id = Challenge.new_id(self._random)
         code = generate_code(self._random, self.codes)
         challenge = Challenge(
@@ -801,16 +803,22 @@ class OutOfBandAuthenticator:
         self,
         subject: str,
         target: Destination,
+        purpose: str,
         now: dt.datetime,
         context: ClientContext | None,
     ) -> None:
-        """Count one send against every limit, or refuse it (count-before-check)."""
+        """Count one send against every limit, or refuse it (count-before-check).
+
+        Cooldowns and daily caps count logins and enrollments apart (logging
+        in right after confirming a number is normal); prefix and global caps
+        count every message.
+        """
         policy = self.resend
         base = f"oob-send:{self.method}"
         graded = [
-            (f"{base}:subject:{subject}", policy.daily_per_subject),
+            (f"{base}:{purpose}:subject:{subject}", policy.daily_per_subject),
             (
-                f"{base}:dest:{self._keyed('dest', target.address).hex()[:32]}",
+                f"{base}:{purpose}:dest:{self._keyed('dest', target.address).hex()[:32]}",
                 policy.daily_per_destination,
             ),
         ]
