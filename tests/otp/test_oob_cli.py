@@ -74,7 +74,7 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert run(tmp_path, "enroll", "x")[0] == 2
     assert run(tmp_path, "enroll", "x", "--phone", "0612345678", "--email", "a@b.org")[0] == 2
     assert run(tmp_path, "verify", "no-such-id", "123456")[:1] == (1,)
-    code, out, _ = run(tmp_path, "send", "nobody", "--channel", "sms")
+    out = run(tmp_path, "send", "nobody", "--channel", "sms")[1]
     assert run(tmp_path, "verify", challenge_id(out), "12ab56")[0] == 2
 
 
