@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import pytest
 
 from macnss_auth.nfc.card import IssuedCard, issue_card
 from macnss_auth.testing import FixedClock
+
+from .paths import PcscdService
 
 # 2027-01-15: inside the validity of everything the test PKI issues.
 NOW = 1_800_000_000.0
@@ -22,3 +25,23 @@ def issued(profile: str) -> IssuedCard:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock.at(NOW)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[None]:
+    """pcscd with the vpcd driver (started here unless already running)."""
+    service = PcscdService()
+    service.start()
+    try:
+        yield
+    finally:
+        service.stop()
+
+
+@pytest.fixture(params=["memory", "udp", pytest.param("vpcd", marks=pytest.mark.services)])
+def path(request: pytest.FixtureRequest) -> str:
+    """Each serving path in turn (the vpcd one starts pcscd, or skips without it)."""
+    name: str = request.param
+    if name == "vpcd":
+        request.getfixturevalue("pcscd")
+    return name

@@ -24,7 +24,7 @@ from macnss_auth.nfc.card import CardData, PasswordKind
 from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication
 from macnss_auth.nfc.lds import parse_card_access, parse_dg14, parse_dg15
 from macnss_auth.nfc.mrz import CAN, MrzKey
-from macnss_auth.nfc.pace.terminal import PaceTerminal, select_pace_info
+from macnss_auth.nfc.pace.terminal import PaceResult, PaceTerminal, select_pace_info
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationInfo,
@@ -95,6 +95,7 @@ class Session:
 
     channel: SecureChannel
     method: str
+    pace: PaceResult | None = None
 
 
 def open_session(
@@ -113,17 +114,18 @@ def open_session(
         card_access = read_plain_file(transport, 0x011C)
         info = select_pace_info(parse_card_access(card_access).infos)
         secret: MrzKey | CAN = key if password is PasswordKind.MRZ else CAN(can or "")
-        result = run(PaceTerminal(secret, info, random=random), transport)
-        channel = result.secure_channel()
+        pace = run(PaceTerminal(secret, info, random=random), transport)
+        channel = pace.secure_channel()
         method = "PACE"
         answer = protected(transport, channel, CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=LDS1_AID))
     else:
         plain(transport, CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=LDS1_AID)).raise_for_status()
         channel = run(BacProtocol(key, random=random), transport).channel
         method = "BAC"
+        pace = None
         answer = ResponseAPDU(b"", 0x9000)
     answer.raise_for_status()
-    return Session(channel, method)
+    return Session(channel, method, pace)
 
 
 def chip_authenticate(
