@@ -31,6 +31,7 @@ from __future__ import annotations
 import hmac
 
 import attrs
+from cryptography.hazmat.primitives.asymmetric import ec as cec
 
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import (
@@ -199,8 +200,37 @@ def generate_private_key(domain: Domain, random: RandomSource) -> int:
             return candidate
 
 
+# Curves pyca/cryptography implements: multiples of their standard generator, and
+# ECDH between two points of the curve, run there (in C) instead of in Python.
+_NATIVE: dict[str, cec.EllipticCurve] = {
+    "secp192r1": cec.SECP192R1(),
+    "secp224r1": cec.SECP224R1(),
+    "secp256r1": cec.SECP256R1(),
+    "secp384r1": cec.SECP384R1(),
+    "secp521r1": cec.SECP521R1(),
+    "brainpoolP256r1": cec.BrainpoolP256R1(),
+    "brainpoolP384r1": cec.BrainpoolP384R1(),
+    "brainpoolP512r1": cec.BrainpoolP512R1(),
+}
+
+
+def _native_curve(curve: Curve) -> cec.EllipticCurve | None:
+    native = _NATIVE.get(curve.name)
+    if native is None or curve.h != 1:
+        return None
+    return native
+
+
 def _ec_multiply(domain: EcDomain, scalar: int, point: Point) -> Point:
-    result = ec.multiply(domain.curve, scalar, point)
+    curve = domain.curve
+    native = _native_curve(curve)
+    if native is not None and point == curve.generator:
+        scalar %= curve.n
+        if scalar == 0:
+            raise RemoteProtocolError("key agreement produced the point at infinity")
+        numbers = cec.derive_private_key(scalar, native).public_key().public_numbers()
+        return Point(numbers.x, numbers.y)
+    result = ec.multiply(curve, scalar, point)
     if result is None:
         raise RemoteProtocolError("key agreement produced the point at infinity")
     return result
@@ -260,6 +290,18 @@ def shared_secret(domain: Domain, private_key: int, peer_public: bytes) -> bytes
         MalformedInput: the peer's key fails validation.
         RemoteProtocolError: the result is the neutral element.
     """
+    if isinstance(domain, EcDomain):
+        native = _native_curve(domain.curve)
+        if native is not None and 0 < private_key < domain.order:
+            # The mapped generator changes nothing about the curve: ECDH with a
+            # peer point of the same curve is plain ECDH, which cryptography does.
+            peer = ec.decode_point(domain.curve, peer_public)
+            numbers = cec.EllipticCurvePublicNumbers(peer.x, peer.y, native)
+            key = cec.derive_private_key(private_key, native)
+            try:
+                return key.exchange(cec.ECDH(), numbers.public_key())
+            except ValueError as exc:
+                raise RemoteProtocolError("ECDH with the chip's key failed") from exc
     element = mapping_shared_element(domain, private_key, peer_public)
     if isinstance(domain, EcDomain):
         assert isinstance(element, Point)  # noqa: S101 (mapping_shared_element's contract)
@@ -280,7 +322,8 @@ def generic_mapping(domain: Domain, nonce: bytes, shared: Point | int) -> Domain
     s = int.from_bytes(nonce, "big")
     if isinstance(domain, EcDomain):
         assert isinstance(shared, Point)  # noqa: S101 (the caller passes an EC element)
-        mapped = ec.add(domain.curve, ec.multiply(domain.curve, s, domain.generator), shared)
+        s_g = _ec_multiply(domain, s, domain.generator) if s % domain.order else None
+        mapped = ec.add(domain.curve, s_g, shared)
         if mapped is None:
             raise RemoteProtocolError("generic mapping produced the point at infinity")
         return EcDomain(domain.curve, mapped)
