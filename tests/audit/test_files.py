@@ -120,6 +120,8 @@ _FRAGMENTS = st.sampled_from(
 _BYTES = st.binary(max_size=300) | st.lists(_FRAGMENTS | st.binary(max_size=20)).map(b"".join)
 
 
+# Marked slow so that `make fuzz` runs it with the long profile; CI runs the 200-example profile.
+@pytest.mark.slow
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_BYTES, sqlite=st.booleans())
 def test_arbitrary_bytes_raise_only_library_errors(
