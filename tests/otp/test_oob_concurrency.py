@@ -1,0 +1,154 @@
+"""Two processes verify the same code at the same moment: exactly one succeeds, 200 times.
+
+Long-lived worker processes (spawned once) each open their own
+:class:`~macnss_auth.store.sqlite.SQLiteStore` on one file and their own
+authenticator; for each repetition the parent issues a fresh code, hands it
+to both, and a barrier releases them together.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Iterator
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from macnss_auth.delivery import CapturingChannel, ChannelKind
+from macnss_auth.errors import AuthenticationFailed
+from macnss_auth.otp.contacts import parse_phone, put_destination
+from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthenticator
+from macnss_auth.secret import Secret
+from macnss_auth.store import Keyring
+from macnss_auth.store.sqlite import SQLiteStore
+from macnss_auth.testing import FixedClock
+from macnss_auth.throttle import ThrottlePolicy
+
+WORKERS = 2
+REPETITIONS = 200
+T0 = 1_800_000_000
+KEY = bytes(range(32))
+PEPPER = b"pepper shared by every service instance"
+OPEN = ResendPolicy(
+    cooldown=0, daily_per_subject=10**6, daily_per_destination=10**6, hourly_per_prefix=None
+)
+# The loser of each race is a counted failure; keep the throttle out of the way.
+RELAXED = ThrottlePolicy(free_failures=50, lockout_after=100)
+
+
+def authenticator(store: SQLiteStore, channel: CapturingChannel) -> SMSCodeAuthenticator:
+    return SMSCodeAuthenticator(
+        channel=channel,
+        store=store,
+        pepper=Secret(PEPPER),
+        clock=FixedClock.at(T0),
+        dispatcher=InlineDispatcher(),
+        resend=OPEN,
+        throttle=RELAXED,
+    )
+
+
+def worker(
+    path: str, barrier: Barrier, tasks: Queue[tuple[Any, ...]], results: Queue[tuple[int, str]]
+) -> None:
+    """Serve ``(rep, challenge_id, code)`` tasks until ``("stop",)``."""
+    store = SQLiteStore(Path(path), keyring=Keyring({"k1": KEY}, primary="k1"))
+    auth = authenticator(store, CapturingChannel(ChannelKind.SMS))
+    store.current("warm-up")
+    try:
+        while True:
+            task = tasks.get()
+            if task[0] == "stop":
+                return
+            rep, challenge_id, code = task
+            barrier.wait(timeout=30)
+            try:
+                auth.verify(challenge_id, code)
+            except AuthenticationFailed as exc:
+                results.put((rep, exc.reason.value))
+            else:
+                results.put((rep, "ok"))
+    finally:
+        store.close()
+
+
+class Pool:
+    def __init__(self, path: Path) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.barrier = context.Barrier(WORKERS)
+        self.results: Any = context.Queue()
+        self.queues: list[Any] = [context.Queue() for _ in range(WORKERS)]
+        self.processes = [
+            context.Process(
+                target=worker, args=(str(path), self.barrier, queue, self.results), daemon=True
+            )
+            for queue in self.queues
+        ]
+        for process in self.processes:
+            process.start()
+
+    def race(self, rep: int, challenge_id: str, code: str) -> Counter[str]:
+        for queue in self.queues:
+            queue.put((rep, challenge_id, code))
+        outcomes: Counter[str] = Counter()
+        for _ in range(WORKERS):
+            got, outcome = self.results.get(timeout=60)
+            assert got == rep
+            outcomes[outcome] += 1
+        return outcomes
+
+    def close(self) -> None:
+        for queue in self.queues:
+            queue.put(("stop",))
+        for process in self.processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pool]]:
+    path = tmp_path_factory.mktemp("oob-race") / "state.sqlite3"
+    store = SQLiteStore(path, keyring=Keyring({"k1": KEY}, primary="k1"))
+    put_destination(store, "alice", parse_phone("0612345678"), now=FixedClock.at(T0).now())
+    store.close()
+    pool = Pool(path)
+    try:
+        yield path, pool
+    finally:
+        pool.close()
+
+
+def test_exactly_one_process_accepts_a_code(shared: tuple[Path, Pool]) -> None:
+    path, pool = shared
+    store = SQLiteStore(path, keyring=Keyring({"k1": KEY}, primary="k1"))
+    channel = CapturingChannel(ChannelKind.SMS)
+    auth = authenticator(store, channel)
+    started = time.perf_counter()
+    try:
+        for rep in range(REPETITIONS):
+            challenge = auth.begin("alice")
+            outcomes = pool.race(rep, challenge.id, channel.last_code())
+            assert outcomes == Counter({"ok": 1, "challenge_used": 1}), (rep, outcomes)
+    finally:
+        store.close()
+    assert time.perf_counter() - started < 30
+
+
+def test_the_file_holds_no_code_and_no_number(shared: tuple[Path, Pool]) -> None:
+    path, _ = shared
+    store = SQLiteStore(path, keyring=Keyring({"k1": KEY}, primary="k1"))
+    channel = CapturingChannel(ChannelKind.SMS)
+    auth = authenticator(store, channel)
+    auth.begin("alice")
+    code = channel.last_code()
+    store.close()
+    blob = b"".join(p.read_bytes() for p in path.parent.iterdir())
+    assert b"alice" in blob
+    assert b"612345678" not in blob
+    assert code.encode() not in blob
