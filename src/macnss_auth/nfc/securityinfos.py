@@ -57,6 +57,7 @@ __all__ = [
     "UnknownSecurityInfo",
     "ec_subject_public_key_info",
     "encode_security_infos",
+    "parse_card_access",
     "parse_dg14",
     "parse_security_infos",
 ]
@@ -493,6 +494,19 @@ def parse_security_infos(data: bytes) -> tuple[SecurityInfo, ...]:
         raise MalformedInput(
             f"malformed SecurityInfos: {type(exc).__name__}", field="SecurityInfos"
         ) from exc
+
+
+def parse_card_access(data: bytes) -> tuple[SecurityInfo, ...]:
+    """Parse EF.CardAccess as read from a card: the SecurityInfos, then any padding.
+
+    Files are often read in whole blocks, and some chips pad EF.CardAccess;
+    bytes after the first data object are ignored.
+
+    Raises:
+        MalformedInput: no valid SecurityInfos at the start of the file.
+    """
+    _, end = tlv.parse_one(data)
+    return parse_security_infos(data[:end])
 
 
 def parse_dg14(data: bytes) -> tuple[SecurityInfo, ...]:

@@ -29,6 +29,7 @@ from macnss_auth.nfc.securityinfos import (
     UnknownSecurityInfo,
     ec_subject_public_key_info,
     encode_security_infos,
+    parse_card_access,
     parse_dg14,
     parse_security_infos,
 )
@@ -69,6 +70,32 @@ def test_published_card_access() -> None:
     )
     assert encode_security_infos(infos) == data
     assert infos[1].protocol.mapping is Mapping.CHIP_AUTHENTICATION
+
+
+def test_german_test_card_access_with_padding() -> None:
+    # frankmorgner/openpace bindings/ruby/example.rb: EF.CardAccess of a German eID
+    # test card (PACE, CA, a DH PACEDomainParameter-free setup, CardInfoLocator), with
+    # 38 bytes after the SET as read from the file.
+    data = bytes.fromhex(
+        "318182300D060804007F00070202020201023012060A04007F00070202030202020102020141"
+        "3012060A04007F0007020204020202010202010D301C060904007F000702020302300C060704"
+        "007F0007010202010D020141302B060804007F0007020206161F655041202D2042447220476D"
+        "6248202D20546573746B617274652076322E3004491715411928800A01B421FA070000000000"
+        "00000000000000000000000000201010291010"
+    )
+    with pytest.raises(MalformedInput):
+        parse_security_infos(data)
+    infos = parse_card_access(data)
+    assert PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13) in infos
+    assert ChipAuthenticationInfo(ChipAuthenticationOid.ECDH_AES_CBC_CMAC_128, 2, 65) in infos
+    ta = [i for i in infos if isinstance(i, TerminalAuthenticationInfo)]
+    assert [i.version for i in ta] == [2]
+    unknown = {i.protocol for i in infos if isinstance(i, UnknownSecurityInfo)}
+    # CardInfoLocator and ChipAuthenticationDomainParameterInfo are kept opaque.
+    assert unknown == {"0.4.0.127.0.7.2.2.6", "0.4.0.127.0.7.2.2.3.2"}
+    assert parse_card_access(encode_security_infos(infos)) == tuple(
+        sorted(infos, key=lambda i: encode_security_infos([i]))
+    )
 
 
 def test_pace_oid_properties() -> None:
