@@ -7,10 +7,13 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from macnss_auth.audit import AuditAction, MemoryAuditLog, Outcome
 from macnss_auth.authenticator import AssuranceLevel, Challenge, ClientContext
 from macnss_auth.errors import (
+    AuthenticationFailed,
     ChallengeNotFound,
     ChallengeUsed,
     ConfigurationError,
@@ -410,3 +413,24 @@ def test_bad_configuration_is_refused(clock: FixedClock) -> None:
         OtpParameters(digits=9)
     with pytest.raises(ConfigurationError):
         OtpParameters(period=0)
+
+
+@settings(max_examples=100)
+@given(response=st.one_of(st.text(max_size=40), st.integers(), st.none(), st.binary(max_size=8)))
+def test_any_response_is_a_library_error(response: object) -> None:
+    clock = FixedClock.at(T0)
+    totp = make_totp(clock)
+    totp.enroll("alice", secret=SECRET)
+    totp.confirm("alice", code_at(clock, -1))
+    with pytest.raises((MalformedInput, AuthenticationFailed)):
+        totp.verify(totp.begin("alice"), response)  # type: ignore[arg-type]
+    with pytest.raises((MalformedInput, AuthenticationFailed)):
+        totp.verify_code("nobody", response)  # type: ignore[arg-type]
+
+
+@settings(max_examples=50)
+@given(challenge_id=st.text(max_size=60))
+def test_any_challenge_id_is_refused_cleanly(challenge_id: str) -> None:
+    totp = make_totp(FixedClock.at(T0))
+    with pytest.raises(ChallengeNotFound):
+        totp.verify(challenge_id, "123456")
