@@ -280,3 +280,17 @@ def test_memory_log_chain_is_checked_too() -> None:
         verify_records(records, key=CHAIN_KEY, expected_head=ChainHead(COUNT + 1, "ab" * 32))
     assert caught.value.reason is ChainFault.TRUNCATED
     assert json.loads(json.dumps(records)) == records
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_writer_with_another_key_cannot_extend_the_chain(kind: str, tmp_path: Path) -> None:
+    def reopen(key: bytes | None) -> ChainedAuditLog:
+        return make_log(kind, tmp_path, chain_key=key)
+
+    reopen(CHAIN_KEY).record(event())
+    with pytest.raises(AuditKeyError, match="this writer has no key"):
+        reopen(None).record(event(1))
+    with pytest.raises(AuditKeyError, match="this writer has the key with kid"):
+        reopen(b"\x02" * 32).record(event(1))
+    assert reopen(CHAIN_KEY).record(event(1)) == "2"
+    assert verify_file(log_path(reopen(CHAIN_KEY)), key=CHAIN_KEY).count == 2

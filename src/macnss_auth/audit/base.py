@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from macnss_auth.audit.chain import (
+    EMPTY_HEAD,
     ChainHead,
     ChainKey,
     Stored,
@@ -22,7 +23,7 @@ from macnss_auth.audit.chain import (
     seal,
     verify_records,
 )
-from macnss_auth.audit.errors import AuditFormatError
+from macnss_auth.audit.errors import AuditFormatError, AuditKeyError
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import event_body
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
@@ -30,8 +31,8 @@ from macnss_auth.secret import Secret
 
 __all__ = ["ChainedAuditLog", "Sealer"]
 
-Sealer = Callable[[ChainHead], dict[str, Any]]
-"""Given the current head, the sealed record that follows it."""
+Sealer = Callable[["Mapping[str, Any] | None"], dict[str, Any]]
+"""Given the last stored record (``None`` for an empty log), the sealed record that follows it."""
 
 
 class ChainedAuditLog(abc.ABC):
@@ -70,6 +71,7 @@ class ChainedAuditLog(abc.ABC):
         Raises:
             AuditEventRejected: the event looks like it carries a secret, or is ill-formed.
             AuditFormatError: the stored log is unreadable at its end (run verify).
+            AuditKeyError: the log is chained under another key (or none) than this writer's.
             StoreError: the sink could not write.
         """
         if self._screen is not None:
@@ -77,15 +79,24 @@ class ChainedAuditLog(abc.ABC):
         body = event_body(event, pseudonym_key=self._pseudonym_key)
         key = self._chain_key
 
-        def sealer(previous: ChainHead) -> dict[str, Any]:
-            return seal(body, previous=previous, key=key)
+        def sealer(last: Mapping[str, Any] | None) -> dict[str, Any]:
+            if last is None:
+                return seal(body, previous=EMPTY_HEAD, key=key)
+            ours = None if key is None else key.kid
+            if last["kid"] != ours:
+                # Appending keyed records to an unkeyed chain (or under another key)
+                # would leave a log that no single key verifies.
+                theirs = "unkeyed" if last["kid"] is None else f"keyed with kid {last['kid']}"
+                mine = "no key" if ours is None else f"the key with kid {ours}"
+                raise AuditKeyError(f"this log is {theirs}; this writer has {mine}")
+            return seal(body, previous=ChainHead(last["seq"], last["hash"]), key=key)
 
         record = self._append(sealer, event)
         return str(record["seq"])
 
     @abc.abstractmethod
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
-        """Atomically read the head, seal the next record with ``sealer``, store it, return it."""
+        """Atomically read the last record, seal the next with ``sealer``, store it, return it."""
 
     @abc.abstractmethod
     def stored(self) -> Iterator[Stored]:

@@ -78,9 +78,14 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Stored]:
 
 
 def _read_tail_head(fd: int) -> ChainHead:
+    last = _read_tail_record(fd)
+    return EMPTY_HEAD if last is None else ChainHead(last["seq"], last["hash"])
+
+
+def _read_tail_record(fd: int) -> dict[str, Any] | None:
     size = os.fstat(fd).st_size
     if size == 0:
-        return EMPTY_HEAD
+        return None
     if os.pread(fd, 1, size - 1) != b"\n":
         raise AuditFormatError("the audit file ends in a torn write; verify it before appending")
     # Read backwards from the final newline until the newline before it is in view.
@@ -96,8 +101,7 @@ def _read_tail_head(fd: int) -> ChainHead:
             break
         chunks.append(chunk)
     line = b"".join(reversed(chunks))
-    record = decode_record(line)
-    return ChainHead(record["seq"], record["hash"])
+    return decode_record(line)
 
 
 class JsonLinesAuditLog(ChainedAuditLog):
@@ -135,7 +139,7 @@ class JsonLinesAuditLog(ChainedAuditLog):
             fd = self._open(os.O_RDWR | os.O_APPEND)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                record = sealer(_read_tail_head(fd))
+                record = sealer(_read_tail_record(fd))
                 line = canonical_json(record) + b"\n"
                 view = memoryview(line)
                 while view:

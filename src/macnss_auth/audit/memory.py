@@ -38,8 +38,7 @@ class MemoryAuditLog(ChainedAuditLog):
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
         with self._lock:
-            previous = self._head_locked()
-            record = sealer(previous)
+            record = sealer(self._records[-1] if self._records else None)
             self._records.append(record)
             self._events.append(event)
             return record

@@ -163,14 +163,19 @@ class SQLiteAuditLog(ChainedAuditLog):
         return conn
 
     @staticmethod
-    def _head_of(conn: sqlite3.Connection) -> ChainHead:
+    def _last_of(conn: sqlite3.Connection) -> Mapping[str, Any] | None:
         row = conn.execute("SELECT seq, record FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         if row is None:
-            return EMPTY_HEAD
+            return None
         record = _row_record(row[0], row[1])
         if isinstance(record, AuditFormatError):
             raise record
-        return ChainHead(record["seq"], record["hash"])
+        return record
+
+    @classmethod
+    def _head_of(cls, conn: sqlite3.Connection) -> ChainHead:
+        last = cls._last_of(conn)
+        return EMPTY_HEAD if last is None else ChainHead(last["seq"], last["hash"])
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
         with self._lock:
@@ -180,7 +185,7 @@ class SQLiteAuditLog(ChainedAuditLog):
                 # chain off the same predecessor.
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    record = sealer(self._head_of(conn))
+                    record = sealer(self._last_of(conn))
                     conn.execute(
                         "INSERT INTO audit_log (seq, record) VALUES (?, ?)",
                         (record["seq"], canonical_json(record).decode("utf-8")),
