@@ -137,3 +137,13 @@ def test_attempts_are_counted_per_client_as_well() -> None:
     with pytest.raises(InvalidCode) as info:
         authenticator.verify_code("alice", wrong, context=ClientContext(client_id="phone"))
     assert info.value.remaining_attempts == policy.lockout_after - 3
+
+
+def test_default_figures_match_the_guide() -> None:
+    # docs/totp.md: attempts 1-4 at once, then waits of 1, 2, 4, 8, 16, 32 s,
+    # lockout at the 10th for 15 minutes.
+    policy = ThrottlePolicy()
+    waits = [policy.delay_after(n) for n in range(policy.lockout_after)]
+    assert waits == [0, 0, 0, 0, 1, 2, 4, 8, 16, 32]
+    assert policy.lockout_after == 10
+    assert policy.lockout_duration == 900
