@@ -26,14 +26,19 @@ from collections.abc import Callable
 
 import attrs
 
+from macnss_auth.nfc import pace, tlv
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.bac import BacProtocol, card_authenticate, derive_bac_keys
 from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.domain_params import standardized
+from macnss_auth.nfc.ec import Curve
 from macnss_auth.nfc.mrz import MrzKey
+from macnss_auth.nfc.pace import PaceTerminal
+from macnss_auth.nfc.securityinfos import Mapping, PaceInfo, PaceOid
 from macnss_auth.nfc.sm import CardSecureChannel, SecureChannel, SessionKeys
 from macnss_auth.testing import FixedRandom
 
-__all__ = ["CASE_BUILDERS", "Case", "bac_cases", "main", "sm_cases"]
+__all__ = ["CASE_BUILDERS", "Case", "bac_cases", "main", "pace_cases", "sm_cases"]
 
 #: The largest READ BINARY whose protected answer still fits a short response (ICAO practice).
 READ_LENGTH = 223
@@ -127,10 +132,96 @@ def sm_cases() -> list[Case]:
     ]
 
 
+# -- PACE ------------------------------------------------------------------------------
+
+PACE_SEED = 42
+
+
+def _pace_answers(info: PaceInfo) -> list[bytes]:
+    """The chip's answers to a terminal seeded with PACE_SEED (chip side: the pure functions)."""
+    protocol, cipher, bits = info.protocol, info.protocol.cipher, info.protocol.key_bits
+    curve = standardized(info.parameter_id or 0)
+    if not isinstance(curve, Curve):
+        raise TypeError("these PACE rows are ECDH")
+    base = pace.base_domain(curve)
+    chip_random = FixedRandom(7)
+    static_key = 0xC0FFEE
+    terminal = PaceTerminal(MRZ, info, random=FixedRandom(PACE_SEED))
+    answers = [b"\x90\x00"]
+    terminal.next_command()
+    terminal.receive_response(answers[-1])
+
+    def objects(command: bytes) -> dict[int, bytes]:
+        outer, _ = tlv.parse_one(CommandAPDU.from_bytes(command).data)
+        return {item.tag: item.value for item in tlv.parse_all(outer.value)}
+
+    def answer(data: bytes) -> None:
+        answers.append(tlv.encode_tlv(0x7C, data) + b"\x90\x00")
+        terminal.receive_response(answers[-1])
+
+    terminal.next_command()
+    length = pace.integrated_mapping_lengths(cipher, bits)[0]
+    nonce = chip_random.token_bytes(length)
+    k_pi = pace.password_key(MRZ, cipher, bits)
+    answer(tlv.encode_tlv(0x80, pace.encrypt_nonce(cipher, k_pi, nonce)))
+    sent = objects(terminal.next_command())
+    mapping_key = pace.generate_private_key(base, chip_random)
+    if protocol.mapping is Mapping.INTEGRATED:
+        domain = pace.integrated_mapping(base, nonce, sent[0x81], cipher, bits)
+        answer(tlv.encode_tlv(0x82, b""))
+    else:
+        shared = pace.mapping_shared_element(base, mapping_key, sent[0x81])
+        domain = pace.generic_mapping(base, nonce, shared)
+        answer(tlv.encode_tlv(0x82, pace.public_key(base, mapping_key)))
+    terminal_key = objects(terminal.next_command())[0x83]
+    private = pace.generate_private_key(domain, chip_random)
+    chip_key = pace.public_key(domain, private)
+    keys = pace.session_keys(pace.shared_secret(domain, private, terminal_key), cipher, bits)
+    answer(tlv.encode_tlv(0x84, chip_key))
+    terminal.next_command()
+    final = tlv.encode_tlv(0x86, pace.authentication_token(protocol, keys, domain, terminal_key))
+    if protocol.mapping is Mapping.CHIP_AUTHENTICATION:
+        data = pace.chip_authentication_data(curve, static_key, mapping_key)
+        final += tlv.encode_tlv(0x8A, pace.encrypt_chip_authentication_data(keys, data))
+    answer(final)
+    _ = terminal.result
+    return answers
+
+
+def _pace_case(label: str, info: PaceInfo, floor_us: float | None) -> Case:
+    answers = _pace_answers(info)
+
+    def full_pace() -> None:
+        terminal = PaceTerminal(MRZ, info, random=FixedRandom(PACE_SEED))
+        for response in answers:
+            terminal.next_command()
+            terminal.receive_response(response)
+        _ = terminal.result
+
+    return Case("PACE, full terminal side (AES-128, MRZ)", label, full_pace, floor_us=floor_us)
+
+
+def pace_cases() -> list[Case]:
+    """A full terminal-side PACE for each ECDH mapping on brainpoolP256r1 and P-384."""
+    rows = []
+    for parameter_id, curve_name in ((13, "brainpoolP256r1"), (15, "P-384")):
+        for label, oid in (
+            ("GM", PaceOid.ECDH_GM_AES_CBC_CMAC_128),
+            ("IM", PaceOid.ECDH_IM_AES_CBC_CMAC_128),
+            ("CAM", PaceOid.ECDH_CAM_AES_CBC_CMAC_128),
+        ):
+            # Floor (issue 5): ECDH-GM on brainpoolP256r1 under 25 ms of CPU.
+            floor = 25_000.0 if (label, parameter_id) == ("GM", 13) else None
+            rows.append(
+                _pace_case(f"ECDH-{label} {curve_name}", PaceInfo(oid, 2, parameter_id), floor)
+            )
+    return rows
+
+
 # -- more rows go here (PACE: add a pace_cases() and list it in CASE_BUILDERS) --------
 
 #: Every group of rows, in print order.
-CASE_BUILDERS: list[Callable[[], list[Case]]] = [bac_cases, sm_cases]
+CASE_BUILDERS: list[Callable[[], list[Case]]] = [bac_cases, sm_cases, pace_cases]
 
 
 def _measure(case: Case, repeat: int) -> float:

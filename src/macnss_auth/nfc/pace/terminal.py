@@ -263,6 +263,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._k_pi: bytes | None = pm.password_key(password, protocol.cipher, protocol.key_bits)
         self._nonce: bytes | None = None
         self._mapping_key: int | None = None
+        self._mapping_public_key = b""
         self._domain: pm.Domain | None = None
         self._private_key: int | None = None
         self._public_key = b""
@@ -323,7 +324,8 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             self._nonce = None
             return tlv.encode_tlv(0x81, nonce_t)
         self._mapping_key = pm.generate_private_key(self._base, self._random)
-        return tlv.encode_tlv(0x81, pm.public_key(self._base, self._mapping_key))
+        self._mapping_public_key = pm.public_key(self._base, self._mapping_key)
+        return tlv.encode_tlv(0x81, self._mapping_public_key)
 
     def _ephemeral_data(self) -> bytes:
         domain = self._mapped_domain()
@@ -435,7 +437,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             return
         chip_mapping = self._required(objects, 0x82, "mapping public key")
         mapping_key = _need(self._mapping_key)
-        if chip_mapping == pm.public_key(self._base, mapping_key):
+        if chip_mapping == self._mapping_public_key:
             raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
         shared = pm.mapping_shared_element(self._base, mapping_key, chip_mapping)
         self._domain = pm.generic_mapping(self._base, _need(self._nonce), shared)
