@@ -220,7 +220,11 @@ class AuthResult:
     method: str
     authenticated_at: dt.datetime
     assurance: AssuranceLevel
-    claims: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
+    # Claims are personal data (document number + birth date + expiry open a BAC chip):
+    # the repr names them but never shows their values.
+    claims: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_mapping, repr=lambda c: f"<{', '.join(sorted(c))}>"
+    )
     audit_event_id: str | None = None
     details: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
 

@@ -45,6 +45,7 @@ from macnss_auth.errors import (
     MacnssAuthError,
     MalformedInput,
     RemoteProtocolError,
+    SecureMessagingError,
     TransportError,
     UnsupportedAlgorithm,
 )
@@ -245,6 +246,8 @@ class DocumentReader:
         self._ca_info = None
         self._ca_done: str | None = None
         self._cam_proved = False
+        self._ca_refused = False
+        self._card_access_read = False
         self._reconnects = 0
         self._deadline = 0.0
 
@@ -276,6 +279,9 @@ class DocumentReader:
         self._ca_info = None
         self._ca_done = None
         self._cam_proved = False
+        self._ca_refused = False
+        self._card_access = None
+        self._card_access_read = False
         start = self._transport.count
         try:
             files = self._read_all(active_auth_challenge)
@@ -312,7 +318,9 @@ class DocumentReader:
 
     def _ca_proved(self) -> bool:
         # CA proves itself by the channel working afterwards; CAM by the mapping check.
-        return self._ca_done == "CA" or (self._ca_done == "PACE-CAM" and self._cam_proved)
+        if self._ca_done == "CA":
+            return not self._ca_refused
+        return self._ca_done == "PACE-CAM" and self._cam_proved
 
     # -- the session ----------------------------------------------------------------
 
@@ -328,13 +336,31 @@ class DocumentReader:
             self._prepare_chip_authentication(files["DG14"])
             wants_ca = self._chip_authentication and self._ca_done != "PACE-CAM"
             if self._ca_info is not None and wants_ca:
-                self._with_resume(self._run_chip_authentication)
+                self._try_chip_step(self._run_chip_authentication)
         for number in order:
             if number != 14:
                 self._read_resumable(LdsFile.data_group(number), files)
         if aa_challenge is not None and "DG15" in files:
-            files["AA"] = self._with_resume(lambda: self._active_authentication(aa_challenge))
+            signature = self._try_chip_step(lambda: self._active_authentication(aa_challenge))
+            if signature:
+                files["AA"] = signature
         return files
+
+    def _try_chip_step(self, step: Callable[[], bytes]) -> bytes:
+        """Run CA or AA; a chip that refuses (a clone has no keys) is evidence, not a crash.
+
+        The refusal closes the secure channel, so access is established again
+        for whatever is still to be read. Secure-messaging failures still propagate.
+        """
+        try:
+            return self._with_resume(step)
+        except SecureMessagingError:
+            raise
+        except RemoteProtocolError:
+            if step == self._run_chip_authentication:
+                self._ca_done, self._ca_refused = "CA", True
+            self._with_resume(self._establish)
+            return b""
 
     def _with_resume(self, step: Callable[[], bytes | None]) -> bytes:
         """Run ``step``; after a link failure, re-establish the session and run it again."""
@@ -357,7 +383,7 @@ class DocumentReader:
                 self._reconnect()
                 self._reconnects += 1
                 self._establish()
-                if self._ca_done == "CA":
+                if self._ca_done == "CA" and not self._ca_refused:
                     self._run_chip_authentication()
             except TransportError as again:
                 if not again.retryable:
@@ -370,7 +396,14 @@ class DocumentReader:
         if password is None:
             raise ConfigurationError("no password")
         self._pace = None
-        self._card_access = self._plain_read_card_access()
+        if self._card_access_read:
+            # Re-establishing inside one read: go back to the master file, where PACE
+            # starts, and reuse EF.CardAccess (it does not change).
+            select_mf = CommandAPDU(0x00, 0xA4, 0x00, 0x0C, data=b"\x3f\x00")
+            self._transport.transceive(select_mf.to_bytes())
+        else:
+            self._card_access = self._plain_read_card_access()
+            self._card_access_read = True
         pace_infos: tuple[object, ...] = ()
         if self._card_access is not None:
             try:
