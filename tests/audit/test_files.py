@@ -78,6 +78,7 @@ def test_read_head_and_empty_files(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     assert read_head(empty) == ChainHead(0, "0" * 64)
     assert load_events(empty) == []
+    assert len(to_dataframe(empty)) == 0
     assert verify_file(empty, expected_head=ChainHead(0, "0" * 64)).count == 0
     log = make_log("sqlite", tmp_path)
     assert log.head() == ChainHead(0, "0" * 64)

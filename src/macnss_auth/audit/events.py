@@ -1,7 +1,9 @@
 """What an audit record says, and the interface every audit sink offers.
 
 An :class:`AuditEvent` never carries a secret, a code, an MRZ or a full phone
-number: strategies put only masked or non-secret facts in ``details``.
+number: strategies put only masked or non-secret facts in ``details``. Every
+sink in this package runs :class:`~macnss_auth.audit.screen.SecretScreen` on
+each event and refuses (``AuditEventRejected``) the ones that look otherwise.
 """
 
 from __future__ import annotations
