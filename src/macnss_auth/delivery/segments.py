@@ -140,7 +140,24 @@ def sms_length(text: str) -> SmsLength:
     >>> sms_length("a" * 161).segments
     2
     """
+    septets = 0
+    for char in text:
+        if char in _BASIC_INDEX:
+            septets += 1
+        elif char in GSM7_EXTENSION:
+            septets += 2
+        else:
+            septets = -1
+            break
+    if 0 <= septets <= _SINGLE["gsm7"]:
+        return SmsLength(encoding=SmsEncoding.GSM7, units=septets, segments=1, per_segment=160)
+    if septets < 0:
+        units = len(text.encode("utf-16-be")) // 2
+        if units <= _SINGLE["ucs2"]:
+            return SmsLength(encoding=SmsEncoding.UCS2, units=units, segments=1, per_segment=70)
+    # Several segments: count them by splitting, as the sender will.
     encoding, parts = encode_segments(text)
     units = sum(_unit_count(encoding, p) for p in parts)
-    per = _SINGLE[encoding.value] if len(parts) == 1 else _PART[encoding.value]
-    return SmsLength(encoding=encoding, units=units, segments=len(parts), per_segment=per)
+    return SmsLength(
+        encoding=encoding, units=units, segments=len(parts), per_segment=_PART[encoding.value]
+    )

@@ -41,6 +41,7 @@ __all__ = [
     "Destination",
     "confirmed_destination",
     "mask_email",
+    "mask_national",
     "mask_phone",
     "parse_destination",
     "parse_email",
@@ -75,17 +76,22 @@ class Destination:
     Attributes:
         kind: SMS or e-mail.
         address: E.164 number or normalized e-mail address (hidden in repr).
+        hint: the masked form, safe to show and to audit (computed if not given).
     """
 
     kind: ChannelKind
     address: str = attrs.field(repr=_mask_for_repr)
+    hint: str = attrs.field(default="", eq=False)
 
-    @property
-    def hint(self) -> str:
-        """The masked form, safe to show and to audit."""
-        if self.kind is ChannelKind.SMS:
-            return mask_phone(self.address)
-        return mask_email(self.address)
+    def __attrs_post_init__(self) -> None:
+        # Masking parses the number again: do it once, here.
+        if not self.hint:
+            hint = (
+                mask_phone(self.address)
+                if self.kind is ChannelKind.SMS
+                else mask_email(self.address)
+            )
+            object.__setattr__(self, "hint", hint)
 
 
 def _group(digits: str) -> str:
@@ -105,12 +111,20 @@ def mask_phone(e164: str) -> str:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         raise MalformedInput("not an E.164 phone number", field="phone") from None
-    national = phonenumbers.national_significant_number(number)
+    return mask_national(number.country_code or 0, phonenumbers.national_significant_number(number))
+
+
+def mask_national(country_code: int, national: str) -> str:
+    """Mask a number given as country code and national significant digits.
+
+    >>> mask_national(212, "612345678")
+    '+212 6•• ••• •78'
+    """
     if len(national) < 4:
         masked = MASK * len(national)
     else:
         masked = national[0] + MASK * (len(national) - 3) + national[-2:]
-    return f"+{number.country_code} {_group(masked)}"
+    return f"+{country_code} {_group(masked)}"
 
 
 def mask_email(address: str) -> str:
@@ -253,7 +267,12 @@ def confirmed_destination(store: Store, subject: str, kind: ChannelKind) -> Dest
     enrollment = store.get_enrollment(subject, kind.value)
     if enrollment is None or not enrollment.confirmed:
         return None
-    return Destination(kind=kind, address=enrollment.secret.reveal().decode("utf-8"))
+    hint = enrollment.params.get("hint")
+    return Destination(
+        kind=kind,
+        address=enrollment.secret.reveal().decode("utf-8"),
+        hint=hint if isinstance(hint, str) else "",
+    )
 
 
 def promote_pending(

@@ -70,6 +70,7 @@ is sent there instead (SMS failed -> e-mail) and stays valid.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -111,6 +112,7 @@ from macnss_auth.otp.contacts import (
     DEFAULT_REGION,
     Destination,
     confirmed_destination,
+    mask_national,
     parse_destination,
     promote_pending,
     put_pending,
@@ -781,17 +783,14 @@ class OutOfBandAuthenticator:
             return Destination(
                 kind=ChannelKind.EMAIL, address=f"{letter}.{seed.hex()[:8]}@{domain}"
             )
-        example = phonenumbers.example_number_for_type(
-            self.region, phonenumbers.PhoneNumberType.MOBILE
-        )
-        if example is None:
-            national, country = "612345678", 212
-        else:
-            national = phonenumbers.national_significant_number(example)
-            country = example.country_code or 212
+        national, country = _mobile_example(self.region)
         digits = "".join(str(b % 10) for b in seed[2 : 2 + len(national)])
+        decoy = f"{national[0]}{digits[1 : len(national)]}"
+        # The hint is built directly, as a stored destination's hint is read, not parsed.
         return Destination(
-            kind=ChannelKind.SMS, address=f"+{country}{national[0]}{digits[1 : len(national)]}"
+            kind=ChannelKind.SMS,
+            address=f"+{country}{decoy}",
+            hint=mask_national(country, decoy),
         )
 
     def _prefix(self, target: Destination) -> str:
@@ -1115,6 +1114,15 @@ class OutOfBandAuthenticator:
                 details=details or {},
             )
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _mobile_example(region: str) -> tuple[str, int]:
+    """A region's example mobile number (national digits, country code), for decoys."""
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        return "612345678", 212
+    return phonenumbers.national_significant_number(example), example.country_code or 212
 
 
 def _nothing() -> None:
