@@ -52,6 +52,8 @@ __all__ = [
     "CaState",
     "ChipAuthResult",
     "ChipAuthentication",
+    "ChipPrivateKey",
+    "ChipPublicKey",
     "DhPrivateKey",
     "DhPublicKey",
     "card_session_keys",
