@@ -11,6 +11,7 @@ through the public :class:`~macnss_auth.store.base.Store` methods only.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -328,6 +329,53 @@ class StoreContract:
         assert store.current("ctr") == 5
         assert store.count_tokens("tok") == 1
         assert store.get_enrollment("alice", "totp") is not None
+
+    # Races -------------------------------------------------------------------
+    def test_racing_threads_have_exactly_one_winner(self, store: Store) -> None:
+        threads = 8
+        store.create_challenge(make_record("race", slot="race"))
+        store.create_challenge(make_record("att", slot="att", max_attempts=100))
+        store.add_tokens("tok", [b"t" * 32])
+        barrier = threading.Barrier(threads)
+        results: list[tuple[bool, bool, bool, int, int | None] | BaseException] = []
+        lock = threading.Lock()
+
+        def race(n: int) -> None:
+            try:
+                barrier.wait()
+                outcome = (
+                    store.advance("ctr", 1),
+                    store.consume_challenge("race", at(1)) is not None,
+                    store.consume_token("tok", b"t" * 32),
+                    store.hit("h", T0, 60).count,
+                    store.count_attempt("att"),
+                )
+                store.create_challenge(make_record(f"s{n}", slot="shared"))
+            except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
+                outcome_or_error: tuple[bool, bool, bool, int, int | None] | BaseException = exc
+            else:
+                outcome_or_error = outcome
+            with lock:
+                results.append(outcome_or_error)
+
+        workers = [threading.Thread(target=race, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        outcomes = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            outcomes.append(result)
+        assert len(outcomes) == threads
+        assert sum(o[0] for o in outcomes) == 1
+        assert sum(o[1] for o in outcomes) == 1
+        assert sum(o[2] for o in outcomes) == 1
+        assert sorted(o[3] for o in outcomes) == list(range(1, threads + 1))
+        assert sorted(o[4] or 0 for o in outcomes) == list(range(1, threads + 1))
+        live = [n for n in range(threads) if not _required(store.get_challenge(f"s{n}")).consumed]
+        assert len(live) == 1
 
 
 class PersistentStoreContract(StoreContract):

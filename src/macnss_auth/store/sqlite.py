@@ -46,6 +46,10 @@ from typing import Any, Final, Literal
 from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.secret import Secret
+from macnss_auth.store._codec import instant as _instant
+from macnss_auth.store._codec import int64 as _int64
+from macnss_auth.store._codec import micros as _micros
+from macnss_auth.store._codec import window_micros as _window_micros
 from macnss_auth.store.base import (
     ChallengeRecord,
     CounterState,
@@ -60,11 +64,6 @@ Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
 
 # "MACN" as a big-endian integer; marks the file as a macnss-auth store.
 APPLICATION_ID: Final = 0x4D41434E
-
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_MICROSECOND: Final = dt.timedelta(microseconds=1)
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
 
 # Forward migrations: step i brings a file from version i to version i + 1.
 # Steps are append-only once released; never edit a released step.
@@ -129,29 +128,6 @@ _CHALLENGE_COLUMNS: Final = (
     "id, slot, subject, method, created_at, expires_at, hint, data, "
     "verifier, max_attempts, attempts, consumed"
 )
-
-
-def _micros(when: dt.datetime) -> int:
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ConfigurationError("store times must be timezone-aware datetimes")
-    return (when - _EPOCH) // _MICROSECOND
-
-
-def _instant(micros: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=micros)
-
-
-def _window_micros(window: float) -> int:
-    if not math.isfinite(window) or window <= 0:
-        raise ConfigurationError("a counter window must be a positive number of seconds")
-    # timedelta rounds exactly as MemoryStore does, so both stores agree to the microsecond.
-    return dt.timedelta(seconds=window) // _MICROSECOND
-
-
-def _int64(value: int) -> int:
-    if not _INT64_MIN <= value <= _INT64_MAX:
-        raise StoreError("monotonic counters are signed 64-bit integers")
-    return value
 
 
 def _schema_version(connection: sqlite3.Connection) -> int:

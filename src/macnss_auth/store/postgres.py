@@ -1,0 +1,534 @@
+"""A store in PostgreSQL, for several service instances sharing one database.
+
+Theory of operation
+-------------------
+* **Connections.** psycopg 3 connections in autocommit mode, lent to one
+  thread at a time from a small per-process pool (as in
+  :class:`~macnss_auth.store.sqlite.SQLiteStore`).
+* **Atomicity.** Each deciding method is one statement that PostgreSQL makes
+  atomic under concurrency (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``,
+  ``UPDATE ... WHERE consumed = false ... RETURNING``: a second updater waits
+  for the row lock, then re-checks the condition on the new row and skips
+  it), or one transaction that first takes a transaction-scoped advisory lock
+  on what it decides about (the challenge slot, the token set), so two
+  instances creating a challenge in the same slot at once cannot both leave
+  theirs live.
+* **Durability** is the server's: with the default ``synchronous_commit=on``
+  an accepted update survives a crash of the server or the machine.
+* **Time** is stored as ``bigint`` microseconds since the Unix epoch (UTC).
+* **Secrets** are sealed with the :class:`Keyring` exactly as in SQLite.
+* **Schema.** All tables live in one PostgreSQL schema (``macnss_auth`` by
+  default) with a ``meta`` table holding the schema version; opening applies
+  the missing forward steps under an advisory lock, and a newer version
+  raises :class:`~macnss_auth.errors.SchemaVersionError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final
+
+import psycopg
+from psycopg import sql
+
+from macnss_auth.authenticator import Challenge
+from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
+from macnss_auth.secret import Secret
+from macnss_auth.store._codec import instant as _instant
+from macnss_auth.store._codec import int64 as _int64
+from macnss_auth.store._codec import micros as _micros
+from macnss_auth.store._codec import window_micros as _window_micros
+from macnss_auth.store.base import (
+    ChallengeRecord,
+    CounterState,
+    Enrollment,
+    enrollment_context,
+)
+from macnss_auth.store.keyring import Keyring
+
+__all__ = ["POSTGRES_SCHEMA_VERSION", "PostgresStore"]
+
+# Forward migrations; "{s}" is replaced by the quoted schema name.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE {s}.enrollments (
+            subject text NOT NULL,
+            method text NOT NULL,
+            sealed bytea NOT NULL,
+            key_id text NOT NULL,
+            params text NOT NULL,
+            confirmed boolean NOT NULL,
+            created_at bigint NOT NULL,
+            expires_at bigint,
+            PRIMARY KEY (subject, method)
+        )""",
+        "CREATE TABLE {s}.counters (key text PRIMARY KEY, value bigint NOT NULL)",
+        """CREATE TABLE {s}.challenges (
+            id text PRIMARY KEY,
+            slot text NOT NULL,
+            subject text NOT NULL,
+            method text NOT NULL,
+            created_at bigint NOT NULL,
+            expires_at bigint NOT NULL,
+            hint text,
+            data text NOT NULL,
+            verifier bytea NOT NULL,
+            max_attempts integer NOT NULL,
+            attempts integer NOT NULL,
+            consumed boolean NOT NULL
+        )""",
+        "CREATE INDEX ON {s}.challenges (slot) WHERE NOT consumed",
+        "CREATE INDEX ON {s}.challenges (expires_at)",
+        """CREATE TABLE {s}.windows (
+            key text PRIMARY KEY,
+            count bigint NOT NULL,
+            first_at bigint NOT NULL,
+            last_at bigint NOT NULL,
+            ends_at bigint NOT NULL
+        )""",
+        "CREATE INDEX ON {s}.windows (ends_at)",
+        """CREATE TABLE {s}.tokens (
+            key text NOT NULL,
+            digest bytea NOT NULL,
+            PRIMARY KEY (key, digest)
+        )""",
+    ),
+)
+
+POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+_COLUMNS: Final = sql.SQL(
+    "id, slot, subject, method, created_at, expires_at, hint, data, "
+    "verifier, max_attempts, attempts, consumed"
+)
+
+# Advisory lock namespaces (first argument of the two-int form is not used:
+# one bigint key from hashtextextended, salted per purpose).
+_MIGRATION_LOCK: Final = 0x4D41434E
+
+
+def _record(row: Sequence[Any], *, consumed: bool | None = None) -> ChallengeRecord:
+    (cid, slot, subject, method, created, expires, hint, data, verifier, maxa, att, used) = row
+    return ChallengeRecord(
+        challenge=Challenge(
+            id=cid,
+            subject=subject,
+            method=method,
+            created_at=_instant(created),
+            expires_at=_instant(expires),
+            hint=hint,
+            data=json.loads(data),
+        ),
+        slot=slot,
+        verifier=bytes(verifier),
+        max_attempts=int(maxa),
+        attempts=int(att),
+        consumed=bool(used) if consumed is None else consumed,
+    )
+
+
+class PostgresStore:
+    """A :class:`~macnss_auth.store.base.Store` in PostgreSQL (psycopg 3).
+
+    Args:
+        conninfo: a libpq connection string or URI.
+        keyring: seals enrollment secrets.
+        schema: the PostgreSQL schema holding the tables (created if missing).
+        connect_timeout: seconds to wait for a connection.
+
+    Raises:
+        SchemaVersionError: the schema was written by newer code.
+        StoreError: the server cannot be reached or the schema not created.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        keyring: Keyring,
+        schema: str = "macnss_auth",
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if not schema or len(schema) > 63:
+            raise ConfigurationError("the schema name must be 1-63 characters")
+        self._conninfo = conninfo
+        self._keyring = keyring
+        self._schema = schema
+        self._timeout = max(1, round(connect_timeout))
+        self._lock = threading.Lock()
+        self._pool: list[psycopg.Connection[tuple[Any, ...]]] = []
+        self._pid = os.getpid()
+        self._closed = False
+        self._sql: dict[str, sql.Composed] = {}
+        try:
+            with self._connection() as conn:
+                self._migrate(conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._schema!r})"
+
+    # Plumbing ----------------------------------------------------------------
+    def _q(self, text: str) -> sql.Composed:
+        """``text`` with ``{s}`` bound to the quoted schema (cached)."""
+        query = self._sql.get(text)
+        if query is None:
+            query = sql.SQL(text).format(s=sql.Identifier(self._schema), cols=_COLUMNS)
+            self._sql[text] = query
+        return query
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout)
+        except psycopg.Error as exc:
+            raise StoreError("cannot connect to PostgreSQL") from exc
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        if os.getpid() != self._pid:
+            # Never share a socket with a parent process after fork.
+            self._lock = threading.Lock()
+            self._pool = []
+            self._pid = os.getpid()
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            conn = self._pool.pop() if self._pool else None
+        if conn is None or conn.closed:
+            conn = self._connect()
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            self._release(conn)
+            raise StoreError(f"PostgreSQL failed: {exc.__class__.__name__}") from exc
+        except BaseException:
+            self._release(conn)
+            raise
+        self._release(conn)
+
+    def _release(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        usable = (
+            not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        )
+        with self._lock:
+            keep = usable and not self._closed and os.getpid() == self._pid
+            if keep:
+                self._pool.append(conn)
+        if not keep:
+            conn.close()
+
+    def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(self._q("CREATE SCHEMA IF NOT EXISTS {s}"))
+            conn.execute(
+                self._q("CREATE TABLE IF NOT EXISTS {s}.meta (name text PRIMARY KEY, value text)")
+            )
+            row = conn.execute(
+                self._q("SELECT value FROM {s}.meta WHERE name = 'schema_version'")
+            ).fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > POSTGRES_SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"the store has schema version {version}; this code knows up to "
+                    f"{POSTGRES_SCHEMA_VERSION}: upgrade macnss-auth"
+                )
+            for step in _MIGRATIONS[version:]:
+                for statement in step:
+                    conn.execute(self._q(statement))
+            conn.execute(
+                self._q(
+                    "INSERT INTO {s}.meta (name, value) VALUES ('schema_version', %s)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                ),
+                (str(POSTGRES_SCHEMA_VERSION),),
+            )
+
+    def _lock_on(self, conn: psycopg.Connection[tuple[Any, ...]], purpose: str, key: str) -> None:
+        """A transaction-scoped advisory lock on (purpose, key)."""
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (json.dumps([self._schema, purpose, key]),),
+        )
+
+    # Enrollments -----------------------------------------------------------
+    def put_enrollment(self, enrollment: Enrollment) -> None:
+        """Create or replace the enrollment for (subject, method), secret sealed."""
+        context = enrollment_context(enrollment.subject, enrollment.method)
+        sealed = self._keyring.seal(enrollment.secret.reveal(), context=context)
+        expires = None if enrollment.expires_at is None else _micros(enrollment.expires_at)
+        with self._connection() as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO {s}.enrollments (subject, method, sealed, key_id, params,"
+                    " confirmed, created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (subject, method) DO UPDATE SET sealed = excluded.sealed,"
+                    " key_id = excluded.key_id, params = excluded.params,"
+                    " confirmed = excluded.confirmed, created_at = excluded.created_at,"
+                    " expires_at = excluded.expires_at"
+                ),
+                (
+                    enrollment.subject,
+                    enrollment.method,
+                    sealed,
+                    self._keyring.primary,
+                    json.dumps(dict(enrollment.params), sort_keys=True),
+                    enrollment.confirmed,
+                    _micros(enrollment.created_at),
+                    expires,
+                ),
+            )
+
+    def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
+        """The enrollment with its secret opened, or None.
+
+        Raises:
+            SecretKeyError: the sealed secret does not open under the keyring.
+        """
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q(
+                    "SELECT sealed, params, confirmed, created_at, expires_at"
+                    " FROM {s}.enrollments WHERE subject = %s AND method = %s"
+                ),
+                (subject, method),
+            ).fetchone()
+        if row is None:
+            return None
+        sealed, params, confirmed, created, expires = row
+        secret = self._keyring.open(bytes(sealed), context=enrollment_context(subject, method))
+        return Enrollment(
+            subject=subject,
+            method=method,
+            secret=Secret(secret),
+            params=json.loads(params),
+            confirmed=bool(confirmed),
+            created_at=_instant(created),
+            expires_at=None if expires is None else _instant(expires),
+        )
+
+    def delete_enrollment(self, subject: str, method: str) -> bool:
+        """Remove it; True if there was one."""
+        with self._connection() as conn:
+            cursor = conn.execute(
+                self._q("DELETE FROM {s}.enrollments WHERE subject = %s AND method = %s"),
+                (subject, method),
+            )
+            return cursor.rowcount == 1
+
+    # Monotonic counters ------------------------------------------------------
+    def advance(self, key: str, value: int) -> bool:
+        """Atomically set ``key`` to ``value`` iff absent or ``value`` > current.
+
+        Raises:
+            StoreError: ``value`` does not fit in a signed 64-bit integer.
+        """
+        with self._connection() as conn:
+            cursor = conn.execute(
+                self._q(
+                    "INSERT INTO {s}.counters AS c (key, value) VALUES (%s, %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                    " WHERE excluded.value > c.value"
+                ),
+                (key, _int64(value)),
+            )
+            return cursor.rowcount == 1
+
+    def current(self, key: str) -> int | None:
+        """The counter's value, or None (advisory)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q("SELECT value FROM {s}.counters WHERE key = %s"), (key,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def reset_counter(self, key: str) -> None:
+        """Forget a monotonic counter."""
+        with self._connection() as conn:
+            conn.execute(self._q("DELETE FROM {s}.counters WHERE key = %s"), (key,))
+
+    # Challenges --------------------------------------------------------------
+    def create_challenge(self, record: ChallengeRecord) -> None:
+        """Insert a challenge and retire the live ones in its slot, in one transaction.
+
+        Raises:
+            StoreError: a challenge with this id exists already.
+        """
+        c = record.challenge
+        values = (
+            c.id,
+            record.slot,
+            c.subject,
+            c.method,
+            _micros(c.created_at),
+            _micros(c.expires_at),
+            c.hint,
+            json.dumps(dict(c.data), sort_keys=True),
+            record.verifier,
+            record.max_attempts,
+            record.attempts,
+            record.consumed,
+        )
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    self._lock_on(conn, "slot", record.slot)
+                    conn.execute(
+                        self._q(
+                            "INSERT INTO {s}.challenges ({cols}) VALUES"
+                            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        ),
+                        values,
+                    )
+                    conn.execute(
+                        self._q(
+                            "UPDATE {s}.challenges SET consumed = true"
+                            " WHERE slot = %s AND NOT consumed AND id <> %s"
+                        ),
+                        (record.slot, c.id),
+                    )
+            except psycopg.errors.UniqueViolation:
+                raise StoreError("a challenge with this id exists already") from None
+
+    def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        """The record, or None (advisory)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q("SELECT {cols} FROM {s}.challenges WHERE id = %s"),
+                (challenge_id,),
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def count_attempt(self, challenge_id: str) -> int | None:
+        """Atomically add one wrong attempt; the new count, or None if unknown."""
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q(
+                    "UPDATE {s}.challenges SET attempts = attempts + 1 WHERE id = %s"
+                    " RETURNING attempts"
+                ),
+                (challenge_id,),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
+        """Atomically mark used iff unused, unexpired and attempts remain."""
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q(
+                    "UPDATE {s}.challenges SET consumed = true WHERE id = %s AND NOT consumed"
+                    " AND expires_at > %s AND attempts < max_attempts RETURNING {cols}"
+                ),
+                (challenge_id, _micros(now)),
+            ).fetchone()
+        return None if row is None else _record(row, consumed=False)
+
+    # Windowed counters -------------------------------------------------------
+    def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
+        """Atomically count one event; a window older than ``window`` s restarts."""
+        at, span = _micros(now), _window_micros(window)
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q(
+                    "INSERT INTO {s}.windows AS w (key, count, first_at, last_at, ends_at)"
+                    " VALUES (%(key)s, 1, %(now)s, %(now)s, %(now)s + %(span)s)"
+                    " ON CONFLICT (key) DO UPDATE SET"
+                    " count = CASE WHEN %(now)s >= w.first_at + %(span)s THEN 1"
+                    "   ELSE w.count + 1 END,"
+                    " first_at = CASE WHEN %(now)s >= w.first_at + %(span)s THEN %(now)s"
+                    "   ELSE w.first_at END,"
+                    " last_at = %(now)s,"
+                    " ends_at = CASE WHEN %(now)s >= w.first_at + %(span)s"
+                    "   THEN %(now)s + %(span)s ELSE w.first_at + %(span)s END"
+                    " RETURNING count, first_at, last_at"
+                ),
+                {"key": key, "now": at, "span": span},
+            ).fetchone()
+        assert row is not None  # noqa: S101 (an upsert always returns its row)
+        return CounterState(count=int(row[0]), first_at=_instant(row[1]), last_at=_instant(row[2]))
+
+    def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
+        """The counter if its window is still open (advisory)."""
+        at, span = _micros(now), _window_micros(window)
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q(
+                    "SELECT count, first_at, last_at FROM {s}.windows"
+                    " WHERE key = %s AND %s < first_at + %s"
+                ),
+                (key, at, span),
+            ).fetchone()
+        if row is None:
+            return None
+        return CounterState(count=int(row[0]), first_at=_instant(row[1]), last_at=_instant(row[2]))
+
+    def clear(self, key: str) -> None:
+        """Reset a windowed counter."""
+        with self._connection() as conn:
+            conn.execute(self._q("DELETE FROM {s}.windows WHERE key = %s"), (key,))
+
+    # Single-use tokens -------------------------------------------------------
+    def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
+        """Replace the token set under ``key``, in one transaction."""
+        rows = [(key, bytes(d)) for d in digests]
+        with self._connection() as conn, conn.transaction():
+            self._lock_on(conn, "tokens", key)
+            conn.execute(self._q("DELETE FROM {s}.tokens WHERE key = %s"), (key,))
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    self._q(
+                        "INSERT INTO {s}.tokens (key, digest) VALUES (%s, %s)"
+                        " ON CONFLICT DO NOTHING"
+                    ),
+                    rows,
+                )
+
+    def consume_token(self, key: str, digest: bytes) -> bool:
+        """Atomically remove one token; True to exactly one caller."""
+        with self._connection() as conn:
+            cursor = conn.execute(
+                self._q("DELETE FROM {s}.tokens WHERE key = %s AND digest = %s"), (key, digest)
+            )
+            return cursor.rowcount == 1
+
+    def count_tokens(self, key: str) -> int:
+        """Tokens left under ``key``."""
+        with self._connection() as conn:
+            row = conn.execute(
+                self._q("SELECT count(*) FROM {s}.tokens WHERE key = %s"), (key,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # Housekeeping ------------------------------------------------------------
+    def purge(self, now: dt.datetime) -> int:
+        """Delete expired challenges and windows that ended; return how many."""
+        at = _micros(now)
+        with self._connection() as conn, conn.transaction():
+            gone = conn.execute(
+                self._q("DELETE FROM {s}.challenges WHERE expires_at <= %s"), (at,)
+            ).rowcount
+            gone += conn.execute(
+                self._q("DELETE FROM {s}.windows WHERE ends_at <= %s"), (at,)
+            ).rowcount
+        return gone
+
+    def close(self) -> None:
+        """Close every pooled connection; later calls raise ``StoreError``."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, []
+        for conn in pool:
+            conn.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

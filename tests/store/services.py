@@ -1,0 +1,154 @@
+"""Throw-away PostgreSQL and Redis servers on 127.0.0.1 for the store tests.
+
+Each server runs from a temporary directory on a free port and is stopped at
+the end of the session. A missing server binary skips the tests that need it,
+unless ``MACNSS_REQUIRE_SERVICES=1`` (CI), which turns the skip into a failure.
+
+* PostgreSQL: ``initdb`` and ``pg_ctl`` from ``$MACNSS_PG_BIN``, else the
+  newest ``/usr/lib/postgresql/*/bin``, else ``$PATH`` (Debian: ``postgresql``).
+  PostgreSQL refuses to run as root, so as root the cluster belongs to the
+  ``postgres`` user and commands run through ``runuser``. The test cluster
+  runs with ``fsync=off``: it is thrown away, and durability is not what the
+  contract tests check.
+* Redis: ``redis-server`` from ``$PATH`` (Debian: ``redis-server``), with
+  persistence off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+__all__ = ["postgres_server", "redis_server", "require_services", "unavailable"]
+
+
+def require_services() -> bool:
+    """Whether a missing server must fail the run instead of skipping."""
+    return os.environ.get("MACNSS_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail under ``MACNSS_REQUIRE_SERVICES=1``."""
+    if require_services():
+        pytest.fail(f"{reason} (MACNSS_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _pg_bin() -> Path | None:
+    candidates = [os.environ.get("MACNSS_PG_BIN", "")]
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").is_file():
+            return Path(candidate)
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _version_key(path: str) -> int:
+    name = Path(path).parent.name
+    return int(name) if name.isdigit() else 0
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start a PostgreSQL cluster; yield its libpq connection string."""
+    bindir = _pg_bin()
+    if bindir is None:
+        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        raise AssertionError("unreachable")
+    prefix: list[str] = []
+    datadir = Path(tempfile.mkdtemp(prefix="macnss-pg-"))
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(datadir)
+            unavailable("running as root and there is no 'postgres' user to own the cluster")
+            raise AssertionError("unreachable") from None
+        os.chown(datadir, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {datadir} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    try:
+        subprocess.run(
+            [*prefix, str(bindir / "initdb"), "-D", str(datadir / "data"), "-U", "postgres",
+             "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-o", options,
+             "-l", str(datadir / "log"), "-w", "-t", "60", "start"],
+            check=True, capture_output=True, timeout=90,
+        )  # fmt: skip
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        log = datadir / "log"
+        detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        shutil.rmtree(datadir, ignore_errors=True)
+        pytest.fail(f"could not start PostgreSQL: {exc}\n{getattr(exc, 'stderr', '')}\n{detail}")
+    try:
+        yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    finally:
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-m", "immediate",
+             "-w", "stop"],
+            check=False, capture_output=True, timeout=60,
+        )  # fmt: skip
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Start a Redis server; yield its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server not found")
+        raise AssertionError("unreachable")
+    workdir = Path(tempfile.mkdtemp(prefix="macnss-redis-"))
+    port = _free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("could not start redis-server")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
