@@ -190,3 +190,44 @@ def test_parser_raises_only_library_errors(raw: str) -> None:
 def test_parser_on_mrz_alphabet(raw: str) -> None:
     with contextlib.suppress(MalformedInput):
         parse_mrz(raw)
+
+
+ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _field(value: str) -> str:
+    return value + str(check_digit(value))
+
+
+dates = st.from_regex(r"[0-9]{6}", fullmatch=True)
+
+
+@given(
+    st.text(alphabet=ALNUM, min_size=1, max_size=9),
+    dates,
+    dates,
+    st.text(alphabet=ALNUM + "<", min_size=14, max_size=14),
+)
+def test_generated_td3_round_trips(number: str, birth: str, expiry: str, personal: str) -> None:
+    line1 = ("P<UTOERIKSSON<<ANNA" + "<" * 44)[:44]
+    number_field = _field(number.ljust(9, "<"))
+    personal_field = _field(personal)
+    body = number_field + "UTO" + _field(birth) + "F" + _field(expiry) + personal_field
+    composite = number_field + _field(birth) + _field(expiry) + personal_field
+    mrz = parse_mrz(line1 + "\n" + body + str(check_digit(composite)))
+    assert mrz.key == MrzKey(number, birth, expiry)
+    assert (mrz.document_number, mrz.optional_data) == (number, personal)
+
+
+@given(st.text(alphabet=ALNUM, min_size=10, max_size=14), dates, dates)
+def test_generated_td1_long_numbers_round_trip(number: str, birth: str, expiry: str) -> None:
+    extension = number[9:] + str(check_digit(number))
+    line1 = ("I<UTO" + number[:9] + "<" + extension + "<" * 30)[:30]
+    line2 = _field(birth) + "M" + _field(expiry) + "UTO" + "<" * 11
+    composite = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]
+    line3 = ("STEVENSON<<PETER" + "<" * 30)[:30]
+    mrz = parse_mrz(f"{line1}\n{line2}{check_digit(composite)}\n{line3}")
+    assert mrz.document_number == number
+    assert mrz.key.information == (
+        f"{number}{check_digit(number)}{_field(birth)}{_field(expiry)}".encode("ascii")
+    )
