@@ -510,8 +510,10 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
             return PublicKeyInfo(
                 "rsa",
                 der,
-                rsa_modulus=int(body["modulus"].native),
-                rsa_exponent=int(body["public_exponent"].native),
+                # Some issuers encode the modulus without its leading zero byte,
+                # which DER reads as negative (the BSI 2008 AA key): read unsigned.
+                rsa_modulus=int.from_bytes(body["modulus"].contents, "big"),
+                rsa_exponent=int.from_bytes(body["public_exponent"].contents, "big"),
             )
         if oid == "1.2.840.10045.2.1":
             point = bytes(spki["public_key"].contents[1:])

@@ -1,0 +1,57 @@
+"""Proving an eMRTD genuine: Passive, Active and Chip Authentication, and uploads.
+
+* :func:`verify_document`: data groups + EF.SOD (+ AA response, CA outcome)
+  against a :class:`~macnss_auth.nfc.pki.TrustStore`, giving a
+  :class:`DocumentVerification` with every check and a ``genuine`` verdict
+  under a :class:`VerificationPolicy`.
+* :func:`verify_bundle`: the same for a versioned JSON upload from a phone,
+  bound to the nonce the server issued.
+* :func:`verify_active_authentication`: one AA signature (RSA ISO/IEC 9796-2
+  scheme 1, or plain ECDSA).
+
+Trust model and step-by-step guide: ``docs/document-verification.md``.
+"""
+
+from macnss_auth.nfc.verify.active import verify_active_authentication
+from macnss_auth.nfc.verify.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    BundleFormatError,
+    DocumentBundle,
+    decode_bundle,
+    encode_bundle,
+    verify_bundle,
+)
+from macnss_auth.nfc.verify.document import (
+    ChipAuthenticationOutcome,
+    trusted_chip_authentication_key,
+    verify_document,
+)
+from macnss_auth.nfc.verify.result import (
+    Check,
+    CheckStatus,
+    ChipAuthenticity,
+    DocumentRejected,
+    DocumentVerification,
+    VerificationPolicy,
+)
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_VERSION",
+    "BundleFormatError",
+    "Check",
+    "CheckStatus",
+    "ChipAuthenticationOutcome",
+    "ChipAuthenticity",
+    "DocumentBundle",
+    "DocumentRejected",
+    "DocumentVerification",
+    "VerificationPolicy",
+    "decode_bundle",
+    "encode_bundle",
+    "trusted_chip_authentication_key",
+    "verify_active_authentication",
+    "verify_bundle",
+    "verify_document",
+]

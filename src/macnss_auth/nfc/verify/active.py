@@ -1,0 +1,119 @@
+"""Active Authentication signature verification (ICAO 9303-11 §6.1).
+
+The terminal sends an 8-byte challenge; the chip signs it with the private key
+whose public half is in DG15.
+
+* RSA: ISO/IEC 9796-2 digital signature scheme 1, partial message recovery.
+  The verifier computes ``F = s^e mod n`` (or ``n - F``), checks the header
+  ``6A`` and the trailer (``BC`` = SHA-1, or ``<hash id> CC`` with ISO/IEC
+  10118-3 identifiers for SHA-224/256/384/512), splits ``F`` into the
+  recoverable part M1 and the hash H, and compares ``H = hash(M1 || challenge)``.
+* ECDSA: a plain ``r || s`` signature over the challenge, with the hash named by
+  DG14's ActiveAuthenticationInfo.
+
+A DG15 key is only worth checking against once DG15 passed Passive
+Authentication; :mod:`macnss_auth.nfc.verify.document` enforces that.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from macnss_auth.nfc.pki import (
+    HashAlgorithm,
+    PublicKeyInfo,
+    SignatureInvalid,
+    SignatureKind,
+    SignatureScheme,
+    verify_signature,
+)
+
+__all__ = ["ecdsa_hash_for", "verify_active_authentication"]
+
+_TRAILER_HASHES = {
+    0x33: HashAlgorithm.SHA1,
+    0x34: HashAlgorithm.SHA256,
+    0x35: HashAlgorithm.SHA512,
+    0x36: HashAlgorithm.SHA384,
+    0x38: HashAlgorithm.SHA224,
+}
+_ECDSA_OIDS = {
+    "1.2.840.10045.4.1": HashAlgorithm.SHA1,
+    "1.2.840.10045.4.3.1": HashAlgorithm.SHA224,
+    "1.2.840.10045.4.3.2": HashAlgorithm.SHA256,
+    "1.2.840.10045.4.3.3": HashAlgorithm.SHA384,
+    "1.2.840.10045.4.3.4": HashAlgorithm.SHA512,
+}
+
+
+def ecdsa_hash_for(signature_algorithm: str | None, key: PublicKeyInfo) -> HashAlgorithm:
+    """The ECDSA AA hash: from the ActiveAuthenticationInfo OID, else by key size."""
+    if signature_algorithm in _ECDSA_OIDS:
+        return _ECDSA_OIDS[signature_algorithm]
+    size = key.key_size
+    if size <= 192:
+        return HashAlgorithm.SHA1
+    if size <= 224:
+        return HashAlgorithm.SHA224
+    if size <= 256:
+        return HashAlgorithm.SHA256
+    if size <= 384:
+        return HashAlgorithm.SHA384
+    return HashAlgorithm.SHA512
+
+
+def _verify_rsa(key: PublicKeyInfo, challenge: bytes, signature: bytes) -> None:
+    n, e = key.rsa_modulus, key.rsa_exponent
+    if n is None or e is None:
+        raise SignatureInvalid("not an RSA key")
+    k = (n.bit_length() + 7) // 8
+    s = int.from_bytes(signature, "big")
+    if len(signature) != k or not 0 < s < n:
+        raise SignatureInvalid("RSA signature has the wrong size")
+    recovered = pow(s, e, n)
+    for candidate in (recovered, n - recovered):
+        block = candidate.to_bytes(k, "big")
+        if block[-1] == 0xBC:
+            algorithm, trailer = HashAlgorithm.SHA1, 1
+        elif block[-1] == 0xCC and block[-2] in _TRAILER_HASHES:
+            algorithm, trailer = _TRAILER_HASHES[block[-2]], 2
+        else:
+            continue
+        if block[0] != 0x6A:
+            # 0x4A would be full recovery: the challenge would not be covered.
+            continue
+        digest_start = k - trailer - algorithm.digest_size
+        if digest_start <= 1:
+            continue
+        recoverable = block[1:digest_start]
+        digest = block[digest_start : k - trailer]
+        if hmac.compare_digest(digest, algorithm.digest(recoverable + challenge)):
+            return
+        raise SignatureInvalid("Active Authentication signature does not cover this challenge")
+    raise SignatureInvalid("not an ISO/IEC 9796-2 scheme 1 signature")
+
+
+def verify_active_authentication(
+    key: PublicKeyInfo,
+    challenge: bytes,
+    signature: bytes,
+    *,
+    ecdsa_algorithm: str | None = None,
+) -> None:
+    """Verify an Active Authentication response.
+
+    Args:
+        key: the DG15 public key (only after DG15 passed Passive Authentication).
+        challenge: the 8 bytes the terminal (or server) sent.
+        signature: the chip's answer to INTERNAL AUTHENTICATE.
+        ecdsa_algorithm: the signature algorithm OID from DG14's ActiveAuthenticationInfo.
+
+    Raises:
+        SignatureInvalid: the signature does not verify over ``challenge``.
+        UnsupportedAlgorithm: a key or curve this library cannot use.
+    """
+    if key.algorithm == "rsa":
+        _verify_rsa(key, challenge, signature)
+        return
+    scheme = SignatureScheme(SignatureKind.ECDSA_PLAIN, ecdsa_hash_for(ecdsa_algorithm, key))
+    verify_signature(key, scheme, challenge, signature)

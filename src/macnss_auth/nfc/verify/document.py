@@ -1,0 +1,322 @@
+"""Passive, Active and Chip Authentication of a read document (ICAO 9303-11 §5-6, 9303-12).
+
+Theory of operation:
+
+1. **EF.SOD** is parsed; if it cannot be, nothing else can be trusted.
+2. **SOD signature**: the CMS signature (and the messageDigest over the
+   LDSSecurityObject) is checked with the document signer's key from the SOD.
+3. **Chain**: the trust store validates the DS certificate: a trusted CSCA
+   signed it (matched by name and key identifier), key usages allow it,
+   both are valid now (from the injected clock, never the client's), the DS
+   covered the SOD's signing time, and CRLs do not revoke it.
+4. **Data group hashes**: every data group read is hashed with the SOD's
+   algorithm and compared with the SOD. A data group the SOD does not list is
+   reported *not performed*, never verified.
+5. **Active Authentication**: the DG15 key is used only if DG15 passed step 4
+   under a good signature and chain; the signature must cover the challenge
+   the verifier chose.
+6. **Chip Authentication**: the reader reports which key it authenticated;
+   it must be a key of a DG14 that passed PA.
+
+The verdict (``genuine``) then follows a :class:`VerificationPolicy`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+import attrs
+
+from macnss_auth.clock import Clock, SystemClock
+from macnss_auth.errors import MacnssAuthError, UnsupportedAlgorithm
+from macnss_auth.nfc.lds import LdsFormatError, SecurityInfos, parse_dg14, parse_dg15, parse_sod
+from macnss_auth.nfc.lds.sod import SecurityObject
+from macnss_auth.nfc.pki import HashAlgorithm, SignatureInvalid, TrustStore
+from macnss_auth.nfc.verify.active import verify_active_authentication
+from macnss_auth.nfc.verify.result import (
+    Check,
+    CheckStatus,
+    ChipAuthenticity,
+    DocumentRejected,
+    DocumentVerification,
+    VerificationPolicy,
+)
+
+_Report = Callable[[str, CheckStatus, str], None]
+
+__all__ = ["ChipAuthenticationOutcome", "trusted_chip_authentication_key", "verify_document"]
+
+_PASSED, _FAILED, _SKIPPED = CheckStatus.PASSED, CheckStatus.FAILED, CheckStatus.NOT_PERFORMED
+
+
+@attrs.frozen
+class ChipAuthenticationOutcome:
+    """What the reader reports after running Chip Authentication.
+
+    Attributes:
+        public_key: the chip's static public key the terminal used: the
+            SubjectPublicKeyInfo DER from DG14, or its raw public value.
+        completed: the chip proved the private key (secure messaging under the
+            keys derived from CA worked).
+        key_id: the CA key id, when DG14 has several.
+    """
+
+    public_key: bytes = attrs.field(repr=False)
+    completed: bool
+    key_id: int | None = None
+
+
+def _hash_matches(sod: SecurityObject, number: int, data: bytes) -> bool:
+    return hmac.compare_digest(sod.hash_algorithm.digest(data), sod.hashes[number])
+
+
+def verify_document(
+    data_groups: Mapping[int, bytes],
+    sod: bytes,
+    trust_store: TrustStore,
+    *,
+    clock: Clock | None = None,
+    policy: VerificationPolicy | None = None,
+    aa_challenge: bytes | None = None,
+    aa_signature: bytes | None = None,
+    chip_authentication: ChipAuthenticationOutcome | None = None,
+) -> DocumentVerification:
+    """Verify a document's data groups, EF.SOD and chip authentication.
+
+    Never raises for a bad document: every problem is a failed check and the
+    verdict is ``genuine=False``. Call :meth:`DocumentVerification.require_genuine`
+    to turn that into an exception.
+
+    Args:
+        data_groups: number -> file bytes as read.
+        sod: the EF.SOD file.
+        trust_store: the CSCAs and CRLs to trust.
+        clock: the trusted time source (default: the system clock).
+        policy: the verdict policy (default: :class:`VerificationPolicy`).
+        aa_challenge / aa_signature: an Active Authentication exchange to check.
+        chip_authentication: the reader's Chip Authentication outcome.
+    """
+    policy = policy or VerificationPolicy()
+    now = (clock or SystemClock()).now()
+    checks: list[Check] = []
+    groups = {int(k): bytes(v) for k, v in data_groups.items()}
+
+    def add(name: str, status: CheckStatus, reason: str) -> None:
+        checks.append(Check(name, status, reason))
+
+    try:
+        parsed = parse_sod(sod)
+    except (LdsFormatError, UnsupportedAlgorithm) as exc:
+        add("sod", _FAILED, f"EF.SOD cannot be used: {exc}")
+        for name in ("sod_signature", "chain", "crl"):
+            add(name, _SKIPPED, "no usable EF.SOD")
+        for number in sorted(groups):
+            add(f"dg{number}_hash", _SKIPPED, "no usable EF.SOD")
+        add("active_authentication", _SKIPPED, "no usable EF.SOD")
+        add("chip_authentication", _SKIPPED, "no usable EF.SOD")
+        return _verdict(checks, policy, frozenset(), {}, None)
+    add("sod", _PASSED, f"LDSSecurityObject v{parsed.version}, {parsed.hash_algorithm.value}")
+
+    signer = parsed.signed.signer_certificate()
+    signature_ok = False
+    if signer is None:
+        add("sod_signature", _FAILED, "EF.SOD carries no document signer certificate")
+    else:
+        try:
+            parsed.signed.verify(signer)
+            signature_ok = True
+            scheme = parsed.signed.scheme
+            add("sod_signature", _PASSED, f"{scheme.kind.value} with {scheme.hash.value}")
+        except SignatureInvalid as exc:
+            add("sod_signature", _FAILED, str(exc))
+        except UnsupportedAlgorithm as exc:
+            add("sod_signature", _FAILED, f"cannot be checked: {exc}")
+
+    chain_ok = False
+    if signer is None:
+        add("chain", _SKIPPED, "no document signer certificate")
+        add("crl", _SKIPPED, "no document signer certificate")
+    else:
+        result = trust_store.validate_document_signer(
+            signer, at=now, signing_time=parsed.signed.signing_time
+        )
+        chain_ok = result.trusted
+        add("chain", _PASSED if result.trusted else _FAILED, result.reason)
+        if result.revocation == "good":
+            add("crl", _PASSED, result.revocation_reason)
+        elif result.revocation == "revoked":
+            add("crl", _FAILED, result.revocation_reason)
+        else:
+            add("crl", _SKIPPED, result.revocation_reason)
+
+    trusted = signature_ok and chain_ok
+    verified: dict[int, bytes] = {}
+    for number in sorted(set(groups) | set(parsed.hashes)):
+        name = f"dg{number}_hash"
+        if number not in groups:
+            add(name, _SKIPPED, "listed in the SOD but not read")
+        elif number not in parsed.hashes:
+            add(name, _SKIPPED, "present but not covered by the SOD: unverified")
+        elif _hash_matches(parsed, number, groups[number]):
+            add(name, _PASSED, f"{parsed.hash_algorithm.value} matches the SOD")
+            if trusted:
+                verified[number] = parsed.hashes[number]
+        else:
+            add(name, _FAILED, f"{parsed.hash_algorithm.value} differs from the SOD")
+
+    hash_ok = {n for n in groups if n in parsed.hashes and _hash_matches(parsed, n, groups[n])}
+    # A data group passed PA when its hash matched a validly signed SOD from a trusted signer.
+    chain_accepted = chain_ok or not policy.require_trusted_chain
+    pa_ok = hash_ok if signature_ok and chain_accepted else set()
+    dg14: SecurityInfos | None = None
+    if 14 in pa_ok:
+        try:
+            dg14 = parse_dg14(groups[14])
+        except LdsFormatError:
+            dg14 = None
+
+    _active_authentication(add, groups, pa_ok, dg14, (aa_challenge, aa_signature))
+    _chip_authentication(add, groups, pa_ok, dg14, chip_authentication)
+    return _verdict(
+        checks, policy, frozenset(verified), verified, signer.subject if signer else None
+    )
+
+
+def _active_authentication(
+    report: _Report,
+    groups: Mapping[int, bytes],
+    pa_ok: set[int],
+    dg14: SecurityInfos | None,
+    exchange: tuple[bytes | None, bytes | None],
+) -> None:
+    name = "active_authentication"
+    challenge, signature = exchange
+    if challenge is None or signature is None:
+        report(name, _SKIPPED, "no Active Authentication response")
+        return
+    if 15 not in groups:
+        report(name, _FAILED, "a response was given but DG15 (the AA key) is missing")
+        return
+    if 15 not in pa_ok:
+        report(name, _FAILED, "DG15 did not pass Passive Authentication; its key is not trusted")
+        return
+    try:
+        key = parse_dg15(groups[15]).public_key
+        info = dg14.active_authentication if dg14 is not None else None
+        algorithm = info.signature_algorithm if info is not None else None
+        verify_active_authentication(key, challenge, signature, ecdsa_algorithm=algorithm)
+    except SignatureInvalid as exc:
+        report(name, _FAILED, str(exc))
+    except MacnssAuthError as exc:
+        report(name, _FAILED, f"cannot be checked: {exc}")
+    else:
+        report(name, _PASSED, f"{key.algorithm.upper()} signature over the challenge verifies")
+
+
+def _chip_authentication(
+    report: _Report,
+    groups: Mapping[int, bytes],
+    pa_ok: set[int],
+    dg14: SecurityInfos | None,
+    outcome: ChipAuthenticationOutcome | None,
+) -> None:
+    name = "chip_authentication"
+    if outcome is None:
+        report(name, _SKIPPED, "Chip Authentication was not run")
+        return
+    if 14 not in groups or 14 not in pa_ok or dg14 is None:
+        report(name, _FAILED, "DG14 did not pass Passive Authentication; its CA key is not trusted")
+        return
+    keys = [
+        k
+        for k in dg14.chip_authentication_keys
+        if outcome.key_id is None or k.key_id == outcome.key_id
+    ]
+    if not any(
+        hmac.compare_digest(outcome.public_key, k.subject_public_key_info)
+        or hmac.compare_digest(outcome.public_key, k.public_key)
+        for k in keys
+    ):
+        report(name, _FAILED, "the key used is not a Chip Authentication key of DG14")
+        return
+    if not outcome.completed:
+        report(name, _FAILED, "the chip did not prove its Chip Authentication key")
+        return
+    report(name, _PASSED, "the chip proved the DG14 Chip Authentication key")
+
+
+def trusted_chip_authentication_key(
+    verification: DocumentVerification, dg14: bytes, key_id: int | None = None
+) -> bytes:
+    """The SubjectPublicKeyInfo to run Chip Authentication with, from a PA-verified DG14.
+
+    Raises:
+        DocumentRejected: DG14 did not pass Passive Authentication (or these bytes differ).
+        LdsFormatError: no CA key with ``key_id``.
+    """
+    expected = verification.verified_hashes.get(14)
+    if expected is None:
+        raise DocumentRejected(verification)
+    algorithm = next(a for a in HashAlgorithm if a.digest_size == len(expected))
+    if not hmac.compare_digest(algorithm.digest(dg14), expected):
+        raise DocumentRejected(verification)
+    key = parse_dg14(dg14).chip_authentication_key(key_id)
+    if key is None:
+        raise LdsFormatError("DG14 has no such Chip Authentication key", field="DG14")
+    return key.subject_public_key_info
+
+
+def _hash_passed(checks: list[Check]) -> list[int]:
+    """Data group numbers whose hash check passed."""
+    return [int(c.name[2:-5]) for c in checks if c.name.endswith("_hash") and c.status is _PASSED]
+
+
+def _verdict(
+    checks: list[Check],
+    policy: VerificationPolicy,
+    verified: frozenset[int],
+    hashes: Mapping[int, bytes],
+    signer: str | None,
+) -> DocumentVerification:
+    status = {c.name: c.status for c in checks}
+    reason = ""
+    if status.get("sod") is not _PASSED:
+        reason = "EF.SOD is unusable"
+    elif status.get("sod_signature") is not _PASSED:
+        reason = "the SOD signature does not verify"
+    elif policy.require_trusted_chain and status.get("chain") is not _PASSED:
+        reason = "the document signer does not chain to a trusted CSCA"
+    elif status.get("crl") is _FAILED:
+        reason = "the document signer is revoked"
+    elif policy.require_crl and status.get("crl") is not _PASSED:
+        reason = "no current CRL for the issuing CSCA"
+    elif any(c.name.endswith("_hash") and c.status is _FAILED for c in checks):
+        reason = "a data group does not match the SOD"
+    elif missing := sorted(policy.required_data_groups - set(_hash_passed(checks))):
+        reason = f"required data groups not verified: {missing}"
+    elif status.get("active_authentication") is _FAILED:
+        reason = "Active Authentication failed"
+    elif status.get("chip_authentication") is _FAILED:
+        reason = "Chip Authentication failed"
+    else:
+        aa = status.get("active_authentication") is _PASSED
+        ca = status.get("chip_authentication") is _PASSED
+        need = policy.chip_authenticity
+        if need is ChipAuthenticity.ACTIVE_AUTHENTICATION and not aa:
+            reason = "the policy requires Active Authentication"
+        elif need is ChipAuthenticity.CHIP_AUTHENTICATION and not ca:
+            reason = "the policy requires Chip Authentication"
+        elif need is ChipAuthenticity.EITHER and not (aa or ca):
+            reason = "the policy requires Active or Chip Authentication"
+    genuine = not reason
+    return DocumentVerification(
+        checks=tuple(checks),
+        genuine=genuine,
+        policy=policy,
+        verified_data_groups=verified,
+        verified_hashes=MappingProxyType(dict(hashes)),
+        document_signer=signer,
+        verdict_reason=reason or "every required check passed",
+    )
