@@ -24,6 +24,7 @@ from macnss_auth.errors import TransportError
 from macnss_auth.nfc.card import FaultPlan, VirtualCard
 from macnss_auth.nfc.protocol import Transport
 from macnss_auth.nfc.serve import MemoryTransport, UdpCardServer, VpcdCardClient
+from macnss_auth.nfc.serve.vpcd import ABSENCE_AFTER_FAULT
 from macnss_auth.nfc.transports.nfcpy import NfcpyTransport
 
 VPCD_READER = "Virtual PCD 00 00"
@@ -85,7 +86,7 @@ def skip_or_fail(reason: str) -> None:
 class PyscardTransport:
     """A minimal pyscard reader: connect to the card in one reader, transmit APDUs."""
 
-    def __init__(self, reader: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, reader: str, *, timeout: float = 4.0) -> None:
         from smartcard.System import readers  # noqa: PLC0415 (needs pcscd)
 
         self._connection: Any = None
@@ -150,9 +151,9 @@ def serve(path: str, card: VirtualCard, *, faults: FaultPlan | None = None) -> I
                 pyscard.close()
         finally:
             client.stop()
-            # Let pcscd notice the card left before the next test connects another one.
-            deadline = time.monotonic() + 2
-            while client.connected and time.monotonic() < deadline:  # pragma: no cover
-                time.sleep(0.01)
+            if faults is not None and not faults.none:
+                # A link broken mid-command: pcscd must see the slot empty at one of its
+                # presence polls before it powers up the next card (see VpcdCardClient).
+                time.sleep(ABSENCE_AFTER_FAULT)
         return
     raise ValueError(path)

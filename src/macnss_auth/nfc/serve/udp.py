@@ -237,7 +237,7 @@ class UdpCardServer:
                 break
             if late and not plan.wtx_on_delay and not worker.is_alive():
                 # A slow chip that does not ask for more time: the reader times out.
-                time.sleep(max(0.0, deadline - time.monotonic()))
+                self._stop.wait(max(0.0, deadline - time.monotonic()))
                 break
             if self._stop.is_set():
                 return

@@ -36,6 +36,9 @@ _log = logging.getLogger(__name__)
 #: vpcd's default port (0x8C7B; ``CHANNELID`` in /etc/reader.conf.d/vpcd).
 VPCD_PORT = 35963
 
+#: Seconds a card stays away after a fault broke the link (see :meth:`VpcdCardClient._run`).
+ABSENCE_AFTER_FAULT = 1.0
+
 _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0, 1, 2, 4
 
 
@@ -161,14 +164,17 @@ class VpcdCardClient:
             self._connected.set()
             self.sessions += 1
             self.card.reset()
+            faulted = False
             try:
-                self._serve(sock)
+                faulted = self._serve(sock)
             except (_Closed, OSError):
                 pass
             finally:
                 self._disconnect()
                 self.card.reset()
-            self._stop.wait(self.reconnect_interval)
+            # After a link broken mid-command pcscd must see the slot empty at one of its
+            # presence polls (about every 0.4 s), or it never powers the card up again.
+            self._stop.wait(max(self.reconnect_interval, ABSENCE_AFTER_FAULT if faulted else 0.0))
 
     def _read_message(self, sock: socket.socket) -> bytes | None:
         try:
@@ -188,7 +194,8 @@ class VpcdCardClient:
     def _send_message(self, sock: socket.socket, payload: bytes) -> None:
         sock.sendall(len(payload).to_bytes(2, "big") + payload)
 
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, sock: socket.socket) -> bool:
+        """Answer vpcd until stopped or disconnected; True if a fault broke the link."""
         while not self._stop.is_set():
             message = self._read_message(sock)
             if message is None:
@@ -205,12 +212,13 @@ class VpcdCardClient:
             try:
                 number = self.faults.admit()
             except FrameFault:
-                return  # removed: drop the connection, pcscd sees the card go
+                return True  # removed: drop the connection, pcscd sees the card go
             response = self.card.process(message)
             if self.faults.plan.delay:
                 time.sleep(self.faults.plan.delay)
             try:
                 answer = self.faults.answer(number, response)
             except FrameFault:
-                return  # vpcd would wait forever for a lost answer; break the link instead
+                return True  # vpcd would wait forever for a lost answer; break the link instead
             self._send_message(sock, answer)
+        return False
