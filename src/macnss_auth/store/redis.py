@@ -1,0 +1,468 @@
+"""A store in Redis, for several service instances sharing one server.
+
+Theory of operation
+-------------------
+* **Atomicity.** Redis runs one command or one Lua script at a time, so each
+  deciding method is a single native command (``SREM`` for tokens) or a Lua
+  script that reads and writes in one step (compare-and-set, challenge
+  creation with slot retirement, consumption, windowed counting, purge). A
+  script sees no other client's writes half-done.
+* **Keys.** Every key starts with ``prefix`` (default ``{macnss-auth}:``). The
+  braces are a Redis Cluster hash tag: every key of one store lands in the
+  same slot, so the scripts, which derive a few keys from stored values (the
+  slot of a challenge), stay valid on a cluster too.
+* **Time.** The store follows the caller's clock, never the server's: times
+  are integer microseconds since the Unix epoch, and expiry is enforced by
+  comparisons and by :meth:`purge` over two sorted sets (challenges by expiry,
+  windows by end), not by Redis TTLs. Lua numbers are doubles, exact for
+  integers below 2**53 microseconds (the year 2255); the scripts format every
+  computed number with ``%.0f`` so none is rounded by Lua's 14-digit default.
+  Monotonic counters are compared as decimal strings, so all signed 64-bit
+  values are exact.
+* **Durability** is the server's: an update acknowledged by Redis survives a
+  server crash only with ``appendonly yes``; ``appendfsync always`` matches
+  :class:`~macnss_auth.store.sqlite.SQLiteStore`'s ``synchronous=FULL``, the
+  default ``everysec`` can lose the last second of updates.
+* **Secrets** are sealed with the :class:`Keyring` exactly as in the other stores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import redis
+from redis.commands.core import Script
+
+from macnss_auth.authenticator import Challenge
+from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
+from macnss_auth.secret import Secret
+from macnss_auth.store._codec import instant, int64, micros, window_micros
+from macnss_auth.store.base import (
+    ChallengeRecord,
+    CounterState,
+    Enrollment,
+    enrollment_context,
+)
+from macnss_auth.store.keyring import Keyring
+
+__all__ = ["REDIS_SCHEMA_VERSION", "RedisStore"]
+
+REDIS_SCHEMA_VERSION: Final = 1
+
+_ADVANCE: Final = """
+local function gt(a, b)
+  local na, nb = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
+  if na ~= nb then return nb end
+  if na then a, b = b:sub(2), a:sub(2) end
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+local cur = redis.call('GET', KEYS[1])
+if cur == false or gt(ARGV[1], cur) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: challenge, slot pointer, expiry index. ARGV: id, challenge key prefix,
+# expires_at, consumed ('0'/'1'), then field/value pairs.
+_CREATE: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local old = redis.call('GET', KEYS[2])
+if old and old ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. old) == 1 then
+  redis.call('HSET', ARGV[2] .. old, 'consumed', '1')
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+if ARGV[4] == '0' then
+  redis.call('SET', KEYS[2], ARGV[1])
+else
+  redis.call('DEL', KEYS[2])
+end
+return 1
+"""
+
+_COUNT_ATTEMPT: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+"""
+
+# KEYS: challenge. ARGV: now, id, slot key prefix.
+_CONSUME: Final = """
+local f = redis.call('HMGET', KEYS[1], 'consumed', 'expires_at', 'attempts', 'max_attempts', 'slot')
+if f[1] ~= '0' then return false end
+if tonumber(ARGV[1]) >= tonumber(f[2]) then return false end
+if tonumber(f[3]) >= tonumber(f[4]) then return false end
+redis.call('HSET', KEYS[1], 'consumed', '1')
+local slot = ARGV[3] .. f[5]
+if redis.call('GET', slot) == ARGV[2] then redis.call('DEL', slot) end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: window, window index. ARGV: now, span, window name.
+_HIT: Final = """
+local now, span = tonumber(ARGV[1]), tonumber(ARGV[2])
+local f = redis.call('HMGET', KEYS[1], 'count', 'first_at')
+local count, first
+if f[1] == false or now >= tonumber(f[2]) + span then
+  count, first = 1, ARGV[1]
+else
+  count, first = tonumber(f[1]) + 1, f[2]
+end
+local ends = string.format('%.0f', tonumber(first) + span)
+redis.call('HSET', KEYS[1], 'count', string.format('%.0f', count), 'first_at', first,
+  'last_at', ARGV[1], 'ends_at', ends)
+redis.call('ZADD', KEYS[2], ends, ARGV[3])
+return {count, first, ARGV[1]}
+"""
+
+# KEYS: challenge index, window index. ARGV: now, key prefix.
+_PURGE: Final = """
+local n = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  local key = ARGV[2] .. 'c:' .. id
+  local slot = redis.call('HGET', key, 'slot')
+  if slot then
+    local pointer = ARGV[2] .. 'slot:' .. slot
+    if redis.call('GET', pointer) == id then redis.call('DEL', pointer) end
+  end
+  n = n + redis.call('DEL', key)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
+  n = n + redis.call('DEL', ARGV[2] .. 'w:' .. name)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+return n
+"""
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8")
+
+
+def _hash(raw: object) -> dict[bytes, bytes]:
+    """A reply of ``HGETALL`` as bytes to bytes (the client must not decode)."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, bytes) and isinstance(v, bytes) for k, v in raw.items()
+    ):
+        raise StoreError("unexpected Redis reply: use a client with decode_responses=False")
+    return raw
+
+
+def _flat(pairs: Mapping[str, str | bytes]) -> list[str | bytes]:
+    return [item for pair in pairs.items() for item in pair]
+
+
+class RedisStore:
+    """A :class:`~macnss_auth.store.base.Store` in Redis (redis-py, Lua scripts).
+
+    Args:
+        url: a ``redis://`` URL (the store owns and closes its client), or a
+            ``redis.Redis`` client created with ``decode_responses=False``
+            (the caller keeps ownership).
+        keyring: seals enrollment secrets.
+        prefix: prepended to every key; keep a ``{hash tag}`` for Redis Cluster.
+
+    Raises:
+        SchemaVersionError: the keys were written by newer code.
+        StoreError: the server cannot be reached.
+    """
+
+    def __init__(
+        self,
+        url: str | redis.Redis,
+        *,
+        keyring: Keyring,
+        prefix: str = "{macnss-auth}:",
+    ) -> None:
+        if not prefix:
+            raise ConfigurationError("the key prefix must not be empty")
+        if isinstance(url, str):
+            self._client = redis.Redis.from_url(url, decode_responses=False)
+            self._owned = True
+        else:
+            if url.get_connection_kwargs().get("decode_responses"):
+                raise ConfigurationError("RedisStore needs a client with decode_responses=False")
+            self._client = url
+            self._owned = False
+        self._keyring = keyring
+        self._p = prefix
+        self._advance: Script = self._client.register_script(_ADVANCE)
+        self._create: Script = self._client.register_script(_CREATE)
+        self._count_attempt: Script = self._client.register_script(_COUNT_ATTEMPT)
+        self._consume: Script = self._client.register_script(_CONSUME)
+        self._hit: Script = self._client.register_script(_HIT)
+        self._purge: Script = self._client.register_script(_PURGE)
+        try:
+            self._check_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"RedisStore(prefix={self._p!r})"
+
+    def _check_schema(self) -> None:
+        key = self._p + "schema"
+        try:
+            self._client.setnx(key, str(REDIS_SCHEMA_VERSION))
+            raw = self._client.get(key)
+        except redis.RedisError as exc:
+            raise StoreError("cannot reach Redis") from exc
+        version = int(raw) if raw is not None else REDIS_SCHEMA_VERSION
+        if version > REDIS_SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the store has schema version {version}; this code knows up to "
+                f"{REDIS_SCHEMA_VERSION}: upgrade macnss-auth"
+            )
+
+    def _call(self, script: Script, keys: list[str], args: list[str | bytes]) -> Any:
+        try:
+            return script(keys=keys, args=args)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    # Keys ------------------------------------------------------------------
+    def _enrollment_key(self, subject: str, method: str) -> str:
+        return self._p + "e:" + json.dumps([subject, method], ensure_ascii=False)
+
+    # Enrollments -----------------------------------------------------------
+    def put_enrollment(self, enrollment: Enrollment) -> None:
+        """Create or replace the enrollment for (subject, method), secret sealed."""
+        context = enrollment_context(enrollment.subject, enrollment.method)
+        fields: dict[str, str | bytes] = {
+            "sealed": self._keyring.seal(enrollment.secret.reveal(), context=context),
+            "key_id": self._keyring.primary,
+            "params": json.dumps(dict(enrollment.params), sort_keys=True),
+            "confirmed": "1" if enrollment.confirmed else "0",
+            "created_at": str(micros(enrollment.created_at)),
+        }
+        if enrollment.expires_at is not None:
+            fields["expires_at"] = str(micros(enrollment.expires_at))
+        key = self._enrollment_key(enrollment.subject, enrollment.method)
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                pipe.hset(key, items=_flat(fields))
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
+        """The enrollment with its secret opened, or None.
+
+        Raises:
+            SecretKeyError: the sealed secret does not open under the keyring.
+        """
+        try:
+            raw = _hash(self._client.hgetall(self._enrollment_key(subject, method)))
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+        if not raw:
+            return None
+        secret = self._keyring.open(raw[b"sealed"], context=enrollment_context(subject, method))
+        expires = raw.get(b"expires_at")
+        return Enrollment(
+            subject=subject,
+            method=method,
+            secret=Secret(secret),
+            params=json.loads(raw[b"params"]),
+            confirmed=raw[b"confirmed"] == b"1",
+            created_at=instant(int(raw[b"created_at"])),
+            expires_at=None if expires is None else instant(int(expires)),
+        )
+
+    def delete_enrollment(self, subject: str, method: str) -> bool:
+        """Remove it; True if there was one."""
+        try:
+            return bool(self._client.delete(self._enrollment_key(subject, method)))
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    # Monotonic counters ------------------------------------------------------
+    def advance(self, key: str, value: int) -> bool:
+        """Atomically set ``key`` to ``value`` iff absent or ``value`` > current.
+
+        Raises:
+            StoreError: ``value`` does not fit in a signed 64-bit integer.
+        """
+        return bool(self._call(self._advance, [self._p + "n:" + key], [str(int64(value))]))
+
+    def current(self, key: str) -> int | None:
+        """The counter's value, or None (advisory)."""
+        try:
+            raw = self._client.get(self._p + "n:" + key)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+        return None if raw is None else int(raw)
+
+    def reset_counter(self, key: str) -> None:
+        """Forget a monotonic counter."""
+        try:
+            self._client.delete(self._p + "n:" + key)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    # Challenges --------------------------------------------------------------
+    def create_challenge(self, record: ChallengeRecord) -> None:
+        """Insert a challenge and retire the live one in its slot, in one script.
+
+        Raises:
+            StoreError: a challenge with this id exists already.
+        """
+        c = record.challenge
+        expires = str(micros(c.expires_at))
+        fields: list[str | bytes] = [
+            "id", c.id,
+            "slot", record.slot,
+            "subject", c.subject,
+            "method", c.method,
+            "created_at", str(micros(c.created_at)),
+            "expires_at", expires,
+            "data", json.dumps(dict(c.data), sort_keys=True),
+            "verifier", record.verifier,
+            "max_attempts", str(record.max_attempts),
+            "attempts", str(record.attempts),
+            "consumed", "1" if record.consumed else "0",
+        ]  # fmt: skip
+        if c.hint is not None:
+            fields += ["hint", c.hint]
+        created = self._call(
+            self._create,
+            [self._p + "c:" + c.id, self._p + "slot:" + record.slot, self._p + "cx"],
+            [c.id, self._p + "c:", expires, "1" if record.consumed else "0", *fields],
+        )
+        if not created:
+            raise StoreError("a challenge with this id exists already")
+
+    @staticmethod
+    def _record(raw: Mapping[bytes, bytes], *, consumed: bool | None = None) -> ChallengeRecord:
+        hint = raw.get(b"hint")
+        challenge = Challenge(
+            id=_text(raw[b"id"]),
+            subject=_text(raw[b"subject"]),
+            method=_text(raw[b"method"]),
+            created_at=instant(int(raw[b"created_at"])),
+            expires_at=instant(int(raw[b"expires_at"])),
+            hint=None if hint is None else _text(hint),
+            data=json.loads(raw[b"data"]),
+        )
+        return ChallengeRecord(
+            challenge=challenge,
+            slot=_text(raw[b"slot"]),
+            verifier=raw[b"verifier"],
+            max_attempts=int(raw[b"max_attempts"]),
+            attempts=int(raw[b"attempts"]),
+            consumed=raw[b"consumed"] == b"1" if consumed is None else consumed,
+        )
+
+    def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        """The record, or None (advisory)."""
+        try:
+            raw = _hash(self._client.hgetall(self._p + "c:" + challenge_id))
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+        return self._record(raw) if raw else None
+
+    def count_attempt(self, challenge_id: str) -> int | None:
+        """Atomically add one wrong attempt; the new count, or None if unknown."""
+        count = self._call(self._count_attempt, [self._p + "c:" + challenge_id], [])
+        return None if count is None else int(count)
+
+    def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
+        """Atomically mark used iff unused, unexpired and attempts remain."""
+        flat = self._call(
+            self._consume,
+            [self._p + "c:" + challenge_id],
+            [str(micros(now)), challenge_id, self._p + "slot:"],
+        )
+        if not flat:
+            return None
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        return self._record(raw, consumed=False)
+
+    # Windowed counters -------------------------------------------------------
+    def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
+        """Atomically count one event; a window older than ``window`` s restarts."""
+        at, span = micros(now), window_micros(window)
+        count, first, last = self._call(
+            self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key]
+        )
+        return CounterState(
+            count=int(count), first_at=instant(int(first)), last_at=instant(int(last))
+        )
+
+    def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
+        """The counter if its window is still open (advisory)."""
+        at, span = micros(now), window_micros(window)
+        try:
+            count, first, last = self._client.hmget(
+                self._p + "w:" + key, ["count", "first_at", "last_at"]
+            )
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+        if count is None or first is None or last is None or at >= int(first) + span:
+            return None
+        return CounterState(
+            count=int(count), first_at=instant(int(first)), last_at=instant(int(last))
+        )
+
+    def clear(self, key: str) -> None:
+        """Reset a windowed counter."""
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(self._p + "w:" + key)
+                pipe.zrem(self._p + "wx", key)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    # Single-use tokens -------------------------------------------------------
+    def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
+        """Replace the token set under ``key`` (one MULTI/EXEC transaction)."""
+        members = [bytes(d) for d in digests]
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(self._p + "t:" + key)
+                if members:
+                    pipe.sadd(self._p + "t:" + key, *members)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    def consume_token(self, key: str, digest: bytes) -> bool:
+        """Atomically remove one token (``SREM``); True to exactly one caller."""
+        try:
+            return int(self._client.srem(self._p + "t:" + key, digest)) == 1
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    def count_tokens(self, key: str) -> int:
+        """Tokens left under ``key``."""
+        try:
+            return int(self._client.scard(self._p + "t:" + key))
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+
+    # Housekeeping ------------------------------------------------------------
+    def purge(self, now: dt.datetime) -> int:
+        """Delete expired challenges and windows that ended; return how many."""
+        return int(
+            self._call(self._purge, [self._p + "cx", self._p + "wx"], [str(micros(now)), self._p])
+        )
+
+    def close(self) -> None:
+        """Close the client if the store created it."""
+        if self._owned:
+            self._client.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
