@@ -37,6 +37,7 @@ from macnss_auth.nfc.domain_params import (
     DHGroup,
     curve_by_oid,
     curve_from_explicit,
+    standardized,
 )
 from macnss_auth.nfc.ec import Curve
 
@@ -218,6 +219,22 @@ class _FileId(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     ]
 
 
+class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5280 §4.1.1.2, parameters left open: X9.62, X9.42 or a standardized id.
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("algorithm", core.ObjectIdentifier),
+        ("parameters", core.Any, {"optional": True}),
+    ]
+
+
+class _SubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5280 §4.1.2.7
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("algorithm", _AlgorithmIdentifier),
+        ("public_key", core.BitString),
+    ]
+
+
 # --- typed records ---------------------------------------------------------------------
 
 
@@ -392,12 +409,27 @@ def _dh_group(parameters: keys.DomainParameters) -> DHGroup | None:
     return DHGroup("explicit", p, g, q)
 
 
-def _algorithm_group(algorithm: keys.PublicKeyAlgorithm) -> DHGroup | Curve | None:
-    name = algorithm["algorithm"].native
-    if name == "ec":
-        return _ec_group(algorithm["parameters"])
-    if name == "dh":
-        return _dh_group(algorithm["parameters"])
+_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+_DH_PUBLIC_NUMBER = "1.2.840.10046.2.1"  # X9.42 (p, g, q)
+_DH_KEY_AGREEMENT = "1.2.840.113549.1.3.1"  # PKCS #3 (p, g): no q, not usable here
+#: standardizedDomainParameters (BSI TR-03110-3 §A.2.1.1): the parameter is an id of §9.5.1.
+_STANDARDIZED_DOMAIN_PARAMETERS = f"{_BSI_DE}.1.2"
+
+
+def _algorithm_group(algorithm: _AlgorithmIdentifier) -> DHGroup | Curve | None:
+    oid = algorithm["algorithm"].dotted
+    parameters = algorithm["parameters"]
+    if isinstance(parameters, core.Void):
+        return None
+    if oid == _EC_PUBLIC_KEY:
+        return _ec_group(keys.ECDomainParameters.load(parameters.dump(), strict=True))
+    if oid == _DH_PUBLIC_NUMBER:
+        return _dh_group(keys.DomainParameters.load(parameters.dump(), strict=True))
+    if oid == _STANDARDIZED_DOMAIN_PARAMETERS:
+        try:
+            return standardized(_int(parameters))
+        except UnsupportedAlgorithm:
+            return None
     return None
 
 
@@ -405,22 +437,21 @@ def _public_key_info(
     item: _SecurityInfo, protocol: PublicKeyOid
 ) -> ChipAuthenticationPublicKeyInfo:
     der = item["required_data"].dump()
-    info = keys.PublicKeyInfo.load(der, strict=True)
+    info = _SubjectPublicKeyInfo.load(der, strict=True)
     group = _algorithm_group(info["algorithm"])
-    algorithm = info["algorithm"]["algorithm"].native
     raw = info["public_key"]
-    if algorithm == "ec":
-        public = bytes(raw.native) if isinstance(raw.native, bytes) else b""
-    elif algorithm == "dh":
-        value = raw.parsed.native
+    _ = raw.native
+    bits = bytes(raw.contents[1:]) if raw.contents else b""
+    if protocol is PublicKeyOid.ECDH:
+        public = bits
+    else:
+        value = core.Integer.load(bits, strict=True).native
         if not isinstance(value, int) or value < 0:
             raise MalformedInput("DH public key is not a non-negative INTEGER", field="public_key")
         length = group.byte_length if isinstance(group, DHGroup) else (value.bit_length() + 7) // 8
         if value.bit_length() > 8 * length:
             raise MalformedInput("DH public key longer than p", field="public_key")
         public = value.to_bytes(length, "big")
-    else:
-        public = b""
     return ChipAuthenticationPublicKeyInfo(
         protocol=protocol,
         subject_public_key_info=der,
@@ -434,7 +465,8 @@ def _domain_parameter_info(
     item: _SecurityInfo, protocol: PaceMappingOid
 ) -> PaceDomainParameterInfo:
     der = item["required_data"].dump()
-    algorithm = keys.PublicKeyAlgorithm.load(der, strict=True)
+    algorithm = _AlgorithmIdentifier.load(der, strict=True)
+    _ = algorithm.native
     return PaceDomainParameterInfo(
         protocol=protocol,
         algorithm_identifier=der,

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import cms
 
+from macnss_auth.errors import DocumentNotGenuine
 from macnss_auth.nfc import domain_params as dp
 from macnss_auth.nfc import tlv
+from macnss_auth.nfc.apdu import CommandAPDU
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.ec import encode_point
 from macnss_auth.nfc.mrz import CAN, MrzKey
@@ -28,7 +31,12 @@ from macnss_auth.nfc.pace import (
     select_pace_info,
 )
 from macnss_auth.nfc.protocol import run
-from macnss_auth.nfc.securityinfos import PaceInfo, PaceOid, parse_security_infos
+from macnss_auth.nfc.securityinfos import (
+    ChipAuthenticationPublicKeyInfo,
+    PaceInfo,
+    PaceOid,
+    parse_security_infos,
+)
 from macnss_auth.testing import ScriptedRandom
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "icao9303"
@@ -285,3 +293,46 @@ def test_recorded_chips_replay_byte_for_byte(name: str) -> None:
         assert len(result.chip_authentication_data) == 32
     else:
         assert result.keys.cipher is SymmetricCipher.TDES
+
+
+def test_recorded_german_card_cam_verifies_with_its_card_security() -> None:
+    """PACE-CAM end to end on a real chip: read EF.CardSecurity over SM, check the mapping."""
+    data, v = _load("pace_ecdh_cam_brainpoolP256r1_gmrtd_de.json")
+    info = select_pace_info(parse_security_infos(v["EF.CardAccess"]))
+    password = MrzKey(
+        v["document number"].decode(), v["date of birth"].decode(), v["date of expiry"].decode()
+    )
+    random = ScriptedRandom(v["terminal mapping private key"], v["terminal ephemeral private key"])
+    terminal = PaceTerminal(password, info, random=random, send_parameter_id=False)
+    result = run(
+        terminal,
+        Replay(
+            [(bytes.fromhex(x["command"]), bytes.fromhex(x["response"])) for x in data["exchange"]]
+        ),
+    )
+    # Continue the session as the recording did: SELECT EF.CardSecurity, READ BINARY.
+    channel = result.secure_channel()
+    commands = [CommandAPDU(0x00, 0xA4, 0x02, 0x0C, data=b"\x01\x1d")]
+    commands.append(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4))
+    commands.extend(
+        CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=74 if offset == 0x6FC else 256)
+        for offset in range(4, 0x6FC + 1, 223)
+    )
+    file = b""
+    for command, recorded in zip(commands, data["secure_messaging_after_pace"], strict=True):
+        assert channel.protect(command).hex().upper() == recorded["command"]
+        response = channel.unprotect(bytes.fromhex(recorded["response"]))
+        assert response.ok
+        if command.ins == 0xB0:
+            file += response.data
+    assert len(file) == 1862
+    content = cms.ContentInfo.load(file)["content"]["encap_content_info"]
+    assert content["content_type"].dotted == "0.4.0.127.0.7.3.2.1"  # id-SecurityObject
+    infos = parse_security_infos(bytes(content["content"].contents))
+    keys = {i.key_id: i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)}
+    assert set(keys) == {13, 72}
+    assert keys[13].group is dp.BRAINPOOLP256R1
+    result.verify_chip_authentication(keys[13])
+    # The card's other static key (for Chip Authentication proper) does not match.
+    with pytest.raises(DocumentNotGenuine):
+        result.verify_chip_authentication(keys[72])
