@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -401,6 +402,17 @@ def test_prefix_cap_brakes_sms_pumping() -> None:
     clock.advance(3600)
     auth.begin("user4")
     assert len(channel.messages) == 4
+
+
+def test_unknown_subjects_cannot_exhaust_real_caps() -> None:
+    auth, channel, _, _ = enrolled(
+        resend=ResendPolicy(cooldown=0, hourly_per_prefix=2, hourly_global=2)
+    )
+    for i in range(20):
+        with contextlib.suppress(RateLimited):
+            auth.begin(f"nobody-{i}")
+    auth.begin("alice")
+    assert len(channel.messages) == 1
 
 
 def test_global_hourly_cap() -> None:

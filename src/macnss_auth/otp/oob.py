@@ -556,7 +556,13 @@ class OutOfBandAuthenticator:
         destination = confirmed_destination(self._store, subject, self._kind)
         target = destination if destination is not None else self._decoy(subject)
         outgoing = self._prepare(
-            subject, target, _LOGIN, now=now, context=context, language=language
+            subject,
+            target,
+            _LOGIN,
+            now=now,
+            context=context,
+            language=language,
+            decoy=destination is None,
         )
         self._record(
             AuditAction.BEGIN,
@@ -707,10 +713,11 @@ class OutOfBandAuthenticator:
         now: dt.datetime,
         context: ClientContext | None,
         language: str | None,
+        decoy: bool = False,
     ) -> _Outgoing:
         language = language or self.language
         failure_message(language)
-        self._acquire_send(subject, target, purpose, now, context)
+        self._acquire_send(subject, target, purpose, now, context, decoy=decoy)
         challenge_id = Challenge.new_id(self._random)
         code = generate_code(self._random, self.codes)
         challenge = Challenge(
@@ -805,15 +812,20 @@ class OutOfBandAuthenticator:
         purpose: str,
         now: dt.datetime,
         context: ClientContext | None,
+        *,
+        decoy: bool = False,
     ) -> None:
         """Count one send against every limit, or refuse it (count-before-check).
 
         Cooldowns and daily caps count logins and enrollments apart (logging
         in right after confirming a number is normal); prefix and global caps
-        count every message.
+        count every message. Decoys (unknown subjects) do the same counting,
+        but their prefix and global counters are apart: a flood of unknown
+        subjects costs nothing and must not exhaust real people's caps.
         """
         policy = self.resend
         base = f"oob-send:{self.method}"
+        shared = f"{base}:decoy" if decoy else base
         graded = [
             (f"{base}:{purpose}:subject:{subject}", policy.daily_per_subject),
             (
@@ -823,9 +835,9 @@ class OutOfBandAuthenticator:
         ]
         hourly: list[tuple[str, int]] = []
         if policy.hourly_per_prefix is not None:
-            hourly.append((f"{base}:prefix:{self._prefix(target)}", policy.hourly_per_prefix))
+            hourly.append((f"{shared}:prefix:{self._prefix(target)}", policy.hourly_per_prefix))
         if policy.hourly_global is not None:
-            hourly.append((f"{base}:global", policy.hourly_global))
+            hourly.append((f"{shared}:global", policy.hourly_global))
         wait = 0.0
         for key, cap in graded:
             state = self._store.peek(key, now, policy.window)
