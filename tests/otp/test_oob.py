@@ -616,4 +616,6 @@ def test_configuration_is_checked() -> None:
         SMSCodeAuthenticator(channel=sms, store=store, pepper=PEPPER, language="de")
     with pytest.raises(ConfigurationError):
         OutOfBandAuthenticator(channel=sms, store=store, pepper=PEPPER)
+    with pytest.raises(ConfigurationError):
+        SMSCodeAuthenticator(channel=sms, store=store, pepper=PEPPER, service_name="A\r\nBcc: x")
     assert DIGITS == "0123456789"

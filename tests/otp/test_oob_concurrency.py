@@ -19,10 +19,15 @@ from typing import Any
 
 import pytest
 
-from macnss_auth.delivery import CapturingChannel, ChannelKind
+from macnss_auth.delivery import CapturingChannel, ChannelKind, find_code
 from macnss_auth.errors import AuthenticationFailed
 from macnss_auth.otp.contacts import parse_phone, put_destination
-from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthenticator
+from macnss_auth.otp.oob import (
+    BackgroundDispatcher,
+    InlineDispatcher,
+    ResendPolicy,
+    SMSCodeAuthenticator,
+)
 from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring
 from macnss_auth.store.sqlite import SQLiteStore
@@ -152,3 +157,29 @@ def test_the_file_holds_no_code_and_no_number(shared: tuple[Path, Pool]) -> None
     assert b"alice" in blob
     assert b"612345678" not in blob
     assert code.encode() not in blob
+
+
+def test_background_delivery_on_sqlite(tmp_path: Path) -> None:
+    """Worker threads share the SQLite store with the request thread."""
+    store = SQLiteStore(tmp_path / "state.sqlite3", keyring=Keyring({"k1": KEY}, primary="k1"))
+    clock = FixedClock.at(T0)
+    for i in range(20):
+        put_destination(store, f"user{i}", parse_phone(f"06123456{i:02d}"), now=clock.now())
+    channel = CapturingChannel(ChannelKind.SMS)
+    with BackgroundDispatcher(max_workers=4) as dispatcher:
+        auth = SMSCodeAuthenticator(
+            channel=channel,
+            store=store,
+            pepper=Secret(PEPPER),
+            clock=clock,
+            dispatcher=dispatcher,
+            resend=OPEN,
+        )
+        challenges = [auth.begin(f"user{i}") for i in range(20)]
+        dispatcher.drain(30)
+    try:
+        for challenge in challenges:
+            message = next(m for m in channel.messages if m.hint == challenge.hint)
+            assert auth.verify(challenge, find_code(message.text)).subject == challenge.subject
+    finally:
+        store.close()

@@ -480,6 +480,9 @@ class OutOfBandAuthenticator:
         if len(pepper) < 32:
             raise ConfigurationError("the pepper must be at least 32 bytes")
         failure_message(language)  # Refuse an unknown language now, not at the first send.
+        if not service_name.isprintable() or not service_name.strip():
+            # It goes into e-mail headers and SMS: no line breaks or control characters.
+            raise ConfigurationError("the service name must be printable text")
         self._kind = kind
         self._channel = channel
         self._store = store
