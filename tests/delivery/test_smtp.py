@@ -245,7 +245,7 @@ def test_server_that_stalls_after_data_leaves_no_usable_code(smtp_factory: Any) 
     assert failures[0].details["error"] == "DeliveryTimeout"
 
 
-def test_refusing_server_retries_then_burns(silent_server: int) -> None:
+def test_refusing_server_retries_then_burns() -> None:
     closed = free_port()
     pauses: list[float] = []
     store = MemoryStore()
@@ -259,6 +259,24 @@ def test_refusing_server_retries_then_burns(silent_server: int) -> None:
     with pytest.raises(CodeNotDelivered) as info:
         auth.begin("alice")
     assert pauses == [0.25, 0.5]
+    record = store.get_challenge(info.value.challenge_id)
+    assert record is not None
+    assert record.consumed
+
+
+def test_hanging_server_times_out_and_leaves_no_code(silent_server: int) -> None:
+    store = MemoryStore()
+    auth = authenticator(
+        SmtpChannel(
+            "127.0.0.1", silent_server, sender="n@cnss.example", security="none", timeout=0.2
+        ),
+        store=store,
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01, deadline=5),
+    )
+    put_destination(store, "alice", parse_email("alice@example.org"), now=FixedClock.at(0).now())
+    with pytest.raises(CodeNotDelivered) as info:
+        auth.begin("alice")
+    assert isinstance(info.value.__cause__, DeliveryTimeout)
     record = store.get_challenge(info.value.challenge_id)
     assert record is not None
     assert record.consumed
