@@ -105,8 +105,7 @@ def test_hotp_counter_race_across_processes(shared: tuple[Path, bytes, Pool]) ->
     started = time.perf_counter()
     for rep in range(REPETITIONS):
         outcomes = pool.race(rep, "hotp", T0, hotp_code(SECRET, rep + 1))
-        assert outcomes["ok"] == 1, (rep, outcomes)
-        assert outcomes["replayed"] + outcomes["invalid_code"] == WORKERS - 1, (rep, outcomes)
+        assert outcomes == Counter({"ok": 1, "replayed": WORKERS - 1}), (rep, outcomes)
     assert time.perf_counter() - started < 30
 
 

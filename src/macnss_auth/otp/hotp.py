@@ -81,6 +81,7 @@ __all__ = [
     "DEFAULT_RESYNC_WINDOW",
     "MAX_LOOK_AHEAD",
     "MAX_RESYNC_WINDOW",
+    "REPLAY_LOOK_BEHIND",
     "BaseOtpAuthenticator",
     "CodeAuthenticatorBase",
     "HotpAuthenticator",
@@ -94,6 +95,8 @@ MAX_LOOK_AHEAD = 50
 DEFAULT_RESYNC_WINDOW = 100
 #: Upper bound of the resynchronization window.
 MAX_RESYNC_WINDOW = 1000
+#: Counters just behind the expected one whose codes are reported as replayed.
+REPLAY_LOOK_BEHIND = 3
 
 _PENDING = ":pending"
 _MAX_SECRET_BYTES = 1024
@@ -123,10 +126,13 @@ class _Match:
     Attributes:
         value: what ``Store.advance`` must accept for the match to count.
         details: non-secret facts for the result and the audit record.
+        replayed: the code belongs to a counter already passed; refuse it
+            as replayed without touching the store.
     """
 
     value: int
     details: Mapping[str, str]
+    replayed: bool = False
 
 
 @functools.lru_cache(maxsize=64)
@@ -602,6 +608,16 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
                 action=action,
                 challenge_id=challenge_id,
             )
+        if match.replayed:
+            raise self._failed(
+                TokenReplayed,
+                subject,
+                context=context,
+                now=now,
+                attempt=attempt,
+                action=action,
+                challenge_id=challenge_id,
+            )
         if challenge_id is not None and self._store.consume_challenge(challenge_id, now) is None:
             raise self._failed(
                 ChallengeUsed,
@@ -664,7 +680,8 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
             subject="",
             method=self._method,
             secret=Secret(bytes(params.algorithm.secret_bytes)),
-            params={"counter": 0, "generation": "0" * 32},
+            # Counter 3 so that an HOTP dummy also computes the look-behind codes.
+            params={"counter": REPLAY_LOOK_BEHIND, "generation": "0" * 32},
             created_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
         )
 
@@ -798,10 +815,20 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         base = self._next_counter(enrollment)
         counters = range(base, base + self.look_ahead + 1)
         index = self._find(enrollment.secret, params, digits, counters)
+        if index is not None:
+            matched = counters[index]
+            return _Match(
+                value=matched + 1, details={"counter": str(matched), "skipped": str(index)}
+            )
+        # A code of one of the last few counters was just used (or lost a race):
+        # report it as replayed, never accept it.
+        behind = range(max(base - REPLAY_LOOK_BEHIND, 0), base)
+        index = self._find(enrollment.secret, params, digits, behind)
         if index is None:
             return None
-        matched = counters[index]
-        return _Match(value=matched + 1, details={"counter": str(matched), "skipped": str(index)})
+        return _Match(
+            value=behind[index] + 1, details={"counter": str(behind[index])}, replayed=True
+        )
 
     def resync(
         self,
