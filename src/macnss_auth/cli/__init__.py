@@ -30,3 +30,12 @@ def main() -> None:
 for _name in _SUBCOMMAND_MODULES:
     _module = importlib.import_module(f"macnss_auth.cli.{_name}")
     main.add_command(_module.command)
+
+# The reader lives apart from the card emulator: `card read` and `kiosk` need a real or
+# virtual reader, `card issue/emulate` need none.
+from macnss_auth.cli.reading import kiosk_command, read_command  # noqa: E402
+
+main.add_command(kiosk_command)
+_card = main.commands["card"]
+if isinstance(_card, click.Group):
+    _card.add_command(read_command)

@@ -7,6 +7,7 @@ against libpcsclite (Debian: ``swig libpcsclite-dev``) and talks to ``pcscd``.
 from __future__ import annotations
 
 import contextlib
+import time
 from types import TracebackType
 from typing import Any
 
@@ -17,8 +18,7 @@ __all__ = ["PcscTransport", "list_readers"]
 
 def _smartcard() -> Any:
     try:
-        import smartcard.CardRequest  # noqa: PLC0415 (optional extra)
-        import smartcard.Exceptions  # noqa: PLC0415
+        import smartcard.Exceptions  # noqa: PLC0415 (optional extra)
         import smartcard.System  # noqa: PLC0415
     except ImportError as exc:
         raise ConfigurationError(
@@ -92,22 +92,28 @@ class PcscTransport:
     def connect(self) -> None:
         """Wait for a card in the chosen reader and connect to it.
 
+        Polls every 50 ms: a card that was just inserted may still be powering up.
+
         Raises:
             ConfigurationError: no such reader.
-            TransportError: no card within ``timeout`` or connection refused.
+            TransportError: no card within ``timeout``.
         """
-        smartcard = _smartcard()
         reader = self._pick_reader()
-        request = smartcard.CardRequest.CardRequest(timeout=self.timeout, readers=[reader])
-        try:
-            service = request.waitforcard()
-            connection = service.connection
-            connection.connect()
-        except smartcard.Exceptions.CardRequestTimeoutException as exc:
-            raise TransportError("no card within the timeout", retryable=True) from exc
-        except Exception as exc:
-            raise TransportError("cannot connect to the card", retryable=True) from exc
-        self._connection = connection
+        deadline = time.monotonic() + self.timeout
+        while True:
+            connection = reader.createConnection()
+            try:
+                connection.connect()
+            except Exception as exc:
+                # Release now: pyscard's destructor would try later, perhaps after pcscd is gone.
+                with contextlib.suppress(Exception):
+                    connection.release()
+                if time.monotonic() >= deadline:
+                    raise TransportError("no card within the timeout", retryable=True) from exc
+                time.sleep(0.05)
+                continue
+            self._connection = connection
+            return
 
     def transceive(self, command: bytes) -> bytes:
         """Send one command APDU and return the response including SW1 SW2.
@@ -143,9 +149,12 @@ class PcscTransport:
         return self._connection is not None
 
     def close(self) -> None:
-        """Disconnect from the card."""
+        """Disconnect from the card and release the PC/SC context."""
         connection, self._connection = self._connection, None
         if connection is not None:
             # Closing a dead link must not mask the original error.
             with contextlib.suppress(Exception):
                 connection.disconnect()
+            # Release now: pyscard's destructor would try later, perhaps after pcscd is gone.
+            with contextlib.suppress(Exception):
+                connection.release()

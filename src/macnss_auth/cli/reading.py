@@ -1,0 +1,195 @@
+"""``macnss-auth card read`` and ``macnss-auth kiosk``: read real or virtual cards.
+
+``--device`` takes an nfcpy path (``usb``, ``usb:VID:PID``, ``tty:...``,
+``udp:127.0.0.1:PORT`` for the virtual card) or ``pcsc`` / ``pcsc:N`` /
+``pcsc:NAME`` for a PC/SC reader. ``--trust`` takes a CSCA master list, a
+certificate, or a directory of certificates and master lists.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from macnss_auth.clock import SystemClock, SystemRandom
+from macnss_auth.errors import ConfigurationError, MacnssAuthError
+from macnss_auth.nfc.kiosk import Kiosk, KioskOutcome
+from macnss_auth.nfc.lds import parse_dg1, parse_dg2
+from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.pki import TrustStore
+from macnss_auth.nfc.protocol import Transport
+from macnss_auth.nfc.reader import DocumentReader
+from macnss_auth.nfc.transports import NfcpyTransport, PcscTransport
+
+__all__ = ["kiosk_command", "load_trust", "open_transport", "read_command"]
+
+
+def open_transport(device: str, *, timeout: float) -> Transport:
+    """A connected transport for ``device`` (waits up to ``timeout`` s for a card).
+
+    Raises:
+        ConfigurationError: a device that cannot be opened.
+        TransportError: no card in time.
+    """
+    if device == "pcsc" or device.startswith("pcsc:"):
+        name = device.partition(":")[2]
+        reader: int | str = int(name) if name.isdigit() else (name or 0)
+        pcsc = PcscTransport(reader, timeout=timeout)
+        pcsc.connect()
+        return pcsc
+    nfc = NfcpyTransport(device, timeout=timeout)
+    nfc.connect()
+    return nfc
+
+
+def load_trust(path: str | None) -> TrustStore:
+    """Trust anchors from a master list, a certificate or a directory of both (and CRLs).
+
+    Raises:
+        ConfigurationError: the path does not exist.
+        MalformedInput: a file that is neither.
+    """
+    store = TrustStore()
+    if path is None:
+        return store
+    target = Path(path)
+    if not target.exists():
+        raise ConfigurationError(f"no such trust path: {path}")
+    files = sorted(target.iterdir()) if target.is_dir() else [target]
+    for file in files:
+        if file.suffix.lower() == ".ml":
+            store.load_master_list(file.read_bytes(), name=file.name)
+    if target.is_dir():
+        store.load_directory(target)
+    elif target.suffix.lower() != ".ml":
+        store.add_csca(target.read_bytes(), detail=f"file {target.name}")
+    # CRLs last: each must be signed by a CSCA trusted above.
+    for file in files:
+        if file.suffix.lower() == ".crl":
+            store.add_crl(file.read_bytes())
+    return store
+
+
+def _password(can: str | None, mrz: str | None) -> CAN | MrzKey:
+    if (can is None) == (mrz is None):
+        raise click.UsageError("give exactly one of --can and --mrz")
+    if can is not None:
+        return CAN(can)
+    parts = (mrz or "").split(":")
+    if len(parts) != 3:
+        raise click.BadParameter("--mrz is DOCUMENT_NUMBER:YYMMDD_BIRTH:YYMMDD_EXPIRY")
+    return MrzKey(*parts)
+
+
+def _progress(name: str, done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total if total else width
+    bar = "#" * filled + "." * (width - filled)
+    click.echo(f"\r{name:>4} [{bar}] {done}/{total} B", nl=done >= total, err=True)
+
+
+device_option = click.option(
+    "--device", required=True, help="usb, usb:VID:PID, tty:..., udp:HOST:PORT, pcsc[:N|:NAME]"
+)
+trust_option = click.option(
+    "--trust", "trust_path", default=None, help="CSCA master list, certificate or directory."
+)
+
+
+@click.command("read")
+@device_option
+@click.option("--can", default=None, help="The 6-digit card access number.")
+@click.option("--mrz", default=None, help="DOCUMENT_NUMBER:YYMMDD_BIRTH:YYMMDD_EXPIRY")
+@trust_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: DG1 fields, genuine, checks.")
+@click.option("--face", type=click.Path(dir_okay=False), default=None, help="Save the face image.")
+@click.option("--timeout", default=20.0, show_default=True, help="Seconds to wait for a card.")
+def read_command(
+    *,
+    device: str,
+    can: str | None,
+    mrz: str | None,
+    trust_path: str | None,
+    as_json: bool,
+    face: str | None,
+    timeout: float,
+) -> None:
+    """Read a card, verify it, and print a summary (exit status 0 only if genuine)."""
+    password = _password(can, mrz)
+    try:
+        trust = load_trust(trust_path)
+        transport = open_transport(device, timeout=timeout)
+        reader = DocumentReader(transport, random=SystemRandom(), progress=_progress)
+        document = reader.read(password, active_auth_challenge=SystemRandom().token_bytes(8))
+        verification = document.verify(trust, clock=SystemClock())
+    except MacnssAuthError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+    mrz_fields = parse_dg1(document.files["DG1"])
+    summary: dict[str, Any] = {
+        "genuine": verification.genuine,
+        "verdict_reason": verification.verdict_reason,
+        "access": document.access.value,
+        "chip_authentication": document.chip_authentication,
+        "dg1": {
+            "document_code": mrz_fields.document_code,
+            "issuing_state": mrz_fields.issuing_state,
+            "document_number": mrz_fields.document_number,
+            "surname": mrz_fields.primary_identifier,
+            "given_names": mrz_fields.secondary_identifier,
+            "nationality": mrz_fields.nationality,
+            "date_of_birth": mrz_fields.date_of_birth,
+            "sex": mrz_fields.sex,
+            "date_of_expiry": mrz_fields.date_of_expiry,
+        },
+        "files": {name: len(data) for name, data in sorted(document.files.items())},
+        "checks": verification.to_dict()["checks"],
+    }
+    if face is not None and "DG2" in document.files:
+        image = parse_dg2(document.files["DG2"]).faces[0]
+        Path(face).write_bytes(image.image)
+        summary["face"] = {"path": face, "type": image.image_type.value}
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        dg1 = summary["dg1"]
+        click.echo(f"{dg1['given_names']} {dg1['surname']}".replace("<", " ").strip())
+        click.echo(f"document {dg1['document_number'].rstrip('<')} ({dg1['issuing_state']})")
+        verdict = "GENUINE" if verification.genuine else "NOT GENUINE"
+        click.echo(f"{verdict}: {verification.verdict_reason}")
+        for check in verification.checks:
+            click.echo(f"  {check.status.value:>13}  {check.name}: {check.reason}")
+    if not verification.genuine:
+        sys.exit(1)
+
+
+@click.command("kiosk")
+@device_option
+@trust_option
+@click.option("--once", is_flag=True, help="Serve one person, then exit.")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a card.")
+def kiosk_command(*, device: str, trust_path: str | None, once: bool, timeout: float) -> None:
+    """A kiosk loop: prompt, read, verify, show the result, offer fallbacks."""
+    try:
+        trust = load_trust(trust_path)
+    except MacnssAuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    kiosk = Kiosk(
+        connect=lambda: open_transport(device, timeout=timeout),
+        trust_store=trust,
+        random=SystemRandom(),
+        clock=SystemClock(),
+        ask=lambda prompt: click.prompt(prompt, hide_input=False, err=False),
+        say=click.echo,
+        progress=_progress,
+    )
+    while True:
+        try:
+            result = kiosk.serve_one()
+        except click.Abort:
+            break
+        if result.outcome is KioskOutcome.CANCELLED or once:
+            sys.exit(0 if result.outcome is KioskOutcome.VERIFIED else 1)

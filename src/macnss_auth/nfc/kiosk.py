@@ -1,0 +1,182 @@
+"""A kiosk session: prompt, wait for a card, read, verify, show the result, offer fallbacks.
+
+The kiosk talks to people through two callables (``ask`` and ``say``) and to
+the card through ``connect`` (which waits for a card and returns a
+transport), so it runs the same under a terminal, a touch screen or a test.
+Every prompt is given in Arabic, French and English.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from macnss_auth.clock import Clock, RandomSource
+from macnss_auth.errors import AccessDenied, MacnssAuthError, MalformedInput, TransportError
+from macnss_auth.nfc.lds import parse_dg1
+from macnss_auth.nfc.mrz import CAN
+from macnss_auth.nfc.pki import TrustStore
+from macnss_auth.nfc.protocol import Transport
+from macnss_auth.nfc.reader import DocumentReader
+from macnss_auth.nfc.verify import DocumentVerification, VerificationPolicy
+
+__all__ = ["MESSAGES", "Kiosk", "KioskOutcome", "KioskResult"]
+
+# Prompts and results in the three languages of the service, Arabic first.
+MESSAGES: dict[str, dict[str, str]] = {
+    "place_card": {
+        "ar": "ضع بطاقتك الوطنية على القارئ",
+        "fr": "Posez votre carte d'identité sur le lecteur",
+        "en": "Place your identity card on the reader",
+    },
+    "enter_can": {
+        "ar": "أدخل الرقم المكون من 6 أرقام المطبوع على البطاقة (CAN)",
+        "fr": "Saisissez le numéro à 6 chiffres imprimé sur la carte (CAN)",
+        "en": "Enter the 6-digit number printed on the card (CAN)",
+    },
+    "reading": {
+        "ar": "جارٍ القراءة، لا تحرك البطاقة",
+        "fr": "Lecture en cours, ne bougez pas la carte",
+        "en": "Reading, keep the card still",
+    },
+    "genuine": {
+        "ar": "تم التحقق من البطاقة",
+        "fr": "Carte vérifiée",
+        "en": "Card verified",
+    },
+    "not_genuine": {
+        "ar": "تعذر التحقق من البطاقة",
+        "fr": "La carte n'a pas pu être vérifiée",
+        "en": "The card could not be verified",
+    },
+    "wrong_can": {
+        "ar": "الرقم غير صحيح",
+        "fr": "Numéro incorrect",
+        "en": "Wrong number",
+    },
+    "link_lost": {
+        "ar": "انقطعت القراءة، أعد وضع البطاقة",
+        "fr": "Lecture interrompue, reposez la carte",
+        "en": "Reading interrupted, place the card again",
+    },
+    "fallback": {
+        "ar": "يمكنك أيضا تسجيل الدخول عبر",
+        "fr": "Vous pouvez aussi vous connecter par",
+        "en": "You can also sign in with",
+    },
+    "remove_card": {
+        "ar": "يمكنك سحب البطاقة",
+        "fr": "Vous pouvez retirer la carte",
+        "en": "You may remove the card",
+    },
+}
+
+
+def say_all(key: str) -> str:
+    """The message ``key`` in every language, one per line (Arabic isolated for bidi)."""
+    text = MESSAGES[key]
+    # U+2067 / U+2069 isolate the right-to-left line so terminals do not reorder neighbours.
+    return f"\u2067{text['ar']}\u2069\n{text['fr']}\n{text['en']}"
+
+
+class KioskOutcome(str, enum.Enum):
+    """How one kiosk session ended."""
+
+    VERIFIED = "verified"
+    NOT_GENUINE = "not_genuine"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an outcome name, not a password)
+    READ_FAILED = "read_failed"
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen
+class KioskResult:
+    """One session's outcome, for the caller's own logging (no personal data).
+
+    Attributes:
+        outcome: see :class:`KioskOutcome`.
+        verification: the verification, when the card was read.
+    """
+
+    outcome: KioskOutcome
+    verification: DocumentVerification | None = None
+
+
+class Kiosk:
+    """Runs kiosk sessions.
+
+    Args:
+        connect: waits for a card and returns a transport to it.
+        trust_store: the CSCAs to verify against.
+        random: nonces and ephemeral keys.
+        clock: the trusted time for certificate validity.
+        ask: shows a prompt and returns what the person typed (EOFError stops).
+        say: shows text.
+        fallbacks: method names to offer when the card cannot be used.
+        policy: when a document counts as genuine.
+        progress: progress reports while reading.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], Transport],
+        trust_store: TrustStore,
+        random: RandomSource,
+        clock: Clock,
+        ask: Callable[[str], str],
+        say: Callable[[str], None],
+        fallbacks: Sequence[str] = ("totp", "sms", "email"),
+        policy: VerificationPolicy | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self._connect = connect
+        self._trust = trust_store
+        self._random = random
+        self._clock = clock
+        self._ask = ask
+        self._say = say
+        self._fallbacks = tuple(fallbacks)
+        self._policy = policy
+        self._progress = progress
+
+    def serve_one(self) -> KioskResult:
+        """One person, from "place your card" to the result."""
+        self._say(say_all("place_card"))
+        try:
+            transport = self._connect()
+        except TransportError:
+            return self._fail(KioskOutcome.READ_FAILED, "link_lost")
+        try:
+            answer = self._ask(say_all("enter_can"))
+        except EOFError:
+            return KioskResult(KioskOutcome.CANCELLED)
+        try:
+            can = CAN(answer.strip())
+        except MalformedInput:
+            return self._fail(KioskOutcome.WRONG_PASSWORD, "wrong_can")
+        self._say(say_all("reading"))
+        reader = DocumentReader(transport, random=self._random, progress=self._progress)
+        try:
+            document = reader.read(can, active_auth_challenge=self._random.token_bytes(8))
+        except AccessDenied:
+            return self._fail(KioskOutcome.WRONG_PASSWORD, "wrong_can")
+        except MacnssAuthError:
+            return self._fail(KioskOutcome.READ_FAILED, "link_lost")
+        verification = document.verify(self._trust, clock=self._clock, policy=self._policy)
+        if not verification.genuine:
+            result = self._fail(KioskOutcome.NOT_GENUINE, "not_genuine")
+            return attrs.evolve(result, verification=verification)
+        mrz = parse_dg1(document.files["DG1"])
+        name = f"{mrz.secondary_identifier} {mrz.primary_identifier}".replace("<", " ")
+        self._say(f"{say_all('genuine')}\n{' '.join(name.split())}")
+        self._say(say_all("remove_card"))
+        return KioskResult(KioskOutcome.VERIFIED, verification)
+
+    def _fail(self, outcome: KioskOutcome, message: str) -> KioskResult:
+        self._say(say_all(message))
+        if self._fallbacks:
+            self._say(f"{say_all('fallback')}: {', '.join(self._fallbacks)}")
+        return KioskResult(outcome)
