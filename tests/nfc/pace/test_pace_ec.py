@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric import ec as cec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
+from macnss_auth.errors import MalformedInput, RemoteProtocolError, UnsupportedAlgorithm
 from macnss_auth.nfc import domain_params as dp
 from macnss_auth.nfc.ec import (
     Curve,
@@ -19,6 +19,7 @@ from macnss_auth.nfc.ec import (
     negate,
     sqrt_mod,
 )
+from macnss_auth.nfc.pace import integrated_mapping_point
 
 CURVES = [g for g in (dp.standardized(i) for i in dp.DomainParameterId) if isinstance(g, Curve)]
 GROUPS = [
@@ -165,3 +166,23 @@ def test_explicit_parameters_match_named_curves() -> None:
         dp.curve_by_name("secp256k1")
     with pytest.raises(UnsupportedAlgorithm):
         dp.curve_by_oid("1.3.132.0.10")
+
+
+@pytest.mark.parametrize("curve", [c for c in CURVES if c.p % 4 == 3], ids=lambda c: c.name)
+@settings(max_examples=20)
+@given(data=st.data())
+def test_integrated_mapping_point_is_on_the_curve(curve: Curve, data: st.DataObject) -> None:
+    t = data.draw(st.integers(min_value=2, max_value=curve.p - 2))
+    # t = +-1 gives alpha = -1, where the encoding divides by zero (it raises then).
+    point = integrated_mapping_point(curve, t)
+    assert curve.contains(point)
+    assert multiply(curve, curve.n, point) is None
+
+
+def test_integrated_mapping_point_refuses_degenerate_input() -> None:
+    curve = dp.BRAINPOOLP256R1
+    for t in (0, 1, curve.p - 1):
+        with pytest.raises(RemoteProtocolError):
+            integrated_mapping_point(curve, t)
+    with pytest.raises(UnsupportedAlgorithm):
+        integrated_mapping_point(dp.SECP224R1, 5)

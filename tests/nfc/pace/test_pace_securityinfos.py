@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from macnss_auth.errors import MalformedInput
 from macnss_auth.nfc import domain_params as dp
 from macnss_auth.nfc.crypto import SymmetricCipher
-from macnss_auth.nfc.ec import encode_point, multiply
+from macnss_auth.nfc.ec import decode_point, encode_point, multiply
 from macnss_auth.nfc.securityinfos import (
     ActiveAuthenticationInfo,
     ChipAuthenticationInfo,
@@ -98,6 +99,25 @@ def test_german_test_card_access_with_padding() -> None:
     )
 
 
+def _card_security_content() -> bytes:
+    path = VECTORS / "icao9303" / "pace_de_card_security_content.json"
+    (entry,) = json.loads(path.read_text(encoding="utf-8"))["entries"]
+    return bytes.fromhex(entry["hex"])
+
+
+def test_german_card_security_with_standardized_domain_parameters() -> None:
+    infos = parse_security_infos(_card_security_content())
+    keys = [i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)]
+    assert sorted(k.key_id or 0 for k in keys) == [13, 72]
+    for key in keys:
+        # AlgorithmIdentifier {standardizedDomainParameters, 13}: brainpoolP256r1.
+        assert key.group is dp.BRAINPOOLP256R1
+        assert dp.BRAINPOOLP256R1.contains(decode_point(dp.BRAINPOOLP256R1, key.public_key))
+    assert ChipAuthenticationInfo(ChipAuthenticationOid.ECDH_AES_CBC_CMAC_128, 2, 72) in infos
+    assert PaceInfo(PaceOid.ECDH_CAM_AES_CBC_CMAC_128, 2, 13) in infos
+    assert set(parse_security_infos(encode_security_infos(infos))) == set(infos)
+
+
 def test_pace_oid_properties() -> None:
     assert PaceOid.DH_IM_3DES_CBC_CBC.mapping is Mapping.INTEGRATED
     assert PaceOid.DH_IM_3DES_CBC_CBC.agreement is KeyAgreement.DH
@@ -154,6 +174,7 @@ _SEEDS = [
         "31283012060A04007F0007020204020202010202010D3012060A04007F0007020204060202010202010D"
     ),
     (VECTORS / "bsi" / "bsi2008_Datagroup14.bin").read_bytes()[4:],
+    _card_security_content(),
 ]
 
 
