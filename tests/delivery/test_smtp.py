@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -29,6 +30,14 @@ PEPPER = Secret(b"pepper-for-tests-only-0123456789abcdef")
 PASSWORD = Secret(b"s3cret-password")
 
 
+def plain(mail: EmailMessage) -> str:
+    """The text/plain part of a received message."""
+    part = mail.get_body(("plain",))
+    assert part is not None
+    text: str = part.get_content()
+    return text
+
+
 def message(text: str = "Your code is 123456.", language: str = "en") -> OutboundMessage:
     return OutboundMessage(
         kind=ChannelKind.EMAIL,
@@ -54,9 +63,15 @@ def test_plain_delivery_arrives_with_headers(smtp_factory: Any) -> None:
     assert mail["Content-Language"] == "ar"
     assert mail["Message-ID"] == receipt.message_id
     assert box.envelopes == [("noreply@cnss.example", ["alice@example.org"])]
-    body = mail.get_content()
-    assert "\u2066123456\u2069" in body
-    assert find_code(body) == "123456"
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "\u2066123456\u2069" in text
+    assert find_code(text) == "123456"
+    rich = mail.get_body(("html",))
+    assert rich is not None
+    assert 'dir="rtl"' in rich.get_content()
+    assert "\u2066123456\u2069" in rich.get_content()
 
 
 def test_starttls_with_auth(smtp_factory: Any, tls_material: TlsMaterial) -> None:
@@ -80,7 +95,7 @@ def test_starttls_with_auth(smtp_factory: Any, tls_material: TlsMaterial) -> Non
     )
     channel.send(message())
     [mail] = box.messages
-    assert find_code(mail.get_content()) == "123456"
+    assert find_code(plain(mail)) == "123456"
     assert "CNSS" in mail["From"]
 
 
@@ -104,7 +119,7 @@ def test_implicit_tls_with_auth(smtp_factory: Any, tls_material: TlsMaterial) ->
         timeout=5,
     )
     channel.send(message())
-    assert find_code(box.messages[0].get_content()) == "123456"
+    assert find_code(plain(box.messages[0])) == "123456"
 
 
 def test_wrong_password_is_not_retryable(smtp_factory: Any, tls_material: TlsMaterial) -> None:
@@ -208,14 +223,14 @@ def test_enroll_and_login_over_real_smtp(smtp_factory: Any, tls_material: TlsMat
     auth = authenticator(channel, clock=clock)
     enrolling = auth.enroll("alice", "Alice@Example.ORG")
     assert enrolling.hint == "A•••@example.org"
-    confirmed = auth.confirm(enrolling, find_code(box.messages[-1].get_content()))
+    confirmed = auth.confirm(enrolling, find_code(plain(box.messages[-1])))
     assert confirmed.address == "Alice@example.org"
     clock.advance(60)
     challenge = auth.begin("alice")
     mail = box.messages[-1]
     assert mail["Subject"] == "Your CNSS code"
     assert mail["To"] == "Alice@example.org"
-    result = auth.verify(challenge, find_code(mail.get_content()))
+    result = auth.verify(challenge, find_code(plain(mail)))
     assert result.subject == "alice"
     assert result.method == "email"
 
@@ -236,7 +251,7 @@ def test_server_that_stalls_after_data_leaves_no_usable_code(smtp_factory: Any) 
     assert info.value.retryable
     assert isinstance(info.value.__cause__, DeliveryTimeout)
     assert box.received.wait(5)
-    code = find_code(box.messages[0].get_content())
+    code = find_code(plain(box.messages[0]))
     with pytest.raises(ChallengeUsed) as used:
         auth.verify(info.value.challenge_id, code)
     assert used.value.reason is Reason.CHALLENGE_USED

@@ -11,6 +11,7 @@ certificate that does not verify are not.
 
 from __future__ import annotations
 
+import html
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -31,6 +32,7 @@ from macnss_auth.secret import Secret
 __all__ = ["SmtpChannel"]
 
 _SECURITY = ("starttls", "tls", "none")
+_RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
 
 class SmtpChannel:
@@ -100,9 +102,22 @@ class SmtpChannel:
         mail["To"] = message.to
         mail["Subject"] = message.subject
         mail["Message-ID"] = make_msgid(domain=domain)
-        # Codes are worthless after minutes: ask relays not to keep them around.
+        # RFC 3834: a machine wrote this; out-of-office responders must not answer it.
         mail["Auto-Submitted"] = "auto-generated"
         mail.set_content(message.text, charset="utf-8")
+        # Plain text has no direction; mail clients align Arabic text right only
+        # when told, so an HTML alternative carries dir and lang.
+        direction = "rtl" if message.language in _RTL_LANGUAGES else "ltr"
+        paragraphs = "".join(
+            f"<p>{html.escape(block).replace(chr(10), '<br>')}</p>"
+            for block in message.text.strip().split("\n\n")
+        )
+        mail.add_alternative(
+            f'<!DOCTYPE html><html lang="{html.escape(message.language)}" dir="{direction}">'
+            f'<body dir="{direction}">{paragraphs}</body></html>',
+            subtype="html",
+            charset="utf-8",
+        )
         # After set_content, which replaces every Content-* header.
         mail["Content-Language"] = message.language
         return mail
