@@ -80,9 +80,14 @@ def test_codes_are_forgiving_the_crockford_way(clock: FixedClock) -> None:
 
 
 def test_a_new_set_replaces_the_old_one(clock: FixedClock) -> None:
-    recovery = make(clock)
+    store = MemoryStore()
+    recovery = make(clock, store=store)
     old = recovery.generate("alice")
+    enrollment = store.get_enrollment("alice", "recovery")
+    assert enrollment is not None
+    old_key = f"otp:recovery:{enrollment.params['generation']}"
     new = recovery.generate("alice")
+    assert store.count_tokens(old_key) == 0
     assert set(old.codes).isdisjoint(new.codes)
     with pytest.raises(InvalidCode):
         recovery.verify_code("alice", old.codes[0])

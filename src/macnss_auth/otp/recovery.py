@@ -188,10 +188,13 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             confirmed=True,
             created_at=now,
         )
+        previous = self._store.get_enrollment(subject, self._method)
         # Tokens first, then the enrollment that points at them: a reader never
-        # sees an enrollment whose token set is missing.
+        # sees an enrollment whose token set is missing. The old set goes last.
         self._store.add_tokens(self._tokens_key(generation), digests)
         self._store.put_enrollment(enrollment)
+        if previous is not None:
+            self._store.add_tokens(self._tokens_key(str(previous.params["generation"])), [])
         event_id = self._record(
             AuditAction.ENROLL,
             Outcome.SUCCESS,
