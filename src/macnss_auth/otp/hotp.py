@@ -4,8 +4,9 @@ Theory of operation. An OTP authenticator checks a code against a small set
 of *candidate* counters (HOTP: the next counter and a bounded look-ahead;
 TOTP: the current time step and a drift window). Codes come from pyotp; the
 person's input is normalized (:mod:`macnss_auth.otp.codes`) and compared with
-every candidate as a string in constant time, so leading zeros matter and
-timing says nothing about how close a guess was.
+the candidates, nearest first, as strings in constant time, so leading zeros
+matter and timing says nothing about how close a wrong guess was (a wrong
+code always costs every candidate).
 
 What makes a match an acceptance is one atomic call to the store:
 ``Store.advance(key, value)``, a monotonic compare-and-set. For HOTP the
@@ -34,6 +35,12 @@ that a concurrent verification could race with.
 Unknown subjects: :meth:`begin` behaves exactly as for an enrolled subject,
 and verification does the same work (throttle, HMACs over a dummy secret)
 before failing with :class:`~macnss_auth.errors.InvalidCode`.
+
+Layers: :class:`CodeAuthenticatorBase` holds the challenge flow, throttling
+and audit that recovery codes share too; :class:`BaseOtpAuthenticator` adds
+enrollment, confirmation and the candidate search with the replay guard;
+:class:`HotpAuthenticator` and
+:class:`~macnss_auth.otp.totp.TotpAuthenticator` define the candidates.
 """
 
 from __future__ import annotations
