@@ -162,7 +162,9 @@ class SmtpChannel:
                 ) from exc
             raise DeliveryRejected("the SMTP server refused the recipient", status=code) from exc
         except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryRejected("the SMTP server does not offer STARTTLS or AUTH") from exc
+            raise DeliveryRejected(
+                "the SMTP server lacks a required extension (STARTTLS, AUTH or SMTPUTF8)"
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             code = exc.smtp_code
             if 400 <= code < 500:
