@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from macnss_auth.nfc.card import (
     FileSystem,
     PasswordKind,
     VirtualCard,
+    clone_card,
 )
 from macnss_auth.nfc.card.filesystem import EF_CARD_ACCESS, EF_COM, LDS1_AID, data_group_file
 from macnss_auth.nfc.mrz import MrzKey
@@ -296,3 +298,64 @@ def test_plain_helper_is_the_raw_path() -> None:
     answer = plain(MemoryTransport(_card()), CommandAPDU(0x00, 0x84, 0x00, 0x00, ne=8))
     assert answer.sw == 0x9000
     assert len(answer.data) == 8
+
+
+def _session(profile: str, *, clone: bool = False) -> tuple[MemoryTransport, SecureChannel]:
+    data = issued(profile).data
+    if clone:
+        data = clone_card(data)
+    transport = MemoryTransport(VirtualCard(data, random=FixedRandom(4)))
+    return transport, open_session(transport, data, random=FixedRandom(5)).channel
+
+
+def test_active_authentication_refusals() -> None:
+    data = issued("passport-bac").data
+    card = VirtualCard(data, random=FixedRandom(4))
+    assert _sw(card.process(bytes.fromhex("00880000081122334455667788" + "00"))) == 0x6982
+    transport, channel = _session("passport-bac")
+    short = CommandAPDU(0x00, 0x88, 0x00, 0x00, data=b"\x11" * 7, ne=256)
+    assert protected(transport, channel, short).sw == 0x6700
+    p1 = CommandAPDU(0x00, 0x88, 0x01, 0x00, data=b"\x11" * 8, ne=256)
+    assert protected(transport, channel, p1).sw == 0x6A86
+    good = CommandAPDU(0x00, 0x88, 0x00, 0x00, data=b"\x11" * 8, ne=256)
+    assert len(protected(transport, channel, good).data) == 128  # RSA-1024
+    transport, channel = _session("passport-bac", clone=True)
+    assert protected(transport, channel, good).sw == 0x6A88
+
+
+def test_chip_authentication_refusals() -> None:
+    transport, channel = _session("cnie")
+    ga = CommandAPDU(0x00, 0x86, 0x00, 0x00, data=bytes.fromhex("7C03800104"), ne=256)
+    assert protected(transport, channel, ga).sw == 0x6985
+    wrong_oid = bytes.fromhex("800A04007F00070202030201") + bytes.fromhex("840101")
+    mse = CommandAPDU(0x00, 0x22, 0x41, 0xA4, data=wrong_oid)
+    assert protected(transport, channel, mse).sw == 0x6A88
+    wrong_key = bytes.fromhex("800A04007F00070202030202") + bytes.fromhex("840102")
+    assert protected(transport, channel, attrs.evolve(mse, data=wrong_key)).sw == 0x6A88
+    right = bytes.fromhex("800A04007F00070202030202") + bytes.fromhex("840101")
+    assert protected(transport, channel, attrs.evolve(mse, data=right)).sw == 0x9000
+    # A point that is not on the curve: refused, and the session goes on under the old keys.
+    bad_point = CommandAPDU(0x00, 0x86, 0x00, 0x00, data=bytes.fromhex("7C0580030401FF"), ne=256)
+    assert protected(transport, channel, bad_point).sw == 0x6A80
+    assert protected(transport, channel, CommandAPDU(0x00, 0x84, 0, 0, ne=8)).sw == 0x9000
+    # 3DES CA by MSE:Set KAT on the passport, with a malformed key.
+    transport, channel = _session("passport-bac")
+    kat = CommandAPDU(0x00, 0x22, 0x41, 0xA6, data=bytes.fromhex("91020401"))
+    assert protected(transport, channel, kat).sw == 0x6A80
+    assert protected(transport, channel, attrs.evolve(kat, data=b"\x84\x01\x01")).sw == 0x6A80
+    transport, channel = _session("passport-bac", clone=True)
+    assert protected(transport, channel, kat).sw == 0x6A88
+    transport, channel = _session("pace-im")  # no CA at all
+    assert protected(transport, channel, attrs.evolve(mse, data=right)).sw == 0x6A88
+
+
+def test_extended_length_over_secure_messaging() -> None:
+    dg2 = issued("cnie").data.files.files()["A0000002471001/DG2"].data
+    assert len(dg2) > 256
+    read_all = CommandAPDU(0x00, 0xB0, 0x82, 0x00, ne=len(dg2), extended=True)
+    transport, channel = _session("cnie")
+    assert protected(transport, channel, read_all).data == dg2
+    transport, channel = _session("pace-im")
+    with pytest.raises(SecureMessagingError) as refused:
+        protected(transport, channel, read_all)
+    assert refused.value.status_word == 0x6700
