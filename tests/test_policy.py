@@ -1,0 +1,147 @@
+"""Policy: methods in order, fallback, never NFC-only, limits across methods."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pyotp
+import pytest
+
+from macnss_auth import AssuranceLevel, ConfigurationError, LockedOut, MemoryStore
+from macnss_auth.audit import MemoryAuditLog
+from macnss_auth.delivery import ChannelKind, ConsoleChannel, find_code
+from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound
+from macnss_auth.otp.oob import InlineDispatcher, SMSCodeAuthenticator
+from macnss_auth.otp.totp import TotpAuthenticator
+from macnss_auth.policy import Capability, Policy
+from macnss_auth.secret import Secret
+from macnss_auth.store import Keyring
+from macnss_auth.testing import FixedClock, FixedRandom
+from macnss_auth.throttle import ThrottlePolicy
+
+SEED = b"12345678901234567890"
+
+
+class Setup:
+    def __init__(self, *, cross_method: ThrottlePolicy | None = None) -> None:
+        self.clock = FixedClock.at(1_800_000_000)
+        self.store = MemoryStore(keyring=Keyring.generate(random=FixedRandom(1)))
+        audit = MemoryAuditLog()
+        self.outbox = io.StringIO()
+        self.totp = TotpAuthenticator(
+            store=self.store, audit=audit, clock=self.clock, random=FixedRandom(2)
+        )
+        self.sms = SMSCodeAuthenticator(
+            channel=ConsoleChannel(ChannelKind.SMS, stream=self.outbox),
+            store=self.store,
+            audit=audit,
+            clock=self.clock,
+            random=FixedRandom(3),
+            pepper=Secret(bytes(32)),
+            dispatcher=InlineDispatcher(),
+        )
+        extra = {"throttle_policy": cross_method} if cross_method else {}
+        self.policy = Policy(
+            authenticators=[
+                (self.totp, AssuranceLevel.SUBSTANTIAL),
+                (self.sms, AssuranceLevel.LOW),
+            ],
+            store=self.store,
+            clock=self.clock,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def enroll(self, subject: str) -> None:
+        self.totp.enroll(subject, secret=SEED)
+        self.totp.confirm(subject, self.code())
+        self.clock.advance(30)
+        enrolling = self.sms.enroll(subject, "06 12 34 56 78")
+        self.sms.confirm(enrolling, find_code(self.outbox.getvalue()))
+        self.outbox.seek(0)
+        self.outbox.truncate()
+
+    def code(self) -> str:
+        return pyotp.TOTP(base64.b32encode(SEED).decode()).at(self.clock.now())
+
+
+def test_offers_follow_order_and_capabilities() -> None:
+    setup = Setup()
+    assert setup.policy.methods == ("totp", "sms")
+    assert [o.method for o in setup.policy.offer()] == ["totp", "sms"]
+    basic_phone = [o.method for o in setup.policy.offer([Capability.SMS])]
+    assert basic_phone == ["sms"]
+    assert setup.policy.offer([Capability.NFC]) == []
+
+
+def test_fallback_goes_to_the_next_usable_method() -> None:
+    setup = Setup()
+    offer = setup.policy.fallback("totp")
+    assert offer is not None
+    assert offer.method == "sms"
+    assert offer.assurance is AssuranceLevel.LOW
+    assert setup.policy.fallback("sms", [Capability.SMS]) is None
+
+
+def test_never_nfc_only() -> None:
+    class Eid:
+        method = "eid"
+
+    store = MemoryStore()
+    with pytest.raises(ConfigurationError, match="NFC"):
+        Policy(
+            authenticators=[(Eid(), AssuranceLevel.HIGH)],  # type: ignore[list-item]
+            store=store,
+            clock=FixedClock.at(0),
+        )
+    with pytest.raises(ConfigurationError, match="twice"):
+        Policy(
+            authenticators=[
+                (Eid(), AssuranceLevel.HIGH),  # type: ignore[list-item]
+                (Eid(), AssuranceLevel.HIGH),  # type: ignore[list-item]
+            ],
+            store=store,
+            clock=FixedClock.at(0),
+        )
+
+
+def test_verify_routes_by_method_and_enforces_minimum() -> None:
+    setup = Setup()
+    setup.enroll("alice")
+    challenge = setup.policy.begin("alice", "totp")
+    result = setup.policy.verify(challenge, setup.code())
+    assert result.method == "totp"
+    setup.clock.advance(30)
+    challenge = setup.policy.begin("alice", "sms")
+    result = setup.policy.verify(challenge, find_code(setup.outbox.getvalue()))
+    assert result.assurance is AssuranceLevel.LOW
+    with pytest.raises(ConfigurationError):
+        setup.policy.begin("alice", "eid")
+
+
+def test_minimum_assurance_removes_weaker_methods() -> None:
+    setup = Setup()
+    strict = Policy(
+        authenticators=[(setup.totp, AssuranceLevel.SUBSTANTIAL), (setup.sms, AssuranceLevel.LOW)],
+        store=setup.store,
+        clock=setup.clock,
+        minimum_assurance=AssuranceLevel.SUBSTANTIAL,
+    )
+    assert strict.methods == ("totp",)
+    setup.enroll("alice")
+    challenge = setup.sms.begin("alice")
+    with pytest.raises(ChallengeNotFound):
+        strict.verify(challenge, find_code(setup.outbox.getvalue()))
+
+
+def test_failures_count_across_methods() -> None:
+    cross = ThrottlePolicy(free_failures=3, base_delay=1, lockout_after=4, lockout_duration=600)
+    setup = Setup(cross_method=cross)
+    setup.enroll("alice")
+    for method in ("totp", "sms", "totp", "sms"):
+        challenge = setup.policy.begin("alice", method)
+        with pytest.raises(AuthenticationFailed):
+            setup.policy.verify(challenge, "000000")
+        setup.clock.advance(31)
+    with pytest.raises(LockedOut):
+        setup.policy.begin("alice", "totp")
