@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Union
 
 import attrs
-from asn1crypto import algos, cms, core, crl, keys, pem, x509
+from asn1crypto import algos, core, crl, keys, pem, x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
@@ -44,6 +44,7 @@ from macnss_auth.errors import (
     UnsupportedAlgorithm,
 )
 from macnss_auth.nfc import ec as ec_math
+from macnss_auth.nfc import tlv
 from macnss_auth.nfc.domain_params import curve_from_explicit
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "TrustAnchor",
     "TrustSource",
     "TrustStore",
+    "clear_caches",
     "parse_certificate",
     "parse_crl",
     "parse_master_list",
@@ -655,7 +657,17 @@ class Certificate:
 
 
 def _name_key(name: Any) -> str:
-    return str(name.hashable)
+    # RFC 5280 §7.1 comparison form (case- and space-folded); cached by DER
+    # because asn1crypto's string preparation is the slowest part of a SOD parse.
+    return _name_key_of(name.dump())
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_key_of(der: bytes) -> str:
+    try:
+        return str(x509.Name.load(der, strict=True).hashable)
+    except _ASN1_ERRORS as exc:
+        raise _asn1_error("name", exc) from exc
 
 
 def parse_certificate(der: bytes) -> Certificate:
@@ -791,81 +803,178 @@ def _constant_time_eq(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
+def _der_items(data: bytes, field: str) -> list[tuple[int, bytes, bytes]]:
+    """(tag, value, whole encoding) of the DER objects that fill ``data`` exactly."""
+    out: list[tuple[int, bytes, bytes]] = []
+    offset = 0
+    while offset < len(data):
+        try:
+            item, end = tlv.parse_one(data, offset)
+        except MalformedInput as exc:
+            raise PkiFormatError(f"malformed {field}: {exc}", field=field) from exc
+        out.append((item.tag, item.value, data[offset:end]))
+        offset = end
+    return out
+
+
+def _der_expect(
+    items: list[tuple[int, bytes, bytes]], index: int, tag: int, field: str
+) -> tuple[bytes, bytes]:
+    if index >= len(items) or items[index][0] != tag:
+        raise PkiFormatError(f"malformed {field}: expected tag {tag:#x}", field=field)
+    return items[index][1], items[index][2]
+
+
+def _der_oid(value: bytes, field: str) -> str:
+    """Decode the content octets of an OBJECT IDENTIFIER (X.690 §8.19)."""
+    if not value or value[-1] & 0x80 or len(value) > 64:
+        raise PkiFormatError(f"malformed OID in {field}", field=field)
+    numbers: list[int] = []
+    current = 0
+    for index, byte in enumerate(value):
+        if current == 0 and byte == 0x80 and (index == 0 or not value[index - 1] & 0x80):
+            raise PkiFormatError(f"non-minimal OID in {field}", field=field)
+        current = (current << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            numbers.append(current)
+            current = 0
+    first = numbers[0]
+    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
+    return ".".join(str(n) for n in head + numbers[1:])
+
+
+@functools.lru_cache(maxsize=256)
+def _scheme_of(algorithm_der: bytes, digest_name: str) -> SignatureScheme:
+    try:
+        algorithm = algos.SignedDigestAlgorithm.load(algorithm_der, strict=True)
+        return SignatureScheme.from_asn1(algorithm, digest_name)
+    except _ASN1_ERRORS as exc:
+        raise _asn1_error("signature algorithm", exc) from exc
+
+
 def parse_signed_data(der: bytes) -> SignedContent:
-    """Parse a CMS ContentInfo holding SignedData with exactly one SignerInfo.
+    """Parse a CMS ContentInfo holding SignedData with exactly one SignerInfo (RFC 5652 §5).
+
+    The envelope is walked with the bounded TLV reader (every length checked
+    against its buffer); asn1crypto decodes only certificates, algorithm
+    identifiers and times.
 
     Raises:
         PkiFormatError: malformed, not SignedData, no content, or not one signer.
         UnsupportedAlgorithm: unsupported digest or signature algorithm.
     """
-    try:
-        info = cms.ContentInfo.load(bytes(der), strict=True)
-        if info["content_type"].dotted != "1.2.840.113549.1.7.2":
-            raise PkiFormatError("not CMS SignedData", field="content_type")  # noqa: TRY301
-        signed = info["content"]
-        eci = signed["encap_content_info"]
-        content = eci["content"]
-        if content.native is None:
-            raise PkiFormatError("SignedData carries no content", field="content")  # noqa: TRY301
-        content_bytes = bytes(content.contents)
-        signer_infos = signed["signer_infos"]
-        if len(signer_infos) != 1:
-            raise PkiFormatError("expected exactly one SignerInfo", field="signer_infos")  # noqa: TRY301
-        signer = signer_infos[0]
-        sid = signer["sid"]
-        issuer_key = serial = ski = None
-        if sid.name == "issuer_and_serial_number":
-            issuer_key = _name_key(sid.chosen["issuer"])
-            serial = int(sid.chosen["serial_number"].native)
-        else:
-            ski = bytes(sid.chosen.native)
+    data = bytes(der)
+    field = "CMS SignedData"
+    top = _der_items(data, field)
+    if len(top) != 1 or top[0][0] != 0x30:
+        raise PkiFormatError("not one DER ContentInfo", field=field)
+    info = _der_items(top[0][1], field)
+    content_type, _ = _der_expect(info, 0, 0x06, field)
+    if _der_oid(content_type, field) != "1.2.840.113549.1.7.2" or len(info) != 2:
+        raise PkiFormatError("not CMS SignedData", field="content_type")
+    explicit, _ = _der_expect(info, 1, 0xA0, field)
+    wrapper = _der_items(explicit, field)
+    if len(wrapper) != 1:
+        raise PkiFormatError("malformed SignedData wrapper", field=field)
+    body = _der_items(_der_expect(wrapper, 0, 0x30, field)[0], field)
+    _der_expect(body, 0, 0x02, field)  # version
+    _der_expect(body, 1, 0x31, field)  # digestAlgorithms
+    encap = _der_items(_der_expect(body, 2, 0x30, field)[0], field)
+    econtent_type = _der_oid(_der_expect(encap, 0, 0x06, field)[0], field)
+    if len(encap) != 2:
+        raise PkiFormatError("SignedData carries no content", field="content")
+    econtent = _der_items(_der_expect(encap, 1, 0xA0, field)[0], field)
+    if len(econtent) != 1:
+        raise PkiFormatError("malformed eContent", field="content")
+    content_bytes, _ = _der_expect(econtent, 0, 0x04, "content")
+    index = 3
+    certs: list[Certificate] = []
+    if index < len(body) and body[index][0] == 0xA0:
         certs = [
-            parse_certificate(choice.chosen.dump())
-            for choice in signed["certificates"] or []
-            if choice.name == "certificate"
+            parse_certificate(raw)
+            for tag, _, raw in _der_items(body[index][1], "certificates")
+            if tag == 0x30
         ]
-        digest_name = signer["digest_algorithm"]["algorithm"].native
-        attrs_der = None
-        digest_attr = None
-        ct_attr = None
-        signing_time = None
-        signed_attrs = signer["signed_attrs"]
-        if signed_attrs.native is not None and len(signed_attrs):
-            raw = signed_attrs.dump()
-            # The signature covers the attributes with a SET OF tag, not [0] (RFC 5652 §5.4).
-            attrs_der = b"\x31" + raw[1:]
-            for attribute in signed_attrs:
-                kind = attribute["type"].dotted
-                values = attribute["values"]
-                if len(values) != 1:
-                    raise PkiFormatError(  # noqa: TRY301
-                        "signed attribute must have one value", field="signed_attrs"
-                    )
-                if kind == "1.2.840.113549.1.9.4":
-                    digest_attr = bytes(values[0].native)
-                elif kind == "1.2.840.113549.1.9.3":
-                    ct_attr = values[0].dotted
-                elif kind == "1.2.840.113549.1.9.5":
-                    signing_time = _aware(values[0].native)
-        return SignedContent(
-            content_type=eci["content_type"].dotted,
-            content=content_bytes,
-            certificates=tuple(certs),
-            signer_issuer_key=issuer_key,
-            signer_serial=serial,
-            signer_key_identifier=ski,
-            digest_algorithm=HashAlgorithm.from_name(digest_name),
-            scheme=SignatureScheme.from_asn1(signer["signature_algorithm"], digest_name),
-            signature=bytes(signer["signature"].native),
-            signed_attributes=attrs_der,
-            message_digest=digest_attr,
-            content_type_attribute=ct_attr,
-            signing_time=signing_time,
-        )
-    except (PkiFormatError, UnsupportedAlgorithm):
-        raise
+        index += 1
+    if index < len(body) and body[index][0] == 0xA1:
+        index += 1  # CRLs carried in the SignedData are not used
+    signer_set, _ = _der_expect(body, index, 0x31, field)
+    if index + 1 != len(body):
+        raise PkiFormatError("unexpected fields after signerInfos", field=field)
+    signer_infos = _der_items(signer_set, "signer_infos")
+    if len(signer_infos) != 1 or signer_infos[0][0] != 0x30:
+        raise PkiFormatError("expected exactly one SignerInfo", field="signer_infos")
+    signer = _der_items(signer_infos[0][1], "signer_info")
+    _der_expect(signer, 0, 0x02, "signer_info")
+    issuer_key = serial = ski = None
+    if len(signer) > 1 and signer[1][0] == 0x30:
+        sid = _der_items(signer[1][1], "sid")
+        _, name_raw = _der_expect(sid, 0, 0x30, "sid")
+        serial_value, _ = _der_expect(sid, 1, 0x02, "sid")
+        if len(sid) != 2 or not serial_value:
+            raise PkiFormatError("malformed issuerAndSerialNumber", field="sid")
+        issuer_key = _name_key_of(name_raw)
+        # Negative serial numbers occur in real certificates: read them as DER says.
+        serial = int.from_bytes(serial_value, "big", signed=True)
+    else:
+        ski = _der_expect(signer, 1, 0x80, "sid")[0]
+    digest_items = _der_items(_der_expect(signer, 2, 0x30, "digest_algorithm")[0], "digest")
+    digest_name = _HASH_OIDS.get(
+        _der_oid(_der_expect(digest_items, 0, 0x06, "digest")[0], "digest")
+    )
+    if digest_name is None:
+        raise UnsupportedAlgorithm("the SignerInfo digest algorithm is not supported")
+    index = 3
+    attrs_der = digest_attr = ct_attr = None
+    signing_time = None
+    if index < len(signer) and signer[index][0] == 0xA0:
+        value, raw = signer[index][1], signer[index][2]
+        # The signature covers the attributes with a SET OF tag, not [0] (RFC 5652 §5.4).
+        attrs_der = b"\x31" + raw[1:]
+        for tag, attribute, _ in _der_items(value, "signed_attrs"):
+            parts = _der_items(attribute, "signed_attrs") if tag == 0x30 else []
+            kind = _der_oid(_der_expect(parts, 0, 0x06, "signed_attrs")[0], "signed_attrs")
+            values = _der_items(_der_expect(parts, 1, 0x31, "signed_attrs")[0], "signed_attrs")
+            if len(parts) != 2 or len(values) != 1:
+                raise PkiFormatError("signed attribute must have one value", field="signed_attrs")
+            value_tag, _, value_raw = values[0]
+            if kind == "1.2.840.113549.1.9.4":
+                digest_attr = _der_expect(values, 0, 0x04, "message_digest")[0]
+            elif kind == "1.2.840.113549.1.9.3":
+                ct_attr = _der_oid(_der_expect(values, 0, 0x06, "content_type")[0], "content_type")
+            elif kind == "1.2.840.113549.1.9.5":
+                signing_time = _time_of(value_tag, value_raw)
+        index += 1
+    _, algorithm_raw = _der_expect(signer, index, 0x30, "signature_algorithm")
+    signature, _ = _der_expect(signer, index + 1, 0x04, "signature")
+    if index + 2 < len(signer) and signer[index + 2][0] != 0xA1:
+        raise PkiFormatError("unexpected fields in SignerInfo", field="signer_info")
+    return SignedContent(
+        content_type=econtent_type,
+        content=content_bytes,
+        certificates=tuple(certs),
+        signer_issuer_key=issuer_key,
+        signer_serial=serial,
+        signer_key_identifier=ski,
+        digest_algorithm=HashAlgorithm.from_name(digest_name),
+        scheme=_scheme_of(algorithm_raw, digest_name),
+        signature=signature,
+        signed_attributes=attrs_der,
+        message_digest=digest_attr,
+        content_type_attribute=ct_attr,
+        signing_time=signing_time,
+    )
+
+
+def _time_of(tag: int, raw: bytes) -> dt.datetime:
+    try:
+        if tag == 0x17:
+            return _aware(core.UTCTime.load(raw, strict=True).native)
+        if tag == 0x18:
+            return _aware(core.GeneralizedTime.load(raw, strict=True).native)
     except _ASN1_ERRORS as exc:
-        raise _asn1_error("CMS SignedData", exc) from exc
+        raise _asn1_error("signing time", exc) from exc
+    raise PkiFormatError("signing time is not a Time", field="signing_time")
 
 
 # ---------------------------------------------------------------------------
@@ -1346,3 +1455,16 @@ class TrustStore:
         for name, data in files.items():
             store.load_master_list(data, name=name)
         return store
+
+
+def clear_caches() -> None:
+    """Forget every parsed certificate and key (to measure cold verification).
+
+    Parsing is cached by DER bytes: identical bytes always parse identically,
+    so the caches never change a result, only its cost.
+    """
+    _parse_certificate.cache_clear()
+    _parse_public_key_info.cache_clear()
+    _to_cryptography.cache_clear()
+    _match_named_curve.cache_clear()
+    _name_key_of.cache_clear()

@@ -610,20 +610,21 @@ class TestPki:
         key_type: KeyType = "rsa",
         country: str = "MA",
         pss: bool = False,
+        curve: str = "brainpoolP256r1",
     ) -> TestPki:
-        """Make the CSCA, DS and master list signer (RSA-2048 or brainpoolP256r1 keys)."""
+        """Make the CSCA, DS and master list signer (RSA-2048 or EC keys on ``curve``)."""
         csca = make_csca(
             not_before=now - dt.timedelta(days=365),
             not_after=now + dt.timedelta(days=3650),
             country=country,
-            key=generate_key(key_type),
+            key=generate_key(key_type, curve=curve),
             pss=pss,
         )
         ds = make_document_signer(
             csca,
             not_before=now - dt.timedelta(days=30),
             not_after=now + dt.timedelta(days=1825),
-            key=generate_key(key_type),
+            key=generate_key(key_type, curve=curve),
             pss=pss,
         )
         signer = make_master_list_signer(
@@ -652,6 +653,7 @@ class TestPki:
         mrz: str | None = None,
         face: bytes | None = None,
         aa_key_type: KeyType | None = "rsa",
+        aa_curve: str = "brainpoolP256r1",
         chip_authentication: bool = True,
         extra_data_groups: Mapping[int, bytes] | None = None,
         signer: IssuedCertificate | None = None,
@@ -665,7 +667,7 @@ class TestPki:
             mrz: the MRZ (default: :func:`make_td1_mrz`).
             face: a JPEG or JP2 for DG2 (default: :func:`placeholder_jpeg`).
             aa_key_type: make an Active Authentication key in DG15 (RSA-1024 or
-                brainpoolP256r1), or ``None`` for no DG15.
+                EC on ``aa_curve``), or ``None`` for no DG15.
             chip_authentication: make an ECDH Chip Authentication key in DG14.
             extra_data_groups: more files (number -> bytes), e.g. DG11.
             signer: sign with this DS instead of the PKI's own.
@@ -690,7 +692,7 @@ class TestPki:
                 si.ChipAuthenticationInfo(si.ChipAuthenticationOid.ECDH_AES_CBC_CMAC_128, 1)
             )
         if aa_key_type is not None:
-            aa_key = generate_key(aa_key_type, bits=1024)
+            aa_key = generate_key(aa_key_type, bits=1024, curve=aa_curve)
             spki = aa_key.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )

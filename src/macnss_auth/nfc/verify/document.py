@@ -23,6 +23,7 @@ The verdict (``genuine``) then follows a :class:`VerificationPolicy`.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -66,6 +67,24 @@ class ChipAuthenticationOutcome:
     public_key: bytes = attrs.field(repr=False)
     completed: bool
     key_id: int | None = None
+
+
+@functools.lru_cache(maxsize=256)
+def _dg14(data: bytes) -> SecurityInfos | None:
+    # Cached by bytes: the same genuine DG14 arrives again and again on a server.
+    try:
+        return parse_dg14(data)
+    except LdsFormatError:
+        return None
+
+
+def _is_ec_key(dg15: bytes | None) -> bool:
+    if dg15 is None:
+        return False
+    try:
+        return parse_dg15(dg15).public_key.algorithm == "ec"
+    except LdsFormatError:
+        return False
 
 
 def _hash_matches(sod: SecurityObject, number: int, data: bytes) -> bool:
@@ -170,12 +189,11 @@ def verify_document(
     # A data group passed PA when its hash matched a validly signed SOD from a trusted signer.
     chain_accepted = chain_ok or not policy.require_trusted_chain
     pa_ok = hash_ok if signature_ok and chain_accepted else set()
-    dg14: SecurityInfos | None = None
-    if 14 in pa_ok:
-        try:
-            dg14 = parse_dg14(groups[14])
-        except LdsFormatError:
-            dg14 = None
+    # DG14 matters only for an ECDSA AA hash or a CA key: parse it only then.
+    needs_dg14 = chip_authentication is not None or (
+        aa_signature is not None and _is_ec_key(groups.get(15))
+    )
+    dg14 = _dg14(groups[14]) if needs_dg14 and 14 in pa_ok else None
 
     _active_authentication(add, groups, pa_ok, dg14, (aa_challenge, aa_signature))
     _chip_authentication(add, groups, pa_ok, dg14, chip_authentication)
