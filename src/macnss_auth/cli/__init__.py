@@ -18,7 +18,15 @@ from macnss_auth._version import __version__
 
 __all__ = ["main"]
 
-_SUBCOMMAND_MODULES: tuple[str, ...] = ("audit", "card", "code", "document", "masterlist", "totp")
+_SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "audit",
+    "card",
+    "code",
+    "demo",
+    "document",
+    "masterlist",
+    "totp",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,35 @@
+"""`make demo` runs `macnss-auth demo`: the whole journey must work on a clean directory, twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_end_to_end_and_again(tmp_path: Path) -> None:
+    home = tmp_path / "demo-data"
+    for _ in range(2):  # a second run starts from fresh state with the same keys
+        done = subprocess.run(
+            [sys.executable, "-m", "macnss_auth", "demo", "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        out = done.stdout
+        assert "FATIMA ZAHRA BENANI: HIGH assurance" in out
+        assert "youssef: LOW assurance by sms" in out
+        assert "amina: SUBSTANTIAL assurance by totp" in out
+        assert "refused (replayed)" in out
+        assert "next method for Fatima: totp" in out
+        assert "hash chain intact" in out
+    verify = subprocess.run(
+        [sys.executable, "-m", "macnss_auth", "audit", "verify", str(home / "audit.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
