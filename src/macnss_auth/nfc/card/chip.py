@@ -203,7 +203,8 @@ class VirtualCard:
 
     def _select(self, command: CommandAPDU) -> bytes:
         p1, p2 = command.p1, command.p2
-        if p2 & 0xF3 not in (0x00, 0x0C) and p2 not in (0x04,):
+        # P2: first occurrence only (b2 b1 = 00); b4 b3 = 00 FCI, 01 FCP, 10 FMD, 11 nothing.
+        if p2 & 0xF3:
             raise CardStatusError(StatusWord.INCORRECT_P1_P2)
         files = self._data.files
         if p1 == 0x04:  # by DF name (AID)

@@ -198,6 +198,11 @@ class IsoDepCard:
         return bytes([0xF2, max(1, min(multiplier, 59))])
 
     @property
+    def busy(self) -> bool:
+        """Whether an APDU is running (between EXECUTE and :meth:`respond`)."""
+        return self._state is _State.BUSY
+
+    @property
     def waiting_for_wtx(self) -> bool:
         """Whether a WTX request is still unanswered."""
         return self._wtx_pending

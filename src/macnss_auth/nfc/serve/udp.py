@@ -168,8 +168,10 @@ class UdpCardServer:
     # -- the link ----------------------------------------------------------------------
 
     def _send(self, frame: bytes, addr: tuple[str, int]) -> None:
-        if self._socket is not None:
-            self._socket.sendto(_BRTY + b" " + binascii.hexlify(frame), addr)
+        sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed by stop(), or the reader went away
+                sock.sendto(_BRTY + b" " + binascii.hexlify(frame), addr)
 
     def _receive(self, timeout: float) -> tuple[bytes | None, tuple[str, int]] | None:
         """One datagram: (frame, sender), (None, sender) for RFOFF, or None on timeout."""
@@ -207,13 +209,16 @@ class UdpCardServer:
                 continue  # gone from the field: silence
             action = self._picc.receive(frame)
             if action.kind is Kind.RESET:
-                self.taps += 1
-                self.card.reset()
-                self._send(action.frame, addr)
+                self._new_tap(action.frame, addr)
             elif action.kind is Kind.SEND:
                 self._send(action.frame, addr)
             elif action.kind is Kind.EXECUTE:
                 self._execute(action.apdu, addr)
+
+    def _new_tap(self, atqa: bytes, addr: tuple[str, int]) -> None:
+        self.taps += 1
+        self.card.reset()
+        self._send(atqa, addr)
 
     def _execute(self, apdu: bytes, addr: tuple[str, int]) -> None:
         try:
@@ -244,8 +249,11 @@ class UdpCardServer:
             storm = max(0, storm - 1)
             self._send(self._picc.wtx_request(1), addr)
             if not self._await_wtx_response(addr, timeout=fwt * 4):
-                self._picc.power_off()
+                if self._picc.busy:  # no answer at all: the reader is gone
+                    self._picc.power_off()
                 return
+        if not self._picc.busy:  # pragma: no cover - the link was reset meanwhile
+            return
         response = result[0] if result else b"\x6f\x00"
         frame = self._picc.respond(response)
         try:
@@ -262,9 +270,13 @@ class UdpCardServer:
             got = self._receive(max(0.0, end - time.monotonic()))
             if got is None:
                 continue
-            frame, _ = got
+            frame, sender = got
             if frame is None:
+                self._picc.power_off()
+                self.card.reset()
                 return False
-            with contextlib.suppress(IndexError):
-                self._picc.receive(frame)
-        return not self._picc.waiting_for_wtx
+            action = self._picc.receive(frame)
+            if action.kind is Kind.RESET:  # the reader gave up and polls again: a new tap
+                self._new_tap(action.frame, sender)
+                return False
+        return self._picc.busy and not self._picc.waiting_for_wtx
