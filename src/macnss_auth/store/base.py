@@ -23,6 +23,18 @@ the backend, whatever the number of threads, processes or service instances:
 
 Reads (``get_*``, ``peek``, ``current``) are advisory: never decide on a read
 followed by a write; decide on the return value of the atomic call.
+
+**Shared semantics** (checked for every backend by ``tests/store/contract.py``):
+
+* Times are timezone-aware datetimes from the caller's clock, never the
+  backend's; persistent stores keep them to the microsecond.
+* A challenge is expired from ``expires_at`` on (``now >= expires_at``).
+* A windowed counter restarts at 1 when ``now >= first_at + window``, with the
+  ``window`` of the current call; ``window`` must be positive and finite
+  (``ConfigurationError`` otherwise).
+* Monotonic counters are signed 64-bit integers.
+* ``purge`` removes expired challenges and windows that have ended; it never
+  touches monotonic counters, tokens or enrollments.
 """
 
 from __future__ import annotations
@@ -181,7 +193,11 @@ class Store(Protocol):
 
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
-        """Atomically count one event; a window older than ``window`` s restarts."""
+        """Atomically count one event; a window older than ``window`` s restarts.
+
+        Raises:
+            ConfigurationError: ``window`` is not a positive, finite number.
+        """
         ...
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
