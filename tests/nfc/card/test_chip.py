@@ -359,3 +359,33 @@ def test_extended_length_over_secure_messaging() -> None:
     with pytest.raises(SecureMessagingError) as refused:
         protected(transport, channel, read_all)
     assert refused.value.status_word == 0x6700
+
+
+def test_dh_pace_over_many_runs_including_leading_zero_values() -> None:
+    """Fixed-length DH values (the length of p) on both sides: about 1 run in 256 has a
+    public value with a leading zero byte, which libraries that strip zeros get wrong."""
+    data = issued("legacy-dh").data
+    leading_zero_runs = 0
+    for seed in range(200):
+        card = VirtualCard(data, random=FixedRandom(10_000 + seed))
+        transport = MemoryTransport(card, record=True)
+        assert open_session(transport, data, random=FixedRandom(seed)).method == "PACE"
+        publics = [
+            value
+            for command, response in transport.transcript
+            if command[1] == 0x86
+            for value in _dh_values(command[5:-1]) + _dh_values(response[:-2])
+        ]
+        assert publics
+        assert all(len(v) == 128 for v in publics)  # 1024-bit MODP, fixed length
+        leading_zero_runs += any(v[0] == 0 for v in publics)
+    assert leading_zero_runs >= 1
+
+
+def _dh_values(data: bytes) -> list[bytes]:
+    from macnss_auth.nfc.tlv import parse_all, parse_one  # noqa: PLC0415 (local helper)
+
+    if not data or data[0] != 0x7C:
+        return []
+    outer, _ = parse_one(data)
+    return [o.value for o in parse_all(outer.value) if o.tag in (0x81, 0x82, 0x83, 0x84)]
