@@ -11,6 +11,7 @@ from macnss_auth.errors import AccessDenied, SecureMessagingError
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.bac import BacProtocol
 from macnss_auth.nfc.card import (
+    PROFILES,
     Access,
     Application,
     CardData,
@@ -22,15 +23,17 @@ from macnss_auth.nfc.card import (
     PasswordKind,
     VirtualCard,
     clone_card,
+    issue_card,
 )
 from macnss_auth.nfc.card.filesystem import EF_CARD_ACCESS, EF_COM, LDS1_AID, data_group_file
 from macnss_auth.nfc.mrz import MrzKey
 from macnss_auth.nfc.protocol import run
+from macnss_auth.nfc.securityinfos import PaceOid
 from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.nfc.sm import SecureChannel
-from macnss_auth.testing import FixedRandom
+from macnss_auth.testing import FixedClock, FixedRandom
 
-from .conftest import issued
+from .conftest import NOW, issued
 from .terminal import open_session, plain, protected, read_file
 
 MRZ_INFO = "L898902C<369080619406236"
@@ -389,3 +392,34 @@ def _dh_values(data: bytes) -> list[bytes]:
         return []
     outer, _ = parse_one(data)
     return [o.value for o in parse_all(outer.value) if o.tag in (0x81, 0x82, 0x83, 0x84)]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "parameter_id"),
+    [
+        (PaceOid.ECDH_GM_AES_CBC_CMAC_256, 12),  # NIST P-256, AES-256
+        (PaceOid.ECDH_GM_3DES_CBC_CBC, 13),
+        (PaceOid.ECDH_IM_AES_CBC_CMAC_192, 16),  # brainpoolP384r1
+        (PaceOid.ECDH_CAM_AES_CBC_CMAC_256, 15),  # NIST P-384
+        (PaceOid.DH_GM_AES_CBC_CMAC_128, 2),  # 2048-bit MODP, 256-bit subgroup
+        (PaceOid.DH_IM_3DES_CBC_CBC, 0),
+    ],
+)
+def test_configurable_pace_domain_parameters(protocol: PaceOid, parameter_id: int) -> None:
+    custom = attrs.evolve(
+        PROFILES["cnie"],
+        name="custom",
+        pace_protocol=protocol,
+        pace_parameter_id=parameter_id,
+        chip_authentication=None,
+        active_authentication=None,
+    )
+    card = issue_card(custom, clock=FixedClock.at(NOW), can="246810")
+    transport = MemoryTransport(VirtualCard(card.data, random=FixedRandom(3)))
+    session = open_session(
+        transport, card.data, random=FixedRandom(4), password=PasswordKind.CAN, can="246810"
+    )
+    assert session.pace is not None
+    assert session.pace.protocol is protocol
+    dg1 = read_file(transport, session.channel, 0x0101)
+    assert dg1 == card.data.files.files()["A0000002471001/DG1"].data

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.clock import Clock
-from macnss_auth.errors import ConfigurationError
+from macnss_auth.errors import ConfigurationError, UnsupportedAlgorithm
 from macnss_auth.nfc import securityinfos as si
 from macnss_auth.nfc.card.filesystem import (
     EF_CARD_ACCESS,
@@ -53,6 +53,8 @@ from macnss_auth.nfc.card.model import (
     PasswordKind,
 )
 from macnss_auth.nfc.card.profiles import profile as standard_profile
+from macnss_auth.nfc.domain_params import standardized
+from macnss_auth.nfc.ec import Curve
 from macnss_auth.nfc.lds import (
     encode_com,
     encode_dg1,
@@ -172,6 +174,29 @@ def _dg11(person: Person) -> bytes:
     return encode_tlv(0x6B, body)
 
 
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "secp192r1": ec.SECP192R1(),
+    "secp224r1": ec.SECP224R1(),
+    "secp256r1": ec.SECP256R1(),
+    "secp384r1": ec.SECP384R1(),
+    "secp521r1": ec.SECP521R1(),
+    "brainpoolP256r1": ec.BrainpoolP256R1(),
+    "brainpoolP384r1": ec.BrainpoolP384R1(),
+    "brainpoolP512r1": ec.BrainpoolP512R1(),
+}
+
+
+def _chip_key_curve(profile: CardProfile) -> ec.EllipticCurve:
+    """The curve of the Chip Authentication key: the PACE curve if PACE is ECDH."""
+    if profile.pace_parameter_id is not None:
+        group = standardized(profile.pace_parameter_id)
+        if isinstance(group, Curve):
+            if group.name not in _CURVES:
+                raise UnsupportedAlgorithm(f"cryptography has no {group.name} keys")
+            return _CURVES[group.name]
+    return ec.BrainpoolP256R1()
+
+
 def issue_card(
     profile: CardProfile | str,
     *,
@@ -229,17 +254,24 @@ def issue_card(
         pace_infos.append(
             si.PaceInfo(card_profile.pace_protocol, 2, card_profile.pace_parameter_id)
         )
-    if card_profile.chip_authentication is not None:
-        generated = generate_key("ec", curve="brainpoolP256r1")
-        if not isinstance(generated, ec.EllipticCurvePrivateKey):  # pragma: no cover
-            raise ConfigurationError("expected an EC key")
-        ca_key = generated
+    cam = (
+        card_profile.pace_protocol is not None
+        and card_profile.pace_protocol.mapping is si.Mapping.CHIP_AUTHENTICATION
+    )
+    if card_profile.chip_authentication is not None or cam:
+        # PACE-CAM proves this same key, so it must live on the PACE curve.
+        ca_key = ec.generate_private_key(_chip_key_curve(card_profile))
         ca_infos: list[si.SecurityInfo] = [
-            si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, _spki(ca_key), _CA_KEY_ID),
-            si.ChipAuthenticationInfo(
-                si.ChipAuthenticationOid(card_profile.chip_authentication.value), 1, _CA_KEY_ID
-            ),
+            si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, _spki(ca_key), _CA_KEY_ID)
         ]
+        if card_profile.chip_authentication is not None:
+            ca_infos.append(
+                si.ChipAuthenticationInfo(
+                    si.ChipAuthenticationOid(card_profile.chip_authentication.value),
+                    1,
+                    _CA_KEY_ID,
+                )
+            )
         dg14 += ca_infos
         card_security += ca_infos
     if card_profile.active_authentication is AaKeyKind.RSA:
