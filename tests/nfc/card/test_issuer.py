@@ -283,3 +283,26 @@ def test_cli_issue_with_can_and_mrz_fields(tmp_path: Path) -> None:
     assert data.secrets.mrz_information.startswith("ZZ9876543")
     result = runner.invoke(main, ["card", "issue", "--can", "12", "--out", str(out)])
     assert result.exit_code == 2
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=100)
+@given(_json, st.booleans())
+def test_load_card_raises_only_configuration_errors(document: object, keep_format: bool) -> None:
+    import json  # noqa: PLC0415 (local to this test)
+    import tempfile  # noqa: PLC0415
+
+    if keep_format and isinstance(document, dict):
+        document["format"] = 1
+    with tempfile.TemporaryDirectory() as directory:
+        Path(directory, "card.json").write_text(json.dumps(document))
+        with pytest.raises(ConfigurationError):
+            load_card(directory)

@@ -176,6 +176,8 @@ def _files(entries: list[dict[str, Any]], directory: Path) -> tuple[ElementaryFi
 
 def _read(source: Path) -> CardData:
     raw = json.loads((source / "card.json").read_text("utf-8"))
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{source}: card.json is not an object")
     if raw.get("format") != FORMAT:
         raise ConfigurationError(f"{source}: card format {raw.get('format')} is not {FORMAT}")
     profile = _profile_from(raw["profile"])
@@ -211,5 +213,6 @@ def load_card(directory: str | os.PathLike[str]) -> CardData:
         return _read(source)
     except ConfigurationError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        # Whatever shape a hand-edited card.json has, the caller gets one error type.
         raise ConfigurationError(f"{source}: not a readable card directory ({error})") from error
