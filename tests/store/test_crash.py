@@ -77,5 +77,8 @@ def test_sigkill_loses_no_acknowledged_update(
             enrolled = store.get_enrollment(f"s{i}", "totp")
             assert enrolled is not None
             assert enrolled.secret.reveal() == b"seed %d" % i
-        # Nothing beyond what the child could have done is present.
+        # Nothing beyond what the child could have done is present, and no
+        # transaction was left half-applied: the slot has at most one live challenge.
         assert store.count_tokens("tok") >= TOKENS - current
+        records = [store.get_challenge(f"c{i}") for i in range(current)]
+        assert sum(1 for r in records if r is not None and not r.consumed) <= 1

@@ -166,3 +166,14 @@ def test_a_forked_child_opens_its_own_connections(tmp_path: Path, keyring: Keyri
         assert store.advance("ctr", 2) is False
         assert store.consume_challenge("c1", at(2)) is None
         assert store.hit("w", T0, 60).count == 1
+
+
+def test_a_new_store_file_and_its_log_are_private(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "s.sqlite3"
+    with SQLiteStore(path, keyring=keyring) as store:
+        store.advance("k", 1)
+        modes = {
+            p.name: p.stat().st_mode & 0o777
+            for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+        }
+    assert modes == {"s.sqlite3": 0o600, "s.sqlite3-wal": 0o600, "s.sqlite3-shm": 0o600}

@@ -188,8 +188,8 @@ class SQLiteStore:
     ``docs/stores.md`` and ``bench/store.py`` for measured numbers.
 
     Args:
-        path: the database file; created, with its directory's permissions, if
-            missing. ``":memory:"`` is refused: use :class:`MemoryStore`.
+        path: the database file; created with mode 0600 if missing.
+            ``":memory:"`` is refused: use :class:`MemoryStore`.
         keyring: seals enrollment secrets; required.
         busy_timeout: seconds a writer waits for another to finish before
             :class:`~macnss_auth.errors.StoreError` is raised.
@@ -226,6 +226,7 @@ class SQLiteStore:
         self._pool: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
+        self._create_private_file()
         connection = self._connect()
         try:
             self._migrate(connection)
@@ -243,6 +244,21 @@ class SQLiteStore:
         return self._path
 
     # Connections -------------------------------------------------------------
+    def _create_private_file(self) -> None:
+        """Create a new store file readable by its owner only.
+
+        SQLite would create it with the umask's permissions; it then gives
+        the -wal and -shm files the database file's mode, so all three stay
+        private. An existing file keeps the mode it has.
+        """
+        try:
+            descriptor = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot create the store at {str(self._path)!r}") from exc
+        os.close(descriptor)
+
     def _connect(self) -> sqlite3.Connection:
         try:
             # isolation_level=None: no implicit transactions; each statement
