@@ -484,6 +484,18 @@ def _to_cryptography(info: PublicKeyInfo) -> PublicKey:
     raise UnsupportedAlgorithm(f"{info.algorithm} keys cannot be used for signatures here")
 
 
+def _whole_bytes(bit_string: Any, field: str) -> bytes:
+    """The octets of a BIT STRING that must be whole bytes (keys, signatures).
+
+    Raises:
+        PkiFormatError: a non-zero unused-bits count (a malleable encoding).
+    """
+    contents = bytes(bit_string.contents)
+    if not contents or contents[0] != 0:
+        raise PkiFormatError(f"{field} BIT STRING is not whole bytes", field=field)
+    return contents[1:]
+
+
 def _int_of(value: Any) -> int:
     native = value.native
     if isinstance(native, bytes):
@@ -508,7 +520,7 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
         oid = spki["algorithm"]["algorithm"].dotted
         if oid in ("1.2.840.113549.1.1.1", "1.2.840.113549.1.1.10"):
             # rsaEncryption, or id-RSASSA-PSS with the same RSAPublicKey body.
-            body = keys.RSAPublicKey.load(spki["public_key"].contents[1:], strict=True)
+            body = keys.RSAPublicKey.load(_whole_bytes(spki["public_key"], "key"), strict=True)
             return PublicKeyInfo(
                 "rsa",
                 der,
@@ -518,7 +530,7 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
                 rsa_exponent=int.from_bytes(body["public_exponent"].contents, "big"),
             )
         if oid == "1.2.840.10045.2.1":
-            point = bytes(spki["public_key"].contents[1:])
+            point = _whole_bytes(spki["public_key"], "key")
             params = spki["algorithm"]["parameters"]
             if params.name == "named":
                 return PublicKeyInfo(
@@ -720,7 +732,7 @@ def _parse_certificate(der: bytes) -> Certificate:
             public_key=parse_public_key_info(tbs["subject_public_key_info"].dump()),
             signature_scheme_der=cert["signature_algorithm"].dump(),
             tbs_der=tbs.dump(),
-            signature=bytes(cert["signature_value"].native),
+            signature=_whole_bytes(cert["signature_value"], "certificate signature"),
         )
     except (PkiFormatError, UnsupportedAlgorithm):
         raise
@@ -877,8 +889,10 @@ def parse_signed_data(der: bytes) -> SignedContent:
     if len(wrapper) != 1:
         raise PkiFormatError("malformed SignedData wrapper", field=field)
     body = _der_items(_der_expect(wrapper, 0, 0x30, field)[0], field)
-    _der_expect(body, 0, 0x02, field)  # version
-    _der_expect(body, 1, 0x31, field)  # digestAlgorithms
+    # RFC 5652 §5.1: version 1 or 3 (4/5 only with attribute certificates or other formats).
+    if _der_expect(body, 0, 0x02, field)[0] not in (b"\x01", b"\x03", b"\x04", b"\x05"):
+        raise PkiFormatError("unknown SignedData version", field=field)
+    digest_set = _der_items(_der_expect(body, 1, 0x31, field)[0], "digest_algorithms")
     encap = _der_items(_der_expect(body, 2, 0x30, field)[0], field)
     econtent_type = _der_oid(_der_expect(encap, 0, 0x06, field)[0], field)
     if len(encap) != 2:
@@ -905,7 +919,7 @@ def parse_signed_data(der: bytes) -> SignedContent:
     if len(signer_infos) != 1 or signer_infos[0][0] != 0x30:
         raise PkiFormatError("expected exactly one SignerInfo", field="signer_infos")
     signer = _der_items(signer_infos[0][1], "signer_info")
-    _der_expect(signer, 0, 0x02, "signer_info")
+    signer_version = _der_expect(signer, 0, 0x02, "signer_info")[0]
     issuer_key = serial = ski = None
     if len(signer) > 1 and signer[1][0] == 0x30:
         sid = _der_items(signer[1][1], "sid")
@@ -924,6 +938,14 @@ def parse_signed_data(der: bytes) -> SignedContent:
     )
     if digest_name is None:
         raise UnsupportedAlgorithm("the SignerInfo digest algorithm is not supported")
+    # RFC 5652 §5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier.
+    if signer_version != (b"\x01" if ski is None else b"\x03"):
+        raise PkiFormatError("SignerInfo version does not match its sid", field="signer_info")
+    if len(digest_items) > 2 or (len(digest_items) == 2 and digest_items[1][2] != b"\x05\x00"):
+        raise PkiFormatError("digest algorithm parameters must be absent or NULL", field="digest")
+    listed = [_der_items(value, "digest_algorithms") for tag, value, _ in digest_set if tag == 0x30]
+    if not any(items and items[0][2] == digest_items[0][2] for items in listed):
+        raise PkiFormatError("the signer's digest algorithm is not listed", field="digest")
     index = 3
     attrs_der = digest_attr = ct_attr = None
     signing_time = None
@@ -1126,7 +1148,7 @@ def parse_crl(der: bytes) -> CertificateRevocationList:
             ),
             scheme_der=parsed["signature_algorithm"].dump(),
             tbs_der=tbs.dump(),
-            signature=bytes(parsed["signature"].native),
+            signature=_whole_bytes(parsed["signature"], "CRL signature"),
         )
     except _ASN1_ERRORS as exc:
         raise _asn1_error("CRL", exc) from exc

@@ -150,7 +150,8 @@ def verify_document(
             add("sod_signature", _PASSED, f"{scheme.kind.value} with {scheme.hash.value}")
         except SignatureInvalid as exc:
             add("sod_signature", _FAILED, str(exc))
-        except UnsupportedAlgorithm as exc:
+        except MacnssAuthError as exc:
+            # An unsupported algorithm, or a DS key that is not a valid key.
             add("sod_signature", _FAILED, f"cannot be checked: {exc}")
 
     chain_ok = False
