@@ -93,8 +93,25 @@ def run_threads(store: Store, threads: int, rounds: int) -> list[Outcome]:
     return outcomes
 
 
+def open_spec(spec: tuple[str, str, str]) -> Store:
+    """Open a store from a picklable ``(kind, target, namespace)`` description."""
+    kind, target, namespace = spec
+    keyring = Keyring({"k1": KEY1}, primary="k1")
+    if kind == "sqlite":
+        return SQLiteStore(target, keyring=keyring, synchronous="NORMAL")
+    if kind == "postgres":
+        from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415 (optional extra)
+
+        return PostgresStore(target, keyring=keyring, schema=namespace)
+    if kind == "redis":
+        from macnss_auth.store.redis import RedisStore  # noqa: PLC0415 (optional extra)
+
+        return RedisStore(target, keyring=keyring, prefix=namespace)
+    raise ValueError(kind)
+
+
 def process_main(
-    path: str, barrier: object, queue: object, threads: int, rounds: int
+    spec: tuple[str, str, str], barrier: object, queue: object, threads: int, rounds: int
 ) -> None:  # pragma: no cover (runs in a child process)
     """A child process: open its own store, wait for the others, run the workload."""
     from multiprocessing.queues import Queue  # noqa: PLC0415 (child-only import)
@@ -102,7 +119,7 @@ def process_main(
 
     assert isinstance(barrier, Barrier)
     assert isinstance(queue, Queue)
-    store = SQLiteStore(path, keyring=Keyring({"k1": KEY1}, primary="k1"), synchronous="NORMAL")
+    store = open_spec(spec)
     try:
         barrier.wait()
         queue.put(run_threads(store, threads, rounds))

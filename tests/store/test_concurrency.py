@@ -1,4 +1,7 @@
-"""Threads and processes racing on one SQLite file: no lost and no duplicated update.
+"""Threads and processes racing on one store: no lost and no duplicated update.
+
+The process test runs on one SQLite file, and (marked ``services``) on one
+PostgreSQL schema and one Redis key prefix, as several service instances would.
 
 Each worker walks the same counters, challenges and tokens in the same order,
 so every step collides. The checks are exact:
@@ -17,11 +20,21 @@ what ``test_crash.py`` checks, at both levels.
 from __future__ import annotations
 
 import multiprocessing
+import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
-from tests.store._workers import ATTEMPTS_ID, Outcome, prepare, process_main, run_threads
+from tests.store._workers import (
+    ATTEMPTS_ID,
+    Outcome,
+    open_spec,
+    prepare,
+    process_main,
+    run_threads,
+)
 
 ROUNDS = 100
 PROCESS_ROUNDS = 60  # per thread; spawned processes pay for their start-up too
@@ -60,15 +73,30 @@ def test_eight_threads_on_one_sqlite_store(tmp_path: Path, keyring: Keyring) -> 
         assert store.integrity_check() == ["ok"]
 
 
-def test_four_processes_of_two_threads_on_one_file(tmp_path: Path, keyring: Keyring) -> None:
-    path = tmp_path / "s.sqlite3"
-    with SQLiteStore(path, keyring=keyring) as store:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services),
+                        pytest.param("redis", marks=pytest.mark.services)])  # fmt: skip
+def spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
+    """Where the processes meet: one SQLite file, or a fresh namespace on a server."""
+    kind = str(request.param)
+    namespace = f"t_{uuid.uuid4().hex}"
+    if kind == "sqlite":
+        return (kind, str(tmp_path / "s.sqlite3"), "")
+    if kind == "postgres":
+        return (kind, str(request.getfixturevalue("postgres")), namespace)
+    return (kind, str(request.getfixturevalue("redis_url")), "{" + namespace + "}:")
+
+
+def test_four_processes_of_two_threads(spec: tuple[str, str, str]) -> None:
+    store = open_spec(spec)
+    try:
         prepare(store, PROCESS_ROUNDS)
+    finally:
+        store.close()
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
     queue: multiprocessing.Queue[list[Outcome] | str] = ctx.Queue()
     children = [
-        ctx.Process(target=process_main, args=(str(path), barrier, queue, 2, PROCESS_ROUNDS))
+        ctx.Process(target=process_main, args=(spec, barrier, queue, 2, PROCESS_ROUNDS))
         for _ in range(4)
     ]
     for child in children:
@@ -84,6 +112,10 @@ def test_four_processes_of_two_threads_on_one_file(tmp_path: Path, keyring: Keyr
         assert not isinstance(result, str), result
         outcomes.extend(result)
     assert len(outcomes) == 8
-    with SQLiteStore(path, keyring=keyring) as store:
+    store = open_spec(spec)
+    try:
         check(store, outcomes, PROCESS_ROUNDS)
-        assert store.integrity_check() == ["ok"]
+        if isinstance(store, SQLiteStore):
+            assert store.integrity_check() == ["ok"]
+    finally:
+        store.close()

@@ -12,15 +12,8 @@ from macnss_auth.errors import SchemaVersionError
 from macnss_auth.store import Keyring, Store
 from macnss_auth.store.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
 from tests.store.contract import PersistentStoreContract
-from tests.store.services import postgres_server
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    with postgres_server() as conninfo:
-        yield conninfo
 
 
 @pytest.fixture

@@ -13,15 +13,8 @@ from macnss_auth.errors import ConfigurationError, SchemaVersionError
 from macnss_auth.store import Keyring, Store
 from macnss_auth.store.redis import REDIS_SCHEMA_VERSION, RedisStore
 from tests.store.contract import PersistentStoreContract, at, make_record
-from tests.store.services import redis_server
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture
