@@ -44,6 +44,7 @@ from macnss_auth.nfc.lds import (
     encode_dg15,
     encode_sod,
 )
+from macnss_auth.nfc.lds.security import OID_SECURITY_OBJECT
 from macnss_auth.nfc.lds.sod import OID_LDS_SECURITY_OBJECT, encode_lds_security_object
 from macnss_auth.nfc.mrz import check_digit
 from macnss_auth.nfc.pki import OID_CSCA_MASTER_LIST, Certificate, HashAlgorithm, parse_certificate
@@ -64,6 +65,7 @@ __all__ = [
     "make_master_list_signer",
     "make_td1_mrz",
     "placeholder_jpeg",
+    "sign_card_security",
     "sign_cms",
     "sign_sod",
 ]
@@ -460,6 +462,23 @@ def sign_sod(
             pss=pss,
             signing_time=signing_time,
         )
+    )
+
+
+def sign_card_security(
+    security_infos: bytes,
+    signer: IssuedCertificate,
+    *,
+    hash_algorithm: HashAlgorithm = HashAlgorithm.SHA256,
+    signing_time: dt.datetime | None = None,
+) -> bytes:
+    """EF.CardSecurity: ``security_infos`` (DER) signed by ``signer`` (BSI TR-03110-3 §A.1.2.5)."""
+    return sign_cms(
+        OID_SECURITY_OBJECT,
+        security_infos,
+        signer,
+        hash_algorithm=hash_algorithm,
+        signing_time=signing_time,
     )
 
 

@@ -309,3 +309,24 @@ def test_pss_and_sha384(clock: FixedClock) -> None:
     )
     assert result.genuine, result.verdict_reason
     assert "rsa-pss with sha384" in result.check("sod_signature").reason
+
+
+def test_card_security(test_pki: TestPki, trust_store: TrustStore, clock: FixedClock) -> None:
+    from macnss_auth.nfc import securityinfos as si  # noqa: PLC0415 (local)
+    from macnss_auth.nfc.verify import verify_card_security  # noqa: PLC0415 (local)
+    from macnss_auth.testing.pki import sign_card_security  # noqa: PLC0415 (local)
+
+    infos = si.encode_security_infos([si.PaceInfo(si.PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13)])
+    data = sign_card_security(infos, test_pki.ds, signing_time=NOW)
+    result = verify_card_security(data, trust_store, clock=clock)
+    assert result.trusted
+    assert result.security_infos is not None
+    assert result.security_infos.pace[0].parameter_id == 13
+    untrusted = verify_card_security(data, TrustStore(), clock=clock)
+    assert not untrusted.trusted
+    assert untrusted.security_infos is None
+    tampered = bytearray(data)
+    tampered[data.index(infos) + len(infos) - 1] ^= 1
+    broken = verify_card_security(bytes(tampered), trust_store, clock=clock)
+    assert not broken.trusted
+    assert verify_card_security(b"\x30\x00", trust_store, clock=clock).checks[0].status is FAILED

@@ -23,8 +23,10 @@ from macnss_auth.nfc.verify.bundle import (
     verify_bundle,
 )
 from macnss_auth.nfc.verify.document import (
+    CardSecurityVerification,
     ChipAuthenticationOutcome,
     trusted_chip_authentication_key,
+    verify_card_security,
     verify_document,
 )
 from macnss_auth.nfc.verify.result import (
@@ -40,6 +42,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "BundleFormatError",
+    "CardSecurityVerification",
     "Check",
     "CheckStatus",
     "ChipAuthenticationOutcome",
@@ -53,5 +56,6 @@ __all__ = [
     "trusted_chip_authentication_key",
     "verify_active_authentication",
     "verify_bundle",
+    "verify_card_security",
     "verify_document",
 ]

@@ -32,7 +32,14 @@ import attrs
 
 from macnss_auth.clock import Clock, SystemClock
 from macnss_auth.errors import MacnssAuthError, UnsupportedAlgorithm
-from macnss_auth.nfc.lds import LdsFormatError, SecurityInfos, parse_dg14, parse_dg15, parse_sod
+from macnss_auth.nfc.lds import (
+    LdsFormatError,
+    SecurityInfos,
+    parse_card_security,
+    parse_dg14,
+    parse_dg15,
+    parse_sod,
+)
 from macnss_auth.nfc.lds.sod import SecurityObject
 from macnss_auth.nfc.pki import HashAlgorithm, SignatureInvalid, TrustStore
 from macnss_auth.nfc.verify.active import verify_active_authentication
@@ -47,7 +54,13 @@ from macnss_auth.nfc.verify.result import (
 
 _Report = Callable[[str, CheckStatus, str], None]
 
-__all__ = ["ChipAuthenticationOutcome", "trusted_chip_authentication_key", "verify_document"]
+__all__ = [
+    "CardSecurityVerification",
+    "ChipAuthenticationOutcome",
+    "trusted_chip_authentication_key",
+    "verify_card_security",
+    "verify_document",
+]
 
 _PASSED, _FAILED, _SKIPPED = CheckStatus.PASSED, CheckStatus.FAILED, CheckStatus.NOT_PERFORMED
 
@@ -338,4 +351,57 @@ def _verdict(
         verified_hashes=MappingProxyType(dict(hashes)),
         document_signer=signer,
         verdict_reason=reason or "every required check passed",
+    )
+
+
+@attrs.frozen
+class CardSecurityVerification:
+    """The result of verifying EF.CardSecurity (BSI TR-03110-3 §A.1.2.5).
+
+    Attributes:
+        checks: ``card_security`` (parsed), ``card_security_signature``, ``chain``.
+        trusted: the signature verifies and the signer chains to a trust anchor.
+        security_infos: the signed SecurityInfos, only when ``trusted``.
+    """
+
+    checks: tuple[Check, ...]
+    trusted: bool
+    security_infos: SecurityInfos | None
+
+
+def verify_card_security(
+    data: bytes, trust_store: TrustStore, *, clock: Clock | None = None
+) -> CardSecurityVerification:
+    """Verify EF.CardSecurity: its CMS signature and its signer's chain.
+
+    The SecurityInfos come back only when trusted (PACE-CAM and Chip
+    Authentication v2 must take the chip's key from a trusted CardSecurity).
+    Never raises for bad input: problems are failed checks.
+    """
+    now = (clock or SystemClock()).now()
+    checks: list[Check] = []
+    try:
+        parsed = parse_card_security(data)
+    except (LdsFormatError, UnsupportedAlgorithm) as exc:
+        checks.append(Check("card_security", _FAILED, f"EF.CardSecurity cannot be used: {exc}"))
+        return CardSecurityVerification(tuple(checks), trusted=False, security_infos=None)
+    checks.append(Check("card_security", _PASSED, "CMS SignedData over SecurityInfos"))
+    signer = parsed.signed.signer_certificate()
+    if signer is None:
+        checks.append(Check("card_security_signature", _FAILED, "no signer certificate"))
+        return CardSecurityVerification(tuple(checks), trusted=False, security_infos=None)
+    try:
+        parsed.signed.verify(signer)
+        signature_ok = True
+        checks.append(Check("card_security_signature", _PASSED, "signature verifies"))
+    except MacnssAuthError as exc:
+        signature_ok = False
+        checks.append(Check("card_security_signature", _FAILED, str(exc)))
+    chain = trust_store.validate_document_signer(
+        signer, at=now, signing_time=parsed.signed.signing_time
+    )
+    checks.append(Check("chain", _PASSED if chain.trusted else _FAILED, chain.reason))
+    trusted = signature_ok and chain.trusted
+    return CardSecurityVerification(
+        tuple(checks), trusted=trusted, security_infos=parsed.security_infos if trusted else None
     )
