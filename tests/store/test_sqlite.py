@@ -53,7 +53,7 @@ def test_older_schema_is_migrated_forward_keeping_data(tmp_path: Path, keyring: 
     indexes = [
         name
         for (name,) in raw.execute(
-            "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL"
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
         )
     ]
     assert len(indexes) == 4
@@ -70,7 +70,7 @@ def test_older_schema_is_migrated_forward_keeping_data(tmp_path: Path, keyring: 
     try:
         assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         (count,) = raw.execute(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL"
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
         ).fetchone()
         assert count == 4
     finally:
@@ -177,3 +177,11 @@ def test_a_new_store_file_and_its_log_are_private(tmp_path: Path, keyring: Keyri
             for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
         }
     assert modes == {"s.sqlite3": 0o600, "s.sqlite3-wal": 0o600, "s.sqlite3-shm": 0o600}
+
+
+def test_an_old_sqlite_library_is_refused(
+    tmp_path: Path, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    with pytest.raises(StoreError, match=r"3\.35"):
+        SQLiteStore(tmp_path / "s.sqlite3", keyring=keyring)

@@ -62,6 +62,9 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore", "Synchronous"]
 
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
 
+# RETURNING arrived in SQLite 3.35.0 (2021-03); upserts in 3.24.
+_MIN_SQLITE: Final = (3, 35, 0)
+
 # "MACN" as a big-endian integer; marks the file as a macnss-auth store.
 APPLICATION_ID: Final = 0x4D41434E
 
@@ -138,7 +141,7 @@ def _schema_version(connection: sqlite3.Connection) -> int:
         raise StoreError("the file belongs to another application")
     if app == 0:
         (tables,) = connection.execute(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
         ).fetchone()
         if tables or version:
             raise StoreError("the file is a SQLite database of another application")
@@ -198,7 +201,8 @@ class SQLiteStore:
     Raises:
         SchemaVersionError: the file was written by a newer schema.
         StoreError: the file is not a SQLite database, belongs to another
-            application, or cannot be opened.
+            application, or cannot be opened; or the SQLite library is older
+            than 3.35.
         ConfigurationError: an invalid argument.
     """
 
@@ -210,6 +214,11 @@ class SQLiteStore:
         busy_timeout: float = 10.0,
         synchronous: Synchronous = "FULL",
     ) -> None:
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise StoreError(
+                f"SQLiteStore needs SQLite {'.'.join(map(str, _MIN_SQLITE))} or newer"
+                f" (UPDATE ... RETURNING); this Python has {sqlite3.sqlite_version}"
+            )
         if synchronous not in ("NORMAL", "FULL", "EXTRA"):
             raise ConfigurationError("synchronous must be NORMAL, FULL or EXTRA")
         if not math.isfinite(busy_timeout) or busy_timeout < 0:
