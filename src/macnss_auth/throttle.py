@@ -6,9 +6,10 @@ refuses the attempt if the count is past the lockout threshold, so parallel
 guesses from many clients can never get more than ``lockout_after`` codes
 checked per window. A success calls ``release``, which clears the counters.
 
-Delays: the first ``free_failures`` attempts go through at once; after that
-each further attempt must wait ``base_delay * 2**(n - free_failures - 1)``
-seconds (capped at ``max_delay``) after the previous one, and is refused with
+Delays: the first ``free_failures`` failed attempts cost nothing, so the
+attempt after them still goes through at once. From then on, after the n-th
+counted attempt the next one must wait ``base_delay * 2**(n - free_failures - 1)``
+seconds (capped at ``max_delay``); earlier tries are refused with
 :class:`~macnss_auth.errors.VerificationThrottled` (``retry_after`` set) until
 then. At ``lockout_after`` counted attempts the subject is locked out for
 ``lockout_duration`` seconds (:class:`~macnss_auth.errors.LockedOut`); a
@@ -44,7 +45,7 @@ class ThrottlePolicy:
     """Numbers of the throttle. See the module docstring for the reasoning.
 
     Attributes:
-        free_failures: attempts allowed without any delay.
+        free_failures: failed attempts that cost no delay (the next attempt is immediate too).
         base_delay: seconds to wait after the first delayed attempt; doubles each time.
         max_delay: the longest delay between attempts, in seconds.
         lockout_after: counted attempts that trigger a lockout.
