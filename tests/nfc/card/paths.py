@@ -32,8 +32,11 @@ VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 
 
 def _readers() -> list[str]:
-    from smartcard.System import readers  # noqa: PLC0415 (needs pcscd; imported when used)
-
+    try:
+        from smartcard.System import readers  # noqa: PLC0415 (needs pcscd; imported when used)
+    except ImportError:
+        skip_or_fail("pyscard is not installed (the pcsc extra)")
+        return []
     try:
         return [str(r) for r in readers()]
     except Exception:  # noqa: BLE001 (pyscard raises its own hierarchy; none means no pcscd)
