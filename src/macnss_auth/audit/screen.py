@@ -113,13 +113,15 @@ class SecretScreen:
             raise AuditEventRejected("must be text", field=field)
         if "<<" in value:
             raise AuditEventRejected("looks like an MRZ", field=field)
+        # Fast paths (every verification records a few short numbers): too short to hold
+        # a code, or a plain integer where one is expected.
+        if len(value) <= self.max_digits or (numeric_ok and _INTEGER.fullmatch(value)):
+            return
         longest = max(
             (sum(ch.isdigit() for ch in run.group()) for run in _DIGIT_RUN.finditer(value)),
             default=0,
         )
         if longest <= self.max_digits:
-            return
-        if numeric_ok and _INTEGER.fullmatch(value):
             return
         if _is_exempt_value(value):
             return
