@@ -23,11 +23,15 @@ import pytest
 from macnss_auth.errors import TransportError
 from macnss_auth.nfc.card import FaultPlan, VirtualCard
 from macnss_auth.nfc.protocol import Transport
-from macnss_auth.nfc.serve import MemoryTransport, UdpCardServer, VpcdCardClient
+from macnss_auth.nfc.serve import VPCD_PORT, MemoryTransport, UdpCardServer, VpcdCardClient
 from macnss_auth.nfc.serve.vpcd import ABSENCE_AFTER_FAULT
 from macnss_auth.nfc.transports.nfcpy import NfcpyTransport
 
 VPCD_READER = "Virtual PCD 00 00"
+#: The card tests use vpcd's second slot (port 35964), so that they do not share a slot
+#: with other suites that use the first one, should two test runs overlap on one machine.
+CARD_TESTS_READER = "Virtual PCD 00 01"
+CARD_TESTS_PORT = VPCD_PORT + 1
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 
 
@@ -143,11 +147,11 @@ def serve(path: str, card: VirtualCard, *, faults: FaultPlan | None = None) -> I
                 reader.close()
         return
     if path == "vpcd":
-        client = VpcdCardClient(card, faults=faults).start()
+        client = VpcdCardClient(card, port=CARD_TESTS_PORT, faults=faults).start()
         try:
             if not client.wait_connected(5.0):
-                skip_or_fail("could not connect to vpcd on 127.0.0.1:35963")
-            pyscard = PyscardTransport(VPCD_READER)
+                skip_or_fail(f"could not connect to vpcd on 127.0.0.1:{CARD_TESTS_PORT}")
+            pyscard = PyscardTransport(CARD_TESTS_READER)
             try:
                 yield pyscard
             finally:
