@@ -20,7 +20,12 @@ from macnss_auth.errors import (
 )
 from macnss_auth.nfc.card import FaultInjector, FaultPlan, VirtualCard
 from macnss_auth.nfc.protocol import Transport
-from macnss_auth.nfc.serve import CardRemovedError, LinkTimeoutError, MemoryTransport
+from macnss_auth.nfc.serve import (
+    CardRemovedError,
+    LinkTimeoutError,
+    MemoryTransport,
+    UdpCardServer,
+)
 from macnss_auth.nfc.serve.isodep import IsoDepCard, Kind
 from macnss_auth.testing import FixedRandom
 
@@ -175,3 +180,27 @@ def test_isodep_ignores_garbage() -> None:
         picc.respond(b"\x90\x00")
     with pytest.raises(ConfigurationError):
         IsoDepCard(uid=b"\x01")
+
+
+def test_udp_ports_named_in_etc_services_are_refused() -> None:
+    from macnss_auth.nfc.serve.udp import free_udp_port, port_has_service_name  # noqa: PLC0415
+
+    card = VirtualCard(issued("passport-bac").data, random=FixedRandom(3))
+    named = next((p for p in (8080, 53, 123, 161, 514) if port_has_service_name(p)), None)
+    if named is not None:
+        with pytest.raises(ConfigurationError, match="service name"):
+            UdpCardServer(card, port=named)
+    assert not port_has_service_name(free_udp_port())
+    with pytest.raises(ConfigurationError, match="loopback"):
+        UdpCardServer(card, host="0.0.0.0")  # noqa: S104 (the refusal is the test)
+
+
+def test_atr_check_byte() -> None:
+    from macnss_auth.nfc.card.chip import atr_from_historical_bytes  # noqa: PLC0415
+
+    atr = atr_from_historical_bytes(bytes.fromhex("8031B8738401E0"))
+    assert atr == bytes.fromhex("3B8780018031B8738401E019")
+    check = 0
+    for byte in atr[1:]:
+        check ^= byte
+    assert check == 0

@@ -42,12 +42,18 @@ _BRTY = b"106A"
 
 
 def port_has_service_name(port: int) -> bool:
-    """Whether ``port`` is named in the services database (nfcpy's udp driver would crash)."""
-    try:
-        socket.getservbyport(port, "udp")
-    except OSError:
-        return False
-    return True
+    """Whether ``port`` is named in the services database (nfcpy's udp driver would crash).
+
+    nfcpy calls ``getnameinfo`` without ``NI_DGRAM``, which looks the port up as
+    TCP: 8080 (``http-alt``, TCP only in /etc/services) breaks it too.
+    """
+    for protocol in ("tcp", "udp"):
+        try:
+            socket.getservbyport(port, protocol)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
