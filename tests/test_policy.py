@@ -145,3 +145,32 @@ def test_failures_count_across_methods() -> None:
         setup.clock.advance(31)
     with pytest.raises(LockedOut):
         setup.policy.begin("alice", "totp")
+
+
+def test_unknown_challenge_ids_count_against_nobody() -> None:
+    import attrs
+
+    cross = ThrottlePolicy(free_failures=1, base_delay=1, lockout_after=2, lockout_duration=600)
+    setup = Setup(cross_method=cross)
+    setup.enroll("alice")
+    real = setup.policy.begin("alice", "totp")
+    for number in range(5):
+        forged = attrs.evolve(real, id=f"made-up-{number}")
+        with pytest.raises(ChallengeNotFound):
+            setup.policy.verify(forged, "000000")
+    assert setup.policy.verify(real, setup.code()).subject == "alice"
+
+
+def test_renaming_the_subject_does_not_dodge_the_cross_method_count() -> None:
+    import attrs
+
+    cross = ThrottlePolicy(free_failures=3, base_delay=1, lockout_after=4, lockout_duration=600)
+    setup = Setup(cross_method=cross)
+    setup.enroll("alice")
+    for method in ("totp", "sms", "totp", "sms"):
+        challenge = attrs.evolve(setup.policy.begin("alice", method), subject="nobody")
+        with pytest.raises(AuthenticationFailed):
+            setup.policy.verify(challenge, "000000")
+        setup.clock.advance(31)
+    with pytest.raises(LockedOut):
+        setup.policy.begin("alice", "totp")

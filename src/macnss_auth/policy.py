@@ -26,6 +26,7 @@ from macnss_auth.authenticator import (
     Challenge,
     ClientContext,
 )
+from macnss_auth.challenges import challenge_id_of
 from macnss_auth.clock import Clock
 from macnss_auth.errors import (
     AuthenticationFailed,
@@ -116,6 +117,7 @@ class Policy:
                 "every usable method needs NFC: add a fallback (TOTP, SMS, e-mail) so that "
                 "people without NFC phones are not shut out"
             )
+        self._store = store
         self._methods = by_method
         self._order = tuple(usable)
         self.minimum_assurance = minimum_assurance
@@ -171,25 +173,33 @@ class Policy:
         return authenticator.begin(subject, context=context)
 
     def verify(
-        self, challenge: Challenge, response: object, *, context: ClientContext | None = None
+        self,
+        challenge: Challenge | str,
+        response: object,
+        *,
+        context: ClientContext | None = None,
     ) -> AuthResult:
         """Verify with the method the challenge names, counting failures across methods.
 
-        The method and subject named by the client only route and count the
-        call: the authenticator checks the challenge id against its own stored
-        record, and its own throttle counts under the stored subject.
+        Only the challenge id is taken from the client: the method, subject and
+        expiry come from the stored record, so a client cannot dodge (or aim)
+        the cross-method count by renaming the subject. Unknown ids are
+        refused before anything is counted.
 
         Raises:
             AuthenticationFailed: in the subclass the method raised, or
                 ``LockedOut`` / ``VerificationThrottled`` from the cross-method limit.
         """
-        if challenge.method not in self._methods:
+        # Route and count by the stored challenge, never by what the client sent back.
+        record = self._store.get_challenge(challenge_id_of(challenge))
+        if record is None or record.challenge.method not in self._methods:
             raise ChallengeNotFound()
-        authenticator, level = self._methods[challenge.method]
+        stored = record.challenge
+        authenticator, level = self._methods[stored.method]
         if level < self.minimum_assurance:
             raise ChallengeNotFound()
-        self._throttle.acquire(challenge.subject, context)
-        result = authenticator.verify(challenge, response, context=context)
+        self._throttle.acquire(stored.subject, context)
+        result = authenticator.verify(stored.id, response, context=context)
         if result.assurance < self.minimum_assurance:
             raise AuthenticationFailed(reason=Reason.ACCESS_DENIED)
         self._throttle.release(result.subject, context)
