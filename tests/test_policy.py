@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
+import attrs
 import pyotp
 import pytest
 
@@ -148,8 +149,6 @@ def test_failures_count_across_methods() -> None:
 
 
 def test_unknown_challenge_ids_count_against_nobody() -> None:
-    import attrs
-
     cross = ThrottlePolicy(free_failures=1, base_delay=1, lockout_after=2, lockout_duration=600)
     setup = Setup(cross_method=cross)
     setup.enroll("alice")
@@ -162,8 +161,6 @@ def test_unknown_challenge_ids_count_against_nobody() -> None:
 
 
 def test_renaming_the_subject_does_not_dodge_the_cross_method_count() -> None:
-    import attrs
-
     cross = ThrottlePolicy(free_failures=3, base_delay=1, lockout_after=4, lockout_duration=600)
     setup = Setup(cross_method=cross)
     setup.enroll("alice")
