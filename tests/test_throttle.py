@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 
 import pytest
 
 from macnss_auth import ClientContext, ConfigurationError, LockedOut, MemoryStore
 from macnss_auth.errors import VerificationThrottled
+from macnss_auth.store import CounterState
 from macnss_auth.testing import FixedClock
 from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 
@@ -109,3 +112,40 @@ def test_parallel_attempts_never_exceed_the_lockout(clock: FixedClock) -> None:
 def test_bad_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigurationError):
         ThrottlePolicy(**kwargs)  # type: ignore[arg-type]
+
+
+class SlowPeekStore(MemoryStore):
+    """Widens the gap between a read and the write that follows it, as a busy server would."""
+
+    def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
+        state = super().peek(key, now, window)
+        time.sleep(0.001)
+        return state
+
+
+def test_a_burst_after_a_lockout_expires_is_still_limited(clock: FixedClock) -> None:
+    policy = ThrottlePolicy(free_failures=99, lockout_after=100, lockout_duration=60)
+    throttle = FailureThrottle(store=SlowPeekStore(), clock=clock, namespace="x", policy=policy)
+    for _ in range(100):
+        throttle.acquire("victim")
+    with pytest.raises(LockedOut):
+        throttle.acquire("victim")
+    clock.advance(61)
+    allowed: list[int] = []
+    lock = threading.Lock()
+
+    def attacker() -> None:
+        for _ in range(60):
+            try:
+                throttle.acquire("victim")
+            except LockedOut:
+                continue
+            with lock:
+                allowed.append(1)
+
+    threads = [threading.Thread(target=attacker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(allowed) == 100

@@ -105,25 +105,39 @@ class FailureThrottle:
         self._namespace = namespace
         self.policy = policy or ThrottlePolicy()
 
-    def _keys(self, subject: str, context: ClientContext | None) -> list[str]:
+    def _bases(self, subject: str, context: ClientContext | None) -> list[str]:
         base = f"throttle:{self._namespace}:{subject}"
-        keys = [base]
+        bases = [base]
         if context is not None and context.client_id:
-            keys.append(f"{base}\x00{context.client_id}")
-        return keys
+            bases.append(f"{base}\x00{context.client_id}")
+        return bases
 
-    def _refuse_if_blocked(self, key: str, now: dt.datetime) -> None:
+    def _epoch(self, base: str) -> int:
+        return self._store.current(base + "#epoch") or 0
+
+    def _counter_key(self, base: str, epoch: int | None = None) -> str:
+        # Each served lockout opens a new epoch: a new, empty counter. Moving from epoch
+        # e to e + 1 is a compare-and-set, so parallel requests at the end of a lockout
+        # all land in the same fresh counter and are counted there, instead of wiping
+        # each other's hits (or each opening an epoch of its own).
+        return f"{base}#{self._epoch(base) if epoch is None else epoch}"
+
+    def _refuse_if_blocked(self, base: str, now: dt.datetime) -> str:
+        """Raise if ``base`` is locked out or must wait; return the counter key to hit."""
         policy = self.policy
+        epoch = self._epoch(base)
+        key = self._counter_key(base, epoch)
         state = self._store.peek(key, now, policy.window)
         if state is None:
-            return
+            return key
         if state.count >= policy.lockout_after:
             ends = state.last_at + dt.timedelta(seconds=policy.lockout_duration)
             if now < ends:
                 raise LockedOut(retry_after=(ends - now).total_seconds(), remaining_attempts=0)
-            # The lockout has run its course: start afresh.
-            self._store.clear(key)
-            return
+            # This epoch's lockout has run its course: move to the next one. Only the
+            # epoch we observed is advanced, so racers agree on the one fresh counter.
+            self._store.advance(base + "#epoch", epoch + 1)
+            return self._counter_key(base, epoch + 1)
         wait = policy.delay_after(state.count)
         ready = state.last_at + dt.timedelta(seconds=wait)
         if now < ready:
@@ -131,6 +145,7 @@ class FailureThrottle:
                 retry_after=(ready - now).total_seconds(),
                 remaining_attempts=policy.lockout_after - state.count,
             )
+        return key
 
     def acquire(self, subject: str, context: ClientContext | None = None) -> Attempt:
         """Count one attempt, or refuse it.
@@ -140,9 +155,7 @@ class FailureThrottle:
             VerificationThrottled: the previous attempt was too recent.
         """
         now = self._clock.now()
-        keys = self._keys(subject, context)
-        for key in keys:
-            self._refuse_if_blocked(key, now)
+        keys = [self._refuse_if_blocked(base, now) for base in self._bases(subject, context)]
         states: list[CounterState] = [self._store.hit(key, now, self.policy.window) for key in keys]
         count = max(state.count for state in states)
         if count > self.policy.lockout_after:
@@ -152,14 +165,14 @@ class FailureThrottle:
 
     def release(self, subject: str, context: ClientContext | None = None) -> None:
         """Forget the counted attempts after a success."""
-        for key in self._keys(subject, context):
-            self._store.clear(key)
+        for base in self._bases(subject, context):
+            self._store.clear(self._counter_key(base))
 
     def locked_out(self, subject: str, context: ClientContext | None = None) -> bool:
         """Whether ``acquire`` would refuse with a lockout now (advisory)."""
         now = self._clock.now()
-        for key in self._keys(subject, context):
-            state = self._store.peek(key, now, self.policy.window)
+        for base in self._bases(subject, context):
+            state = self._store.peek(self._counter_key(base), now, self.policy.window)
             if state is not None and state.count >= self.policy.lockout_after:
                 ends = state.last_at + dt.timedelta(seconds=self.policy.lockout_duration)
                 if now < ends:
