@@ -43,6 +43,7 @@ from macnss_auth.nfc.lds import (
     encode_dg14,
     encode_dg15,
     encode_sod,
+    image_dimensions,
 )
 from macnss_auth.nfc.lds.security import OID_SECURITY_OBJECT
 from macnss_auth.nfc.lds.sod import OID_LDS_SECURITY_OBJECT, encode_lds_security_object
@@ -694,8 +695,6 @@ class TestPki:
         """
         groups: dict[int, bytes] = {1: encode_dg1(mrz or make_td1_mrz())}
         image = face or placeholder_jpeg()
-        from macnss_auth.nfc.lds import image_dimensions  # noqa: PLC0415 (avoid a wide import list)
-
         width, height = image_dimensions(image) or (0, 0)
         groups[2] = encode_dg2(image, width=width, height=height)
         aa_key: PrivateKey | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from macnss_auth.nfc.lds._tlv import LdsFormatError
+from macnss_auth.nfc.lds._tlv import read_exact as _read_exact
 from macnss_auth.nfc.lds.biometrics import (
     Dg2,
     Dg3,
@@ -140,6 +141,4 @@ def parse_data_group(number: int, data: bytes) -> object:
     parser = PARSERS.get(number)
     if parser is not None:
         return parser(data)
-    from macnss_auth.nfc.lds._tlv import read_exact  # noqa: PLC0415 (keeps the public namespace small)
-
-    return read_exact(data, LdsFile.data_group(number).tag, field=f"DG{number}").value
+    return _read_exact(data, LdsFile.data_group(number).tag, field=f"DG{number}").value
