@@ -73,6 +73,7 @@ class Reason(str, enum.Enum):
     DOCUMENT_NOT_GENUINE = "document_not_genuine"
     DOCUMENT_MISMATCH = "document_mismatch"
     DELIVERY_FAILED = "delivery_failed"
+    MALFORMED_RESPONSE = "malformed_response"
 
 
 class MacnssAuthError(Exception):

@@ -15,6 +15,13 @@ document to the subject: the document number (or personal number) read from
 a verified DG1/DG11 must match the one enrolled for the subject, which the
 store keeps only as a keyed hash (HMAC-SHA256 under ``binding_key``).
 
+Trust in evidence. A :class:`~macnss_auth.nfc.reader.DocumentRead` is the
+output of a reader running in *this* process (a kiosk): its Chip
+Authentication claim is believed, and it must have been read for this
+challenge's nonce. Anything that arrives over a network (a phone) must be an
+upload bundle: then only Active Authentication over the nonce proves the chip.
+Never rebuild a ``DocumentRead`` from data a client sent.
+
 Assurance: HIGH when the chip proved it is not a clone (active or chip
 authentication passed); SUBSTANTIAL when a laxer policy accepted a document
 on passive authentication alone.
@@ -43,6 +50,7 @@ from macnss_auth.errors import (
     AuthenticationFailed,
     ChallengeUsed,
     ConfigurationError,
+    DocumentNotGenuine,
     MacnssAuthError,
     Reason,
     VerificationThrottled,
@@ -88,13 +96,16 @@ class _Evidence:
     chip_authentication: ChipAuthenticationOutcome | None
 
     @classmethod
-    def of(cls, evidence: EidEvidence) -> _Evidence:
-        """Normalize; uploads are decoded here.
+    def of(cls, evidence: EidEvidence, *, nonce: bytes) -> _Evidence:
+        """Normalize; uploads are decoded here; a kiosk read must be for ``nonce``.
 
         Raises:
             BundleFormatError: an upload that is not a valid bundle.
+            DocumentNotGenuine: a kiosk read made for another challenge.
         """
         if isinstance(evidence, DocumentRead):
+            if evidence.challenge is None or not hmac.compare_digest(evidence.challenge, nonce):
+                raise DocumentNotGenuine("the card was read for another challenge")
             return cls(
                 evidence.data_groups,
                 evidence.files.get("SOD", b""),
@@ -280,8 +291,15 @@ class EidAuthenticator:
                 AuditAction.VERIFY, Outcome.FAILURE, subject, context, reason=Reason.CHALLENGE_USED
             )
             raise ChallengeUsed()
-        evidence = _Evidence.of(response)
-        verification = self._verify_evidence(evidence, nonce=record.verifier)
+        try:
+            evidence = _Evidence.of(response, nonce=record.verifier)
+            verification = self._verify_evidence(evidence, nonce=record.verifier)
+        except MacnssAuthError as exc:
+            reason = (
+                exc.reason if isinstance(exc, AuthenticationFailed) else Reason.MALFORMED_RESPONSE
+            )
+            self._record(AuditAction.VERIFY, Outcome.FAILURE, subject, context, reason=reason)
+            raise
         details = {
             "checks_failed": ",".join(
                 c.name for c in verification.checks if c.status.value == "failed"

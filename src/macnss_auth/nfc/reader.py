@@ -78,6 +78,7 @@ from macnss_auth.nfc.verify import (
 
 __all__ = [
     "EMRTD_AID",
+    "MAX_FILE_BYTES",
     "AccessProtocol",
     "DocumentRead",
     "DocumentReader",
@@ -96,6 +97,9 @@ _MAX_EVEN_OFFSET = 0x7FFF
 #: and the status word must fit 256 bytes.
 _SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
 _EXTENDED_CHUNK = 4096
+#: The largest file a chip may announce (a DG2 or DG3 of real documents is far smaller).
+MAX_FILE_BYTES = 1 << 20
+_MAX_CARD_ACCESS = 4096
 _MIN_CHUNK = 16
 
 #: (file name, bytes read so far, total bytes)
@@ -130,6 +134,9 @@ class DocumentRead:
         chip_authentication_proved: whether the chip proved that key (CA: the
             re-keyed channel worked; PACE-CAM: the mapping data verified).
         active_auth_challenge / active_auth_signature: the AA evidence, if run.
+        challenge: the server nonce this read was made for (given to :meth:`DocumentReader.read`
+            whether or not the chip does Active Authentication), so a verifier can
+            refuse a read made for another attempt.
         round_trips: APDUs exchanged (including retries after link failures).
         reconnects: how many times the session was re-established.
     """
@@ -143,6 +150,7 @@ class DocumentRead:
     chip_authentication_public_key: bytes | None = attrs.field(default=None, repr=False)
     chip_authentication_proved: bool = False
     active_auth_challenge: bytes | None = None
+    challenge: bytes | None = None
     active_auth_signature: bytes | None = attrs.field(default=None, repr=False)
     round_trips: int = 0
     reconnects: int = 0
@@ -180,6 +188,15 @@ class DocumentRead:
     def data_groups(self) -> dict[int, bytes]:
         """The data groups read, by number."""
         return {int(name[2:]): data for name, data in self.files.items() if name.startswith("DG")}
+
+
+@attrs.define
+class _Progress:
+    """How much of one file has arrived; survives a reconnect."""
+
+    buffer: bytearray = attrs.field(factory=bytearray)
+    total: int | None = None
+    session: int = 0
 
 
 class _Counting:
@@ -248,6 +265,7 @@ class DocumentReader:
         self._cam_proved = False
         self._ca_refused = False
         self._card_access_read = False
+        self._sessions = 0
         self._reconnects = 0
         self._deadline = 0.0
 
@@ -301,6 +319,7 @@ class DocumentReader:
             chip_authentication_public_key=self._ca_public_key(),
             chip_authentication_proved=self._ca_proved(),
             active_auth_challenge=active_auth_challenge if signature is not None else None,
+            challenge=active_auth_challenge,
             active_auth_signature=signature,
             round_trips=self._transport.count - start,
             reconnects=self._reconnects,
@@ -392,6 +411,7 @@ class DocumentReader:
             return
 
     def _establish(self) -> bytes:
+        self._sessions += 1
         password = self._password
         if password is None:
             raise ConfigurationError("no password")
@@ -446,6 +466,8 @@ class DocumentReader:
             first.raise_for_status("READ BINARY EF.CardAccess")
         data = first.data
         total = self._total_length(data, "CardAccess")
+        if total > _MAX_CARD_ACCESS:
+            raise RemoteProtocolError(f"EF.CardAccess announces {total} bytes: not plausible")
         while len(data) < total:
             offset = len(data)
             more = CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=min(256, total - offset))
@@ -460,34 +482,44 @@ class DocumentReader:
     # -- files ----------------------------------------------------------------------
 
     def _read_resumable(self, ef: LdsFile, files: dict[str, bytes]) -> bytes:
-        name = ef.name
-        data = b""
-        total: int | None = None
+        """Read one file; after a link failure, re-establish access and resume at the offset."""
+        progress = _Progress()
         while True:
             try:
-                data, total = self._read_file(ef, data, total)
+                self._read_file(ef, progress)
             except TransportError as exc:
                 self._recover(exc)
                 continue
-            files[name] = data
+            data = bytes(progress.buffer)
+            files[ef.name] = data
             return data
 
-    def _read_file(self, ef: LdsFile, data: bytes, total: int | None) -> tuple[bytes, int]:
+    def _read_file(self, ef: LdsFile, progress: _Progress) -> None:
+        """Fill ``progress`` with the file; what was read before a failure is kept."""
         name = ef.name
-        if total is None:
+        if progress.total is None:
             first = self._read_chunk_with_fallback(ef, None, None)
-            data = first
             total = self._total_length(first, name)
-            self._report(name, min(len(data), total), total)
-        while len(data) < total:
-            offset = len(data)
-            want = total - offset
-            chunk = self._read_chunk_with_fallback(ef, offset, want)
+            if total > MAX_FILE_BYTES:
+                raise RemoteProtocolError(f"{name} announces {total} bytes: not plausible")
+            progress.buffer += first[:total]
+            progress.total = total
+            self._report(name, len(progress.buffer), total)
+        elif progress.session != self._sessions:
+            # A new session after a link failure: nothing is selected any more.
+            select = CommandAPDU(0x00, 0xA4, 0x02, 0x0C, data=ef.file_id.to_bytes(2, "big"))
+            self._secure(select).raise_for_status(f"SELECT {name}")
+        progress.session = self._sessions
+        total = progress.total
+        while len(progress.buffer) < total:
+            if self._monotonic() > self._deadline:
+                raise RemoteProtocolError(f"reading {name} took longer than the session budget")
+            offset = len(progress.buffer)
+            chunk = self._read_chunk_with_fallback(ef, offset, total - offset)
             if not chunk:
                 raise RemoteProtocolError(f"{name} ended before its announced length")
-            data += chunk
-            self._report(name, min(len(data), total), total)
-        return data[:total], total
+            progress.buffer += chunk[: total - offset]
+            self._report(name, len(progress.buffer), total)
 
     def _read_chunk_with_fallback(self, ef: LdsFile, offset: int | None, left: int | None) -> bytes:
         """One READ BINARY (by short file id when ``offset`` is None), halving refused sizes."""
@@ -608,6 +640,15 @@ class DocumentReader:
         result = run(protocol, self._transport)
         self._channel = result.channel
         self._set_chunk()
+        # The chip has proved its key only once a response MACed under the new keys checks.
+        try:
+            self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(
+                "SELECT eMRTD application after Chip Authentication"
+            )
+        except SecureMessagingError as exc:
+            raise RemoteProtocolError(
+                "the chip cannot talk under the Chip Authentication keys: key not proved"
+            ) from exc
         self._ca_done = "CA"
         return b""
 

@@ -233,3 +233,37 @@ def test_audit_never_holds_the_document_number(clock: FixedClock) -> None:
     audit = eid._audit
     assert isinstance(audit, MemoryAuditLog)
     assert "AB1234567" not in repr(audit.events)
+
+
+@pytest.mark.parametrize("profile", ["cnie", "pace-cam"])
+def test_a_kiosk_read_for_another_challenge_is_refused(clock: FixedClock, profile: str) -> None:
+    """Also without Active Authentication (pace-cam has no DG15): the read is bound to the nonce."""
+    card = issued(profile)
+    eid = make(clock, card)
+    first = eid.begin(SUBJECT)
+    old_read = read(card.data, bytes.fromhex(first.data["nonce"]))
+    assert eid.verify(first, old_read).assurance is AssuranceLevel.HIGH
+    second = eid.begin(SUBJECT)
+    with pytest.raises(DocumentNotGenuine):
+        eid.verify(second, old_read)
+
+
+def test_a_kiosk_read_without_a_challenge_is_refused(clock: FixedClock) -> None:
+    card = issued("cnie")
+    eid = make(clock, card)
+    challenge = eid.begin(SUBJECT)
+    transport = MemoryTransport(VirtualCard(card.data, random=FixedRandom(3)))
+    unbound = DocumentReader(transport, random=FixedRandom(4)).read(CAN("123456"))
+    with pytest.raises(DocumentNotGenuine):
+        eid.verify(challenge, unbound)
+
+
+def test_a_malformed_upload_is_audited(clock: FixedClock) -> None:
+    eid = make(clock, issued("cnie"))
+    challenge = eid.begin(SUBJECT)
+    with pytest.raises(MalformedInput):
+        eid.verify(challenge, "not json")
+    audit = eid._audit
+    assert isinstance(audit, MemoryAuditLog)
+    last = audit.events[-1]
+    assert (last.outcome.value, last.reason) == ("failure", "malformed_response")
