@@ -40,6 +40,24 @@ def test_dg1_mrz() -> None:
     assert mrz.sex == "F"
 
 
+def jp2_boxes(image: bytes) -> list[bytes]:
+    """The top-level box types of a JP2 file (ISO/IEC 15444-1 Annex I); the boxes must tile it."""
+    boxes = []
+    pos = 0
+    while pos < len(image):
+        length = int.from_bytes(image[pos : pos + 4], "big")
+        kind = image[pos + 4 : pos + 8]
+        if length == 1:
+            length = int.from_bytes(image[pos + 8 : pos + 16], "big")
+        elif length == 0:
+            length = len(image) - pos
+        assert length >= 8
+        boxes.append(kind)
+        pos += length
+    assert pos == len(image)
+    return boxes
+
+
 def test_dg2_is_a_jpeg2000_face_with_its_dimensions() -> None:
     dg2 = lds.parse_dg2(bsi("Datagroup2.bin"))
     assert len(dg2.faces) == 1
@@ -49,6 +67,7 @@ def test_dg2_is_a_jpeg2000_face_with_its_dimensions() -> None:
     # A complete JP2 file: signature box first, JPEG 2000 end-of-codestream marker last.
     assert face.image.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n")
     assert face.image.endswith(b"\xff\xd9")
+    assert jp2_boxes(face.image) == [b"jP  ", b"ftyp", b"jp2h", b"jp2c"]
     assert (face.width, face.height) == (413, 531)
     # The specimen's 19794-5 header claims other dimensions than the image has.
     assert (face.declared_width, face.declared_height) == (337, 449)
