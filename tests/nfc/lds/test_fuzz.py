@@ -57,6 +57,8 @@ PARSERS: list[Callable[[bytes], object]] = [
     pki.parse_public_key_info,
     pki.parse_signed_data,
     decode_bundle,
+    lds.image_dimensions,
+    lds.sniff_image_type,
 ]
 
 
@@ -75,6 +77,7 @@ def _seeds() -> list[bytes]:
             "EF_SOD.bin",
         )
     ]
+    files.append((VECTORS / "iso39794" / "ICAO_39794_5_AP_DG2_MandFields.dat").read_bytes())
     files += [document.com, document.sod, *document.data_groups.values()]
     files += [
         test_pki.csca.der,
