@@ -1374,9 +1374,9 @@ class TrustStore:
         Checks: a trusted CSCA (matched by name and key identifier) signed the DS;
         the CSCA is a CA allowed to sign certificates (when it says); the DS may
         make digital signatures (when it has a key usage extension); both are
-        valid at ``at``; the DS (and its private key usage period) covers
-        ``signing_time`` when the SOD states one; and the CRLs of the CSCA do
-        not list the DS.
+        valid at ``at`` (the verifier's trusted time); both certificates, and the
+        DS private key usage period, cover ``signing_time`` when the SOD states
+        one; and the CRLs of the CSCA do not list the DS.
         """
         issuer = ds.issuer
 
@@ -1410,6 +1410,8 @@ class TrustStore:
         if not ds.valid_at(at):
             return fail(f"the document signer certificate is not valid at {at.isoformat()}", anchor)
         if signing_time is not None:
+            if not csca.valid_at(signing_time):
+                return fail("the SOD was signed outside the CSCA certificate's validity", anchor)
             if not ds.valid_at(signing_time):
                 return fail("the SOD was signed outside the document signer's validity", anchor)
             if ds.private_key_usage_period is not None:

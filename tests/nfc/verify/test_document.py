@@ -330,3 +330,16 @@ def test_card_security(test_pki: TestPki, trust_store: TrustStore, clock: FixedC
     broken = verify_card_security(bytes(tampered), trust_store, clock=clock)
     assert not broken.trusted
     assert verify_card_security(b"\x30\x00", trust_store, clock=clock).checks[0].status is FAILED
+
+
+def test_sod_signed_outside_the_document_signer_validity(
+    test_pki: TestPki, document: TestDocument, trust_store: TrustStore, clock: FixedClock
+) -> None:
+    # A signing time before the DS existed: a backdated (or forward-dated) SOD.
+    sod = sign_sod(
+        dict(document.data_groups), test_pki.ds, signing_time=NOW - dt.timedelta(days=400)
+    )
+    genuine, checks = run(document, trust_store, clock, sod=sod)
+    assert not genuine
+    assert checks["sod_signature"] is PASSED
+    assert checks["chain"] is FAILED
