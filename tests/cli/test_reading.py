@@ -90,7 +90,17 @@ def test_kiosk_offers_fallbacks_after_a_wrong_can(served: str, card_dir: Path) -
     assert "You can also sign in with: totp, sms, email" in done.stdout
 
 
-def test_card_read_needs_exactly_one_password(served: str) -> None:
-    done = run("card", "read", "--device", served)
+def test_card_read_refuses_two_passwords(served: str) -> None:
+    done = run("card", "read", "--device", served, "--can", "123456", "--mrz", "A:1:2")
     assert done.returncode == 2
     assert "exactly one of --can and --mrz" in done.stderr
+
+
+def test_card_read_asks_for_the_can_without_echo(served: str, card_dir: Path) -> None:
+    done = run(
+        "card", "read", "--device", served, "--trust", str(card_dir / "trust"), "--json",
+        stdin="123456\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "CAN (6 digits, printed on the card):" in done.stderr
+    assert "card): 123456" not in done.stderr

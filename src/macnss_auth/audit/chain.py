@@ -174,7 +174,8 @@ class ChainHead:
             MalformedInput: not of that form.
         """
         seq_text, sep, digest = text.strip().partition(":")
-        if not sep or not seq_text.isdigit() or len(digest) != 64:
+        # isdigit() alone admits "²" and other digits int() refuses.
+        if not sep or not (seq_text.isascii() and seq_text.isdigit()) or len(digest) != 64:
             raise MalformedInput("a head is SEQ:HASH (64 hex digits)", field="head")
         try:
             bytes.fromhex(digest)

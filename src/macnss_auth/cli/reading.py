@@ -75,10 +75,16 @@ def load_trust(path: str | None) -> TrustStore:
 
 
 def _password(can: str | None, mrz: str | None) -> CAN | MrzKey:
-    if (can is None) == (mrz is None):
+    if can is not None and mrz is not None:
         raise click.UsageError("give exactly one of --can and --mrz")
+    if can is None and mrz is None:
+        # Asked for, not passed as an argument: arguments show in `ps` and shell history.
+        can = click.prompt("CAN (6 digits, printed on the card)", hide_input=True, err=True)
     if can is not None:
-        return CAN(can)
+        try:
+            return CAN(can)
+        except MacnssAuthError as exc:
+            raise click.BadParameter(str(exc), param_hint="--can") from None
     parts = (mrz or "").split(":")
     if len(parts) != 3:
         raise click.BadParameter("--mrz is DOCUMENT_NUMBER:YYMMDD_BIRTH:YYMMDD_EXPIRY")
@@ -102,7 +108,7 @@ trust_option = click.option(
 
 @click.command("read")
 @device_option
-@click.option("--can", default=None, help="The 6-digit card access number.")
+@click.option("--can", default=None, help="The 6-digit card access number (asked if omitted).")
 @click.option("--mrz", default=None, help="DOCUMENT_NUMBER:YYMMDD_BIRTH:YYMMDD_EXPIRY")
 @trust_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: DG1 fields, genuine, checks.")
@@ -128,6 +134,8 @@ def read_command(
         verification = document.verify(trust, clock=SystemClock())
     except MacnssAuthError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+    if "DG1" not in document.files:
+        raise click.ClickException("the card has no DG1: not a usable document")
     mrz_fields = parse_dg1(document.files["DG1"])
     summary: dict[str, Any] = {
         "genuine": verification.genuine,

@@ -119,6 +119,10 @@ class CaAlgorithm(enum.Enum):
         return out
 
 
+#: The largest DH modulus accepted (the standardized groups go up to 2048 bits).
+_MAX_DH_BITS = 4096
+
+
 def _byte_length(n: int) -> int:
     return (n.bit_length() + 7) // 8
 
@@ -147,8 +151,9 @@ class DhPublicKey:
         for name in ("p", "g", "y"):
             if type(getattr(self, name)) is not int:
                 raise TypeError(f"{name} must be an int")
-        if self.p.bit_length() < 1024 or not 1 < self.g < self.p - 1:
-            raise UnsupportedAlgorithm("DH parameters too small or malformed")
+        # DG14 is parsed before Passive Authentication: bound the work a forged key can cause.
+        if not 1024 <= self.p.bit_length() <= _MAX_DH_BITS or not 1 < self.g < self.p - 1:
+            raise UnsupportedAlgorithm("DH parameters too small, too large or malformed")
         if not 1 < self.y < self.p - 1:
             raise MalformedInput("DH public value out of range", field="public_key")
         if self.q is not None and pow(self.y, self.q, self.p) != 1:

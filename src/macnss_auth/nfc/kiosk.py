@@ -150,6 +150,15 @@ class Kiosk:
         except TransportError:
             return self._fail(KioskOutcome.READ_FAILED, "link_lost")
         try:
+            return self._serve(transport)
+        finally:
+            # Release the reader for the next person (a USB reader stays busy otherwise).
+            close = getattr(transport, "close", None)
+            if callable(close):
+                close()
+
+    def _serve(self, transport: Transport) -> KioskResult:
+        try:
             answer = self._ask(say_all("enter_can"))
         except EOFError:
             return KioskResult(KioskOutcome.CANCELLED)
@@ -169,7 +178,10 @@ class Kiosk:
         if not verification.genuine:
             result = self._fail(KioskOutcome.NOT_GENUINE, "not_genuine")
             return attrs.evolve(result, verification=verification)
-        mrz = parse_dg1(document.files["DG1"])
+        try:
+            mrz = parse_dg1(document.files["DG1"])
+        except (KeyError, MacnssAuthError):
+            return self._fail(KioskOutcome.NOT_GENUINE, "not_genuine")
         name = f"{mrz.secondary_identifier} {mrz.primary_identifier}".replace("<", " ")
         self._say(f"{say_all('genuine')}\n{' '.join(name.split())}")
         self._say(say_all("remove_card"))

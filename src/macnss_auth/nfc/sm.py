@@ -40,7 +40,12 @@ import hmac
 
 import attrs
 
-from macnss_auth.errors import MalformedInput, SecureMessagingError, UnsupportedAlgorithm
+from macnss_auth.errors import (
+    LocalProtocolError,
+    MalformedInput,
+    SecureMessagingError,
+    UnsupportedAlgorithm,
+)
 from macnss_auth.nfc.apdu import CLA_SECURE_MESSAGING, CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.crypto import (
     KDF_ENC,
@@ -150,6 +155,10 @@ class SessionKeys:
 
     def __repr__(self) -> str:
         return f"SessionKeys(cipher={self.cipher.value}, key_bits={self.key_bits}, <redacted>)"
+
+
+# Padding, DO'87' header and DO'8E'/DO'97' must still fit an extended Lc of 65,535 bytes.
+_MAX_PROTECTED_DATA = 65_535 - 64
 
 
 class _Channel:
@@ -294,6 +303,9 @@ class SecureChannel(_Channel):
         keys = self._live_keys(awaiting=False)
         if command.cla & CLA_SECURE_MESSAGING:
             raise self._fail("command CLA already indicates secure messaging")
+        # Checked before the SSC moves: a refused command must leave the channel in step.
+        if len(command.data) > _MAX_PROTECTED_DATA:
+            raise LocalProtocolError("command data too long to protect in one APDU")
         ssc = self._next_ssc()
         cla = command.cla | CLA_SECURE_MESSAGING
         header = bytes([cla, command.ins, command.p1, command.p2])

@@ -15,6 +15,9 @@ from macnss_auth.errors import ConfigurationError, TransportError
 
 __all__ = ["PcscTransport", "list_readers"]
 
+# The largest response an extended-length APDU can carry, plus its status word.
+_MAX_RESPONSE = 65_538
+
 
 def _smartcard() -> Any:
     try:
@@ -127,11 +130,16 @@ class PcscTransport:
         response = self._transmit(command)
         if response[-2] == 0x6C and len(command) >= 5:
             response = self._transmit(command[:-1] + response[-1:])
-        data = response[:-2]
+        data = bytearray(response[:-2])
         while response[-2] == 0x61:
+            # A card that keeps saying "more data" must not keep us here forever.
+            if len(data) > _MAX_RESPONSE:
+                raise TransportError(
+                    "the card sends more than 64 KiB for one command", retryable=False
+                )
             response = self._transmit(bytes([command[0] & 0x03, 0xC0, 0, 0, response[-1]]))
             data += response[:-2]
-        return data + response[-2:]
+        return bytes(data) + response[-2:]
 
     def _transmit(self, command: bytes) -> bytes:
         if self._connection is None:
