@@ -12,7 +12,7 @@ over the server's nonce.
   certificate-signature check and the certificate parse are cached), as on a
   server that sees many documents from the same few document signers.
 * cold: every cache is cleared before each verification (CSCA signature
-  check, certificate and key parsing), the cost of a first document.
+  check, certificate, key, name and DG14 parsing), the cost of a first document.
 
 The 500/s floor is checked on the RSA and P-256 rows. brainpoolP256r1 rows
 are shown too: OpenSSL verifies brainpool signatures about 4x slower than
@@ -26,8 +26,8 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
-from macnss_auth.nfc.pki import TrustStore, clear_caches
-from macnss_auth.nfc.verify import encode_bundle, verify_bundle
+from macnss_auth.nfc.pki import TrustStore
+from macnss_auth.nfc.verify import clear_caches, encode_bundle, verify_bundle
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.pki import KeyType, TestPki
 

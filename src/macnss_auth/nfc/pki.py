@@ -1492,3 +1492,4 @@ def clear_caches() -> None:
     _to_cryptography.cache_clear()
     _match_named_curve.cache_clear()
     _name_key_of.cache_clear()
+    _scheme_of.cache_clear()

@@ -25,6 +25,7 @@ from macnss_auth.nfc.verify.bundle import (
 from macnss_auth.nfc.verify.document import (
     CardSecurityVerification,
     ChipAuthenticationOutcome,
+    clear_caches,
     trusted_chip_authentication_key,
     verify_card_security,
     verify_document,
@@ -51,6 +52,7 @@ __all__ = [
     "DocumentRejected",
     "DocumentVerification",
     "VerificationPolicy",
+    "clear_caches",
     "decode_bundle",
     "encode_bundle",
     "trusted_chip_authentication_key",

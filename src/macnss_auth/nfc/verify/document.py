@@ -42,6 +42,7 @@ from macnss_auth.nfc.lds import (
 )
 from macnss_auth.nfc.lds.sod import SecurityObject
 from macnss_auth.nfc.pki import HashAlgorithm, SignatureInvalid, TrustStore
+from macnss_auth.nfc.pki import clear_caches as pki_clear_caches
 from macnss_auth.nfc.verify.active import verify_active_authentication
 from macnss_auth.nfc.verify.result import (
     Check,
@@ -57,6 +58,7 @@ _Report = Callable[[str, CheckStatus, str], None]
 __all__ = [
     "CardSecurityVerification",
     "ChipAuthenticationOutcome",
+    "clear_caches",
     "trusted_chip_authentication_key",
     "verify_card_security",
     "verify_document",
@@ -89,6 +91,12 @@ def _dg14(data: bytes) -> SecurityInfos | None:
         return parse_dg14(data)
     except LdsFormatError:
         return None
+
+
+def clear_caches() -> None:
+    """Forget every cached parse (certificates, keys, DG14): for cold measurements."""
+    pki_clear_caches()
+    _dg14.cache_clear()
 
 
 def _is_ec_key(dg15: bytes | None) -> bool:
