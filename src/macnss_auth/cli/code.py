@@ -17,15 +17,13 @@ reason on one line); 2 for usage errors (a malformed number, address or code).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from macnss_auth.audit.sqlite import SQLiteAuditLog
-from macnss_auth.cli.home import home_option, load_keyring, resolve_home
-from macnss_auth.clock import SystemRandom
+from macnss_auth.cli.home import home_option, load_key, load_keyring, resolve_home
 from macnss_auth.delivery.base import ChannelKind, DeliveryChannel
 from macnss_auth.delivery.console import ConsoleChannel, FileChannel
 from macnss_auth.errors import (
@@ -49,25 +47,7 @@ def load_pepper(home: Path) -> Secret:
     Raises:
         ConfigurationError: the pepper is not 32 bytes of hex.
     """
-    text = os.environ.get(PEPPER_ENV)
-    path = home / "oob-pepper.key"
-    if text is None:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            text = path.read_text().strip()
-        else:
-            key = SystemRandom().token_bytes(32)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(key.hex() + "\n")
-            return Secret(key)
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise ConfigurationError("the pepper must be 64 hex digits") from None
-    if len(key) != 32:
-        raise ConfigurationError("the pepper must be 64 hex digits")
-    return Secret(key)
+    return load_key(home, "oob-pepper.key", PEPPER_ENV)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from macnss_auth.audit.files import verify_file
 from macnss_auth.audit.sqlite import SQLiteAuditLog
 from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.cli.code import load_pepper
-from macnss_auth.cli.home import load_keyring
+from macnss_auth.cli.home import load_key, load_keyring
 from macnss_auth.clock import SystemClock, SystemRandom
 from macnss_auth.delivery import ChannelKind, ConsoleChannel, find_code
 from macnss_auth.errors import AuthenticationFailed
@@ -83,7 +83,7 @@ def command(home: str) -> None:
 
     eid = EidAuthenticator(
         store=store, audit=audit, trust_store=trust, clock=clock, random=random,
-        binding_key=load_pepper(root).reveal(),
+        binding_key=load_key(root, "eid-binding.key", "MACNSS_AUTH_EID_BINDING_KEY").reveal(),
     )  # fmt: skip
     totp = TotpAuthenticator(store=store, audit=audit, clock=clock, random=random, issuer="CNSS")
     pepper = load_pepper(root)

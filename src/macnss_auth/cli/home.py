@@ -17,9 +17,10 @@ import click
 
 from macnss_auth.clock import SystemRandom
 from macnss_auth.errors import ConfigurationError
+from macnss_auth.secret import Secret
 from macnss_auth.store.keyring import Keyring
 
-__all__ = ["HOME_ENV", "KEY_ENV", "home_option", "load_keyring", "resolve_home"]
+__all__ = ["HOME_ENV", "KEY_ENV", "home_option", "load_key", "load_keyring", "resolve_home"]
 
 HOME_ENV = "MACNSS_AUTH_HOME"
 KEY_ENV = "MACNSS_AUTH_KEY"
@@ -38,29 +39,42 @@ def resolve_home(option: str | None) -> Path:
     return home
 
 
+def load_key(home: Path, name: str, env: str) -> Secret:
+    """A 32-byte key from ``$ENV`` (64 hex digits) or ``HOME/NAME`` (created, mode 0600).
+
+    Creation uses O_EXCL, so two processes starting at once agree on one key.
+
+    Raises:
+        ConfigurationError: the key is not 64 hex digits.
+    """
+    text = os.environ.get(env)
+    path = home / name
+    if text is None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            text = path.read_text().strip()
+        else:
+            key = SystemRandom().token_bytes(32)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key.hex() + "\n")
+            return Secret(key)
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigurationError(f"the key in {name} / ${env} must be 64 hex digits") from None
+    if len(key) != 32:
+        raise ConfigurationError(f"the key in {name} / ${env} must be 64 hex digits")
+    return Secret(key)
+
+
 def load_keyring(home: Path) -> Keyring:
-    """The keyring from ``$MACNSS_AUTH_KEY`` or ``HOME/keyring.key`` (created on first use).
+    """The keyring that seals secrets at rest: ``$MACNSS_AUTH_KEY`` or ``HOME/keyring.key``.
 
     Raises:
         ConfigurationError: the key is not 32 bytes of hex.
     """
-    text = os.environ.get(KEY_ENV)
-    path = home / "keyring.key"
-    if text is None and path.exists():
-        text = path.read_text().strip()
-    if text is None:
-        key = SystemRandom().token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key.hex() + "\n")
-        return Keyring({"k1": key}, primary="k1")
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise ConfigurationError("the keyring key must be 64 hex digits") from None
-    if len(key) != 32:
-        raise ConfigurationError("the keyring key must be 64 hex digits")
-    return Keyring({"k1": key}, primary="k1")
+    return Keyring({"k1": load_key(home, "keyring.key", KEY_ENV).reveal()}, primary="k1")
 
 
 home_option = click.option(
