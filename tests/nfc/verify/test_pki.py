@@ -219,3 +219,26 @@ def test_master_list_by_test_pki_roundtrip() -> None:
     master = pki.parse_master_list(data)
     assert len(master.certificates) == 2
     assert master.verify() == test_pki.csca.certificate
+
+
+def test_every_listed_certificate_verifies_with_its_listed_issuer(german: pki.MasterList) -> None:
+    # Real signatures of 100+ countries: PKCS#1 v1.5, PSS, ECDSA on six curves,
+    # explicit parameters, NULL parameters, negative serials.
+    by_key: dict[bytes | None, list[pki.Certificate]] = {}
+    for cert in german.certificates:
+        by_key.setdefault(cert.subject_key_identifier, []).append(cert)
+    kinds: set[tuple[str, str | None]] = set()
+    checked = 0
+    for cert in german.certificates:
+        key_id = cert.authority_key_identifier or cert.subject_key_identifier
+        issuers = [c for c in by_key.get(key_id, []) if c.subject_key == cert.issuer_key]
+        if not issuers:
+            continue  # a link certificate from a key no longer listed
+        cert.verify_issued_by(issuers[0])
+        kinds.add((cert.signature_scheme().kind.value, issuers[0].public_key.curve))
+        checked += 1
+    assert checked > 550
+    assert {"rsa-pkcs1v15", "rsa-pss", "ecdsa"} <= {kind for kind, _ in kinds}
+    assert {"brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1", "secp521r1"} <= {
+        curve for _, curve in kinds
+    }
