@@ -55,11 +55,10 @@ import pyotp
 
 from macnss_auth.audit.events import AuditAction, AuditEvent, AuditLog, Outcome
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
+from macnss_auth.challenges import challenge_failure, challenge_id_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.errors import (
     AuthenticationFailed,
-    ChallengeExpired,
-    ChallengeNotFound,
     ChallengeUsed,
     ConfigurationError,
     InvalidCode,
@@ -262,20 +261,10 @@ class CodeAuthenticatorBase:
             VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
             MalformedInput: the code has characters other than digits, spaces and dashes.
         """
-        challenge_id = challenge.id if isinstance(challenge, Challenge) else challenge
-        if not isinstance(challenge_id, str):
-            raise MalformedInput("the challenge id must be text", field="challenge")
+        challenge_id = challenge_id_of(challenge)
         now = self._clock.now()
         record = self._store.get_challenge(challenge_id)
-        failure: AuthenticationFailed | None = None
-        if record is None or record.challenge.method != self._method:
-            failure = ChallengeNotFound()
-        elif record.consumed:
-            failure = ChallengeUsed()
-        elif record.challenge.is_expired(now):
-            failure = ChallengeExpired()
-        elif record.attempts >= record.max_attempts:
-            failure = ChallengeUsed(reason=Reason.ATTEMPTS_EXHAUSTED)
+        failure = challenge_failure(record, self._method, now)
         if failure is not None:
             subject = record.challenge.subject if record is not None else None
             self._record(
