@@ -237,10 +237,11 @@ def verify_signature(
 ) -> None:
     """Verify ``signature`` over ``data``.
 
-    ``key`` may be a :class:`PublicKeyInfo`: EC keys on curves that cryptography
-    lacks but whose explicit domain parameters the key carried (brainpoolP224r1
-    document signers, for example) are then checked by a small verification-only
-    ECDSA over the explicit curve. Verification handles only public data.
+    ``key`` may be a :class:`PublicKeyInfo`: EC keys on standardized curves that
+    cryptography lacks, whose explicit domain parameters the key carried
+    (brainpoolP224r1 document signers, for example), are then checked by a
+    small verification-only ECDSA over that curve (public data only). Unknown
+    explicit curves are refused.
 
     Raises:
         SignatureInvalid: the signature does not verify, or the key type does not fit the scheme.
@@ -248,7 +249,15 @@ def verify_signature(
     """
     if isinstance(key, PublicKeyInfo):
         params = key.ec_parameters
-        if key.algorithm == "ec" and key.curve not in _CRYPTOGRAPHY_CURVES and params is not None:
+        # Only standardized curves (named by matching every parameter) get the
+        # pure-Python path: arbitrary explicit curves would let a forged SOD
+        # make the verifier do unbounded work.
+        if (
+            key.algorithm == "ec"
+            and key.curve is not None
+            and key.curve not in _CRYPTOGRAPHY_CURVES
+            and params is not None
+        ):
             _verify_ecdsa_explicit(params, key.ec_point or b"", scheme, data, signature)
             return
         key = key.to_cryptography()

@@ -242,3 +242,13 @@ def test_every_listed_certificate_verifies_with_its_listed_issuer(german: pki.Ma
     assert {"brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1", "secp521r1"} <= {
         curve for _, curve in kinds
     }
+
+
+def test_signatures_on_unknown_explicit_curves_are_refused() -> None:
+    spki, _ = _explicit_spki("secp256r1")
+    curve = curve_by_name("secp256r1")
+    tampered = spki.replace(curve.b.to_bytes(32, "big"), (curve.b + 1).to_bytes(32, "big"))
+    info = pki.parse_public_key_info(tampered)
+    scheme = pki.SignatureScheme(pki.SignatureKind.ECDSA, pki.HashAlgorithm.SHA256)
+    with pytest.raises(UnsupportedAlgorithm):
+        pki.verify_signature(info, scheme, b"data", b"\x30\x06\x02\x01\x01\x02\x01\x01")
