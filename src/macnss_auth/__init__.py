@@ -7,6 +7,9 @@ decision in a tamper-evident audit log.
 """
 
 from macnss_auth._version import __version__
+from macnss_auth.audit import AuditEvent, AuditLog, MemoryAuditLog
+from macnss_auth.audit.jsonl import JsonLinesAuditLog
+from macnss_auth.audit.sqlite import SQLiteAuditLog
 from macnss_auth.authenticator import (
     AssuranceLevel,
     Authenticator,
@@ -43,15 +46,31 @@ from macnss_auth.errors import (
     UnsupportedAlgorithm,
     VerificationThrottled,
 )
+from macnss_auth.nfc.eid import EidAuthenticator
+from macnss_auth.nfc.pki import TrustStore
+from macnss_auth.nfc.reader import DocumentRead, DocumentReader
+from macnss_auth.nfc.verify import DocumentVerification, VerificationPolicy
+from macnss_auth.otp import (
+    EmailCodeAuthenticator,
+    HotpAuthenticator,
+    RecoveryCodeAuthenticator,
+    SMSCodeAuthenticator,
+    TotpAuthenticator,
+)
+from macnss_auth.policy import Capability, MethodOffer, Policy
 from macnss_auth.secret import Secret
-from macnss_auth.store import Keyring, MemoryStore, Store
+from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
+from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 
 __all__ = [
     "AccessDenied",
     "AssuranceLevel",
+    "AuditEvent",
+    "AuditLog",
     "AuthResult",
     "AuthenticationFailed",
     "Authenticator",
+    "Capability",
     "Challenge",
     "ChallengeExpired",
     "ChallengeNotFound",
@@ -61,19 +80,34 @@ __all__ = [
     "ConfigurationError",
     "DeliveryError",
     "DocumentNotGenuine",
+    "DocumentRead",
+    "DocumentReader",
+    "DocumentVerification",
+    "EidAuthenticator",
+    "EmailCodeAuthenticator",
+    "FailureThrottle",
+    "HotpAuthenticator",
     "InvalidCode",
+    "JsonLinesAuditLog",
     "Keyring",
     "LocalProtocolError",
     "LockedOut",
     "MacnssAuthError",
     "MalformedInput",
+    "MemoryAuditLog",
     "MemoryStore",
+    "MethodOffer",
     "NotEnrolled",
+    "Policy",
     "ProtocolError",
     "RandomSource",
     "RateLimited",
     "Reason",
+    "RecoveryCodeAuthenticator",
     "RemoteProtocolError",
+    "SMSCodeAuthenticator",
+    "SQLiteAuditLog",
+    "SQLiteStore",
     "SchemaVersionError",
     "Secret",
     "SecretKeyError",
@@ -82,9 +116,13 @@ __all__ = [
     "StoreError",
     "SystemClock",
     "SystemRandom",
+    "ThrottlePolicy",
     "TokenReplayed",
+    "TotpAuthenticator",
     "TransportError",
+    "TrustStore",
     "UnsupportedAlgorithm",
+    "VerificationPolicy",
     "VerificationThrottled",
     "__version__",
 ]
