@@ -85,6 +85,7 @@ def test_dg11_national_characters() -> None:
     dg11 = lds.parse_dg11(data)
     assert dg11.primary_identifier == "بناني"
     assert dg11.secondary_identifier == "فاطمة الزهراء"
+    assert dg11.full_name == "بناني فاطمة الزهراء"
     assert dg11.personal_number == "BK123456"
     assert dg11.full_date_of_birth == "19900115"
     assert dg11.place_of_birth == "Fès"

@@ -111,9 +111,9 @@ def parse_dg11(data: bytes) -> Dg11:
     others: list[str] = []
     for item in read_all(outer.value, field=name):
         if item.tag == 0x5F0E:
-            full = _text(item, name)
-            values["full_name"] = full.replace("<", " ").strip()
-            values["primary_identifier"], values["secondary_identifier"] = _split_name(full)
+            primary, secondary = _split_name(_text(item, name))
+            values["full_name"] = " ".join(part for part in (primary, secondary) if part)
+            values["primary_identifier"], values["secondary_identifier"] = primary, secondary
         elif item.tag == 0xA0:
             others.extend(_counted(item, 0x5F0F, name))
         elif item.tag == 0x5F0F:
