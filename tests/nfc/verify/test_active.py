@@ -65,7 +65,11 @@ def test_rsa_wrong_length(rsa_key: PrivateKey) -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "oid"),
-    [(HashAlgorithm.SHA256, "1.2.840.10045.4.3.2"), (HashAlgorithm.SHA1, "1.2.840.10045.4.1")],
+    [
+        (HashAlgorithm.SHA256, "1.2.840.10045.4.3.2"),
+        (HashAlgorithm.SHA1, "1.2.840.10045.4.1"),
+        (HashAlgorithm.SHA384, "0.4.0.127.0.7.1.1.4.1.4"),
+    ],
 )
 def test_ecdsa_plain(algorithm: HashAlgorithm, oid: str) -> None:
     key = generate_key("ec")

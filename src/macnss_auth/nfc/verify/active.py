@@ -38,11 +38,18 @@ _TRAILER_HASHES = {
     0x38: HashAlgorithm.SHA224,
 }
 _ECDSA_OIDS = {
+    # ANSI X9.62 ecdsa-with-SHA* (ICAO 9303-11 §9.2.9 names these).
     "1.2.840.10045.4.1": HashAlgorithm.SHA1,
     "1.2.840.10045.4.3.1": HashAlgorithm.SHA224,
     "1.2.840.10045.4.3.2": HashAlgorithm.SHA256,
     "1.2.840.10045.4.3.3": HashAlgorithm.SHA384,
     "1.2.840.10045.4.3.4": HashAlgorithm.SHA512,
+    # BSI TR-03111 ecdsa-plain-SHA*, which some issuers put there instead.
+    "0.4.0.127.0.7.1.1.4.1.1": HashAlgorithm.SHA1,
+    "0.4.0.127.0.7.1.1.4.1.2": HashAlgorithm.SHA224,
+    "0.4.0.127.0.7.1.1.4.1.3": HashAlgorithm.SHA256,
+    "0.4.0.127.0.7.1.1.4.1.4": HashAlgorithm.SHA384,
+    "0.4.0.127.0.7.1.1.4.1.5": HashAlgorithm.SHA512,
 }
 
 
