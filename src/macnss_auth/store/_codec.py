@@ -1,14 +1,43 @@
-"""How the persistent stores write times and integers (shared, private)."""
+"""How the persistent stores write records, times and integers (shared, private).
+
+SQLite, PostgreSQL and Redis keep the same fields in the same encodings:
+instants as integer microseconds since the Unix epoch, mappings as JSON with
+sorted keys, enrollment secrets sealed under the keyring. The functions here
+are the one place that turns records into those values and back.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
+from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import ConfigurationError, StoreError
+from macnss_auth.secret import Secret
+from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment, enrollment_context
+from macnss_auth.store.keyring import Keyring
 
-__all__ = ["instant", "int64", "micros", "window_micros"]
+__all__ = [
+    "CHALLENGE_COLUMNS",
+    "challenge_record",
+    "challenge_row",
+    "counter_state",
+    "enrollment_row",
+    "instant",
+    "int64",
+    "micros",
+    "open_enrollment",
+    "window_micros",
+]
+
+CHALLENGE_COLUMNS: Final = (
+    "id, slot, subject, method, created_at, expires_at, hint, data, "
+    "verifier, max_attempts, attempts, consumed"
+)
+"""The order of :func:`challenge_row` values and of :func:`challenge_record` input."""
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
@@ -52,3 +81,105 @@ def int64(value: int) -> int:
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise StoreError("monotonic counters are signed 64-bit integers")
     return value
+
+
+def enrollment_row(
+    enrollment: Enrollment, keyring: Keyring
+) -> tuple[str, str, bytes, str, str, bool, int, int | None]:
+    """``(subject, method, sealed, key_id, params, confirmed, created_at, expires_at)``.
+
+    The secret is sealed under the keyring's primary key, bound to
+    ``enrollment_context(subject, method)``; ``params`` is sorted-key JSON.
+
+    Raises:
+        ConfigurationError: a naive datetime.
+    """
+    context = enrollment_context(enrollment.subject, enrollment.method)
+    sealed = keyring.seal(enrollment.secret.reveal(), context=context)
+    expires = None if enrollment.expires_at is None else micros(enrollment.expires_at)
+    return (
+        enrollment.subject,
+        enrollment.method,
+        sealed,
+        keyring.primary,
+        json.dumps(dict(enrollment.params), sort_keys=True),
+        enrollment.confirmed,
+        micros(enrollment.created_at),
+        expires,
+    )
+
+
+def open_enrollment(
+    keyring: Keyring, subject: str, method: str, stored: Sequence[Any]
+) -> Enrollment:
+    """The enrollment from its stored ``(sealed, params, confirmed, created_at, expires_at)``.
+
+    The values are those of :func:`enrollment_row` (``confirmed`` any truthy
+    flag); the secret is opened under the keyring.
+
+    Raises:
+        SecretKeyError: the sealed secret does not open under the keyring.
+    """
+    sealed, params, confirmed, created_at, expires_at = stored
+    secret = keyring.open(bytes(sealed), context=enrollment_context(subject, method))
+    return Enrollment(
+        subject=subject,
+        method=method,
+        secret=Secret(secret),
+        params=json.loads(params),
+        confirmed=bool(confirmed),
+        created_at=instant(created_at),
+        expires_at=None if expires_at is None else instant(expires_at),
+    )
+
+
+def challenge_row(record: ChallengeRecord) -> tuple[Any, ...]:
+    """The record's values in :data:`CHALLENGE_COLUMNS` order."""
+    challenge = record.challenge
+    return (
+        challenge.id,
+        record.slot,
+        challenge.subject,
+        challenge.method,
+        micros(challenge.created_at),
+        micros(challenge.expires_at),
+        challenge.hint,
+        json.dumps(dict(challenge.data), sort_keys=True),
+        record.verifier,
+        record.max_attempts,
+        record.attempts,
+        record.consumed,
+    )
+
+
+def challenge_record(row: Sequence[Any], *, consumed: bool | None = None) -> ChallengeRecord:
+    """The record from values in :data:`CHALLENGE_COLUMNS` order (text as ``str``).
+
+    Args:
+        row: the stored values.
+        consumed: overrides the stored flag (a ``RETURNING`` row shows it
+            after the update that set it).
+    """
+    (cid, slot, subject, method, created, expires, hint, data, verifier, maxa, att, used) = row
+    challenge = Challenge(
+        id=str(cid),
+        subject=str(subject),
+        method=str(method),
+        created_at=instant(created),
+        expires_at=instant(expires),
+        hint=None if hint is None else str(hint),
+        data=json.loads(data),
+    )
+    return ChallengeRecord(
+        challenge=challenge,
+        slot=str(slot),
+        verifier=bytes(verifier),
+        max_attempts=int(maxa),
+        attempts=int(att),
+        consumed=bool(used) if consumed is None else consumed,
+    )
+
+
+def counter_state(count: int, first_at: int, last_at: int) -> CounterState:
+    """A windowed counter from its stored count and instants."""
+    return CounterState(count=int(count), first_at=instant(first_at), last_at=instant(last_at))

@@ -30,25 +30,23 @@ import datetime as dt
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 import psycopg
 from psycopg import sql
 
-from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
-from macnss_auth.secret import Secret
-from macnss_auth.store._codec import instant as _instant
+from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
+from macnss_auth.store._codec import challenge_record as _record
+from macnss_auth.store._codec import challenge_row as _challenge_row
+from macnss_auth.store._codec import counter_state as _counter_state
+from macnss_auth.store._codec import enrollment_row as _enrollment_row
 from macnss_auth.store._codec import int64 as _int64
 from macnss_auth.store._codec import micros as _micros
+from macnss_auth.store._codec import open_enrollment as _open_enrollment
 from macnss_auth.store._codec import window_micros as _window_micros
-from macnss_auth.store.base import (
-    ChallengeRecord,
-    CounterState,
-    Enrollment,
-    enrollment_context,
-)
+from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment
 from macnss_auth.store.keyring import Keyring
 
 __all__ = ["POSTGRES_SCHEMA_VERSION", "PostgresStore"]
@@ -102,34 +100,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 
 POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
-_COLUMNS: Final = sql.SQL(
-    "id, slot, subject, method, created_at, expires_at, hint, data, "
-    "verifier, max_attempts, attempts, consumed"
-)
+_COLUMNS: Final = sql.SQL(_CHALLENGE_COLUMNS)
 
 # Advisory lock namespaces (first argument of the two-int form is not used:
 # one bigint key from hashtextextended, salted per purpose).
 _MIGRATION_LOCK: Final = 0x4D41434E
-
-
-def _record(row: Sequence[Any], *, consumed: bool | None = None) -> ChallengeRecord:
-    (cid, slot, subject, method, created, expires, hint, data, verifier, maxa, att, used) = row
-    return ChallengeRecord(
-        challenge=Challenge(
-            id=cid,
-            subject=subject,
-            method=method,
-            created_at=_instant(created),
-            expires_at=_instant(expires),
-            hint=hint,
-            data=json.loads(data),
-        ),
-        slot=slot,
-        verifier=bytes(verifier),
-        max_attempts=int(maxa),
-        attempts=int(att),
-        consumed=bool(used) if consumed is None else consumed,
-    )
 
 
 class PostgresStore:
@@ -261,9 +236,7 @@ class PostgresStore:
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
         """Create or replace the enrollment for (subject, method), secret sealed."""
-        context = enrollment_context(enrollment.subject, enrollment.method)
-        sealed = self._keyring.seal(enrollment.secret.reveal(), context=context)
-        expires = None if enrollment.expires_at is None else _micros(enrollment.expires_at)
+        values = _enrollment_row(enrollment, self._keyring)
         with self._connection() as conn:
             conn.execute(
                 self._q(
@@ -274,16 +247,7 @@ class PostgresStore:
                     " confirmed = excluded.confirmed, created_at = excluded.created_at,"
                     " expires_at = excluded.expires_at"
                 ),
-                (
-                    enrollment.subject,
-                    enrollment.method,
-                    sealed,
-                    self._keyring.primary,
-                    json.dumps(dict(enrollment.params), sort_keys=True),
-                    enrollment.confirmed,
-                    _micros(enrollment.created_at),
-                    expires,
-                ),
+                values,
             )
 
     def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
@@ -300,19 +264,7 @@ class PostgresStore:
                 ),
                 (subject, method),
             ).fetchone()
-        if row is None:
-            return None
-        sealed, params, confirmed, created, expires = row
-        secret = self._keyring.open(bytes(sealed), context=enrollment_context(subject, method))
-        return Enrollment(
-            subject=subject,
-            method=method,
-            secret=Secret(secret),
-            params=json.loads(params),
-            confirmed=bool(confirmed),
-            created_at=_instant(created),
-            expires_at=None if expires is None else _instant(expires),
-        )
+        return None if row is None else _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
@@ -361,21 +313,7 @@ class PostgresStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        c = record.challenge
-        values = (
-            c.id,
-            record.slot,
-            c.subject,
-            c.method,
-            _micros(c.created_at),
-            _micros(c.expires_at),
-            c.hint,
-            json.dumps(dict(c.data), sort_keys=True),
-            record.verifier,
-            record.max_attempts,
-            record.attempts,
-            record.consumed,
-        )
+        values = _challenge_row(record)
         with self._connection() as conn:
             try:
                 with conn.transaction():
@@ -392,7 +330,7 @@ class PostgresStore:
                             "UPDATE {s}.challenges SET consumed = true"
                             " WHERE slot = %s AND NOT consumed AND id <> %s"
                         ),
-                        (record.slot, c.id),
+                        (record.slot, record.id),
                     )
             except psycopg.errors.UniqueViolation:
                 raise StoreError("a challenge with this id exists already") from None
@@ -452,7 +390,7 @@ class PostgresStore:
                 {"key": key, "now": at, "span": span},
             ).fetchone()
         assert row is not None  # noqa: S101 (an upsert always returns its row)
-        return CounterState(count=int(row[0]), first_at=_instant(row[1]), last_at=_instant(row[2]))
+        return _counter_state(*row)
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
@@ -467,7 +405,7 @@ class PostgresStore:
             ).fetchone()
         if row is None:
             return None
-        return CounterState(count=int(row[0]), first_at=_instant(row[1]), last_at=_instant(row[2]))
+        return _counter_state(*row)
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""

@@ -36,15 +36,22 @@ from typing import Any, Final
 import redis
 from redis.commands.core import Script
 
-from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
-from macnss_auth.secret import Secret
-from macnss_auth.store._codec import instant, int64, micros, window_micros
+from macnss_auth.store._codec import (
+    CHALLENGE_COLUMNS,
+    challenge_record,
+    challenge_row,
+    counter_state,
+    enrollment_row,
+    int64,
+    micros,
+    open_enrollment,
+    window_micros,
+)
 from macnss_auth.store.base import (
     ChallengeRecord,
     CounterState,
     Enrollment,
-    enrollment_context,
 )
 from macnss_auth.store.keyring import Keyring
 
@@ -158,6 +165,26 @@ def _flat(pairs: Mapping[str, str | bytes]) -> list[str | bytes]:
     return [item for pair in pairs.items() for item in pair]
 
 
+# Hash fields named as the SQL stores' columns; a None value leaves its field out.
+_ENROLLMENT_FIELDS: Final = ("sealed", "key_id", "params", "confirmed", "created_at", "expires_at")
+_CHALLENGE_FIELDS: Final = tuple(CHALLENGE_COLUMNS.split(", "))
+
+
+def _fields(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, str | bytes]:
+    """Hash fields: flags as ``"1"``/``"0"``, integers in decimal, text and bytes as they are."""
+    fields: dict[str, str | bytes] = {}
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            fields[name] = "1" if value else "0"
+        elif isinstance(value, int):
+            fields[name] = str(value)
+        else:
+            fields[name] = value
+    return fields
+
+
 class RedisStore:
     """A :class:`~macnss_auth.store.base.Store` in Redis (redis-py, Lua scripts).
 
@@ -234,16 +261,7 @@ class RedisStore:
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
         """Create or replace the enrollment for (subject, method), secret sealed."""
-        context = enrollment_context(enrollment.subject, enrollment.method)
-        fields: dict[str, str | bytes] = {
-            "sealed": self._keyring.seal(enrollment.secret.reveal(), context=context),
-            "key_id": self._keyring.primary,
-            "params": json.dumps(dict(enrollment.params), sort_keys=True),
-            "confirmed": "1" if enrollment.confirmed else "0",
-            "created_at": str(micros(enrollment.created_at)),
-        }
-        if enrollment.expires_at is not None:
-            fields["expires_at"] = str(micros(enrollment.expires_at))
+        fields = _fields(_ENROLLMENT_FIELDS, enrollment_row(enrollment, self._keyring)[2:])
         key = self._enrollment_key(enrollment.subject, enrollment.method)
         try:
             with self._client.pipeline(transaction=True) as pipe:
@@ -265,17 +283,15 @@ class RedisStore:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if not raw:
             return None
-        secret = self._keyring.open(raw[b"sealed"], context=enrollment_context(subject, method))
         expires = raw.get(b"expires_at")
-        return Enrollment(
-            subject=subject,
-            method=method,
-            secret=Secret(secret),
-            params=json.loads(raw[b"params"]),
-            confirmed=raw[b"confirmed"] == b"1",
-            created_at=instant(int(raw[b"created_at"])),
-            expires_at=None if expires is None else instant(int(expires)),
+        stored = (
+            raw[b"sealed"],
+            raw[b"params"],
+            raw[b"confirmed"] == b"1",
+            int(raw[b"created_at"]),
+            None if expires is None else int(expires),
         )
+        return open_enrollment(self._keyring, subject, method, stored)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
@@ -315,27 +331,11 @@ class RedisStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        c = record.challenge
-        expires = str(micros(c.expires_at))
-        fields: list[str | bytes] = [
-            "id", c.id,
-            "slot", record.slot,
-            "subject", c.subject,
-            "method", c.method,
-            "created_at", str(micros(c.created_at)),
-            "expires_at", expires,
-            "data", json.dumps(dict(c.data), sort_keys=True),
-            "verifier", record.verifier,
-            "max_attempts", str(record.max_attempts),
-            "attempts", str(record.attempts),
-            "consumed", "1" if record.consumed else "0",
-        ]  # fmt: skip
-        if c.hint is not None:
-            fields += ["hint", c.hint]
+        fields = _fields(_CHALLENGE_FIELDS, challenge_row(record))
         created = self._call(
             self._create,
-            [self._p + "c:" + c.id, self._p + "slot:" + record.slot, self._p + "cx"],
-            [c.id, self._p + "c:", expires, "1" if record.consumed else "0", *fields],
+            [self._p + "c:" + record.id, self._p + "slot:" + record.slot, self._p + "cx"],
+            [record.id, self._p + "c:", fields["expires_at"], fields["consumed"], *_flat(fields)],
         )
         if not created:
             raise StoreError("a challenge with this id exists already")
@@ -343,23 +343,21 @@ class RedisStore:
     @staticmethod
     def _record(raw: Mapping[bytes, bytes], *, consumed: bool | None = None) -> ChallengeRecord:
         hint = raw.get(b"hint")
-        challenge = Challenge(
-            id=_text(raw[b"id"]),
-            subject=_text(raw[b"subject"]),
-            method=_text(raw[b"method"]),
-            created_at=instant(int(raw[b"created_at"])),
-            expires_at=instant(int(raw[b"expires_at"])),
-            hint=None if hint is None else _text(hint),
-            data=json.loads(raw[b"data"]),
+        row = (
+            _text(raw[b"id"]),
+            _text(raw[b"slot"]),
+            _text(raw[b"subject"]),
+            _text(raw[b"method"]),
+            int(raw[b"created_at"]),
+            int(raw[b"expires_at"]),
+            None if hint is None else _text(hint),
+            raw[b"data"],
+            raw[b"verifier"],
+            int(raw[b"max_attempts"]),
+            int(raw[b"attempts"]),
+            raw[b"consumed"] == b"1",
         )
-        return ChallengeRecord(
-            challenge=challenge,
-            slot=_text(raw[b"slot"]),
-            verifier=raw[b"verifier"],
-            max_attempts=int(raw[b"max_attempts"]),
-            attempts=int(raw[b"attempts"]),
-            consumed=raw[b"consumed"] == b"1" if consumed is None else consumed,
-        )
+        return challenge_record(row, consumed=consumed)
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         """The record, or None (advisory)."""
@@ -393,9 +391,7 @@ class RedisStore:
         count, first, last = self._call(
             self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key]
         )
-        return CounterState(
-            count=int(count), first_at=instant(int(first)), last_at=instant(int(last))
-        )
+        return counter_state(int(count), int(first), int(last))
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
@@ -408,9 +404,7 @@ class RedisStore:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if count is None or first is None or last is None or at >= int(first) + span:
             return None
-        return CounterState(
-            count=int(count), first_at=instant(int(first)), last_at=instant(int(last))
-        )
+        return counter_state(int(count), int(first), int(last))
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""

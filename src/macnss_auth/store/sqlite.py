@@ -34,28 +34,25 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
-from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
-from macnss_auth.secret import Secret
-from macnss_auth.store._codec import instant as _instant
+from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
+from macnss_auth.store._codec import challenge_record as _challenge_record
+from macnss_auth.store._codec import challenge_row as _challenge_row
+from macnss_auth.store._codec import counter_state as _counter_state
+from macnss_auth.store._codec import enrollment_row as _enrollment_row
 from macnss_auth.store._codec import int64 as _int64
 from macnss_auth.store._codec import micros as _micros
+from macnss_auth.store._codec import open_enrollment as _open_enrollment
 from macnss_auth.store._codec import window_micros as _window_micros
-from macnss_auth.store.base import (
-    ChallengeRecord,
-    CounterState,
-    Enrollment,
-    enrollment_context,
-)
+from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment, enrollment_context
 from macnss_auth.store.keyring import Keyring
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "Synchronous"]
@@ -127,11 +124,6 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 """The schema version this code writes and understands."""
 
-_CHALLENGE_COLUMNS: Final = (
-    "id, slot, subject, method, created_at, expires_at, hint, data, "
-    "verifier, max_attempts, attempts, consumed"
-)
-
 
 def _schema_version(connection: sqlite3.Connection) -> int:
     """The file's schema version, after checking that the file is ours and not too new."""
@@ -151,27 +143,6 @@ def _schema_version(connection: sqlite3.Connection) -> int:
             f"{SCHEMA_VERSION}: upgrade macnss-auth"
         )
     return int(version)
-
-
-def _challenge_row(row: Sequence[Any]) -> ChallengeRecord:
-    (cid, slot, subject, method, created, expires, hint, data, verifier, maxa, att, used) = row
-    challenge = Challenge(
-        id=str(cid),
-        subject=str(subject),
-        method=str(method),
-        created_at=_instant(created),
-        expires_at=_instant(expires),
-        hint=None if hint is None else str(hint),
-        data=json.loads(data),
-    )
-    return ChallengeRecord(
-        challenge=challenge,
-        slot=str(slot),
-        verifier=bytes(verifier),
-        max_attempts=int(maxa),
-        attempts=int(att),
-        consumed=bool(used),
-    )
 
 
 class SQLiteStore:
@@ -381,9 +352,7 @@ class SQLiteStore:
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
         """Create or replace the enrollment for (subject, method), secret sealed."""
-        context = enrollment_context(enrollment.subject, enrollment.method)
-        sealed = self._keyring.seal(enrollment.secret.reveal(), context=context)
-        expires = None if enrollment.expires_at is None else _micros(enrollment.expires_at)
+        values = _enrollment_row(enrollment, self._keyring)
         with self._writing() as db:
             db.execute(
                 "INSERT INTO enrollments (subject, method, sealed, key_id, params, confirmed,"
@@ -392,16 +361,7 @@ class SQLiteStore:
                 " key_id = excluded.key_id, params = excluded.params,"
                 " confirmed = excluded.confirmed, created_at = excluded.created_at,"
                 " expires_at = excluded.expires_at",
-                (
-                    enrollment.subject,
-                    enrollment.method,
-                    sealed,
-                    self._keyring.primary,
-                    json.dumps(dict(enrollment.params), sort_keys=True),
-                    int(enrollment.confirmed),
-                    _micros(enrollment.created_at),
-                    expires,
-                ),
+                values,
             )
 
     def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
@@ -417,19 +377,7 @@ class SQLiteStore:
                 " WHERE subject = ? AND method = ?",
                 (subject, method),
             ).fetchone()
-        if row is None:
-            return None
-        sealed, params, confirmed, created, expires = row
-        secret = self._keyring.open(sealed, context=enrollment_context(subject, method))
-        return Enrollment(
-            subject=subject,
-            method=method,
-            secret=Secret(secret),
-            params=json.loads(params),
-            confirmed=bool(confirmed),
-            created_at=_instant(created),
-            expires_at=None if expires is None else _instant(expires),
-        )
+        return None if row is None else _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
@@ -501,21 +449,7 @@ class SQLiteStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        challenge = record.challenge
-        values = (
-            challenge.id,
-            record.slot,
-            challenge.subject,
-            challenge.method,
-            _micros(challenge.created_at),
-            _micros(challenge.expires_at),
-            challenge.hint,
-            json.dumps(dict(challenge.data), sort_keys=True),
-            record.verifier,
-            record.max_attempts,
-            record.attempts,
-            int(record.consumed),
-        )
+        values = _challenge_row(record)
         with self._transaction() as db:
             try:
                 db.execute(
@@ -527,7 +461,7 @@ class SQLiteStore:
                 raise StoreError("a challenge with this id exists already") from None
             db.execute(
                 "UPDATE challenges SET consumed = 1 WHERE slot = ? AND consumed = 0 AND id != ?",
-                (record.slot, challenge.id),
+                (record.slot, record.id),
             )
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
@@ -537,7 +471,7 @@ class SQLiteStore:
                 f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE id = ?",  # noqa: S608 (constant columns)
                 (challenge_id,),
             ).fetchone()
-        return None if row is None else _challenge_row(row)
+        return None if row is None else _challenge_record(row)
 
     def count_attempt(self, challenge_id: str) -> int | None:
         """Atomically add one wrong attempt; the new count, or None if unknown."""
@@ -564,7 +498,7 @@ class SQLiteStore:
         if not rows:
             return None
         # RETURNING shows the row after the update; the only change was consumed.
-        return _challenge_row((*rows[0][:-1], 0))
+        return _challenge_record(rows[0], consumed=False)
 
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
@@ -590,8 +524,7 @@ class SQLiteStore:
                 " RETURNING count, first_at, last_at",
                 {"key": key, "now": at, "span": span},
             ).fetchall()
-        count, first, last = rows[0]
-        return CounterState(count=int(count), first_at=_instant(first), last_at=_instant(last))
+        return _counter_state(*rows[0])
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open at ``now`` (advisory)."""
@@ -603,8 +536,7 @@ class SQLiteStore:
             ).fetchone()
         if row is None:
             return None
-        count, first, last = row
-        return CounterState(count=int(count), first_at=_instant(first), last_at=_instant(last))
+        return _counter_state(*row)
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""
