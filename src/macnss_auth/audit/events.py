@@ -17,8 +17,9 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from macnss_auth.authenticator import ClientContext
+from macnss_auth.errors import Reason
 
-__all__ = ["AuditAction", "AuditEvent", "AuditLog", "Outcome"]
+__all__ = ["AuditAction", "AuditEvent", "AuditLog", "Outcome", "record_event"]
 
 
 def _frozen_details(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -81,3 +82,37 @@ class AuditLog(Protocol):
     def record(self, event: AuditEvent) -> str:
         """Append ``event`` and return its id (unique within the log)."""
         ...
+
+
+def record_event(
+    audit: AuditLog,
+    *,
+    at: dt.datetime,
+    action: AuditAction,
+    method: str,
+    outcome: Outcome,
+    subject: str | None = None,
+    client: ClientContext | None = None,
+    reason: Reason | str | None = None,
+    channel: str | None = None,
+    details: Mapping[str, str] | None = None,
+) -> str:
+    """Build an :class:`AuditEvent` and append it to ``audit``; return its id.
+
+    The one place where authenticators turn what happened into an event:
+    a :class:`~macnss_auth.errors.Reason` is stored as its stable string, and
+    missing ``details`` as an empty mapping.
+    """
+    return audit.record(
+        AuditEvent(
+            at=at,
+            action=action,
+            method=method,
+            outcome=outcome,
+            subject=subject,
+            reason=reason.value if isinstance(reason, Reason) else reason,
+            channel=channel,
+            client=client,
+            details=details or {},
+        )
+    )

@@ -53,7 +53,7 @@ from typing import ClassVar
 import attrs
 import pyotp
 
-from macnss_auth.audit.events import AuditAction, AuditEvent, AuditLog, Outcome
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
@@ -377,17 +377,16 @@ class CodeAuthenticatorBase:
         details: Mapping[str, str] | None = None,
         reason: Reason | None = None,
     ) -> str:
-        return self._audit.record(
-            AuditEvent(
-                at=now,
-                action=action,
-                method=self._method,
-                outcome=outcome,
-                subject=subject,
-                reason=reason.value if reason is not None else None,
-                client=context,
-                details=details or {},
-            )
+        return record_event(
+            self._audit,
+            at=now,
+            action=action,
+            method=self._method,
+            outcome=outcome,
+            subject=subject,
+            client=context,
+            reason=reason,
+            details=details,
         )
 
 

@@ -83,7 +83,7 @@ from typing import ClassVar, Protocol
 import attrs
 import phonenumbers
 
-from macnss_auth.audit.events import AuditAction, AuditEvent, AuditLog, Outcome
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.delivery.base import (
@@ -1116,18 +1116,17 @@ class OutOfBandAuthenticator:
     ) -> str | None:
         if self._audit is None:
             return None
-        return self._audit.record(
-            AuditEvent(
-                at=at,
-                action=action,
-                method=self.method,
-                outcome=outcome,
-                subject=subject,
-                reason=reason.value if reason is not None else None,
-                channel=channel or self.method,
-                client=context,
-                details=details or {},
-            )
+        return record_event(
+            self._audit,
+            at=at,
+            action=action,
+            method=self.method,
+            outcome=outcome,
+            subject=subject,
+            client=context,
+            reason=reason,
+            channel=channel or self.method,
+            details=details,
         )
 
 
