@@ -68,7 +68,7 @@ from macnss_auth.nfc.securityinfos import (
     parse_security_infos,
 )
 from macnss_auth.nfc.sm import SecureChannel
-from macnss_auth.nfc.tlv import parse_one
+from macnss_auth.nfc.tlv import parse_all, parse_one
 from macnss_auth.nfc.verify import (
     ChipAuthenticationOutcome,
     DocumentVerification,
@@ -89,8 +89,9 @@ __all__ = [
 #: The eMRTD LDS1 application identifier (ICAO 9303-10 §3.10).
 EMRTD_AID = bytes.fromhex("A0000002471001")
 
-#: Short file identifier of EF.CardAccess in the master file.
+#: Short file identifiers in the master file: EF.CardAccess and EF.ATR/INFO.
 _CARD_ACCESS_SFI = 0x1C
+_ATR_INFO_SFI = 0x01
 #: Largest offset that fits P1-P2 of READ BINARY (B0); beyond it, odd INS B1.
 _MAX_EVEN_OFFSET = 0x7FFF
 #: Plain bytes per protected short response: DO'87' (padding + cryptogram), DO'99', DO'8E'
@@ -219,8 +220,9 @@ class DocumentReader:
         random: ephemeral keys and nonces for BAC/PACE/CA.
         data_groups: the data groups wanted (those the chip lists in EF.COM are read).
         chip_authentication: run Chip Authentication when DG14 offers it.
-        extended_length: ask for large chunks with extended-length APDUs
-            (only for cards that announce support).
+        extended_length: read in large chunks with extended-length APDUs: None
+            (default) when the chip announces support in EF.ATR/INFO, True or
+            False to force it.
         reconnect: waits for the card again after a link failure (e.g.
             ``NfcpyTransport.connect``); without it, link failures propagate.
         session_budget: seconds a read may take, reconnects included.
@@ -235,7 +237,7 @@ class DocumentReader:
         random: RandomSource,
         data_groups: Iterable[int] = (1, 2, 7, 11, 12, 14, 15),
         chip_authentication: bool = True,
-        extended_length: bool = False,
+        extended_length: bool | None = None,
         reconnect: Callable[[], None] | None = None,
         session_budget: float = 30.0,
         progress: ProgressCallback | None = None,
@@ -265,6 +267,7 @@ class DocumentReader:
         self._cam_proved = False
         self._ca_refused = False
         self._card_access_read = False
+        self._announced: int | None = None
         self._sessions = 0
         self._reconnects = 0
         self._deadline = 0.0
@@ -422,6 +425,8 @@ class DocumentReader:
             select_mf = CommandAPDU(0x00, 0xA4, 0x00, 0x0C, data=b"\x3f\x00")
             self._transport.transceive(select_mf.to_bytes())
         else:
+            if self._extended is None:
+                self._announced = self._plain_read_atr_info()
             self._card_access = self._plain_read_card_access()
             self._card_access_read = True
         pace_infos: tuple[object, ...] = ()
@@ -455,7 +460,29 @@ class DocumentReader:
 
     def _set_chunk(self) -> None:
         channel = self._require_channel()
-        self._chunk = _EXTENDED_CHUNK if self._extended else _SHORT_CHUNK[channel.cipher]
+        self._chunk = _SHORT_CHUNK[channel.cipher]
+        extended = self._extended if self._extended is not None else self._announced is not None
+        if extended:
+            # DO'87' padding and header, DO'99', DO'8E' and the status word must fit the
+            # announced response size; with no announcement, trust the caller's choice.
+            room = self._announced if self._announced is not None else _EXTENDED_CHUNK + 64
+            self._chunk = max(self._chunk, min(_EXTENDED_CHUNK, (room - 21) // 16 * 16 - 1))
+
+    def _plain_read_atr_info(self) -> int | None:
+        """The largest response the chip announces in EF.ATR/INFO (DO'7F66'), if any."""
+        command = CommandAPDU(0x00, 0xB0, 0x80 | _ATR_INFO_SFI, 0x00, ne=256)
+        response = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        if response.sw not in (0x9000, 0x6282):
+            return None
+        try:
+            for item in parse_all(response.data):
+                if item.tag == 0x7F66:
+                    limits = [int.from_bytes(i.value, "big") for i in parse_all(item.value)]
+                    if len(limits) == 2 and limits[1] > 256:
+                        return limits[1]
+        except MacnssAuthError:
+            return None  # an unreadable announcement means no extended length
+        return None
 
     def _plain_read_card_access(self) -> bytes | None:
         command = CommandAPDU(0x00, 0xB0, 0x80 | _CARD_ACCESS_SFI, 0x00, ne=256)

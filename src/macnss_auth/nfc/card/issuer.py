@@ -32,6 +32,7 @@ from macnss_auth.clock import Clock
 from macnss_auth.errors import ConfigurationError, UnsupportedAlgorithm
 from macnss_auth.nfc import securityinfos as si
 from macnss_auth.nfc.card.filesystem import (
+    EF_ATR_INFO,
     EF_CARD_ACCESS,
     EF_CARD_SECURITY,
     EF_COM,
@@ -104,6 +105,10 @@ class Person:
     address: str = "12 RUE DES ORANGERS\nRABAT"
     personal_number: str = "BE123456"
     issuing_authority: str = "DGSN"
+
+
+#: The largest command and response this chip announces when it takes extended length.
+_EXTENDED_LIMIT = 4352
 
 
 def make_td3_mrz(person: Person) -> str:
@@ -309,6 +314,15 @@ def issue_card(
         )
         master.append(
             ElementaryFile("EF.CardSecurity", EF_CARD_SECURITY, 0x1D, security, Access.PACE)
+        )
+    if card_profile.extended_length:
+        # ICAO 9303-10 §3.11.2: a chip that takes extended-length APDUs says so in
+        # EF.ATR/INFO with DO'7F66' (largest command and response, in bytes).
+        limits = encode_tlv(0x02, _EXTENDED_LIMIT.to_bytes(2, "big")) * 2
+        master.append(
+            ElementaryFile(
+                "EF.ATR/INFO", EF_ATR_INFO, 0x01, encode_tlv(0x7F66, limits), Access.ALWAYS
+            )
         )
     files = FileSystem(tuple(master), (Application(LDS1_AID, tuple(app_files)),))
     secrets = ChipSecrets(
