@@ -15,6 +15,11 @@ then. At ``lockout_after`` counted attempts the subject is locked out for
 ``lockout_duration`` seconds (:class:`~macnss_auth.errors.LockedOut`); a
 correct code during a lockout is refused too.
 
+What is exact and what is not: the lockout bound holds under any number of
+parallel requests (it is decided on the atomic count). The delays are checked
+just before counting, so requests that arrive together may pass one delay
+side by side; they still each use up one of the ``lockout_after`` attempts.
+
 Lockouts cut both ways: an attacker who knows a subject id can lock the real
 person out. Hence the defaults: lockouts *expire* (15 minutes), delays grow
 before any lockout, and every attempt is counted both per subject and per
