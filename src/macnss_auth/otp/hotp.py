@@ -45,9 +45,10 @@ enrollment, confirmation and the candidate search with the replay guard;
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 import attrs
@@ -139,6 +140,25 @@ class _Match:
     value: int
     details: Mapping[str, str]
     replayed: bool = False
+
+
+@attrs.frozen
+class _Trial:
+    """One counted attempt to authenticate: what a failure or success is recorded against.
+
+    Attributes:
+        subject: who is trying.
+        context: the client, for the throttle and the audit log.
+        now: the server's time of the attempt.
+        action: what the attempt is audited as (verify, confirm, resync, recovery).
+        attempt: the throttle's count, for ``remaining_attempts`` and the lockout.
+    """
+
+    subject: str
+    context: ClientContext | None
+    now: dt.datetime
+    action: AuditAction
+    attempt: Attempt
 
 
 @functools.lru_cache(maxsize=64)
@@ -317,9 +337,10 @@ class CodeAuthenticatorBase:
         context: ClientContext | None,
         now: dt.datetime,
         action: AuditAction,
-    ) -> Attempt:
+    ) -> _Trial:
+        """Count one attempt before checking it (see the module docstring), or refuse it."""
         try:
-            return self._throttle.acquire(subject, context)
+            attempt = self._throttle.acquire(subject, context)
         except VerificationThrottled as exc:
             details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
             self._record(
@@ -332,32 +353,61 @@ class CodeAuthenticatorBase:
                 reason=exc.reason,
             )
             raise
+        return _Trial(subject=subject, context=context, now=now, action=action, attempt=attempt)
+
+    @contextlib.contextmanager
+    def _malformed_audited(
+        self,
+        subject: str,
+        context: ClientContext | None,
+        now: dt.datetime,
+        action: AuditAction,
+    ) -> Iterator[None]:
+        """Audit a :class:`MalformedInput` raised inside the block, and let it propagate."""
+        try:
+            yield
+        except MalformedInput:
+            self._record(
+                action,
+                Outcome.FAILURE,
+                subject,
+                context=context,
+                now=now,
+                reason=Reason.MALFORMED_CODE,
+            )
+            raise
 
     def _failed(
         self,
         kind: type[AuthenticationFailed],
-        subject: str,
+        trial: _Trial,
         *,
-        context: ClientContext | None,
-        now: dt.datetime,
-        attempt: Attempt,
-        action: AuditAction,
         challenge_id: str | None,
     ) -> AuthenticationFailed:
+        """Audit a failed attempt (and a lockout it caused); return the error to raise.
+
+        ``challenge_id``, if given, is charged one wrong attempt.
+        """
+        attempt = trial.attempt
         error = kind(remaining_attempts=attempt.remaining_attempts)
         if challenge_id is not None:
             self._store.count_attempt(challenge_id)
         self._record(
-            action, Outcome.FAILURE, subject, context=context, now=now, reason=error.reason
+            trial.action,
+            Outcome.FAILURE,
+            trial.subject,
+            context=trial.context,
+            now=trial.now,
+            reason=error.reason,
         )
         if attempt.remaining_attempts == 0:
             policy = self._throttle.policy
             self._record(
                 AuditAction.LOCKOUT,
                 Outcome.INFO,
-                subject,
-                context=context,
-                now=now,
+                trial.subject,
+                context=trial.context,
+                now=trial.now,
                 details={
                     "attempts": str(attempt.count),
                     "duration": f"{policy.lockout_duration:.0f}",
@@ -365,6 +415,37 @@ class CodeAuthenticatorBase:
                 reason=Reason.LOCKED_OUT,
             )
         return error
+
+    def _consume_challenge(self, trial: _Trial, challenge_id: str | None) -> None:
+        """Use up the challenge, if any; a racing request that used it first wins.
+
+        Raises:
+            ChallengeUsed: the challenge was used meanwhile.
+        """
+        if (
+            challenge_id is not None
+            and self._store.consume_challenge(challenge_id, trial.now) is None
+        ):
+            raise self._failed(ChallengeUsed, trial, challenge_id=None)
+
+    def _succeeded(self, trial: _Trial, details: Mapping[str, str]) -> AuthResult:
+        """Audit an accepted attempt and return its result."""
+        event_id = self._record(
+            trial.action,
+            Outcome.SUCCESS,
+            trial.subject,
+            context=trial.context,
+            now=trial.now,
+            details=details,
+        )
+        return AuthResult(
+            subject=trial.subject,
+            method=self._method,
+            authenticated_at=trial.now,
+            assurance=self.assurance,
+            audit_event_id=event_id,
+            details=details,
+        )
 
     def _record(
         self,
@@ -566,73 +647,22 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         challenge_id: str | None = None,
     ) -> AuthResult:
         params = self._parameters_of(enrollment) if enrollment else self._parameters
-        try:
+        with self._malformed_audited(subject, context, now, action):
             digits = normalize_code(code, length=params.digits)
-        except MalformedInput:
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.MALFORMED_CODE,
-            )
-            raise
-        attempt = self._acquire(subject, context, now, action)
+        trial = self._acquire(subject, context, now, action)
         if enrollment is None:
             # Same work as for a real enrollment, then the same answer.
             self._match(self._dummy(params), params, digits, now)
-            raise self._failed(
-                InvalidCode,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=challenge_id,
-            )
+            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
         generation = str(enrollment.params["generation"])
         match = self._match(enrollment, params, digits, now)
         if match is None:
-            raise self._failed(
-                InvalidCode,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=challenge_id,
-            )
+            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
         if match.replayed:
-            raise self._failed(
-                TokenReplayed,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=challenge_id,
-            )
-        if challenge_id is not None and self._store.consume_challenge(challenge_id, now) is None:
-            raise self._failed(
-                ChallengeUsed,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=None,
-            )
+            raise self._failed(TokenReplayed, trial, challenge_id=challenge_id)
+        self._consume_challenge(trial, challenge_id)
         if not self._store.advance(self._counter_key(generation), match.value):
-            raise self._failed(
-                TokenReplayed,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=None,
-            )
+            raise self._failed(TokenReplayed, trial, challenge_id=None)
         self._throttle.release(subject, context)
         self._accepted(enrollment, match, now)
         if action is AuditAction.CONFIRM:
@@ -640,17 +670,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
                 attrs.evolve(enrollment, method=self._method, confirmed=True, expires_at=None)
             )
             self._store.delete_enrollment(subject, self._method + _PENDING)
-        event_id = self._record(
-            action, Outcome.SUCCESS, subject, context=context, now=now, details=match.details
-        )
-        return AuthResult(
-            subject=subject,
-            method=self._method,
-            authenticated_at=now,
-            assurance=self.assurance,
-            audit_event_id=event_id,
-            details=match.details,
-        )
+        return self._succeeded(trial, match.details)
 
     # Hooks -----------------------------------------------------------------------
     def _match(
@@ -849,19 +869,9 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         action = AuditAction.RESYNC
         enrollment = self._store.get_enrollment(subject, self._method)
         params = self._parameters_of(enrollment) if enrollment else self._parameters
-        try:
+        with self._malformed_audited(subject, context, now, action):
             codes = [normalize_code(c, length=params.digits) for c in (first, second)]
-        except MalformedInput:
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.MALFORMED_CODE,
-            )
-            raise
-        attempt = self._acquire(subject, context, now, action)
+        trial = self._acquire(subject, context, now, action)
         target = enrollment if enrollment is not None else self._dummy(params)
         base = self._next_counter(target) if enrollment is not None else 0
         otp = _PyOtp(target.secret.reveal(), params)
@@ -872,36 +882,9 @@ class HotpAuthenticator(BaseOtpAuthenticator):
             if pair and found is None:
                 found = index
         if enrollment is None or found is None:
-            raise self._failed(
-                InvalidCode,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=None,
-            )
+            raise self._failed(InvalidCode, trial, challenge_id=None)
         key = self._counter_key(str(enrollment.params["generation"]))
         if not self._store.advance(key, base + found + 2):
-            raise self._failed(
-                TokenReplayed,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=None,
-            )
+            raise self._failed(TokenReplayed, trial, challenge_id=None)
         self._throttle.release(subject, context)
-        details = {"counter": str(base + found + 1), "skipped": str(found)}
-        event_id = self._record(
-            action, Outcome.SUCCESS, subject, context=context, now=now, details=details
-        )
-        return AuthResult(
-            subject=subject,
-            method=self._method,
-            authenticated_at=now,
-            assurance=self.assurance,
-            audit_event_id=event_id,
-            details=details,
-        )
+        return self._succeeded(trial, {"counter": str(base + found + 1), "skipped": str(found)})

@@ -37,11 +37,9 @@ from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
-    ChallengeUsed,
     ConfigurationError,
     InvalidCode,
     MalformedInput,
-    Reason,
 )
 from macnss_auth.otp.hotp import CodeAuthenticatorBase
 from macnss_auth.secret import Secret
@@ -243,68 +241,22 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
     ) -> AuthResult:
         action = AuditAction.RECOVERY
         length = int(enrollment.params["length"]) if enrollment else self.length
-        try:
+        with self._malformed_audited(subject, context, now, action):
             normalized = normalize_recovery_code(code, length=length)
-        except MalformedInput:
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.MALFORMED_CODE,
-            )
-            raise
-        attempt = self._acquire(subject, context, now, action)
+        trial = self._acquire(subject, context, now, action)
         if enrollment is None:
             # The same KDF call as for a real set, then the same answer.
             self._digest(normalized, Secret(bytes(32)), self._dummy_params())
-            raise self._failed(
-                InvalidCode,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=challenge_id,
-            )
+            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
         key = self._tokens_key(str(enrollment.params["generation"]))
         digest = self._digest(normalized, enrollment.secret, enrollment.params)
         if not self._store.consume_token(key, digest):
-            raise self._failed(
-                InvalidCode,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=challenge_id,
-            )
-        if challenge_id is not None and self._store.consume_challenge(challenge_id, now) is None:
-            # A racing request used the challenge meanwhile; the code is spent
-            # (single use is decided by the token alone), the session is not opened.
-            raise self._failed(
-                ChallengeUsed,
-                subject,
-                context=context,
-                now=now,
-                attempt=attempt,
-                action=action,
-                challenge_id=None,
-            )
+            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
+        # A racing request may have used the challenge meanwhile; then the code is
+        # spent (single use is decided by the token alone), the session is not opened.
+        self._consume_challenge(trial, challenge_id)
         self._throttle.release(subject, context)
-        details = {"remaining": str(self._store.count_tokens(key))}
-        event_id = self._record(
-            action, Outcome.SUCCESS, subject, context=context, now=now, details=details
-        )
-        return AuthResult(
-            subject=subject,
-            method=self._method,
-            authenticated_at=now,
-            assurance=self.assurance,
-            audit_event_id=event_id,
-            details=details,
-        )
+        return self._succeeded(trial, {"remaining": str(self._store.count_tokens(key))})
 
     # Helpers -------------------------------------------------------------------
     def _new_code(self) -> str:
