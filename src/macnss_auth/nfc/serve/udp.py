@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import ipaddress
 import logging
 import select
 import socket
 import threading
 import time
-from types import TracebackType
 
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.chip import ATR_HISTORICAL_BYTES, VirtualCard
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan, FrameFault
+from macnss_auth.nfc.serve._lifecycle import ServingThread, require_loopback
 from macnss_auth.nfc.serve.isodep import IsoDepCard, Kind
 
 __all__ = ["UdpCardServer", "free_udp_port", "port_has_service_name"]
@@ -67,16 +66,7 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
     raise ConfigurationError("no free UDP port without a service name")  # pragma: no cover
 
 
-def _check_loopback(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        raise ConfigurationError("the virtual card serves on loopback only (127.0.0.1 or ::1)")
-
-
-class UdpCardServer:
+class UdpCardServer(ServingThread):
     """A virtual card listening on nfcpy's udp link, tap after tap, until stopped.
 
     Args:
@@ -88,6 +78,8 @@ class UdpCardServer:
         fwi: the frame waiting time integer announced in the ATS.
     """
 
+    _thread_name = "udp-card"
+
     def __init__(
         self,
         card: VirtualCard,
@@ -98,20 +90,19 @@ class UdpCardServer:
         uid: bytes = bytes.fromhex("08A1B2C3"),
         fwi: int = 9,
     ) -> None:
-        _check_loopback(host)
+        require_loopback(host, "the virtual card serves on loopback only (127.0.0.1 or ::1)")
         if port and port_has_service_name(port):
             raise ConfigurationError(
                 f"port {port} has a service name in /etc/services; nfcpy's udp driver "
                 "would crash on it: choose another"
             )
+        super().__init__()
         self.card = card
         self.host = host
         self.port = port or free_udp_port(host)
         self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         self._picc = IsoDepCard(uid=uid, fwi=fwi, historical=ATR_HISTORICAL_BYTES)
         self._socket: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self.taps = 0
 
     def __repr__(self) -> str:
@@ -124,10 +115,8 @@ class UdpCardServer:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> UdpCardServer:
-        """Bind the socket and serve in a background thread."""
-        if self._thread is not None:
-            return self
+    def _open(self) -> None:
+        """Bind the socket."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -136,40 +125,12 @@ class UdpCardServer:
             sock.close()
             raise ConfigurationError(f"cannot bind {self.host}:{self.port}: {error}") from error
         self._socket = sock
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="udp-card", daemon=True)
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def _close(self) -> None:
+        """Close the socket."""
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until :meth:`stop` (from another thread) or Ctrl-C."""
-        self.start()
-        try:
-            while not self._stop.wait(0.5):
-                pass
-        finally:
-            self.stop()
-
-    def __enter__(self) -> UdpCardServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- the link ----------------------------------------------------------------------
 
@@ -201,7 +162,7 @@ class UdpCardServer:
         except binascii.Error:
             return b"", addr
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
             got = self._receive(0.2)
             if got is None:

@@ -18,16 +18,14 @@ the card removed, pyscard raises), since vpcd would otherwise wait forever.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import socket
 import threading
 import time
-from types import TracebackType
 
-from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan, FrameFault
+from macnss_auth.nfc.serve._lifecycle import ServingThread, require_loopback
 
 __all__ = ["VPCD_PORT", "VpcdCardClient"]
 
@@ -56,7 +54,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return out
 
 
-class VpcdCardClient:
+class VpcdCardClient(ServingThread):
     """Connects a virtual card to vpcd and answers it until stopped.
 
     Args:
@@ -67,6 +65,8 @@ class VpcdCardClient:
         reconnect_interval: pause between connection attempts, in seconds.
     """
 
+    _thread_name = "vpcd-card"
+
     def __init__(
         self,
         card: VirtualCard,
@@ -76,20 +76,14 @@ class VpcdCardClient:
         faults: FaultPlan | FaultInjector | None = None,
         reconnect_interval: float = 0.2,
     ) -> None:
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise ConfigurationError("the virtual card connects to a loopback vpcd only")
+        require_loopback(host, "the virtual card connects to a loopback vpcd only")
+        super().__init__()
         self.card = card
         self.host = host
         self.port = port
         self.faults = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
         self.reconnect_interval = reconnect_interval
-        self._stop = threading.Event()
         self._connected = threading.Event()
-        self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
         self.sessions = 0
 
@@ -105,41 +99,8 @@ class VpcdCardClient:
         """Block until connected to vpcd (or ``timeout`` seconds pass)."""
         return self._connected.wait(timeout)
 
-    def start(self) -> VpcdCardClient:
-        """Serve in a background thread."""
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="vpcd-card", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Disconnect and stop."""
-        self._stop.set()
+    def _interrupt(self) -> None:
         self._disconnect()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until :meth:`stop` or Ctrl-C."""
-        self.start()
-        try:
-            while not self._stop.wait(0.5):
-                pass
-        finally:
-            self.stop()
-
-    def __enter__(self) -> VpcdCardClient:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _disconnect(self) -> None:
         self._connected.clear()
