@@ -428,6 +428,17 @@ class CodeAuthenticatorBase:
         ):
             raise self._failed(ChallengeUsed, trial, challenge_id=None)
 
+    def _revoked(self, subject: str, removed: bool, context: ClientContext | None) -> bool:
+        """Audit a revocation (a success if there was something to remove); return ``removed``."""
+        self._record(
+            AuditAction.REVOKE,
+            Outcome.SUCCESS if removed else Outcome.INFO,
+            subject,
+            context=context,
+            now=self._clock.now(),
+        )
+        return removed
+
     def _succeeded(self, trial: _Trial, details: Mapping[str, str]) -> AuthResult:
         """Audit an accepted attempt and return its result."""
         event_id = self._record(
@@ -625,14 +636,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         """Remove the confirmed and any pending enrollment; True if there was one."""
         removed = self._store.delete_enrollment(subject, self._method)
         removed = self._store.delete_enrollment(subject, self._method + _PENDING) or removed
-        self._record(
-            AuditAction.REVOKE,
-            Outcome.SUCCESS if removed else Outcome.INFO,
-            subject,
-            context=context,
-            now=self._clock.now(),
-        )
-        return removed
+        return self._revoked(subject, removed, context)
 
     # The decision ---------------------------------------------------------------
     def _check(

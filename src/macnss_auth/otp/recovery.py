@@ -219,14 +219,7 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
         removed = self._store.delete_enrollment(subject, self._method)
         if enrollment is not None:
             self._store.add_tokens(self._tokens_key(str(enrollment.params["generation"])), [])
-        self._record(
-            AuditAction.REVOKE,
-            Outcome.SUCCESS if removed else Outcome.INFO,
-            subject,
-            context=context,
-            now=self._clock.now(),
-        )
-        return removed
+        return self._revoked(subject, removed, context)
 
     def _check(
         self,
