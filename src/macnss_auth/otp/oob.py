@@ -743,29 +743,34 @@ class OutOfBandAuthenticator:
             max_attempts=self.codes.max_attempts,
         )
         self._store.create_challenge(record)
+        return _Outgoing(
+            record=record,
+            subject=subject,
+            code=code,
+            message=self._message(self._kind, target, code, language),
+            language=language,
+            context=context,
+        )
+
+    def _message(
+        self, kind: ChannelKind, target: Destination, code: str, language: str
+    ) -> OutboundMessage:
+        """The code message for ``target``, rendered in ``language``."""
         rendered = render_code_message(
-            self._kind,
+            kind,
             code=code,
             lifetime=self.codes.lifetime,
             service=self.service_name,
             language=language,
             origin=self.origin,
         )
-        message = OutboundMessage(
-            kind=self._kind,
+        return OutboundMessage(
+            kind=kind,
             to=target.address,
             text=rendered.text,
             subject=rendered.subject,
             language=language,
             hint=target.hint,
-        )
-        return _Outgoing(
-            record=record,
-            subject=subject,
-            code=code,
-            message=message,
-            language=language,
-            context=context,
         )
 
     def _verifier(self, challenge_id: str, purpose: str, code: str) -> bytes:
@@ -891,29 +896,8 @@ class OutOfBandAuthenticator:
     def _deliver(self, outgoing: _Outgoing) -> None:
         record = outgoing.record
         try:
-            receipt = deliver(
-                self._channel,
-                outgoing.message,
-                policy=self.retry,
-                sleep=self._sleep,
-                monotonic=self._monotonic,
-            )
+            self._send(self._channel, outgoing.message, outgoing, fallback=False)
         except DeliveryError as exc:
-            now = self._clock.now()
-            self._record(
-                AuditAction.DELIVER,
-                Outcome.FAILURE,
-                now,
-                subject=outgoing.subject,
-                context=outgoing.context,
-                reason=Reason.DELIVERY_FAILED,
-                channel=self._channel.name,
-                details={
-                    "error": type(exc).__name__,
-                    "retryable": str(exc.retryable).lower(),
-                    "hint": outgoing.message.hint,
-                },
-            )
             if self._deliver_fallback(outgoing):
                 return
             # Burn the code: it may still arrive later (a timeout after DATA),
@@ -922,19 +906,6 @@ class OutOfBandAuthenticator:
             raise CodeNotDelivered(
                 "the code could not be delivered", challenge_id=record.id, retryable=exc.retryable
             ) from exc
-        self._record(
-            AuditAction.DELIVER,
-            Outcome.SUCCESS,
-            self._clock.now(),
-            subject=outgoing.subject,
-            context=outgoing.context,
-            channel=receipt.channel,
-            details={
-                "attempts": str(receipt.attempts),
-                "segments": str(receipt.segments),
-                "hint": outgoing.message.hint,
-            },
-        )
 
     def _deliver_fallback(self, outgoing: _Outgoing) -> bool:
         fallback = self._fallback
@@ -943,27 +914,33 @@ class OutOfBandAuthenticator:
         destination = confirmed_destination(self._store, outgoing.subject, fallback.kind)
         if destination is None:
             return False
-        rendered = render_code_message(
-            fallback.kind,
-            code=outgoing.code,
-            lifetime=self.codes.lifetime,
-            service=self.service_name,
-            language=outgoing.language,
-            origin=self.origin,
-        )
-        message = OutboundMessage(
-            kind=fallback.kind,
-            to=destination.address,
-            text=rendered.text,
-            subject=rendered.subject,
-            language=outgoing.language,
-            hint=destination.hint,
-        )
+        message = self._message(fallback.kind, destination, outgoing.code, outgoing.language)
+        try:
+            self._send(fallback, message, outgoing, fallback=True)
+        except DeliveryError:
+            return False
+        return True
+
+    def _send(
+        self,
+        channel: DeliveryChannel,
+        message: OutboundMessage,
+        outgoing: _Outgoing,
+        *,
+        fallback: bool,
+    ) -> None:
+        """Deliver ``message`` (with retries) and audit the outcome.
+
+        Raises:
+            DeliveryError: delivery failed for good (audited before it propagates).
+        """
         try:
             receipt = deliver(
-                fallback, message, policy=self.retry, sleep=self._sleep, monotonic=self._monotonic
+                channel, message, policy=self.retry, sleep=self._sleep, monotonic=self._monotonic
             )
         except DeliveryError as exc:
+            # A fallback's failure is marked as such; the primary's says whether to retry.
+            marks = {"fallback": "true"} if fallback else {"retryable": str(exc.retryable).lower()}
             self._record(
                 AuditAction.DELIVER,
                 Outcome.FAILURE,
@@ -971,10 +948,14 @@ class OutOfBandAuthenticator:
                 subject=outgoing.subject,
                 context=outgoing.context,
                 reason=Reason.DELIVERY_FAILED,
-                channel=fallback.name,
-                details={"error": type(exc).__name__, "fallback": "true", "hint": destination.hint},
+                channel=channel.name,
+                details={"error": type(exc).__name__, **marks, "hint": message.hint},
             )
-            return False
+            raise
+        if fallback:
+            details = {"fallback": "true", "attempts": str(receipt.attempts)}
+        else:
+            details = {"attempts": str(receipt.attempts), "segments": str(receipt.segments)}
         self._record(
             AuditAction.DELIVER,
             Outcome.SUCCESS,
@@ -982,13 +963,8 @@ class OutOfBandAuthenticator:
             subject=outgoing.subject,
             context=outgoing.context,
             channel=receipt.channel,
-            details={
-                "fallback": "true",
-                "attempts": str(receipt.attempts),
-                "hint": destination.hint,
-            },
+            details={**details, "hint": message.hint},
         )
-        return True
 
     # Verification ---------------------------------------------------------------
     def _check(
