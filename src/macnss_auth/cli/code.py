@@ -17,13 +17,20 @@ reason on one line); 2 for usage errors (a malformed number, address or code).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
-from macnss_auth.audit.sqlite import SQLiteAuditLog
-from macnss_auth.cli.home import home_option, load_key, load_keyring, resolve_home
+from macnss_auth.cli.home import (
+    exit_refused,
+    home_option,
+    load_key,
+    load_keyring,
+    open_state,
+    resolve_home,
+)
 from macnss_auth.delivery.base import ChannelKind, DeliveryChannel
 from macnss_auth.delivery.console import ConsoleChannel, FileChannel
 from macnss_auth.errors import (
@@ -37,6 +44,8 @@ from macnss_auth.secret import Secret
 from macnss_auth.store.sqlite import SQLiteStore
 
 __all__ = ["PEPPER_ENV", "command", "load_pepper"]
+
+_T = TypeVar("_T")
 
 PEPPER_ENV = "MACNSS_AUTH_OOB_PEPPER"
 
@@ -69,9 +78,7 @@ def _authenticator(
     channel: DeliveryChannel = (
         FileChannel(kind, path=outbox) if outbox is not None else ConsoleChannel(kind)
     )
-    store = SQLiteStore(home / "state.sqlite3", keyring=keyring)
-    audit = SQLiteAuditLog(home / "audit.sqlite3")
-    try:
+    with open_state(home, keyring) as (store, audit):
         yield OutOfBandAuthenticator(
             kind=kind,
             channel=channel,
@@ -83,19 +90,6 @@ def _authenticator(
             language=language,
             region=region,
         )
-    finally:
-        audit.close()
-        store.close()
-
-
-def _refused(exc: AuthenticationFailed) -> None:
-    message = f"refused: {exc.reason.value}"
-    if exc.retry_after:
-        message += f" (retry after {exc.retry_after:.0f} s)"
-    if exc.remaining_attempts is not None:
-        message += f", {exc.remaining_attempts} attempts left"
-    click.echo(message, err=True)
-    raise SystemExit(1)
 
 
 def _undelivered(exc: DeliveryError) -> None:
@@ -116,6 +110,23 @@ def _method_of(home_dir: str | None, challenge_id: str) -> ChannelKind:
         click.echo("refused: challenge_not_found", err=True)
         raise SystemExit(1)
     return ChannelKind(record.challenge.method)
+
+
+def _answer(
+    home: str | None,
+    challenge_id: str,
+    code: str,
+    answer: Callable[[OutOfBandAuthenticator, str, str], _T],
+) -> tuple[ChannelKind, _T]:
+    """Run ``answer`` (confirm or verify) on CHALLENGE_ID's CODE, or exit with the refusal."""
+    kind = _method_of(home, challenge_id)
+    with _authenticator(home, kind) as auth:
+        try:
+            return kind, answer(auth, challenge_id, code)
+        except MalformedInput as exc:
+            raise click.UsageError(str(exc)) from None
+        except AuthenticationFailed as exc:
+            exit_refused(exc)
 
 
 _language = click.option(
@@ -178,8 +189,7 @@ def enroll(  # noqa: PLR0917 (click passes every option as an argument)
         except MalformedInput as exc:
             raise click.UsageError(str(exc)) from None
         except AuthenticationFailed as exc:
-            _refused(exc)
-            return
+            exit_refused(exc)
         except DeliveryError as exc:
             _undelivered(exc)
             return
@@ -194,15 +204,7 @@ def enroll(  # noqa: PLR0917 (click passes every option as an argument)
 @home_option
 def confirm(challenge_id: str, code: str, home: str | None) -> None:
     """Confirm a destination with the CODE it received."""
-    kind = _method_of(home, challenge_id)
-    with _authenticator(home, kind) as auth:
-        try:
-            destination = auth.confirm(challenge_id, code)
-        except MalformedInput as exc:
-            raise click.UsageError(str(exc)) from None
-        except AuthenticationFailed as exc:
-            _refused(exc)
-            return
+    kind, destination = _answer(home, challenge_id, code, OutOfBandAuthenticator.confirm)
     click.echo(f"confirmed: {destination.hint} ({kind.value})")
 
 
@@ -240,8 +242,7 @@ def send(  # noqa: PLR0917 (click passes every option as an argument)
         try:
             challenge = auth.begin(subject)
         except AuthenticationFailed as exc:
-            _refused(exc)
-            return
+            exit_refused(exc)
         except DeliveryError as exc:
             _undelivered(exc)
             return
@@ -259,13 +260,5 @@ def send(  # noqa: PLR0917 (click passes every option as an argument)
 @home_option
 def verify(challenge_id: str, code: str, home: str | None) -> None:
     """Check a login CODE for CHALLENGE_ID."""
-    kind = _method_of(home, challenge_id)
-    with _authenticator(home, kind) as auth:
-        try:
-            result = auth.verify(challenge_id, code)
-        except MalformedInput as exc:
-            raise click.UsageError(str(exc)) from None
-        except AuthenticationFailed as exc:
-            _refused(exc)
-            return
+    _, result = _answer(home, challenge_id, code, OutOfBandAuthenticator.verify)
     click.echo(f"authenticated: {result.subject} ({result.method}, {result.assurance.eidas})")

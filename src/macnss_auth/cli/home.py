@@ -6,21 +6,38 @@ per-user data directory (``$XDG_DATA_HOME/macnss-auth`` or
 store), ``audit.sqlite3`` (the audit log) and ``keyring.key`` (the AES key
 that seals secrets at rest, created with mode 0600 on first use) unless
 ``$MACNSS_AUTH_KEY`` gives the key as 64 hex digits.
+
+Commands open the store and the audit log with :func:`open_state` and report
+a refused code with :func:`exit_refused`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
+from macnss_auth.audit.sqlite import SQLiteAuditLog
 from macnss_auth.clock import SystemRandom
-from macnss_auth.errors import ConfigurationError
+from macnss_auth.errors import AuthenticationFailed, ConfigurationError
 from macnss_auth.secret import Secret
 from macnss_auth.store.keyring import Keyring
+from macnss_auth.store.sqlite import SQLiteStore
 
-__all__ = ["HOME_ENV", "KEY_ENV", "home_option", "load_key", "load_keyring", "resolve_home"]
+__all__ = [
+    "HOME_ENV",
+    "KEY_ENV",
+    "exit_refused",
+    "home_option",
+    "load_key",
+    "load_keyring",
+    "open_state",
+    "resolve_home",
+]
 
 HOME_ENV = "MACNSS_AUTH_HOME"
 KEY_ENV = "MACNSS_AUTH_KEY"
@@ -75,6 +92,33 @@ def load_keyring(home: Path) -> Keyring:
         ConfigurationError: the key is not 32 bytes of hex.
     """
     return Keyring({"k1": load_key(home, "keyring.key", KEY_ENV).reveal()}, primary="k1")
+
+
+@contextlib.contextmanager
+def open_state(home: Path, keyring: Keyring) -> Iterator[tuple[SQLiteStore, SQLiteAuditLog]]:
+    """The store ``HOME/state.sqlite3`` (secrets sealed by ``keyring``) and the audit log.
+
+    Yields ``(store, audit)`` with the audit log ``HOME/audit.sqlite3``; both
+    are closed when the block ends.
+    """
+    store = SQLiteStore(home / "state.sqlite3", keyring=keyring)
+    audit = SQLiteAuditLog(home / "audit.sqlite3")
+    try:
+        yield store, audit
+    finally:
+        audit.close()
+        store.close()
+
+
+def exit_refused(exc: AuthenticationFailed) -> NoReturn:
+    """Say on stderr why a code was refused (reason, wait, attempts left); exit with status 1."""
+    message = f"refused: {exc.reason.value}"
+    if exc.retry_after:
+        message += f" (retry after {exc.retry_after:.0f} s)"
+    if exc.remaining_attempts is not None:
+        message += f", {exc.remaining_attempts} attempts left"
+    click.echo(message, err=True)
+    raise SystemExit(1)
 
 
 home_option = click.option(

@@ -12,18 +12,16 @@ for usage errors, including a code that is not digits.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
-from macnss_auth.audit.sqlite import SQLiteAuditLog
 from macnss_auth.authenticator import AuthResult
-from macnss_auth.cli.home import home_option, load_keyring, resolve_home
+from macnss_auth.cli.home import exit_refused, home_option, load_keyring, open_state, resolve_home
 from macnss_auth.errors import AuthenticationFailed, ConfigurationError, MalformedInput
 from macnss_auth.otp.enrollment import OtpParameters
 from macnss_auth.otp.totp import TotpAuthenticator
-from macnss_auth.store.sqlite import SQLiteStore
 
 __all__ = ["command"]
 
@@ -37,26 +35,25 @@ def _authenticator(
         keyring = load_keyring(home)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    store = SQLiteStore(home / "state.sqlite3", keyring=keyring)
-    audit = SQLiteAuditLog(home / "audit.sqlite3")
-    try:
+    with open_state(home, keyring) as (store, audit):
         yield TotpAuthenticator(store=store, audit=audit, issuer=issuer)
-    finally:
-        audit.close()
-        store.close()
 
 
-def _refused(exc: AuthenticationFailed) -> None:
-    message = f"refused: {exc.reason.value}"
-    if exc.retry_after:
-        message += f" (retry after {exc.retry_after:.0f} s)"
-    if exc.remaining_attempts is not None:
-        message += f", {exc.remaining_attempts} attempts left"
-    click.echo(message, err=True)
-    raise SystemExit(1)
-
-
-def _accepted(result: AuthResult, what: str) -> None:
+def _check_code(
+    home: str | None,
+    subject: str,
+    code: str,
+    check: Callable[[TotpAuthenticator, str, str], AuthResult],
+    what: str,
+) -> None:
+    """Run ``check`` (confirm or verify) on SUBJECT's CODE; print the result or exit."""
+    with _authenticator(home) as totp:
+        try:
+            result = check(totp, subject, code)
+        except MalformedInput as exc:
+            raise click.BadParameter(str(exc), param_hint="CODE") from None
+        except AuthenticationFailed as exc:
+            exit_refused(exc)
     drift = result.details.get("drift", "0")
     click.echo(f"{what}: {result.subject} (drift {drift} steps)")
 
@@ -130,15 +127,7 @@ def enroll(  # noqa: PLR0917 (click passes every option as an argument)
 @home_option
 def confirm(subject: str, code: str, home: str | None) -> None:
     """Activate SUBJECT's pending enrollment with a first CODE from the app."""
-    with _authenticator(home) as totp:
-        try:
-            result = totp.confirm(subject, code)
-        except MalformedInput as exc:
-            raise click.BadParameter(str(exc), param_hint="CODE") from None
-        except AuthenticationFailed as exc:
-            _refused(exc)
-            return
-    _accepted(result, "confirmed")
+    _check_code(home, subject, code, TotpAuthenticator.confirm, "confirmed")
 
 
 @command.command("verify")
@@ -147,12 +136,4 @@ def confirm(subject: str, code: str, home: str | None) -> None:
 @home_option
 def verify(subject: str, code: str, home: str | None) -> None:
     """Check a CODE for SUBJECT (once: a code is never accepted twice)."""
-    with _authenticator(home) as totp:
-        try:
-            result = totp.verify_code(subject, code)
-        except MalformedInput as exc:
-            raise click.BadParameter(str(exc), param_hint="CODE") from None
-        except AuthenticationFailed as exc:
-            _refused(exc)
-            return
-    _accepted(result, "accepted")
+    _check_code(home, subject, code, TotpAuthenticator.verify_code, "accepted")
