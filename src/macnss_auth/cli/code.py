@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import click
 
+from macnss_auth.authenticator import Challenge
 from macnss_auth.cli.home import (
     exit_refused,
     home_option,
@@ -129,6 +130,13 @@ def _answer(
             exit_refused(exc)
 
 
+def _show_sent(challenge: Challenge, step: str) -> None:
+    """Print where a code went and the command (``confirm`` or ``verify``) that takes it."""
+    click.echo(f"challenge: {challenge.id}")
+    click.echo(f"sent to:   {challenge.hint} (until {challenge.expires_at:%H:%M:%S} UTC)")
+    click.echo(f"{step} with: macnss-auth code {step} {challenge.id} CODE")
+
+
 _language = click.option(
     "--lang",
     "language",
@@ -193,9 +201,7 @@ def enroll(  # noqa: PLR0917 (click passes every option as an argument)
         except DeliveryError as exc:
             _undelivered(exc)
             return
-    click.echo(f"challenge: {challenge.id}")
-    click.echo(f"sent to:   {challenge.hint} (until {challenge.expires_at:%H:%M:%S} UTC)")
-    click.echo(f"confirm with: macnss-auth code confirm {challenge.id} CODE")
+    _show_sent(challenge, "confirm")
 
 
 @command.command("confirm")
@@ -249,9 +255,7 @@ def send(  # noqa: PLR0917 (click passes every option as an argument)
     if as_json:
         click.echo(challenge.to_json())
         return
-    click.echo(f"challenge: {challenge.id}")
-    click.echo(f"sent to:   {challenge.hint} (until {challenge.expires_at:%H:%M:%S} UTC)")
-    click.echo(f"verify with: macnss-auth code verify {challenge.id} CODE")
+    _show_sent(challenge, "verify")
 
 
 @command.command("verify")
