@@ -121,8 +121,12 @@ class Challenge:
 
     @staticmethod
     def new_id(random: RandomSource) -> str:
-        """A fresh unguessable challenge id: 128 random bits, base64url without padding."""
-        return base64.urlsafe_b64encode(random.token_bytes(16)).rstrip(b"=").decode()
+        """A fresh unguessable challenge id: 128 random bits in lower-case base32 (26 chars).
+
+        Letters and digits only: an id never starts with ``-``, so it can be
+        typed as a command-line argument, and it survives URLs and file names.
+        """
+        return base64.b32encode(random.token_bytes(16)).rstrip(b"=").decode().lower()
 
     def is_expired(self, now: dt.datetime) -> bool:
         """Whether the challenge is over at ``now``."""
