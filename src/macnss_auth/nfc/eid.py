@@ -37,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditEvent, AuditLog, Outcome
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import (
     AssuranceLevel,
     AuthResult,
@@ -420,15 +420,14 @@ class EidAuthenticator:
         reason: Reason | None = None,
         details: Mapping[str, str] | None = None,
     ) -> str:
-        return self._audit.record(
-            AuditEvent(
-                at=self._clock.now(),
-                action=action,
-                method=_METHOD,
-                outcome=outcome,
-                subject=subject,
-                reason=reason.value if reason is not None else None,
-                client=context,
-                details=details or {},
-            )
+        return record_event(
+            self._audit,
+            at=self._clock.now(),
+            action=action,
+            method=_METHOD,
+            outcome=outcome,
+            subject=subject,
+            client=context,
+            reason=reason,
+            details=details,
         )
