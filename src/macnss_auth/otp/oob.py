@@ -38,7 +38,8 @@ a *confirmed* destination, does the same work: same checks and rate-limit
 counters (against a decoy destination derived from the subject with the
 pepper, so repeated calls show the same hint), same code generation, same
 hashing, same store insert, same message rendering, and returns a challenge
-of the same shape; only the delivery is replaced by nothing. A delivery to
+of the same shape; only the delivery is replaced by nothing, and the stored
+verifier is random bytes of the same length, which no code matches. A delivery to
 nobody must cost what a real one costs, so delivery goes through a
 :class:`Dispatcher`:
 
@@ -736,10 +737,15 @@ class OutOfBandAuthenticator:
                 "format": "numeric" if self.codes.numeric else "alphanumeric",
             },
         )
+        verifier = self._verifier(challenge_id, purpose, code)
+        if decoy:
+            # Same work, but a verifier no code matches: nobody was sent this
+            # code, so it must not log anyone in if it is guessed or leaks.
+            verifier = self._random.token_bytes(len(verifier))
         record = ChallengeRecord(
             challenge=challenge,
             slot=f"oob:{self.method}:{purpose}:{subject}",
-            verifier=self._verifier(challenge_id, purpose, code),
+            verifier=verifier,
             max_attempts=self.codes.max_attempts,
         )
         self._store.create_challenge(record)
