@@ -835,7 +835,9 @@ class OutOfBandAuthenticator:
         in right after confirming a number is normal); prefix and global caps
         count every message. Decoys (unknown subjects) do the same counting,
         but their prefix and global counters are apart: a flood of unknown
-        subjects costs nothing and must not exhaust real people's caps.
+        subjects costs nothing and must not exhaust real people's caps. A
+        decoy is still refused when the real counters are full, as a real
+        subject would be.
         """
         policy = self.resend
         base = f"oob-send:{self.method}"
@@ -847,11 +849,15 @@ class OutOfBandAuthenticator:
                 policy.daily_per_destination,
             ),
         ]
-        hourly: list[tuple[str, int]] = []
+        caps: list[tuple[str, int]] = []
         if policy.hourly_per_prefix is not None:
-            hourly.append((f"{shared}:prefix:{self._prefix(target)}", policy.hourly_per_prefix))
+            caps.append((f":prefix:{self._prefix(target)}", policy.hourly_per_prefix))
         if policy.hourly_global is not None:
-            hourly.append((f"{shared}:global", policy.hourly_global))
+            caps.append((":global", policy.hourly_global))
+        hourly = [(shared + suffix, cap) for suffix, cap in caps]
+        # A decoy also looks at (never raises) the real counters: once they are
+        # full, real subjects are refused, and unknown ones must be refused alike.
+        watched = hourly + ([(base + suffix, cap) for suffix, cap in caps] if decoy else [])
         wait = 0.0
         for key, cap in graded:
             state = self._store.peek(key, now, policy.window)
@@ -862,7 +868,7 @@ class OutOfBandAuthenticator:
                 wait = max(wait, (ends - now).total_seconds())
             ready = state.last_at + dt.timedelta(seconds=policy.cooldown_after(state.count))
             wait = max(wait, (ready - now).total_seconds())
-        for key, cap in hourly:
+        for key, cap in watched:
             state = self._store.peek(key, now, 3600.0)
             if state is not None and state.count >= cap:
                 ends = state.first_at + dt.timedelta(seconds=3600.0)
