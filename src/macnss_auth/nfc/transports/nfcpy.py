@@ -16,10 +16,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from macnss_auth.errors import ConfigurationError, TransportError
+from macnss_auth.nfc.transports._base import ConnectingTransport
 
 __all__ = ["NfcpyTransport"]
 
@@ -32,7 +32,7 @@ def _open_frontend(device: str) -> Any:
     return nfc.ContactlessFrontend(device)
 
 
-class NfcpyTransport:
+class NfcpyTransport(ConnectingTransport):
     """Talks to one ISO 14443-4 (Type 4) card through nfcpy.
 
     Args:
@@ -61,18 +61,6 @@ class NfcpyTransport:
 
     def __repr__(self) -> str:
         return f"NfcpyTransport(device={self.device!r}, connected={self._tag is not None})"
-
-    def __enter__(self) -> NfcpyTransport:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def connect(self) -> None:
         """Open the reader and wait for a Type 4 card.

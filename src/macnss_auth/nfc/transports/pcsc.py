@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from types import TracebackType
 from typing import Any
 
 from macnss_auth.errors import ConfigurationError, TransportError
+from macnss_auth.nfc.transports._base import ConnectingTransport
 
 __all__ = ["PcscTransport", "list_readers"]
 
@@ -45,7 +45,7 @@ def list_readers() -> list[str]:
         raise TransportError("pcscd is not reachable", retryable=True) from exc
 
 
-class PcscTransport:
+class PcscTransport(ConnectingTransport):
     """Talks to the card in one PC/SC reader.
 
     Args:
@@ -60,18 +60,6 @@ class PcscTransport:
 
     def __repr__(self) -> str:
         return f"PcscTransport(reader={self.reader!r}, connected={self._connection is not None})"
-
-    def __enter__(self) -> PcscTransport:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _pick_reader(self) -> Any:
         smartcard = _smartcard()
@@ -147,7 +135,9 @@ class PcscTransport:
         try:
             data, sw1, sw2 = self._connection.transmit(list(command))
         except Exception as exc:
-            self._connection = None
+            # Disconnect and release now, as close() does: the exception's traceback keeps
+            # pyscard's connection alive, holding its PC/SC handle until the error is gone.
+            self.close()
             raise TransportError("the card stopped answering (removed?)", retryable=True) from exc
         return bytes(data) + bytes([sw1, sw2])
 
