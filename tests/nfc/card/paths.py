@@ -4,7 +4,8 @@
 * ``udp``: the card as an ISO 14443-4 target on nfcpy's udp link; the reader is
   the library's :class:`~macnss_auth.nfc.transports.nfcpy.NfcpyTransport`
   (``nfc.ContactlessFrontend('udp:...')`` and ``Type4Tag.transceive``).
-* ``vpcd``: the card connected to pcscd's vpcd driver; the reader is pyscard.
+* ``vpcd``: the card connected to pcscd's vpcd driver; the reader is the library's
+  :class:`~macnss_auth.nfc.transports.pcsc.PcscTransport` (pyscard).
 """
 
 from __future__ import annotations
@@ -16,16 +17,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from macnss_auth.errors import TransportError
 from macnss_auth.nfc.card import FaultPlan, VirtualCard
 from macnss_auth.nfc.protocol import Transport
 from macnss_auth.nfc.serve import VPCD_PORT, MemoryTransport, UdpCardServer, VpcdCardClient
 from macnss_auth.nfc.serve.vpcd import ABSENCE_AFTER_FAULT
 from macnss_auth.nfc.transports.nfcpy import NfcpyTransport
+from macnss_auth.nfc.transports.pcsc import PcscTransport
 
 VPCD_READER = "Virtual PCD 00 00"
 #: The card tests use vpcd's second slot (port 35964), so that they do not share a slot
@@ -90,47 +90,6 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-class PyscardTransport:
-    """A minimal pyscard reader: connect to the card in one reader, transmit APDUs."""
-
-    def __init__(self, reader: str, *, timeout: float = 4.0) -> None:
-        from smartcard.System import readers  # noqa: PLC0415 (needs pcscd)
-
-        self._connection: Any = None
-        deadline = time.monotonic() + timeout
-        target = next(r for r in readers() if str(r) == reader)
-        connection = target.createConnection()
-        while True:
-            try:
-                connection.connect()
-                break
-            except Exception as error:
-                if time.monotonic() > deadline:
-                    connection.release()
-                    raise TransportError("no card in the Virtual PCD reader") from error
-                time.sleep(0.05)
-        self._connection = connection
-
-    def transceive(self, command: bytes) -> bytes:
-        if self._connection is None:
-            raise TransportError("not connected")
-        try:
-            data, sw1, sw2 = self._connection.transmit(list(command))
-        except Exception as error:
-            raise TransportError("the card stopped answering") from error
-        return bytes(data) + bytes([sw1, sw2])
-
-    def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.disconnect()
-            # Release the PC/SC context now: pyscard's destructor would otherwise try later,
-            # after pcscd may have stopped, and raise inside __del__.
-            with contextlib.suppress(Exception):
-                connection.release()
-
-
 @contextlib.contextmanager
 def serve(path: str, card: VirtualCard, *, faults: FaultPlan | None = None) -> Iterator[Transport]:
     """Serve ``card`` over ``path`` and yield a connected reader-side transport."""
@@ -138,24 +97,19 @@ def serve(path: str, card: VirtualCard, *, faults: FaultPlan | None = None) -> I
         yield MemoryTransport(card, faults=faults)
         return
     if path == "udp":
-        with UdpCardServer(card, faults=faults) as server:
-            reader = NfcpyTransport(server.device_path, timeout=5.0)
-            reader.connect()
-            try:
-                yield reader
-            finally:
-                reader.close()
+        with (
+            UdpCardServer(card, faults=faults) as server,
+            NfcpyTransport(server.device_path, timeout=5.0) as reader,
+        ):
+            yield reader
         return
     if path == "vpcd":
         client = VpcdCardClient(card, port=CARD_TESTS_PORT, faults=faults).start()
         try:
             if not client.wait_connected(5.0):
                 skip_or_fail(f"could not connect to vpcd on 127.0.0.1:{CARD_TESTS_PORT}")
-            pyscard = PyscardTransport(CARD_TESTS_READER)
-            try:
-                yield pyscard
-            finally:
-                pyscard.close()
+            with PcscTransport(CARD_TESTS_READER, timeout=4.0) as pcsc:
+                yield pcsc
         finally:
             client.stop()
             if faults is not None and not faults.none:
