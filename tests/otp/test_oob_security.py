@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from macnss_auth.delivery import ChannelKind
-from macnss_auth.errors import InvalidCode, RateLimited
+from macnss_auth.audit import MemoryAuditLog
+from macnss_auth.delivery import (
+    CapturingChannel,
+    ChannelKind,
+    DeliveryError,
+    DeliveryReceipt,
+    DeliveryRejected,
+    OutboundMessage,
+    find_code,
+)
+from macnss_auth.errors import ChallengeUsed, InvalidCode, RateLimited
 from macnss_auth.otp.contacts import parse_email, parse_phone, put_destination
-from macnss_auth.otp.oob import ResendPolicy
+from macnss_auth.otp.oob import CodeNotDelivered, ResendPolicy
 
 from .test_oob import enrolled, make
 
@@ -55,3 +64,64 @@ def test_full_real_send_caps_refuse_decoys_alike(kind: ChannelKind, cap: str) ->
     clock.advance(3601)
     auth.begin("real3")
     assert len(channel.messages) == 4
+
+
+class _Broken:
+    """A channel that sees the message, then fails with a non-library exception."""
+
+    def __init__(self, kind: ChannelKind, error: Exception) -> None:
+        self._kind = kind
+        self.error = error
+        self.seen: list[OutboundMessage] = []
+
+    @property
+    def kind(self) -> ChannelKind:
+        return self._kind
+
+    @property
+    def name(self) -> str:
+        return "broken"
+
+    def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        self.seen.append(message)
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [ValueError("bad header"), RuntimeError("library bug")])
+def test_any_delivery_exception_burns_the_code_and_is_audited(error: Exception) -> None:
+    audit = MemoryAuditLog()
+    broken = _Broken(ChannelKind.SMS, error)
+    auth, _, store, _ = enrolled(channel=broken, audit=audit)
+    with pytest.raises(CodeNotDelivered) as info:
+        auth.begin("alice")
+    assert isinstance(info.value, DeliveryError)
+    assert info.value.__cause__ is not None
+    record = store.get_challenge(info.value.challenge_id)
+    assert record is not None
+    assert record.consumed
+    with pytest.raises(ChallengeUsed):
+        auth.verify(info.value.challenge_id, find_code(broken.seen[-1].text, length=6))
+    failures = [e for e in audit.events if e.action.value == "deliver"]
+    assert [(e.outcome.value, e.reason) for e in failures] == [("failure", "delivery_failed")]
+
+
+def test_any_primary_exception_falls_back_and_keeps_the_code() -> None:
+    mail = CapturingChannel(ChannelKind.EMAIL)
+    auth, _, store, clock = enrolled(
+        channel=_Broken(ChannelKind.SMS, ValueError("bad header")), fallback=mail
+    )
+    put_destination(store, "alice", parse_email("alice@example.org"), now=clock.now())
+    challenge = auth.begin("alice")
+    assert auth.verify(challenge, mail.last_code()).subject == "alice"
+
+
+def test_a_failing_fallback_still_burns_the_code() -> None:
+    broken_mail = _Broken(ChannelKind.EMAIL, ValueError("bad header"))
+    auth, sms, store, clock = enrolled(fallback=broken_mail)
+    sms.fail_with([DeliveryRejected("operator refused")])
+    put_destination(store, "alice", parse_email("alice@example.org"), now=clock.now())
+    with pytest.raises(CodeNotDelivered) as info:
+        auth.begin("alice")
+    record = store.get_challenge(info.value.challenge_id)
+    assert record is not None
+    assert record.consumed

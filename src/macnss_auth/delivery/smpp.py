@@ -169,6 +169,13 @@ class SmppChannel:
             raise DeliveryUnavailable("cannot reach the SMSC or the link broke") from exc
         except OSError as exc:
             raise DeliveryUnavailable(f"SMPP link failed: {type(exc).__name__}") from exc
+        except smpplib.exceptions.UnknownCommandError as exc:
+            # A PDU no SMPP version defines: a confused or garbled link.
+            raise DeliveryUnavailable("the SMSC sent a PDU this client does not know") from exc
+        except Exception as exc:
+            # The channel contract: never a third-party exception (MessageTooLong,
+            # a parsing error inside smpplib...), so the caller burns the code.
+            raise DeliveryRejected(f"SMPP failed: {type(exc).__name__}") from exc
         return DeliveryReceipt(
             channel=self.name, message_id=",".join(message_ids) or None, segments=len(parts)
         )

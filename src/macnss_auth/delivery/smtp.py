@@ -141,10 +141,13 @@ class SmtpChannel:
         Raises:
             DeliveryTimeout: no answer within ``timeout``.
             DeliveryUnavailable: connection refused or dropped, or a 4yz reply.
-            DeliveryRejected: a 5yz reply, failed authentication, or TLS failure.
+            DeliveryRejected: a 5yz reply, failed authentication, TLS failure,
+                or a message that cannot be built (a line break in an address).
         """
-        mail = self.build(message)
         try:
+            # Inside the try: a header the email package refuses (CR/LF in an
+            # address) must surface as a DeliveryError, like any other failure.
+            mail = self.build(message)
             with self._connect() as smtp:
                 if self.security == "starttls":
                     smtp.starttls(context=self._ssl_context)
@@ -153,6 +156,10 @@ class SmtpChannel:
                 smtp.send_message(mail)
         except DeliveryError:
             raise
+        except (ValueError, TypeError) as exc:
+            raise DeliveryRejected(
+                f"the message cannot be built or sent: {type(exc).__name__}"
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             code = codes[0] if codes else None

@@ -909,27 +909,31 @@ class OutOfBandAuthenticator:
         record = outgoing.record
         try:
             self._send(self._channel, outgoing.message, outgoing, fallback=False)
-        except DeliveryError as exc:
+        except Exception as exc:
+            # Any exception, not only DeliveryError: a channel bug or a bad
+            # header must not leave a valid code behind either.
             if self._deliver_fallback(outgoing):
                 return
             # Burn the code: it may still arrive later (a timeout after DATA),
             # and a code nobody is known to have received must not stay valid.
             self._store.consume_challenge(record.id, self._clock.now())
+            retryable = isinstance(exc, DeliveryError) and exc.retryable
             raise CodeNotDelivered(
-                "the code could not be delivered", challenge_id=record.id, retryable=exc.retryable
+                "the code could not be delivered", challenge_id=record.id, retryable=retryable
             ) from exc
 
     def _deliver_fallback(self, outgoing: _Outgoing) -> bool:
+        """Send the same code through the fallback channel; False if that is not possible."""
         fallback = self._fallback
         if fallback is None:
             return False
-        destination = confirmed_destination(self._store, outgoing.subject, fallback.kind)
-        if destination is None:
-            return False
-        message = self._message(fallback.kind, destination, outgoing.code, outgoing.language)
         try:
+            destination = confirmed_destination(self._store, outgoing.subject, fallback.kind)
+            if destination is None:
+                return False
+            message = self._message(fallback.kind, destination, outgoing.code, outgoing.language)
             self._send(fallback, message, outgoing, fallback=True)
-        except DeliveryError:
+        except Exception:  # noqa: BLE001 (any failure means: burn the code, in _deliver)
             return False
         return True
 
@@ -944,13 +948,22 @@ class OutOfBandAuthenticator:
         """Deliver ``message`` (with retries) and audit the outcome.
 
         Raises:
-            DeliveryError: delivery failed for good (audited before it propagates).
+            DeliveryError: delivery failed for good (audited before it propagates);
+                any other exception from the channel is wrapped in one.
         """
         try:
             receipt = deliver(
                 channel, message, policy=self.retry, sleep=self._sleep, monotonic=self._monotonic
             )
-        except DeliveryError as exc:
+        except Exception as raised:
+            exc = (
+                raised
+                if isinstance(raised, DeliveryError)
+                else DeliveryError(
+                    f"the {channel.name} channel failed: {type(raised).__name__}",
+                    retryable=False,
+                )
+            )
             # A fallback's failure is marked as such; the primary's says whether to retry.
             marks = {"fallback": "true"} if fallback else {"retryable": str(exc.retryable).lower()}
             self._record(
@@ -961,9 +974,11 @@ class OutOfBandAuthenticator:
                 context=outgoing.context,
                 reason=Reason.DELIVERY_FAILED,
                 channel=channel.name,
-                details={"error": type(exc).__name__, **marks, "hint": message.hint},
+                details={"error": type(raised).__name__, **marks, "hint": message.hint},
             )
-            raise
+            if exc is raised:
+                raise
+            raise exc from raised
         if fallback:
             details = {"fallback": "true", "attempts": str(receipt.attempts)}
         else:

@@ -1,0 +1,80 @@
+"""Regression tests for reviewed security findings in the delivery channels."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from macnss_auth.delivery import ChannelKind, DeliveryError, OutboundMessage
+from macnss_auth.delivery.smpp import SmppChannel
+from macnss_auth.delivery.smtp import SmtpChannel
+from macnss_auth.secret import Secret
+
+
+def test_smtp_header_injection_is_a_delivery_error_not_a_value_error() -> None:
+    # Nothing listens on port 9: the message must be refused before any connection.
+    channel = SmtpChannel("127.0.0.1", 9, sender="n@x.ma", security="none", timeout=1)
+    message = OutboundMessage(
+        kind=ChannelKind.EMAIL, to="a@b.example\r\nBcc: e@evil.example", text="123456"
+    )
+    with pytest.raises(DeliveryError) as info:
+        channel.send(message)
+    assert not info.value.retryable
+
+
+class _GarbledSmsc:
+    """Answers every PDU with a command id no SMPP version defines."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(2)
+        self.port: int = self.listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(2)
+            try:
+                header = conn.recv(16)
+                length, _command, _status, seq = struct.unpack(">IIII", header)
+                conn.recv(length - 16)
+                conn.sendall(struct.pack(">IIII", 16, 0x0BADBEEF, 0, seq))
+                conn.recv(1024)
+            except (OSError, struct.error):
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+        self._thread.join(3)
+
+
+@pytest.fixture
+def garbled() -> Iterator[_GarbledSmsc]:
+    server = _GarbledSmsc()
+    yield server
+    server.close()
+
+
+def test_smpp_library_errors_become_delivery_errors(garbled: _GarbledSmsc) -> None:
+    channel = SmppChannel(
+        "127.0.0.1",
+        garbled.port,
+        system_id="cnss",
+        password=Secret(b"secret"),
+        source_addr="CNSS",
+        timeout=2,
+    )
+    message = OutboundMessage(kind=ChannelKind.SMS, to="+212612345678", text="123456")
+    with pytest.raises(DeliveryError):
+        channel.send(message)
