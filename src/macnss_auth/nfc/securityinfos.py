@@ -94,7 +94,26 @@ def _suite(last: str) -> tuple[SymmetricCipher, int]:
     }[last]
 
 
-class PaceOid(str, enum.Enum):
+class _SessionSuite:
+    """The cipher and key length that the last arc of a PACE or CA OID names.
+
+    ICAO 9303-11 §9.2.3 and §9.2.5: ``.1`` 3DES, ``.2``/``.3``/``.4`` AES-128/192/256.
+    """
+
+    value: str
+
+    @property
+    def cipher(self) -> SymmetricCipher:
+        """3DES or AES."""
+        return _suite(self.value.split(".")[-1])[0]
+
+    @property
+    def key_bits(self) -> int:
+        """Session key length: 112 (3DES), 128, 192 or 256."""
+        return _suite(self.value.split(".")[-1])[1]
+
+
+class PaceOid(_SessionSuite, str, enum.Enum):
     """PACE protocol OIDs (ICAO 9303-11 §9.2.3 / Tables 2 and 3)."""
 
     DH_GM_3DES_CBC_CBC = f"{_BSI_DE}.2.2.4.1.1"
@@ -138,16 +157,6 @@ class PaceOid(str, enum.Enum):
         family = self.value.split(".")[-2]
         return KeyAgreement.DH if family in {"1", "3"} else KeyAgreement.ECDH
 
-    @property
-    def cipher(self) -> SymmetricCipher:
-        """3DES or AES."""
-        return _suite(self.value.split(".")[-1])[0]
-
-    @property
-    def key_bits(self) -> int:
-        """Session key length: 112 (3DES), 128, 192 or 256."""
-        return _suite(self.value.split(".")[-1])[1]
-
 
 class PaceMappingOid(str, enum.Enum):
     """The mapping-only OIDs that PACEDomainParameterInfo uses (ICAO 9303-11 §9.2.3)."""
@@ -159,7 +168,7 @@ class PaceMappingOid(str, enum.Enum):
     ECDH_CAM = f"{_BSI_DE}.2.2.4.6"
 
 
-class ChipAuthenticationOid(str, enum.Enum):
+class ChipAuthenticationOid(_SessionSuite, str, enum.Enum):
     """Chip Authentication protocol OIDs (ICAO 9303-11 §9.2.5)."""
 
     DH_3DES_CBC_CBC = f"{_BSI_DE}.2.2.3.1.1"
@@ -175,16 +184,6 @@ class ChipAuthenticationOid(str, enum.Enum):
     def agreement(self) -> KeyAgreement:
         """DH or ECDH."""
         return KeyAgreement.DH if self.value.split(".")[-2] == "1" else KeyAgreement.ECDH
-
-    @property
-    def cipher(self) -> SymmetricCipher:
-        """3DES or AES."""
-        return _suite(self.value.split(".")[-1])[0]
-
-    @property
-    def key_bits(self) -> int:
-        """Session key length."""
-        return _suite(self.value.split(".")[-1])[1]
 
 
 class PublicKeyOid(str, enum.Enum):
@@ -569,23 +568,23 @@ def _integer(value: int) -> bytes:
 
 
 def _encode_one(info: SecurityInfo) -> bytes:
-    if isinstance(info, PaceInfo):
-        tail = b"" if info.parameter_id is None else _integer(info.parameter_id)
-        return _sequence(_oid(info.protocol.value), _integer(info.version), tail)
-    if isinstance(info, PaceDomainParameterInfo):
-        tail = b"" if info.parameter_id is None else _integer(info.parameter_id)
-        return _sequence(_oid(info.protocol.value), info.algorithm_identifier, tail)
-    if isinstance(info, ChipAuthenticationInfo):
-        tail = b"" if info.key_id is None else _integer(info.key_id)
-        return _sequence(_oid(info.protocol.value), _integer(info.version), tail)
-    if isinstance(info, ChipAuthenticationPublicKeyInfo):
-        tail = b"" if info.key_id is None else _integer(info.key_id)
-        return _sequence(_oid(info.protocol.value), info.subject_public_key_info, tail)
     if isinstance(info, ActiveAuthenticationInfo):
         return _sequence(_oid(ID_AA), _integer(info.version), _oid(info.signature_algorithm))
     if isinstance(info, TerminalAuthenticationInfo):
         return _sequence(_oid(ID_TA), _integer(info.version), info.ef_cvca or b"")
-    return info.der
+    if isinstance(info, UnknownSecurityInfo):
+        return info.der
+    # The rest are SEQUENCE { protocol, requiredData, optional INTEGER id }.
+    if isinstance(info, PaceInfo):
+        required, optional = _integer(info.version), info.parameter_id
+    elif isinstance(info, PaceDomainParameterInfo):
+        required, optional = info.algorithm_identifier, info.parameter_id
+    elif isinstance(info, ChipAuthenticationInfo):
+        required, optional = _integer(info.version), info.key_id
+    else:
+        required, optional = info.subject_public_key_info, info.key_id
+    tail = b"" if optional is None else _integer(optional)
+    return _sequence(_oid(info.protocol.value), required, tail)
 
 
 def encode_security_infos(infos: Iterable[SecurityInfo]) -> bytes:
