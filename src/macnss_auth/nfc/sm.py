@@ -222,6 +222,13 @@ class _Channel:
         self._ssc = (self._ssc + 1) % (1 << (8 * self._block))
         return self.ssc
 
+    def _begin(self, *, awaiting: bool) -> tuple[SessionKeys, bytes]:
+        """The live keys and the next SSC for a message; a response ends the wait for it."""
+        keys = self._live_keys(awaiting=awaiting)
+        if awaiting:
+            self._awaiting = False
+        return keys, self._next_ssc()
+
     def _mac(self, keys: SessionKeys, ssc: bytes, data: bytes) -> bytes:
         # Both families MAC the padded input; the 3DES retail MAC pads by itself.
         message = ssc + data
@@ -244,6 +251,22 @@ class _Channel:
             raise MalformedInput("cryptogram is not block aligned", field="cryptogram")
         plain = block_decrypt_cbc(self._cipher, keys.k_enc, cryptogram, self._iv(keys, ssc))
         return unpad(plain)
+
+    def _cryptogram_object(self, keys: SessionKeys, ssc: bytes, data: bytes, *, odd: bool) -> bytes:
+        """``data`` encrypted in DO'85' (odd INS) or DO'87' (with its padding indicator)."""
+        cryptogram = self._encrypt(keys, ssc, data)
+        if odd:
+            return encode_tlv(_DO_CRYPTOGRAM_ODD, cryptogram)
+        return encode_tlv(_DO_CRYPTOGRAM, _PADDING_INDICATOR + cryptogram)
+
+    def _open_cryptogram(self, keys: SessionKeys, ssc: bytes, tag: int, value: bytes) -> bytes:
+        """The plain data of a DO'85' or DO'87' (whose padding indicator must be 01)."""
+        cryptogram = value
+        if tag == _DO_CRYPTOGRAM:
+            if value[:1] != _PADDING_INDICATOR:
+                raise MalformedInput("DO'87' padding indicator is not 01", field="DO87")
+            cryptogram = value[1:]
+        return self._decrypt(keys, ssc, cryptogram)
 
     def _split(self, body: bytes) -> list[tuple[int, bytes, bytes]]:
         """``(tag, value, raw encoding)`` for each data object of ``body``."""
@@ -311,11 +334,7 @@ class SecureChannel(_Channel):
         header = bytes([cla, command.ins, command.p1, command.p2])
         objects = b""
         if command.data:
-            cryptogram = self._encrypt(keys, ssc, command.data)
-            if command.ins & 1:
-                objects += encode_tlv(_DO_CRYPTOGRAM_ODD, cryptogram)
-            else:
-                objects += encode_tlv(_DO_CRYPTOGRAM, _PADDING_INDICATOR + cryptogram)
+            objects += self._cryptogram_object(keys, ssc, command.data, odd=bool(command.ins & 1))
         extended = command.is_extended
         if command.ne is not None:
             size = 2 if extended else 1
@@ -350,9 +369,7 @@ class SecureChannel(_Channel):
         """
         if type(response) is not bytes:
             raise TypeError("response must be bytes")
-        keys = self._live_keys(awaiting=True)
-        self._awaiting = False
-        ssc = self._next_ssc()
+        keys, ssc = self._begin(awaiting=True)
         if len(response) < 2:
             raise self._fail("response shorter than a status word")
         body, outer_sw = response[:-2], int.from_bytes(response[-2:], "big")
@@ -388,11 +405,7 @@ class SecureChannel(_Channel):
         data = b""
         if len(objects) == 2:
             tag, value, _ = objects[0]
-            if tag == _DO_CRYPTOGRAM:
-                if value[:1] != _PADDING_INDICATOR:
-                    raise MalformedInput("DO'87' padding indicator is not 01", field="DO87")
-                value = value[1:]
-            data = self._decrypt(keys, ssc, value)
+            data = self._open_cryptogram(keys, ssc, tag, value)
         return data, int.from_bytes(status, "big")
 
 
@@ -415,8 +428,7 @@ class CardSecureChannel(_Channel):
         """
         if type(command) is not bytes:
             raise TypeError("command must be bytes")
-        keys = self._live_keys(awaiting=False)
-        ssc = self._next_ssc()
+        keys, ssc = self._begin(awaiting=False)
         try:
             apdu = CommandAPDU.from_bytes(command)
         except MalformedInput as exc:
@@ -447,14 +459,10 @@ class CardSecureChannel(_Channel):
         """
         if not isinstance(response, ResponseAPDU):
             raise TypeError("response must be a ResponseAPDU")
-        keys = self._live_keys(awaiting=True)
-        self._awaiting = False
-        ssc = self._next_ssc()
+        keys, ssc = self._begin(awaiting=True)
         objects = b""
         if response.data:
-            objects += encode_tlv(
-                _DO_CRYPTOGRAM, _PADDING_INDICATOR + self._encrypt(keys, ssc, response.data)
-            )
+            objects += self._cryptogram_object(keys, ssc, response.data, odd=False)
         objects += encode_tlv(_DO_STATUS, response.sw.to_bytes(2, "big"))
         checksum = self._mac(keys, ssc, objects)
         return objects + encode_tlv(_DO_MAC, checksum) + response.sw.to_bytes(2, "big")
@@ -496,12 +504,7 @@ class CardSecureChannel(_Channel):
             else:
                 if (tag == _DO_CRYPTOGRAM_ODD) != bool(apdu.ins & 1):
                     raise MalformedInput("DO'85' is for odd INS, DO'87' for even", field="DO87")
-                cryptogram = value
-                if tag == _DO_CRYPTOGRAM:
-                    if value[:1] != _PADDING_INDICATOR:
-                        raise MalformedInput("DO'87' padding indicator is not 01", field="DO87")
-                    cryptogram = value[1:]
-                data = self._decrypt(keys, ssc, cryptogram)
+                data = self._open_cryptogram(keys, ssc, tag, value)
                 if len(data) > 65535:
                     raise MalformedInput("command data too long", field="DO87")
         return CommandAPDU(
