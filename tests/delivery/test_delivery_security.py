@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from macnss_auth.delivery import ChannelKind, DeliveryError, OutboundMessage
 from macnss_auth.delivery.smpp import SmppChannel
 from macnss_auth.delivery.smtp import SmtpChannel
 from macnss_auth.secret import Secret
+from tests.delivery.conftest import Mailbox
 
 
 def test_smtp_header_injection_is_a_delivery_error_not_a_value_error() -> None:
@@ -78,3 +81,19 @@ def test_smpp_library_errors_become_delivery_errors(garbled: _GarbledSmsc) -> No
     message = OutboundMessage(kind=ChannelKind.SMS, to="+212612345678", text="123456")
     with pytest.raises(DeliveryError):
         channel.send(message)
+
+
+def test_smtp_sends_to_the_one_address_only(smtp_factory: Any) -> None:
+    # Even a message whose "To" lists several addresses goes to "to" alone:
+    # the envelope is never derived from the header.
+    mailbox = Mailbox()
+    port = smtp_factory(mailbox)
+    channel = SmtpChannel("127.0.0.1", port, sender="n@x.ma", security="none", timeout=5)
+    message = OutboundMessage(
+        kind=ChannelKind.EMAIL, to="victim@x.example, attacker@evil.example", text="123456"
+    )
+    with contextlib.suppress(DeliveryError):
+        channel.send(message)
+    recipients = [rcpt for _, rcpts in mailbox.envelopes for rcpt in rcpts]
+    assert "attacker@evil.example" not in recipients
+    assert len(recipients) <= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from macnss_auth.audit import MemoryAuditLog
@@ -14,8 +16,8 @@ from macnss_auth.delivery import (
     OutboundMessage,
     find_code,
 )
-from macnss_auth.errors import ChallengeUsed, InvalidCode, RateLimited
-from macnss_auth.otp.contacts import parse_email, parse_phone, put_destination
+from macnss_auth.errors import ChallengeUsed, InvalidCode, MalformedInput, RateLimited
+from macnss_auth.otp.contacts import Destination, parse_email, parse_phone, put_destination
 from macnss_auth.otp.oob import CodeNotDelivered, ResendPolicy
 
 from .test_oob import enrolled, make
@@ -125,3 +127,42 @@ def test_a_failing_fallback_still_burns_the_code() -> None:
     record = store.get_challenge(info.value.challenge_id)
     assert record is not None
     assert record.consumed
+
+
+@pytest.mark.parametrize(
+    ("kind", "address"),
+    [
+        (ChannelKind.EMAIL, "victim@x.example, attacker@evil.example"),
+        (ChannelKind.EMAIL, "victim@x.example\r\nBcc: attacker@evil.example"),
+        (ChannelKind.EMAIL, "not an address"),
+        (ChannelKind.EMAIL, ""),
+        (ChannelKind.SMS, "+212612345678,+33612345678"),
+        (ChannelKind.SMS, "0612345678"),
+        (ChannelKind.SMS, "+212 612345678"),
+        (ChannelKind.SMS, "+0612345678"),
+        (ChannelKind.SMS, ""),
+    ],
+)
+def test_destination_refuses_what_no_parser_would_produce(kind: ChannelKind, address: str) -> None:
+    with pytest.raises(MalformedInput):
+        Destination(kind=kind, address=address)
+
+
+def test_enroll_refuses_an_unvalidated_destination() -> None:
+    auth, channel, store, _ = make(ChannelKind.EMAIL)
+    bad = object.__new__(Destination)  # bypasses validation, as a careless caller might
+    object.__setattr__(bad, "kind", ChannelKind.EMAIL)
+    object.__setattr__(bad, "address", "victim@x.example, attacker@evil.example")
+    object.__setattr__(bad, "hint", "v•••@x.example")
+    with pytest.raises(MalformedInput):
+        auth.enroll("alice", bad)
+    assert not channel.messages
+    with pytest.raises(MalformedInput):
+        put_destination(store, "alice", bad, now=dt.datetime.now(dt.timezone.utc))
+
+
+def test_valid_destinations_are_still_accepted() -> None:
+    assert Destination(kind=ChannelKind.SMS, address="+212612345678").hint == "+212 6•• ••• •78"
+    assert Destination(kind=ChannelKind.EMAIL, address="alice@example.org").address == (
+        "alice@example.org"
+    )

@@ -153,7 +153,8 @@ class SmtpChannel:
                     smtp.starttls(context=self._ssl_context)
                 if self.username is not None and self._password is not None:
                     smtp.login(self.username, self._password.reveal().decode("utf-8"))
-                smtp.send_message(mail)
+                # The envelope is the one address, never the "To" header's list.
+                smtp.send_message(mail, to_addrs=[message.to])
         except DeliveryError:
             raise
         except (ValueError, TypeError) as exc:

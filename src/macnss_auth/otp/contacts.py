@@ -25,6 +25,7 @@ receives login codes.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import attrs
 import email_validator
@@ -51,11 +52,13 @@ __all__ = [
     "put_destination",
     "put_pending",
     "remove_destination",
+    "validate_destination",
 ]
 
 DEFAULT_REGION = "MA"
 MASK = "•"
 _MAX_INPUT = 320  # RFC 3696 errata: the longest valid address is 320 octets.
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ITU-T E.164: at most 15 digits.
 
 _SMS_TYPES = frozenset(
     {
@@ -84,6 +87,9 @@ class Destination:
     hint: str = attrs.field(default="", eq=False)
 
     def __attrs_post_init__(self) -> None:
+        # One address, well formed: it becomes an SMTP envelope or an SMPP
+        # destination, where a comma or a line break would add recipients.
+        _check_address(self.kind, self.address)
         # Masking parses the number again: do it once, here.
         if not self.hint:
             hint = (
@@ -92,6 +98,36 @@ class Destination:
                 else mask_email(self.address)
             )
             object.__setattr__(self, "hint", hint)
+
+
+def _check_address(kind: ChannelKind, address: object) -> None:
+    if kind is ChannelKind.SMS:
+        if not isinstance(address, str) or _E164.fullmatch(address) is None:
+            raise MalformedInput("not an E.164 phone number", field="phone")
+        return
+    if not isinstance(address, str) or not address or len(address) > _MAX_INPUT:
+        raise MalformedInput("this e-mail address is not valid", field="email")
+    if address != address.strip():
+        raise MalformedInput("this e-mail address is not valid", field="email")
+    try:
+        email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        raise MalformedInput("this e-mail address is not valid", field="email") from None
+
+
+def validate_destination(destination: object) -> Destination:
+    """Check ``destination`` again (one E.164 number or one e-mail address); return it.
+
+    :class:`Destination` validates itself when built; this guards stores and
+    senders against an instance built around ``__init__``.
+
+    Raises:
+        MalformedInput: the address is not a single valid number or address.
+    """
+    if not isinstance(destination, Destination) or not isinstance(destination.kind, ChannelKind):
+        raise MalformedInput("not a destination", field="destination")
+    _check_address(destination.kind, destination.address)
+    return destination
 
 
 def _group(digits: str) -> str:
@@ -211,6 +247,7 @@ def _enrollment(
     expires_at: dt.datetime | None = None,
     challenge_id: str | None = None,
 ) -> Enrollment:
+    validate_destination(destination)
     params: dict[str, str | int] = {"kind": destination.kind.value, "hint": destination.hint}
     if challenge_id is not None:
         params["challenge"] = challenge_id

@@ -117,6 +117,7 @@ from macnss_auth.otp.contacts import (
     parse_destination,
     promote_pending,
     put_pending,
+    validate_destination,
 )
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import ChallengeRecord, Store
@@ -646,7 +647,7 @@ class OutOfBandAuthenticator:
         if isinstance(destination, str):
             target = parse_destination(self._kind, destination, region=self.region)
         else:
-            target = destination
+            target = validate_destination(destination)
         if target.kind is not self._kind:
             raise ConfigurationError(f"this authenticator enrolls {self._kind.value} destinations")
         outgoing = self._prepare(
