@@ -102,6 +102,9 @@ POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 _COLUMNS: Final = sql.SQL(_CHALLENGE_COLUMNS)
 
+# Statement parameters: positional (%s) or named (%(name)s).
+Params = tuple[Any, ...] | dict[str, Any]
+
 # Advisory lock namespaces (first argument of the two-int form is not used:
 # one bigint key from hashtextextended, salted per purpose).
 _MIGRATION_LOCK: Final = 0x4D41434E
@@ -158,6 +161,16 @@ class PostgresStore:
             query = sql.SQL(text).format(s=sql.Identifier(self._schema), cols=_COLUMNS)
             self._sql[text] = query
         return query
+
+    def _fetch_one(self, text: str, params: Params) -> tuple[Any, ...] | None:
+        """Run one statement (see :meth:`_q`) on a pooled connection; its first row or None."""
+        with self._connection() as conn:
+            return conn.execute(self._q(text), params).fetchone()
+
+    def _rowcount(self, text: str, params: Params) -> int:
+        """Run one statement (see :meth:`_q`) on a pooled connection; the rows it touched."""
+        with self._connection() as conn:
+            return conn.execute(self._q(text), params).rowcount
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
@@ -256,24 +269,19 @@ class PostgresStore:
         Raises:
             SecretKeyError: the sealed secret does not open under the keyring.
         """
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q(
-                    "SELECT sealed, params, confirmed, created_at, expires_at"
-                    " FROM {s}.enrollments WHERE subject = %s AND method = %s"
-                ),
-                (subject, method),
-            ).fetchone()
+        row = self._fetch_one(
+            "SELECT sealed, params, confirmed, created_at, expires_at"
+            " FROM {s}.enrollments WHERE subject = %s AND method = %s",
+            (subject, method),
+        )
         return None if row is None else _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
-        with self._connection() as conn:
-            cursor = conn.execute(
-                self._q("DELETE FROM {s}.enrollments WHERE subject = %s AND method = %s"),
-                (subject, method),
-            )
-            return cursor.rowcount == 1
+        changed = self._rowcount(
+            "DELETE FROM {s}.enrollments WHERE subject = %s AND method = %s", (subject, method)
+        )
+        return changed == 1
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:
@@ -282,29 +290,22 @@ class PostgresStore:
         Raises:
             StoreError: ``value`` does not fit in a signed 64-bit integer.
         """
-        with self._connection() as conn:
-            cursor = conn.execute(
-                self._q(
-                    "INSERT INTO {s}.counters AS c (key, value) VALUES (%s, %s)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-                    " WHERE excluded.value > c.value"
-                ),
-                (key, _int64(value)),
-            )
-            return cursor.rowcount == 1
+        changed = self._rowcount(
+            "INSERT INTO {s}.counters AS c (key, value) VALUES (%s, %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            " WHERE excluded.value > c.value",
+            (key, _int64(value)),
+        )
+        return changed == 1
 
     def current(self, key: str) -> int | None:
         """The counter's value, or None (advisory)."""
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q("SELECT value FROM {s}.counters WHERE key = %s"), (key,)
-            ).fetchone()
+        row = self._fetch_one("SELECT value FROM {s}.counters WHERE key = %s", (key,))
         return None if row is None else int(row[0])
 
     def reset_counter(self, key: str) -> None:
         """Forget a monotonic counter."""
-        with self._connection() as conn:
-            conn.execute(self._q("DELETE FROM {s}.counters WHERE key = %s"), (key,))
+        self._rowcount("DELETE FROM {s}.counters WHERE key = %s", (key,))
 
     # Challenges --------------------------------------------------------------
     def create_challenge(self, record: ChallengeRecord) -> None:
@@ -337,80 +338,62 @@ class PostgresStore:
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         """The record, or None (advisory)."""
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q("SELECT {cols} FROM {s}.challenges WHERE id = %s"),
-                (challenge_id,),
-            ).fetchone()
+        row = self._fetch_one("SELECT {cols} FROM {s}.challenges WHERE id = %s", (challenge_id,))
         return None if row is None else _record(row)
 
     def count_attempt(self, challenge_id: str) -> int | None:
         """Atomically add one wrong attempt; the new count, or None if unknown."""
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q(
-                    "UPDATE {s}.challenges SET attempts = attempts + 1 WHERE id = %s"
-                    " RETURNING attempts"
-                ),
-                (challenge_id,),
-            ).fetchone()
+        row = self._fetch_one(
+            "UPDATE {s}.challenges SET attempts = attempts + 1 WHERE id = %s RETURNING attempts",
+            (challenge_id,),
+        )
         return None if row is None else int(row[0])
 
     def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
         """Atomically mark used iff unused, unexpired and attempts remain."""
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q(
-                    "UPDATE {s}.challenges SET consumed = true WHERE id = %s AND NOT consumed"
-                    " AND expires_at > %s AND attempts < max_attempts RETURNING {cols}"
-                ),
-                (challenge_id, _micros(now)),
-            ).fetchone()
+        row = self._fetch_one(
+            "UPDATE {s}.challenges SET consumed = true WHERE id = %s AND NOT consumed"
+            " AND expires_at > %s AND attempts < max_attempts RETURNING {cols}",
+            (challenge_id, _micros(now)),
+        )
         return None if row is None else _record(row, consumed=False)
 
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
         """Atomically count one event; a window older than ``window`` s restarts."""
         at, span = _micros(now), _window_micros(window)
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q(
-                    "INSERT INTO {s}.windows AS w (key, count, first_at, last_at, ends_at)"
-                    " VALUES (%(key)s, 1, %(now)s, %(now)s, %(now)s + %(span)s)"
-                    " ON CONFLICT (key) DO UPDATE SET"
-                    " count = CASE WHEN %(now)s >= w.first_at + %(span)s THEN 1"
-                    "   ELSE w.count + 1 END,"
-                    " first_at = CASE WHEN %(now)s >= w.first_at + %(span)s THEN %(now)s"
-                    "   ELSE w.first_at END,"
-                    " last_at = %(now)s,"
-                    " ends_at = CASE WHEN %(now)s >= w.first_at + %(span)s"
-                    "   THEN %(now)s + %(span)s ELSE w.first_at + %(span)s END"
-                    " RETURNING count, first_at, last_at"
-                ),
-                {"key": key, "now": at, "span": span},
-            ).fetchone()
+        row = self._fetch_one(
+            "INSERT INTO {s}.windows AS w (key, count, first_at, last_at, ends_at)"
+            " VALUES (%(key)s, 1, %(now)s, %(now)s, %(now)s + %(span)s)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            " count = CASE WHEN %(now)s >= w.first_at + %(span)s THEN 1"
+            "   ELSE w.count + 1 END,"
+            " first_at = CASE WHEN %(now)s >= w.first_at + %(span)s THEN %(now)s"
+            "   ELSE w.first_at END,"
+            " last_at = %(now)s,"
+            " ends_at = CASE WHEN %(now)s >= w.first_at + %(span)s"
+            "   THEN %(now)s + %(span)s ELSE w.first_at + %(span)s END"
+            " RETURNING count, first_at, last_at",
+            {"key": key, "now": at, "span": span},
+        )
         assert row is not None  # noqa: S101 (an upsert always returns its row)
         return _counter_state(*row)
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
         at, span = _micros(now), _window_micros(window)
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q(
-                    "SELECT count, first_at, last_at FROM {s}.windows"
-                    " WHERE key = %s AND %s < first_at + %s"
-                ),
-                (key, at, span),
-            ).fetchone()
+        row = self._fetch_one(
+            "SELECT count, first_at, last_at FROM {s}.windows"
+            " WHERE key = %s AND %s < first_at + %s",
+            (key, at, span),
+        )
         if row is None:
             return None
         return _counter_state(*row)
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""
-        with self._connection() as conn:
-            conn.execute(self._q("DELETE FROM {s}.windows WHERE key = %s"), (key,))
+        self._rowcount("DELETE FROM {s}.windows WHERE key = %s", (key,))
 
     # Single-use tokens -------------------------------------------------------
     def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
@@ -430,18 +413,14 @@ class PostgresStore:
 
     def consume_token(self, key: str, digest: bytes) -> bool:
         """Atomically remove one token; True to exactly one caller."""
-        with self._connection() as conn:
-            cursor = conn.execute(
-                self._q("DELETE FROM {s}.tokens WHERE key = %s AND digest = %s"), (key, digest)
-            )
-            return cursor.rowcount == 1
+        changed = self._rowcount(
+            "DELETE FROM {s}.tokens WHERE key = %s AND digest = %s", (key, digest)
+        )
+        return changed == 1
 
     def count_tokens(self, key: str) -> int:
         """Tokens left under ``key``."""
-        with self._connection() as conn:
-            row = conn.execute(
-                self._q("SELECT count(*) FROM {s}.tokens WHERE key = %s"), (key,)
-            ).fetchone()
+        row = self._fetch_one("SELECT count(*) FROM {s}.tokens WHERE key = %s", (key,))
         return 0 if row is None else int(row[0])
 
     # Housekeeping ------------------------------------------------------------
