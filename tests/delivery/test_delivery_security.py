@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 import threading
@@ -16,6 +17,7 @@ from macnss_auth.delivery.smpp import SmppChannel
 from macnss_auth.delivery.smtp import SmtpChannel
 from macnss_auth.secret import Secret
 from tests.delivery.conftest import Mailbox
+from tests.delivery.test_smpp import SmscStub
 
 
 def test_smtp_header_injection_is_a_delivery_error_not_a_value_error() -> None:
@@ -97,3 +99,47 @@ def test_smtp_sends_to_the_one_address_only(smtp_factory: Any) -> None:
     recipients = [rcpt for _, rcpts in mailbox.envelopes for rcpt in rcpts]
     assert "attacker@evil.example" not in recipients
     assert len(recipients) <= 1
+
+
+def test_smpp_wire_log_shows_no_password_or_code_to_a_debug_root(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger, as a debugging operator would
+    smsc = SmscStub(password="Pw7xq2Zk")
+    try:
+        channel = SmppChannel(
+            "127.0.0.1",
+            smsc.port,
+            system_id="cnss",
+            password=Secret(b"Pw7xq2Zk"),
+            source_addr="CNSS",
+            timeout=2,
+        )
+        channel.send(OutboundMessage(kind=ChannelKind.SMS, to="+212612345678", text="Code 493817"))
+    finally:
+        smsc.close()
+    assert len(smsc.submitted) == 1
+    text = caplog.text
+    for secret in ("Pw7xq2Zk", b"Pw7xq2Zk".hex(), "493817", b"493817".hex()):
+        assert secret not in text
+    for number in ("212612345678", b"212612345678".hex()):
+        assert number not in text
+
+
+def test_smpp_wire_log_is_there_for_a_caller_who_asks(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    smsc = SmscStub()
+    try:
+        channel = SmppChannel(
+            "127.0.0.1",
+            smsc.port,
+            system_id="cnss",
+            password=Secret(b"secret"),
+            source_addr="CNSS",
+            timeout=2,
+            wire_logger="tests.smpp.wire",
+        )
+        channel.send(OutboundMessage(kind=ChannelKind.SMS, to="+212612345678", text="hi"))
+    finally:
+        smsc.close()
+    assert any(record.name == "tests.smpp.wire" for record in caplog.records)

@@ -20,6 +20,7 @@ status is a rejection.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 
 import smpplib.client
@@ -37,7 +38,16 @@ from macnss_auth.delivery.base import (
 from macnss_auth.delivery.segments import encode_segments
 from macnss_auth.secret import Secret
 
-__all__ = ["SmppChannel"]
+__all__ = ["WIRE_LOGGER", "SmppChannel"]
+
+#: smpplib logs every PDU in hex at DEBUG: the bind password, the full
+#: number and the text with its code. Its logger stays out of the
+#: application's logs unless a caller passes ``wire_logger`` on purpose.
+WIRE_LOGGER = "macnss_auth.delivery.smpp.wire"
+_wire = logging.getLogger(WIRE_LOGGER)
+_wire.propagate = False
+_wire.setLevel(logging.WARNING)
+_wire.addHandler(logging.NullHandler())
 
 _RETRYABLE_STATUS = frozenset({0x08, 0x14, 0x58})
 _ESM_UDHI = 0x40
@@ -52,6 +62,10 @@ class SmppChannel:
         source_addr: the sender (alphanumeric id or number).
         system_type: the ESME type, if the operator asks for one.
         timeout: seconds for connecting and for each response.
+        wire_logger: the name of a logger for smpplib's PDU dumps, to debug
+            a link. They hold the bind password, numbers and codes: never
+            in production. By default they go nowhere (:data:`WIRE_LOGGER`
+            neither propagates nor logs below WARNING).
     """
 
     def __init__(
@@ -64,8 +78,10 @@ class SmppChannel:
         source_addr: str,
         system_type: str = "",
         timeout: float = 10.0,
+        wire_logger: str | None = None,
     ) -> None:
         self.host = host
+        self._wire_logger = wire_logger or WIRE_LOGGER
         self.port = port
         self.system_id = system_id
         self._password = password
@@ -121,7 +137,7 @@ class SmppChannel:
             self.port,
             timeout=self.timeout,
             allow_unknown_opt_params=True,
-            logger_name="macnss_auth.delivery.smpp.wire",
+            logger_name=self._wire_logger,
         )
         message_ids: list[str] = []
         try:
