@@ -19,6 +19,9 @@ from macnss_auth.delivery import (
 from macnss_auth.errors import ChallengeUsed, InvalidCode, MalformedInput, RateLimited
 from macnss_auth.otp.contacts import Destination, parse_email, parse_phone, put_destination
 from macnss_auth.otp.oob import CodeNotDelivered, ResendPolicy
+from macnss_auth.store import Keyring, MemoryStore
+from macnss_auth.testing import FixedRandom
+from macnss_auth.throttle import ThrottlePolicy
 
 from .test_oob import enrolled, make
 
@@ -166,3 +169,66 @@ def test_valid_destinations_are_still_accepted() -> None:
     assert Destination(kind=ChannelKind.EMAIL, address="alice@example.org").address == (
         "alice@example.org"
     )
+
+
+RELAXED = ThrottlePolicy(free_failures=50, lockout_after=100)
+
+
+class _LateCounts(MemoryStore):
+    """A store whose wrong-attempt counts land late, as when guesses run in parallel.
+
+    Every guess in flight has read the record and compared its code before
+    any of them counted: exactly the interleaving of concurrent requests.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(keyring=Keyring.generate(random=FixedRandom(9)))
+        self.late: list[str] = []
+
+    def count_attempt(self, challenge_id: str) -> int | None:
+        record = self.get_challenge(challenge_id)
+        if record is None:
+            return None
+        self.late.append(challenge_id)
+        return record.attempts + self.late.count(challenge_id)
+
+
+def test_parallel_guesses_never_exceed_max_attempts() -> None:
+    store = _LateCounts()
+    auth, channel, _, clock = make(store=store, throttle=RELAXED)
+    put_destination(store, "alice", parse_phone("+212612345678"), now=clock.now())
+    challenge = auth.begin("alice")
+    code = channel.last_code()
+    compared = 0
+    for guess in range(20):
+        candidate = f"{(int(code) + 1 + guess) % 10**6:06d}"
+        try:
+            auth.verify(challenge, candidate)
+        except InvalidCode:
+            compared += 1
+        except ChallengeUsed:
+            pass
+    assert compared <= auth.codes.max_attempts
+    with pytest.raises(ChallengeUsed):
+        auth.verify(challenge, code)
+
+
+def test_the_right_code_still_works_on_the_last_attempt() -> None:
+    auth, channel, _, _ = enrolled(throttle=RELAXED)
+    challenge = auth.begin("alice")
+    code = channel.last_code()
+    for guess in range(auth.codes.max_attempts - 1):
+        with pytest.raises(InvalidCode):
+            auth.verify(challenge, f"{(int(code) + 1 + guess) % 10**6:06d}")
+    assert auth.verify(challenge, code).subject == "alice"
+
+
+def test_max_attempts_wrong_codes_still_burn_the_challenge() -> None:
+    auth, channel, _, _ = enrolled(throttle=RELAXED)
+    challenge = auth.begin("alice")
+    code = channel.last_code()
+    for guess in range(auth.codes.max_attempts):
+        with pytest.raises(InvalidCode):
+            auth.verify(challenge, f"{(int(code) + 1 + guess) % 10**6:06d}")
+    with pytest.raises(ChallengeUsed):
+        auth.verify(challenge, code)

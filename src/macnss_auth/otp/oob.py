@@ -21,6 +21,8 @@ compares keyed hashes in constant time, and on a match calls the store's
 atomic ``consume_challenge``: of two service instances verifying the same
 code at the same moment exactly one succeeds. A wrong code adds an attempt
 atomically; after ``max_attempts`` wrong codes the challenge is burnt. Every
+guess is also counted atomically *before* its comparison, so parallel
+guesses at one challenge never get more than ``max_attempts`` comparisons. Every
 failure raises with a distinct ``reason`` (for the audit log) but the same
 ``str(exc)`` (for the person), so a caller that shows the message reveals
 nothing.
@@ -1040,6 +1042,24 @@ class OutOfBandAuthenticator:
                 remaining_attempts=exc.remaining_attempts,
             ) from None
         self._refuse_if_dead(record, now, action, context)
+        # Count the guess before comparing (an atomic counter): parallel
+        # guesses all read the record before any wrong one is counted, so the
+        # record's attempts alone would let more than max_attempts through.
+        # (Not count_attempt: the store refuses to consume a record whose
+        # attempts reached the maximum, which would fail a right last guess.)
+        guesses = self._store.hit(
+            f"oob-guess:{self.method}:{challenge_id}", now, self.codes.lifetime
+        ).count
+        if guesses > record.max_attempts:
+            raise self._failure(
+                ChallengeUsed,
+                action,
+                now,
+                subject=subject,
+                context=context,
+                reason=Reason.ATTEMPTS_EXHAUSTED,
+                remaining_attempts=0,
+            )
         expected = record.verifier
         if hmac.compare_digest(self._verifier(challenge_id, purpose, code), expected):
             won = self._store.consume_challenge(challenge_id, now)
