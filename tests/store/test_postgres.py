@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 
+from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import SchemaVersionError
-from macnss_auth.store import Keyring, Store
+from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
 from tests.store.contract import PersistentStoreContract
 
@@ -51,3 +54,40 @@ def test_newer_schema_is_refused(postgres: str, schema: str, keyring: Keyring) -
         )
     with pytest.raises(SchemaVersionError):
         PostgresStore(postgres, keyring=keyring, schema=schema)
+
+
+def test_resends_never_leave_two_live_codes_even_if_the_server_defaults_to_repeatable_read(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    """The slot retirement must see a concurrent insert: the store forces READ COMMITTED."""
+    repeatable = psycopg.conninfo.make_conninfo(
+        postgres, options=r"-c default_transaction_isolation=repeatable\ read"
+    )
+    store = PostgresStore(repeatable, keyring=keyring, schema=schema)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    try:
+        for n in range(40):
+            slot = f"sms:s{n}"
+            barrier = threading.Barrier(2)
+
+            def create(i: int, slot: str = slot, barrier: threading.Barrier = barrier) -> None:
+                barrier.wait()
+                challenge = Challenge(
+                    id=f"{slot}-{i}", subject="s", method="sms", created_at=now,
+                    expires_at=now + dt.timedelta(minutes=5),
+                )  # fmt: skip
+                store.create_challenge(ChallengeRecord(challenge=challenge, slot=slot))
+
+            threads = [threading.Thread(target=create, args=(i,)) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            live = [
+                i for i in range(2)
+                if (record := store.get_challenge(f"{slot}-{i}")) is not None
+                and not record.consumed
+            ]  # fmt: skip
+            assert len(live) == 1, slot
+    finally:
+        store.close()

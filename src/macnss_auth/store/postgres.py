@@ -174,9 +174,14 @@ class PostgresStore:
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
-            return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout)
+            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout)
         except psycopg.Error as exc:
             raise StoreError("cannot connect to PostgreSQL") from exc
+        # Slot retirement and counters rely on each statement seeing rows committed by
+        # other instances meanwhile: a REPEATABLE READ default (server, database or role
+        # setting) would let a resend leave two live codes.
+        conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        return conn
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
