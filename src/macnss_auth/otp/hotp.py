@@ -107,6 +107,9 @@ REPLAY_LOOK_BEHIND = 3
 
 _PENDING = ":pending"
 _MAX_SECRET_BYTES = 1024
+# Every length an enrollment may have (OtpParameters accepts 6 to 8 digits).
+_MIN_DIGITS = 6
+_MAX_DIGITS = 8
 
 
 class _PyOtp(pyotp.OTP):
@@ -162,6 +165,22 @@ class _Trial:
 
 
 @functools.lru_cache(maxsize=64)
+def _normalize_any_length(code: object) -> str:
+    """Digits of any length an enrollment may have (6 to 8), else MalformedInput.
+
+    The length is *not* checked against the subject's enrollment: a code of
+    the wrong length fails as a wrong code (InvalidCode), for enrolled and
+    unknown subjects alike, or the error type would tell an 8-digit
+    enrollment from no enrollment.
+    """
+    digits = normalize_code(code)
+    if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:
+        raise MalformedInput(
+            f"the code must have {_MIN_DIGITS} to {_MAX_DIGITS} digits", field="code"
+        )
+    return digits
+
+
 def _parameters(algorithm: str, digits: int, period: int) -> OtpParameters:
     # Stored parameters repeat; validating them once per combination is enough.
     return OtpParameters(algorithm=OtpAlgorithm.parse(algorithm), digits=digits, period=period)
@@ -652,7 +671,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
     ) -> AuthResult:
         params = self._parameters_of(enrollment) if enrollment else self._parameters
         with self._malformed_audited(subject, context, now, action):
-            digits = normalize_code(code, length=params.digits)
+            digits = _normalize_any_length(code)
         trial = self._acquire(subject, context, now, action)
         if enrollment is None:
             # Same work as for a real enrollment, then the same answer.
@@ -874,7 +893,7 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         enrollment = self._store.get_enrollment(subject, self._method)
         params = self._parameters_of(enrollment) if enrollment else self._parameters
         with self._malformed_audited(subject, context, now, action):
-            codes = [normalize_code(c, length=params.digits) for c in (first, second)]
+            codes = [_normalize_any_length(c) for c in (first, second)]
         trial = self._acquire(subject, context, now, action)
         target = enrollment if enrollment is not None else self._dummy(params)
         base = self._next_counter(target) if enrollment is not None else 0

@@ -59,10 +59,19 @@ _READS_AS = {"O": "0", "I": "1", "L": "1"}
 _SEPARATORS = frozenset(" -\u00a0\t")
 _FAST_HASH_BITS = 112  # NIST SP 800-63B §5.1.2.2: below this, use a salted slow KDF
 _MAX_INPUT = 64
+_MIN_LENGTH = 10
+_MAX_LENGTH = 40
 
 
-def normalize_recovery_code(text: object, *, length: int) -> str:
+def normalize_recovery_code(text: object, *, length: int | None) -> str:
     """Upper-case Crockford base32 of exactly ``length`` symbols, or raise.
+
+    Args:
+        text: what the person typed.
+        length: the exact length required; None: any length a set may have
+            (10 to 40), as verification uses, so that a code of another
+            length than the subject's fails as a wrong code, the same way as
+            for a subject without codes.
 
     Raises:
         MalformedInput: (``field="code"``) not text, a character outside the
@@ -82,7 +91,12 @@ def normalize_recovery_code(text: object, *, length: int) -> str:
                 "a recovery code has only letters, digits, spaces and dashes", field="code"
             )
         out.append(char)
-    if len(out) != length:
+    if length is None:
+        if not _MIN_LENGTH <= len(out) <= _MAX_LENGTH:
+            raise MalformedInput(
+                f"a recovery code has {_MIN_LENGTH} to {_MAX_LENGTH} characters", field="code"
+            )
+    elif len(out) != length:
         raise MalformedInput(f"a recovery code has {length} characters", field="code")
     return "".join(out)
 
@@ -135,7 +149,7 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
     ) -> None:
         if not 1 <= count <= 100:
             raise ConfigurationError("a recovery set has 1 to 100 codes")
-        if not 10 <= length <= 40:
+        if not _MIN_LENGTH <= length <= _MAX_LENGTH:
             raise ConfigurationError("a recovery code has 10 to 40 symbols (50 to 200 bits)")
         if scrypt_n < 2**10 or scrypt_n & (scrypt_n - 1) or scrypt_r < 1 or scrypt_p < 1:
             raise ConfigurationError("scrypt_n must be a power of two >= 1024; r, p >= 1")
@@ -233,9 +247,10 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
         challenge_id: str | None = None,
     ) -> AuthResult:
         action = AuditAction.RECOVERY
-        length = int(enrollment.params["length"]) if enrollment else self.length
         with self._malformed_audited(subject, context, now, action):
-            normalized = normalize_recovery_code(code, length=length)
+            # Any valid length: a wrong one fails below as a wrong code, as for
+            # an unknown subject (the set's length must not show).
+            normalized = normalize_recovery_code(code, length=None)
         trial = self._acquire(subject, context, now, action)
         if enrollment is None:
             # The same KDF call as for a real set, then the same answer.
