@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
+import stat
 import struct
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from macnss_auth.delivery import ChannelKind, DeliveryError, OutboundMessage
+from macnss_auth.delivery.console import FileChannel
+from macnss_auth.delivery.http_sms import HttpSmsGateway
 from macnss_auth.delivery.smpp import SmppChannel
 from macnss_auth.delivery.smtp import SmtpChannel
+from macnss_auth.otp.contacts import Destination
 from macnss_auth.secret import Secret
 from tests.delivery.conftest import Mailbox
 from tests.delivery.test_smpp import SmscStub
@@ -143,3 +149,46 @@ def test_smpp_wire_log_is_there_for_a_caller_who_asks(caplog: pytest.LogCaptureF
     finally:
         smsc.close()
     assert any(record.name == "tests.smpp.wire" for record in caplog.records)
+
+
+def test_file_channel_outbox_is_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        outbox = tmp_path / "outbox.txt"
+        FileChannel(ChannelKind.SMS, path=outbox).send(
+            OutboundMessage(kind=ChannelKind.SMS, to="+212612345678", text="Code 493817")
+        )
+    finally:
+        os.umask(old)
+    assert "493817" in outbox.read_text()
+    assert stat.S_IMODE(outbox.stat().st_mode) == 0o600
+
+
+def test_reprs_show_no_more_than_the_hint() -> None:
+    mail = Destination(kind=ChannelKind.EMAIL, address="zoe.quixby@example.org")
+    phone = Destination(kind=ChannelKind.SMS, address="+212612345678")
+    message = OutboundMessage(
+        kind=ChannelKind.EMAIL, to="zoe.quixby@example.org", text="123456", hint=mail.hint
+    )
+    local = "zoe.quixby"
+    for shown in (repr(mail), repr(message)):
+        # The hint's one character of the local part, never any three in a row.
+        assert not [local[i : i + 3] for i in range(len(local) - 2) if local[i : i + 3] in shown]
+        assert "123456" not in shown
+    assert mail.hint in repr(mail)
+    assert "612" not in repr(phone)
+    assert "5678" not in repr(phone)
+
+
+def test_http_gateway_repr_hides_the_query_and_credentials() -> None:
+    gateway = HttpSmsGateway(
+        "https://user:pa55word@sms.example.ma/v1/send?api_key=K3YK3Y&x=1",
+        body={"to": "${to}", "text": "${text}"},
+    )
+    try:
+        shown = repr(gateway)
+    finally:
+        gateway.close()
+    assert "sms.example.ma/v1/send" in shown
+    for secret in ("K3YK3Y", "api_key", "pa55word", "user"):
+        assert secret not in shown

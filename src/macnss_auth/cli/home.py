@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -37,6 +38,7 @@ __all__ = [
     "load_keyring",
     "open_state",
     "resolve_home",
+    "write_private",
 ]
 
 HOME_ENV = "MACNSS_AUTH_HOME"
@@ -59,7 +61,11 @@ def resolve_home(option: str | None) -> Path:
 def load_key(home: Path, name: str, env: str) -> Secret:
     """A 32-byte key from ``$ENV`` (64 hex digits) or ``HOME/NAME`` (created, mode 0600).
 
-    Creation uses O_EXCL, so two processes starting at once agree on one key.
+    Creation is atomic and exclusive: the key is written to a private
+    temporary file in the same directory, synced, then hard-linked to its
+    name, which fails if the name exists. Two processes starting at once
+    agree on one key (the first link wins), a reader never sees a partly
+    written file, and a crash leaves no empty key file behind.
 
     Raises:
         ConfigurationError: the key is not 64 hex digits.
@@ -68,14 +74,14 @@ def load_key(home: Path, name: str, env: str) -> Secret:
     path = home / name
     if text is None:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
             text = path.read_text().strip()
-        else:
+        except FileNotFoundError:
             key = SystemRandom().token_bytes(32)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(key.hex() + "\n")
-            return Secret(key)
+            won = _create_exclusive(path, (key.hex() + "\n").encode("ascii"))
+            if won:
+                return Secret(key)
+            # Another process created it first: use its key.
+            text = path.read_text().strip()
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -83,6 +89,53 @@ def load_key(home: Path, name: str, env: str) -> Secret:
     if len(key) != 32:
         raise ConfigurationError(f"the key in {name} / ${env} must be 64 hex digits")
     return Secret(key)
+
+
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    """Give ``path`` the content ``data`` (mode 0600) unless it exists; True if it did.
+
+    Like ``O_CREAT | O_EXCL`` (first creator wins), but the name appears
+    only with its full content, durably written.
+    """
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        _sync_directory(path.parent)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a new directory entry durable (POSIX; a no-op where unsupported)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (0600, even if it existed).
+
+    For files that hold secrets, such as QR codes with an OTP seed.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # The umask or an older file may have left it wider.
+        handle.write(data)
 
 
 def load_keyring(home: Path) -> Keyring:

@@ -18,7 +18,14 @@ from pathlib import Path
 import click
 
 from macnss_auth.authenticator import AuthResult
-from macnss_auth.cli.home import exit_refused, home_option, load_keyring, open_state, resolve_home
+from macnss_auth.cli.home import (
+    exit_refused,
+    home_option,
+    load_keyring,
+    open_state,
+    resolve_home,
+    write_private,
+)
 from macnss_auth.errors import AuthenticationFailed, ConfigurationError, MalformedInput
 from macnss_auth.otp.enrollment import OtpParameters
 from macnss_auth.otp.totp import TotpAuthenticator
@@ -111,10 +118,11 @@ def enroll(  # noqa: PLR0917 (click passes every option as an argument)
     click.echo(
         f"        ({params.algorithm.value}, {params.digits} digits, {params.period} s; time-based)"
     )
+    # The QR codes hold the seed: owner-only files.
     if svg is not None:
-        svg.write_text(provisioning.qr_svg(), encoding="utf-8")
+        write_private(svg, provisioning.qr_svg().encode("utf-8"))
     if png is not None:
-        png.write_bytes(provisioning.qr_png())
+        write_private(png, provisioning.qr_png())
     click.echo(
         f"Pending until {provisioning.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
         f"confirm with: macnss-auth totp confirm {subject} CODE"

@@ -7,6 +7,7 @@ does not leak a phone number.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -67,6 +68,17 @@ class ConsoleChannel:
         return f"ConsoleChannel({self._kind.value!r})"
 
 
+def _open_private(path: Path) -> TextIO:
+    """Open ``path`` for appending, readable by its owner only: it holds codes."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # A file that was already there (umask, earlier versions).
+        return os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class FileChannel:
     """Appends each message to a UTF-8 text file (a development mailbox)."""
 
@@ -85,7 +97,7 @@ class FileChannel:
 
     def send(self, message: OutboundMessage) -> DeliveryReceipt:
         try:
-            with self._lock, self._path.open("a", encoding="utf-8") as handle:
+            with self._lock, _open_private(self._path) as handle:
                 handle.write(format_message(message))
         except OSError as exc:
             raise DeliveryUnavailable(f"cannot append to the message file: {exc.strerror}") from exc

@@ -21,6 +21,7 @@ other 4xx is a rejection. Timeouts and connection failures are retryable.
 from __future__ import annotations
 
 import string
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,16 @@ from macnss_auth.secret import Secret
 __all__ = ["HttpSmsGateway"]
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def _url_for_repr(url: str) -> str:
+    """Scheme, host, port and path: gateways put API keys in queries and user info."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "…"
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def _fill(template: Any, values: Mapping[str, str]) -> Any:
@@ -109,7 +120,7 @@ class HttpSmsGateway:
         return "http-sms"
 
     def __repr__(self) -> str:
-        return f"HttpSmsGateway({self.url!r}, encoding={self.encoding!r})"
+        return f"HttpSmsGateway({_url_for_repr(self.url)!r}, encoding={self.encoding!r})"
 
     def close(self) -> None:
         """Close the HTTP client if this gateway created it."""

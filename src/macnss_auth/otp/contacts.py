@@ -69,7 +69,8 @@ _SMS_TYPES = frozenset(
 
 
 def _mask_for_repr(value: str) -> str:
-    return value[:4] + "…"
+    # Nothing of the address: the hint (shown beside it) is all a repr may tell.
+    return "…"
 
 
 @attrs.frozen
@@ -78,7 +79,8 @@ class Destination:
 
     Attributes:
         kind: SMS or e-mail.
-        address: E.164 number or normalized e-mail address (hidden in repr).
+        address: E.164 number or normalized e-mail address (hidden in repr,
+            where only the hint shows).
         hint: the masked form, safe to show and to audit (computed if not given).
     """
 
