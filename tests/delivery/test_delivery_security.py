@@ -192,3 +192,19 @@ def test_http_gateway_repr_hides_the_query_and_credentials() -> None:
     assert "sms.example.ma/v1/send" in shown
     for secret in ("K3YK3Y", "api_key", "pa55word", "user"):
         assert secret not in shown
+
+
+def test_http_gateway_never_raises_a_third_party_exception() -> None:
+    # A header value httpx cannot encode fails as a DeliveryError, not UnicodeEncodeError.
+    gateway = HttpSmsGateway(
+        "http://127.0.0.1:9/send",
+        body={"to": "${to}", "text": "${text}"},
+        auth_header=("X-Key", Secret("clé".encode())),
+        timeout=1,
+    )
+    try:
+        with pytest.raises(DeliveryError) as info:
+            gateway.send(OutboundMessage(kind=ChannelKind.SMS, to="+212612345678", text="1"))
+    finally:
+        gateway.close()
+    assert not info.value.retryable

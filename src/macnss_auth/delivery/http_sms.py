@@ -133,7 +133,8 @@ class HttpSmsGateway:
         Raises:
             DeliveryTimeout: no answer within ``timeout``.
             DeliveryUnavailable: connection failure, 408/425/429 or 5xx.
-            DeliveryRejected: any other non-2xx status.
+            DeliveryRejected: any other non-2xx status, or a request that
+                cannot be encoded (a non-ASCII header value).
         """
         length = sms_length(message.text)
         values = {
@@ -165,6 +166,9 @@ class HttpSmsGateway:
             raise DeliveryUnavailable(
                 f"cannot reach the SMS gateway: {type(exc).__name__}"
             ) from exc
+        except (ValueError, TypeError) as exc:
+            # A header or body httpx cannot encode: retrying will not help.
+            raise DeliveryRejected(f"the request cannot be built: {type(exc).__name__}") from exc
         status = response.status_code
         if status in _RETRYABLE_STATUS or status >= 500:
             raise DeliveryUnavailable(f"the SMS gateway answered {status}, try later")
