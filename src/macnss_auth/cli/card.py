@@ -4,7 +4,10 @@
 (the card in DIR, the trust anchors -- CSCA certificate, signed master list,
 CRL -- in DIR/trust/). ``emulate`` serves a saved card over nfcpy's ``udp``
 link or to pcscd's vpcd driver, tap after tap, until Ctrl-C (or
-``--duration``). Both bind or connect to loopback only.
+``--duration``): ``--vpcd`` connects to a listening vpcd (forward mode,
+Debian's default reader.conf.d entry), ``--vpcd-listen`` listens for vpcd
+(reverse mode, ``DEVICENAME 127.0.0.1:0x8C7B``). All bind or connect to
+loopback only.
 
 The group is a plain :class:`click.Group`: more subcommands (``read``) attach
 with ``@command.command(...)`` in their own module or here.
@@ -31,7 +34,7 @@ from macnss_auth.nfc.card import (
     save_card,
 )
 from macnss_auth.nfc.card.issuer import Person
-from macnss_auth.nfc.serve import VPCD_PORT, UdpCardServer, VpcdCardClient
+from macnss_auth.nfc.serve import VPCD_PORT, UdpCardServer, VpcdCardClient, VpcdCardServer
 
 __all__ = ["command"]
 
@@ -128,7 +131,16 @@ def issue(
     "--vpcd",
     "vpcd",
     metavar="HOST[:PORT]",
-    help=f"Connect to pcscd's vpcd driver (port {VPCD_PORT} by default).",
+    help=f"Connect to pcscd's vpcd driver, forward mode (port {VPCD_PORT} by default).",
+)
+@click.option(
+    "--vpcd-listen",
+    "vpcd_listen",
+    metavar="HOST[:PORT]",
+    help=(
+        f"Listen for pcscd's vpcd driver, reverse mode: reader.conf.d DEVICENAME "
+        f"127.0.0.1:0x{VPCD_PORT:X} (port {VPCD_PORT} by default; start before pcscd)."
+    ),
 )
 @click.option("--delay", type=float, default=0.0, help="Fault: seconds before every answer.")
 @click.option("--drop-every", type=int, default=None, help="Fault: lose every N-th answer.")
@@ -142,6 +154,7 @@ def emulate(
     directory: Path,
     udp: str | None,
     vpcd: str | None,
+    vpcd_listen: str | None,
     delay: float,
     drop_every: int | None,
     remove_after: int | None,
@@ -149,16 +162,20 @@ def emulate(
     duration: float | None,
 ) -> None:
     """Serve the card saved in DIRECTORY until Ctrl-C."""
-    if udp and vpcd:
-        raise click.UsageError("give --udp or --vpcd, not both")
+    if sum(1 for given in (udp, vpcd, vpcd_listen) if given) > 1:
+        raise click.UsageError("give one of --udp, --vpcd and --vpcd-listen")
     try:
         data = load_card(directory)
         faults = FaultPlan(
             delay=delay, drop_every=drop_every, remove_after=remove_after, wtx_storm=wtx_storm
         )
         card = VirtualCard(data, random=SystemRandom())
-        server: UdpCardServer | VpcdCardClient
-        if vpcd:
+        server: UdpCardServer | VpcdCardClient | VpcdCardServer
+        if vpcd_listen:
+            host, port = _host_port(vpcd_listen, VPCD_PORT)
+            server = VpcdCardServer(card, host=host, port=port, faults=faults)
+            where = f"{host}:{port}, waiting for vpcd (reverse mode, reader 'Virtual PCD')"
+        elif vpcd:
             host, port = _host_port(vpcd, VPCD_PORT)
             server = VpcdCardClient(card, host=host, port=port, faults=faults)
             where = f"vpcd at {host}:{port} (reader 'Virtual PCD')"

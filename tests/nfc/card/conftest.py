@@ -28,12 +28,12 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture(scope="session")
-def pcscd() -> Iterator[None]:
-    """pcscd with the vpcd driver (started here unless already running)."""
+def pcscd() -> Iterator[PcscdService]:
+    """pcscd with the vpcd driver: a running one reused, or our own loopback-only one per link."""
     service = PcscdService()
     service.start()
     try:
-        yield
+        yield service
     finally:
         service.stop()
 

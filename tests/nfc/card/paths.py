@@ -4,8 +4,9 @@
 * ``udp``: the card as an ISO 14443-4 target on nfcpy's udp link; the reader is
   the library's :class:`~macnss_auth.nfc.transports.nfcpy.NfcpyTransport`
   (``nfc.ContactlessFrontend('udp:...')`` and ``Type4Tag.transceive``).
-* ``vpcd``: the card connected to pcscd's vpcd driver; the reader is the library's
-  :class:`~macnss_auth.nfc.transports.pcsc.PcscTransport` (pyscard).
+* ``vpcd``: the card linked to pcscd's vpcd driver; the reader is the library's
+  :class:`~macnss_auth.nfc.transports.pcsc.PcscTransport` (pyscard). See
+  :class:`PcscdService` for which pcscd, and which end of the link listens.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +24,17 @@ import pytest
 
 from macnss_auth.nfc.card import FaultPlan, VirtualCard
 from macnss_auth.nfc.protocol import Transport
-from macnss_auth.nfc.serve import VPCD_PORT, MemoryTransport, UdpCardServer, VpcdCardClient
+from macnss_auth.nfc.serve import (
+    VPCD_PORT,
+    MemoryTransport,
+    UdpCardServer,
+    VpcdCardClient,
+    VpcdCardServer,
+)
 from macnss_auth.nfc.serve.vpcd import ABSENCE_AFTER_FAULT
 from macnss_auth.nfc.transports.nfcpy import NfcpyTransport
 from macnss_auth.nfc.transports.pcsc import PcscTransport
+from macnss_auth.testing import FixedRandom
 
 VPCD_READER = "Virtual PCD 00 00"
 #: The card tests use vpcd's second slot (port 35964), so that they do not share a slot
@@ -33,6 +42,16 @@ VPCD_READER = "Virtual PCD 00 00"
 CARD_TESTS_READER = "Virtual PCD 00 01"
 CARD_TESTS_PORT = VPCD_PORT + 1
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+#: vpcd's two slots: reader name -> the port its link uses.
+VPCD_SLOTS = {VPCD_READER: VPCD_PORT, CARD_TESTS_READER: CARD_TESTS_PORT}
+
+#: reader.conf.d entry for vpcd in reverse mode: vpcd connects to 127.0.0.1 (port 0x8C7B,
+#: then 0x8C7C for its second slot) instead of listening on every address.
+REVERSE_MODE_CONF = f"""FRIENDLYNAME "Virtual PCD"
+DEVICENAME   127.0.0.1:0x{VPCD_PORT:X}
+LIBPATH      {VPCD_DRIVER}
+CHANNELID    0x{VPCD_PORT:X}
+"""
 
 
 def _readers() -> list[str]:
@@ -48,31 +67,72 @@ def _readers() -> list[str]:
 
 
 class PcscdService:
-    """pcscd for the tests: reuse a running one, or start ``pcscd -f`` and stop it after."""
+    """pcscd for the tests: reuse a running one, or run one of our own on loopback only.
+
+    * A pcscd already showing the Virtual PCD reader (a system pcscd, vpcd in
+      Debian's forward mode) is reused: cards connect to it with
+      :class:`VpcdCardClient`.
+    * Otherwise the tests run ``pcscd -f -c DIR`` with a temporary
+      reader.conf.d holding :data:`REVERSE_MODE_CONF`: vpcd connects to
+      :class:`VpcdCardServer` on 127.0.0.1 and nothing listens elsewhere.
+      vsmartcard 3.3 (Debian 12) aborts pcscd once a reverse link is lost
+      (a fault, a stopped card), so each link gets its own pcscd, started
+      after both slots listen and stopped before they close (about 0.2 s).
+    """
 
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
+        self.conf_dir: Path | None = None
+        self.started = False
+
+    @property
+    def owned(self) -> bool:
+        """Whether the tests run pcscd themselves (reverse mode) rather than reuse one."""
+        return self.conf_dir is not None
 
     def start(self) -> None:
-        if VPCD_READER in _readers():
+        if self.started:
             return
+        if VPCD_READER not in _readers():
+            pcscd = shutil.which("pcscd")
+            if pcscd is None or not VPCD_DRIVER.exists():
+                skip_or_fail(
+                    "pcscd and vsmartcard-vpcd are needed (apt-get install pcscd vsmartcard-vpcd)"
+                )
+            self.conf_dir = Path(tempfile.mkdtemp(prefix="macnss-reader.conf.d-"))
+            (self.conf_dir / "vpcd").write_text(REVERSE_MODE_CONF)
+        self.started = True
+        _services.append(self)
+
+    def stop(self) -> None:
+        self._stop_pcscd()
+        conf_dir, self.conf_dir = self.conf_dir, None
+        if conf_dir is not None:
+            shutil.rmtree(conf_dir, ignore_errors=True)
+        if self in _services:
+            _services.remove(self)
+        self.started = False
+
+    def _start_pcscd(self) -> None:
+        assert self.conf_dir is not None
         pcscd = shutil.which("pcscd")
-        if pcscd is None or not VPCD_DRIVER.exists():
-            skip_or_fail(
-                "pcscd and vsmartcard-vpcd are needed (apt-get install pcscd vsmartcard-vpcd)"
-            )
+        assert pcscd is not None
         self.process = subprocess.Popen(
-            [str(pcscd), "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [pcscd, "-f", "-c", str(self.conf_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if VPCD_READER in _readers():
                 return
+            if self.process.poll() is not None:
+                break
             time.sleep(0.05)
-        self.stop()
-        skip_or_fail("pcscd started but the Virtual PCD reader did not appear")
+        self._stop_pcscd()
+        skip_or_fail("pcscd started but the Virtual PCD reader did not appear (another pcscd?)")
 
-    def stop(self) -> None:
+    def _stop_pcscd(self) -> None:
         process, self.process = self.process, None
         if process is not None:
             process.terminate()
@@ -81,6 +141,58 @@ class PcscdService:
             except subprocess.TimeoutExpired:  # pragma: no cover - pcscd ignores SIGTERM
                 process.kill()
                 process.wait(timeout=10)
+
+    @contextlib.contextmanager
+    def link(
+        self, card: VirtualCard, *, reader: str, faults: FaultPlan | None = None
+    ) -> Iterator[str]:
+        """``card`` in vpcd's slot ``reader``, as long as the block runs; yields the reader name."""
+        port = VPCD_SLOTS[reader]
+        if not self.owned:
+            client = VpcdCardClient(card, port=port, faults=faults).start()
+            try:
+                if not client.wait_connected(5.0):
+                    skip_or_fail(f"could not connect to vpcd on 127.0.0.1:{port}")
+                yield reader
+            finally:
+                client.stop()
+                if faults is not None and not faults.none:
+                    # A link broken mid-command: pcscd must see the slot empty at one of its
+                    # presence polls before it powers up the next card (see VpcdCardClient).
+                    time.sleep(ABSENCE_AFTER_FAULT)
+            return
+        # vpcd connects to both slots when pcscd starts: the other one gets a card of its own.
+        spare = VirtualCard(card.data, random=FixedRandom(0))
+        servers = [VpcdCardServer(card, port=port, faults=faults)] + [
+            VpcdCardServer(spare, port=other)
+            for name, other in VPCD_SLOTS.items()
+            if name != reader
+        ]
+        try:
+            for server in servers:
+                server.start()
+            self._start_pcscd()
+            yield reader
+        finally:
+            self._stop_pcscd()
+            for server in servers:
+                server.stop()
+
+
+_services: list[PcscdService] = []
+
+
+def vpcd_card(
+    card: VirtualCard, *, reader: str = VPCD_READER, faults: FaultPlan | None = None
+) -> contextlib.AbstractContextManager[str]:
+    """``card`` in vpcd's slot ``reader`` through the started :class:`PcscdService`.
+
+    Forward mode (a reused pcscd): a :class:`VpcdCardClient`; reverse mode (our own
+    pcscd): a :class:`VpcdCardServer`. Yields the reader name for PcscTransport.
+    """
+    if not _services:
+        skip_or_fail("no PcscdService started (use the pcscd fixture)")
+    return _services[-1].link(card, reader=reader, faults=faults)
 
 
 def skip_or_fail(reason: str) -> None:
@@ -104,17 +216,10 @@ def serve(path: str, card: VirtualCard, *, faults: FaultPlan | None = None) -> I
             yield reader
         return
     if path == "vpcd":
-        client = VpcdCardClient(card, port=CARD_TESTS_PORT, faults=faults).start()
-        try:
-            if not client.wait_connected(5.0):
-                skip_or_fail(f"could not connect to vpcd on 127.0.0.1:{CARD_TESTS_PORT}")
-            with PcscTransport(CARD_TESTS_READER, timeout=4.0) as pcsc:
-                yield pcsc
-        finally:
-            client.stop()
-            if faults is not None and not faults.none:
-                # A link broken mid-command: pcscd must see the slot empty at one of its
-                # presence polls before it powers up the next card (see VpcdCardClient).
-                time.sleep(ABSENCE_AFTER_FAULT)
+        with (
+            vpcd_card(card, reader=CARD_TESTS_READER, faults=faults) as name,
+            PcscTransport(name, timeout=4.0) as pcsc,
+        ):
+            yield pcsc
         return
     raise ValueError(path)

@@ -2,7 +2,8 @@
 
 * memory: MemoryTransport;
 * udp: the card on nfcpy's udp link, read through NfcpyTransport (nfcpy's real stack);
-* vpcd: the card in pcscd's Virtual PCD reader, read through PcscTransport (pyscard).
+* vpcd: the card in pcscd's Virtual PCD reader, read through PcscTransport (pyscard);
+  vpcd in reverse mode (it connects to the card on 127.0.0.1) unless a pcscd was running.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from macnss_auth.nfc.lds import parse_dg1, parse_dg2
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.protocol import Transport
 from macnss_auth.nfc.reader import DocumentReader
-from macnss_auth.nfc.serve import MemoryTransport, UdpCardServer, VpcdCardClient
+from macnss_auth.nfc.serve import MemoryTransport, UdpCardServer
 from macnss_auth.nfc.transports import NfcpyTransport, PcscTransport
 from macnss_auth.testing import FixedClock, FixedRandom
-from tests.nfc.card.paths import VPCD_READER, PcscdService, skip_or_fail
+from tests.nfc.card.paths import VPCD_READER, PcscdService, vpcd_card
 
 from .conftest import NOW, PROFILES, card_files, issued, password_for
 
@@ -48,18 +49,13 @@ def connected(path: str, card: VirtualCard) -> Iterator[Transport]:
             finally:
                 nfc.close()
     else:
-        client = VpcdCardClient(card).start()
-        try:
-            if not client.wait_connected(5.0):
-                skip_or_fail("could not connect to vpcd on 127.0.0.1:35963")
-            pcsc = PcscTransport(VPCD_READER, timeout=5.0)
+        with vpcd_card(card, reader=VPCD_READER) as reader:
+            pcsc = PcscTransport(reader, timeout=5.0)
             pcsc.connect()
             try:
                 yield pcsc
             finally:
                 pcsc.close()
-        finally:
-            client.stop()
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -1,18 +1,35 @@
 """Serve a virtual card to PC/SC through vsmartcard's ``vpcd`` driver.
 
 pcscd loads vpcd (Debian package ``vsmartcard-vpcd``) as the reader "Virtual
-PCD"; vpcd listens on TCP port 35963 and a virtual card *connects to it*.
-The wire protocol is a stream of messages, each a 2-byte big-endian length
-then the payload. A 1-byte payload is a control: ``00`` power off, ``01``
-power on, ``02`` reset, ``04`` get ATR (answered with the ATR); anything
-longer is a command APDU, answered with the response APDU. Once connected,
-pyscard sees a card in the "Virtual PCD" reader and runs its genuine code
-path (SCardConnect, SCardTransmit, T=0/T=1 handling in pcscd).
+PCD". The wire protocol is a stream of messages, each a 2-byte big-endian
+length then the payload. A 1-byte payload is a control: ``00`` power off,
+``01`` power on, ``02`` reset, ``04`` get ATR (answered with the ATR);
+anything longer is a command APDU, answered with the response APDU. Once
+the link is up, pyscard sees a card in the "Virtual PCD" reader and runs
+its genuine code path (SCardConnect, SCardTransmit, T=0/T=1 in pcscd).
 
-:class:`VpcdCardClient` keeps that connection up tap after tap until stopped:
-when vpcd or pcscd goes away it reconnects. Faults: a delay sleeps before the
-answer; a dropped or removed answer closes the connection (pcscd reports
-the card removed, pyscard raises), since vpcd would otherwise wait forever.
+Who connects to whom depends on vpcd's ``DEVICENAME`` in reader.conf.d:
+
+* forward mode, Debian's default ``DEVICENAME /dev/null:0x8C7B``: vpcd
+  *listens* on TCP 35963 (35964 for its second slot) -- on every address,
+  ``0.0.0.0`` -- and :class:`VpcdCardClient` connects to it;
+* reverse mode, ``DEVICENAME 127.0.0.1:0x8C7B``: vpcd *connects* to
+  127.0.0.1:35963 (and 35964), where :class:`VpcdCardServer` listens on
+  loopback only. Nothing listens on a public address.
+
+Both ends run one implementation of the protocol (:class:`_VpcdLink`). In
+forward mode a fault that loses an answer (a removed card, a dropped answer,
+for which vpcd would otherwise wait forever) closes the connection; the card
+then stays away :data:`ABSENCE_AFTER_FAULT` seconds so that pcscd sees the
+slot empty at one of its presence polls.
+
+vsmartcard 3.3 (Debian 12) quirk, reverse mode: once its connection is gone,
+vpcd's reconnect passes an invalid descriptor (-1) to ``FD_SET`` and pcscd
+aborts at its next presence poll; the same happens when nothing listens as
+pcscd starts. With that version a reverse-mode link must last as long as
+pcscd: start the server (both slots: ports 35963 and 35964) before pcscd,
+stop pcscd before the server; :class:`VpcdCardServer` therefore answers a
+lost answer with an invalid one rather than closing the link (``break_link``).
 """
 
 from __future__ import annotations
@@ -23,21 +40,26 @@ import socket
 import threading
 import time
 
+from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan, FrameFault
 from macnss_auth.nfc.serve._lifecycle import ServingThread, require_loopback
 
-__all__ = ["VPCD_PORT", "VpcdCardClient"]
+__all__ = ["ABSENCE_AFTER_FAULT", "VPCD_PORT", "VpcdCardClient", "VpcdCardServer"]
 
 _log = logging.getLogger(__name__)
 
-#: vpcd's default port (0x8C7B; ``CHANNELID`` in /etc/reader.conf.d/vpcd).
+#: vpcd's default port (0x8C7B; ``CHANNELID`` in reader.conf.d); the second slot is port + 1.
 VPCD_PORT = 35963
 
-#: Seconds a card stays away after a fault broke the link (see :meth:`VpcdCardClient._run`).
+#: Seconds a card stays away after a fault broke the link.
 ABSENCE_AFTER_FAULT = 1.0
 
 _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0, 1, 2, 4
+#: What a reverse-mode card answers for a lost answer: too short to be a response APDU.
+_MUTE = b"\x00"
+#: How often a blocked read or accept wakes up to look at the stop flag.
+_POLL = 0.5
 
 
 class _Closed(Exception):
@@ -54,29 +76,22 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return out
 
 
-class VpcdCardClient(ServingThread):
-    """Connects a virtual card to vpcd and answers it until stopped.
+class _VpcdLink(ServingThread):
+    """The card's end of the vpcd protocol, whoever opened the TCP connection.
 
-    Args:
-        card: the card to serve.
-        host: vpcd's address (loopback only).
-        port: vpcd's port.
-        faults: faults to inject.
-        reconnect_interval: pause between connection attempts, in seconds.
+    A subclass implements :meth:`_run`: obtain a connected socket and hand it
+    to :meth:`_session`, again and again until stopped.
     """
-
-    _thread_name = "vpcd-card"
 
     def __init__(
         self,
         card: VirtualCard,
         *,
-        host: str = "127.0.0.1",
-        port: int = VPCD_PORT,
-        faults: FaultPlan | FaultInjector | None = None,
-        reconnect_interval: float = 0.2,
+        host: str,
+        port: int,
+        faults: FaultPlan | FaultInjector | None,
+        reconnect_interval: float,
     ) -> None:
-        require_loopback(host, "the virtual card connects to a loopback vpcd only")
         super().__init__()
         self.card = card
         self.host = host
@@ -88,15 +103,15 @@ class VpcdCardClient(ServingThread):
         self.sessions = 0
 
     def __repr__(self) -> str:
-        return f"VpcdCardClient({self.host}:{self.port})"
+        return f"{type(self).__name__}({self.host}:{self.port})"
 
     @property
     def connected(self) -> bool:
-        """Whether the card is currently connected to vpcd ("in the reader")."""
+        """Whether vpcd is currently linked to the card ("a card in the reader")."""
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float) -> bool:
-        """Block until connected to vpcd (or ``timeout`` seconds pass)."""
+        """Block until vpcd is linked to the card (or ``timeout`` seconds pass)."""
         return self._connected.wait(timeout)
 
     def _interrupt(self) -> None:
@@ -110,32 +125,27 @@ class VpcdCardClient(ServingThread):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.faults.removed:
-                self._stop.wait(self.reconnect_interval)
-                continue
-            try:
-                sock = socket.create_connection((self.host, self.port), timeout=1.0)
-            except OSError:
-                self._stop.wait(self.reconnect_interval)
-                continue
-            sock.settimeout(0.5)
-            self._socket = sock
-            self._connected.set()
-            self.sessions += 1
+    def _session(self, sock: socket.socket) -> None:
+        """Answer vpcd on ``sock`` until stopped or disconnected, then wait out any absence."""
+        sock.settimeout(_POLL)
+        self._socket = sock
+        self._connected.set()
+        self.sessions += 1
+        self.card.reset()
+        faulted = False
+        try:
+            faulted = self._serve(sock)
+        except (_Closed, OSError):
+            pass
+        finally:
+            self._disconnect()
             self.card.reset()
-            faulted = False
-            try:
-                faulted = self._serve(sock)
-            except (_Closed, OSError):
-                pass
-            finally:
-                self._disconnect()
-                self.card.reset()
-            # After a link broken mid-command pcscd must see the slot empty at one of its
-            # presence polls (about every 0.4 s), or it never powers the card up again.
-            self._stop.wait(max(self.reconnect_interval, ABSENCE_AFTER_FAULT if faulted else 0.0))
+        # After a link broken mid-command pcscd must see the slot empty at one of its
+        # presence polls (about every 0.4 s), or it never powers the card up again.
+        self._stay_away(max(self.reconnect_interval, ABSENCE_AFTER_FAULT if faulted else 0.0))
+
+    def _stay_away(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
     def _read_message(self, sock: socket.socket) -> bytes | None:
         try:
@@ -150,7 +160,7 @@ class VpcdCardClient(ServingThread):
         try:
             return _recv_exact(sock, int.from_bytes(header, "big"))
         finally:
-            sock.settimeout(0.5)
+            sock.settimeout(_POLL)
 
     def _send_message(self, sock: socket.socket, payload: bytes) -> None:
         sock.sendall(len(payload).to_bytes(2, "big") + payload)
@@ -173,13 +183,182 @@ class VpcdCardClient(ServingThread):
             try:
                 number = self.faults.admit()
             except FrameFault:
-                return True  # removed: drop the connection, pcscd sees the card go
+                if self._link_lost(sock):
+                    return True  # removed: drop the connection, pcscd sees the card go
+                continue
             response = self.card.process(message)
             if self.faults.plan.delay:
                 time.sleep(self.faults.plan.delay)
             try:
                 answer = self.faults.answer(number, response)
             except FrameFault:
-                return True  # vpcd would wait forever for a lost answer; break the link instead
+                # vpcd would wait forever for a lost answer: break the link instead.
+                if self._link_lost(sock):
+                    return True
+                continue
             self._send_message(sock, answer)
         return False
+
+    def _link_lost(self, sock: socket.socket) -> bool:
+        """A fault lost the answer: True breaks the link (the default), see VpcdCardServer."""
+        del sock
+        return True
+
+
+class VpcdCardClient(_VpcdLink):
+    """Forward mode: connects a virtual card to a listening vpcd and answers it until stopped.
+
+    When vpcd or pcscd goes away it reconnects.
+
+    Args:
+        card: the card to serve.
+        host: vpcd's address (loopback only).
+        port: vpcd's port.
+        faults: faults to inject.
+        reconnect_interval: pause between connection attempts, in seconds.
+
+    Raises:
+        ConfigurationError: ``host`` is not a loopback address.
+    """
+
+    _thread_name = "vpcd-card"
+
+    def __init__(
+        self,
+        card: VirtualCard,
+        *,
+        host: str = "127.0.0.1",
+        port: int = VPCD_PORT,
+        faults: FaultPlan | FaultInjector | None = None,
+        reconnect_interval: float = 0.2,
+    ) -> None:
+        require_loopback(host, "the virtual card connects to a loopback vpcd only")
+        super().__init__(
+            card, host=host, port=port, faults=faults, reconnect_interval=reconnect_interval
+        )
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.faults.removed:
+                self._stop.wait(self.reconnect_interval)
+                continue
+            try:
+                sock = socket.create_connection((self.host, self.port), timeout=1.0)
+            except OSError:
+                self._stop.wait(self.reconnect_interval)
+                continue
+            self._session(sock)
+
+
+class VpcdCardServer(_VpcdLink):
+    """Reverse mode: listens on loopback for vpcd (``DEVICENAME 127.0.0.1:PORT``) until stopped.
+
+    vpcd connects once per link; after a link ends (a fault, an eject) it may
+    connect again, and the server accepts one connection at a time for as
+    long as it runs. While the card is away (removed by a fault) a connection
+    is accepted and closed at once, so pcscd sees an empty slot.
+
+    Args:
+        card: the card to serve.
+        host: the loopback address to listen on (127.0.0.1, as in ``DEVICENAME``).
+        port: the port vpcd connects to (:data:`VPCD_PORT`; + 1 for vpcd's second slot).
+        faults: faults to inject.
+        reconnect_interval: least pause between two links, in seconds.
+        break_link: let a fault that loses an answer (a removed card, a dropped
+            answer) close the connection, as :class:`VpcdCardClient` does. Off by
+            default: vsmartcard 3.3 aborts pcscd when a reverse link is lost (see the
+            module notes), so the server keeps the link and answers such a command
+            with a one-byte message, which is no response APDU: pcscd passes it on and
+            the PC/SC client fails the transmit (pyscard: "no valid response"). A
+            removed card stays mute until the server restarts.
+
+    Raises:
+        ConfigurationError: ``host`` is not a loopback address (at :meth:`start`: the
+            port cannot be listened on).
+    """
+
+    _thread_name = "vpcd-card-server"
+
+    def __init__(
+        self,
+        card: VirtualCard,
+        *,
+        host: str = "127.0.0.1",
+        port: int = VPCD_PORT,
+        faults: FaultPlan | FaultInjector | None = None,
+        reconnect_interval: float = 0.0,
+        break_link: bool = False,
+    ) -> None:
+        require_loopback(host, "the virtual card listens for vpcd on loopback only")
+        super().__init__(
+            card, host=host, port=port, faults=faults, reconnect_interval=reconnect_interval
+        )
+        self.break_link = break_link
+        self._listener: socket.socket | None = None
+
+    def _link_lost(self, sock: socket.socket) -> bool:
+        if self.break_link:
+            return True
+        self._send_message(sock, _MUTE)
+        return False
+
+    def _open(self) -> None:
+        """Bind and listen, so that vpcd can connect as soon as pcscd starts."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.port))
+            listener.listen(1)
+        except OSError as error:
+            listener.close()
+            raise ConfigurationError(
+                f"cannot listen for vpcd on {self.host}:{self.port}: {error.strerror}"
+            ) from None
+        listener.settimeout(_POLL)
+        self._listener = listener
+
+    def _close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+
+    def _accept(self) -> socket.socket | None:
+        listener = self._listener
+        if listener is None:
+            return None
+        try:
+            sock, _ = listener.accept()
+        except (TimeoutError, OSError):
+            return None
+        return sock
+
+    def _stay_away(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self._turn_away(min(_POLL, deadline - time.monotonic()))
+
+    def _turn_away(self, seconds: float) -> None:
+        """For ``seconds``, close every connection at once: vpcd sees no card."""
+        listener = self._listener
+        if listener is None:
+            self._stop.wait(seconds)
+            return
+        listener.settimeout(max(seconds, 0.01))
+        try:
+            sock, _ = listener.accept()
+        except (TimeoutError, OSError):
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                listener.settimeout(_POLL)
+        sock.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.faults.removed:
+                self._turn_away(_POLL)
+                continue
+            sock = self._accept()
+            if sock is not None:
+                self._session(sock)
