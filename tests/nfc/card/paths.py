@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card import FaultPlan, VirtualCard
 from macnss_auth.nfc.protocol import Transport
 from macnss_auth.nfc.serve import (
@@ -169,8 +170,11 @@ class PcscdService:
             if name != reader
         ]
         try:
-            for server in servers:
-                server.start()
+            try:
+                for server in servers:
+                    server.start()
+            except ConfigurationError as error:  # a port is taken: another test run?
+                skip_or_fail(str(error))
             self._start_pcscd()
             yield reader
         finally:
