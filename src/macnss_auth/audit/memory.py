@@ -35,15 +35,24 @@ class MemoryAuditLog(ChainedAuditLog):
         self._lock = threading.Lock()
         self._events: list[AuditEvent] = []
         self._records: list[dict[str, Any]] = []
+        self._pending: list[Sealer] = []
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
+        # Sealing (canonical JSON and a hash) waits until someone reads the chain: in
+        # memory nobody can see or edit a record before that, and every verification
+        # writes one. The event was screened and validated before it got here.
         with self._lock:
-            record = sealer(self._records[-1] if self._records else None)
-            self._records.append(record)
+            self._pending.append(sealer)
             self._events.append(event)
-            return record
+            return {"seq": len(self._records) + len(self._pending)}
+
+    def _seal_pending_locked(self) -> None:
+        for sealer in self._pending:
+            self._records.append(sealer(self._records[-1] if self._records else None))
+        self._pending.clear()
 
     def _head_locked(self) -> ChainHead:
+        self._seal_pending_locked()
         if not self._records:
             return EMPTY_HEAD
         last = self._records[-1]
@@ -55,6 +64,7 @@ class MemoryAuditLog(ChainedAuditLog):
 
     def stored(self) -> Iterator[Stored]:
         with self._lock:
+            self._seal_pending_locked()
             # Deep copies: a caller editing what it got must not edit the log.
             snapshot = copy.deepcopy(self._records)
         return iter(list(enumerate(snapshot, start=1)))
