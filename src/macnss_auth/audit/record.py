@@ -89,6 +89,8 @@ def _text(value: object, field: str) -> str:
         value = value.value
     if not isinstance(value, str):
         raise AuditEventRejected("must be text", field=field)
+    if value.isascii():  # the common case, and ASCII holds no lone surrogate
+        return str.__str__(value)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

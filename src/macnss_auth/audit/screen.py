@@ -25,6 +25,7 @@ seed under an innocent key, a password). Masking stays the caller's job.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -64,6 +65,12 @@ _DIGIT_RUN = re.compile(r"\d(?:[ \u00a0\-.()/]?\d)*")
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d+\.\d+")
 _WORD_SPLIT = re.compile(r"[_\-.\s]+")
+
+
+@functools.lru_cache(maxsize=1024)
+def _key_words(key: str) -> frozenset[str]:
+    """The words of a detail key (a handful of distinct keys recur in every event)."""
+    return frozenset(word for word in _WORD_SPLIT.split(key.lower()) if word)
 
 
 def _is_exempt_value(value: str) -> bool:
@@ -143,8 +150,7 @@ class SecretScreen:
             if not isinstance(unchecked, str) or not key:
                 raise AuditEventRejected("detail keys must be non-empty text", field="details")
             field = f"details.{key}"
-            words = {word for word in _WORD_SPLIT.split(key.lower()) if word}
-            if words & self.secret_words:
+            if _key_words(key) & self.secret_words:
                 raise AuditEventRejected(
                     "key names a secret; audit events never carry secrets", field=field
                 )
