@@ -110,8 +110,12 @@ class FailureThrottle:
         self._namespace = namespace
         self.policy = policy or ThrottlePolicy()
 
-    def _bases(self, subject: str, context: ClientContext | None) -> list[str]:
+    def _bases(
+        self, subject: str, context: ClientContext | None, generation: int | None = None
+    ) -> list[str]:
         base = f"throttle:{self._namespace}:{subject}"
+        if generation is not None:
+            base += f"@{generation}"
         bases = [base]
         if context is not None and context.client_id:
             bases.append(f"{base}\x00{context.client_id}")
@@ -152,15 +156,24 @@ class FailureThrottle:
             )
         return key
 
-    def acquire(self, subject: str, context: ClientContext | None = None) -> Attempt:
+    def acquire(
+        self, subject: str, context: ClientContext | None = None, *, generation: int | None = None
+    ) -> Attempt:
         """Count one attempt, or refuse it.
+
+        ``generation`` lets a method reset the count with a write it makes anyway:
+        pass a value that only a success changes (the last accepted TOTP step,
+        the HOTP counter) and attempts are counted per value, so a success needs
+        no :meth:`release`, saving one durable write per verification.
 
         Raises:
             LockedOut: the subject is locked out; ``retry_after`` says for how long.
             VerificationThrottled: the previous attempt was too recent.
         """
         now = self._clock.now()
-        keys = [self._refuse_if_blocked(base, now) for base in self._bases(subject, context)]
+        keys = [
+            self._refuse_if_blocked(base, now) for base in self._bases(subject, context, generation)
+        ]
         states: list[CounterState] = [self._store.hit(key, now, self.policy.window) for key in keys]
         count = max(state.count for state in states)
         if count > self.policy.lockout_after:

@@ -356,10 +356,12 @@ class CodeAuthenticatorBase:
         context: ClientContext | None,
         now: dt.datetime,
         action: AuditAction,
+        *,
+        generation: int | None = None,
     ) -> _Trial:
         """Count one attempt before checking it (see the module docstring), or refuse it."""
         try:
-            attempt = self._throttle.acquire(subject, context)
+            attempt = self._throttle.acquire(subject, context, generation=generation)
         except VerificationThrottled as exc:
             details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
             self._record(
@@ -672,12 +674,17 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         params = self._parameters_of(enrollment) if enrollment else self._parameters
         with self._malformed_audited(subject, context, now, action):
             digits = _normalize_any_length(code)
-        trial = self._acquire(subject, context, now, action)
+        # Attempts are counted per value of the replay counter: the success below
+        # advances it, which starts a fresh count without a write of its own.
+        generation = str(enrollment.params["generation"]) if enrollment is not None else ""
+        mark = self._store.current(self._counter_key(generation)) if generation else None
+        trial = self._acquire(
+            subject, context, now, action, generation=-1 if mark is None else mark
+        )
         if enrollment is None:
             # Same work as for a real enrollment, then the same answer.
             self._match(self._dummy(params), params, digits, now)
             raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
-        generation = str(enrollment.params["generation"])
         match = self._match(enrollment, params, digits, now)
         if match is None:
             raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
@@ -686,7 +693,6 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         self._consume_challenge(trial, challenge_id)
         if not self._store.advance(self._counter_key(generation), match.value):
             raise self._failed(TokenReplayed, trial, challenge_id=None)
-        self._throttle.release(subject, context)
         self._accepted(enrollment, match, now)
         if action is AuditAction.CONFIRM:
             self._store.put_enrollment(
