@@ -149,3 +149,16 @@ def test_a_burst_after_a_lockout_expires_is_still_limited(clock: FixedClock) -> 
     for thread in threads:
         thread.join()
     assert len(allowed) == 100
+
+
+def test_a_new_generation_starts_a_fresh_count(clock: FixedClock) -> None:
+    """What a success advances (the last TOTP step) can stand in for a release."""
+    policy = ThrottlePolicy(free_failures=1, base_delay=1, lockout_after=3, lockout_duration=600)
+    throttle = FailureThrottle(store=MemoryStore(), clock=clock, namespace="x", policy=policy)
+    for _ in range(3):
+        throttle.acquire("alice", generation=7)
+        clock.advance(10)
+    with pytest.raises(LockedOut):
+        throttle.acquire("alice", generation=7)
+    # Only a success moves the generation on; an attacker without a code cannot.
+    assert throttle.acquire("alice", generation=8).count == 1
