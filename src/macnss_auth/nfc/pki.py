@@ -399,38 +399,6 @@ _CRYPTOGRAPHY_CURVES: dict[str, ec.EllipticCurve] = {
 }
 
 
-def _point_double(x: int, y: int, a: int, p: int) -> tuple[int, int] | None:
-    if y % p == 0:
-        return None
-    slope = (3 * x * x + a) * pow(2 * y, -1, p) % p
-    x3 = (slope * slope - 2 * x) % p
-    return x3, (slope * (x - x3) - y) % p
-
-
-@functools.lru_cache(maxsize=64)
-def _match_named_curve(params: tuple[int, int, int, int, int, int, int]) -> str | None:
-    """The cryptography curve whose parameters equal ``params`` (p, a, b, gx, gy, n, h).
-
-    cryptography does not expose p, a and b, so they are pinned indirectly: G
-    and n must equal the named curve's, G must lie on the explicit curve
-    (pins b given a and p), and 2G computed with the explicit a and p must
-    equal the named curve's 2G (pins a and p).
-    """
-    p, a, b, gx, gy, n, h = params
-    if h != 1 or p < 3 or (gy * gy - gx * gx * gx - a * gx - b) % p:
-        return None
-    for name, curve in _CRYPTOGRAPHY_CURVES.items():
-        if curve.group_order != n:
-            continue
-        generator = ec.derive_private_key(1, curve).public_key().public_numbers()
-        if (generator.x, generator.y) != (gx, gy):
-            continue
-        twice = ec.derive_private_key(2, curve).public_key().public_numbers()
-        if _point_double(gx, gy, a % p, p) == (twice.x, twice.y):
-            return name
-    return None
-
-
 @attrs.frozen
 class PublicKeyInfo:
     """A parsed SubjectPublicKeyInfo (RFC 5280 §4.1.2.7).
@@ -565,7 +533,7 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
                 int(spec["order"].native),
                 int(cofactor) if cofactor is not None else 1,
             )
-            name = _match_named_curve(values) or _match_uncommon_curve(values)
+            name = _match_curve(values)
             return PublicKeyInfo(
                 "ec",
                 der,
@@ -582,11 +550,22 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
     raise UnsupportedAlgorithm(f"public key algorithm {oid} is not supported")
 
 
-def _match_uncommon_curve(values: tuple[int, int, int, int, int, int, int]) -> str | None:
-    # Curves cryptography lacks (brainpoolP224r1 chip and DS keys): name them from
-    # the standardized domain parameters when every value matches.
-    p, a, b, gx, gy, n, _ = values
+def _match_curve(values: tuple[int, int, int, int, int, int, int]) -> str | None:
+    """The standardized curve whose explicit parameters are ``values`` (p, a, b, gx, gy, n, h).
+
+    Certificates and DG14 keys often spell out a named curve's parameters; the
+    standardized table in :mod:`macnss_auth.nfc.domain_params` names them, so
+    the key can be rebuilt on the named curve (cryptography refuses explicit
+    parameters).
+    """
+    p, a, b, gx, gy, n, h = values
     curve = curve_from_explicit(p=p, a=a % p, b=b, gx=gx, gy=gy, n=n)
+    if curve is None and h == 1:
+        # With a cofactor of 1, a curve cryptography knows is also recognised when
+        # b is given unreduced: the curve equation pins b only modulo p.
+        curve = curve_from_explicit(p=p, a=a % p, b=b % p, gx=gx, gy=gy, n=n)
+        if curve is not None and curve.name not in _CRYPTOGRAPHY_CURVES:
+            curve = None
     return curve.name if curve is not None else None
 
 
@@ -1499,6 +1478,5 @@ def clear_caches() -> None:
     _parse_certificate.cache_clear()
     _parse_public_key_info.cache_clear()
     _to_cryptography.cache_clear()
-    _match_named_curve.cache_clear()
     _name_key_of.cache_clear()
     _scheme_of.cache_clear()
