@@ -265,37 +265,3 @@ def test_audit_keys_derive_two_independent_keys() -> None:
     assert verify_records(log.records(), key=keys.chain).keyed
     with pytest.raises(AuditKeyError):
         AuditKeys.derive(b"short")
-
-
-def test_public_api_is_deliberate() -> None:
-    from macnss_auth import audit  # noqa: PLC0415 (the module under inspection)
-
-    assert sorted(audit.__all__) == [
-        "AuditAction",
-        "AuditChainBroken",
-        "AuditError",
-        "AuditEvent",
-        "AuditEventRejected",
-        "AuditFormatError",
-        "AuditKeyError",
-        "AuditKeys",
-        "AuditLog",
-        "ChainFault",
-        "ChainHead",
-        "ChainKey",
-        "ChainedAuditLog",
-        "JsonLinesAuditLog",
-        "MemoryAuditLog",
-        "Outcome",
-        "SQLiteAuditLog",
-        "SecretScreen",
-        "VerifiedChain",
-        "load_events",
-        "open_audit_log",
-        "pseudonymize",
-        "read_head",
-        "to_dataframe",
-        "verify_file",
-        "verify_records",
-    ]
-    assert all(hasattr(audit, name) for name in audit.__all__)
