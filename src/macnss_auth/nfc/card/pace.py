@@ -76,6 +76,12 @@ def parse_dynamic_authentication_data(data: bytes) -> dict[int, bytes]:
     return out
 
 
+def _same_value(domain: pace.Domain, first: bytes, second: bytes) -> bool:
+    if isinstance(domain, pace.DhDomain):
+        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
+    return first == second
+
+
 def _dynamic(tag: int | None = None, value: bytes = b"", *more: tuple[int, bytes]) -> bytes:
     body = b"" if tag is None else tlv.encode_tlv(tag, value)
     for extra_tag, extra_value in more:
@@ -116,7 +122,7 @@ class PaceResponder:
         self._map_public_pcd = b""
         self._public_pcd = b""
         self._public_ic = b""
-        self._keys: SessionKeys | None = None
+        self._keys: tuple[SessionKeys, ...] = ()
 
     def abort(self) -> None:
         """Forget the attempt in progress (new tap, other protocol)."""
@@ -227,29 +233,54 @@ class PaceResponder:
         domain = self._domain
         if domain is None:  # set in step 2
             raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
-        if public_pcd == self._map_public_pcd:
+        if _same_value(domain, public_pcd, self._map_public_pcd):
             # ICAO 9303-11 §4.4.3.4: the ephemeral key must differ from the mapping key.
             raise CardStatusError(StatusWord.INCORRECT_DATA)
         pace.decode_public_key(domain, public_pcd)
         private = pace.generate_private_key(domain, self._random)
         public_ic = pace.public_key(domain, private)
         shared = pace.shared_secret(domain, private, public_pcd)
-        self._keys = pace.session_keys(shared, self._protocol.cipher, self._protocol.key_bits)
+        # K on the length of p, and for a DH K with a leading zero also without it
+        # (OpenSSL's DH_compute_key): the terminal's token tells which it used.
+        self._keys = pace.session_key_candidates(
+            domain, shared, self._protocol.cipher, self._protocol.key_bits
+        )
         self._public_pcd, self._public_ic = public_pcd, public_ic
         self._step = _Step.AGREED
         return _dynamic(0x84, public_ic)
 
     def _confirm(self, token: bytes) -> tuple[bytes, SecureChannel]:
-        domain, keys = self._domain, self._keys
-        if domain is None or keys is None:  # set in steps 2 and 3
+        domain = self._domain
+        if domain is None or not self._keys:  # set in steps 2 and 3
             raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
-        try:
-            pace.verify_authentication_token(self._protocol, keys, domain, self._public_ic, token)
-        except MacnssAuthError:
-            raise self._failed() from None
+        # Every candidate K and both encodings of the DH key are checked (no early exit).
+        matches = [
+            (
+                pace.token_matches(
+                    self._protocol, keys, domain, self._public_ic, token, fixed_length=False
+                ),
+                pace.token_matches(
+                    self._protocol, keys, domain, self._public_ic, token, fixed_length=True
+                ),
+            )
+            for keys in self._keys
+        ]
+        found = [index for index, (minimal, fixed) in enumerate(matches) if minimal or fixed]
+        if not found:
+            raise self._failed()
+        keys = self._keys[found[0]]
+        minimal_ok, fixed_ok = matches[found[0]]
+        # Answer in the terminal's own convention where it showed one: a DH value
+        # sent with a leading zero octet, or a token over the padded key only.
+        fixed_answer = isinstance(domain, pace.DhDomain) and (
+            (fixed_ok and not minimal_ok)
+            or (len(self._public_pcd) == domain.group.byte_length and self._public_pcd[0] == 0)
+        )
         if self._counted():
             self._retries = self._initial_retries
-        answer_token = pace.authentication_token(self._protocol, keys, domain, self._public_pcd)
+        answer_token = pace.authentication_token(
+            self._protocol, keys, domain, self._public_pcd, fixed_length=fixed_answer
+        )
         extra: list[tuple[int, bytes]] = []
         if self._protocol.mapping is Mapping.CHIP_AUTHENTICATION:
             extra.append((0x8A, self._chip_authentication_data(keys)))

@@ -33,8 +33,11 @@ from macnss_auth.nfc.pace.primitives import (
     pseudo_random_number,
     public_key,
     public_key_data_object,
+    session_key_candidates,
     session_keys,
     shared_secret,
+    strip_shared_secret,
+    token_matches,
     verify_authentication_token,
     verify_chip_authentication_mapping,
 )
@@ -68,8 +71,11 @@ __all__ = [
     "public_key",
     "public_key_data_object",
     "select_pace_info",
+    "session_key_candidates",
     "session_keys",
     "shared_secret",
+    "strip_shared_secret",
+    "token_matches",
     "verify_authentication_token",
     "verify_chip_authentication_mapping",
 ]

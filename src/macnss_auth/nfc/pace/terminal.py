@@ -76,6 +76,13 @@ def _need(value: _T | None) -> _T:
     return value
 
 
+def _same_key(domain: pm.Domain, first: bytes, second: bytes) -> bool:
+    """Equal public keys; DH values compare as integers (leading zeros are optional)."""
+    if isinstance(domain, pm.DhDomain):
+        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
+    return first == second
+
+
 class PaceState(enum.Enum):
     """Where a :class:`PaceTerminal` is. ``AWAIT_*`` states wait for a response."""
 
@@ -213,6 +220,10 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         random: where ephemeral keys and nonces come from.
         send_parameter_id: include DO 84 (the parameter id) in MSE:Set AT;
             some chips require it, a few old ones do not expect it.
+        strip_dh_secret: derive the session keys from a DH shared secret
+            without its leading zero octets, as OpenSSL's ``DH_compute_key``
+            (and so OpenPACE) does. The default keeps the length of ``p``
+            (PKCS #3, ICAO 9303-11); it matters about once in 256 DH runs.
 
     Raises:
         ConfigurationError: the PACEInfo has no standardized parameter id,
@@ -243,6 +254,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         *,
         random: RandomSource,
         send_parameter_id: bool = True,
+        strip_dh_secret: bool = False,
     ) -> None:
         super().__init__(PaceState.START)
         if not isinstance(password, (MrzKey, CAN)):
@@ -258,6 +270,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._parameter_id = info.parameter_id
         self._password_reference = pm.password_reference(password)
         self._send_parameter_id = send_parameter_id
+        self._strip_dh_secret = strip_dh_secret
         self._random = random
         self._base: pm.Domain = pm.base_domain(group)
         self._k_pi: bytes | None = pm.password_key(password, protocol.cipher, protocol.key_bits)
@@ -437,7 +450,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             return
         chip_mapping = self._required(objects, 0x82, "mapping public key")
         mapping_key = _need(self._mapping_key)
-        if chip_mapping == self._mapping_public_key:
+        if _same_key(self._base, chip_mapping, self._mapping_public_key):
             raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
         shared = pm.mapping_shared_element(self._base, mapping_key, chip_mapping)
         self._domain = pm.generic_mapping(self._base, _need(self._nonce), shared)
@@ -448,14 +461,14 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
     def _receive_chip_key(self, objects: dict[int, bytes]) -> None:
         chip_key = self._required(objects, 0x84, "ephemeral public key")
         domain = self._mapped_domain()
-        if isinstance(domain, pm.DhDomain):
-            # Accept a value shorter than p, then work with its fixed-length form.
-            if len(chip_key) > domain.group.byte_length:
-                raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
-            chip_key = chip_key.rjust(domain.group.byte_length, b"\x00")
-        if chip_key == self._public_key:
+        # A DH value is an unsigned integer: minimal (TR-03110-3) or padded to p.
+        if isinstance(domain, pm.DhDomain) and len(chip_key) > domain.group.byte_length:
+            raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
+        if _same_key(domain, chip_key, self._public_key):
             raise RemoteProtocolError("the chip echoed our ephemeral key", status_word=_SW_OK)
         shared = pm.shared_secret(domain, _need(self._private_key), chip_key)
+        if self._strip_dh_secret and isinstance(domain, pm.DhDomain):
+            shared = pm.strip_shared_secret(shared)
         self._keys = pm.session_keys(shared, self._protocol.cipher, self._protocol.key_bits)
         self._chip_public_key = chip_key
         self._private_key = None
