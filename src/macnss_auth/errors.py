@@ -37,6 +37,8 @@ __all__ = [
     "MacnssAuthError",
     "MalformedInput",
     "NotEnrolled",
+    "PasswordBlocked",
+    "PasswordSuspended",
     "ProtocolError",
     "RateLimited",
     "Reason",
@@ -201,6 +203,21 @@ class AccessDenied(AuthenticationFailed):
     ) -> None:
         super().__init__(message, remaining_attempts=remaining_attempts)
         self.status_word = status_word
+
+
+class PasswordSuspended(AccessDenied):
+    """The PIN has one try left and the card takes it only after a PACE with the CAN.
+
+    BSI TR-03110-2 §3.5.1 (the resume procedure): run PACE with the CAN, then
+    PACE with the PIN inside that secure channel. ``remaining_attempts`` is 1.
+    """
+
+
+class PasswordBlocked(AccessDenied):
+    """The password has no tries left (``63C0`` or ``6983``): a PIN needs the PUK.
+
+    ``remaining_attempts`` is 0. A blocked PUK cannot be unblocked.
+    """
 
 
 class DocumentNotGenuine(AuthenticationFailed):

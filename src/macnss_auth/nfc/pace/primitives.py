@@ -51,7 +51,7 @@ from macnss_auth.nfc import crypto, ec, tlv
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.ec import Curve, Point
-from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.securityinfos import KeyAgreement, PaceOid
 from macnss_auth.nfc.sm import SessionKeys
 
@@ -88,12 +88,11 @@ __all__ = [
     "verify_chip_authentication_mapping",
 ]
 
-#: A PACE password: the MRZ fields or a card access number.
-PacePassword = MrzKey | CAN
+#: A PACE password: the MRZ fields, a card access number, a PIN or a PUK.
+PacePassword = MrzKey | CAN | PIN | PUK
 
-# MSE:Set AT password references (ICAO 9303-11 §4.4.4.1).
-_REF_MRZ = 1
-_REF_CAN = 2
+# MSE:Set AT password references (ICAO 9303-11 §9.5.1 / BSI TR-03110-3 D.2.1.2).
+_REFERENCES: dict[type, int] = {MrzKey: 1, CAN: 2, PIN: 3, PUK: 4}
 
 
 @attrs.frozen
@@ -157,12 +156,19 @@ def base_domain(parameters: DHGroup | Curve) -> Domain:
 
 
 def password_reference(password: PacePassword) -> int:
-    """The MSE:Set AT reference of the password kind: 1 for the MRZ, 2 for a CAN."""
-    return _REF_MRZ if isinstance(password, MrzKey) else _REF_CAN
+    """The MSE:Set AT reference of the password kind: 1 MRZ, 2 CAN, 3 PIN, 4 PUK.
+
+    Raises:
+        TypeError: not a PACE password.
+    """
+    try:
+        return _REFERENCES[type(password)]
+    except KeyError:
+        raise TypeError("not a PACE password") from None
 
 
 def password_key(password: PacePassword, cipher: SymmetricCipher, key_bits: int) -> bytes:
-    """``K_pi = KDF_pi(pi)``: pi is ``SHA-1(MRZ information)`` or the CAN's digits (§4.4.3.1).
+    """``K_pi = KDF_pi(pi)``: ``SHA-1(MRZ information)``, or the digits of a CAN, PIN or PUK.
 
     Raises:
         UnsupportedAlgorithm: a key length the cipher does not have.

@@ -16,7 +16,10 @@ Outcomes of a response:
 * 9000 with the expected data: the next state.
 * 6300 / 63CX during GENERAL AUTHENTICATE, 63C0 or 6983 on MSE:Set AT: the
   password was wrong or is blocked: :class:`~macnss_auth.errors.AccessDenied`
-  with ``status_word`` and ``remaining_attempts`` (X of 63CX) when given.
+  with ``status_word`` and ``remaining_attempts`` (X of 63CX) when given;
+  :class:`~macnss_auth.errors.PasswordBlocked` when no try is left and, for a
+  PIN with one try left (``63C1``, suspended) outside a resume,
+  :class:`~macnss_auth.errors.PasswordSuspended`.
 * any other status, missing or malformed data, a key that fails validation, a
   wrong chip token: :class:`~macnss_auth.errors.RemoteProtocolError` with the
   status word.
@@ -41,13 +44,15 @@ from macnss_auth.errors import (
     LocalProtocolError,
     MacnssAuthError,
     MalformedInput,
+    PasswordBlocked,
+    PasswordSuspended,
     RemoteProtocolError,
 )
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.domain_params import standardized
 from macnss_auth.nfc.ec import Curve
-from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import primitives as pm
 from macnss_auth.nfc.protocol import Event, ProtocolMachine
 from macnss_auth.nfc.securityinfos import (
@@ -109,7 +114,7 @@ class PaceResult:
             starts with SSC = 0 (:meth:`secure_channel`).
         protocol: the PACE OID that was run.
         parameter_id: the standardized domain parameter id.
-        password_reference: 1 (MRZ) or 2 (CAN).
+        password_reference: 1 (MRZ), 2 (CAN), 3 (PIN) or 4 (PUK).
         chip_public_key: ``PK_DH,IC``, the chip's ephemeral key (Terminal
             Authentication uses ``Comp()`` of it as ``ID_IC``).
         terminal_public_key: ``PK_DH,IFD``.
@@ -224,6 +229,10 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             without its leading zero octets, as OpenSSL's ``DH_compute_key``
             (and so OpenPACE) does. The default keeps the length of ``p``
             (PKCS #3, ICAO 9303-11); it matters about once in 256 DH runs.
+        resuming: this PACE with the PIN runs inside the secure channel of a
+            PACE with the CAN, so a suspended PIN (``63C1`` on MSE:Set AT) may
+            take its last try (BSI TR-03110-2 §3.5.1). Without it a suspended
+            PIN raises :class:`~macnss_auth.errors.PasswordSuspended` at once.
 
     Raises:
         ConfigurationError: the PACEInfo has no standardized parameter id,
@@ -249,16 +258,17 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
 
     def __init__(
         self,
-        password: MrzKey | CAN,
+        password: pm.PacePassword,
         info: PaceInfo,
         *,
         random: RandomSource,
         send_parameter_id: bool = True,
         strip_dh_secret: bool = False,
+        resuming: bool = False,
     ) -> None:
         super().__init__(PaceState.START)
-        if not isinstance(password, (MrzKey, CAN)):
-            raise TypeError("password must be an MrzKey or a CAN")
+        if not isinstance(password, (MrzKey, CAN, PIN, PUK)):
+            raise TypeError("password must be an MrzKey, a CAN, a PIN or a PUK")
         if info.parameter_id is None:
             raise ConfigurationError("PACEInfo without a standardized domain parameter id")
         group = standardized(info.parameter_id)
@@ -271,6 +281,8 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._password_reference = pm.password_reference(password)
         self._send_parameter_id = send_parameter_id
         self._strip_dh_secret = strip_dh_secret
+        self._is_pin = isinstance(password, PIN)
+        self._resuming = resuming
         self._random = random
         self._base: pm.Domain = pm.base_domain(group)
         self._k_pi: bytes | None = pm.password_key(password, protocol.cipher, protocol.key_bits)
@@ -394,11 +406,26 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._receive_token(objects)
         return PaceState.DONE
 
+    def _refusal(self, sw: int, tries: int | None, *, at_start: bool) -> AccessDenied:
+        """The typed error for a refused or exhausted password (BSI TR-03110-2 §3.5)."""
+        if sw == _SW_AUTH_METHOD_BLOCKED or tries == 0:
+            return PasswordBlocked("the password is blocked", status_word=sw, remaining_attempts=0)
+        if tries == 1 and self._is_pin:
+            return PasswordSuspended(
+                "the PIN is suspended: run PACE with the CAN first",
+                status_word=sw,
+                remaining_attempts=1,
+            )
+        message = "the card refused the password" if not at_start else "password refused"
+        return AccessDenied(message, status_word=sw, remaining_attempts=tries)
+
     def _check_mse_status(self, apdu: ResponseAPDU) -> None:
         status = apdu.status
         tries = status.remaining_tries
         if apdu.sw == _SW_AUTH_METHOD_BLOCKED or tries == 0:
-            raise AccessDenied("the password is blocked", status_word=apdu.sw, remaining_attempts=0)
+            raise self._refusal(apdu.sw, tries, at_start=True)
+        if tries == 1 and self._is_pin and not self._resuming:
+            raise self._refusal(apdu.sw, tries, at_start=True)
         if tries is not None:
             # 63CX on MSE:Set AT is a warning: the password works, X tries are left.
             self._remaining_attempts = tries
@@ -408,13 +435,9 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
 
     def _dynamic_authentication_data(self, apdu: ResponseAPDU) -> dict[int, bytes]:
         if apdu.sw == 0x6300 or apdu.status.remaining_tries is not None:
-            raise AccessDenied(
-                "the card refused the password",
-                status_word=apdu.sw,
-                remaining_attempts=apdu.status.remaining_tries,
-            )
+            raise self._refusal(apdu.sw, apdu.status.remaining_tries, at_start=False)
         if apdu.sw == _SW_AUTH_METHOD_BLOCKED:
-            raise AccessDenied("the password is blocked", status_word=apdu.sw, remaining_attempts=0)
+            raise self._refusal(apdu.sw, 0, at_start=False)
         if not apdu.ok:
             raise RemoteProtocolError(
                 f"GENERAL AUTHENTICATE failed: {apdu.status}", status_word=apdu.sw
