@@ -1,0 +1,275 @@
+"""PACE with PIN and PUK on the virtual card, in process (issue 16 item 6).
+
+Every state of the PIN's retry counter (BSI TR-03110-2 §3.5) and every move
+between them, driven by the terminal over APDUs: full (3) -> used (2) ->
+suspended (1: the last try only inside a PACE-CAN session) -> blocked (0) ->
+unblocked by the PUK (RESET RETRY COUNTER). The status words are those of
+BSI TR-03110-3 B.11.1 (MSE:Set AT) and B.11.4 (RESET RETRY COUNTER).
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+
+import pytest
+
+from macnss_auth.errors import (
+    AccessDenied,
+    MalformedInput,
+    PasswordBlocked,
+    PasswordSuspended,
+    RemoteProtocolError,
+)
+from macnss_auth.nfc.apdu import CommandAPDU
+from macnss_auth.nfc.card import VirtualCard
+from macnss_auth.nfc.mrz import CAN, PIN, PUK
+from macnss_auth.nfc.pace import (
+    PaceResult,
+    PaceTerminal,
+    SecureMessagingTransport,
+    reset_retry_counter_command,
+    resume_pin,
+    unblock_pin,
+)
+from macnss_auth.nfc.protocol import Transport, run
+from macnss_auth.nfc.securityinfos import PaceInfo, PaceOid
+from macnss_auth.nfc.serve.memory import MemoryTransport
+from macnss_auth.secret import Secret
+from macnss_auth.testing import FixedRandom
+
+from .conftest import issued
+from .terminal import plain, protected
+
+INFO = PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13)
+RIGHT_CAN = CAN("123456")
+RIGHT_PIN = PIN("246810")
+WRONG_PIN = PIN("000000")
+RIGHT_PUK = PUK("1357924680")
+WRONG_PUK = PUK("0000000000")
+_seeds = itertools.count()
+
+
+def _card() -> MemoryTransport:
+    return MemoryTransport(VirtualCard(issued("eid-pin").data, random=FixedRandom(b"pin-card")))
+
+
+def _pace(transport: Transport, password: CAN | PIN | PUK) -> PaceResult:
+    return run(PaceTerminal(password, INFO, random=FixedRandom(next(_seeds))), transport)
+
+
+def _fail(transport: MemoryTransport, password: PIN | PUK) -> AccessDenied:
+    with pytest.raises(AccessDenied) as caught:
+        _pace(transport, password)
+    transport.tap()
+    return caught.value
+
+
+def _suspend(transport: MemoryTransport) -> None:
+    _fail(transport, WRONG_PIN)
+    _fail(transport, WRONG_PIN)
+
+
+def test_right_pin_opens_a_session_with_the_counter_full() -> None:
+    transport = _card()
+    result = _pace(transport, RIGHT_PIN)
+    assert result.password_reference == 3
+    assert result.remaining_attempts is None
+    assert transport.card.session == "PACE"
+
+
+def test_wrong_pin_costs_one_try_and_mse_warns_until_a_success() -> None:
+    transport = _card()
+    error = _fail(transport, WRONG_PIN)
+    assert type(error) is AccessDenied
+    assert (error.status_word, error.remaining_attempts) == (0x63C2, 2)
+    # MSE:Set AT now warns 63C2; the run goes on and a success fills the counter.
+    assert _pace(transport, RIGHT_PIN).remaining_attempts == 2
+    transport.tap()
+    assert _pace(transport, RIGHT_PIN).remaining_attempts is None
+
+
+def test_second_wrong_pin_suspends() -> None:
+    transport = _card()
+    _fail(transport, WRONG_PIN)
+    error = _fail(transport, WRONG_PIN)
+    assert isinstance(error, PasswordSuspended)
+    assert (error.status_word, error.remaining_attempts) == (0x63C1, 1)
+
+
+def test_suspended_pin_is_refused_without_the_can_and_keeps_its_last_try() -> None:
+    transport = _card()
+    _suspend(transport)
+    for _ in range(3):
+        error = _fail(transport, RIGHT_PIN)
+        assert isinstance(error, PasswordSuspended)
+        assert error.status_word == 0x63C1
+    # The card refused at MSE:Set AT: GENERAL AUTHENTICATE is out of sequence.
+    answer = plain(transport, CommandAPDU(0x10, 0x86, 0, 0, data=b"\x7c\x00", ne=256))
+    assert answer.sw == 0x6985
+    # The last try is still there: resuming with the CAN works.
+    assert (
+        resume_pin(transport, RIGHT_CAN, RIGHT_PIN, INFO, random=FixedRandom(5)).password_reference
+        == 3
+    )
+
+
+def test_resume_with_the_can_fills_the_counter() -> None:
+    transport = _card()
+    _suspend(transport)
+    result = resume_pin(transport, RIGHT_CAN, RIGHT_PIN, INFO, random=FixedRandom(1))
+    assert result.password_reference == 3
+    assert result.remaining_attempts == 1  # the 63C1 warning inside the CAN session
+    transport.tap()
+    assert _pace(transport, RIGHT_PIN).remaining_attempts is None
+
+
+def test_resume_with_a_wrong_can_costs_no_pin_try() -> None:
+    transport = _card()
+    _suspend(transport)
+    with pytest.raises(AccessDenied) as caught:
+        resume_pin(transport, CAN("654321"), RIGHT_PIN, INFO, random=FixedRandom(2))
+    assert caught.value.status_word == 0x6300
+    transport.tap()
+    assert (
+        resume_pin(transport, RIGHT_CAN, RIGHT_PIN, INFO, random=FixedRandom(3)).password_reference
+        == 3
+    )
+
+
+def test_the_can_session_is_forgotten_on_a_new_tap() -> None:
+    transport = _card()
+    _suspend(transport)
+    _pace(transport, RIGHT_CAN)
+    transport.tap()
+    assert isinstance(_fail(transport, RIGHT_PIN), PasswordSuspended)
+
+
+def test_wrong_pin_while_resuming_blocks() -> None:
+    transport = _card()
+    _suspend(transport)
+    with pytest.raises(PasswordBlocked) as caught:
+        resume_pin(transport, RIGHT_CAN, WRONG_PIN, INFO, random=FixedRandom(4))
+    assert (caught.value.status_word, caught.value.remaining_attempts) == (0x63C0, 0)
+    transport.tap()
+    # Blocked: the right PIN is refused at MSE:Set AT, with or without the CAN.
+    error = _fail(transport, RIGHT_PIN)
+    assert isinstance(error, PasswordBlocked)
+    assert error.status_word == 0x63C0
+    with pytest.raises(PasswordBlocked):
+        resume_pin(transport, RIGHT_CAN, RIGHT_PIN, INFO, random=FixedRandom(6))
+
+
+def _block(transport: MemoryTransport) -> None:
+    _suspend(transport)
+    with pytest.raises(PasswordBlocked):
+        resume_pin(transport, RIGHT_CAN, WRONG_PIN, INFO, random=FixedRandom(7))
+    transport.tap()
+
+
+def test_puk_unblocks_the_pin() -> None:
+    transport = _card()
+    _block(transport)
+    unblock_pin(transport, RIGHT_PUK, INFO, random=FixedRandom(8))
+    transport.tap()
+    assert _pace(transport, RIGHT_PIN).remaining_attempts is None
+
+
+def test_puk_unblocks_and_sets_a_new_pin() -> None:
+    transport = _card()
+    _block(transport)
+    new_pin = PIN("97531")
+    unblock_pin(transport, RIGHT_PUK, INFO, random=FixedRandom(9), new_pin=new_pin)
+    transport.tap()
+    assert _fail(transport, RIGHT_PIN).remaining_attempts == 2
+    assert _pace(transport, new_pin).remaining_attempts == 2
+
+
+def test_wrong_puk_counts_its_uses_until_blocked() -> None:
+    transport = _card()
+    for left in range(9, -1, -1):
+        error = _fail(transport, WRONG_PUK)
+        assert error.remaining_attempts == left
+        assert error.status_word == 0x63C0 | left
+        assert isinstance(error, PasswordBlocked) is (left == 0)
+    # Blocked for good: the right PUK is refused at MSE:Set AT.
+    error = _fail(transport, RIGHT_PUK)
+    assert isinstance(error, PasswordBlocked)
+
+
+def test_reset_retry_counter_needs_a_puk_session() -> None:
+    transport = _card()
+    _block(transport)
+    reset = reset_retry_counter_command()
+    assert reset.to_bytes() == bytes.fromhex("002C0303")
+    # Outside secure messaging, and inside sessions from the CAN or a PIN: refused.
+    assert plain(transport, reset).sw == 0x6982
+    can_session = _pace(transport, RIGHT_CAN).secure_channel()
+    assert protected(transport, can_session, reset).sw == 0x6982
+    transport.tap()
+    assert isinstance(_fail(transport, RIGHT_PIN), PasswordBlocked)
+    puk_session = _pace(transport, RIGHT_PUK).secure_channel()
+    assert protected(transport, puk_session, reset).ok
+    # Wrong parameters are refused in the session.
+    assert protected(transport, puk_session, CommandAPDU(0x00, 0x2C, 0x03, 0x04)).sw == 0x6A86
+
+
+def test_change_pin_inside_a_pin_session() -> None:
+    transport = _card()
+    session = _pace(transport, RIGHT_PIN).secure_channel()
+    change = reset_retry_counter_command(new_pin=PIN("1122"))
+    assert change.to_bytes()[:4] == bytes.fromhex("002C0203")
+    assert protected(transport, session, change).ok
+    bad = CommandAPDU(0x00, 0x2C, 0x02, 0x03, data=b"12a")
+    assert protected(transport, session, bad).sw == 0x6A80
+    # Unblocking is the PUK's alone.
+    assert protected(transport, session, reset_retry_counter_command()).sw == 0x6982
+    transport.tap()
+    assert _pace(transport, PIN("1122")).password_reference == 3
+
+
+def test_a_pace_inside_secure_messaging_switches_the_session() -> None:
+    transport = _card()
+    can_session = _pace(transport, RIGHT_CAN).secure_channel()
+    nested = SecureMessagingTransport(transport, can_session)
+    result = _pace(nested, RIGHT_PIN)
+    answer = protected(transport, result.secure_channel(), CommandAPDU(0, 0xA4, 0x00, 0x0C))
+    assert answer.ok
+
+
+def test_the_counter_survives_a_new_tap() -> None:
+    transport = _card()
+    _fail(transport, WRONG_PIN)
+    transport.tap()
+    transport.card.reset()
+    assert _pace(transport, RIGHT_PIN).remaining_attempts == 2
+
+
+def test_a_card_without_pin_refuses_the_reference() -> None:
+    transport = MemoryTransport(VirtualCard(issued("cnie").data, random=FixedRandom(1)))
+    info = PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13)
+    with pytest.raises(RemoteProtocolError) as caught:
+        run(PaceTerminal(RIGHT_PIN, info, random=FixedRandom(2)), transport)
+    assert caught.value.status_word == 0x6A88
+
+
+def test_pin_and_puk_values_stay_secret() -> None:
+    pin = PIN("246810")
+    assert repr(pin) == "PIN(<redacted>)"
+    assert str(pin) == "PIN(<redacted>)"
+    assert f"{pin}" == "PIN(<redacted>)"
+    assert "246810" not in repr([pin, PUK("1357924680")])
+    assert pin == PIN(Secret(b"246810"))
+    assert pin != PIN("246811")
+    assert pin != PUK("0000246810")
+    assert pin.secret == Secret(b"246810")
+    with pytest.raises(TypeError):
+        hash(pin)
+    with pytest.raises(TypeError):
+        pickle.dumps(pin)
+    for bad, kind in (("123", PIN), ("12345a", PIN), ("1234567", PUK), ("1" * 13, PUK)):
+        with pytest.raises(MalformedInput) as caught:
+            kind(bad)
+        assert bad not in str(caught.value)
+    with pytest.raises(TypeError):
+        PIN(246810)  # type: ignore[arg-type]
