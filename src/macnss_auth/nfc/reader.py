@@ -56,7 +56,7 @@ from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPubli
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
-from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import PaceResult, PaceTerminal, select_pace_info
 from macnss_auth.nfc.pki import TrustStore, parse_public_key_info
 from macnss_auth.nfc.protocol import Transport, run
@@ -258,7 +258,7 @@ class DocumentReader:
         # Per-session state, reset by read().
         self._channel: SecureChannel | None = None
         self._chunk = 0
-        self._password: MrzKey | CAN | None = None
+        self._password: MrzKey | CAN | PIN | PUK | None = None
         self._card_access: bytes | None = None
         self._pace: PaceResult | None = None
         self._ca_info: tuple[ChipAuthenticationPublicKeyInfo, ChipAuthenticationInfo | None] | None
@@ -276,17 +276,19 @@ class DocumentReader:
         return f"DocumentReader(data_groups={self._wanted!r})"
 
     def read(
-        self, password: MrzKey | CAN, *, active_auth_challenge: bytes | None = None
+        self, password: MrzKey | CAN | PIN | PUK, *, active_auth_challenge: bytes | None = None
     ) -> DocumentRead:
         """Read the document.
 
         Args:
-            password: the MRZ fields or the CAN (PACE only).
+            password: the MRZ fields, or the CAN or PIN (PACE only).
             active_auth_challenge: 8 bytes (a server nonce) for Active
                 Authentication, when DG15 is present.
 
         Raises:
-            AccessDenied: the chip refused the password (never retried).
+            AccessDenied: the chip refused the password (never retried); a
+                PIN with one try left raises PasswordSuspended (resume it with
+                ``macnss_auth.nfc.pace.resume_pin``), a blocked one PasswordBlocked.
             SecureMessagingError: a protected response failed its checks.
             RemoteProtocolError: the chip misbehaved.
             TransportError: the link failed and could not be re-established in time.
