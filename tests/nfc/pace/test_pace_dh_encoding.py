@@ -149,3 +149,14 @@ def test_dh_groups_many_runs_against_the_strict_standard_chip(parameter_id: int)
             MRZ, info, random=FixedRandom(b"s" + seed.to_bytes(2, "big")), strip_leading_zeros=True
         )
         assert run(PaceTerminal(MRZ, info, random=FixedRandom(seed)), card).keys == card.keys
+
+
+def test_ec_tokens_have_one_encoding() -> None:
+    domain = base_domain(standardized(13))
+    info = PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13)
+    point = public_key(domain, 12345)
+    keys = session_keys(b"\x02" * 32, info.protocol.cipher, 128)
+    token = authentication_token(info.protocol, keys, domain, point)
+    assert token == authentication_token(info.protocol, keys, domain, point, fixed_length=True)
+    for fixed in (None, False, True):
+        assert token_matches(info.protocol, keys, domain, point, token, fixed_length=fixed)

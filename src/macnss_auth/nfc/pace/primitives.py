@@ -536,11 +536,12 @@ def token_matches(
     and compared, so the time does not tell which one matched. ``True`` or
     ``False`` checks that one only (for EC keys the two are the same).
     """
+    is_dh = isinstance(domain, DhDomain)
     matched = False
-    if fixed_length is not True:
+    if fixed_length is not True or not is_dh:
         minimal = authentication_token(protocol, keys, domain, public)
         matched = hmac.compare_digest(minimal, token)
-    if fixed_length is not False and isinstance(domain, DhDomain):
+    if fixed_length is not False and is_dh:
         fixed = authentication_token(protocol, keys, domain, public, fixed_length=True)
         matched = hmac.compare_digest(fixed, token) | matched
     return matched
