@@ -13,6 +13,8 @@ import itertools
 import pickle
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from macnss_auth.errors import (
     AccessDenied,
@@ -104,9 +106,14 @@ def test_suspended_pin_is_refused_without_the_can_and_keeps_its_last_try() -> No
         error = _fail(transport, RIGHT_PIN)
         assert isinstance(error, PasswordSuspended)
         assert error.status_word == 0x63C1
-    # The card refused at MSE:Set AT: GENERAL AUTHENTICATE is out of sequence.
-    answer = plain(transport, CommandAPDU(0x10, 0x86, 0, 0, data=b"\x7c\x00", ne=256))
-    assert answer.sw == 0x6985
+    # A terminal that goes on anyway (claiming a resume without a CAN session) is
+    # refused by the card itself: MSE:Set AT set nothing, so GA is out of sequence,
+    # and neither a right nor a wrong PIN uses the last try.
+    for pin in (WRONG_PIN, RIGHT_PIN, WRONG_PIN):
+        terminal = PaceTerminal(pin, INFO, random=FixedRandom(next(_seeds)), resuming=True)
+        with pytest.raises(RemoteProtocolError) as caught:
+            run(terminal, transport)
+        assert caught.value.status_word == 0x6985
     # The last try is still there: resuming with the CAN works.
     assert (
         resume_pin(transport, RIGHT_CAN, RIGHT_PIN, INFO, random=FixedRandom(5)).password_reference
@@ -273,3 +280,69 @@ def test_pin_and_puk_values_stay_secret() -> None:
         assert bad not in str(caught.value)
     with pytest.raises(TypeError):
         PIN(246810)  # type: ignore[arg-type]
+
+
+# -- every (state, input) pair: random action sequences against a model of the counters --
+
+_ACTIONS = st.lists(
+    st.tuples(st.sampled_from(["pin", "pretend", "resume", "unblock"]), st.booleans()),
+    max_size=12,
+)
+
+
+def _expected_refusal(left: int, *, pin: bool) -> type[AccessDenied]:
+    if left == 0:
+        return PasswordBlocked
+    if left == 1 and pin:
+        return PasswordSuspended
+    return AccessDenied
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ACTIONS)
+def test_random_sequences_follow_the_model(actions: list[tuple[str, bool]]) -> None:
+    transport = _card()
+    rc, puk_uses = 3, 10
+    random = FixedRandom(b"model")
+    for action, right in actions:
+        transport.tap()
+        outcome: type[AccessDenied] | None = None
+        try:
+            if action == "pin":
+                _pace(transport, RIGHT_PIN if right else WRONG_PIN)
+            elif action == "pretend":
+                # Claims a resume without a CAN session: only the card can refuse.
+                pin = RIGHT_PIN if right else WRONG_PIN
+                run(PaceTerminal(pin, INFO, random=random, resuming=True), transport)
+            elif action == "resume":
+                pin = RIGHT_PIN if right else WRONG_PIN
+                resume_pin(transport, RIGHT_CAN, pin, INFO, random=random)
+            else:
+                unblock_pin(transport, RIGHT_PUK if right else WRONG_PUK, INFO, random=random)
+        except AccessDenied as error:
+            outcome = type(error)
+        except RemoteProtocolError as error:
+            assert action == "pretend"
+            assert (rc, error.status_word) == (1, 0x6985)
+            continue
+        if action == "unblock":
+            if puk_uses == 0:
+                assert outcome is PasswordBlocked
+                continue
+            puk_uses -= 1
+            if right:
+                assert outcome is None
+                rc = 3
+            else:
+                assert outcome is _expected_refusal(puk_uses, pin=False)
+            continue
+        # A PIN run: refused before any try when blocked, or suspended without the CAN.
+        if rc == 0 or (rc == 1 and action in ("pin", "pretend")):
+            assert outcome is _expected_refusal(rc, pin=True)
+            continue
+        if right:
+            assert outcome is None
+            rc = 3
+        else:
+            rc -= 1
+            assert outcome is _expected_refusal(rc, pin=True)
