@@ -286,7 +286,7 @@ def test_pin_and_puk_values_stay_secret() -> None:
 
 _ACTIONS = st.lists(
     st.tuples(st.sampled_from(["pin", "pretend", "resume", "unblock"]), st.booleans()),
-    max_size=12,
+    max_size=10,
 )
 
 
@@ -298,7 +298,7 @@ def _expected_refusal(left: int, *, pin: bool) -> type[AccessDenied]:
     return AccessDenied
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ACTIONS)
 def test_random_sequences_follow_the_model(actions: list[tuple[str, bool]]) -> None:
     transport = _card()
@@ -307,6 +307,7 @@ def test_random_sequences_follow_the_model(actions: list[tuple[str, bool]]) -> N
     for action, right in actions:
         transport.tap()
         outcome: type[AccessDenied] | None = None
+        refused: int | None = None
         try:
             if action == "pin":
                 _pace(transport, RIGHT_PIN if right else WRONG_PIN)
@@ -322,8 +323,9 @@ def test_random_sequences_follow_the_model(actions: list[tuple[str, bool]]) -> N
         except AccessDenied as error:
             outcome = type(error)
         except RemoteProtocolError as error:
-            assert action == "pretend"
-            assert (rc, error.status_word) == (1, 0x6985)
+            refused = error.status_word
+        if refused is not None:
+            assert (action, rc, refused) == ("pretend", 1, 0x6985)
             continue
         if action == "unblock":
             if puk_uses == 0:
