@@ -80,7 +80,7 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     enrollment_key: Secret | None = None,
     enrollment_max_age: float = 600.0,
-    max_threads: int = 40,
+    max_threads: int = 16,
     max_body: int = _DEFAULT_MAX_BODY,
     login_page: bool = True,
     extra_routers: Sequence[APIRouter | BaseRoute] = (),
@@ -98,7 +98,9 @@ def create_app(
             fresh assertion for the subject itself authorizes enrollment.
         enrollment_max_age: seconds after a login during which its assertion
             authorizes enrollment.
-        max_threads: library calls running at once (the thread pool's bound).
+        max_threads: library calls running at once (the thread pool's bound;
+            more threads wait on I/O better but make the event loop wait
+            longer for the GIL).
         max_body: the largest request body, in bytes.
         login_page: serve the server-rendered login page at ``/login``.
         extra_routers: more routes (e.g. the phone relay's), included as given.
