@@ -78,9 +78,9 @@ def test_wrong_issuer_audience_signature_and_algorithm_fail() -> None:
     clock = FixedClock.at(NOW)
     signer = issuer(clock)
     token = signer.issue(result())
-    for kwargs in ({"issuer": "x", "audience": AUD}, {"issuer": ISS, "audience": "other"}):
+    for iss, aud in (("x", AUD), (ISS, "other")):
         with pytest.raises(InvalidAssertion):
-            verify_assertion(token, keys=signer.keys, now=clock.now(), **kwargs)
+            verify_assertion(token, keys=signer.keys, issuer=iss, audience=aud, now=clock.now())
     stranger = issuer(clock).keys
     with pytest.raises(InvalidAssertion, match="unknown signing key"):
         verify_assertion(token, keys=stranger, issuer=ISS, audience=AUD, now=clock.now())
