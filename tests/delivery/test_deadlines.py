@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from macnss_auth.audit import MemoryAuditLog
@@ -240,6 +241,25 @@ def test_http_sms_retry_deadline_bounds_the_attempt(trickler: Any) -> None:
     finally:
         gateway.close()
     assert time.monotonic() - started < 2 + SLACK
+
+
+def test_own_client_with_the_bounded_transport_keeps_the_deadline(trickler: Any) -> None:
+    server = trickler(http_header_trickle, give_up=GIVE_UP)
+    client = httpx.Client(transport=HttpSmsGateway.bounded_transport())
+    gateway = HttpSmsGateway(
+        f"http://127.0.0.1:{server.port}/send",
+        body={"to": "${to}"},
+        timeout=3,
+        deadline=1.5,
+        client=client,
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeliveryTimeout):
+            gateway.send(sms())
+    finally:
+        client.close()
+    assert time.monotonic() - started < 1.5 + SLACK
 
 
 # SMPP ---------------------------------------------------------------------------------
