@@ -67,3 +67,14 @@ def test_card_read_refuses_a_malformed_pin(served: str) -> None:
     done = run("card", "read", "--device", served, "--pin", stdin="12a\n")
     assert done.returncode == 2
     assert "12a" not in done.stdout + done.stderr
+
+
+def test_kiosk_with_the_pin(served: str, card_dir: Path) -> None:
+    done = run(
+        "kiosk", "--device", served, "--trust", str(card_dir / "trust"), "--once", "--pin",
+        stdin=PIN_DIGITS + "\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Enter your PIN" in done.stdout + done.stderr  # getpass prompts on the tty or stderr
+    assert "Card verified" in done.stdout
+    assert PIN_DIGITS not in done.stdout + done.stderr
