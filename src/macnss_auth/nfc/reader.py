@@ -57,7 +57,7 @@ from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
-from macnss_auth.nfc.pace import PaceResult, PaceTerminal, select_pace_info
+from macnss_auth.nfc.pace import PaceResult, run_pace, select_pace_info
 from macnss_auth.nfc.pki import TrustStore, parse_public_key_info
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import (
@@ -439,8 +439,8 @@ class DocumentReader:
                 # An unreadable EF.CardAccess means no usable PACE: fall back to BAC.
                 pace_infos = ()
         if any(isinstance(info, PaceInfo) for info in pace_infos):
-            terminal = PaceTerminal(password, select_pace_info(pace_infos), random=self._random)
-            self._pace = run(terminal, self._transport)
+            info = select_pace_info(pace_infos)
+            self._pace = run_pace(password, info, self._transport, random=self._random)
             self._channel = self._pace.secure_channel()
             self._set_chunk()
             self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(

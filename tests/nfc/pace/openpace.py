@@ -154,7 +154,7 @@ class OpenPaceChip:
         self.info = info
         self.ctx = lib.context(card_access(info))
         self.sec = lib.secret(password, kind)
-        self.step = -1
+        self.step = -2  # -2: the context is fresh; -1: between runs
         self.terminal_public_key = b""
         self.chip_public_key = b""
 
@@ -166,6 +166,10 @@ class OpenPaceChip:
         command = CommandAPDU.from_bytes(raw)
         lib = self.lib
         if command.ins == 0x22:
+            if self.step != -2:
+                # A new run: a fresh libeac context (the old one holds the old keys).
+                lib.eac.EAC_CTX_clear_free(self.ctx)
+                self.ctx = lib.context(card_access(self.info))
             self.step = 0
             return b"\x90\x00"
         objects = _objects(command.data)

@@ -37,12 +37,15 @@ class PaceResponder:
         pad_public_values: bool = False,
         fixed_length_token: bool = False,
         strip_secret: bool = False,
+        plain_refusal: bool = False,
     ) -> None:
         """A strict peer: it MACs the DH key one way only (``fixed_length_token``:
         on the length of p, as this library did before; otherwise minimal, as
         OpenPACE and JMRTD do), sends DH values minimal (``strip_leading_zeros``),
         padded (``pad_public_values``) or as :func:`public_key` gives them, and
         derives keys from K padded or, with ``strip_secret``, stripped (OpenPACE).
+        A wrong token answers ``63CX`` (a retry counter), or ``6300`` with
+        ``plain_refusal`` (no counter, as OpenPACE-based chips for MRZ/CAN).
         """
         assert info.parameter_id is not None
         self.password = password
@@ -54,6 +57,8 @@ class PaceResponder:
         self.pad_public_values = pad_public_values
         self.fixed_length_token = fixed_length_token
         self.strip_secret = strip_secret
+        self.plain_refusal = plain_refusal
+        self.attempts = 0
         self.base = pm.base_domain(standardized(info.parameter_id))
         self.step = -1
         self.keys: SessionKeys | None = None
@@ -88,6 +93,7 @@ class PaceResponder:
                 return b"\x6a\x88"
             if self.retries == 0:
                 return b"\x63\xc0"
+            self.attempts += 1
             self.step = 0
             return OK
         if command.ins != 0x86 or self.step < 0:
@@ -140,8 +146,10 @@ class PaceResponder:
                 fixed_length=self.fixed_length_token,
             )
             if expected != objects[0x85]:
-                self.retries = max(self.retries - 1, 0)
                 self.step = -1
+                if self.plain_refusal:
+                    return b"\x63\x00"
+                self.retries = max(self.retries - 1, 0)
                 return bytes([0x63, 0xC0 | self.retries])
             token = pm.authentication_token(
                 protocol,

@@ -21,6 +21,7 @@ from macnss_auth.nfc.pace import (
     base_domain,
     public_key,
     public_key_data_object,
+    run_pace,
     session_key_candidates,
     session_keys,
     token_matches,
@@ -160,3 +161,48 @@ def test_ec_tokens_have_one_encoding() -> None:
     assert token == authentication_token(info.protocol, keys, domain, point, fixed_length=True)
     for fixed in (None, False, True):
         assert token_matches(info.protocol, keys, domain, point, token, fixed_length=fixed)
+
+
+def _openpace_like(seed: int, **options: bool) -> PaceResponder:
+    return PaceResponder(
+        MRZ,
+        INFO,
+        random=FixedRandom(b"c" + seed.to_bytes(2, "big")),
+        strip_leading_zeros=True,
+        strip_secret=True,
+        **options,
+    )
+
+
+def test_run_pace_repeats_once_only_when_the_secret_encoding_failed() -> None:
+    # The same chips that fail a plain PaceTerminal run (test above) all open.
+    repeated = 0
+    for seed in range(300):
+        card = _openpace_like(seed, plain_refusal=True)
+        result = run_pace(MRZ, INFO, card, random=FixedRandom(seed))
+        assert result.keys == card.keys
+        assert card.attempts in (1, 2)
+        repeated += card.attempts == 2
+        # A repeat happens only after a K with a leading zero octet.
+        assert card.attempts == 1 or card.shared_secrets[0][0] == 0
+    assert repeated > 0
+
+
+def test_run_pace_never_repeats_a_counted_or_a_plain_wrong_password() -> None:
+    wrong = MrzKey("L898902C3", "740812", "120416")
+    for seed in range(40):
+        card = _openpace_like(seed, plain_refusal=True)
+        with pytest.raises(AccessDenied):
+            run_pace(wrong, INFO, card, random=FixedRandom(seed))
+        # Repeated only in the rare run where K also started with a zero octet.
+        assert card.attempts == 1 + (card.shared_secrets[0][0] == 0)
+    left: list[int | None] = []
+    for seed in range(300):
+        card = _openpace_like(seed)  # 63CX: a retry counter, so never repeated
+        try:
+            run_pace(MRZ, INFO, card, random=FixedRandom(seed))
+        except AccessDenied as error:
+            left.append(error.remaining_attempts)
+        assert card.attempts == 1
+    assert left
+    assert set(left) == {2}

@@ -49,7 +49,13 @@ from macnss_auth.nfc.pace.primitives import (
     verify_authentication_token,
     verify_chip_authentication_mapping,
 )
-from macnss_auth.nfc.pace.terminal import PaceResult, PaceState, PaceTerminal, select_pace_info
+from macnss_auth.nfc.pace.terminal import (
+    PaceResult,
+    PaceState,
+    PaceTerminal,
+    run_pace,
+    select_pace_info,
+)
 
 __all__ = [
     "DhDomain",
@@ -81,6 +87,7 @@ __all__ = [
     "public_key_data_object",
     "reset_retry_counter_command",
     "resume_pin",
+    "run_pace",
     "select_pace_info",
     "session_key_candidates",
     "session_keys",

@@ -54,7 +54,7 @@ from macnss_auth.nfc.domain_params import standardized
 from macnss_auth.nfc.ec import Curve
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import primitives as pm
-from macnss_auth.nfc.protocol import Event, ProtocolMachine
+from macnss_auth.nfc.protocol import Event, ProtocolMachine, Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationPublicKeyInfo,
     KeyAgreement,
@@ -64,12 +64,13 @@ from macnss_auth.nfc.securityinfos import (
 from macnss_auth.nfc.securityinfos import Mapping as PaceMapping
 from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 
-__all__ = ["PaceResult", "PaceState", "PaceTerminal", "select_pace_info"]
+__all__ = ["PaceResult", "PaceState", "PaceTerminal", "run_pace", "select_pace_info"]
 
 _INS_MSE = 0x22
 _INS_GENERAL_AUTHENTICATE = 0x86
 _SW_OK = 0x9000
 _SW_AUTH_METHOD_BLOCKED = 0x6983
+_SW_WRONG_TOKEN = 0x6300
 
 _T = TypeVar("_T")
 
@@ -296,11 +297,22 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._chip_mapping_public_key: bytes | None = None
         self._keys: SessionKeys | None = None
         self._remaining_attempts: int | None = None
+        self._secret_ambiguous = False
 
     @property
     def protocol(self) -> PaceOid:
         """The PACE OID this object runs."""
         return self._protocol
+
+    @property
+    def secret_encoding_ambiguous(self) -> bool:
+        """Whether this run's DH shared secret K started with a zero octet.
+
+        Only then do peers that keep K's length and peers that strip its
+        leading zeros derive different keys; :func:`run_pace` uses it to
+        decide whether a refused run deserves one more try.
+        """
+        return self._secret_ambiguous
 
     # -- commands ---------------------------------------------------------------
 
@@ -490,8 +502,10 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         if _same_key(domain, chip_key, self._public_key):
             raise RemoteProtocolError("the chip echoed our ephemeral key", status_word=_SW_OK)
         shared = pm.shared_secret(domain, _need(self._private_key), chip_key)
-        if self._strip_dh_secret and isinstance(domain, pm.DhDomain):
-            shared = pm.strip_shared_secret(shared)
+        if isinstance(domain, pm.DhDomain):
+            self._secret_ambiguous = shared[0] == 0
+            if self._strip_dh_secret:
+                shared = pm.strip_shared_secret(shared)
         self._keys = pm.session_keys(shared, self._protocol.cipher, self._protocol.key_bits)
         self._chip_public_key = chip_key
         self._private_key = None
@@ -533,3 +547,49 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._private_key = None
         self._domain = None
         self._keys = None
+
+
+def run_pace(
+    password: pm.PacePassword,
+    info: PaceInfo,
+    transport: Transport,
+    *,
+    random: RandomSource,
+    send_parameter_id: bool = True,
+) -> PaceResult:
+    """Run PACE over ``transport``; once more if only the DH shared secret's encoding failed.
+
+    A DH shared secret K starts with a zero octet about once in 256 runs.
+    This library keeps K on the length of p (PKCS #3); chips built on
+    OpenSSL's ``DH_compute_key`` (OpenPACE) strip the zero, derive other keys
+    and refuse the token with ``6300``, which looks like a wrong password.
+    When exactly that happens (DH, K with a leading zero, a plain ``6300``
+    without a retry counter, a password that is the MRZ or the CAN), the run
+    is repeated once with fresh keys and the stripped convention. A refusal
+    with a retry counter (``63CX``), a PIN or PUK, or any other run is never
+    repeated: a wrong password costs at most the one try it costs anyway.
+
+    Raises:
+        AccessDenied: the chip refused the password.
+        RemoteProtocolError: the chip misbehaved.
+        TransportError: the link failed.
+    """
+    terminal = PaceTerminal(password, info, random=random, send_parameter_id=send_parameter_id)
+    try:
+        return run(terminal, transport)
+    except AccessDenied as error:
+        retry = (
+            error.status_word == _SW_WRONG_TOKEN
+            and terminal.secret_encoding_ambiguous
+            and isinstance(password, (MrzKey, CAN))
+        )
+        if not retry:
+            raise
+    again = PaceTerminal(
+        password,
+        info,
+        random=random,
+        send_parameter_id=send_parameter_id,
+        strip_dh_secret=True,
+    )
+    return run(again, transport)
