@@ -23,7 +23,9 @@ Resilience: a retryable :class:`~macnss_auth.errors.TransportError` in the
 middle (the card slipped away) makes the reader wait for the card again
 through ``reconnect``, re-establish access (and CA) and resume at the last
 offset, within ``session_budget`` seconds. A refused password stops at once:
-automatic retries would burn the card's retry counter.
+automatic retries would burn the card's retry counter. (PACE runs through
+:func:`~macnss_auth.nfc.pace.run_pace`, which repeats only a DH run refused
+with a plain ``6300`` because of how K was encoded; see ``docs/pace.md``.)
 
 Nothing here verifies anything: :mod:`macnss_auth.nfc.verify` decides whether
 the files are genuine.
