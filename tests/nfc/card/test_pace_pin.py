@@ -22,6 +22,7 @@ from macnss_auth.errors import (
     PasswordBlocked,
     PasswordSuspended,
     RemoteProtocolError,
+    SecureMessagingError,
 )
 from macnss_auth.nfc.apdu import CommandAPDU
 from macnss_auth.nfc.card import VirtualCard
@@ -348,3 +349,57 @@ def test_random_sequences_follow_the_model(actions: list[tuple[str, bool]]) -> N
         else:
             rc -= 1
             assert outcome is _expected_refusal(rc, pin=True)
+
+
+@st.composite
+def _pin_commands(draw: st.DrawFn) -> CommandAPDU:
+    kind = draw(st.sampled_from(["mse", "ga", "rrc"]))
+    if kind == "mse":
+        data = bytes.fromhex("800A04007F00070202040202") + bytes(
+            [0x83, 0x01, draw(st.integers(0, 5))]
+        )
+        return CommandAPDU(0x00, 0x22, 0xC1, 0xA4, data=data)
+    if kind == "ga":
+        body = draw(st.sampled_from([b"", b"\x81\x01\x00", b"\x85\x08" + bytes(8)]))
+        return CommandAPDU(0x10, 0x86, 0, 0, data=b"\x7c" + bytes([len(body)]) + body, ne=256)
+    return CommandAPDU(
+        0x00,
+        0x2C,
+        draw(st.integers(0, 4)),
+        draw(st.integers(2, 4)),
+        data=draw(st.sampled_from([b"", b"1234", b"12a4", b"9" * 13])),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_pin_commands(), max_size=10), st.sampled_from([None, "CAN", "PIN", "PUK"]))
+def test_pin_commands_in_any_order(commands: list[CommandAPDU], session: str | None) -> None:
+    """Any sequence of PIN-related commands gets a status word; the counters stay in range."""
+    transport = _card()
+    responder = transport.card._pace
+    assert responder is not None
+    channel = None
+    if session is not None:
+        passwords: dict[str, CAN | PIN | PUK] = {
+            "CAN": RIGHT_CAN,
+            "PIN": RIGHT_PIN,
+            "PUK": RIGHT_PUK,
+        }
+        password = passwords[session]
+        channel = _pace(transport, password).secure_channel()
+    for command in commands:
+        if channel is not None:
+            try:
+                answer = protected(transport, channel, command)
+            except SecureMessagingError:
+                channel = None
+                continue
+        else:
+            answer = plain(transport, command)
+        assert 0x6000 <= answer.sw <= 0x9FFF
+        assert 0 <= responder.pin_retries <= 3
+        assert 0 <= responder.puk_uses <= 10
+        # Only a PUK session can give the PIN its tries back: nothing here is one
+        # unless the session was opened with the PUK.
+        if answer.ok and command.ins == 0x2C and command.p1 == 0x03:
+            assert session == "PUK"
