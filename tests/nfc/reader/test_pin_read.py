@@ -17,8 +17,8 @@ from macnss_auth.errors import AccessDenied, PasswordBlocked, PasswordSuspended
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.kiosk import MESSAGES, Kiosk, KioskOutcome
 from macnss_auth.nfc.lds import parse_dg1
-from macnss_auth.nfc.mrz import CAN, PIN
-from macnss_auth.nfc.pace import resume_pin
+from macnss_auth.nfc.mrz import CAN, PIN, PUK
+from macnss_auth.nfc.pace import resume_pin, unblock_pin
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.protocol import Transport
 from macnss_auth.nfc.reader import DocumentReader
@@ -154,3 +154,34 @@ def test_kiosk_blocked_pin() -> None:
     person = _Person(PIN_DIGITS)
     assert _kiosk(card, person).serve_one().outcome is KioskOutcome.WRONG_PASSWORD
     assert any(MESSAGES["pin_blocked"]["en"] in line for line in person.shown)
+
+
+@pytest.mark.parametrize("path", ["memory", "udp"])
+def test_resume_block_and_unblock_over_the_link(path: str) -> None:
+    info = PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13)
+    card = _card()
+    with connected(path, card) as transport:
+        for _ in range(2):
+            with pytest.raises(AccessDenied):
+                DocumentReader(transport, random=FixedRandom(27)).read(WRONG)
+        # Suspended: the CAN, then the PIN inside its secure channel (nested PACE over SM).
+        result = resume_pin(transport, CAN("123456"), PIN(PIN_DIGITS), info, random=FixedRandom(28))
+        assert result.password_reference == 3
+    with connected(path, card) as transport:
+        assert (
+            "DG1" in DocumentReader(transport, random=FixedRandom(29)).read(PIN(PIN_DIGITS)).files
+        )
+    with connected(path, card) as transport:
+        for _ in range(2):
+            with pytest.raises(AccessDenied):
+                DocumentReader(transport, random=FixedRandom(30)).read(WRONG)
+        with pytest.raises(PasswordBlocked):
+            resume_pin(transport, CAN("123456"), WRONG, info, random=FixedRandom(31))
+    with connected(path, card) as transport:
+        with pytest.raises(PasswordBlocked):
+            DocumentReader(transport, random=FixedRandom(32)).read(PIN(PIN_DIGITS))
+        unblock_pin(transport, PUK("1357924680"), info, random=FixedRandom(33))
+    with connected(path, card) as transport:
+        assert (
+            "DG1" in DocumentReader(transport, random=FixedRandom(34)).read(PIN(PIN_DIGITS)).files
+        )
