@@ -26,7 +26,7 @@ from macnss_auth.nfc.chip_auth import (
     ChipAuthResult,
     DhPublicKey,
 )
-from macnss_auth.nfc.mrz import CAN, Mrz, MrzKey, parse_mrz
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, Mrz, MrzKey, parse_mrz
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.sm import CardSecureChannel, SecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import Tlv
@@ -46,6 +46,8 @@ __all__ = [
     "DhPublicKey",
     "Mrz",
     "MrzKey",
+    "PIN",
+    "PUK",
     "ResponseAPDU",
     "SecureChannel",
     "SessionKeys",
