@@ -33,6 +33,8 @@ from macnss_auth.nfc.tlv import Tlv
 
 __all__ = [
     "CAN",
+    "PIN",
+    "PUK",
     "ActiveAuthResult",
     "ActiveAuthentication",
     "BacProtocol",
@@ -46,8 +48,6 @@ __all__ = [
     "DhPublicKey",
     "Mrz",
     "MrzKey",
-    "PIN",
-    "PUK",
     "ResponseAPDU",
     "SecureChannel",
     "SessionKeys",
