@@ -334,8 +334,8 @@ class EidAuthenticator:
             )
             failure_details = None
             if isinstance(exc, PhoneSessionFailed) and isinstance(response, PhoneSession):
-                mode = response.mode.value if response.mode is not None else "phone"
-                failure_details = {"mode": mode, "phone_failure": exc.failure.value}
+                mode = response.mode.value if response.mode is not None else "unknown"
+                failure_details = {"mode": mode, "session_failure": exc.failure.value}
             self._record(
                 AuditAction.VERIFY,
                 Outcome.FAILURE,

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from macnss_auth.clock import RandomSource
-from macnss_auth.errors import MacnssAuthError, TransportError
+from macnss_auth.errors import AccessDenied, MacnssAuthError, TransportError
 from macnss_auth.nfc.active_auth import ActiveAuthentication
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.bac import BacProtocol
@@ -34,6 +34,7 @@ from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pace import PaceTerminal, select_pace_info
 from macnss_auth.nfc.phone.messages import (
+    Abort,
     CardLost,
     CardReady,
     Commands,
@@ -93,7 +94,10 @@ class PhoneCardSession:
     def open(self) -> None:
         """PACE with the password when EF.CardAccess offers it, else BAC; select the eMRTD."""
         self.close()
-        self._plain(CommandAPDU(0x00, 0xA4, 0x00, 0x0C, data=b"\x3f\x00"))
+        select_mf = CommandAPDU(0x00, 0xA4, 0x00, 0x0C, data=b"\x3f\x00")
+        if self._plain(select_mf).sw != 0x9000:
+            # A plain command ends a secure-messaging session the chip still held: ask again.
+            self._plain(select_mf)
         access = self._plain(CommandAPDU(0x00, 0xB0, 0x9C, 0x00, ne=256))
         infos: tuple[object, ...] = ()
         if access.sw in (0x9000, 0x6282) and access.data:
@@ -284,8 +288,14 @@ class ReferencePhone:
         if isinstance(message, Welcome):
             self.session, self.token = message.session, message.token
             if self.mode is PhoneMode.SPLIT:
-                self.card.open()
-                return self._out([self.card.read_upload(message.nonce)])
+                try:
+                    self.card.open()
+                    upload = self.card.read_upload(message.nonce)
+                except AccessDenied:
+                    return self._out([Abort("access_denied")])
+                except MacnssAuthError:
+                    return self._out([Abort("card_error")])
+                return self._out([upload])
             return []
         if isinstance(message, Commands):
             if self.mode is PhoneMode.SPLIT:
