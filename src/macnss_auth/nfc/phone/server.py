@@ -222,14 +222,14 @@ class _Relay:
 
     def reconnect(self) -> None:
         self.to_server.put(("reconnect", b""))
-        self._answer()
+        self._answer(expect="card_ready")
 
-    def _answer(self) -> bytes:
+    def _answer(self, expect: str = "response") -> bytes:
         try:
             kind, data = self.to_reader.get(timeout=self._wait)
         except queue.Empty:
             raise TransportError("the phone session ended", retryable=False) from None
-        if kind == "response":
+        if kind == expect:
             return data
         if kind == "lost":
             raise TransportError("the card left the phone's field", retryable=True)
