@@ -73,7 +73,7 @@ def test_relay_resumes_after_a_lost_connection(clock: FixedClock) -> None:
     sent = drive(session, phone, limit=14)
     assert session.state is SessionState.RELAY_AWAIT_RESPONSE
     sent += drive(session, phone, first=phone.resume())
-    assert session.state is SessionState.DONE
+    assert session.finished
     assert eid.verify(challenge, session).assurance is AssuranceLevel.HIGH
     assert baseline < sent < baseline + 30
 
