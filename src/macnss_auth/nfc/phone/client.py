@@ -236,6 +236,9 @@ class ReferencePhone:
         tap: waits until the card is on the phone again (relay ``reconnect``,
             split ``reestablish``); default: nothing to wait for.
         extended_length: whether the phone's NFC stack sends extended APDUs.
+        nonce: the challenge's nonce (``challenge.data["nonce"]``), when the app
+            has it: split mode then reads the card first and sends ``hello``
+            and ``upload`` together, saving a network round trip.
     """
 
     def __init__(
@@ -248,6 +251,7 @@ class ReferencePhone:
         random: RandomSource,
         tap: Callable[[], None] | None = None,
         extended_length: bool = False,
+        nonce: bytes | None = None,
     ) -> None:
         self._transport = transport
         self._challenge_id = challenge_id
@@ -261,6 +265,8 @@ class ReferencePhone:
         self.result: ResultMessage | None = None
         self.error: ErrorMessage | None = None
         self.sent = 0
+        self._nonce = nonce
+        self._uploaded = False
 
     def __repr__(self) -> str:
         return f"ReferencePhone(mode={self.mode.value})"
@@ -275,7 +281,20 @@ class ReferencePhone:
                 key = self._password
                 fields = (key.document_number.rstrip("<"), key.date_of_birth, key.date_of_expiry)
                 password = {"mrz": ":".join(fields)}
-        return self._out([Hello(self._challenge_id, self.mode, self._extended, password)])
+        hello = Hello(self._challenge_id, self.mode, self._extended, password)
+        if self.mode is PhoneMode.SPLIT and self._nonce is not None:
+            return self._out([hello, self._read(self._nonce)])
+        return self._out([hello])
+
+    def _read(self, nonce: bytes) -> PhoneMessage:
+        self._uploaded = True
+        try:
+            self.card.open()
+            return self.card.read_upload(nonce)
+        except AccessDenied:
+            return Abort("access_denied")
+        except MacnssAuthError:
+            return Abort("card_error")
 
     def resume(self) -> list[PhoneMessage]:
         """The first message on a new connection after a lost one."""
@@ -287,15 +306,8 @@ class ReferencePhone:
         """React to one server message; return the messages to send."""
         if isinstance(message, Welcome):
             self.session, self.token = message.session, message.token
-            if self.mode is PhoneMode.SPLIT:
-                try:
-                    self.card.open()
-                    upload = self.card.read_upload(message.nonce)
-                except AccessDenied:
-                    return self._out([Abort("access_denied")])
-                except MacnssAuthError:
-                    return self._out([Abort("card_error")])
-                return self._out([upload])
+            if self.mode is PhoneMode.SPLIT and not self._uploaded:
+                return self._out([self._read(message.nonce)])
             return []
         if isinstance(message, Commands):
             if self.mode is PhoneMode.SPLIT:

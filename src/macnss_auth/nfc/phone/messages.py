@@ -522,6 +522,8 @@ class ResultMessage(PhoneMessage):
     assurance: str = ""
     proof: str = ""
     reason: str = ""
+    #: The signed assertion for the calling service (HTTP service only), else empty.
+    assertion: str = attrs.field(default="", repr=False)
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -529,15 +531,24 @@ class ResultMessage(PhoneMessage):
             "assurance": self.assurance,
             "proof": self.proof,
             "reason": self.reason,
+            "assertion": self.assertion,
         }
 
     @classmethod
     def parse(cls, body: Mapping[str, Any], limits: PhoneLimits) -> ResultMessage:
-        _exact(body, {"authenticated", "assurance", "proof", "reason"})
+        _exact(body, {"authenticated", "assurance", "proof", "reason", "assertion"})
         texts = [body[k] for k in ("assurance", "proof", "reason")]
         if not all(isinstance(t, str) and len(t) <= 200 for t in texts):
             raise _bad("bad result fields")
-        return cls(_bool(body["authenticated"], "authenticated"), *texts)
+        if not isinstance(body["assertion"], str) or len(body["assertion"]) > 8192:
+            raise _bad("bad assertion")
+        return cls(
+            authenticated=_bool(body["authenticated"], "authenticated"),
+            assurance=body["assurance"],
+            proof=body["proof"],
+            reason=body["reason"],
+            assertion=body["assertion"],
+        )
 
 
 @attrs.frozen

@@ -341,6 +341,11 @@ class PhoneSession:
             raise PhoneSessionFailed(self.failure or PhoneFailure.UNEXPECTED_MESSAGE)
         return self._evidence
 
+    def check_token(self, token: bytes) -> bool:
+        """Whether ``token`` is this live session's resumption token (constant time)."""
+        mine = self._token
+        return mine is not None and hmac.compare_digest(token, mine)
+
     def seconds_left(self) -> float:
         """Seconds until the deadline (from the injected clock); 0 when passed."""
         return max(0.0, (self._deadline - self._clock.now()).total_seconds())
