@@ -156,7 +156,7 @@ def card_with_face() -> tuple[CardData, TrustStore]:
     for path in files:
         if path.endswith("/DG2"):
             store = store.replace_data(path, groups[2])
-        elif path.endswith("/EF.SOD") or path.endswith("/SOD"):
+        elif path.endswith("/EF.SOD"):
             store = store.replace_data(path, sign_sod(groups, pki.ds, signing_time=clock.now()))
     trust = TrustStore()
     trust.add_csca(card.csca)
