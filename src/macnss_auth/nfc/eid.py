@@ -129,6 +129,9 @@ class _Evidence:
                 evidence.chip_authentication_outcome(),
             )
         if isinstance(evidence, PhoneSession):
+            if not evidence.finished:
+                # Verifying a running session ends it: its challenge is consumed now.
+                evidence.abort()
             # A failed session raises its own typed failure here.
             evidence = evidence.evidence
         if isinstance(evidence, PhoneEvidence):

@@ -522,3 +522,36 @@ def test_split_mode_refuses_a_password(clock: FixedClock) -> None:
     session = eid.phone_session(challenge)
     with pytest.raises(PhoneSessionFailed):
         session.receive(encode_message(Hello(challenge.id, PhoneMode.SPLIT, password={"can": "1"})))
+
+
+def test_garbage_tlv_in_a_chip_authentication_answer_is_typed(clock: FixedClock) -> None:
+    card = issued("cnie")
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.SPLIT)
+    (welcome,) = session.receive(encode_message(phone.start()[0]))
+    (upload,) = phone.handle(decode_message(welcome, accept=SERVER_MESSAGES))
+    (commands,) = session.receive(encode_message(upload))
+    batch = decode_message(commands, accept=SERVER_MESSAGES)
+    assert isinstance(batch, Commands)
+    answers = (b"\x90\x00", b"\x7c\x85\x90\x00", b"\x90\x00")  # a truncated TLV length
+    with pytest.raises(PhoneSessionFailed) as raised:
+        session.receive(encode_message(Responses(batch.batch, answers)))
+    assert raised.value.failure is PhoneFailure.MALFORMED_MESSAGE
+    assert_dead(eid, challenge.id, session, PhoneFailure.MALFORMED_MESSAGE)
+
+
+def test_verifying_a_running_session_ends_it(clock: FixedClock) -> None:
+    card = issued("cnie")
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    session.receive(encode_message(Hello(challenge.id, PhoneMode.SPLIT)))
+    with pytest.raises(PhoneSessionFailed):
+        eid.verify(challenge, session)
+    assert session.state is SessionState.FAILED
+    with pytest.raises(PhoneSessionFailed):
+        session.receive(encode_message(Abort("x")))
+    with pytest.raises(ChallengeUsed):
+        eid.phone_session(challenge)

@@ -406,7 +406,13 @@ class PhoneSession:
                 PhoneFailure.UNEXPECTED_MESSAGE,
                 f"{message.TYPE} is not allowed in state {self._state.value}",
             )
-        new_state, out = self._dispatch(message)
+        try:
+            new_state, out = self._dispatch(message)
+        except PhoneSessionFailed:
+            raise
+        except MacnssAuthError as exc:
+            # Bytes from the phone that a parser refused (a TLV, an APDU): typed, not a crash.
+            raise PhoneSessionFailed(PhoneFailure.MALFORMED_MESSAGE, str(exc)) from exc
         if new_state not in targets:
             raise PhoneSessionFailed(PhoneFailure.UNEXPECTED_MESSAGE, "transition not allowed")
         return new_state, out
