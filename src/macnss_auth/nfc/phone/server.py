@@ -20,6 +20,10 @@ Authentication, the server then runs it *through* the phone:
    key; the phone sees only public keys) and checks the MAC of the chip's
    answer to the READ BINARY and that it carries the uploaded DG1.
 
+With CA version 2 the new keys depend on a nonce the chip sends with a token
+in its GENERAL AUTHENTICATE answer: the first batch is the key agreement only,
+the server checks the token, then reads DG1 under the new keys in a second batch.
+
 A correct MAC under keys that only the holder of DG14's private key can
 derive, answering a key drawn for this session, proves that a chip holding
 that key took part now; verification then requires DG14 (and DG1) to pass
@@ -72,10 +76,10 @@ from macnss_auth.nfc.chip_auth import (
     ChipPublicKey,
     DhPrivateKey,
     DhPublicKey,
-    card_session_keys,
     encode_public_key,
+    shared_secret,
 )
-from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.crypto import SymmetricCipher, mac
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.phone.messages import (
     Abort,
@@ -103,7 +107,7 @@ from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationPublicKeyInfo,
     parse_dg14,
 )
-from macnss_auth.nfc.sm import SecureChannel
+from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import encode_tlv, parse_all
 from macnss_auth.nfc.verify import ChipAuthenticationOutcome
 
@@ -129,7 +133,7 @@ TRANSITIONS: Mapping[tuple[SessionState, str], frozenset[SessionState]] = Mappin
         (_S.START, "hello"): frozenset({_S.AWAIT_UPLOAD, _S.RELAY_AWAIT_RESPONSE}),
         (_S.AWAIT_UPLOAD, "upload"): frozenset({_S.AWAIT_CA, _S.DONE}),
         (_S.AWAIT_UPLOAD, "resume"): frozenset({_S.AWAIT_UPLOAD}),
-        (_S.AWAIT_CA, "responses"): frozenset({_S.DONE}),
+        (_S.AWAIT_CA, "responses"): frozenset({_S.AWAIT_CA, _S.DONE}),
         (_S.AWAIT_CA, "resume"): frozenset({_S.AWAIT_CA}),
         (_S.RELAY_AWAIT_RESPONSE, "responses"): frozenset(
             {_S.RELAY_AWAIT_RESPONSE, _S.RELAY_AWAIT_CARD, _S.DONE}
@@ -196,14 +200,30 @@ def _ephemeral_key(chip_key: ChipPublicKey, random: RandomSource) -> ChipPrivate
     raise ConfigurationError("random source never produced a usable private key")
 
 
-@attrs.define
+@attrs.define(repr=False)
 class _CaPlan:
-    """One Chip Authentication through the phone, waiting for its answers."""
+    """One Chip Authentication through the phone, waiting for its answers.
+
+    CA v1: one batch (the key agreement, wrapped, then the DG1 read under the
+    new keys, raw). CA v2: the new keys depend on the chip's nonce, so the
+    first batch is the key agreement only; its answer carries the chip's
+    token, and a second batch reads DG1 under the new keys.
+    """
 
     steps: tuple[Step, ...]
-    channel: SecureChannel
     key_info: ChipAuthenticationPublicKeyInfo
+    algorithm: CaAlgorithm
     uses_ga: bool
+    #: The terminal's ephemeral public key as sent (the CA v2 token covers it).
+    public: bytes
+    channel: SecureChannel | None = None
+    #: CA v2 only, until the chip's nonce arrives: the key-agreement secret.
+    shared: bytes | None = None
+
+    def forget(self) -> None:
+        self.shared = None
+        if self.channel is not None:
+            self.channel.close()
 
 
 class _Relay:
@@ -439,7 +459,7 @@ class PhoneSession:
     def _drop_secrets(self) -> None:
         # Python cannot wipe memory; drop every reference to keys and the nonce.
         if self._plan is not None:
-            self._plan.channel.close()
+            self._plan.forget()
             self._plan = None
         if self._relay is not None:
             self._relay.stop()
@@ -506,7 +526,7 @@ class PhoneSession:
             upload = self._upload
             if upload is None or self._plan is None:
                 raise PhoneSessionFailed(PhoneFailure.SESSION_CLOSED)
-            self._plan.channel.close()
+            self._plan.forget()
             commands = self._plan_chip_authentication(upload, reestablish=True)
             if commands is None:
                 raise PhoneSessionFailed(PhoneFailure.SESSION_CLOSED)
@@ -571,14 +591,14 @@ class PhoneSession:
         public = encode_public_key(
             ephemeral.public if isinstance(ephemeral, DhPrivateKey) else ephemeral.public_key()
         )
-        # KA(ephemeral private, chip static public): the same keys the chip derives.
-        keys_after = card_session_keys(algorithm, ephemeral, encode_public_key(chip_key))
+        # KA(ephemeral private, chip static public): the secret the chip derives too.
+        shared = shared_secret(ephemeral, chip_key)
         del ephemeral
         reference = b""
         if key_info.key_id is not None:
             size = max(1, (key_info.key_id.bit_length() + 7) // 8)
             reference = encode_tlv(0x84, key_info.key_id.to_bytes(size, "big"))
-        uses_ga = algorithm.cipher is SymmetricCipher.AES
+        uses_ga = algorithm.cipher is SymmetricCipher.AES or info.version >= 2
         if uses_ga:
             wrapped = [
                 CommandAPDU(
@@ -592,13 +612,56 @@ class PhoneSession:
             wrapped = [
                 CommandAPDU(0x00, 0x22, 0x41, 0xA6, data=encode_tlv(0x91, public) + reference)
             ]
-        channel = SecureChannel(keys_after, ssc=0)
-        chunk = _SHORT_CHUNK[algorithm.cipher]
-        proof = channel.protect(CommandAPDU(0x00, 0xB0, 0x80 | _DG1_SFI, 0x00, ne=chunk))
-        steps = (*(Step(c.to_bytes(), wrap=True) for c in wrapped), Step(proof, wrap=False))
-        self._plan = _CaPlan(steps, channel, key_info, uses_ga)
+        agreement = tuple(Step(c.to_bytes(), wrap=True) for c in wrapped)
+        plan = _CaPlan(agreement, key_info, algorithm, uses_ga, public)
+        if info.version >= 2:
+            plan.shared = shared
+        else:
+            new_keys = SessionKeys.derive(shared, algorithm.cipher, algorithm.key_bits)
+            plan.steps = (*agreement, self._dg1_read(plan, new_keys))
+        self._plan = plan
         self._batch += 1
-        return Commands(batch=self._batch, steps=steps, reestablish=reestablish)
+        return Commands(batch=self._batch, steps=plan.steps, reestablish=reestablish)
+
+    @staticmethod
+    def _dg1_read(plan: _CaPlan, keys: SessionKeys) -> Step:
+        """READ BINARY of DG1, protected under the new keys (SSC 0): the phone relays it raw."""
+        plan.channel = SecureChannel(keys, ssc=0)
+        chunk = _SHORT_CHUNK[plan.algorithm.cipher]
+        command = CommandAPDU(0x00, 0xB0, 0x80 | _DG1_SFI, 0x00, ne=chunk)
+        return Step(plan.channel.protect(command), wrap=False)
+
+    def _token_keys(self, plan: _CaPlan, answer: bytes) -> SessionKeys:
+        """CA v2: the chip's nonce and token from GENERAL AUTHENTICATE; the new keys.
+
+        ``KS = KDF(K || r_PICC, c)`` and ``T_PICC = MAC(KSmac, 7F49{06 OID, 86/84 PK_PCD})``
+        (BSI TR-03110-3 A.2.3.2, A.2.4.2, D.3.4): only a chip holding DG14's private key
+        computes a token that verifies for the key this server drew.
+        """
+        shared = plan.shared
+        plain = ResponseAPDU.from_bytes(answer)
+        outer = parse_all(plain.data)
+        if shared is None or len(outer) != 1 or outer[0].tag != 0x7C:
+            raise PhoneSessionFailed(
+                PhoneFailure.CHIP_AUTHENTICATION_FAILED, "unexpected GENERAL AUTHENTICATE answer"
+            )
+        inner = {item.tag: item.value for item in parse_all(outer[0].value)}
+        nonce, token = inner.get(0x81), inner.get(0x82)
+        if nonce is None or token is None or not 0 < len(nonce) <= 64:
+            raise PhoneSessionFailed(
+                PhoneFailure.CHIP_AUTHENTICATION_FAILED, "no Chip Authentication token"
+            )
+        keys = SessionKeys.derive(shared + nonce, plan.algorithm.cipher, plan.algorithm.key_bits)
+        key_tag = 0x84 if isinstance(chip_public_key(plan.key_info), DhPublicKey) else 0x86
+        data_object = encode_tlv(
+            0x7F49, encode_tlv(0x06, plan.algorithm.oid_bytes) + encode_tlv(key_tag, plan.public)
+        )
+        expected = mac(keys.cipher, keys.k_mac, data_object)
+        if not hmac.compare_digest(expected, token):
+            raise PhoneSessionFailed(
+                PhoneFailure.CHIP_AUTHENTICATION_FAILED, "the Chip Authentication token is wrong"
+            )
+        return keys
 
     def _on_ca_responses(self, message: Responses) -> tuple[SessionState, list[PhoneMessage]]:
         plan, upload = self._plan, self._upload
@@ -610,23 +673,33 @@ class PhoneSession:
             raise PhoneSessionFailed(
                 PhoneFailure.CHIP_AUTHENTICATION_FAILED, "the chip refused Chip Authentication"
             )
-        # The wrapped answers come from the phone and prove nothing; only their shape is checked.
-        for wrapped in message.responses[:-1]:
-            plain = ResponseAPDU.from_bytes(wrapped)
-            if plain.sw != 0x9000:
+        wrapped = [a for a, step in zip(message.responses, plan.steps, strict=True) if step.wrap]
+        # The wrapped answers come from the phone and prove nothing by themselves.
+        for item in wrapped:
+            if ResponseAPDU.from_bytes(item).sw != 0x9000:
                 raise PhoneSessionFailed(
                     PhoneFailure.CHIP_AUTHENTICATION_FAILED, "the chip refused Chip Authentication"
                 )
-        if plan.uses_ga:
-            objects = parse_all(ResponseAPDU.from_bytes(message.responses[-2]).data)
+        if plan.shared is not None:
+            # CA v2: the token proves the key; then DG1 is read under the new keys.
+            keys = self._token_keys(plan, wrapped[-1])
+            plan.shared = None
+            plan.steps = (self._dg1_read(plan, keys),)
+            self._batch += 1
+            return SessionState.AWAIT_CA, [Commands(batch=self._batch, steps=plan.steps)]
+        if plan.uses_ga and wrapped:
+            objects = parse_all(ResponseAPDU.from_bytes(wrapped[-1]).data)
             if len(objects) != 1 or objects[0].tag != 0x7C or objects[0].value:
-                # A CA v2/v3 answer (nonce and token) is not supported through the phone.
+                # DG14 announced CA v1; a chip answering otherwise is not the one signed for.
                 raise PhoneSessionFailed(
                     PhoneFailure.CHIP_AUTHENTICATION_FAILED,
                     "unexpected GENERAL AUTHENTICATE answer",
                 )
+        channel = plan.channel
+        if channel is None:
+            raise PhoneSessionFailed(PhoneFailure.UNEXPECTED_MESSAGE)
         try:
-            answer = plan.channel.unprotect(message.responses[-1])
+            answer = channel.unprotect(message.responses[-1])
         except SecureMessagingError as exc:
             raise PhoneSessionFailed(
                 PhoneFailure.CHIP_AUTHENTICATION_FAILED,
@@ -634,7 +707,7 @@ class PhoneSession:
             ) from exc
         dg1 = upload.files["DG1"]
         expected = dg1[: len(answer.data)]
-        complete = len(answer.data) == min(len(dg1), _SHORT_CHUNK[plan.channel.cipher])
+        complete = len(answer.data) == min(len(dg1), _SHORT_CHUNK[channel.cipher])
         if (
             answer.sw not in (0x9000, 0x6282)
             or not complete
