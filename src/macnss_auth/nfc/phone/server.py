@@ -59,12 +59,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import attrs
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
     AccessDenied,
-    ConfigurationError,
     MacnssAuthError,
     SecureMessagingError,
     TransportError,
@@ -72,13 +70,15 @@ from macnss_auth.errors import (
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.chip_auth import (
     CaAlgorithm,
-    ChipPrivateKey,
-    ChipPublicKey,
     DhPrivateKey,
     DhPublicKey,
     encode_public_key,
     shared_secret,
 )
+
+# The reader's own ephemeral-key draw: the server's CA key is made exactly as a kiosk's,
+# on whatever key types and curves chip_auth supports.
+from macnss_auth.nfc.chip_auth import _ephemeral_key as ephemeral_key
 from macnss_auth.nfc.crypto import SymmetricCipher, mac
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.phone.messages import (
@@ -150,7 +150,6 @@ TRANSITIONS: Mapping[tuple[SessionState, str], frozenset[SessionState]] = Mappin
 #: Plain bytes one protected short READ BINARY answer holds (as the reader uses).
 _SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
 _DG1_SFI = 0x01
-_MAX_DRAWS = 64
 #: How long the server waits for its own relay reader to produce the next APDU (CPU only).
 _WORKER_SECONDS = 60.0
 
@@ -177,27 +176,6 @@ class PhoneEvidence:
     sod: bytes = attrs.field(repr=False)
     aa_signature: bytes | None = attrs.field(repr=False)
     chip_authentication: ChipAuthenticationOutcome | None
-
-
-def _ephemeral_key(chip_key: ChipPublicKey, random: RandomSource) -> ChipPrivateKey:
-    """A fresh key pair on the chip key's domain parameters, from ``random``."""
-    for _ in range(_MAX_DRAWS):
-        if isinstance(chip_key, DhPublicKey):
-            bound = chip_key.q if chip_key.q is not None else chip_key.p - 1
-            x = int.from_bytes(random.token_bytes((bound.bit_length() + 7) // 8), "big")
-            if not 1 < x < bound:
-                continue
-            y = pow(chip_key.g, x, chip_key.p)
-            return DhPrivateKey(DhPublicKey(chip_key.p, chip_key.g, y, chip_key.q), x)
-        bits = chip_key.curve.key_size
-        scalar = int.from_bytes(random.token_bytes((bits + 7) // 8), "big") & ((1 << bits) - 1)
-        if scalar == 0:
-            continue
-        try:
-            return ec.derive_private_key(scalar, chip_key.curve)
-        except ValueError:
-            continue  # not below the group order: draw again
-    raise ConfigurationError("random source never produced a usable private key")
 
 
 @attrs.define(repr=False)
@@ -587,7 +565,7 @@ class PhoneSession:
         except MacnssAuthError:
             # A DG14 we cannot use for CA; if it was forged, passive authentication says so.
             return None
-        ephemeral = _ephemeral_key(chip_key, self._random)
+        ephemeral = ephemeral_key(chip_key, self._random)
         public = encode_public_key(
             ephemeral.public if isinstance(ephemeral, DhPrivateKey) else ephemeral.public_key()
         )
