@@ -105,6 +105,8 @@ class _Evidence:
     chip_authentication: ChipAuthenticationOutcome | None
     #: kiosk, upload, split or relay: how the evidence reached the server.
     mode: str = "kiosk"
+    #: A phone session that ended without evidence: raised once the challenge is consumed.
+    failure: PhoneSessionFailed | None = attrs.field(default=None, eq=False)
 
     @property
     def remote_chip_authentication(self) -> bool:
@@ -130,9 +132,13 @@ class _Evidence:
             )
         if isinstance(evidence, PhoneSession):
             if not evidence.finished:
-                # Verifying a running session ends it: its challenge is consumed now.
+                # Verifying a running session ends it: its challenge is consumed too.
                 evidence.abort()
-            # A failed session raises its own typed failure here.
+            if evidence.failure is not None:
+                # Raised after the challenge is consumed: a failed session burns it.
+                mode = evidence.mode.value if evidence.mode is not None else "unknown"
+                failed = PhoneSessionFailed(evidence.failure)
+                return cls({}, b"", None, None, mode, failed)
             evidence = evidence.evidence
         if isinstance(evidence, PhoneEvidence):
             if not hmac.compare_digest(evidence.challenge, nonce):
@@ -431,6 +437,8 @@ class EidAuthenticator:
         )
 
     def _verify_evidence(self, evidence: _Evidence, *, nonce: bytes) -> DocumentVerification:
+        if evidence.failure is not None:
+            raise evidence.failure
         # An AA signature is checked over this session's nonce, never over what the client says.
         return verify_document(
             evidence.data_groups,
