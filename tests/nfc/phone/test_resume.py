@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from macnss_auth import AssuranceLevel
@@ -16,6 +19,7 @@ from macnss_auth.nfc.phone import (
     PhoneFailure,
     PhoneMessage,
     PhoneMode,
+    PhoneSession,
     PhoneSessionFailed,
     Responses,
     SessionState,
@@ -153,3 +157,35 @@ def test_pace_cam_without_chip_authentication_falls_back_to_relay(clock: FixedCl
     result = eid.verify(challenge, relay)
     assert result.assurance is AssuranceLevel.HIGH
     assert result.details["proof"] == "chip_authentication_remote"
+
+
+def relay_threads(session: PhoneSession) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"phone-relay-{session.id}"]
+
+
+def thread_ends(session: PhoneSession) -> bool:
+    deadline = time.monotonic() + 30  # generous: a loaded machine schedules threads late
+    while relay_threads(session) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not relay_threads(session)
+
+
+@pytest.mark.parametrize("ending", ["finished", "aborted", "failed"])
+def test_relay_reader_thread_ends_with_the_session(clock: FixedClock, ending: str) -> None:
+    card = issued("cnie")
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.RELAY)
+    if ending == "finished":
+        drive(session, phone)
+        assert session.finished
+    else:
+        drive(session, phone, limit=5)
+        assert relay_threads(session)
+        if ending == "aborted":
+            session.abort()
+        else:
+            with pytest.raises(PhoneSessionFailed):
+                session.receive(encode_message(Responses(99, (b"\x90\x00",))))
+    assert thread_ends(session)
