@@ -183,7 +183,9 @@ class PhoneGateway:
         first = decode_message(raw, limits=self.limits)
         if isinstance(first, Resume):
             entry = self._sessions.get(first.session)
-            if entry is None:
+            # A wrong token is refused here, on this connection only: whoever guessed a
+            # session id cannot end the real phone's session.
+            if entry is None or not entry.session.check_token(first.token):
                 raise PhoneSessionFailed(PhoneFailure.SESSION_CLOSED, "no such session")
             return first.session
         if not isinstance(first, Hello):

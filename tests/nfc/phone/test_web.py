@@ -23,6 +23,7 @@ from macnss_auth.nfc.phone import (
     PhoneMode,
     ReferencePhone,
     ResultMessage,
+    Resume,
     Welcome,
     decode_message,
     encode_message,
@@ -267,3 +268,29 @@ def test_stalled_phone_is_timed_out() -> None:
         assert refused.reason is PhoneFailure.TIMEOUT
         # The challenge is burnt and the failure audited with the mode.
         assert service.audit.events[-1].details["session_failure"] == "timeout"
+
+
+def test_resume_with_a_wrong_token_does_not_end_the_real_session(
+    served: tuple[Service, LiveServer],
+) -> None:
+    service, live = served
+    card = issued("cnie")
+    challenge = service.eid.begin(SUBJECT)
+    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.RELAY)
+    with connect(ws_url(live)) as socket:
+        for message in phone.start():
+            socket.send(encode_message(message))
+        welcome = decode_message(socket.recv(timeout=60), accept=SERVER_MESSAGES)
+        assert isinstance(welcome, Welcome)
+        phone.handle(welcome)
+        first_command = decode_message(socket.recv(timeout=60), accept=SERVER_MESSAGES)
+        with connect(ws_url(live)) as intruder:
+            intruder.send(encode_message(Resume(welcome.session, bytes(16))))
+            refused = decode_message(intruder.recv(timeout=60), accept=SERVER_MESSAGES)
+        assert isinstance(refused, ErrorMessage)
+        assert refused.reason is PhoneFailure.SESSION_CLOSED
+        # The real phone carries on.
+        first = phone.handle(first_command)
+        last, _ = run_socket(socket, phone, first)
+    assert isinstance(last, ResultMessage)
+    assert last.authenticated
