@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 from macnss_auth.audit import MemoryAuditLog
@@ -13,6 +14,7 @@ from macnss_auth.nfc.card import IssuedCard, issue_card
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.card.issuer import Person
 from macnss_auth.nfc.eid import EidAuthenticator
+from macnss_auth.nfc.lds import encode_dg2
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.phone import (
     SERVER_MESSAGES,
@@ -28,6 +30,7 @@ from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.nfc.verify import VerificationPolicy
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.testing import FixedClock, FixedRandom
+from macnss_auth.testing.pki import TestPki, sign_sod
 
 NOW = 1_800_000_000.0
 SUBJECT = "citizen-42"
@@ -126,3 +129,24 @@ def drive(
         for reply in session.receive(raw):
             pending.extend(phone.handle(decode_message(reply, accept=SERVER_MESSAGES)))
     return count
+
+
+@functools.cache
+def card_with_face(size: int) -> IssuedCard:
+    """The cnie card with a ``size``-byte face image, its SOD signed again by its issuer."""
+    clock = FixedClock.at(NOW)
+    pki = TestPki.create(now=clock.now(), key_type="ec")
+    card = issue_card(
+        "cnie", clock=clock, can=CAN_DIGITS, pki=pki, person=Person(document_number="AB1234567")
+    )
+    face = bytes([0xFF, 0xD8, 0xFF, 0xE0]) + bytes(size - 6) + bytes([0xFF, 0xD9])
+    files = card.data.files.files()
+    groups = {int(p.rsplit("/DG", 1)[1]): f.data for p, f in files.items() if "/DG" in p}
+    groups[2] = encode_dg2(face, width=480, height=640)
+    store = card.data.files
+    for path in files:
+        if path.endswith("/DG2"):
+            store = store.replace_data(path, groups[2])
+        elif path.endswith("/EF.SOD"):
+            store = store.replace_data(path, sign_sod(groups, pki.ds, signing_time=clock.now()))
+    return attrs.evolve(card, data=attrs.evolve(card.data, files=store))

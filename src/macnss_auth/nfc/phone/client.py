@@ -52,11 +52,14 @@ from macnss_auth.nfc.phone.messages import (
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import PaceInfo, parse_security_infos
 from macnss_auth.nfc.sm import SecureChannel
+from macnss_auth.nfc.tlv import parse_all
 
 __all__ = ["PhoneCardSession", "ReferencePhone"]
 
 _EMRTD_AID = bytes.fromhex("A0000002471001")
 _CHUNK = 223  # plain bytes per protected short READ BINARY answer with AES (231 with 3DES)
+_EXTENDED_CHUNK = 4096
+_MAX_EVEN_OFFSET = 0x7FFF
 _MAX_FILE = 1 << 17
 
 
@@ -68,6 +71,8 @@ class PhoneCardSession:
         password: the CAN or MRZ the person typed.
         random: PACE/BAC nonces and keys.
         data_groups: the data groups to read when EF.COM lists them.
+        extended_length: read in large chunks when the card announces extended
+            length in EF.ATR/INFO (and the phone's NFC stack can send them).
     """
 
     def __init__(
@@ -77,8 +82,11 @@ class PhoneCardSession:
         password: CAN | MrzKey,
         random: RandomSource,
         data_groups: Iterable[int] = (1, 2, 7, 11, 12, 14, 15),
+        extended_length: bool = False,
     ) -> None:
         self._transport = transport
+        self._extended = extended_length
+        self._chunk = _CHUNK
         self._password = password
         self._random = random
         self._wanted = sorted(set(data_groups))
@@ -98,6 +106,12 @@ class PhoneCardSession:
         if self._plain(select_mf).sw != 0x9000:
             # A plain command ends a secure-messaging session the chip still held: ask again.
             self._plain(select_mf)
+        self._chunk = _CHUNK
+        if self._extended:
+            announced = self._announced_response_size()
+            if announced is not None:
+                # DO'87' padding and header, DO'99', DO'8E' and the status word must fit.
+                self._chunk = max(_CHUNK, min(_EXTENDED_CHUNK, (announced - 21) // 16 * 16 - 1))
         access = self._plain(CommandAPDU(0x00, 0xB0, 0x9C, 0x00, ne=256))
         infos: tuple[object, ...] = ()
         if access.sw in (0x9000, 0x6282) and access.data:
@@ -124,6 +138,21 @@ class PhoneCardSession:
         self._channel = run(
             BacProtocol(self._password, random=self._random), self._transport
         ).channel
+
+    def _announced_response_size(self) -> int | None:
+        """The largest response EF.ATR/INFO announces (DO'7F66'), if above 256."""
+        info = self._plain(CommandAPDU(0x00, 0xB0, 0x81, 0x00, ne=256))
+        if info.sw not in (0x9000, 0x6282):
+            return None
+        try:
+            for item in parse_all(info.data):
+                if item.tag == 0x7F66:
+                    limits = [int.from_bytes(i.value, "big") for i in parse_all(item.value)]
+                    if len(limits) == 2 and limits[1] > 256:
+                        return limits[1]
+        except MacnssAuthError:
+            return None
+        return None
 
     def _read_rest_plain(self, head: bytes) -> bytes:
         total = _total_length(head)
@@ -152,7 +181,10 @@ class PhoneCardSession:
 
     def read_file(self, ef: LdsFile) -> bytes:
         """One file, by short file identifier then by offset."""
-        first = self.secure(CommandAPDU(0x00, 0xB0, 0x80 | ef.short_file_id, 0x00, ne=_CHUNK))
+        size = self._chunk
+        first = self.secure(
+            CommandAPDU(0x00, 0xB0, 0x80 | ef.short_file_id, 0x00, ne=size, extended=size > 256)
+        )
         if first.sw not in (0x9000, 0x6282):
             first.raise_for_status(f"READ BINARY {ef.name}")
         total = _total_length(first.data)
@@ -161,13 +193,37 @@ class PhoneCardSession:
         data = bytearray(first.data[:total])
         while len(data) < total:
             offset = len(data)
-            size = min(_CHUNK, total - offset)
-            chunk = self.secure(CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=size))
+            size = min(self._chunk, total - offset)
+            chunk = self._read_at(offset, size)
             if chunk.sw not in (0x9000, 0x6282) or not chunk.data:
                 chunk.raise_for_status(f"READ BINARY {ef.name}")
                 raise MacnssAuthError(f"{ef.name} ended early")
             data += chunk.data[: total - offset]
         return bytes(data)
+
+    def _read_at(self, offset: int, size: int) -> ResponseAPDU:
+        if offset <= _MAX_EVEN_OFFSET:
+            return self.secure(
+                CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=size, extended=size > 256)
+            )
+        # Beyond 32767 the offset travels in DO'54' with odd INS B1; the data in DO'53'.
+        length = (offset.bit_length() + 7) // 8
+        command = CommandAPDU(
+            0x00,
+            0xB1,
+            0x00,
+            0x00,
+            data=bytes([0x54, length]) + offset.to_bytes(length, "big"),
+            ne=size + 4,
+            extended=size > 250,
+        )
+        answer = self.secure(command)
+        if answer.sw not in (0x9000, 0x6282) or not answer.data:
+            return answer
+        wrapped = parse_all(answer.data)
+        if len(wrapped) != 1 or wrapped[0].tag != 0x53:
+            raise MacnssAuthError("READ BINARY (B1) answered without DO'53'")
+        return ResponseAPDU(wrapped[0].value, answer.sw)
 
     def read_upload(self, nonce: bytes) -> Upload:
         """Read the document and sign ``nonce`` (AA) when DG15 is present."""
@@ -259,7 +315,9 @@ class ReferencePhone:
         self._password = password
         self._tap = tap or (lambda: None)
         self._extended = extended_length
-        self.card = PhoneCardSession(transport, password=password, random=random)
+        self.card = PhoneCardSession(
+            transport, password=password, random=random, extended_length=extended_length
+        )
         self.session: str | None = None
         self.token: bytes | None = None
         self.result: ResultMessage | None = None
