@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from macnss_auth.nfc.phone import (
     SERVER_MESSAGES,
@@ -25,7 +27,7 @@ from macnss_auth.nfc.phone import (
 )
 from macnss_auth.testing import FixedClock
 
-from .conftest import SUBJECT, issued, make_eid, phone_for
+from .conftest import NOW, SUBJECT, issued, make_eid, phone_for
 
 SAMPLES: dict[str, PhoneMessage] = {
     "hello": Hello("abc", PhoneMode.SPLIT),
@@ -109,3 +111,54 @@ def test_server_messages_are_not_accepted_from_a_phone(clock: FixedClock) -> Non
     with pytest.raises(PhoneSessionFailed) as raised:
         session.receive('{"v":1,"type":"reconnect"}')
     assert raised.value.failure is PhoneFailure.MALFORMED_MESSAGE
+
+
+def refusal(session: PhoneSession, raw: str) -> PhoneFailure | None:
+    """The failure ``raw`` caused, or None when the session took it."""
+    try:
+        session.receive(raw)
+    except PhoneSessionFailed as exc:
+        return exc.failure
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from([*SAMPLES, "abort", "garbage"]), min_size=1, max_size=6),
+    mode=st.sampled_from([PhoneMode.SPLIT, PhoneMode.RELAY]),
+)
+def test_any_sequence_keeps_the_invariants(kinds: list[str], mode: PhoneMode) -> None:
+    """Whatever a phone sends: a typed failure or an allowed transition; dead stays dead."""
+    clock = FixedClock.at(NOW)
+    card = issued("cnie")
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    hello = Hello(
+        challenge.id, mode, password={"can": "123456"} if mode is PhoneMode.RELAY else None
+    )
+    session.receive(encode_message(hello))
+    failed = False
+    for kind in kinds:
+        before = session.state
+        raw = (
+            "garbage"
+            if kind == "garbage"
+            else encode_message(Abort("x") if kind == "abort" else SAMPLES[kind])
+        )
+        failure = refusal(session, raw)
+        if failure is None:
+            assert not failed
+            assert before is not SessionState.DONE
+            assert session.state in TRANSITIONS[before, kind]
+        elif before is SessionState.DONE:
+            # A finished session refuses more messages and keeps its evidence for verify.
+            assert failure is PhoneFailure.SESSION_CLOSED
+            assert session.state is SessionState.DONE
+        else:
+            assert session.state is SessionState.FAILED
+            assert session.failure is (failure if not failed else session.failure)
+            failed = True
+            with pytest.raises(PhoneSessionFailed):
+                _ = session.evidence
+    session.abort()
