@@ -294,3 +294,31 @@ def test_resume_with_a_wrong_token_does_not_end_the_real_session(
         last, _ = run_socket(socket, phone, first)
     assert isinstance(last, ResultMessage)
     assert last.authenticated
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"messages": []}', b'{"messages": "x"}', b"[]"],
+)
+def test_http_fallback_refuses_bad_bodies(served: tuple[Service, LiveServer], body: bytes) -> None:
+    _, live = served
+    with httpx.Client(base_url=live.url, timeout=60) as client:
+        response = client.post(
+            "/v1/phone/batch", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["reason"] == "invalid_request"
+
+
+def test_http_fallback_garbage_message_gets_a_typed_error(
+    served: tuple[Service, LiveServer],
+) -> None:
+    _, live = served
+    with httpx.Client(base_url=live.url, timeout=60) as client:
+        answer = client.post("/v1/phone/batch", json={"messages": [{"v": 1, "type": "nope"}]})
+    assert answer.status_code == 200
+    assert answer.json()["closed"] is True
+    (error,) = answer.json()["messages"]
+    assert error["type"] == "error"
+    assert error["reason"] == "malformed_message"
