@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 
 from macnss_auth import ChallengeUsed, DocumentNotGenuine, Reason
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.nfc.card import issue_card
 from macnss_auth.nfc.card.chip import VirtualCard
-from macnss_auth.nfc.card.issuer import clone_card, forge_card
+from macnss_auth.nfc.card.issuer import Person, clone_card, forge_card
 from macnss_auth.nfc.eid import EidAuthenticator
 from macnss_auth.nfc.mrz import CAN
 from macnss_auth.nfc.phone import (
@@ -43,6 +44,7 @@ from macnss_auth.nfc.phone import (
 from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.nfc.verify import DocumentRejected
 from macnss_auth.testing import FixedClock, FixedRandom
+from macnss_auth.testing.pki import TestPki, sign_sod
 
 from .conftest import NOW, SUBJECT, Tamper, drive, issued, make_eid, phone_for
 
@@ -555,3 +557,46 @@ def test_verifying_a_running_session_ends_it(clock: FixedClock) -> None:
         session.receive(encode_message(Abort("x")))
     with pytest.raises(ChallengeUsed):
         eid.phone_session(challenge)
+
+
+def test_batch_shared_chip_authentication_key_cannot_lend_its_proof(clock: FixedClock) -> None:
+    # Two genuine cards of one batch share the CA key (some issuers do this). The
+    # attacker uploads the victim's copied data and relays CA to their own card: the
+    # CA answer is valid, but the DG1 read under the new keys is the attacker's DG1.
+    pki = TestPki.create(now=clock.now(), key_type="ec")
+    victim = issue_card(
+        "cnie", clock=clock, can="123456", pki=pki, person=Person(document_number="AB1234567")
+    )
+    other = issue_card(
+        "cnie", clock=clock, can="123456", pki=pki, person=Person(document_number="ZZ7654321")
+    )
+    files = victim.data.files.files()
+    groups = {int(p.rsplit("/DG", 1)[1]): f.data for p, f in files.items() if "/DG" in p}
+    groups[1] = next(f.data for p, f in other.data.files.files().items() if p.endswith("/DG1"))
+    store = victim.data.files
+    for path in files:
+        if path.endswith("/DG1"):
+            store = store.replace_data(path, groups[1])
+        elif path.endswith("/EF.SOD"):
+            store = store.replace_data(path, sign_sod(groups, pki.ds, signing_time=clock.now()))
+    # The attacker's card: same chip keys as the victim's (one batch), its own DG1.
+    attacker = attrs.evolve(victim.data, files=store)
+    eid = make_eid(clock, victim)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(victim, "cnie", challenge, PhoneMode.SPLIT)
+    (welcome,) = session.receive(encode_message(phone.start()[0]))
+    (upload,) = phone.handle(decode_message(welcome, accept=SERVER_MESSAGES))
+    (commands,) = session.receive(encode_message(upload))
+    batch = decode_message(commands, accept=SERVER_MESSAGES)
+    assert isinstance(batch, Commands)
+    own = PhoneCardSession(
+        MemoryTransport(VirtualCard(attacker, random=FixedRandom(7))),
+        password=CAN("123456"),
+        random=FixedRandom(8),
+    )
+    own.open()
+    with pytest.raises(PhoneSessionFailed) as raised:
+        session.receive(encode_message(own.run_steps(batch)))
+    assert raised.value.failure is PhoneFailure.DATA_MISMATCH
+    assert_dead(eid, challenge.id, session, PhoneFailure.DATA_MISMATCH)
