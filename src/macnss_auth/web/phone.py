@@ -130,7 +130,8 @@ class PhoneGateway:
         self, session_id: str | None, messages: list[str], context: ClientContext | None
     ) -> PhoneExchange:
         """Feed the phone's messages in order; return the replies and whether it is over."""
-        self.sweep(context)
+        # Abandoned sessions are burnt without this request's client: it is not theirs.
+        self.sweep()
         replies: list[str] = []
         for raw in messages:
             if session_id is None:
