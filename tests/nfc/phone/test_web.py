@@ -10,7 +10,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from macnss_auth import AssuranceLevel, Policy
+from macnss_auth import AssuranceLevel, ChallengeUsed, Policy
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.nfc.eid import EidAuthenticator
 from macnss_auth.nfc.phone import (
@@ -32,7 +32,7 @@ from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.testing import FixedClock, FixedRandom
 from macnss_auth.web import AssertionIssuer, SigningKeys, create_app, verify_assertion
-from macnss_auth.web.phone import phone_routes
+from macnss_auth.web.phone import PhoneGateway, phone_routes
 from tests.web.server import LiveServer, live_server
 
 from .conftest import BINDING_KEY, NOW, PROFILES, SUBJECT, issued, password_for, phone_for
@@ -57,7 +57,7 @@ class Service:
             random=FixedRandom(5),
         )
         self.eid.enroll(SUBJECT, document_number="AB1234567")
-        policy = Policy(
+        self.policy = policy = Policy(
             authenticators=[(self.eid, AssuranceLevel.HIGH)],
             store=store,
             clock=self.clock,
@@ -322,3 +322,20 @@ def test_http_fallback_garbage_message_gets_a_typed_error(
     (error,) = answer.json()["messages"]
     assert error["type"] == "error"
     assert error["reason"] == "malformed_message"
+
+
+def test_abandoned_sessions_are_swept_and_burnt() -> None:
+    service = Service()
+    gateway = PhoneGateway(
+        policy=service.policy, assertions=service.issuer, limits=PhoneLimits(session_seconds=10)
+    )
+    first, second = service.eid.begin(SUBJECT), service.eid.begin(SUBJECT)
+    opened = gateway.exchange(None, [encode_message(Hello(first.id, PhoneMode.SPLIT))], None)
+    assert not opened.closed  # ... and the phone is never heard from again
+    service.clock.advance(11)
+    gateway.exchange(None, [encode_message(Hello(second.id, PhoneMode.SPLIT))], None)
+    with pytest.raises(ChallengeUsed):
+        service.eid.phone_session(first)
+    swept = [e for e in service.audit.events if e.details.get("session_failure") == "timeout"]
+    assert len(swept) == 1
+    assert swept[0].client is None
