@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from macnss_auth.cli import main
 
+COMMAND_LINE = (sys.executable, "-m", "macnss_auth")
 KEY_ENVS = ("MACNSS_AUTH_KEY", "MACNSS_AUTH_OOB_PEPPER", "MACNSS_AUTH_HOME")
 
 
@@ -202,8 +203,7 @@ def test_real_process_prints_no_traceback(prepared: tuple[Path, str, str], tmp_p
     home = _copy(source, tmp_path, "home")
     garbage(home / "state.sqlite3")
     done = subprocess.run(
-        [sys.executable, "-m", "macnss_auth", "code", "verify", challenge, "123456"]
-        + ["--home", str(home)],
+        [*COMMAND_LINE, "code", "verify", challenge, "123456", "--home", str(home)],
         capture_output=True,
         text=True,
         timeout=60,
