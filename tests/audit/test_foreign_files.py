@@ -12,9 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from macnss_auth.audit import AuditAction, AuditEvent, Outcome, SQLiteAuditLog
+from macnss_auth.audit.errors import AuditFormatError
 from macnss_auth.audit.files import verify_file
+from macnss_auth.cli import main
 from macnss_auth.errors import StoreError
 from macnss_auth.store import Keyring
 from macnss_auth.store.sqlite import SQLiteStore
@@ -168,3 +171,20 @@ def test_audit_log_without_an_application_id_still_opens(tmp_path: Path) -> None
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA application_id").fetchone() == (0x4D41414C,)
     db.close()
+
+
+@pytest.mark.parametrize("kind", ["app-id", "plain", "wal", "delete-journal"])
+@pytest.mark.parametrize("command", ["verify", "head", "show"])
+def test_reading_a_foreign_file_as_an_audit_log_leaves_it_untouched(
+    tmp_path: Path, kind: str, command: str
+) -> None:
+    path = tmp_path / "theirs.db"
+    FOREIGN[kind](path)
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(main, ["audit", command, str(path)])
+    assert result.exit_code == 1
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert "UNREADABLE" in result.output
+    with pytest.raises(AuditFormatError):
+        verify_file(path)
+    assert snapshot(tmp_path) == before

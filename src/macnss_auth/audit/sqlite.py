@@ -106,6 +106,18 @@ def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
     Raises:
         AuditFormatError: the file is not an SQLite audit log.
     """
+    # Even a read-only connection leaves -wal and -shm files beside a WAL
+    # database: decide from the header and schema first whose file it is.
+    try:
+        identify(
+            Path(path),
+            application_id=APPLICATION_ID,
+            own_objects=_OWN_OBJECTS,
+            own_columns=_OWN_COLUMNS,
+            what="audit log",
+        )
+    except StoreError as exc:
+        raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
     uri = f"file:{quote(os.fspath(path))}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
