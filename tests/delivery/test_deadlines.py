@@ -9,7 +9,9 @@ purpose: they separate "bounded by the deadline" (a few seconds) from
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -40,7 +42,7 @@ from macnss_auth.otp.oob import (
 from macnss_auth.secret import Secret
 from macnss_auth.store import MemoryStore
 from macnss_auth.testing import FixedClock
-from tests.delivery.conftest import TricklingServer, read_line
+from tests.delivery.conftest import TlsMaterial, TricklingServer, read_line
 
 PEPPER = Secret(b"pepper-for-tests-only-0123456789abcdef")
 GIVE_UP = 20.0
@@ -92,8 +94,8 @@ def smtp_session(received: list[str]) -> Callable[[socket.socket, TricklingServe
     return session
 
 
-def smtp(port: int, **kwargs: Any) -> SmtpChannel:
-    return SmtpChannel("127.0.0.1", port, sender="n@cnss.example", security="none", **kwargs)
+def smtp(port: int, *, security_: str = "none", **kwargs: Any) -> SmtpChannel:
+    return SmtpChannel("127.0.0.1", port, sender="n@cnss.example", security=security_, **kwargs)
 
 
 def authenticator(channel: SmtpChannel, **kwargs: Any) -> EmailCodeAuthenticator:
@@ -115,6 +117,55 @@ def test_smtp_attempt_deadline_bounds_a_trickling_greeting(trickler: Any) -> Non
         channel.send(mail())
     assert time.monotonic() - started < 1.5 + SLACK
     assert info.value.retryable
+
+
+def tls_greeting_trickle(
+    context: ssl.SSLContext,
+) -> Callable[[socket.socket, TricklingServer], None]:
+    """Implicit TLS (port 465 style): the handshake completes, then the greeting trickles."""
+
+    def session(conn: socket.socket, server: TricklingServer) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            server.trickle(tls, b"220-still warming up\r\n")
+
+    return session
+
+
+def starttls_trickle(
+    context: ssl.SSLContext,
+) -> Callable[[socket.socket, TricklingServer], None]:
+    """STARTTLS accepted; inside TLS the EHLO reply trickles."""
+
+    def session(conn: socket.socket, server: TricklingServer) -> None:
+        conn.sendall(b"220 test ready\r\n")
+        read_line(conn)
+        conn.sendall(b"250-test\r\n250 STARTTLS\r\n")
+        read_line(conn)
+        conn.sendall(b"220 go ahead\r\n")
+        with context.wrap_socket(conn, server_side=True) as tls:
+            read_line(tls)
+            server.trickle(tls, b"250-checking\r\n")
+
+    return session
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_smtp_deadline_holds_inside_tls(
+    trickler: Any, tls_material: TlsMaterial, security: str
+) -> None:
+    make = tls_greeting_trickle if security == "tls" else starttls_trickle
+    server = trickler(make(tls_material.server_context()), give_up=GIVE_UP)
+    channel = smtp(
+        server.port,
+        timeout=3,
+        deadline=1.5,
+        security_=security,
+        ssl_context=tls_material.client_context(),
+    )
+    started = time.monotonic()
+    with pytest.raises(DeliveryTimeout):
+        channel.send(mail())
+    assert time.monotonic() - started < 1.5 + SLACK
 
 
 def test_retry_deadline_bounds_the_attempt(trickler: Any) -> None:
@@ -311,8 +362,13 @@ def test_deadline_watchdog_leaves_healthy_sessions_alone(trickler: Any) -> None:
     received: list[str] = []
     server = trickler(smtp_session(received), give_up=GIVE_UP)
     channel = smtp(server.port, timeout=3, deadline=2)
-    for _ in range(5):
+    channel.send(mail())
+    fds = len(os.listdir("/proc/self/fd"))
+    threads = threading.active_count()
+    for _ in range(20):
         channel.send(mail())
-    time.sleep(0.1)
-    assert received == ["alice@example.org"] * 5
-    assert threading.active_count() < 50
+    time.sleep(0.2)
+    assert received == ["alice@example.org"] * 21
+    # No descriptor kept by a watchdog, no timer thread left running.
+    assert len(os.listdir("/proc/self/fd")) <= fds + 2
+    assert threading.active_count() <= threads + 2
