@@ -123,6 +123,7 @@ def test_address_with_a_digit_rich_domain_enrolls(address: str) -> None:
         mask_national(212, "12"),
         mask_email("ali@smtp1234567.ma"),
         mask_email("1@2024.example"),
+        mask_email("\u2022x@mail123456.example"),
         "•••",
     ],
 )
