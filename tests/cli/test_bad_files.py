@@ -213,3 +213,22 @@ def test_real_process_prints_no_traceback(prepared: tuple[Path, str, str], tmp_p
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("variable", ["MACNSS_AUTH_KEY", "MACNSS_AUTH_OOB_PEPPER"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_bad_key_in_the_environment_gives_one_line(
+    prepared: tuple[Path, str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    command: str,
+) -> None:
+    source, challenge, subject = prepared
+    home = _copy(source, tmp_path, "home")
+    monkeypatch.setenv(variable, "zz" * 32)
+    code, out, err, exception = invoke(home, *COMMANDS[command](challenge, subject))
+    if variable == "MACNSS_AUTH_OOB_PEPPER" and command.startswith("totp"):
+        assert exception is None, f"{type(exception).__name__}: {exception}"
+        return
+    assert_one_line_error(code, out, err, exception)
