@@ -74,12 +74,12 @@ def identify(
     if not header:
         return Identity.NEW
     if len(header) < _HEADER or not header.startswith(_MAGIC):
-        raise StoreError(f"{str(path)!r} is not a SQLite database, so not a {what}")
+        raise StoreError(f"{str(path)!r} is not a SQLite database: not a macnss-auth {what}")
     app = int.from_bytes(header[_APPLICATION_ID], "big")
     if app == application_id:
         return Identity.OURS
     if app != 0:
-        raise StoreError(f"{str(path)!r} belongs to another application, not a {what}")
+        raise StoreError(f"{str(path)!r} belongs to another application: not a macnss-auth {what}")
     names, columns = _schema(path, what)
     if not names and not int.from_bytes(header[_USER_VERSION], "big"):
         return Identity.NEW
@@ -90,7 +90,9 @@ def identify(
         and all(columns.get(table) == cols for table, cols in expected.items())
     ):
         return Identity.OURS
-    raise StoreError(f"{str(path)!r} is a SQLite database of another application, not a {what}")
+    raise StoreError(
+        f"{str(path)!r} is a SQLite database of another application: not a macnss-auth {what}"
+    )
 
 
 def _schema(path: Path, what: str) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
