@@ -32,12 +32,13 @@ from macnss_auth.delivery import (
     SmtpChannel,
     deliver,
 )
-from macnss_auth.otp.contacts import parse_email, put_destination
+from macnss_auth.otp.contacts import parse_email, parse_phone, put_destination
 from macnss_auth.otp.oob import (
     BackgroundDispatcher,
     CodeNotDelivered,
     EmailCodeAuthenticator,
     InlineDispatcher,
+    SMSCodeAuthenticator,
 )
 from macnss_auth.secret import Secret
 from macnss_auth.store import MemoryStore
@@ -375,6 +376,42 @@ def test_smpp_retry_deadline_bounds_the_attempt(trickler: Any) -> None:
     with pytest.raises(DeliveryTimeout):
         deliver(smpp(server.port, timeout=3), sms(), policy=RetryPolicy(deadline=2))
     assert time.monotonic() - started < 2 + SLACK
+
+
+@pytest.mark.parametrize("gateway", ["http", "smpp"])
+def test_inline_sms_begin_is_bounded_and_burns_the_code(trickler: Any, gateway: str) -> None:
+    if gateway == "http":
+        server = trickler(http_header_trickle, give_up=GIVE_UP)
+        channel: Any = HttpSmsGateway(
+            f"http://127.0.0.1:{server.port}/send", body={"to": "${to}"}, timeout=3
+        )
+    else:
+        server = trickler(smpp_trickle, give_up=GIVE_UP)
+        channel = smpp(server.port, timeout=3)
+    store = MemoryStore()
+    audit = MemoryAuditLog()
+    auth = SMSCodeAuthenticator(
+        channel=channel,
+        pepper=PEPPER,
+        clock=FixedClock.at(1_800_000_000),
+        service_name="CNSS",
+        language="en",
+        store=store,
+        audit=audit,
+        dispatcher=InlineDispatcher(),
+        retry=RetryPolicy(deadline=3),
+    )
+    put_destination(store, "alice", parse_phone("+212612345678"), now=FixedClock.at(0).now())
+    started = time.monotonic()
+    with pytest.raises(CodeNotDelivered) as info:
+        auth.begin("alice")
+    assert time.monotonic() - started < 3 + SLACK
+    assert isinstance(info.value.__cause__, DeliveryTimeout)
+    record = store.get_challenge(info.value.challenge_id)
+    assert record is not None
+    assert record.consumed
+    failures = [e for e in audit.events if e.action.value == "deliver"]
+    assert [e.details["error"] for e in failures] == ["DeliveryTimeout"]
 
 
 def test_deadline_watchdog_leaves_healthy_sessions_alone(trickler: Any) -> None:
