@@ -234,13 +234,6 @@ def encode_public_key(key: _AnyPublicKey) -> bytes:
     return key.encode()
 
 
-def _decode_peer(encoded: bytes, like: ChipPublicKey) -> ChipPublicKey:
-    """A peer's public key on the same domain parameters as ``like``, validated."""
-    if isinstance(like, DhPublicKey):
-        return like.with_value(encoded)
-    return EcPublicKey.from_encoded(like.curve, encoded)
-
-
 def shared_secret(private_key: _AnyPrivateKey, peer: _AnyPublicKey) -> bytes:
     """``KA(private, peer)``: ECDH x-coordinate, or DH value as long as ``p``.
 
@@ -272,8 +265,10 @@ def card_session_keys(
         MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
     """
     key = _private(static_private_key)
-    like = key.public if isinstance(key, DhPrivateKey) else key.public_key()
-    peer = _decode_peer(ephemeral_public_key, like)
+    if isinstance(key, DhPrivateKey):
+        peer: ChipPublicKey = key.public.with_value(ephemeral_public_key)
+    else:
+        peer = EcPublicKey.from_encoded(key.curve, ephemeral_public_key)
     secret = shared_secret(key, peer)
     return SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
 

@@ -30,6 +30,7 @@ choose weak groups or make the verifier do unbounded work.
 from __future__ import annotations
 
 import functools
+import hmac
 import secrets
 
 import attrs
@@ -170,7 +171,7 @@ class EcPublicKey:
         return ec.EllipticCurvePublicNumbers(self.point.x, self.point.y, native).public_key()
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class EcPrivateKey:
     """An EC private key (scalar ``d`` in ``[1, n)``) on a standardized curve; never in a repr.
 
@@ -188,6 +189,18 @@ class EcPrivateKey:
 
     def __repr__(self) -> str:
         return f"EcPrivateKey({self.curve.name}, <redacted>)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EcPrivateKey):
+            return NotImplemented
+        if self.curve != other.curve:
+            return False
+        size = self.curve.order_length
+        return hmac.compare_digest(self.d.to_bytes(size, "big"), other.d.to_bytes(size, "big"))
+
+    def __hash__(self) -> int:
+        # By curve only: equal keys hash equal, and the hash says nothing of d.
+        return hash(self.curve)
 
     @classmethod
     def generate(cls, curve: ec_math.Curve) -> EcPrivateKey:
@@ -235,8 +248,8 @@ class EcPrivateKey:
         return ec_math.field_element_to_bytes(shared.x, self.curve.field_length)
 
 
-@functools.lru_cache(maxsize=256)
 def _public_of(curve: ec_math.Curve, d: int) -> EcPublicKey:
+    # Not cached: a cache would keep secret scalars alive in a global table.
     native = native_curve(curve)
     if native is not None:
         numbers = ec.derive_private_key(d, native).public_key().public_numbers()
