@@ -369,3 +369,39 @@ def test_ecdh_both_paths_agree_where_cryptography_has_the_curve(
             assert EcPrivateKey(curve, a.d).exchange(b.public_key()) == native
             assert EcPrivateKey(curve, b.d).public_key() == b.public_key()
         assert encode_public_key(a.public_key()) == a.public_key().encode()
+
+
+# --- hostile key encodings --------------------------------------------------------------------
+
+_SEED_KEYS = [
+    standardized_spki(11, EcPrivateKey(BRAINPOOLP224R1, 7).public_key().encode()),
+    standardized_spki(0, _integer(5)),
+    SPECIMEN.read_bytes(),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.sampled_from(_SEED_KEYS),
+    position=st.integers(0, 10_000),
+    replacement=st.binary(min_size=0, max_size=3),
+    protocol=st.sampled_from(list(si.PublicKeyOid)),
+)
+def test_mutated_keys_give_typed_errors_only(
+    seed: bytes, position: int, replacement: bytes, protocol: si.PublicKeyOid
+) -> None:
+    """Any byte edit of a key (or of the specimen DG14) parses or fails with a library error."""
+    where = position % len(seed)
+    mutated = seed[:where] + replacement + seed[where + 1 :]
+    try:
+        if seed is _SEED_KEYS[2]:
+            infos = si.parse_dg14(mutated)
+            keys = [i for i in infos if isinstance(i, si.ChipAuthenticationPublicKeyInfo)]
+        else:
+            keys = [dg14_key(protocol, mutated)]
+            parse_public_key_info(mutated)
+        for info in keys:
+            key = chip_public_key(info)
+            assert isinstance(key, EcPublicKey | DhPublicKey)
+    except (MalformedInput, UnsupportedAlgorithm):
+        pass
