@@ -36,11 +36,12 @@ from tests.nfc.protocols.vectors import load
 from .conftest import NOW
 
 ECDSA_FILES = {
-    "ecdsa_brainpoolP224r1_sha224_p1363_test.json": SignatureKind.ECDSA_PLAIN,
-    "ecdsa_brainpoolP224r1_sha224_test.json": SignatureKind.ECDSA,
-    "ecdsa_brainpoolP320r1_sha384_p1363_test.json": SignatureKind.ECDSA_PLAIN,
-    "ecdsa_secp192r1_sha256_p1363_test.json": SignatureKind.ECDSA_PLAIN,
-    "ecdsa_secp224r1_sha224_p1363_test.json": SignatureKind.ECDSA_PLAIN,
+    ("wycheproof", "ecdsa_brainpoolP224r1_sha224_p1363_test.json"): SignatureKind.ECDSA_PLAIN,
+    ("wycheproof", "ecdsa_brainpoolP224r1_sha224_test.json"): SignatureKind.ECDSA,
+    ("wycheproof", "ecdsa_brainpoolP320r1_sha384_p1363_test.json"): SignatureKind.ECDSA_PLAIN,
+    ("wycheproof", "ecdsa_secp192r1_sha256_p1363_test.json"): SignatureKind.ECDSA_PLAIN,
+    ("wycheproof", "ecdsa_secp224r1_sha224_p1363_test.json"): SignatureKind.ECDSA_PLAIN,
+    ("rooterberg", "ecdsa_brainpool_p192r1_sha_224_p1363.json"): SignatureKind.ECDSA_PLAIN,
 }
 
 
@@ -52,10 +53,10 @@ def arithmetic(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return str(request.param)
 
 
-@pytest.mark.parametrize("name", sorted(ECDSA_FILES))
-def test_wycheproof_ecdsa(name: str, arithmetic: str) -> None:
-    data = load(name, source="wycheproof")
-    kind = ECDSA_FILES[name]
+@pytest.mark.parametrize(("source", "name"), sorted(ECDSA_FILES), ids=str)
+def test_published_ecdsa_vectors(source: str, name: str, arithmetic: str) -> None:
+    data = load(name, source=source)
+    kind = ECDSA_FILES[source, name]
     counts = {"valid": 0, "invalid": 0, "acceptable": 0}
     for group in data["groups"]:
         curve = curve_by_name(group["curve"])
@@ -71,6 +72,24 @@ def test_wycheproof_ecdsa(name: str, arithmetic: str) -> None:
                 assert result != "invalid", (tc_id, flags)
     assert counts["valid"] > 0
     assert counts["invalid"] > 0
+
+
+def test_rooterberg_ecdh_brainpool_p192() -> None:
+    """ECDH on brainpoolP192r1 with raw points: arithmetic edge cases and invalid keys."""
+    data = load("ecdh_uncompressed_brainpool_p192r1.json", source="rooterberg")
+    curve = curve_by_name(data["curve"])
+    outcomes = set()
+    for tc_id, public, private, shared, result, flags in data["tests"]:
+        mine = EcPrivateKey(curve, int(private, 16))
+        try:
+            secret = mine.exchange(EcPublicKey.from_encoded(curve, bytes.fromhex(public)))
+        except MacnssAuthError:
+            assert result == "invalid", (tc_id, flags)
+        else:
+            assert result == "valid", (tc_id, flags)
+            assert secret == bytes.fromhex(shared), tc_id
+        outcomes.add(result)
+    assert outcomes == {"valid", "invalid"}
 
 
 def _ecdh_cases() -> list[tuple[str, list[Any]]]:
