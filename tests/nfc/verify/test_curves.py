@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from asn1crypto import crl, keys
+from asn1crypto import cms, core, crl, keys
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.asymmetric import utils
 
@@ -22,6 +22,7 @@ from macnss_auth.nfc import ec as ec_math
 from macnss_auth.nfc import eckeys, pki
 from macnss_auth.nfc.domain_params import CURVE_OIDS, curve_by_name
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey, ecdsa_sign, ecdsa_verify
+from macnss_auth.nfc.lds.sod import OID_LDS_SECURITY_OBJECT, encode_lds_security_object, encode_sod
 from macnss_auth.nfc.pki import (
     HashAlgorithm,
     PkiFormatError,
@@ -30,10 +31,14 @@ from macnss_auth.nfc.pki import (
     SignatureScheme,
     TrustStore,
 )
+from macnss_auth.nfc.verify import CheckStatus, verify_document
 from macnss_auth.nfc.verify.active import verify_active_authentication
+from macnss_auth.testing import FixedClock
 from tests.nfc.protocols.vectors import load
 
-from .conftest import NOW
+from .conftest import NOW, VECTORS
+
+SPECIMEN = VECTORS / "bsi2008"
 
 ECDSA_FILES = {
     ("wycheproof", "ecdsa_brainpoolP224r1_sha224_p1363_test.json"): SignatureKind.ECDSA_PLAIN,
@@ -301,6 +306,72 @@ def test_crl_on_brainpool_p224(chain: dict[str, Any]) -> None:
     result = store.validate_document_signer(ds, at=NOW)
     assert not result.trusted
     assert result.revocation == "revoked"
+
+
+def _sod(groups: dict[int, bytes], ds_der: bytes, ds_key: EcPrivateKey) -> bytes:
+    """EF.SOD (RFC 5652 SignedData, ICAO 9303-10 §4.6.2) signed by an own-arithmetic key."""
+    content = encode_lds_security_object(HashAlgorithm.SHA256, groups)
+    certificate = asn1_x509.Certificate.load(ds_der)
+    signed_attrs = cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": [OID_LDS_SECURITY_OBJECT]},
+            {"type": "message_digest", "values": [HashAlgorithm.SHA256.digest(content)]},
+        ]
+    )
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": {
+                        "issuer": certificate.issuer,
+                        "serial_number": certificate.serial_number,
+                    }
+                }
+            ),
+            "digest_algorithm": {"algorithm": "sha256"},
+            "signed_attrs": signed_attrs,
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature": _sign_der(ds_key, signed_attrs.dump(), HashAlgorithm.SHA256),
+        }
+    )
+    signed = cms.SignedData(
+        {
+            "version": "v3",
+            "digest_algorithms": [{"algorithm": "sha256"}],
+            "encap_content_info": {
+                "content_type": OID_LDS_SECURITY_OBJECT,
+                "content": core.ParsableOctetString(content),
+            },
+            "certificates": [certificate],
+            "signer_infos": [signer_info],
+        }
+    )
+    info = cms.ContentInfo({"content_type": "signed_data", "content": signed})
+    return encode_sod(bytes(info.dump()))
+
+
+def test_document_signed_on_curves_cryptography_lacks(chain: dict[str, Any]) -> None:
+    """Passive Authentication end to end: brainpoolP320r1 DS, brainpoolP224r1 CSCA."""
+    groups = {n: (SPECIMEN / f"Datagroup{n}.bin").read_bytes() for n in (1, 2)}
+    sod = _sod(groups, chain["ds"], chain["ds_key"])
+    store = TrustStore()
+    store.add_csca(chain["csca"])
+    result = verify_document(groups, sod, store, clock=FixedClock(NOW))
+    for name in ("sod_signature", "chain", "dg1_hash", "dg2_hash"):
+        assert result.check(name).status is CheckStatus.PASSED, (name, result.check(name).reason)
+    assert result.document_signer is not None
+    assert "DS BP320" in result.document_signer
+    forged = dict(groups)
+    forged[1] = groups[1][:-1] + bytes([groups[1][-1] ^ 1])
+    tampered = verify_document(forged, sod, store, clock=FixedClock(NOW))
+    assert tampered.check("dg1_hash").status is CheckStatus.FAILED
+    other_key = EcPrivateKey.generate(curve_by_name("brainpoolP320r1"))
+    wrong = verify_document(
+        groups, _sod(groups, chain["ds"], other_key), store, clock=FixedClock(NOW)
+    )
+    assert wrong.check("sod_signature").status is CheckStatus.FAILED
+    assert not wrong.genuine
 
 
 def test_signed_data_by_a_brainpool_p320_signer(chain: dict[str, Any]) -> None:
