@@ -330,7 +330,13 @@ def multiply_secret(curve: Curve, scalar: int, point: Point) -> Point | None:
         y0, y1 = y0 ^ t, y1 ^ t
         t = mask & (z0 ^ z1)
         z0, z1 = z0 ^ t, z1 ^ t
-    return _to_affine(curve, x0, y0, z0)
+    if not z0:
+        return None
+    # Fermat inversion (a fixed exponent), not the extended Euclid of pow(z, -1, p),
+    # whose number of steps depends on the secret-dependent z.
+    z_inv = pow(z0, p - 2, p)
+    zz_inv = z_inv * z_inv % p
+    return Point(x0 * zz_inv % p, y0 * zz_inv * z_inv % p)
 
 
 _BASE_WINDOW = 7
