@@ -284,17 +284,20 @@ def chip_public_key(info: ChipAuthenticationPublicKeyInfo) -> ChipPublicKey:
     Raises:
         UnsupportedAlgorithm: a group outside the standardized table (or explicit
             parameters that are none of its curves).
-        MalformedInput: the key does not decode or is not a valid point / value.
+        MalformedInput: the key does not decode, is not a valid point / value,
+            or its kind contradicts its group (ECDH on DH parameters...).
     """
     group = info.group
     if info.protocol is PublicKeyOid.DH:
+        if group is None:
+            raise UnsupportedAlgorithm("the DH Chip Authentication key's group is not supported")
         if not isinstance(group, DHGroup):
-            raise UnsupportedAlgorithm("the DH Chip Authentication key names no usable group")
+            raise MalformedInput("a DH Chip Authentication key on a curve", field="public_key")
         return DhPublicKey(
             p=group.p, g=group.g, y=int.from_bytes(info.public_key, "big"), q=group.q
         )
     if isinstance(group, DHGroup):
-        raise UnsupportedAlgorithm("an ECDH Chip Authentication key on DH parameters")
+        raise MalformedInput("an ECDH Chip Authentication key on DH parameters", field="public_key")
     if group is None:
         # No parameters the SecurityInfos parser recognised: the key's own SPKI
         # may still name a curve (it raises UnsupportedAlgorithm otherwise).

@@ -151,10 +151,10 @@ def test_standardized_keys_with_bad_values_are_typed_errors() -> None:
         chip_public_key(reserved)
     with pytest.raises(UnsupportedAlgorithm):
         parse_public_key_info(reserved.subject_public_key_info)
-    # An ECDH key on a DH group, and a DH key on a curve.
-    with pytest.raises(UnsupportedAlgorithm):
+    # An ECDH key on a DH group, and a DH key on a curve: contradictions, not unknowns.
+    with pytest.raises(MalformedInput):
         chip_public_key(dg14_key(si.PublicKeyOid.ECDH, standardized_spki(0, good)))
-    with pytest.raises(UnsupportedAlgorithm):
+    with pytest.raises(MalformedInput):
         chip_public_key(dg14_key(si.PublicKeyOid.DH, standardized_spki(11, _integer(5))))
     # A point of the right length but from another curve (invalid-curve attack).
     other = EcPrivateKey.generate(curve_by_name("secp224r1")).public_key().encode()
