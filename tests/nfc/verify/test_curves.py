@@ -24,6 +24,7 @@ from macnss_auth.nfc.domain_params import CURVE_OIDS, curve_by_name
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey, ecdsa_sign, ecdsa_verify
 from macnss_auth.nfc.lds.sod import OID_LDS_SECURITY_OBJECT, encode_lds_security_object, encode_sod
 from macnss_auth.nfc.pki import (
+    OID_CSCA_MASTER_LIST,
     HashAlgorithm,
     PkiFormatError,
     SignatureInvalid,
@@ -308,13 +309,12 @@ def test_crl_on_brainpool_p224(chain: dict[str, Any]) -> None:
     assert result.revocation == "revoked"
 
 
-def _sod(groups: dict[int, bytes], ds_der: bytes, ds_key: EcPrivateKey) -> bytes:
-    """EF.SOD (RFC 5652 SignedData, ICAO 9303-10 §4.6.2) signed by an own-arithmetic key."""
-    content = encode_lds_security_object(HashAlgorithm.SHA256, groups)
-    certificate = asn1_x509.Certificate.load(ds_der)
+def _signed_data(content_type: str, content: bytes, signer_der: bytes, key: EcPrivateKey) -> bytes:
+    """A CMS ContentInfo (RFC 5652 §5) signed with signed attributes by an own-arithmetic key."""
+    certificate = asn1_x509.Certificate.load(signer_der)
     signed_attrs = cms.CMSAttributes(
         [
-            {"type": "content_type", "values": [OID_LDS_SECURITY_OBJECT]},
+            {"type": "content_type", "values": [content_type]},
             {"type": "message_digest", "values": [HashAlgorithm.SHA256.digest(content)]},
         ]
     )
@@ -332,7 +332,7 @@ def _sod(groups: dict[int, bytes], ds_der: bytes, ds_key: EcPrivateKey) -> bytes
             "digest_algorithm": {"algorithm": "sha256"},
             "signed_attrs": signed_attrs,
             "signature_algorithm": {"algorithm": "sha256_ecdsa"},
-            "signature": _sign_der(ds_key, signed_attrs.dump(), HashAlgorithm.SHA256),
+            "signature": _sign_der(key, signed_attrs.dump(), HashAlgorithm.SHA256),
         }
     )
     signed = cms.SignedData(
@@ -340,15 +340,55 @@ def _sod(groups: dict[int, bytes], ds_der: bytes, ds_key: EcPrivateKey) -> bytes
             "version": "v3",
             "digest_algorithms": [{"algorithm": "sha256"}],
             "encap_content_info": {
-                "content_type": OID_LDS_SECURITY_OBJECT,
+                "content_type": content_type,
                 "content": core.ParsableOctetString(content),
             },
             "certificates": [certificate],
             "signer_infos": [signer_info],
         }
     )
-    info = cms.ContentInfo({"content_type": "signed_data", "content": signed})
-    return encode_sod(bytes(info.dump()))
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
+
+
+def _sod(groups: dict[int, bytes], ds_der: bytes, ds_key: EcPrivateKey) -> bytes:
+    """EF.SOD (ICAO 9303-10 §4.6.2) over ``groups``."""
+    content = encode_lds_security_object(HashAlgorithm.SHA256, groups)
+    return encode_sod(_signed_data(OID_LDS_SECURITY_OBJECT, content, ds_der, ds_key))
+
+
+def test_master_list_signed_on_curves_cryptography_lacks(chain: dict[str, Any]) -> None:
+    """A CSCA master list (ICAO 9303-12 §9) whose signer and CSCA are on brainpool curves."""
+    # CscaMasterList ::= SEQUENCE { version INTEGER, certList SET OF Certificate }
+    body = bytes(core.Integer(0).dump()) + _set_of([chain["csca"]])
+    listed = b"\x30" + _der_length(body) + body
+    master_list = _signed_data(OID_CSCA_MASTER_LIST, listed, chain["ds"], chain["ds_key"])
+    store = TrustStore()
+    store.load_master_list(master_list, name="brainpool list")
+    assert [a.certificate.subject for a in store.anchors] == [
+        pki.parse_certificate(chain["csca"]).subject
+    ]
+    assert store.validate_document_signer(pki.parse_certificate(chain["ds"]), at=NOW).trusted
+    forged = _signed_data(
+        OID_CSCA_MASTER_LIST,
+        listed,
+        chain["ds"],
+        EcPrivateKey.generate(curve_by_name("brainpoolP320r1")),
+    )
+    with pytest.raises(SignatureInvalid):
+        TrustStore().load_master_list(forged)
+
+
+def _der_length(body: bytes) -> bytes:
+    size = len(body)
+    if size < 0x80:
+        return bytes([size])
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def _set_of(items: list[bytes]) -> bytes:
+    body = b"".join(sorted(items))
+    return b"\x31" + _der_length(body) + body
 
 
 def test_document_signed_on_curves_cryptography_lacks(chain: dict[str, Any]) -> None:
