@@ -47,6 +47,7 @@ from macnss_auth.nfc.domain_params import (
 )
 from macnss_auth.nfc.ec import Curve
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
+from macnss_auth.nfc.lds import parse_dg15
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pki import TrustStore, parse_public_key_info
 from macnss_auth.nfc.protocol import Transport
@@ -405,3 +406,43 @@ def test_mutated_keys_give_typed_errors_only(
             assert isinstance(key, EcPublicKey | DhPublicKey)
     except (MalformedInput, UnsupportedAlgorithm):
         pass
+
+
+@pytest.mark.parametrize(
+    "parameter_id",
+    [
+        DomainParameterId.BRAINPOOLP192R1,
+        DomainParameterId.BRAINPOOLP224R1,
+        DomainParameterId.BRAINPOOLP320R1,
+        DomainParameterId.SECP224R1,
+    ],
+    ids=lambda i: i.name,
+)
+def test_active_authentication_on_curves_end_to_end(parameter_id: DomainParameterId) -> None:
+    """A card whose ECDSA AA key (DG15) is on the curve; the reader's verdict checks it."""
+    card_profile = attrs.evolve(
+        profile("cnie"), name="cnie-aa", active_authentication_parameter_id=parameter_id
+    )
+    card = issue_card(card_profile, clock=FixedClock.at(NOW), can="123456")
+    dg15 = next(f.data for p, f in card.data.files.files().items() if p.endswith("/DG15"))
+    key = parse_dg15(dg15).public_key
+    assert key.curve == standardized(parameter_id).name
+    trust = TrustStore()
+    trust.add_csca(card.csca)
+    transport = MemoryTransport(VirtualCard(card.data, random=FixedRandom(11)))
+    document = DocumentReader(transport, random=FixedRandom(12)).read(
+        CAN("123456"), active_auth_challenge=bytes(range(8))
+    )
+    verification = document.verify(trust, clock=FixedClock.at(NOW))
+    check = verification.check("active_authentication")
+    assert check.status is CheckStatus.PASSED, check.reason
+    assert verification.genuine
+    clone = clone_card(card.data)
+    transport = MemoryTransport(VirtualCard(clone, random=FixedRandom(11)))
+    copied = DocumentReader(transport, random=FixedRandom(12)).read(
+        CAN("123456"), active_auth_challenge=bytes(range(8))
+    )
+    assert (
+        copied.verify(trust, clock=FixedClock.at(NOW)).check("active_authentication").status
+        is not CheckStatus.PASSED
+    )

@@ -209,6 +209,22 @@ def _chip_key_group(profile: CardProfile) -> DHGroup | Curve:
     return group
 
 
+def _aa_ec_key(profile: CardProfile) -> ec.EllipticCurvePrivateKey | EcPrivateKey:
+    """An ECDSA Active Authentication key: brainpoolP256r1, or the profile's curve.
+
+    Raises:
+        ConfigurationError: the profile names a DH group for an ECDSA key.
+        UnsupportedAlgorithm: a reserved domain parameter id.
+    """
+    if profile.active_authentication_parameter_id is None:
+        return ec.generate_private_key(ec.BrainpoolP256R1())
+    group = standardized(profile.active_authentication_parameter_id)
+    if not isinstance(group, Curve):
+        raise ConfigurationError(f"an ECDSA Active Authentication key cannot use {group.name}")
+    native = native_curve(group)
+    return ec.generate_private_key(native) if native is not None else EcPrivateKey.generate(group)
+
+
 def _chip_key(group: DHGroup | Curve) -> ChipKey:
     """A fresh CA key: cryptography's where it has the curve (keys save as PKCS#8), else ours."""
     if isinstance(group, DHGroup):
@@ -293,7 +309,7 @@ def issue_card(
             date_of_issue=now.strftime("%Y%m%d"),
         ),
     }
-    aa_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None
+    aa_key: ec.EllipticCurvePrivateKey | EcPrivateKey | rsa.RSAPrivateKey | None = None
     ca_key: ChipKey | None = None
     dg14: list[si.SecurityInfo] = []
     card_security: list[si.SecurityInfo] = []
@@ -324,9 +340,13 @@ def issue_card(
     if card_profile.active_authentication is AaKeyKind.RSA:
         aa_key = generate_key("rsa", bits=1024)
     elif card_profile.active_authentication is AaKeyKind.ECDSA:
-        aa_key = generate_key("ec", curve="brainpoolP256r1")
+        aa_key = _aa_ec_key(card_profile)
         dg14.append(si.ActiveAuthenticationInfo(1, _ECDSA_WITH_SHA256))
-    if aa_key is not None:
+    if isinstance(aa_key, EcPrivateKey):
+        groups[15] = encode_dg15(
+            si.ec_subject_public_key_info(aa_key.curve, aa_key.public_key().encode())
+        )
+    elif aa_key is not None:
         groups[15] = encode_dg15(_spki(aa_key))
     dg14 += pace_infos
     if dg14:

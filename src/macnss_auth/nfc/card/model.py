@@ -76,6 +76,8 @@ class CardProfile:
             of the Chip Authentication key (any of ICAO 9303-11 §9.5.1, e.g. 11
             = brainpoolP224r1 as on the BSI 2008 specimen, 0-2 for CA with DH);
             ``None``: the PACE curve, else brainpoolP256r1.
+        active_authentication_parameter_id: the standardized domain parameter id
+            of an ECDSA Active Authentication key (``None``: brainpoolP256r1).
     """
 
     name: str
@@ -89,6 +91,7 @@ class CardProfile:
     chip_authentication: CaAlgorithm | None = None
     extended_length: bool = False
     chip_authentication_parameter_id: int | None = None
+    active_authentication_parameter_id: int | None = None
 
 
 def _redact(_value: object) -> str:

@@ -74,6 +74,7 @@ def _profile_json(profile: CardProfile) -> dict[str, Any]:
         ),
         "extended_length": profile.extended_length,
         "chip_authentication_parameter_id": profile.chip_authentication_parameter_id,
+        "active_authentication_parameter_id": profile.active_authentication_parameter_id,
     }
 
 
@@ -96,6 +97,7 @@ def _profile_from(raw: dict[str, Any]) -> CardProfile:
         ),
         extended_length=bool(raw["extended_length"]),
         chip_authentication_parameter_id=raw.get("chip_authentication_parameter_id"),
+        active_authentication_parameter_id=raw.get("active_authentication_parameter_id"),
     )
 
 
