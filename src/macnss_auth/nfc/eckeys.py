@@ -47,6 +47,7 @@ from macnss_auth.nfc.domain_params import curve_by_name, curve_from_explicit
 __all__ = [
     "EcPrivateKey",
     "EcPublicKey",
+    "clear_key_cache",
     "ecdsa_sign",
     "ecdsa_verify",
     "native_curve",
@@ -168,7 +169,17 @@ class EcPublicKey:
         native = native_curve(self.curve)
         if native is None:
             return None
-        return ec.EllipticCurvePublicNumbers(self.point.x, self.point.y, native).public_key()
+        return _native_public(self.point.x, self.point.y, self.curve.name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _native_public(x: int, y: int, name: str) -> ec.EllipticCurvePublicKey:
+    # Public data only: the same document signers verify many SODs, and OpenSSL's
+    # key import (with its own point check) is a large part of one verification.
+    native = _probe(name)
+    if native is None:  # callers checked native_curve first
+        raise UnsupportedAlgorithm(f"cryptography has no EC curve {name}")
+    return ec.EllipticCurvePublicNumbers(x, y, native).public_key()
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -258,6 +269,11 @@ def _public_of(curve: ec_math.Curve, d: int) -> EcPublicKey:
     if point is None:  # d in [1, n) never gives infinity
         raise ValueError("private scalar out of range")
     return EcPublicKey(curve, point)
+
+
+def clear_key_cache() -> None:
+    """Forget the cryptography key objects built for public keys (to measure cold costs)."""
+    _native_public.cache_clear()
 
 
 def _message_scalar(digest: bytes, n: int) -> int:

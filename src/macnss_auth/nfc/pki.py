@@ -50,7 +50,7 @@ from macnss_auth.errors import (
 from macnss_auth.nfc import ec as ec_math
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.domain_params import curve_by_name, curve_from_explicit, standardized
-from macnss_auth.nfc.eckeys import EcPublicKey, ecdsa_verify
+from macnss_auth.nfc.eckeys import EcPublicKey, clear_key_cache, ecdsa_verify
 
 __all__ = [
     "OID_CSCA_MASTER_LIST",
@@ -1513,5 +1513,6 @@ def clear_caches() -> None:
     _parse_public_key_info.cache_clear()
     _to_cryptography.cache_clear()
     _ec_public_key.cache_clear()
+    clear_key_cache()
     _name_key_of.cache_clear()
     _scheme_of.cache_clear()
