@@ -316,3 +316,8 @@ def test_email_destination_and_login(client: TestClient, service: Service) -> No
     answer = client.post(f"/v1/challenges/{challenge['id']}/verify",
                          json={"code": service.email.last_code()})  # fmt: skip
     assert answer.status_code == 200, answer.text
+
+
+def test_subjects_with_control_characters_are_refused(client: TestClient) -> None:
+    response = client.post("/v1/challenges", json={"subject": "alice\u0000x", "method": "sms"})
+    assert problem(response, 422, "invalid_request")["errors"] == ["body.subject"]

@@ -25,6 +25,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "document",
     "masterlist",
+    "serve",
     "totp",
 )
 

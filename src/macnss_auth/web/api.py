@@ -25,7 +25,8 @@ from macnss_auth.web.tokens import ACR_VALUES
 
 __all__ = ["Problem", "api_router"]
 
-Subject = Annotated[str, Field(min_length=1, max_length=256)]
+# Printable text only: no control characters reach the store's keys or the audit log.
+Subject = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 
 

@@ -67,7 +67,9 @@ def _environment() -> jinja2.Environment:
 
 def _field(form: FormData, name: str) -> str:
     value = form.get(name)
-    return value.strip()[:_MAX_FIELD] if isinstance(value, str) else ""
+    if not isinstance(value, str) or not value.isprintable():
+        return ""  # Control characters never reach the store's keys or the audit log.
+    return value.strip()[:_MAX_FIELD]
 
 
 class _Page:
