@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -64,6 +64,7 @@ from macnss_auth.throttle import ThrottlePolicy  # noqa: E402
 
 __all__ = [
     "Gateway",
+    "Library",
     "build_app",
     "build_policy",
     "main",
@@ -168,13 +169,22 @@ class Gateway:
 # The service ------------------------------------------------------------------------------
 
 
+class Library(NamedTuple):
+    """What :func:`build_policy` builds; close ``store`` when done."""
+
+    policy: Policy
+    totp: TotpAuthenticator
+    sms: SMSCodeAuthenticator
+    store: PostgresStore
+
+
 def build_policy(
     database: str,
     gateway: str,
     *,
     throttle: ThrottlePolicy | None = None,
     policy_throttle: ThrottlePolicy | None = None,
-) -> tuple[Policy, TotpAuthenticator, SMSCodeAuthenticator]:
+) -> Library:
     """The policy both paths use: TOTP and SMS on PostgreSQL, SMS through the gateway."""
     store = PostgresStore(database, keyring=Keyring({"k1": KEY}, primary="k1"))
     audit = MemoryAuditLog()
@@ -196,7 +206,7 @@ def build_policy(
         clock=SystemClock(),
         throttle_policy=policy_throttle or ThrottlePolicy(free_failures=99, lockout_after=100),
     )
-    return policy, totp, sms
+    return Library(policy, totp, sms, store)
 
 
 def build_app(
@@ -205,7 +215,7 @@ def build_app(
     """The ASGI app a server process runs."""
     from macnss_auth.web import AssertionIssuer, SigningKeys, create_app  # noqa: PLC0415
 
-    policy, _, _ = build_policy(database, gateway, throttle=throttle)
+    policy = build_policy(database, gateway, throttle=throttle).policy
     issuer = AssertionIssuer(issuer=ISSUER, keys=SigningKeys.load(keys), audiences=[AUDIENCE])
     return create_app(policy=policy, assertions=issuer, login_page=False)
 
@@ -335,7 +345,8 @@ def _worker(  # noqa: PLR0917 (a multiprocessing target takes positional argumen
 ) -> None:  # fmt: skip
     """One client process: ``threads`` clients over HTTP (``mode="http"``) or the library."""
     results: list[dict[str, list[float]]] = []
-    policy = build_policy(database, gateway)[0] if mode == "direct" else None
+    library = build_policy(database, gateway) if mode == "direct" else None
+    policy = library.policy if library is not None else None
     # Every process measures the same window, after all have imported and connected.
     barrier.wait(timeout=120)
     until_start = time.monotonic()
@@ -395,11 +406,14 @@ def _worker(  # noqa: PLR0917 (a multiprocessing target takes positional argumen
     for thread in pool:
         thread.join()
     results.append({"errors": [float(errors[0])]})
+    if library is not None:
+        library.store.close()
     queue.put(results)
 
 
 def _enroll(database: str, gateway: Gateway, clients: int) -> None:
-    policy, totp, sms = build_policy(database, gateway.url)
+    library = build_policy(database, gateway.url)
+    totp, sms = library.totp, library.sms
     for number in range(clients):
         for k in range(20):
             subject = f"totp-{number}-{k}"
@@ -408,7 +422,7 @@ def _enroll(database: str, gateway: Gateway, clients: int) -> None:
             totp.confirm(subject, app.at(int(time.time()) - PERIOD))
         enrolling = sms.enroll(f"sms-{number}", phone(number))
         sms.confirm(enrolling, gateway.messages[phone(number)][-1])
-    del policy
+    library.store.close()
 
 
 def _summary(name: str, runs: list[list[dict[str, list[float]]]], seconds: float) -> list[str]:
