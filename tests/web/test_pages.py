@@ -72,6 +72,7 @@ def test_a_full_login_by_plain_form_posts_hands_the_token_to_the_service() -> No
     csrf = csrf_of(client.get(f"/login?lang=en&audience={AUDIENCE}&nonce=n1").text)
     common = {"csrf": csrf, "subject": "youssef", "audience": AUDIENCE, "nonce": "n1"}
     step = client.post("/login/begin", data={**common, "method": "sms"})
+    assert service.sms.last().language == "en"  # the page's language
     challenge_id = re.search(r'name="challenge_id" value="(\w+)"', step.text)
     assert challenge_id is not None
     done = client.post("/login/verify", data={**common, "method": "sms", "code": service.sms_code(),

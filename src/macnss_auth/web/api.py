@@ -68,6 +68,9 @@ class MethodsOut(_Model):
 class BeginIn(_Model):
     subject: Subject
     method: Annotated[str, Field(min_length=1, max_length=32)]
+    language: Literal["ar", "fr", "en"] | None = Field(
+        default=None, description="the language of the SMS or e-mail message, if one is sent"
+    )
 
 
 class ChallengeOut(_Model):
@@ -251,7 +254,9 @@ def api_router(runtime: Runtime) -> APIRouter:
         if body.method not in policy.methods:
             raise ProblemError(WebReason.METHOD_NOT_OFFERED)
         context = runtime.context(request)
-        challenge = await runtime.run(policy.begin, body.subject, body.method, context=context)
+        challenge = await runtime.run(
+            policy.begin, body.subject, body.method, context=context, language=body.language
+        )
         return ChallengeOut.of(challenge)
 
     @router.post("/challenges/{challenge_id}/verify", tags=["authentication"])

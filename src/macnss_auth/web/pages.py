@@ -233,7 +233,7 @@ def page_router(runtime: Runtime) -> APIRouter:
                                error=page.t("error_form"), status=403, **keep)  # fmt: skip
         try:
             challenge = await runtime.run(
-                policy.begin, subject, method, context=runtime.context(request)
+                policy.begin, subject, method, context=runtime.context(request), language=page.lang
             )
         except MacnssAuthError as exc:
             return methods_page(page, subject, policy.offer(exclude=[method]), keep,
