@@ -32,6 +32,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "document",
     "masterlist",
+    "serve",
     "totp",
 )
 
