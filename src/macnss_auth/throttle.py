@@ -118,7 +118,8 @@ class FailureThrottle:
             base += f"@{generation}"
         bases = [base]
         if context is not None and context.client_id:
-            bases.append(f"{base}\x00{context.client_id}")
+            # Not NUL: PostgreSQL text cannot hold it (every per-client count failed there).
+            bases.append(f"{base}\x1f{context.client_id}")
         return bases
 
     def _epoch(self, base: str) -> int:
