@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -339,3 +341,26 @@ def test_abandoned_sessions_are_swept_and_burnt() -> None:
     swept = [e for e in service.audit.events if e.details.get("session_failure") == "timeout"]
     assert len(swept) == 1
     assert swept[0].client is None
+
+
+def test_macnss_auth_serve_mounts_the_phone_endpoints(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient  # noqa: PLC0415 (this test only)
+
+    from macnss_auth.cli.serve import build_service  # noqa: PLC0415 (this test only)
+
+    home = tmp_path / "home"
+    home.mkdir()  # the serve command creates it before building the service
+    app = build_service(
+        home,
+        issuer="https://auth.example.ma",
+        audiences=[AUDIENCE],
+        stream=io.StringIO(),
+    )
+    with TestClient(app) as client:
+        challenge = client.post("/v1/challenges", json={"subject": "amina", "method": "eid"})
+        assert challenge.status_code == 201, challenge.text
+        with client.websocket_connect("/v1/phone/ws") as socket:
+            socket.send_text(encode_message(Hello(challenge.json()["id"], PhoneMode.SPLIT)))
+            welcome = decode_message(socket.receive_text(), accept=SERVER_MESSAGES)
+    assert isinstance(welcome, Welcome)
+    assert welcome.mode is PhoneMode.SPLIT
