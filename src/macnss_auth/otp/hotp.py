@@ -56,7 +56,7 @@ import pyotp
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
-from macnss_auth.challenges import challenge_failure, challenge_id_of
+from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.errors import (
     AuthenticationFailed,
@@ -164,7 +164,6 @@ class _Trial:
     attempt: Attempt
 
 
-@functools.lru_cache(maxsize=64)
 def _normalize_any_length(code: object) -> str:
     """Digits of any length an enrollment may have (6 to 8), else MalformedInput.
 
@@ -172,6 +171,9 @@ def _normalize_any_length(code: object) -> str:
     the wrong length fails as a wrong code (InvalidCode), for enrolled and
     unknown subjects alike, or the error type would tell an 8-digit
     enrollment from no enrollment.
+
+    Not cached: the argument is whatever the client sent (a list is not
+    hashable), and a cache of recent codes is a store of secrets.
     """
     digits = normalize_code(code)
     if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:
@@ -181,6 +183,7 @@ def _normalize_any_length(code: object) -> str:
     return digits
 
 
+@functools.lru_cache(maxsize=64)
 def _parameters(algorithm: str, digits: int, period: int) -> OtpParameters:
     # Stored parameters repeat; validating them once per combination is enough.
     return OtpParameters(algorithm=OtpAlgorithm.parse(algorithm), digits=digits, period=period)
@@ -261,7 +264,11 @@ class CodeAuthenticatorBase:
         and nothing is read from the enrollment, so it reveals nothing. Several
         challenges of one subject may be live at once (a phone and a kiosk);
         the time step or counter, not the challenge, prevents replay.
+
+        Raises:
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         challenge = Challenge(
             id=Challenge.new_id(self._random),
@@ -331,8 +338,10 @@ class CodeAuthenticatorBase:
             InvalidCode: the code is wrong (or the subject is not enrolled).
             TokenReplayed: the code (its time step or counter) was already used.
             VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
-            MalformedInput: the code has characters other than digits, spaces and dashes.
+            MalformedInput: the code has characters other than digits, spaces and dashes,
+                or ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         enrollment = self._store.get_enrollment(subject, self._method)
         return self._check(subject, code, context, now, enrollment)
@@ -560,6 +569,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         counter: int,
         context: ClientContext | None,
     ) -> Provisioning:
+        subject = subject_of(subject)
         params = parameters or self._parameters
         now = self._clock.now()
         migrated = secret is not None
@@ -639,6 +649,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
             VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
             MalformedInput: the code has characters other than digits, spaces and dashes.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         pending = self._store.get_enrollment(subject, self._method + _PENDING)
         if pending is None or not pending.is_usable(now):
@@ -655,6 +666,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
 
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Remove the confirmed and any pending enrollment; True if there was one."""
+        subject = subject_of(subject)
         removed = self._store.delete_enrollment(subject, self._method)
         removed = self._store.delete_enrollment(subject, self._method + _PENDING) or removed
         return self._revoked(subject, removed, context)
@@ -894,6 +906,7 @@ class HotpAuthenticator(BaseOtpAuthenticator):
             VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
             MalformedInput: a code has characters other than digits, spaces and dashes.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         action = AuditAction.RESYNC
         enrollment = self._store.get_enrollment(subject, self._method)

@@ -88,6 +88,7 @@ import phonenumbers
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
+from macnss_auth.challenges import challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.delivery.base import (
     ChannelKind,
@@ -557,8 +558,10 @@ class OutOfBandAuthenticator:
                 or in all; ``retry_after`` says when to try again.
             CodeNotDelivered: (inline dispatcher only) delivery failed; the
                 code was burnt.
+            MalformedInput: ``subject`` is not a usable subject id.
         """
         started = self._monotonic()
+        subject = subject_of(subject)
         now = self._clock.now()
         destination = confirmed_destination(self._store, subject, self._kind)
         target = destination if destination is not None else self._decoy(subject)
@@ -645,6 +648,7 @@ class OutOfBandAuthenticator:
             CodeNotDelivered: (inline dispatcher only) delivery failed.
         """
         started = self._monotonic()
+        subject = subject_of(subject)
         now = self._clock.now()
         if isinstance(destination, str):
             target = parse_destination(self._kind, destination, region=self.region)
@@ -1006,7 +1010,7 @@ class OutOfBandAuthenticator:
     ) -> ChallengeRecord:
         """Decide a code for ``purpose``; return the consumed record or raise."""
         action = AuditAction.VERIFY if purpose == _LOGIN else AuditAction.CONFIRM
-        challenge_id = challenge if isinstance(challenge, str) else challenge.id
+        challenge_id = challenge_id_of(challenge)
         now = self._clock.now()
         record = self._store.get_challenge(challenge_id)
         if (

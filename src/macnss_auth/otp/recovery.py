@@ -35,6 +35,7 @@ import attrs
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, ClientContext
+from macnss_auth.challenges import subject_of
 from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
     ConfigurationError,
@@ -178,7 +179,11 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
         """Create a new set for ``subject``, replacing any previous one.
 
         Returns the codes in clear, once; only their digests are stored.
+
+        Raises:
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         salt = self._random.token_bytes(16)
         pepper = Secret(self._random.token_bytes(32))
@@ -229,6 +234,7 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
 
     def revoke(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Invalidate the set; True if there was one."""
+        subject = subject_of(subject)
         enrollment = self._store.get_enrollment(subject, self._method)
         removed = self._store.delete_enrollment(subject, self._method)
         if enrollment is not None:
