@@ -686,19 +686,19 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         params = self._parameters_of(enrollment) if enrollment else self._parameters
         with self._malformed_audited(subject, context, now, action):
             digits = _normalize_any_length(code)
+        # An unknown subject goes through the same steps on a dummy enrollment:
+        # the same store reads (its counter key is one nobody advances), the
+        # same HMACs, then the same answer. Only the outcome is forced.
+        target = enrollment if enrollment is not None else self._dummy(params)
         # Attempts are counted per value of the replay counter: the success below
         # advances it, which starts a fresh count without a write of its own.
-        generation = str(enrollment.params["generation"]) if enrollment is not None else ""
-        mark = self._store.current(self._counter_key(generation)) if generation else None
+        generation = str(target.params["generation"])
+        mark = self._store.current(self._counter_key(generation))
         trial = self._acquire(
             subject, context, now, action, generation=-1 if mark is None else mark
         )
-        if enrollment is None:
-            # Same work as for a real enrollment, then the same answer.
-            self._match(self._dummy(params), params, digits, now)
-            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
-        match = self._match(enrollment, params, digits, now)
-        if match is None:
+        match = self._match(target, params, digits, now)
+        if enrollment is None or match is None:
             raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
         if match.replayed:
             raise self._failed(TokenReplayed, trial, challenge_id=challenge_id)
@@ -915,7 +915,8 @@ class HotpAuthenticator(BaseOtpAuthenticator):
             codes = [_normalize_any_length(c) for c in (first, second)]
         trial = self._acquire(subject, context, now, action)
         target = enrollment if enrollment is not None else self._dummy(params)
-        base = self._next_counter(target) if enrollment is not None else 0
+        # The dummy's counter is read too: unknown subjects cost the same store calls.
+        base = self._next_counter(target)
         otp = _PyOtp(target.secret.reveal(), params)
         window = [otp.generate_otp(c) for c in range(base, base + self.resync_window + 2)]
         found: int | None = None

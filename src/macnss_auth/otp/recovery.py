@@ -259,12 +259,14 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             normalized = normalize_recovery_code(code, length=None)
         trial = self._acquire(subject, context, now, action)
         if enrollment is None:
-            # The same KDF call as for a real set, then the same answer.
-            self._digest(normalized, Secret(bytes(32)), self._dummy_params())
-            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
-        key = self._tokens_key(str(enrollment.params["generation"]))
-        digest = self._digest(normalized, enrollment.secret, enrollment.params)
-        if not self._store.consume_token(key, digest):
+            # The same KDF call and the same store call as for a real set (on a
+            # token set nobody fills), then the same answer.
+            key = self._tokens_key("0" * 32)
+            digest = self._digest(normalized, Secret(bytes(32)), self._dummy_params())
+        else:
+            key = self._tokens_key(str(enrollment.params["generation"]))
+            digest = self._digest(normalized, enrollment.secret, enrollment.params)
+        if not self._store.consume_token(key, digest) or enrollment is None:
             raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
         # A racing request may have used the challenge meanwhile; then the code is
         # spent (single use is decided by the token alone), the session is not opened.
