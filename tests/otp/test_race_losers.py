@@ -146,7 +146,7 @@ def test_a_loser_through_policy_never_delays_the_next_login(tmp_path: Path) -> N
         clock.advance(30)
         code = totp_code(SECRET, clock.now())
         challenges = [policy.begin("alice", "totp") for _ in range(2)]
-        results = _race([lambda c=c: policy.verify(c, code) for c in challenges])
+        results = _race([lambda c=c, code=code: policy.verify(c, code) for c in challenges])
         assert sum(isinstance(r, AuthResult) for r in results) == 1
         assert sum(isinstance(r, TokenReplayed) for r in results) == 1
     # Five double-submits in a row: the person still logs in at once.
