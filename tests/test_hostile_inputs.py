@@ -30,9 +30,15 @@ from macnss_auth.errors import (
     MacnssAuthError,
     MalformedInput,
 )
-from macnss_auth.otp.contacts import parse_phone, put_destination
+from macnss_auth.otp.contacts import parse_email, parse_phone, put_destination
 from macnss_auth.otp.hotp import HotpAuthenticator
-from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthenticator
+from macnss_auth.otp.oob import (
+    EmailCodeAuthenticator,
+    InlineDispatcher,
+    OutOfBandAuthenticator,
+    ResendPolicy,
+    SMSCodeAuthenticator,
+)
 from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
 from macnss_auth.otp.totp import TotpAuthenticator
 from macnss_auth.policy import Policy
@@ -81,6 +87,8 @@ CONTEXTS = (
     ClientContext(client_id="\x00", ip="\x00", user_agent="\x00"),
     ClientContext(client_id="\ud800", ip="::1", user_agent="\ud800"),
     ClientContext(client_id=BIG),
+    ClientContext(client_id=5),  # type: ignore[arg-type]
+    ClientContext(client_id=["k"]),  # type: ignore[arg-type]
 )
 
 
@@ -112,7 +120,14 @@ def _probe(log: list[str], call: Callable[..., object], *args: Any, **kwargs: An
             log.append(message)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", "redis"])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.services),
+        pytest.param("redis", marks=pytest.mark.services),
+    ]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     kind = request.param
     if kind == "memory":
@@ -146,8 +161,9 @@ def hostile_redis() -> Iterator[str]:
         yield url
 
 
-def _sms(store: Store, clock: FixedClock, channel: CapturingChannel) -> SMSCodeAuthenticator:
-    return SMSCodeAuthenticator(
+def _oob(store: Store, clock: FixedClock, channel: CapturingChannel) -> OutOfBandAuthenticator:
+    cls = SMSCodeAuthenticator if channel.kind is ChannelKind.SMS else EmailCodeAuthenticator
+    return cls(
         channel=channel,
         store=store,
         pepper=Secret(b"an application pepper of 32+ bytes, test only"),
@@ -225,29 +241,34 @@ def test_recovery_codes(store: Store) -> None:
         recovery.verify(recovery.begin("alice"), codes[0])
 
 
-def test_sms_codes(store: Store) -> None:
+@pytest.mark.parametrize("kind", [ChannelKind.SMS, ChannelKind.EMAIL])
+def test_sms_and_email_codes(store: Store, kind: ChannelKind) -> None:
     clock = FixedClock.at(T0)
-    channel = CapturingChannel(ChannelKind.SMS)
+    channel = CapturingChannel(kind)
     foreign: list[str] = []
-    with _sms(store, clock, channel) as sms:
-        put_destination(store, "alice", parse_phone("+212612345678"), now=clock.now())
-        challenge = sms.begin("alice")
+    sms = kind is ChannelKind.SMS
+    address = "+212612345678" if sms else "alice@example.org"
+    with _oob(store, clock, channel) as auth:
+        put_destination(
+            store, "alice", parse_phone(address) if sms else parse_email(address), now=clock.now()
+        )
+        challenge = auth.begin("alice")
         for bad in HOSTILE:
             for context in CONTEXTS:
-                _probe(foreign, sms.begin, bad, context=context)
-                _probe(foreign, sms.verify, challenge, bad, context=context)
-            _probe(foreign, sms.begin, "alice", language=bad)
-            _probe(foreign, sms.enroll, bad, "+212612345678")
-            _probe(foreign, sms.enroll, "bob", bad)
+                _probe(foreign, auth.begin, bad, context=context)
+                _probe(foreign, auth.verify, challenge, bad, context=context)
+            _probe(foreign, auth.begin, "alice", language=bad)
+            _probe(foreign, auth.enroll, bad, address)
+            _probe(foreign, auth.enroll, "bob", bad)
         for bad in _hostile_ids(challenge):
-            _probe(foreign, sms.verify, bad, "123456")
-            _probe(foreign, sms.confirm, bad, "123456")
+            _probe(foreign, auth.verify, bad, "123456")
+            _probe(foreign, auth.confirm, bad, "123456")
         assert foreign == []
-        fresh = sms.begin("alice")
+        fresh = auth.begin("alice")
         code = find_code(channel.messages[-1].text)
-        assert sms.verify(fresh, code).subject == "alice"
+        assert auth.verify(fresh, code).subject == "alice"
         with pytest.raises(AuthenticationFailed):
-            sms.verify(fresh, code)
+            auth.verify(fresh, code)
 
 
 def test_policy(store: Store) -> None:

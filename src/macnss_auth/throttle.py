@@ -48,7 +48,12 @@ import attrs
 
 from macnss_auth.authenticator import ClientContext
 from macnss_auth.clock import Clock
-from macnss_auth.errors import ConfigurationError, LockedOut, VerificationThrottled
+from macnss_auth.errors import (
+    ConfigurationError,
+    LockedOut,
+    MalformedInput,
+    VerificationThrottled,
+)
 from macnss_auth.store.base import CounterState, Store
 
 __all__ = ["Attempt", "FailureThrottle", "ThrottlePolicy", "key_part"]
@@ -58,7 +63,7 @@ __all__ = ["Attempt", "FailureThrottle", "ThrottlePolicy", "key_part"]
 _MAX_PART = 96
 
 
-def key_part(text: str) -> str:
+def key_part(text: str, *, field: str = "key") -> str:
     """``text`` as one component of a store key: injective, ASCII, no separators.
 
     The UTF-8 bytes (lone surrogates kept with ``surrogatepass``, which stays
@@ -69,7 +74,12 @@ def key_part(text: str) -> str:
 
     >>> key_part("alice"), key_part("a:b\x00")
     ('alice', 'a%3Ab%00')
+
+    Raises:
+        MalformedInput: ``text`` is not text (``field`` names it).
     """
+    if not isinstance(text, str):
+        raise MalformedInput(f"the {field} must be text", field=field)
     raw = text.encode("utf-8", "surrogatepass")
     encoded = urllib.parse.quote_from_bytes(raw, safe="")
     if len(encoded) > _MAX_PART:
@@ -147,12 +157,12 @@ class FailureThrottle:
     ) -> list[str]:
         # Each outside value goes through key_part, so "a" with client "k" and
         # subject "a/k" (or "a@1", "a#0") never share a counter.
-        base = f"throttle:{key_part(self._namespace)}:{key_part(subject)}"
+        base = f"throttle:{key_part(self._namespace)}:{key_part(subject, field='subject')}"
         if generation is not None:
             base += f"@{generation:d}"
         bases = [base]
         if context is not None and context.client_id:
-            bases.append(f"{base}/{key_part(context.client_id)}")
+            bases.append(f"{base}/{key_part(context.client_id, field='client_id')}")
         return bases
 
     def _epoch(self, base: str) -> int:

@@ -48,7 +48,14 @@ def cooldown_redis() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", "redis"])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.services),
+        pytest.param("redis", marks=pytest.mark.services),
+    ]
+)
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens another handle on one shared store (the same object for memory)."""
     opened: list[Store] = []
