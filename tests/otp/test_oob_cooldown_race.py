@@ -9,8 +9,12 @@ cooldown, because the cooldown was read (``peek``) and then counted
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -171,3 +175,101 @@ def test_a_lost_send_does_not_block_the_next_cooldown(opener: Opener) -> None:
     clock.advance(1)
     sms.begin("alice")
     assert len(channel.messages) == 2
+
+
+# Processes ---------------------------------------------------------------------
+PROCESSES = 4
+
+
+def _open_spec(spec: tuple[str, ...]) -> Store:
+    kind, where, name = spec
+    if kind == "sqlite":
+        return SQLiteStore(where, keyring=KEYRING)
+    if kind == "postgres":
+        from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415
+
+        return PostgresStore(where, keyring=KEYRING, schema=name)
+    from macnss_auth.store.redis import RedisStore  # noqa: PLC0415
+
+    return RedisStore(where, keyring=KEYRING, prefix=name)
+
+
+def process_worker(
+    spec: tuple[str, ...], barrier: Barrier, tasks: Queue[float | None], results: Queue[str]
+) -> None:
+    """A service instance: its own store handle and authenticator; one begin per task."""
+    store = _open_spec(spec)
+    clock = FixedClock.at(T0)
+    sms = SMSCodeAuthenticator(
+        channel=CapturingChannel(ChannelKind.SMS),
+        store=store,
+        pepper=PEPPER,
+        clock=clock,
+        dispatcher=InlineDispatcher(),
+        resend=COOLDOWN,
+    )
+    try:
+        while (when := tasks.get()) is not None:
+            clock.set(FixedClock.at(when).now())
+            barrier.wait(timeout=60)
+            try:
+                sms.begin("alice")
+            except RateLimited:
+                results.put("limited")
+            except BaseException as exc:  # noqa: BLE001 (reported to the test)
+                results.put(f"{type(exc).__name__}: {exc}")
+            else:
+                results.put("issued")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.services),
+        pytest.param("redis", marks=pytest.mark.services),
+    ],
+)
+def test_one_send_per_cooldown_across_processes(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        spec = ("sqlite", str(tmp_path / "state.sqlite3"), "")
+    elif kind == "postgres":
+        spec = (
+            "postgres",
+            request.getfixturevalue("cooldown_postgres"),
+            f"p_{tmp_path.name[-20:]}",
+        )
+    else:
+        spec = ("redis", request.getfixturevalue("cooldown_redis"), f"{{{tmp_path.name}}}:")
+    setup = _open_spec(spec)
+    put_destination(setup, "alice", parse_phone("+212612345678"), now=FixedClock.at(T0).now())
+    setup.close()
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES)
+    results: Queue[str] = context.Queue()
+    queues: list[Queue[float | None]] = [context.Queue() for _ in range(PROCESSES)]
+    workers = [
+        context.Process(target=process_worker, args=(spec, barrier, queue, results), daemon=True)
+        for queue in queues
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        # (seconds after T0, sends expected): cooldowns of 30 then 60 s.
+        for offset, sends in ((0, 1), (29, 0), (30, 1), (89, 0), (90, 1)):
+            for queue in queues:
+                queue.put(T0 + offset)
+            outcomes = Counter(results.get(timeout=120) for _ in range(PROCESSES))
+            expected = Counter({"issued": sends, "limited": PROCESSES - sends})
+            assert outcomes == +expected, (offset, outcomes)
+    finally:
+        for queue in queues:
+            queue.put(None)
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.kill()
