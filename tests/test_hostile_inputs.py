@@ -304,16 +304,57 @@ def test_policy(store: Store) -> None:
 
 
 def test_nul_and_surrogate_ids_are_the_same_typed_errors(store: Store) -> None:
+    # Subjects: MalformedInput(field="subject"); challenge ids: ChallengeNotFound.
+    # The same on every backend, for every method and for Policy.
+    from macnss_auth.nfc.eid import EidAuthenticator  # noqa: PLC0415 (heavy import)
+    from macnss_auth.nfc.pki import TrustStore  # noqa: PLC0415
+
     clock = FixedClock.at(T0)
     totp = TotpAuthenticator(store=store, audit=MemoryAuditLog(), clock=clock)
-    for bad in ("a\x00b", "\ud800", "x\udfffy"):
-        with pytest.raises(ChallengeNotFound):
-            totp.verify(bad, "123456")
-        with pytest.raises(MalformedInput) as raised:
-            totp.verify_code(bad, "123456")
-        assert raised.value.field == "subject"
-        with pytest.raises(MalformedInput):
-            totp.begin(bad)
+    hotp = HotpAuthenticator(store=store, audit=MemoryAuditLog(), clock=clock)
+    recovery = RecoveryCodeAuthenticator(store=store, audit=MemoryAuditLog(), clock=clock)
+    eid = EidAuthenticator(
+        store=store,
+        audit=MemoryAuditLog(),
+        trust_store=TrustStore(),
+        binding_key=bytes(range(32)),
+        clock=clock,
+    )
+    policy = Policy(authenticators=[(totp, AssuranceLevel.SUBSTANTIAL)], store=store, clock=clock)
+    with _oob(store, clock, CapturingChannel(ChannelKind.SMS)) as sms:
+        begins: list[Callable[[str], object]] = [
+            totp.begin,
+            totp.enroll,
+            hotp.begin,
+            recovery.begin,
+            recovery.generate,
+            sms.begin,
+            lambda subject: sms.enroll(subject, "+212612345678"),
+            eid.begin,
+            lambda subject: policy.begin(subject, "totp"),
+        ]
+        checks: list[Callable[[str], object]] = [
+            lambda subject: totp.verify_code(subject, "123456"),
+            lambda subject: hotp.verify_code(subject, "123456"),
+            lambda subject: recovery.verify_code(subject, "0000-0000-0000"),
+        ]
+        answers: list[Callable[[str], object]] = [
+            lambda cid: totp.verify(cid, "123456"),
+            lambda cid: hotp.verify(cid, "123456"),
+            lambda cid: recovery.verify(cid, "0000-0000-0000"),
+            lambda cid: sms.verify(cid, "123456"),
+            lambda cid: sms.confirm(cid, "123456"),
+            lambda cid: eid.verify(cid, "{}"),
+            lambda cid: policy.verify(cid, "123456"),
+        ]
+        for bad in ("a\x00b", "\x00", "\ud800", "x\udfffy"):
+            for call in begins + checks:
+                with pytest.raises(MalformedInput) as raised:
+                    call(bad)
+                assert raised.value.field == "subject"
+            for call in answers:
+                with pytest.raises(ChallengeNotFound):
+                    call(bad)
 
 
 def test_eid_upload_with_a_non_ascii_group_key_keeps_the_nonce(store: Store) -> None:
