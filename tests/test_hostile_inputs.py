@@ -393,3 +393,25 @@ def test_eid_upload_with_a_non_ascii_group_key_keeps_the_nonce(store: Store) -> 
     assert record.consumed is False
     reasons = [event.reason for event in audit.events if event.action.value == "verify"]
     assert len(reasons) == len(uploads)
+
+
+def test_the_longest_subject_works_everywhere(store: Store) -> None:
+    # 512 four-byte characters: 2 kB of UTF-8 in every key, slot and index.
+    from macnss_auth.challenges import MAX_SUBJECT_LENGTH  # noqa: PLC0415
+
+    subject = "\U0001f600" * MAX_SUBJECT_LENGTH
+    clock = FixedClock.at(T0)
+    context = ClientContext(client_id="\U0001f600" * 10_000)
+    totp = TotpAuthenticator(store=store, audit=MemoryAuditLog(), clock=clock)
+    totp.enroll(subject, secret=SEED)
+    totp.confirm(subject, ORACLE.at(T0), context=context)
+    clock.advance(30)
+    challenge = totp.begin(subject, context=context)
+    assert totp.verify(challenge, ORACLE.at(T0 + 30), context=context).subject == subject
+    channel = CapturingChannel(ChannelKind.SMS)
+    with _oob(store, clock, channel) as sms:
+        put_destination(store, subject, parse_phone("+212612345678"), now=clock.now())
+        challenge = sms.begin(subject, context=context)
+        assert sms.verify(challenge, channel.last_code(), context=context).subject == subject
+    with pytest.raises(MalformedInput):
+        totp.begin(subject + "a")
