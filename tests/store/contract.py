@@ -38,6 +38,7 @@ __all__ = [
     "KEY1",
     "KEY2",
     "T0",
+    "CountingKeyring",
     "PersistentStoreContract",
     "StoreContract",
     "at",
@@ -504,11 +505,36 @@ class StoreContract:
         assert len(live) == 1
 
 
+class CountingKeyring(Keyring):
+    """A keyring that counts decryptions."""
+
+    def __init__(self) -> None:
+        super().__init__({"k1": KEY1}, primary="k1")
+        self.opens = 0
+
+    def open(self, sealed: bytes, *, context: bytes) -> bytes:
+        self.opens += 1
+        return super().open(sealed, context=context)
+
+
 class PersistentStoreContract(StoreContract):
     """What a store that outlives its process must also do.
 
     Needs ``open_store(keyring)``: a second handle on the same data.
     """
+
+    def test_a_missing_enrollment_costs_the_decryption_of_a_found_one(
+        self, open_store: OpenStore
+    ) -> None:
+        # The time of get_enrollment must not tell enrolled from unknown subjects.
+        ring = CountingKeyring()
+        store = open_store(ring)
+        store.put_enrollment(enrollment())
+        ring.opens = 0
+        assert store.get_enrollment("alice", "totp") is not None
+        assert ring.opens == 1
+        assert store.get_enrollment("nobody", "totp") is None
+        assert ring.opens == 2
 
     def test_state_survives_reopening(
         self, store: Store, open_store: OpenStore, keyring: Keyring

@@ -30,6 +30,7 @@ from macnss_auth.store.keyring import Keyring
 
 __all__ = [
     "CHALLENGE_COLUMNS",
+    "absent_enrollment",
     "challenge_record",
     "challenge_row",
     "counter_state",
@@ -144,6 +145,37 @@ def enrollment_row(
         enrollment.confirmed,
         micros(enrollment.created_at),
         expires,
+    )
+
+
+_DECOY_PARAMS: Final = json.dumps(
+    {
+        "account": "",
+        "algorithm": "SHA1",
+        "counter": 0,
+        "digits": 6,
+        "generation": "0" * 32,
+        "issuer": "macnss-auth",
+        "period": 30,
+    },
+    sort_keys=True,
+)
+
+
+def absent_enrollment(keyring: Keyring) -> None:
+    """Decode a decoy record as :func:`open_enrollment` decodes a real one, and drop it.
+
+    Stores call it when a lookup finds no enrollment, so that an unknown
+    subject costs the decryption and decoding an enrolled one costs.
+    """
+    keyring.open_decoy()
+    Enrollment(
+        subject="",
+        method="",
+        secret=Secret(b""),
+        params=json.loads(_DECOY_PARAMS),
+        confirmed=True,
+        created_at=instant(0),
     )
 
 

@@ -17,6 +17,7 @@ import attrs
 
 from macnss_auth.errors import ConfigurationError, StoreError
 from macnss_auth.secret import Secret
+from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import require_storable as _require_storable
 from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store.base import (
@@ -68,6 +69,8 @@ class MemoryStore:
         with self._lock:
             entry = self._enrollments.get((subject, method))
         if entry is None:
+            if self._keyring is not None:
+                _absent_enrollment(self._keyring)  # a miss costs what a hit costs
             return None
         stripped, sealed = entry
         raw = (

@@ -38,6 +38,7 @@ from psycopg import sql
 
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
+from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import challenge_record as _record
 from macnss_auth.store._codec import challenge_row as _challenge_row
 from macnss_auth.store._codec import counter_state as _counter_state
@@ -284,7 +285,10 @@ class PostgresStore:
             " FROM {s}.enrollments WHERE subject = %s AND method = %s",
             (subject, method),
         )
-        return None if row is None else _open_enrollment(self._keyring, subject, method, row)
+        if row is None:
+            _absent_enrollment(self._keyring)  # a miss costs what a hit costs
+            return None
+        return _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""

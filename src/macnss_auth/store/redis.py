@@ -39,6 +39,7 @@ from redis.commands.core import Script
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import (
     CHALLENGE_COLUMNS,
+    absent_enrollment,
     challenge_record,
     challenge_row,
     counter_state,
@@ -287,6 +288,7 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if not raw:
+            absent_enrollment(self._keyring)  # a miss costs what a hit costs
             return None
         expires = raw.get(b"expires_at")
         stored = (
