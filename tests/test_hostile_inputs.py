@@ -29,6 +29,7 @@ from macnss_auth.errors import (
     ChallengeNotFound,
     MacnssAuthError,
     MalformedInput,
+    StoreError,
 )
 from macnss_auth.otp.contacts import parse_email, parse_phone, put_destination
 from macnss_auth.otp.hotp import HotpAuthenticator
@@ -105,9 +106,15 @@ def _hostile_ids(challenge: Challenge) -> list[object]:
 
 
 def _probe(log: list[str], call: Callable[..., object], *args: Any, **kwargs: Any) -> None:
-    """Call; a library error is fine, any other exception goes into ``log``."""
+    """Call; a library error is fine, any other exception goes into ``log``.
+
+    ``StoreError`` counts as foreign here: bad input must be refused before a
+    backend chokes on it, alike on every backend.
+    """
     try:
         call(*args, **kwargs)
+    except StoreError as exc:
+        log.append(f"StoreError: {exc!s:.80}")
     except MacnssAuthError:
         return
     except Exception as exc:  # noqa: BLE001 (the point: report any foreign exception)
@@ -415,3 +422,50 @@ def test_the_longest_subject_works_everywhere(store: Store) -> None:
         assert sms.verify(challenge, channel.last_code(), context=context).subject == subject
     with pytest.raises(MalformedInput):
         totp.begin(subject + "a")
+
+
+# (A lone surrogate in a client id is refused by the audit log, with AuditEventRejected.)
+@pytest.mark.parametrize("client_id", ["k", "k\x00", "a/b:c@d#e", "é", "7" * 5000])
+def test_every_method_logs_in_with_a_client_id(store: Store, client_id: str) -> None:
+    # Issue 18 item 1: on PostgreSQL every call with a client id failed with
+    # StoreError (a NUL in the throttle key), so nobody could log in.
+    clock = FixedClock.at(T0)
+    context = ClientContext(client_id=client_id, ip="127.0.0.1")
+    totp = TotpAuthenticator(store=store, audit=MemoryAuditLog(), clock=clock)
+    hotp = HotpAuthenticator(store=store, audit=MemoryAuditLog(), clock=clock)
+    recovery = RecoveryCodeAuthenticator(
+        store=store, audit=MemoryAuditLog(), clock=clock, random=FixedRandom(5), scrypt_n=2**10
+    )
+    totp.enroll("alice", secret=SEED, context=context)
+    totp.confirm("alice", ORACLE.at(T0), context=context)
+    hotp.enroll("alice", secret=SEED, context=context)
+    hotp.confirm("alice", HOTP_ORACLE.at(0), context=context)
+    codes = recovery.generate("alice", context=context).codes
+    channel = CapturingChannel(ChannelKind.SMS)
+    with _oob(store, clock, channel) as sms:
+        policy = Policy(
+            authenticators=[
+                (totp, AssuranceLevel.SUBSTANTIAL),
+                (hotp, AssuranceLevel.SUBSTANTIAL),
+                (recovery, AssuranceLevel.SUBSTANTIAL),
+                (sms, AssuranceLevel.LOW),
+            ],
+            store=store,
+            clock=clock,
+        )
+        pending = sms.enroll("alice", "+212612345678", context=context)
+        assert sms.confirm(pending, channel.last_code(), context=context).hint
+        clock.advance(30)
+        logins: list[tuple[str, Callable[[], str]]] = [
+            ("totp", lambda: ORACLE.at(T0 + 30)),
+            ("hotp", lambda: HOTP_ORACLE.at(1)),
+            ("recovery", lambda: codes[0]),
+            ("sms", channel.last_code),
+        ]
+        for method, code in logins:
+            challenge = policy.begin("alice", method, context=context)
+            result = policy.verify(challenge, code(), context=context)
+            assert (result.subject, result.method) == ("alice", method)
+        with pytest.raises(AuthenticationFailed):
+            totp.verify_code("alice", "000000", context=context)
+        assert totp.verify_code("alice", ORACLE.at(T0 + 60), context=context).subject == "alice"
