@@ -42,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final, Literal
 
+from macnss_auth._sqlite_identity import identify
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
 from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
@@ -209,6 +210,9 @@ class SQLiteStore:
         self._pool: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
+        # Read-only first: another application's file must not be switched to
+        # WAL (or touched at all) before it is refused.
+        identify(self._path, application_id=APPLICATION_ID, what="store")
         self._create_private_file()
         connection = self._connect()
         try:
