@@ -76,8 +76,19 @@ class OpenPace:
             raise RuntimeError("PACE_SEC_new failed")
         return sec
 
+    def invoke(self, name: str, *args: Any) -> Any:
+        """Call a libeac function; ``bytes`` arguments go in as BUF_MEMs, freed after."""
+        owned = [self.buffer(arg) for arg in args if isinstance(arg, bytes)]
+        buffers = iter(owned)
+        converted = [next(buffers) if isinstance(arg, bytes) else arg for arg in args]
+        try:
+            return getattr(self.eac, name)(*converted)
+        finally:
+            for buf in owned:
+                self.crypto.BUF_MEM_free(buf)
+
     def call(self, name: str, *args: Any) -> None:
-        if getattr(self.eac, name)(*args) != 1:
+        if self.invoke(name, *args) != 1:
             raise RuntimeError(f"{name} failed")
 
 
@@ -178,23 +189,23 @@ class OpenPaceChip:
                 reply = _dynamic(0x80, lib.take(lib.eac.PACE_STEP1_enc_nonce(self.ctx, self.sec)))
             elif self.step == 1:
                 mine = lib.take(lib.eac.PACE_STEP3A_generate_mapping_data(self.ctx))
-                lib.call("PACE_STEP3A_map_generator", self.ctx, lib.buffer(objects[0x81]))
+                lib.call("PACE_STEP3A_map_generator", self.ctx, objects[0x81])
                 reply = _dynamic(0x82, mine)
             elif self.step == 2:
                 self.chip_public_key = lib.take(
                     lib.eac.PACE_STEP3B_generate_ephemeral_key(self.ctx)
                 )
                 self.terminal_public_key = objects[0x83]
-                lib.call("PACE_STEP3B_compute_shared_secret", self.ctx, lib.buffer(objects[0x83]))
+                lib.call("PACE_STEP3B_compute_shared_secret", self.ctx, objects[0x83])
                 lib.call("PACE_STEP3C_derive_keys", self.ctx)
                 reply = _dynamic(0x84, self.chip_public_key)
             else:
-                token = lib.buffer(objects[0x85])
-                if lib.eac.PACE_STEP3D_verify_authentication_token(self.ctx, token) != 1:
+                verify = "PACE_STEP3D_verify_authentication_token"
+                if lib.invoke(verify, self.ctx, objects[0x85]) != 1:
                     self.step = -1
                     return b"\x63\x00"
-                answer = lib.eac.PACE_STEP3D_compute_authentication_token(
-                    self.ctx, lib.buffer(self.terminal_public_key)
+                answer = lib.invoke(
+                    "PACE_STEP3D_compute_authentication_token", self.ctx, self.terminal_public_key
                 )
                 reply = _dynamic(0x86, lib.take(answer))
         except RuntimeError:
@@ -237,23 +248,20 @@ def openpace_terminal(
         answer = transport.transceive(CommandAPDU(0x00, 0x22, 0xC1, 0xA4, data=mse).to_bytes())
         assert ResponseAPDU.from_bytes(answer).ok
         objects, _ = exchange(b"", last=False)
-        lib.call("PACE_STEP2_dec_nonce", ctx, sec, lib.buffer(objects[0x80]))
+        lib.call("PACE_STEP2_dec_nonce", ctx, sec, objects[0x80])
         mine = lib.take(lib.eac.PACE_STEP3A_generate_mapping_data(ctx))
         objects, _ = exchange(tlv.encode_tlv(0x81, mine), last=False)
-        lib.call("PACE_STEP3A_map_generator", ctx, lib.buffer(objects[0x82]))
+        lib.call("PACE_STEP3A_map_generator", ctx, objects[0x82])
         public = lib.take(lib.eac.PACE_STEP3B_generate_ephemeral_key(ctx))
         objects, _ = exchange(tlv.encode_tlv(0x83, public), last=False)
         chip_public = objects[0x84]
-        lib.call("PACE_STEP3B_compute_shared_secret", ctx, lib.buffer(chip_public))
+        lib.call("PACE_STEP3B_compute_shared_secret", ctx, chip_public)
         lib.call("PACE_STEP3C_derive_keys", ctx)
-        token_buffer = lib.eac.PACE_STEP3D_compute_authentication_token(
-            ctx, lib.buffer(chip_public)
-        )
-        token = lib.take(token_buffer)
+        token = lib.take(lib.invoke("PACE_STEP3D_compute_authentication_token", ctx, chip_public))
         objects, status = exchange(tlv.encode_tlv(0x85, token), last=True)
         ok = (
             status == 0x9000
-            and lib.eac.PACE_STEP3D_verify_authentication_token(ctx, lib.buffer(objects[0x86])) == 1
+            and lib.invoke("PACE_STEP3D_verify_authentication_token", ctx, objects[0x86]) == 1
         )
         return TerminalRun(status, ok, public, chip_public)
     finally:
