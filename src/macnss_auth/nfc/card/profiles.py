@@ -83,13 +83,19 @@ PROFILES: Mapping[str, CardProfile] = MappingProxyType(
 
 
 def profile(name: str) -> CardProfile:
-    """The standard profile called ``name``.
+    """The standard or quirk profile called ``name``.
 
     Raises:
         ConfigurationError: no such profile.
     """
-    try:
+    from macnss_auth.nfc.card.quirks import QUIRK_PROFILES  # noqa: PLC0415 (it imports us)
+
+    if name in PROFILES:
         return PROFILES[name]
-    except KeyError:
-        known = ", ".join(sorted(PROFILES))
-        raise ConfigurationError(f"unknown card profile {name!r} (known: {known})") from None
+    if name in QUIRK_PROFILES:
+        return QUIRK_PROFILES[name].profile
+    known = ", ".join(sorted(PROFILES))
+    raise ConfigurationError(
+        f"unknown card profile {name!r} (known: {known}, and the quirk profiles "
+        f"{', '.join(sorted(QUIRK_PROFILES))})"
+    )

@@ -6,6 +6,7 @@ Layout of a card directory::
     files/*.bin          every elementary file, byte for byte
     keys/aa.pem          Active Authentication private key (PKCS#8), if any
     keys/ca.pem          Chip Authentication private key (PKCS#8), if any
+    keys/ca-dh.json      a Diffie-Hellman Chip Authentication key (p, g, q, x in hex)
     trust/csca.der       the CSCA certificate (trust anchor)
     trust/masterlist.ml  a signed CSCA master list holding it
     trust/csca.crl       the CSCA's CRL
@@ -31,11 +32,12 @@ from macnss_auth.nfc.card.model import (
     AaKeyKind,
     CardData,
     CardProfile,
+    CardQuirks,
     ChipSecrets,
     DocumentKind,
     PasswordKind,
 )
-from macnss_auth.nfc.chip_auth import CaAlgorithm
+from macnss_auth.nfc.chip_auth import CaAlgorithm, DhPrivateKey, DhPublicKey
 from macnss_auth.nfc.securityinfos import PaceOid
 
 __all__ = ["FORMAT", "load_card", "save_card"]
@@ -67,6 +69,7 @@ def _profile_json(profile: CardProfile) -> dict[str, Any]:
             None if profile.chip_authentication is None else profile.chip_authentication.value
         ),
         "extended_length": profile.extended_length,
+        "quirks": profile.quirks.to_dict(),
     }
 
 
@@ -88,6 +91,7 @@ def _profile_from(raw: dict[str, Any]) -> CardProfile:
             None if raw["chip_authentication"] is None else CaAlgorithm(raw["chip_authentication"])
         ),
         extended_length=bool(raw["extended_length"]),
+        quirks=CardQuirks.from_dict(dict(raw.get("quirks") or {})),
     )
 
 
@@ -138,11 +142,19 @@ def save_card(card: IssuedCard | CardData, directory: str | os.PathLike[str]) ->
             for app in data.files.applications
         ],
     }
-    for name, key in (("aa.pem", secrets.aa_key), ("ca.pem", secrets.ca_key)):
+    ca_ec = secrets.ca_key if isinstance(secrets.ca_key, ec.EllipticCurvePrivateKey) else None
+    for name, key in (("aa.pem", secrets.aa_key), ("ca.pem", ca_ec)):
         if key is not None:
             _write(target / "keys" / name, _pem(key), private=True)
         else:  # a clone saved over a genuine card must not keep its keys
             (target / "keys" / name).unlink(missing_ok=True)
+    if isinstance(secrets.ca_key, DhPrivateKey):
+        public = secrets.ca_key.public
+        numbers = {"p": public.p, "g": public.g, "q": public.q, "x": secrets.ca_key.x}
+        text = json.dumps({k: None if v is None else f"{v:x}" for k, v in numbers.items()})
+        _write(target / "keys" / "ca-dh.json", text.encode("ascii"), private=True)
+    else:
+        (target / "keys" / "ca-dh.json").unlink(missing_ok=True)
     if isinstance(card, IssuedCard):
         _write(target / "trust" / "csca.der", card.csca)
         _write(target / "trust" / "masterlist.ml", card.master_list)
@@ -189,9 +201,16 @@ def _read(source: Path) -> CardData:
         ),
     )
     aa_key = _load_key(source / "keys" / "aa.pem")
-    ca_key = _load_key(source / "keys" / "ca.pem")
-    if ca_key is not None and not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ConfigurationError(f"{source}: the Chip Authentication key must be EC")
+    loaded = _load_key(source / "keys" / "ca.pem")
+    if loaded is not None and not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        raise ConfigurationError(f"{source}: the Chip Authentication key must be EC or DH")
+    ca_key: ec.EllipticCurvePrivateKey | DhPrivateKey | None = loaded
+    dh_path = source / "keys" / "ca-dh.json"
+    if dh_path.exists():
+        numbers = json.loads(dh_path.read_text("ascii"))
+        p, g, x = (int(numbers[k], 16) for k in ("p", "g", "x"))
+        q = None if numbers["q"] is None else int(numbers["q"], 16)
+        ca_key = DhPrivateKey(DhPublicKey(p, g, pow(g, x, p), q), x)
     secrets = ChipSecrets(
         mrz_information=str(raw["secrets"]["mrz_information"]),
         can=raw["secrets"]["can"],

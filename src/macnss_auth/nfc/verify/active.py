@@ -9,7 +9,9 @@ whose public half is in DG15.
   10118-3 identifiers for SHA-224/256/384/512), splits ``F`` into the
   recoverable part M1 and the hash H, and compares ``H = hash(M1 || challenge)``.
 * ECDSA: a plain ``r || s`` signature over the challenge, with the hash named by
-  DG14's ActiveAuthenticationInfo.
+  DG14's ActiveAuthenticationInfo. Some chips (the Portuguese Cartão de
+  Cidadão, gmrtd issue #187) answer X9.62 DER instead: a signature that is not
+  exactly ``2 * len(n)`` bytes and decodes as ``SEQUENCE { r, s }`` is taken in that form.
 
 A DG15 key is only worth checking against once DG15 passed Passive
 Authentication; :mod:`macnss_auth.nfc.verify.document` enforces that.
@@ -18,6 +20,8 @@ Authentication; :mod:`macnss_auth.nfc.verify.document` enforces that.
 from __future__ import annotations
 
 import hmac
+
+from cryptography.hazmat.primitives.asymmetric import utils
 
 from macnss_auth.nfc.pki import (
     HashAlgorithm,
@@ -123,4 +127,18 @@ def verify_active_authentication(
         _verify_rsa(key, challenge, signature)
         return
     scheme = SignatureScheme(SignatureKind.ECDSA_PLAIN, ecdsa_hash_for(ecdsa_algorithm, key))
-    verify_signature(key, scheme, challenge, signature)
+    verify_signature(key, scheme, challenge, _plain_ecdsa(key, signature))
+
+
+def _plain_ecdsa(key: PublicKeyInfo, signature: bytes) -> bytes:
+    """``r || s`` from a plain or a DER ECDSA signature (plain when it has the plain size)."""
+    size = (key.key_size + 7) // 8
+    if len(signature) == 2 * size or not signature.startswith(b"\x30"):
+        return signature
+    try:
+        r, s = utils.decode_dss_signature(signature)
+    except ValueError:
+        return signature  # neither form: the plain check refuses it
+    if r.bit_length() > 8 * size or s.bit_length() > 8 * size:
+        return signature
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")

@@ -432,9 +432,7 @@ def _verdict(
     if reason.startswith("the policy requires"):
         # Say why the proof is missing: the reader's or the verifier's reasons.
         why = [
-            f"{c.name}: {c.reason}"
-            for c in checks
-            if c.name in _FOLDED and c.status is not _PASSED
+            f"{c.name}: {c.reason}" for c in checks if c.name in _FOLDED and c.status is not _PASSED
         ]
         if why:
             reason = f"{reason} ({'; '.join(why)})"
