@@ -11,7 +11,7 @@ test PKI; :func:`card_from_dump` serves files read from a real chip;
 """
 
 from macnss_auth.nfc.card.chip import VirtualCard
-from macnss_auth.nfc.card.dump import DumpFiles, card_from_dump, read_dump
+from macnss_auth.nfc.card.dump import DumpFiles, card_from_dump, read_dump, write_dump
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan
 from macnss_auth.nfc.card.filesystem import Access, Application, ElementaryFile, FileSystem
 from macnss_auth.nfc.card.issuer import (
@@ -65,4 +65,5 @@ __all__ = [
     "profile",
     "read_dump",
     "save_card",
+    "write_dump",
 ]

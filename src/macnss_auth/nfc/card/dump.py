@@ -49,7 +49,7 @@ from macnss_auth.nfc.domain_params import DomainParameterId
 from macnss_auth.nfc.lds import parse_dg1, parse_dg15
 from macnss_auth.nfc.mrz import MrzFormat, check_digit
 
-__all__ = ["DumpFiles", "card_from_dump", "read_dump"]
+__all__ = ["DumpFiles", "card_from_dump", "read_dump", "write_dump"]
 
 _DG = re.compile(r"^(?:ef[_.-]?)?(?:dg|datagroup)[_.-]?(\d{1,2})\.(?:bin|dat)$", re.IGNORECASE)
 _SOD = re.compile(r"^(?:ef[_.-]?)?sod\.(?:bin|dat)$", re.IGNORECASE)
@@ -121,6 +121,32 @@ def read_dump(directory: str | os.PathLike[str]) -> DumpFiles:
                 raise ConfigurationError(f"two files for {kind} in {source}")
             found[kind] = data
     return DumpFiles(groups, **found)
+
+
+def write_dump(directory: str | os.PathLike[str], files: DumpFiles) -> list[Path]:
+    """Write ``files`` under the names :func:`read_dump` reads; return the paths written.
+
+    ``EF_COM.bin``, ``EF_SOD.bin``, ``DG<n>.bin``, ``CardAccess.bin``,
+    ``AA_challenge.bin`` and ``AA_signature.bin``; the directory is created.
+    """
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    named: list[tuple[str, bytes | None]] = [
+        ("EF_COM.bin", files.com),
+        ("EF_SOD.bin", files.sod),
+        *((f"DG{n}.bin", d) for n, d in sorted(files.data_groups.items())),
+        ("CardAccess.bin", files.card_access),
+        ("AA_challenge.bin", files.aa_challenge),
+        ("AA_signature.bin", files.aa_signature),
+    ]
+    written = []
+    for name, data in named:
+        if data is None:
+            continue
+        path = target / name
+        path.write_bytes(data)
+        written.append(path)
+    return written
 
 
 def _mrz_information(dg1: bytes) -> tuple[str, DocumentKind]:
