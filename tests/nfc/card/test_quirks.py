@@ -80,9 +80,7 @@ def verify(
     store.load_master_list(card.master_list)
     signers = [card.document_signer] if quirk.needs_document_signer and signer else []
     policy = VerificationPolicy(chip_authenticity=REQUIRES[requires or quirk.requires])
-    return document.verify(
-        store, clock=FixedClock.at(NOW), policy=policy, document_signers=signers
-    )
+    return document.verify(store, clock=FixedClock.at(NOW), policy=policy, document_signers=signers)
 
 
 def expect_as_documented(name: str, document: DocumentRead) -> DocumentVerification:
@@ -105,7 +103,8 @@ def test_the_table_lists_at_least_twelve_profiles_with_sources() -> None:
     assert len(QUIRK_PROFILES) >= 12
     for name, quirk in QUIRK_PROFILES.items():
         assert quirk.profile.name == name
-        assert quirk.source and quirk.behaviour
+        assert quirk.source
+        assert quirk.behaviour
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -118,7 +117,8 @@ def test_no_extended_length_although_announced(path: str) -> None:
     """
     document = read("no-extended-length", path)
     status, reason, word = step(document, "extended_length")
-    assert status is CheckStatus.NOT_PERFORMED and word == 0x6700
+    assert status is CheckStatus.NOT_PERFORMED
+    assert word == 0x6700
     assert "short reads" in reason
     expect_as_documented("no-extended-length", document)
 
@@ -177,7 +177,8 @@ def test_files_listed_in_ef_com_but_missing(path: str) -> None:
     document = read("missing-dg-6a82", path)
     for number in (12, 13):
         status, reason, word = step(document, f"read_dg{number}")
-        assert status is CheckStatus.NOT_PERFORMED and word == 0x6A82
+        assert status is CheckStatus.NOT_PERFORMED
+        assert word == 0x6A82
         assert "does not have it" in reason
     assert {"DG1", "DG2", "DG11", "DG14", "DG15"} <= set(document.files)
     result = expect_as_documented("missing-dg-6a82", document)
@@ -196,11 +197,13 @@ def test_dg3_dg4_behind_terminal_authentication(path: str) -> None:
     document = read("eac-dg3-dg4", path)
     for number in (3, 4):
         status, _, word = step(document, f"read_dg{number}")
-        assert status is CheckStatus.NOT_PERFORMED and word == 0x6982
+        assert status is CheckStatus.NOT_PERFORMED
+        assert word == 0x6982
     result = expect_as_documented("eac-dg3-dg4", document)
     dg3 = result.check("dg3_hash")
     assert dg3.status is CheckStatus.NOT_PERFORMED
-    assert "Terminal Authentication" in dg3.reason and dg3.status_word == 0x6982
+    assert "Terminal Authentication" in dg3.reason
+    assert dg3.status_word == 0x6982
     assert result.status("active_authentication") is CheckStatus.PASSED
     assert result.status("chip_authentication") is CheckStatus.PASSED
 
@@ -254,7 +257,8 @@ def test_chip_authentication_key_reference_refused(path: str) -> None:
     Chip Authentication fails with 6A80 when it is sent).
     """
     document = read("ca-key-id-refused", path)
-    assert document.chip_authentication == "CA" and document.chip_authentication_proved
+    assert document.chip_authentication == "CA"
+    assert document.chip_authentication_proved
     result = expect_as_documented("ca-key-id-refused", document)
     assert result.status("chip_authentication") is CheckStatus.PASSED
 
@@ -267,7 +271,8 @@ def test_chip_authentication_on_dh(path: str) -> None:
     Fethbita/eMRTD_face_access#3 ("ECDH CA is implemented. DH CA is not").
     """
     document = read("ca-dh", path)
-    assert document.chip_authentication == "CA" and document.chip_authentication_proved
+    assert document.chip_authentication == "CA"
+    assert document.chip_authentication_proved
     result = expect_as_documented("ca-dh", document)
     assert result.status("chip_authentication") is CheckStatus.PASSED
 
@@ -294,7 +299,8 @@ def test_dg15_without_active_authentication(path: str) -> None:
     """
     document = read("aa-not-supported", path)
     status, _, word = step(document, "active_authentication")
-    assert status is CheckStatus.NOT_PERFORMED and word == 0x6D00
+    assert status is CheckStatus.NOT_PERFORMED
+    assert word == 0x6D00
     result = expect_as_documented("aa-not-supported", document)
     assert result.status("chip_authentication") is CheckStatus.PASSED
     # When the policy needs AA, the verdict says so, and why it is missing.
