@@ -147,11 +147,21 @@ _IMPLIED_CA = {
 def _refusal(exc: MacnssAuthError) -> str:
     """A short reason for an optional step that did not work out."""
     word = getattr(exc, "status_word", None)
+    plain = " in plain, ending secure messaging" if isinstance(exc, SecureMessagingError) else ""
     if isinstance(word, int) and word in _REFUSALS:
-        return f"{_REFUSALS[word]} ({word:04X})"
+        return f"{_REFUSALS[word]} ({word:04X}{plain})"
     if isinstance(word, int):
         return f"{exc} ({word:04X})"
     return str(exc)
+
+
+def _tampering(exc: MacnssAuthError) -> bool:
+    """A protected answer that fails its MAC or structure: never skipped as a refusal.
+
+    A status word in plain (the chip ended secure messaging to refuse) is a refusal
+    like a protected one; the session is opened again.
+    """
+    return isinstance(exc, SecureMessagingError) and exc.status_word is None
 
 
 class _SessionLost(Exception):
@@ -474,9 +484,9 @@ class DocumentReader:
         """Read a file that may be missing or guarded: a refusal is a step, not the end."""
         try:
             return self._read_resumable(ef, files)
-        except SecureMessagingError:
-            raise
         except (RemoteProtocolError, MalformedInput) as exc:
+            if _tampering(exc):
+                raise
             word = getattr(exc, "status_word", None)
             self._step(f"read_{ef.name.lower()}", _NOT_PERFORMED, _refusal(exc), word)
         self._check_session()
@@ -523,9 +533,9 @@ class DocumentReader:
                 self._ca_info = (key, None)
                 try:
                     self._with_resume(self._run_chip_authentication)
-                except SecureMessagingError:
-                    raise
                 except RemoteProtocolError as exc:
+                    if _tampering(exc):
+                        raise
                     self._reestablish()
                     word = exc.status_word
                     refused = (key, f"{label}: {_refusal(exc)}", word)
@@ -559,11 +569,11 @@ class DocumentReader:
     def _active_authenticate(self, challenge: bytes) -> bytes:
         try:
             return self._with_resume(lambda: self._active_authentication(challenge))
-        except SecureMessagingError:
-            raise
         except RemoteProtocolError as exc:
+            if _tampering(exc):
+                raise
+            # The last step of a read: no need to open the session again.
             self._step("active_authentication", _NOT_PERFORMED, _refusal(exc), exc.status_word)
-            self._reestablish()
             return b""
 
     def _with_resume(self, step: Callable[[], bytes | None]) -> bytes:

@@ -372,3 +372,47 @@ def test_unknown_quirk_in_a_saved_card_is_refused(tmp_path: object) -> None:
     (directory / "card.json").write_text(json.dumps(raw))
     with pytest.raises(ConfigurationError, match="bogus"):
         load_card(directory)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_refusals_in_plain_end_the_session(path: str) -> None:
+    """A refusal inside secure messaging comes in plain (no MAC) and the session is gone.
+
+    Source: AndyQ/NFCPassportReader#205 (a command in a session answered
+    "[unprotected] 6A88") and flipperdevices/flipperzero-firmware PR #1866 (a
+    Russian passport: READ BINARY answered 6B00, the next SELECT 6988).
+    """
+    document = read("plain-errors", path)
+    status, reason, word = step(document, "read_dg13")
+    assert status is CheckStatus.NOT_PERFORMED
+    assert word == 0x6A82
+    assert "in plain" in reason
+    result = expect_as_documented("plain-errors", document)
+    assert result.status("chip_authentication") is CheckStatus.PASSED
+    assert result.status("active_authentication") is CheckStatus.PASSED
+
+
+def test_a_clone_refusing_in_plain_is_read_to_a_verdict() -> None:
+    document = read("plain-errors", "memory", data=clone_card(issued("plain-errors").data))
+    result = verify("plain-errors", document)
+    assert not result.genuine
+    ca = result.check("chip_authentication")
+    assert ca.status is CheckStatus.FAILED
+    assert ca.status_word == 0x6A88
+    assert result.check("active_authentication").status_word == 0x6A88
+
+
+def test_a_bad_mac_is_never_taken_for_a_refusal() -> None:
+    """Tampering (a protected answer whose MAC fails) still ends the read."""
+    from macnss_auth.errors import SecureMessagingError  # noqa: PLC0415
+    from macnss_auth.nfc.card import FaultPlan  # noqa: PLC0415
+    from macnss_auth.nfc.serve import MemoryTransport  # noqa: PLC0415
+
+    data = issued("missing-dg-6a82").data
+    transport = MemoryTransport(
+        VirtualCard(data, random=FixedRandom(7)), faults=FaultPlan(wrong_mac_every=12)
+    )
+    reader = DocumentReader(transport, random=FixedRandom(8))
+    with pytest.raises(SecureMessagingError) as caught:
+        reader.read(password(data), active_auth_challenge=CHALLENGE)
+    assert caught.value.status_word is None

@@ -19,6 +19,12 @@ EF.CardSecurity needs a PACE session, DG3/DG4 are never readable. Protocols
 that change keys (PACE, CA) protect their last answer under the old keys (or
 plain), then switch.
 
+Quirks (:class:`~macnss_auth.nfc.card.model.CardQuirks` on the profile, see
+:mod:`macnss_auth.nfc.card.quirks`) bend this behaviour the way real chips
+do: answers in pieces with ``61xx`` and GET RESPONSE, ``6Cxx`` for a wrong Le,
+short reads, extended length refused after announcing it, refusals in plain,
+DO'84' required or refused, DER Active Authentication signatures.
+
 :meth:`VirtualCard.reset` is a new tap: it forgets the session, the selected
 files and every half-run protocol. The password retry counter survives (it
 lives in the chip's persistent memory), as does nothing else.
@@ -191,6 +197,10 @@ class VirtualCard:
                 self._drop_session()
                 return error.status
             data, status = self._dispatch_safely(inner)
+            if self._quirks.plain_errors and status[:1] not in (b"\x90", b"\x62", b"\x61"):
+                # Some chips refuse in plain and forget the session.
+                self._drop_session()
+                return status
             response = channel.protect(data, status)
             self._apply_pending()
             return response

@@ -77,6 +77,8 @@ class CardQuirks:
         aa_der_signature: an ECDSA Active Authentication signature as DER
             (X9.62) instead of plain ``r || s``.
         aa_unsupported: INTERNAL AUTHENTICATE is answered ``6D00`` although DG15 is there.
+        plain_errors: inside secure messaging, answer an error status word in
+            plain (no DO'99', no MAC) and end the session.
 
     Personalization:
         missing_data_groups: listed in EF.COM, absent on the chip (and from EF.SOD).
@@ -102,6 +104,7 @@ class CardQuirks:
     ca_refuses_key_reference: bool = False
     aa_der_signature: bool = False
     aa_unsupported: bool = False
+    plain_errors: bool = False
     missing_data_groups: frozenset[int] = frozenset()
     eac_data_groups: bool = False
     extra_pace_infos: bool = False

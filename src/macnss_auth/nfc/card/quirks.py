@@ -37,6 +37,8 @@ sod-mixed-digests     SOD hashes the data groups with SHA-1, signs with SHA-384
                       (pyHanko #242, passport-reader #51)
 ds-not-in-sod         EF.SOD without the document signer certificate; it comes from a
                       store (ICAO 9303-10 §4.6.2.2; gmrtd #352 and #440)
+plain-errors          refusals inside secure messaging come in plain and end the session
+                      (NFCPassportReader #205; flipperzero-firmware PR #1866)
 ====================  ==================================================================
 """
 
@@ -191,6 +193,17 @@ QUIRK_PROFILES: Mapping[str, QuirkProfile] = MappingProxyType(
             "EF.SOD does not carry the document signer certificate; a store has it",
             "ICAO 9303-10 §4.6.2.2; gmrtd/gmrtd#352, #440",
             needs_document_signer=True,
+        ),
+        "plain-errors": QuirkProfile(
+            _quirk(
+                "cnie",
+                "plain-errors",
+                CardQuirks(plain_errors=True, missing_data_groups=frozenset({13})),
+            ),
+            "answers a refusal inside secure messaging in plain (no MAC) and ends the "
+            "session; EF.COM lists a DG13 the chip lacks",
+            "AndyQ/NFCPassportReader#205; flipperdevices/flipperzero-firmware PR #1866",
+            data_groups=(1, 2, 13, 14, 15),
         ),
     }
 )
