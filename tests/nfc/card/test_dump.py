@@ -53,7 +53,7 @@ def test_two_files_for_one_data_group_are_refused(tmp_path: Path) -> None:
 
 def test_a_dump_without_sod_or_dg1_cannot_be_served(tmp_path: Path) -> None:
     (tmp_path / "DG1.bin").write_bytes((SPECIMEN / "Datagroup1.bin").read_bytes())
-    with pytest.raises(ConfigurationError, match="DG1 and EF.SOD"):
+    with pytest.raises(ConfigurationError, match=r"DG1 and EF\.SOD"):
         card_from_dump(tmp_path)
     with pytest.raises(ConfigurationError, match="BAC or PACE"):
         card_from_dump(SPECIMEN, pace=False, bac=False)
