@@ -421,3 +421,16 @@ def test_a_bad_mac_is_never_taken_for_a_refusal() -> None:
     with pytest.raises(SecureMessagingError) as caught:
         reader.read(password(data), active_auth_challenge=CHALLENGE)
     assert caught.value.status_word is None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_active_authentication_hash_not_announced(path: str) -> None:
+    """A P-384 AA key signs with SHA-256 and DG14 does not say which hash.
+
+    Source: gmrtd/gmrtd PR #477 (Portuguese Cartão de Cidadão: DG15 holds a
+    P-384 key, the chip signs with SHA-256, there is no DG14; ICAO 9303-11
+    §6.1.2.3 allows any of SHA-224/256/384/512 no longer than the key).
+    """
+    document = read("aa-hash-not-announced", path)
+    result = expect_as_documented("aa-hash-not-announced", document)
+    assert result.status("active_authentication") is CheckStatus.PASSED

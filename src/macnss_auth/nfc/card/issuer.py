@@ -365,8 +365,9 @@ def issue_card(
     if card_profile.active_authentication is AaKeyKind.RSA:
         aa_key = generate_key("rsa", bits=1024)
     elif card_profile.active_authentication is AaKeyKind.ECDSA:
-        aa_key = generate_key("ec", curve="brainpoolP256r1")
-        dg14.append(si.ActiveAuthenticationInfo(1, _ECDSA_WITH_SHA256))
+        aa_key = generate_key("ec", curve=quirks.aa_curve or "brainpoolP256r1")
+        if not quirks.aa_without_info:
+            dg14.append(si.ActiveAuthenticationInfo(1, _ECDSA_WITH_SHA256))
     if aa_key is not None:
         groups[15] = encode_dg15(_spki(aa_key))
     dg14 += pace_infos

@@ -79,6 +79,9 @@ class CardQuirks:
         aa_unsupported: INTERNAL AUTHENTICATE is answered ``6D00`` although DG15 is there.
         plain_errors: inside secure messaging, answer an error status word in
             plain (no DO'99', no MAC) and end the session.
+        aa_curve: the curve of an ECDSA Active Authentication key (brainpoolP256r1
+            by default); the chip signs with SHA-256 whatever the curve.
+        aa_without_info: DG14 has no ActiveAuthenticationInfo naming the ECDSA hash.
 
     Personalization:
         missing_data_groups: listed in EF.COM, absent on the chip (and from EF.SOD).
@@ -105,6 +108,8 @@ class CardQuirks:
     aa_der_signature: bool = False
     aa_unsupported: bool = False
     plain_errors: bool = False
+    aa_curve: str | None = None
+    aa_without_info: bool = False
     missing_data_groups: frozenset[int] = frozenset()
     eac_data_groups: bool = False
     extra_pace_infos: bool = False

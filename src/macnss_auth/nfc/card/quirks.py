@@ -39,6 +39,8 @@ ds-not-in-sod         EF.SOD without the document signer certificate; it comes f
                       store (ICAO 9303-10 §4.6.2.2; gmrtd #352 and #440)
 plain-errors          refusals inside secure messaging come in plain and end the session
                       (NFCPassportReader #205; flipperzero-firmware PR #1866)
+aa-hash-not-announced ECDSA AA key on P-384, signed with SHA-256, no ActiveAuthenticationInfo
+                      in DG14 to say so (gmrtd PR #477)
 ====================  ==================================================================
 """
 
@@ -204,6 +206,17 @@ QUIRK_PROFILES: Mapping[str, QuirkProfile] = MappingProxyType(
             "session; EF.COM lists a DG13 the chip lacks",
             "AndyQ/NFCPassportReader#205; flipperdevices/flipperzero-firmware PR #1866",
             data_groups=(1, 2, 13, 14, 15),
+        ),
+        "aa-hash-not-announced": QuirkProfile(
+            _quirk(
+                "cnie",
+                "aa-hash-not-announced",
+                CardQuirks(aa_curve="secp384r1", aa_without_info=True),
+            ),
+            "ECDSA Active Authentication key on P-384 signing with SHA-256; DG14 has no "
+            "ActiveAuthenticationInfo to say which hash",
+            "gmrtd/gmrtd PR #477 (Portuguese Cartão de Cidadão)",
+            requires="aa",
         ),
     }
 )

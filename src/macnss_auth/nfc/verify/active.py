@@ -12,6 +12,10 @@ whose public half is in DG15.
   DG14's ActiveAuthenticationInfo. Some chips (the Portuguese Cartão de
   Cidadão, gmrtd issue #187) answer X9.62 DER instead: a signature that is not
   exactly ``2 * len(n)`` bytes and decodes as ``SEQUENCE { r, s }`` is taken in that form.
+  Without an ActiveAuthenticationInfo the hash is not announced: ICAO 9303-11
+  §6.1.2.3 allows SHA-224/256/384/512 no longer than the key, and chips do
+  pick a shorter one (a P-384 key signing with SHA-256, gmrtd issue #477), so
+  each allowed hash is tried, the key-sized one first.
 
 A DG15 key is only worth checking against once DG15 passed Passive
 Authentication; :mod:`macnss_auth.nfc.verify.document` enforces that.
@@ -55,6 +59,15 @@ _ECDSA_OIDS = {
     "0.4.0.127.0.7.1.1.4.1.4": HashAlgorithm.SHA384,
     "0.4.0.127.0.7.1.1.4.1.5": HashAlgorithm.SHA512,
 }
+
+
+#: The hashes ICAO 9303-11 §6.1.2.3 allows for ECDSA Active Authentication.
+_ECDSA_AA_HASHES = (
+    HashAlgorithm.SHA256,
+    HashAlgorithm.SHA384,
+    HashAlgorithm.SHA512,
+    HashAlgorithm.SHA224,
+)
 
 
 def ecdsa_hash_for(signature_algorithm: str | None, key: PublicKeyInfo) -> HashAlgorithm:
@@ -126,8 +139,24 @@ def verify_active_authentication(
     if key.algorithm == "rsa":
         _verify_rsa(key, challenge, signature)
         return
-    scheme = SignatureScheme(SignatureKind.ECDSA_PLAIN, ecdsa_hash_for(ecdsa_algorithm, key))
-    verify_signature(key, scheme, challenge, _plain_ecdsa(key, signature))
+    plain = _plain_ecdsa(key, signature)
+    first = ecdsa_hash_for(ecdsa_algorithm, key)
+    if ecdsa_algorithm in _ECDSA_OIDS:
+        candidates = [first]
+    else:
+        allowed = [h for h in _ECDSA_AA_HASHES if 8 * h.digest_size <= max(key.key_size, 224)]
+        candidates = [first, *(h for h in allowed if h is not first)]
+    failure: SignatureInvalid | None = None
+    for algorithm in candidates:
+        try:
+            verify_signature(
+                key, SignatureScheme(SignatureKind.ECDSA_PLAIN, algorithm), challenge, plain
+            )
+        except SignatureInvalid as exc:
+            failure = failure or exc
+            continue
+        return
+    raise failure or SignatureInvalid("Active Authentication signature does not verify")
 
 
 def _plain_ecdsa(key: PublicKeyInfo, signature: bytes) -> bytes:
