@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from macnss_auth.clock import SystemClock
 from macnss_auth.nfc.card import VirtualCard, forge_card, issue_card, load_card, save_card
@@ -161,6 +162,10 @@ def test_the_bsi_specimen_served_from_files_reads_to_a_verdict(
     assert (summary["face"]["width"], summary["face"]["height"]) == (413, 531)
     specimen_face = parse_dg2((SPECIMEN / "Datagroup2.bin").read_bytes()).faces[0].image
     assert face.read_bytes() == specimen_face
+    with Image.open(face) as decoded:  # OpenJPEG decodes the whole codestream
+        decoded.load()
+        assert decoded.size == (413, 531)
+        assert decoded.mode == "RGB"
 
 
 def test_card_emulate_needs_a_card_or_files() -> None:
