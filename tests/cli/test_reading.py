@@ -112,8 +112,8 @@ SPECIMEN = Path(__file__).resolve().parents[1] / "vectors" / "bsi2008"
 
 
 @contextlib.contextmanager
-def emulating(*args: str) -> Iterator[str]:
-    """``macnss-auth card emulate ARGS`` on a free loopback port; yields the nfcpy path."""
+def emulating(*args: str) -> Iterator[tuple[str, str]]:
+    """``macnss-auth card emulate ARGS`` on a free loopback port; yields the path and its output."""
     port = free_udp_port()
     with subprocess.Popen(
         [*CLI, "card", "emulate", *args, "--udp", f"127.0.0.1:{port}", "--duration", "120"],
@@ -123,9 +123,11 @@ def emulating(*args: str) -> Iterator[str]:
     ) as process:
         try:
             assert process.stdout is not None
-            line = process.stdout.readline()
-            assert "emulating" in line, line
-            yield f"udp:127.0.0.1:{port}"
+            lines = [process.stdout.readline()]
+            while lines[-1] and "emulating" not in lines[-1]:
+                lines.append(process.stdout.readline())
+            assert "emulating" in lines[-1], lines
+            yield f"udp:127.0.0.1:{port}", "".join(lines)
         finally:
             process.terminate()
             process.communicate(timeout=30)
@@ -140,7 +142,7 @@ def test_the_bsi_specimen_served_from_files_reads_to_a_verdict(
 ) -> None:
     """Issue 16 item 4: a real issuer's files, served with their own SOD, never an exception."""
     face = tmp_path / "face.jp2"
-    with emulating("--files", str(SPECIMEN), "--access", access) as device:
+    with emulating("--files", str(SPECIMEN), "--access", access) as (device, _):
         done = run("card", "read", "--device", device, *password, "--json", "--face", str(face))
     assert done.returncode == 1, done.stderr
     summary = json.loads(done.stdout)
@@ -172,6 +174,18 @@ def test_card_emulate_needs_a_card_or_files() -> None:
     done = run("card", "emulate", "--duration", "0")
     assert done.returncode == 2
     assert "--files" in done.stderr
+
+
+def test_card_emulate_a_quirk_profile_by_name(tmp_path: Path) -> None:
+    """A quirk profile served by name (wrong Le answered 6Cxx) reads genuine."""
+    with emulating("--profile", "wrong-le-6cxx", "--trust-out", str(tmp_path)) as (device, out):
+        mrz = out.split("MRZ key ")[1].split()[0]
+        done = run(
+            "card", "read", "--device", device, "--mrz", mrz,
+            "--trust", str(tmp_path / "trust"), "--json",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["genuine"] is True
 
 
 def test_card_read_save_then_document_verify(served: str, card_dir: Path, tmp_path: Path) -> None:

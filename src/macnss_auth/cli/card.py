@@ -58,6 +58,11 @@ def _host_port(text: str, default_port: int | None) -> tuple[str, int]:
     return host, int(port)
 
 
+def _mrz_key(data: CardData) -> str:
+    info = data.secrets.mrz_information
+    return f"{info[0:9].rstrip('<')}:{info[10:16]}:{info[17:23]}"
+
+
 @click.group("card")
 def command() -> None:
     """Virtual eID cards for development and kiosks without NFC hardware."""
@@ -143,6 +148,21 @@ def issue(
     "instead of a saved card. The chip keys are not in a dump: CA and AA are refused.",
 )
 @click.option(
+    "--profile",
+    "profile_name",
+    type=click.Choice(sorted(PROFILES) + sorted(QUIRK_PROFILES)),
+    default=None,
+    help="Issue a fresh card of this profile (standard or quirk) and serve it; its trust "
+    "anchors can be saved with --trust-out.",
+)
+@click.option(
+    "--trust-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --profile: save the card there too; its trust anchors (CSCA certificate, "
+    "master list, CRL) are in DIR/trust/.",
+)
+@click.option(
     "--access",
     type=click.Choice(["auto", "pace", "bac"]),
     default="auto",
@@ -155,7 +175,7 @@ def issue(
     "dump_can",
     default="123456",
     show_default=True,
-    help="With --files: the CAN the card accepts for PACE.",
+    help="With --files or --profile: the CAN the card accepts for PACE.",
 )
 @click.option("--udp", "udp", metavar="HOST:PORT", help="Serve on nfcpy's udp link (default).")
 @click.option(
@@ -184,6 +204,8 @@ def emulate(
     *,
     directory: Path | None,
     files: Path | None,
+    profile_name: str | None,
+    trust_out: Path | None,
     access: str,
     dump_can: str,
     udp: str | None,
@@ -198,11 +220,17 @@ def emulate(
     """Serve the card saved in DIRECTORY (or the dump in --files DIR) until Ctrl-C."""
     if sum(1 for given in (udp, vpcd, vpcd_listen) if given) > 1:
         raise click.UsageError("give one of --udp, --vpcd and --vpcd-listen")
-    if (directory is None) == (files is None):
-        raise click.UsageError("give a card DIRECTORY or --files DIR (one of them)")
+    if sum(1 for given in (directory, files, profile_name) if given is not None) != 1:
+        raise click.UsageError("give one of a card DIRECTORY, --files DIR and --profile NAME")
     try:
         data: CardData
-        if files is not None:
+        if profile_name is not None:
+            issued = issue_card(profile_name, clock=SystemClock(), can=dump_can)
+            data = issued.data
+            if trust_out is not None:
+                save_card(issued, trust_out)
+            click.echo(f"CAN {issued.data.secrets.can}, MRZ key {_mrz_key(data)}")
+        elif files is not None:
             pace = {"auto": None, "pace": True, "bac": False}[access]
             data = card_from_dump(files, can=dump_can, pace=pace)
         else:
