@@ -125,6 +125,8 @@ _MIN_CHUNK = 16
 ProgressCallback = Callable[[str, int, int], None]
 
 _NOT_PERFORMED, _FAILED = CheckStatus.NOT_PERFORMED, CheckStatus.FAILED
+#: Sessions a read may open again after the chip ended one (refusals, extended length).
+_MAX_REOPEN = 24
 #: What a status word means when a chip refuses an optional step.
 _REFUSALS = {
     0x6A82: "the chip does not have it",
@@ -273,8 +275,8 @@ class _Progress:
     session: int = 0
 
 
-#: GET RESPONSE rounds one answer may take (ISO/IEC 7816-4 §5.3.4) before it is refused.
-_MAX_GET_RESPONSE = 64
+#: The longest answer GET RESPONSE may gather (an extended-length answer and its SM wrapping).
+_MAX_CHAINED_ANSWER = 65536 + 512
 
 
 class _Counting:
@@ -293,14 +295,14 @@ class _Counting:
         self.count += 1
         answer = self.inner.transceive(command)
         body = b""
-        for _ in range(_MAX_GET_RESPONSE):
-            if len(answer) < 2 or answer[-2] != 0x61:
-                return body + answer
+        while len(answer) >= 2 and answer[-2] == 0x61:
             body += answer[:-2]
+            if len(body) > _MAX_CHAINED_ANSWER:
+                raise RemoteProtocolError("the chip chains its answer without end (61xx)")
             more = CommandAPDU(0x00, 0xC0, 0x00, 0x00, ne=answer[-1] or 256)
             self.count += 1
             answer = self.inner.transceive(more.to_bytes())
-        raise RemoteProtocolError("the chip chains its answer without end (61xx)")
+        return body + answer
 
 
 class DocumentReader:
@@ -357,6 +359,9 @@ class DocumentReader:
         self._ca_candidates: list[tuple[ChipAuthenticationPublicKeyInfo, CaAlgorithm]] = []
         self._ca_run: tuple[ChipPublicKey, CaAlgorithm, int | None] | None = None
         self._steps: list[Check] = []
+        #: The Le a chip asked for (6Cxx) in an answer that also ended the session.
+        self._next_size: int | None = None
+        self._reopened = 0
         self._ca_done: str | None = None
         self._cam_proved = False
         self._ca_refused = False
@@ -399,6 +404,8 @@ class DocumentReader:
         self._ca_candidates = []
         self._ca_run = None
         self._steps = []
+        self._next_size = None
+        self._reopened = 0
         self._card_access = None
         self._card_access_read = False
         start = self._transport.count
@@ -502,7 +509,15 @@ class DocumentReader:
             self._reestablish()
 
     def _reestablish(self) -> None:
-        """Open the session again (and redo Chip Authentication if it had worked)."""
+        """Open the session again (and redo Chip Authentication if it had worked).
+
+        Raises:
+            RemoteProtocolError: the chip ended the session too often, or the session
+                budget is spent: a chip cannot keep a read going for ever.
+        """
+        self._reopened += 1
+        if self._reopened > _MAX_REOPEN or self._monotonic() > self._deadline:
+            raise RemoteProtocolError("the chip keeps ending secure messaging: giving up")
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -673,8 +688,7 @@ class DocumentReader:
 
     def _plain_read_atr_info(self) -> int | None:
         """The largest response the chip announces in EF.ATR/INFO (DO'7F66'), if any."""
-        command = CommandAPDU(0x00, 0xB0, 0x80 | _ATR_INFO_SFI, 0x00, ne=256)
-        response = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        response = self._plain_read(0x80 | _ATR_INFO_SFI, 0x00, 256)
         if response.sw not in (0x9000, 0x6282):
             return None
         try:
@@ -687,9 +701,17 @@ class DocumentReader:
             return None  # an unreadable announcement means no extended length
         return None
 
+    def _plain_read(self, p1: int, p2: int, ne: int) -> ResponseAPDU:
+        """A plain READ BINARY; a ``6Cxx`` answer is asked again with exactly ``xx``."""
+        command = CommandAPDU(0x00, 0xB0, p1, p2, ne=ne)
+        response = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        if response.sw1 == 0x6C and 0 < (response.sw2 or 256) < ne:
+            again = CommandAPDU(0x00, 0xB0, p1, p2, ne=response.sw2 or 256)
+            response = ResponseAPDU.from_bytes(self._transport.transceive(again.to_bytes()))
+        return response
+
     def _plain_read_card_access(self) -> bytes | None:
-        command = CommandAPDU(0x00, 0xB0, 0x80 | _CARD_ACCESS_SFI, 0x00, ne=256)
-        first = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        first = self._plain_read(0x80 | _CARD_ACCESS_SFI, 0x00, 256)
         if first.sw in (0x6A82, 0x6A86, 0x6982, 0x6D00, 0x6A88):
             return None
         if first.sw != 0x6282:  # "end of file before Ne bytes" still carries the data
@@ -700,8 +722,7 @@ class DocumentReader:
             raise RemoteProtocolError(f"EF.CardAccess announces {total} bytes: not plausible")
         while len(data) < total:
             offset = len(data)
-            more = CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=min(256, total - offset))
-            response = ResponseAPDU.from_bytes(self._transport.transceive(more.to_bytes()))
+            response = self._plain_read(offset >> 8, offset & 0xFF, min(256, total - offset))
             if response.sw != 0x6282:
                 response.raise_for_status("READ BINARY EF.CardAccess")
             if not response.data:
@@ -762,6 +783,8 @@ class DocumentReader:
         the chip cannot take extended length after all: short chunks from then on.
         """
         size = self._chunk if left is None else min(self._chunk, left)
+        if self._next_size is not None:
+            size, self._next_size = min(size, self._next_size), None
         for _ in range(16):
             try:
                 if offset is None or left is None:
@@ -769,8 +792,13 @@ class DocumentReader:
                 else:
                     response = self._read_at(offset, size)
             except SecureMessagingError as exc:
-                if size > 256 and exc.status_word == 0x6700:
+                word = exc.status_word
+                if size > 256 and word == 0x6700:
                     self._give_up_extended_length()
+                    raise _SessionLost from exc
+                if word is not None and word >> 8 == 0x6C and (word & 0xFF or 256) < size:
+                    # 6Cxx in plain: the session is gone; ask for xx bytes in the next one.
+                    self._next_size = word & 0xFF or 256
                     raise _SessionLost from exc
                 raise
             if response.sw1 == 0x6C and (response.sw2 or 256) < size:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
+import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from macnss_auth.errors import MacnssAuthError
 from macnss_auth.nfc.card import (
     QUIRK_PROFILES,
     CardData,
@@ -434,3 +438,44 @@ def test_active_authentication_hash_not_announced(path: str) -> None:
     document = read("aa-hash-not-announced", path)
     result = expect_as_documented("aa-hash-not-announced", document)
     assert result.status("active_authentication") is CheckStatus.PASSED
+
+
+_BEHAVIOURS = st.fixed_dictionaries(
+    {},
+    optional={
+        "refuse_extended_length": st.booleans(),
+        "max_read": st.integers(16, 300),
+        "wrong_le": st.booleans(),
+        "get_response_chunk": st.integers(8, 300),
+        "drop_session_on_refusal": st.booleans(),
+        "pace_requires_parameter_id": st.booleans(),
+        "pace_refuses_parameter_id": st.booleans(),
+        "ca_requires_key_reference": st.booleans(),
+        "ca_refuses_key_reference": st.booleans(),
+        "aa_der_signature": st.booleans(),
+        "aa_unsupported": st.booleans(),
+        "plain_errors": st.booleans(),
+    },
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    base=st.sampled_from(
+        ["eac-dg3-dg4", "several-ca-keys", "missing-dg-6a82", "ca-dh", "several-pace-infos"]
+    ),
+    behaviours=_BEHAVIOURS,
+)
+def test_any_mix_of_chip_behaviours_ends_in_a_result_or_a_typed_error(
+    base: str, behaviours: dict[str, object]
+) -> None:
+    """Quirks combined at random: the read returns, or raises the library's own error."""
+    data = issued(base).data
+    quirks = attrs.evolve(data.profile.quirks, **behaviours)  # type: ignore[arg-type]
+    mixed = attrs.evolve(data, profile=attrs.evolve(data.profile, quirks=quirks))
+    try:
+        document = read(base, "memory", data=mixed)
+    except MacnssAuthError:
+        return
+    result = verify(base, document)
+    assert result.status("dg1_hash") is CheckStatus.PASSED

@@ -151,3 +151,33 @@ def test_the_specimen_over_bac() -> None:
     document = read(data, MrzKey("C11T002JM", "960812", "131031"))
     assert document.access.value == "BAC"
     assert document.files["DG1"] == (SPECIMEN / "Datagroup1.bin").read_bytes()
+
+
+def _ending_sessions() -> CardData:
+    """A cnie whose EF.COM lists all 16 data groups; each missing one refused in plain."""
+    from macnss_auth.nfc.card import CardQuirks  # noqa: PLC0415
+    from macnss_auth.nfc.lds import encode_com  # noqa: PLC0415
+
+    data = issued("cnie").data
+    files = data.files.replace_data("A0000002471001/EF.COM", encode_com(list(range(1, 17))))
+    profile = attrs.evolve(data.profile, quirks=CardQuirks(plain_errors=True))
+    return attrs.evolve(data, files=files, profile=profile)
+
+
+def test_every_missing_file_refused_in_plain_the_session_each_time_reopened() -> None:
+    document = read(_ending_sessions(), password_for("cnie"), data_groups=range(1, 17))
+    refused = [s for s in document.steps if s.name.startswith("read_dg")]
+    assert len(refused) >= 8
+    assert all("in plain" in s.reason and s.status_word == 0x6A82 for s in refused)
+    assert document.verify(trust("cnie"), clock=FixedClock.at(NOW)).genuine
+
+
+def test_a_chip_that_keeps_ending_the_session_is_given_up_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bounded: past a number of re-opened sessions the read ends with a typed error."""
+    from macnss_auth.nfc import reader as reader_module  # noqa: PLC0415
+
+    monkeypatch.setattr(reader_module, "_MAX_REOPEN", 3)
+    with pytest.raises(RemoteProtocolError, match="keeps ending secure messaging"):
+        read(_ending_sessions(), password_for("cnie"), data_groups=range(1, 17))
