@@ -14,6 +14,10 @@ legacy-dh      TD3    BAC and PACE DH-GM 1024-bit MODP, 3DES      RSA      --
 ``cnie`` follows the shape of a modern national ID card such as the Moroccan
 CNIE (TD1 MRZ, PACE with the CAN printed on the card, chip and active
 authentication); the data on test cards is invented.
+
+:func:`profile` also knows the quirk profiles of
+:mod:`macnss_auth.nfc.card.quirks` (standard profiles with a real-chip
+behaviour switched on), so ``issue_card("wrong-le-6cxx", ...)`` works too.
 """
 
 from __future__ import annotations
