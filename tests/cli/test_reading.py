@@ -135,7 +135,11 @@ def emulating(*args: str) -> Iterator[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("access", "password"),
-    [("pace", ["--can", "123456"]), ("bac", ["--mrz", "C11T002JM:960812:131031"])],
+    [
+        ("pace", ["--can", "123456"]),
+        ("pace", ["--mrz", "C11T002JM:960812:131031"]),
+        ("bac", ["--mrz", "C11T002JM:960812:131031"]),
+    ],
 )
 def test_the_bsi_specimen_served_from_files_reads_to_a_verdict(
     access: str, password: list[str], tmp_path: Path
