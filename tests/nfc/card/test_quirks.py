@@ -27,6 +27,7 @@ from macnss_auth.nfc.card import (
     load_card,
     save_card,
 )
+from macnss_auth.nfc.domain_params import DomainParameterId
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.reader import DocumentRead, DocumentReader
@@ -479,3 +480,87 @@ def test_any_mix_of_chip_behaviours_ends_in_a_result_or_a_typed_error(
         return
     result = verify(base, document)
     assert result.status("dg1_hash") is CheckStatus.PASSED
+
+
+def _read_on_curve(name: str, parameter_id: int, path: str) -> tuple[DocumentRead, IssuedCard]:
+    """The quirk profile with its AA key moved to another curve, read and returned."""
+    card_profile = attrs.evolve(
+        QUIRK_PROFILES[name].profile,
+        name=f"{name}-{parameter_id}",
+        active_authentication_parameter_id=parameter_id,
+    )
+    card = issue_card(card_profile, clock=FixedClock.at(NOW), can="123456")
+    with serve(path, VirtualCard(card.data, random=FixedRandom(7))) as transport:
+        document = DocumentReader(transport, random=FixedRandom(8)).read(
+            CAN("123456"), active_auth_challenge=CHALLENGE
+        )
+    return document, card
+
+
+def _aa_verdict(document: DocumentRead, card: IssuedCard) -> DocumentVerification:
+    store = TrustStore()
+    store.load_master_list(card.master_list)
+    policy = VerificationPolicy(chip_authenticity=ChipAuthenticity.ACTIVE_AUTHENTICATION)
+    return document.verify(store, clock=FixedClock.at(NOW), policy=policy)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    "parameter_id",
+    [DomainParameterId.BRAINPOOLP224R1, DomainParameterId.BRAINPOOLP320R1],
+    ids=lambda i: i.name,
+)
+def test_der_aa_signature_on_curves_cryptography_lacks(parameter_id: int, path: str) -> None:
+    """The aa-ecdsa-der chip with its key on a curve only the library's own arithmetic has.
+
+    The card signs with the library's EC keys there and still answers in DER
+    (gmrtd/gmrtd#187); the verifier reads the encoding from the answer.
+    """
+    document, card = _read_on_curve("aa-ecdsa-der", parameter_id, path)
+    assert document.active_auth_signature is not None
+    assert document.active_auth_signature.startswith(b"\x30")
+    result = _aa_verdict(document, card)
+    assert result.status("active_authentication") is CheckStatus.PASSED, result.verdict_reason
+    assert result.genuine
+    other = attrs.evolve(document, active_auth_challenge=bytes(8))
+    assert _aa_verdict(other, card).status("active_authentication") is CheckStatus.FAILED
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_hash_not_announced_on_a_curve_cryptography_lacks(path: str) -> None:
+    """aa-hash-not-announced with a brainpoolP320r1 key: SHA-384 first, then SHA-256 passes.
+
+    Source as aa-hash-not-announced (gmrtd/gmrtd PR #477); the curve is one
+    cryptography does not offer, so every try runs on the library's own arithmetic.
+    """
+    document, card = _read_on_curve(
+        "aa-hash-not-announced", DomainParameterId.BRAINPOOLP320R1, path
+    )
+    assert document.active_auth_signature is not None
+    assert len(document.active_auth_signature) == 2 * 40  # plain r || s on a 320-bit order
+    result = _aa_verdict(document, card)
+    assert result.status("active_authentication") is CheckStatus.PASSED, result.verdict_reason
+    other = attrs.evolve(document, active_auth_challenge=bytes(8))
+    assert _aa_verdict(other, card).status("active_authentication") is CheckStatus.FAILED
+
+
+def test_a_quirk_card_with_an_own_curve_key_survives_save_and_load(tmp_path: object) -> None:
+    """Quirks (card.json) and an AA key cryptography cannot hold (PKCS#8 by hand) together."""
+    from pathlib import Path  # noqa: PLC0415 (tmp_path is a Path)
+
+    card_profile = attrs.evolve(
+        QUIRK_PROFILES["aa-ecdsa-der"].profile,
+        name="aa-ecdsa-der-p224",
+        active_authentication_parameter_id=DomainParameterId.BRAINPOOLP224R1,
+    )
+    card = issue_card(card_profile, clock=FixedClock.at(NOW), can="123456")
+    directory = Path(str(tmp_path))
+    save_card(card, directory)
+    loaded = load_card(directory)
+    assert loaded.profile == card_profile
+    with serve("memory", VirtualCard(loaded, random=FixedRandom(7))) as transport:
+        document = DocumentReader(transport, random=FixedRandom(8)).read(
+            CAN("123456"), active_auth_challenge=CHALLENGE
+        )
+    assert (document.active_auth_signature or b"").startswith(b"\x30")
+    assert _aa_verdict(document, card).status("active_authentication") is CheckStatus.PASSED
