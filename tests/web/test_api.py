@@ -338,3 +338,8 @@ def test_the_code_message_comes_in_the_requested_language(
                                                "language": "ar"}).status_code == 201  # fmt: skip
     bad = client.post("/v1/challenges", json={"subject": "a", "method": "sms", "language": "de"})
     problem(bad, 422, "invalid_request")
+
+
+def test_an_overlong_challenge_id_is_refused_before_the_store(client: TestClient) -> None:
+    response = client.post("/v1/challenges/" + "a" * 65 + "/verify", json={"code": "123456"})
+    assert problem(response, 422, "invalid_request")["errors"] == ["path.challenge_id"]
