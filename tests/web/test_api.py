@@ -6,8 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
+from macnss_auth.errors import ChallengeExpired
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.mrz import CAN
 from macnss_auth.nfc.reader import DocumentReader
@@ -343,3 +347,25 @@ def test_the_code_message_comes_in_the_requested_language(
 def test_an_overlong_challenge_id_is_refused_before_the_store(client: TestClient) -> None:
     response = client.post("/v1/challenges/" + "a" * 65 + "/verify", json={"code": "123456"})
     assert problem(response, 422, "invalid_request")["errors"] == ["path.challenge_id"]
+
+
+def test_extra_routers_share_the_app_and_its_problems() -> None:
+    router = APIRouter(prefix="/v1/extra")
+
+    @router.get("/threads")
+    async def threads(request: Request) -> dict[str, int]:
+        runtime = request.app.state.runtime
+        return {"max": runtime.max_threads, "sum": await runtime.run(sum, [1, 2, 3])}
+
+    @router.get("/fails")
+    async def fails() -> None:
+        raise ChallengeExpired()
+
+    async def plain(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("plain")
+
+    service = build(extra_routers=[router, Route("/plain", plain)])
+    client = TestClient(service.app)
+    assert client.get("/v1/extra/threads").json() == {"max": 8, "sum": 6}
+    problem(client.get("/v1/extra/fails"), 410, "challenge_expired")
+    assert client.get("/plain").text == "plain"
