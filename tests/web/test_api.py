@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
@@ -369,3 +370,26 @@ def test_extra_routers_share_the_app_and_its_problems() -> None:
     assert client.get("/v1/extra/threads").json() == {"max": 8, "sum": 6}
     problem(client.get("/v1/extra/fails"), 410, "challenge_expired")
     assert client.get("/plain").text == "plain"
+
+
+def test_hotp_enrollment_by_api_then_login() -> None:
+    service = build(order=("hotp", "sms"))
+    client = TestClient(service.app)
+    started = client.post("/v1/enrollments/otp", headers=back_office(),
+                          json={"subject": "driss", "method": "hotp"})  # fmt: skip
+    assert started.status_code == 201, started.text
+    assert started.json()["uri"].startswith("otpauth://hotp/CNSS:driss?")
+    token = pyotp.HOTP(started.json()["manual_entry_key"].replace(" ", ""))
+    first = {"subject": "driss", "method": "hotp", "code": token.at(0)}
+    confirm = client.post("/v1/enrollments/otp/confirm", headers=back_office(), json=first)
+    assert confirm.status_code == 200, confirm.text
+    challenge = client.post("/v1/challenges", json={"subject": "driss", "method": "hotp"}).json()
+    answer = client.post(f"/v1/challenges/{challenge['id']}/verify", json={"code": token.at(1)})
+    assert answer.status_code == 200, answer.text
+    assert service.issuer.verify(answer.json()["assertion"], audience=AUDIENCE)["amr"] == [
+        "otp",
+        "hotp",
+    ]
+    # TOTP is not configured here: its enrollment is not offered.
+    refused = client.post("/v1/enrollments/otp", headers=back_office(), json={"subject": "driss"})
+    problem(refused, 404, "method_not_offered")
