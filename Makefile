@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e . --group dev
+	$(PY) -m pip install -q -e '.[nfc]' --group dev
 	@# pyscard compiles against libpcsclite (Debian: swig libpcsclite-dev). Without it the
 	@# PC/SC tests skip, unless MACNSS_REQUIRE_SERVICES=1 turns the skip into a failure.
-	-$(PY) -m pip install -q "pyscard>=2.0" || echo "note: pyscard not installed; PC/SC tests will skip"
+	-$(PY) -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed; PC/SC tests will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)
