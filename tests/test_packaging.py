@@ -13,8 +13,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tests.store.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +49,8 @@ _SCRIPT = textwrap.dedent(
     code = pyotp.TOTP(base64.b32encode(seed).decode()).at(clock.now())
     assert totp.verify(challenge, code).subject == "alice"
 
-    for transport, extra in ((NfcpyTransport("usb", timeout=0.1), "nfc"), (PcscTransport(0), "pcsc")):
+    transports = ((NfcpyTransport("usb", timeout=0.1), "nfc"), (PcscTransport(0), "pcsc"))
+    for transport, extra in transports:
         try:
             transport.connect()
         except MissingExtra as exc:
@@ -65,7 +64,7 @@ _SCRIPT = textwrap.dedent(
 
 
 def _run(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 (fixed arguments)
+    return subprocess.run(
         [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False
     )
 
