@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit fuzz bench docs clean
+.PHONY: demo test lint typecheck unit pythons fuzz bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,24 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The suite on the oldest and newest Python the package claims (requires-python >= 3.10, the
+# classifiers up to 3.12), each in a venv of its own, with the interpreters pyenv keeps on this
+# kind of machine. Lint and types are checked once, by `make test`.
+PYENV_ROOT ?= $(HOME)/.pyenv
+CLAIMED_PYTHONS := 3.10 3.12
+
+pythons:
+	@for v in $(CLAIMED_PYTHONS); do \
+	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -1); \
+	  if [ -z "$$py" ]; then echo "python$$v is not installed under $(PYENV_ROOT)" >&2; exit 1; fi; \
+	  echo "== the suite on $$($$py -V)"; \
+	  $$py -m venv .venv-$$v || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q --upgrade pip || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q -e '.[nfc]' --group dev || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed"; \
+	  .venv-$$v/bin/python -m pytest -q || exit 1; \
+	done
+
 # Long fuzzing: HYPOTHESIS_PROFILE=long runs every parser fuzz test with 200,000 examples.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m slow
@@ -42,4 +60,4 @@ bench: $(STAMP)
 	for f in bench/*.py; do $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis site
+	rm -rf $(VENV) .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis site
