@@ -192,6 +192,7 @@ def test_an_unknown_method_from_a_client_is_a_client_error(method: object) -> No
     for call in (
         lambda: setup.policy.begin("alice", method),  # type: ignore[arg-type]
         lambda: setup.policy.authenticator(method),  # type: ignore[arg-type]
+        lambda: setup.policy.fallback(method),  # type: ignore[arg-type]
     ):
         with pytest.raises(MethodNotOffered) as info:
             call()

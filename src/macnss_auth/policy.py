@@ -185,7 +185,12 @@ class Policy:
     def fallback(
         self, failed: str, capabilities: Iterable[Capability] | None = None
     ) -> MethodOffer | None:
-        """The next method to offer after ``failed`` could not be used, if any."""
+        """The next method to offer after ``failed`` could not be used, if any.
+
+        Raises:
+            MethodNotOffered: ``failed`` is not one of :attr:`methods` (a client may name it).
+        """
+        failed = _named(failed, self._order)
         offers = self.offer(capabilities, exclude=[failed])
         after = [o for o in offers if self._order.index(o.method) > self._order.index(failed)]
         candidates = after or offers
