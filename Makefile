@@ -34,7 +34,8 @@ test: lint typecheck unit
 # classifiers up to 3.12), each in a venv of its own, with the interpreters pyenv keeps on this
 # kind of machine. Lint and types are checked once, by `make test`.
 PYENV_ROOT ?= $(HOME)/.pyenv
-CLAIMED_PYTHONS := 3.10 3.12
+CLAIMED_PYTHONS ?= 3.10 3.12
+PYTEST_ARGS ?=
 
 pythons:
 	@for v in $(CLAIMED_PYTHONS); do \
@@ -45,7 +46,7 @@ pythons:
 	  .venv-$$v/bin/python -m pip install -q --upgrade pip || exit 1; \
 	  .venv-$$v/bin/python -m pip install -q -e '.[nfc]' --group dev || exit 1; \
 	  .venv-$$v/bin/python -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed"; \
-	  .venv-$$v/bin/python -m pytest -q || exit 1; \
+	  .venv-$$v/bin/python -m pytest -q $(PYTEST_ARGS) || exit 1; \
 	done
 
 # Long fuzzing: HYPOTHESIS_PROFILE=long runs every parser fuzz test with 200,000 examples.
