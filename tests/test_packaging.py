@@ -89,3 +89,7 @@ def test_the_core_installs_without_nfcpy_and_verifies_a_totp_code(tmp_path: Path
     ran = _run(python, "-I", "-c", _SCRIPT, timeout=60)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert ran.stdout.strip() == "core-ok"
+    # The command line loads every command group without the extras.
+    helped = _run(venv / "bin" / "macnss-auth", "--help", timeout=60)
+    assert helped.returncode == 0, helped.stderr[-3000:]
+    assert "totp" in helped.stdout
