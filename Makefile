@@ -4,15 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit fuzz bench docs clean
+.PHONY: demo test lint typecheck unit pythons fuzz bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e . --group dev
+	$(PY) -m pip install -q -e '.[nfc]' --group dev
 	@# pyscard compiles against libpcsclite (Debian: swig libpcsclite-dev). Without it the
 	@# PC/SC tests skip, unless MACNSS_REQUIRE_SERVICES=1 turns the skip into a failure.
-	-$(PY) -m pip install -q "pyscard>=2.0" || echo "note: pyscard not installed; PC/SC tests will skip"
+	-$(PY) -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed; PC/SC tests will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,6 +30,25 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The suite on the oldest and newest Python the package claims (requires-python >= 3.10, the
+# classifiers up to 3.12), each in a venv of its own, with the interpreters pyenv keeps on this
+# kind of machine. Lint and types are checked once, by `make test`.
+PYENV_ROOT ?= $(HOME)/.pyenv
+CLAIMED_PYTHONS ?= 3.10 3.12
+PYTEST_ARGS ?=
+
+pythons:
+	@for v in $(CLAIMED_PYTHONS); do \
+	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -1); \
+	  if [ -z "$$py" ]; then echo "python$$v is not installed under $(PYENV_ROOT)" >&2; exit 1; fi; \
+	  echo "== the suite on $$($$py -V)"; \
+	  $$py -m venv .venv-$$v || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q --upgrade pip || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q -e '.[nfc]' --group dev || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed"; \
+	  .venv-$$v/bin/python -m pytest -q $(PYTEST_ARGS) || exit 1; \
+	done
+
 # Long fuzzing: HYPOTHESIS_PROFILE=long runs every parser fuzz test with 200,000 examples.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m slow
@@ -42,4 +61,4 @@ bench: $(STAMP)
 	for f in bench/*.py; do $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis site
+	rm -rf $(VENV) .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis site
