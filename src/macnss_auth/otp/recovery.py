@@ -42,7 +42,7 @@ from macnss_auth.errors import (
     InvalidCode,
     MalformedInput,
 )
-from macnss_auth.otp.hotp import CodeAuthenticatorBase
+from macnss_auth.otp.code_flow import CodeAuthenticatorBase
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
 from macnss_auth.throttle import ThrottlePolicy

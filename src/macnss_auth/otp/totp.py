@@ -16,8 +16,9 @@ is wrong before they fall out of the window. The window itself never moves:
 RFC 6238 §6 allows following the drift, but a window that follows an
 attacker-influenced value is a window that can be dragged.
 
-The enrollment, confirmation, throttling and audit machinery is shared with
-HOTP: see :mod:`macnss_auth.otp.hotp`.
+The decision itself is the pure :func:`~macnss_auth.otp.matching.match_totp`;
+the enrollment, confirmation, throttling, audit and replay machinery is
+shared with HOTP: see :mod:`macnss_auth.otp.otp_flow`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from macnss_auth.authenticator import ClientContext
 from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.otp.enrollment import OtpParameters, Provisioning
-from macnss_auth.otp.hotp import BaseOtpAuthenticator, _Match
+from macnss_auth.otp.matching import CodeMatch, TotpMatch, match_totp, time_step
+from macnss_auth.otp.otp_flow import BaseOtpAuthenticator
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
 from macnss_auth.throttle import ThrottlePolicy
@@ -41,17 +43,8 @@ DEFAULT_WINDOW = 1
 #: Upper bound of the window (±10 steps is ±5 minutes at 30 s).
 MAX_WINDOW = 10
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # The drift record packs (step, drift) into one monotonic integer; see _accepted.
 _DRIFT_SPAN = 2 * MAX_WINDOW + 1
-
-
-def time_step(now: dt.datetime, period: int) -> int:
-    """RFC 6238 §4.2: ``floor((now - T0) / period)`` with ``T0`` the Unix epoch.
-
-    Exact integer arithmetic on an aware datetime.
-    """
-    return (now - _EPOCH) // dt.timedelta(seconds=period)
 
 
 class TotpAuthenticator(BaseOtpAuthenticator):
@@ -108,8 +101,6 @@ class TotpAuthenticator(BaseOtpAuthenticator):
             challenge_attempts=challenge_attempts,
         )
         self.window = window
-        # Nearest steps first: the current one, then -1, +1, -2, +2...
-        self._offsets = sorted(range(-window, window + 1), key=lambda o: (abs(o), o))
 
     def enroll(
         self,
@@ -167,23 +158,20 @@ class TotpAuthenticator(BaseOtpAuthenticator):
 
     def _match(
         self, enrollment: Enrollment, params: OtpParameters, digits: str, now: dt.datetime
-    ) -> _Match | None:
-        current = time_step(now, params.period)
-        steps = [current + o for o in self._offsets if current + o >= 0]
-        index = self._find(enrollment.secret, params, digits, steps)
-        if index is None:
-            return None
-        step = steps[index]
-        return _Match(value=step, details={"step": str(step), "drift": str(step - current)})
+    ) -> TotpMatch | None:
+        return match_totp(
+            secret=enrollment.secret, parameters=params, code=digits, at=now, window=self.window
+        )
 
-    def _accepted(self, enrollment: Enrollment, match: _Match, now: dt.datetime) -> None:
+    def _accepted(self, enrollment: Enrollment, match: CodeMatch, now: dt.datetime) -> None:
         # Steps only grow, so packing (step, drift) into step * span + offset
         # keeps the latest success on top. The record is advisory (the replay
         # guard is the separate step counter), so it is written only when the
         # drift changed: a read is cheap, a durable write is not. Two racing
         # successes with different drifts may leave either one recorded.
-        drift = int(match.details["drift"])
+        if not isinstance(match, TotpMatch):  # pragma: no cover (_match returns only these)
+            raise TypeError("a TOTP authenticator accepts only TOTP matches")
         key = self._drift_key(enrollment)
         packed = self._store.current(key)
-        if packed is None or packed % _DRIFT_SPAN - MAX_WINDOW != drift:
-            self._store.advance(key, match.value * _DRIFT_SPAN + drift + MAX_WINDOW)
+        if packed is None or packed % _DRIFT_SPAN - MAX_WINDOW != match.drift:
+            self._store.advance(key, match.step * _DRIFT_SPAN + match.drift + MAX_WINDOW)
