@@ -111,4 +111,4 @@ def test_offsets_are_nearest_first_and_time_step_is_exact() -> None:
 def test_matching_takes_keywords_only() -> None:
     vector = hotp_vectors()[0]
     with pytest.raises(TypeError):
-        match_hotp(Secret(vector.secret), SIX, vector.code, 0, 0)  # type: ignore[misc]
+        match_hotp(Secret(vector.secret), SIX, vector.code, 0, 0)  # type: ignore[call-arg]
