@@ -113,6 +113,7 @@ def authenticator(channel: SmtpChannel, **kwargs: Any) -> EmailCodeAuthenticator
         clock=FixedClock.at(1_800_000_000),
         service_name="CNSS",
         language="en",
+        audit=kwargs.pop("audit", None) or MemoryAuditLog(),
         **kwargs,
     )
 

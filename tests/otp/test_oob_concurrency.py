@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind, find_code
 from macnss_auth.errors import AuthenticationFailed
 from macnss_auth.otp.contacts import parse_phone, put_destination
@@ -50,6 +51,7 @@ def authenticator(store: SQLiteStore, channel: CapturingChannel) -> SMSCodeAuthe
     return SMSCodeAuthenticator(
         channel=channel,
         store=store,
+        audit=MemoryAuditLog(),
         pepper=Secret(PEPPER),
         clock=FixedClock.at(T0),
         dispatcher=InlineDispatcher(),
@@ -170,6 +172,7 @@ def test_background_delivery_on_sqlite(tmp_path: Path) -> None:
         auth = SMSCodeAuthenticator(
             channel=channel,
             store=store,
+            audit=MemoryAuditLog(),
             pepper=Secret(PEPPER),
             clock=clock,
             dispatcher=dispatcher,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind
 from macnss_auth.errors import RateLimited
 from macnss_auth.otp.contacts import parse_phone, put_destination
@@ -126,6 +127,7 @@ def test_one_send_per_cooldown_under_parallel_begins(opener: Opener) -> None:
         SMSCodeAuthenticator(
             channel=channel,
             store=opener(),
+            audit=MemoryAuditLog(),
             pepper=PEPPER,
             clock=clock,
             dispatcher=InlineDispatcher(),
@@ -161,6 +163,7 @@ def test_a_lost_send_does_not_block_the_next_cooldown(opener: Opener) -> None:
     sms = SMSCodeAuthenticator(
         channel=channel,
         store=store,
+        audit=MemoryAuditLog(),
         pepper=PEPPER,
         clock=clock,
         dispatcher=InlineDispatcher(),
@@ -203,6 +206,7 @@ def process_worker(
     sms = SMSCodeAuthenticator(
         channel=CapturingChannel(ChannelKind.SMS),
         store=store,
+        audit=MemoryAuditLog(),
         pepper=PEPPER,
         clock=clock,
         dispatcher=InlineDispatcher(),

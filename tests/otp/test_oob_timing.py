@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind, DeliveryReceipt, OutboundMessage
 from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.oob import (
@@ -45,6 +46,7 @@ def medians(dispatcher: Dispatcher, channel: CapturingChannel, runs: int) -> tup
     auth = SMSCodeAuthenticator(
         channel=channel,
         store=store,
+        audit=MemoryAuditLog(),
         pepper=Secret(b"p" * 32),
         clock=clock,
         dispatcher=dispatcher,
