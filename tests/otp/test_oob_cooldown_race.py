@@ -9,8 +9,8 @@ cooldown, because the cooldown was read (``peek``) and then counted
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from multiprocessing.queues import Queue
@@ -27,6 +27,7 @@ from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthentic
 from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
 from macnss_auth.testing import FixedClock
+from tests.races import race_threads
 from tests.store.services import postgres_server, redis_server
 
 T0 = 1_800_000_000
@@ -93,30 +94,10 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
 
 def _burst(authenticators: list[SMSCodeAuthenticator], subject: str) -> tuple[int, int]:
     """Every authenticator calls begin(subject) at once: (issued, rate-limited)."""
-    barrier = threading.Barrier(len(authenticators))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(auth: SMSCodeAuthenticator) -> None:
-        barrier.wait()
-        try:
-            auth.begin(subject)
-            outcome = "issued"
-        except RateLimited:
-            outcome = "limited"
-        except BaseException as exc:  # noqa: BLE001 (reported by the test thread)
-            outcome = f"{type(exc).__name__}: {exc}"
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in authenticators]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    unexpected = [o for o in outcomes if o not in ("issued", "limited")]
-    assert unexpected == []
-    return outcomes.count("issued"), outcomes.count("limited")
+    outcomes = race_threads([functools.partial(a.begin, subject) for a in authenticators])
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert [o for o in refused if not isinstance(o, RateLimited)] == []
+    return len(outcomes) - len(refused), len(refused)
 
 
 def test_one_send_per_cooldown_under_parallel_begins(opener: Opener) -> None:

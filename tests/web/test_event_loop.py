@@ -15,12 +15,16 @@ from pathlib import Path
 
 import httpx
 import pyotp
+import pytest
 
 from macnss_auth.store import Keyring, SQLiteStore
 from macnss_auth.testing import FixedRandom
 
 from .helpers import build
 from .server import live_server
+
+# Wall-clock assertions: run by `make timing`, apart from the unit run.
+pytestmark = pytest.mark.timing
 
 USERS = 50
 
