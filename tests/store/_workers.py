@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from macnss_auth.secret import Secret
 from macnss_auth.store import Enrollment, Keyring, SQLiteStore, Store
-from tests.store.contract import KEY1, T0, at, make_record
+from macnss_auth.testing.store_contract import KEY1, T0, at, make_record
 
 __all__ = [
     "ATTEMPTS_ID",

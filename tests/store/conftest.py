@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from macnss_auth.store import Keyring
-from tests.store.contract import KEY1
+from macnss_auth.testing.store_contract import KEY1
 from tests.store.services import postgres_server, redis_server
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from macnss_auth.store import Keyring, SQLiteStore
+from macnss_auth.testing.store_contract import T0
 from tests.store._workers import digest
-from tests.store.contract import T0
 
 TOKENS = 20_000
 ROOT = Path(__file__).resolve().parents[2]

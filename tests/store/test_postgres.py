@@ -14,7 +14,7 @@ from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import SchemaVersionError
 from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
-from tests.store.contract import PersistentStoreContract
+from macnss_auth.testing.store_contract import PersistentStoreContract
 
 pytestmark = pytest.mark.services
 

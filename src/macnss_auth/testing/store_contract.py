@@ -1,4 +1,7 @@
-"""The store contract, as tests any backend can inherit.
+"""The store contract, as tests any backend can inherit (needs pytest).
+
+For the library's backends and for yours: a store written outside this
+library passes the same tests by subclassing them in its own test suite.
 
 A backend's test module subclasses :class:`StoreContract` and provides a
 ``store`` fixture (a fresh, empty store sealing under the ``keyring``
