@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterator
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -25,71 +24,19 @@ from macnss_auth.errors import RateLimited
 from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthenticator
 from macnss_auth.secret import Secret
-from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
+from macnss_auth.store import SQLiteStore, Store
 from macnss_auth.testing import FixedClock
+from tests.conftest import STORE_KEYRING, OpenStore
 from tests.races import race_threads
-from tests.store.services import postgres_server, redis_server
 
 T0 = 1_800_000_000
 THREADS = 8
-KEYRING = Keyring({"k": bytes(range(32))}, primary="k")
+KEYRING = STORE_KEYRING
 PEPPER = Secret(b"an application pepper of 32+ bytes, test only")
 # Only the cooldown limits these bursts: the daily and hourly caps are far away.
 COOLDOWN = ResendPolicy(
     cooldown=30, max_cooldown=900, daily_per_subject=1000, daily_per_destination=1000
 )
-
-Opener = Callable[[], Store]
-
-
-@pytest.fixture(scope="module")
-def cooldown_postgres() -> Iterator[str]:
-    with postgres_server() as conninfo:
-        yield conninfo
-
-
-@pytest.fixture(scope="module")
-def cooldown_redis() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
-
-
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("redis", marks=pytest.mark.services),
-    ]
-)
-def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens another handle on one shared store (the same object for memory)."""
-    opened: list[Store] = []
-    kind = request.param
-    memory = MemoryStore(keyring=KEYRING)
-
-    def open_store() -> Store:
-        store: Store
-        if kind == "memory":
-            return memory
-        if kind == "sqlite":
-            store = SQLiteStore(tmp_path / "state.sqlite3", keyring=KEYRING)
-        elif kind == "postgres":
-            from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415
-
-            conninfo = request.getfixturevalue("cooldown_postgres")
-            store = PostgresStore(conninfo, keyring=KEYRING, schema=f"c_{tmp_path.name[-20:]}")
-        else:
-            from macnss_auth.store.redis import RedisStore  # noqa: PLC0415
-
-            url = request.getfixturevalue("cooldown_redis")
-            store = RedisStore(url, keyring=KEYRING, prefix=f"{{{tmp_path.name}}}:")
-        opened.append(store)
-        return store
-
-    yield open_store
-    for store in opened:
-        store.close()
 
 
 def _burst(authenticators: list[SMSCodeAuthenticator], subject: str) -> tuple[int, int]:
@@ -100,14 +47,14 @@ def _burst(authenticators: list[SMSCodeAuthenticator], subject: str) -> tuple[in
     return len(outcomes) - len(refused), len(refused)
 
 
-def test_one_send_per_cooldown_under_parallel_begins(opener: Opener) -> None:
+def test_one_send_per_cooldown_under_parallel_begins(open_any_store: OpenStore) -> None:
     clock = FixedClock.at(T0)
     channel = CapturingChannel(ChannelKind.SMS)
-    put_destination(opener(), "alice", parse_phone("+212612345678"), now=clock.now())
+    put_destination(open_any_store(), "alice", parse_phone("+212612345678"), now=clock.now())
     authenticators = [
         SMSCodeAuthenticator(
             channel=channel,
-            store=opener(),
+            store=open_any_store(),
             audit=MemoryAuditLog(),
             pepper=PEPPER,
             clock=clock,
@@ -134,11 +81,11 @@ def test_one_send_per_cooldown_under_parallel_begins(opener: Opener) -> None:
         auth.close()
 
 
-def test_a_lost_send_does_not_block_the_next_cooldown(opener: Opener) -> None:
+def test_a_lost_send_does_not_block_the_next_cooldown(open_any_store: OpenStore) -> None:
     # A request that won the send but never counted it (a crash between the
     # two writes) must not hold the subject back longer than one cooldown.
     clock = FixedClock.at(T0)
-    store = opener()
+    store = open_any_store()
     channel = CapturingChannel(ChannelKind.SMS)
     put_destination(store, "alice", parse_phone("+212612345678"), now=clock.now())
     sms = SMSCodeAuthenticator(
@@ -225,11 +172,11 @@ def test_one_send_per_cooldown_across_processes(
     elif kind == "postgres":
         spec = (
             "postgres",
-            request.getfixturevalue("cooldown_postgres"),
+            request.getfixturevalue("postgres"),
             f"p_{tmp_path.name[-20:]}",
         )
     else:
-        spec = ("redis", request.getfixturevalue("cooldown_redis"), f"{{{tmp_path.name}}}:")
+        spec = ("redis", request.getfixturevalue("redis_url"), f"{{{tmp_path.name}}}:")
     setup = _open_spec(spec)
     put_destination(setup, "alice", parse_phone("+212612345678"), now=FixedClock.at(T0).now())
     setup.close()

@@ -41,7 +41,8 @@ def test_sigkill_loses_no_acknowledged_update(
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # This tree's sources first, as in the parent (not another installed copy).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))},
     )
     assert child.stdout is not None
     acknowledged: list[int] = []
