@@ -15,7 +15,7 @@ from macnss_auth.otp.hotp import MAX_LOOK_AHEAD, REPLAY_LOOK_BEHIND, HotpAuthent
 from macnss_auth.store import MemoryStore
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.contract import AuthenticatorContract
-from tests.races import outcome_name, race_threads
+from macnss_auth.testing.races import outcome_name, race_threads
 
 from .otp_helpers import SECRET, T0, hotp_code, make_hotp
 from .rfc_vectors import hotp_vectors

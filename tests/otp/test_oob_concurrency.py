@@ -31,8 +31,8 @@ from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring
 from macnss_auth.store.sqlite import SQLiteStore
 from macnss_auth.testing import FixedClock
+from macnss_auth.testing.races import ProcessPool
 from macnss_auth.throttle import ThrottlePolicy
-from tests.races import ProcessPool
 
 WORKERS = 2
 REPETITIONS = 200

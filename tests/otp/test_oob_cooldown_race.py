@@ -26,8 +26,8 @@ from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthentic
 from macnss_auth.secret import Secret
 from macnss_auth.store import SQLiteStore, Store
 from macnss_auth.testing import FixedClock
+from macnss_auth.testing.races import race_threads
 from tests.conftest import STORE_KEYRING, OpenStore
-from tests.races import race_threads
 
 T0 = 1_800_000_000
 THREADS = 8

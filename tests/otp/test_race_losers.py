@@ -28,9 +28,9 @@ from macnss_auth.policy import Policy
 from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, SQLiteStore, Store
 from macnss_auth.testing import FixedClock
+from macnss_auth.testing.races import race_threads
 from macnss_auth.throttle import ThrottlePolicy
 from tests.otp.otp_helpers import SECRET, T0, totp_code
-from tests.races import race_threads
 
 POLICY = ThrottlePolicy(free_failures=3, base_delay=60.0, lockout_after=10)
 KEYRING = Keyring({"k": bytes(range(32))}, primary="k")

@@ -21,8 +21,8 @@ from macnss_auth.otp.recovery import (
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.testing import FixedClock, FixedRandom
 from macnss_auth.testing.contract import AuthenticatorContract
+from macnss_auth.testing.races import outcome_name, race_threads
 from macnss_auth.throttle import ThrottlePolicy
-from tests.races import outcome_name, race_threads
 
 from .otp_helpers import RELAXED, T0
 

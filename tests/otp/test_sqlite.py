@@ -16,7 +16,7 @@ from macnss_auth.otp.totp import TotpAuthenticator
 from macnss_auth.store import Keyring
 from macnss_auth.store.sqlite import SQLiteStore
 from macnss_auth.testing import FixedClock
-from tests.races import ProcessPool
+from macnss_auth.testing.races import ProcessPool
 
 from .otp_helpers import SECRET, T0, hotp_code, totp_code
 from .otp_race_worker import RELAXED, worker

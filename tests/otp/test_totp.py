@@ -28,7 +28,7 @@ from macnss_auth.otp.totp import TotpAuthenticator, time_step
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.contract import AuthenticatorContract
-from tests.races import outcome_name, race_threads
+from macnss_auth.testing.races import outcome_name, race_threads
 
 from .otp_helpers import SECRET, T0, make_hotp, make_totp, totp_code
 from .rfc_vectors import TotpVector, totp_vectors

@@ -1,4 +1,7 @@
-"""One race helper for the tests: calls released together, in threads or in processes.
+"""One race helper: calls released together, in threads or in processes.
+
+The library's tests, and the store contract (:mod:`.store_contract`), race
+through it; so can yours.
 
 :func:`race_threads` runs callables in threads held at a barrier and returns
 each one's result or exception, in order, so a test asserts on every
