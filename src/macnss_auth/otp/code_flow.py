@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from typing import ClassVar
+from typing import ClassVar, TypedDict
 
 import attrs
 
@@ -38,7 +38,21 @@ from macnss_auth.errors import (
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
 from macnss_auth.throttle import Attempt, FailureThrottle, ThrottlePolicy
 
-__all__ = ["CodeAuthenticatorBase"]
+__all__ = ["CodeAuthenticatorBase", "CodeSettings"]
+
+
+class CodeSettings(TypedDict, total=False):
+    """The keyword-only settings every code method takes (see :class:`CodeAuthenticatorBase`).
+
+    Subclass constructors take them as ``**settings`` and pass them on, so the
+    list and its defaults live in one place.
+    """
+
+    clock: Clock | None
+    random: RandomSource | None
+    throttle_policy: ThrottlePolicy | None
+    challenge_ttl: float
+    challenge_attempts: int
 
 
 @attrs.frozen

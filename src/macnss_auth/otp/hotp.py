@@ -16,11 +16,11 @@ they used to live).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from macnss_auth.audit.events import AuditAction, AuditLog
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
-from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import ConfigurationError, InvalidCode, TokenReplayed
 from macnss_auth.otp.code_flow import CodeAuthenticatorBase
 from macnss_auth.otp.codes import codes_equal
@@ -32,10 +32,13 @@ from macnss_auth.otp.matching import (
     normalize_otp_code,
     otp_codes,
 )
-from macnss_auth.otp.otp_flow import BaseOtpAuthenticator
+from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
-from macnss_auth.throttle import ThrottlePolicy
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_LOOK_AHEAD",
@@ -86,33 +89,15 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         *,
         store: Store,
         audit: AuditLog,
-        clock: Clock | None = None,
-        random: RandomSource | None = None,
-        throttle_policy: ThrottlePolicy | None = None,
-        issuer: str = "macnss-auth",
-        parameters: OtpParameters | None = None,
-        challenge_ttl: float = 300.0,
-        pending_ttl: float = 900.0,
-        challenge_attempts: int = 5,
         look_ahead: int = DEFAULT_LOOK_AHEAD,
         resync_window: int = DEFAULT_RESYNC_WINDOW,
+        **settings: Unpack[OtpSettings],
     ) -> None:
         if not 0 <= look_ahead <= MAX_LOOK_AHEAD:
             raise ConfigurationError(f"look_ahead must be 0 to {MAX_LOOK_AHEAD}")
         if not look_ahead <= resync_window <= MAX_RESYNC_WINDOW:
             raise ConfigurationError(f"resync_window must be look_ahead to {MAX_RESYNC_WINDOW}")
-        super().__init__(
-            store=store,
-            audit=audit,
-            clock=clock,
-            random=random,
-            throttle_policy=throttle_policy,
-            issuer=issuer,
-            parameters=parameters,
-            challenge_ttl=challenge_ttl,
-            pending_ttl=pending_ttl,
-            challenge_attempts=challenge_attempts,
-        )
+        super().__init__(store=store, audit=audit, **settings)
         self.look_ahead = look_ahead
         self.resync_window = resync_window
 

@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from typing import TYPE_CHECKING
 
 import attrs
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
-from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import ConfigurationError, InvalidCode, NotEnrolled, Reason, TokenReplayed
-from macnss_auth.otp.code_flow import CodeAuthenticatorBase
+from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings
 from macnss_auth.otp.enrollment import (
     MIN_SECRET_BYTES,
     OtpAlgorithm,
@@ -50,9 +50,21 @@ from macnss_auth.otp.enrollment import (
 from macnss_auth.otp.matching import REPLAY_LOOK_BEHIND, CodeMatch, normalize_otp_code
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
-from macnss_auth.throttle import ThrottlePolicy
 
-__all__ = ["BaseOtpAuthenticator"]
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
+
+__all__ = ["BaseOtpAuthenticator", "OtpSettings"]
+
+
+class OtpSettings(CodeSettings, total=False):
+    """The keyword-only settings TOTP and HOTP share (see :class:`BaseOtpAuthenticator`)."""
+
+    issuer: str
+    parameters: OtpParameters | None
+    pending_ttl: float
+
 
 _PENDING = ":pending"
 _MAX_SECRET_BYTES = 1024
@@ -90,28 +102,16 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         *,
         store: Store,
         audit: AuditLog,
-        clock: Clock | None = None,
-        random: RandomSource | None = None,
-        throttle_policy: ThrottlePolicy | None = None,
         issuer: str = "macnss-auth",
         parameters: OtpParameters | None = None,
-        challenge_ttl: float = 300.0,
         pending_ttl: float = 900.0,
-        challenge_attempts: int = 5,
+        **settings: Unpack[CodeSettings],
     ) -> None:
         if not issuer or ":" in issuer:
             raise ConfigurationError("the issuer must be non-empty and contain no colon")
         if pending_ttl <= 0:
             raise ConfigurationError("pending_ttl must be positive")
-        super().__init__(
-            store=store,
-            audit=audit,
-            clock=clock,
-            random=random,
-            throttle_policy=throttle_policy,
-            challenge_ttl=challenge_ttl,
-            challenge_attempts=challenge_attempts,
-        )
+        super().__init__(store=store, audit=audit, **settings)
         self._issuer = issuer
         self._parameters = parameters or OtpParameters()
         self._pending_ttl = dt.timedelta(seconds=pending_ttl)

@@ -24,17 +24,20 @@ shared with HOTP: see :mod:`macnss_auth.otp.otp_flow`.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from macnss_auth.audit.events import AuditLog
 from macnss_auth.authenticator import ClientContext
-from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.otp.enrollment import OtpParameters, Provisioning
 from macnss_auth.otp.matching import CodeMatch, TotpMatch, match_totp, time_step
-from macnss_auth.otp.otp_flow import BaseOtpAuthenticator
+from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
-from macnss_auth.throttle import ThrottlePolicy
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "TotpAuthenticator", "time_step"]
 
@@ -76,30 +79,12 @@ class TotpAuthenticator(BaseOtpAuthenticator):
         *,
         store: Store,
         audit: AuditLog,
-        clock: Clock | None = None,
-        random: RandomSource | None = None,
-        throttle_policy: ThrottlePolicy | None = None,
-        issuer: str = "macnss-auth",
-        parameters: OtpParameters | None = None,
-        challenge_ttl: float = 300.0,
-        pending_ttl: float = 900.0,
-        challenge_attempts: int = 5,
         window: int = DEFAULT_WINDOW,
+        **settings: Unpack[OtpSettings],
     ) -> None:
         if not 0 <= window <= MAX_WINDOW:
             raise ConfigurationError(f"the TOTP window must be 0 to {MAX_WINDOW} steps")
-        super().__init__(
-            store=store,
-            audit=audit,
-            clock=clock,
-            random=random,
-            throttle_policy=throttle_policy,
-            issuer=issuer,
-            parameters=parameters,
-            challenge_ttl=challenge_ttl,
-            pending_ttl=pending_ttl,
-            challenge_attempts=challenge_attempts,
-        )
+        super().__init__(store=store, audit=audit, **settings)
         self.window = window
 
     def enroll(
