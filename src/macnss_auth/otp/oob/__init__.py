@@ -35,13 +35,8 @@ failure raises with a distinct ``reason`` (for the audit log) but the same
 ``str(exc)`` (for the person), so a caller that shows the message reveals
 nothing.
 
-**Resends** are throttled per subject and per destination (a cooldown that
-doubles with each send, and a daily cap), and globally per destination across
-subjects plus per number prefix or e-mail domain per hour: SMS pumping fraud
-triggers thousands of messages to premium ranges through sign-up and login
-forms, and these caps bound what it can cost. Login and enrollment codes
-have separate cooldowns (logging in right after confirming a number is the
-normal flow); prefix and global caps count both.
+**Resends** are throttled per subject, per destination, per number prefix
+or e-mail domain and in all (the SMS-pumping brake): see :mod:`.limits`.
 
 **Enumeration resistance.** ``begin`` for an unknown subject, or one without
 a *confirmed* destination, does the same work: same checks and rate-limit

@@ -395,7 +395,30 @@ class OutOfBandAuthenticator:
     ) -> _Outgoing:
         language = language or self.language
         failure_message(language)
-        self._count_send(subject, target, purpose, now, context, decoy=decoy)
+        # Count the send against every limit first (count-before-check); a refusal is audited.
+        try:
+            count_send(
+                self._store,
+                policy=self.resend,
+                method=self.method,
+                purpose=purpose,
+                subject=subject,
+                target=target,
+                destination_id=self._keyed("dest", target.address).hex()[:32],
+                now=now,
+                decoy=decoy,
+            )
+        except RateLimited as refused:
+            self._record(
+                AuditAction.BEGIN,
+                Outcome.FAILURE,
+                now,
+                subject=subject,
+                context=context,
+                reason=Reason.RATE_LIMITED,
+                details={"retry_after": f"{refused.retry_after or 0:.0f}"},
+            )
+            raise
         challenge_id = Challenge.new_id(self._random)
         code = generate_code(self._random, self.codes)
         challenge = Challenge(
@@ -473,41 +496,6 @@ class OutOfBandAuthenticator:
         """A plausible destination for a subject without one: stable, never contacted."""
         seed = self._keyed(f"decoy-{self._kind.value}", subject)
         return decoy_destination(seed, self._kind, self.region)
-
-    def _count_send(
-        self,
-        subject: str,
-        target: Destination,
-        purpose: str,
-        now: dt.datetime,
-        context: ClientContext | None,
-        *,
-        decoy: bool = False,
-    ) -> None:
-        """Count one send against every limit (see :func:`.limits.count_send`); audit a refusal."""
-        try:
-            count_send(
-                self._store,
-                policy=self.resend,
-                method=self.method,
-                purpose=purpose,
-                subject=subject,
-                target=target,
-                destination_id=self._keyed("dest", target.address).hex()[:32],
-                now=now,
-                decoy=decoy,
-            )
-        except RateLimited as refused:
-            self._record(
-                AuditAction.BEGIN,
-                Outcome.FAILURE,
-                now,
-                subject=subject,
-                context=context,
-                reason=Reason.RATE_LIMITED,
-                details={"retry_after": f"{refused.retry_after or 0:.0f}"},
-            )
-            raise
 
     # Delivery -----------------------------------------------------------------
     def _job(self, outgoing: _Outgoing) -> Callable[[], None]:

@@ -149,6 +149,20 @@ def count_send(
 
     Real and decoy requests make the same store calls in the same order
     (only the keys differ), so the calls tell nothing about who is enrolled.
+
+    Args:
+        store: where the counters live.
+        policy: the limits.
+        method: ``"sms"`` or ``"email"`` (names the counters).
+        purpose: ``"login"`` or ``"enroll"`` (cooldowns and daily caps apart).
+        subject: who asks.
+        target: where the code would go (a decoy for an unknown subject).
+        destination_id: a keyed digest of the address (counters never hold it in clear).
+        now: the server's time.
+        decoy: ``target`` is a decoy: prefix and global caps count apart.
+
+    Raises:
+        RateLimited: a limit is reached; ``retry_after`` says when to try again.
     """
     base = f"oob-send:{method}"
     graded = [
