@@ -74,6 +74,29 @@ class _Trial:
     attempt: Attempt
 
 
+@attrs.frozen
+class _Request:
+    """One code to decide, as the caller handed it in.
+
+    Attributes:
+        subject: who is trying.
+        code: what they typed (never in repr).
+        context: the client, for the throttle and the audit log.
+        now: the server's time of the attempt.
+        enrollment: the subject's enrollment, or None (unknown subjects do the same work).
+        action: what the attempt is audited as.
+        challenge_id: the challenge answered, if any (charged a wrong attempt on failure).
+    """
+
+    subject: str
+    code: str = attrs.field(repr=False)
+    context: ClientContext | None
+    now: dt.datetime
+    enrollment: Enrollment | None
+    action: AuditAction = AuditAction.VERIFY
+    challenge_id: str | None = None
+
+
 class CodeAuthenticatorBase:
     """Challenges, throttling and audit around a code check: what OTP methods share.
 
@@ -196,7 +219,9 @@ class CodeAuthenticatorBase:
         assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
         subject = record.challenge.subject
         enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(subject, response, context, now, enrollment, challenge_id=challenge_id)
+        return self._check(
+            _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
+        )
 
     def verify_code(
         self, subject: str, code: str, *, context: ClientContext | None = None
@@ -215,19 +240,10 @@ class CodeAuthenticatorBase:
         subject = subject_of(subject)
         now = self._clock.now()
         enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(subject, code, context, now, enrollment)
+        return self._check(_Request(subject, code, context, now, enrollment))
 
-    def _check(
-        self,
-        subject: str,
-        code: str,
-        context: ClientContext | None,
-        now: dt.datetime,
-        enrollment: Enrollment | None,
-        *,
-        action: AuditAction = AuditAction.VERIFY,
-        challenge_id: str | None = None,
-    ) -> AuthResult:
+    def _check(self, request: _Request) -> AuthResult:
+        """Decide ``request``: count it, check the code, audit the outcome."""
         raise NotImplementedError
 
     def _acquire(

@@ -37,7 +37,7 @@ from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
 from macnss_auth.errors import ConfigurationError, InvalidCode, NotEnrolled, Reason, TokenReplayed
-from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings
+from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings, _Request
 from macnss_auth.otp.enrollment import (
     MIN_SECRET_BYTES,
     OtpAlgorithm,
@@ -228,7 +228,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
                 reason=Reason.NOT_ENROLLED,
             )
             raise NotEnrolled("no pending enrollment to confirm (it may have expired)")
-        return self._check(subject, code, context, now, pending, action=AuditAction.CONFIRM)
+        return self._check(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
 
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Remove the confirmed and any pending enrollment; True if there was one."""
@@ -238,20 +238,12 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         return self._revoked(subject, removed, context)
 
     # The decision ---------------------------------------------------------------
-    def _check(
-        self,
-        subject: str,
-        code: str,
-        context: ClientContext | None,
-        now: dt.datetime,
-        enrollment: Enrollment | None,
-        *,
-        action: AuditAction = AuditAction.VERIFY,
-        challenge_id: str | None = None,
-    ) -> AuthResult:
+    def _check(self, request: _Request) -> AuthResult:
+        subject, context, now = request.subject, request.context, request.now
+        action, enrollment, challenge_id = request.action, request.enrollment, request.challenge_id
         params = self._parameters_of(enrollment) if enrollment else self._parameters
         with self._malformed_audited(subject, context, now, action):
-            digits = normalize_otp_code(code)
+            digits = normalize_otp_code(request.code)
         # An unknown subject goes through the same steps on a dummy enrollment:
         # the same store reads (its counter key is one nobody advances), the
         # same HMACs, then the same answer. Only the outcome is forced.

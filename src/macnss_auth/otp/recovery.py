@@ -42,7 +42,7 @@ from macnss_auth.errors import (
     InvalidCode,
     MalformedInput,
 )
-from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings
+from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings, _Request
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
 
@@ -232,22 +232,14 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             self._store.add_tokens(self._tokens_key(str(enrollment.params["generation"])), [])
         return self._revoked(subject, removed, context)
 
-    def _check(
-        self,
-        subject: str,
-        code: str,
-        context: ClientContext | None,
-        now: dt.datetime,
-        enrollment: Enrollment | None,
-        *,
-        action: AuditAction = AuditAction.VERIFY,
-        challenge_id: str | None = None,
-    ) -> AuthResult:
+    def _check(self, request: _Request) -> AuthResult:
+        subject, context, now = request.subject, request.context, request.now
+        enrollment, challenge_id = request.enrollment, request.challenge_id
         action = AuditAction.RECOVERY
         with self._malformed_audited(subject, context, now, action):
             # Any valid length: a wrong one fails below as a wrong code, as for
             # an unknown subject (the set's length must not show).
-            normalized = normalize_recovery_code(code, length=None)
+            normalized = normalize_recovery_code(request.code, length=None)
         trial = self._acquire(subject, context, now, action)
         if enrollment is None:
             # The same KDF call and the same store call as for a real set (on a
