@@ -10,7 +10,6 @@ cooldown, because the cooldown was read (``peek``) and then counted
 from __future__ import annotations
 
 import functools
-import multiprocessing
 from collections import Counter
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -26,7 +25,7 @@ from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthentic
 from macnss_auth.secret import Secret
 from macnss_auth.store import SQLiteStore, Store
 from macnss_auth.testing import FixedClock
-from macnss_auth.testing.races import race_threads
+from macnss_auth.testing.races import ProcessPool, race_threads
 from tests.conftest import STORE_KEYRING, OpenStore
 
 T0 = 1_800_000_000
@@ -126,9 +125,15 @@ def _open_spec(spec: tuple[str, ...]) -> Store:
 
 
 def process_worker(
-    spec: tuple[str, ...], barrier: Barrier, tasks: Queue[float | None], results: Queue[str]
+    spec: tuple[str, ...],
+    barrier: Barrier,
+    tasks: Queue[tuple[object, ...]],
+    results: Queue[tuple[int, str]],
 ) -> None:
-    """A service instance: its own store handle and authenticator; one begin per task."""
+    """A service instance: its own store handle and authenticator; one begin per task.
+
+    Tasks are ``(rep, when)`` until ``("stop",)`` (:class:`~macnss_auth.testing.races.ProcessPool`).
+    """
     store = _open_spec(spec)
     clock = FixedClock.at(T0)
     sms = SMSCodeAuthenticator(
@@ -141,17 +146,20 @@ def process_worker(
         resend=COOLDOWN,
     )
     try:
-        while (when := tasks.get()) is not None:
+        while (task := tasks.get()) != ("stop",):
+            rep, when = task
+            assert isinstance(rep, int)
+            assert isinstance(when, int)
             clock.set(FixedClock.at(when).now())
             barrier.wait(timeout=60)
             try:
                 sms.begin("alice")
             except RateLimited:
-                results.put("limited")
+                results.put((rep, "limited"))
             except BaseException as exc:  # noqa: BLE001 (reported to the test)
-                results.put(f"{type(exc).__name__}: {exc}")
+                results.put((rep, f"{type(exc).__name__}: {exc}"))
             else:
-                results.put("issued")
+                results.put((rep, "issued"))
     finally:
         store.close()
 
@@ -180,28 +188,12 @@ def test_one_send_per_cooldown_across_processes(
     setup = _open_spec(spec)
     put_destination(setup, "alice", parse_phone("+212612345678"), now=FixedClock.at(T0).now())
     setup.close()
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES)
-    results: Queue[str] = context.Queue()
-    queues: list[Queue[float | None]] = [context.Queue() for _ in range(PROCESSES)]
-    workers = [
-        context.Process(target=process_worker, args=(spec, barrier, queue, results), daemon=True)
-        for queue in queues
-    ]
-    for worker in workers:
-        worker.start()
+    pool = ProcessPool(process_worker, (spec,), PROCESSES)
     try:
         # (seconds after T0, sends expected): cooldowns of 30 then 60 s.
-        for offset, sends in ((0, 1), (29, 0), (30, 1), (89, 0), (90, 1)):
-            for queue in queues:
-                queue.put(T0 + offset)
-            outcomes = Counter(results.get(timeout=120) for _ in range(PROCESSES))
+        for rep, (offset, sends) in enumerate(((0, 1), (29, 0), (30, 1), (89, 0), (90, 1))):
+            outcomes = pool.race(rep, T0 + offset)
             expected = Counter({"issued": sends, "limited": PROCESSES - sends})
             assert outcomes == +expected, (offset, outcomes)
     finally:
-        for queue in queues:
-            queue.put(None)
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
+        pool.close()
