@@ -33,6 +33,9 @@ from macnss_auth.web.runtime import Runtime
 from .helpers import build
 from .server import live_server
 
+# Wall-clock assertions: run by `make timing`, apart from the unit run.
+pytestmark = pytest.mark.timing
+
 USERS = 50
 LIMIT = 0.050
 ATTEMPTS = 3
