@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit timing pythons fuzz bench docs clean
+.PHONY: catalogs demo test lint typecheck unit timing pythons fuzz bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,18 @@ pythons:
 	  .venv-$$v/bin/python -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed"; \
 	  .venv-$$v/bin/python -m pytest -q -m "not timing" $(PYTEST_ARGS) || exit 1; \
 	done
+
+# The gettext catalogs (docs/languages.md): the template from the code's N_/NP_ markers, each
+# language's .po brought up to date, then compiled to the .mo files the package ships (the
+# tests check that every catalog is complete and that each .mo is its compiled .po).
+LOCALE := src/macnss_auth/locale
+catalogs: $(STAMP)
+	$(VENV)/bin/pybabel extract --no-default-keywords -k N_:1c,2 -k NP_:1c,2,3 \
+	  --add-comments=TRANSLATORS: --no-location --sort-output --project=macnss_auth \
+	  -o $(LOCALE)/macnss_auth.pot src/macnss_auth
+	$(VENV)/bin/pybabel update --no-fuzzy-matching --ignore-obsolete -D macnss_auth \
+	  -i $(LOCALE)/macnss_auth.pot -d $(LOCALE)
+	$(VENV)/bin/pybabel compile --statistics -D macnss_auth -d $(LOCALE)
 
 # Long fuzzing: HYPOTHESIS_PROFILE=long runs every parser fuzz test with 200,000 examples.
 fuzz: $(STAMP)

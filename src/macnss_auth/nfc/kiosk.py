@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from macnss_auth.catalogs import N_, available_languages, pgettext
 from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
     AccessDenied,
@@ -31,73 +32,30 @@ from macnss_auth.nfc.verify import DocumentVerification, VerificationPolicy
 
 __all__ = ["MESSAGES", "Kiosk", "KioskOutcome", "KioskResult"]
 
-# Prompts and results in the three languages of the service, Arabic first.
+# Prompts and results: key -> the English text, marked for the catalogs (macnss_auth.catalogs).
+_SOURCE: dict[str, tuple[str, str]] = {
+    "place_card": N_("kiosk:place_card", "Place your identity card on the reader"),
+    "enter_can": N_("kiosk:enter_can", "Enter the 6-digit number printed on the card (CAN)"),
+    "enter_pin": N_("kiosk:enter_pin", "Enter your PIN"),
+    "wrong_pin": N_("kiosk:wrong_pin", "Wrong PIN"),
+    "pin_suspended": N_(
+        "kiosk:pin_suspended",
+        "PIN suspended: the number printed on the card (CAN) is needed first, at a desk",
+    ),
+    "pin_blocked": N_("kiosk:pin_blocked", "PIN blocked: use your PUK, at a desk"),
+    "reading": N_("kiosk:reading", "Reading, keep the card still"),
+    "genuine": N_("kiosk:genuine", "Card verified"),
+    "not_genuine": N_("kiosk:not_genuine", "The card could not be verified"),
+    "wrong_can": N_("kiosk:wrong_can", "Wrong number"),
+    "link_lost": N_("kiosk:link_lost", "Reading interrupted, place the card again"),
+    "fallback": N_("kiosk:fallback", "You can also sign in with"),
+    "remove_card": N_("kiosk:remove_card", "You may remove the card"),
+}
+
+#: Every prompt in every shipped language: key -> language -> text.
 MESSAGES: dict[str, dict[str, str]] = {
-    "place_card": {
-        "ar": "ضع بطاقتك الوطنية على القارئ",
-        "fr": "Posez votre carte d'identité sur le lecteur",
-        "en": "Place your identity card on the reader",
-    },
-    "enter_can": {
-        "ar": "أدخل الرقم المكون من 6 أرقام المطبوع على البطاقة (CAN)",
-        "fr": "Saisissez le numéro à 6 chiffres imprimé sur la carte (CAN)",
-        "en": "Enter the 6-digit number printed on the card (CAN)",
-    },
-    "enter_pin": {
-        "ar": "أدخل رمزك السري (PIN)",
-        "fr": "Saisissez votre code PIN",
-        "en": "Enter your PIN",
-    },
-    "wrong_pin": {
-        "ar": "الرمز السري غير صحيح",
-        "fr": "Code PIN incorrect",
-        "en": "Wrong PIN",
-    },
-    "pin_suspended": {
-        "ar": "الرمز السري معلق: يجب أولا إدخال الرقم المطبوع على البطاقة (CAN) لدى شباك",
-        "fr": "Code PIN suspendu : le numéro imprimé sur la carte (CAN) est requis, au guichet",
-        "en": "PIN suspended: the number printed on the card (CAN) is needed first, at a desk",
-    },
-    "pin_blocked": {
-        "ar": "الرمز السري محظور: استعمل رمز فك الحظر (PUK) لدى شباك",
-        "fr": "Code PIN bloqué : utilisez votre code PUK, au guichet",
-        "en": "PIN blocked: use your PUK, at a desk",
-    },
-    "reading": {
-        "ar": "جارٍ القراءة، لا تحرك البطاقة",
-        "fr": "Lecture en cours, ne bougez pas la carte",
-        "en": "Reading, keep the card still",
-    },
-    "genuine": {
-        "ar": "تم التحقق من البطاقة",
-        "fr": "Carte vérifiée",
-        "en": "Card verified",
-    },
-    "not_genuine": {
-        "ar": "تعذر التحقق من البطاقة",
-        "fr": "La carte n'a pas pu être vérifiée",
-        "en": "The card could not be verified",
-    },
-    "wrong_can": {
-        "ar": "الرقم غير صحيح",
-        "fr": "Numéro incorrect",
-        "en": "Wrong number",
-    },
-    "link_lost": {
-        "ar": "انقطعت القراءة، أعد وضع البطاقة",
-        "fr": "Lecture interrompue, reposez la carte",
-        "en": "Reading interrupted, place the card again",
-    },
-    "fallback": {
-        "ar": "يمكنك أيضا تسجيل الدخول عبر",
-        "fr": "Vous pouvez aussi vous connecter par",
-        "en": "You can also sign in with",
-    },
-    "remove_card": {
-        "ar": "يمكنك سحب البطاقة",
-        "fr": "Vous pouvez retirer la carte",
-        "en": "You may remove the card",
-    },
+    key: {language: pgettext(language, marked) for language in available_languages()}
+    for key, marked in _SOURCE.items()
 }
 
 
