@@ -7,11 +7,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import attrs
+
 from macnss_auth.audit.base import ChainedAuditLog, Sealer
 from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored, seal
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import check_event, event_body
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.audit.signing import AuditSigner
 from macnss_auth.secret import Secret
 
 __all__ = ["MemoryAuditLog"]
@@ -31,8 +34,16 @@ class MemoryAuditLog(ChainedAuditLog):
         chain_key: bytes | Secret | ChainKey | None = None,
         pseudonym_key: bytes | Secret | None = None,
         screen: SecretScreen | None = DEFAULT_SCREEN,
+        signer: AuditSigner | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
-        super().__init__(chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
+        super().__init__(
+            chain_key=chain_key,
+            pseudonym_key=pseudonym_key,
+            screen=screen,
+            signer=signer,
+            checkpoint_every=checkpoint_every,
+        )
         self._lock = threading.Lock()
         self._events: list[AuditEvent] = []
         self._records: list[dict[str, Any]] = []
@@ -54,14 +65,17 @@ class MemoryAuditLog(ChainedAuditLog):
         check_event(event)
         with self._lock:
             self._events.append(event)
-            return str(len(self._events))
+            sequence = len(self._events)
+        if self._due(sequence):
+            self.checkpoint(at=event.at)
+        return str(sequence)
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
-        # record() is overridden; this serves the base class contract only.
+        # Checkpoints come through here: they sign the head, so what is pending is sealed first.
         with self._lock:
             self._seal_pending_locked()
             sealed = sealer(self._records[-1] if self._records else None)
-            self._events.append(event)
+            self._events.append(attrs.evolve(event, details=sealed["details"]))
             self._records.append(sealed)
             return sealed
 
