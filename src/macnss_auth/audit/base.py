@@ -57,7 +57,8 @@ class ChainedAuditLog(abc.ABC):
             a verifier holding only its public key can check the log (see
             :mod:`macnss_auth.audit.signing`).
         checkpoint_every: with a signer, write a checkpoint after every this many
-            records (``None``: only when :meth:`checkpoint` is called).
+            records (``None``: only when :meth:`checkpoint` is called). With several
+            writers on one log, the period holds on average, not exactly.
     """
 
     def __init__(
@@ -97,8 +98,9 @@ class ChainedAuditLog(abc.ABC):
         return sealer
 
     def _due(self, sequence: int) -> bool:
+        # Every (every + 1)-th slot is a checkpoint: N records, a checkpoint, N records...
         every = self._checkpoint_every
-        return every is not None and sequence % every == 0
+        return every is not None and sequence % (every + 1) == every
 
     def checkpoint(self, *, at: dt.datetime) -> str:
         """Append a checkpoint signing the chain so far; return its id.
