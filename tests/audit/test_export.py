@@ -13,11 +13,13 @@ from click.testing import CliRunner
 
 from macnss_auth.audit import (
     AuditAction,
+    AuditEvent,
     AuditFormatError,
     AuditPublicKey,
     AuditSigner,
     ExportFilter,
     ExportFormat,
+    MemoryAuditLog,
     Outcome,
     export_records,
     load_events,
@@ -62,12 +64,10 @@ def test_filters_combine() -> None:
         ExportFilter(since=dt.datetime(2026, 1, 1))  # noqa: DTZ001 (naive on purpose)
 
 
-def load_events_of(events: list[object]) -> list[dict[str, object]]:
-    from macnss_auth.audit import MemoryAuditLog  # noqa: PLC0415
-
+def load_events_of(events: list[AuditEvent]) -> list[dict[str, object]]:
     log = MemoryAuditLog()
     for item in events:
-        log.record(item)  # type: ignore[arg-type]
+        log.record(item)
     return log.records()
 
 

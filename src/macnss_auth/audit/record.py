@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from macnss_auth.audit.errors import AuditEventRejected, AuditFormatError
@@ -90,8 +90,8 @@ def pseudonymize(subject: str, key: bytes | Secret) -> str:
 
 def _text(value: object, field: str) -> str:
     # The common case first: a plain ASCII str (ASCII holds no lone surrogate).
-    if value.__class__ is str and value.isascii():  # type: ignore[union-attr]
-        return value  # type: ignore[return-value]
+    if type(value) is str and value.isascii():
+        return value
     # str-valued enums (Reason, AuditAction) are stored as their value, never as "Reason.X".
     if isinstance(value, enum.Enum):
         value = value.value
@@ -135,24 +135,28 @@ def check_event(event: AuditEvent) -> None:
     if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise AuditEventRejected("must be a timezone-aware datetime", field="at")
     # Straight-line fast checks (ASCII text is valid text); _text says why when not.
-    for field, value in (
+    # Callers may be untyped: the annotations promise text, checked here at run time.
+    required: tuple[tuple[str, object], ...] = (
         ("action", event.action),
         ("method", event.method),
         ("outcome", event.outcome),
-    ):
+    )
+    for field, value in required:
         if not (isinstance(value, str) and value.isascii()):
             _text(value, field)
-    for field, value in (
+    optional: tuple[tuple[str, object], ...] = (
         ("subject", event.subject),
         ("reason", event.reason),
         ("channel", event.channel),
-    ):
+    )
+    for field, value in optional:
         if value is not None and not (isinstance(value, str) and value.isascii()):
             _text(value, field)
     if event.client is not None:
         for name in _CLIENT_FIELDS:
             _optional_text(getattr(event.client, name), f"client.{name}")
-    for key, value in event.details.items():
+    details: Iterable[tuple[object, object]] = event.details.items()
+    for key, value in details:
         if not (isinstance(key, str) and key.isascii()):
             _text(key, "details")
         if not (isinstance(value, str) and value.isascii()):
