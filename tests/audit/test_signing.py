@@ -9,6 +9,7 @@ import pytest
 
 from macnss_auth.audit import (
     AuditAction,
+    AuditEventRejected,
     AuditKeyError,
     AuditPublicKey,
     AuditSigner,
@@ -115,3 +116,13 @@ def test_key_handling() -> None:
         MemoryAuditLog().checkpoint(at=T0)
     with pytest.raises(AuditKeyError):
         MemoryAuditLog(checkpoint_every=3)
+
+
+@pytest.mark.parametrize("kind", ["memory", "jsonl"])
+def test_callers_cannot_record_a_checkpoint(kind: str, tmp_path: Path) -> None:
+    log = MemoryAuditLog(signer=SIGNER) if kind == "memory" else make_log(kind, tmp_path)
+    with pytest.raises(AuditEventRejected, match="action"):
+        log.record(event(0, action=AuditAction.CHECKPOINT))
+    with pytest.raises(AuditEventRejected, match="action"):
+        log.record(event(0, action="checkpoint"))
+    assert log.head().sequence == 0

@@ -24,7 +24,7 @@ from macnss_auth.audit.chain import (
     seal,
     verify_records,
 )
-from macnss_auth.audit.errors import AuditFormatError, AuditKeyError
+from macnss_auth.audit.errors import AuditEventRejected, AuditFormatError, AuditKeyError
 from macnss_auth.audit.events import AuditAction, AuditEvent, Outcome
 from macnss_auth.audit.record import event_body
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
@@ -37,10 +37,20 @@ from macnss_auth.audit.signing import (
 from macnss_auth.audit.verify import ChainReport, check_records
 from macnss_auth.secret import Secret
 
-__all__ = ["ChainedAuditLog", "Sealer"]
+__all__ = ["ChainedAuditLog", "Sealer", "refuse_checkpoint"]
 
 Sealer = Callable[["Mapping[str, Any] | None"], dict[str, Any]]
 """Given the last stored record (``None`` for an empty log), the sealed record that follows it."""
+
+
+def refuse_checkpoint(event: AuditEvent) -> None:
+    """Refuse a caller's event posing as a checkpoint: only the log writes those.
+
+    Raises:
+        AuditEventRejected: the event's action is ``checkpoint``.
+    """
+    if event.action == AuditAction.CHECKPOINT:
+        raise AuditEventRejected("checkpoints are written by the log itself", field="action")
 
 
 class ChainedAuditLog(abc.ABC):
@@ -143,6 +153,7 @@ class ChainedAuditLog(abc.ABC):
             AuditKeyError: the log is chained under another key (or none) than this writer's.
             StoreError: the sink could not write.
         """
+        refuse_checkpoint(event)
         if self._screen is not None:
             self._screen.check(event)
         body = event_body(event, pseudonym_key=self._pseudonym_key)
