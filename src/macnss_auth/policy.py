@@ -28,7 +28,7 @@ from macnss_auth.authenticator import (
     Challenge,
     ClientContext,
 )
-from macnss_auth.challenges import challenge_id_of
+from macnss_auth.challenges import challenge_id_of, subject_of
 from macnss_auth.clock import Clock
 from macnss_auth.errors import (
     AuthenticationFailed,
@@ -191,7 +191,9 @@ class Policy:
         Raises:
             ConfigurationError: the method is not configured or below the minimum.
             VerificationThrottled: the subject is locked out across methods.
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         authenticator = self._authenticator(method)
         if self._throttle.locked_out(subject, context):
             self._throttle.acquire(subject, context)  # raises LockedOut with retry_after
