@@ -78,6 +78,7 @@ _STATUS: Mapping[str, int] = {
     Reason.DOCUMENT_MISMATCH: 401,
     Reason.DELIVERY_FAILED: 503,
     Reason.MALFORMED_RESPONSE: 422,
+    Reason.UNSUPPORTED_LANGUAGE: 422,
     WebReason.INVALID_REQUEST: 422,
     WebReason.UNAUTHORIZED: 401,
     WebReason.FORBIDDEN: 403,
@@ -104,6 +105,7 @@ _TITLES: Mapping[str, str] = {
     Reason.DOCUMENT_MISMATCH: "The document does not belong to this person",
     Reason.DELIVERY_FAILED: "The code could not be sent",
     Reason.MALFORMED_RESPONSE: "The response is not well formed",
+    Reason.UNSUPPORTED_LANGUAGE: "This language is not available",
     WebReason.INVALID_REQUEST: "The request is not valid",
     WebReason.UNAUTHORIZED: "Authentication required",
     WebReason.FORBIDDEN: "Not allowed",
@@ -152,7 +154,7 @@ def problem_for(exc: BaseException) -> dict[str, object]:
         if exc.remaining_attempts is not None:
             extra["remaining_attempts"] = exc.remaining_attempts
     elif isinstance(exc, MalformedInput):
-        reason = (Reason.MALFORMED_CODE if exc.field == "code" else Reason.MALFORMED_RESPONSE).value
+        reason = exc.reason.value  # malformed_code/_response, method_not_offered, ...
         if exc.field:
             extra["field"] = exc.field
     elif isinstance(exc, DeliveryError):
