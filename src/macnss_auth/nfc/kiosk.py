@@ -103,6 +103,8 @@ _SOURCE: dict[str, tuple[str, str]] = {
     "method_recovery": N_("kiosk:method_recovery", "Recovery code"),
     "method_passkey": N_("kiosk:method_passkey", "Passkey"),
 }
+# TRANSLATORS: between the names of the other ways to sign in (Arabic uses "، ").
+_LIST_SEPARATOR = N_("kiosk:list_separator", ", ")
 # TRANSLATORS: said after a wrong CAN, PIN or MRZ when the card says how many tries are left.
 _TRIES_LEFT = NP_("kiosk:tries_left", "{n} try left", "{n} tries left")
 
@@ -283,21 +285,21 @@ class Kiosk:
         except MacnssAuthError:
             return None
 
-    def _password(self) -> CAN | PIN | MrzKey | None:
-        """What the person typed, or ``None`` when it cannot be a CAN or PIN."""
+    def _password(self) -> tuple[CAN | PIN | MrzKey | None, str]:
+        """What the person typed (``None`` when it cannot be one) and what to say if wrong."""
         if self._use_pin:
             answer = self._ask_secret(self._text("enter_pin"))
             try:
-                return PIN(answer.strip())
+                return PIN(answer.strip()), "wrong_pin"
             except MalformedInput:
-                return None
+                return None, "wrong_pin"
         answer = self._ask(self._text("enter_can_or_mrz")).strip()
         if not answer:
-            return self._mrz()
+            return self._mrz(), "mrz_wrong"
         try:
-            return CAN(answer)
+            return CAN(answer), "wrong_can"
         except MalformedInput:
-            return None
+            return None, "wrong_can"
 
     def _mrz_field(self, key: str, *, date: bool) -> str | None:
         """One MRZ field typed with its check digit; re-asked after a wrong digit."""
@@ -326,7 +328,7 @@ class Kiosk:
         except MalformedInput:
             return None
 
-    def _wrong(self, password: CAN | PIN | MrzKey | None) -> str:
+    def _wrong(self, password: CAN | PIN | MrzKey) -> str:
         if isinstance(password, MrzKey):
             return "mrz_wrong"
         return "wrong_pin" if self._use_pin else "wrong_can"
@@ -353,11 +355,11 @@ class Kiosk:
 
     def _serve(self, transport: Transport, challenge: Challenge | bool) -> KioskResult:
         try:
-            password = self._password()
+            password, wrong = self._password()
         except EOFError:
             return KioskResult(KioskOutcome.CANCELLED)
         if password is None:
-            return self._fail(KioskOutcome.WRONG_PASSWORD, self._wrong(password))
+            return self._fail(KioskOutcome.WRONG_PASSWORD, wrong)
         nonce = (
             bytes.fromhex(challenge.data["nonce"])
             if isinstance(challenge, Challenge)
@@ -463,4 +465,4 @@ class Kiosk:
             MESSAGES[f"method_{method}"][language] if f"method_{method}" in MESSAGES else method
             for method in self._fallbacks
         ]
-        return ", ".join(names)
+        return pgettext(language, _LIST_SEPARATOR).join(names)

@@ -284,3 +284,21 @@ def test_the_kiosk_command_logs_an_enrolled_person_in_over_nfcpy_udp(
         ("begin", "info"),
         ("verify", "success"),
     ]
+
+
+def test_three_wrong_check_digits_end_with_the_mrz_message_in_arabic(
+    site: Path, cards: Path
+) -> None:
+    config = load_kiosk_config(_write_config(site))
+    _enroll(config)
+    wrong = NUMBER + str((check_digit(NUMBER) + 1) % 10)
+    result, said = _run_kiosk(config, cards / "passport", ["1", SUBJECT, "", wrong, wrong, wrong])
+    assert result.outcome is KioskOutcome.WRONG_PASSWORD
+    assert result.language == "ar"
+    text = "\n".join(said)
+    assert "منطقة القراءة الآلية غير صحيحة" in text  # wrong MRZ, not "wrong number"
+    assert "الرقم غير صحيح" not in text
+    # Fallback names in Arabic, joined with the Arabic comma.
+    assert "رمز من تطبيق المصادقة، رمز عبر رسالة قصيرة" in text
+    events = load_events(config.audit)  # type: ignore[arg-type]
+    assert [e["action"] for e in events] == ["enroll", "begin"]  # the card was never read
