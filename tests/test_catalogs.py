@@ -134,11 +134,12 @@ def test_adding_a_language_is_adding_a_catalog(tmp_path: Path) -> None:
         write_mo(file, catalog)
     script = (
         "from macnss_auth.failures import MESSAGE_LANGUAGES, failure_text\n"
-        "from macnss_auth.web.i18n import NAMES\n"
+        "from macnss_auth.web.i18n import NAMES, pick_language\n"
         "from macnss_auth.delivery import LANGUAGES\n"
         "print(MESSAGE_LANGUAGES, LANGUAGES == MESSAGE_LANGUAGES)\n"
         "print(NAMES['zgh'])\n"
         "print(failure_text(ValueError(), language='zgh'))\n"
+        "print(pick_language(None, None, 'zgh-Tfng-MA, fr;q=0.8'))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -151,4 +152,5 @@ def test_adding_a_language_is_adding_a_catalog(tmp_path: Path) -> None:
         "('ar', 'fr', 'en', 'zgh') True",
         "ⵜⴰⵎⴰⵣⵉⵖⵜ",
         "ⵓⵔ ⵜⵜⵡⴰⵙⴽⴰⵔ. ⴰⵍⵙ ⵜⴰⵔⵎⵉⵜ.",
+        "zgh",  # the login page picks it from Accept-Language (a three-letter primary subtag)
     ]
