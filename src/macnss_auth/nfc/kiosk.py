@@ -1,9 +1,18 @@
-"""A kiosk session: prompt, wait for a card, read, verify, show the result, offer fallbacks.
+"""A kiosk session: language, identifier, card, password, verify, sign in; fallbacks on failure.
 
 The kiosk talks to people through two callables (``ask`` and ``say``) and to
 the card through ``connect`` (which waits for a card and returns a
 transport), so it runs the same under a terminal, a touch screen or a test.
-Every prompt is given in Arabic, French and English.
+Prompts come from the gettext catalogs (:mod:`macnss_auth.catalogs`): every
+shipped language at once, or the one the person picks on the language screen.
+
+With an :class:`~macnss_auth.nfc.eid.EidAuthenticator` the kiosk logs people
+in: the person's identifier begins a challenge, the card is read over the
+challenge's nonce (Active Authentication signs it), and ``verify`` binds the
+card to the enrolled person and writes the audit record. The CAN opens a
+PACE card; a chip without PACE (a passport) opens with the MRZ, typed field by
+field and checked against its check digits before the card is touched.
+:mod:`macnss_auth.nfc.kiosk_config` builds a kiosk from a TOML file.
 """
 
 from __future__ import annotations
@@ -235,8 +244,8 @@ class Kiosk:
     def _text(self, key: str) -> str:
         return say_all(key, self._languages)
 
-    def _choose_language(self) -> str | None:
-        """Show the language screen; ``None`` when the person leaves."""
+    def _choose_language(self) -> str:
+        """Show the language screen; the first language unless the answer names another."""
         lines = [
             f"{number}. {_isolated(code, language_name(code))}"
             for number, code in enumerate(self._all_languages, start=1)
@@ -254,7 +263,7 @@ class Kiosk:
         self._languages = self._all_languages
         try:
             if self._choose:
-                self._languages = (self._choose_language() or self._all_languages[0],)
+                self._languages = (self._choose_language(),)
             challenge = self._begin()
         except EOFError:
             return KioskResult(KioskOutcome.CANCELLED)
