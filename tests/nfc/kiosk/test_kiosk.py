@@ -302,3 +302,18 @@ def test_three_wrong_check_digits_end_with_the_mrz_message_in_arabic(
     assert "رمز من تطبيق المصادقة، رمز عبر رسالة قصيرة" in text
     events = load_events(config.audit)  # type: ignore[arg-type]
     assert [e["action"] for e in events] == ["enroll", "begin"]  # the card was never read
+
+
+def test_the_plain_kiosk_command_opens_a_bac_passport_with_the_mrz(cards: Path) -> None:
+    """The symptom in issue 15: a BAC-only passport got "Wrong number" after its CAN prompt."""
+    card = VirtualCard(load_card(cards / "passport"), random=FixedRandom(3))
+    mrz = "\n".join(_with_digit(value) for value in (NUMBER, BIRTH, EXPIRY))
+    with UdpCardServer(card) as server:
+        done = _cli(
+            "kiosk", "--device", server.device_path, "--trust", str(cards / "cnie" / "trust"),
+            "--once", stdin=f"123456\n{mrz}\n",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "This document opens with the machine-readable zone" in done.stdout
+    assert "Card verified" in done.stdout
+    assert "Wrong number" not in done.stdout
