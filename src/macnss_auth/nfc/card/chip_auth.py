@@ -25,13 +25,13 @@ from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.card.channel import SecureChannel
 from macnss_auth.nfc.card.command import CardStatusError
+from macnss_auth.nfc.card.issuing_pki import active_authentication_sign
 from macnss_auth.nfc.card.model import CardQuirks, ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
 from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_keys
 from macnss_auth.nfc.eckeys import EcPrivateKey, ecdsa_sign
 from macnss_auth.nfc.pki import HashAlgorithm
-from macnss_auth.testing.pki import active_authentication_sign
 
 __all__ = ["ChipAuthResponder", "active_authentication_signature"]
 
@@ -48,7 +48,7 @@ def active_authentication_signature(
     ECDSA: SHA-256, as DG14's ActiveAuthenticationInfo (ecdsa-with-SHA256) says,
     plain ``r || s`` (BSI TR-03111), on any standardized curve; with ``der``
     an X9.62 DER ``Ecdsa-Sig-Value``, as some chips answer instead.
-    The arithmetic is :func:`macnss_auth.testing.pki.active_authentication_sign`.
+    The arithmetic is :func:`macnss_auth.nfc.card.issuing_pki.active_authentication_sign`.
     """
     if isinstance(key, EcPrivateKey):
         r, s = ecdsa_sign(key, challenge, HashAlgorithm.SHA256.new())
