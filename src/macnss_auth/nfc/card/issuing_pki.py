@@ -12,7 +12,7 @@ Typical use::
     pki = TestPki.create(now=clock.now(), key_type="ec")
     document = pki.issue_document(mrz=make_td1_mrz(...), aa_key_type="rsa")
     store = TrustStore()
-    store.load_master_list(pki.master_list())
+    store.load_master_list(pki.master_list(), trust_as_is=True)  # the test CSCA, made here
     signature = document.sign_active_authentication(nonce)
 
 Builders: :func:`generate_key`, :func:`make_csca`, :func:`make_link_certificate`,

@@ -52,7 +52,13 @@ from macnss_auth.nfc.pki.signatures import (
     ecdsa_signature_values,
     verify_signature,
 )
-from macnss_auth.nfc.pki.trust import ChainResult, TrustAnchor, TrustSource, TrustStore
+from macnss_auth.nfc.pki.trust import (
+    ChainResult,
+    RevocationStatus,
+    TrustAnchor,
+    TrustSource,
+    TrustStore,
+)
 
 __all__ = [
     "OID_CSCA_MASTER_LIST",
@@ -66,6 +72,7 @@ __all__ = [
     "PkiFormatError",
     "PublicKey",
     "PublicKeyInfo",
+    "RevocationStatus",
     "SignatureInvalid",
     "SignatureKind",
     "SignatureScheme",

@@ -13,9 +13,8 @@ from typing import Any
 import attrs
 from asn1crypto import algos, x509
 
-from macnss_auth.errors import UnsupportedAlgorithm
-from macnss_auth.nfc.asn1 import ASN1_ERRORS
-from macnss_auth.nfc.pki.errors import PkiFormatError, asn1_error
+from macnss_auth.nfc.asn1 import decoding
+from macnss_auth.nfc.pki.errors import PkiFormatError
 from macnss_auth.nfc.pki.keys import PublicKeyInfo, aware, parse_public_key_info, whole_bytes
 from macnss_auth.nfc.pki.signatures import SignatureScheme, verify_signature
 
@@ -108,10 +107,8 @@ def name_key(name: Any) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def name_key_of(der: bytes) -> str:
-    try:
+    with decoding("name", error=PkiFormatError):
         return str(x509.Name.load(der, strict=True).hashable)
-    except ASN1_ERRORS as exc:
-        raise asn1_error("name", exc) from exc
 
 
 def parse_certificate(der: bytes) -> Certificate:
@@ -125,7 +122,7 @@ def parse_certificate(der: bytes) -> Certificate:
 
 @functools.lru_cache(maxsize=8192)
 def _parse_certificate(der: bytes) -> Certificate:
-    try:
+    with decoding("certificate", error=PkiFormatError):
         cert = x509.Certificate.load(der, strict=True)
         tbs = cert["tbs_certificate"]
         validity = tbs["validity"]
@@ -166,7 +163,3 @@ def _parse_certificate(der: bytes) -> Certificate:
             tbs_der=tbs.dump(),
             signature=whole_bytes(cert["signature_value"], "certificate signature"),
         )
-    except (PkiFormatError, UnsupportedAlgorithm):
-        raise
-    except ASN1_ERRORS as exc:
-        raise asn1_error("certificate", exc) from exc

@@ -12,9 +12,9 @@ from asn1crypto import algos, core
 
 from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
 from macnss_auth.nfc import tlv
-from macnss_auth.nfc.asn1 import ASN1_ERRORS
+from macnss_auth.nfc.asn1 import decoding
 from macnss_auth.nfc.pki.certificates import Certificate, name_key_of, parse_certificate
-from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid, asn1_error
+from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid
 from macnss_auth.nfc.pki.keys import aware
 from macnss_auth.nfc.pki.signatures import (
     HASH_OIDS,
@@ -138,11 +138,9 @@ def _der_oid(value: bytes, field: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _scheme_of(algorithm_der: bytes, digest_name: str) -> SignatureScheme:
-    try:
+    with decoding("signature algorithm", error=PkiFormatError):
         algorithm = algos.SignedDigestAlgorithm.load(algorithm_der, strict=True)
         return SignatureScheme.from_asn1(algorithm, digest_name)
-    except ASN1_ERRORS as exc:
-        raise asn1_error("signature algorithm", exc) from exc
 
 
 def parse_signed_data(der: bytes) -> SignedContent:
@@ -268,11 +266,9 @@ def parse_signed_data(der: bytes) -> SignedContent:
 
 
 def _time_of(tag: int, raw: bytes) -> dt.datetime:
-    try:
+    with decoding("signing time", error=PkiFormatError):
         if tag == 0x17:
             return aware(core.UTCTime.load(raw, strict=True).native)
         if tag == 0x18:
             return aware(core.GeneralizedTime.load(raw, strict=True).native)
-    except ASN1_ERRORS as exc:
-        raise asn1_error("signing time", exc) from exc
     raise PkiFormatError("signing time is not a Time", field="signing_time")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from macnss_auth.errors import AuthenticationFailed, MalformedInput, Reason
-from macnss_auth.nfc.asn1 import malformed
 
-__all__ = ["PkiFormatError", "SignatureInvalid", "asn1_error"]
+__all__ = ["PkiFormatError", "SignatureInvalid"]
 
 
 class PkiFormatError(MalformedInput):
@@ -16,10 +15,3 @@ class SignatureInvalid(AuthenticationFailed):
     """A signature did not verify (or the key cannot make that kind of signature)."""
 
     default_reason = Reason.DOCUMENT_NOT_GENUINE
-
-
-def asn1_error(what: str, exc: Exception) -> PkiFormatError:
-    """The :class:`PkiFormatError` for an asn1crypto failure while decoding ``what``."""
-    error = malformed(what, exc, error=PkiFormatError)
-    assert isinstance(error, PkiFormatError)  # noqa: S101 (malformed builds the error it is given)
-    return error

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
 from macnss_auth.nfc import ec as ec_math
-from macnss_auth.nfc.asn1 import ASN1_ERRORS
+from macnss_auth.nfc.asn1 import decoding
 from macnss_auth.nfc.domain_params import (
     CURVE_OIDS,
     curve_by_name,
@@ -26,7 +26,7 @@ from macnss_auth.nfc.domain_params import (
     standardized,
 )
 from macnss_auth.nfc.eckeys import EcPublicKey
-from macnss_auth.nfc.pki.errors import PkiFormatError, asn1_error
+from macnss_auth.nfc.pki.errors import PkiFormatError
 
 __all__ = [
     "OID_STANDARDIZED_DOMAIN_PARAMETERS",
@@ -221,7 +221,7 @@ def _standardized_key(der: bytes) -> PublicKeyInfo:
 
 @functools.lru_cache(maxsize=4096)
 def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
-    try:
+    with decoding("public key", error=PkiFormatError):
         generic = _AnySubjectPublicKeyInfo.load(der, strict=True)
         if generic["algorithm"]["algorithm"].dotted == OID_STANDARDIZED_DOMAIN_PARAMETERS:
             return _standardized_key(der)
@@ -246,15 +246,15 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
                     "ec", der, curve=_NAMED_CURVE_OIDS.get(params.chosen.dotted), ec_point=point
                 )
             if params.name != "specified":
-                raise UnsupportedAlgorithm("implicitly-CA EC parameters are not supported")  # noqa: TRY301
+                raise UnsupportedAlgorithm("implicitly-CA EC parameters are not supported")
             spec = params.chosen
             if spec["field_id"]["field_type"].native != "prime_field":
-                raise UnsupportedAlgorithm("only prime-field curves are supported")  # noqa: TRY301
+                raise UnsupportedAlgorithm("only prime-field curves are supported")
             p = int(spec["field_id"]["parameters"].native)
             base = bytes(spec["base"].native)
             size = (p.bit_length() + 7) // 8
             if len(base) != 1 + 2 * size or base[0] != 4:
-                raise PkiFormatError("EC base point is not uncompressed", field="public_key")  # noqa: TRY301
+                raise PkiFormatError("EC base point is not uncompressed", field="public_key")
             cofactor = spec["cofactor"].native
             values = (
                 p,
@@ -275,10 +275,6 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
             )
         if oid in ("1.2.840.10046.2.1", "1.2.840.113549.1.3.1"):
             return PublicKeyInfo("dh", der)
-    except (UnsupportedAlgorithm, PkiFormatError):
-        raise
-    except ASN1_ERRORS as exc:
-        raise asn1_error("public key", exc) from exc
     raise UnsupportedAlgorithm(f"public key algorithm {oid} is not supported")
 
 

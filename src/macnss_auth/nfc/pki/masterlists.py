@@ -10,10 +10,10 @@ import attrs
 from asn1crypto import algos, core, crl, x509
 
 from macnss_auth.errors import UnsupportedAlgorithm
-from macnss_auth.nfc.asn1 import ASN1_ERRORS
+from macnss_auth.nfc.asn1 import decoding
 from macnss_auth.nfc.pki.certificates import Certificate, name_key, parse_certificate
 from macnss_auth.nfc.pki.cms import SignedContent, parse_signed_data
-from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid, asn1_error
+from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid
 from macnss_auth.nfc.pki.keys import aware, whole_bytes
 from macnss_auth.nfc.pki.signatures import SignatureScheme, verify_signature
 
@@ -107,7 +107,7 @@ def parse_master_list(der: bytes) -> MasterList:
     signed = parse_signed_data(der)
     if signed.content_type != OID_CSCA_MASTER_LIST:
         raise PkiFormatError("not a CSCA master list", field="content_type")
-    try:
+    with decoding("CscaMasterList", error=PkiFormatError):
         body = _CscaMasterList.load(signed.content, strict=True)
         certs: list[Certificate] = []
         skipped = 0
@@ -116,8 +116,6 @@ def parse_master_list(der: bytes) -> MasterList:
                 certs.append(parse_certificate(item.dump()))
             except (PkiFormatError, UnsupportedAlgorithm):  # noqa: PERF203 (count bad entries)
                 skipped += 1
-    except ASN1_ERRORS as exc:
-        raise asn1_error("CscaMasterList", exc) from exc
     return MasterList(tuple(certs), signed, skipped)
 
 
@@ -152,7 +150,7 @@ def parse_crl(der: bytes) -> CertificateRevocationList:
     Raises:
         PkiFormatError: malformed.
     """
-    try:
+    with decoding("CRL", error=PkiFormatError):
         parsed = crl.CertificateList.load(bytes(der), strict=True)
         tbs = parsed["tbs_cert_list"]
         next_update = tbs["next_update"].native
@@ -174,5 +172,3 @@ def parse_crl(der: bytes) -> CertificateRevocationList:
             tbs_der=tbs.dump(),
             signature=whole_bytes(parsed["signature"], "CRL signature"),
         )
-    except ASN1_ERRORS as exc:
-        raise asn1_error("CRL", exc) from exc

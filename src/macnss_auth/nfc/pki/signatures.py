@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
 from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
-from macnss_auth.nfc.asn1 import ASN1_ERRORS
+from macnss_auth.nfc.asn1 import ASN1_ERRORS, decoding
 from macnss_auth.nfc.eckeys import EcPublicKey, ecdsa_verify
-from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid, asn1_error
+from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid
 from macnss_auth.nfc.pki.keys import PublicKey, PublicKeyInfo
 
 __all__ = [
@@ -121,10 +121,8 @@ class SignatureScheme:
             UnsupportedAlgorithm: an algorithm outside RSA/ECDSA with SHA-1/SHA-2.
             PkiFormatError: bad PSS parameters.
         """
-        try:
+        with decoding("signature algorithm", error=PkiFormatError):
             oid = algorithm["algorithm"].dotted
-        except ASN1_ERRORS as exc:
-            raise asn1_error("signature algorithm", exc) from exc
         if oid in _ECDSA_PLAIN_OIDS:
             return cls(SignatureKind.ECDSA_PLAIN, _ECDSA_PLAIN_OIDS[oid])
         try:
@@ -132,14 +130,12 @@ class SignatureScheme:
         except ASN1_ERRORS:
             raise UnsupportedAlgorithm(f"signature algorithm {oid} is not supported") from None
         if sig_algo == "rsassa_pss":
-            try:
+            with decoding("RSASSA-PSS parameters", error=PkiFormatError):
                 params = algorithm["parameters"]
                 hash_name = params["hash_algorithm"]["algorithm"].native
                 mgf = params["mask_gen_algorithm"]
                 mgf_hash = mgf["parameters"]["algorithm"].native
                 salt = int(params["salt_length"].native)
-            except ASN1_ERRORS as exc:
-                raise asn1_error("RSASSA-PSS parameters", exc) from exc
             return cls(
                 SignatureKind.RSA_PSS,
                 HashAlgorithm.from_name(hash_name),

@@ -20,7 +20,7 @@ from macnss_auth.nfc.pki.masterlists import (
     parse_master_list,
 )
 
-__all__ = ["ChainResult", "TrustAnchor", "TrustSource", "TrustStore"]
+__all__ = ["ChainResult", "RevocationStatus", "TrustAnchor", "TrustSource", "TrustStore"]
 
 
 class TrustSource(str, enum.Enum):
@@ -30,6 +30,18 @@ class TrustSource(str, enum.Enum):
     FILE = "file"
     LINK_CERTIFICATE = "link_certificate"
     EXPLICIT = "explicit"
+
+
+class RevocationStatus(str, enum.Enum):
+    """What the CRLs say about a document signer."""
+
+    GOOD = "good"  # not listed on a current CRL of the issuing CSCA
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"  # no current CRL from the issuing CSCA (or not checked)
+
+    # Shown and formatted as the value (``"good"``), as the plain strings were.
+    __str__ = str.__str__
+    __format__ = str.__format__  # type: ignore[assignment]
 
 
 @attrs.frozen
@@ -50,7 +62,7 @@ class ChainResult:
         reason: why not (or what anchor it chains to).
         anchor: the CSCA anchor, when one verified the DS signature.
         issuer_name: the DS issuer as written in the certificate.
-        revocation: ``"good"``, ``"revoked"`` or ``"unknown"`` (no CRL for the issuer).
+        revocation: good, revoked or unknown (no CRL for the issuer).
         revocation_reason: details for the CRL check.
     """
 
@@ -58,7 +70,7 @@ class ChainResult:
     reason: str
     anchor: TrustAnchor | None
     issuer_name: str
-    revocation: str
+    revocation: RevocationStatus
     revocation_reason: str
 
 
@@ -69,8 +81,10 @@ class TrustStore:
 
     * ``add_csca(cert)`` / ``load_directory(path)``: the caller vouches for the file.
     * ``load_master_list(data)``: the list's CMS signature and its signer are
-      verified; the signer must be certified by an already trusted CSCA when
-      ``require_trusted_signer`` is set, else by a CSCA in the list itself.
+      verified, and the signer must be certified by a CSCA already in this
+      store. ``trust_as_is=True`` accepts a signer certified by a CSCA inside
+      the list itself: the list is then only as trustworthy as the channel you
+      got the file through, so it must be asked for explicitly.
     * ``add_link_certificate(cert)``: trusted only if an existing anchor signed it.
     * ``add_crl(crl)``: kept only if a trusted CSCA signed it.
 
@@ -141,29 +155,44 @@ class TrustStore:
         data: bytes | MasterList,
         *,
         name: str = "master list",
-        require_trusted_signer: bool = False,
+        trust_as_is: bool = False,
         countries: Iterable[str] | None = None,
     ) -> MasterList:
         """Verify a CSCA master list and trust its certificates.
 
+        A master list is signed by a master list signer whose certificate a
+        CSCA issued. By default that CSCA must already be trusted here (added
+        with :meth:`add_csca`, :meth:`load_directory` or an earlier list), so
+        a list cannot vouch for itself. ``trust_as_is=True`` accepts a signer
+        certified by a CSCA *inside the list* (a self-consistent list): use it
+        only when the file itself came through a channel you trust (a
+        national PKD download checked out of band, the test PKI); the
+        provenance of every anchor says which way it was trusted.
+
         Args:
             data: the master list file, or an already parsed list.
             name: how to name the list in provenance records.
-            require_trusted_signer: the signer must chain to a CSCA already in this store.
+            trust_as_is: accept a signer certified by a CSCA in the list itself.
             countries: only trust CSCAs of these countries (e.g. ``{"MA"}``).
 
         Raises:
             PkiFormatError: malformed list.
-            SignatureInvalid: the list's signature or signer does not verify.
+            SignatureInvalid: the list's signature does not verify, or its signer
+                is not certified by a trusted CSCA (by one in the list, with
+                ``trust_as_is``).
         """
         master = data if isinstance(data, MasterList) else parse_master_list(data)
-        trusted = [a.certificate for a in self._anchors.values()] if require_trusted_signer else []
-        if require_trusted_signer and not trusted:
-            raise SignatureInvalid("no trusted CSCA to check the master list signer against")
-        issuer = master.verify(trusted)
+        trusted = [a.certificate for a in self._anchors.values()]
+        if not trust_as_is and not trusted:
+            raise SignatureInvalid(
+                "no trusted CSCA to check the master list signer against "
+                "(add one first, or pass trust_as_is=True to trust the list as is)"
+            )
+        issuer = master.verify(() if trust_as_is else trusted)
         signer = master.signer
         assert signer is not None  # noqa: S101 (verify() checked it)
-        detail = f"{name}, signed by {signer.subject}, certified by {issuer.subject}"
+        how = "trusted as is" if trust_as_is else "signer certified by a trusted CSCA"
+        detail = f"{name} ({how}), signed by {signer.subject}, certified by {issuer.subject}"
         wanted = {c.upper() for c in countries} if countries is not None else None
         for cert in master.certificates:
             if wanted is None or (cert.country or "").upper() in wanted:
@@ -250,7 +279,7 @@ class TrustStore:
                 reason=reason,
                 anchor=anchor,
                 issuer_name=issuer,
-                revocation="unknown",
+                revocation=RevocationStatus.UNKNOWN,
                 revocation_reason="not checked",
             )
 
@@ -285,7 +314,7 @@ class TrustStore:
                         "the SOD was signed outside the DS private key usage period", anchor
                     )
         revocation, revocation_reason = self._revocation(ds, csca, at)
-        if revocation == "revoked":
+        if revocation is RevocationStatus.REVOKED:
             return ChainResult(
                 trusted=False,
                 reason=revocation_reason,
@@ -303,24 +332,29 @@ class TrustStore:
             revocation_reason=revocation_reason,
         )
 
-    def _revocation(self, ds: Certificate, csca: Certificate, at: dt.datetime) -> tuple[str, str]:
+    def _revocation(
+        self, ds: Certificate, csca: Certificate, at: dt.datetime
+    ) -> tuple[RevocationStatus, str]:
         lists = [
             c
             for c in self._crls.get(csca.subject_key, [])
             if c.authority_key_identifier in (None, csca.subject_key_identifier)
         ]
         if not lists:
-            return "unknown", "no CRL from the issuing CSCA"
+            return RevocationStatus.UNKNOWN, "no CRL from the issuing CSCA"
         for item in lists:
             if ds.serial_number in item.revoked:
                 return (
-                    "revoked",
+                    RevocationStatus.REVOKED,
                     f"the document signer is revoked by the CRL of {item.this_update.date()}",
                 )
         current = [c for c in lists if c.next_update is None or c.next_update >= at]
         if not current:
-            return "unknown", "the issuing CSCA's CRLs are all past their next update"
-        return "good", "not listed on the issuing CSCA's current CRL"
+            return (
+                RevocationStatus.UNKNOWN,
+                "the issuing CSCA's CRLs are all past their next update",
+            )
+        return RevocationStatus.GOOD, "not listed on the issuing CSCA's current CRL"
 
     def find(self, *, country: str | None = None) -> tuple[TrustAnchor, ...]:
         """Anchors, optionally only those of one country."""
@@ -333,13 +367,27 @@ class TrustStore:
         )
 
     @classmethod
-    def from_master_lists(cls, files: Mapping[str, bytes]) -> TrustStore:
+    def from_master_lists(
+        cls,
+        files: Mapping[str, bytes],
+        *,
+        anchors: Iterable[Certificate | bytes] = (),
+        trust_as_is: bool = False,
+    ) -> TrustStore:
         """A store loaded from several master lists (name -> file bytes).
+
+        Args:
+            files: the master lists, by name.
+            anchors: CSCAs the caller vouches for, added first: the lists'
+                signers must chain to them (or to an earlier list's CSCAs).
+            trust_as_is: as :meth:`load_master_list`.
 
         Raises:
             PkiFormatError / SignatureInvalid: as :meth:`load_master_list`.
         """
         store = cls()
+        for anchor in anchors:
+            store.add_csca(anchor)
         for name, data in files.items():
-            store.load_master_list(data, name=name)
+            store.load_master_list(data, name=name, trust_as_is=trust_as_is)
         return store
