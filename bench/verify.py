@@ -82,7 +82,7 @@ def main() -> int:
         pki = TestPki.create(now=NOW, key_type=kind, curve=curve)
         document = pki.issue_document(aa_key_type=kind, aa_curve=curve)
         store = TrustStore()
-        store.load_master_list(pki.master_list())
+        store.load_master_list(pki.master_list(), trust_as_is=True)
         store.add_crl(pki.crl())
         bundle = encode_bundle(
             document.data_groups,

@@ -209,17 +209,19 @@ def test_card_read_save_then_document_verify(served: str, card_dir: Path, tmp_pa
     assert {"EF_COM.bin", "EF_SOD.bin", "DG1.bin", "DG2.bin", "DG14.bin", "DG15.bin"} <= names
     assert {"CardAccess.bin", "AA_challenge.bin", "AA_signature.bin"} <= names
     verified = run(
-        "document", "verify", str(saved),
+        "document", "verify", str(saved), "--csca", str(card_dir / "trust"),
         "--masterlist", str(card_dir / "trust" / "masterlist.ml"), "--json",
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "master list masterlist.ml: signer chains to a --csca" in verified.stderr
     body = json.loads(verified.stdout)
     assert body["genuine"] is True
     checks = {c["name"]: c["status"] for c in body["checks"]}
     assert checks["active_authentication"] == "passed"
     assert body["dg1"] == json.loads(done.stdout)["dg1"]
     text = run(
-        "document", "verify", str(saved), "--masterlist", str(card_dir / "trust" / "masterlist.ml")
-    )
+        "document", "verify", str(saved), "--masterlist", str(card_dir / "trust" / "masterlist.ml"),
+        "--trust-as-is",
+    )  # fmt: skip
     assert "FATIMA ZAHRA BENANI" in text.stdout
     assert "GENUINE" in text.stdout

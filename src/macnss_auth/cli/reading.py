@@ -54,8 +54,12 @@ def open_transport(device: str, *, timeout: float) -> Transport:
     return nfc
 
 
-def load_trust(path: str | None) -> TrustStore:
+def load_trust(path: str | None, *, trust_as_is: bool = False) -> TrustStore:
     """Trust anchors from a master list, a certificate or a directory of both (and CRLs).
+
+    Certificates are trusted first; a master list's signer must then chain to
+    one of them, unless ``trust_as_is`` accepts a list certified by a CSCA
+    inside itself. Which way each list was trusted is said on stderr.
 
     Raises:
         ConfigurationError: the path does not exist.
@@ -68,13 +72,16 @@ def load_trust(path: str | None) -> TrustStore:
     if not target.exists():
         raise ConfigurationError(f"no such trust path: {path}")
     files = sorted(target.iterdir()) if target.is_dir() else [target]
-    for file in files:
-        if file.suffix.lower() == ".ml":
-            store.load_master_list(file.read_bytes(), name=file.name)
+    # Certificates first: a master list's signer must chain to one of them.
     if target.is_dir():
         store.load_directory(target)
     elif target.suffix.lower() != ".ml":
         store.add_csca(target.read_bytes(), detail=f"file {target.name}")
+    for file in files:
+        if file.suffix.lower() == ".ml":
+            store.load_master_list(file.read_bytes(), name=file.name, trust_as_is=trust_as_is)
+            how = "trusted as is (--trust-as-is)" if trust_as_is else "signer chains to a CSCA"
+            click.echo(f"master list {file.name}: {how}", err=True)
     # CRLs last: each must be signed by a CSCA trusted above.
     for file in files:
         if file.suffix.lower() == ".crl":
@@ -160,6 +167,11 @@ trust_option = click.option(
 @click.option("--mrz", default=None, help="DOCUMENT_NUMBER:YYMMDD_BIRTH:YYMMDD_EXPIRY")
 @click.option("--pin", "use_pin", is_flag=True, help="Open the card with its PIN (asked, hidden).")
 @trust_option
+@click.option(
+    "--trust-as-is",
+    is_flag=True,
+    help="Accept a master list whose signer a CSCA inside the list certifies.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: DG1 fields, genuine, checks.")
 @click.option("--face", type=click.Path(dir_okay=False), default=None, help="Save the face image.")
 @click.option(
@@ -178,6 +190,7 @@ def read_command(
     mrz: str | None,
     use_pin: bool,
     trust_path: str | None,
+    trust_as_is: bool,
     as_json: bool,
     face: str | None,
     save_dir: Path | None,
@@ -186,7 +199,7 @@ def read_command(
     """Read a card, verify it, and print a summary (exit status 0 only if genuine)."""
     password = _password(can, mrz, pin=use_pin)
     try:
-        trust = load_trust(trust_path)
+        trust = load_trust(trust_path, trust_as_is=trust_as_is)
         transport = open_transport(device, timeout=timeout)
         reader = DocumentReader(transport, random=SystemRandom(), progress=_progress)
         document = reader.read(password, active_auth_challenge=SystemRandom().token_bytes(8))

@@ -9,9 +9,8 @@ the unprotected ``6987``/``6988`` answers that end the session.
 from __future__ import annotations
 
 from macnss_auth.errors import SecureMessagingError
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, StatusCode
 from macnss_auth.nfc.card.command import CardStatusError
-from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.sm import CardSecureChannel, SessionKeys
 
 __all__ = ["SecureChannel"]
@@ -42,7 +41,7 @@ class SecureChannel:
         try:
             return self._channel.unprotect_command(raw)
         except SecureMessagingError as error:
-            status = error.status_word or int(StatusWord.SM_DATA_OBJECTS_INCORRECT)
+            status = error.status_word or int(StatusCode.SM_DATA_OBJECTS_INCORRECT)
             raise CardStatusError(status.to_bytes(2, "big"), drop_session=True) from None
 
     def protect(self, data: bytes, status: bytes) -> bytes:
