@@ -332,7 +332,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         )
 
     def _mse_set_at(self) -> bytes:
-        data = tlv.encode_tlv(0x80, self._protocol.der_value) + tlv.encode_tlv(
+        data = tlv.encode_tlv(0x80, pm.oid_contents(self._protocol)) + tlv.encode_tlv(
             0x83, bytes([self._password_reference])
         )
         if self._send_parameter_id:
