@@ -25,6 +25,7 @@ performs, and may carry a floor in microseconds per operation.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 import time
@@ -379,8 +380,8 @@ def openpace_comparison(repeat: int) -> list[str]:
     for parameter_id, name in PACE_CURVES:
         info = PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, parameter_id)
         # Both live, both with their CSPRNG, both timed on the terminal's calls only.
-        ours = _timed_us(lambda info=info: _live_run(info), repeat)
-        theirs = _timed_us(lambda info=info: _openpace_run(module, lib, info), repeat)
+        ours = _timed_us(functools.partial(_live_run, info), repeat)
+        theirs = _timed_us(functools.partial(_openpace_run, module, lib, info), repeat)
         ratio = ours / theirs
         curve = standardized(parameter_id)
         native = isinstance(curve, Curve) and native_curve(curve) is not None

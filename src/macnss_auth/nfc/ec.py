@@ -488,6 +488,8 @@ def inverse_blinded(value: int, p: int) -> int:
     Raises:
         ValueError: ``value`` is 0 modulo ``p``.
     """
+    if not value % p:
+        raise ValueError("0 has no inverse")
     blind = secrets.randbelow(p - 1) + 1
     return blind * pow(value * blind % p, -1, p) % p
 
