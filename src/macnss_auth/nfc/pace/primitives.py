@@ -71,6 +71,7 @@ __all__ = [
     "encrypt_nonce",
     "generate_private_key",
     "generic_mapping",
+    "generic_mapping_public_key",
     "integrated_mapping",
     "integrated_mapping_lengths",
     "integrated_mapping_point",
@@ -384,6 +385,45 @@ def generic_mapping(domain: Domain, nonce: bytes, shared: Point | int) -> Domain
     if generator in (0, 1):
         raise RemoteProtocolError("generic mapping produced a trivial generator")
     return DhDomain(domain.group, generator)
+
+
+def generic_mapping_public_key(
+    domain: EcDomain,
+    nonce: bytes,
+    mapping_private_key: int,
+    peer_mapping_public: Point,
+    private_key: int,
+) -> bytes | None:
+    """``x*G'`` for ``G' = s*G + a*PK_map_peer``, without computing ``G'`` (or ``None``).
+
+    ``x*G' = (x*s mod n)*G + (x*a mod n)*PK_map_peer``: one key derivation for
+    the first term and one :func:`eckeys.native_multiply` for the second, where
+    :func:`mapping_shared_element`, :func:`generic_mapping` and
+    :func:`public_key` need two native multiplications (``H`` and ``x*G'``).
+    The encoding is the same point's. ``None`` when cryptography lacks the
+    curve (the caller takes the step-by-step path). ``peer_mapping_public``
+    must be a validated point (:func:`decode_public_key`).
+
+    Raises:
+        RemoteProtocolError: ``G'`` is the point at infinity.
+    """
+    curve = domain.curve
+    native = eckeys.native_curve(curve)
+    if native is None:
+        return None
+    n = curve.n
+    x = private_key % n
+    term = eckeys.native_multiply(
+        curve, cec.derive_private_key(x * mapping_private_key % n, native), peer_mapping_public
+    )
+    scale = x * int.from_bytes(nonce, "big") % n
+    if scale:
+        numbers = cec.derive_private_key(scale, native).public_key().public_numbers()
+        total = ec.add_secret(curve, Point(numbers.x, numbers.y), term)
+        if total is None:
+            raise RemoteProtocolError("generic mapping produced the point at infinity")
+        term = total
+    return ec.encode_point(curve, term)
 
 
 # Constants of the pseudo-random function (ICAO 9303-11 §4.4.3.3.2).
