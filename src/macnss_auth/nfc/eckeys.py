@@ -194,6 +194,11 @@ class EcPrivateKey:
 
     curve: ec_math.Curve = attrs.field(converter=standard_curve)
     d: int = attrs.field(repr=False)
+    # cryptography's key for d, built on first use: deriving it costs two scalar
+    # multiplications, and CA needs it twice (public key, agreement).
+    _native: ec.EllipticCurvePrivateKey | None = attrs.field(
+        init=False, default=None, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if type(self.d) is not int or not 0 < self.d < self.curve.n:
@@ -230,11 +235,21 @@ class EcPrivateKey:
 
     def to_cryptography(self) -> ec.EllipticCurvePrivateKey | None:
         """The cryptography key, or ``None`` when the installed library lacks the curve."""
+        if self._native is not None:
+            return self._native
         native = native_curve(self.curve)
-        return None if native is None else ec.derive_private_key(self.d, native)
+        if native is None:
+            return None
+        key = ec.derive_private_key(self.d, native)
+        object.__setattr__(self, "_native", key)  # a cache of d's own key, frozen otherwise
+        return key
 
     def public_key(self) -> EcPublicKey:
         """``d * G``."""
+        native = self.to_cryptography()
+        if native is not None:
+            numbers = native.public_key().public_numbers()
+            return EcPublicKey(self.curve, ec_math.Point(numbers.x, numbers.y))
         return _public_of(self.curve, self.d)
 
     def exchange(self, peer: EcPublicKey) -> bytes:
