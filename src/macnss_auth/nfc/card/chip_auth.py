@@ -4,7 +4,7 @@ Chip Authentication: the terminal sends an ephemeral public key, either with
 ``MSE:Set KAT`` (3DES, one command) or with ``MSE:Set AT`` naming the protocol
 then ``GENERAL AUTHENTICATE`` (``7C { 80 key }``, answered ``7C 00``). The
 chip derives new session keys from its static key (the arithmetic is
-:func:`macnss_auth.nfc.chip_auth.card_session_keys`, shared with the
+:func:`macnss_auth.nfc.chip_auth.card_session_key_candidates`, shared with the
 terminal), answers under the old keys, then switches with ``SSC = 0``.
 
 Active Authentication: ``INTERNAL AUTHENTICATE`` with an 8-byte challenge,
@@ -29,7 +29,7 @@ from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.card.issuing_pki import active_authentication_sign
 from macnss_auth.nfc.card.model import CardQuirks, ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
-from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_keys
+from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_key_candidates
 from macnss_auth.nfc.eckeys import EcPrivateKey, ecdsa_sign
 from macnss_auth.nfc.pki import HashAlgorithm
 
@@ -160,10 +160,10 @@ class ChipAuthResponder:
         if key is None:
             raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
         try:
-            keys = card_session_keys(algorithm, key, ephemeral)
+            keys, *others = card_session_key_candidates(algorithm, key, ephemeral)
         except MacnssAuthError:
             raise CardStatusError(StatusCode.INCORRECT_DATA) from None
-        return SecureChannel(keys, ssc=0, established_by="CA")
+        return SecureChannel(keys, ssc=0, established_by="CA", alternatives=others)
 
 
 def _objects(data: bytes) -> dict[int, bytes]:
