@@ -74,6 +74,19 @@ class Reason(str, enum.Enum):
     DOCUMENT_MISMATCH = "document_mismatch"
     DELIVERY_FAILED = "delivery_failed"
     MALFORMED_RESPONSE = "malformed_response"
+    # Passkeys (WebAuthn): what a browser's response got wrong, per ceremony step.
+    ORIGIN_MISMATCH = "origin_mismatch"
+    RP_ID_MISMATCH = "rp_id_mismatch"
+    CHALLENGE_MISMATCH = "challenge_mismatch"
+    UNKNOWN_CREDENTIAL = "unknown_credential"
+    INVALID_SIGNATURE = "invalid_signature"
+    USER_NOT_PRESENT = "user_not_present"
+    USER_NOT_VERIFIED = "user_not_verified"
+    SIGN_COUNT_REGRESSED = "sign_count_regressed"
+    BACKUP_STATE_INVALID = "backup_state_invalid"
+    ATTESTATION_UNTRUSTED = "attestation_untrusted"
+    CREDENTIAL_EXISTS = "credential_exists"
+    CREDENTIAL_LIMIT = "credential_limit"
 
 
 class MacnssAuthError(Exception):
