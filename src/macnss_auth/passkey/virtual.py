@@ -177,16 +177,18 @@ class VirtualAuthenticator:
         bs: bool | None = None,
         sign_count: int = 0,
         transports: Sequence[str] = ("internal",),
+        credential_id: bytes | None = None,
     ) -> dict[str, Any]:
         """Answer ``navigator.credentials.create(options)``: the ``toJSON()`` form.
 
         ``attestation``: ``"none"``, ``"packed"`` (needs ``signer``: full
         attestation with x5c) or ``"packed-self"`` (signed by the credential key).
-        The keyword overrides bend single fields for negative tests.
+        The keyword overrides bend single fields for negative tests
+        (``credential_id`` reuses a given id, as a broken authenticator might).
         """
         opts = _options(options)
         target_rp = rp_id or str(opts["rp"]["id"])
-        credential_id = self._random.token_bytes(32)
+        credential_id = credential_id or self._random.token_bytes(32)
         key = ec.generate_private_key(ec.SECP256R1())
         user_handle = b64url_decode(opts["user"]["id"], field="user.id")
         credential = VirtualCredential(credential_id, target_rp, user_handle, key, sign_count)
