@@ -132,6 +132,16 @@ class Policy:
         """Usable methods in order of preference."""
         return self._order
 
+    def authenticator(self, method: str) -> Authenticator[Any]:
+        """The configured authenticator of ``method`` (for enrollment and similar calls).
+
+        Raises:
+            ConfigurationError: the method is not configured.
+        """
+        if method not in self._methods:
+            raise ConfigurationError(f"method {method!r} is not configured in this policy")
+        return self._methods[method][0]
+
     def offer(
         self, capabilities: Iterable[Capability] | None = None, *, exclude: Iterable[str] = ()
     ) -> list[MethodOffer]:

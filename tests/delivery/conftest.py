@@ -10,6 +10,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -172,3 +173,104 @@ def silent_server() -> Iterator[int]:
     for conn in held:
         conn.close()
     listener.close()
+
+
+class TricklingServer:
+    """A TCP server on 127.0.0.1 that answers slowly: one line (or byte) per ``interval``.
+
+    Each connection runs ``session(conn, server)`` in its own thread. The
+    session calls :meth:`trickle` to send one chunk every ``interval`` seconds
+    until the client hangs up, the server stops, or ``give_up`` seconds pass
+    (so a client without an overall deadline hangs for ``give_up``, not forever).
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        interval: float = 0.5,
+        give_up: float = 30.0,
+    ) -> None:
+        self._session = session
+        self.interval = interval
+        self.give_up = give_up
+        self.stop = threading.Event()
+        self.connections = 0
+        self.hung_up = 0
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(32)
+        self._listener.settimeout(0.1)
+        self.port: int = self._listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._conns.append(conn)
+            thread = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _run(self, conn: socket.socket) -> None:
+        conn.settimeout(self.give_up)
+        try:
+            self._session(conn, self)
+        except OSError:
+            # The client hung up (its deadline) or the server stopped.
+            with self._lock:
+                self.hung_up += 1
+        finally:
+            conn.close()
+
+    def trickle(self, conn: socket.socket, chunk: bytes) -> None:
+        """Send ``chunk`` every ``interval`` until the client leaves or time is up."""
+        ends = time.monotonic() + self.give_up
+        while not self.stop.is_set() and time.monotonic() < ends:
+            conn.sendall(chunk)
+            self.stop.wait(self.interval)
+        raise ConnectionAbortedError("the trickle ended")
+
+    def close(self) -> None:
+        self.stop.set()
+        self._acceptor.join(2)
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(5)
+
+
+def read_line(conn: socket.socket) -> bytes:
+    """One CRLF-terminated line from ``conn`` (b"" when the peer closed)."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = conn.recv(1)
+        if not byte:
+            break
+        line += byte
+    return bytes(line)
+
+
+@pytest.fixture
+def trickler() -> Iterator[Any]:
+    """Start :class:`TricklingServer` instances; stopped after the test."""
+    started: list[TricklingServer] = []
+
+    def start(session: Any, **kwargs: Any) -> TricklingServer:
+        server = TricklingServer(session, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

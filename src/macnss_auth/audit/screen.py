@@ -16,6 +16,17 @@ append-only log (where they could never be erased). It looks at ``reason``,
   integers under the allowed numeric keys (``step``, ``counter``...), pass;
 * a value that looks like an MRZ (contains ``<<``).
 
+What the library itself writes always passes, whatever ``max_digits``:
+counts and durations under their keys (``retry_after``, ``duration``,
+``attempts``...: a lockout of a day is six digits), a masked destination
+under ``hint`` (``+212 6•• ••• •78``, ``a•••@smtp1234567.ma``: the shape of
+:func:`~macnss_auth.otp.contacts.mask_phone` and
+:func:`~macnss_auth.otp.contacts.mask_email`, with at most three national
+digits shown; an unmasked number under ``hint`` is still refused), and the
+document signer's certificate name. A refusal of the library's own event
+would come after the state it records had changed (a lockout set, a send
+counted), so these are accepted by rule, not by luck.
+
 It does not look at ``subject`` (pseudonymize it with a key instead) or at
 the client metadata (IP addresses and user agents are wanted there).
 What it cannot catch: a secret that does not look like one (a base32 TOTP
@@ -65,6 +76,47 @@ _DIGIT_RUN = re.compile(r"\d(?:[ \u00a0\-.()/]?\d)*")
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d+\.\d+")
 _WORD_SPLIT = re.compile(r"[_\-.\s]+")
+_MASK = "\u2022"  # the bullet of macnss_auth.otp.contacts.MASK
+# mask_email: the first character of the local part (or nothing), the mask, the domain.
+_EMAIL_HINT = re.compile(rf"(?:[^\s@{_MASK}]?{_MASK}{{3}}@[^\s@<]+|{_MASK}{{3}})")
+# mask_national: "+<country code> " then the national number, grouped by three.
+_PHONE_HINT = re.compile(rf"\+\d{{1,4}} ([\d{_MASK}]{{1,3}}(?: [\d{_MASK}]{{1,3}})*)")
+_HINT_DIGITS = 3  # the first and the last two national digits
+# The library's own keys, accepted whatever a screen is configured with: a
+# refusal would come after the state the event records had changed.
+_LIBRARY_NUMERIC_KEYS = frozenset(
+    {
+        "step",
+        "counter",
+        "status_word",
+        "retry_after",
+        "duration",
+        "attempts",
+        "remaining",
+        "count",
+        "bits",
+        "segments",
+        "digits",
+        "period",
+        "length",
+        "skipped",
+        "drift",
+    }
+)
+_HINT_KEYS = frozenset({"hint"})
+# A certificate's name (DS subject): serial numbers in it are public facts.
+_CERTIFICATE_KEYS = frozenset({"document_signer"})
+
+
+def _is_masked_hint(value: str) -> bool:
+    """True for a destination masked the way :mod:`macnss_auth.otp.contacts` masks it."""
+    if _EMAIL_HINT.fullmatch(value):
+        return True
+    phone = _PHONE_HINT.fullmatch(value)
+    if phone is None:
+        return False
+    national = phone.group(1)
+    return _MASK in national and sum(ch.isdigit() for ch in national) <= _HINT_DIGITS
 
 
 @functools.lru_cache(maxsize=1024)
@@ -100,7 +152,11 @@ class SecretScreen:
         max_digits: the longest run of digits allowed in a value (5: a 6-digit
             code is refused, a 3-digit status or a 4-digit year is not).
         numeric_keys: detail keys whose value may be a long plain integer
-            (a TOTP time step, an HOTP counter, a card status word).
+            (a TOTP time step, an HOTP counter, a card status word). The
+            counts and durations the library records (``retry_after``,
+            ``duration``...) are always allowed besides these. Only a plain
+            integer passes there: a phone number written with ``+`` or
+            separators is still refused.
         secret_words: words that may not appear in a detail key.
     """
 
@@ -154,7 +210,14 @@ class SecretScreen:
                 raise AuditEventRejected(
                     "key names a secret; audit events never carry secrets", field=field
                 )
-            self.check_value(field, value, numeric_ok=key in self.numeric_keys)
+            text: object = value
+            if isinstance(text, str) and "<<" not in text:
+                if key in _HINT_KEYS and _is_masked_hint(text):
+                    continue
+                if key in _CERTIFICATE_KEYS:
+                    continue
+            numeric_ok = key in self.numeric_keys or key in _LIBRARY_NUMERIC_KEYS
+            self.check_value(field, value, numeric_ok=numeric_ok)
 
     def check(self, event: AuditEvent) -> None:
         """Refuse ``event`` if any screened field looks secret.

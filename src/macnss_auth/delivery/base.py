@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from macnss_auth.delivery._deadline import retry_budget
 from macnss_auth.errors import ConfigurationError, DeliveryError
 
 __all__ = [
@@ -153,9 +154,11 @@ class RetryPolicy:
         max_attempts: tries in all, the first one included.
         base_delay: seconds before the first retry; doubles each time.
         max_delay: the longest pause between tries.
-        deadline: seconds from the first try after which no new try starts.
-            Keep it well under the code lifetime: a code that arrives late
-            is worth little.
+        deadline: seconds from the first try by which every try has ended:
+            no new try starts after it, and the library's channels cut a
+            running try short at it (a server that answers slowly cannot
+            stretch it). Keep it well under the code lifetime: a code that
+            arrives late is worth little.
     """
 
     max_attempts: int = 3
@@ -187,6 +190,10 @@ def deliver(
     Returns:
         The channel's receipt, with ``attempts`` set.
 
+    The policy's deadline bounds the whole call: each try gets what is left
+    of it (the library's SMTP, SMPP and HTTP channels stop a try there with
+    :class:`DeliveryTimeout`).
+
     Raises:
         DeliveryError: the last failure, once retries are exhausted, the
             deadline is near, or at once if the failure is not retryable.
@@ -196,7 +203,10 @@ def deliver(
     attempt = 1
     while True:
         try:
-            receipt = channel.send(message)
+            # The attempt may use what is left of the deadline, and no more:
+            # the library's channels end their attempt there (see _deadline).
+            with retry_budget(policy.deadline - (monotonic() - started)):
+                receipt = channel.send(message)
         except DeliveryError as exc:
             if not exc.retryable or attempt >= policy.max_attempts:
                 raise

@@ -14,19 +14,33 @@ format specs, so a template cannot reach into Python objects)::
         sender="CNSS",
     )
 
+Every attempt has an overall deadline (``deadline``, cut shorter by the
+retry deadline of :func:`~macnss_auth.delivery.base.deliver`): httpx's
+``timeout`` bounds each read, and a gateway that sends one header line just
+inside it would otherwise hold the sender for ever. The gateway's own client
+enforces it on every read and write of the connection; a client you pass in
+gets only the per-read timeout, so give it a transport from
+:meth:`HttpSmsGateway.bounded_transport` to keep the deadline.
+
 Status mapping: 2xx is success; 408, 425, 429 and 5xx are retryable; any
 other 4xx is a rejection. Timeouts and connection failures are retryable.
 """
 
 from __future__ import annotations
 
+import contextvars
+import ssl
 import string
+import time
+import typing
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import httpcore
 import httpx
 
+from macnss_auth.delivery._deadline import attempt_seconds
 from macnss_auth.delivery.base import (
     ChannelKind,
     DeliveryReceipt,
@@ -42,6 +56,102 @@ from macnss_auth.secret import Secret
 __all__ = ["HttpSmsGateway"]
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
+# The time.monotonic() instant by which the current request must be done.
+_request_ends: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "macnss_auth_http_sms_request_ends", default=None
+)
+
+
+def _clamp(timeout: float | None) -> float | None:
+    """``timeout``, shortened to what is left of the current request's deadline."""
+    ends = _request_ends.get()
+    if ends is None:
+        return timeout
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the request's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    """Every read and write waits at most until the request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clamp(timeout))
+
+    @staticmethod
+    def bounded_transport(verify: ssl.SSLContext | bool = True) -> httpx.BaseTransport:
+        """An httpx transport on which the gateway's overall deadline holds.
+
+        Args:
+            verify: TLS verification, as for ``httpx.HTTPTransport``.
+        """
+        return _BoundedTransport(verify=verify)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _BoundedStream(self._stream.start_tls(ssl_context, server_hostname, _clamp(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _BoundedBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend, with streams that respect the request's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _clamp(timeout), local_address, socket_options
+        )
+        return _BoundedStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _clamp(timeout), socket_options)
+        return _BoundedStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _BoundedTransport(httpx.HTTPTransport):
+    """httpx's transport over :class:`_BoundedBackend` (direct connections, no proxy)."""
+
+    def __init__(self, verify: typing.Any = True) -> None:
+        super().__init__(verify=verify)
+        # The one place that reaches past httpx's surface: HTTPTransport takes
+        # no network backend, so its pool is rebuilt with one.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            network_backend=_BoundedBackend(),
+        )
 
 
 def _url_for_repr(url: str) -> str:
@@ -77,8 +187,13 @@ class HttpSmsGateway:
         headers: further fixed headers.
         message_id_field: the key of the gateway's message id in a JSON answer.
         timeout: seconds for connect, read and write.
+        deadline: seconds one attempt may take in all, however the gateway
+            paces its answer.
         client: an ``httpx.Client`` to reuse (connection pooling, proxies,
-            a test transport); one is created otherwise.
+            a test transport); one is created otherwise, which connects
+            directly (it does not read proxy settings from the environment).
+            Build yours with ``transport=HttpSmsGateway.bounded_transport()``
+            to keep the overall deadline.
     """
 
     def __init__(
@@ -92,8 +207,11 @@ class HttpSmsGateway:
         headers: Mapping[str, str] | None = None,
         message_id_field: str | None = None,
         timeout: float = 10.0,
+        deadline: float = 30.0,
         client: httpx.Client | None = None,
     ) -> None:
+        if not timeout > 0 or not deadline > 0:
+            raise ConfigurationError("timeout and deadline must be positive")
         if encoding not in ("json", "form"):
             raise ConfigurationError("encoding must be 'json' or 'form'")
         try:
@@ -108,7 +226,8 @@ class HttpSmsGateway:
         self._headers = dict(headers or {})
         self.message_id_field = message_id_field
         self.timeout = timeout
-        self._client = client or httpx.Client(timeout=timeout)
+        self.deadline = deadline
+        self._client = client or httpx.Client(timeout=timeout, transport=self.bounded_transport())
         self._owns_client = client is None
 
     @property
@@ -121,6 +240,15 @@ class HttpSmsGateway:
 
     def __repr__(self) -> str:
         return f"HttpSmsGateway({_url_for_repr(self.url)!r}, encoding={self.encoding!r})"
+
+    @staticmethod
+    def bounded_transport(verify: ssl.SSLContext | bool = True) -> httpx.BaseTransport:
+        """An httpx transport on which the gateway's overall deadline holds.
+
+        Args:
+            verify: TLS verification, as for ``httpx.HTTPTransport``.
+        """
+        return _BoundedTransport(verify=verify)
 
     def close(self) -> None:
         """Close the HTTP client if this gateway created it."""
@@ -149,18 +277,20 @@ class HttpSmsGateway:
         if self._auth_header is not None:
             name, secret = self._auth_header
             headers[name] = secret.reveal().decode("utf-8")
+        seconds = attempt_seconds(self.deadline)
+        token = _request_ends.set(time.monotonic() + seconds)
         try:
             if self.encoding == "json":
                 response = self._client.post(
-                    self.url, json=payload, headers=headers, timeout=self.timeout
+                    self.url, json=payload, headers=headers, timeout=min(self.timeout, seconds)
                 )
             else:
                 response = self._client.post(
-                    self.url, data=payload, headers=headers, timeout=self.timeout
+                    self.url, data=payload, headers=headers, timeout=min(self.timeout, seconds)
                 )
         except httpx.TimeoutException as exc:
             raise DeliveryTimeout(
-                f"the SMS gateway did not answer within {self.timeout} s"
+                f"the SMS gateway did not answer within {min(self.timeout, seconds):.3g} s"
             ) from exc
         except httpx.HTTPError as exc:
             raise DeliveryUnavailable(
@@ -169,6 +299,8 @@ class HttpSmsGateway:
         except (ValueError, TypeError) as exc:
             # A header or body httpx cannot encode: retrying will not help.
             raise DeliveryRejected(f"the request cannot be built: {type(exc).__name__}") from exc
+        finally:
+            _request_ends.reset(token)
         status = response.status_code
         if status in _RETRYABLE_STATUS or status >= 500:
             raise DeliveryUnavailable(f"the SMS gateway answered {status}, try later")

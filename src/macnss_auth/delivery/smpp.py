@@ -11,6 +11,11 @@ this channel does not provide.
 Text is GSM-7 (``data_coding`` 0, unpacked septets) when every character
 fits, else UCS-2 (``data_coding`` 8): see :mod:`macnss_auth.delivery.segments`.
 
+Every attempt has an overall deadline (``deadline``, cut shorter by the
+retry deadline of :func:`~macnss_auth.delivery.base.deliver`): ``timeout``
+bounds each read, and an SMSC that sends a PDU a byte at a time inside it
+would otherwise hold the sender for ever.
+
 Failures: timeouts and broken connections are retryable, and so are the
 SMPP statuses ESME_RTHROTTLED (0x58), ESME_RMSGQFUL (0x14) and
 ESME_RSYSERR (0x08); a refused bind (0x0D, 0x0E, 0x0F) or any other error
@@ -21,11 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
+import ssl
 import threading
 
 import smpplib.client
 import smpplib.exceptions
 
+from macnss_auth.delivery._deadline import Watchdog, attempt_seconds
 from macnss_auth.delivery.base import (
     ChannelKind,
     DeliveryError,
@@ -36,6 +44,7 @@ from macnss_auth.delivery.base import (
     OutboundMessage,
 )
 from macnss_auth.delivery.segments import encode_segments
+from macnss_auth.errors import ConfigurationError
 from macnss_auth.secret import Secret
 
 __all__ = ["WIRE_LOGGER", "SmppChannel"]
@@ -53,6 +62,23 @@ _RETRYABLE_STATUS = frozenset({0x08, 0x14, 0x58})
 _ESM_UDHI = 0x40
 
 
+class _BoundedClient(smpplib.client.Client):  # type: ignore[misc]  # smpplib is untyped
+    """smpplib's client with its socket under a :class:`Watchdog`, released before closing."""
+
+    def __init__(self, watchdog: Watchdog, *args: object, **kwargs: object) -> None:
+        self._watchdog = watchdog
+        super().__init__(*args, **kwargs)
+
+    def _create_socket(self) -> socket.socket | ssl.SSLSocket:
+        sock: socket.socket = super()._create_socket()
+        self._watchdog.watch(sock)
+        return sock
+
+    def disconnect(self) -> None:
+        self._watchdog.release()
+        super().disconnect()
+
+
 class SmppChannel:
     """Sends SMS to an SMSC over SMPP 3.4.
 
@@ -62,6 +88,8 @@ class SmppChannel:
         source_addr: the sender (alphanumeric id or number).
         system_type: the ESME type, if the operator asks for one.
         timeout: seconds for connecting and for each response.
+        deadline: seconds one attempt may take in all, from connect to the
+            last response, however the SMSC paces its answers.
         wire_logger: the name of a logger for smpplib's PDU dumps, to debug
             a link. They hold the bind password, numbers and codes: never
             in production. By default they go nowhere (:data:`WIRE_LOGGER`
@@ -78,8 +106,11 @@ class SmppChannel:
         source_addr: str,
         system_type: str = "",
         timeout: float = 10.0,
+        deadline: float = 30.0,
         wire_logger: str | None = None,
     ) -> None:
+        if not timeout > 0 or not deadline > 0:
+            raise ConfigurationError("timeout and deadline must be positive")
         self.host = host
         self._wire_logger = wire_logger or WIRE_LOGGER
         self.port = port
@@ -88,6 +119,7 @@ class SmppChannel:
         self.source_addr = source_addr
         self.system_type = system_type
         self.timeout = timeout
+        self.deadline = deadline
         self._reference = 0
         self._lock = threading.Lock()
 
@@ -132,10 +164,12 @@ class SmppChannel:
             ]
         esm_class = _ESM_UDHI if len(parts) > 1 else 0
         src_ton, src_npi = self._source_ton_npi()
-        client = smpplib.client.Client(
+        watchdog = Watchdog(attempt_seconds(self.deadline))
+        client = _BoundedClient(
+            watchdog,
             self.host,
             self.port,
-            timeout=self.timeout,
+            timeout=min(self.timeout, watchdog.left()),
             allow_unknown_opt_params=True,
             logger_name=self._wire_logger,
         )
@@ -174,27 +208,38 @@ class SmppChannel:
                 client.disconnect()
         except DeliveryError:
             raise
-        except TimeoutError as exc:
-            raise DeliveryTimeout(f"the SMSC did not answer within {self.timeout} s") from exc
-        except smpplib.exceptions.PDUError as exc:
-            raise DeliveryRejected(f"the SMSC refused: {exc.args[0]}") from exc
-        except smpplib.exceptions.ConnectionError as exc:
-            # smpplib turns a read timeout during bind into ConnectionError.
-            if isinstance(exc.__context__, TimeoutError):
-                raise DeliveryTimeout(f"the SMSC did not answer within {self.timeout} s") from exc
-            raise DeliveryUnavailable("cannot reach the SMSC or the link broke") from exc
-        except OSError as exc:
-            raise DeliveryUnavailable(f"SMPP link failed: {type(exc).__name__}") from exc
-        except smpplib.exceptions.UnknownCommandError as exc:
-            # A PDU no SMPP version defines: a confused or garbled link.
-            raise DeliveryUnavailable("the SMSC sent a PDU this client does not know") from exc
         except Exception as exc:
-            # The channel contract: never a third-party exception (MessageTooLong,
-            # a parsing error inside smpplib...), so the caller burns the code.
-            raise DeliveryRejected(f"SMPP failed: {type(exc).__name__}") from exc
+            if watchdog.fired:
+                # The shut-down socket surfaces as a broken link; the cause is the deadline.
+                raise DeliveryTimeout(
+                    f"the SMPP exchange did not finish within {watchdog.seconds:.3g} s"
+                ) from exc
+            raise self._failure(exc) from exc
+        finally:
+            watchdog.release()
         return DeliveryReceipt(
             channel=self.name, message_id=",".join(message_ids) or None, segments=len(parts)
         )
+
+    def _failure(self, exc: Exception) -> DeliveryError:
+        """The typed failure for an exception out of smpplib or the socket."""
+        if isinstance(exc, TimeoutError):
+            return DeliveryTimeout(f"the SMSC did not answer within {self.timeout} s")
+        if isinstance(exc, smpplib.exceptions.PDUError):
+            return DeliveryRejected(f"the SMSC refused: {exc.args[0]}")
+        if isinstance(exc, smpplib.exceptions.ConnectionError):
+            # smpplib turns a read timeout during bind into ConnectionError.
+            if isinstance(exc.__context__, TimeoutError):
+                return DeliveryTimeout(f"the SMSC did not answer within {self.timeout} s")
+            return DeliveryUnavailable("cannot reach the SMSC or the link broke")
+        if isinstance(exc, OSError):
+            return DeliveryUnavailable(f"SMPP link failed: {type(exc).__name__}")
+        if isinstance(exc, smpplib.exceptions.UnknownCommandError):
+            # A PDU no SMPP version defines: a confused or garbled link.
+            return DeliveryUnavailable("the SMSC sent a PDU this client does not know")
+        # The channel contract: never a third-party exception (MessageTooLong,
+        # a parsing error inside smpplib...), so the caller burns the code.
+        return DeliveryRejected(f"SMPP failed: {type(exc).__name__}")
 
     @staticmethod
     def _check(pdu: object, what: str) -> None:

@@ -3,6 +3,11 @@
 One connection per message: codes are sent one at a time and a fresh
 connection recovers by itself from a server that dropped an idle session.
 
+Every attempt has an overall deadline (``deadline``, cut shorter by the
+retry deadline of :func:`~macnss_auth.delivery.base.deliver`) from connect
+to QUIT: ``timeout`` bounds each read, and a server that trickles ``220-``
+continuation lines inside it would otherwise hold the sender for ever.
+
 Failures are typed by what the caller does next (RFC 5321 §4.2.1): a 4yz
 reply, a timeout, a refused or dropped connection are retryable; a 5yz reply
 (unknown recipient, relay denied, failed authentication) and a TLS
@@ -11,12 +16,15 @@ certificate that does not verify are not.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
+from macnss_auth.delivery._deadline import Watchdog, attempt_seconds
 from macnss_auth.delivery.base import (
     ChannelKind,
     DeliveryError,
@@ -35,6 +43,50 @@ _SECURITY = ("starttls", "tls", "none")
 _RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
 
+class _BoundedSMTP(smtplib.SMTP):
+    """smtplib's client with its socket under a :class:`Watchdog`.
+
+    The socket is watched from the moment it exists (before the greeting is
+    read) and released just before it is closed.
+    """
+
+    def __init__(
+        self, watchdog: Watchdog, host: str, port: int, local_hostname: str | None, timeout: float
+    ) -> None:
+        self._watchdog = watchdog
+        super().__init__(host, port, local_hostname, timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection(
+            (host, port), min(timeout, self._watchdog.left()), self.source_address
+        )
+        self._watchdog.watch(sock)
+        return sock
+
+    def close(self) -> None:
+        self._watchdog.release()
+        super().close()
+
+
+class _BoundedSMTPSSL(smtplib.SMTP_SSL, _BoundedSMTP):
+    """Implicit TLS: SMTP_SSL wraps the watched socket of :class:`_BoundedSMTP`."""
+
+    def __init__(  # noqa: PLR0917 (smtplib's arguments plus the watchdog)
+        self,
+        watchdog: Watchdog,
+        host: str,
+        port: int,
+        local_hostname: str | None,
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        # SMTP_SSL calls SMTP.__init__ directly, past _BoundedSMTP.__init__.
+        self._watchdog = watchdog
+        smtplib.SMTP_SSL.__init__(
+            self, host, port, local_hostname, timeout=timeout, context=context
+        )
+
+
 class SmtpChannel:
     """Sends e-mail through an SMTP submission server.
 
@@ -45,6 +97,8 @@ class SmtpChannel:
             ``"none"`` (only for a relay on the same host).
         username / password: SMTP AUTH credentials, if the server wants them.
         timeout: seconds for the connection and for each reply.
+        deadline: seconds one attempt may take in all, from connect to the
+            last reply, however the server paces its answers.
         ssl_context: certificate verification settings; default: the
             system's trust store with hostname checking.
         local_hostname: the name given in EHLO.
@@ -61,9 +115,12 @@ class SmtpChannel:
         username: str | None = None,
         password: Secret | None = None,
         timeout: float = 10.0,
+        deadline: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
     ) -> None:
+        if not timeout > 0 or not deadline > 0:
+            raise ConfigurationError("timeout and deadline must be positive")
         if security not in _SECURITY:
             raise ConfigurationError(f"security must be one of {_SECURITY}")
         if (username is None) != (password is None):
@@ -78,6 +135,7 @@ class SmtpChannel:
         self.username = username
         self._password = password
         self.timeout = timeout
+        self.deadline = deadline
         self._ssl_context = ssl_context or ssl.create_default_context()
         self.local_hostname = local_hostname
 
@@ -122,18 +180,28 @@ class SmtpChannel:
         mail["Content-Language"] = message.language
         return mail
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, watchdog: Watchdog) -> smtplib.SMTP:
+        timeout = min(self.timeout, watchdog.left())
         if self.security == "tls":
-            return smtplib.SMTP_SSL(
-                self.host,
-                self.port,
-                local_hostname=self.local_hostname,
-                timeout=self.timeout,
-                context=self._ssl_context,
+            return _BoundedSMTPSSL(
+                watchdog, self.host, self.port, self.local_hostname, timeout, self._ssl_context
             )
-        return smtplib.SMTP(
-            self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
-        )
+        return _BoundedSMTP(watchdog, self.host, self.port, self.local_hostname, timeout)
+
+    def _submit(self, mail: EmailMessage, to: str, watchdog: Watchdog) -> None:
+        smtp = self._connect(watchdog)
+        try:
+            if self.security == "starttls":
+                smtp.starttls(context=self._ssl_context)
+            if self.username is not None and self._password is not None:
+                smtp.login(self.username, self._password.reveal().decode("utf-8"))
+            # The envelope is the one address, never the "To" header's list.
+            smtp.send_message(mail, to_addrs=[to])
+            # The message is accepted; a sloppy or slow QUIT changes nothing.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+        finally:
+            smtp.close()
 
     def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Submit ``message``.
@@ -144,59 +212,65 @@ class SmtpChannel:
             DeliveryRejected: a 5yz reply, failed authentication, TLS failure,
                 or a message that cannot be built (a line break in an address).
         """
+        watchdog = Watchdog(attempt_seconds(self.deadline))
         try:
             # Inside the try: a header the email package refuses (CR/LF in an
             # address) must surface as a DeliveryError, like any other failure.
             mail = self.build(message)
-            with self._connect() as smtp:
-                if self.security == "starttls":
-                    smtp.starttls(context=self._ssl_context)
-                if self.username is not None and self._password is not None:
-                    smtp.login(self.username, self._password.reveal().decode("utf-8"))
-                # The envelope is the one address, never the "To" header's list.
-                smtp.send_message(mail, to_addrs=[message.to])
+            try:
+                self._submit(mail, message.to, watchdog)
+            finally:
+                watchdog.release()
         except DeliveryError:
             raise
-        except (ValueError, TypeError) as exc:
-            raise DeliveryRejected(
-                f"the message cannot be built or sent: {type(exc).__name__}"
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
+        except Exception as exc:
+            if watchdog.fired:
+                # The shut-down socket surfaces as a disconnection, an EOF or
+                # a TLS error; the cause is the deadline.
+                raise DeliveryTimeout(
+                    f"the SMTP exchange did not finish within {watchdog.seconds:.3g} s"
+                ) from exc
+            failure = self._failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        return DeliveryReceipt(channel=self.name, message_id=str(mail["Message-ID"]))
+
+    def _failure(self, exc: Exception) -> DeliveryError | None:
+        """The typed failure for ``exc``; None for an exception that is not SMTP's."""
+        # TLS first: a certificate failure is also a ValueError.
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return DeliveryRejected("the SMTP server's certificate does not verify")
+        if isinstance(exc, ssl.SSLError):
+            return DeliveryRejected("TLS with the SMTP server failed")
+        if isinstance(exc, (ValueError, TypeError)):
+            return DeliveryRejected(f"the message cannot be built or sent: {type(exc).__name__}")
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in exc.recipients.values()]
             code = codes[0] if codes else None
             if code is not None and 400 <= code < 500:
-                raise DeliveryUnavailable(
-                    f"the SMTP server deferred the recipient ({code})"
-                ) from exc
-            raise DeliveryRejected("the SMTP server refused the recipient", status=code) from exc
-        except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryRejected(
+                return DeliveryUnavailable(f"the SMTP server deferred the recipient ({code})")
+            return DeliveryRejected("the SMTP server refused the recipient", status=code)
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return DeliveryRejected(
                 "the SMTP server lacks a required extension (STARTTLS, AUTH or SMTPUTF8)"
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
             code = exc.smtp_code
             if 400 <= code < 500:
-                raise DeliveryUnavailable(f"the SMTP server answered {code}, try later") from exc
-            raise DeliveryRejected(f"the SMTP server answered {code}", status=code) from exc
-        except smtplib.SMTPServerDisconnected as exc:
+                return DeliveryUnavailable(f"the SMTP server answered {code}, try later")
+            return DeliveryRejected(f"the SMTP server answered {code}", status=code)
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
             # smtplib reports a read timeout as a disconnection; the cause tells.
             if isinstance(exc.__context__, TimeoutError):
-                raise DeliveryTimeout(
-                    f"no answer from the SMTP server in {self.timeout} s"
-                ) from exc
-            raise DeliveryUnavailable("the SMTP server closed the connection") from exc
-        except TimeoutError as exc:
-            raise DeliveryTimeout(
-                f"the SMTP server did not answer within {self.timeout} s"
-            ) from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise DeliveryRejected("the SMTP server's certificate does not verify") from exc
-        except ssl.SSLError as exc:
-            raise DeliveryRejected("TLS with the SMTP server failed") from exc
-        except smtplib.SMTPException as exc:
-            raise DeliveryUnavailable(f"SMTP failed: {type(exc).__name__}") from exc
-        except OSError as exc:
-            raise DeliveryUnavailable(
+                return DeliveryTimeout(f"no answer from the SMTP server in {self.timeout} s")
+            return DeliveryUnavailable("the SMTP server closed the connection")
+        if isinstance(exc, TimeoutError):
+            return DeliveryTimeout(f"the SMTP server did not answer within {self.timeout} s")
+        if isinstance(exc, smtplib.SMTPException):
+            return DeliveryUnavailable(f"SMTP failed: {type(exc).__name__}")
+        if isinstance(exc, OSError):
+            return DeliveryUnavailable(
                 f"cannot reach the SMTP server: {exc.strerror or type(exc).__name__}"
-            ) from exc
-        return DeliveryReceipt(channel=self.name, message_id=str(mail["Message-ID"]))
+            )
+        return None

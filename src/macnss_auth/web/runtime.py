@@ -1,0 +1,110 @@
+"""What every route shares: the policy, the token issuer, the thread pool, the proxies.
+
+The library is synchronous (a store write, an scrypt check, a document
+verification block their thread). The server is not: every library call
+runs in a worker thread through :func:`anyio.to_thread.run_sync` under one
+:class:`anyio.CapacityLimiter`, so the event loop only parses requests and
+writes responses, and at most ``max_threads`` library calls run at once
+(the others wait their turn without holding a thread).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hmac
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.requests import HTTPConnection
+
+from macnss_auth.authenticator import ClientContext
+from macnss_auth.clock import Clock, SystemClock
+from macnss_auth.errors import ConfigurationError, MacnssAuthError
+from macnss_auth.policy import Policy
+from macnss_auth.secret import Secret
+from macnss_auth.web.context import TrustedProxies, client_context
+from macnss_auth.web.problems import ProblemError, WebReason
+from macnss_auth.web.tokens import AssertionIssuer
+
+__all__ = ["Runtime"]
+
+T = TypeVar("T")
+
+
+class Runtime:
+    """The shared state of one app (see :func:`macnss_auth.web.create_app`)."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        assertions: AssertionIssuer,
+        trusted_proxies: Iterable[str],
+        enrollment_key: Secret | None,
+        enrollment_max_age: float,
+        max_threads: int,
+        clock: Clock | None,
+    ) -> None:
+        if max_threads < 1:
+            raise ConfigurationError("max_threads must be at least 1")
+        if enrollment_key is not None and len(enrollment_key) < 32:
+            raise ConfigurationError("the enrollment key must be at least 32 bytes")
+        self.policy = policy
+        self.assertions = assertions
+        self.proxies = TrustedProxies(trusted_proxies)
+        self.enrollment_key = enrollment_key
+        self.enrollment_max_age = enrollment_max_age
+        self.max_threads = max_threads
+        self.clock = clock or SystemClock()
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        # Created lazily: a limiter belongs to the event loop that first uses it.
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.max_threads)
+        return self._limiter
+
+    async def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking library call in the bounded thread pool."""
+        call = functools.partial(function, *args, **kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self.limiter)
+
+    def context(self, connection: HTTPConnection) -> ClientContext:
+        """The request's client."""
+        return client_context(connection, self.proxies)
+
+    def authorize_enrollment(self, authorization: str | None, subject: str) -> str:
+        """Who may enroll ``subject``: the service key, or a fresh assertion for ``subject``.
+
+        An assertion must have been issued by this service for its own
+        audience (its ``iss``), for this subject, at most
+        ``enrollment_max_age`` seconds after the authentication.
+
+        Returns:
+            ``"service"`` or ``"subject"``: who authorized it (for the audit trail).
+
+        Raises:
+            ProblemError: ``unauthorized`` (no or bad credentials) or
+                ``forbidden`` (an assertion for someone else, or too old).
+        """
+        scheme, _, credential = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not credential:
+            raise ProblemError(WebReason.UNAUTHORIZED)
+        if self.enrollment_key is not None and hmac.compare_digest(
+            credential.encode(), self.enrollment_key.reveal()
+        ):
+            return "service"
+        try:
+            claims = self.assertions.verify(credential.strip(), audience=self.assertions.issuer)
+        except MacnssAuthError:
+            raise ProblemError(WebReason.UNAUTHORIZED) from None
+        if not hmac.compare_digest(str(claims["sub"]).encode(), subject.encode()):
+            raise ProblemError(WebReason.FORBIDDEN)
+        age = self.clock.now() - dt.datetime.fromtimestamp(claims["auth_time"], dt.timezone.utc)
+        if age.total_seconds() > self.enrollment_max_age:
+            raise ProblemError(WebReason.FORBIDDEN)
+        return "subject"
