@@ -14,6 +14,7 @@ from macnss_auth.audit.events import AuditAction, Outcome
 from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.errors import (
     AuthenticationFailed,
+    ChallengeNotFound,
     ChallengeUsed,
     ConfigurationError,
     MalformedInput,
@@ -271,3 +272,14 @@ def test_configuration_is_checked(rp_id: str, origins: Any) -> None:
         PasskeyAuthenticator(
             store=MemoryStore(), audit=make_setup().audit, rp_id=rp_id, origins=origins
         )
+
+
+def test_a_ceremony_finishes_only_for_its_subject() -> None:
+    setup = make_setup()
+    challenge = setup.passkeys.begin_registration(SUBJECT)
+    assert setup.passkeys.pending(challenge.id) == challenge
+    response = setup.device().create(challenge.data["options"])
+    with pytest.raises(ChallengeNotFound):
+        setup.passkeys.finish_registration(challenge, response, subject="mallory")
+    assert setup.passkeys.credentials("mallory") == []
+    assert setup.passkeys.pending("nope") is None

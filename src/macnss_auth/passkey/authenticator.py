@@ -76,6 +76,7 @@ from macnss_auth.challenges import challenge_failure, challenge_id_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.errors import (
     AuthenticationFailed,
+    ChallengeNotFound,
     ChallengeUsed,
     ConfigurationError,
     InvalidCode,
@@ -463,6 +464,7 @@ class PasskeyAuthenticator:
         response: PasskeyResponse,
         *,
         name: str = "",
+        subject: str | None = None,
         context: ClientContext | None = None,
     ) -> PasskeyCredential:
         """Verify the browser's ``navigator.credentials.create()`` result and store the passkey.
@@ -471,6 +473,8 @@ class PasskeyAuthenticator:
             challenge: the challenge from :meth:`begin_registration` (or its id).
             response: ``PublicKeyCredential.toJSON()`` (text, bytes or object).
             name: a label the person chose ("my phone"), at most 64 characters.
+            subject: when given, the ceremony must be this subject's (a web
+                layer passes the subject its caller is authorized for).
 
         Raises:
             ChallengeNotFound / ChallengeExpired / ChallengeUsed: the ceremony
@@ -486,9 +490,12 @@ class PasskeyAuthenticator:
         challenge_id = challenge_id_of(challenge)
         record = self._store.get_challenge(challenge_id)
         failure = challenge_failure(record, _REGISTRATION, now)
-        subject = record.challenge.subject if record is not None else None
-        if failure is not None or record is None or subject is None:
-            raise self._failed(failure or ChallengeUsed(), subject, context, AuditAction.ENROLL)
+        owner = record.challenge.subject if record is not None else None
+        if failure is None and subject is not None and owner != subject:
+            failure = ChallengeNotFound()
+        if failure is not None or record is None or owner is None:
+            raise self._failed(failure or ChallengeUsed(), owner, context, AuditAction.ENROLL)
+        subject = owner
         if self._store.consume_challenge(challenge_id, now) is None:
             raise self._failed(ChallengeUsed(), subject, context, AuditAction.ENROLL)
         expected = record.verifier[:_CHALLENGE_BYTES]
@@ -770,6 +777,17 @@ class PasskeyAuthenticator:
             audit_event_id=event_id,
             details=details,
         )
+
+    def pending(self, challenge_id: str) -> Challenge | None:
+        """The stored public challenge of a live ceremony of this method, or None (advisory).
+
+        A web layer uses it to tell a username-less login (``subject == ""``)
+        from a named one before it routes the answer.
+        """
+        record = self._store.get_challenge(challenge_id)
+        if record is None or record.challenge.method not in (_METHOD, _REGISTRATION):
+            return None
+        return record.challenge
 
     # Checks --------------------------------------------------------------------------
 
