@@ -46,7 +46,9 @@ class PasskeyService:
         return app
 
 
-def build_service(*, origin: str, clock: Clock | None = None) -> PasskeyService:
+def build_service(
+    *, origin: str, clock: Clock | None = None, challenge_ttl: float = 300.0
+) -> PasskeyService:
     clock = clock or SystemClock()
     store = MemoryStore(keyring=Keyring.generate())
     audit = MemoryAuditLog()
@@ -60,6 +62,7 @@ def build_service(*, origin: str, clock: Clock | None = None) -> PasskeyService:
         rp_name="CNSS",
         clock=clock,
         throttle_policy=throttle,
+        challenge_ttl=challenge_ttl,
     )
     policy = Policy(
         authenticators=[
