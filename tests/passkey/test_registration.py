@@ -283,3 +283,13 @@ def test_a_ceremony_finishes_only_for_its_subject() -> None:
         setup.passkeys.finish_registration(challenge, response, subject="mallory")
     assert setup.passkeys.credentials("mallory") == []
     assert setup.passkeys.pending("nope") is None
+
+
+def test_an_unknown_root_is_unverified_when_attestation_is_not_required() -> None:
+    _, root, _ = attestation_ca()
+    _, _, stranger = attestation_ca(name="Someone Else's Root")
+    setup = make_setup(attestation=AttestationPolicy(roots={"packed": [pem(root)]}))
+    device = setup.device()
+    credential = setup.register(SUBJECT, device, attestation="packed", signer=stranger)
+    assert credential.attestation == "unverified"
+    assert setup.login(SUBJECT, device).assurance is AssuranceLevel.SUBSTANTIAL

@@ -69,6 +69,7 @@ from webauthn.helpers.structs import (
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
+from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import AuthResult, Challenge, ClientContext
@@ -511,34 +512,20 @@ class PasskeyAuthenticator:
             raise self._failed(
                 AuthenticationFailed(reason=reason), subject, context, AuditAction.ENROLL
             )
+        roots = self.attestation.roots
         try:
-            verified = verify_registration_response(
-                credential=RegistrationCredential(
-                    id=b64url(attestation.credential_id),
-                    raw_id=attestation.credential_id,
-                    response=AuthenticatorAttestationResponse(
-                        client_data_json=attestation.client_data.raw,
-                        attestation_object=attestation.attestation_object,
-                    ),
-                ),
-                expected_challenge=expected,
-                expected_rp_id=self.rp_id,
-                expected_origin=list(self.origins),
-                require_user_verification=self._require_uv,
-                supported_pub_key_algs=_ALGORITHMS,
-                pem_root_certs_bytes_by_fmt={
-                    AttestationFormat(fmt): list(pems)
-                    for fmt, pems in self.attestation.roots.items()
-                }
-                or None,
-            )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-            # Our own checks passed, so what is left is the attestation statement:
-            # its signature, or (with roots) its certificate chain.
-            chain = "certificate" in str(exc).lower() and attestation.fmt in self.attestation.roots
-            failure = AuthenticationFailed(
-                reason=Reason.ATTESTATION_UNTRUSTED if chain else Reason.INVALID_SIGNATURE
-            )
+            try:
+                verified = self._library_registration(attestation, expected, roots=roots)
+                chained = bool(roots.get(attestation.fmt))
+            except _ChainRefused:
+                if self.attestation.require_trusted:
+                    failure = AuthenticationFailed(reason=Reason.ATTESTATION_UNTRUSTED)
+                    raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
+                # Not required: certificates from a root nobody vouched for are merely unverified.
+                verified = self._library_registration(attestation, expected, roots={})
+                chained = False
+        except _Invalid:
+            failure = AuthenticationFailed(reason=Reason.INVALID_SIGNATURE)
             raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
         key = _credential_key(attestation.credential_id)
         if self._store.get_enrollment(key, _CREDENTIAL) is not None:
@@ -554,7 +541,7 @@ class PasskeyAuthenticator:
             else "self"
             if not attestation.has_certificates
             else "trusted"
-            if self.attestation.roots.get(attestation.fmt)
+            if chained
             else "unverified"
         )
         credential = PasskeyCredential(
@@ -821,6 +808,42 @@ class PasskeyAuthenticator:
             return Reason.BACKUP_STATE_INVALID
         return None
 
+    def _library_registration(
+        self, attestation: Attestation, expected: bytes, *, roots: Mapping[str, tuple[bytes, ...]]
+    ) -> VerifiedRegistration:
+        """py_webauthn's verification of the very bytes we checked.
+
+        Raises:
+            _ChainRefused: the attestation's certificates do not chain to ``roots``.
+            _Invalid: anything else (in practice the attestation signature,
+                since our own checks passed).
+        """
+        try:
+            return verify_registration_response(
+                credential=RegistrationCredential(
+                    id=b64url(attestation.credential_id),
+                    raw_id=attestation.credential_id,
+                    response=AuthenticatorAttestationResponse(
+                        client_data_json=attestation.client_data.raw,
+                        attestation_object=attestation.attestation_object,
+                    ),
+                ),
+                expected_challenge=expected,
+                expected_rp_id=self.rp_id,
+                expected_origin=list(self.origins),
+                require_user_verification=self._require_uv,
+                supported_pub_key_algs=_ALGORITHMS,
+                pem_root_certs_bytes_by_fmt={
+                    AttestationFormat(fmt): list(pems) for fmt, pems in roots.items()
+                }
+                or None,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+            # py_webauthn reports a chain that does not reach a root as a certificate error.
+            if roots.get(attestation.fmt) and "certificate" in str(exc).lower():
+                raise _ChainRefused from None
+            raise _Invalid from None
+
     def _attestation_failure(self, attestation: Attestation) -> Reason | None:
         policy = self.attestation
         if not policy.require_trusted:
@@ -1020,6 +1043,14 @@ class PasskeyAuthenticator:
             reason=reason,
             details=details,
         )
+
+
+class _ChainRefused(Exception):
+    """Internal: the attestation chain does not reach a configured root."""
+
+
+class _Invalid(Exception):
+    """Internal: py_webauthn refused the response."""
 
 
 class _AuditMalformed:
