@@ -144,11 +144,11 @@ def test_public_keys_and_user_handles_are_sealed_in_sqlite(tmp_path: Path) -> No
     assert credential.user_handle not in dump
 
 
-def test_racing_assertions_with_one_counter_value_let_one_through(tmp_path: Path) -> None:
+def test_racing_assertions_with_one_counter_value_let_one_through(open_store: OpenStore) -> None:
     keyring = Keyring({"k1": KEY}, primary="k1")
-    path = tmp_path / "state.sqlite3"
     clock = FixedClock.at(NOW)
-    setups = [make_setup(store=SQLiteStore(path, keyring=keyring), clock=clock) for _ in range(2)]
+    # Two service instances on one database.
+    setups = [make_setup(store=open_store(keyring), clock=clock) for _ in range(2)]
     phone = setups[0].device()
     setups[0].register(SUBJECT, phone)
     # A clone and the original answer two challenges with the same counter value.
