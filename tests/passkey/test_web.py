@@ -170,5 +170,10 @@ def test_malformed_credentials_and_unknown_challenges(
 def test_the_page_is_served_with_a_strict_policy(client: TestClient) -> None:
     page = client.get("/passkey")
     assert page.status_code == 200
-    assert "parseRequestOptionsFromJSON" in page.text
-    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy  # no inline script
+    assert '<script src="/static/passkey.js">' in page.text
+    script = client.get("/static/passkey.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "parseRequestOptionsFromJSON" in script.text

@@ -15,7 +15,7 @@ issuer, enrollment authorization) on ``request.app.state.runtime``.
   fresh assertion for the subject, i.e. right after a login by another
   method, or the back-office key). ``POST /v1/passkeys/list`` and
   ``/v1/passkeys/remove``: the subject's passkeys.
-* ``GET /passkey``: a page with the browser side (``passkey.html``).
+* ``GET /passkey``: a page with the browser side (``passkey.html``, ``static/passkey.js``).
 
 Subjects travel in bodies, never in paths, as in the rest of the API.
 """
@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, Reason
 from macnss_auth.passkey import PasskeyAuthenticator, PasskeyCredential
@@ -216,7 +216,17 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         return Done()
 
     if page:
-        html = resources.files("macnss_auth.web").joinpath("passkey.html").read_text("utf-8")
+        files = resources.files("macnss_auth.web")
+        html = files.joinpath("passkey.html").read_text("utf-8")
+        script = files.joinpath("static/passkey.js").read_bytes()
+
+        @router.get("/static/passkey.js", include_in_schema=False)
+        async def passkey_script() -> Response:
+            return Response(
+                script,
+                media_type="text/javascript",
+                headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+            )
 
         @router.get("/passkey", include_in_schema=False)
         async def passkey_page() -> HTMLResponse:
@@ -225,8 +235,8 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
                 headers={
                     "Cache-Control": "no-store",
                     "Content-Security-Policy": (
-                        "default-src 'none'; script-src 'self' 'unsafe-inline'; "
-                        "connect-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+                        "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                        "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
                     ),
                 },
             )
