@@ -116,6 +116,8 @@ _REGISTRATION = "passkey-registration"
 _CREDENTIAL = "passkey-credential"
 _CHALLENGE_BYTES = 32
 _USER_HANDLE_BYTES = 32
+# Attempts to write a subject's list until a new credential shows in it.
+_LIST_WRITES = 5
 # ES256 first: every platform authenticator offers it; EdDSA and RS256 for security keys
 # and Windows Hello.
 _ALGORITHMS = [
@@ -969,29 +971,33 @@ class PasskeyAuthenticator:
         drop: bytes | None = None,
         handle: bytes | None = None,
     ) -> None:
-        # Read-modify-write: two ceremonies of one subject finishing at the same
-        # instant could lose a list entry (never a credential record). Registrations
-        # of a subject are serialized in practice: one live registration challenge
-        # per subject (its slot), each single use.
-        entry, listed = self._listed(subject)
-        ids = [c for c in listed if self._alive(c, subject)]
-        if drop is not None:
-            ids = [c for c in ids if c != b64url(drop)]
-        if add is not None and b64url(add) not in ids:
-            ids.append(b64url(add))
-        user_handle = entry.secret.reveal() if entry is not None else handle
-        if user_handle is None:
-            return
-        self._store.put_enrollment(
-            Enrollment(
-                subject=subject,
-                method=_METHOD,
-                secret=Secret(user_handle),
-                params={"credentials": " ".join(ids), "count": len(ids)},
-                confirmed=True,
-                created_at=entry.created_at if entry is not None else self._clock.now(),
+        # Read-modify-write with a check: a ceremony of the same subject finishing at
+        # the same instant may write a list read before this one. An addition is
+        # written again until it shows (a removal needs no check: listings skip ids
+        # whose record is gone). Registrations of a subject are serialized in practice
+        # anyway: one live registration challenge per subject (its slot), single use.
+        for _ in range(_LIST_WRITES):
+            entry, listed = self._listed(subject)
+            ids = [c for c in listed if self._alive(c, subject)]
+            if drop is not None:
+                ids = [c for c in ids if c != b64url(drop)]
+            if add is not None and b64url(add) not in ids:
+                ids.append(b64url(add))
+            user_handle = entry.secret.reveal() if entry is not None else handle
+            if user_handle is None:
+                return
+            self._store.put_enrollment(
+                Enrollment(
+                    subject=subject,
+                    method=_METHOD,
+                    secret=Secret(user_handle),
+                    params={"credentials": " ".join(ids), "count": len(ids)},
+                    confirmed=True,
+                    created_at=entry.created_at if entry is not None else self._clock.now(),
+                )
             )
-        )
+            if add is None or b64url(add) in self._listed(subject)[1]:
+                return
 
     def _alive(self, text: str, subject: str) -> bool:
         stored = self._load(b64url_decode(text, field="credentials"))
