@@ -175,3 +175,31 @@ def test_racing_assertions_with_one_counter_value_let_one_through(open_store: Op
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["ok", Reason.SIGN_COUNT_REGRESSED.value]
+
+
+def test_a_public_key_swapped_in_the_database_does_not_open(tmp_path: Path) -> None:
+    """Someone with write access to the database but not the keyring plants their own key."""
+    path = tmp_path / "state.sqlite3"
+    setup = make_setup(store=SQLiteStore(path, keyring=Keyring({"k1": KEY}, primary="k1")))
+    victim, attacker = setup.device(), setup.device()
+    setup.register(SUBJECT, victim)
+    setup.register("attacker", attacker)
+    challenge = setup.passkeys.begin(SUBJECT)
+    with sqlite3.connect(path) as db:
+        rows = dict(
+            db.execute("SELECT json_extract(params, '$.owner'), sealed FROM enrollments"
+                       " WHERE method = 'passkey-credential'").fetchall()
+        )  # fmt: skip
+        db.execute(
+            "UPDATE enrollments SET sealed = ? WHERE method = 'passkey-credential'"
+            " AND json_extract(params, '$.owner') = ?",
+            (rows["attacker"], SUBJECT),
+        )
+    # The attacker signs with their key, presenting the victim's credential id.
+    (planted,) = victim.credentials.values()
+    planted.key = next(iter(attacker.credentials.values())).key
+    with pytest.raises(SecretKeyError):
+        setup.passkeys.verify(challenge, victim.get(challenge.data["options"]))
+    # The tampered record stays unusable (an operator must look), it never authenticates.
+    with pytest.raises(SecretKeyError):
+        setup.passkeys.credentials(SUBJECT)
