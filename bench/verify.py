@@ -18,6 +18,14 @@ The 500/s floor is checked on every row, brainpoolP256r1 included (the
 Moroccan-style card uses it), although OpenSSL verifies brainpool signatures
 about 4x slower than P-256 (no optimised implementation) and each bundle
 needs two (SOD, AA).
+
+A second table times one ECDSA verification (``pki.verify_signature`` on a
+plain ``r || s`` signature over 8 bytes, SHA-256) and one Chip
+Authentication key agreement (``EcPrivateKey.exchange``, the terminal's
+secret-scalar side) per curve, with the path the library takes
+(``cryptography`` or ``own`` arithmetic), and the ratio to P-256 through
+cryptography measured in the same run. ``own`` rows for P-224 force the
+fallback a build without that curve would take.
 """
 
 from __future__ import annotations
@@ -27,7 +35,16 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
-from macnss_auth.nfc.pki import TrustStore
+from macnss_auth.nfc import eckeys
+from macnss_auth.nfc.domain_params import curve_by_name
+from macnss_auth.nfc.eckeys import EcPrivateKey, ecdsa_sign
+from macnss_auth.nfc.pki import (
+    HashAlgorithm,
+    SignatureKind,
+    SignatureScheme,
+    TrustStore,
+    verify_signature,
+)
 from macnss_auth.nfc.verify import clear_caches, encode_bundle, verify_bundle
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.pki import KeyType, TestPki
@@ -87,7 +104,57 @@ def main() -> int:
         print(f"{label:<36} {warm_rate:>9.0f} {cold_rate:>9.0f}")
     verdict = "meets" if worst >= FLOOR else "BELOW"
     print(f"warm floor {FLOOR:.0f}/s on one core: {verdict} (slowest warm: {worst:.0f}/s)")
+    print()
+    primitives(args.seconds)
     return 0 if worst >= FLOOR else 1
+
+
+_CURVE_ROWS = (
+    ("secp256r1", False),
+    ("brainpoolP256r1", False),
+    ("secp224r1", False),
+    ("secp224r1", True),
+    ("brainpoolP192r1", False),
+    ("brainpoolP224r1", False),
+    ("brainpoolP320r1", False),
+)
+
+
+def primitives(seconds: float) -> None:
+    """ECDSA verifications and CA key agreements per CPU second, per curve and path."""
+    scheme = SignatureScheme(SignatureKind.ECDSA_PLAIN, HashAlgorithm.SHA256)
+    native = eckeys.native_curve
+    header = f"{'ECDSA verify/s':>15} {'x P-256':>8} {'ECDH/s':>9} {'x P-256':>8}"
+    print(f"{'curve':<18} {'path':<12} {header}")
+    base: tuple[float, float] | None = None
+    for name, force_own in _CURVE_ROWS:
+        curve = curve_by_name(name)
+        eckeys.native_curve = (lambda _c: None) if force_own else native  # type: ignore[assignment]
+        try:
+            key = EcPrivateKey.generate(curve)
+            public = key.public_key()
+            peer = EcPrivateKey.generate(curve).public_key()
+            r, s = ecdsa_sign(key, NONCE, HashAlgorithm.SHA256.new())
+            size = curve.order_length
+            signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+            path = "own" if eckeys.native_curve(curve) is None else "cryptography"
+
+            def check(public: eckeys.EcPublicKey = public, signature: bytes = signature) -> None:
+                verify_signature(public, scheme, NONCE, signature)
+
+            def agree(key: EcPrivateKey = key, peer: eckeys.EcPublicKey = peer) -> None:
+                key.exchange(peer)
+
+            verify_rate = rate(check, seconds / 2)
+            agree_rate = rate(agree, seconds / 2)
+        finally:
+            eckeys.native_curve = native
+        if base is None:
+            base = (verify_rate, agree_rate)
+        print(
+            f"{name:<18} {path:<12} {verify_rate:>15.0f} {verify_rate / base[0]:>8.3f}"
+            f" {agree_rate:>9.0f} {agree_rate / base[1]:>8.3f}"
+        )
 
 
 if __name__ == "__main__":

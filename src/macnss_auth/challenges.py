@@ -3,6 +3,11 @@
 The one place that classifies a stored challenge: unknown (or of another
 method), used, expired, or burnt by wrong answers. Methods call
 :func:`challenge_failure` first and only then examine the response.
+
+It also holds the one check of what callers pass in as ids: a subject must
+be text that every store can hold (:func:`subject_of`), and a challenge id
+must be text (:func:`challenge_id_of`; an id no store can hold is simply
+never found).
 """
 
 from __future__ import annotations
@@ -18,9 +23,36 @@ from macnss_auth.errors import (
     MalformedInput,
     Reason,
 )
+from macnss_auth.store._codec import storable
 from macnss_auth.store.base import ChallengeRecord
 
-__all__ = ["challenge_failure", "challenge_id_of"]
+__all__ = ["MAX_SUBJECT_LENGTH", "challenge_failure", "challenge_id_of", "subject_of"]
+
+#: Longest subject id, in characters: bounded so that every backend can index
+#: it (PostgreSQL btree entries hold at most ~2.7 kB; 512 characters of UTF-8
+#: are at most 2 kB) and so that a request cannot make the server hash megabytes.
+MAX_SUBJECT_LENGTH = 512
+
+
+def subject_of(subject: object) -> str:
+    """``subject`` if it is a usable subject id.
+
+    Raises:
+        MalformedInput: (``field="subject"``) not text, empty, longer than
+            :data:`MAX_SUBJECT_LENGTH`, or holding NUL or a lone surrogate.
+    """
+    if (
+        not isinstance(subject, str)
+        or not subject
+        or len(subject) > MAX_SUBJECT_LENGTH
+        or not storable(subject)
+    ):
+        raise MalformedInput(
+            f"the subject must be 1 to {MAX_SUBJECT_LENGTH} characters of text"
+            " without NUL or lone surrogates",
+            field="subject",
+        )
+    return subject
 
 
 def challenge_id_of(challenge: Challenge | str) -> str:

@@ -14,6 +14,8 @@ through SMS, e-mail and TOTP.
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,7 +28,7 @@ from macnss_auth.authenticator import (
     Challenge,
     ClientContext,
 )
-from macnss_auth.challenges import challenge_id_of
+from macnss_auth.challenges import challenge_id_of, subject_of
 from macnss_auth.clock import Clock
 from macnss_auth.errors import (
     AuthenticationFailed,
@@ -171,17 +173,36 @@ class Policy:
         return candidates[0] if candidates else None
 
     def begin(
-        self, subject: str, method: str, *, context: ClientContext | None = None
+        self,
+        subject: str,
+        method: str,
+        *,
+        context: ClientContext | None = None,
+        language: str | None = None,
     ) -> Challenge:
         """Start ``method`` for ``subject``.
+
+        Args:
+            subject: who authenticates.
+            method: one of :attr:`methods`.
+            context: the client, for throttling and audit.
+            language: the person's language (``"ar"``, ``"fr"``, ``"en"``) for
+                methods whose ``begin`` sends a message (SMS, e-mail codes);
+                the other methods ignore it.
 
         Raises:
             ConfigurationError: the method is not configured or below the minimum.
             VerificationThrottled: the subject is locked out across methods.
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         authenticator = self._authenticator(method)
         if self._throttle.locked_out(subject, context):
             self._throttle.acquire(subject, context)  # raises LockedOut with retry_after
+        if language is not None and _takes_language(type(authenticator)):
+            begin: Any = authenticator.begin
+            challenge: Challenge = begin(subject, context=context, language=language)
+            return challenge
         return authenticator.begin(subject, context=context)
 
     def verify(
@@ -221,3 +242,12 @@ class Policy:
         if method not in self._order:
             raise ConfigurationError(f"method {method!r} is not offered by this policy")
         return self._methods[method][0]
+
+
+@functools.cache
+def _takes_language(kind: type) -> bool:
+    """Whether ``kind.begin`` has a ``language`` keyword (the message-sending methods)."""
+    try:
+        return "language" in inspect.signature(kind.begin).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        return False

@@ -29,20 +29,62 @@ attacker gets at most 10 guesses per 15 minutes, i.e. under 1,000 per day:
 against a 6-digit TOTP with a ±1-step window (3 valid codes in 10^6) that is
 a success probability below 0.3 % per day, far inside NIST SP 800-63B §5.2.2
 (at most 100 consecutive failures).
+
+Keys: subjects and client ids come from outside and may hold anything (a
+colon, a NUL, a lone surrogate, megabytes). Each goes into a store key
+through :func:`key_part`, an injective encoding into a short ASCII token with
+no separator characters, so the keys of two different (namespace, subject,
+client) triples never collide and every backend can hold them (PostgreSQL
+text refuses NUL; UTF-8 refuses lone surrogates).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import urllib.parse
 
 import attrs
 
 from macnss_auth.authenticator import ClientContext
 from macnss_auth.clock import Clock
-from macnss_auth.errors import ConfigurationError, LockedOut, VerificationThrottled
+from macnss_auth.errors import (
+    ConfigurationError,
+    LockedOut,
+    MalformedInput,
+    VerificationThrottled,
+)
 from macnss_auth.store.base import CounterState, Store
 
-__all__ = ["Attempt", "FailureThrottle", "ThrottlePolicy"]
+__all__ = ["Attempt", "FailureThrottle", "ThrottlePolicy", "key_part"]
+
+# Longer encoded parts are replaced by a digest, so keys stay short enough for
+# any index (PostgreSQL btree entries hold at most ~2.7 kB).
+_MAX_PART = 96
+
+
+def key_part(text: str, *, field: str = "key") -> str:
+    """``text`` as one component of a store key: injective, ASCII, no separators.
+
+    The UTF-8 bytes (lone surrogates kept with ``surrogatepass``, which stays
+    injective) are percent-encoded with no safe characters, so the result
+    holds only letters, digits, ``_.-~`` and ``%XX``: never ``:@#/!``, which
+    callers use as separators. A result longer than 96 characters becomes
+    ``!`` plus the SHA-256 of the bytes (``!`` never appears otherwise).
+
+    >>> key_part("alice"), key_part("a:b\x00")
+    ('alice', 'a%3Ab%00')
+
+    Raises:
+        MalformedInput: ``text`` is not text (``field`` names it).
+    """
+    if not isinstance(text, str):
+        raise MalformedInput(f"the {field} must be text", field=field)
+    raw = text.encode("utf-8", "surrogatepass")
+    encoded = urllib.parse.quote_from_bytes(raw, safe="")
+    if len(encoded) > _MAX_PART:
+        return "!" + hashlib.sha256(raw).hexdigest()
+    return encoded
 
 
 @attrs.frozen
@@ -113,12 +155,14 @@ class FailureThrottle:
     def _bases(
         self, subject: str, context: ClientContext | None, generation: int | None = None
     ) -> list[str]:
-        base = f"throttle:{self._namespace}:{subject}"
+        # Each outside value goes through key_part, so "a" with client "k" and
+        # subject "a/k" (or "a@1", "a#0") never share a counter.
+        base = f"throttle:{key_part(self._namespace)}:{key_part(subject, field='subject')}"
         if generation is not None:
-            base += f"@{generation}"
+            base += f"@{generation:d}"
         bases = [base]
         if context is not None and context.client_id:
-            bases.append(f"{base}\x00{context.client_id}")
+            bases.append(f"{base}/{key_part(context.client_id, field='client_id')}")
         return bases
 
     def _epoch(self, base: str) -> int:

@@ -9,7 +9,9 @@ purpose: they separate "bounded by the deadline" (a few seconds) from
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -30,17 +32,18 @@ from macnss_auth.delivery import (
     SmtpChannel,
     deliver,
 )
-from macnss_auth.otp.contacts import parse_email, put_destination
+from macnss_auth.otp.contacts import parse_email, parse_phone, put_destination
 from macnss_auth.otp.oob import (
     BackgroundDispatcher,
     CodeNotDelivered,
     EmailCodeAuthenticator,
     InlineDispatcher,
+    SMSCodeAuthenticator,
 )
 from macnss_auth.secret import Secret
 from macnss_auth.store import MemoryStore
 from macnss_auth.testing import FixedClock
-from tests.delivery.conftest import TricklingServer, read_line
+from tests.delivery.conftest import TlsMaterial, TricklingServer, read_line
 
 PEPPER = Secret(b"pepper-for-tests-only-0123456789abcdef")
 GIVE_UP = 20.0
@@ -62,8 +65,13 @@ def greeting_trickle(conn: socket.socket, server: TricklingServer) -> None:
     server.trickle(conn, b"220-still warming up\r\n")
 
 
-def smtp_session(received: list[str]) -> Callable[[socket.socket, TricklingServer], None]:
-    """A plain SMTP server that trickles its RCPT reply for recipients named slow*."""
+def smtp_session(
+    received: list[str], *, slow_quit: bool = False
+) -> Callable[[socket.socket, TricklingServer], None]:
+    """A plain SMTP server that trickles its RCPT reply for recipients named slow*.
+
+    With ``slow_quit``, it takes every message at once but trickles its QUIT reply.
+    """
 
     def session(conn: socket.socket, server: TricklingServer) -> None:
         conn.sendall(b"220 test ready\r\n")
@@ -84,6 +92,8 @@ def smtp_session(received: list[str]) -> Callable[[socket.socket, TricklingServe
                 received.append(recipient)
                 conn.sendall(b"250 queued\r\n")
             elif verb == b"QUIT":
+                if slow_quit:
+                    server.trickle(conn, b"221-leaving slowly\r\n")
                 conn.sendall(b"221 bye\r\n")
                 return
             else:
@@ -92,8 +102,8 @@ def smtp_session(received: list[str]) -> Callable[[socket.socket, TricklingServe
     return session
 
 
-def smtp(port: int, **kwargs: Any) -> SmtpChannel:
-    return SmtpChannel("127.0.0.1", port, sender="n@cnss.example", security="none", **kwargs)
+def smtp(port: int, *, security_: str = "none", **kwargs: Any) -> SmtpChannel:
+    return SmtpChannel("127.0.0.1", port, sender="n@cnss.example", security=security_, **kwargs)
 
 
 def authenticator(channel: SmtpChannel, **kwargs: Any) -> EmailCodeAuthenticator:
@@ -115,6 +125,66 @@ def test_smtp_attempt_deadline_bounds_a_trickling_greeting(trickler: Any) -> Non
         channel.send(mail())
     assert time.monotonic() - started < 1.5 + SLACK
     assert info.value.retryable
+
+
+def tls_greeting_trickle(
+    context: ssl.SSLContext,
+) -> Callable[[socket.socket, TricklingServer], None]:
+    """Implicit TLS (port 465 style): the handshake completes, then the greeting trickles."""
+
+    def session(conn: socket.socket, server: TricklingServer) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            server.trickle(tls, b"220-still warming up\r\n")
+
+    return session
+
+
+def starttls_trickle(
+    context: ssl.SSLContext,
+) -> Callable[[socket.socket, TricklingServer], None]:
+    """STARTTLS accepted; inside TLS the EHLO reply trickles."""
+
+    def session(conn: socket.socket, server: TricklingServer) -> None:
+        conn.sendall(b"220 test ready\r\n")
+        read_line(conn)
+        conn.sendall(b"250-test\r\n250 STARTTLS\r\n")
+        read_line(conn)
+        conn.sendall(b"220 go ahead\r\n")
+        with context.wrap_socket(conn, server_side=True) as tls:
+            read_line(tls)
+            server.trickle(tls, b"250-checking\r\n")
+
+    return session
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_smtp_deadline_holds_inside_tls(
+    trickler: Any, tls_material: TlsMaterial, security: str
+) -> None:
+    make = tls_greeting_trickle if security == "tls" else starttls_trickle
+    server = trickler(make(tls_material.server_context()), give_up=GIVE_UP)
+    channel = smtp(
+        server.port,
+        timeout=3,
+        deadline=1.5,
+        security_=security,
+        ssl_context=tls_material.client_context(),
+    )
+    started = time.monotonic()
+    with pytest.raises(DeliveryTimeout):
+        channel.send(mail())
+    assert time.monotonic() - started < 1.5 + SLACK
+
+
+def test_deadline_after_the_message_was_accepted_is_a_success(trickler: Any) -> None:
+    """The server took the message; a QUIT answered slowly changes nothing."""
+    received: list[str] = []
+    server = trickler(smtp_session(received, slow_quit=True), give_up=GIVE_UP)
+    started = time.monotonic()
+    receipt = smtp(server.port, timeout=3, deadline=1.5).send(mail())
+    assert time.monotonic() - started < 1.5 + SLACK
+    assert receipt.message_id
+    assert received == ["alice@example.org"]
 
 
 def test_retry_deadline_bounds_the_attempt(trickler: Any) -> None:
@@ -181,6 +251,8 @@ def test_four_trickling_deliveries_do_not_stall_email(trickler: Any) -> None:
         assert "bob@example.org" in received
         assert time.monotonic() - started < 3 + SLACK
         dispatcher.drain(timeout=GIVE_UP)
+        # Every held worker was released by the deadline, not by the server.
+        assert time.monotonic() - started < 3 + SLACK
     for challenge in challenges:
         record = store.get_challenge(challenge.id)
         assert record is not None
@@ -306,13 +378,54 @@ def test_smpp_retry_deadline_bounds_the_attempt(trickler: Any) -> None:
     assert time.monotonic() - started < 2 + SLACK
 
 
+@pytest.mark.parametrize("gateway", ["http", "smpp"])
+def test_inline_sms_begin_is_bounded_and_burns_the_code(trickler: Any, gateway: str) -> None:
+    if gateway == "http":
+        server = trickler(http_header_trickle, give_up=GIVE_UP)
+        channel: Any = HttpSmsGateway(
+            f"http://127.0.0.1:{server.port}/send", body={"to": "${to}"}, timeout=3
+        )
+    else:
+        server = trickler(smpp_trickle, give_up=GIVE_UP)
+        channel = smpp(server.port, timeout=3)
+    store = MemoryStore()
+    audit = MemoryAuditLog()
+    auth = SMSCodeAuthenticator(
+        channel=channel,
+        pepper=PEPPER,
+        clock=FixedClock.at(1_800_000_000),
+        service_name="CNSS",
+        language="en",
+        store=store,
+        audit=audit,
+        dispatcher=InlineDispatcher(),
+        retry=RetryPolicy(deadline=3),
+    )
+    put_destination(store, "alice", parse_phone("+212612345678"), now=FixedClock.at(0).now())
+    started = time.monotonic()
+    with pytest.raises(CodeNotDelivered) as info:
+        auth.begin("alice")
+    assert time.monotonic() - started < 3 + SLACK
+    assert isinstance(info.value.__cause__, DeliveryTimeout)
+    record = store.get_challenge(info.value.challenge_id)
+    assert record is not None
+    assert record.consumed
+    failures = [e for e in audit.events if e.action.value == "deliver"]
+    assert [e.details["error"] for e in failures] == ["DeliveryTimeout"]
+
+
 def test_deadline_watchdog_leaves_healthy_sessions_alone(trickler: Any) -> None:
     """A quick exchange under a short deadline succeeds and nothing fires later."""
     received: list[str] = []
     server = trickler(smtp_session(received), give_up=GIVE_UP)
-    channel = smtp(server.port, timeout=3, deadline=2)
-    for _ in range(5):
+    channel = smtp(server.port, timeout=5, deadline=10)
+    channel.send(mail())
+    fds = len(os.listdir("/proc/self/fd"))
+    threads = threading.active_count()
+    for _ in range(20):
         channel.send(mail())
-    time.sleep(0.1)
-    assert received == ["alice@example.org"] * 5
-    assert threading.active_count() < 50
+    time.sleep(0.2)
+    assert received == ["alice@example.org"] * 21
+    # No descriptor kept by a watchdog, no timer thread left running.
+    assert len(os.listdir("/proc/self/fd")) <= fds + 2
+    assert threading.active_count() <= threads + 2

@@ -14,17 +14,31 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
+import pyotp
 import pytest
 
-from macnss_auth.authenticator import Challenge
-from macnss_auth.errors import ConfigurationError, SecretKeyError, StoreError
+from macnss_auth.audit import MemoryAuditLog
+from macnss_auth.authenticator import Challenge, ClientContext
+from macnss_auth.errors import (
+    ChallengeNotFound,
+    ConfigurationError,
+    InvalidCode,
+    LockedOut,
+    MalformedInput,
+    SecretKeyError,
+    StoreError,
+)
+from macnss_auth.otp.totp import TotpAuthenticator
 from macnss_auth.secret import Secret
 from macnss_auth.store import ChallengeRecord, CounterState, Enrollment, Keyring, Store
+from macnss_auth.testing import FixedClock, FixedRandom
+from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 
 __all__ = [
     "KEY1",
     "KEY2",
     "T0",
+    "CountingKeyring",
     "PersistentStoreContract",
     "StoreContract",
     "at",
@@ -87,6 +101,12 @@ def enrollment(
         confirmed=True,
         created_at=T0,
     )
+
+
+# Text no backend can hold as it is: NUL (PostgreSQL text), lone surrogates (UTF-8).
+UNSTORABLE = ("a\x00b", "\x00", "\ud800", "x\udfffy", "\ud83d\ude00")
+# Client ids a throttle must count apart, whatever they contain.
+CLIENT_IDS = ("k", "k\x00", "\x00", "\ud800", "a:b", "a@1", "a#0", "%00", "é", "e\u0301", "")
 
 
 def _required(record: ChallengeRecord | None) -> ChallengeRecord:
@@ -330,6 +350,113 @@ class StoreContract:
         assert store.count_tokens("tok") == 1
         assert store.get_enrollment("alice", "totp") is not None
 
+    # Text the backends cannot hold ------------------------------------------
+    @pytest.mark.parametrize("bad", UNSTORABLE)
+    def test_unstorable_text_reads_as_absent(self, store: Store, bad: str) -> None:
+        # Nothing can have been stored under it, so every lookup finds nothing,
+        # alike on every backend (never StoreError or UnicodeEncodeError).
+        assert store.get_enrollment(bad, "totp") is None
+        assert store.get_enrollment("alice", bad) is None
+        assert store.delete_enrollment(bad, "totp") is False
+        assert store.current(bad) is None
+        store.reset_counter(bad)
+        assert store.get_challenge(bad) is None
+        assert store.count_attempt(bad) is None
+        assert store.consume_challenge(bad, at(1)) is None
+        assert store.peek(bad, T0, 60) is None
+        store.clear(bad)
+        assert store.consume_token(bad, b"t" * 32) is False
+        assert store.count_tokens(bad) == 0
+
+    @pytest.mark.parametrize("bad", UNSTORABLE)
+    def test_unstorable_text_is_refused_on_write(self, store: Store, bad: str) -> None:
+        writes: list[Callable[[], object]] = [
+            lambda: store.put_enrollment(enrollment(subject=bad)),
+            lambda: store.put_enrollment(enrollment(method=bad)),
+            lambda: store.advance(bad, 1),
+            lambda: store.create_challenge(make_record(bad, slot="a")),
+            lambda: store.create_challenge(make_record("c-slot", slot=bad)),
+            lambda: store.create_challenge(make_record("c-subject", slot="b", subject=bad)),
+            lambda: store.hit(bad, T0, 60),
+            lambda: store.add_tokens(bad, [b"t" * 32]),
+        ]
+        for write in writes:
+            with pytest.raises(MalformedInput):
+                write()
+        # A refused write leaves nothing behind.
+        assert store.get_challenge("c-slot") is None
+        assert store.get_challenge("c-subject") is None
+        assert store.purge(at(10**6)) == 0
+
+    def test_keys_are_exact_text(self, store: Store) -> None:
+        # No normalization, case folding or truncation: each key is its own.
+        keys = ["k:é", "k:e\u0301", "k:É", "k:ÿ", "k:\u0661", "k:😀", "k: ", "k:", "k"]
+        for n, key in enumerate(keys, start=1):
+            assert store.advance(key, n) is True
+            assert store.hit(key, T0, 60).count == 1
+        assert [store.current(key) for key in keys] == list(range(1, len(keys) + 1))
+        assert all(store.hit(key, at(1), 60).count == 2 for key in keys)
+        store.put_enrollment(enrollment(subject="عائشة 😀", secret=b"unicode"))
+        got = store.get_enrollment("عائشة 😀", "totp")
+        assert got is not None
+        assert got.subject == "عائشة 😀"
+        assert got.secret.reveal() == b"unicode"
+
+    # The throttle and a method on this store, with client contexts ------------
+    def test_throttle_counts_per_client_with_any_client_id(self, store: Store) -> None:
+        clock = FixedClock(T0)
+        wide = ThrottlePolicy(free_failures=60, lockout_after=100)
+        counts = FailureThrottle(store=store, clock=clock, namespace="c", policy=wide)
+        # Clearing only the per-subject count (release without a context) after
+        # each call leaves the per-client counts to speak: two ids that shared a
+        # counter would show a count of 2 in the first round.
+        for round_ in (1, 2):
+            for client_id in CLIENT_IDS:
+                got = counts.acquire("bob", ClientContext(client_id=client_id))
+                counts.release("bob", None)
+                assert got.count == (round_ if client_id else 1), (client_id, round_)
+        # Subjects and clients that would concatenate to the same text stay apart.
+        assert counts.acquire("a\x00k", None).count == 1
+        assert counts.acquire("a", ClientContext(client_id="k")).count == 1
+        assert counts.acquire("a/k", None).count == 1
+        assert counts.acquire("a@1", None).count == 1
+        assert counts.acquire("a", None, generation=1).count == 1
+        assert counts.acquire("b", ClientContext(client_id="k@1")).count == 1
+        assert counts.acquire("b", ClientContext(client_id="k"), generation=1).count == 1
+
+    def test_lockout_per_client_on_this_store(self, store: Store) -> None:
+        clock = FixedClock(T0)
+        policy = ThrottlePolicy(free_failures=1, base_delay=1.0, lockout_after=2)
+        throttle = FailureThrottle(store=store, clock=clock, namespace="t", policy=policy)
+        context = ClientContext(client_id="kiosk\x00 7 \ud800")
+        throttle.acquire("alice", context)
+        throttle.acquire("alice", context)
+        assert throttle.locked_out("alice", context) is True
+        with pytest.raises(LockedOut):
+            throttle.acquire("alice", context)
+        throttle.release("alice", context)
+        assert throttle.locked_out("alice", context) is False
+
+    def test_totp_with_a_client_id_on_this_store(self, store: Store) -> None:
+        clock = FixedClock.at(1_699_999_990)
+        totp = TotpAuthenticator(
+            store=store, audit=MemoryAuditLog(), clock=clock, random=FixedRandom(3)
+        )
+        totp.enroll("alice", secret=b"12345678901234567890")
+        oracle = pyotp.TOTP("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+        context = ClientContext(client_id="k", ip="127.0.0.1")
+        assert totp.confirm("alice", oracle.at(1_699_999_990), context=context).subject == "alice"
+        with pytest.raises(InvalidCode):
+            totp.verify_code("alice", "000000", context=context)
+        challenge = totp.begin("alice", context=context)
+        clock.advance(30)
+        assert totp.verify(challenge, oracle.at(1_700_000_020), context=context).subject == "alice"
+        for bad in UNSTORABLE:
+            with pytest.raises(ChallengeNotFound):
+                totp.verify(bad, "123456", context=context)
+            with pytest.raises(MalformedInput):
+                totp.verify_code(bad, "123456", context=context)
+
     # Races -------------------------------------------------------------------
     def test_racing_threads_have_exactly_one_winner(self, store: Store) -> None:
         threads = 8
@@ -378,11 +505,36 @@ class StoreContract:
         assert len(live) == 1
 
 
+class CountingKeyring(Keyring):
+    """A keyring that counts decryptions."""
+
+    def __init__(self) -> None:
+        super().__init__({"k1": KEY1}, primary="k1")
+        self.opens = 0
+
+    def open(self, sealed: bytes, *, context: bytes) -> bytes:
+        self.opens += 1
+        return super().open(sealed, context=context)
+
+
 class PersistentStoreContract(StoreContract):
     """What a store that outlives its process must also do.
 
     Needs ``open_store(keyring)``: a second handle on the same data.
     """
+
+    def test_a_missing_enrollment_costs_the_decryption_of_a_found_one(
+        self, open_store: OpenStore
+    ) -> None:
+        # The time of get_enrollment must not tell enrolled from unknown subjects.
+        ring = CountingKeyring()
+        store = open_store(ring)
+        store.put_enrollment(enrollment())
+        ring.opens = 0
+        assert store.get_enrollment("alice", "totp") is not None
+        assert ring.opens == 1
+        assert store.get_enrollment("nobody", "totp") is None
+        assert ring.opens == 2
 
     def test_state_survives_reopening(
         self, store: Store, open_store: OpenStore, keyring: Keyring

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
-from tests.store.contract import PersistentStoreContract, StoreContract
+from tests.store.contract import CountingKeyring, PersistentStoreContract, StoreContract, enrollment
 
 
 class TestMemoryStore(StoreContract):
@@ -17,6 +17,15 @@ class TestMemoryStore(StoreContract):
         memory = MemoryStore(keyring=keyring)
         yield memory
         memory.close()
+
+
+def test_a_missing_enrollment_costs_the_decryption_of_a_found_one_in_memory() -> None:
+    ring = CountingKeyring()
+    memory = MemoryStore(keyring=ring)
+    memory.put_enrollment(enrollment())
+    assert memory.get_enrollment("alice", "totp") is not None
+    assert memory.get_enrollment("nobody", "totp") is None
+    assert ring.opens == 2
 
 
 class TestSQLiteStore(PersistentStoreContract):

@@ -51,7 +51,13 @@ def live_server(app: Any, *, tick: float = 0.005) -> Iterator[LiveServer]:
     port = free_port()
     live = LiveServer(url=f"http://127.0.0.1:{port}")
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

@@ -316,3 +316,25 @@ def test_email_destination_and_login(client: TestClient, service: Service) -> No
     answer = client.post(f"/v1/challenges/{challenge['id']}/verify",
                          json={"code": service.email.last_code()})  # fmt: skip
     assert answer.status_code == 200, answer.text
+
+
+def test_subjects_with_control_characters_are_refused(client: TestClient) -> None:
+    response = client.post("/v1/challenges", json={"subject": "alice\u0000x", "method": "sms"})
+    assert problem(response, 422, "invalid_request")["errors"] == ["body.subject"]
+
+
+def test_the_code_message_comes_in_the_requested_language(
+    client: TestClient, service: Service
+) -> None:
+    enroll_phone(client, service)
+    for language in ("ar", "en"):
+        begun = client.post(
+            "/v1/challenges", json={"subject": "youssef", "method": "sms", "language": language}
+        )
+        assert begun.status_code == 201, begun.text
+        assert service.sms.last().language == language
+    # TOTP sends nothing and ignores the language.
+    assert client.post("/v1/challenges", json={"subject": "youssef", "method": "totp",
+                                               "language": "ar"}).status_code == 201  # fmt: skip
+    bad = client.post("/v1/challenges", json={"subject": "a", "method": "sms", "language": "de"})
+    problem(bad, 422, "invalid_request")

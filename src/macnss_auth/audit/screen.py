@@ -78,7 +78,7 @@ _DECIMAL = re.compile(r"-?\d+\.\d+")
 _WORD_SPLIT = re.compile(r"[_\-.\s]+")
 _MASK = "\u2022"  # the bullet of macnss_auth.otp.contacts.MASK
 # mask_email: the first character of the local part (or nothing), the mask, the domain.
-_EMAIL_HINT = re.compile(rf"(?:[^\s@{_MASK}]?{_MASK}{{3}}@[^\s@<]+|{_MASK}{{3}})")
+_EMAIL_HINT = re.compile(rf"(?:[^\s@]?{_MASK}{{3}}@[^\s@<]+|{_MASK}{{3}})")
 # mask_national: "+<country code> " then the national number, grouped by three.
 _PHONE_HINT = re.compile(rf"\+\d{{1,4}} ([\d{_MASK}]{{1,3}}(?: [\d{_MASK}]{{1,3}})*)")
 _HINT_DIGITS = 3  # the first and the last two national digits

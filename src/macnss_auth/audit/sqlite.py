@@ -12,6 +12,12 @@ The view ``audit_events`` exposes the fields as columns for SQL queries.
 
 The journal is in WAL mode with ``synchronous=FULL``: a record whose
 ``record()`` call returned survives a power cut.
+
+The file carries ``PRAGMA application_id`` :data:`APPLICATION_ID`. Before
+anything writes to an existing file (the WAL switch, the schema), its
+identity is checked read-only: another application's database, or a file
+that is not SQLite, is refused unchanged. A log written before the id
+existed is recognised by its schema and stamped.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from macnss_auth._sqlite_identity import identify
 from macnss_auth.audit.base import ChainedAuditLog, Sealer
 from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored
 from macnss_auth.audit.errors import AuditFormatError
@@ -36,6 +43,12 @@ from macnss_auth.secret import Secret
 __all__ = ["SQLiteAuditLog", "read_sqlite"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: ``PRAGMA application_id`` of an audit log ("MAAL"; the store's is "MACN").
+APPLICATION_ID = 0x4D41414C
+_OWN_OBJECTS = frozenset(
+    {"audit_log", "audit_log_no_update", "audit_log_no_delete", "audit_events"}
+)
+_OWN_COLUMNS = {"audit_log": ("seq", "record")}
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS audit_log (
@@ -93,6 +106,18 @@ def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
     Raises:
         AuditFormatError: the file is not an SQLite audit log.
     """
+    # Even a read-only connection leaves -wal and -shm files beside a WAL
+    # database: decide from the header and schema first whose file it is.
+    try:
+        identify(
+            Path(path),
+            application_id=APPLICATION_ID,
+            own_objects=_OWN_OBJECTS,
+            own_columns=_OWN_COLUMNS,
+            what="audit log",
+        )
+    except StoreError as exc:
+        raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
     uri = f"file:{quote(os.fspath(path))}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
@@ -137,6 +162,14 @@ class SQLiteAuditLog(ChainedAuditLog):
         # A connection must not cross a fork: the child opens its own.
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        # Read-only first: nothing below may touch another application's file.
+        identify(
+            self.path,
+            application_id=APPLICATION_ID,
+            own_objects=_OWN_OBJECTS,
+            own_columns=_OWN_COLUMNS,
+            what="audit log",
+        )
         try:
             if not self.path.exists():
                 # Create the file ourselves so that it is private from the start.
@@ -153,6 +186,7 @@ class SQLiteAuditLog(ChainedAuditLog):
             try:
                 for statement in _SCHEMA:
                     conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -68,20 +68,20 @@ def load_key(home: Path, name: str, env: str) -> Secret:
     written file, and a crash leaves no empty key file behind.
 
     Raises:
-        ConfigurationError: the key is not 64 hex digits.
+        ConfigurationError: the key is not 64 hex digits, or the file cannot be read.
     """
     text = os.environ.get(env)
     path = home / name
     if text is None:
         try:
-            text = path.read_text().strip()
+            text = _read_key_text(path)
         except FileNotFoundError:
             key = SystemRandom().token_bytes(32)
             won = _create_exclusive(path, (key.hex() + "\n").encode("ascii"))
             if won:
                 return Secret(key)
             # Another process created it first: use its key.
-            text = path.read_text().strip()
+            text = _read_key_text(path)
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -89,6 +89,24 @@ def load_key(home: Path, name: str, env: str) -> Secret:
     if len(key) != 32:
         raise ConfigurationError(f"the key in {name} / ${env} must be 64 hex digits")
     return Secret(key)
+
+
+def _read_key_text(path: Path) -> str:
+    """The text of a key file.
+
+    Raises:
+        FileNotFoundError: there is no such file (the caller creates it).
+        ConfigurationError: it cannot be read or is not text.
+    """
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"the key in {path.name} must be 64 hex digits") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"cannot read the key file {path}: {reason}") from None
 
 
 def _create_exclusive(path: Path, data: bytes) -> bool:

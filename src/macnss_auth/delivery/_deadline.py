@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import socket
 import threading
 import time
@@ -54,8 +55,12 @@ class Watchdog:
     """Shuts a connection down when an attempt runs past its deadline.
 
     Usage: create it when the attempt starts, :meth:`watch` the socket as soon
-    as it exists, and :meth:`release` before the socket is closed (so a late
-    firing can never touch a descriptor that was closed and reused).
+    as it exists, and :meth:`release` when the attempt ends. The watchdog
+    keeps its own duplicate of the socket's descriptor: shutting that down
+    ends the connection for every descriptor of it (STARTTLS wraps the
+    socket in a new object; a failed TLS handshake closes the original), and
+    a descriptor of its own can never have been closed and reused for some
+    other connection by the time the deadline fires.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -78,16 +83,22 @@ class Watchdog:
         with self._lock:
             if self._released:
                 return
-            self._fd = sock.fileno()
+            self._forget()
+            self._fd = os.dup(sock.fileno())
             if self.fired:
                 self._shutdown()
 
     def release(self) -> None:
-        """Stop watching; call before the socket is closed."""
+        """Stop watching (closes the watchdog's duplicate descriptor); idempotent."""
         with self._lock:
             self._released = True
-            self._fd = None
+            self._forget()
         self._timer.cancel()
+
+    def _forget(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _fire(self) -> None:
         with self._lock:
@@ -97,8 +108,8 @@ class Watchdog:
             self._shutdown()
 
     def _shutdown(self) -> None:
-        # By descriptor, not object: STARTTLS wraps the socket in a new object
-        # on the same descriptor, and a blocked TLS handshake must wake too.
+        # By descriptor, not object: STARTTLS wraps the socket in a new object,
+        # and a blocked TLS handshake must wake too.
         if self._fd is None:
             return
         view = socket.socket(fileno=self._fd)

@@ -16,8 +16,9 @@ format specs, so a template cannot reach into Python objects)::
 
 Every attempt has an overall deadline (``deadline``, cut shorter by the
 retry deadline of :func:`~macnss_auth.delivery.base.deliver`): httpx's
-``timeout`` bounds each read, and a gateway that sends one header line just
-inside it would otherwise hold the sender for ever. The gateway's own client
+``timeout`` bounds each read (httpx has no overall timeout: encode/httpx
+issue 1450), and a gateway that sends one header line just inside it would
+otherwise hold the sender for ever. The gateway's own client
 enforces it on every read and write of the connection; a client you pass in
 gets only the per-read timeout, so give it a transport from
 :meth:`HttpSmsGateway.bounded_transport` to keep the deadline.

@@ -11,6 +11,8 @@ produces command bytes (see :mod:`macnss_auth.nfc.protocol`), and
   and secure messaging (3DES and AES).
 * :mod:`~macnss_auth.nfc.chip_auth`, :mod:`~macnss_auth.nfc.active_auth`: chip
   and active authentication (the commands; verification lives in ``verify``).
+* :mod:`~macnss_auth.nfc.eckeys`: EC keys on every standardized curve
+  (cryptography where it has the curve, :mod:`~macnss_auth.nfc.ec` otherwise).
 * ``pace``, ``lds``, ``verify``, ``card``, ``transports``: see their own docs.
 
 The guide is ``docs/eid-protocols.md``.
@@ -26,6 +28,7 @@ from macnss_auth.nfc.chip_auth import (
     ChipAuthResult,
     DhPublicKey,
 )
+from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
 from macnss_auth.nfc.mrz import CAN, Mrz, MrzKey, parse_mrz
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.sm import CardSecureChannel, SecureChannel, SessionKeys
@@ -44,6 +47,8 @@ __all__ = [
     "ChipAuthentication",
     "CommandAPDU",
     "DhPublicKey",
+    "EcPrivateKey",
+    "EcPublicKey",
     "Mrz",
     "MrzKey",
     "ResponseAPDU",

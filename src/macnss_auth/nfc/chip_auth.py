@@ -20,7 +20,12 @@ static private key can talk on the new channel, which is what authenticates it
 
 The ephemeral private key comes from the injected RandomSource (a scalar of
 the curve's byte length, or an exponent of ``q``'s / ``p``'s length), so
-recorded sessions replay byte for byte. Key agreement uses ``cryptography``.
+recorded sessions replay byte for byte. ECDH runs on every curve of the
+standardized table through :mod:`macnss_auth.nfc.eckeys` (cryptography where
+it has the curve, a fixed-length Montgomery ladder otherwise: brainpoolP224r1
+keys are what the BSI 2008 specimen and passports of its generation carry).
+Every received public key is validated (on the curve, order ``n``; DH values
+in the order-``q`` subgroup) before any secret touches it.
 
 The chip's side of the same arithmetic is :func:`card_session_keys`.
 """
@@ -42,7 +47,11 @@ from macnss_auth.errors import (
 )
 from macnss_auth.nfc.apdu import CommandAPDU
 from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.domain_params import DHGroup, curve_by_name
+from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
+from macnss_auth.nfc.pki import parse_public_key_info
 from macnss_auth.nfc.protocol import Event, ProtocolMachine
+from macnss_auth.nfc.securityinfos import ChipAuthenticationPublicKeyInfo, PublicKeyOid
 from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import encode_tlv, parse_all
 
@@ -57,6 +66,7 @@ __all__ = [
     "DhPrivateKey",
     "DhPublicKey",
     "card_session_keys",
+    "chip_public_key",
     "encode_public_key",
     "shared_secret",
 ]
@@ -185,8 +195,29 @@ class DhPrivateKey:
         return "DhPrivateKey(<redacted>)"
 
 
-ChipPublicKey = ec.EllipticCurvePublicKey | DhPublicKey
-ChipPrivateKey = ec.EllipticCurvePrivateKey | DhPrivateKey
+#: What the CA functions return and store: our key types on every standardized group.
+ChipPublicKey = EcPublicKey | DhPublicKey
+#: The chip's static key; cryptography keys are accepted where an argument is one.
+ChipPrivateKey = EcPrivateKey | DhPrivateKey
+
+_AnyPublicKey = ChipPublicKey | ec.EllipticCurvePublicKey
+_AnyPrivateKey = ChipPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _public(key: _AnyPublicKey) -> ChipPublicKey:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return EcPublicKey.from_cryptography(key)
+    if isinstance(key, EcPublicKey | DhPublicKey):
+        return key
+    raise TypeError("expected an EC or DH public key")
+
+
+def _private(key: _AnyPrivateKey) -> ChipPrivateKey:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return EcPrivateKey.from_cryptography(key)
+    if isinstance(key, EcPrivateKey | DhPrivateKey):
+        return key
+    raise TypeError("expected an EC or DH private key")
 
 
 class CaCommands(enum.Enum):
@@ -197,32 +228,20 @@ class CaCommands(enum.Enum):
     GENERAL_AUTHENTICATE = "general_authenticate"
 
 
-def encode_public_key(key: ChipPublicKey) -> bytes:
+def encode_public_key(key: _AnyPublicKey) -> bytes:
     """The on-card encoding of a public key: uncompressed point, or ``y`` as long as ``p``."""
-    if isinstance(key, DhPublicKey):
-        return key.encode()
-    numbers = key.public_numbers()
-    size = (key.curve.key_size + 7) // 8
-    return b"\x04" + numbers.x.to_bytes(size, "big") + numbers.y.to_bytes(size, "big")
+    key = _public(key)
+    return key.encode()
 
 
-def _decode_peer(encoded: bytes, like: ChipPublicKey) -> ChipPublicKey:
-    """A peer's public key on the same domain parameters as ``like``."""
-    if isinstance(like, DhPublicKey):
-        return like.with_value(encoded)
-    try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(like.curve, encoded)
-    except ValueError as exc:
-        raise MalformedInput("invalid EC public key", field="public_key") from exc
-
-
-def shared_secret(private_key: ChipPrivateKey, peer: ChipPublicKey) -> bytes:
+def shared_secret(private_key: _AnyPrivateKey, peer: _AnyPublicKey) -> bytes:
     """``KA(private, peer)``: ECDH x-coordinate, or DH value as long as ``p``.
 
     Raises:
         MalformedInput: the keys are of different kinds or parameters, or the
             result is degenerate.
     """
+    private_key, peer = _private(private_key), _public(peer)
     if isinstance(private_key, DhPrivateKey):
         mine = private_key.public
         if not isinstance(peer, DhPublicKey) or (peer.p, peer.g) != (mine.p, mine.g):
@@ -232,30 +251,61 @@ def shared_secret(private_key: ChipPrivateKey, peer: ChipPublicKey) -> bytes:
             raise MalformedInput("degenerate DH shared secret", field="public_key")
         # Fixed length: the KDF input is as long as p even with leading zeros.
         return value.to_bytes(_byte_length(mine.p), "big")
-    if not isinstance(peer, ec.EllipticCurvePublicKey) or peer.curve.name != private_key.curve.name:
+    if not isinstance(peer, EcPublicKey):
         raise MalformedInput("ECDH keys on different curves", field="public_key")
-    try:
-        return private_key.exchange(ec.ECDH(), peer)
-    except ValueError as exc:
-        raise MalformedInput("key agreement failed", field="public_key") from exc
+    return private_key.exchange(peer)
 
 
 def card_session_keys(
-    algorithm: CaAlgorithm, static_private_key: ChipPrivateKey, ephemeral_public_key: bytes
+    algorithm: CaAlgorithm, static_private_key: _AnyPrivateKey, ephemeral_public_key: bytes
 ) -> SessionKeys:
     """The chip's side: new session keys from the terminal's ephemeral public key.
 
     Raises:
         MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
     """
-    like = (
-        static_private_key.public
-        if isinstance(static_private_key, DhPrivateKey)
-        else static_private_key.public_key()
-    )
-    peer = _decode_peer(ephemeral_public_key, like)
-    secret = shared_secret(static_private_key, peer)
+    key = _private(static_private_key)
+    if isinstance(key, DhPrivateKey):
+        peer: ChipPublicKey = key.public.with_value(ephemeral_public_key)
+    else:
+        peer = EcPublicKey.from_encoded(key.curve, ephemeral_public_key)
+    secret = shared_secret(key, peer)
     return SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
+
+
+def chip_public_key(info: ChipAuthenticationPublicKeyInfo) -> ChipPublicKey:
+    """The DG14 / EF.CardSecurity Chip Authentication key as a key object CA takes.
+
+    The SubjectPublicKeyInfo may name its group by a named-curve OID, by
+    explicit parameters (matched to the standardized curve they spell out) or
+    by ``standardizedDomainParameters`` (``0.4.0.127.0.7.1.2`` with an
+    INTEGER id, BSI TR-03110-3 §A.2.1.1, as national ID cards write it).
+
+    Raises:
+        UnsupportedAlgorithm: a group outside the standardized table (or explicit
+            parameters that are none of its curves).
+        MalformedInput: the key does not decode, is not a valid point / value,
+            or its kind contradicts its group (ECDH on DH parameters...).
+    """
+    group = info.group
+    if info.protocol is PublicKeyOid.DH:
+        if group is None:
+            raise UnsupportedAlgorithm("the DH Chip Authentication key's group is not supported")
+        if not isinstance(group, DHGroup):
+            raise MalformedInput("a DH Chip Authentication key on a curve", field="public_key")
+        return DhPublicKey(
+            p=group.p, g=group.g, y=int.from_bytes(info.public_key, "big"), q=group.q
+        )
+    if isinstance(group, DHGroup):
+        raise MalformedInput("an ECDH Chip Authentication key on DH parameters", field="public_key")
+    if group is None:
+        # No parameters the SecurityInfos parser recognised: the key's own SPKI
+        # may still name a curve (it raises UnsupportedAlgorithm otherwise).
+        parsed = parse_public_key_info(info.subject_public_key_info)
+        if parsed.algorithm != "ec" or parsed.curve is None or parsed.ec_point is None:
+            raise UnsupportedAlgorithm("the Chip Authentication key's curve is not supported")
+        return EcPublicKey.from_encoded(curve_by_name(parsed.curve), parsed.ec_point)
+    return EcPublicKey.from_encoded(group, info.public_key)
 
 
 def _ephemeral_key(chip_key: ChipPublicKey, random: RandomSource) -> ChipPrivateKey:
@@ -268,15 +318,13 @@ def _ephemeral_key(chip_key: ChipPublicKey, random: RandomSource) -> ChipPrivate
                 continue
             y = pow(chip_key.g, x, chip_key.p)
             return DhPrivateKey(DhPublicKey(chip_key.p, chip_key.g, y, chip_key.q), x)
-        bits = chip_key.curve.key_size
+        # A draw of the field's bit length, kept when below n (recorded sessions replay).
+        bits = chip_key.curve.p.bit_length()
         scalar = int.from_bytes(random.token_bytes((bits + 7) // 8), "big")
         scalar &= (1 << bits) - 1
-        if scalar == 0:
+        if not 0 < scalar < chip_key.curve.n:
             continue
-        try:
-            return ec.derive_private_key(scalar, chip_key.curve)
-        except ValueError:
-            continue  # not below the group order: draw again
+        return EcPrivateKey(chip_key.curve, scalar)
     raise ConfigurationError("random source never produced a usable private key")
 
 
@@ -342,7 +390,7 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
         channel: SecureChannel,
         *,
         algorithm: CaAlgorithm,
-        chip_public_key: ChipPublicKey,
+        chip_public_key: _AnyPublicKey,
         random: RandomSource,
         key_id: int | None = None,
         commands: CaCommands = CaCommands.AUTO,
@@ -352,10 +400,11 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
             raise TypeError("channel must be a SecureChannel")
         if not isinstance(algorithm, CaAlgorithm):
             raise TypeError("algorithm must be a CaAlgorithm")
-        if algorithm.elliptic != isinstance(chip_public_key, ec.EllipticCurvePublicKey):
-            raise ConfigurationError("the chip key does not match the CA algorithm")
-        if not isinstance(chip_public_key, ec.EllipticCurvePublicKey | DhPublicKey):
+        if not isinstance(chip_public_key, ec.EllipticCurvePublicKey | EcPublicKey | DhPublicKey):
             raise TypeError("chip_public_key must be an EC or DH public key")
+        chip_public_key = _public(chip_public_key)
+        if algorithm.elliptic != isinstance(chip_public_key, EcPublicKey):
+            raise ConfigurationError("the chip key does not match the CA algorithm")
         if key_id is not None and (type(key_id) is not int or key_id < 0):
             raise TypeError("key_id must be a non-negative int")
         if commands is CaCommands.AUTO:

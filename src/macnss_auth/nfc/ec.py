@@ -9,6 +9,13 @@ on short Weierstrass curves ``y^2 = x^3 + a*x + b`` over GF(p):
 * :class:`Curve` and :class:`Point` value objects (affine coordinates);
 * :func:`add`, :func:`negate` and :func:`multiply` (Jacobian coordinates and a
   width-5 NAF inside, one inversion at the end);
+* :func:`multiply_secret`, a Montgomery ladder with a fixed number of steps
+  and branch-free conditional swaps, for secret scalars (the terminal's
+  ephemeral Chip Authentication key, a virtual card's static key);
+* :func:`multiply_add` (``u1*G + u2*Q`` in one interleaved pass, with the
+  generator's odd multiples computed once per curve), for ECDSA verification
+  on public data;
+* :func:`validate_public_point` (on the curve, not infinity, order ``n``);
 * :func:`encode_point` / :func:`decode_point` for the uncompressed SEC 1 form
   ``04 || X || Y`` (the only form PACE allows), with validation;
 * :func:`sqrt_mod` for the Integrated Mapping.
@@ -16,14 +23,20 @@ on short Weierstrass curves ``y^2 = x^3 + a*x + b`` over GF(p):
 The point at infinity is ``None``: every function that can produce it says so
 in its type, so callers cannot forget the case.
 
-Security note: Python integers are not constant-time. Scalar multiplication
-here leaks timing that depends on the scalar (the NAF digits, the big-integer
-sizes). That is acceptable for a terminal doing one PACE run with fresh
-ephemeral keys, and for tests, but not for long-term private keys on a device
-an attacker can time: see ``docs/pace.md``.
+Security note: Python integers are not constant-time. :func:`multiply` and
+:func:`multiply_add` leak timing that depends on the scalar (the NAF digits);
+they are for public scalars (signature verification) and single-use PACE keys.
+:func:`multiply_secret` runs the same sequence of field operations for every
+scalar of the curve (the scalar is first lifted to a fixed bit length, and the
+ladder swaps its two points with arithmetic masks instead of branches); what
+remains is the timing of CPython's big-integer arithmetic itself, which
+depends on the operands' values only through their sizes. See
+``docs/eid-protocols.md`` ("Curves") for the argument.
 """
 
 from __future__ import annotations
+
+import functools
 
 import attrs
 
@@ -37,8 +50,11 @@ __all__ = [
     "encode_point",
     "field_element_to_bytes",
     "multiply",
+    "multiply_add",
+    "multiply_secret",
     "negate",
     "sqrt_mod",
+    "validate_public_point",
 ]
 
 
@@ -198,24 +214,6 @@ def _add_mixed(  # noqa: PLR0917 (hot path: positional ints avoid tuple packing)
     return (x3, y3, z3)
 
 
-def _naf(k: int) -> list[int]:
-    """Width-w non-adjacent form, least significant digit first."""
-    digits: list[int] = []
-    full = 1 << _WINDOW
-    half = full >> 1
-    while k:
-        if k & 1:
-            digit = k & (full - 1)
-            if digit >= half:
-                digit -= full
-            k -= digit
-        else:
-            digit = 0
-        digits.append(digit)
-        k >>= 1
-    return digits
-
-
 def multiply(curve: Curve, scalar: int, point: Point | None) -> Point | None:
     """``k * P`` (not constant-time; see the module docstring).
 
@@ -237,7 +235,7 @@ def multiply(curve: Curve, scalar: int, point: Point | None) -> Point | None:
             break
         table[odd] = last
     x, y, z = 1, 1, 0
-    for digit in reversed(_naf(scalar)):
+    for digit in reversed(_wnaf(scalar, _WINDOW)):
         x, y, z = _double(x, y, z, a, p)
         if digit:
             entry = table.get(abs(digit))
@@ -251,6 +249,181 @@ def multiply(curve: Curve, scalar: int, point: Point | None) -> Point | None:
     z_inv = pow(z, -1, p)
     zz_inv = z_inv * z_inv % p
     return Point(x * zz_inv % p, y * zz_inv * z_inv % p)
+
+
+def _add_jacobian(  # noqa: PLR0917 (hot path: positional ints avoid tuple packing)
+    x1: int, y1: int, z1: int, x2: int, y2: int, z2: int, a: int, p: int
+) -> _Jacobian:
+    """Jacobian plus Jacobian (add-1998-cmo-2), with the doubling and infinity cases."""
+    if not z1:
+        return (x2, y2, z2)
+    if not z2:
+        return (x1, y1, z1)
+    z1z1 = z1 * z1 % p
+    z2z2 = z2 * z2 % p
+    u1 = x1 * z2z2 % p
+    u2 = x2 * z1z1 % p
+    s1 = y1 * z2 * z2z2 % p
+    s2 = y2 * z1 * z1z1 % p
+    h = (u2 - u1) % p
+    r = (s2 - s1) % p
+    if not h:
+        # Reached in the ladder only when a prefix of the scalar is a multiple
+        # of n or (n-1)/2: probability about 2^-200 for a random scalar.
+        if not r:
+            return _double(x1, y1, z1, a, p)
+        return (1, 1, 0)
+    hh = h * h % p
+    hhh = hh * h % p
+    v = u1 * hh % p
+    x3 = (r * r - hhh - 2 * v) % p
+    y3 = (r * (v - x3) - s1 * hhh) % p
+    z3 = z1 * z2 % p * h % p
+    return (x3, y3, z3)
+
+
+def _to_affine(curve: Curve, x: int, y: int, z: int) -> Point | None:
+    if not z:
+        return None
+    p = curve.p
+    z_inv = pow(z, -1, p)
+    zz_inv = z_inv * z_inv % p
+    return Point(x * zz_inv % p, y * zz_inv * z_inv % p)
+
+
+def multiply_secret(curve: Curve, scalar: int, point: Point) -> Point | None:
+    """``k * P`` for a secret ``k`` in ``[1, n)``: a Montgomery ladder of fixed length.
+
+    The scalar is lifted to ``k + n`` or ``k + 2n``, whichever has bit
+    ``n.bit_length()`` set (the same multiple of a point of order ``n``), so
+    every scalar takes exactly ``n.bit_length()`` ladder steps; each step is
+    one addition and one doubling, and the two running points trade places
+    with arithmetic masks, not branches. ``point`` must be a validated point
+    of order ``n`` (see :func:`validate_public_point`).
+
+    Raises:
+        ValueError: ``scalar`` outside ``[1, n)``.
+    """
+    n = curve.n
+    if not 0 < scalar < n:
+        raise ValueError("scalar must be in [1, n)")
+    p, a = curve.p, curve.a
+    bits = n.bit_length()
+    lifted = scalar + n
+    # Branch-free: add n once more when k + n still lacks the top bit.
+    lifted += n * (1 - (lifted >> bits))
+    x0, y0, z0 = point.x, point.y, 1
+    x1, y1, z1 = _double(x0, y0, z0, a, p)
+    for i in range(bits - 1, -1, -1):
+        mask = -((lifted >> i) & 1)
+        t = mask & (x0 ^ x1)
+        x0, x1 = x0 ^ t, x1 ^ t
+        t = mask & (y0 ^ y1)
+        y0, y1 = y0 ^ t, y1 ^ t
+        t = mask & (z0 ^ z1)
+        z0, z1 = z0 ^ t, z1 ^ t
+        x1, y1, z1 = _add_jacobian(x0, y0, z0, x1, y1, z1, a, p)
+        x0, y0, z0 = _double(x0, y0, z0, a, p)
+        t = mask & (x0 ^ x1)
+        x0, x1 = x0 ^ t, x1 ^ t
+        t = mask & (y0 ^ y1)
+        y0, y1 = y0 ^ t, y1 ^ t
+        t = mask & (z0 ^ z1)
+        z0, z1 = z0 ^ t, z1 ^ t
+    if not z0:
+        return None
+    # Fermat inversion (a fixed exponent), not the extended Euclid of pow(z, -1, p),
+    # whose number of steps depends on the secret-dependent z.
+    z_inv = pow(z0, p - 2, p)
+    zz_inv = z_inv * z_inv % p
+    return Point(x0 * zz_inv % p, y0 * zz_inv * z_inv % p)
+
+
+_BASE_WINDOW = 7
+
+
+def _odd_multiples(curve: Curve, point: Point, window: int) -> list[Point]:
+    """``[P, 3P, 5P, ..., (2^(w-1) - 1)P]`` in affine form (public points only)."""
+    twice = add(curve, point, point)
+    table = [point]
+    for _ in range(3, 1 << (window - 1), 2):
+        nxt = add(curve, table[-1], twice)
+        if nxt is None:
+            break
+        table.append(nxt)
+    return table
+
+
+@functools.lru_cache(maxsize=32)
+def _generator_table(curve: Curve) -> tuple[Point, ...]:
+    return tuple(_odd_multiples(curve, curve.generator, _BASE_WINDOW))
+
+
+def _wnaf(k: int, window: int) -> list[int]:
+    digits: list[int] = []
+    full = 1 << window
+    half = full >> 1
+    while k:
+        if k & 1:
+            digit = k & (full - 1)
+            if digit >= half:
+                digit -= full
+            k -= digit
+        else:
+            digit = 0
+        digits.append(digit)
+        k >>= 1
+    return digits
+
+
+def multiply_add(curve: Curve, u1: int, u2: int, point: Point) -> Point | None:
+    """``u1*G + u2*Q`` (Straus-Shamir with width-w NAFs; not constant-time).
+
+    For ECDSA verification, where everything is public. ``None`` is infinity.
+    """
+    if u1 < 0 or u2 < 0:
+        raise ValueError("scalars must be non-negative")
+    base = _generator_table(curve)
+    mine = _odd_multiples(curve, point, _WINDOW)
+    if len(base) < 1 << (_BASE_WINDOW - 2) or len(mine) < 1 << (_WINDOW - 2):
+        # A point of tiny order (only on a hostile explicit curve): the slow path is exact.
+        return add(curve, multiply(curve, u1, curve.generator), multiply(curve, u2, point))
+    naf1 = _wnaf(u1, _BASE_WINDOW)
+    naf2 = _wnaf(u2, _WINDOW)
+    length = max(len(naf1), len(naf2))
+    naf1 += [0] * (length - len(naf1))
+    naf2 += [0] * (length - len(naf2))
+    p, a = curve.p, curve.a
+    x, y, z = 1, 1, 0
+    for i in range(length - 1, -1, -1):
+        if z:
+            x, y, z = _double(x, y, z, a, p)
+        d = naf1[i]
+        if d:
+            entry = base[abs(d) >> 1]
+            x, y, z = _add_mixed(x, y, z, entry.x, entry.y if d > 0 else p - entry.y, a, p)
+        d = naf2[i]
+        if d:
+            entry = mine[abs(d) >> 1]
+            x, y, z = _add_mixed(x, y, z, entry.x, entry.y if d > 0 else p - entry.y, a, p)
+    return _to_affine(curve, x, y, z)
+
+
+def validate_public_point(curve: Curve, point: Point) -> None:
+    """Full public-key validation (SEC 1 §3.2.2.1; BSI TR-03111 §3.3).
+
+    An affine :class:`Point` is never infinity; this checks the coordinates
+    are field elements on the curve and, for a cofactor above 1, that the
+    point has order ``n`` (``n*Q`` is infinity), so a small-subgroup point
+    cannot leak bits of a static key.
+
+    Raises:
+        MalformedInput: the point is not on the curve or not of order ``n``.
+    """
+    if not curve.contains(point):
+        raise MalformedInput("point is not on the curve", field="point")
+    if curve.h != 1 and multiply(curve, curve.n, point) is not None:
+        raise MalformedInput("point is not in the prime-order subgroup", field="point")
 
 
 def _multiply_affine(curve: Curve, scalar: int, point: Point) -> Point | None:

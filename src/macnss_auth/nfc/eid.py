@@ -44,7 +44,7 @@ from macnss_auth.authenticator import (
     Challenge,
     ClientContext,
 )
-from macnss_auth.challenges import challenge_failure, challenge_id_of
+from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.errors import (
     AuthenticationFailed,
@@ -192,7 +192,9 @@ class EidAuthenticator:
 
         Raises:
             ConfigurationError: neither or both given, or an empty value.
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         given = [
             (k, v)
             for k, v in (("document_number", document_number), ("personal_number", personal_number))
@@ -222,7 +224,11 @@ class EidAuthenticator:
         """Issue a single-use nonce for the card to sign.
 
         The challenge looks the same whether or not ``subject`` is enrolled.
+
+        Raises:
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         nonce = self._random.token_bytes(_NONCE_BYTES)
         challenge = Challenge(
@@ -285,6 +291,16 @@ class EidAuthenticator:
         except VerificationThrottled as exc:
             self._record(AuditAction.VERIFY, Outcome.FAILURE, subject, context, reason=exc.reason)
             raise
+        try:
+            # Decode before the nonce is used up: an upload that cannot even be
+            # read is refused (and audited) without costing the person the nonce.
+            evidence = _Evidence.of(response, nonce=record.verifier)
+        except MacnssAuthError as exc:
+            reason = (
+                exc.reason if isinstance(exc, AuthenticationFailed) else Reason.MALFORMED_RESPONSE
+            )
+            self._record(AuditAction.VERIFY, Outcome.FAILURE, subject, context, reason=reason)
+            raise
         if self._store.consume_challenge(challenge_id, now) is None:
             # Another request answered this nonce first.
             self._record(
@@ -292,7 +308,6 @@ class EidAuthenticator:
             )
             raise ChallengeUsed()
         try:
-            evidence = _Evidence.of(response, nonce=record.verifier)
             verification = self._verify_evidence(evidence, nonce=record.verifier)
         except MacnssAuthError as exc:
             reason = (

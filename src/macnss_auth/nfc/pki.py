@@ -15,9 +15,13 @@ validation answers with a :class:`ChainResult` that says what was checked.
 Real certificates deviate from RFC 5280: negative serial numbers, NULL
 signature parameters, EC keys with *explicit* domain parameters instead of a
 named curve. Certificates are therefore parsed with asn1crypto (tolerant), and
-keys are rebuilt for cryptography here: explicit EC parameters are matched
-against the named curves cryptography supports (all of p, a, b, G, n, h must
-match) and the key is rebuilt on that curve. Signature checks stay strict.
+explicit EC parameters are matched against the standardized curves (all of p,
+a, b, G, n, h must match: :func:`~macnss_auth.nfc.domain_params.curve_from_explicit`).
+ECDSA then runs through :mod:`macnss_auth.nfc.eckeys` on every standardized
+curve: cryptography where it has the curve, the project's own arithmetic for
+the others (brainpoolP192r1/P224r1/P320r1; secp192r1/secp224r1 on OpenSSL
+builds without them). Unknown explicit curves are refused. Signature checks
+stay strict.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ from macnss_auth.errors import (
 )
 from macnss_auth.nfc import ec as ec_math
 from macnss_auth.nfc import tlv
-from macnss_auth.nfc.domain_params import curve_from_explicit
+from macnss_auth.nfc.domain_params import curve_by_name, curve_from_explicit, standardized
+from macnss_auth.nfc.eckeys import EcPublicKey, clear_key_cache, ecdsa_verify
 
 __all__ = [
     "OID_CSCA_MASTER_LIST",
+    "OID_STANDARDIZED_DOMAIN_PARAMETERS",
     "Certificate",
     "CertificateRevocationList",
     "ChainResult",
@@ -66,6 +72,7 @@ __all__ = [
     "TrustSource",
     "TrustStore",
     "clear_caches",
+    "ecdsa_signature_values",
     "parse_certificate",
     "parse_crl",
     "parse_master_list",
@@ -233,64 +240,57 @@ class SignatureScheme:
 
 
 def verify_signature(
-    key: PublicKey | PublicKeyInfo, scheme: SignatureScheme, data: bytes, signature: bytes
+    key: PublicKey | EcPublicKey | PublicKeyInfo,
+    scheme: SignatureScheme,
+    data: bytes,
+    signature: bytes,
 ) -> None:
     """Verify ``signature`` over ``data``.
 
-    ``key`` may be a :class:`PublicKeyInfo`: EC keys on standardized curves that
-    cryptography lacks, whose explicit domain parameters the key carried
-    (brainpoolP224r1 document signers, for example), are then checked by a
-    small verification-only ECDSA over that curve (public data only). Unknown
-    explicit curves are refused.
+    EC keys may be on any standardized curve, named by OID or by explicit
+    parameters (brainpoolP224r1 document signers, for example): curves
+    cryptography lacks are checked by :func:`macnss_auth.nfc.eckeys.ecdsa_verify`
+    (public data only). Unknown explicit curves are refused.
 
     Raises:
         SignatureInvalid: the signature does not verify, or the key type does not fit the scheme.
-        UnsupportedAlgorithm: the key cannot be used (unknown curve without parameters, DH).
+        UnsupportedAlgorithm: the key cannot be used (unknown curve, DH).
+        PkiFormatError: an EC key whose point is not a valid point of its curve.
     """
     if isinstance(key, PublicKeyInfo):
-        params = key.ec_parameters
-        # Only standardized curves (named by matching every parameter) get the
-        # pure-Python path: arbitrary explicit curves would let a forged SOD
-        # make the verifier do unbounded work.
-        if (
-            key.algorithm == "ec"
-            and key.curve is not None
-            and key.curve not in _CRYPTOGRAPHY_CURVES
-            and params is not None
-        ):
-            _verify_ecdsa_explicit(params, key.ec_point or b"", scheme, data, signature)
+        ec_key = key.ec_public_key() if key.algorithm == "ec" else None
+        if ec_key is not None:
+            _verify_ecdsa(ec_key, scheme, data, signature)
             return
         key = key.to_cryptography()
+    if isinstance(key, EcPublicKey):
+        _verify_ecdsa(key, scheme, data, signature)
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        try:
+            ec_key = EcPublicKey.from_cryptography(key)
+        except MalformedInput as exc:
+            raise PkiFormatError("invalid EC public point", field="public_key") from exc
+        _verify_ecdsa(ec_key, scheme, data, signature)
+        return
     algorithm = scheme.hash.new()
     try:
-        if isinstance(key, rsa.RSAPublicKey):
-            if scheme.kind is SignatureKind.RSA_PKCS1:
-                key.verify(signature, data, padding.PKCS1v15(), algorithm)
-            elif scheme.kind is SignatureKind.RSA_PSS:
-                mgf_hash = (scheme.pss_mgf_hash or scheme.hash).new()
-                salt = scheme.pss_salt_length
-                key.verify(
-                    signature,
-                    data,
-                    padding.PSS(
-                        mgf=padding.MGF1(mgf_hash),
-                        salt_length=salt if salt is not None else padding.PSS.AUTO,
-                    ),
-                    algorithm,
-                )
-            else:
-                raise SignatureInvalid("an RSA key cannot make an ECDSA signature")
-        elif scheme.kind is SignatureKind.ECDSA:
-            key.verify(signature, data, ec.ECDSA(algorithm))
-        elif scheme.kind is SignatureKind.ECDSA_PLAIN:
-            size = (key.curve.key_size + 7) // 8
-            if len(signature) != 2 * size:
-                raise SignatureInvalid("plain ECDSA signature has the wrong length")
-            r = int.from_bytes(signature[:size], "big")
-            s = int.from_bytes(signature[size:], "big")
-            key.verify(utils.encode_dss_signature(r, s), data, ec.ECDSA(algorithm))
+        if scheme.kind is SignatureKind.RSA_PKCS1:
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        elif scheme.kind is SignatureKind.RSA_PSS:
+            mgf_hash = (scheme.pss_mgf_hash or scheme.hash).new()
+            salt = scheme.pss_salt_length
+            key.verify(
+                signature,
+                data,
+                padding.PSS(
+                    mgf=padding.MGF1(mgf_hash),
+                    salt_length=salt if salt is not None else padding.PSS.AUTO,
+                ),
+                algorithm,
+            )
         else:
-            raise SignatureInvalid("an EC key cannot make an RSA signature")
+            raise SignatureInvalid("an RSA key cannot make an ECDSA signature")
     except InvalidSignature:
         raise SignatureInvalid("signature does not verify") from None
     except (ValueError, TypeError) as exc:
@@ -298,51 +298,32 @@ def verify_signature(
         raise SignatureInvalid(f"signature cannot be checked: {type(exc).__name__}") from None
 
 
-def _verify_ecdsa_explicit(
-    params: EcDomainParameters, point: bytes, scheme: SignatureScheme, data: bytes, signature: bytes
-) -> None:
-    # SEC 1 §4.1.4 with the shared prime-field module: public data only.
-    if scheme.kind not in (SignatureKind.ECDSA, SignatureKind.ECDSA_PLAIN):
-        raise SignatureInvalid("an EC key cannot make an RSA signature")
-    curve = ec_math.Curve(
-        params.name or "explicit",
-        params.p,
-        params.a % params.p,
-        params.b,
-        params.gx,
-        params.gy,
-        params.n,
-        params.h,
-    )
-    try:
-        q = ec_math.decode_point(curve, point)
-    except MalformedInput:
-        raise SignatureInvalid("EC public point is not on the curve") from None
-    n = params.n
-    if scheme.kind is SignatureKind.ECDSA_PLAIN:
-        half = curve.order_length
+def ecdsa_signature_values(
+    key: EcPublicKey, kind: SignatureKind, signature: bytes
+) -> tuple[int, int]:
+    """``(r, s)`` from a DER ``Ecdsa-Sig-Value`` or a plain ``r || s`` (BSI TR-03111 §5.2.1).
+
+    Raises:
+        SignatureInvalid: a malformed encoding or the wrong length.
+    """
+    if kind is SignatureKind.ECDSA_PLAIN:
+        half = key.curve.order_length
         if len(signature) != 2 * half:
             raise SignatureInvalid("plain ECDSA signature has the wrong length")
-        r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
-    else:
-        try:
-            r, s = utils.decode_dss_signature(signature)
-        except ValueError:
-            raise SignatureInvalid("malformed ECDSA signature") from None
-    if not (0 < r < n and 0 < s < n):
-        raise SignatureInvalid("ECDSA signature values out of range")
-    digest = scheme.hash.digest(data)
-    e = int.from_bytes(digest, "big")
-    excess = len(digest) * 8 - n.bit_length()
-    if excess > 0:
-        e >>= excess
-    w = pow(s, -1, n)
-    total = ec_math.add(
-        curve,
-        ec_math.multiply(curve, e * w % n, curve.generator),
-        ec_math.multiply(curve, r * w % n, q),
-    )
-    if total is None or total.x % n != r:
+        return int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+    if kind is not SignatureKind.ECDSA:
+        raise SignatureInvalid("an EC key cannot make an RSA signature")
+    try:
+        # Strict DER (cryptography's parser): BER variants are malleability, refuse them.
+        r, s = utils.decode_dss_signature(signature)
+    except ValueError:
+        raise SignatureInvalid("malformed ECDSA signature") from None
+    return r, s
+
+
+def _verify_ecdsa(key: EcPublicKey, scheme: SignatureScheme, data: bytes, signature: bytes) -> None:
+    values = ecdsa_signature_values(key, scheme.kind, signature)
+    if not ecdsa_verify(key, data, values, scheme.hash.new()):
         raise SignatureInvalid("signature does not verify")
 
 
@@ -387,17 +368,6 @@ _NAMED_CURVE_OIDS: dict[str, str] = {
     "1.3.36.3.3.2.8.1.1.13": "brainpoolP512r1",
 }
 
-_CRYPTOGRAPHY_CURVES: dict[str, ec.EllipticCurve] = {
-    "secp192r1": ec.SECP192R1(),
-    "secp224r1": ec.SECP224R1(),
-    "secp256r1": ec.SECP256R1(),
-    "secp384r1": ec.SECP384R1(),
-    "secp521r1": ec.SECP521R1(),
-    "brainpoolP256r1": ec.BrainpoolP256R1(),
-    "brainpoolP384r1": ec.BrainpoolP384R1(),
-    "brainpoolP512r1": ec.BrainpoolP512R1(),
-}
-
 
 @attrs.frozen
 class PublicKeyInfo:
@@ -431,14 +401,37 @@ class PublicKeyInfo:
             return (len(self.ec_point) - 1) // 2 * 8
         return 0
 
+    def ec_public_key(self) -> EcPublicKey:
+        """The EC key on its standardized curve, validated (on the curve, order ``n``).
+
+        Raises:
+            UnsupportedAlgorithm: not an EC key, or a curve outside the standardized table.
+            PkiFormatError: the point is not a valid point of the curve.
+        """
+        return _ec_public_key(self)
+
     def to_cryptography(self) -> PublicKey:
         """A cryptography public key (EC keys rebuilt on their named curve).
 
         Raises:
-            UnsupportedAlgorithm: DH keys, or a curve cryptography does not support.
+            UnsupportedAlgorithm: DH keys, or a curve the installed cryptography
+                lacks (:meth:`ec_public_key` and :func:`verify_signature` still
+                handle every standardized curve).
             PkiFormatError: the key values are invalid (point not on the curve...).
         """
         return _to_cryptography(self)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ec_public_key(info: PublicKeyInfo) -> EcPublicKey:
+    if info.algorithm != "ec" or info.ec_point is None:
+        raise UnsupportedAlgorithm(f"{info.algorithm} keys are not EC keys")
+    if info.curve is None:
+        raise UnsupportedAlgorithm("EC curve explicit/unknown is not supported")
+    try:
+        return EcPublicKey.from_encoded(curve_by_name(info.curve), info.ec_point)
+    except MalformedInput as exc:
+        raise PkiFormatError("invalid EC public point", field="public_key") from exc
 
 
 @functools.lru_cache(maxsize=4096)
@@ -449,15 +442,11 @@ def _to_cryptography(info: PublicKeyInfo) -> PublicKey:
         except ValueError as exc:
             raise PkiFormatError("invalid RSA public key", field="public_key") from exc
     if info.algorithm == "ec" and info.ec_point is not None:
-        curve = _CRYPTOGRAPHY_CURVES.get(info.curve or "")
-        if curve is None:
-            raise UnsupportedAlgorithm(
-                f"EC curve {info.curve or 'explicit/unknown'} is not supported"
-            )
-        try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(curve, info.ec_point)
-        except ValueError as exc:
-            raise PkiFormatError("invalid EC public point", field="public_key") from exc
+        key = _ec_public_key(info).to_cryptography()
+        if key is None:
+            # verify_signature handles these curves; only a cryptography object is missing.
+            raise UnsupportedAlgorithm(f"cryptography has no EC curve {info.curve}")
+        return key
     raise UnsupportedAlgorithm(f"{info.algorithm} keys cannot be used for signatures here")
 
 
@@ -481,18 +470,63 @@ def _int_of(value: Any) -> int:
 
 
 def parse_public_key_info(der: bytes) -> PublicKeyInfo:
-    """Parse a SubjectPublicKeyInfo (RSA, EC named or explicit, DH).
+    """Parse a SubjectPublicKeyInfo (RSA, EC named or explicit, DH, standardized id).
+
+    The group may be named by ``standardizedDomainParameters`` (an INTEGER id
+    of ICAO 9303-11 §9.5.1), as EF.CardSecurity and DG14 of national ID cards
+    write Chip Authentication keys.
 
     Raises:
         PkiFormatError: malformed DER.
-        UnsupportedAlgorithm: another key algorithm.
+        UnsupportedAlgorithm: another key algorithm, or a reserved/unknown standardized id.
     """
     return _parse_public_key_info(bytes(der))
+
+
+class _AnyAlgorithm(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5280 §4.1.1.2 with the parameters left open (asn1crypto's own
+    # PublicKeyInfo raises KeyError on algorithms it does not know).
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("algorithm", core.ObjectIdentifier),
+        ("parameters", core.Any, {"optional": True}),
+    ]
+
+
+class _AnySubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5280 §4.1.2.7
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("algorithm", _AnyAlgorithm),
+        ("public_key", core.BitString),
+    ]
+
+
+#: standardizedDomainParameters (BSI TR-03110-3 §A.2.1.1; ICAO 9303-11 §9.5.1):
+#: the AlgorithmIdentifier's parameter is an INTEGER id of the standardized table.
+OID_STANDARDIZED_DOMAIN_PARAMETERS = "0.4.0.127.0.7.1.2"
+
+
+def _standardized_key(der: bytes) -> PublicKeyInfo:
+    """A SubjectPublicKeyInfo naming its group by a standardized domain parameter id."""
+    spki = _AnySubjectPublicKeyInfo.load(der, strict=True)
+    parameters = spki["algorithm"]["parameters"]
+    if isinstance(parameters, core.Void):
+        raise PkiFormatError("standardizedDomainParameters without an id", field="public_key")
+    parameter_id = parameters.parse(core.Integer).native
+    if not isinstance(parameter_id, int):
+        raise PkiFormatError("standardized domain parameter id is not an INTEGER", field="key")
+    group = standardized(parameter_id)
+    body = _whole_bytes(spki["public_key"], "key")
+    if isinstance(group, ec_math.Curve):
+        return PublicKeyInfo("ec", der, curve=group.name, ec_point=body)
+    return PublicKeyInfo("dh", der)
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
     try:
+        generic = _AnySubjectPublicKeyInfo.load(der, strict=True)
+        if generic["algorithm"]["algorithm"].dotted == OID_STANDARDIZED_DOMAIN_PARAMETERS:
+            return _standardized_key(der)
         spki = keys.PublicKeyInfo.load(der, strict=True)
         oid = spki["algorithm"]["algorithm"].dotted
         if oid in ("1.2.840.113549.1.1.1", "1.2.840.113549.1.1.10"):
@@ -561,11 +595,11 @@ def _match_curve(values: tuple[int, int, int, int, int, int, int]) -> str | None
     p, a, b, gx, gy, n, h = values
     curve = curve_from_explicit(p=p, a=a % p, b=b, gx=gx, gy=gy, n=n)
     if curve is None and h == 1:
-        # With a cofactor of 1, a curve cryptography knows is also recognised when
+        # With a cofactor of 1, a standardized curve is also recognised when
         # b is given unreduced: the curve equation pins b only modulo p.
         curve = curve_from_explicit(p=p, a=a % p, b=b % p, gx=gx, gy=gy, n=n)
-        if curve is not None and curve.name not in _CRYPTOGRAPHY_CURVES:
-            curve = None
+    if curve is not None and curve.h != h:
+        return None  # a stated cofactor that is not the curve's: not that curve's parameters
     return curve.name if curve is not None else None
 
 
@@ -1478,5 +1512,7 @@ def clear_caches() -> None:
     _parse_certificate.cache_clear()
     _parse_public_key_info.cache_clear()
     _to_cryptography.cache_clear()
+    _ec_public_key.cache_clear()
+    clear_key_cache()
     _name_key_of.cache_clear()
     _scheme_of.cache_clear()

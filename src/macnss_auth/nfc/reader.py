@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
@@ -47,18 +46,17 @@ from macnss_auth.errors import (
     RemoteProtocolError,
     SecureMessagingError,
     TransportError,
-    UnsupportedAlgorithm,
 )
 from macnss_auth.nfc.active_auth import ActiveAuthentication
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.bac import BacProtocol
-from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey, DhPublicKey
+from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey
+from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
 from macnss_auth.nfc.crypto import SymmetricCipher
-from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pace import PaceResult, PaceTerminal, select_pace_info
-from macnss_auth.nfc.pki import TrustStore, parse_public_key_info
+from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationInfo,
@@ -689,16 +687,12 @@ class DocumentReader:
 def chip_public_key(info: ChipAuthenticationPublicKeyInfo) -> ChipPublicKey:
     """The DG14 Chip Authentication key as a key object the CA protocol takes.
 
+    Kept here for callers of this name; the parser is
+    :func:`macnss_auth.nfc.chip_auth.chip_public_key` (every standardized
+    curve and DH group, named, explicit or by standardized id).
+
     Raises:
         UnsupportedAlgorithm: the key's parameters are not recognised.
         MalformedInput: the key does not decode.
     """
-    group = info.group
-    if isinstance(group, DHGroup):
-        return DhPublicKey(
-            p=group.p, g=group.g, y=int.from_bytes(info.public_key, "big"), q=group.q
-        )
-    key = parse_public_key_info(info.subject_public_key_info).to_cryptography()
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise UnsupportedAlgorithm("the Chip Authentication key is neither DH nor EC")
-    return key
+    return parse_chip_public_key(info)

@@ -56,7 +56,7 @@ import pyotp
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
-from macnss_auth.challenges import challenge_failure, challenge_id_of
+from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.errors import (
     AuthenticationFailed,
@@ -164,7 +164,6 @@ class _Trial:
     attempt: Attempt
 
 
-@functools.lru_cache(maxsize=64)
 def _normalize_any_length(code: object) -> str:
     """Digits of any length an enrollment may have (6 to 8), else MalformedInput.
 
@@ -172,6 +171,9 @@ def _normalize_any_length(code: object) -> str:
     the wrong length fails as a wrong code (InvalidCode), for enrolled and
     unknown subjects alike, or the error type would tell an 8-digit
     enrollment from no enrollment.
+
+    Not cached: the argument is whatever the client sent (a list is not
+    hashable), and a cache of recent codes is a store of secrets.
     """
     digits = normalize_code(code)
     if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:
@@ -181,6 +183,7 @@ def _normalize_any_length(code: object) -> str:
     return digits
 
 
+@functools.lru_cache(maxsize=64)
 def _parameters(algorithm: str, digits: int, period: int) -> OtpParameters:
     # Stored parameters repeat; validating them once per combination is enough.
     return OtpParameters(algorithm=OtpAlgorithm.parse(algorithm), digits=digits, period=period)
@@ -261,7 +264,11 @@ class CodeAuthenticatorBase:
         and nothing is read from the enrollment, so it reveals nothing. Several
         challenges of one subject may be live at once (a phone and a kiosk);
         the time step or counter, not the challenge, prevents replay.
+
+        Raises:
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         challenge = Challenge(
             id=Challenge.new_id(self._random),
@@ -331,8 +338,10 @@ class CodeAuthenticatorBase:
             InvalidCode: the code is wrong (or the subject is not enrolled).
             TokenReplayed: the code (its time step or counter) was already used.
             VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
-            MalformedInput: the code has characters other than digits, spaces and dashes.
+            MalformedInput: the code has characters other than digits, spaces and dashes,
+                or ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         enrollment = self._store.get_enrollment(subject, self._method)
         return self._check(subject, code, context, now, enrollment)
@@ -560,6 +569,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         counter: int,
         context: ClientContext | None,
     ) -> Provisioning:
+        subject = subject_of(subject)
         params = parameters or self._parameters
         now = self._clock.now()
         migrated = secret is not None
@@ -639,6 +649,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
             VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
             MalformedInput: the code has characters other than digits, spaces and dashes.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         pending = self._store.get_enrollment(subject, self._method + _PENDING)
         if pending is None or not pending.is_usable(now):
@@ -655,6 +666,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
 
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Remove the confirmed and any pending enrollment; True if there was one."""
+        subject = subject_of(subject)
         removed = self._store.delete_enrollment(subject, self._method)
         removed = self._store.delete_enrollment(subject, self._method + _PENDING) or removed
         return self._revoked(subject, removed, context)
@@ -674,19 +686,19 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         params = self._parameters_of(enrollment) if enrollment else self._parameters
         with self._malformed_audited(subject, context, now, action):
             digits = _normalize_any_length(code)
+        # An unknown subject goes through the same steps on a dummy enrollment:
+        # the same store reads (its counter key is one nobody advances), the
+        # same HMACs, then the same answer. Only the outcome is forced.
+        target = enrollment if enrollment is not None else self._dummy(params)
         # Attempts are counted per value of the replay counter: the success below
         # advances it, which starts a fresh count without a write of its own.
-        generation = str(enrollment.params["generation"]) if enrollment is not None else ""
-        mark = self._store.current(self._counter_key(generation)) if generation else None
+        generation = str(target.params["generation"])
+        mark = self._store.current(self._counter_key(generation))
         trial = self._acquire(
             subject, context, now, action, generation=-1 if mark is None else mark
         )
-        if enrollment is None:
-            # Same work as for a real enrollment, then the same answer.
-            self._match(self._dummy(params), params, digits, now)
-            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
-        match = self._match(enrollment, params, digits, now)
-        if match is None:
+        match = self._match(target, params, digits, now)
+        if enrollment is None or match is None:
             raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
         if match.replayed:
             raise self._failed(TokenReplayed, trial, challenge_id=challenge_id)
@@ -894,6 +906,7 @@ class HotpAuthenticator(BaseOtpAuthenticator):
             VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
             MalformedInput: a code has characters other than digits, spaces and dashes.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         action = AuditAction.RESYNC
         enrollment = self._store.get_enrollment(subject, self._method)
@@ -902,7 +915,8 @@ class HotpAuthenticator(BaseOtpAuthenticator):
             codes = [_normalize_any_length(c) for c in (first, second)]
         trial = self._acquire(subject, context, now, action)
         target = enrollment if enrollment is not None else self._dummy(params)
-        base = self._next_counter(target) if enrollment is not None else 0
+        # The dummy's counter is read too: unknown subjects cost the same store calls.
+        base = self._next_counter(target)
         otp = _PyOtp(target.secret.reveal(), params)
         window = [otp.generate_otp(c) for c in range(base, base + self.resync_window + 2)]
         found: int | None = None

@@ -88,6 +88,7 @@ import phonenumbers
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
+from macnss_auth.challenges import challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
 from macnss_auth.delivery.base import (
     ChannelKind,
@@ -122,6 +123,7 @@ from macnss_auth.otp.contacts import (
     validate_destination,
 )
 from macnss_auth.secret import Secret
+from macnss_auth.store._codec import micros
 from macnss_auth.store.base import ChallengeRecord, Store
 from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 
@@ -557,8 +559,10 @@ class OutOfBandAuthenticator:
                 or in all; ``retry_after`` says when to try again.
             CodeNotDelivered: (inline dispatcher only) delivery failed; the
                 code was burnt.
+            MalformedInput: ``subject`` is not a usable subject id.
         """
         started = self._monotonic()
+        subject = subject_of(subject)
         now = self._clock.now()
         destination = confirmed_destination(self._store, subject, self._kind)
         target = destination if destination is not None else self._decoy(subject)
@@ -645,6 +649,7 @@ class OutOfBandAuthenticator:
             CodeNotDelivered: (inline dispatcher only) delivery failed.
         """
         started = self._monotonic()
+        subject = subject_of(subject)
         now = self._clock.now()
         if isinstance(destination, str):
             target = parse_destination(self._kind, destination, region=self.region)
@@ -841,10 +846,23 @@ class OutOfBandAuthenticator:
         subjects costs nothing and must not exhaust real people's caps. A
         decoy is still refused when the real counters are full, as a real
         subject would be.
+
+        The cooldown is decided atomically. Reading a counter and then
+        counting let every request of a parallel burst pass the same cooldown
+        (8 at once sent up to 8 SMS). Each send instead *claims* its place:
+        the send that follows the ``n``-th one of a window is named by the
+        window's start and ``n``, and claiming it is one atomic ``Store.hit``
+        on that name. Requests that saw the same state name the same place and
+        exactly one gets it; a request that comes after the winner counted its
+        send sees the new state, whose cooldown refuses it. A claim lasts one
+        cooldown, so a winner that crashed before counting its send holds the
+        subject back for one cooldown at most.
+
+        Real and decoy requests make the same store calls in the same order
+        (only the keys differ), so the calls tell nothing about who is enrolled.
         """
         policy = self.resend
         base = f"oob-send:{self.method}"
-        shared = f"{base}:decoy" if decoy else base
         graded = [
             (f"{base}:{purpose}:subject:{subject}", policy.daily_per_subject),
             (
@@ -857,32 +875,44 @@ class OutOfBandAuthenticator:
             caps.append((f":prefix:{self._prefix(target)}", policy.hourly_per_prefix))
         if policy.hourly_global is not None:
             caps.append((":global", policy.hourly_global))
-        hourly = [(shared + suffix, cap) for suffix, cap in caps]
-        # A decoy also looks at (never raises) the real counters: once they are
-        # full, real subjects are refused, and unknown ones must be refused alike.
-        watched = hourly + ([(base + suffix, cap) for suffix, cap in caps] if decoy else [])
         wait = 0.0
+        claims: list[tuple[str, float]] = []
         for key, cap in graded:
             state = self._store.peek(key, now, policy.window)
-            if state is None:
-                continue
-            if state.count >= cap:
-                ends = state.first_at + dt.timedelta(seconds=policy.window)
-                wait = max(wait, (ends - now).total_seconds())
-            ready = state.last_at + dt.timedelta(seconds=policy.cooldown_after(state.count))
-            wait = max(wait, (ready - now).total_seconds())
-        for key, cap in watched:
-            state = self._store.peek(key, now, 3600.0)
-            if state is not None and state.count >= cap:
-                ends = state.first_at + dt.timedelta(seconds=3600.0)
-                wait = max(wait, (ends - now).total_seconds())
+            sent = 0 if state is None else state.count
+            if state is not None:
+                if state.count >= cap:
+                    ends = state.first_at + dt.timedelta(seconds=policy.window)
+                    wait = max(wait, (ends - now).total_seconds())
+                ready = state.last_at + dt.timedelta(seconds=policy.cooldown_after(state.count))
+                wait = max(wait, (ready - now).total_seconds())
+            opened = 0 if state is None else micros(state.first_at)
+            claims.append((f"{key}:claim:{opened}:{sent}", policy.cooldown_after(sent + 1)))
+        # Both the real and the decoy hourly counters are read, whoever asks; a
+        # decoy acts on both (once the real ones are full, real subjects are
+        # refused, and unknown ones must be refused alike), a real subject on its own.
+        for suffix, cap in caps:
+            for key, applies in ((base + suffix, True), (f"{base}:decoy{suffix}", decoy)):
+                state = self._store.peek(key, now, 3600.0)
+                if applies and state is not None and state.count >= cap:
+                    ends = state.first_at + dt.timedelta(seconds=3600.0)
+                    wait = max(wait, (ends - now).total_seconds())
         if wait > 0:
             self._fail_rate(now, subject, context, wait)
+        if policy.cooldown > 0:
+            # The subject's place first, then the destination's, stopping at the
+            # first one lost: claiming both at once would let two racers each win
+            # one and neither send. Of the requests for one subject exactly one
+            # reaches the destination's claim.
+            for claim, span in claims:
+                if self._store.hit(claim, now, span).count > 1:
+                    self._fail_rate(now, subject, context, span)
+        shared = f"{base}:decoy" if decoy else base
         over = False
         for key, cap in graded:
             over |= self._store.hit(key, now, policy.window).count > cap
-        for key, cap in hourly:
-            over |= self._store.hit(key, now, 3600.0).count > cap
+        for suffix, cap in caps:
+            over |= self._store.hit(shared + suffix, now, 3600.0).count > cap
         if over:
             # Parallel requests raced past a cap: the later ones are refused.
             self._fail_rate(now, subject, context, policy.cooldown or 1.0)
@@ -1006,7 +1036,7 @@ class OutOfBandAuthenticator:
     ) -> ChallengeRecord:
         """Decide a code for ``purpose``; return the consumed record or raise."""
         action = AuditAction.VERIFY if purpose == _LOGIN else AuditAction.CONFIRM
-        challenge_id = challenge if isinstance(challenge, str) else challenge.id
+        challenge_id = challenge_id_of(challenge)
         now = self._clock.now()
         record = self._store.get_challenge(challenge_id)
         if (

@@ -35,6 +35,7 @@ import attrs
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, ClientContext
+from macnss_auth.challenges import subject_of
 from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
     ConfigurationError,
@@ -178,7 +179,11 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
         """Create a new set for ``subject``, replacing any previous one.
 
         Returns the codes in clear, once; only their digests are stored.
+
+        Raises:
+            MalformedInput: ``subject`` is not a usable subject id.
         """
+        subject = subject_of(subject)
         now = self._clock.now()
         salt = self._random.token_bytes(16)
         pepper = Secret(self._random.token_bytes(32))
@@ -229,6 +234,7 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
 
     def revoke(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Invalidate the set; True if there was one."""
+        subject = subject_of(subject)
         enrollment = self._store.get_enrollment(subject, self._method)
         removed = self._store.delete_enrollment(subject, self._method)
         if enrollment is not None:
@@ -253,12 +259,14 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             normalized = normalize_recovery_code(code, length=None)
         trial = self._acquire(subject, context, now, action)
         if enrollment is None:
-            # The same KDF call as for a real set, then the same answer.
-            self._digest(normalized, Secret(bytes(32)), self._dummy_params())
-            raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
-        key = self._tokens_key(str(enrollment.params["generation"]))
-        digest = self._digest(normalized, enrollment.secret, enrollment.params)
-        if not self._store.consume_token(key, digest):
+            # The same KDF call and the same store call as for a real set (on a
+            # token set nobody fills), then the same answer.
+            key = self._tokens_key("0" * 32)
+            digest = self._digest(normalized, Secret(bytes(32)), self._dummy_params())
+        else:
+            key = self._tokens_key(str(enrollment.params["generation"]))
+            digest = self._digest(normalized, enrollment.secret, enrollment.params)
+        if not self._store.consume_token(key, digest) or enrollment is None:
             raise self._failed(InvalidCode, trial, challenge_id=challenge_id)
         # A racing request may have used the challenge meanwhile; then the code is
         # spent (single use is decided by the token alone), the session is not opened.

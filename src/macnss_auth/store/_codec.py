@@ -4,6 +4,14 @@ SQLite, PostgreSQL and Redis keep the same fields in the same encodings:
 instants as integer microseconds since the Unix epoch, mappings as JSON with
 sorted keys, enrollment secrets sealed under the keyring. The functions here
 are the one place that turns records into those values and back.
+
+Text: every backend holds the same text, so keys, ids, subjects, methods,
+slots and hints must be valid Unicode without NUL (:func:`storable`).
+PostgreSQL ``text`` cannot hold NUL and UTF-8 cannot encode a lone
+surrogate; rather than each backend failing its own way (``StoreError``
+here, ``UnicodeEncodeError`` there, silent acceptance in memory), a store
+reads such text as absent (nothing can have been stored under it) and
+refuses to write it with :class:`~macnss_auth.errors.MalformedInput`.
 """
 
 from __future__ import annotations
@@ -15,13 +23,14 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from macnss_auth.authenticator import Challenge
-from macnss_auth.errors import ConfigurationError, StoreError
+from macnss_auth.errors import ConfigurationError, MalformedInput, StoreError
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment, enrollment_context
 from macnss_auth.store.keyring import Keyring
 
 __all__ = [
     "CHALLENGE_COLUMNS",
+    "absent_enrollment",
     "challenge_record",
     "challenge_row",
     "counter_state",
@@ -30,6 +39,8 @@ __all__ = [
     "int64",
     "micros",
     "open_enrollment",
+    "require_storable",
+    "storable",
     "window_micros",
 ]
 
@@ -54,6 +65,34 @@ def micros(when: dt.datetime) -> int:
     if when.tzinfo is None or when.utcoffset() is None:
         raise ConfigurationError("store times must be timezone-aware datetimes")
     return (when - _EPOCH) // _MICROSECOND
+
+
+def storable(*texts: object) -> bool:
+    """Whether every one of ``texts`` can be stored by every backend.
+
+    Text qualifies if it has no NUL and encodes as UTF-8 (no lone surrogates).
+    """
+    for text in texts:
+        if not isinstance(text, str) or "\x00" in text:
+            return False
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+def require_storable(*texts: object) -> None:
+    """Refuse text that no backend could store alike (see :func:`storable`).
+
+    Raises:
+        MalformedInput: a text holds NUL or a lone surrogate, or is not text.
+    """
+    if not storable(*(text for text in texts if text is not None)):
+        raise MalformedInput(
+            "store keys and ids must be text without NUL or lone surrogates", field="key"
+        )
 
 
 def instant(value: int) -> dt.datetime:
@@ -106,6 +145,37 @@ def enrollment_row(
         enrollment.confirmed,
         micros(enrollment.created_at),
         expires,
+    )
+
+
+_DECOY_PARAMS: Final = json.dumps(
+    {
+        "account": "",
+        "algorithm": "SHA1",
+        "counter": 0,
+        "digits": 6,
+        "generation": "0" * 32,
+        "issuer": "macnss-auth",
+        "period": 30,
+    },
+    sort_keys=True,
+)
+
+
+def absent_enrollment(keyring: Keyring) -> None:
+    """Decode a decoy record as :func:`open_enrollment` decodes a real one, and drop it.
+
+    Stores call it when a lookup finds no enrollment, so that an unknown
+    subject costs the decryption and decoding an enrolled one costs.
+    """
+    keyring.open_decoy()
+    Enrollment(
+        subject="",
+        method="",
+        secret=Secret(b""),
+        params=json.loads(_DECOY_PARAMS),
+        confirmed=True,
+        created_at=instant(0),
     )
 
 

@@ -33,6 +33,12 @@ followed by a write; decide on the return value of the atomic call.
   ``window`` of the current call; ``window`` must be positive and finite
   (``ConfigurationError`` otherwise).
 * Monotonic counters are signed 64-bit integers.
+* Keys, ids, subjects, methods, slots and hints are exact text (no
+  normalization) without NUL or lone surrogates, which PostgreSQL or UTF-8
+  cannot hold. Every backend treats other text alike: a lookup finds nothing
+  (``None``, ``False``, ``0``) and a write raises
+  :class:`~macnss_auth.errors.MalformedInput`. Callers that build keys from
+  outside input encode it first (see :mod:`macnss_auth.throttle`).
 * ``purge`` removes expired challenges and windows that have ended; it never
   touches monotonic counters, tokens or enrollments.
 """

@@ -28,7 +28,7 @@ _NONCE_BYTES = 12
 class Keyring:
     """AES-256-GCM keys by id; one of them is the primary used for new values."""
 
-    __slots__ = ("_aeads", "_primary", "_random")
+    __slots__ = ("_aeads", "_decoy", "_primary", "_random")
 
     def __init__(
         self, keys: Mapping[str, bytes], *, primary: str, random: RandomSource | None = None
@@ -43,6 +43,7 @@ class Keyring:
         self._aeads = MappingProxyType({k: AESGCM(v) for k, v in keys.items()})
         self._primary = primary
         self._random = random or SystemRandom()
+        self._decoy: bytes | None = None
 
     @classmethod
     def generate(cls, key_id: str = "k1", *, random: RandomSource | None = None) -> Keyring:
@@ -91,6 +92,16 @@ class Keyring:
             raise SecretKeyError(
                 f"secret does not open under key {key_id!r}: wrong key or tampered record"
             ) from None
+
+    def open_decoy(self) -> None:
+        """Do the work of one :meth:`open` on a value sealed for nothing, and drop it.
+
+        A store that finds no enrollment calls this, so a miss costs the
+        decryption a hit costs: the time of a lookup does not tell who is enrolled.
+        """
+        if self._decoy is None:
+            self._decoy = self.seal(bytes(32), context=b"macnss-auth/decoy")
+        self.open(self._decoy, context=b"macnss-auth/decoy")
 
     @staticmethod
     def _split(sealed: bytes) -> tuple[str, bytes, bytes]:

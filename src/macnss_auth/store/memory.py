@@ -17,6 +17,9 @@ import attrs
 
 from macnss_auth.errors import ConfigurationError, StoreError
 from macnss_auth.secret import Secret
+from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
+from macnss_auth.store._codec import require_storable as _require_storable
+from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store.base import (
     ChallengeRecord,
     CounterState,
@@ -52,6 +55,7 @@ class MemoryStore:
 
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
+        _require_storable(enrollment.subject, enrollment.method)
         context = enrollment_context(enrollment.subject, enrollment.method)
         raw = enrollment.secret.reveal()
         sealed = self._keyring.seal(raw, context=context) if self._keyring else raw
@@ -60,9 +64,13 @@ class MemoryStore:
             self._enrollments[(enrollment.subject, enrollment.method)] = (stripped, sealed)
 
     def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
+        if not _storable(subject, method):
+            return None
         with self._lock:
             entry = self._enrollments.get((subject, method))
         if entry is None:
+            if self._keyring is not None:
+                _absent_enrollment(self._keyring)  # a miss costs what a hit costs
             return None
         stripped, sealed = entry
         raw = (
@@ -73,11 +81,14 @@ class MemoryStore:
         return attrs.evolve(stripped, secret=Secret(raw))
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
+        if not _storable(subject, method):
+            return False
         with self._lock:
             return self._enrollments.pop((subject, method), None) is not None
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:
+        _require_storable(key)
         with self._lock:
             current = self._monotonic.get(key)
             if current is not None and value <= current:
@@ -86,15 +97,23 @@ class MemoryStore:
             return True
 
     def current(self, key: str) -> int | None:
+        if not _storable(key):
+            return None
         with self._lock:
             return self._monotonic.get(key)
 
     def reset_counter(self, key: str) -> None:
+        if not _storable(key):
+            return
         with self._lock:
             self._monotonic.pop(key, None)
 
     # Challenges --------------------------------------------------------------
     def create_challenge(self, record: ChallengeRecord) -> None:
+        challenge = record.challenge
+        _require_storable(
+            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
+        )
         with self._lock:
             if record.id in self._challenges:
                 raise StoreError("a challenge with this id exists already")
@@ -108,10 +127,14 @@ class MemoryStore:
                 self._live_by_slot[record.slot] = record.id
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
+        if not _storable(challenge_id):
+            return None
         with self._lock:
             return self._challenges.get(challenge_id)
 
     def count_attempt(self, challenge_id: str) -> int | None:
+        if not _storable(challenge_id):
+            return None
         with self._lock:
             record = self._challenges.get(challenge_id)
             if record is None:
@@ -121,6 +144,8 @@ class MemoryStore:
             return record.attempts
 
     def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
+        if not _storable(challenge_id):
+            return None
         with self._lock:
             record = self._challenges.get(challenge_id)
             if (
@@ -140,6 +165,7 @@ class MemoryStore:
 
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
+        _require_storable(key)
         span = _window(window)
         with self._lock:
             entry = self._windows.get(key)
@@ -154,6 +180,8 @@ class MemoryStore:
             return state
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
+        if not _storable(key):
+            return None
         span = _window(window)
         with self._lock:
             entry = self._windows.get(key)
@@ -162,16 +190,21 @@ class MemoryStore:
         return entry[0]
 
     def clear(self, key: str) -> None:
+        if not _storable(key):
+            return
         with self._lock:
             self._windows.pop(key, None)
 
     # Single-use tokens -------------------------------------------------------
     def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
+        _require_storable(key)
         fresh = set(digests)
         with self._lock:
             self._tokens[key] = fresh
 
     def consume_token(self, key: str, digest: bytes) -> bool:
+        if not _storable(key):
+            return False
         with self._lock:
             tokens = self._tokens.get(key)
             if tokens is None or digest not in tokens:
@@ -180,6 +213,8 @@ class MemoryStore:
             return True
 
     def count_tokens(self, key: str) -> int:
+        if not _storable(key):
+            return 0
         with self._lock:
             return len(self._tokens.get(key, ()))
 

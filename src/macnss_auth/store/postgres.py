@@ -38,6 +38,7 @@ from psycopg import sql
 
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
+from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import challenge_record as _record
 from macnss_auth.store._codec import challenge_row as _challenge_row
 from macnss_auth.store._codec import counter_state as _counter_state
@@ -45,6 +46,8 @@ from macnss_auth.store._codec import enrollment_row as _enrollment_row
 from macnss_auth.store._codec import int64 as _int64
 from macnss_auth.store._codec import micros as _micros
 from macnss_auth.store._codec import open_enrollment as _open_enrollment
+from macnss_auth.store._codec import require_storable as _require_storable
+from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store._codec import window_micros as _window_micros
 from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment
 from macnss_auth.store.keyring import Keyring
@@ -254,6 +257,7 @@ class PostgresStore:
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
         """Create or replace the enrollment for (subject, method), secret sealed."""
+        _require_storable(enrollment.subject, enrollment.method)
         values = _enrollment_row(enrollment, self._keyring)
         with self._connection() as conn:
             conn.execute(
@@ -274,15 +278,22 @@ class PostgresStore:
         Raises:
             SecretKeyError: the sealed secret does not open under the keyring.
         """
+        if not _storable(subject, method):
+            return None
         row = self._fetch_one(
             "SELECT sealed, params, confirmed, created_at, expires_at"
             " FROM {s}.enrollments WHERE subject = %s AND method = %s",
             (subject, method),
         )
-        return None if row is None else _open_enrollment(self._keyring, subject, method, row)
+        if row is None:
+            _absent_enrollment(self._keyring)  # a miss costs what a hit costs
+            return None
+        return _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
+        if not _storable(subject, method):
+            return False
         changed = self._rowcount(
             "DELETE FROM {s}.enrollments WHERE subject = %s AND method = %s", (subject, method)
         )
@@ -295,6 +306,7 @@ class PostgresStore:
         Raises:
             StoreError: ``value`` does not fit in a signed 64-bit integer.
         """
+        _require_storable(key)
         changed = self._rowcount(
             "INSERT INTO {s}.counters AS c (key, value) VALUES (%s, %s)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -305,11 +317,15 @@ class PostgresStore:
 
     def current(self, key: str) -> int | None:
         """The counter's value, or None (advisory)."""
+        if not _storable(key):
+            return None
         row = self._fetch_one("SELECT value FROM {s}.counters WHERE key = %s", (key,))
         return None if row is None else int(row[0])
 
     def reset_counter(self, key: str) -> None:
         """Forget a monotonic counter."""
+        if not _storable(key):
+            return
         self._rowcount("DELETE FROM {s}.counters WHERE key = %s", (key,))
 
     # Challenges --------------------------------------------------------------
@@ -319,6 +335,10 @@ class PostgresStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
+        challenge = record.challenge
+        _require_storable(
+            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
+        )
         values = _challenge_row(record)
         with self._connection() as conn:
             try:
@@ -343,11 +363,15 @@ class PostgresStore:
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         """The record, or None (advisory)."""
+        if not _storable(challenge_id):
+            return None
         row = self._fetch_one("SELECT {cols} FROM {s}.challenges WHERE id = %s", (challenge_id,))
         return None if row is None else _record(row)
 
     def count_attempt(self, challenge_id: str) -> int | None:
         """Atomically add one wrong attempt; the new count, or None if unknown."""
+        if not _storable(challenge_id):
+            return None
         row = self._fetch_one(
             "UPDATE {s}.challenges SET attempts = attempts + 1 WHERE id = %s RETURNING attempts",
             (challenge_id,),
@@ -356,6 +380,8 @@ class PostgresStore:
 
     def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
         """Atomically mark used iff unused, unexpired and attempts remain."""
+        if not _storable(challenge_id):
+            return None
         row = self._fetch_one(
             "UPDATE {s}.challenges SET consumed = true WHERE id = %s AND NOT consumed"
             " AND expires_at > %s AND attempts < max_attempts RETURNING {cols}",
@@ -366,6 +392,7 @@ class PostgresStore:
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
         """Atomically count one event; a window older than ``window`` s restarts."""
+        _require_storable(key)
         at, span = _micros(now), _window_micros(window)
         row = self._fetch_one(
             "INSERT INTO {s}.windows AS w (key, count, first_at, last_at, ends_at)"
@@ -386,6 +413,8 @@ class PostgresStore:
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
+        if not _storable(key):
+            return None
         at, span = _micros(now), _window_micros(window)
         row = self._fetch_one(
             "SELECT count, first_at, last_at FROM {s}.windows"
@@ -398,11 +427,14 @@ class PostgresStore:
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""
+        if not _storable(key):
+            return
         self._rowcount("DELETE FROM {s}.windows WHERE key = %s", (key,))
 
     # Single-use tokens -------------------------------------------------------
     def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
         """Replace the token set under ``key``, in one transaction."""
+        _require_storable(key)
         rows = [(key, bytes(d)) for d in digests]
         with self._connection() as conn, conn.transaction():
             self._lock_on(conn, "tokens", key)
@@ -418,6 +450,8 @@ class PostgresStore:
 
     def consume_token(self, key: str, digest: bytes) -> bool:
         """Atomically remove one token; True to exactly one caller."""
+        if not _storable(key):
+            return False
         changed = self._rowcount(
             "DELETE FROM {s}.tokens WHERE key = %s AND digest = %s", (key, digest)
         )
@@ -425,6 +459,8 @@ class PostgresStore:
 
     def count_tokens(self, key: str) -> int:
         """Tokens left under ``key``."""
+        if not _storable(key):
+            return 0
         row = self._fetch_one("SELECT count(*) FROM {s}.tokens WHERE key = %s", (key,))
         return 0 if row is None else int(row[0])
 

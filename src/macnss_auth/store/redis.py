@@ -39,6 +39,7 @@ from redis.commands.core import Script
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import (
     CHALLENGE_COLUMNS,
+    absent_enrollment,
     challenge_record,
     challenge_row,
     counter_state,
@@ -48,6 +49,8 @@ from macnss_auth.store._codec import (
     open_enrollment,
     window_micros,
 )
+from macnss_auth.store._codec import require_storable as _require_storable
+from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store.base import (
     ChallengeRecord,
     CounterState,
@@ -261,6 +264,7 @@ class RedisStore:
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
         """Create or replace the enrollment for (subject, method), secret sealed."""
+        _require_storable(enrollment.subject, enrollment.method)
         fields = _fields(_ENROLLMENT_FIELDS, enrollment_row(enrollment, self._keyring)[2:])
         key = self._enrollment_key(enrollment.subject, enrollment.method)
         try:
@@ -277,11 +281,14 @@ class RedisStore:
         Raises:
             SecretKeyError: the sealed secret does not open under the keyring.
         """
+        if not _storable(subject, method):
+            return None
         try:
             raw = _hash(self._client.hgetall(self._enrollment_key(subject, method)))
         except redis.RedisError as exc:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if not raw:
+            absent_enrollment(self._keyring)  # a miss costs what a hit costs
             return None
         expires = raw.get(b"expires_at")
         stored = (
@@ -295,6 +302,8 @@ class RedisStore:
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
+        if not _storable(subject, method):
+            return False
         try:
             return bool(self._client.delete(self._enrollment_key(subject, method)))
         except redis.RedisError as exc:
@@ -307,10 +316,13 @@ class RedisStore:
         Raises:
             StoreError: ``value`` does not fit in a signed 64-bit integer.
         """
+        _require_storable(key)
         return bool(self._call(self._advance, [self._p + "n:" + key], [str(int64(value))]))
 
     def current(self, key: str) -> int | None:
         """The counter's value, or None (advisory)."""
+        if not _storable(key):
+            return None
         try:
             raw = self._client.get(self._p + "n:" + key)
         except redis.RedisError as exc:
@@ -319,6 +331,8 @@ class RedisStore:
 
     def reset_counter(self, key: str) -> None:
         """Forget a monotonic counter."""
+        if not _storable(key):
+            return
         try:
             self._client.delete(self._p + "n:" + key)
         except redis.RedisError as exc:
@@ -331,6 +345,10 @@ class RedisStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
+        challenge = record.challenge
+        _require_storable(
+            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
+        )
         fields = _fields(_CHALLENGE_FIELDS, challenge_row(record))
         created = self._call(
             self._create,
@@ -361,6 +379,8 @@ class RedisStore:
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         """The record, or None (advisory)."""
+        if not _storable(challenge_id):
+            return None
         try:
             raw = _hash(self._client.hgetall(self._p + "c:" + challenge_id))
         except redis.RedisError as exc:
@@ -369,11 +389,15 @@ class RedisStore:
 
     def count_attempt(self, challenge_id: str) -> int | None:
         """Atomically add one wrong attempt; the new count, or None if unknown."""
+        if not _storable(challenge_id):
+            return None
         count = self._call(self._count_attempt, [self._p + "c:" + challenge_id], [])
         return None if count is None else int(count)
 
     def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
         """Atomically mark used iff unused, unexpired and attempts remain."""
+        if not _storable(challenge_id):
+            return None
         flat = self._call(
             self._consume,
             [self._p + "c:" + challenge_id],
@@ -387,6 +411,7 @@ class RedisStore:
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
         """Atomically count one event; a window older than ``window`` s restarts."""
+        _require_storable(key)
         at, span = micros(now), window_micros(window)
         count, first, last = self._call(
             self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key]
@@ -395,6 +420,8 @@ class RedisStore:
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
+        if not _storable(key):
+            return None
         at, span = micros(now), window_micros(window)
         try:
             count, first, last = self._client.hmget(
@@ -408,6 +435,8 @@ class RedisStore:
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""
+        if not _storable(key):
+            return
         try:
             with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(self._p + "w:" + key)
@@ -419,6 +448,7 @@ class RedisStore:
     # Single-use tokens -------------------------------------------------------
     def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
         """Replace the token set under ``key`` (one MULTI/EXEC transaction)."""
+        _require_storable(key)
         members = [bytes(d) for d in digests]
         try:
             with self._client.pipeline(transaction=True) as pipe:
@@ -431,6 +461,8 @@ class RedisStore:
 
     def consume_token(self, key: str, digest: bytes) -> bool:
         """Atomically remove one token (``SREM``); True to exactly one caller."""
+        if not _storable(key):
+            return False
         try:
             return int(self._client.srem(self._p + "t:" + key, digest)) == 1
         except redis.RedisError as exc:
@@ -438,6 +470,8 @@ class RedisStore:
 
     def count_tokens(self, key: str) -> int:
         """Tokens left under ``key``."""
+        if not _storable(key):
+            return 0
         try:
             return int(self._client.scard(self._p + "t:" + key))
         except redis.RedisError as exc:

@@ -42,8 +42,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final, Literal
 
+from macnss_auth._sqlite_identity import identify
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
+from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import challenge_record as _challenge_record
 from macnss_auth.store._codec import challenge_row as _challenge_row
 from macnss_auth.store._codec import counter_state as _counter_state
@@ -51,6 +53,8 @@ from macnss_auth.store._codec import enrollment_row as _enrollment_row
 from macnss_auth.store._codec import int64 as _int64
 from macnss_auth.store._codec import micros as _micros
 from macnss_auth.store._codec import open_enrollment as _open_enrollment
+from macnss_auth.store._codec import require_storable as _require_storable
+from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store._codec import window_micros as _window_micros
 from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment, enrollment_context
 from macnss_auth.store.keyring import Keyring
@@ -206,6 +210,9 @@ class SQLiteStore:
         self._pool: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
+        # Read-only first: another application's file must not be switched to
+        # WAL (or touched at all) before it is refused.
+        identify(self._path, application_id=APPLICATION_ID, what="store")
         self._create_private_file()
         connection = self._connect()
         try:
@@ -352,6 +359,7 @@ class SQLiteStore:
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
         """Create or replace the enrollment for (subject, method), secret sealed."""
+        _require_storable(enrollment.subject, enrollment.method)
         values = _enrollment_row(enrollment, self._keyring)
         with self._writing() as db:
             db.execute(
@@ -371,16 +379,23 @@ class SQLiteStore:
             SecretKeyError: the sealed secret does not open under the keyring
                 (unknown or wrong key, or a record moved to another subject).
         """
+        if not _storable(subject, method):
+            return None
         with self._connection() as db:
             row = db.execute(
                 "SELECT sealed, params, confirmed, created_at, expires_at FROM enrollments"
                 " WHERE subject = ? AND method = ?",
                 (subject, method),
             ).fetchone()
-        return None if row is None else _open_enrollment(self._keyring, subject, method, row)
+        if row is None:
+            _absent_enrollment(self._keyring)  # a miss costs what a hit costs
+            return None
+        return _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
+        if not _storable(subject, method):
+            return False
         with self._writing() as db:
             cursor = db.execute(
                 "DELETE FROM enrollments WHERE subject = ? AND method = ?", (subject, method)
@@ -422,6 +437,7 @@ class SQLiteStore:
         Raises:
             StoreError: ``value`` does not fit in a signed 64-bit integer.
         """
+        _require_storable(key)
         with self._writing() as db:
             cursor = db.execute(
                 "INSERT INTO counters (key, value) VALUES (?, ?)"
@@ -433,12 +449,16 @@ class SQLiteStore:
 
     def current(self, key: str) -> int | None:
         """The counter's value, or None if never set (advisory)."""
+        if not _storable(key):
+            return None
         with self._connection() as db:
             row = db.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
         return None if row is None else int(row[0])
 
     def reset_counter(self, key: str) -> None:
         """Forget a monotonic counter."""
+        if not _storable(key):
+            return
         with self._writing() as db:
             db.execute("DELETE FROM counters WHERE key = ?", (key,))
 
@@ -449,6 +469,10 @@ class SQLiteStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
+        challenge = record.challenge
+        _require_storable(
+            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
+        )
         values = _challenge_row(record)
         with self._transaction() as db:
             try:
@@ -466,6 +490,8 @@ class SQLiteStore:
 
     def get_challenge(self, challenge_id: str) -> ChallengeRecord | None:
         """The record, or None (advisory)."""
+        if not _storable(challenge_id):
+            return None
         with self._connection() as db:
             row = db.execute(
                 f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE id = ?",  # noqa: S608 (constant columns)
@@ -475,6 +501,8 @@ class SQLiteStore:
 
     def count_attempt(self, challenge_id: str) -> int | None:
         """Atomically add one wrong attempt; the new count, or None if unknown."""
+        if not _storable(challenge_id):
+            return None
         with self._writing() as db:
             rows = db.execute(
                 "UPDATE challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
@@ -488,6 +516,8 @@ class SQLiteStore:
         One ``UPDATE ... WHERE consumed = 0 ... RETURNING`` statement, so
         exactly one caller gets the record (as it was: ``consumed=False``).
         """
+        if not _storable(challenge_id):
+            return None
         with self._writing() as db:
             rows = db.execute(
                 "UPDATE challenges SET consumed = 1"  # noqa: S608 (constant columns)
@@ -507,6 +537,7 @@ class SQLiteStore:
         Raises:
             ConfigurationError: ``window`` is not a positive finite number.
         """
+        _require_storable(key)
         at, span = _micros(now), _window_micros(window)
         with self._writing() as db:
             # SET expressions all read the row as it was before this update.
@@ -528,6 +559,8 @@ class SQLiteStore:
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open at ``now`` (advisory)."""
+        if not _storable(key):
+            return None
         at, span = _micros(now), _window_micros(window)
         with self._connection() as db:
             row = db.execute(
@@ -540,12 +573,15 @@ class SQLiteStore:
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""
+        if not _storable(key):
+            return
         with self._writing() as db:
             db.execute("DELETE FROM windows WHERE key = ?", (key,))
 
     # Single-use tokens -------------------------------------------------------
     def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
         """Replace the token set under ``key``, in one transaction."""
+        _require_storable(key)
         rows = [(key, bytes(digest)) for digest in digests]
         with self._transaction() as db:
             db.execute("DELETE FROM tokens WHERE key = ?", (key,))
@@ -553,12 +589,16 @@ class SQLiteStore:
 
     def consume_token(self, key: str, digest: bytes) -> bool:
         """Atomically remove one token; True to exactly one caller."""
+        if not _storable(key):
+            return False
         with self._writing() as db:
             cursor = db.execute("DELETE FROM tokens WHERE key = ? AND digest = ?", (key, digest))
             return cursor.rowcount == 1
 
     def count_tokens(self, key: str) -> int:
         """Tokens left under ``key``."""
+        if not _storable(key):
+            return 0
         with self._connection() as db:
             (count,) = db.execute("SELECT count(*) FROM tokens WHERE key = ?", (key,)).fetchone()
         return int(count)

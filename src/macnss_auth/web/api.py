@@ -25,7 +25,8 @@ from macnss_auth.web.tokens import ACR_VALUES
 
 __all__ = ["Problem", "api_router"]
 
-Subject = Annotated[str, Field(min_length=1, max_length=256)]
+# Printable text only: no control characters reach the store's keys or the audit log.
+Subject = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -67,6 +68,9 @@ class MethodsOut(_Model):
 class BeginIn(_Model):
     subject: Subject
     method: Annotated[str, Field(min_length=1, max_length=32)]
+    language: Literal["ar", "fr", "en"] | None = Field(
+        default=None, description="the language of the SMS or e-mail message, if one is sent"
+    )
 
 
 class ChallengeOut(_Model):
@@ -250,7 +254,9 @@ def api_router(runtime: Runtime) -> APIRouter:
         if body.method not in policy.methods:
             raise ProblemError(WebReason.METHOD_NOT_OFFERED)
         context = runtime.context(request)
-        challenge = await runtime.run(policy.begin, body.subject, body.method, context=context)
+        challenge = await runtime.run(
+            policy.begin, body.subject, body.method, context=context, language=body.language
+        )
         return ChallengeOut.of(challenge)
 
     @router.post("/challenges/{challenge_id}/verify", tags=["authentication"])

@@ -10,7 +10,7 @@ any other server.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -83,6 +83,7 @@ def create_app(
     max_threads: int = 16,
     max_body: int = _DEFAULT_MAX_BODY,
     login_page: bool = True,
+    return_urls: Mapping[str, str] | None = None,
     extra_routers: Sequence[APIRouter | BaseRoute] = (),
     clock: Clock | None = None,
     title: str = "macnss-auth",
@@ -103,6 +104,8 @@ def create_app(
             longer for the GIL).
         max_body: the largest request body, in bytes.
         login_page: serve the server-rendered login page at ``/login``.
+        return_urls: per audience, where the login page posts the assertion
+            (form field ``assertion``) after a success.
         extra_routers: more routes (e.g. the phone relay's), included as given.
         clock: the trusted time for enrollment authorization (default: system).
         title: the OpenAPI title.
@@ -115,6 +118,7 @@ def create_app(
         enrollment_max_age=enrollment_max_age,
         max_threads=max_threads,
         clock=clock,
+        return_urls=return_urls,
     )
     app = FastAPI(
         title=title,

@@ -1,15 +1,376 @@
-"""The login page (filled in below)."""
+"""The login page: server-rendered, in Arabic (right to left), French and English.
+
+No JavaScript and no front-end build: every step is an HTML form posted to
+the server, so the code methods work in any browser, a screen reader, or a
+phone's basic web view. Steps:
+
+1. ``GET /login``: the identifier, and "what do you have with you?" (an NFC
+   phone and the ID card, a smartphone app, a phone for SMS, e-mail).
+2. ``POST /login/methods``: the methods the policy offers for that, in the
+   policy's order, and, always, "no NFC? here are other ways".
+3. ``POST /login/begin``: starts the method; renders ``steps/<method>.html``
+   (or ``steps/code.html`` for any code method). A new method adds a template.
+4. ``POST /login/verify``: decides; on success shows who signed in and hands
+   the assertion to the calling service (a form posted to its return URL).
+
+After a login a session cookie (an assertion for this service itself,
+HttpOnly, SameSite=Strict) lets the person add an authenticator app at
+``/account`` while the login is fresh (``enrollment_max_age``).
+
+Every form carries a CSRF token that must equal a cookie (double submit), so
+another site cannot post codes or enrollments in the person's browser.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import math
+import secrets
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
 
+import jinja2
+from fastapi import APIRouter, Request
+from starlette.datastructures import FormData
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from macnss_auth.authenticator import AuthResult
+from macnss_auth.errors import AuthenticationFailed, MacnssAuthError, MalformedInput, Reason
+from macnss_auth.otp.totp import TotpAuthenticator
+from macnss_auth.policy import Capability, MethodOffer
+from macnss_auth.web.i18n import DIRECTIONS, LANGUAGES, MESSAGES, NAMES, pick_language
+from macnss_auth.web.problems import ProblemError
 from macnss_auth.web.runtime import Runtime
 
 __all__ = ["page_router"]
 
+_CSRF = "macnss_csrf"
+_LANG = "macnss_lang"
+_SESSION = "macnss_session"
+_HAVE = ("nfc", "app", "sms", "email")
+# Failures after which the same challenge can take another code.
+_RETRY_SAME = frozenset(
+    {Reason.INVALID_CODE, Reason.MALFORMED_CODE, Reason.REPLAYED, Reason.THROTTLED}
+)
+_MAX_FIELD = 256
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("macnss_auth.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    if not isinstance(value, str) or not value.isprintable():
+        return ""  # Control characters never reach the store's keys or the audit log.
+    return value.strip()[:_MAX_FIELD]
+
+
+class _Page:
+    """One request's rendering context: language, CSRF token, hidden fields."""
+
+    def __init__(self, runtime: Runtime, env: jinja2.Environment, request: Request) -> None:
+        self.runtime = runtime
+        self.env = env
+        self.request = request
+        self.lang = pick_language(
+            request.query_params.get("lang"),
+            request.cookies.get(_LANG),
+            request.headers.get("accept-language"),
+        )
+        known = request.cookies.get(_CSRF, "")
+        self.csrf = known if 20 <= len(known) <= 64 and known.isalnum() else secrets.token_hex(16)
+        self.new_csrf = self.csrf != known
+
+    def t(self, key: str, **values: object) -> str:
+        text = MESSAGES[self.lang][key]
+        return text.format(**values) if values else text
+
+    def label(self, method: str) -> str:
+        """A method's name for people (methods added later fall back to their name)."""
+        return MESSAGES[self.lang].get(f"method_{method}", method)
+
+    def csrf_ok(self, form: FormData) -> bool:
+        sent = _field(form, "csrf")
+        return bool(sent) and not self.new_csrf and secrets.compare_digest(sent, self.csrf)
+
+    def render(self, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            lang=self.lang,
+            dir=DIRECTIONS[self.lang],
+            languages=[(code, NAMES[code]) for code in LANGUAGES],
+            t=self.t,
+            label=self.label,
+            known=MESSAGES[self.lang],
+            csrf=self.csrf,
+            path=self.request.url.path,
+            **values,
+        )
+        response = HTMLResponse(html, status_code=status)
+        secure = self.request.url.scheme == "https"
+        if self.new_csrf:
+            response.set_cookie(_CSRF, self.csrf, httponly=True, samesite="strict", secure=secure)
+        if self.request.query_params.get("lang") in LANGUAGES:
+            response.set_cookie(_LANG, self.lang, samesite="lax", secure=secure, max_age=31536000)
+        _secure_headers(response, self.runtime)
+        return response
+
+
+def _secure_headers(response: Response, runtime: Runtime) -> None:
+    targets = " ".join(sorted(set(runtime.return_urls.values())))
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"form-action 'self' {targets}; frame-ancestors 'none'; base-uri 'none'"
+    ).replace("  ", " ")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+
 
 def page_router(runtime: Runtime) -> APIRouter:
-    """The HTML routes."""
-    del runtime
-    return APIRouter(include_in_schema=False)
+    """The HTML routes (kept out of the OpenAPI document)."""
+    router = APIRouter(include_in_schema=False)
+    env = _environment()
+    policy = runtime.policy
+    css = resources.files("macnss_auth.web").joinpath("static/login.css").read_bytes()
+
+    def carried(form: FormData | None, request: Request) -> dict[str, Any]:
+        """The calling service's audience and nonce, carried through the steps."""
+        source: Mapping[str, Any] = form if form is not None else request.query_params
+        values = {}
+        for name in ("audience", "nonce"):
+            value = source.get(name)
+            values[name] = value.strip()[:_MAX_FIELD] if isinstance(value, str) else ""
+        return values
+
+    def other_ways() -> list[MethodOffer]:
+        return [o for o in policy.offer() if o.needs is not Capability.NFC]
+
+    def methods_page(
+        page: _Page, subject: str, offers: list[MethodOffer], keep: dict[str, str], **extra: Any
+    ) -> HTMLResponse:
+        return page.render(
+            "methods.html",
+            subject=subject,
+            offers=offers,
+            others=other_ways(),
+            status=extra.pop("status", 200),
+            **keep,
+            **extra,
+        )
+
+    def step_page(page: _Page, method: str, **values: Any) -> HTMLResponse:
+        name = f"steps/{method}.html"
+        try:
+            page.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            name = "steps/code.html"
+        return page.render(name, method=method, others=other_ways(), **values)
+
+    def error_text(page: _Page, exc: MacnssAuthError) -> str:
+        if isinstance(exc, MalformedInput):
+            return page.t("error_malformed_code")
+        if not isinstance(exc, AuthenticationFailed):
+            return page.t("error_generic")
+        reason = exc.reason.value
+        wait = exc.retry_after or 0.0
+        if reason == Reason.INVALID_CODE.value:
+            remaining = (
+                page.t("error_remaining", count=exc.remaining_attempts)
+                if exc.remaining_attempts is not None
+                else ""
+            )
+            return page.t("error_invalid_code", remaining=remaining).strip()
+        key = f"error_{reason}"
+        if key not in MESSAGES[page.lang]:
+            return page.t("error_generic")
+        return page.t(key, seconds=math.ceil(wait), minutes=max(1, math.ceil(wait / 60)))
+
+    @router.get("/static/login.css")
+    async def style() -> Response:
+        return Response(
+            css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    @router.get("/login")
+    async def start(request: Request) -> HTMLResponse:
+        page = _Page(runtime, env, request)
+        return page.render(
+            "start.html", others=other_ways(), have=_HAVE, checked=(), **carried(None, request)
+        )
+
+    @router.post("/login/methods")
+    async def methods(request: Request) -> HTMLResponse:
+        page = _Page(runtime, env, request)
+        form = await request.form()
+        keep = carried(form, request)
+        if not page.csrf_ok(form):
+            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+                               error=page.t("error_form"), status=403, **keep)  # fmt: skip
+        subject = _field(form, "subject")
+        ticked = [h for h in form.getlist("have") if h in _HAVE]
+        if not subject:
+            return page.render("start.html", others=other_ways(), have=_HAVE, checked=ticked,
+                               error=page.t("error_subject"), status=422, **keep)  # fmt: skip
+        capabilities = [Capability(h) for h in ticked] or None
+        return methods_page(page, subject, policy.offer(capabilities), keep)
+
+    @router.post("/login/begin")
+    async def begin(request: Request) -> HTMLResponse:
+        page = _Page(runtime, env, request)
+        form = await request.form()
+        keep = carried(form, request)
+        subject, method = _field(form, "subject"), _field(form, "method")
+        if not page.csrf_ok(form) or not subject or method not in policy.methods:
+            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+                               error=page.t("error_form"), status=403, **keep)  # fmt: skip
+        try:
+            challenge = await runtime.run(
+                policy.begin, subject, method, context=runtime.context(request), language=page.lang
+            )
+        except MacnssAuthError as exc:
+            return methods_page(page, subject, policy.offer(exclude=[method]), keep,
+                                error=error_text(page, exc), status=429)  # fmt: skip
+        return step_page(page, method, subject=subject, challenge=challenge, **keep)
+
+    @router.post("/login/verify")
+    async def verify(request: Request) -> HTMLResponse:
+        page = _Page(runtime, env, request)
+        form = await request.form()
+        keep = carried(form, request)
+        subject, method = _field(form, "subject"), _field(form, "method")
+        challenge_id = _field(form, "challenge_id")
+        if not page.csrf_ok(form) or not challenge_id or method not in policy.methods:
+            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+                               error=page.t("error_form"), status=403, **keep)  # fmt: skip
+        audience = keep["audience"] or None
+        issuer = runtime.assertions
+        if audience is not None and audience not in issuer.audiences:
+            audience = None
+        try:
+            result = await runtime.run(
+                policy.verify, challenge_id, _field(form, "code"), context=runtime.context(request)
+            )
+        except MacnssAuthError as exc:
+            message = error_text(page, exc)
+            retry_same = isinstance(exc, MalformedInput) or (
+                isinstance(exc, AuthenticationFailed) and exc.reason in _RETRY_SAME
+            )
+            if retry_same:
+                # The hint is display text only; the server reads nothing back from it.
+                challenge = {"id": challenge_id, "hint": _field(form, "hint") or None}
+                return step_page(page, method, subject=subject, challenge=challenge,
+                                 error=message, status=401, **keep)  # fmt: skip
+            offers = policy.offer(exclude=[method])
+            return methods_page(page, subject, offers, keep, error=message, status=401)
+        return success_page(page, result, audience, keep["nonce"] or None)
+
+    def success_page(
+        page: _Page, result: AuthResult, audience: str | None, nonce: str | None
+    ) -> HTMLResponse:
+        issuer = runtime.assertions
+        token = issuer.issue(result, audience=audience, nonce=nonce)
+        target = runtime.return_urls.get(audience or issuer.audiences[0])
+        session = issuer.issue(result, audience=issuer.issuer, lifetime=runtime.enrollment_max_age)
+        response = page.render(
+            "success.html",
+            subject=result.subject,
+            level=page.t(f"level_{result.assurance.eidas}"),
+            assertion=token,
+            return_url=target,
+            can_enroll=_totp(runtime) is not None,
+        )
+        response.set_cookie(
+            _SESSION, session, httponly=True, samesite="strict",
+            secure=page.request.url.scheme == "https", max_age=int(runtime.enrollment_max_age),
+        )  # fmt: skip
+        return response
+
+    def session_subject(request: Request) -> str | None:
+        token = request.cookies.get(_SESSION)
+        if not token:
+            return None
+        try:
+            subject = _subject_of(runtime, token)
+            runtime.authorize_enrollment(f"Bearer {token}", subject)
+        except (MacnssAuthError, ProblemError):
+            return None
+        return subject
+
+    @router.get("/account")
+    async def account(request: Request) -> HTMLResponse:
+        page = _Page(runtime, env, request)
+        subject = session_subject(request)
+        if subject is None:
+            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+                               error=page.t("session_expired"), status=401, audience="",
+                               nonce="")  # fmt: skip
+        return page.render("account.html", subject=subject, can_enroll=_totp(runtime) is not None)
+
+    @router.post("/account/totp")
+    async def add_totp(request: Request) -> HTMLResponse:
+        page = _Page(runtime, env, request)
+        form = await request.form()
+        subject = session_subject(request)
+        totp = _totp(runtime)
+        if subject is None or totp is None or not page.csrf_ok(form):
+            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+                               error=page.t("session_expired"), status=401, audience="",
+                               nonce="")  # fmt: skip
+        provisioning = await runtime.run(totp.enroll, subject, context=runtime.context(request))
+        svg = await runtime.run(provisioning.qr_svg)
+        return page.render(
+            "totp_enroll.html",
+            qr_svg=svg,
+            manual_key=provisioning.manual_entry_key,
+        )
+
+    @router.post("/account/totp/confirm")
+    async def confirm_totp(request: Request) -> HTMLResponse:
+        page = _Page(runtime, env, request)
+        form = await request.form()
+        subject = session_subject(request)
+        totp = _totp(runtime)
+        if subject is None or totp is None or not page.csrf_ok(form):
+            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+                               error=page.t("session_expired"), status=401, audience="",
+                               nonce="")  # fmt: skip
+        try:
+            await runtime.run(
+                totp.confirm, subject, _field(form, "code"), context=runtime.context(request)
+            )
+        except MacnssAuthError as exc:
+            return page.render("totp_enroll.html", qr_svg=None, manual_key=None,
+                               error=error_text(page, exc), status=401)  # fmt: skip
+        return page.render("account.html", subject=subject, can_enroll=True,
+                           notice=page.t("totp_added"))  # fmt: skip
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        page = _Page(runtime, env, request)
+        response = RedirectResponse(f"/login?lang={page.lang}", status_code=303)
+        if page.csrf_ok(form):
+            response.delete_cookie(_SESSION)
+        return response
+
+    return router
+
+
+def _totp(runtime: Runtime) -> TotpAuthenticator | None:
+    if "totp" not in runtime.policy.methods:
+        return None
+    totp = runtime.policy.authenticator("totp")
+    return totp if isinstance(totp, TotpAuthenticator) else None
+
+
+def _subject_of(runtime: Runtime, token: str) -> str:
+    claims = runtime.assertions.verify(token, audience=runtime.assertions.issuer)
+    return str(claims["sub"])

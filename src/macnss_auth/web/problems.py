@@ -213,6 +213,9 @@ def problem_response(exc: BaseException) -> JSONResponse:
     status = int(str(body["status"]))
     if status == 500:
         _log.error("unexpected error in a request", exc_info=exc)
+    elif status == 503:
+        # Infrastructure (store, delivery): operators need the cause, clients do not.
+        _log.warning("request failed: %s", type(exc).__name__, exc_info=exc)
     headers = {"Cache-Control": "no-store"}
     if isinstance(exc, VerificationThrottled) and exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))

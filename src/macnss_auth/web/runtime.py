@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -47,6 +47,7 @@ class Runtime:
         enrollment_max_age: float,
         max_threads: int,
         clock: Clock | None,
+        return_urls: Mapping[str, str] | None = None,
     ) -> None:
         if max_threads < 1:
             raise ConfigurationError("max_threads must be at least 1")
@@ -59,6 +60,10 @@ class Runtime:
         self.enrollment_max_age = enrollment_max_age
         self.max_threads = max_threads
         self.clock = clock or SystemClock()
+        self.return_urls: Mapping[str, str] = dict(return_urls or {})
+        for audience, url in self.return_urls.items():
+            if audience not in assertions.audiences or not url.startswith(("https://", "http://")):
+                raise ConfigurationError("each return URL needs a configured audience and an URL")
         self._limiter: anyio.CapacityLimiter | None = None
 
     @property

@@ -287,13 +287,28 @@ class AssertionIssuer:
         return f"AssertionIssuer(issuer={self.issuer!r}, audiences={self.audiences!r})"
 
     def issue(
-        self, result: AuthResult, *, audience: str | None = None, nonce: str | None = None
+        self,
+        result: AuthResult,
+        *,
+        audience: str | None = None,
+        nonce: str | None = None,
+        lifetime: float | None = None,
     ) -> str:
         """A signed token for ``result``.
+
+        Args:
+            result: the success to assert.
+            audience: one of the configured audiences (default: the first),
+                or the issuer itself (a token for this service's own use).
+            nonce: the caller's nonce, copied into the token.
+            lifetime: seconds, if not the issuer's default (at most 3600).
 
         Raises:
             ConfigurationError: ``audience`` is not one of the configured ones.
         """
+        seconds = self.lifetime if lifetime is None else lifetime
+        if not 0 < seconds <= _MAX_LIFETIME:
+            raise ConfigurationError("an assertion lives more than 0 and at most 3600 seconds")
         aud = audience or self.audiences[0]
         if aud not in self.audiences and aud != self.issuer:
             raise ConfigurationError("this audience is not configured")
@@ -303,7 +318,7 @@ class AssertionIssuer:
             "sub": result.subject,
             "aud": aud,
             "iat": int(now.timestamp()),
-            "exp": int((now + dt.timedelta(seconds=self.lifetime)).timestamp()),
+            "exp": int((now + dt.timedelta(seconds=seconds)).timestamp()),
             "auth_time": int(result.authenticated_at.timestamp()),
             "acr": ACR_VALUES[result.assurance],
             "amr": list(AMR_VALUES.get(result.method, (result.method,))),

@@ -21,7 +21,7 @@ from macnss_auth.errors import MacnssAuthError, RemoteProtocolError
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.bac import BacProtocol
 from macnss_auth.nfc.card import CardData, PasswordKind
-from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication
+from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, chip_public_key
 from macnss_auth.nfc.lds import parse_card_access, parse_dg14, parse_dg15
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pace.terminal import PaceResult, PaceTerminal, select_pace_info
@@ -135,12 +135,10 @@ def chip_authenticate(
     infos = parse_dg14(dg14).infos
     ca_info = next(i for i in infos if isinstance(i, ChipAuthenticationInfo))
     key_info = next(i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo))
-    public = serialization.load_der_public_key(key_info.subject_public_key_info)
-    assert isinstance(public, ec.EllipticCurvePublicKey)
     protocol = ChipAuthentication(
         session.channel,
         algorithm=CaAlgorithm.from_oid(ca_info.protocol.value),
-        chip_public_key=public,
+        chip_public_key=chip_public_key(key_info),
         key_id=key_info.key_id,
         random=random,
     )

@@ -1,4 +1,4 @@
-"""One loader for the JSON vectors under ``tests/vectors/icao9303``."""
+"""One loader for the JSON vectors under ``tests/vectors/<source>/``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "icao9303"
+ROOT = Path(__file__).resolve().parents[2] / "vectors"
+VECTORS = ROOT / "icao9303"
 
 
-def load(name: str) -> dict[str, Any]:
-    """The parsed JSON vector file ``name``."""
-    with (VECTORS / name).open(encoding="utf-8") as handle:
+def load(name: str, *, source: str = "icao9303") -> dict[str, Any]:
+    """The parsed JSON vector file ``name`` from ``tests/vectors/<source>/``."""
+    with (ROOT / source / name).open(encoding="utf-8") as handle:
         data: dict[str, Any] = json.load(handle)
     return data
 

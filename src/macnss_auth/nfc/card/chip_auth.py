@@ -29,6 +29,7 @@ from macnss_auth.nfc.card.model import ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
 from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_keys
+from macnss_auth.nfc.eckeys import EcPrivateKey, ecdsa_sign
 from macnss_auth.nfc.pki import HashAlgorithm
 from macnss_auth.testing.pki import active_authentication_sign
 
@@ -36,14 +37,19 @@ __all__ = ["ChipAuthResponder", "active_authentication_signature"]
 
 
 def active_authentication_signature(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, challenge: bytes
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EcPrivateKey, challenge: bytes
 ) -> bytes:
     """The INTERNAL AUTHENTICATE answer for ``challenge``.
 
     RSA: ISO/IEC 9796-2 scheme 1 with SHA-1 (trailer ``BC``, ICAO's default);
-    ECDSA: SHA-256, as DG14's ActiveAuthenticationInfo (ecdsa-with-SHA256) says.
+    ECDSA: SHA-256, as DG14's ActiveAuthenticationInfo (ecdsa-with-SHA256) says,
+    plain ``r || s`` (BSI TR-03111), on any standardized curve.
     The arithmetic is :func:`macnss_auth.testing.pki.active_authentication_sign`.
     """
+    if isinstance(key, EcPrivateKey):
+        r, s = ecdsa_sign(key, challenge, HashAlgorithm.SHA256.new())
+        size = key.curve.order_length
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     algorithm = HashAlgorithm.SHA1 if isinstance(key, rsa.RSAPrivateKey) else HashAlgorithm.SHA256
     return active_authentication_sign(key, challenge, hash_algorithm=algorithm)
 

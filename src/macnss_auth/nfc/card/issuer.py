@@ -24,12 +24,15 @@ Copies and fakes, for testing verifiers:
 
 from __future__ import annotations
 
+import secrets
+
 import attrs
+from asn1crypto import core
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.clock import Clock
-from macnss_auth.errors import ConfigurationError, UnsupportedAlgorithm
+from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc import securityinfos as si
 from macnss_auth.nfc.card.filesystem import (
     EF_ATR_INFO,
@@ -54,8 +57,10 @@ from macnss_auth.nfc.card.model import (
     PasswordKind,
 )
 from macnss_auth.nfc.card.profiles import profile as standard_profile
-from macnss_auth.nfc.domain_params import standardized
+from macnss_auth.nfc.chip_auth import DhPrivateKey, DhPublicKey
+from macnss_auth.nfc.domain_params import BRAINPOOLP256R1, DHGroup, DomainParameterId, standardized
 from macnss_auth.nfc.ec import Curve
+from macnss_auth.nfc.eckeys import EcPrivateKey, native_curve
 from macnss_auth.nfc.lds import (
     encode_com,
     encode_dg1,
@@ -69,6 +74,7 @@ from macnss_auth.nfc.lds import (
 )
 from macnss_auth.nfc.lds.security import OID_SECURITY_OBJECT
 from macnss_auth.nfc.mrz import check_digit
+from macnss_auth.nfc.pki import OID_STANDARDIZED_DOMAIN_PARAMETERS
 from macnss_auth.nfc.tlv import encode_tlv, parse_all, parse_one
 from macnss_auth.testing.pki import TestPki, generate_key, make_td1_mrz, sign_cms, sign_sod
 
@@ -179,27 +185,80 @@ def _dg11(person: Person) -> bytes:
     return encode_tlv(0x6B, body)
 
 
-_CURVES: dict[str, ec.EllipticCurve] = {
-    "secp192r1": ec.SECP192R1(),
-    "secp224r1": ec.SECP224R1(),
-    "secp256r1": ec.SECP256R1(),
-    "secp384r1": ec.SECP384R1(),
-    "secp521r1": ec.SECP521R1(),
-    "brainpoolP256r1": ec.BrainpoolP256R1(),
-    "brainpoolP384r1": ec.BrainpoolP384R1(),
-    "brainpoolP512r1": ec.BrainpoolP512R1(),
-}
+ChipKey = ec.EllipticCurvePrivateKey | EcPrivateKey | DhPrivateKey
 
 
-def _chip_key_curve(profile: CardProfile) -> ec.EllipticCurve:
-    """The curve of the Chip Authentication key: the PACE curve if PACE is ECDH."""
-    if profile.pace_parameter_id is not None:
+def _chip_key_group(profile: CardProfile) -> DHGroup | Curve:
+    """The Chip Authentication key's group: as the profile says, else the PACE curve.
+
+    Raises:
+        ConfigurationError: a group that does not fit the CA protocol (ECDH on DH...).
+        UnsupportedAlgorithm: a reserved domain parameter id.
+    """
+    if profile.chip_authentication_parameter_id is not None:
+        group = standardized(profile.chip_authentication_parameter_id)
+    elif profile.pace_parameter_id is not None and isinstance(
+        standardized(profile.pace_parameter_id), Curve
+    ):
         group = standardized(profile.pace_parameter_id)
-        if isinstance(group, Curve):
-            if group.name not in _CURVES:
-                raise UnsupportedAlgorithm(f"cryptography has no {group.name} keys")
-            return _CURVES[group.name]
-    return ec.BrainpoolP256R1()
+    else:
+        group = BRAINPOOLP256R1
+    algorithm = profile.chip_authentication
+    if algorithm is not None and algorithm.elliptic != isinstance(group, Curve):
+        raise ConfigurationError(f"{algorithm.name} cannot use a key on {group.name}")
+    return group
+
+
+def _aa_ec_key(profile: CardProfile) -> ec.EllipticCurvePrivateKey | EcPrivateKey:
+    """An ECDSA Active Authentication key: brainpoolP256r1, or the profile's curve.
+
+    Raises:
+        ConfigurationError: the profile names a DH group for an ECDSA key.
+        UnsupportedAlgorithm: a reserved domain parameter id.
+    """
+    if profile.active_authentication_parameter_id is None:
+        return ec.generate_private_key(ec.BrainpoolP256R1())
+    group = standardized(profile.active_authentication_parameter_id)
+    if not isinstance(group, Curve):
+        raise ConfigurationError(f"an ECDSA Active Authentication key cannot use {group.name}")
+    native = native_curve(group)
+    return ec.generate_private_key(native) if native is not None else EcPrivateKey.generate(group)
+
+
+def _chip_key(group: DHGroup | Curve) -> ChipKey:
+    """A fresh CA key: cryptography's where it has the curve (keys save as PKCS#8), else ours."""
+    if isinstance(group, DHGroup):
+        x = secrets.randbelow(group.q - 2) + 2
+        return DhPrivateKey(DhPublicKey(group.p, group.g, pow(group.g, x, group.p), group.q), x)
+    native = native_curve(group)
+    if native is not None:
+        return ec.generate_private_key(native)
+    return EcPrivateKey.generate(group)
+
+
+def _chip_key_info(key: ChipKey, group: DHGroup | Curve) -> si.ChipAuthenticationPublicKeyInfo:
+    if isinstance(key, DhPrivateKey):
+        # DH keys name their group by its standardized id (BSI TR-03110-3 §A.2.1.1).
+        parameter_id = next(i for i in DomainParameterId if standardized(i) == group)
+        algorithm = encode_tlv(
+            0x30, _der_oid(OID_STANDARDIZED_DOMAIN_PARAMETERS) + _der_int(parameter_id)
+        )
+        body = b"\x00" + _der_int(key.public.y)
+        spki = encode_tlv(0x30, algorithm + encode_tlv(0x03, body))
+        return si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.DH, spki, _CA_KEY_ID)
+    if isinstance(key, EcPrivateKey):
+        spki = si.ec_subject_public_key_info(key.curve, key.public_key().encode())
+    else:
+        spki = _spki(key)
+    return si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, spki, _CA_KEY_ID)
+
+
+def _der_oid(dotted: str) -> bytes:
+    return bytes(core.ObjectIdentifier(dotted).dump())
+
+
+def _der_int(value: int) -> bytes:
+    return bytes(core.Integer(value).dump())
 
 
 def issue_card(
@@ -250,8 +309,8 @@ def issue_card(
             date_of_issue=now.strftime("%Y%m%d"),
         ),
     }
-    aa_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None
-    ca_key: ec.EllipticCurvePrivateKey | None = None
+    aa_key: ec.EllipticCurvePrivateKey | EcPrivateKey | rsa.RSAPrivateKey | None = None
+    ca_key: ChipKey | None = None
     dg14: list[si.SecurityInfo] = []
     card_security: list[si.SecurityInfo] = []
     pace_infos: list[si.SecurityInfo] = []
@@ -265,10 +324,9 @@ def issue_card(
     )
     if card_profile.chip_authentication is not None or cam:
         # PACE-CAM proves this same key, so it must live on the PACE curve.
-        ca_key = ec.generate_private_key(_chip_key_curve(card_profile))
-        ca_infos: list[si.SecurityInfo] = [
-            si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, _spki(ca_key), _CA_KEY_ID)
-        ]
+        group = _chip_key_group(card_profile)
+        ca_key = _chip_key(group)
+        ca_infos: list[si.SecurityInfo] = [_chip_key_info(ca_key, group)]
         if card_profile.chip_authentication is not None:
             ca_infos.append(
                 si.ChipAuthenticationInfo(
@@ -282,9 +340,13 @@ def issue_card(
     if card_profile.active_authentication is AaKeyKind.RSA:
         aa_key = generate_key("rsa", bits=1024)
     elif card_profile.active_authentication is AaKeyKind.ECDSA:
-        aa_key = generate_key("ec", curve="brainpoolP256r1")
+        aa_key = _aa_ec_key(card_profile)
         dg14.append(si.ActiveAuthenticationInfo(1, _ECDSA_WITH_SHA256))
-    if aa_key is not None:
+    if isinstance(aa_key, EcPrivateKey):
+        groups[15] = encode_dg15(
+            si.ec_subject_public_key_info(aa_key.curve, aa_key.public_key().encode())
+        )
+    elif aa_key is not None:
         groups[15] = encode_dg15(_spki(aa_key))
     dg14 += pace_infos
     if dg14:

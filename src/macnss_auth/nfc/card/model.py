@@ -17,7 +17,8 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.nfc.card.filesystem import FileSystem
-from macnss_auth.nfc.chip_auth import CaAlgorithm
+from macnss_auth.nfc.chip_auth import CaAlgorithm, DhPrivateKey
+from macnss_auth.nfc.eckeys import EcPrivateKey
 from macnss_auth.nfc.securityinfos import PaceOid
 
 __all__ = [
@@ -71,6 +72,12 @@ class CardProfile:
         chip_authentication: the Chip Authentication protocol (DG14's
             ChipAuthenticationInfo), or ``None`` without CA.
         extended_length: whether the chip accepts extended-length APDUs.
+        chip_authentication_parameter_id: the standardized domain parameter id
+            of the Chip Authentication key (any of ICAO 9303-11 §9.5.1, e.g. 11
+            = brainpoolP224r1 as on the BSI 2008 specimen, 0-2 for CA with DH);
+            ``None``: the PACE curve, else brainpoolP256r1.
+        active_authentication_parameter_id: the standardized domain parameter id
+            of an ECDSA Active Authentication key (``None``: brainpoolP256r1).
     """
 
     name: str
@@ -83,6 +90,8 @@ class CardProfile:
     active_authentication: AaKeyKind | None = None
     chip_authentication: CaAlgorithm | None = None
     extended_length: bool = False
+    chip_authentication_parameter_id: int | None = None
+    active_authentication_parameter_id: int | None = None
 
 
 def _redact(_value: object) -> str:
@@ -104,10 +113,13 @@ class ChipSecrets:
 
     mrz_information: str = attrs.field(repr=_redact)
     can: str | None = attrs.field(default=None, repr=_redact)
-    aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = attrs.field(
+    aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EcPrivateKey | None = attrs.field(
         default=None, repr=_redact
     )
-    ca_key: ec.EllipticCurvePrivateKey | None = attrs.field(default=None, repr=_redact)
+    # cryptography keys where it has the curve; our own on the others, and DH.
+    ca_key: ec.EllipticCurvePrivateKey | EcPrivateKey | DhPrivateKey | None = attrs.field(
+        default=None, repr=_redact
+    )
     ca_key_id: int | None = None
 
     def mrz_key_seed(self) -> bytes:

@@ -42,6 +42,7 @@ from macnss_auth.nfc.card.model import CardProfile, ChipSecrets, PasswordKind
 from macnss_auth.nfc.card.status import StatusWord, retries_left
 from macnss_auth.nfc.crypto import KDF_PI, derive_key
 from macnss_auth.nfc.domain_params import standardized
+from macnss_auth.nfc.eckeys import EcPrivateKey
 from macnss_auth.nfc.pace import primitives as pace
 from macnss_auth.nfc.securityinfos import Mapping, PaceOid
 from macnss_auth.nfc.sm import SessionKeys
@@ -266,11 +267,14 @@ class PaceResponder:
     def _chip_authentication_data(self, keys: SessionKeys) -> bytes:
         key = self._secrets.ca_key
         domain = self._domain
-        if not isinstance(key, crypto_ec.EllipticCurvePrivateKey) or not isinstance(
-            domain, pace.EcDomain
-        ):
+        if isinstance(key, crypto_ec.EllipticCurvePrivateKey):
+            static = key.private_numbers().private_value
+        elif isinstance(key, EcPrivateKey):
+            static = key.d
+        else:
+            static = None
+        if static is None or not isinstance(domain, pace.EcDomain):
             # A clone has no chip key: it cannot finish CAM honestly.
             raise CardStatusError(StatusWord.NO_PRECISE_DIAGNOSIS)
-        static = key.private_numbers().private_value
         data = pace.chip_authentication_data(domain.curve, static, self._map_private)
         return pace.encrypt_chip_authentication_data(keys, data)

@@ -5,7 +5,8 @@ Layout of a card directory::
     card.json            profile, chip passwords, file table (format 1)
     files/*.bin          every elementary file, byte for byte
     keys/aa.pem          Active Authentication private key (PKCS#8), if any
-    keys/ca.pem          Chip Authentication private key (PKCS#8), if any
+    keys/ca.pem          Chip Authentication private key (PKCS#8: EC on any
+                         standardized curve, or X9.42 DH), if any
     trust/csca.der       the CSCA certificate (trust anchor)
     trust/masterlist.ml  a signed CSCA master list holding it
     trust/csca.crl       the CSCA's CRL
@@ -21,6 +22,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import core as asn1
+from asn1crypto import keys as asn1_keys
+from asn1crypto import pem as asn1_pem
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -35,7 +39,9 @@ from macnss_auth.nfc.card.model import (
     DocumentKind,
     PasswordKind,
 )
-from macnss_auth.nfc.chip_auth import CaAlgorithm
+from macnss_auth.nfc.chip_auth import CaAlgorithm, DhPrivateKey, DhPublicKey
+from macnss_auth.nfc.domain_params import CURVE_OIDS, curve_by_oid
+from macnss_auth.nfc.eckeys import EcPrivateKey, native_curve
 from macnss_auth.nfc.securityinfos import PaceOid
 
 __all__ = ["FORMAT", "load_card", "save_card"]
@@ -67,6 +73,8 @@ def _profile_json(profile: CardProfile) -> dict[str, Any]:
             None if profile.chip_authentication is None else profile.chip_authentication.value
         ),
         "extended_length": profile.extended_length,
+        "chip_authentication_parameter_id": profile.chip_authentication_parameter_id,
+        "active_authentication_parameter_id": profile.active_authentication_parameter_id,
     }
 
 
@@ -88,10 +96,69 @@ def _profile_from(raw: dict[str, Any]) -> CardProfile:
             None if raw["chip_authentication"] is None else CaAlgorithm(raw["chip_authentication"])
         ),
         extended_length=bool(raw["extended_length"]),
+        chip_authentication_parameter_id=raw.get("chip_authentication_parameter_id"),
+        active_authentication_parameter_id=raw.get("active_authentication_parameter_id"),
     )
 
 
-def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+_StoredKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EcPrivateKey | DhPrivateKey
+_DH_PUBLIC_NUMBER = "1.2.840.10046.2.1"  # X9.42 dhpublicnumber (RFC 3279 §2.3.3)
+
+
+class _AnyAlgorithm(asn1.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5280 §4.1.1.2, parameters left open
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("algorithm", asn1.ObjectIdentifier),
+        ("parameters", asn1.Any, {"optional": True}),
+    ]
+
+
+class _Pkcs8(asn1.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5208 §5 PrivateKeyInfo, the algorithm left open
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("version", asn1.Integer),
+        ("algorithm", _AnyAlgorithm),
+        ("private_key", asn1.OctetString),
+    ]
+
+
+class _DhParameters(asn1.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 3279 §2.3.3 DomainParameters (without the optional validation fields)
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("p", asn1.Integer),
+        ("g", asn1.Integer),
+        ("q", asn1.Integer),
+    ]
+
+
+def _pem(key: _StoredKey) -> bytes:
+    # Keys on curves cryptography lacks, and DH keys (deprecated there), are
+    # written as PKCS#8 by hand: named-curve ECPrivateKey / X9.42 DH.
+    if isinstance(key, EcPrivateKey):
+        named = asn1_keys.ECDomainParameters(name="named", value=CURVE_OIDS[key.curve.name])
+        info = _Pkcs8(
+            {
+                "version": 0,
+                "algorithm": {"algorithm": "1.2.840.10045.2.1", "parameters": named},
+                "private_key": asn1_keys.ECPrivateKey(
+                    {"version": "ecPrivkeyVer1", "private_key": key.d}
+                ).dump(),
+            }
+        )
+        return bytes(asn1_pem.armor("PRIVATE KEY", info.dump()))
+    if isinstance(key, DhPrivateKey):
+        public = key.public
+        if public.q is None:
+            raise ConfigurationError("a DH chip key needs its subgroup order q")
+        params = _DhParameters({"p": public.p, "g": public.g, "q": public.q})
+        info = _Pkcs8(
+            {
+                "version": 0,
+                "algorithm": {"algorithm": _DH_PUBLIC_NUMBER, "parameters": params},
+                "private_key": asn1.Integer(key.x).dump(),
+            }
+        )
+        return bytes(asn1_pem.armor("PRIVATE KEY", info.dump()))
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -152,10 +219,37 @@ def save_card(card: IssuedCard | CardData, directory: str | os.PathLike[str]) ->
     return target
 
 
-def _load_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None:
+def _own_key(der: bytes) -> EcPrivateKey | DhPrivateKey | None:
+    """The key when cryptography cannot (or should not) load it: DH, or a curve it lacks."""
+    info = _Pkcs8.load(der, strict=True)
+    oid = info["algorithm"]["algorithm"].dotted
+    parameters = info["algorithm"]["parameters"]
+    body = bytes(info["private_key"].native)
+    if oid == _DH_PUBLIC_NUMBER:
+        params = _DhParameters.load(parameters.dump(), strict=True)
+        p, g, q = (int(params[name].native) for name in ("p", "g", "q"))
+        x = int(asn1.Integer.load(body, strict=True).native)
+        return DhPrivateKey(DhPublicKey(p, g, pow(g, x, p), q), x)
+    if oid != "1.2.840.10045.2.1":
+        return None
+    named = asn1_keys.ECDomainParameters.load(parameters.dump(), strict=True)
+    if named.name != "named":
+        return None
+    curve = curve_by_oid(named.chosen.dotted)
+    if native_curve(curve) is not None:
+        return None
+    return EcPrivateKey(curve, int(asn1_keys.ECPrivateKey.load(body)["private_key"].native))
+
+
+def _load_key(path: Path) -> _StoredKey | None:
     if not path.exists():
         return None
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    data = path.read_bytes()
+    _, _, der = asn1_pem.unarmor(data)
+    own = _own_key(bytes(der))
+    if own is not None:
+        return own
+    key = serialization.load_pem_private_key(data, password=None)
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         raise ConfigurationError(f"{path}: not an RSA or EC private key")
     return key
@@ -190,8 +284,10 @@ def _read(source: Path) -> CardData:
     )
     aa_key = _load_key(source / "keys" / "aa.pem")
     ca_key = _load_key(source / "keys" / "ca.pem")
-    if ca_key is not None and not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ConfigurationError(f"{source}: the Chip Authentication key must be EC")
+    if isinstance(ca_key, rsa.RSAPrivateKey):
+        raise ConfigurationError(f"{source}: the Chip Authentication key must be EC or DH")
+    if isinstance(aa_key, DhPrivateKey):
+        raise ConfigurationError(f"{source}: the Active Authentication key must be RSA or EC")
     secrets = ChipSecrets(
         mrz_information=str(raw["secrets"]["mrz_information"]),
         can=raw["secrets"]["can"],

@@ -8,8 +8,12 @@ whose public half is in DG15.
   ``6A`` and the trailer (``BC`` = SHA-1, or ``<hash id> CC`` with ISO/IEC
   10118-3 identifiers for SHA-224/256/384/512), splits ``F`` into the
   recoverable part M1 and the hash H, and compares ``H = hash(M1 || challenge)``.
-* ECDSA: a plain ``r || s`` signature over the challenge, with the hash named by
-  DG14's ActiveAuthenticationInfo.
+* ECDSA: a signature over the challenge, with the hash named by DG14's
+  ActiveAuthenticationInfo, on any standardized curve. BSI TR-03111 says plain
+  ``r || s``; some chips answer with a DER ``Ecdsa-Sig-Value`` instead. Both
+  are accepted: the encoding is read from the answer (a plain signature has
+  exactly twice the order's length), and either way the same (r, s) check
+  decides, so accepting both gives a forger nothing.
 
 A DG15 key is only worth checking against once DG15 passed Passive
 Authentication; :mod:`macnss_auth.nfc.verify.document` enforces that.
@@ -116,11 +120,26 @@ def verify_active_authentication(
         ecdsa_algorithm: the signature algorithm OID from DG14's ActiveAuthenticationInfo.
 
     Raises:
-        SignatureInvalid: the signature does not verify over ``challenge``.
+        SignatureInvalid: the signature does not verify over ``challenge``
+            (or is neither plain ``r || s`` nor DER).
         UnsupportedAlgorithm: a key or curve this library cannot use.
+        PkiFormatError: an EC key whose point is invalid.
     """
     if key.algorithm == "rsa":
         _verify_rsa(key, challenge, signature)
         return
-    scheme = SignatureScheme(SignatureKind.ECDSA_PLAIN, ecdsa_hash_for(ecdsa_algorithm, key))
-    verify_signature(key, scheme, challenge, signature)
+    ec_key = key.ec_public_key()
+    digest = ecdsa_hash_for(ecdsa_algorithm, key)
+    der = SignatureScheme(SignatureKind.ECDSA, digest)
+    if len(signature) != 2 * ec_key.curve.order_length:
+        verify_signature(ec_key, der, challenge, signature)
+        return
+    try:
+        verify_signature(
+            ec_key, SignatureScheme(SignatureKind.ECDSA_PLAIN, digest), challenge, signature
+        )
+    except SignatureInvalid:
+        # A DER signature can have the plain length by chance (about 2^-20).
+        if signature[:1] != b"\x30":
+            raise
+        verify_signature(ec_key, der, challenge, signature)

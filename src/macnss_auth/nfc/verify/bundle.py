@@ -122,7 +122,9 @@ def decode_bundle(bundle: bytes | str | Mapping[str, Any]) -> DocumentBundle:
         raise BundleFormatError("data_groups must be a non-empty object", field="data_groups")
     groups: dict[int, bytes] = {}
     for key, value in groups_raw.items():
-        if not (isinstance(key, str) and key.isdigit() and len(key) <= 2 and 1 <= int(key) <= 16):
+        # isascii: str.isdigit() also accepts "²" and other digits int() refuses.
+        digits = isinstance(key, str) and key.isascii() and key.isdigit()
+        if not (digits and len(key) <= 2 and 1 <= int(key) <= 16):
             raise BundleFormatError("data group keys are 1..16", field="data_groups")
         groups[int(key)] = _b64(value, f"data_groups.{key}")
     aa_signature = None

@@ -1,0 +1,221 @@
+"""``macnss-auth serve``: the HTTP service (JSON API, login page, JWKS) under uvicorn.
+
+Embedded defaults, as for the demo: a SQLite store and audit log in the data
+directory, codes "sent" by SMS and e-mail printed on this console, and a
+virtual eID card (issued on first start, saved under ``HOME/card``) whose
+test CSCA is the only trust anchor. ``--database postgresql://...`` puts the
+state in PostgreSQL instead, so several instances (``--port`` apart, one data
+directory for the shared keys) serve one population.
+
+Needs the ``web`` extra: ``pip install 'macnss-auth[web]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from macnss_auth.audit.sqlite import SQLiteAuditLog
+from macnss_auth.authenticator import AssuranceLevel
+from macnss_auth.cli.code import load_pepper
+from macnss_auth.cli.home import load_key, load_keyring, resolve_home
+from macnss_auth.clock import SystemClock
+from macnss_auth.delivery import ChannelKind, ConsoleChannel
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.nfc.eid import EidAuthenticator
+from macnss_auth.nfc.pki import TrustStore
+from macnss_auth.otp.oob import EmailCodeAuthenticator, SMSCodeAuthenticator
+from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
+from macnss_auth.otp.totp import TotpAuthenticator
+from macnss_auth.policy import Policy
+from macnss_auth.secret import Secret
+from macnss_auth.store.base import Store
+from macnss_auth.store.sqlite import SQLiteStore
+
+__all__ = ["build_service", "command"]
+
+ENROLLMENT_KEY_ENV = "MACNSS_AUTH_ENROLLMENT_KEY"
+BINDING_KEY_ENV = "MACNSS_AUTH_EID_BINDING_KEY"
+
+
+@contextlib.contextmanager
+def _setup_lock(home: Path) -> Iterator[None]:
+    # Instances started together must agree on one card and one signing key.
+    with (home / ".serve.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_store(home: Path, database: str | None) -> Store:
+    keyring = load_keyring(home)
+    if database is None:
+        return SQLiteStore(home / "state.sqlite3", keyring=keyring)
+    if database.startswith(("postgresql://", "postgres://")):
+        try:
+            from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415 (extra)
+        except ImportError as exc:
+            raise ConfigurationError("PostgreSQL needs the postgres extra (psycopg)") from exc
+        return PostgresStore(database, keyring=keyring)
+    return SQLiteStore(Path(database), keyring=keyring)
+
+
+def _trust(home: Path) -> TrustStore:
+    from macnss_auth.nfc.card import issue_card, save_card  # noqa: PLC0415 (the test PKI is big)
+
+    master_list = home / "card" / "trust" / "masterlist.ml"
+    if not master_list.exists():
+        save_card(issue_card("cnie", clock=SystemClock(), can="123456"), home / "card")
+    trust = TrustStore()
+    trust.load_master_list(master_list.read_bytes(), name="virtual card's test CSCA")
+    return trust
+
+
+def build_service(
+    home: Path,
+    *,
+    database: str | None = None,
+    issuer: str,
+    audiences: list[str],
+    trusted_proxies: list[str] | None = None,
+    return_urls: dict[str, str] | None = None,
+    stream: Any = None,
+    max_threads: int = 16,
+) -> Any:
+    """The app ``serve`` runs (also used by ``bench/service.py``)."""
+    from macnss_auth.web import AssertionIssuer, SigningKeys, create_app  # noqa: PLC0415
+
+    with _setup_lock(home):
+        store = _open_store(home, database)
+        keys = SigningKeys.load_or_create(home / "signing-keys")
+        trust = _trust(home)
+        pepper = load_pepper(home)
+        binding = load_key(home, "eid-binding.key", BINDING_KEY_ENV)
+        enrollment = load_key(home, "enrollment.key", ENROLLMENT_KEY_ENV)
+    audit = SQLiteAuditLog(home / "audit.sqlite3")
+    out = stream or sys.stdout
+    common: dict[str, Any] = {"store": store, "audit": audit}
+    totp = TotpAuthenticator(issuer="macnss-auth", **common)
+    sms = SMSCodeAuthenticator(
+        channel=ConsoleChannel(ChannelKind.SMS, stream=out), pepper=pepper, **common
+    )
+    email = EmailCodeAuthenticator(
+        channel=ConsoleChannel(ChannelKind.EMAIL, stream=out), pepper=pepper, **common
+    )
+    recovery = RecoveryCodeAuthenticator(**common)
+    eid = EidAuthenticator(trust_store=trust, binding_key=binding.reveal(), **common)
+    policy = Policy(
+        authenticators=[
+            (eid, AssuranceLevel.HIGH),
+            (totp, AssuranceLevel.SUBSTANTIAL),
+            (sms, AssuranceLevel.LOW),
+            (email, AssuranceLevel.LOW),
+            (recovery, AssuranceLevel.SUBSTANTIAL),
+        ],
+        store=store,
+        clock=SystemClock(),
+    )
+    assertions = AssertionIssuer(issuer=issuer, keys=keys, audiences=audiences)
+    return create_app(
+        policy=policy,
+        assertions=assertions,
+        trusted_proxies=trusted_proxies or [],
+        # The bearer key is the hex text of HOME/enrollment.key (or the variable).
+        enrollment_key=Secret(enrollment.reveal().hex().encode("ascii")),
+        return_urls=return_urls,
+        max_threads=max_threads,
+    )
+
+
+@click.command("serve")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Data directory (default: $MACNSS_AUTH_HOME or ~/.local/share/macnss-auth).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--database",
+    default=None,
+    metavar="URL",
+    help="postgresql://... for several instances (default: HOME/state.sqlite3).",
+)
+@click.option("--issuer", default=None, help="The assertions' iss (default: http://HOST:PORT).")
+@click.option(
+    "--audience",
+    "audiences",
+    multiple=True,
+    metavar="AUD",
+    help="A calling service tokens are issued for (repeatable; default: macnss-demo).",
+)
+@click.option(
+    "--return-url",
+    "return_urls",
+    multiple=True,
+    metavar="AUD=URL",
+    help="Where the login page posts the assertion for AUD (repeatable).",
+)
+@click.option(
+    "--trusted-proxy",
+    "proxies",
+    multiple=True,
+    metavar="NET",
+    help="A reverse proxy whose X-Forwarded-For is believed (repeatable).",
+)
+@click.option(
+    "--threads",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Library calls running at once.",
+)
+def command(  # noqa: PLR0917 (click passes every option as an argument)
+    home: str | None,
+    host: str,
+    port: int,
+    database: str | None,
+    issuer: str | None,
+    audiences: tuple[str, ...],
+    return_urls: tuple[str, ...],
+    proxies: tuple[str, ...],
+    threads: int,
+) -> None:
+    """Serve the JSON API, the login page (/login) and the JWKS over HTTP."""
+    try:
+        import uvicorn  # noqa: PLC0415 (the web extra)
+    except ImportError:
+        message = "serve needs the web extra: pip install 'macnss-auth[web]'"
+        raise click.ClickException(message) from None
+    root = resolve_home(home)
+    urls = {}
+    for item in return_urls:
+        audience, sep, url = item.partition("=")
+        if not sep:
+            raise click.BadParameter("use AUD=URL", param_hint="--return-url")
+        urls[audience] = url
+    names = list(audiences) or ["macnss-demo"]
+    try:
+        app = build_service(
+            root, database=database, issuer=issuer or f"http://{host}:{port}",
+            audiences=names, trusted_proxies=list(proxies), return_urls=urls,
+            max_threads=threads,
+        )  # fmt: skip
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"state: {database or root / 'state.sqlite3'}   audit log: {root / 'audit.sqlite3'}")
+    click.echo(f"login page: http://{host}:{port}/login   JWKS: /.well-known/jwks.json")
+    click.echo(f"virtual eID card: {root / 'card'} (CAN 123456)")
+    click.echo(f"back-office bearer key: {root / 'enrollment.key'}; codes are printed here")
+    # X-Forwarded-For is the app's business (--trusted-proxy), not uvicorn's.
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False,
+                log_level="warning")  # fmt: skip

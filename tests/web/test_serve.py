@@ -1,0 +1,123 @@
+"""``macnss-auth serve``: embedded defaults, and several instances on one PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from macnss_auth.delivery import find_code
+from tests.store.services import postgres_server
+
+from .helpers import PHONE
+from .server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def serve(home: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """Run ``macnss-auth serve`` in a subprocess; yield its URL and its console log."""
+    port = free_port()
+    log = home.parent / f"serve-{port}.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-c", "from macnss_auth.cli import main; main()", "serve",
+               "--home", str(home), "--port", str(port), *args]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"serve did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def back_office(home: Path) -> dict[str, str]:
+    return {"Authorization": "Bearer " + (home / "enrollment.key").read_text().strip()}
+
+
+def last_code(log: Path) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        codes = re.findall(r"(?<!\d)\d{6}(?!\d)", log.read_text())
+        if codes:
+            return find_code(codes[-1])
+        time.sleep(0.05)
+    raise AssertionError("no code on the console")
+
+
+def enroll_phone(url: str, home: Path, log: Path) -> None:
+    body = {"subject": "youssef", "method": "sms", "destination": PHONE}
+    started = httpx.post(url + "/v1/enrollments/destination", headers=back_office(home), json=body)
+    assert started.status_code == 201, started.text
+    confirm = {"subject": "youssef", "method": "sms", "challenge_id": started.json()["id"],
+               "code": last_code(log)}  # fmt: skip
+    confirmed = httpx.post(
+        url + "/v1/enrollments/destination/confirm", headers=back_office(home), json=confirm
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+
+def test_serve_on_embedded_defaults(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with serve(home) as (url, log):
+        assert "login page" in log.read_text()
+        assert (home / "state.sqlite3").exists()
+        assert (home / "card" / "card.json").exists() or any((home / "card").iterdir())
+        assert httpx.get(url + "/login").status_code == 200
+        enroll_phone(url, home, log)
+        challenge = httpx.post(url + "/v1/challenges", json={"subject": "youssef", "method": "sms"})
+        answer = httpx.post(url + f"/v1/challenges/{challenge.json()['id']}/verify",
+                            json={"code": last_code(log), "audience": "macnss-demo"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        kid = httpx.get(url + "/.well-known/jwks.json").json()["keys"][0]["kid"]
+    # A restart keeps the keys and the state: the resend cooldown still holds.
+    with serve(home) as (url, log):
+        assert httpx.get(url + "/.well-known/jwks.json").json()["keys"][0]["kid"] == kid
+        challenge = httpx.post(url + "/v1/challenges", json={"subject": "youssef", "method": "sms"})
+        assert challenge.status_code == 429
+        assert challenge.json()["reason"] == "rate_limited"
+
+
+@pytest.mark.services
+def test_two_instances_share_one_postgresql(tmp_path: Path) -> None:
+    with postgres_server() as conninfo:
+        port = re.search(r"port=(\d+)", conninfo)
+        assert port is not None
+        database = f"postgresql://postgres@127.0.0.1:{port.group(1)}/postgres"
+        home = tmp_path / "home"
+        with serve(home, "--database", database) as (first, log_a), \
+                serve(home, "--database", database) as (second, log_b):  # fmt: skip
+            enroll_phone(first, home, log_a)
+            challenge = httpx.post(first + "/v1/challenges",
+                                   json={"subject": "youssef", "method": "sms"})  # fmt: skip
+            code = last_code(log_a)
+            # Verified on the other instance; a replay on the first is refused.
+            answer = httpx.post(second + f"/v1/challenges/{challenge.json()['id']}/verify",
+                                json={"code": code})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            again = httpx.post(first + f"/v1/challenges/{challenge.json()['id']}/verify",
+                               json={"code": code})  # fmt: skip
+            assert again.json()["reason"] == "challenge_used"
+            jwks = [httpx.get(u + "/.well-known/jwks.json").json() for u in (first, second)]
+            assert jwks[0] == jwks[1]
+            del log_b
