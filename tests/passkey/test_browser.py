@@ -218,3 +218,63 @@ def test_a_cloned_passkey_is_caught_by_its_counter(
     finally:
         phone.close()
         clone.close()
+
+
+def page_login(device: Device, origin: str, have: str, lang: str = "en") -> None:
+    """The login page's first two steps: identifier and what the person has."""
+    page = device.page
+    page.goto(f"{origin}/login?lang={lang}")
+    page.fill("#subject", SUBJECT)
+    page.check(f"#have-{have}")
+    page.click("form[action='/login/methods'] button[type=submit]")
+
+
+def test_through_the_login_page(browser: Any, site: tuple[PasskeyService, str]) -> None:
+    service, origin = site
+    app = service.enroll_totp(SUBJECT)
+    phone = Device(browser, origin)
+    page = phone.page
+    try:
+        # 1. A first login by another method: the authenticator app.
+        page_login(phone, origin, "app")
+        page.click(".methods button[data-method=totp]")
+        page.fill("#code", app.now())
+        page.click("form[action='/login/verify'] button[type=submit]")
+        assert SUBJECT in page.locator("#signed-in").inner_text()
+        # 2. Add a passkey from the account page: the session authorizes it.
+        page.goto(f"{origin}/account")
+        page.click("#add-passkey")
+        page.wait_for_url("**/passkey")
+        page.fill("#device-name", "phone")
+        registered = phone.press("#register")
+        assert registered["ok"], registered
+        assert [c.name for c in service.passkeys.credentials(SUBJECT)] == ["phone"]
+        page.goto(f"{origin}/account")
+        page.click("form[action='/logout'] button")
+        # 3. Next time: "a phone with a passkey" offers the passkey, which signs in.
+        page_login(phone, origin, "passkey")
+        offered = page.locator(".methods button").evaluate_all(
+            "bs => bs.map(b => b.dataset.method)"
+        )
+        assert offered == ["passkey"]
+        page.click(".methods button[data-method=passkey]")
+        page.click("#passkey-use")
+        signed_in = page.locator("#signed-in").inner_text()
+        assert SUBJECT in signed_in
+        assert "substantial" in signed_in
+        # 4. In Arabic, the step speaks Arabic and is laid out right to left.
+        page_login(phone, origin, "passkey", lang="ar")
+        page.click(".methods button[data-method=passkey]")
+        assert page.get_attribute("html", "dir") == "rtl"
+        assert page.locator("#passkey-use").inner_text() == "استعمال مفتاح المرور"
+        # 5. The passkey is removed (a lost phone): the page refuses it and says why.
+        (credential,) = service.passkeys.credentials(SUBJECT)
+        assert service.passkeys.remove_credential(SUBJECT, credential.credential_id)
+        page_login(phone, origin, "passkey")
+        page.click(".methods button[data-method=passkey]")
+        page.click("#passkey-use")
+        alert = page.locator("[role=alert]").inner_text()
+        assert alert.startswith("This passkey is not (or no longer) registered")
+        assert page.locator(".other-ways button[data-method=totp]").is_visible()
+    finally:
+        phone.close()

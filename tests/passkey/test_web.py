@@ -177,3 +177,18 @@ def test_the_page_is_served_with_a_strict_policy(client: TestClient) -> None:
     script = client.get("/static/passkey.js")
     assert script.headers["content-type"].startswith("text/javascript")
     assert "parseRequestOptionsFromJSON" in script.text
+
+
+def test_the_login_pages_session_authorizes_its_own_subject_only(
+    service: PasskeyService, client: TestClient
+) -> None:
+    token = first_login(service, client, "someone-else")
+    client.cookies.set("macnss_session", token)
+    other = client.post("/v1/passkeys/registrations", json={"subject": SUBJECT})
+    assert (other.status_code, other.json()["reason"]) == (403, "forbidden")
+    own = client.post("/v1/passkeys/registrations", json={})
+    assert own.status_code == 201
+    assert own.json()["data"]["options"].count('"name": "someone-else"') == 1
+    client.cookies.set("macnss_session", "not-a-token")
+    forged = client.post("/v1/passkeys/registrations", json={})
+    assert (forged.status_code, forged.json()["reason"]) == (401, "unauthorized")

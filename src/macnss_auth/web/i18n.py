@@ -29,6 +29,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "have_app": "A smartphone with an authenticator app",
         "have_sms": "A mobile phone that receives SMS",
         "have_email": "Access to my e-mail",
+        "have_passkey": "A phone or computer with a passkey (fingerprint, face or screen lock)",
         "continue": "Continue",
         "choose": "Choose how to sign in",
         "no_methods": "No way to sign in matches what you have. Try ticking more options.",
@@ -40,6 +41,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "method_sms": "Code by SMS",
         "method_email": "Code by e-mail",
         "method_recovery": "Recovery code",
+        "method_passkey": "Passkey on this device",
         "level_low": "basic assurance",
         "level_substantial": "substantial assurance",
         "level_high": "high assurance",
@@ -59,6 +61,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "to_service": "Continue to the service",
         "account": "Your sign-in methods",
         "add_totp": "Add an authenticator app",
+        "add_passkey": "Add a passkey on this device",
+        "passkey_help": "Your device asks for your fingerprint, face or screen lock. Nothing is "
+        "sent but a signature.",
+        "passkey_use": "Use my passkey",
+        "passkey_again": "Try the passkey again",
+        "passkey_no_identifier": "Sign in with a passkey, without typing an identifier",
         "scan": "Scan this QR code with your authenticator app, then type the code it shows.",
         "manual_key": "Or type this key into the app:",
         "confirm": "Confirm",
@@ -79,6 +87,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "error_attempts_exhausted": "Too many wrong codes for this attempt. Ask for a new code.",
         "error_challenge_not_found": "This sign-in attempt is over. Please start again.",
         "error_generic": "That did not work. Please try again or use another way.",
+        "error_unknown_credential": "This passkey is not (or no longer) registered. Please use "
+        "another way.",
+        "error_user_not_verified": "Your device did not check your fingerprint, face or screen "
+        "lock.",
+        "error_sign_count_regressed": "This passkey may have been copied; it was refused. Please "
+        "use another way and contact us.",
         "error_form": "The form expired. Please try again.",
         "error_subject": "Please type your identifier.",
     },
@@ -96,6 +110,8 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "have_app": "Un smartphone avec une application d’authentification",
         "have_sms": "Un téléphone mobile qui reçoit des SMS",
         "have_email": "L’accès à ma messagerie",
+        "have_passkey": "Un téléphone ou un ordinateur avec une clé d’accès (empreinte, visage ou "
+        "verrouillage d’écran)",
         "continue": "Continuer",
         "choose": "Choisissez comment vous connecter",
         "no_methods": "Aucun moyen de connexion ne correspond. Cochez d’autres options.",
@@ -108,6 +124,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "method_sms": "Code par SMS",
         "method_email": "Code par e-mail",
         "method_recovery": "Code de secours",
+        "method_passkey": "Clé d’accès sur cet appareil",
         "level_low": "garantie faible",
         "level_substantial": "garantie substantielle",
         "level_high": "garantie élevée",
@@ -132,6 +149,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "to_service": "Continuer vers le service",
         "account": "Vos moyens de connexion",
         "add_totp": "Ajouter une application d’authentification",
+        "add_passkey": "Ajouter une clé d’accès sur cet appareil",
+        "passkey_help": "Votre appareil demande votre empreinte, votre visage ou le verrouillage "
+        "d’écran. Seule une signature est envoyée.",
+        "passkey_use": "Utiliser ma clé d’accès",
+        "passkey_again": "Réessayer la clé d’accès",
+        "passkey_no_identifier": "Se connecter avec une clé d’accès, sans saisir d’identifiant",
         "scan": "Scannez ce QR code avec votre application d’authentification, puis saisissez "
         "le code affiché.",
         "manual_key": "Ou saisissez cette clé dans l’application :",
@@ -157,6 +180,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "error_challenge_not_found": "Cette tentative de connexion est terminée. Veuillez "
         "recommencer.",
         "error_generic": "Cela n’a pas fonctionné. Réessayez ou utilisez un autre moyen.",
+        "error_unknown_credential": "Cette clé d’accès n’est pas (ou plus) enregistrée. Utilisez "
+        "un autre moyen.",
+        "error_user_not_verified": "Votre appareil n’a pas vérifié votre empreinte, votre visage "
+        "ou le verrouillage d’écran.",
+        "error_sign_count_regressed": "Cette clé d’accès a peut-être été copiée ; elle a été "
+        "refusée. Utilisez un autre moyen et contactez-nous.",
         "error_form": "Le formulaire a expiré. Veuillez réessayer.",
         "error_subject": "Veuillez saisir votre identifiant.",
     },
@@ -172,6 +201,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "have_app": "هاتف ذكي عليه تطبيق مصادقة",
         "have_sms": "هاتف محمول يستقبل الرسائل القصيرة",
         "have_email": "بريدي الإلكتروني",
+        "have_passkey": "هاتف أو حاسوب عليه مفتاح مرور (بصمة أو وجه أو قفل الشاشة)",
         "continue": "متابعة",
         "choose": "اختر طريقة تسجيل الدخول",
         "no_methods": "لا توجد طريقة تناسب ما لديك. اختر خيارات أخرى.",
@@ -183,6 +213,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "method_sms": "رمز عبر رسالة قصيرة",
         "method_email": "رمز عبر البريد الإلكتروني",
         "method_recovery": "رمز الاسترداد",
+        "method_passkey": "مفتاح المرور على هذا الجهاز",
         "level_low": "ضمان أساسي",
         "level_substantial": "ضمان جوهري",
         "level_high": "ضمان عالٍ",
@@ -202,6 +233,11 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "to_service": "المتابعة إلى الخدمة",
         "account": "طرق تسجيل الدخول الخاصة بك",
         "add_totp": "إضافة تطبيق مصادقة",
+        "add_passkey": "إضافة مفتاح مرور على هذا الجهاز",
+        "passkey_help": "يطلب جهازك بصمتك أو وجهك أو قفل الشاشة. لا يُرسل سوى توقيع.",
+        "passkey_use": "استعمال مفتاح المرور",
+        "passkey_again": "إعادة المحاولة بمفتاح المرور",
+        "passkey_no_identifier": "الدخول بمفتاح المرور دون كتابة المعرف",
         "scan": "امسح رمز QR هذا بتطبيق المصادقة، ثم اكتب الرمز الذي يظهر.",
         "manual_key": "أو اكتب هذا المفتاح في التطبيق:",
         "confirm": "تأكيد",
@@ -222,6 +258,11 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "error_attempts_exhausted": "رموز خاطئة كثيرة في هذه المحاولة. اطلب رمزاً جديداً.",
         "error_challenge_not_found": "انتهت محاولة الدخول هذه. يرجى البدء من جديد.",
         "error_generic": "لم تنجح العملية. أعد المحاولة أو استعمل طريقة أخرى.",
+        "error_unknown_credential": "مفتاح المرور هذا غير مسجل (أو لم يعد مسجلا). استعمل طريقة "
+        "أخرى.",
+        "error_user_not_verified": "لم يتحقق جهازك من بصمتك أو وجهك أو قفل الشاشة.",
+        "error_sign_count_regressed": "ربما نُسخ مفتاح المرور هذا، فرُفض. استعمل طريقة أخرى واتصل "
+        "بنا.",
         "error_form": "انتهت صلاحية الاستمارة. يرجى إعادة المحاولة.",
         "error_subject": "يرجى كتابة المعرّف الخاص بك.",
     },

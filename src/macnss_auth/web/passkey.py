@@ -13,7 +13,8 @@ issuer, enrollment authorization) on ``request.app.state.runtime``.
 * ``POST /v1/passkeys/registrations`` and ``.../registrations/{id}``: register
   a passkey, authorized like every enrollment (``Authorization: Bearer`` a
   fresh assertion for the subject, i.e. right after a login by another
-  method, or the back-office key). ``POST /v1/passkeys/list`` and
+  method, or the back-office key), or by the login page's session cookie
+  (then the subject may be left out: it is the session's). ``POST /v1/passkeys/list`` and
   ``/v1/passkeys/remove``: the subject's passkeys.
 * ``GET /passkey``: a page with the browser side (``passkey.html``, ``static/passkey.js``).
 
@@ -30,9 +31,10 @@ from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import HTMLResponse, Response
 
-from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, Reason
+from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, MacnssAuthError, Reason
 from macnss_auth.passkey import PasskeyAuthenticator, PasskeyCredential
 from macnss_auth.web.api import AssertionOut, ChallengeOut, Done, assertion_out, check_audience
+from macnss_auth.web.problems import ProblemError, WebReason
 from macnss_auth.web.runtime import Runtime
 
 __all__ = ["passkey_router"]
@@ -40,6 +42,8 @@ __all__ = ["passkey_router"]
 Subject = Annotated[str, Field(min_length=1, max_length=256)]
 Credential = dict[str, Any]
 _METHOD = "passkey"
+# The login page's session cookie (web/pages.py): an assertion for the service itself.
+_SESSION_COOKIE = "macnss_session"
 
 
 class _Model(BaseModel):
@@ -59,12 +63,14 @@ class PasskeyVerifyIn(_Model):
 
 
 class RegistrationIn(_Model):
-    subject: Subject
+    """Without ``subject``: the subject of the login page's session."""
+
+    subject: Subject | None = None
     display_name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 class RegistrationFinishIn(_Model):
-    subject: Subject
+    subject: Subject | None = None
     credential: Credential
     name: Annotated[str, Field(max_length=64)] = ""
 
@@ -109,6 +115,31 @@ class PasskeysOut(_Model):
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def _authorized(
+    runtime: Runtime, request: Request, authorization: str | None, subject: str | None
+) -> str:
+    """The subject a registration may be for: named by a bearer assertion or key, or the
+    login page's session (its cookie is SameSite=Strict, so another site cannot send it).
+
+    Raises:
+        ProblemError: ``unauthorized`` or ``forbidden``.
+    """
+    if authorization is None:
+        session = request.cookies.get(_SESSION_COOKIE)
+        if session:
+            authorization = f"Bearer {session}"
+            if subject is None:
+                try:
+                    claims = runtime.assertions.verify(session, audience=runtime.assertions.issuer)
+                except MacnssAuthError:
+                    raise ProblemError(WebReason.UNAUTHORIZED) from None
+                subject = str(claims["sub"])
+    if subject is None:
+        raise ProblemError(WebReason.UNAUTHORIZED)
+    runtime.authorize_enrollment(authorization, subject)
+    return subject
 
 
 def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIRouter:
@@ -159,10 +190,10 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     ) -> ChallengeOut:
         """Creation options for ``navigator.credentials.create()`` in ``data.options``."""
         runtime = _runtime(request)
-        runtime.authorize_enrollment(authorization, body.subject)
+        subject = _authorized(runtime, request, authorization, body.subject)
         challenge = await runtime.run(
             passkeys.begin_registration,
-            body.subject,
+            subject,
             display_name=body.display_name,
             context=runtime.context(request),
         )
@@ -177,13 +208,13 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     ) -> PasskeyOut:
         """Store the passkey the browser created."""
         runtime = _runtime(request)
-        runtime.authorize_enrollment(authorization, body.subject)
+        subject = _authorized(runtime, request, authorization, body.subject)
         credential = await runtime.run(
             passkeys.finish_registration,
             challenge_id,
             body.credential,
             name=body.name,
-            subject=body.subject,
+            subject=subject,
             context=runtime.context(request),
         )
         return PasskeyOut.of(credential)

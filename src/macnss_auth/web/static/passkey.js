@@ -29,12 +29,14 @@ async function passkeyLogin(subject) {
 }
 
 async function passkeyRegister(subject, token, name) {
-  const challenge = await post("/v1/passkeys/registrations", {subject}, token);
+  // Without a subject, the login page's session names it (the server checks either way).
+  const who = subject ? {subject} : {};
+  const challenge = await post("/v1/passkeys/registrations", who, token);
   const options = JSON.parse(challenge.data.options);
   const credential = await navigator.credentials.create(
     {publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options)});
   return post(`/v1/passkeys/registrations/${challenge.id}`,
-              {subject, credential: credential.toJSON(), name}, token);
+              {...who, credential: credential.toJSON(), name}, token);
 }
 
 async function run(action) {
@@ -47,7 +49,32 @@ async function run(action) {
   }
 }
 
-$("login").addEventListener("click", () => run(() => passkeyLogin($("subject").value.trim())));
-$("login-discoverable").addEventListener("click", () => run(() => passkeyLogin(null)));
-$("register").addEventListener("click", () => run(() => passkeyRegister(
-  $("subject").value.trim(), $("token").value.trim(), $("device-name").value.trim())));
+// The standalone page (/passkey): buttons for each ceremony.
+if ($("login")) {
+  $("login").addEventListener("click", () => run(() => passkeyLogin($("subject").value.trim())));
+  $("login-discoverable").addEventListener("click", () => run(() => passkeyLogin(null)));
+  // Without a typed assertion the login page's session cookie (SameSite=Strict) authorizes.
+  $("register").addEventListener("click", () => run(() => passkeyRegister(
+    $("subject").value.trim(), $("token").value.trim(), $("device-name").value.trim())));
+}
+
+// The login page's passkey step (templates/steps/passkey.html): ask the device, then post
+// the credential JSON with the form. Without JavaScript the form posts nothing and the
+// server offers to start again.
+const step = $("passkey-step");
+if (step) {
+  step.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = $("passkey-use");
+    button.disabled = true;
+    try {
+      const options = JSON.parse(step.dataset.options);
+      const credential = await navigator.credentials.get(
+        {publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options)});
+      $("passkey-response").value = JSON.stringify(credential.toJSON());
+    } catch (error) {
+      $("passkey-response").value = "";  // refused or cancelled: the server says so
+    }
+    step.submit();
+  });
+}
