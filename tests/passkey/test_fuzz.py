@@ -11,7 +11,8 @@ import cbor2
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from macnss_auth.errors import MacnssAuthError, MalformedInput
+from macnss_auth.authenticator import AssuranceLevel
+from macnss_auth.errors import AuthenticationFailed, MacnssAuthError, MalformedInput, Reason
 from macnss_auth.passkey._wire import AuthenticatorData, parse_assertion, parse_attestation
 from tests.passkey.helpers import make_setup
 
@@ -92,3 +93,32 @@ def test_any_cbor_statement(statement: dict[str, Any]) -> None:
         pass
     else:
         raise AssertionError("a packed attestation without a valid statement was accepted")
+
+
+@given(
+    st.sampled_from(["required", "preferred"]),
+    st.booleans(),  # BE at registration
+    st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),  # UP, UV, BE, BS
+)
+def test_every_flag_combination_gets_the_specified_answer(
+    requirement: str, registered_be: bool, flags: tuple[bool, bool, bool, bool]
+) -> None:
+    up, uv, be, bs = flags
+    setup = make_setup(user_verification=requirement)
+    device = setup.device(backup_eligible=registered_be)
+    setup.register(SUBJECT, device)
+    challenge = setup.passkeys.begin(SUBJECT)
+    response = device.get(challenge.data["options"], up=up, uv=uv, be=be, bs=bs)
+    if not up:
+        expected: Reason | AssuranceLevel = Reason.USER_NOT_PRESENT
+    elif requirement == "required" and not uv:
+        expected = Reason.USER_NOT_VERIFIED
+    elif (bs and not be) or be != registered_be:
+        expected = Reason.BACKUP_STATE_INVALID
+    else:
+        expected = AssuranceLevel.SUBSTANTIAL if uv else AssuranceLevel.LOW
+    try:
+        outcome: Reason | AssuranceLevel = setup.passkeys.verify(challenge, response).assurance
+    except AuthenticationFailed as exc:
+        outcome = exc.reason
+    assert outcome == expected
