@@ -92,6 +92,7 @@ def build_service(
 ) -> Any:
     """The app ``serve`` runs (also used by ``bench/service.py``)."""
     from macnss_auth.web import AssertionIssuer, SigningKeys, create_app  # noqa: PLC0415
+    from macnss_auth.web.phone import phone_routes  # noqa: PLC0415
 
     with _setup_lock(home):
         store = _open_store(home, database)
@@ -132,6 +133,7 @@ def build_service(
         enrollment_key=Secret(enrollment.reveal().hex().encode("ascii")),
         return_urls=return_urls,
         max_threads=max_threads,
+        extra_routers=[phone_routes()],  # eID from the person's own phone
     )
 
 

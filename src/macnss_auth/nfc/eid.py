@@ -57,6 +57,12 @@ from macnss_auth.errors import (
 )
 from macnss_auth.nfc.lds import parse_dg1
 from macnss_auth.nfc.lds.text import parse_dg11
+from macnss_auth.nfc.phone import (
+    PhoneEvidence,
+    PhoneLimits,
+    PhoneSession,
+    PhoneSessionFailed,
+)
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.reader import DocumentRead
 from macnss_auth.nfc.verify import (
@@ -77,7 +83,10 @@ from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 __all__ = ["EidAuthenticator", "EidEvidence"]
 
 #: What ``verify`` accepts: a kiosk reader's result, or a phone's upload (decoded or JSON).
-EidEvidence = DocumentRead | DocumentBundle | str | bytes | Mapping[str, Any]
+#: A phone session (or its evidence) comes from :meth:`EidAuthenticator.phone_session`.
+EidEvidence = (
+    DocumentRead | DocumentBundle | PhoneSession | PhoneEvidence | str | bytes | Mapping[str, Any]
+)
 
 _METHOD = "eid"
 _NONCE_BYTES = 8
@@ -94,6 +103,15 @@ class _Evidence:
     sod: bytes = attrs.field(repr=False)
     aa_signature: bytes | None = attrs.field(repr=False)
     chip_authentication: ChipAuthenticationOutcome | None
+    #: kiosk, upload, split or relay: how the evidence reached the server.
+    mode: str = "kiosk"
+    #: A phone session that ended without evidence: raised once the challenge is consumed.
+    failure: PhoneSessionFailed | None = attrs.field(default=None, eq=False)
+
+    @property
+    def remote_chip_authentication(self) -> bool:
+        """Whether the server ran Chip Authentication through a phone."""
+        return self.mode in ("split", "relay")
 
     @classmethod
     def of(cls, evidence: EidEvidence, *, nonce: bytes) -> _Evidence:
@@ -112,9 +130,34 @@ class _Evidence:
                 evidence.active_auth_signature,
                 evidence.chip_authentication_outcome(),
             )
+        if isinstance(evidence, PhoneSession):
+            if not evidence.finished:
+                # Verifying a running session ends it: its challenge is consumed too.
+                evidence.abort()
+            if evidence.failure is not None:
+                # Raised after the challenge is consumed: a failed session burns it.
+                mode = evidence.mode.value if evidence.mode is not None else "unknown"
+                failed = PhoneSessionFailed(evidence.failure)
+                return cls({}, b"", None, None, mode, failed)
+            evidence = evidence.evidence
+        if isinstance(evidence, PhoneEvidence):
+            if not hmac.compare_digest(evidence.challenge, nonce):
+                raise DocumentNotGenuine("the phone session answered another challenge")
+            return cls(
+                evidence.data_groups,
+                evidence.sod,
+                evidence.aa_signature,
+                evidence.chip_authentication,
+                evidence.mode.value,
+            )
         bundle = evidence if isinstance(evidence, DocumentBundle) else decode_bundle(evidence)
         # A phone's claim to have run Chip Authentication cannot be checked remotely.
-        return cls(bundle.data_groups, bundle.sod, bundle.aa_signature, None)
+        return cls(bundle.data_groups, bundle.sod, bundle.aa_signature, None, "upload")
+
+
+def _proof_name(check: str, *, remote: bool) -> str:
+    # Chip Authentication run by the server through a phone is named apart from a kiosk's.
+    return "chip_authentication_remote" if remote and check == "chip_authentication" else check
 
 
 class EidAuthenticator:
@@ -313,12 +356,24 @@ class EidAuthenticator:
             reason = (
                 exc.reason if isinstance(exc, AuthenticationFailed) else Reason.MALFORMED_RESPONSE
             )
-            self._record(AuditAction.VERIFY, Outcome.FAILURE, subject, context, reason=reason)
+            failure_details = None
+            if isinstance(exc, PhoneSessionFailed) and isinstance(response, PhoneSession):
+                mode = response.mode.value if response.mode is not None else "unknown"
+                failure_details = {"mode": mode, "session_failure": exc.failure.value}
+            self._record(
+                AuditAction.VERIFY,
+                Outcome.FAILURE,
+                subject,
+                context,
+                reason=reason,
+                details=failure_details,
+            )
             raise
         details = {
             "checks_failed": ",".join(
                 c.name for c in verification.checks if c.status.value == "failed"
-            )
+            ),
+            "mode": evidence.mode,
         }
         if not verification.genuine:
             self._record(
@@ -348,7 +403,7 @@ class EidAuthenticator:
         )
         assurance = AssuranceLevel.HIGH if chip_proved else AssuranceLevel.SUBSTANTIAL
         proof = ",".join(
-            c.name
+            _proof_name(c.name, remote=evidence.remote_chip_authentication)
             for c in verification.checks
             if c.passed and c.name in ("active_authentication", "chip_authentication")
         )
@@ -357,7 +412,7 @@ class EidAuthenticator:
             Outcome.SUCCESS,
             subject,
             context,
-            details={"assurance": assurance.name.lower(), "proof": proof},
+            details={"assurance": assurance.name.lower(), "proof": proof, "mode": evidence.mode},
         )
         return AuthResult(
             subject=subject,
@@ -369,7 +424,36 @@ class EidAuthenticator:
             details={"proof": proof, "document_signer": verification.document_signer or ""},
         )
 
+    def phone_session(
+        self, challenge: Challenge | str, *, limits: PhoneLimits | None = None
+    ) -> PhoneSession:
+        """A phone session (split or relay mode) bound to a live challenge from :meth:`begin`.
+
+        Drive it with the phone's messages, then pass it to :meth:`verify`
+        (which consumes the challenge, whether the session finished or failed).
+
+        Raises:
+            ChallengeNotFound / ChallengeExpired / ChallengeUsed: the challenge
+                cannot be answered.
+        """
+        challenge_id = challenge_id_of(challenge)
+        now = self._clock.now()
+        record = self._store.get_challenge(challenge_id)
+        failure = challenge_failure(record, _METHOD, now)
+        if failure is not None or record is None:
+            raise failure or ChallengeUsed()
+        return PhoneSession(
+            challenge_id=challenge_id,
+            nonce=record.verifier,
+            expires_at=record.challenge.expires_at,
+            clock=self._clock,
+            random=self._random,
+            limits=limits,
+        )
+
     def _verify_evidence(self, evidence: _Evidence, *, nonce: bytes) -> DocumentVerification:
+        if evidence.failure is not None:
+            raise evidence.failure
         # An AA signature is checked over this session's nonce, never over what the client says.
         return verify_document(
             evidence.data_groups,

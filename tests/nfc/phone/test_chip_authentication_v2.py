@@ -1,0 +1,158 @@
+"""CA v2 through the phone: the chip's token is checked, then DG1 is read under the new keys.
+
+The virtual card speaks CA v1 only, so the chip's side of CA v2 is played here
+with the card's own CA private key and the library's primitives (BSI TR-03110-3
+A.2.3.2: ``KS = KDF(K || r_PICC, c)``; A.2.4.2: ``T_PICC = MAC(KSmac, 7F49{OID, PK_PCD})``).
+"""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from macnss_auth import AssuranceLevel
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.card import IssuedCard, issue_card
+from macnss_auth.nfc.card.issuer import Person
+from macnss_auth.nfc.chip_auth import CaAlgorithm, shared_secret
+from macnss_auth.nfc.crypto import SymmetricCipher, mac
+from macnss_auth.nfc.eid import EidAuthenticator
+from macnss_auth.nfc.lds.security import encode_dg14
+from macnss_auth.nfc.phone import (
+    SERVER_MESSAGES,
+    Commands,
+    PhoneFailure,
+    PhoneMode,
+    PhoneSession,
+    PhoneSessionFailed,
+    Responses,
+    Upload,
+    decode_message,
+    encode_message,
+)
+from macnss_auth.nfc.securityinfos import (
+    ChipAuthenticationInfo,
+    encode_security_infos,
+    parse_dg14,
+)
+from macnss_auth.nfc.sm import CardSecureChannel, SessionKeys
+from macnss_auth.nfc.tlv import encode_tlv, parse_all
+from macnss_auth.testing import FixedClock
+from macnss_auth.testing.pki import TestPki, sign_sod
+
+from .conftest import NOW, SUBJECT, make_eid, phone_for
+
+
+def ca_v2_card() -> IssuedCard:
+    """A cnie card whose DG14 announces CA version 2, its SOD signed again by its issuer."""
+    clock = FixedClock.at(NOW)
+    pki = TestPki.create(now=clock.now(), key_type="ec")
+    card = issue_card(
+        "cnie", clock=clock, can="123456", pki=pki, person=Person(document_number="AB1234567")
+    )
+    files = card.data.files.files()
+    groups = {int(p.rsplit("/DG", 1)[1]): f.data for p, f in files.items() if "/DG" in p}
+    infos = [
+        attrs.evolve(i, version=2) if isinstance(i, ChipAuthenticationInfo) else i
+        for i in parse_dg14(groups[14])
+    ]
+    groups[14] = encode_dg14(encode_security_infos(infos))
+    store = card.data.files
+    for path in files:
+        if path.endswith("/DG14"):
+            store = store.replace_data(path, groups[14])
+        elif path.endswith("/EF.SOD"):
+            store = store.replace_data(path, sign_sod(groups, pki.ds, signing_time=clock.now()))
+    return attrs.evolve(card, data=attrs.evolve(card.data, files=store))
+
+
+class ChipV2:
+    """The chip's side of CA v2, for the steps the phone would relay."""
+
+    def __init__(self, card: IssuedCard, *, token_flip: bool = False) -> None:
+        key = card.data.secrets.ca_key
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        self.key = key
+        self.dg1 = next(f.data for p, f in card.data.files.files().items() if p.endswith("/DG1"))
+        self.token_flip = token_flip
+        self.channel: CardSecureChannel | None = None
+
+    def agree(self, batch: Commands) -> Responses:
+        mse, ga = (CommandAPDU.from_bytes(step.apdu) for step in batch.steps)
+        assert all(step.wrap for step in batch.steps)
+        assert (mse.ins, ga.ins) == (0x22, 0x86)
+        (outer,) = parse_all(ga.data)
+        public = {i.tag: i.value for i in parse_all(outer.value)}[0x80]
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(self.key.curve, public)
+        nonce = bytes(range(8))
+        algorithm = CaAlgorithm.ECDH_AES_CBC_CMAC_128
+        keys = SessionKeys.derive(shared_secret(self.key, peer) + nonce, SymmetricCipher.AES)
+        data_object = encode_tlv(
+            0x7F49, encode_tlv(0x06, algorithm.oid_bytes) + encode_tlv(0x86, public)
+        )
+        token = bytearray(mac(SymmetricCipher.AES, keys.k_mac, data_object))
+        if self.token_flip:
+            token[0] ^= 1
+        self.channel = CardSecureChannel(keys, ssc=0)
+        answer = encode_tlv(0x7C, encode_tlv(0x81, nonce) + encode_tlv(0x82, bytes(token)))
+        return Responses(batch.batch, (b"\x90\x00", answer + b"\x90\x00"))
+
+    def read(self, batch: Commands) -> Responses:
+        assert self.channel is not None
+        (step,) = batch.steps
+        assert not step.wrap
+        command = self.channel.unprotect_command(step.apdu)
+        assert (command.ins, command.p1) == (0xB0, 0x81)
+        protected = self.channel.protect_response(ResponseAPDU(self.dg1, 0x9000))
+        return Responses(batch.batch, (protected,))
+
+
+def upload_and_first_batch(
+    eid: EidAuthenticator, card: IssuedCard
+) -> tuple[str, PhoneSession, Commands]:
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.SPLIT)
+    (welcome,) = session.receive(encode_message(phone.start()[0]))
+    (upload,) = phone.handle(decode_message(welcome, accept=SERVER_MESSAGES))
+    assert isinstance(upload, Upload)
+    (commands,) = session.receive(encode_message(upload))
+    batch = decode_message(commands, accept=SERVER_MESSAGES)
+    assert isinstance(batch, Commands)
+    return challenge.id, session, batch
+
+
+def test_chip_authentication_v2_token_and_dg1_read(clock: FixedClock) -> None:
+    card = ca_v2_card()
+    eid = make_eid(clock, card)
+    challenge, session, batch = upload_and_first_batch(eid, card)
+    assert len(batch.steps) == 2  # the key agreement only: the keys need the chip's nonce
+    chip = ChipV2(card)
+    (second,) = session.receive(encode_message(chip.agree(batch)))
+    read = decode_message(second, accept=SERVER_MESSAGES)
+    assert isinstance(read, Commands)
+    assert read.batch == batch.batch + 1
+    assert session.receive(encode_message(chip.read(read))) == []
+    result = eid.verify(challenge, session)
+    assert result.assurance is AssuranceLevel.HIGH
+    assert result.details["proof"] == "active_authentication,chip_authentication_remote"
+
+
+def test_chip_authentication_v2_wrong_token_is_refused(clock: FixedClock) -> None:
+    card = ca_v2_card()
+    eid = make_eid(clock, card)
+    _, session, batch = upload_and_first_batch(eid, card)
+    with pytest.raises(PhoneSessionFailed) as raised:
+        session.receive(encode_message(ChipV2(card, token_flip=True).agree(batch)))
+    assert raised.value.failure is PhoneFailure.CHIP_AUTHENTICATION_FAILED
+
+
+def test_chip_authentication_v2_answer_without_token_is_refused(clock: FixedClock) -> None:
+    card = ca_v2_card()
+    eid = make_eid(clock, card)
+    _, session, batch = upload_and_first_batch(eid, card)
+    answers = (b"\x90\x00", b"\x7c\x00\x90\x00")  # what a v1 chip (or a lying phone) says
+    with pytest.raises(PhoneSessionFailed) as raised:
+        session.receive(encode_message(Responses(batch.batch, answers)))
+    assert raised.value.failure is PhoneFailure.CHIP_AUTHENTICATION_FAILED
