@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from tests.store.services import unavailable
 
 pytestmark = pytest.mark.services
 
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
 CHROMIUM = os.environ.get("MACNSS_CHROMIUM", "/usr/bin/chromium")
 SUBJECT = "citizen-browser"
 
@@ -267,6 +269,7 @@ def test_through_the_login_page(browser: Any, site: tuple[PasskeyService, str]) 
         page.click(".methods button[data-method=passkey]")
         assert page.get_attribute("html", "dir") == "rtl"
         assert page.locator("#passkey-use").inner_text() == "استعمال مفتاح المرور"
+        page.screenshot(path=str(IMAGES / "passkey-step-ar.png"), full_page=True)
         # 5. The passkey is removed (a lost phone): the page refuses it and says why.
         (credential,) = service.passkeys.credentials(SUBJECT)
         assert service.passkeys.remove_credential(SUBJECT, credential.credential_id)

@@ -70,7 +70,7 @@ def _environment() -> jinja2.Environment:
 def _answer(form: FormData) -> str:
     """The answer: a step's ``response`` (a passkey's credential JSON), else the code."""
     response = form.get("response")
-    if isinstance(response, str) and 0 < len(response) <= _MAX_RESPONSE:
+    if isinstance(response, str) and 0 < len(response) <= _MAX_RESPONSE and response.isprintable():
         return response
     return _field(form, "code")
 
