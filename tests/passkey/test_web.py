@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from typing import Any
 
 import pytest
@@ -192,3 +195,52 @@ def test_the_login_pages_session_authorizes_its_own_subject_only(
     client.cookies.set("macnss_session", "not-a-token")
     forged = client.post("/v1/passkeys/registrations", json={})
     assert (forged.status_code, forged.json()["reason"]) == (401, "unauthorized")
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="(\w+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_login_pages_passkey_step_by_form_posts(
+    service: PasskeyService, client: TestClient
+) -> None:
+    phone = VirtualAuthenticator(origin=ORIGIN)
+    register(client, first_login(service, client), phone)
+    csrf = csrf_of(client.get("/login?lang=fr").text)
+    common = {"csrf": csrf, "subject": SUBJECT, "audience": "", "nonce": ""}
+    offered = client.post("/login/methods", data={**common, "have": "passkey"})
+    assert 'data-method="passkey"' in offered.text
+    assert "Clé d\u2019accès sur cet appareil" in offered.text
+    step = client.post("/login/begin", data={**common, "method": "passkey"})
+    assert '<script src="/static/passkey.js">' in step.text
+    assert "script-src 'self'" in step.headers["content-security-policy"]
+    match = re.search(r'name="challenge_id" value="(\w+)"', step.text)
+    options = re.search(r'data-options="([^"]+)"', step.text)
+    assert match is not None
+    assert options is not None
+    # Without JavaScript the form posts no response: the server offers a new attempt.
+    blank = client.post(
+        "/login/verify",
+        data={**common, "method": "passkey", "challenge_id": match.group(1), "response": ""},
+    )
+    assert 'id="passkey-again"' in blank.text
+    # With the device's answer (what the script posts), the person is signed in.
+    again = client.post("/login/begin", data={**common, "method": "passkey"})
+    challenge_id = re.search(r'name="challenge_id" value="(\w+)"', again.text)
+    options = re.search(r'data-options="([^"]+)"', again.text)
+    assert challenge_id is not None
+    assert options is not None
+    answer = phone.get(html.unescape(options.group(1)))
+    done = client.post(
+        "/login/verify",
+        data={
+            **common,
+            "method": "passkey",
+            "challenge_id": challenge_id.group(1),
+            "response": json.dumps(answer),
+        },
+    )
+    assert 'id="signed-in"' in done.text
+    assert SUBJECT in done.text
