@@ -12,6 +12,7 @@ docs/passkeys.md for the ceremonies, the assurance table and an example.
 
 from macnss_auth.passkey.assurance import passkey_assurance
 from macnss_auth.passkey.authenticator import (
+    AttestationKind,
     AttestationPolicy,
     PasskeyAuthenticator,
     PasskeyCredential,
@@ -19,6 +20,7 @@ from macnss_auth.passkey.authenticator import (
 )
 
 __all__ = [
+    "AttestationKind",
     "AttestationPolicy",
     "PasskeyAuthenticator",
     "PasskeyCredential",

@@ -39,6 +39,7 @@ even if a concurrent registration rewrote the subject's list with it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import hmac
 import ipaddress
@@ -101,6 +102,7 @@ from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
 from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 
 __all__ = [
+    "AttestationKind",
     "AttestationPolicy",
     "PasskeyAuthenticator",
     "PasskeyCredential",
@@ -169,6 +171,15 @@ def _check_rp_id(rp_id: str) -> None:
     raise ConfigurationError("the RP id must be a domain name (or localhost), not an IP address")
 
 
+class AttestationKind(str, enum.Enum):
+    """What vouched for a passkey's authenticator at registration."""
+
+    NONE = "none"  # attestation "none": nothing is known about the device
+    SELF = "self"  # signed by the credential's own key: proves nothing about the model
+    UNVERIFIED = "unverified"  # certificates, but no root configured for the format
+    TRUSTED = "trusted"  # a chain to one of the configured roots
+
+
 @attrs.frozen
 class AttestationPolicy:
     """Which authenticators may register.
@@ -207,8 +218,7 @@ class PasskeyCredential:
         name: what the person called it ("my phone"), if anything.
         created_at: when it was registered.
         aaguid: the authenticator model's AAGUID (all zeros when not attested).
-        attestation: ``none``, ``self``, ``unverified`` (certificates but no
-            root configured for the format) or ``trusted``.
+        attestation: an :class:`AttestationKind`.
         backup_eligible: BE at registration: a synced (multi-device) passkey.
         backed_up: BS at registration.
         user_verified: UV at registration.
@@ -220,7 +230,7 @@ class PasskeyCredential:
     name: str
     created_at: dt.datetime
     aaguid: str
-    attestation: str
+    attestation: AttestationKind
     backup_eligible: bool
     backed_up: bool
     user_verified: bool
@@ -537,15 +547,12 @@ class PasskeyAuthenticator:
             failure = AuthenticationFailed(reason=Reason.CREDENTIAL_LIMIT)
             raise self._failed(failure, subject, context, AuditAction.ENROLL)
         data = attestation.authenticator_data
-        kind = (
-            "none"
-            if attestation.fmt == "none"
-            else "self"
-            if not attestation.has_certificates
-            else "trusted"
-            if chained
-            else "unverified"
-        )
+        if attestation.fmt == "none":
+            kind = AttestationKind.NONE
+        elif not attestation.has_certificates:
+            kind = AttestationKind.SELF
+        else:
+            kind = AttestationKind.TRUSTED if chained else AttestationKind.UNVERIFIED
         credential = PasskeyCredential(
             credential_id=attestation.credential_id,
             subject=subject,
@@ -571,7 +578,7 @@ class PasskeyAuthenticator:
                     "generation": generation,
                     "name": credential.name,
                     "aaguid": credential.aaguid,
-                    "attestation": kind,
+                    "attestation": kind.value,
                     "fmt": attestation.fmt,
                     "backup_eligible": int(credential.backup_eligible),
                     "backed_up": int(credential.backed_up),
@@ -592,7 +599,7 @@ class PasskeyAuthenticator:
             context,
             details={
                 "credential": credential.tag,
-                "attestation": kind,
+                "attestation": kind.value,
                 "device_bound": str(credential.device_bound).lower(),
                 "user_verified": str(credential.user_verified).lower(),
             },
@@ -739,14 +746,14 @@ class PasskeyAuthenticator:
         assurance = passkey_assurance(
             user_verified=data.user_verified,
             backup_eligible=data.backup_eligible,
-            attestation_trusted=stored.credential.attestation == "trusted",
+            attestation_trusted=stored.credential.attestation is AttestationKind.TRUSTED,
         )
         details = {
             "credential": stored.credential.tag,
             "user_verified": str(data.user_verified).lower(),
             "backup_eligible": str(data.backup_eligible).lower(),
             "backed_up": str(data.backed_up).lower(),
-            "attestation": stored.credential.attestation,
+            "attestation": stored.credential.attestation.value,
             "counter": str(data.sign_count),
             "nist_aal": str(assurance.nist_aal),
             "discoverable": str(not named).lower(),
@@ -935,7 +942,7 @@ class PasskeyAuthenticator:
             name=str(p.get("name", "")),
             created_at=entry.created_at,
             aaguid=str(p.get("aaguid", "")),
-            attestation=str(p.get("attestation", "none")),
+            attestation=AttestationKind(str(p.get("attestation", "none"))),
             backup_eligible=bool(int(p.get("backup_eligible", 0))),
             backed_up=bool(int(p.get("backed_up", 0))),
             user_verified=bool(int(p.get("user_verified", 0))),

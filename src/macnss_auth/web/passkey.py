@@ -101,7 +101,7 @@ class PasskeyOut(_Model):
             credential_id=credential.id_b64url,
             name=credential.name,
             created_at=credential.created_at,
-            attestation=credential.attestation,
+            attestation=credential.attestation.value,
             device_bound=credential.device_bound,
             backed_up=credential.backed_up,
             transports=list(credential.transports),
