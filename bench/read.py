@@ -16,19 +16,29 @@ with the extended length the chip announces in EF.ATR/INFO. The baseline is
 the theoretical minimum for the same bytes: the same access protocol, then
 every file in the fewest READ BINARYs the APDU size allows (223 plain bytes
 per protected short response, 4096 with extended length).
+
+Field rows (issue 16): the BSI 2008 specimen served from its files (a real
+issuer's EF.COM, SOD, DG1, DG2, DG14; PACE with the CAN, Chip Authentication
+that cannot succeed), and two quirk profiles: ``short-reads-6282`` (160 bytes
+per READ BINARY at most) and ``no-extended-length`` (announces extended length,
+then refuses it and drops secure messaging). Their minimum is the same access
+plus the files in full 223/231-byte reads: the gap is what the quirk costs
+(DG1 and DG2 only, so no CA/AA exchange is in either column). The specimen
+row asks for DG14 too: Chip Authentication is tried and cannot succeed.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import attrs
 
-from macnss_auth.nfc.card import CardData, issue_card
+from macnss_auth.nfc.card import CardData, card_from_dump, issue_card
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.lds import encode_dg2
-from macnss_auth.nfc.mrz import CAN
+from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.reader import DocumentReader
 from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.testing import FixedClock, FixedRandom
@@ -63,8 +73,12 @@ class LinkModel:
         self.link_seconds = 0.0
         self.card_cpu = 0.0
         self.round_trips = 0
+        #: (round trips, link seconds) before the first protected READ BINARY: the access.
+        self.access: tuple[int, float] | None = None
 
     def transceive(self, command: bytes) -> bytes:
+        if self.access is None and command[:1] == b"\x0c" and command[1:2] in (b"\xb0", b"\xb1"):
+            self.access = (self.round_trips, self.link_seconds)
         started = time.process_time()
         response = self.inner.transceive(command)
         self.card_cpu += time.process_time() - started
@@ -101,31 +115,36 @@ def minimum(
     return trips, link
 
 
-def run(data: CardData, *, extended: bool, chunk: int) -> None:
-    """Read DG1 + DG2 + SOD once; print reader vs minimum side by side."""
+def run(
+    data: CardData,
+    *,
+    extended: bool | None,
+    chunk: int,
+    label: str | None = None,
+    password: CAN | MrzKey | None = None,
+    data_groups: tuple[int, ...] = (1, 2),
+) -> None:
+    """Read the document once; print reader vs minimum side by side."""
     link = LinkModel(MemoryTransport(VirtualCard(data, random=FixedRandom(1))))
     reader = DocumentReader(
-        link, random=FixedRandom(2), data_groups=(1, 2), extended_length=extended
+        link, random=FixedRandom(2), data_groups=data_groups, extended_length=extended
     )
     cpu_start = time.process_time()
-    result = reader.read(CAN("123456"))
+    result = reader.read(password or CAN("123456"))
     reader_cpu = time.process_time() - cpu_start - link.card_cpu
 
-    sizes = {name: len(result.files[name]) for name in ("COM", "SOD", "DG1", "DG2")}
-    # Access (EF.CardAccess, MSE:Set AT, four GENERAL AUTHENTICATE, SELECT) is the same
-    # for any reader: take it from a probe that reads only the small files.
-    probe = LinkModel(MemoryTransport(VirtualCard(data, random=FixedRandom(1))))
-    DocumentReader(probe, random=FixedRandom(2), data_groups=(1,), extended_length=extended).read(
-        CAN("123456")
-    )
-    small = {name: sizes[name] for name in ("COM", "SOD", "DG1")}
-    small_trips, small_link = minimum(small, 0, 0.0, chunk=chunk)
-    access_trips = probe.round_trips - small_trips
-    access_link = probe.link_seconds - small_link
+    sizes = {name: len(data) for name, data in result.files.items()}
+    # Access (EF.CardAccess, MSE:Set AT, four GENERAL AUTHENTICATE, SELECT; or BAC) is
+    # the same for any reader: everything before the first protected READ BINARY.
+    access_trips, access_link = link.access or (0, 0.0)
     best_trips, best_link = minimum(sizes, access_trips, access_link, chunk=chunk)
 
-    mode = f"extended length ({chunk} B per read)" if extended else f"short APDUs ({chunk} B)"
-    print(f"\n{mode}: {', '.join(f'{k} {v} B' for k, v in sizes.items())}")
+    mode = label or (
+        f"extended length ({chunk} B per read)" if extended else f"short APDUs ({chunk} B)"
+    )
+    print(f"\n{mode}: {', '.join(f'{k} {v} B' for k, v in sorted(sizes.items()))}")
+    if result.steps:
+        print("  steps: " + "; ".join(f"{s.name}: {s.reason}" for s in result.steps))
     print(f"{'':28}{'reader':>12}{'minimum':>12}{'ratio':>8}")
     print(
         f"{'round trips':28}{link.round_trips:>12}{best_trips:>12}"
@@ -139,6 +158,37 @@ def run(data: CardData, *, extended: bool, chunk: int) -> None:
     print(f"{'reader CPU (s)':28}{reader_cpu:>12.4f}   ({share:.1%} of the read time)")
 
 
+SPECIMEN = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "bsi2008"
+
+
+def field_rows(clock: FixedClock) -> None:
+    """The specimen from its files, and two quirk profiles, against their minimum."""
+    specimen = card_from_dump(SPECIMEN, pace=True)
+    run(
+        specimen,
+        extended=None,
+        chunk=CHUNK,
+        label="BSI 2008 specimen from its files (PACE CAN, CA cannot succeed)",
+        data_groups=(1, 2, 14),
+    )
+    short = issue_card("short-reads-6282", clock=clock)
+    info = short.data.secrets.mrz_information
+    run(
+        short.data,
+        extended=None,
+        chunk=231,
+        label="quirk short-reads-6282 (BAC 3DES; chip gives 160 B per read)",
+        password=MrzKey(info[0:9], info[10:16], info[17:23]),
+    )
+    refusing = issue_card("no-extended-length", clock=clock, can="123456")
+    run(
+        refusing.data,
+        extended=None,
+        chunk=CHUNK,
+        label="quirk no-extended-length (announced, refused: one more PACE, short reads)",
+    )
+
+
 def main() -> None:
     clock = FixedClock.at(1_800_000_000)
     card = issue_card("cnie", clock=clock, can="123456")
@@ -148,6 +198,7 @@ def main() -> None:
     data = attrs.evolve(card.data, files=card.data.files.replace_data(path, dg2))
     run(data, extended=False, chunk=CHUNK)
     run(data, extended=True, chunk=4096)
+    field_rows(clock)
 
 
 if __name__ == "__main__":

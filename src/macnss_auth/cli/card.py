@@ -1,8 +1,11 @@
 """``macnss-auth card``: issue virtual eID cards and emulate them for readers.
 
-``issue`` personalizes a card from a profile and writes it to a directory
-(the card in DIR, the trust anchors -- CSCA certificate, signed master list,
-CRL -- in DIR/trust/). ``emulate`` serves a saved card over nfcpy's ``udp``
+``issue`` personalizes a card from a profile (standard or quirk profile) and
+writes it to a directory (the card in DIR, the trust anchors -- CSCA
+certificate, signed master list, CRL -- in DIR/trust/). ``emulate`` serves a
+saved card, or with ``--files DIR`` a dump of files read from a real chip
+(``DG1.bin``/``Datagroup1.bin``, ``EF_COM.bin``, ``EF_SOD.bin``, optional
+``CardAccess.bin``: see :mod:`macnss_auth.nfc.card.dump`), over nfcpy's ``udp``
 link or to pcscd's vpcd driver, tap after tap, until Ctrl-C (or
 ``--duration``): ``--vpcd`` connects to a listening vpcd (forward mode,
 Debian's default reader.conf.d entry), ``--vpcd-listen`` listens for vpcd
@@ -25,8 +28,11 @@ from macnss_auth.clock import SystemClock, SystemRandom
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card import (
     PROFILES,
+    QUIRK_PROFILES,
+    CardData,
     FaultPlan,
     VirtualCard,
+    card_from_dump,
     clone_card,
     forge_card,
     issue_card,
@@ -52,6 +58,11 @@ def _host_port(text: str, default_port: int | None) -> tuple[str, int]:
     return host, int(port)
 
 
+def _mrz_key(data: CardData) -> str:
+    info = data.secrets.mrz_information
+    return f"{info[0:9].rstrip('<')}:{info[10:16]}:{info[17:23]}"
+
+
 @click.group("card")
 def command() -> None:
     """Virtual eID cards for development and kiosks without NFC hardware."""
@@ -61,10 +72,11 @@ def command() -> None:
 @click.option(
     "--profile",
     "profile_name",
-    type=click.Choice(sorted(PROFILES)),
+    type=click.Choice(sorted(PROFILES) + sorted(QUIRK_PROFILES)),
     default="cnie",
     show_default=True,
-    help="What kind of card to make.",
+    help="What kind of card to make (a standard profile, or a quirk profile modeled on "
+    "a real-chip behaviour).",
 )
 @click.option("--can", metavar="DIGITS", help="The six-digit card access number (PACE cards).")
 @click.option(
@@ -125,7 +137,46 @@ def issue(
 
 
 @command.command("emulate")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--files",
+    "files",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Serve a dump of files read from a chip (DG1.bin, EF_COM.bin, EF_SOD.bin...) "
+    "instead of a saved card. The chip keys are not in a dump: CA and AA are refused.",
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    type=click.Choice(sorted(PROFILES) + sorted(QUIRK_PROFILES)),
+    default=None,
+    help="Issue a fresh card of this profile (standard or quirk) and serve it; its trust "
+    "anchors can be saved with --trust-out.",
+)
+@click.option(
+    "--trust-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --profile: save the card there too; its trust anchors (CSCA certificate, "
+    "master list, CRL) are in DIR/trust/.",
+)
+@click.option(
+    "--access",
+    type=click.Choice(["auto", "pace", "bac"]),
+    default="auto",
+    show_default=True,
+    help="With --files: BAC with the MRZ of DG1, PACE (MRZ or --can) as well, or PACE "
+    "when the dump has CardAccess.bin (auto).",
+)
+@click.option(
+    "--can",
+    "dump_can",
+    default="123456",
+    show_default=True,
+    help="With --files or --profile: the CAN the card accepts for PACE.",
+)
 @click.option("--udp", "udp", metavar="HOST:PORT", help="Serve on nfcpy's udp link (default).")
 @click.option(
     "--vpcd",
@@ -151,7 +202,12 @@ def issue(
 )
 def emulate(
     *,
-    directory: Path,
+    directory: Path | None,
+    files: Path | None,
+    profile_name: str | None,
+    trust_out: Path | None,
+    access: str,
+    dump_can: str,
     udp: str | None,
     vpcd: str | None,
     vpcd_listen: str | None,
@@ -161,11 +217,24 @@ def emulate(
     wtx_storm: int,
     duration: float | None,
 ) -> None:
-    """Serve the card saved in DIRECTORY until Ctrl-C."""
+    """Serve the card saved in DIRECTORY (or the dump in --files DIR) until Ctrl-C."""
     if sum(1 for given in (udp, vpcd, vpcd_listen) if given) > 1:
         raise click.UsageError("give one of --udp, --vpcd and --vpcd-listen")
+    if sum(1 for given in (directory, files, profile_name) if given is not None) != 1:
+        raise click.UsageError("give one of a card DIRECTORY, --files DIR and --profile NAME")
     try:
-        data = load_card(directory)
+        data: CardData
+        if profile_name is not None:
+            issued = issue_card(profile_name, clock=SystemClock(), can=dump_can)
+            data = issued.data
+            if trust_out is not None:
+                save_card(issued, trust_out)
+            click.echo(f"CAN {issued.data.secrets.can}, MRZ key {_mrz_key(data)}")
+        elif files is not None:
+            pace = {"auto": None, "pace": True, "bac": False}[access]
+            data = card_from_dump(files, can=dump_can, pace=pace)
+        else:
+            data = load_card(directory or Path())
         faults = FaultPlan(
             delay=delay, drop_every=drop_every, remove_after=remove_after, wtx_storm=wtx_storm
         )
@@ -186,7 +255,8 @@ def emulate(
         server.start()
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
-    click.echo(f"emulating {data.profile.name} card from {directory} on {where}; Ctrl-C to stop")
+    source = files if files is not None else directory
+    click.echo(f"emulating {data.profile.name} card from {source} on {where}; Ctrl-C to stop")
     stop = threading.Event()
     try:
         stop.wait(duration)

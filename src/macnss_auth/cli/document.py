@@ -5,7 +5,9 @@
 ``.dat``), ``SOD.bin`` / ``EF_SOD.bin``, ``EF_COM.bin``. Trust comes from
 ``--masterlist`` files (verified), ``--csca`` certificate directories and
 ``--crl`` files. An Active Authentication exchange can be checked with
-``--aa-challenge HEX --aa-signature FILE``.
+``--aa-challenge HEX --aa-signature FILE``, or is taken from
+``AA_challenge.bin`` and ``AA_signature.bin`` in DIR (what ``card read --save``
+writes). The holder data (DG1 fields) is reported as ``card read`` does.
 
 Exit status: 0 genuine, 1 not genuine (or unreadable input), 2 usage error.
 """
@@ -18,8 +20,10 @@ from pathlib import Path
 
 import click
 
+from macnss_auth.cli.reading import echo_holder, holder_data
 from macnss_auth.clock import SystemClock
 from macnss_auth.errors import MacnssAuthError
+from macnss_auth.nfc.card.dump import read_dump as read_dump_files
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.verify import ChipAuthenticity, VerificationPolicy, verify_document
 
@@ -135,6 +139,21 @@ def verify_command(  # noqa: PLR0917 (click passes every option as a parameter)
         challenge = bytes.fromhex(aa_challenge) if aa_challenge is not None else None
     except ValueError:
         raise click.UsageError("--aa-challenge must be hex") from None
+    signature = aa_signature.read_bytes() if aa_signature is not None else None
+    if challenge is None:
+        # What `card read --save` wrote next to the files, if anything.
+        try:
+            saved = read_dump_files(directory)
+        except MacnssAuthError as exc:
+            raise click.UsageError(str(exc)) from None
+        if saved.aa_challenge is not None and saved.aa_signature is not None:
+            challenge, signature = saved.aa_challenge, saved.aa_signature
+    holder: dict[str, str] | None = None
+    if 1 in groups:
+        try:
+            holder = holder_data(groups[1])
+        except MacnssAuthError:
+            holder = None  # the dg1_hash check and the verdict say what is wrong
     store = TrustStore()
     try:
         for path in masterlists:
@@ -154,11 +173,15 @@ def verify_command(  # noqa: PLR0917 (click passes every option as a parameter)
         clock=SystemClock(),
         policy=policy,
         aa_challenge=challenge,
-        aa_signature=aa_signature.read_bytes() if aa_signature is not None else None,
+        aa_signature=signature,
     )
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        body = result.to_dict()
+        body["dg1"] = holder
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
     else:
+        if holder is not None:
+            echo_holder(holder)
         width = max(len(c.name) for c in result.checks)
         for check in result.checks:
             click.echo(f"{check.status.value:<13} {check.name:<{width}}  {check.reason}")

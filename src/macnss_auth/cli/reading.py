@@ -17,15 +17,16 @@ import click
 
 from macnss_auth.clock import SystemClock, SystemRandom
 from macnss_auth.errors import ConfigurationError, MacnssAuthError
+from macnss_auth.nfc.card.dump import DumpFiles, write_dump
 from macnss_auth.nfc.kiosk import Kiosk, KioskOutcome
-from macnss_auth.nfc.lds import parse_dg1, parse_dg2
+from macnss_auth.nfc.lds import image_dimensions, parse_dg1, parse_dg2
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.protocol import Transport
-from macnss_auth.nfc.reader import DocumentReader
+from macnss_auth.nfc.reader import DocumentRead, DocumentReader
 from macnss_auth.nfc.transports import NfcpyTransport, PcscTransport
 
-__all__ = ["kiosk_command", "load_trust", "open_transport", "read_command"]
+__all__ = ["holder_data", "kiosk_command", "load_trust", "open_transport", "read_command"]
 
 
 def open_transport(device: str, *, timeout: float) -> Transport:
@@ -91,6 +92,32 @@ def _password(can: str | None, mrz: str | None) -> CAN | MrzKey:
     return MrzKey(*parts)
 
 
+def holder_data(dg1: bytes) -> dict[str, str]:
+    """The DG1 fields ``card read`` and ``document verify`` report.
+
+    Raises:
+        MacnssAuthError: DG1 is not an MRZ.
+    """
+    mrz = parse_dg1(dg1)
+    return {
+        "document_code": mrz.document_code,
+        "issuing_state": mrz.issuing_state,
+        "document_number": mrz.document_number,
+        "surname": mrz.primary_identifier,
+        "given_names": mrz.secondary_identifier,
+        "nationality": mrz.nationality,
+        "date_of_birth": mrz.date_of_birth,
+        "sex": mrz.sex,
+        "date_of_expiry": mrz.date_of_expiry,
+    }
+
+
+def echo_holder(dg1: dict[str, str]) -> None:
+    """The holder's name and document, for people."""
+    click.echo(f"{dg1['given_names']} {dg1['surname']}".replace("<", " ").strip())
+    click.echo(f"document {dg1['document_number'].rstrip('<')} ({dg1['issuing_state']})")
+
+
 def _progress(name: str, done: int, total: int) -> None:
     width = 30
     filled = width * done // total if total else width
@@ -113,6 +140,14 @@ trust_option = click.option(
 @trust_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: DG1 fields, genuine, checks.")
 @click.option("--face", type=click.Path(dir_okay=False), default=None, help="Save the face image.")
+@click.option(
+    "--save",
+    "save_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the files read (EF_COM.bin, EF_SOD.bin, DG<n>.bin, CardAccess.bin, "
+    "AA_challenge.bin, AA_signature.bin) to this directory, for `document verify`.",
+)
 @click.option("--timeout", default=20.0, show_default=True, help="Seconds to wait for a card.")
 def read_command(
     *,
@@ -122,6 +157,7 @@ def read_command(
     trust_path: str | None,
     as_json: bool,
     face: str | None,
+    save_dir: Path | None,
     timeout: float,
 ) -> None:
     """Read a card, verify it, and print a summary (exit status 0 only if genuine)."""
@@ -136,42 +172,67 @@ def read_command(
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     if "DG1" not in document.files:
         raise click.ClickException("the card has no DG1: not a usable document")
-    mrz_fields = parse_dg1(document.files["DG1"])
+    if save_dir is not None:
+        _save(save_dir, document)
+    try:
+        dg1 = holder_data(document.files["DG1"])
+    except MacnssAuthError as exc:
+        raise click.ClickException(f"DG1 cannot be read: {exc}") from exc
     summary: dict[str, Any] = {
         "genuine": verification.genuine,
         "verdict_reason": verification.verdict_reason,
         "access": document.access.value,
         "chip_authentication": document.chip_authentication,
-        "dg1": {
-            "document_code": mrz_fields.document_code,
-            "issuing_state": mrz_fields.issuing_state,
-            "document_number": mrz_fields.document_number,
-            "surname": mrz_fields.primary_identifier,
-            "given_names": mrz_fields.secondary_identifier,
-            "nationality": mrz_fields.nationality,
-            "date_of_birth": mrz_fields.date_of_birth,
-            "sex": mrz_fields.sex,
-            "date_of_expiry": mrz_fields.date_of_expiry,
-        },
+        "dg1": dg1,
         "files": {name: len(data) for name, data in sorted(document.files.items())},
+        "round_trips": document.round_trips,
         "checks": verification.to_dict()["checks"],
     }
-    if face is not None and "DG2" in document.files:
-        image = parse_dg2(document.files["DG2"]).faces[0]
-        Path(face).write_bytes(image.image)
-        summary["face"] = {"path": face, "type": image.image_type.value}
+    if "DG2" in document.files:
+        summary["face"] = _face(document.files["DG2"], face)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
-        dg1 = summary["dg1"]
-        click.echo(f"{dg1['given_names']} {dg1['surname']}".replace("<", " ").strip())
-        click.echo(f"document {dg1['document_number'].rstrip('<')} ({dg1['issuing_state']})")
+        echo_holder(dg1)
         verdict = "GENUINE" if verification.genuine else "NOT GENUINE"
         click.echo(f"{verdict}: {verification.verdict_reason}")
         for check in verification.checks:
             click.echo(f"  {check.status.value:>13}  {check.name}: {check.reason}")
     if not verification.genuine:
         sys.exit(1)
+
+
+def _save(directory: Path, document: DocumentRead) -> None:
+    groups = document.data_groups
+    files = DumpFiles(
+        groups,
+        sod=document.files.get("SOD"),
+        com=document.files.get("COM"),
+        card_access=document.card_access,
+        aa_challenge=document.active_auth_challenge,
+        aa_signature=document.active_auth_signature,
+    )
+    written = write_dump(directory, files)
+    click.echo(f"saved {len(written)} files to {directory}", err=True)
+
+
+def _face(dg2: bytes, path: str | None) -> dict[str, Any]:
+    """What DG2's first face is (type, size), saved to ``path`` if given; never raises."""
+    try:
+        faces = parse_dg2(dg2).faces
+    except MacnssAuthError as exc:
+        return {"error": str(exc)}
+    if not faces:
+        return {"error": "DG2 holds no face"}
+    image = faces[0]
+    out: dict[str, Any] = {"type": image.image_type.value, "bytes": len(image.image)}
+    size = image_dimensions(image.image)
+    if size is not None:
+        out["width"], out["height"] = size
+    if path is not None:
+        Path(path).write_bytes(image.image)
+        out["path"] = path
+    return out
 
 
 @click.command("kiosk")

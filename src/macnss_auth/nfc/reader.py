@@ -19,6 +19,18 @@ between the sans-I/O protocol objects and a :class:`Transport`:
 4. **Active Authentication** signs the caller's 8-byte challenge (a server
    nonce) with the key of DG15.
 
+Field robustness: only access (PACE or BAC), EF.SOD and DG1 are mandatory.
+Everything else is optional and never ends a read: a file EF.COM lists that
+the chip lacks (``6A82``) or guards (``6982`` for DG3/DG4 without Terminal
+Authentication), Chip or Active Authentication that cannot run (an algorithm
+this library lacks, the chip refusing ``6A80``/``6982``/``6A88``/``6D00``, an
+unknown key id) each become a :class:`~macnss_auth.nfc.verify.Check` in
+:attr:`DocumentRead.steps` (status, reason, status word) and the read goes on.
+A chip that drops secure messaging after such a refusal is opened again. The
+files to read are those EF.SOD hashes plus those EF.COM lists (EF.COM is only
+a hint). Chips that refuse extended length after announcing it, answer
+``6Cxx`` (the right Le), or chain answers with ``61xx`` are read all the same.
+
 Resilience: a retryable :class:`~macnss_auth.errors.TransportError` in the
 middle (the card slipped away) makes the reader wait for the card again
 through ``reconnect``, re-establish access (and CA) and resume at the last
@@ -31,6 +43,7 @@ the files are genuine.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -46,28 +59,34 @@ from macnss_auth.errors import (
     RemoteProtocolError,
     SecureMessagingError,
     TransportError,
+    UnsupportedAlgorithm,
 )
 from macnss_auth.nfc.active_auth import ActiveAuthentication
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.bac import BacProtocol
-from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey
+from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey, DhPublicKey
 from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
+from macnss_auth.nfc.lds.sod import parse_sod
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pace import PaceResult, PaceTerminal, select_pace_info
-from macnss_auth.nfc.pki import TrustStore
+from macnss_auth.nfc.pki import Certificate, TrustStore
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationInfo,
+    ChipAuthenticationOid,
     ChipAuthenticationPublicKeyInfo,
     PaceInfo,
+    PublicKeyOid,
     parse_dg14,
     parse_security_infos,
 )
 from macnss_auth.nfc.sm import SecureChannel
 from macnss_auth.nfc.tlv import parse_all, parse_one
 from macnss_auth.nfc.verify import (
+    Check,
+    CheckStatus,
     ChipAuthenticationOutcome,
     DocumentVerification,
     VerificationPolicy,
@@ -104,6 +123,51 @@ _MIN_CHUNK = 16
 #: (file name, bytes read so far, total bytes)
 ProgressCallback = Callable[[str, int, int], None]
 
+_NOT_PERFORMED, _FAILED = CheckStatus.NOT_PERFORMED, CheckStatus.FAILED
+#: Sessions a read may open again after the chip ended one (refusals, extended length).
+_MAX_REOPEN = 24
+#: What a status word means when a chip refuses an optional step.
+_REFUSALS = {
+    0x6A82: "the chip does not have it",
+    0x6982: "the chip refuses it (security status not satisfied: Terminal Authentication)",
+    0x6985: "the chip refuses it (conditions of use not satisfied)",
+    0x6A80: "the chip refuses the command data",
+    0x6A88: "the chip does not know the referenced key or data",
+    0x6A86: "the chip refuses the parameters",
+    0x6D00: "the chip does not support the instruction",
+    0x6E00: "the chip does not support the class",
+}
+#: Without a ChipAuthenticationInfo, DG14's key implies CA version 1 with 3DES
+#: (BSI TR-03110 v1; gmrtd issue #9 reads French passports this way).
+_IMPLIED_CA = {
+    PublicKeyOid.ECDH: ChipAuthenticationOid.ECDH_3DES_CBC_CBC,
+    PublicKeyOid.DH: ChipAuthenticationOid.DH_3DES_CBC_CBC,
+}
+
+
+def _refusal(exc: MacnssAuthError) -> str:
+    """A short reason for an optional step that did not work out."""
+    word = getattr(exc, "status_word", None)
+    plain = " in plain, ending secure messaging" if isinstance(exc, SecureMessagingError) else ""
+    if isinstance(word, int) and word in _REFUSALS:
+        return f"{_REFUSALS[word]} ({word:04X}{plain})"
+    if isinstance(word, int):
+        return f"{exc} ({word:04X})"
+    return str(exc)
+
+
+def _tampering(exc: MacnssAuthError) -> bool:
+    """A protected answer that fails its MAC or structure: never skipped as a refusal.
+
+    A status word in plain (the chip ended secure messaging to refuse) is a refusal
+    like a protected one; the session is opened again.
+    """
+    return isinstance(exc, SecureMessagingError) and exc.status_word is None
+
+
+class _SessionLost(Exception):
+    """Internal signal: secure messaging is gone; open the session again and go on."""
+
 
 class AccessProtocol(str, enum.Enum):
     """How access to the chip was established."""
@@ -138,6 +202,10 @@ class DocumentRead:
             refuse a read made for another attempt.
         round_trips: APDUs exchanged (including retries after link failures).
         reconnects: how many times the session was re-established.
+        steps: optional steps that did not work out, as checks with a reason and
+            the chip's status word (``read_dg3``, ``read_com``,
+            ``chip_authentication``, ``active_authentication``, ``extended_length``);
+            :meth:`verify` folds them into the verification.
     """
 
     files: Mapping[str, bytes] = attrs.field(converter=_frozen_files, repr=False)
@@ -153,6 +221,7 @@ class DocumentRead:
     active_auth_signature: bytes | None = attrs.field(default=None, repr=False)
     round_trips: int = 0
     reconnects: int = 0
+    steps: tuple[Check, ...] = ()
 
     def chip_authentication_outcome(self) -> ChipAuthenticationOutcome | None:
         """The CA / PACE-CAM evidence in the form the verifier takes."""
@@ -170,8 +239,13 @@ class DocumentRead:
         *,
         clock: Clock | None = None,
         policy: VerificationPolicy | None = None,
+        document_signers: Iterable[Certificate | bytes] = (),
     ) -> DocumentVerification:
-        """Run passive, active and chip authentication checks on what was read."""
+        """Run passive, active and chip authentication checks on what was read.
+
+        ``document_signers`` are DS certificates to look the SOD's signer up in
+        when EF.SOD does not carry it (they are still validated against the trust store).
+        """
         return verify_document(
             self.data_groups,
             self.files.get("SOD", b""),
@@ -181,6 +255,8 @@ class DocumentRead:
             aa_challenge=self.active_auth_challenge,
             aa_signature=self.active_auth_signature,
             chip_authentication=self.chip_authentication_outcome(),
+            read_steps=self.steps,
+            document_signers=document_signers,
         )
 
     @property
@@ -198,8 +274,17 @@ class _Progress:
     session: int = 0
 
 
+#: The longest answer GET RESPONSE may gather (an extended-length answer and its SM wrapping).
+_MAX_CHAINED_ANSWER = 65536 + 512
+
+
 class _Counting:
-    """Counts round trips through a transport."""
+    """Counts round trips through a transport and completes ``61xx`` answers.
+
+    A chip that answers ``61xx`` ("xx more bytes") gets GET RESPONSE in plain
+    until the whole answer is in; the pieces joined are the (protected) answer,
+    as ISO/IEC 7816-4 §5.3.4 has it for a transmission-level mechanism.
+    """
 
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
@@ -207,7 +292,16 @@ class _Counting:
 
     def transceive(self, command: bytes) -> bytes:
         self.count += 1
-        return self.inner.transceive(command)
+        answer = self.inner.transceive(command)
+        body = b""
+        while len(answer) >= 2 and answer[-2] == 0x61:
+            body += answer[:-2]
+            if len(body) > _MAX_CHAINED_ANSWER:
+                raise RemoteProtocolError("the chip chains its answer without end (61xx)")
+            more = CommandAPDU(0x00, 0xC0, 0x00, 0x00, ne=answer[-1] or 256)
+            self.count += 1
+            answer = self.inner.transceive(more.to_bytes())
+        return body + answer
 
 
 class DocumentReader:
@@ -261,6 +355,12 @@ class DocumentReader:
         self._pace: PaceResult | None = None
         self._ca_info: tuple[ChipAuthenticationPublicKeyInfo, ChipAuthenticationInfo | None] | None
         self._ca_info = None
+        self._ca_candidates: list[tuple[ChipAuthenticationPublicKeyInfo, CaAlgorithm]] = []
+        self._ca_run: tuple[ChipPublicKey, CaAlgorithm, int | None] | None = None
+        self._steps: list[Check] = []
+        #: The Le a chip asked for (6Cxx) in an answer that also ended the session.
+        self._next_size: int | None = None
+        self._reopened = 0
         self._ca_done: str | None = None
         self._cam_proved = False
         self._ca_refused = False
@@ -286,7 +386,8 @@ class DocumentReader:
         Raises:
             AccessDenied: the chip refused the password (never retried).
             SecureMessagingError: a protected response failed its checks.
-            RemoteProtocolError: the chip misbehaved.
+            RemoteProtocolError: a mandatory step failed (access, EF.SOD, DG1), with
+                the chip's status word; optional steps end up in ``steps`` instead.
             TransportError: the link failed and could not be re-established in time.
             ConfigurationError: a CAN for a chip without PACE.
         """
@@ -299,6 +400,11 @@ class DocumentReader:
         self._ca_done = None
         self._cam_proved = False
         self._ca_refused = False
+        self._ca_candidates = []
+        self._ca_run = None
+        self._steps = []
+        self._next_size = None
+        self._reopened = 0
         self._card_access = None
         self._card_access_read = False
         start = self._transport.count
@@ -324,6 +430,7 @@ class DocumentReader:
             active_auth_signature=signature,
             round_trips=self._transport.count - start,
             reconnects=self._reconnects,
+            steps=tuple(self._steps),
         )
 
     def _ca_key_id(self) -> int | None:
@@ -344,42 +451,143 @@ class DocumentReader:
 
     # -- the session ----------------------------------------------------------------
 
+    def _step(self, name: str, status: CheckStatus, reason: str, word: int | None) -> None:
+        self._steps.append(Check(name, status, reason, status_word=word))
+
     def _read_all(self, aa_challenge: bytes | None) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         self._with_resume(self._establish)
-        com = self._read_resumable(LdsFile.COM, files)
-        listed = set(parse_com(com).data_groups)
-        self._read_resumable(LdsFile.SOD, files)
-        order = [n for n in self._wanted if n in listed]
-        if 14 in order:
-            self._read_resumable(LdsFile.data_group(14), files)
+        listed: set[int] = set()
+        com = self._read_optional(LdsFile.COM, files)
+        if com is not None:
+            try:
+                listed |= set(parse_com(com).data_groups)
+            except MacnssAuthError as exc:
+                self._step("read_com", _NOT_PERFORMED, f"EF.COM cannot be parsed: {exc}", None)
+        sod = self._read_resumable(LdsFile.SOD, files)
+        # EF.SOD decides what can be verified; EF.COM is only a hint. An unusable
+        # EF.SOD is the verifier's to report.
+        with contextlib.suppress(MacnssAuthError):
+            listed |= set(parse_sod(sod).hashes)
+        order = [n for n in self._wanted if n in listed or n == 1]
+        if 14 in order and self._read_optional(LdsFile.data_group(14), files) is not None:
             self._prepare_chip_authentication(files["DG14"])
             wants_ca = self._chip_authentication and self._ca_done != "PACE-CAM"
-            if self._ca_info is not None and wants_ca:
-                self._try_chip_step(self._run_chip_authentication)
+            if self._ca_candidates and wants_ca:
+                self._chip_authenticate()
         for number in order:
-            if number != 14:
-                self._read_resumable(LdsFile.data_group(number), files)
+            if number == 1:
+                self._read_resumable(LdsFile.data_group(1), files)
+            elif number != 14:
+                self._read_optional(LdsFile.data_group(number), files)
         if aa_challenge is not None and "DG15" in files:
-            signature = self._try_chip_step(lambda: self._active_authentication(aa_challenge))
+            signature = self._active_authenticate(aa_challenge)
             if signature:
                 files["AA"] = signature
         return files
 
-    def _try_chip_step(self, step: Callable[[], bytes]) -> bytes:
-        """Run CA or AA; a chip that refuses (a clone has no keys) is evidence, not a crash.
-
-        The refusal closes the secure channel, so access is established again
-        for whatever is still to be read. Secure-messaging failures still propagate.
-        """
+    def _read_optional(self, ef: LdsFile, files: dict[str, bytes]) -> bytes | None:
+        """Read a file that may be missing or guarded: a refusal is a step, not the end."""
         try:
-            return self._with_resume(step)
-        except SecureMessagingError:
-            raise
-        except RemoteProtocolError:
-            if step == self._run_chip_authentication:
-                self._ca_done, self._ca_refused = "CA", True
-            self._with_resume(self._establish)
+            return self._read_resumable(ef, files)
+        except (RemoteProtocolError, MalformedInput) as exc:
+            if _tampering(exc):
+                raise
+            word = getattr(exc, "status_word", None)
+            self._step(f"read_{ef.name.lower()}", _NOT_PERFORMED, _refusal(exc), word)
+        self._check_session()
+        return None
+
+    def _check_session(self) -> None:
+        """After a refusal some chips drop secure messaging: probe, and open again if so."""
+        try:
+            self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(
+                "SELECT eMRTD application"
+            )
+        except (RemoteProtocolError, ConfigurationError):
+            self._reestablish()
+
+    def _reestablish(self) -> None:
+        """Open the session again (and redo Chip Authentication if it had worked).
+
+        Raises:
+            RemoteProtocolError: the chip ended the session too often, or the session
+                budget is spent: a chip cannot keep a read going for ever.
+        """
+        self._reopened += 1
+        if self._reopened > _MAX_REOPEN or self._monotonic() > self._deadline:
+            raise RemoteProtocolError("the chip keeps ending secure messaging: giving up")
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self._with_resume(self._establish)
+        if self._ca_done == "CA" and not self._ca_refused:
+            self._with_resume(self._run_chip_authentication)
+
+    def _chip_authenticate(self) -> None:
+        """Try DG14's keys in turn; what cannot run or is refused becomes a step."""
+        reasons: list[str] = []
+        refused: tuple[ChipAuthenticationPublicKeyInfo, str, int | None] | None = None
+        several = len(self._ca_candidates) > 1
+        for key, algorithm in self._ca_candidates:
+            label = f"key {key.key_id}" if key.key_id is not None else "the key"
+            try:
+                public = chip_public_key(key)
+                if algorithm.elliptic == isinstance(public, DhPublicKey):
+                    raise UnsupportedAlgorithm(f"{algorithm.name} does not fit {label}")
+            except (ConfigurationError, MalformedInput) as exc:
+                reasons.append(f"{label}: {exc}")
+                continue
+            ids: list[int | None] = [key.key_id]
+            if key.key_id is not None and not several:
+                # One key: a chip that refuses the key reference (6A80) gets none.
+                ids.append(None)
+            for key_id in ids:
+                self._ca_run = (public, algorithm, key_id)
+                self._ca_info = (key, None)
+                try:
+                    self._with_resume(self._run_chip_authentication)
+                except RemoteProtocolError as exc:
+                    if _tampering(exc):
+                        raise
+                    self._reestablish()
+                    word = exc.status_word
+                    refused = (key, f"{label}: {_refusal(exc)}", word)
+                    if word == 0x6A80 and key_id is not None:
+                        continue
+                    break
+                except (ConfigurationError, MalformedInput) as exc:
+                    # An algorithm the chip's key needs and this library lacks.
+                    if self._channel is None or self._channel.closed:
+                        self._reestablish()
+                    reasons.append(f"{label}: {exc}")
+                    break
+                else:
+                    return
+        self._ca_run = None
+        if refused is not None:
+            # The chip would not prove any key: evidence for the verifier (a clone has none).
+            key, reason, word = refused
+            self._ca_info = (key, None)
+            self._ca_done, self._ca_refused = "CA", True
+            self._step("chip_authentication", _FAILED, "; ".join([*reasons, reason]), word)
+            return
+        self._ca_info = None
+        self._step(
+            "chip_authentication",
+            _NOT_PERFORMED,
+            "cannot run: " + "; ".join(reasons or ["no usable key"]),
+            None,
+        )
+
+    def _active_authenticate(self, challenge: bytes) -> bytes:
+        try:
+            return self._with_resume(lambda: self._active_authentication(challenge))
+        except RemoteProtocolError as exc:
+            if _tampering(exc):
+                raise
+            # The last step of a read: no need to open the session again.
+            self._step("active_authentication", _NOT_PERFORMED, _refusal(exc), exc.status_word)
             return b""
 
     def _with_resume(self, step: Callable[[], bytes | None]) -> bytes:
@@ -435,8 +643,19 @@ class DocumentReader:
                 # An unreadable EF.CardAccess means no usable PACE: fall back to BAC.
                 pace_infos = ()
         if any(isinstance(info, PaceInfo) for info in pace_infos):
-            terminal = PaceTerminal(password, select_pace_info(pace_infos), random=self._random)
-            self._pace = run(terminal, self._transport)
+            info = select_pace_info(pace_infos)
+            terminal = PaceTerminal(password, info, random=self._random)
+            try:
+                self._pace = run(terminal, self._transport)
+            except RemoteProtocolError as exc:
+                if exc.status_word != 0x6A80:
+                    raise
+                # Some older chips refuse the domain parameter reference (DO'84') in
+                # MSE:Set AT that others require: ask once more without it.
+                terminal = PaceTerminal(
+                    password, info, random=self._random, send_parameter_id=False
+                )
+                self._pace = run(terminal, self._transport)
             self._channel = self._pace.secure_channel()
             self._set_chunk()
             self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(
@@ -468,8 +687,7 @@ class DocumentReader:
 
     def _plain_read_atr_info(self) -> int | None:
         """The largest response the chip announces in EF.ATR/INFO (DO'7F66'), if any."""
-        command = CommandAPDU(0x00, 0xB0, 0x80 | _ATR_INFO_SFI, 0x00, ne=256)
-        response = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        response = self._plain_read(0x80 | _ATR_INFO_SFI, 0x00, 256)
         if response.sw not in (0x9000, 0x6282):
             return None
         try:
@@ -482,9 +700,17 @@ class DocumentReader:
             return None  # an unreadable announcement means no extended length
         return None
 
+    def _plain_read(self, p1: int, p2: int, ne: int) -> ResponseAPDU:
+        """A plain READ BINARY; a ``6Cxx`` answer is asked again with exactly ``xx``."""
+        command = CommandAPDU(0x00, 0xB0, p1, p2, ne=ne)
+        response = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        if response.sw1 == 0x6C and 0 < (response.sw2 or 256) < ne:
+            again = CommandAPDU(0x00, 0xB0, p1, p2, ne=response.sw2 or 256)
+            response = ResponseAPDU.from_bytes(self._transport.transceive(again.to_bytes()))
+        return response
+
     def _plain_read_card_access(self) -> bytes | None:
-        command = CommandAPDU(0x00, 0xB0, 0x80 | _CARD_ACCESS_SFI, 0x00, ne=256)
-        first = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
+        first = self._plain_read(0x80 | _CARD_ACCESS_SFI, 0x00, 256)
         if first.sw in (0x6A82, 0x6A86, 0x6982, 0x6D00, 0x6A88):
             return None
         if first.sw != 0x6282:  # "end of file before Ne bytes" still carries the data
@@ -495,8 +721,7 @@ class DocumentReader:
             raise RemoteProtocolError(f"EF.CardAccess announces {total} bytes: not plausible")
         while len(data) < total:
             offset = len(data)
-            more = CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=min(256, total - offset))
-            response = ResponseAPDU.from_bytes(self._transport.transceive(more.to_bytes()))
+            response = self._plain_read(offset >> 8, offset & 0xFF, min(256, total - offset))
             if response.sw != 0x6282:
                 response.raise_for_status("READ BINARY EF.CardAccess")
             if not response.data:
@@ -514,6 +739,9 @@ class DocumentReader:
                 self._read_file(ef, progress)
             except TransportError as exc:
                 self._recover(exc)
+                continue
+            except _SessionLost:
+                self._reestablish()
                 continue
             data = bytes(progress.buffer)
             files[ef.name] = data
@@ -547,23 +775,57 @@ class DocumentReader:
             self._report(name, len(progress.buffer), total)
 
     def _read_chunk_with_fallback(self, ef: LdsFile, offset: int | None, left: int | None) -> bytes:
-        """One READ BINARY (by short file id when ``offset`` is None), halving refused sizes."""
-        while True:
-            if offset is None or left is None:
-                response = self._read_sfi(ef, self._chunk)
-            else:
-                response = self._read_at(offset, min(self._chunk, left))
+        """One READ BINARY (by short file id when ``offset`` is None), adapting Le to the chip.
+
+        ``6700`` halves the chunk; ``6Cxx`` asks again with exactly ``xx`` bytes
+        (ISO/IEC 7816-4 §5.6); a plain ``6700`` to an extended-length command means
+        the chip cannot take extended length after all: short chunks from then on.
+        """
+        size = self._chunk if left is None else min(self._chunk, left)
+        if self._next_size is not None:
+            size, self._next_size = min(size, self._next_size), None
+        for _ in range(16):
+            try:
+                if offset is None or left is None:
+                    response = self._read_sfi(ef, size)
+                else:
+                    response = self._read_at(offset, size)
+            except SecureMessagingError as exc:
+                word = exc.status_word
+                if size > 256 and word == 0x6700:
+                    self._give_up_extended_length()
+                    raise _SessionLost from exc
+                if word is not None and word >> 8 == 0x6C and (word & 0xFF or 256) < size:
+                    # 6Cxx in plain: the session is gone; ask for xx bytes in the next one.
+                    self._next_size = word & 0xFF or 256
+                    raise _SessionLost from exc
+                raise
+            if response.sw1 == 0x6C and (response.sw2 or 256) < size:
+                size = response.sw2 or 256
+                continue
             if response.sw == 0x6700 or response.sw1 == 0x6C:
-                if self._chunk <= _MIN_CHUNK:
+                if size <= _MIN_CHUNK:
                     raise RemoteProtocolError(
                         "the chip refuses every read size", status_word=response.sw
                     )
                 self._chunk = max(_MIN_CHUNK, self._chunk // 2)
+                size = max(_MIN_CHUNK, size // 2)
                 continue
             if response.sw in (0x9000, 0x6282):
                 return response.data
             response.raise_for_status("READ BINARY")
             return response.data
+        raise RemoteProtocolError("the chip refuses every read size")
+
+    def _give_up_extended_length(self) -> None:
+        self._extended = False
+        self._announced = None
+        self._step(
+            "extended_length",
+            _NOT_PERFORMED,
+            "the chip announced extended length but refused it (6700): short reads instead",
+            0x6700,
+        )
 
     def _read_sfi(self, ef: LdsFile, size: int) -> ResponseAPDU:
         command = CommandAPDU(
@@ -628,38 +890,51 @@ class DocumentReader:
         return channel.unprotect(self._transport.transceive(protected))
 
     def _prepare_chip_authentication(self, dg14: bytes) -> None:
-        """Pick DG14's CA key; after PACE-CAM, check the mapping against it right away."""
+        """List DG14's CA keys with their protocols; after PACE-CAM, check the mapping."""
         try:
             infos = parse_dg14(dg14)
-        except MacnssAuthError:
+        except MacnssAuthError as exc:
+            self._step("chip_authentication", _NOT_PERFORMED, f"DG14 cannot be parsed: {exc}", None)
             return
         keys = [i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)]
         protocols = [i for i in infos if isinstance(i, ChipAuthenticationInfo)]
         if not keys:
             return
-        key = keys[0]
-        matching = [p for p in protocols if p.key_id == key.key_id] or protocols
-        self._ca_info = (key, matching[0] if matching else None)
+        candidates: list[tuple[int, ChipAuthenticationPublicKeyInfo, CaAlgorithm]] = []
+        for key in keys:
+            matching = [p for p in protocols if p.key_id == key.key_id] or [
+                p for p in protocols if p.key_id is None or len(keys) == 1
+            ]
+            oids = [p.protocol for p in matching] or [_IMPLIED_CA[key.protocol]]
+            for oid in oids:
+                try:
+                    algorithm = CaAlgorithm.from_oid(oid.value)
+                except UnsupportedAlgorithm:
+                    continue
+                # ECDH before DH, AES before 3DES, longer keys first.
+                rank = (not algorithm.elliptic) * 10 - int(oid.value[-1])
+                candidates.append((rank, key, algorithm))
+        candidates.sort(key=lambda item: item[0])
+        self._ca_candidates = [(key, algorithm) for _, key, algorithm in candidates]
+        self._ca_info = (keys[0], None)
         if self._ca_done == "PACE-CAM" and self._pace is not None:
             # Whether the key itself is the issuer's is for the verifier (DG14 must pass PA).
             try:
-                self._pace.verify_chip_authentication(key)
+                self._pace.verify_chip_authentication(keys[0])
             except MacnssAuthError:
                 self._cam_proved = False
             else:
                 self._cam_proved = True
 
     def _run_chip_authentication(self) -> bytes:
-        if self._ca_info is None:
+        if self._ca_run is None:
             return b""
-        key, info = self._ca_info
-        if info is None:
-            raise RemoteProtocolError("DG14 has a Chip Authentication key but no protocol")
+        public, algorithm, key_id = self._ca_run
         protocol = ChipAuthentication(
             self._require_channel(),
-            algorithm=CaAlgorithm.from_oid(info.protocol.value),
-            chip_public_key=chip_public_key(key),
-            key_id=key.key_id,
+            algorithm=algorithm,
+            chip_public_key=public,
+            key_id=key_id,
             random=self._random,
         )
         result = run(protocol, self._transport)

@@ -516,7 +516,11 @@ def parse_security_infos(data: bytes) -> tuple[SecurityInfo, ...]:
         infos = _SecurityInfos.load(data, strict=True)
         result = []
         for item in infos:
-            _ = item.native
+            # Only the OID is forced here: the rest is ANY, and forcing ``item.native``
+            # would parse a nested SecurityInfos (PrivilegedTerminalInfo's SET, BSI
+            # TR-03110-3 §A.1.1.8) against no definition and fail. Known protocols
+            # parse their own fields in _interpret; unknown ones are kept whole.
+            _ = item["protocol"].dotted
             result.append(_interpret(item))
         return tuple(result)
     except MalformedInput:

@@ -80,3 +80,54 @@ def test_ecdsa_plain(algorithm: HashAlgorithm, oid: str) -> None:
         verify_active_authentication(spki(key), bytes(8), signature, ecdsa_algorithm=oid)
     with pytest.raises(SignatureInvalid):
         verify_active_authentication(spki(key), CHALLENGE, signature[:-1], ecdsa_algorithm=oid)
+
+
+def test_an_aa_key_on_a_curve_this_library_lacks_is_not_performed_not_failed() -> None:
+    """Issue 16 item 2: an AA that cannot be checked is no evidence against the chip."""
+    import datetime as dt  # noqa: PLC0415 (local)
+
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    from macnss_auth.nfc.lds import encode_dg1, encode_dg15  # noqa: PLC0415
+    from macnss_auth.nfc.pki import TrustStore  # noqa: PLC0415
+    from macnss_auth.nfc.verify import (  # noqa: PLC0415
+        CheckStatus,
+        ChipAuthenticity,
+        DocumentVerification,
+        VerificationPolicy,
+        verify_document,
+    )
+    from macnss_auth.testing import FixedClock  # noqa: PLC0415
+    from macnss_auth.testing.pki import TestPki, make_td1_mrz, sign_sod  # noqa: PLC0415
+
+    now = dt.datetime(2027, 1, 15, tzinfo=dt.timezone.utc)
+    pki = TestPki.create(now=now, key_type="ec")
+    k1 = ec.generate_private_key(ec.SECP256K1()).public_key()
+    dg15 = encode_dg15(
+        k1.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    groups = {1: encode_dg1(make_td1_mrz()), 15: dg15}
+    store = TrustStore()
+    store.add_csca(pki.csca.der)
+    clock = FixedClock.at(now.timestamp())
+
+    def run(chip: ChipAuthenticity) -> DocumentVerification:
+        return verify_document(
+            groups,
+            sign_sod(groups, pki.ds, signing_time=now),
+            store,
+            clock=clock,
+            policy=VerificationPolicy(chip_authenticity=chip),
+            aa_challenge=CHALLENGE,
+            aa_signature=bytes(64),
+        )
+
+    lenient = run(ChipAuthenticity.NONE)
+    check = lenient.check("active_authentication")
+    assert check.status is CheckStatus.NOT_PERFORMED
+    assert "not supported" in check.reason
+    assert lenient.genuine
+    strict = run(ChipAuthenticity.ACTIVE_AUTHENTICATION)
+    assert not strict.genuine
+    assert "not supported" in strict.verdict_reason

@@ -19,6 +19,12 @@ EF.CardSecurity needs a PACE session, DG3/DG4 are never readable. Protocols
 that change keys (PACE, CA) protect their last answer under the old keys (or
 plain), then switch.
 
+Quirks (:class:`~macnss_auth.nfc.card.model.CardQuirks` on the profile, see
+:mod:`macnss_auth.nfc.card.quirks`) bend this behaviour the way real chips
+do: answers in pieces with ``61xx`` and GET RESPONSE, ``6Cxx`` for a wrong Le,
+short reads, extended length refused after announcing it, refusals in plain,
+DO'84' required or refused, DER Active Authentication signatures.
+
 :meth:`VirtualCard.reset` is a new tap: it forgets the session, the selected
 files and every half-run protocol. The password retry counter survives (it
 lives in the chip's persistent memory), as does nothing else.
@@ -82,8 +88,11 @@ class VirtualCard:
             if profile.pace_protocol is not None
             else None
         )
-        self._ca = ChipAuthResponder(profile.chip_authentication, data.secrets)
+        self._quirks = profile.quirks
+        self._ca = ChipAuthResponder(profile.chip_authentication, data.secrets, profile.quirks)
         self._pace_done = False
+        #: The rest of an answer sent in pieces (61xx), for GET RESPONSE.
+        self._pending_answer = b""
         self._drop_after = False
         self._authenticating: str | None = None
 
@@ -119,6 +128,7 @@ class VirtualCard:
             return self.atr
 
     def _drop_session(self) -> None:
+        self._pending_answer = b""
         self._drop_after = False
         self._authenticating = None
         self._channel = None
@@ -134,6 +144,28 @@ class VirtualCard:
     def process(self, raw: bytes) -> bytes:
         """Answer one command APDU (bytes in, response APDU bytes out)."""
         with self._lock:
+            chunk = self._quirks.get_response_chunk
+            if chunk is None:
+                return self._process(raw)
+            if raw[:2] == b"\x00\xc0" and self._pending_answer:
+                # GET RESPONSE travels in plain even inside secure messaging.
+                answer, self._pending_answer = self._pending_answer, b""
+            else:
+                self._pending_answer = b""
+                answer = self._process(raw)
+            return self._in_pieces(answer, chunk)
+
+    def _in_pieces(self, answer: bytes, chunk: int) -> bytes:
+        """The first ``chunk`` bytes and ``61xx`` if more is left (ISO/IEC 7816-4 §5.3.4)."""
+        body, status = answer[:-2], answer[-2:]
+        if len(body) <= chunk:
+            return answer
+        self._pending_answer = body[chunk:] + status
+        left = len(body) - chunk
+        return body[:chunk] + bytes([0x61, left if left < 256 else 0])
+
+    def _process(self, raw: bytes) -> bytes:
+        with self._lock:
             try:
                 command = parse_command(raw)
             except CardStatusError as error:
@@ -143,6 +175,10 @@ class VirtualCard:
             if command.cla & 0x80 or command.cla & 0x60:
                 # Proprietary classes and further interindustry classes are not ours.
                 return StatusWord.CLA_NOT_SUPPORTED.encode()
+            if command.is_extended and self._quirks.refuse_extended_length:
+                # The chip announced extended length but its SM layer cannot take it.
+                self._drop_session()
+                return StatusWord.WRONG_LENGTH.encode()
             if command.is_extended and not self._data.profile.extended_length:
                 return StatusWord.WRONG_LENGTH.encode()
             channel = self._channel
@@ -161,6 +197,10 @@ class VirtualCard:
                 self._drop_session()
                 return error.status
             data, status = self._dispatch_safely(inner)
+            if self._quirks.plain_errors and status[:1] not in (b"\x90", b"\x62", b"\x61"):
+                # Some chips refuse in plain and forget the session.
+                self._drop_session()
+                return status
             response = channel.protect(data, status)
             self._apply_pending()
             return response
@@ -232,6 +272,11 @@ class VirtualCard:
         channel = self._channel
         if ef.access is Access.ALWAYS:
             return
+        if ef.access is Access.NEVER and channel is not None:
+            raise CardStatusError(
+                StatusWord.SECURITY_STATUS_NOT_SATISFIED,
+                drop_session=self._quirks.drop_session_on_refusal,
+            )
         if ef.access is Access.NEVER or channel is None:
             raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
         if ef.access is Access.PACE and not self._pace_done:
@@ -243,8 +288,15 @@ class VirtualCard:
             raise CardStatusError(StatusWord.WRONG_LENGTH)
         if offset >= len(ef.data):
             raise CardStatusError(StatusWord.WRONG_PARAMETERS)
+        left = len(ef.data) - offset
+        if self._quirks.wrong_le and le > left:
+            # "Wrong Le: SW2 gives the exact length" (ISO/IEC 7816-4 §5.6).
+            raise CardStatusError(bytes([0x6C, left if left < 256 else 0]))
+        short = self._quirks.max_read is not None and le > self._quirks.max_read
+        if self._quirks.max_read is not None:
+            le = min(le, self._quirks.max_read)
         chunk = ef.data[offset : offset + le]
-        status = StatusWord.OK if len(chunk) == le else StatusWord.END_OF_FILE
+        status = StatusWord.OK if len(chunk) == le and not short else StatusWord.END_OF_FILE
         return chunk, status.encode()
 
     def _read_binary(self, command: CommandAPDU) -> tuple[bytes, bytes]:
@@ -319,6 +371,7 @@ class VirtualCard:
         if reference == 0xC1A4:  # Set AT for PACE (mutual authentication)
             if self._pace is None:
                 raise CardStatusError(StatusWord.FUNCTION_NOT_SUPPORTED)
+            self._check_parameter_reference(command.data)
             self._pace.set_at(command.data)
             self._authenticating = "PACE"
             return b""
@@ -332,6 +385,20 @@ class VirtualCard:
             self._authenticating = "CA"
             return b""
         raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+
+    def _check_parameter_reference(self, data: bytes) -> None:
+        """Quirks: DO'84' (domain parameter id) in MSE:Set AT required, or refused."""
+        quirks = self._quirks
+        if not (quirks.pace_requires_parameter_id or quirks.pace_refuses_parameter_id):
+            return
+        try:
+            tags = {item.tag for item in parse_all(data)}
+        except MalformedInput:
+            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
+        if (0x84 in tags and quirks.pace_refuses_parameter_id) or (
+            0x84 not in tags and quirks.pace_requires_parameter_id
+        ):
+            raise CardStatusError(StatusWord.INCORRECT_DATA)
 
     def _general_authenticate(self, command: CommandAPDU) -> bytes:
         if command.p1 or command.p2:
@@ -355,7 +422,7 @@ class VirtualCard:
         raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
 
     def _internal_authenticate(self, command: CommandAPDU) -> bytes:
-        if self._data.profile.active_authentication is None:
+        if self._data.profile.active_authentication is None or self._quirks.aa_unsupported:
             raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
         if command.p1 or command.p2:
             raise CardStatusError(StatusWord.INCORRECT_P1_P2)
@@ -366,7 +433,7 @@ class VirtualCard:
         key = self._data.secrets.aa_key
         if key is None:  # a clone: the key never leaves a genuine chip
             raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
-        return active_authentication_signature(key, command.data)
+        return active_authentication_signature(key, command.data, der=self._quirks.aa_der_signature)
 
 
 def _fit_in_do53(ne: int) -> int:

@@ -19,13 +19,13 @@ which is exactly what the reader must notice.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
 from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.card.channel import SecureChannel
 from macnss_auth.nfc.card.command import CardStatusError
-from macnss_auth.nfc.card.model import ChipSecrets
+from macnss_auth.nfc.card.model import CardQuirks, ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
 from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_keys
@@ -37,27 +37,47 @@ __all__ = ["ChipAuthResponder", "active_authentication_signature"]
 
 
 def active_authentication_signature(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EcPrivateKey, challenge: bytes
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EcPrivateKey,
+    challenge: bytes,
+    *,
+    der: bool = False,
 ) -> bytes:
     """The INTERNAL AUTHENTICATE answer for ``challenge``.
 
     RSA: ISO/IEC 9796-2 scheme 1 with SHA-1 (trailer ``BC``, ICAO's default);
     ECDSA: SHA-256, as DG14's ActiveAuthenticationInfo (ecdsa-with-SHA256) says,
-    plain ``r || s`` (BSI TR-03111), on any standardized curve.
+    plain ``r || s`` (BSI TR-03111), on any standardized curve; with ``der``
+    an X9.62 DER ``Ecdsa-Sig-Value``, as some chips answer instead.
     The arithmetic is :func:`macnss_auth.testing.pki.active_authentication_sign`.
     """
     if isinstance(key, EcPrivateKey):
         r, s = ecdsa_sign(key, challenge, HashAlgorithm.SHA256.new())
         size = key.curve.order_length
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    algorithm = HashAlgorithm.SHA1 if isinstance(key, rsa.RSAPrivateKey) else HashAlgorithm.SHA256
-    return active_authentication_sign(key, challenge, hash_algorithm=algorithm)
+    else:
+        algorithm = (
+            HashAlgorithm.SHA1 if isinstance(key, rsa.RSAPrivateKey) else HashAlgorithm.SHA256
+        )
+        signature = active_authentication_sign(key, challenge, hash_algorithm=algorithm)
+        if not der or isinstance(key, rsa.RSAPrivateKey):
+            return signature
+        size = len(signature) // 2
+        r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+    if der:
+        # Some chips answer X9.62 DER instead of the plain format ICAO asks for.
+        return utils.encode_dss_signature(r, s)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
 class ChipAuthResponder:
     """The chip's Chip Authentication state (its key and the protocol set by MSE:Set AT)."""
 
-    def __init__(self, algorithm: CaAlgorithm | None, secrets: ChipSecrets) -> None:
+    def __init__(
+        self,
+        algorithm: CaAlgorithm | None,
+        secrets: ChipSecrets,
+        quirks: CardQuirks | None = None,
+    ) -> None:
+        self._quirks = quirks or CardQuirks()
         self._algorithm = algorithm
         self._key = secrets.ca_key
         self._key_id = secrets.ca_key_id
@@ -77,6 +97,11 @@ class ChipAuthResponder:
 
     def _check_key_reference(self, objects: dict[int, bytes]) -> None:
         reference = objects.get(0x84)
+        quirks = self._quirks
+        if (reference is None and quirks.ca_requires_key_reference) or (
+            reference is not None and quirks.ca_refuses_key_reference
+        ):
+            raise CardStatusError(StatusWord.INCORRECT_DATA)
         if reference is not None and (
             self._key_id is None or int.from_bytes(reference, "big") != self._key_id
         ):

@@ -24,6 +24,7 @@ Copies and fakes, for testing verifiers:
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 import attrs
@@ -73,10 +74,15 @@ from macnss_auth.nfc.lds import (
     image_dimensions,
 )
 from macnss_auth.nfc.lds.security import OID_SECURITY_OBJECT
+from macnss_auth.nfc.lds.sod import (
+    OID_LDS_SECURITY_OBJECT,
+    encode_lds_security_object,
+    encode_sod,
+)
 from macnss_auth.nfc.mrz import check_digit
 from macnss_auth.nfc.pki import OID_STANDARDIZED_DOMAIN_PARAMETERS
 from macnss_auth.nfc.tlv import encode_tlv, parse_all, parse_one
-from macnss_auth.testing.pki import TestPki, generate_key, make_td1_mrz, sign_cms, sign_sod
+from macnss_auth.testing.pki import TestPki, generate_key, make_td1_mrz, sign_cms
 
 __all__ = [
     "IssuedCard",
@@ -152,12 +158,15 @@ class IssuedCard:
         master_list: a CSCA master list (CMS, DER) holding the CSCA, signed by
             the PKI's master list signer.
         crl: the CSCA's current (empty) CRL.
+        document_signer: the document signer certificate (DER), for verifiers
+            of a card whose EF.SOD does not carry it.
     """
 
     data: CardData
     csca: bytes = attrs.field(repr=False)
     master_list: bytes = attrs.field(repr=False)
     crl: bytes = attrs.field(repr=False)
+    document_signer: bytes = attrs.field(default=b"", repr=False)
 
 
 def _spki(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
@@ -236,7 +245,9 @@ def _chip_key(group: DHGroup | Curve) -> ChipKey:
     return EcPrivateKey.generate(group)
 
 
-def _chip_key_info(key: ChipKey, group: DHGroup | Curve) -> si.ChipAuthenticationPublicKeyInfo:
+def _chip_key_info(
+    key: ChipKey, group: DHGroup | Curve, key_id: int
+) -> si.ChipAuthenticationPublicKeyInfo:
     if isinstance(key, DhPrivateKey):
         # DH keys name their group by its standardized id (BSI TR-03110-3 §A.2.1.1).
         parameter_id = next(i for i in DomainParameterId if standardized(i) == group)
@@ -245,12 +256,12 @@ def _chip_key_info(key: ChipKey, group: DHGroup | Curve) -> si.ChipAuthenticatio
         )
         body = b"\x00" + _der_int(key.public.y)
         spki = encode_tlv(0x30, algorithm + encode_tlv(0x03, body))
-        return si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.DH, spki, _CA_KEY_ID)
+        return si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.DH, spki, key_id)
     if isinstance(key, EcPrivateKey):
         spki = si.ec_subject_public_key_info(key.curve, key.public_key().encode())
     else:
         spki = _spki(key)
-    return si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, spki, _CA_KEY_ID)
+    return si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, spki, key_id)
 
 
 def _der_oid(dotted: str) -> bytes:
@@ -259,6 +270,33 @@ def _der_oid(dotted: str) -> bytes:
 
 def _der_int(value: int) -> bytes:
     return bytes(core.Integer(value).dump())
+
+
+#: CardInfoLocator (BSI TR-03110-3 §A.1.1.9) and PrivilegedTerminalInfo (§A.1.1.8).
+_ID_CI = "0.4.0.127.0.7.2.2.6"
+_ID_PT = "0.4.0.127.0.7.2.2.8"
+
+
+def _extra_pace_infos(real: si.PaceInfo) -> list[si.SecurityInfo]:
+    """What a national ID card's EF.CardAccess offers besides the one PACE this chip runs.
+
+    A GM variant on proprietary domain parameters (id 32, no PACEDomainParameterInfo:
+    not usable), Integrated and DH Generic Mapping (usable but ranked lower), a
+    CardInfoLocator, and a PrivilegedTerminalInfo whose nested SecurityInfos offer
+    PACE-CAM for privileged terminals only.
+    """
+    nested = si.encode_security_infos([si.PaceInfo(si.PaceOid.ECDH_CAM_AES_CBC_CMAC_128, 2, 13)])
+    privileged = encode_tlv(0x30, _der_oid(_ID_PT) + nested)
+    locator = encode_tlv(
+        0x30, _der_oid(_ID_CI) + encode_tlv(0x16, b"http://bsi.bund.de/cif/npa.xml")
+    )
+    return [
+        si.PaceInfo(si.PaceOid.ECDH_GM_AES_CBC_CMAC_256, 2, 32),
+        si.PaceInfo(si.PaceOid.ECDH_IM_AES_CBC_CMAC_128, 2, real.parameter_id),
+        si.PaceInfo(si.PaceOid.DH_GM_AES_CBC_CMAC_128, 2, 0),
+        si.UnknownSecurityInfo(_ID_CI, locator),
+        si.UnknownSecurityInfo(_ID_PT, privileged),
+    ]
 
 
 def issue_card(
@@ -309,8 +347,17 @@ def issue_card(
             date_of_issue=now.strftime("%Y%m%d"),
         ),
     }
+    quirks = card_profile.quirks
+    for number in quirks.missing_data_groups:
+        groups.pop(number, None)
+    if quirks.eac_data_groups:
+        # Fingerprints and iris behind Terminal Authentication: an empty biometric group.
+        empty = encode_tlv(0x7F61, encode_tlv(0x02, b"\x00"))
+        groups[3] = encode_tlv(0x63, empty)
+        groups[4] = encode_tlv(0x76, empty)
     aa_key: ec.EllipticCurvePrivateKey | EcPrivateKey | rsa.RSAPrivateKey | None = None
     ca_key: ChipKey | None = None
+    key_id = _CA_KEY_ID + 1 if quirks.decoy_ca_key else _CA_KEY_ID
     dg14: list[si.SecurityInfo] = []
     card_security: list[si.SecurityInfo] = []
     pace_infos: list[si.SecurityInfo] = []
@@ -326,22 +373,26 @@ def issue_card(
         # PACE-CAM proves this same key, so it must live on the PACE curve.
         group = _chip_key_group(card_profile)
         ca_key = _chip_key(group)
-        ca_infos: list[si.SecurityInfo] = [_chip_key_info(ca_key, group)]
-        if card_profile.chip_authentication is not None:
+        ca_infos: list[si.SecurityInfo] = [_chip_key_info(ca_key, group, key_id)]
+        if quirks.decoy_ca_key:
+            # A key the chip lists but does not hold: it refuses it (6A88).
+            decoy = ec.generate_private_key(ec.SECP256R1())
             ca_infos.append(
-                si.ChipAuthenticationInfo(
-                    si.ChipAuthenticationOid(card_profile.chip_authentication.value),
-                    1,
-                    _CA_KEY_ID,
-                )
+                si.ChipAuthenticationPublicKeyInfo(si.PublicKeyOid.ECDH, _spki(decoy), _CA_KEY_ID)
             )
+        if card_profile.chip_authentication is not None:
+            oid = si.ChipAuthenticationOid(card_profile.chip_authentication.value)
+            ca_infos.append(si.ChipAuthenticationInfo(oid, 1, key_id))
+            if quirks.decoy_ca_key:
+                ca_infos.append(si.ChipAuthenticationInfo(oid, 1, _CA_KEY_ID))
         dg14 += ca_infos
         card_security += ca_infos
     if card_profile.active_authentication is AaKeyKind.RSA:
         aa_key = generate_key("rsa", bits=1024)
     elif card_profile.active_authentication is AaKeyKind.ECDSA:
         aa_key = _aa_ec_key(card_profile)
-        dg14.append(si.ActiveAuthenticationInfo(1, _ECDSA_WITH_SHA256))
+        if not quirks.aa_without_info:
+            dg14.append(si.ActiveAuthenticationInfo(1, _ECDSA_WITH_SHA256))
     if isinstance(aa_key, EcPrivateKey):
         groups[15] = encode_dg15(
             si.ec_subject_public_key_info(aa_key.curve, aa_key.public_key().encode())
@@ -351,20 +402,24 @@ def issue_card(
     dg14 += pace_infos
     if dg14:
         groups[14] = encode_dg14(si.encode_security_infos(dg14))
-    sod = sign_sod(groups, pki.ds, signing_time=now)
+    sod = _sign_sod(groups, pki, card_profile, now)
+    listed = sorted(set(groups) | quirks.missing_data_groups)
     app_files = [
-        ElementaryFile("EF.COM", EF_COM, 0x1E, encode_com(sorted(groups))),
+        ElementaryFile("EF.COM", EF_COM, 0x1E, encode_com(listed)),
         *(data_group_file(n, d) for n, d in sorted(groups.items())),
         ElementaryFile("EF.SOD", EF_SOD, 0x1D, sod),
     ]
     master: list[ElementaryFile] = []
     if pace_infos:
+        offered = list(pace_infos)
+        if quirks.extra_pace_infos and isinstance(pace_infos[0], si.PaceInfo):
+            offered += _extra_pace_infos(pace_infos[0])
         master.append(
             ElementaryFile(
                 "EF.CardAccess",
                 EF_CARD_ACCESS,
                 0x1C,
-                si.encode_security_infos(pace_infos),
+                si.encode_security_infos(offered),
                 Access.ALWAYS,
             )
         )
@@ -392,13 +447,32 @@ def issue_card(
         can=can,
         aa_key=aa_key,
         ca_key=ca_key,
-        ca_key_id=_CA_KEY_ID if ca_key is not None else None,
+        ca_key_id=key_id if ca_key is not None else None,
     )
     return IssuedCard(
         data=CardData(card_profile, files, secrets),
         csca=pki.csca.der,
         master_list=pki.master_list(),
         crl=pki.crl(),
+        document_signer=pki.ds.der,
+    )
+
+
+def _sign_sod(
+    groups: dict[int, bytes], pki: TestPki, profile: CardProfile, now: dt.datetime
+) -> bytes:
+    """EF.SOD, with the profile's quirks: other digests, no DS certificate."""
+    quirks = profile.quirks
+    content = encode_lds_security_object(quirks.sod_hash, groups)
+    return encode_sod(
+        sign_cms(
+            OID_LDS_SECURITY_OBJECT,
+            content,
+            pki.ds,
+            hash_algorithm=quirks.sod_signature_hash or quirks.sod_hash,
+            signing_time=now,
+            include_certificate=not quirks.sod_without_certificate,
+        )
     )
 
 

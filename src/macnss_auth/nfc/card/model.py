@@ -16,15 +16,18 @@ import hashlib
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.filesystem import FileSystem
 from macnss_auth.nfc.chip_auth import CaAlgorithm, DhPrivateKey
 from macnss_auth.nfc.eckeys import EcPrivateKey
+from macnss_auth.nfc.pki import HashAlgorithm
 from macnss_auth.nfc.securityinfos import PaceOid
 
 __all__ = [
     "AaKeyKind",
     "CardData",
     "CardProfile",
+    "CardQuirks",
     "ChipSecrets",
     "DocumentKind",
     "PasswordKind",
@@ -55,6 +58,103 @@ class AaKeyKind(enum.Enum):
 
 
 @attrs.frozen
+class CardQuirks:
+    """Field behaviours of real chips, off by default (see :mod:`macnss_auth.nfc.card.quirks`).
+
+    Chip behaviour:
+        refuse_extended_length: announce extended length in EF.ATR/INFO, then answer
+            an extended-length command with a plain ``6700`` and end secure messaging.
+        max_read: answer at most this many bytes per READ BINARY, with ``6282``
+            when Le asked for more.
+        wrong_le: answer ``6Cxx`` (xx: the bytes left) when Le reaches past the end of a file.
+        get_response_chunk: send answers longer than this in pieces, ``61xx``
+            then GET RESPONSE (in plain; the pieces joined are the protected answer).
+        drop_session_on_refusal: end secure messaging after refusing a guarded
+            file (DG3/DG4 without Terminal Authentication, ``6982``).
+        pace_requires_parameter_id / pace_refuses_parameter_id: MSE:Set AT for
+            PACE without / with DO'84' is answered ``6A80``.
+        ca_requires_key_reference / ca_refuses_key_reference: MSE for Chip
+            Authentication without / with DO'84' is answered ``6A80``.
+        aa_der_signature: an ECDSA Active Authentication signature as DER
+            (X9.62) instead of plain ``r || s``.
+        aa_unsupported: INTERNAL AUTHENTICATE is answered ``6D00`` although DG15 is there.
+        plain_errors: inside secure messaging, answer an error status word in
+            plain (no DO'99', no MAC) and end the session.
+        aa_without_info: DG14 has no ActiveAuthenticationInfo naming the ECDSA hash.
+
+    Personalization:
+        missing_data_groups: listed in EF.COM, absent on the chip (and from EF.SOD).
+        eac_data_groups: DG3 and DG4 present (hashed in EF.SOD, listed in EF.COM)
+            behind Terminal Authentication.
+        extra_pace_infos: EF.CardAccess also offers PACEInfos the chip cannot run
+            or ranks lower, a CardInfoLocator and a PrivilegedTerminalInfo.
+        decoy_ca_key: DG14 lists a second CA key (key id 1) whose private key the
+            chip does not hold; the real one gets key id 2.
+        sod_hash / sod_signature_hash: the hash of the data groups and the digest
+            of the CMS signature (signed attributes), when they differ from SHA-256.
+        sod_without_certificate: EF.SOD does not carry the document signer certificate.
+    """
+
+    refuse_extended_length: bool = False
+    max_read: int | None = None
+    wrong_le: bool = False
+    get_response_chunk: int | None = None
+    drop_session_on_refusal: bool = False
+    pace_requires_parameter_id: bool = False
+    pace_refuses_parameter_id: bool = False
+    ca_requires_key_reference: bool = False
+    ca_refuses_key_reference: bool = False
+    aa_der_signature: bool = False
+    aa_unsupported: bool = False
+    plain_errors: bool = False
+    aa_without_info: bool = False
+    missing_data_groups: frozenset[int] = frozenset()
+    eac_data_groups: bool = False
+    extra_pace_infos: bool = False
+    decoy_ca_key: bool = False
+    sod_hash: HashAlgorithm = HashAlgorithm.SHA256
+    sod_signature_hash: HashAlgorithm | None = None
+    sod_without_certificate: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        """The quirks that differ from the defaults, JSON-ready."""
+        out: dict[str, object] = {}
+        for field in attrs.fields(CardQuirks):
+            value = getattr(self, field.name)
+            if value == field.default:
+                continue
+            if isinstance(value, frozenset):
+                value = sorted(value)
+            elif isinstance(value, HashAlgorithm):
+                value = value.value
+            out[field.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> CardQuirks:
+        """The inverse of :meth:`to_dict`.
+
+        Raises:
+            ConfigurationError: an unknown quirk or a value of the wrong kind.
+        """
+        known = {field.name: field for field in attrs.fields(CardQuirks)}
+        values: dict[str, object] = {}
+        for name, value in raw.items():
+            if name not in known:
+                raise ConfigurationError(f"unknown card quirk {name!r}")
+            if name == "missing_data_groups" and isinstance(value, list):
+                values[name] = frozenset(int(v) for v in value)
+            elif name in ("sod_hash", "sod_signature_hash") and isinstance(value, str):
+                values[name] = HashAlgorithm(value)
+            else:
+                values[name] = value
+        try:
+            return cls(**values)  # type: ignore[arg-type]  # checked by the card as it runs
+        except TypeError as exc:
+            raise ConfigurationError(f"bad card quirks: {exc}") from exc
+
+
+@attrs.frozen
 class CardProfile:
     """How one kind of card behaves.
 
@@ -78,6 +178,7 @@ class CardProfile:
             ``None``: the PACE curve, else brainpoolP256r1.
         active_authentication_parameter_id: the standardized domain parameter id
             of an ECDSA Active Authentication key (``None``: brainpoolP256r1).
+        quirks: field behaviours of real chips (:class:`CardQuirks`).
     """
 
     name: str
@@ -92,6 +193,7 @@ class CardProfile:
     extended_length: bool = False
     chip_authentication_parameter_id: int | None = None
     active_authentication_parameter_id: int | None = None
+    quirks: CardQuirks = CardQuirks()
 
 
 def _redact(_value: object) -> str:
@@ -107,7 +209,7 @@ class ChipSecrets:
             followed by its check digit (the BAC/PACE-MRZ key seed input).
         can: the card access number (6 digits), if the card has one.
         aa_key: the Active Authentication private key (absent on a clone).
-        ca_key: the Chip Authentication private key (absent on a clone).
+        ca_key: the Chip Authentication private key, EC or DH (absent on a clone).
         ca_key_id: the key id DG14 names for ``ca_key``, if any.
     """
 

@@ -14,6 +14,10 @@ legacy-dh      TD3    BAC and PACE DH-GM 1024-bit MODP, 3DES      RSA      --
 ``cnie`` follows the shape of a modern national ID card such as the Moroccan
 CNIE (TD1 MRZ, PACE with the CAN printed on the card, chip and active
 authentication); the data on test cards is invented.
+
+:func:`profile` also knows the quirk profiles of
+:mod:`macnss_auth.nfc.card.quirks` (standard profiles with a real-chip
+behaviour switched on), so ``issue_card("wrong-le-6cxx", ...)`` works too.
 """
 
 from __future__ import annotations
@@ -83,13 +87,19 @@ PROFILES: Mapping[str, CardProfile] = MappingProxyType(
 
 
 def profile(name: str) -> CardProfile:
-    """The standard profile called ``name``.
+    """The standard or quirk profile called ``name``.
 
     Raises:
         ConfigurationError: no such profile.
     """
-    try:
+    from macnss_auth.nfc.card.quirks import QUIRK_PROFILES  # noqa: PLC0415 (it imports us)
+
+    if name in PROFILES:
         return PROFILES[name]
-    except KeyError:
-        known = ", ".join(sorted(PROFILES))
-        raise ConfigurationError(f"unknown card profile {name!r} (known: {known})") from None
+    if name in QUIRK_PROFILES:
+        return QUIRK_PROFILES[name].profile
+    known = ", ".join(sorted(PROFILES))
+    raise ConfigurationError(
+        f"unknown card profile {name!r} (known: {known}, and the quirk profiles "
+        f"{', '.join(sorted(QUIRK_PROFILES))})"
+    )

@@ -35,6 +35,7 @@ from macnss_auth.nfc.card.model import (
     AaKeyKind,
     CardData,
     CardProfile,
+    CardQuirks,
     ChipSecrets,
     DocumentKind,
     PasswordKind,
@@ -75,6 +76,7 @@ def _profile_json(profile: CardProfile) -> dict[str, Any]:
         "extended_length": profile.extended_length,
         "chip_authentication_parameter_id": profile.chip_authentication_parameter_id,
         "active_authentication_parameter_id": profile.active_authentication_parameter_id,
+        "quirks": profile.quirks.to_dict(),
     }
 
 
@@ -98,6 +100,7 @@ def _profile_from(raw: dict[str, Any]) -> CardProfile:
         extended_length=bool(raw["extended_length"]),
         chip_authentication_parameter_id=raw.get("chip_authentication_parameter_id"),
         active_authentication_parameter_id=raw.get("active_authentication_parameter_id"),
+        quirks=CardQuirks.from_dict(dict(raw.get("quirks") or {})),
     )
 
 

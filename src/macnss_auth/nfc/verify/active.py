@@ -10,10 +10,15 @@ whose public half is in DG15.
   recoverable part M1 and the hash H, and compares ``H = hash(M1 || challenge)``.
 * ECDSA: a signature over the challenge, with the hash named by DG14's
   ActiveAuthenticationInfo, on any standardized curve. BSI TR-03111 says plain
-  ``r || s``; some chips answer with a DER ``Ecdsa-Sig-Value`` instead. Both
-  are accepted: the encoding is read from the answer (a plain signature has
-  exactly twice the order's length), and either way the same (r, s) check
-  decides, so accepting both gives a forger nothing.
+  ``r || s``; some chips (the Portuguese Cartão de Cidadão, gmrtd issue #187)
+  answer with a DER ``Ecdsa-Sig-Value`` instead. Both are accepted: the
+  encoding is read from the answer (a plain signature has exactly twice the
+  order's length), and either way the same (r, s) check decides, so accepting
+  both gives a forger nothing.
+  Without an ActiveAuthenticationInfo the hash is not announced: ICAO 9303-11
+  §6.1.2.3 allows SHA-224/256/384/512 no longer than the key, and chips do
+  pick a shorter one (a P-384 key signing with SHA-256, gmrtd issue #477), so
+  each allowed hash is tried, the key-sized one first.
 
 A DG15 key is only worth checking against once DG15 passed Passive
 Authentication; :mod:`macnss_auth.nfc.verify.document` enforces that.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import hmac
 
+from macnss_auth.nfc.eckeys import EcPublicKey
 from macnss_auth.nfc.pki import (
     HashAlgorithm,
     PublicKeyInfo,
@@ -55,6 +61,15 @@ _ECDSA_OIDS = {
     "0.4.0.127.0.7.1.1.4.1.4": HashAlgorithm.SHA384,
     "0.4.0.127.0.7.1.1.4.1.5": HashAlgorithm.SHA512,
 }
+
+
+#: The hashes ICAO 9303-11 §6.1.2.3 allows for ECDSA Active Authentication.
+_ECDSA_AA_HASHES = (
+    HashAlgorithm.SHA256,
+    HashAlgorithm.SHA384,
+    HashAlgorithm.SHA512,
+    HashAlgorithm.SHA224,
+)
 
 
 def ecdsa_hash_for(signature_algorithm: str | None, key: PublicKeyInfo) -> HashAlgorithm:
@@ -129,7 +144,27 @@ def verify_active_authentication(
         _verify_rsa(key, challenge, signature)
         return
     ec_key = key.ec_public_key()
-    digest = ecdsa_hash_for(ecdsa_algorithm, key)
+    first = ecdsa_hash_for(ecdsa_algorithm, key)
+    if ecdsa_algorithm in _ECDSA_OIDS:
+        candidates = [first]
+    else:
+        allowed = [h for h in _ECDSA_AA_HASHES if 8 * h.digest_size <= max(key.key_size, 224)]
+        candidates = [first, *(h for h in allowed if h is not first)]
+    failure: SignatureInvalid | None = None
+    for digest in candidates:
+        try:
+            _verify_ecdsa(ec_key, digest, challenge, signature)
+        except SignatureInvalid as exc:
+            failure = failure or exc
+            continue
+        return
+    raise failure or SignatureInvalid("Active Authentication signature does not verify")
+
+
+def _verify_ecdsa(
+    ec_key: EcPublicKey, digest: HashAlgorithm, challenge: bytes, signature: bytes
+) -> None:
+    """One ECDSA check with ``digest``, the signature plain ``r || s`` or DER."""
     der = SignatureScheme(SignatureKind.ECDSA, digest)
     if len(signature) != 2 * ec_key.curve.order_length:
         verify_signature(ec_key, der, challenge, signature)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 import attrs
@@ -41,7 +41,13 @@ from macnss_auth.nfc.lds import (
     parse_sod,
 )
 from macnss_auth.nfc.lds.sod import SecurityObject
-from macnss_auth.nfc.pki import HashAlgorithm, SignatureInvalid, TrustStore
+from macnss_auth.nfc.pki import (
+    Certificate,
+    HashAlgorithm,
+    SignatureInvalid,
+    TrustStore,
+    parse_certificate,
+)
 from macnss_auth.nfc.pki import clear_caches as pki_clear_caches
 from macnss_auth.nfc.verify.active import verify_active_authentication
 from macnss_auth.nfc.verify.result import (
@@ -122,6 +128,8 @@ def verify_document(
     aa_challenge: bytes | None = None,
     aa_signature: bytes | None = None,
     chip_authentication: ChipAuthenticationOutcome | None = None,
+    read_steps: Sequence[Check] = (),
+    document_signers: Iterable[Certificate | bytes] = (),
 ) -> DocumentVerification:
     """Verify a document's data groups, EF.SOD and chip authentication.
 
@@ -137,6 +145,14 @@ def verify_document(
         policy: the verdict policy (default: :class:`VerificationPolicy`).
         aa_challenge / aa_signature: an Active Authentication exchange to check.
         chip_authentication: the reader's Chip Authentication outcome.
+        read_steps: optional steps the reader could not complete
+            (:attr:`~macnss_auth.nfc.reader.DocumentRead.steps`): their reasons and
+            status words complete the ``chip_authentication`` /
+            ``active_authentication`` checks; the others are reported as they are.
+        document_signers: DS certificates (parsed or DER) to find the SOD's signer
+            in when EF.SOD does not carry it (ICAO 9303-10 §4.6.2.2 lets the DS
+            certificate travel through the PKD instead). They are validated like
+            a carried one: only the trust store makes them trusted.
     """
     policy = policy or VerificationPolicy()
     now = (clock or SystemClock()).now()
@@ -156,13 +172,17 @@ def verify_document(
             add(f"dg{number}_hash", _SKIPPED, "no usable EF.SOD")
         add("active_authentication", _SKIPPED, "no usable EF.SOD")
         add("chip_authentication", _SKIPPED, "no usable EF.SOD")
-        return _verdict(checks, policy, frozenset(), {}, None)
+        return _verdict(_merge(checks, read_steps), policy, frozenset(), {}, None)
     add("sod", _PASSED, f"LDSSecurityObject v{parsed.version}, {parsed.hash_algorithm.value}")
 
-    signer = parsed.signed.signer_certificate()
+    signer = parsed.signed.signer_certificate(_certificates(document_signers))
     signature_ok = False
     if signer is None:
-        add("sod_signature", _FAILED, "EF.SOD carries no document signer certificate")
+        add(
+            "sod_signature",
+            _FAILED,
+            "EF.SOD carries no document signer certificate and none given matches its signer",
+        )
     else:
         try:
             parsed.signed.verify(signer)
@@ -220,8 +240,67 @@ def verify_document(
     _active_authentication(add, groups, pa_ok, dg14, (aa_challenge, aa_signature))
     _chip_authentication(add, groups, pa_ok, dg14, chip_authentication)
     return _verdict(
-        checks, policy, frozenset(verified), verified, signer.subject if signer else None
+        _merge(checks, read_steps),
+        policy,
+        frozenset(verified),
+        verified,
+        signer.subject if signer else None,
     )
+
+
+def _certificates(items: Iterable[Certificate | bytes]) -> list[Certificate]:
+    out = []
+    for item in items:
+        if isinstance(item, Certificate):
+            out.append(item)
+            continue
+        try:
+            out.append(parse_certificate(bytes(item)))
+        except MacnssAuthError:
+            continue  # not a certificate: it cannot be the signer
+    return out
+
+
+_FOLDED = ("chip_authentication", "active_authentication")
+
+
+def _merge(checks: list[Check], steps: Sequence[Check]) -> list[Check]:
+    """Fold the reader's steps into the verifier's checks.
+
+    A CA/AA check the verifier could not perform takes the reader's status and
+    reason (why it could not run); a failed one keeps its status and gains the
+    chip's reason. A data group not read gains why. Other steps are appended.
+    """
+    out = list(checks)
+    index = {c.name: i for i, c in enumerate(out)}
+    for step in steps:
+        if step.name in _FOLDED:
+            where = index.get(step.name)
+            if where is None:
+                out.append(step)
+            elif out[where].status is _SKIPPED:
+                out[where] = step
+            elif out[where].status is _FAILED:
+                current = out[where]
+                out[where] = Check(
+                    current.name,
+                    _FAILED,
+                    f"{current.reason}: {step.reason}",
+                    status_word=step.status_word,
+                )
+            continue
+        if step.name.startswith("read_dg"):
+            where = index.get(f"dg{step.name[7:]}_hash")
+            if where is not None and out[where].status is _SKIPPED:
+                current = out[where]
+                out[where] = Check(
+                    current.name,
+                    _SKIPPED,
+                    f"{current.reason}: {step.reason}",
+                    status_word=step.status_word,
+                )
+        out.append(step)
+    return out
 
 
 def _active_authentication(
@@ -249,6 +328,10 @@ def _active_authentication(
         verify_active_authentication(key, challenge, signature, ecdsa_algorithm=algorithm)
     except SignatureInvalid as exc:
         report(name, _FAILED, str(exc))
+    except UnsupportedAlgorithm as exc:
+        # The issuer's key (DG15 passed PA) on a curve this library lacks: no evidence
+        # either way, so not performed; the policy decides whether that is enough.
+        report(name, _SKIPPED, f"cannot be checked here: {exc}")
     except MacnssAuthError as exc:
         report(name, _FAILED, f"cannot be checked: {exc}")
     else:
@@ -350,6 +433,13 @@ def _verdict(
             reason = "the policy requires Chip Authentication"
         elif need is ChipAuthenticity.EITHER and not (aa or ca):
             reason = "the policy requires Active or Chip Authentication"
+    if reason.startswith("the policy requires"):
+        # Say why the proof is missing: the reader's or the verifier's reasons.
+        why = [
+            f"{c.name}: {c.reason}" for c in checks if c.name in _FOLDED and c.status is not _PASSED
+        ]
+        if why:
+            reason = f"{reason} ({'; '.join(why)})"
     genuine = not reason
     return DocumentVerification(
         checks=tuple(checks),

@@ -35,12 +35,20 @@ class Check:
 
     Names: ``sod`` (EF.SOD parsed), ``sod_signature``, ``chain``, ``crl``,
     ``dg<N>_hash`` for each data group read or listed, ``active_authentication``
-    and ``chip_authentication``.
+    and ``chip_authentication``; from a reader also ``read_<file>`` and
+    ``extended_length`` (optional steps that did not work out).
+
+    Attributes:
+        name: the check's name.
+        status: passed, failed or not performed.
+        reason: why, for a person.
+        status_word: the chip's status word, when a chip answer decided it.
     """
 
     name: str
     status: CheckStatus
     reason: str
+    status_word: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -151,10 +159,19 @@ class DocumentVerification:
             "document_signer": self.document_signer,
             "verified_data_groups": sorted(self.verified_data_groups),
             "policy": self.policy.to_dict(),
-            "checks": [
-                {"name": c.name, "status": c.status.value, "reason": c.reason} for c in self.checks
-            ],
+            "checks": [_check_dict(c) for c in self.checks],
         }
+
+
+def _check_dict(check: Check) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": check.name,
+        "status": check.status.value,
+        "reason": check.reason,
+    }
+    if check.status_word is not None:
+        out["status_word"] = f"{check.status_word:04X}"
+    return out
 
 
 class DocumentRejected(DocumentNotGenuine):
