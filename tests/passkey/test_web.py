@@ -244,3 +244,21 @@ def test_the_login_pages_passkey_step_by_form_posts(
     )
     assert 'id="signed-in"' in done.text
     assert SUBJECT in done.text
+
+
+def test_the_passkey_routes_are_documented_with_their_problems(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    paths = {p: ops for p, ops in document["paths"].items() if p.startswith("/v1/passkeys")}
+    assert set(paths) == {
+        "/v1/passkeys/challenges",
+        "/v1/passkeys/challenges/{challenge_id}/verify",
+        "/v1/passkeys/registrations",
+        "/v1/passkeys/registrations/{challenge_id}",
+        "/v1/passkeys/list",
+        "/v1/passkeys/remove",
+    }
+    for operations in paths.values():
+        for operation in operations.values():
+            assert "application/problem+json" in operation["responses"]["401"]["content"]
+            assert "application/problem+json" in operation["responses"]["422"]["content"]
+    assert "/passkey" not in document["paths"]

@@ -33,7 +33,14 @@ from starlette.responses import HTMLResponse, Response
 
 from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, MacnssAuthError, Reason
 from macnss_auth.passkey import PasskeyAuthenticator, PasskeyCredential
-from macnss_auth.web.api import AssertionOut, ChallengeOut, Done, assertion_out, check_audience
+from macnss_auth.web.api import (
+    AssertionOut,
+    ChallengeOut,
+    Done,
+    Problem,
+    assertion_out,
+    check_audience,
+)
 from macnss_auth.web.problems import ProblemError, WebReason
 from macnss_auth.web.runtime import Runtime
 
@@ -112,6 +119,13 @@ class PasskeysOut(_Model):
     passkeys: list[PasskeyOut]
 
 
+# Every route may answer with a problem (application/problem+json in the OpenAPI document).
+_PROBLEM = {"model": Problem, "description": "RFC 9457 problem (application/problem+json)"}
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: _PROBLEM for status in (401, 403, 404, 409, 410, 422, 429, 503)
+}
+
+
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -144,7 +158,7 @@ def _authorized(
 
 def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIRouter:
     """The passkey routes over ``passkeys`` (the same object the policy holds, if it does)."""
-    router = APIRouter()
+    router = APIRouter(responses=_PROBLEMS)
 
     @router.post("/v1/passkeys/challenges", status_code=201, tags=["passkeys"])
     async def begin(body: PasskeyBeginIn, request: Request) -> ChallengeOut:
