@@ -121,9 +121,8 @@ class PasskeysOut(_Model):
 
 # Every route may answer with a problem (application/problem+json in the OpenAPI document).
 _PROBLEM = {"model": Problem, "description": "RFC 9457 problem (application/problem+json)"}
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: _PROBLEM for status in (401, 403, 404, 409, 410, 422, 429, 503)
-}
+_STATUSES = (401, 403, 404, 409, 410, 422, 429, 503)
+_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
 
 
 def _runtime(request: Request) -> Runtime:
