@@ -9,7 +9,12 @@ import attrs
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.authenticator import AuthResult
-from macnss_auth.passkey import AttestationPolicy, PasskeyAuthenticator, PasskeyCredential
+from macnss_auth.passkey import (
+    AttestationPolicy,
+    PasskeyAuthenticator,
+    PasskeyCredential,
+    Requirement,
+)
 from macnss_auth.passkey.virtual import VirtualAuthenticator
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.store.base import Store
@@ -55,7 +60,7 @@ def make_setup(
     store: Store | None = None,
     clock: FixedClock | None = None,
     attestation: AttestationPolicy | None = None,
-    user_verification: str = "required",
+    user_verification: Requirement = "required",
     throttle_policy: ThrottlePolicy | None = None,
     max_credentials: int = 10,
     origins: tuple[str, ...] = (ORIGIN,),

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.errors import AuthenticationFailed, MacnssAuthError, MalformedInput, Reason
+from macnss_auth.passkey import Requirement
 from macnss_auth.passkey._wire import AuthenticatorData, parse_assertion, parse_attestation
 from tests.passkey.helpers import make_setup
 
@@ -101,7 +102,7 @@ def test_any_cbor_statement(statement: dict[str, Any]) -> None:
     st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),  # UP, UV, BE, BS
 )
 def test_every_flag_combination_gets_the_specified_answer(
-    requirement: str, registered_be: bool, flags: tuple[bool, bool, bool, bool]
+    requirement: Requirement, registered_be: bool, flags: tuple[bool, bool, bool, bool]
 ) -> None:
     up, uv, be, bs = flags
     setup = make_setup(user_verification=requirement)

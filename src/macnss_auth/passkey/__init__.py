@@ -17,6 +17,7 @@ from macnss_auth.passkey.authenticator import (
     PasskeyAuthenticator,
     PasskeyCredential,
     PasskeyResponse,
+    Requirement,
 )
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "PasskeyAuthenticator",
     "PasskeyCredential",
     "PasskeyResponse",
+    "Requirement",
     "passkey_assurance",
 ]

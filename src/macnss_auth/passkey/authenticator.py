@@ -44,7 +44,7 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
@@ -107,7 +107,11 @@ __all__ = [
     "PasskeyAuthenticator",
     "PasskeyCredential",
     "PasskeyResponse",
+    "Requirement",
 ]
+
+#: ``user_verification`` and ``resident_key`` settings (WebAuthn's own words).
+Requirement = Literal["required", "preferred"]
 
 #: What ``verify`` and ``finish_registration`` accept: ``PublicKeyCredential.toJSON()``
 #: as text, bytes or an already decoded object.
@@ -299,8 +303,8 @@ class PasskeyAuthenticator:
         clock: Clock | None = None,
         random: RandomSource | None = None,
         throttle_policy: ThrottlePolicy | None = None,
-        user_verification: str = "required",
-        resident_key: str = "required",
+        user_verification: Requirement = "required",
+        resident_key: Requirement = "required",
         attestation: AttestationPolicy | None = None,
         challenge_ttl: float = 300.0,
         max_credentials: int = 10,
