@@ -4,15 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit fuzz bench docs clean
+.PHONY: demo test lint typecheck unit timing pythons fuzz bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e . --group dev
+	$(PY) -m pip install -q -e '.[nfc]' --group dev
 	@# pyscard compiles against libpcsclite (Debian: swig libpcsclite-dev). Without it the
 	@# PC/SC tests skip, unless MACNSS_REQUIRE_SERVICES=1 turns the skip into a failure.
-	-$(PY) -m pip install -q "pyscard>=2.0" || echo "note: pyscard not installed; PC/SC tests will skip"
+	-$(PY) -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed; PC/SC tests will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,10 +25,34 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Wall-clock assertions (marker `timing`) run apart, after the rest: a loaded machine
+# makes them slow, not wrong, and must not hide a real failure among the unit tests.
 unit: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not timing"
 
-test: lint typecheck unit
+timing: $(STAMP)
+	$(PY) -m pytest -q -m timing
+
+test: lint typecheck unit timing
+
+# The suite on the oldest and newest Python the package claims (requires-python >= 3.10, the
+# classifiers up to 3.12), each in a venv of its own, with the interpreters pyenv keeps on this
+# kind of machine. Lint and types are checked once, by `make test`.
+PYENV_ROOT ?= $(HOME)/.pyenv
+CLAIMED_PYTHONS ?= 3.10 3.12
+PYTEST_ARGS ?=
+
+pythons:
+	@for v in $(CLAIMED_PYTHONS); do \
+	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -1); \
+	  if [ -z "$$py" ]; then echo "note: python$$v is not installed under $(PYENV_ROOT); skipped" >&2; continue; fi; \
+	  echo "== the suite on $$($$py -V)"; \
+	  $$py -m venv .venv-$$v || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q --upgrade pip || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q -e '.[nfc]' --group dev || exit 1; \
+	  .venv-$$v/bin/python -m pip install -q -e '.[nfc,pcsc]' || echo "note: pyscard not installed"; \
+	  .venv-$$v/bin/python -m pytest -q -m "not timing" $(PYTEST_ARGS) || exit 1; \
+	done
 
 # Long fuzzing: HYPOTHESIS_PROFILE=long runs every parser fuzz test with 200,000 examples.
 fuzz: $(STAMP)
@@ -42,4 +66,4 @@ bench: $(STAMP)
 	for f in bench/*.py; do $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis site
+	rm -rf $(VENV) .venv-3.* .mypy_cache .ruff_cache .pytest_cache .hypothesis site

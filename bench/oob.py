@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import ChannelKind, ConsoleChannel, find_code
 from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthenticator
@@ -49,6 +50,7 @@ def _cycles(store: Store, count: int) -> tuple[float, float, float]:
     auth = SMSCodeAuthenticator(
         channel=ConsoleChannel(ChannelKind.SMS, stream=stream),
         store=store,
+        audit=MemoryAuditLog(),
         pepper=Secret(b"bench pepper, 32 bytes or longer!"),
         clock=clock,
         dispatcher=InlineDispatcher(),

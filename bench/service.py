@@ -20,13 +20,17 @@ each second (a code is accepted once per time step); the work per
 verification is the same as at 30 seconds.
 
 Both paths share 2 CPU cores with PostgreSQL, the gateway and each other, so
-the figures are for comparing the rows, not for sizing a server.
+the figures are for comparing the rows, not for sizing a server. The paths
+run in alternating windows (``--rounds``), so that other work on the machine
+slows both alike, and the CPU time each path's processes used per login is
+printed too: it does not depend on what else the machine is doing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import multiprocessing
 import os
@@ -41,7 +45,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pyotp
@@ -227,8 +231,12 @@ def _serve(argv: list[str]) -> None:
     port, database, gateway, keys = argv[:4]
     throttle = ThrottlePolicy(**json.loads(argv[4])) if len(argv) > 4 else None
     app = build_app(database, gateway, keys, throttle)
+    # MACNSS_BENCH_UVICORN="LOOP,HTTP" picks uvicorn's implementations (default: auto,auto,
+    # which means uvloop and httptools when installed, else asyncio and h11).
+    loop, _, http = os.environ.get("MACNSS_BENCH_UVICORN", "auto,auto").partition(",")
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False,
-                proxy_headers=False, server_header=False)  # fmt: skip
+                proxy_headers=False, server_header=False, loop=loop,
+                http=http or "auto")  # fmt: skip
 
 
 def _free_port() -> int:
@@ -242,9 +250,9 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def server_processes(
     database: str, gateway: str, workdir: Path, *, count: int = SERVERS,
-    throttle: ThrottlePolicy | None = None,
+    throttle: ThrottlePolicy | None = None, pids: list[int] | None = None,
 ) -> Iterator[list[str]]:  # fmt: skip
-    """Start ``count`` uvicorn processes on one database; yield their URLs."""
+    """Start ``count`` uvicorn processes on one database; yield their URLs (``pids`` filled)."""
     from macnss_auth.web import SigningKeys  # noqa: PLC0415
 
     keys = workdir / "keys"
@@ -258,6 +266,8 @@ def server_processes(
         command = [sys.executable, str(Path(__file__)), "--serve", str(port), database, gateway,
                    str(keys), *extra]  # fmt: skip
         processes.append(subprocess.Popen(command, env=env))  # noqa: S603 (this very script)
+        if pids is not None:
+            pids.append(processes[-1].pid)
         urls.append(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 60
@@ -310,6 +320,34 @@ class _Totp:
             time.sleep(0.01)
 
 
+class _Connection:
+    """A keep-alive HTTP/1.1 connection (http.client: the cheapest client in CPU).
+
+    The clients share the machine with the servers, so their own cost is kept
+    low; a phone's HTTP stack does not run on the server.
+    """
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"content-type": "application/json"} if body is not None else {}
+        self._connection.request(method, path, body=body, headers=headers)
+        response = self._connection.getresponse()
+        return response.status, response.read()
+
+    def get(self, path: str) -> str:
+        return self._request("GET", path)[1].decode()
+
+    def post(self, path: str, body: dict[str, str]) -> tuple[int, Any]:
+        status, data = self._request("POST", path, json.dumps(body).encode())
+        return status, json.loads(data)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 def _client_loop(
     totp_login: Callable[[str, str], None],
     sms_login: Callable[[str], None],
@@ -350,28 +388,29 @@ def _worker(  # noqa: PLR0917 (a multiprocessing target takes positional argumen
     # Every process measures the same window, after all have imported and connected.
     barrier.wait(timeout=120)
     until_start = time.monotonic()
+    cpu_start = time.process_time()
     errors = [0]
 
     def run(thread: int) -> None:
         number = index * threads + thread
         totp = _Totp([f"totp-{number}-{k}" for k in range(20)])
         sms_subject, sms_phone = f"sms-{number}", phone(number)
-        gate = httpx.Client(base_url=gateway, timeout=30)
-        seen = [int(gate.get("/count", params={"to": sms_phone}).text)]
-        http = httpx.Client(base_url=urls[number % len(urls)] if urls else gateway, timeout=60)
+        gate = _Connection(gateway)
+        seen = [int(gate.get(f"/count?to={quote(sms_phone)}"))]
+        api = _Connection(urls[number % len(urls)] if urls else gateway)
 
         def code_for(subject_phone: str, n: int) -> str:
-            return gate.get("/code", params={"to": subject_phone, "n": n}).text
+            return gate.get(f"/code?to={quote(subject_phone)}&n={n}")
 
         def totp_login(subject: str, code: str) -> None:
             if policy is not None:
                 challenge = policy.begin(subject, "totp")
                 policy.verify(challenge.id, code)
                 return
-            begun = http.post("/v1/challenges", json={"subject": subject, "method": "totp"})
-            answer = http.post(f"/v1/challenges/{begun.json()['id']}/verify", json={"code": code})
-            if answer.status_code != 200:
-                raise RuntimeError(answer.text)
+            _, begun = api.post("/v1/challenges", {"subject": subject, "method": "totp"})
+            status, answer = api.post(f"/v1/challenges/{begun['id']}/verify", {"code": code})
+            if status != 200:
+                raise RuntimeError(answer)
 
         def sms_login(subject: str) -> None:
             if policy is not None:
@@ -380,12 +419,12 @@ def _worker(  # noqa: PLR0917 (a multiprocessing target takes positional argumen
                 seen[0] += 1
                 policy.verify(challenge.id, code)
                 return
-            begun = http.post("/v1/challenges", json={"subject": subject, "method": "sms"})
+            _, begun = api.post("/v1/challenges", {"subject": subject, "method": "sms"})
             code = code_for(sms_phone, seen[0])
             seen[0] += 1
-            answer = http.post(f"/v1/challenges/{begun.json()['id']}/verify", json={"code": code})
-            if answer.status_code != 200:
-                raise RuntimeError(answer.text)
+            status, answer = api.post(f"/v1/challenges/{begun['id']}/verify", {"code": code})
+            if status != 200:
+                raise RuntimeError(answer)
 
         results.append(
             _client_loop(
@@ -397,7 +436,7 @@ def _worker(  # noqa: PLR0917 (a multiprocessing target takes positional argumen
                 errors=errors,
             )
         )
-        http.close()
+        api.close()
         gate.close()
 
     pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
@@ -405,7 +444,7 @@ def _worker(  # noqa: PLR0917 (a multiprocessing target takes positional argumen
         thread.start()
     for thread in pool:
         thread.join()
-    results.append({"errors": [float(errors[0])]})
+    results.append({"errors": [float(errors[0])], "cpu": [time.process_time() - cpu_start]})
     if library is not None:
         library.store.close()
     queue.put(results)
@@ -459,6 +498,16 @@ def _run(mode: str, urls: list[str], database: str, gateway: str, *, clients: in
     return results
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (Linux /proc), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
+
+
 def _pause() -> None:
     # A new run's clients start at the next time steps: the last run may have used up to now + 1.
     time.sleep(2.5 * PERIOD)
@@ -469,31 +518,39 @@ def main() -> None:
         _serve(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=12.0, help="per path, in all")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate HTTP and direct windows, so that other load on the "
+                        "machine hits both paths alike")  # fmt: skip
     args = parser.parse_args()
     from tests.store.services import postgres_server  # noqa: PLC0415 (the tests' throw-away PG)
 
+    window = args.seconds / args.rounds
+    http_runs: list[list[dict[str, list[float]]]] = []
+    direct_runs: list[list[dict[str, list[float]]]] = []
     with postgres_server() as conninfo, Gateway() as gateway, \
             tempfile.TemporaryDirectory() as work:  # fmt: skip
         port = re.search(r"port=(\d+)", conninfo)
         assert port is not None  # noqa: S101
         database = f"postgresql://postgres@127.0.0.1:{port.group(1)}/postgres"
         _enroll(database, gateway, args.clients)
-        with server_processes(database, gateway.url, Path(work)) as urls:
-            _run("http", urls, database, gateway.url, clients=args.clients, seconds=2.0)  # warm-up
-            _pause()
-            http_runs = _run(
-                "http", urls, database, gateway.url, clients=args.clients, seconds=args.seconds
-            )
-        _pause()
-        _run("direct", [], database, gateway.url, clients=args.clients, seconds=2.0)
-        _pause()
-        direct_runs = _run(
-            "direct", [], database, gateway.url, clients=args.clients, seconds=args.seconds
-        )
+        pids: list[int] = []
+        server_cpu = 0.0
+        with server_processes(database, gateway.url, Path(work), pids=pids) as urls:
+            pairs = (("http", http_runs), ("direct", direct_runs)) * (args.rounds + 1)
+            for turn, (mode, runs) in enumerate(pairs):
+                _pause()
+                before = _cpu_seconds(pids)
+                found = _run(mode, urls if mode == "http" else [], database, gateway.url,
+                             clients=args.clients, seconds=window)  # fmt: skip
+                if turn >= 2:  # the first pair warms up
+                    runs.extend(found)
+                    if mode == "http":
+                        server_cpu += _cpu_seconds(pids) - before
     print(f"{args.clients} clients, {SERVERS} uvicorn processes vs {WORKERS} library processes, "
-          f"one PostgreSQL, {args.seconds:.0f} s each; a login is begin + verify")  # fmt: skip
+          f"one PostgreSQL, {args.seconds:.0f} s per path in {args.rounds} alternating windows; "
+          "a login is begin + verify")  # fmt: skip
     print("| path | method | logins/s | requests/s | p50 ms | p99 ms |")
     print("|---|---|---:|---:|---:|---:|")
     for row in _summary("HTTP", http_runs, args.seconds) + _summary(
@@ -505,6 +562,16 @@ def main() -> None:
         total[name] = sum(len(c.get(m, [])) for run in runs for c in run for m in ("totp", "sms"))
         errors[name] = int(sum(sum(c.get("errors", [])) for run in runs for c in run))
     print(f"errors: HTTP {errors['http']}, direct {errors['direct']}")
+    cpu = {
+        name: sum(sum(c.get("cpu", [])) for run in runs for c in run)
+        for name, runs in (("http", http_runs), ("direct", direct_runs))
+    }
+    cpu["http"] += server_cpu
+    per_login = {name: 1000 * cpu[name] / max(1, total[name]) for name in cpu}
+    servers = 1000 * server_cpu / max(1, total["http"])
+    print(f"CPU per login (clients + servers; PostgreSQL and the gateway not counted): "
+          f"HTTP {per_login['http']:.1f} ms (servers {servers:.1f} ms), "
+          f"direct {per_login['direct']:.1f} ms")  # fmt: skip
     print(f"HTTP throughput / direct throughput: {total['http'] / max(1, total['direct']):.2f}")
 
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pyotp
@@ -44,10 +43,9 @@ from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
 from macnss_auth.otp.totp import TotpAuthenticator
 from macnss_auth.policy import Policy
 from macnss_auth.secret import Secret
-from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
+from macnss_auth.store import Store
 from macnss_auth.testing import FixedClock, FixedRandom
 from macnss_auth.throttle import ThrottlePolicy
-from tests.store.services import postgres_server, redis_server
 
 T0 = 1_699_999_990
 SEED = b"12345678901234567890"
@@ -55,7 +53,6 @@ ORACLE = pyotp.TOTP(base64.b32encode(SEED).decode())
 HOTP_ORACLE = pyotp.HOTP(base64.b32encode(SEED).decode())
 RELAXED = ThrottlePolicy(free_failures=99, lockout_after=100)
 OPEN = ResendPolicy(cooldown=0, daily_per_subject=10**6, daily_per_destination=10**6)
-KEYRING = Keyring({"k": bytes(range(32))}, primary="k")
 
 BIG = "7" * 100_000
 # Anything a client could send where text is expected.
@@ -127,45 +124,10 @@ def _probe(log: list[str], call: Callable[..., object], *args: Any, **kwargs: An
             log.append(message)
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("redis", marks=pytest.mark.services),
-    ]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    kind = request.param
-    if kind == "memory":
-        yield MemoryStore(keyring=KEYRING)
-    elif kind == "sqlite":
-        with SQLiteStore(tmp_path / "state.sqlite3", keyring=KEYRING) as sqlite:
-            yield sqlite
-    elif kind == "postgres":
-        from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415 (optional extra)
-
-        conninfo = request.getfixturevalue("hostile_postgres")
-        with PostgresStore(conninfo, keyring=KEYRING, schema=f"h_{tmp_path.name[-20:]}") as pg:
-            yield pg
-    else:
-        from macnss_auth.store.redis import RedisStore  # noqa: PLC0415 (optional extra)
-
-        url = request.getfixturevalue("hostile_redis")
-        with RedisStore(url, keyring=KEYRING, prefix=f"{{{tmp_path.name}}}:") as rs:
-            yield rs
-
-
-@pytest.fixture(scope="module")
-def hostile_postgres() -> Iterator[str]:
-    with postgres_server() as conninfo:
-        yield conninfo
-
-
-@pytest.fixture(scope="module")
-def hostile_redis() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on each backend (tests/conftest.py's store factory)."""
+    return any_store
 
 
 def _oob(store: Store, clock: FixedClock, channel: CapturingChannel) -> OutOfBandAuthenticator:

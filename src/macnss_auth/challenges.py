@@ -68,14 +68,22 @@ def challenge_id_of(challenge: Challenge | str) -> str:
 
 
 def challenge_failure(
-    record: ChallengeRecord | None, method: str, now: dt.datetime
+    record: ChallengeRecord | None,
+    method: str,
+    now: dt.datetime,
+    *,
+    purpose: str | None = None,
 ) -> AuthenticationFailed | None:
     """Why ``record`` cannot be answered now, or None if it can.
 
     A challenge of another method counts as unknown: a client cannot route an
-    SMS challenge to the TOTP verifier.
+    SMS challenge to the TOTP verifier. So does one of another ``purpose``
+    (``challenge.data["purpose"]``), when the method gives one: an enrollment
+    code cannot log anyone in, nor a login code confirm a destination.
     """
     if record is None or record.challenge.method != method:
+        return ChallengeNotFound()
+    if purpose is not None and record.challenge.data.get("purpose") != purpose:
         return ChallengeNotFound()
     if record.consumed:
         return ChallengeUsed()

@@ -3,8 +3,11 @@
 Branches follow what the caller does next, not where the error was raised:
 
 * :class:`ConfigurationError` / :class:`UnsupportedAlgorithm`: fix the setup.
-* :class:`MalformedInput`: the input cannot be understood (a code with letters,
-  a broken TLV); tell the user or the client to resend.
+* :class:`MalformedInput`: the input cannot be understood or used (a code with
+  letters, a broken TLV, a method or language this service does not offer);
+  tell the user or the client to resend. It carries a :class:`Reason` too, so
+  a web layer answers 4xx with a stable string: a client's mistake is never a
+  :class:`ConfigurationError` (which a web layer rightly turns into a 500).
 * :class:`AuthenticationFailed`: the person did not prove who they are. Every
   subclass carries a :class:`Reason` (a stable string that is safe to show and
   to log), and where it applies ``remaining_attempts`` and ``retry_after``.
@@ -36,7 +39,11 @@ __all__ = [
     "LockedOut",
     "MacnssAuthError",
     "MalformedInput",
+    "MethodNotOffered",
+    "MissingExtra",
     "NotEnrolled",
+    "PasswordBlocked",
+    "PasswordSuspended",
     "ProtocolError",
     "RateLimited",
     "Reason",
@@ -48,6 +55,7 @@ __all__ = [
     "TokenReplayed",
     "TransportError",
     "UnsupportedAlgorithm",
+    "UnsupportedLanguage",
     "VerificationThrottled",
 ]
 
@@ -87,6 +95,8 @@ class Reason(str, enum.Enum):
     ATTESTATION_UNTRUSTED = "attestation_untrusted"
     CREDENTIAL_EXISTS = "credential_exists"
     CREDENTIAL_LIMIT = "credential_limit"
+    METHOD_NOT_OFFERED = "method_not_offered"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"
 
 
 class MacnssAuthError(Exception):
@@ -101,16 +111,75 @@ class UnsupportedAlgorithm(ConfigurationError):
     """An algorithm, curve or mapping is recognised but not supported."""
 
 
+class MissingExtra(ConfigurationError):
+    """A feature needs an optional extra that is not installed.
+
+    Attributes:
+        extra: the extra to install (``pip install 'macnss-auth[EXTRA]'``).
+    """
+
+    def __init__(self, feature: str, *, extra: str) -> None:
+        super().__init__(f"{feature} needs the optional extra: pip install 'macnss-auth[{extra}]'")
+        self.extra = extra
+
+
 class MalformedInput(MacnssAuthError, ValueError):
-    """Input that cannot be parsed: a code with letters, truncated TLV, bad DER.
+    """Input that cannot be parsed or used: a code with letters, truncated TLV, bad DER.
 
     Attributes:
         field: which field or structure was malformed, when known.
+        reason: a stable :class:`Reason`: ``malformed_code`` for the ``code``
+            field, the class's ``default_reason`` otherwise.
     """
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    default_reason: Reason = Reason.MALFORMED_RESPONSE
+
+    def __init__(
+        self, message: str, *, field: str | None = None, reason: Reason | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
+        if reason is None:
+            reason = Reason.MALFORMED_CODE if field == "code" else self.default_reason
+        self.reason = reason
+
+
+def _shown(value: object) -> str:
+    # A client's value, bounded and quoted: the message must not carry a megabyte of input.
+    text = value if isinstance(value, str) else type(value).__name__
+    return repr(text[:40] + "..." if len(text) > 40 else text)
+
+
+class MethodNotOffered(MalformedInput):
+    """A client named a method this policy does not offer (reason ``method_not_offered``).
+
+    Attributes:
+        method: the name, if it was text (else ``None``).
+    """
+
+    default_reason = Reason.METHOD_NOT_OFFERED
+
+    def __init__(self, method: object) -> None:
+        super().__init__(f"method {_shown(method)} is not offered", field="method")
+        self.method = method if isinstance(method, str) else None
+
+
+class UnsupportedLanguage(MalformedInput):
+    """A client asked for a language with no messages (reason ``unsupported_language``).
+
+    Attributes:
+        language: the code asked for, if it was text (else ``None``).
+        supported: the language codes that are available.
+    """
+
+    default_reason = Reason.UNSUPPORTED_LANGUAGE
+
+    def __init__(self, language: object, *, supported: tuple[str, ...]) -> None:
+        super().__init__(
+            f"language {_shown(language)} is not one of {', '.join(supported)}", field="language"
+        )
+        self.language = language if isinstance(language, str) else None
+        self.supported = supported
 
 
 class AuthenticationFailed(MacnssAuthError):
@@ -120,6 +189,9 @@ class AuthenticationFailed(MacnssAuthError):
         reason: a :class:`Reason`; distinct for audit, generic enough to show.
         remaining_attempts: attempts left before a lockout or a burnt code, if known.
         retry_after: seconds to wait before the next attempt is considered, if any.
+        method: the method that failed (``"eid"``, ``"totp"``...), when known;
+            :class:`~macnss_auth.policy.Policy` fills it in, so that the
+            message shown matches what the person did (a card, a code, a passkey).
     """
 
     default_reason: Reason = Reason.INVALID_CODE
@@ -131,10 +203,12 @@ class AuthenticationFailed(MacnssAuthError):
         reason: Reason | None = None,
         remaining_attempts: int | None = None,
         retry_after: float | None = None,
+        method: str | None = None,
     ) -> None:
         self.reason = reason if reason is not None else self.default_reason
         self.remaining_attempts = remaining_attempts
         self.retry_after = retry_after
+        self.method = method
         super().__init__(message or self.reason.value)
 
 
@@ -214,6 +288,21 @@ class AccessDenied(AuthenticationFailed):
     ) -> None:
         super().__init__(message, remaining_attempts=remaining_attempts)
         self.status_word = status_word
+
+
+class PasswordSuspended(AccessDenied):
+    """The PIN has one try left and the card takes it only after a PACE with the CAN.
+
+    BSI TR-03110-2 §3.5.1 (the resume procedure): run PACE with the CAN, then
+    PACE with the PIN inside that secure channel. ``remaining_attempts`` is 1.
+    """
+
+
+class PasswordBlocked(AccessDenied):
+    """The password has no tries left (``63C0`` or ``6983``): a PIN needs the PUK.
+
+    ``remaining_attempts`` is 0. A blocked PUK cannot be unblocked.
+    """
 
 
 class DocumentNotGenuine(AuthenticationFailed):

@@ -9,14 +9,25 @@ caller which method to fall back to when one fails or cannot be used.
 On top of each method's own throttle, a policy counts failures across *all*
 methods per subject, so an attacker cannot multiply their guesses by cycling
 through SMS, e-mail and TOTP.
+
+Everything a client sends (a method name, a language, a challenge id, a code)
+is refused with a typed error that carries a stable reason
+(:class:`~macnss_auth.errors.MethodNotOffered`,
+:class:`~macnss_auth.errors.UnsupportedLanguage`,
+:class:`~macnss_auth.errors.ChallengeNotFound`,
+:class:`~macnss_auth.errors.MalformedInput`), never with a
+:class:`~macnss_auth.errors.ConfigurationError`: a web layer answers the
+former with a 4xx and only the latter with a 500. Failures carry the method
+they came from, so :meth:`Policy.explain` words them for what the person did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -34,8 +45,10 @@ from macnss_auth.errors import (
     AuthenticationFailed,
     ChallengeNotFound,
     ConfigurationError,
+    MethodNotOffered,
     Reason,
 )
+from macnss_auth.failures import MESSAGE_LANGUAGES, check_language, failure_text
 from macnss_auth.store.base import Store
 from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 
@@ -94,6 +107,12 @@ class Policy:
         throttle_policy: numbers of the cross-method throttle.
         allow_hardware_only: accept a configuration where every method needs
             an NFC reader (default False: nobody may be shut out).
+        language: the language of messages when a request names none
+            (``"ar"``, ``"fr"`` or ``"en"``).
+
+    Raises:
+        ConfigurationError: no authenticator, a method twice, none reaching
+            the minimum assurance, only NFC methods, or an unknown ``language``.
     """
 
     def __init__(
@@ -105,7 +124,11 @@ class Policy:
         minimum_assurance: AssuranceLevel = AssuranceLevel.LOW,
         throttle_policy: ThrottlePolicy = _DEFAULT_CROSS_METHOD,
         allow_hardware_only: bool = False,
+        language: str = "fr",
     ) -> None:
+        if language not in MESSAGE_LANGUAGES:
+            raise ConfigurationError(f"no messages in language {language!r}")
+        self.language = language
         if not authenticators:
             raise ConfigurationError("a policy needs at least one authenticator")
         by_method: dict[str, tuple[Authenticator[Any], AssuranceLevel]] = {}
@@ -138,11 +161,9 @@ class Policy:
         """The configured authenticator of ``method`` (for enrollment and similar calls).
 
         Raises:
-            ConfigurationError: the method is not configured.
+            MethodNotOffered: the method is not configured (the name may come from a client).
         """
-        if method not in self._methods:
-            raise ConfigurationError(f"method {method!r} is not configured in this policy")
-        return self._methods[method][0]
+        return self._methods[_named(method, self._methods)][0]
 
     def offer(
         self, capabilities: Iterable[Capability] | None = None, *, exclude: Iterable[str] = ()
@@ -166,7 +187,12 @@ class Policy:
     def fallback(
         self, failed: str, capabilities: Iterable[Capability] | None = None
     ) -> MethodOffer | None:
-        """The next method to offer after ``failed`` could not be used, if any."""
+        """The next method to offer after ``failed`` could not be used, if any.
+
+        Raises:
+            MethodNotOffered: ``failed`` is not one of :attr:`methods` (a client may name it).
+        """
+        failed = _named(failed, self._order)
         offers = self.offer(capabilities, exclude=[failed])
         after = [o for o in offers if self._order.index(o.method) > self._order.index(failed)]
         candidates = after or offers
@@ -188,22 +214,27 @@ class Policy:
             context: the client, for throttling and audit.
             language: the person's language (``"ar"``, ``"fr"``, ``"en"``) for
                 methods whose ``begin`` sends a message (SMS, e-mail codes);
-                the other methods ignore it.
+                checked for every method, used by those.
 
         Raises:
-            ConfigurationError: the method is not configured or below the minimum.
-            VerificationThrottled: the subject is locked out across methods.
+            MethodNotOffered: the method is not configured or below the minimum.
+            UnsupportedLanguage: no messages in ``language``.
+            VerificationThrottled: the subject is locked out across methods
+                (``method`` set on it, like on every failure of the method).
             MalformedInput: ``subject`` is not a usable subject id.
         """
         subject = subject_of(subject)
         authenticator = self._authenticator(method)
-        if self._throttle.locked_out(subject, context):
-            self._throttle.acquire(subject, context)  # raises LockedOut with retry_after
-        if language is not None and _takes_language(type(authenticator)):
-            begin: Any = authenticator.begin
-            challenge: Challenge = begin(subject, context=context, language=language)
-            return challenge
-        return authenticator.begin(subject, context=context)
+        if language is not None:
+            language = check_language(language)
+        with _tagged(method):
+            if self._throttle.locked_out(subject, context):
+                self._throttle.acquire(subject, context)  # raises LockedOut with retry_after
+            if language is not None and _takes_language(type(authenticator)):
+                begin: Any = authenticator.begin
+                challenge: Challenge = begin(subject, context=context, language=language)
+                return challenge
+            return authenticator.begin(subject, context=context)
 
     def verify(
         self,
@@ -221,7 +252,10 @@ class Policy:
 
         Raises:
             AuthenticationFailed: in the subclass the method raised, or
-                ``LockedOut`` / ``VerificationThrottled`` from the cross-method limit.
+                ``LockedOut`` / ``VerificationThrottled`` from the cross-method
+                limit; ``method`` names the challenge's method (for :meth:`explain`).
+            ChallengeNotFound: the id names no pending challenge of this policy.
+            MalformedInput: the id is not text, or the response cannot be read.
         """
         # Route and count by the stored challenge, never by what the client sent back.
         record = self._store.get_challenge(challenge_id_of(challenge))
@@ -231,17 +265,45 @@ class Policy:
         authenticator, level = self._methods[stored.method]
         if level < self.minimum_assurance:
             raise ChallengeNotFound()
-        self._throttle.acquire(stored.subject, context)
-        result = authenticator.verify(stored.id, response, context=context)
-        if result.assurance < self.minimum_assurance:
-            raise AuthenticationFailed(reason=Reason.ACCESS_DENIED)
+        with _tagged(stored.method):
+            self._throttle.acquire(stored.subject, context)
+            result = authenticator.verify(stored.id, response, context=context)
+            if result.assurance < self.minimum_assurance:
+                raise AuthenticationFailed(reason=Reason.ACCESS_DENIED)
         self._throttle.release(result.subject, context)
         return result
 
+    def explain(self, failure: BaseException, *, language: str | None = None) -> str:
+        """The sentence to show the person for a failure of :meth:`begin` or :meth:`verify`.
+
+        Worded for the failed method (a card reading is not "a code"), in
+        ``language`` (a client's choice; default: the policy's language).
+
+        Raises:
+            UnsupportedLanguage: no messages in ``language``.
+        """
+        return failure_text(failure, language=language or self.language)
+
     def _authenticator(self, method: str) -> Authenticator[Any]:
-        if method not in self._order:
-            raise ConfigurationError(f"method {method!r} is not offered by this policy")
-        return self._methods[method][0]
+        return self._methods[_named(method, self._order)][0]
+
+
+def _named(method: object, known: Iterable[str]) -> str:
+    """``method`` if it is one of ``known`` (a client may send anything, even a list)."""
+    if isinstance(method, str) and method in known:
+        return method
+    raise MethodNotOffered(method)
+
+
+@contextlib.contextmanager
+def _tagged(method: str) -> Iterator[None]:
+    """Name ``method`` on any authentication failure raised inside (unless one is named)."""
+    try:
+        yield
+    except AuthenticationFailed as exc:
+        if exc.method is None:
+            exc.method = method
+        raise
 
 
 @functools.cache

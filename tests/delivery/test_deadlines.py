@@ -45,6 +45,9 @@ from macnss_auth.store import MemoryStore
 from macnss_auth.testing import FixedClock
 from tests.delivery.conftest import TlsMaterial, TricklingServer, read_line
 
+# Wall-clock assertions: run by `make timing`, apart from the unit run.
+pytestmark = pytest.mark.timing
+
 PEPPER = Secret(b"pepper-for-tests-only-0123456789abcdef")
 GIVE_UP = 20.0
 # Deadline plus slack for a loaded two-core machine; far below GIVE_UP.
@@ -113,6 +116,7 @@ def authenticator(channel: SmtpChannel, **kwargs: Any) -> EmailCodeAuthenticator
         clock=FixedClock.at(1_800_000_000),
         service_name="CNSS",
         language="en",
+        audit=kwargs.pop("audit", None) or MemoryAuditLog(),
         **kwargs,
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import (
     ChannelKind,
     DeliveryRejected,
@@ -237,6 +238,7 @@ def test_login_code_over_smpp(smsc: SmscStub) -> None:
     auth = SMSCodeAuthenticator(
         channel=channel(smsc.port),
         store=store,
+        audit=MemoryAuditLog(),
         pepper=Secret(b"k" * 32),
         clock=clock,
         dispatcher=InlineDispatcher(),

@@ -205,6 +205,7 @@ def authenticator(channel: SmtpChannel, **kwargs: Any) -> EmailCodeAuthenticator
         dispatcher=InlineDispatcher(),
         service_name="CNSS",
         language="en",
+        audit=kwargs.pop("audit", None) or MemoryAuditLog(),
         **kwargs,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import functools
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from macnss_auth.otp.hotp import MAX_LOOK_AHEAD, REPLAY_LOOK_BEHIND, HotpAuthent
 from macnss_auth.store import MemoryStore
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.contract import AuthenticatorContract
+from macnss_auth.testing.races import outcome_name, race_threads
 
 from .otp_helpers import SECRET, T0, hotp_code, make_hotp
 from .rfc_vectors import hotp_vectors
@@ -135,30 +136,12 @@ def test_threads_race_for_one_counter() -> None:
     hotp.enroll("alice", secret=SECRET)
     hotp.confirm("alice", hotp_code(SECRET, 0))
     for counter in range(1, 21):
-        barrier = threading.Barrier(8)
-        outcomes: list[str] = []
         code = hotp_code(SECRET, counter)
-
-        def attempt(
-            code: str = code, barrier: threading.Barrier = barrier, out: list[str] = outcomes
-        ) -> None:
-            barrier.wait()
-            # A loser that matched before the winner advanced loses the
-            # compare-and-set; one that read the counter after it finds the code
-            # just behind it. Both are told the code was replayed.
-            try:
-                hotp.verify_code("alice", code)
-            except TokenReplayed:
-                out.append("replayed")
-            else:
-                out.append("ok")
-
-        threads = [threading.Thread(target=attempt) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(outcomes) == ["ok"] + ["replayed"] * 7
+        # A loser that matched before the winner advanced loses the
+        # compare-and-set; one that read the counter after it finds the code
+        # just behind it. Both are told the code was replayed.
+        outcomes = race_threads([functools.partial(hotp.verify_code, "alice", code)] * 8)
+        assert sorted(outcome_name(o) for o in outcomes) == ["TokenReplayed"] * 7 + ["ok"]
 
 
 @pytest.fixture

@@ -86,6 +86,7 @@ def make(
         dispatcher=kwargs.pop("dispatcher", InlineDispatcher()),
         service_name="CNSS",
         language=kwargs.pop("language", "en"),
+        audit=kwargs.pop("audit", None) or MemoryAuditLog(),
         **kwargs,
     )
     CHANNELS[id(auth)] = channel
@@ -607,15 +608,27 @@ def test_configuration_is_checked() -> None:
     store = MemoryStore()
     sms = CapturingChannel(ChannelKind.SMS)
     with pytest.raises(ConfigurationError):
-        EmailCodeAuthenticator(channel=sms, store=store, pepper=PEPPER)
+        EmailCodeAuthenticator(channel=sms, store=store, audit=MemoryAuditLog(), pepper=PEPPER)
     with pytest.raises(ConfigurationError):
-        SMSCodeAuthenticator(channel=sms, store=store, pepper=Secret(b"short"))
+        SMSCodeAuthenticator(
+            channel=sms, store=store, audit=MemoryAuditLog(), pepper=Secret(b"short")
+        )
     with pytest.raises(ConfigurationError):
-        SMSCodeAuthenticator(channel=sms, store=store, pepper=PEPPER, fallback=sms)
+        SMSCodeAuthenticator(
+            channel=sms, store=store, audit=MemoryAuditLog(), pepper=PEPPER, fallback=sms
+        )
     with pytest.raises(ConfigurationError):
-        SMSCodeAuthenticator(channel=sms, store=store, pepper=PEPPER, language="de")
+        SMSCodeAuthenticator(
+            channel=sms, store=store, audit=MemoryAuditLog(), pepper=PEPPER, language="de"
+        )
     with pytest.raises(ConfigurationError):
-        OutOfBandAuthenticator(channel=sms, store=store, pepper=PEPPER)
+        OutOfBandAuthenticator(channel=sms, store=store, audit=MemoryAuditLog(), pepper=PEPPER)
     with pytest.raises(ConfigurationError):
-        SMSCodeAuthenticator(channel=sms, store=store, pepper=PEPPER, service_name="A\r\nBcc: x")
+        SMSCodeAuthenticator(
+            channel=sms,
+            store=store,
+            audit=MemoryAuditLog(),
+            pepper=PEPPER,
+            service_name="A\r\nBcc: x",
+        )
     assert DIGITS == "0123456789"

@@ -9,123 +9,52 @@ cooldown, because the cooldown was read (``peek``) and then counted
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
+import functools
 from collections import Counter
-from collections.abc import Callable, Iterator
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
 
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind
 from macnss_auth.errors import RateLimited
 from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.oob import InlineDispatcher, ResendPolicy, SMSCodeAuthenticator
 from macnss_auth.secret import Secret
-from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
+from macnss_auth.store import SQLiteStore, Store
 from macnss_auth.testing import FixedClock
-from tests.store.services import postgres_server, redis_server
+from macnss_auth.testing.races import ProcessPool, race_threads
+from tests.conftest import STORE_KEYRING, OpenStore
 
 T0 = 1_800_000_000
 THREADS = 8
-KEYRING = Keyring({"k": bytes(range(32))}, primary="k")
+KEYRING = STORE_KEYRING
 PEPPER = Secret(b"an application pepper of 32+ bytes, test only")
 # Only the cooldown limits these bursts: the daily and hourly caps are far away.
 COOLDOWN = ResendPolicy(
     cooldown=30, max_cooldown=900, daily_per_subject=1000, daily_per_destination=1000
 )
 
-Opener = Callable[[], Store]
-
-
-@pytest.fixture(scope="module")
-def cooldown_postgres() -> Iterator[str]:
-    with postgres_server() as conninfo:
-        yield conninfo
-
-
-@pytest.fixture(scope="module")
-def cooldown_redis() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
-
-
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("redis", marks=pytest.mark.services),
-    ]
-)
-def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens another handle on one shared store (the same object for memory)."""
-    opened: list[Store] = []
-    kind = request.param
-    memory = MemoryStore(keyring=KEYRING)
-
-    def open_store() -> Store:
-        store: Store
-        if kind == "memory":
-            return memory
-        if kind == "sqlite":
-            store = SQLiteStore(tmp_path / "state.sqlite3", keyring=KEYRING)
-        elif kind == "postgres":
-            from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415
-
-            conninfo = request.getfixturevalue("cooldown_postgres")
-            store = PostgresStore(conninfo, keyring=KEYRING, schema=f"c_{tmp_path.name[-20:]}")
-        else:
-            from macnss_auth.store.redis import RedisStore  # noqa: PLC0415
-
-            url = request.getfixturevalue("cooldown_redis")
-            store = RedisStore(url, keyring=KEYRING, prefix=f"{{{tmp_path.name}}}:")
-        opened.append(store)
-        return store
-
-    yield open_store
-    for store in opened:
-        store.close()
-
 
 def _burst(authenticators: list[SMSCodeAuthenticator], subject: str) -> tuple[int, int]:
     """Every authenticator calls begin(subject) at once: (issued, rate-limited)."""
-    barrier = threading.Barrier(len(authenticators))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(auth: SMSCodeAuthenticator) -> None:
-        barrier.wait()
-        try:
-            auth.begin(subject)
-            outcome = "issued"
-        except RateLimited:
-            outcome = "limited"
-        except BaseException as exc:  # noqa: BLE001 (reported by the test thread)
-            outcome = f"{type(exc).__name__}: {exc}"
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in authenticators]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    unexpected = [o for o in outcomes if o not in ("issued", "limited")]
-    assert unexpected == []
-    return outcomes.count("issued"), outcomes.count("limited")
+    outcomes = race_threads([functools.partial(a.begin, subject) for a in authenticators])
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert [o for o in refused if not isinstance(o, RateLimited)] == []
+    return len(outcomes) - len(refused), len(refused)
 
 
-def test_one_send_per_cooldown_under_parallel_begins(opener: Opener) -> None:
+def test_one_send_per_cooldown_under_parallel_begins(open_any_store: OpenStore) -> None:
     clock = FixedClock.at(T0)
     channel = CapturingChannel(ChannelKind.SMS)
-    put_destination(opener(), "alice", parse_phone("+212612345678"), now=clock.now())
+    put_destination(open_any_store(), "alice", parse_phone("+212612345678"), now=clock.now())
     authenticators = [
         SMSCodeAuthenticator(
             channel=channel,
-            store=opener(),
+            store=open_any_store(),
+            audit=MemoryAuditLog(),
             pepper=PEPPER,
             clock=clock,
             dispatcher=InlineDispatcher(),
@@ -151,16 +80,17 @@ def test_one_send_per_cooldown_under_parallel_begins(opener: Opener) -> None:
         auth.close()
 
 
-def test_a_lost_send_does_not_block_the_next_cooldown(opener: Opener) -> None:
+def test_a_lost_send_does_not_block_the_next_cooldown(open_any_store: OpenStore) -> None:
     # A request that won the send but never counted it (a crash between the
     # two writes) must not hold the subject back longer than one cooldown.
     clock = FixedClock.at(T0)
-    store = opener()
+    store = open_any_store()
     channel = CapturingChannel(ChannelKind.SMS)
     put_destination(store, "alice", parse_phone("+212612345678"), now=clock.now())
     sms = SMSCodeAuthenticator(
         channel=channel,
         store=store,
+        audit=MemoryAuditLog(),
         pepper=PEPPER,
         clock=clock,
         dispatcher=InlineDispatcher(),
@@ -195,31 +125,41 @@ def _open_spec(spec: tuple[str, ...]) -> Store:
 
 
 def process_worker(
-    spec: tuple[str, ...], barrier: Barrier, tasks: Queue[float | None], results: Queue[str]
+    spec: tuple[str, ...],
+    barrier: Barrier,
+    tasks: Queue[tuple[object, ...]],
+    results: Queue[tuple[int, str]],
 ) -> None:
-    """A service instance: its own store handle and authenticator; one begin per task."""
+    """A service instance: its own store handle and authenticator; one begin per task.
+
+    Tasks are ``(rep, when)`` until ``("stop",)`` (:class:`~macnss_auth.testing.races.ProcessPool`).
+    """
     store = _open_spec(spec)
     clock = FixedClock.at(T0)
     sms = SMSCodeAuthenticator(
         channel=CapturingChannel(ChannelKind.SMS),
         store=store,
+        audit=MemoryAuditLog(),
         pepper=PEPPER,
         clock=clock,
         dispatcher=InlineDispatcher(),
         resend=COOLDOWN,
     )
     try:
-        while (when := tasks.get()) is not None:
+        while (task := tasks.get()) != ("stop",):
+            rep, when = task
+            assert isinstance(rep, int)
+            assert isinstance(when, int)
             clock.set(FixedClock.at(when).now())
             barrier.wait(timeout=60)
             try:
                 sms.begin("alice")
             except RateLimited:
-                results.put("limited")
+                results.put((rep, "limited"))
             except BaseException as exc:  # noqa: BLE001 (reported to the test)
-                results.put(f"{type(exc).__name__}: {exc}")
+                results.put((rep, f"{type(exc).__name__}: {exc}"))
             else:
-                results.put("issued")
+                results.put((rep, "issued"))
     finally:
         store.close()
 
@@ -240,36 +180,20 @@ def test_one_send_per_cooldown_across_processes(
     elif kind == "postgres":
         spec = (
             "postgres",
-            request.getfixturevalue("cooldown_postgres"),
+            request.getfixturevalue("postgres"),
             f"p_{tmp_path.name[-20:]}",
         )
     else:
-        spec = ("redis", request.getfixturevalue("cooldown_redis"), f"{{{tmp_path.name}}}:")
+        spec = ("redis", request.getfixturevalue("redis_url"), f"{{{tmp_path.name}}}:")
     setup = _open_spec(spec)
     put_destination(setup, "alice", parse_phone("+212612345678"), now=FixedClock.at(T0).now())
     setup.close()
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES)
-    results: Queue[str] = context.Queue()
-    queues: list[Queue[float | None]] = [context.Queue() for _ in range(PROCESSES)]
-    workers = [
-        context.Process(target=process_worker, args=(spec, barrier, queue, results), daemon=True)
-        for queue in queues
-    ]
-    for worker in workers:
-        worker.start()
+    pool = ProcessPool(process_worker, (spec,), PROCESSES)
     try:
         # (seconds after T0, sends expected): cooldowns of 30 then 60 s.
-        for offset, sends in ((0, 1), (29, 0), (30, 1), (89, 0), (90, 1)):
-            for queue in queues:
-                queue.put(T0 + offset)
-            outcomes = Counter(results.get(timeout=120) for _ in range(PROCESSES))
+        for rep, (offset, sends) in enumerate(((0, 1), (29, 0), (30, 1), (89, 0), (90, 1))):
+            outcomes = pool.race(rep, T0 + offset)
             expected = Counter({"issued": sends, "limited": PROCESSES - sends})
             assert outcomes == +expected, (offset, outcomes)
     finally:
-        for queue in queues:
-            queue.put(None)
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.kill()
+        pool.close()

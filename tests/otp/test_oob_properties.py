@@ -12,6 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule
 
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind
 from macnss_auth.errors import AuthenticationFailed, InvalidCode
 from macnss_auth.otp.contacts import parse_phone, put_destination
@@ -53,6 +54,7 @@ class OobMachine(RuleBasedStateMachine):
         self.auth = SMSCodeAuthenticator(
             channel=self.channel,
             store=self.store,
+            audit=MemoryAuditLog(),
             pepper=Secret(b"p" * 32),
             clock=self.clock,
             random=FixedRandom(7),

@@ -11,6 +11,9 @@ from __future__ import annotations
 import statistics
 import time
 
+import pytest
+
+from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind, DeliveryReceipt, OutboundMessage
 from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.oob import (
@@ -23,6 +26,9 @@ from macnss_auth.otp.oob import (
 from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.testing import FixedClock
+
+# Wall-clock assertions: run by `make timing`, apart from the unit run.
+pytestmark = pytest.mark.timing
 
 SEND_SECONDS = 0.004
 OPEN = ResendPolicy(
@@ -45,6 +51,7 @@ def medians(dispatcher: Dispatcher, channel: CapturingChannel, runs: int) -> tup
     auth = SMSCodeAuthenticator(
         channel=channel,
         store=store,
+        audit=MemoryAuditLog(),
         pepper=Secret(b"p" * 32),
         clock=clock,
         dispatcher=dispatcher,

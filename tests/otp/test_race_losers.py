@@ -11,7 +11,8 @@ absorbed by the free failures, so their next code goes through at once.
 
 from __future__ import annotations
 
-import threading
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from macnss_auth.policy import Policy
 from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, SQLiteStore, Store
 from macnss_auth.testing import FixedClock
+from macnss_auth.testing.races import race_threads
 from macnss_auth.throttle import ThrottlePolicy
 from tests.otp.otp_helpers import SECRET, T0, totp_code
 
@@ -34,24 +36,14 @@ POLICY = ThrottlePolicy(free_failures=3, base_delay=60.0, lockout_after=10)
 KEYRING = Keyring({"k": bytes(range(32))}, primary="k")
 
 
-def _race(calls: list[object]) -> list[object]:
+def _race(calls: list[Callable[[], object]]) -> list[object]:
     """Run the callables at once; their results or exceptions, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def run(n: int) -> None:
-        barrier.wait()
-        try:
-            results[n] = calls[n]()  # type: ignore[operator]
-        except AuthenticationFailed as exc:
-            results[n] = exc
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    outcomes = race_threads(calls)
+    # Only authentication failures are expected outcomes; anything else is a bug.
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, AuthenticationFailed):
+            raise outcome
+    return list(outcomes)
 
 
 def _totp(store: Store, clock: FixedClock, audit: MemoryAuditLog) -> TotpAuthenticator:
@@ -146,7 +138,7 @@ def test_a_loser_through_policy_never_delays_the_next_login(tmp_path: Path) -> N
         clock.advance(30)
         code = totp_code(SECRET, clock.now())
         challenges = [policy.begin("alice", "totp") for _ in range(2)]
-        results = _race([lambda c=c, code=code: policy.verify(c, code) for c in challenges])
+        results = _race([functools.partial(policy.verify, c, code) for c in challenges])
         assert sum(isinstance(r, AuthResult) for r in results) == 1
         assert sum(isinstance(r, TokenReplayed) for r in results) == 1
     # Five double-submits in a row: the person still logs in at once.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import threading
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from macnss_auth.otp.recovery import (
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.testing import FixedClock, FixedRandom
 from macnss_auth.testing.contract import AuthenticatorContract
+from macnss_auth.testing.races import outcome_name, race_threads
 from macnss_auth.throttle import ThrottlePolicy
 
 from .otp_helpers import RELAXED, T0
@@ -143,26 +144,8 @@ def test_threads_race_for_one_code(clock: FixedClock) -> None:
     recovery = make(clock)
     codes = recovery.generate("alice").codes
     for code in codes[:5]:
-        barrier = threading.Barrier(8)
-        outcomes: list[str] = []
-
-        def attempt(
-            code: str = code, barrier: threading.Barrier = barrier, out: list[str] = outcomes
-        ) -> None:
-            barrier.wait()
-            try:
-                recovery.verify_code("alice", code)
-            except InvalidCode:
-                out.append("refused")
-            else:
-                out.append("ok")
-
-        threads = [threading.Thread(target=attempt) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(outcomes) == ["ok"] + ["refused"] * 7
+        outcomes = race_threads([functools.partial(recovery.verify_code, "alice", code)] * 8)
+        assert sorted(outcome_name(o) for o in outcomes) == ["InvalidCode"] * 7 + ["ok"]
 
 
 def test_unknown_subject_and_throttling(clock: FixedClock) -> None:

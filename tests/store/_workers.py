@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
 from macnss_auth.secret import Secret
 from macnss_auth.store import Enrollment, Keyring, SQLiteStore, Store
-from tests.store.contract import KEY1, T0, at, make_record
+from macnss_auth.testing.races import race_threads
+from macnss_auth.testing.store_contract import KEY1, T0, at, make_record
 
 __all__ = [
     "ATTEMPTS_ID",
@@ -70,21 +71,7 @@ def workload(store: Store, rounds: int) -> Outcome:
 
 def run_threads(store: Store, threads: int, rounds: int) -> list[Outcome]:
     """Run ``workload`` on ``threads`` threads released together."""
-    barrier = threading.Barrier(threads)
-    results: list[Outcome | BaseException] = [RuntimeError("worker did not finish")] * threads
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait()
-            results[n] = workload(store, rounds)
-        except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
-            results[n] = exc
-
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    results = race_threads([functools.partial(workload, store, rounds)] * threads)
     outcomes: list[Outcome] = []
     for result in results:
         if isinstance(result, BaseException):

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
-from tests.store.contract import CountingKeyring, PersistentStoreContract, StoreContract, enrollment
+from macnss_auth.testing.store_contract import (
+    CountingKeyring,
+    PersistentStoreContract,
+    StoreContract,
+    enrollment,
+)
 
 
 class TestMemoryStore(StoreContract):

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from macnss_auth.store import Keyring, SQLiteStore
+from macnss_auth.testing.store_contract import T0
 from tests.store._workers import digest
-from tests.store.contract import T0
 
 TOKENS = 20_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,8 @@ def test_sigkill_loses_no_acknowledged_update(
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # This tree's sources first, as in the parent (not another installed copy).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))},
     )
     assert child.stdout is not None
     acknowledged: list[int] = []

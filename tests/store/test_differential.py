@@ -27,7 +27,7 @@ from macnss_auth.store import (
     SQLiteStore,
     Store,
 )
-from tests.store.contract import KEY1, T0, make_record
+from macnss_auth.testing.store_contract import KEY1, T0, make_record
 
 KEYS = st.sampled_from(["a", "b", "ü/:x"])
 IDS = st.sampled_from(["c0", "c1", "c2"])

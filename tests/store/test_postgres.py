@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -14,7 +14,8 @@ from macnss_auth.authenticator import Challenge
 from macnss_auth.errors import SchemaVersionError
 from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
-from tests.store.contract import PersistentStoreContract
+from macnss_auth.testing.races import race_threads
+from macnss_auth.testing.store_contract import PersistentStoreContract
 
 pytestmark = pytest.mark.services
 
@@ -68,21 +69,16 @@ def test_resends_never_leave_two_live_codes_even_if_the_server_defaults_to_repea
     try:
         for n in range(40):
             slot = f"sms:s{n}"
-            barrier = threading.Barrier(2)
 
-            def create(i: int, slot: str = slot, barrier: threading.Barrier = barrier) -> None:
-                barrier.wait()
+            def create(i: int, slot: str = slot) -> None:
                 challenge = Challenge(
                     id=f"{slot}-{i}", subject="s", method="sms", created_at=now,
                     expires_at=now + dt.timedelta(minutes=5),
                 )  # fmt: skip
                 store.create_challenge(ChallengeRecord(challenge=challenge, slot=slot))
 
-            threads = [threading.Thread(target=create, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            raced = race_threads([functools.partial(create, i) for i in range(2)])
+            assert [r for r in raced if isinstance(r, BaseException)] == [], slot
             live = [
                 i for i in range(2)
                 if (record := store.get_challenge(f"{slot}-{i}")) is not None

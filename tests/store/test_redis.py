@@ -12,7 +12,7 @@ import redis
 from macnss_auth.errors import ConfigurationError, SchemaVersionError
 from macnss_auth.store import Keyring, Store
 from macnss_auth.store.redis import REDIS_SCHEMA_VERSION, RedisStore
-from tests.store.contract import PersistentStoreContract, at, make_record
+from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
 
 pytestmark = pytest.mark.services
 

@@ -10,7 +10,7 @@ import pytest
 
 from macnss_auth.errors import SecretKeyError
 from macnss_auth.store import Keyring, SQLiteStore
-from tests.store.contract import KEY1, KEY2, enrollment
+from macnss_auth.testing.store_contract import KEY1, KEY2, enrollment
 
 SECRET = b"\x8f\x11TOTP-seed-that-must-never-hit-disk\x02\xfe"
 

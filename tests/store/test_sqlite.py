@@ -11,7 +11,7 @@ import pytest
 
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store import SCHEMA_VERSION, Keyring, SQLiteStore
-from tests.store.contract import KEY1, T0, at, enrollment, make_record
+from macnss_auth.testing.store_contract import KEY1, T0, at, enrollment, make_record
 
 
 def _raw(path: Path) -> sqlite3.Connection:

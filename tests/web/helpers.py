@@ -18,6 +18,7 @@ from macnss_auth.nfc.eid import EidAuthenticator
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.otp import (
     EmailCodeAuthenticator,
+    HotpAuthenticator,
     RecoveryCodeAuthenticator,
     SMSCodeAuthenticator,
     TotpAuthenticator,
@@ -94,6 +95,7 @@ def build(
         resend=resend, throttle=throttle, **common,
     )  # fmt: skip
     totp = TotpAuthenticator(random=random, issuer="CNSS", throttle_policy=throttle, **common)
+    hotp = HotpAuthenticator(random=random, issuer="CNSS", throttle_policy=throttle, **common)
     recovery = RecoveryCodeAuthenticator(random=random, scrypt_n=2**10, **common)
     trust = TrustStore()
     trust.add_csca(card().csca)
@@ -101,6 +103,7 @@ def build(
     methods: dict[str, tuple[Authenticator[Any], AssuranceLevel]] = {
         "eid": (eid, AssuranceLevel.HIGH),
         "totp": (totp, AssuranceLevel.SUBSTANTIAL),
+        "hotp": (hotp, AssuranceLevel.SUBSTANTIAL),
         "sms": (sms, AssuranceLevel.LOW),
         "email": (email, AssuranceLevel.LOW),
         "recovery": (recovery, AssuranceLevel.SUBSTANTIAL),

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyotp
 import pytest
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
+from macnss_auth.errors import ChallengeExpired
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.mrz import CAN
 from macnss_auth.nfc.reader import DocumentReader
@@ -338,3 +343,53 @@ def test_the_code_message_comes_in_the_requested_language(
                                                "language": "ar"}).status_code == 201  # fmt: skip
     bad = client.post("/v1/challenges", json={"subject": "a", "method": "sms", "language": "de"})
     problem(bad, 422, "invalid_request")
+
+
+def test_an_overlong_challenge_id_is_refused_before_the_store(client: TestClient) -> None:
+    response = client.post("/v1/challenges/" + "a" * 65 + "/verify", json={"code": "123456"})
+    assert problem(response, 422, "invalid_request")["errors"] == ["path.challenge_id"]
+
+
+def test_extra_routers_share_the_app_and_its_problems() -> None:
+    router = APIRouter(prefix="/v1/extra")
+
+    @router.get("/threads")
+    async def threads(request: Request) -> dict[str, int]:
+        runtime = request.app.state.runtime
+        return {"max": runtime.max_threads, "sum": await runtime.run(sum, [1, 2, 3])}
+
+    @router.get("/fails")
+    async def fails() -> None:
+        raise ChallengeExpired()
+
+    async def plain(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("plain")
+
+    service = build(extra_routers=[router, Route("/plain", plain)])
+    client = TestClient(service.app)
+    assert client.get("/v1/extra/threads").json() == {"max": 8, "sum": 6}
+    problem(client.get("/v1/extra/fails"), 410, "challenge_expired")
+    assert client.get("/plain").text == "plain"
+
+
+def test_hotp_enrollment_by_api_then_login() -> None:
+    service = build(order=("hotp", "sms"))
+    client = TestClient(service.app)
+    started = client.post("/v1/enrollments/otp", headers=back_office(),
+                          json={"subject": "driss", "method": "hotp"})  # fmt: skip
+    assert started.status_code == 201, started.text
+    assert started.json()["uri"].startswith("otpauth://hotp/CNSS:driss?")
+    token = pyotp.HOTP(started.json()["manual_entry_key"].replace(" ", ""))
+    first = {"subject": "driss", "method": "hotp", "code": token.at(0)}
+    confirm = client.post("/v1/enrollments/otp/confirm", headers=back_office(), json=first)
+    assert confirm.status_code == 200, confirm.text
+    challenge = client.post("/v1/challenges", json={"subject": "driss", "method": "hotp"}).json()
+    answer = client.post(f"/v1/challenges/{challenge['id']}/verify", json={"code": token.at(1)})
+    assert answer.status_code == 200, answer.text
+    assert service.issuer.verify(answer.json()["assertion"], audience=AUDIENCE)["amr"] == [
+        "otp",
+        "hotp",
+    ]
+    # TOTP is not configured here: its enrollment is not offered.
+    refused = client.post("/v1/enrollments/otp", headers=back_office(), json={"subject": "driss"})
+    problem(refused, 404, "method_not_offered")

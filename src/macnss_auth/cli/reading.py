@@ -16,11 +16,11 @@ from typing import Any
 import click
 
 from macnss_auth.clock import SystemClock, SystemRandom
-from macnss_auth.errors import ConfigurationError, MacnssAuthError
+from macnss_auth.errors import AccessDenied, ConfigurationError, MacnssAuthError
 from macnss_auth.nfc.card.dump import DumpFiles, write_dump
 from macnss_auth.nfc.kiosk import Kiosk, KioskOutcome
 from macnss_auth.nfc.lds import image_dimensions, parse_dg1, parse_dg2
-from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.mrz import CAN, PIN, MrzKey
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.protocol import Transport
 from macnss_auth.nfc.reader import DocumentRead, DocumentReader
@@ -75,7 +75,21 @@ def load_trust(path: str | None) -> TrustStore:
     return store
 
 
-def _password(can: str | None, mrz: str | None) -> CAN | MrzKey:
+def _pin() -> PIN:
+    # Only ever asked for, never an argument (arguments show in `ps` and shell
+    # history), and held as a Secret: its repr is redacted, nothing logs it.
+    text = click.prompt("PIN", hide_input=True, err=True)
+    try:
+        return PIN(text)
+    except MacnssAuthError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pin") from None
+
+
+def _password(can: str | None, mrz: str | None, *, pin: bool = False) -> CAN | MrzKey | PIN:
+    if pin:
+        if can is not None or mrz is not None:
+            raise click.UsageError("give one of --can, --mrz and --pin")
+        return _pin()
     if can is not None and mrz is not None:
         raise click.UsageError("give exactly one of --can and --mrz")
     if can is None and mrz is None:
@@ -137,6 +151,7 @@ trust_option = click.option(
 @device_option
 @click.option("--can", default=None, help="The 6-digit card access number (asked if omitted).")
 @click.option("--mrz", default=None, help="DOCUMENT_NUMBER:YYMMDD_BIRTH:YYMMDD_EXPIRY")
+@click.option("--pin", "use_pin", is_flag=True, help="Open the card with its PIN (asked, hidden).")
 @trust_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: DG1 fields, genuine, checks.")
 @click.option("--face", type=click.Path(dir_okay=False), default=None, help="Save the face image.")
@@ -154,6 +169,7 @@ def read_command(
     device: str,
     can: str | None,
     mrz: str | None,
+    use_pin: bool,
     trust_path: str | None,
     as_json: bool,
     face: str | None,
@@ -161,13 +177,17 @@ def read_command(
     timeout: float,
 ) -> None:
     """Read a card, verify it, and print a summary (exit status 0 only if genuine)."""
-    password = _password(can, mrz)
+    password = _password(can, mrz, pin=use_pin)
     try:
         trust = load_trust(trust_path)
         transport = open_transport(device, timeout=timeout)
         reader = DocumentReader(transport, random=SystemRandom(), progress=_progress)
         document = reader.read(password, active_auth_challenge=SystemRandom().token_bytes(8))
         verification = document.verify(trust, clock=SystemClock())
+    except AccessDenied as exc:
+        left = exc.remaining_attempts
+        tries = "" if left is None else f" ({left} {'try' if left == 1 else 'tries'} left)"
+        raise click.ClickException(f"{type(exc).__name__}: {exc}{tries}") from exc
     except MacnssAuthError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     if "DG1" not in document.files:
@@ -239,8 +259,13 @@ def _face(dg2: bytes, path: str | None) -> dict[str, Any]:
 @device_option
 @trust_option
 @click.option("--once", is_flag=True, help="Serve one person, then exit.")
+@click.option(
+    "--pin", "use_pin", is_flag=True, help="Ask for the card's PIN (hidden) instead of the CAN."
+)
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a card.")
-def kiosk_command(*, device: str, trust_path: str | None, once: bool, timeout: float) -> None:
+def kiosk_command(
+    *, device: str, trust_path: str | None, once: bool, use_pin: bool, timeout: float
+) -> None:
     """A kiosk loop: prompt, read, verify, show the result, offer fallbacks."""
     try:
         trust = load_trust(trust_path)
@@ -252,6 +277,8 @@ def kiosk_command(*, device: str, trust_path: str | None, once: bool, timeout: f
         random=SystemRandom(),
         clock=SystemClock(),
         ask=lambda prompt: click.prompt(prompt, hide_input=False, err=False),
+        ask_secret=lambda prompt: click.prompt(prompt, hide_input=True, err=False),
+        use_pin=use_pin,
         say=click.echo,
         progress=_progress,
     )

@@ -88,7 +88,7 @@ def build_service(
     trusted_proxies: list[str] | None = None,
     return_urls: dict[str, str] | None = None,
     stream: Any = None,
-    max_threads: int = 16,
+    max_threads: int = 8,
 ) -> Any:
     """The app ``serve`` runs (also used by ``bench/service.py``)."""
     from macnss_auth.web import AssertionIssuer, SigningKeys, create_app  # noqa: PLC0415
@@ -176,7 +176,7 @@ def build_service(
 )
 @click.option(
     "--threads",
-    default=16,
+    default=8,
     show_default=True,
     type=click.IntRange(1, 256),
     help="Library calls running at once.",

@@ -29,13 +29,15 @@ from macnss_auth.nfc.chip_auth import (
     DhPublicKey,
 )
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
-from macnss_auth.nfc.mrz import CAN, Mrz, MrzKey, parse_mrz
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, Mrz, MrzKey, parse_mrz
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.sm import CardSecureChannel, SecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import Tlv
 
 __all__ = [
     "CAN",
+    "PIN",
+    "PUK",
     "ActiveAuthResult",
     "ActiveAuthentication",
     "BacProtocol",

@@ -14,9 +14,16 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from macnss_auth.clock import Clock, RandomSource
-from macnss_auth.errors import AccessDenied, MacnssAuthError, MalformedInput, TransportError
+from macnss_auth.errors import (
+    AccessDenied,
+    MacnssAuthError,
+    MalformedInput,
+    PasswordBlocked,
+    PasswordSuspended,
+    TransportError,
+)
 from macnss_auth.nfc.lds import parse_dg1
-from macnss_auth.nfc.mrz import CAN
+from macnss_auth.nfc.mrz import CAN, PIN
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.protocol import Transport
 from macnss_auth.nfc.reader import DocumentReader
@@ -35,6 +42,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ar": "أدخل الرقم المكون من 6 أرقام المطبوع على البطاقة (CAN)",
         "fr": "Saisissez le numéro à 6 chiffres imprimé sur la carte (CAN)",
         "en": "Enter the 6-digit number printed on the card (CAN)",
+    },
+    "enter_pin": {
+        "ar": "أدخل رمزك السري (PIN)",
+        "fr": "Saisissez votre code PIN",
+        "en": "Enter your PIN",
+    },
+    "wrong_pin": {
+        "ar": "الرمز السري غير صحيح",
+        "fr": "Code PIN incorrect",
+        "en": "Wrong PIN",
+    },
+    "pin_suspended": {
+        "ar": "الرمز السري معلق: يجب أولا إدخال الرقم المطبوع على البطاقة (CAN) لدى شباك",
+        "fr": "Code PIN suspendu : le numéro imprimé sur la carte (CAN) est requis, au guichet",
+        "en": "PIN suspended: the number printed on the card (CAN) is needed first, at a desk",
+    },
+    "pin_blocked": {
+        "ar": "الرمز السري محظور: استعمل رمز فك الحظر (PUK) لدى شباك",
+        "fr": "Code PIN bloqué : utilisez votre code PUK, au guichet",
+        "en": "PIN blocked: use your PUK, at a desk",
     },
     "reading": {
         "ar": "جارٍ القراءة، لا تحرك البطاقة",
@@ -114,6 +141,10 @@ class Kiosk:
         clock: the trusted time for certificate validity.
         ask: shows a prompt and returns what the person typed (EOFError stops).
         say: shows text.
+        ask_secret: like ``ask`` but without echo, for the PIN (``ask`` if not given).
+        use_pin: ask for the card's PIN instead of the CAN. The PIN is held as
+            a :class:`~macnss_auth.nfc.mrz.PIN` (a redacted Secret) and never
+            shown, logged or put in a result.
         fallbacks: method names to offer when the card cannot be used.
         policy: when a document counts as genuine.
         progress: progress reports while reading.
@@ -128,6 +159,8 @@ class Kiosk:
         clock: Clock,
         ask: Callable[[str], str],
         say: Callable[[str], None],
+        ask_secret: Callable[[str], str] | None = None,
+        use_pin: bool = False,
         fallbacks: Sequence[str] = ("totp", "sms", "email"),
         policy: VerificationPolicy | None = None,
         progress: Callable[[str, int, int], None] | None = None,
@@ -138,6 +171,8 @@ class Kiosk:
         self._clock = clock
         self._ask = ask
         self._say = say
+        self._ask_secret = ask_secret or ask
+        self._use_pin = use_pin
         self._fallbacks = tuple(fallbacks)
         self._policy = policy
         self._progress = progress
@@ -157,21 +192,40 @@ class Kiosk:
             if callable(close):
                 close()
 
-    def _serve(self, transport: Transport) -> KioskResult:
+    def _password(self) -> CAN | PIN | None:
+        """What the person typed, or ``None`` when it cannot be a CAN or PIN."""
+        if self._use_pin:
+            answer = self._ask_secret(say_all("enter_pin"))
+            try:
+                return PIN(answer.strip())
+            except MalformedInput:
+                return None
+        answer = self._ask(say_all("enter_can"))
         try:
-            answer = self._ask(say_all("enter_can"))
+            return CAN(answer.strip())
+        except MalformedInput:
+            return None
+
+    def _serve(self, transport: Transport) -> KioskResult:
+        wrong = "wrong_pin" if self._use_pin else "wrong_can"
+        try:
+            password = self._password()
         except EOFError:
             return KioskResult(KioskOutcome.CANCELLED)
-        try:
-            can = CAN(answer.strip())
-        except MalformedInput:
-            return self._fail(KioskOutcome.WRONG_PASSWORD, "wrong_can")
+        if password is None:
+            return self._fail(KioskOutcome.WRONG_PASSWORD, wrong)
         self._say(say_all("reading"))
         reader = DocumentReader(transport, random=self._random, progress=self._progress)
         try:
-            document = reader.read(can, active_auth_challenge=self._random.token_bytes(8))
+            document = reader.read(password, active_auth_challenge=self._random.token_bytes(8))
+        except PasswordSuspended:
+            return self._fail(KioskOutcome.WRONG_PASSWORD, "pin_suspended")
+        except PasswordBlocked:
+            return self._fail(
+                KioskOutcome.WRONG_PASSWORD, "pin_blocked" if self._use_pin else wrong
+            )
         except AccessDenied:
-            return self._fail(KioskOutcome.WRONG_PASSWORD, "wrong_can")
+            return self._fail(KioskOutcome.WRONG_PASSWORD, wrong)
         except MacnssAuthError:
             return self._fail(KioskOutcome.READ_FAILED, "link_lost")
         verification = document.verify(self._trust, clock=self._clock, policy=self._policy)

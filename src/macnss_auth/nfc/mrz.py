@@ -27,13 +27,17 @@ import enum
 import hashlib
 import hmac
 import re
+from typing import NoReturn
 
 import attrs
 
 from macnss_auth.errors import MalformedInput
+from macnss_auth.secret import Secret
 
 __all__ = [
     "CAN",
+    "PIN",
+    "PUK",
     "Mrz",
     "MrzCheckDigitError",
     "MrzFormat",
@@ -187,6 +191,85 @@ class CAN:
 
     def __repr__(self) -> str:
         return "CAN(<redacted>)"
+
+
+class _Digits:
+    """A secret PACE password made of digits, held as a :class:`~macnss_auth.secret.Secret`."""
+
+    __slots__ = ("_secret",)
+    _pattern: re.Pattern[str]
+    _what: str
+    _field: str
+
+    def __init__(self, digits: str | Secret) -> None:
+        if isinstance(digits, Secret):
+            text = digits.reveal().decode("ascii", "replace")
+        elif isinstance(digits, str):
+            text = digits
+        else:
+            raise TypeError(f"{type(self).__name__} must be str or Secret")
+        if not self._pattern.fullmatch(text):
+            # The message names the rule, never the value.
+            raise MalformedInput(self._what, field=self._field)
+        self._secret = Secret(text.encode("ascii"))
+
+    @property
+    def secret(self) -> Secret:
+        """The digits as a :class:`~macnss_auth.secret.Secret`."""
+        return self._secret
+
+    def to_bytes(self) -> bytes:
+        """The PACE password: the digits in ASCII (BSI TR-03110-2 §3.2, as for the CAN)."""
+        return self._secret.reveal()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Digits)  # noqa: S101 (the type check above)
+        return self._secret == other._secret
+
+    def __hash__(self) -> int:
+        raise TypeError(f"{type(self).__name__} is unhashable")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<redacted>)"
+
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} cannot be pickled")
+
+
+class PIN(_Digits):
+    """A personal identification number: 4 to 12 digits the holder knows, PACE password 3.
+
+    Unlike the CAN it is a secret: its ``repr`` is redacted, it compares in
+    constant time, and it cannot be pickled or hashed.
+
+    >>> PIN("123456")
+    PIN(<redacted>)
+    """
+
+    __slots__ = ()
+    _pattern = re.compile(r"[0-9]{4,12}")
+    _what = "a PIN is 4 to 12 digits"
+    _field = "pin"
+
+
+class PUK(_Digits):
+    """A personal unblocking key: 8 to 12 digits, PACE password 4; it unblocks the PIN.
+
+    >>> PUK("1234567890")
+    PUK(<redacted>)
+    """
+
+    __slots__ = ()
+    _pattern = re.compile(r"[0-9]{8,12}")
+    _what = "a PUK is 8 to 12 digits"
+    _field = "puk"
 
 
 class MrzFormat(enum.Enum):

@@ -35,7 +35,9 @@ Resilience: a retryable :class:`~macnss_auth.errors.TransportError` in the
 middle (the card slipped away) makes the reader wait for the card again
 through ``reconnect``, re-establish access (and CA) and resume at the last
 offset, within ``session_budget`` seconds. A refused password stops at once:
-automatic retries would burn the card's retry counter.
+automatic retries would burn the card's retry counter. (PACE runs through
+:func:`~macnss_auth.nfc.pace.run_pace`, which repeats only a DH run refused
+with a plain ``6300`` because of how K was encoded; see ``docs/pace.md``.)
 
 Nothing here verifies anything: :mod:`macnss_auth.nfc.verify` decides whether
 the files are genuine.
@@ -69,8 +71,8 @@ from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.lds.sod import parse_sod
-from macnss_auth.nfc.mrz import CAN, MrzKey
-from macnss_auth.nfc.pace import PaceResult, PaceTerminal, select_pace_info
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
+from macnss_auth.nfc.pace import PaceResult, run_pace, select_pace_info
 from macnss_auth.nfc.pki import Certificate, TrustStore
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import (
@@ -350,7 +352,7 @@ class DocumentReader:
         # Per-session state, reset by read().
         self._channel: SecureChannel | None = None
         self._chunk = 0
-        self._password: MrzKey | CAN | None = None
+        self._password: MrzKey | CAN | PIN | PUK | None = None
         self._card_access: bytes | None = None
         self._pace: PaceResult | None = None
         self._ca_info: tuple[ChipAuthenticationPublicKeyInfo, ChipAuthenticationInfo | None] | None
@@ -374,17 +376,19 @@ class DocumentReader:
         return f"DocumentReader(data_groups={self._wanted!r})"
 
     def read(
-        self, password: MrzKey | CAN, *, active_auth_challenge: bytes | None = None
+        self, password: MrzKey | CAN | PIN | PUK, *, active_auth_challenge: bytes | None = None
     ) -> DocumentRead:
         """Read the document.
 
         Args:
-            password: the MRZ fields or the CAN (PACE only).
+            password: the MRZ fields, or the CAN or PIN (PACE only).
             active_auth_challenge: 8 bytes (a server nonce) for Active
                 Authentication, when DG15 is present.
 
         Raises:
-            AccessDenied: the chip refused the password (never retried).
+            AccessDenied: the chip refused the password (never retried); a
+                PIN with one try left raises PasswordSuspended (resume it with
+                ``macnss_auth.nfc.pace.resume_pin``), a blocked one PasswordBlocked.
             SecureMessagingError: a protected response failed its checks.
             RemoteProtocolError: a mandatory step failed (access, EF.SOD, DG1), with
                 the chip's status word; optional steps end up in ``steps`` instead.
@@ -644,18 +648,16 @@ class DocumentReader:
                 pace_infos = ()
         if any(isinstance(info, PaceInfo) for info in pace_infos):
             info = select_pace_info(pace_infos)
-            terminal = PaceTerminal(password, info, random=self._random)
             try:
-                self._pace = run(terminal, self._transport)
+                self._pace = run_pace(password, info, self._transport, random=self._random)
             except RemoteProtocolError as exc:
                 if exc.status_word != 0x6A80:
                     raise
                 # Some older chips refuse the domain parameter reference (DO'84') in
                 # MSE:Set AT that others require: ask once more without it.
-                terminal = PaceTerminal(
-                    password, info, random=self._random, send_parameter_id=False
+                self._pace = run_pace(
+                    password, info, self._transport, random=self._random, send_parameter_id=False
                 )
-                self._pace = run(terminal, self._transport)
             self._channel = self._pace.secure_channel()
             self._set_chunk()
             self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(

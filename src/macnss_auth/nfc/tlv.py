@@ -24,6 +24,7 @@ from macnss_auth.errors import MalformedInput
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_ITEMS",
     "MAX_LENGTH_BYTES",
     "MAX_TAG_BYTES",
     "Tlv",
@@ -32,6 +33,8 @@ __all__ = [
     "iter_nested",
     "parse_all",
     "parse_one",
+    "read_all",
+    "read_exact",
 ]
 
 #: Longest tag accepted, in bytes (ISO/IEC 7816-4 uses at most 3; one more for leniency).
@@ -40,6 +43,8 @@ MAX_TAG_BYTES = 4
 MAX_LENGTH_BYTES = 4
 #: Deepest nesting any recursive helper here follows.
 MAX_DEPTH = 16
+#: Most data objects :func:`read_all` accepts in one buffer.
+MAX_ITEMS = 4096
 
 
 def _tag_bytes(tag: int) -> bytes:
@@ -224,3 +229,54 @@ def iter_nested(data: bytes, max_depth: int = MAX_DEPTH) -> Iterator[tuple[int, 
             if depth + 1 > max_depth:
                 raise MalformedInput("TLV nesting too deep", field="tag")
             stack.append((depth + 1, parse_all(tlv.value)[::-1]))
+
+
+def read_all(
+    data: bytes,
+    *,
+    field: str | None = None,
+    max_items: int = MAX_ITEMS,
+    error: type[MalformedInput] = MalformedInput,
+) -> list[Tlv]:
+    """Read consecutive data objects filling ``data`` exactly, at most ``max_items``.
+
+    Args:
+        data: the buffer (one file, or a constructed object's value).
+        field: the structure being parsed, named in the error (``"DG1"``).
+        max_items: the most objects accepted (a bound on work per buffer).
+        error: the :class:`~macnss_auth.errors.MalformedInput` subclass to raise
+            (the LDS parsers raise :class:`~macnss_auth.nfc.lds.LdsFormatError`).
+
+    Raises:
+        MalformedInput: (as ``error``) any object is malformed, or there are too many.
+    """
+    try:
+        items = parse_all(bytes(data))
+    except MalformedInput as exc:
+        raise error(f"{field or 'TLV'}: {exc}", field=field) from exc
+    if len(items) > max_items:
+        raise error("too many data objects", field=field)
+    return items
+
+
+def read_exact(
+    data: bytes,
+    tag: int,
+    *,
+    field: str | None = None,
+    error: type[MalformedInput] = MalformedInput,
+) -> Tlv:
+    """Read one data object with ``tag`` that spans all of ``data``.
+
+    Raises:
+        MalformedInput: (as ``error``) malformed, another tag, or bytes after it.
+    """
+    try:
+        item, end = parse_one(bytes(data))
+    except MalformedInput as exc:
+        raise error(f"{field or 'TLV'}: {exc}", field=field) from exc
+    if item.tag != tag:
+        raise error(f"expected tag {tag:X}, found {item.tag:X}", field=field)
+    if end != len(data):
+        raise error(f"{len(data) - end} trailing bytes after {tag:X}", field=field)
+    return item

@@ -5,6 +5,12 @@
 * :class:`RecoveryCodeAuthenticator`: single-use look-up secrets for a lost phone.
 * :class:`SMSCodeAuthenticator` / :class:`EmailCodeAuthenticator`: out-of-band codes,
   hashed at rest, expiring, attempt-limited, resend-throttled.
+
+Where things live: :mod:`.code_flow` (the challenge, throttle and audit flow
+every code method shares), :mod:`.otp_flow` (TOTP/HOTP enrollment and the
+replay guard), :mod:`.matching` (the pure TOTP/HOTP decision), :mod:`.hotp`,
+:mod:`.totp`, :mod:`.recovery`, and the :mod:`.oob` package (codes, dispatch,
+limits, authenticators).
 """
 
 from macnss_auth.otp.codes import codes_equal, normalize_code

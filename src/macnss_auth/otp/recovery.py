@@ -30,22 +30,25 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
-from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import (
     ConfigurationError,
     InvalidCode,
     MalformedInput,
 )
-from macnss_auth.otp.hotp import CodeAuthenticatorBase
+from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings, _Request
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
-from macnss_auth.throttle import ThrottlePolicy
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = [
     "ALPHABET",
@@ -137,16 +140,12 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
         *,
         store: Store,
         audit: AuditLog,
-        clock: Clock | None = None,
-        random: RandomSource | None = None,
-        throttle_policy: ThrottlePolicy | None = None,
-        challenge_ttl: float = 300.0,
-        challenge_attempts: int = 5,
         count: int = 10,
         length: int = 12,
         scrypt_n: int = 2**15,
         scrypt_r: int = 8,
         scrypt_p: int = 1,
+        **settings: Unpack[CodeSettings],
     ) -> None:
         if not 1 <= count <= 100:
             raise ConfigurationError("a recovery set has 1 to 100 codes")
@@ -154,15 +153,7 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             raise ConfigurationError("a recovery code has 10 to 40 symbols (50 to 200 bits)")
         if scrypt_n < 2**10 or scrypt_n & (scrypt_n - 1) or scrypt_r < 1 or scrypt_p < 1:
             raise ConfigurationError("scrypt_n must be a power of two >= 1024; r, p >= 1")
-        super().__init__(
-            store=store,
-            audit=audit,
-            clock=clock,
-            random=random,
-            throttle_policy=throttle_policy,
-            challenge_ttl=challenge_ttl,
-            challenge_attempts=challenge_attempts,
-        )
+        super().__init__(store=store, audit=audit, **settings)
         self.count = count
         self.length = length
         self._kdf = {"n": scrypt_n, "r": scrypt_r, "p": scrypt_p}
@@ -241,22 +232,14 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             self._store.add_tokens(self._tokens_key(str(enrollment.params["generation"])), [])
         return self._revoked(subject, removed, context)
 
-    def _check(
-        self,
-        subject: str,
-        code: str,
-        context: ClientContext | None,
-        now: dt.datetime,
-        enrollment: Enrollment | None,
-        *,
-        action: AuditAction = AuditAction.VERIFY,
-        challenge_id: str | None = None,
-    ) -> AuthResult:
+    def _check(self, request: _Request) -> AuthResult:
+        subject, context, now = request.subject, request.context, request.now
+        enrollment, challenge_id = request.enrollment, request.challenge_id
         action = AuditAction.RECOVERY
         with self._malformed_audited(subject, context, now, action):
             # Any valid length: a wrong one fails below as a wrong code, as for
             # an unknown subject (the set's length must not show).
-            normalized = normalize_recovery_code(code, length=None)
+            normalized = normalize_recovery_code(request.code, length=None)
         trial = self._acquire(subject, context, now, action)
         if enrollment is None:
             # The same KDF call and the same store call as for a real set (on a

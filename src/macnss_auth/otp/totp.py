@@ -16,23 +16,28 @@ is wrong before they fall out of the window. The window itself never moves:
 RFC 6238 §6 allows following the drift, but a window that follows an
 attacker-influenced value is a window that can be dragged.
 
-The enrollment, confirmation, throttling and audit machinery is shared with
-HOTP: see :mod:`macnss_auth.otp.hotp`.
+The decision itself is the pure :func:`~macnss_auth.otp.matching.match_totp`;
+the enrollment, confirmation, throttling, audit and replay machinery is
+shared with HOTP: see :mod:`macnss_auth.otp.otp_flow`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from macnss_auth.audit.events import AuditLog
 from macnss_auth.authenticator import ClientContext
-from macnss_auth.clock import Clock, RandomSource
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.otp.enrollment import OtpParameters, Provisioning
-from macnss_auth.otp.hotp import BaseOtpAuthenticator, _Match
+from macnss_auth.otp.matching import CodeMatch, TotpMatch, match_totp, time_step
+from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
-from macnss_auth.throttle import ThrottlePolicy
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "TotpAuthenticator", "time_step"]
 
@@ -41,17 +46,8 @@ DEFAULT_WINDOW = 1
 #: Upper bound of the window (±10 steps is ±5 minutes at 30 s).
 MAX_WINDOW = 10
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # The drift record packs (step, drift) into one monotonic integer; see _accepted.
 _DRIFT_SPAN = 2 * MAX_WINDOW + 1
-
-
-def time_step(now: dt.datetime, period: int) -> int:
-    """RFC 6238 §4.2: ``floor((now - T0) / period)`` with ``T0`` the Unix epoch.
-
-    Exact integer arithmetic on an aware datetime.
-    """
-    return (now - _EPOCH) // dt.timedelta(seconds=period)
 
 
 class TotpAuthenticator(BaseOtpAuthenticator):
@@ -83,33 +79,13 @@ class TotpAuthenticator(BaseOtpAuthenticator):
         *,
         store: Store,
         audit: AuditLog,
-        clock: Clock | None = None,
-        random: RandomSource | None = None,
-        throttle_policy: ThrottlePolicy | None = None,
-        issuer: str = "macnss-auth",
-        parameters: OtpParameters | None = None,
-        challenge_ttl: float = 300.0,
-        pending_ttl: float = 900.0,
-        challenge_attempts: int = 5,
         window: int = DEFAULT_WINDOW,
+        **settings: Unpack[OtpSettings],
     ) -> None:
         if not 0 <= window <= MAX_WINDOW:
             raise ConfigurationError(f"the TOTP window must be 0 to {MAX_WINDOW} steps")
-        super().__init__(
-            store=store,
-            audit=audit,
-            clock=clock,
-            random=random,
-            throttle_policy=throttle_policy,
-            issuer=issuer,
-            parameters=parameters,
-            challenge_ttl=challenge_ttl,
-            pending_ttl=pending_ttl,
-            challenge_attempts=challenge_attempts,
-        )
+        super().__init__(store=store, audit=audit, **settings)
         self.window = window
-        # Nearest steps first: the current one, then -1, +1, -2, +2...
-        self._offsets = sorted(range(-window, window + 1), key=lambda o: (abs(o), o))
 
     def enroll(
         self,
@@ -167,23 +143,20 @@ class TotpAuthenticator(BaseOtpAuthenticator):
 
     def _match(
         self, enrollment: Enrollment, params: OtpParameters, digits: str, now: dt.datetime
-    ) -> _Match | None:
-        current = time_step(now, params.period)
-        steps = [current + o for o in self._offsets if current + o >= 0]
-        index = self._find(enrollment.secret, params, digits, steps)
-        if index is None:
-            return None
-        step = steps[index]
-        return _Match(value=step, details={"step": str(step), "drift": str(step - current)})
+    ) -> TotpMatch | None:
+        return match_totp(
+            secret=enrollment.secret, parameters=params, code=digits, at=now, window=self.window
+        )
 
-    def _accepted(self, enrollment: Enrollment, match: _Match, now: dt.datetime) -> None:
+    def _accepted(self, enrollment: Enrollment, match: CodeMatch, now: dt.datetime) -> None:
         # Steps only grow, so packing (step, drift) into step * span + offset
         # keeps the latest success on top. The record is advisory (the replay
         # guard is the separate step counter), so it is written only when the
         # drift changed: a read is cheap, a durable write is not. Two racing
         # successes with different drifts may leave either one recorded.
-        drift = int(match.details["drift"])
+        if not isinstance(match, TotpMatch):  # pragma: no cover (_match returns only these)
+            raise TypeError("a TOTP authenticator accepts only TOTP matches")
         key = self._drift_key(enrollment)
         packed = self._store.current(key)
-        if packed is None or packed % _DRIFT_SPAN - MAX_WINDOW != drift:
-            self._store.advance(key, match.value * _DRIFT_SPAN + drift + MAX_WINDOW)
+        if packed is None or packed % _DRIFT_SPAN - MAX_WINDOW != match.drift:
+            self._store.advance(key, match.step * _DRIFT_SPAN + match.drift + MAX_WINDOW)

@@ -24,7 +24,7 @@ the backend, whatever the number of threads, processes or service instances:
 Reads (``get_*``, ``peek``, ``current``) are advisory: never decide on a read
 followed by a write; decide on the return value of the atomic call.
 
-**Shared semantics** (checked for every backend by ``tests/store/contract.py``):
+**Shared semantics** (checked for every backend by ``macnss_auth.testing.store_contract``):
 
 * Times are timezone-aware datetimes from the caller's clock, never the
   backend's; persistent stores keep them to the microsecond.

@@ -10,6 +10,10 @@
 * A delivery channel that keeps what it "sends": :class:`CapturingChannel`, and
   :func:`find_code` to pick the code out of a message.
 * ``macnss_auth.testing.contract``: the tests every Authenticator must pass (needs pytest).
+* ``macnss_auth.testing.store_contract``: the tests every Store must pass, for
+  your own backend (needs pytest; see ``docs/stores.md``).
+* ``macnss_auth.testing.races``: calls released together by a barrier, in
+  threads or in worker processes, each outcome handed back.
 * ``macnss_auth.testing.pki``: a test CSCA, document signers, CRLs and master lists.
 """
 

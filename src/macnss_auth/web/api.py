@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from macnss_auth.authenticator import AuthResult, Challenge
@@ -260,7 +260,11 @@ def api_router(runtime: Runtime) -> APIRouter:
         return ChallengeOut.of(challenge)
 
     @router.post("/challenges/{challenge_id}/verify", tags=["authentication"])
-    async def verify(challenge_id: str, body: VerifyIn, request: Request) -> AssertionOut:
+    async def verify(
+        challenge_id: Annotated[str, Path(min_length=1, max_length=64)],
+        body: VerifyIn,
+        request: Request,
+    ) -> AssertionOut:
         """Answer a challenge: a ``code``, or for eID the phone's upload as ``evidence``.
 
         On success the body carries the signed assertion (a JWT for ``audience``).

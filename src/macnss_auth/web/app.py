@@ -80,7 +80,7 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     enrollment_key: Secret | None = None,
     enrollment_max_age: float = 600.0,
-    max_threads: int = 16,
+    max_threads: int = 8,
     max_body: int = _DEFAULT_MAX_BODY,
     login_page: bool = True,
     return_urls: Mapping[str, str] | None = None,

@@ -92,6 +92,7 @@ _STATUS: Mapping[str, int] = {
     Reason.ATTESTATION_UNTRUSTED: 401,
     Reason.CREDENTIAL_EXISTS: 409,
     Reason.CREDENTIAL_LIMIT: 409,
+    Reason.UNSUPPORTED_LANGUAGE: 422,
     WebReason.INVALID_REQUEST: 422,
     WebReason.UNAUTHORIZED: 401,
     WebReason.FORBIDDEN: 403,
@@ -130,6 +131,7 @@ _TITLES: Mapping[str, str] = {
     Reason.ATTESTATION_UNTRUSTED: "This device model is not accepted",
     Reason.CREDENTIAL_EXISTS: "This passkey is registered already",
     Reason.CREDENTIAL_LIMIT: "Too many passkeys; remove one first",
+    Reason.UNSUPPORTED_LANGUAGE: "This language is not available",
     WebReason.INVALID_REQUEST: "The request is not valid",
     WebReason.UNAUTHORIZED: "Authentication required",
     WebReason.FORBIDDEN: "Not allowed",
@@ -178,7 +180,7 @@ def problem_for(exc: BaseException) -> dict[str, object]:
         if exc.remaining_attempts is not None:
             extra["remaining_attempts"] = exc.remaining_attempts
     elif isinstance(exc, MalformedInput):
-        reason = (Reason.MALFORMED_CODE if exc.field == "code" else Reason.MALFORMED_RESPONSE).value
+        reason = exc.reason.value  # malformed_code/_response, method_not_offered, ...
         if exc.field:
             extra["field"] = exc.field
     elif isinstance(exc, DeliveryError):

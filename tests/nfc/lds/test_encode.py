@@ -8,8 +8,8 @@ from macnss_auth.errors import MalformedInput
 from macnss_auth.nfc import lds
 from macnss_auth.nfc import securityinfos as si
 from macnss_auth.nfc.lds import ImageType, LdsFormatError
-from macnss_auth.nfc.lds._tlv import encode_tlv
 from macnss_auth.nfc.pki import HashAlgorithm
+from macnss_auth.nfc.tlv import encode_tlv
 from macnss_auth.testing.pki import make_td1_mrz, placeholder_jpeg
 
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from macnss_auth.errors import MacnssAuthError
 from macnss_auth.nfc import lds, pki
-from macnss_auth.nfc.lds._tlv import encode_tlv
+from macnss_auth.nfc.tlv import encode_tlv
 from macnss_auth.nfc.verify import decode_bundle
 from macnss_auth.testing.pki import TestPki, make_crl
 

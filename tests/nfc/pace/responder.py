@@ -34,7 +34,19 @@ class PaceResponder:
         static_private_key: int | None = None,
         retries: int = 3,
         strip_leading_zeros: bool = False,
+        pad_public_values: bool = False,
+        fixed_length_token: bool = False,
+        strip_secret: bool = False,
+        plain_refusal: bool = False,
     ) -> None:
+        """A strict peer: it MACs the DH key one way only (``fixed_length_token``:
+        on the length of p, as this library did before; otherwise minimal, as
+        OpenPACE and JMRTD do), sends DH values minimal (``strip_leading_zeros``),
+        padded (``pad_public_values``) or as :func:`public_key` gives them, and
+        derives keys from K padded or, with ``strip_secret``, stripped (OpenPACE).
+        A wrong token answers ``63CX`` (a retry counter), or ``6300`` with
+        ``plain_refusal`` (no counter, as OpenPACE-based chips for MRZ/CAN).
+        """
         assert info.parameter_id is not None
         self.password = password
         self.info = info
@@ -42,6 +54,11 @@ class PaceResponder:
         self.static_private_key = static_private_key
         self.retries = retries
         self.strip_leading_zeros = strip_leading_zeros
+        self.pad_public_values = pad_public_values
+        self.fixed_length_token = fixed_length_token
+        self.strip_secret = strip_secret
+        self.plain_refusal = plain_refusal
+        self.attempts = 0
         self.base = pm.base_domain(standardized(info.parameter_id))
         self.step = -1
         self.keys: SessionKeys | None = None
@@ -51,8 +68,11 @@ class PaceResponder:
         self.shared_secrets: list[bytes] = []
 
     def _strip(self, value: bytes) -> bytes:
-        if self.strip_leading_zeros and isinstance(self.base, pm.DhDomain):
-            return value.lstrip(b"\x00") or b"\x00"
+        if isinstance(self.base, pm.DhDomain):
+            if self.strip_leading_zeros:
+                return value.lstrip(b"\x00") or b"\x00"
+            if self.pad_public_values:
+                return value.rjust(self.base.group.byte_length, b"\x00")
         return value
 
     def transceive(self, raw: bytes) -> bytes:
@@ -73,6 +93,7 @@ class PaceResponder:
                 return b"\x6a\x88"
             if self.retries == 0:
                 return b"\x63\xc0"
+            self.attempts += 1
             self.step = 0
             return OK
         if command.ins != 0x86 or self.step < 0:
@@ -111,20 +132,31 @@ class PaceResponder:
             self.chip_public_key = pm.public_key(self.domain, private)
             secret = pm.shared_secret(self.domain, private, self.terminal_public_key)
             self.shared_secrets.append(secret)
+            if self.strip_secret and isinstance(self.base, pm.DhDomain):
+                secret = pm.strip_shared_secret(secret)
             self.keys = pm.session_keys(secret, cipher, bits)
             reply = tlv.encode_tlv(0x84, self._strip(self.chip_public_key))
         else:
             assert self.keys is not None
-            try:
-                pm.verify_authentication_token(
-                    protocol, self.keys, self.domain, self.chip_public_key, objects[0x85]
-                )
-            except MacnssAuthError:
-                self.retries = max(self.retries - 1, 0)
+            expected = pm.authentication_token(
+                protocol,
+                self.keys,
+                self.domain,
+                self.chip_public_key,
+                fixed_length=self.fixed_length_token,
+            )
+            if expected != objects[0x85]:
                 self.step = -1
+                if self.plain_refusal:
+                    return b"\x63\x00"
+                self.retries = max(self.retries - 1, 0)
                 return bytes([0x63, 0xC0 | self.retries])
             token = pm.authentication_token(
-                protocol, self.keys, self.domain, self.terminal_public_key
+                protocol,
+                self.keys,
+                self.domain,
+                self.terminal_public_key,
+                fixed_length=self.fixed_length_token,
             )
             reply = tlv.encode_tlv(0x86, token)
             if protocol.mapping is Mapping.CHIP_AUTHENTICATION:

@@ -17,6 +17,8 @@ from macnss_auth.nfc.tlv import (
     iter_nested,
     parse_all,
     parse_one,
+    read_all,
+    read_exact,
 )
 
 
@@ -150,6 +152,28 @@ def test_parsers_raise_only_malformed_input(data: bytes, offset: int) -> None:
         lambda: parse_one(data, offset),
         lambda: parse_all(data),
         lambda: list(iter_nested(data)),
+        lambda: read_all(data, max_items=3),
+        lambda: read_exact(data, 0x61, error=Narrow),
     ):
         with contextlib.suppress(MalformedInput):
             call()
+
+
+class Narrow(MalformedInput):
+    """A caller's own error type (the LDS parsers pass LdsFormatError)."""
+
+
+def test_read_exact_and_read_all_raise_the_callers_error_type() -> None:
+    dg1 = encode_tlv(0x61, encode_tlv(0x5F1F, b"P<UTO"))
+    assert read_exact(dg1, 0x61, field="DG1").value == encode_tlv(0x5F1F, b"P<UTO")
+    with pytest.raises(Narrow, match="expected tag 6B") as wrong_tag:
+        read_exact(dg1, 0x6B, field="DG11", error=Narrow)
+    assert wrong_tag.value.field == "DG11"
+    with pytest.raises(Narrow, match="1 trailing bytes"):
+        read_exact(dg1 + b"\x00", 0x61, error=Narrow)
+    with pytest.raises(Narrow, match="DG1: value runs past"):
+        read_exact(dg1[:-1], 0x61, field="DG1", error=Narrow)
+    three = encode_tlv(0x80, b"") * 3
+    assert len(read_all(three, max_items=3)) == 3
+    with pytest.raises(Narrow, match="too many data objects"):
+        read_all(three, max_items=2, error=Narrow)

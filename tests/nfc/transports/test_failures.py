@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 
 import pytest
 
-from macnss_auth import ConfigurationError, TransportError
-from macnss_auth.nfc.transports import NfcpyTransport
+from macnss_auth import ConfigurationError, MissingExtra, TransportError
+from macnss_auth.nfc.transports import NfcpyTransport, PcscTransport
 
 
 def free_udp_port() -> int:
@@ -53,3 +54,18 @@ def test_unknown_device_is_a_configuration_error() -> None:
 def test_transceive_without_a_card_is_refused() -> None:
     with pytest.raises(TransportError, match="no card"):
         NfcpyTransport("usb").transceive(b"\x00\xa4\x04\x00")
+
+
+@pytest.mark.parametrize(("module", "extra"), [("nfc", "nfc"), ("smartcard", "pcsc")])
+def test_a_transport_without_its_extra_names_the_extra(
+    module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # None in sys.modules makes `import nfc` raise ImportError, as without the package.
+    for name in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)
+    transport = NfcpyTransport("usb", timeout=0.1) if extra == "nfc" else PcscTransport(0)
+    with pytest.raises(MissingExtra) as info:
+        transport.connect()
+    assert info.value.extra == extra
+    assert f"pip install 'macnss-auth[{extra}]'" in str(info.value)

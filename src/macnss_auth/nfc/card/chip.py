@@ -233,6 +233,7 @@ class VirtualCard:
             0x22: self._manage_security_environment,
             0x86: self._general_authenticate,
             0x88: self._internal_authenticate,
+            0x2C: self._reset_retry_counter,
         }
         handler = handlers.get(command.ins)
         if handler is None:
@@ -366,15 +367,15 @@ class VirtualCard:
 
     # -- PACE, CA, AA (filled in by their modules) -----------------------------------
 
-    def _manage_security_environment(self, command: CommandAPDU) -> bytes:
+    def _manage_security_environment(self, command: CommandAPDU) -> bytes | tuple[bytes, bytes]:
         reference = (command.p1 << 8) | command.p2
         if reference == 0xC1A4:  # Set AT for PACE (mutual authentication)
             if self._pace is None:
                 raise CardStatusError(StatusWord.FUNCTION_NOT_SUPPORTED)
             self._check_parameter_reference(command.data)
-            self._pace.set_at(command.data)
+            status = self._pace.set_at(command.data)
             self._authenticating = "PACE"
-            return b""
+            return b"", status
         if reference in (0x41A4, 0x41A6):  # Chip Authentication: Set AT, Set KAT
             if self._channel is None:
                 raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
@@ -420,6 +421,15 @@ class VirtualCard:
             self._pending_channel = channel
             return answer
         raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+
+    def _reset_retry_counter(self, command: CommandAPDU) -> bytes:
+        # PIN unblock/change (BSI TR-03110-3 B.11.4): only inside secure messaging.
+        if self._pace is None:
+            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+        if self._channel is None:
+            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+        self._pace.reset_retry_counter(command.p1, command.p2, command.data)
+        return b""
 
     def _internal_authenticate(self, command: CommandAPDU) -> bytes:
         if self._data.profile.active_authentication is None or self._quirks.aa_unsupported:

@@ -305,6 +305,8 @@ def issue_card(
     clock: Clock,
     person: Person | None = None,
     can: str | None = None,
+    pin: str | None = None,
+    puk: str | None = None,
     pki: TestPki | None = None,
 ) -> IssuedCard:
     """Personalize a card for ``profile`` and sign it with ``pki`` (a new one if not given).
@@ -312,7 +314,8 @@ def issue_card(
     Keys (PKI, AA, CA) come from ``cryptography``'s generators.
 
     Raises:
-        ConfigurationError: an unknown profile, or a CAN that is not six digits.
+        ConfigurationError: an unknown profile, a CAN that is not six digits,
+            a PIN that is not 4 to 12 digits or a PUK that is not 8 to 12.
     """
     card_profile = standard_profile(profile) if isinstance(profile, str) else profile
     person = person or Person()
@@ -320,6 +323,14 @@ def issue_card(
         raise ConfigurationError("a CAN is six digits")
     if can is None and PasswordKind.CAN in card_profile.pace_passwords:
         can = "123456" if card_profile.pace_protocol is not None else None
+    if pin is not None and not (4 <= len(pin) <= 12 and pin.isdigit()):
+        raise ConfigurationError("a PIN is 4 to 12 digits")
+    if puk is not None and not (8 <= len(puk) <= 12 and puk.isdigit()):
+        raise ConfigurationError("a PUK is 8 to 12 digits")
+    if pin is None and PasswordKind.PIN in card_profile.pace_passwords:
+        pin = "246810"
+    if puk is None and PasswordKind.PUK in card_profile.pace_passwords:
+        puk = "1357924680"
     now = clock.now()
     pki = pki or TestPki.create(now=now, key_type="ec")
     if card_profile.document is DocumentKind.TD1:
@@ -445,6 +456,8 @@ def issue_card(
     secrets = ChipSecrets(
         mrz_information=mrz_information(person),
         can=can,
+        pin=pin,
+        puk=puk,
         aa_key=aa_key,
         ca_key=ca_key,
         ca_key_id=key_id if ca_key is not None else None,

@@ -168,6 +168,8 @@ class CardProfile:
             §9.5.1: 1 = 2048-bit MODP with 224-bit subgroup, 13 = brainpoolP256r1, ...).
         pace_passwords: which password references MSE:Set AT may name.
         password_retries: tries before the CAN-style password blocks (``None``: unlimited).
+        pin_retries: the PIN's retry counter when full (BSI TR-03110-2 §3.5: 3).
+        puk_uses: how many PACE runs with the PUK the card allows in its life.
         active_authentication: the AA key type, or ``None`` without AA.
         chip_authentication: the Chip Authentication protocol (DG14's
             ChipAuthenticationInfo), or ``None`` without CA.
@@ -188,6 +190,8 @@ class CardProfile:
     pace_parameter_id: int | None = None
     pace_passwords: frozenset[PasswordKind] = frozenset({PasswordKind.MRZ, PasswordKind.CAN})
     password_retries: int | None = None
+    pin_retries: int = 3
+    puk_uses: int = 10
     active_authentication: AaKeyKind | None = None
     chip_authentication: CaAlgorithm | None = None
     extended_length: bool = False
@@ -208,6 +212,8 @@ class ChipSecrets:
         mrz_information: document number, date of birth and date of expiry, each
             followed by its check digit (the BAC/PACE-MRZ key seed input).
         can: the card access number (6 digits), if the card has one.
+        pin: the holder's PIN (digits), if the card has one.
+        puk: the PUK that unblocks the PIN, if the card has one.
         aa_key: the Active Authentication private key (absent on a clone).
         ca_key: the Chip Authentication private key, EC or DH (absent on a clone).
         ca_key_id: the key id DG14 names for ``ca_key``, if any.
@@ -215,6 +221,8 @@ class ChipSecrets:
 
     mrz_information: str = attrs.field(repr=_redact)
     can: str | None = attrs.field(default=None, repr=_redact)
+    pin: str | None = attrs.field(default=None, repr=_redact)
+    puk: str | None = attrs.field(default=None, repr=_redact)
     aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EcPrivateKey | None = attrs.field(
         default=None, repr=_redact
     )

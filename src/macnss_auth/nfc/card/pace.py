@@ -24,6 +24,21 @@ A wrong password surfaces at step 4: the terminal decrypted a different
 nonce, so its token does not verify. Where the profile counts tries (a CAN
 with a retry counter), each failure costs one and an exhausted password
 answers ``6983`` at MSE:Set AT.
+
+PIN and PUK (BSI TR-03110-2 §3.5, status words of TR-03110-3 B.11.1)::
+
+    PIN retry counter RC (3 when full)        MSE:Set AT (PIN)   GA 4 wrong token
+    RC = 3  usable                            9000               63C2, RC = 2
+    RC = 2  usable                            63C2 (warning)     63C1, RC = 1
+    RC = 1  suspended: only inside a session  63C1; refused      63C0, RC = 0
+            from a PACE with the CAN          without CAN
+    RC = 0  blocked                           63C0, refused      --
+
+A successful PACE with the PIN sets RC back to 3. RESET RETRY COUNTER
+(``00 2C 03 03``) inside a session from a PACE with the PUK unblocks it;
+``00 2C 02 03`` with a new PIN changes it inside a session from the PIN or
+the PUK. Every PACE with the PUK that reaches step 4 uses one of its
+``puk_uses``; at 0 the PUK answers ``63C0`` for good.
 """
 
 from __future__ import annotations
@@ -77,6 +92,12 @@ def parse_dynamic_authentication_data(data: bytes) -> dict[int, bytes]:
     return out
 
 
+def _same_value(domain: pace.Domain, first: bytes, second: bytes) -> bool:
+    if isinstance(domain, pace.DhDomain):
+        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
+    return first == second
+
+
 def _dynamic(tag: int | None = None, value: bytes = b"", *more: tuple[int, bytes]) -> bytes:
     body = b"" if tag is None else tlv.encode_tlv(tag, value)
     for extra_tag, extra_value in more:
@@ -97,6 +118,12 @@ class PaceResponder:
         self._random = random
         self._retries = profile.password_retries
         self._initial_retries = profile.password_retries
+        self._pin = secrets.pin
+        self._pin_full = profile.pin_retries
+        self._pin_retries = profile.pin_retries
+        self._puk_uses = profile.puk_uses
+        # Which password opened the current secure-messaging session (None: none).
+        self._authenticated: PasswordKind | None = None
         self._reset()
 
     def __repr__(self) -> str:
@@ -106,6 +133,16 @@ class PaceResponder:
     def remaining_tries(self) -> int | None:
         """Tries left for a counted password, if the profile counts them."""
         return self._retries
+
+    @property
+    def pin_retries(self) -> int:
+        """The PIN's retry counter (3 full, 1 suspended, 0 blocked)."""
+        return self._pin_retries
+
+    @property
+    def puk_uses(self) -> int:
+        """PACE runs with the PUK left in the card's life."""
+        return self._puk_uses
 
     def _reset(self) -> None:
         self._step = _Step.READY
@@ -117,23 +154,29 @@ class PaceResponder:
         self._map_public_pcd = b""
         self._public_pcd = b""
         self._public_ic = b""
-        self._keys: SessionKeys | None = None
+        self._keys: tuple[SessionKeys, ...] = ()
 
     def abort(self) -> None:
-        """Forget the attempt in progress (new tap, other protocol)."""
+        """Forget the attempt in progress and the session's password (new tap, session lost)."""
         self._reset()
+        self._authenticated = None
 
     def _counted(self) -> bool:
         return self._retries is not None and self._password is PasswordKind.CAN
 
     # -- MSE:Set AT ---------------------------------------------------------------------
 
-    def set_at(self, data: bytes) -> None:
-        """MSE:Set AT for PACE (``0022C1A4``).
+    def set_at(self, data: bytes) -> bytes:
+        """MSE:Set AT for PACE (``0022C1A4``); returns the status word to answer.
+
+        ``9000``, or for a PIN with a used retry counter the warning ``63CX``
+        (the run may go on).
 
         Raises:
             CardStatusError: ``6A80`` unknown protocol/password/parameters,
-                ``6983`` the password is blocked.
+                ``6983`` the CAN is blocked, ``63C0`` the PIN or PUK is
+                blocked, ``63C1`` the PIN is suspended and this session was
+                not opened with the CAN.
         """
         self._reset()
         try:
@@ -146,22 +189,71 @@ class PaceResponder:
         if len(reference) != 1 or reference[0] not in {int(p) for p in self._passwords}:
             raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
         password = PasswordKind(reference[0])
-        if password is PasswordKind.CAN and self._secrets.can is None:
+        secret = self._secret(password)
+        if secret is None:
             raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
         parameter = objects.get(0x84)
         if parameter is not None and int.from_bytes(parameter, "big") != self._parameter_id:
             raise CardStatusError(StatusWord.INCORRECT_DATA)
+        status = self._password_status(password)
         self._password = password
-        if self._counted() and self._retries == 0:
-            self._password = None
-            raise CardStatusError(StatusWord.AUTHENTICATION_METHOD_BLOCKED)
-        secret = (
-            self._secrets.mrz_key_seed()
-            if password is PasswordKind.MRZ
-            else (self._secrets.can or "").encode("ascii")
-        )
         self._k_pi = derive_key(secret, KDF_PI, self._protocol.cipher, self._protocol.key_bits)
         self._step = _Step.SET
+        return status
+
+    def _secret(self, password: PasswordKind) -> bytes | None:
+        if password is PasswordKind.MRZ:
+            return self._secrets.mrz_key_seed()
+        text = {
+            PasswordKind.CAN: self._secrets.can,
+            PasswordKind.PIN: self._pin,
+            PasswordKind.PUK: self._secrets.puk,
+        }[password]
+        return None if text is None else text.encode("ascii")
+
+    def _password_status(self, password: PasswordKind) -> bytes:
+        """The MSE:Set AT answer for ``password``, or the refusal (TR-03110-2 §3.5)."""
+        if password is PasswordKind.CAN and self._retries == 0:
+            raise CardStatusError(StatusWord.AUTHENTICATION_METHOD_BLOCKED)
+        if password is PasswordKind.PUK and self._puk_uses == 0:
+            raise CardStatusError(retries_left(0))
+        if password is not PasswordKind.PIN:
+            return StatusWord.OK.encode()
+        tries = self._pin_retries
+        if tries == 0:
+            raise CardStatusError(retries_left(0))
+        if tries == 1 and self._authenticated is not PasswordKind.CAN:
+            # Suspended: the last try needs a PACE with the CAN first (resume).
+            raise CardStatusError(retries_left(1))
+        return StatusWord.OK.encode() if tries == self._pin_full else retries_left(tries)
+
+    # -- RESET RETRY COUNTER -----------------------------------------------------------
+
+    def reset_retry_counter(self, p1: int, p2: int, data: bytes) -> None:
+        """RESET RETRY COUNTER for the PIN (``2C``, TR-03110-3 B.11.4); call inside SM.
+
+        ``P1 = 03``: unblock (a session from the PUK); ``P1 = 02``: change the
+        PIN to ``data`` (a session from the PIN or the PUK). ``P2 = 03``: the PIN.
+
+        Raises:
+            CardStatusError: ``6A86`` other P1/P2, ``6A88`` a card without PIN,
+                ``6982`` the session was not opened with the right password,
+                ``6A80`` a new PIN that is not 4 to 12 digits.
+        """
+        if p2 != int(PasswordKind.PIN) or p1 not in (0x02, 0x03):
+            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+        if self._pin is None:
+            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+        allowed = {PasswordKind.PUK} if p1 == 0x03 else {PasswordKind.PIN, PasswordKind.PUK}
+        if self._authenticated not in allowed:
+            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+        if p1 == 0x02:
+            if not (4 <= len(data) <= 12 and data.isdigit()):
+                raise CardStatusError(StatusWord.INCORRECT_DATA)
+            self._pin = data.decode("ascii")
+        elif data:
+            raise CardStatusError(StatusWord.INCORRECT_DATA)
+        self._pin_retries = self._pin_full
 
     # -- GENERAL AUTHENTICATE -----------------------------------------------------------
 
@@ -228,29 +320,59 @@ class PaceResponder:
         domain = self._domain
         if domain is None:  # set in step 2
             raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
-        if public_pcd == self._map_public_pcd:
+        if _same_value(domain, public_pcd, self._map_public_pcd):
             # ICAO 9303-11 §4.4.3.4: the ephemeral key must differ from the mapping key.
             raise CardStatusError(StatusWord.INCORRECT_DATA)
         pace.decode_public_key(domain, public_pcd)
         private = pace.generate_private_key(domain, self._random)
         public_ic = pace.public_key(domain, private)
         shared = pace.shared_secret(domain, private, public_pcd)
-        self._keys = pace.session_keys(shared, self._protocol.cipher, self._protocol.key_bits)
+        # K on the length of p, and for a DH K with a leading zero also without it
+        # (OpenSSL's DH_compute_key): the terminal's token tells which it used.
+        self._keys = pace.session_key_candidates(
+            domain, shared, self._protocol.cipher, self._protocol.key_bits
+        )
         self._public_pcd, self._public_ic = public_pcd, public_ic
         self._step = _Step.AGREED
         return _dynamic(0x84, public_ic)
 
     def _confirm(self, token: bytes) -> tuple[bytes, SecureChannel]:
-        domain, keys = self._domain, self._keys
-        if domain is None or keys is None:  # set in steps 2 and 3
+        domain = self._domain
+        if domain is None or not self._keys:  # set in steps 2 and 3
             raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
-        try:
-            pace.verify_authentication_token(self._protocol, keys, domain, self._public_ic, token)
-        except MacnssAuthError:
-            raise self._failed() from None
+        # Every candidate K and both encodings of the DH key are checked (no early exit).
+        matches = [
+            (
+                pace.token_matches(
+                    self._protocol, keys, domain, self._public_ic, token, fixed_length=False
+                ),
+                pace.token_matches(
+                    self._protocol, keys, domain, self._public_ic, token, fixed_length=True
+                ),
+            )
+            for keys in self._keys
+        ]
+        found = [index for index, (minimal, fixed) in enumerate(matches) if minimal or fixed]
+        if not found:
+            raise self._failed()
+        keys = self._keys[found[0]]
+        minimal_ok, fixed_ok = matches[found[0]]
+        # Answer in the terminal's own convention where it showed one: a DH value
+        # sent with a leading zero octet, or a token over the padded key only.
+        fixed_answer = isinstance(domain, pace.DhDomain) and (
+            (fixed_ok and not minimal_ok)
+            or (len(self._public_pcd) == domain.group.byte_length and self._public_pcd[0] == 0)
+        )
         if self._counted():
             self._retries = self._initial_retries
-        answer_token = pace.authentication_token(self._protocol, keys, domain, self._public_pcd)
+        if self._password is PasswordKind.PIN:
+            self._pin_retries = self._pin_full
+        elif self._password is PasswordKind.PUK:
+            self._puk_uses = max(self._puk_uses - 1, 0)
+        self._authenticated = self._password
+        answer_token = pace.authentication_token(
+            self._protocol, keys, domain, self._public_pcd, fixed_length=fixed_answer
+        )
         extra: list[tuple[int, bytes]] = []
         if self._protocol.mapping is Mapping.CHIP_AUTHENTICATION:
             extra.append((0x8A, self._chip_authentication_data(keys)))
@@ -259,6 +381,12 @@ class PaceResponder:
         return _dynamic(0x86, answer_token, *extra), channel
 
     def _failed(self) -> CardStatusError:
+        if self._password is PasswordKind.PIN:
+            self._pin_retries = max(self._pin_retries - 1, 0)
+            return CardStatusError(retries_left(self._pin_retries))
+        if self._password is PasswordKind.PUK:
+            self._puk_uses = max(self._puk_uses - 1, 0)
+            return CardStatusError(retries_left(self._puk_uses))
         if self._counted() and self._retries is not None:
             self._retries = max(self._retries - 1, 0)
             return CardStatusError(retries_left(self._retries))

@@ -9,11 +9,15 @@ cnie           TD1    PACE ECDH-GM brainpoolP256r1 AES-128,       ECDSA    ECDH,
 pace-im        TD1    PACE ECDH-IM brainpoolP256r1 AES-128        --       --
 pace-cam       TD1    PACE ECDH-CAM brainpoolP256r1 AES-128       --       ECDH, AES-128
 legacy-dh      TD3    BAC and PACE DH-GM 1024-bit MODP, 3DES      RSA      --
+eid-pin        TD1    PACE ECDH-GM brainpoolP256r1 AES-128,       ECDSA    ECDH, AES-128
+                      CAN, PIN (3 tries, suspended at 1) and PUK
 =============  =====  ==========================================  =======  ==================
 
 ``cnie`` follows the shape of a modern national ID card such as the Moroccan
 CNIE (TD1 MRZ, PACE with the CAN printed on the card, chip and active
-authentication); the data on test cards is invented.
+authentication); ``eid-pin`` that of an eID card used with a PIN (BSI
+TR-03110-2 §3.5: PIN with a retry counter of 3, suspended at 1, blocked at
+0 and unblocked with the PUK). The data on test cards is invented.
 
 :func:`profile` also knows the quirk profiles of
 :mod:`macnss_auth.nfc.card.quirks` (standard profiles with a real-chip
@@ -34,6 +38,7 @@ from macnss_auth.nfc.securityinfos import PaceOid
 __all__ = ["PROFILES", "profile"]
 
 _MRZ_AND_CAN = frozenset({PasswordKind.MRZ, PasswordKind.CAN})
+_CAN_PIN_PUK = frozenset({PasswordKind.CAN, PasswordKind.PIN, PasswordKind.PUK})
 
 PROFILES: Mapping[str, CardProfile] = MappingProxyType(
     {
@@ -81,6 +86,19 @@ PROFILES: Mapping[str, CardProfile] = MappingProxyType(
             pace_parameter_id=DomainParameterId.MODP_1024_160,
             pace_passwords=_MRZ_AND_CAN,
             active_authentication=AaKeyKind.RSA,
+        ),
+        "eid-pin": CardProfile(
+            name="eid-pin",
+            document=DocumentKind.TD1,
+            bac=False,
+            pace_protocol=PaceOid.ECDH_GM_AES_CBC_CMAC_128,
+            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
+            pace_passwords=_CAN_PIN_PUK,
+            pin_retries=3,
+            puk_uses=10,
+            active_authentication=AaKeyKind.ECDSA,
+            chip_authentication=CaAlgorithm.ECDH_AES_CBC_CMAC_128,
+            extended_length=True,
         ),
     }
 )

@@ -67,6 +67,8 @@ def _profile_json(profile: CardProfile) -> dict[str, Any]:
         "pace_parameter_id": profile.pace_parameter_id,
         "pace_passwords": sorted(int(p) for p in profile.pace_passwords),
         "password_retries": profile.password_retries,
+        "pin_retries": profile.pin_retries,
+        "puk_uses": profile.puk_uses,
         "active_authentication": (
             None if profile.active_authentication is None else profile.active_authentication.value
         ),
@@ -89,6 +91,9 @@ def _profile_from(raw: dict[str, Any]) -> CardProfile:
         pace_parameter_id=raw["pace_parameter_id"],
         pace_passwords=frozenset(PasswordKind(p) for p in raw["pace_passwords"]),
         password_retries=raw["password_retries"],
+        # Absent from cards saved before PIN/PUK support: the profile defaults.
+        pin_retries=int(raw.get("pin_retries", 3)),
+        puk_uses=int(raw.get("puk_uses", 10)),
         active_authentication=(
             None
             if raw["active_authentication"] is None
@@ -197,6 +202,8 @@ def save_card(card: IssuedCard | CardData, directory: str | os.PathLike[str]) ->
         "secrets": {
             "mrz_information": secrets.mrz_information,
             "can": secrets.can,
+            "pin": secrets.pin,
+            "puk": secrets.puk,
             "ca_key_id": secrets.ca_key_id,
         },
         "master": [_file_entry("MF", ef, target) for ef in data.files.master],
@@ -294,6 +301,8 @@ def _read(source: Path) -> CardData:
     secrets = ChipSecrets(
         mrz_information=str(raw["secrets"]["mrz_information"]),
         can=raw["secrets"]["can"],
+        pin=raw["secrets"].get("pin"),
+        puk=raw["secrets"].get("puk"),
         aa_key=aa_key,
         ca_key=ca_key,
         ca_key_id=raw["secrets"]["ca_key_id"],

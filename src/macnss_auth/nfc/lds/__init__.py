@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from macnss_auth.nfc.lds._tlv import LdsFormatError
-from macnss_auth.nfc.lds._tlv import read_exact as _read_exact
 from macnss_auth.nfc.lds.biometrics import (
     Dg2,
     Dg3,
@@ -36,6 +34,7 @@ from macnss_auth.nfc.lds.biometrics import (
     sniff_image_type,
 )
 from macnss_auth.nfc.lds.dg1 import encode_dg1, parse_dg1
+from macnss_auth.nfc.lds.errors import LdsFormatError
 from macnss_auth.nfc.lds.files import EfCom, LdsFile, encode_com, parse_com
 from macnss_auth.nfc.lds.security import (
     CardSecurity,
@@ -67,6 +66,7 @@ from macnss_auth.nfc.lds.text import (
     parse_dg13,
     parse_dg16,
 )
+from macnss_auth.nfc.tlv import read_exact as _read_exact
 
 __all__ = [
     "PARSERS",
@@ -141,4 +141,6 @@ def parse_data_group(number: int, data: bytes) -> object:
     parser = PARSERS.get(number)
     if parser is not None:
         return parser(data)
-    return _read_exact(data, LdsFile.data_group(number).tag, field=f"DG{number}").value
+    return _read_exact(
+        data, LdsFile.data_group(number).tag, field=f"DG{number}", error=LdsFormatError
+    ).value

@@ -15,14 +15,8 @@ import enum
 
 import attrs
 
-from macnss_auth.nfc.lds._tlv import (
-    MAX_DEPTH,
-    LdsFormatError,
-    Tlv,
-    encode_tlv,
-    read_all,
-    read_exact,
-)
+from macnss_auth.nfc.lds.errors import LdsFormatError
+from macnss_auth.nfc.tlv import MAX_DEPTH, Tlv, encode_tlv, read_all, read_exact
 
 __all__ = [
     "Dg2",
@@ -165,9 +159,9 @@ class Dg7:
 
 def _biometric_blocks(data: bytes, tag: int, name: str) -> list[tuple[Tlv | None, Tlv]]:
     """(header template, data block) pairs of a CBEFF data group."""
-    outer = read_exact(data, tag, field=name)
-    group = read_exact(outer.value, 0x7F61, field=name)
-    items = read_all(group.value, field=name)
+    outer = read_exact(data, tag, field=name, error=LdsFormatError)
+    group = read_exact(outer.value, 0x7F61, field=name, error=LdsFormatError)
+    items = read_all(group.value, field=name, error=LdsFormatError)
     if not items or items[0].tag != 0x02 or len(items[0].value) != 1:
         raise LdsFormatError("biometric group lacks its instance count", field=name)
     count = items[0].value[0]
@@ -178,7 +172,7 @@ def _biometric_blocks(data: bytes, tag: int, name: str) -> list[tuple[Tlv | None
     for template in templates:
         header = None
         block = None
-        for item in read_all(template.value, field=name):
+        for item in read_all(template.value, field=name, error=LdsFormatError):
             if item.tag == 0xA1:
                 header = item
             elif item.tag in (0x5F2E, 0x7F2E):
@@ -255,7 +249,7 @@ def _parse_39794_5(block: bytes) -> list[FaceImage]:
     def walk(value: bytes, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise LdsFormatError("ISO/IEC 39794-5 nesting too deep", field=name)
-        children = read_all(value, field=name)
+        children = read_all(value, field=name, error=LdsFormatError)
         budget[0] -= len(children)
         if budget[0] < 0:
             raise LdsFormatError("ISO/IEC 39794-5 block too complex", field=name)
@@ -282,13 +276,20 @@ def _parse_39794_5(block: bytes) -> list[FaceImage]:
 def _face_39794(image: bytes, info: Tlv, name: str) -> FaceImage:
     width = height = 0
     declared = None
-    for item in read_all(info.value, field=name):
+    for item in read_all(info.value, field=name, error=LdsFormatError):
         if item.tag == 0xA0:
-            code = next((c for c in read_all(item.value, field=name) if c.tag == 0x80), None)
+            code = next(
+                (
+                    c
+                    for c in read_all(item.value, field=name, error=LdsFormatError)
+                    if c.tag == 0x80
+                ),
+                None,
+            )
             if code is not None:
                 declared = _der_int(code.value, name)
         elif item.tag == 0xA7:
-            for size in read_all(item.value, field=name):
+            for size in read_all(item.value, field=name, error=LdsFormatError):
                 if size.tag == 0x80:
                     width = _der_int(size.value, name)
                 elif size.tag == 0x81:
@@ -373,8 +374,8 @@ def parse_dg7(data: bytes) -> Dg7:
     Raises:
         LdsFormatError: malformed.
     """
-    outer = read_exact(data, 0x67, field="DG7")
-    items = read_all(outer.value, field="DG7")
+    outer = read_exact(data, 0x67, field="DG7", error=LdsFormatError)
+    items = read_all(outer.value, field="DG7", error=LdsFormatError)
     if not items or items[0].tag != 0x02 or len(items[0].value) != 1:
         raise LdsFormatError("DG7 lacks its image count", field="DG7")
     images = tuple(i.value for i in items[1:] if i.tag == 0x5F43)

@@ -7,8 +7,9 @@ DG1 is ``61 { 5F1F <MRZ characters> }``: 90 characters (TD1), 72 (TD2) or 88
 from __future__ import annotations
 
 from macnss_auth.errors import MalformedInput
-from macnss_auth.nfc.lds._tlv import LdsFormatError, encode_tlv, read_exact
+from macnss_auth.nfc.lds.errors import LdsFormatError
 from macnss_auth.nfc.mrz import Mrz, parse_mrz
+from macnss_auth.nfc.tlv import encode_tlv, read_exact
 
 __all__ = ["Mrz", "encode_dg1", "parse_dg1"]
 
@@ -20,8 +21,8 @@ def parse_dg1(data: bytes) -> Mrz:
         LdsFormatError: malformed envelope, or an MRZ that does not parse
             (wrong length, characters, or check digits).
     """
-    outer = read_exact(data, 0x61, field="DG1")
-    inner = read_exact(outer.value, 0x5F1F, field="DG1")
+    outer = read_exact(data, 0x61, field="DG1", error=LdsFormatError)
+    inner = read_exact(outer.value, 0x5F1F, field="DG1", error=LdsFormatError)
     try:
         return parse_mrz(inner.value.decode("ascii"))
     except UnicodeDecodeError:

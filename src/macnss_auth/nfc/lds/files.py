@@ -10,7 +10,8 @@ import enum
 
 import attrs
 
-from macnss_auth.nfc.lds._tlv import LdsFormatError, encode_tlv, read_all, read_exact
+from macnss_auth.nfc.lds.errors import LdsFormatError
+from macnss_auth.nfc.tlv import encode_tlv, read_all, read_exact
 
 __all__ = ["EfCom", "LdsFile", "encode_com", "parse_com"]
 
@@ -99,10 +100,10 @@ def parse_com(data: bytes) -> EfCom:
     Raises:
         LdsFormatError: malformed.
     """
-    outer = read_exact(data, 0x60, field="EF.COM")
+    outer = read_exact(data, 0x60, field="EF.COM", error=LdsFormatError)
     lds = uni = None
     tags: bytes | None = None
-    for item in read_all(outer.value, field="EF.COM"):
+    for item in read_all(outer.value, field="EF.COM", error=LdsFormatError):
         if item.tag == 0x5F01:
             lds = item.value
         elif item.tag == 0x5F36:

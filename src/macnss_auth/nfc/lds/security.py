@@ -15,7 +15,7 @@ import attrs
 
 from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
 from macnss_auth.nfc import securityinfos as si
-from macnss_auth.nfc.lds._tlv import LdsFormatError, encode_tlv, read_exact
+from macnss_auth.nfc.lds.errors import LdsFormatError
 from macnss_auth.nfc.pki import (
     PkiFormatError,
     PublicKeyInfo,
@@ -23,6 +23,7 @@ from macnss_auth.nfc.pki import (
     parse_public_key_info,
     parse_signed_data,
 )
+from macnss_auth.nfc.tlv import encode_tlv, read_exact
 
 __all__ = [
     "OID_SECURITY_OBJECT",
@@ -95,7 +96,7 @@ def parse_dg14(data: bytes) -> SecurityInfos:
     Raises:
         LdsFormatError: malformed.
     """
-    return _parse_infos(read_exact(data, 0x6E, field="DG14").value, "DG14")
+    return _parse_infos(read_exact(data, 0x6E, field="DG14", error=LdsFormatError).value, "DG14")
 
 
 def encode_dg14(security_infos: bytes) -> bytes:
@@ -153,7 +154,7 @@ def parse_dg15(data: bytes) -> Dg15:
     Raises:
         LdsFormatError: malformed, or a key that is neither RSA nor EC.
     """
-    inner = read_exact(data, 0x6F, field="DG15").value
+    inner = read_exact(data, 0x6F, field="DG15", error=LdsFormatError).value
     try:
         key = parse_public_key_info(inner)
     except (PkiFormatError, UnsupportedAlgorithm) as exc:

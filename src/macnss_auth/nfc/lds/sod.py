@@ -25,8 +25,9 @@ import attrs
 from asn1crypto import algos, core
 
 from macnss_auth.errors import UnsupportedAlgorithm
-from macnss_auth.nfc.lds._tlv import LdsFormatError, encode_tlv, read_exact
+from macnss_auth.nfc.lds.errors import LdsFormatError
 from macnss_auth.nfc.pki import HashAlgorithm, PkiFormatError, SignedContent, parse_signed_data
+from macnss_auth.nfc.tlv import encode_tlv, read_exact
 
 __all__ = [
     "OID_LDS_SECURITY_OBJECT",
@@ -98,7 +99,7 @@ def parse_sod(data: bytes) -> SecurityObject:
         UnsupportedAlgorithm: a hash or signature algorithm this library does not support.
     """
     name = "EF.SOD"
-    outer = read_exact(data, 0x77, field=name)
+    outer = read_exact(data, 0x77, field=name, error=LdsFormatError)
     try:
         signed = parse_signed_data(outer.value)
     except PkiFormatError as exc:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import attrs
 
-from macnss_auth.nfc.lds._tlv import LdsFormatError, Tlv, encode_tlv, read_all, read_exact
+from macnss_auth.nfc.lds.errors import LdsFormatError
+from macnss_auth.nfc.tlv import Tlv, encode_tlv, read_all, read_exact
 
 __all__ = [
     "Dg11",
@@ -42,7 +43,7 @@ def _split_name(value: str) -> tuple[str, str]:
 
 def _counted(item: Tlv, tag: int, name: str) -> tuple[str, ...]:
     # A0 { 02 count, tag value... } (ICAO 9303-10 §4.7.11, "other names").
-    children = read_all(item.value, field=name)
+    children = read_all(item.value, field=name, error=LdsFormatError)
     if not children or children[0].tag != 0x02 or len(children[0].value) != 1:
         raise LdsFormatError(f"{name} list lacks its count", field=name)
     values = tuple(_text(c, name) for c in children[1:] if c.tag == tag)
@@ -106,10 +107,10 @@ def parse_dg11(data: bytes) -> Dg11:
         LdsFormatError: malformed.
     """
     name = "DG11"
-    outer = read_exact(data, 0x6B, field=name)
+    outer = read_exact(data, 0x6B, field=name, error=LdsFormatError)
     values: dict[str, object] = {}
     others: list[str] = []
-    for item in read_all(outer.value, field=name):
+    for item in read_all(outer.value, field=name, error=LdsFormatError):
         if item.tag == 0x5F0E:
             primary, secondary = _split_name(_text(item, name))
             values["full_name"] = " ".join(part for part in (primary, secondary) if part)
@@ -187,10 +188,10 @@ def parse_dg12(data: bytes) -> Dg12:
         LdsFormatError: malformed.
     """
     name = "DG12"
-    outer = read_exact(data, 0x6C, field=name)
+    outer = read_exact(data, 0x6C, field=name, error=LdsFormatError)
     values: dict[str, object] = {}
     others: list[str] = []
-    for item in read_all(outer.value, field=name):
+    for item in read_all(outer.value, field=name, error=LdsFormatError):
         if item.tag == 0x5F19:
             values["issuing_authority"] = _text(item, name)
         elif item.tag == 0x5F26:
@@ -239,7 +240,7 @@ def parse_dg13(data: bytes) -> Dg13:
     Raises:
         LdsFormatError: malformed.
     """
-    return Dg13(read_exact(data, 0x6D, field="DG13").value)
+    return Dg13(read_exact(data, 0x6D, field="DG13", error=LdsFormatError).value)
 
 
 @attrs.frozen
@@ -266,15 +267,15 @@ def parse_dg16(data: bytes) -> Dg16:
         LdsFormatError: malformed.
     """
     name = "DG16"
-    outer = read_exact(data, 0x70, field=name)
-    items = read_all(outer.value, field=name)
+    outer = read_exact(data, 0x70, field=name, error=LdsFormatError)
+    items = read_all(outer.value, field=name, error=LdsFormatError)
     if not items or items[0].tag != 0x02 or len(items[0].value) != 1:
         raise LdsFormatError("DG16 lacks its count", field=name)
     persons = []
     for item in items[1:]:
         if not 0xA1 <= item.tag <= 0xBF:
             continue
-        fields = {c.tag: c for c in read_all(item.value, field=name)}
+        fields = {c.tag: c for c in read_all(item.value, field=name, error=LdsFormatError)}
         persons.append(
             PersonToNotify(
                 date_recorded=_date(fields[0x5F50].value, name) if 0x5F50 in fields else None,

@@ -2,6 +2,8 @@
 
 * :class:`PaceTerminal`: the terminal side as a sans-I/O state machine; run it
   with :func:`macnss_auth.nfc.protocol.run` over any transport.
+* :mod:`macnss_auth.nfc.pace.pin`: PIN and PUK (resume a suspended PIN,
+  unblock with the PUK, change the PIN).
 * :mod:`macnss_auth.nfc.pace.primitives`: the pure mathematics (nonce
   encryption, Generic/Integrated/Chip Authentication Mapping, key agreement,
   session keys, authentication tokens) that the virtual card reuses.
@@ -9,6 +11,12 @@
 See ``docs/pace.md``.
 """
 
+from macnss_auth.nfc.pace.pin import (
+    SecureMessagingTransport,
+    reset_retry_counter_command,
+    resume_pin,
+    unblock_pin,
+)
 from macnss_auth.nfc.pace.primitives import (
     DhDomain,
     Domain,
@@ -33,12 +41,21 @@ from macnss_auth.nfc.pace.primitives import (
     pseudo_random_number,
     public_key,
     public_key_data_object,
+    session_key_candidates,
     session_keys,
     shared_secret,
+    strip_shared_secret,
+    token_matches,
     verify_authentication_token,
     verify_chip_authentication_mapping,
 )
-from macnss_auth.nfc.pace.terminal import PaceResult, PaceState, PaceTerminal, select_pace_info
+from macnss_auth.nfc.pace.terminal import (
+    PaceResult,
+    PaceState,
+    PaceTerminal,
+    run_pace,
+    select_pace_info,
+)
 
 __all__ = [
     "DhDomain",
@@ -48,6 +65,7 @@ __all__ = [
     "PaceResult",
     "PaceState",
     "PaceTerminal",
+    "SecureMessagingTransport",
     "authentication_token",
     "base_domain",
     "chip_authentication_data",
@@ -67,9 +85,16 @@ __all__ = [
     "pseudo_random_number",
     "public_key",
     "public_key_data_object",
+    "reset_retry_counter_command",
+    "resume_pin",
+    "run_pace",
     "select_pace_info",
+    "session_key_candidates",
     "session_keys",
     "shared_secret",
+    "strip_shared_secret",
+    "token_matches",
+    "unblock_pin",
     "verify_authentication_token",
     "verify_chip_authentication_mapping",
 ]

@@ -19,9 +19,16 @@ here; nothing reads a clock, a global random generator or a reader:
    :func:`decrypt_chip_authentication_data`,
    :func:`verify_chip_authentication_mapping`.
 
-Encodings follow the worked examples: EC public keys are uncompressed points,
-DH public values and shared secrets are big-endian integers of fixed length
-(the length of ``p``), and shorter DH values from a peer are accepted.
+Encodings, decided per field (``docs/pace.md`` gives the references): EC
+public keys are uncompressed points and EC shared secrets the x-coordinate on
+the field length. DH public values, in GENERAL AUTHENTICATE and inside the
+token's ``7F49`` object, are unsigned integers on the minimum number of octets
+(BSI TR-03110-3 D.2.1.1; OpenPACE and JMRTD do the same); the DH shared secret
+``K`` keeps the length of ``p`` (PKCS #3, which ICAO 9303-11 §9.6 names).
+What the standards leave to interpretation is accepted both ways from a peer:
+DH values of any length up to ``p``, tokens over either encoding of the DH
+key (:func:`verify_authentication_token`), and session keys from either
+form of ``K`` on the card side (:func:`session_key_candidates`).
 
 Python integers are not constant-time; see ``docs/pace.md``.
 """
@@ -44,7 +51,7 @@ from macnss_auth.nfc import crypto, ec, tlv
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.ec import Curve, Point
-from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.securityinfos import KeyAgreement, PaceOid
 from macnss_auth.nfc.sm import SessionKeys
 
@@ -72,18 +79,20 @@ __all__ = [
     "pseudo_random_number",
     "public_key",
     "public_key_data_object",
+    "session_key_candidates",
     "session_keys",
     "shared_secret",
+    "strip_shared_secret",
+    "token_matches",
     "verify_authentication_token",
     "verify_chip_authentication_mapping",
 ]
 
-#: A PACE password: the MRZ fields or a card access number.
-PacePassword = MrzKey | CAN
+#: A PACE password: the MRZ fields, a card access number, a PIN or a PUK.
+PacePassword = MrzKey | CAN | PIN | PUK
 
-# MSE:Set AT password references (ICAO 9303-11 §4.4.4.1).
-_REF_MRZ = 1
-_REF_CAN = 2
+# MSE:Set AT password references (ICAO 9303-11 §9.5.1 / BSI TR-03110-3 D.2.1.2).
+_REFERENCES: dict[type, int] = {MrzKey: 1, CAN: 2, PIN: 3, PUK: 4}
 
 
 @attrs.frozen
@@ -147,12 +156,19 @@ def base_domain(parameters: DHGroup | Curve) -> Domain:
 
 
 def password_reference(password: PacePassword) -> int:
-    """The MSE:Set AT reference of the password kind: 1 for the MRZ, 2 for a CAN."""
-    return _REF_MRZ if isinstance(password, MrzKey) else _REF_CAN
+    """The MSE:Set AT reference of the password kind: 1 MRZ, 2 CAN, 3 PIN, 4 PUK.
+
+    Raises:
+        TypeError: not a PACE password.
+    """
+    try:
+        return _REFERENCES[type(password)]
+    except KeyError:
+        raise TypeError("not a PACE password") from None
 
 
 def password_key(password: PacePassword, cipher: SymmetricCipher, key_bits: int) -> bytes:
-    """``K_pi = KDF_pi(pi)``: pi is ``SHA-1(MRZ information)`` or the CAN's digits (§4.4.3.1).
+    """``K_pi = KDF_pi(pi)``: ``SHA-1(MRZ information)``, or the digits of a CAN, PIN or PUK.
 
     Raises:
         UnsupportedAlgorithm: a key length the cipher does not have.
@@ -236,12 +252,20 @@ def _ec_multiply(domain: EcDomain, scalar: int, point: Point) -> Point:
     return result
 
 
+def _unsigned(value: int) -> bytes:
+    """An unsigned integer on the minimum number of octets (BSI TR-03110-3 D.2.1.1)."""
+    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+
+
 def public_key(domain: Domain, private_key: int) -> bytes:
-    """The encoded public key: ``04||X||Y`` for ECDH, ``g^x`` on ``len(p)`` bytes for DH."""
+    """The encoded public key: ``04||X||Y`` for ECDH, ``g^x`` on the fewest octets for DH.
+
+    A DH public value is an unsigned integer, so about one key in 256 is one
+    octet shorter than ``p`` (TR-03110-3 D.2.1.1; OpenPACE and JMRTD send it so).
+    """
     if isinstance(domain, EcDomain):
         return ec.encode_point(domain.curve, _ec_multiply(domain, private_key, domain.generator))
-    group = domain.group
-    return pow(domain.generator, private_key, group.p).to_bytes(group.byte_length, "big")
+    return _unsigned(pow(domain.generator, private_key, domain.group.p))
 
 
 def decode_public_key(domain: Domain, data: bytes) -> Point | int:
@@ -285,6 +309,9 @@ def mapping_shared_element(domain: Domain, private_key: int, peer_public: bytes)
 
 def shared_secret(domain: Domain, private_key: int, peer_public: bytes) -> bytes:
     """``K = KA(SK, PK_peer)``: the x-coordinate (ECDH) or ``PK^x`` (DH), fixed length.
+
+    A DH ``K`` keeps the length of ``p`` (PKCS #3 §8.2, which ICAO 9303-11
+    names for DH key agreement; JMRTD through BouncyCastle does the same).
 
     Raises:
         MalformedInput: the peer's key fails validation.
@@ -437,38 +464,99 @@ def session_keys(shared: bytes, cipher: SymmetricCipher, key_bits: int) -> Sessi
     return SessionKeys.derive(shared, cipher, key_bits)
 
 
-def public_key_data_object(protocol: PaceOid, domain: Domain, public: bytes) -> bytes:
+def session_key_candidates(
+    domain: Domain, shared: bytes, cipher: SymmetricCipher, key_bits: int
+) -> tuple[SessionKeys, ...]:
+    """The session keys a peer may have derived from ``K``, the standard one first.
+
+    ``K`` on the length of ``p`` is PKCS #3; a DH ``K`` that starts with a zero
+    octet is also tried without its leading zeros, the form OpenSSL's
+    ``DH_compute_key`` gives (OpenPACE uses it). The card side tries each
+    against the terminal's token; a terminal must pick one before it learns
+    anything (``PaceTerminal(strip_dh_secret=...)``).
+    """
+    keys = session_keys(shared, cipher, key_bits)
+    if isinstance(domain, EcDomain) or shared[:1] != b"\x00":
+        return (keys,)
+    return keys, session_keys(strip_shared_secret(shared), cipher, key_bits)
+
+
+def strip_shared_secret(shared: bytes) -> bytes:
+    """A DH ``K`` without its leading zero octets (OpenSSL ``DH_compute_key``)."""
+    return shared.lstrip(b"\x00") or b"\x00"
+
+
+def public_key_data_object(
+    protocol: PaceOid, domain: Domain, public: bytes, *, fixed_length: bool = False
+) -> bytes:
     """The ``7F49`` object the token covers: OID then the key only (§4.4.3.4, §9.4.5).
 
-    ``86`` carries an EC point, ``84`` a DH public value (fixed length).
+    ``86`` carries an EC point, ``84`` a DH public value: an unsigned integer on
+    the minimum number of octets (TR-03110-3 D.2.1.1, D.3.2), or with
+    ``fixed_length`` on the length of ``p`` (the convention of earlier
+    versions of this library and of some peers, accepted when verifying).
     """
     oid = tlv.encode_tlv(0x06, protocol.der_value)
     if isinstance(domain, EcDomain):
         key = tlv.encode_tlv(0x86, public)
     else:
-        value = int.from_bytes(public, "big").to_bytes(domain.group.byte_length, "big")
+        number = int.from_bytes(public, "big")
+        value = (
+            number.to_bytes(domain.group.byte_length, "big") if fixed_length else _unsigned(number)
+        )
         key = tlv.encode_tlv(0x84, value)
     return tlv.encode_tlv(0x7F49, oid + key)
 
 
 def authentication_token(
-    protocol: PaceOid, keys: SessionKeys, domain: Domain, public: bytes
+    protocol: PaceOid,
+    keys: SessionKeys,
+    domain: Domain,
+    public: bytes,
+    *,
+    fixed_length: bool = False,
 ) -> bytes:
     """``T = MAC(KSmac, 7F49(OID, PK))``: retail MAC (3DES) or CMAC/8 (AES)."""
-    return crypto.mac(keys.cipher, keys.k_mac, public_key_data_object(protocol, domain, public))
+    data = public_key_data_object(protocol, domain, public, fixed_length=fixed_length)
+    return crypto.mac(keys.cipher, keys.k_mac, data)
+
+
+def token_matches(
+    protocol: PaceOid,
+    keys: SessionKeys,
+    domain: Domain,
+    public: bytes,
+    token: bytes,
+    *,
+    fixed_length: bool | None = None,
+) -> bool:
+    """Whether ``token`` is the MAC over the DH key's encoding (constant time).
+
+    ``fixed_length=None`` accepts either encoding; both are always computed
+    and compared, so the time does not tell which one matched. ``True`` or
+    ``False`` checks that one only (for EC keys the two are the same).
+    """
+    is_dh = isinstance(domain, DhDomain)
+    matched = False
+    if fixed_length is not True or not is_dh:
+        minimal = authentication_token(protocol, keys, domain, public)
+        matched = hmac.compare_digest(minimal, token)
+    if fixed_length is not False and is_dh:
+        fixed = authentication_token(protocol, keys, domain, public, fixed_length=True)
+        matched = hmac.compare_digest(fixed, token) | matched
+    return matched
 
 
 def verify_authentication_token(
     protocol: PaceOid, keys: SessionKeys, domain: Domain, public: bytes, token: bytes
 ) -> None:
-    """Check a peer's token in constant time.
+    """Check a peer's token in constant time; a DH key may be MACed on either length.
 
     Raises:
         RemoteProtocolError: the token is wrong (``status_word`` 0x9000: the chip
             claimed success with a token that does not verify).
     """
-    expected = authentication_token(protocol, keys, domain, public)
-    if not hmac.compare_digest(expected, token):
+    if not token_matches(protocol, keys, domain, public, token):
         raise RemoteProtocolError("the chip's authentication token is wrong", status_word=0x9000)
 
 

@@ -16,7 +16,10 @@ Outcomes of a response:
 * 9000 with the expected data: the next state.
 * 6300 / 63CX during GENERAL AUTHENTICATE, 63C0 or 6983 on MSE:Set AT: the
   password was wrong or is blocked: :class:`~macnss_auth.errors.AccessDenied`
-  with ``status_word`` and ``remaining_attempts`` (X of 63CX) when given.
+  with ``status_word`` and ``remaining_attempts`` (X of 63CX) when given;
+  :class:`~macnss_auth.errors.PasswordBlocked` when no try is left and, for a
+  PIN with one try left (``63C1``, suspended) outside a resume,
+  :class:`~macnss_auth.errors.PasswordSuspended`.
 * any other status, missing or malformed data, a key that fails validation, a
   wrong chip token: :class:`~macnss_auth.errors.RemoteProtocolError` with the
   status word.
@@ -41,15 +44,17 @@ from macnss_auth.errors import (
     LocalProtocolError,
     MacnssAuthError,
     MalformedInput,
+    PasswordBlocked,
+    PasswordSuspended,
     RemoteProtocolError,
 )
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.domain_params import standardized
 from macnss_auth.nfc.ec import Curve
-from macnss_auth.nfc.mrz import CAN, MrzKey
+from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import primitives as pm
-from macnss_auth.nfc.protocol import Event, ProtocolMachine
+from macnss_auth.nfc.protocol import Event, ProtocolMachine, Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationPublicKeyInfo,
     KeyAgreement,
@@ -59,12 +64,13 @@ from macnss_auth.nfc.securityinfos import (
 from macnss_auth.nfc.securityinfos import Mapping as PaceMapping
 from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 
-__all__ = ["PaceResult", "PaceState", "PaceTerminal", "select_pace_info"]
+__all__ = ["PaceResult", "PaceState", "PaceTerminal", "run_pace", "select_pace_info"]
 
 _INS_MSE = 0x22
 _INS_GENERAL_AUTHENTICATE = 0x86
 _SW_OK = 0x9000
 _SW_AUTH_METHOD_BLOCKED = 0x6983
+_SW_WRONG_TOKEN = 0x6300
 
 _T = TypeVar("_T")
 
@@ -74,6 +80,13 @@ def _need(value: _T | None) -> _T:
     if value is None:
         raise LocalProtocolError("PACE state is missing a value from an earlier step")
     return value
+
+
+def _same_key(domain: pm.Domain, first: bytes, second: bytes) -> bool:
+    """Equal public keys; DH values compare as integers (leading zeros are optional)."""
+    if isinstance(domain, pm.DhDomain):
+        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
+    return first == second
 
 
 class PaceState(enum.Enum):
@@ -102,7 +115,7 @@ class PaceResult:
             starts with SSC = 0 (:meth:`secure_channel`).
         protocol: the PACE OID that was run.
         parameter_id: the standardized domain parameter id.
-        password_reference: 1 (MRZ) or 2 (CAN).
+        password_reference: 1 (MRZ), 2 (CAN), 3 (PIN) or 4 (PUK).
         chip_public_key: ``PK_DH,IC``, the chip's ephemeral key (Terminal
             Authentication uses ``Comp()`` of it as ``ID_IC``).
         terminal_public_key: ``PK_DH,IFD``.
@@ -213,6 +226,14 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         random: where ephemeral keys and nonces come from.
         send_parameter_id: include DO 84 (the parameter id) in MSE:Set AT;
             some chips require it, a few old ones do not expect it.
+        strip_dh_secret: derive the session keys from a DH shared secret
+            without its leading zero octets, as OpenSSL's ``DH_compute_key``
+            (and so OpenPACE) does. The default keeps the length of ``p``
+            (PKCS #3, ICAO 9303-11); it matters about once in 256 DH runs.
+        resuming: this PACE with the PIN runs inside the secure channel of a
+            PACE with the CAN, so a suspended PIN (``63C1`` on MSE:Set AT) may
+            take its last try (BSI TR-03110-2 §3.5.1). Without it a suspended
+            PIN raises :class:`~macnss_auth.errors.PasswordSuspended` at once.
 
     Raises:
         ConfigurationError: the PACEInfo has no standardized parameter id,
@@ -238,15 +259,17 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
 
     def __init__(
         self,
-        password: MrzKey | CAN,
+        password: pm.PacePassword,
         info: PaceInfo,
         *,
         random: RandomSource,
         send_parameter_id: bool = True,
+        strip_dh_secret: bool = False,
+        resuming: bool = False,
     ) -> None:
         super().__init__(PaceState.START)
-        if not isinstance(password, (MrzKey, CAN)):
-            raise TypeError("password must be an MrzKey or a CAN")
+        if not isinstance(password, (MrzKey, CAN, PIN, PUK)):
+            raise TypeError("password must be an MrzKey, a CAN, a PIN or a PUK")
         if info.parameter_id is None:
             raise ConfigurationError("PACEInfo without a standardized domain parameter id")
         group = standardized(info.parameter_id)
@@ -258,6 +281,9 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._parameter_id = info.parameter_id
         self._password_reference = pm.password_reference(password)
         self._send_parameter_id = send_parameter_id
+        self._strip_dh_secret = strip_dh_secret
+        self._is_pin = isinstance(password, PIN)
+        self._resuming = resuming
         self._random = random
         self._base: pm.Domain = pm.base_domain(group)
         self._k_pi: bytes | None = pm.password_key(password, protocol.cipher, protocol.key_bits)
@@ -271,11 +297,22 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._chip_mapping_public_key: bytes | None = None
         self._keys: SessionKeys | None = None
         self._remaining_attempts: int | None = None
+        self._secret_ambiguous = False
 
     @property
     def protocol(self) -> PaceOid:
         """The PACE OID this object runs."""
         return self._protocol
+
+    @property
+    def secret_encoding_ambiguous(self) -> bool:
+        """Whether this run's DH shared secret K started with a zero octet.
+
+        Only then do peers that keep K's length and peers that strip its
+        leading zeros derive different keys; :func:`run_pace` uses it to
+        decide whether a refused run deserves one more try.
+        """
+        return self._secret_ambiguous
 
     # -- commands ---------------------------------------------------------------
 
@@ -381,11 +418,26 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._receive_token(objects)
         return PaceState.DONE
 
+    def _refusal(self, sw: int, tries: int | None, *, at_start: bool) -> AccessDenied:
+        """The typed error for a refused or exhausted password (BSI TR-03110-2 §3.5)."""
+        if sw == _SW_AUTH_METHOD_BLOCKED or tries == 0:
+            return PasswordBlocked("the password is blocked", status_word=sw, remaining_attempts=0)
+        if tries == 1 and self._is_pin:
+            return PasswordSuspended(
+                "the PIN is suspended: run PACE with the CAN first",
+                status_word=sw,
+                remaining_attempts=1,
+            )
+        message = "the card refused the password" if not at_start else "password refused"
+        return AccessDenied(message, status_word=sw, remaining_attempts=tries)
+
     def _check_mse_status(self, apdu: ResponseAPDU) -> None:
         status = apdu.status
         tries = status.remaining_tries
         if apdu.sw == _SW_AUTH_METHOD_BLOCKED or tries == 0:
-            raise AccessDenied("the password is blocked", status_word=apdu.sw, remaining_attempts=0)
+            raise self._refusal(apdu.sw, tries, at_start=True)
+        if tries == 1 and self._is_pin and not self._resuming:
+            raise self._refusal(apdu.sw, tries, at_start=True)
         if tries is not None:
             # 63CX on MSE:Set AT is a warning: the password works, X tries are left.
             self._remaining_attempts = tries
@@ -395,13 +447,9 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
 
     def _dynamic_authentication_data(self, apdu: ResponseAPDU) -> dict[int, bytes]:
         if apdu.sw == 0x6300 or apdu.status.remaining_tries is not None:
-            raise AccessDenied(
-                "the card refused the password",
-                status_word=apdu.sw,
-                remaining_attempts=apdu.status.remaining_tries,
-            )
+            raise self._refusal(apdu.sw, apdu.status.remaining_tries, at_start=False)
         if apdu.sw == _SW_AUTH_METHOD_BLOCKED:
-            raise AccessDenied("the password is blocked", status_word=apdu.sw, remaining_attempts=0)
+            raise self._refusal(apdu.sw, 0, at_start=False)
         if not apdu.ok:
             raise RemoteProtocolError(
                 f"GENERAL AUTHENTICATE failed: {apdu.status}", status_word=apdu.sw
@@ -437,7 +485,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             return
         chip_mapping = self._required(objects, 0x82, "mapping public key")
         mapping_key = _need(self._mapping_key)
-        if chip_mapping == self._mapping_public_key:
+        if _same_key(self._base, chip_mapping, self._mapping_public_key):
             raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
         shared = pm.mapping_shared_element(self._base, mapping_key, chip_mapping)
         self._domain = pm.generic_mapping(self._base, _need(self._nonce), shared)
@@ -448,14 +496,16 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
     def _receive_chip_key(self, objects: dict[int, bytes]) -> None:
         chip_key = self._required(objects, 0x84, "ephemeral public key")
         domain = self._mapped_domain()
-        if isinstance(domain, pm.DhDomain):
-            # Accept a value shorter than p, then work with its fixed-length form.
-            if len(chip_key) > domain.group.byte_length:
-                raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
-            chip_key = chip_key.rjust(domain.group.byte_length, b"\x00")
-        if chip_key == self._public_key:
+        # A DH value is an unsigned integer: minimal (TR-03110-3) or padded to p.
+        if isinstance(domain, pm.DhDomain) and len(chip_key) > domain.group.byte_length:
+            raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
+        if _same_key(domain, chip_key, self._public_key):
             raise RemoteProtocolError("the chip echoed our ephemeral key", status_word=_SW_OK)
         shared = pm.shared_secret(domain, _need(self._private_key), chip_key)
+        if isinstance(domain, pm.DhDomain):
+            self._secret_ambiguous = shared[0] == 0
+            if self._strip_dh_secret:
+                shared = pm.strip_shared_secret(shared)
         self._keys = pm.session_keys(shared, self._protocol.cipher, self._protocol.key_bits)
         self._chip_public_key = chip_key
         self._private_key = None
@@ -497,3 +547,49 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._private_key = None
         self._domain = None
         self._keys = None
+
+
+def run_pace(
+    password: pm.PacePassword,
+    info: PaceInfo,
+    transport: Transport,
+    *,
+    random: RandomSource,
+    send_parameter_id: bool = True,
+) -> PaceResult:
+    """Run PACE over ``transport``; once more if only the DH shared secret's encoding failed.
+
+    A DH shared secret K starts with a zero octet about once in 256 runs.
+    This library keeps K on the length of p (PKCS #3); chips built on
+    OpenSSL's ``DH_compute_key`` (OpenPACE) strip the zero, derive other keys
+    and refuse the token with ``6300``, which looks like a wrong password.
+    When exactly that happens (DH, K with a leading zero, a plain ``6300``
+    without a retry counter, a password that is the MRZ or the CAN), the run
+    is repeated once with fresh keys and the stripped convention. A refusal
+    with a retry counter (``63CX``), a PIN or PUK, or any other run is never
+    repeated: a wrong password costs at most the one try it costs anyway.
+
+    Raises:
+        AccessDenied: the chip refused the password.
+        RemoteProtocolError: the chip misbehaved.
+        TransportError: the link failed.
+    """
+    terminal = PaceTerminal(password, info, random=random, send_parameter_id=send_parameter_id)
+    try:
+        return run(terminal, transport)
+    except AccessDenied as error:
+        retry = (
+            error.status_word == _SW_WRONG_TOKEN
+            and terminal.secret_encoding_ambiguous
+            and isinstance(password, (MrzKey, CAN))
+        )
+        if not retry:
+            raise
+    again = PaceTerminal(
+        password,
+        info,
+        random=random,
+        send_parameter_id=send_parameter_id,
+        strip_dh_secret=True,
+    )
+    return run(again, transport)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from macnss_auth.errors import ConfigurationError, TransportError
+from macnss_auth.errors import ConfigurationError, MissingExtra, TransportError
 from macnss_auth.nfc.transports._base import ConnectingTransport
 
 __all__ = ["NfcpyTransport"]
@@ -27,8 +27,10 @@ FrontendFactory = Callable[[str], Any]
 
 
 def _open_frontend(device: str) -> Any:
-    import nfc  # noqa: PLC0415 (nfcpy pulls in USB libraries; import only when used)
-
+    try:
+        import nfc  # noqa: PLC0415 (nfcpy pulls in USB libraries; import only when used)
+    except ImportError as exc:
+        raise MissingExtra("the nfcpy transport", extra="nfc") from exc
     return nfc.ContactlessFrontend(device)
 
 
@@ -66,12 +68,15 @@ class NfcpyTransport(ConnectingTransport):
         """Open the reader and wait for a Type 4 card.
 
         Raises:
+            MissingExtra: nfcpy is not installed (``pip install 'macnss-auth[nfc]'``).
             ConfigurationError: the device path cannot be opened.
             TransportError: no card within ``timeout``, cancelled, or not a Type 4 card.
         """
         if self._clf is None:
             try:
                 self._clf = self._factory(self.device)
+            except MissingExtra:
+                raise
             except OSError as exc:
                 raise ConfigurationError(f"cannot open NFC device {self.device!r}: {exc}") from exc
             except Exception as exc:

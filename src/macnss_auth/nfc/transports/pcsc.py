@@ -10,7 +10,7 @@ import contextlib
 import time
 from typing import Any
 
-from macnss_auth.errors import ConfigurationError, TransportError
+from macnss_auth.errors import ConfigurationError, MissingExtra, TransportError
 from macnss_auth.nfc.transports._base import ConnectingTransport
 
 __all__ = ["PcscTransport", "list_readers"]
@@ -24,9 +24,7 @@ def _smartcard() -> Any:
         import smartcard.Exceptions  # noqa: PLC0415 (optional extra)
         import smartcard.System  # noqa: PLC0415
     except ImportError as exc:
-        raise ConfigurationError(
-            "PC/SC needs the optional extra: pip install 'macnss-auth[pcsc]'"
-        ) from exc
+        raise MissingExtra("PC/SC", extra="pcsc") from exc
     return smartcard
 
 

@@ -1,4 +1,7 @@
-"""The store contract, as tests any backend can inherit.
+"""The store contract, as tests any backend can inherit (needs pytest).
+
+For the library's backends and for yours: a store written outside this
+library passes the same tests by subclassing them in its own test suite.
 
 A backend's test module subclasses :class:`StoreContract` and provides a
 ``store`` fixture (a fresh, empty store sealing under the ``keyring``
@@ -11,7 +14,7 @@ through the public :class:`~macnss_auth.store.base.Store` methods only.
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import functools
 from collections.abc import Callable
 
 import pyotp
@@ -32,6 +35,7 @@ from macnss_auth.otp.totp import TotpAuthenticator
 from macnss_auth.secret import Secret
 from macnss_auth.store import ChallengeRecord, CounterState, Enrollment, Keyring, Store
 from macnss_auth.testing import FixedClock, FixedRandom
+from macnss_auth.testing.races import race_threads
 from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 
 __all__ = [
@@ -463,35 +467,20 @@ class StoreContract:
         store.create_challenge(make_record("race", slot="race"))
         store.create_challenge(make_record("att", slot="att", max_attempts=100))
         store.add_tokens("tok", [b"t" * 32])
-        barrier = threading.Barrier(threads)
-        results: list[tuple[bool, bool, bool, int, int | None] | BaseException] = []
-        lock = threading.Lock()
 
-        def race(n: int) -> None:
-            try:
-                barrier.wait()
-                outcome = (
-                    store.advance("ctr", 1),
-                    store.consume_challenge("race", at(1)) is not None,
-                    store.consume_token("tok", b"t" * 32),
-                    store.hit("h", T0, 60).count,
-                    store.count_attempt("att"),
-                )
-                store.create_challenge(make_record(f"s{n}", slot="shared"))
-            except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
-                outcome_or_error: tuple[bool, bool, bool, int, int | None] | BaseException = exc
-            else:
-                outcome_or_error = outcome
-            with lock:
-                results.append(outcome_or_error)
+        def race(n: int) -> tuple[bool, bool, bool, int, int | None]:
+            outcome = (
+                store.advance("ctr", 1),
+                store.consume_challenge("race", at(1)) is not None,
+                store.consume_token("tok", b"t" * 32),
+                store.hit("h", T0, 60).count,
+                store.count_attempt("att"),
+            )
+            store.create_challenge(make_record(f"s{n}", slot="shared"))
+            return outcome
 
-        workers = [threading.Thread(target=race, args=(n,)) for n in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
         outcomes = []
-        for result in results:
+        for result in race_threads([functools.partial(race, n) for n in range(threads)]):
             if isinstance(result, BaseException):
                 raise result
             outcomes.append(result)

@@ -1,0 +1,399 @@
+"""The flow every code method shares: challenge, throttle, audit around one check.
+
+:class:`CodeAuthenticatorBase` is the base of every method that checks a
+code a person types (TOTP, HOTP, recovery codes). It opens a challenge
+without reading any enrollment (so ``begin`` reveals nothing), classifies a
+stored challenge with the shared gate (:func:`~macnss_auth.challenges.challenge_failure`),
+counts every attempt *before* it is checked with a
+:class:`~macnss_auth.throttle.FailureThrottle` (growing delays, then an
+expiring lockout; cleared on success), so parallel guessing cannot check
+more codes than the policy allows, and audits each outcome. Subclasses
+implement the check itself in ``_check``.
+
+Authenticator-app codes add enrollment and the replay guard on top: see
+:mod:`macnss_auth.otp.otp_flow`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import ClassVar, TypedDict
+
+import attrs
+
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
+from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
+from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
+from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
+from macnss_auth.errors import (
+    AuthenticationFailed,
+    ChallengeUsed,
+    ConfigurationError,
+    MalformedInput,
+    Reason,
+    VerificationThrottled,
+)
+from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
+from macnss_auth.throttle import Attempt, FailureThrottle, ThrottlePolicy
+
+__all__ = ["CodeAuthenticatorBase", "CodeSettings"]
+
+
+class CodeSettings(TypedDict, total=False):
+    """The keyword-only settings every code method takes (see :class:`CodeAuthenticatorBase`).
+
+    Subclass constructors take them as ``**settings`` and pass them on, so the
+    list and its defaults live in one place.
+    """
+
+    clock: Clock | None
+    random: RandomSource | None
+    throttle_policy: ThrottlePolicy | None
+    challenge_ttl: float
+    challenge_attempts: int
+
+
+@attrs.frozen
+class _Trial:
+    """One counted attempt to authenticate: what a failure or success is recorded against.
+
+    Attributes:
+        subject: who is trying.
+        context: the client, for the throttle and the audit log.
+        now: the server's time of the attempt.
+        action: what the attempt is audited as (verify, confirm, resync, recovery).
+        attempt: the throttle's count, for ``remaining_attempts`` and the lockout.
+    """
+
+    subject: str
+    context: ClientContext | None
+    now: dt.datetime
+    action: AuditAction
+    attempt: Attempt
+
+
+@attrs.frozen
+class _Request:
+    """One code to decide, as the caller handed it in.
+
+    Attributes:
+        subject: who is trying.
+        code: what they typed (never in repr).
+        context: the client, for the throttle and the audit log.
+        now: the server's time of the attempt.
+        enrollment: the subject's enrollment, or None (unknown subjects do the same work).
+        action: what the attempt is audited as.
+        challenge_id: the challenge answered, if any (charged a wrong attempt on failure).
+    """
+
+    subject: str
+    code: str = attrs.field(repr=False)
+    context: ClientContext | None
+    now: dt.datetime
+    enrollment: Enrollment | None
+    action: AuditAction = AuditAction.VERIFY
+    challenge_id: str | None = None
+
+
+class CodeAuthenticatorBase:
+    """Challenges, throttling and audit around a code check: what OTP methods share.
+
+    ``begin`` opens a challenge without reading any enrollment; ``verify``
+    checks the stored challenge and hands the code to :meth:`_check`, which
+    subclasses implement; ``verify_code`` is the same check without a
+    challenge. Not meant to be used directly.
+    """
+
+    _method: ClassVar[str]
+    assurance: ClassVar[AssuranceLevel] = AssuranceLevel.SUBSTANTIAL
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        audit: AuditLog,
+        clock: Clock | None = None,
+        random: RandomSource | None = None,
+        throttle_policy: ThrottlePolicy | None = None,
+        challenge_ttl: float = 300.0,
+        challenge_attempts: int = 5,
+    ) -> None:
+        if challenge_ttl <= 0 or challenge_attempts < 1:
+            raise ConfigurationError("the challenge TTL and attempts must be positive")
+        self._store = store
+        self._audit = audit
+        self._clock = clock or SystemClock()
+        self._random = random or SystemRandom()
+        self._challenge_ttl = dt.timedelta(seconds=challenge_ttl)
+        self._challenge_attempts = challenge_attempts
+        self._throttle = FailureThrottle(
+            store=store, clock=self._clock, namespace=self._method, policy=throttle_policy
+        )
+
+    # Introspection -------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """The stable method name."""
+        return self._method
+
+    @property
+    def throttle_policy(self) -> ThrottlePolicy:
+        """The throttle's numbers."""
+        return self._throttle.policy
+
+    def is_enrolled(self, subject: str) -> bool:
+        """Whether ``subject`` has a *confirmed* enrollment (for administrators).
+
+        Public-facing flows should not expose this: see :meth:`begin`.
+        """
+        return self._store.get_enrollment(subject, self._method) is not None
+
+    # Authentication --------------------------------------------------------------
+    def begin(self, subject: str, *, context: ClientContext | None = None) -> Challenge:
+        """Open a challenge for ``subject``.
+
+        The challenge has the same shape whether or not ``subject`` is enrolled,
+        and nothing is read from the enrollment, so it reveals nothing. Several
+        challenges of one subject may be live at once (a phone and a kiosk);
+        the time step or counter, not the challenge, prevents replay.
+
+        Raises:
+            MalformedInput: ``subject`` is not a usable subject id.
+        """
+        subject = subject_of(subject)
+        now = self._clock.now()
+        challenge = Challenge(
+            id=Challenge.new_id(self._random),
+            subject=subject,
+            method=self._method,
+            created_at=now,
+            expires_at=now + self._challenge_ttl,
+        )
+        self._store.create_challenge(
+            ChallengeRecord(
+                challenge=challenge,
+                slot=f"{self._method}:{subject}:{challenge.id}",
+                max_attempts=self._challenge_attempts,
+            )
+        )
+        self._record(AuditAction.BEGIN, Outcome.INFO, subject, context=context, now=now)
+        return challenge
+
+    def verify(
+        self,
+        challenge: Challenge | str,
+        response: str,
+        *,
+        context: ClientContext | None = None,
+    ) -> AuthResult:
+        """Check ``response`` for a challenge from :meth:`begin`.
+
+        Only the challenge id is used; subject and expiry come from the store.
+
+        Raises:
+            ChallengeNotFound: unknown id, or a challenge of another method.
+            ChallengeExpired: the challenge's lifetime is over.
+            ChallengeUsed: already used, or burnt by too many wrong codes.
+            InvalidCode: the code is wrong (or the subject is not enrolled).
+            TokenReplayed: the code (its time step or counter) was already used.
+            VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
+            MalformedInput: the code has characters other than digits, spaces and dashes.
+        """
+        challenge_id = challenge_id_of(challenge)
+        now = self._clock.now()
+        record = self._store.get_challenge(challenge_id)
+        failure = challenge_failure(record, self._method, now)
+        if failure is not None:
+            subject = record.challenge.subject if record is not None else None
+            self._record(
+                AuditAction.VERIFY,
+                Outcome.FAILURE,
+                subject,
+                context=context,
+                now=now,
+                reason=failure.reason,
+            )
+            raise failure
+        assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
+        subject = record.challenge.subject
+        enrollment = self._store.get_enrollment(subject, self._method)
+        return self._check(
+            _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
+        )
+
+    def verify_code(
+        self, subject: str, code: str, *, context: ClientContext | None = None
+    ) -> AuthResult:
+        """Check a code for ``subject`` without a challenge (one-request logins, the CLI).
+
+        Same throttling, replay protection and audit as :meth:`verify`.
+
+        Raises:
+            InvalidCode: the code is wrong (or the subject is not enrolled).
+            TokenReplayed: the code (its time step or counter) was already used.
+            VerificationThrottled: wait ``retry_after`` seconds (``LockedOut`` when locked).
+            MalformedInput: the code has characters other than digits, spaces and dashes,
+                or ``subject`` is not a usable subject id.
+        """
+        subject = subject_of(subject)
+        now = self._clock.now()
+        enrollment = self._store.get_enrollment(subject, self._method)
+        return self._check(_Request(subject, code, context, now, enrollment))
+
+    def _check(self, request: _Request) -> AuthResult:
+        """Decide ``request``: count it, check the code, audit the outcome."""
+        raise NotImplementedError
+
+    def _acquire(
+        self,
+        subject: str,
+        context: ClientContext | None,
+        now: dt.datetime,
+        action: AuditAction,
+        *,
+        generation: int | None = None,
+    ) -> _Trial:
+        """Count one attempt before checking it (see the module docstring), or refuse it."""
+        try:
+            attempt = self._throttle.acquire(subject, context, generation=generation)
+        except VerificationThrottled as exc:
+            details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
+            self._record(
+                action,
+                Outcome.FAILURE,
+                subject,
+                context=context,
+                now=now,
+                details=details,
+                reason=exc.reason,
+            )
+            raise
+        return _Trial(subject=subject, context=context, now=now, action=action, attempt=attempt)
+
+    @contextlib.contextmanager
+    def _malformed_audited(
+        self,
+        subject: str,
+        context: ClientContext | None,
+        now: dt.datetime,
+        action: AuditAction,
+    ) -> Iterator[None]:
+        """Audit a :class:`MalformedInput` raised inside the block, and let it propagate."""
+        try:
+            yield
+        except MalformedInput:
+            self._record(
+                action,
+                Outcome.FAILURE,
+                subject,
+                context=context,
+                now=now,
+                reason=Reason.MALFORMED_CODE,
+            )
+            raise
+
+    def _failed(
+        self,
+        kind: type[AuthenticationFailed],
+        trial: _Trial,
+        *,
+        challenge_id: str | None,
+    ) -> AuthenticationFailed:
+        """Audit a failed attempt (and a lockout it caused); return the error to raise.
+
+        ``challenge_id``, if given, is charged one wrong attempt.
+        """
+        attempt = trial.attempt
+        error = kind(remaining_attempts=attempt.remaining_attempts)
+        if challenge_id is not None:
+            self._store.count_attempt(challenge_id)
+        self._record(
+            trial.action,
+            Outcome.FAILURE,
+            trial.subject,
+            context=trial.context,
+            now=trial.now,
+            reason=error.reason,
+        )
+        if attempt.remaining_attempts == 0:
+            policy = self._throttle.policy
+            self._record(
+                AuditAction.LOCKOUT,
+                Outcome.INFO,
+                trial.subject,
+                context=trial.context,
+                now=trial.now,
+                details={
+                    "attempts": str(attempt.count),
+                    "duration": f"{policy.lockout_duration:.0f}",
+                },
+                reason=Reason.LOCKED_OUT,
+            )
+        return error
+
+    def _consume_challenge(self, trial: _Trial, challenge_id: str | None) -> None:
+        """Use up the challenge, if any; a racing request that used it first wins.
+
+        Raises:
+            ChallengeUsed: the challenge was used meanwhile.
+        """
+        if (
+            challenge_id is not None
+            and self._store.consume_challenge(challenge_id, trial.now) is None
+        ):
+            raise self._failed(ChallengeUsed, trial, challenge_id=None)
+
+    def _revoked(self, subject: str, removed: bool, context: ClientContext | None) -> bool:
+        """Audit a revocation (a success if there was something to remove); return ``removed``."""
+        self._record(
+            AuditAction.REVOKE,
+            Outcome.SUCCESS if removed else Outcome.INFO,
+            subject,
+            context=context,
+            now=self._clock.now(),
+        )
+        return removed
+
+    def _succeeded(self, trial: _Trial, details: Mapping[str, str]) -> AuthResult:
+        """Audit an accepted attempt and return its result."""
+        event_id = self._record(
+            trial.action,
+            Outcome.SUCCESS,
+            trial.subject,
+            context=trial.context,
+            now=trial.now,
+            details=details,
+        )
+        return AuthResult(
+            subject=trial.subject,
+            method=self._method,
+            authenticated_at=trial.now,
+            assurance=self.assurance,
+            audit_event_id=event_id,
+            details=details,
+        )
+
+    def _record(
+        self,
+        action: AuditAction,
+        outcome: Outcome,
+        subject: str | None,
+        *,
+        context: ClientContext | None,
+        now: dt.datetime,
+        details: Mapping[str, str] | None = None,
+        reason: Reason | None = None,
+    ) -> str:
+        return record_event(
+            self._audit,
+            at=now,
+            action=action,
+            method=self._method,
+            outcome=outcome,
+            subject=subject,
+            client=context,
+            reason=reason,
+            details=details,
+        )

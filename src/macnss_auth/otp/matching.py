@@ -1,0 +1,277 @@
+"""The TOTP/HOTP decision as pure functions: which candidate counter a code matches.
+
+:func:`match_totp` and :func:`match_hotp` take everything they need as
+keyword arguments (the secret, the parameters, the code, the time or the
+counter) and return a frozen record, or None when no candidate matches. They
+read no clock and touch no store: the authenticators
+(:class:`~macnss_auth.otp.totp.TotpAuthenticator`,
+:class:`~macnss_auth.otp.hotp.HotpAuthenticator`) are the shell that reads
+the counter, counts the attempt, and makes a match count with the store's
+atomic ``advance``. A match is therefore not yet an acceptance.
+
+Codes come from pyotp and are compared with the candidates nearest first, as
+strings in constant time, so leading zeros matter and timing says nothing
+about how close a wrong guess was: a wrong code always costs every candidate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import attrs
+import pyotp
+
+from macnss_auth.errors import ConfigurationError, MalformedInput
+from macnss_auth.otp.codes import codes_equal, normalize_code
+from macnss_auth.otp.enrollment import OtpParameters
+from macnss_auth.secret import Secret
+
+__all__ = [
+    "MAX_DIGITS",
+    "MIN_DIGITS",
+    "REPLAY_LOOK_BEHIND",
+    "CodeMatch",
+    "HotpMatch",
+    "TotpMatch",
+    "find_counter",
+    "match_hotp",
+    "match_totp",
+    "normalize_otp_code",
+    "otp_codes",
+    "time_step",
+    "totp_offsets",
+]
+
+#: Counters just behind the expected one whose codes are reported as replayed.
+REPLAY_LOOK_BEHIND = 3
+# Every length an enrollment may have (OtpParameters accepts 6 to 8 digits).
+MIN_DIGITS = 6
+MAX_DIGITS = 8
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class _PyOtp(pyotp.OTP):
+    """pyotp's HOTP core over raw secret bytes.
+
+    pyotp keeps secrets as base32 text and decodes them for every code; we
+    hold the bytes already (opened from the store), so ``byte_secret`` returns
+    them directly. Code generation itself (HMAC, RFC 4226 §5.3 dynamic
+    truncation, zero-padding) is pyotp's.
+    """
+
+    def __init__(self, secret: bytes, parameters: OtpParameters) -> None:
+        self._raw = secret
+        super().__init__("", digits=parameters.digits, digest=parameters.algorithm.digest)
+
+    def byte_secret(self) -> bytes:
+        return self._raw
+
+
+def otp_codes(secret: Secret, parameters: OtpParameters, counters: Sequence[int]) -> list[str]:
+    """The codes of ``counters`` (RFC 4226 §5.3), in order."""
+    otp = _PyOtp(secret.reveal(), parameters)
+    return [otp.generate_otp(counter) for counter in counters]
+
+
+class CodeMatch(Protocol):
+    """What the authenticator shell needs from a match, whatever the method."""
+
+    @property
+    def advance_to(self) -> int:
+        """What ``Store.advance`` must accept for the match to count."""
+        ...
+
+    @property
+    def replayed(self) -> bool:
+        """The code belongs to a counter already passed: refuse it without a store write."""
+        ...
+
+    def details(self) -> Mapping[str, str]:
+        """Non-secret facts for the result and the audit record."""
+        ...
+
+
+@attrs.frozen
+class HotpMatch:
+    """An HOTP code that equals the code of ``counter``.
+
+    Attributes:
+        counter: the matched counter.
+        skipped: counters passed over between the expected one and ``counter``
+            (0 for the expected one); None for a replayed code.
+        replayed: ``counter`` is just behind the expected one: the code was
+            already used (or lost a race) and must never be accepted.
+    """
+
+    counter: int
+    skipped: int | None
+    replayed: bool = False
+
+    @property
+    def advance_to(self) -> int:
+        """The next counter once this one is used."""
+        return self.counter + 1
+
+    def details(self) -> Mapping[str, str]:
+        """``counter`` (and ``skipped``, if not replayed) as the result reports them."""
+        if self.skipped is None:
+            return {"counter": str(self.counter)}
+        return {"counter": str(self.counter), "skipped": str(self.skipped)}
+
+
+@attrs.frozen
+class TotpMatch:
+    """A TOTP code that equals the code of time step ``step``.
+
+    Attributes:
+        step: the matched time step (RFC 6238 §4.2).
+        drift: ``step`` minus the current step (positive: the phone is ahead).
+    """
+
+    step: int
+    drift: int
+
+    @property
+    def advance_to(self) -> int:
+        """The step itself: a later code must have a higher step."""
+        return self.step
+
+    @property
+    def replayed(self) -> bool:
+        """Never: a TOTP replay is the store refusing ``advance_to``."""
+        return False
+
+    def details(self) -> Mapping[str, str]:
+        """``step`` and ``drift`` as the result reports them."""
+        return {"step": str(self.step), "drift": str(self.drift)}
+
+
+def time_step(now: dt.datetime, period: int) -> int:
+    """RFC 6238 §4.2: ``floor((now - T0) / period)`` with ``T0`` the Unix epoch.
+
+    Exact integer arithmetic on an aware datetime.
+    """
+    return (now - _EPOCH) // dt.timedelta(seconds=period)
+
+
+def normalize_otp_code(code: object) -> str:
+    """Digits of any length an enrollment may have (6 to 8), else MalformedInput.
+
+    The length is *not* checked against the subject's enrollment: a code of
+    the wrong length fails as a wrong code (InvalidCode), for enrolled and
+    unknown subjects alike, or the error type would tell an 8-digit
+    enrollment from no enrollment.
+
+    Not cached: the argument is whatever the client sent (a list is not
+    hashable), and a cache of recent codes is a store of secrets.
+
+    Raises:
+        MalformedInput: (``field="code"``) not 6 to 8 digits after normalization.
+    """
+    digits = normalize_code(code)
+    if not MIN_DIGITS <= len(digits) <= MAX_DIGITS:
+        raise MalformedInput(
+            f"the code must have {MIN_DIGITS} to {MAX_DIGITS} digits", field="code"
+        )
+    return digits
+
+
+def find_counter(
+    *, secret: Secret, parameters: OtpParameters, code: str, counters: Sequence[int]
+) -> int | None:
+    """The index of the first counter in ``counters`` whose code equals ``code``.
+
+    Each comparison is constant-time; the search stops at the first match.
+    That reveals only *which* candidate matched, to someone who already
+    knows the code was right; a wrong code always costs every candidate.
+    """
+    otp = _PyOtp(secret.reveal(), parameters)
+    for index, counter in enumerate(counters):
+        if codes_equal(otp.generate_otp(counter), code):
+            return index
+    return None
+
+
+def totp_offsets(window: int) -> tuple[int, ...]:
+    """Step offsets within ``window`` of now, nearest first: 0, -1, +1, -2, +2..."""
+    if window < 0:
+        raise ConfigurationError("the TOTP window must not be negative")
+    return tuple(sorted(range(-window, window + 1), key=lambda o: (abs(o), o)))
+
+
+def match_totp(
+    *,
+    secret: Secret,
+    parameters: OtpParameters,
+    code: object,
+    at: dt.datetime,
+    window: int,
+) -> TotpMatch | None:
+    """The time step within ``window`` steps of ``at`` whose code is ``code``, nearest first.
+
+    Args:
+        secret: the shared secret.
+        parameters: algorithm, digits and period.
+        code: what the person typed (normalized here: spaces, dashes, Arabic-Indic digits).
+        at: the server's time (from a trusted clock, never the client's).
+        window: steps accepted on either side of the current one.
+
+    Returns:
+        The match, or None if no step in the window has this code. Whether
+        the step was already used is the caller's store's decision.
+
+    Raises:
+        MalformedInput: the code is not 6 to 8 digits.
+        ConfigurationError: a negative window.
+    """
+    digits = normalize_otp_code(code)
+    current = time_step(at, parameters.period)
+    steps = [current + o for o in totp_offsets(window) if current + o >= 0]
+    index = find_counter(secret=secret, parameters=parameters, code=digits, counters=steps)
+    if index is None:
+        return None
+    return TotpMatch(step=steps[index], drift=steps[index] - current)
+
+
+def match_hotp(
+    *,
+    secret: Secret,
+    parameters: OtpParameters,
+    code: object,
+    counter: int,
+    look_ahead: int,
+    look_behind: int = REPLAY_LOOK_BEHIND,
+) -> HotpMatch | None:
+    """The counter from ``counter`` to ``counter + look_ahead`` whose code is ``code``.
+
+    If none matches, the ``look_behind`` counters just before ``counter`` are
+    searched too: a code of one of them was just used (or lost a race), and
+    is returned as ``replayed`` so that it is reported as such and never accepted.
+
+    Args:
+        secret: the shared secret.
+        parameters: algorithm and digits.
+        code: what the person typed (normalized here).
+        counter: the next counter expected (RFC 4226 §7.2).
+        look_ahead: counters checked beyond ``counter`` (RFC 4226 §7.4).
+        look_behind: counters before ``counter`` reported as replayed.
+
+    Returns:
+        The match, or None if no counter in either range has this code.
+
+    Raises:
+        MalformedInput: the code is not 6 to 8 digits.
+    """
+    digits = normalize_otp_code(code)
+    ahead = range(counter, counter + look_ahead + 1)
+    index = find_counter(secret=secret, parameters=parameters, code=digits, counters=ahead)
+    if index is not None:
+        return HotpMatch(counter=ahead[index], skipped=index)
+    behind = range(max(counter - look_behind, 0), counter)
+    index = find_counter(secret=secret, parameters=parameters, code=digits, counters=behind)
+    if index is None:
+        return None
+    return HotpMatch(counter=behind[index], skipped=None, replayed=True)
