@@ -194,6 +194,114 @@ _TEXTS: Mapping[Reason, _Texts] = {
             "ar": "هذه اللغة غير متاحة.",
         }
     },
+    # Passkeys: only a passkey ceremony gives these reasons.
+    Reason.ORIGIN_MISMATCH: {
+        "*": {
+            "en": (
+                "The passkey was used on another site. Open this service's own page and try again."
+            ),
+            "fr": (
+                "La clé d'accès a été utilisée sur un autre site. Ouvrez la page de ce service "
+                "et réessayez."
+            ),
+            "ar": "استُعمل مفتاح المرور على موقع آخر. افتح صفحة هذه الخدمة وأعد المحاولة.",
+        }
+    },
+    Reason.RP_ID_MISMATCH: {
+        "*": {
+            "en": "This passkey belongs to another site. Use the passkey made for this service.",
+            "fr": (
+                "Cette clé d'accès appartient à un autre site. Utilisez celle créée pour ce "
+                "service."
+            ),
+            "ar": "مفتاح المرور هذا لموقع آخر. استعمل المفتاح الخاص بهذه الخدمة.",
+        }
+    },
+    Reason.CHALLENGE_MISMATCH: {
+        "*": {
+            "en": "The passkey answered another sign-in attempt. Please start again.",
+            "fr": "La clé d'accès a répondu à une autre tentative de connexion. Recommencez.",
+            "ar": "أجاب مفتاح المرور عن محاولة دخول أخرى. ابدأ من جديد.",
+        }
+    },
+    Reason.UNKNOWN_CREDENTIAL: {
+        "*": {
+            "en": "This passkey is not (or no longer) registered. Use another way.",
+            "fr": "Cette clé d'accès n'est pas (ou plus) enregistrée. Choisissez un autre moyen.",
+            "ar": "مفتاح المرور هذا غير مسجل أو لم يعد مسجلا. اختر وسيلة أخرى.",
+        }
+    },
+    Reason.INVALID_SIGNATURE: {
+        "*": {
+            "en": "The passkey's signature is not valid. Try again or use another way.",
+            "fr": (
+                "La signature de la clé d'accès n'est pas valide. Réessayez ou choisissez un "
+                "autre moyen."
+            ),
+            "ar": "توقيع مفتاح المرور غير صالح. أعد المحاولة أو اختر وسيلة أخرى.",
+        }
+    },
+    Reason.USER_NOT_PRESENT: {
+        "*": {
+            "en": "Your device did not confirm that you were there. Try again.",
+            "fr": "Votre appareil n'a pas confirmé votre présence. Réessayez.",
+            "ar": "لم يؤكد جهازك حضورك. أعد المحاولة.",
+        }
+    },
+    Reason.USER_NOT_VERIFIED: {
+        "*": {
+            "en": "Your device did not check your fingerprint, face or screen lock. Try again.",
+            "fr": (
+                "Votre appareil n'a pas vérifié votre empreinte, votre visage ou le "
+                "verrouillage d'écran. Réessayez."
+            ),
+            "ar": "لم يتحقق جهازك من بصمتك أو وجهك أو قفل الشاشة. أعد المحاولة.",
+        }
+    },
+    Reason.SIGN_COUNT_REGRESSED: {
+        "*": {
+            "en": (
+                "This passkey may have been copied, so it was refused. Use another way and "
+                "contact us."
+            ),
+            "fr": (
+                "Cette clé d'accès a peut-être été copiée ; elle a été refusée. Choisissez un "
+                "autre moyen et contactez-nous."
+            ),
+            "ar": "ربما نُسخ مفتاح المرور هذا، فرُفض. اختر وسيلة أخرى واتصل بنا.",
+        }
+    },
+    Reason.BACKUP_STATE_INVALID: {
+        "*": {
+            "en": "Your device answered in a way that is not possible. Use another way.",
+            "fr": "Votre appareil a répondu d'une façon impossible. Choisissez un autre moyen.",
+            "ar": "أجاب جهازك بطريقة غير ممكنة. اختر وسيلة أخرى.",
+        }
+    },
+    Reason.ATTESTATION_UNTRUSTED: {
+        "*": {
+            "en": "This kind of device is not accepted for passkeys here. Use another device.",
+            "fr": (
+                "Ce type d'appareil n'est pas accepté ici pour les clés d'accès. Utilisez un "
+                "autre appareil."
+            ),
+            "ar": "هذا النوع من الأجهزة غير مقبول هنا لمفاتيح المرور. استعمل جهازا آخر.",
+        }
+    },
+    Reason.CREDENTIAL_EXISTS: {
+        "*": {
+            "en": "This passkey is already registered.",
+            "fr": "Cette clé d'accès est déjà enregistrée.",
+            "ar": "مفتاح المرور هذا مسجل من قبل.",
+        }
+    },
+    Reason.CREDENTIAL_LIMIT: {
+        "*": {
+            "en": "You have the most passkeys allowed. Remove one first.",
+            "fr": "Vous avez le nombre maximal de clés d'accès. Supprimez-en une d'abord.",
+            "ar": "لديك أقصى عدد مسموح به من مفاتيح المرور. احذف واحدا أولا.",
+        }
+    },
 }
 _GENERIC: Mapping[str, str] = {
     "en": "That did not work. Please try again or use another way.",

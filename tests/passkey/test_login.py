@@ -452,3 +452,21 @@ def test_the_policy_knows_the_capability(setup: Setup, phone: VirtualAuthenticat
     challenge = policy.begin(SUBJECT, "passkey")
     result = policy.verify(challenge.id, phone.get(challenge.data["options"]))
     assert result.method == "passkey"
+
+
+def test_the_policy_words_a_passkey_refusal_in_each_language(
+    setup: Setup, phone: VirtualAuthenticator
+) -> None:
+    policy = Policy(
+        authenticators=[(setup.passkeys, AssuranceLevel.SUBSTANTIAL)],
+        store=setup.store,
+        clock=setup.clock,
+    )
+    challenge = policy.begin(SUBJECT, "passkey")
+    with pytest.raises(AuthenticationFailed) as info:
+        policy.verify(challenge.id, phone.get(challenge.data["options"], sign_count=0, uv=False))
+    assert info.value.reason is Reason.USER_NOT_VERIFIED
+    texts = {lang: policy.explain(info.value, language=lang) for lang in ("ar", "fr", "en")}
+    assert texts["en"].startswith("Your device did not check your fingerprint")
+    assert "empreinte" in texts["fr"]
+    assert "بصمتك" in texts["ar"]
