@@ -365,8 +365,9 @@ def test_malformed_responses_are_malformed_input(
     setup: Setup, phone: VirtualAuthenticator, response: Any
 ) -> None:
     challenge = setup.passkeys.begin(SUBJECT)
-    with pytest.raises(MalformedInput):
+    with pytest.raises(MalformedInput) as info:
         setup.passkeys.verify(challenge, response)
+    assert info.value.reason is Reason.MALFORMED_RESPONSE
     assert setup.last_event().reason == Reason.MALFORMED_RESPONSE.value
     # The challenge served its one attempt.
     with pytest.raises(ChallengeUsed):
