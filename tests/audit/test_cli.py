@@ -62,9 +62,13 @@ def test_verify_reports_the_first_bad_record(tmp_path: Path) -> None:
     rewrite(log, lambda lines: lines[:2] + lines[3:])
     code, out = _run("verify", str(log_path(log)))
     assert code == 1
-    assert out.strip() == (
+    lines = out.splitlines()
+    assert lines[0] == (
         "BROKEN at record 3 (line/row 3): missing: record 3 is absent (next present is 4)"
     )
+    assert lines[1].startswith("intact through record 2 of 4 read")
+    assert lines[3].split()[:4] == ["3", "3", "missing", "seq"]
+    assert len(lines) == 4
 
 
 def test_verify_with_expected_head_detects_truncation(tmp_path: Path) -> None:

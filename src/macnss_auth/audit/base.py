@@ -10,6 +10,7 @@ yields what is stored, in storage order.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -23,16 +24,33 @@ from macnss_auth.audit.chain import (
     seal,
     verify_records,
 )
-from macnss_auth.audit.errors import AuditFormatError, AuditKeyError
-from macnss_auth.audit.events import AuditEvent
+from macnss_auth.audit.errors import AuditEventRejected, AuditFormatError, AuditKeyError
+from macnss_auth.audit.events import AuditAction, AuditEvent, Outcome
 from macnss_auth.audit.record import event_body
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.audit.signing import (
+    CHECKPOINT_METHOD,
+    AuditPublicKey,
+    AuditSigner,
+    checkpoint_details,
+)
+from macnss_auth.audit.verify import ChainReport, check_records
 from macnss_auth.secret import Secret
 
-__all__ = ["ChainedAuditLog", "Sealer"]
+__all__ = ["ChainedAuditLog", "Sealer", "refuse_checkpoint"]
 
 Sealer = Callable[["Mapping[str, Any] | None"], dict[str, Any]]
 """Given the last stored record (``None`` for an empty log), the sealed record that follows it."""
+
+
+def refuse_checkpoint(event: AuditEvent) -> None:
+    """Refuse a caller's event posing as a checkpoint: only the log writes those.
+
+    Raises:
+        AuditEventRejected: the event's action is ``checkpoint``.
+    """
+    if event.action == AuditAction.CHECKPOINT:
+        raise AuditEventRejected("checkpoints are written by the log itself", field="action")
 
 
 class ChainedAuditLog(abc.ABC):
@@ -45,6 +63,12 @@ class ChainedAuditLog(abc.ABC):
         pseudonym_key: HMAC key for subjects; without it subjects are stored as given.
         screen: refuses secret-looking events (:class:`SecretScreen`); ``None``
             turns screening off (not recommended).
+        signer: an Ed25519 key (:class:`AuditSigner`) that signs checkpoints, so that
+            a verifier holding only its public key can check the log (see
+            :mod:`macnss_auth.audit.signing`).
+        checkpoint_every: with a signer, write a checkpoint after every this many
+            records (``None``: only when :meth:`checkpoint` is called). With several
+            writers on one log, the period holds on average, not exactly.
     """
 
     def __init__(
@@ -53,12 +77,67 @@ class ChainedAuditLog(abc.ABC):
         chain_key: bytes | Secret | ChainKey | None = None,
         pseudonym_key: bytes | Secret | None = None,
         screen: SecretScreen | None = DEFAULT_SCREEN,
+        signer: AuditSigner | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
         self._chain_key = coerce_key(chain_key)
         if pseudonym_key is not None and not isinstance(pseudonym_key, Secret):
             pseudonym_key = Secret(pseudonym_key)
         self._pseudonym_key = pseudonym_key
         self._screen = screen
+        if checkpoint_every is not None and (signer is None or checkpoint_every < 1):
+            raise AuditKeyError("checkpoint_every needs a signer and a positive count")
+        self._signer = signer
+        self._checkpoint_every = checkpoint_every
+
+    def _sealer(self, body: Mapping[str, Any]) -> Sealer:
+        key = self._chain_key
+
+        def sealer(last: Mapping[str, Any] | None) -> dict[str, Any]:
+            if last is None:
+                return seal(body, previous=EMPTY_HEAD, key=key)
+            ours = None if key is None else key.kid
+            if last["kid"] != ours:
+                # Appending keyed records to an unkeyed chain (or under another key)
+                # would leave a log that no single key verifies.
+                theirs = "unkeyed" if last["kid"] is None else f"keyed with kid {last['kid']}"
+                mine = "no key" if ours is None else f"the key with kid {ours}"
+                raise AuditKeyError(f"this log is {theirs}; this writer has {mine}")
+            return seal(body, previous=ChainHead(last["seq"], last["hash"]), key=key)
+
+        return sealer
+
+    def _due(self, sequence: int) -> bool:
+        # Every (every + 1)-th slot is a checkpoint: N records, a checkpoint, N records...
+        every = self._checkpoint_every
+        return every is not None and sequence % (every + 1) == every
+
+    def checkpoint(self, *, at: dt.datetime) -> str:
+        """Append a checkpoint signing the chain so far; return its id.
+
+        Call it when a writer stops, or on a schedule, so that the last records
+        are covered too (``checkpoint_every`` covers the rest).
+
+        Raises:
+            AuditKeyError: this log has no signer, or is chained under another key.
+            AuditEventRejected: ``at`` is not timezone-aware.
+        """
+        signer = self._signer
+        if signer is None:
+            raise AuditKeyError("this log has no signer: pass signer=AuditSigner(...)")
+        event = AuditEvent(
+            at=at, action=AuditAction.CHECKPOINT, method=CHECKPOINT_METHOD, outcome=Outcome.INFO
+        )
+        template = event_body(event, pseudonym_key=None)
+
+        def sealer(last: Mapping[str, Any] | None) -> dict[str, Any]:
+            # The signature covers the head this record follows, known only under the lock.
+            previous = EMPTY_HEAD if last is None else ChainHead(last["seq"], last["hash"])
+            details = checkpoint_details(signer, sequence=previous.sequence, digest=previous.hash)
+            return self._sealer({**template, "details": details})(last)
+
+        record = self._append(sealer, event)
+        return str(record["seq"])
 
     @property
     def keyed(self) -> bool:
@@ -74,24 +153,13 @@ class ChainedAuditLog(abc.ABC):
             AuditKeyError: the log is chained under another key (or none) than this writer's.
             StoreError: the sink could not write.
         """
+        refuse_checkpoint(event)
         if self._screen is not None:
             self._screen.check(event)
         body = event_body(event, pseudonym_key=self._pseudonym_key)
-        key = self._chain_key
-
-        def sealer(last: Mapping[str, Any] | None) -> dict[str, Any]:
-            if last is None:
-                return seal(body, previous=EMPTY_HEAD, key=key)
-            ours = None if key is None else key.kid
-            if last["kid"] != ours:
-                # Appending keyed records to an unkeyed chain (or under another key)
-                # would leave a log that no single key verifies.
-                theirs = "unkeyed" if last["kid"] is None else f"keyed with kid {last['kid']}"
-                mine = "no key" if ours is None else f"the key with kid {ours}"
-                raise AuditKeyError(f"this log is {theirs}; this writer has {mine}")
-            return seal(body, previous=ChainHead(last["seq"], last["hash"]), key=key)
-
-        record = self._append(sealer, event)
+        record = self._append(self._sealer(body), event)
+        if self._due(record["seq"]):
+            self.checkpoint(at=event.at)
         return str(record["seq"])
 
     @abc.abstractmethod
@@ -131,3 +199,20 @@ class ChainedAuditLog(abc.ABC):
             AuditKeyError: the stored records are keyed but this log has no key.
         """
         return verify_records(self.stored(), key=self._chain_key, expected_head=expected_head)
+
+    def check(
+        self,
+        *,
+        public_key: AuditPublicKey | None = None,
+        expected_head: ChainHead | None = None,
+    ) -> ChainReport:
+        """Every fault of the whole log, with this log's own key (and signer's public key).
+
+        Raises:
+            AuditKeyError: the stored records are keyed but this log has no key.
+        """
+        if public_key is None and self._signer is not None:
+            public_key = self._signer.public_key
+        return check_records(
+            self.stored(), key=self._chain_key, public_key=public_key, expected_head=expected_head
+        )

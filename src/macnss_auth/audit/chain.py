@@ -42,13 +42,8 @@ from typing import Any
 
 import attrs
 
-from macnss_auth.audit.errors import (
-    AuditChainBroken,
-    AuditFormatError,
-    AuditKeyError,
-    ChainFault,
-)
-from macnss_auth.audit.record import FORMAT_VERSION, GENESIS_HASH, canonical_json, parse_record
+from macnss_auth.audit.errors import AuditFormatError, AuditKeyError
+from macnss_auth.audit.record import FORMAT_VERSION, GENESIS_HASH, canonical_json
 from macnss_auth.errors import MalformedInput
 from macnss_auth.secret import Secret
 
@@ -231,115 +226,20 @@ def verify_records(
     key: bytes | Secret | ChainKey | None = None,
     expected_head: ChainHead | None = None,
 ) -> VerifiedChain:
-    """Verify a chain of records given in storage order.
+    """Verify a chain of records given in storage order; raise at the first fault.
 
     ``records`` are records (mappings), or (position, record-or-format-error)
     pairs as the file readers produce them, so that an unreadable line is
     reported as a broken chain at its place.
+    :func:`~macnss_auth.audit.check_records` reports every fault instead.
 
     Raises:
         AuditChainBroken: at the first bad record, with ``sequence`` and ``reason``.
         AuditKeyError: the log is keyed and no key was given (there is nothing
             to check the MACs against).
     """
-    chain_key = coerce_key(key)
-    pairs: list[tuple[int, dict[str, Any] | AuditFormatError]] = []
-    for index, entry in enumerate(records, start=1):
-        position, raw = entry if isinstance(entry, tuple) else (index, entry)
-        parsed: dict[str, Any] | AuditFormatError = raw if isinstance(raw, AuditFormatError) else {}
-        if not isinstance(raw, AuditFormatError):
-            try:
-                parsed = parse_record(dict(raw), position=position)
-            except AuditFormatError as exc:
-                parsed = exc
-        pairs.append((position, parsed))
-    # Where each sequence number first sits, to tell a reorder from a deletion.
-    later: dict[int, int] = {}
-    for index, (_, stored) in enumerate(pairs):
-        if not isinstance(stored, AuditFormatError):
-            later.setdefault(stored["seq"], index)
+    from macnss_auth.audit.verify import check_records  # noqa: PLC0415 (verify builds on chain)
 
-    previous = EMPTY_HEAD
-    for index, (position, item) in enumerate(pairs):
-        expected = previous.sequence + 1
-        if isinstance(item, AuditFormatError):
-            raise AuditChainBroken(
-                f"unreadable record: {item}",
-                sequence=expected,
-                reason=ChainFault.MALFORMED,
-                position=position,
-            )
-        kid = item["kid"]
-        if chain_key is None and kid is not None:
-            raise AuditKeyError("this log is keyed: give the chain key to verify it")
-        if chain_key is not None:
-            if kid is None:
-                raise AuditChainBroken(
-                    "the record has no MAC although the log is verified with a key",
-                    sequence=expected,
-                    reason=ChainFault.NOT_KEYED,
-                    position=position,
-                )
-            if not hmac.compare_digest(str(kid), chain_key.kid):
-                raise AuditChainBroken(
-                    f"the record was chained under key {kid}, not the given key {chain_key.kid}",
-                    sequence=expected,
-                    reason=ChainFault.WRONG_KEY,
-                    position=position,
-                )
-        body = {name: value for name, value in item.items() if name != "hash"}
-        if not hmac.compare_digest(record_hash(body, chain_key), str(item["hash"])):
-            raise AuditChainBroken(
-                "the record's content does not match its hash: it was edited"
-                + (" or forged" if chain_key is not None else ""),
-                sequence=expected,
-                reason=ChainFault.HASH_MISMATCH,
-                position=position,
-            )
-        seq = item["seq"]
-        if seq != expected:
-            moved = later.get(expected, -1) > index
-            if seq < expected:
-                message = f"found record {seq} again after record {previous.sequence}"
-            elif moved:
-                message = f"found record {seq} where record {expected} belongs"
-            else:
-                message = f"record {expected} is absent (next present is {seq})"
-            raise AuditChainBroken(
-                message,
-                sequence=expected,
-                reason=ChainFault.OUT_OF_ORDER if seq < expected or moved else ChainFault.MISSING,
-                position=position,
-            )
-        if not hmac.compare_digest(str(item["prev"]), previous.hash):
-            raise AuditChainBroken(
-                "the record does not link to the hash of the record before it",
-                sequence=expected,
-                reason=ChainFault.PREV_MISMATCH,
-                position=position,
-            )
-        previous = ChainHead(seq, str(item["hash"]))
-        if expected_head is not None and seq == expected_head.sequence:
-            _check_head(previous, expected_head, position)
-
-    if expected_head is not None:
-        if expected_head.sequence > previous.sequence:
-            raise AuditChainBroken(
-                f"the log ends at record {previous.sequence} but record "
-                f"{expected_head.sequence} was saved as the head: the tail was cut off",
-                sequence=previous.sequence + 1,
-                reason=ChainFault.TRUNCATED,
-            )
-        if expected_head.sequence == 0:
-            _check_head(EMPTY_HEAD, expected_head, None)
-    return VerifiedChain(count=len(pairs), head=previous, keyed=chain_key is not None)
-
-
-def _check_head(found: ChainHead, expected: ChainHead, position: int | None) -> None:
-    if not hmac.compare_digest(found.hash, expected.hash.lower()):
-        raise AuditChainBroken(
-            "the record's hash differs from the saved head: the history was rewritten",
-            sequence=found.sequence,
-            reason=ChainFault.HEAD_MISMATCH,
-            position=position,
-        )
+    report = check_records(records, key=key, expected_head=expected_head)
+    report.raise_first()
+    return VerifiedChain(count=report.count, head=report.head, keyed=report.keyed)

@@ -51,6 +51,8 @@ class ChainFault(str, enum.Enum):
     """The log ends before the externally saved head: its tail was cut off."""
     HEAD_MISMATCH = "head_mismatch"
     """The record at the saved head's sequence has another hash: history was rewritten."""
+    BAD_SIGNATURE = "bad_signature"
+    """A checkpoint's Ed25519 signature does not hold under the given public key."""
 
 
 class AuditError(MacnssAuthError):

@@ -38,6 +38,8 @@ class AuditAction(str, enum.Enum):
     RESYNC = "resync"
     RECOVERY = "recovery"
     REVOKE = "revoke"
+    CHECKPOINT = "checkpoint"
+    """Written by the log itself: an Ed25519 signature over the chain so far."""
 
 
 class Outcome(str, enum.Enum):

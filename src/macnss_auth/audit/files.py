@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from macnss_auth.audit.base import ChainedAuditLog
 from macnss_auth.audit.chain import ChainHead, ChainKey, Stored, VerifiedChain, verify_records
-from macnss_auth.audit.errors import AuditFormatError
+from macnss_auth.audit.errors import AuditFormatError, ChainFault
 from macnss_auth.audit.jsonl import JsonLinesAuditLog, read_jsonl
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.audit.signing import AuditPublicKey, AuditSigner
 from macnss_auth.audit.sqlite import SQLITE_MAGIC, SQLiteAuditLog, read_sqlite
+from macnss_auth.audit.verify import ChainReport, check_records
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.secret import Secret
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "check_file",
     "load_events",
     "open_audit_log",
     "read_head",
@@ -53,14 +56,20 @@ def open_audit_log(
     chain_key: bytes | Secret | ChainKey | None = None,
     pseudonym_key: bytes | Secret | None = None,
     screen: SecretScreen | None = DEFAULT_SCREEN,
+    signer: AuditSigner | None = None,
+    checkpoint_every: int | None = None,
 ) -> ChainedAuditLog:
     """An appendable log on ``path``: SQLite or JSON Lines, by content or by name."""
     where = Path(path)
-    if _is_sqlite(where):
-        return SQLiteAuditLog(
-            where, chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen
-        )
-    return JsonLinesAuditLog(where, chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
+    sink = SQLiteAuditLog if _is_sqlite(where) else JsonLinesAuditLog
+    return sink(
+        where,
+        chain_key=chain_key,
+        pseudonym_key=pseudonym_key,
+        screen=screen,
+        signer=signer,
+        checkpoint_every=checkpoint_every,
+    )
 
 
 def read_stored(path: str | os.PathLike[str]) -> list[Stored]:
@@ -93,6 +102,24 @@ def verify_file(
         AuditFormatError: the file is missing or not an audit log at all.
     """
     return verify_records(read_stored(path), key=key, expected_head=expected_head)
+
+
+def check_file(
+    path: str | os.PathLike[str],
+    *,
+    key: bytes | Secret | ChainKey | None = None,
+    public_key: AuditPublicKey | None = None,
+    expected_head: ChainHead | None = None,
+) -> ChainReport:
+    """Every fault of the audit file at ``path``, and how far its chain is intact.
+
+    Raises:
+        AuditKeyError: the log is keyed and no key was given.
+        AuditFormatError: the file is missing or not an audit log at all.
+    """
+    return check_records(
+        read_stored(path), key=key, public_key=public_key, expected_head=expected_head
+    )
 
 
 def read_head(path: str | os.PathLike[str]) -> ChainHead:
@@ -144,7 +171,14 @@ _COLUMNS = (
 )
 
 
-def to_dataframe(path: str | os.PathLike[str]) -> pd.DataFrame:
+def to_dataframe(
+    path: str | os.PathLike[str],
+    *,
+    verify: bool = False,
+    key: bytes | Secret | ChainKey | None = None,
+    public_key: AuditPublicKey | None = None,
+    expected_head: ChainHead | None = None,
+) -> pd.DataFrame:
     """The records of an audit file as a pandas DataFrame, one row per record.
 
     Columns: ``seq`` (the index), ``at`` (UTC datetimes), ``action``,
@@ -152,9 +186,17 @@ def to_dataframe(path: str | os.PathLike[str]) -> pd.DataFrame:
     ``client_id``, ``ip``, ``user_agent``, ``details`` (a dict per row;
     ``df.details.apply(pd.Series)`` spreads it into columns), ``kid``, ``hash``.
 
+    With ``verify=True`` the chain is checked in the same read (with ``key``,
+    ``public_key`` and ``expected_head`` as in :func:`check_file`): two more
+    columns, ``chain_ok`` (bool) and ``fault`` (the :class:`ChainFault` value
+    found on that row, or ``None``), and the whole :class:`ChainReport` in
+    ``frame.attrs["chain_report"]``. Unreadable records then do not raise:
+    they have no row, and are in the report.
+
     Raises:
         ConfigurationError: pandas is not installed (``pip install macnss-auth[notebook]``).
-        AuditFormatError: as :func:`load_events`.
+        AuditFormatError: as :func:`load_events` (without ``verify``).
+        AuditKeyError: with ``verify``, a keyed log and no key.
     """
     try:
         import pandas as pd  # noqa: PLC0415 (pandas is an optional extra)
@@ -162,15 +204,34 @@ def to_dataframe(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise ConfigurationError(
             "to_dataframe needs pandas: pip install 'macnss-auth[notebook]'"
         ) from None
+    stored = read_stored(path)
+    report: ChainReport | None = None
+    faults: dict[int, ChainFault | None] = {}
+    if verify:
+        report = check_records(stored, key=key, public_key=public_key, expected_head=expected_head)
+        faults = {check.position: check.fault for check in report.records}
     rows = []
-    for record in load_events(path):
+    columns = list(_COLUMNS) + (["chain_ok", "fault"] if verify else [])
+    for position, record in stored:
+        if isinstance(record, AuditFormatError):
+            if verify:
+                continue
+            raise record
         client = record["client"] or {}
         row = {name: record.get(name) for name in _COLUMNS}
         for name in ("client_id", "ip", "user_agent"):
             row[name] = client.get(name)
         row["at"] = dt.datetime.fromisoformat(record["at"]).astimezone(dt.timezone.utc)
+        if verify:
+            fault = faults.get(position)
+            row["chain_ok"] = fault is None
+            row["fault"] = None if fault is None else fault.value
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(_COLUMNS))
+    frame = pd.DataFrame(rows, columns=columns)
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    if verify:
+        frame["chain_ok"] = frame["chain_ok"].astype(bool)
     indexed: pd.DataFrame = frame.set_index("seq")
+    if report is not None:
+        indexed.attrs["chain_report"] = report
     return indexed

@@ -28,6 +28,7 @@ from macnss_auth.audit.errors import AuditFormatError
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import canonical_json, decode_record
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.audit.signing import AuditSigner
 from macnss_auth.errors import StoreError
 from macnss_auth.secret import Secret
 
@@ -109,7 +110,8 @@ class JsonLinesAuditLog(ChainedAuditLog):
 
     Args:
         path: the file.
-        chain_key, pseudonym_key, screen: see :class:`~macnss_auth.audit.base.ChainedAuditLog`.
+        chain_key, pseudonym_key, screen, signer, checkpoint_every: see
+            :class:`~macnss_auth.audit.base.ChainedAuditLog`.
         fsync: whether each append waits for the disk (default: yes; an audit
             record that a crash can lose after ``record()`` returned is not much of one).
     """
@@ -121,9 +123,17 @@ class JsonLinesAuditLog(ChainedAuditLog):
         chain_key: bytes | Secret | ChainKey | None = None,
         pseudonym_key: bytes | Secret | None = None,
         screen: SecretScreen | None = DEFAULT_SCREEN,
+        signer: AuditSigner | None = None,
+        checkpoint_every: int | None = None,
         fsync: bool = True,
     ) -> None:
-        super().__init__(chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
+        super().__init__(
+            chain_key=chain_key,
+            pseudonym_key=pseudonym_key,
+            screen=screen,
+            signer=signer,
+            checkpoint_every=checkpoint_every,
+        )
         self.path = Path(path)
         self._fsync = fsync
         self._lock = threading.Lock()

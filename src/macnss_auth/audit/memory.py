@@ -7,10 +7,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from macnss_auth.audit.base import ChainedAuditLog, Sealer
-from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored
+import attrs
+
+from macnss_auth.audit.base import ChainedAuditLog, Sealer, refuse_checkpoint
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored, seal
 from macnss_auth.audit.events import AuditEvent
+from macnss_auth.audit.record import check_event, event_body
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.audit.signing import AuditSigner
 from macnss_auth.secret import Secret
 
 __all__ = ["MemoryAuditLog"]
@@ -30,26 +34,64 @@ class MemoryAuditLog(ChainedAuditLog):
         chain_key: bytes | Secret | ChainKey | None = None,
         pseudonym_key: bytes | Secret | None = None,
         screen: SecretScreen | None = DEFAULT_SCREEN,
+        signer: AuditSigner | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
-        super().__init__(chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
+        super().__init__(
+            chain_key=chain_key,
+            pseudonym_key=pseudonym_key,
+            screen=screen,
+            signer=signer,
+            checkpoint_every=checkpoint_every,
+        )
         self._lock = threading.Lock()
         self._events: list[AuditEvent] = []
         self._records: list[dict[str, Any]] = []
-        self._pending: list[Sealer] = []
+
+    def record(self, event: AuditEvent) -> str:
+        """Append ``event`` and return its id: its sequence number, as text.
+
+        The event is screened and checked now, so a bad one is refused here as
+        in every sink; building and sealing its record wait until someone reads
+        the chain (``records``, ``stored``, ``head``, ``verify``): in memory nobody
+        can see or edit a record before that, the event is immutable, and the
+        records built later are exactly those an eager sink would have written.
+
+        Raises:
+            AuditEventRejected: the event looks like it carries a secret, or is ill-formed.
+        """
+        refuse_checkpoint(event)
+        screen = self._screen
+        quick = screen is not None and screen.passes_quickly(event)
+        if screen is not None and not quick:
+            screen.check(event)
+        check_event(event, details_checked=quick)
+        with self._lock:
+            events = self._events
+            events.append(event)
+            sequence = len(events)
+        if self._checkpoint_every is not None and self._due(sequence):
+            self.checkpoint(at=event.at)
+        return str(sequence)
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
-        # Sealing (canonical JSON and a hash) waits until someone reads the chain: in
-        # memory nobody can see or edit a record before that, and every verification
-        # writes one. The event was screened and validated before it got here.
+        # Checkpoints come through here: they sign the head, so what is pending is sealed first.
         with self._lock:
-            self._pending.append(sealer)
-            self._events.append(event)
-            return {"seq": len(self._records) + len(self._pending)}
+            self._seal_pending_locked()
+            sealed = sealer(self._records[-1] if self._records else None)
+            self._events.append(attrs.evolve(event, details=sealed["details"]))
+            self._records.append(sealed)
+            return sealed
 
     def _seal_pending_locked(self) -> None:
-        for sealer in self._pending:
-            self._records.append(sealer(self._records[-1] if self._records else None))
-        self._pending.clear()
+        key = self._chain_key
+        records = self._records
+        previous = ChainHead(records[-1]["seq"], records[-1]["hash"]) if records else EMPTY_HEAD
+        for event in self._events[len(records) :]:
+            body = event_body(event, pseudonym_key=self._pseudonym_key)
+            sealed = seal(body, previous=previous, key=key)
+            records.append(sealed)
+            previous = ChainHead(sealed["seq"], sealed["hash"])
 
     def _head_locked(self) -> ChainHead:
         self._seal_pending_locked()

@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from macnss_auth.audit.errors import AuditEventRejected, AuditFormatError
@@ -41,6 +41,7 @@ __all__ = [
     "GENESIS_HASH",
     "PSEUDONYM_PREFIX",
     "canonical_json",
+    "check_event",
     "decode_record",
     "event_body",
     "parse_record",
@@ -65,11 +66,15 @@ _FIELDS = frozenset(
 )
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """Sorted keys, no whitespace, UTF-8: the bytes that get hashed."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def pseudonymize(subject: str, key: bytes | Secret) -> str:
@@ -84,12 +89,15 @@ def pseudonymize(subject: str, key: bytes | Secret) -> str:
 
 
 def _text(value: object, field: str) -> str:
+    # The common case first: a plain ASCII str (ASCII holds no lone surrogate).
+    if type(value) is str and value.isascii():
+        return value
     # str-valued enums (Reason, AuditAction) are stored as their value, never as "Reason.X".
     if isinstance(value, enum.Enum):
         value = value.value
     if not isinstance(value, str):
         raise AuditEventRejected("must be text", field=field)
-    if value.isascii():  # the common case, and ASCII holds no lone surrogate
+    if value.isascii():
         return str.__str__(value)
     try:
         value.encode("utf-8")
@@ -104,8 +112,24 @@ def _optional_text(value: object, field: str) -> str | None:
     return None if value is None else _text(value, field)
 
 
-def event_body(event: AuditEvent, *, pseudonym_key: Secret | None) -> dict[str, Any]:
-    """The record fields that describe ``event`` (no ``v``, ``seq``, ``kid``, ``prev``, ``hash``).
+_UTC = dt.timezone.utc
+
+
+def _utc_text(at: object) -> str:
+    if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise AuditEventRejected("must be a timezone-aware datetime", field="at")
+    return at.astimezone(_UTC).isoformat(timespec="microseconds")
+
+
+def check_event(event: AuditEvent, *, details_checked: bool = False) -> None:
+    """Refuse what :func:`event_body` would refuse, without building the body.
+
+    Sinks that build records later (:class:`~macnss_auth.audit.MemoryAuditLog`
+    seals when the chain is read) call this at :meth:`record` time, so that a
+    bad event is refused when it is recorded, as in every other sink.
+
+    ``details_checked``: the caller already knows every detail key and value is ASCII
+    text (:meth:`SecretScreen.passes_quickly` said so).
 
     Raises:
         AuditEventRejected: a naive time, or a field that is not text.
@@ -113,6 +137,49 @@ def event_body(event: AuditEvent, *, pseudonym_key: Secret | None) -> dict[str, 
     at: object = event.at
     if not isinstance(at, dt.datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise AuditEventRejected("must be a timezone-aware datetime", field="at")
+    # One fast test for the common case (every field plain ASCII text, hence valid text);
+    # field by field, with _text saying why, only when it fails. Callers may be untyped:
+    # the annotations promise text, checked here at run time.
+    action: object = event.action
+    method: object = event.method
+    outcome: object = event.outcome
+    if not (
+        isinstance(action, str)
+        and isinstance(method, str)
+        and isinstance(outcome, str)
+        and action.isascii()
+        and method.isascii()
+        and outcome.isascii()
+    ):
+        _text(action, "action")
+        _text(method, "method")
+        _text(outcome, "outcome")
+    subject, reason, channel = event.subject, event.reason, event.channel
+    if subject is not None and not (type(subject) is str and subject.isascii()):
+        _text(subject, "subject")
+    if reason is not None and not (type(reason) is str and reason.isascii()):
+        _text(reason, "reason")
+    if channel is not None and not (type(channel) is str and channel.isascii()):
+        _text(channel, "channel")
+    if event.client is not None:
+        for name in _CLIENT_FIELDS:
+            _optional_text(getattr(event.client, name), f"client.{name}")
+    if details_checked:
+        return
+    details: Iterable[tuple[object, object]] = event.details.items()
+    for key, text in details:
+        if not (type(key) is str and type(text) is str and key.isascii() and text.isascii()):
+            _text(key, "details")
+            _text(text, f"details.{key}")
+
+
+def event_body(event: AuditEvent, *, pseudonym_key: Secret | None) -> dict[str, Any]:
+    """The record fields that describe ``event`` (no ``v``, ``seq``, ``kid``, ``prev``, ``hash``).
+
+    Raises:
+        AuditEventRejected: a naive time, or a field that is not text.
+    """
+    at_text = _utc_text(event.at)
     subject = _optional_text(event.subject, "subject")
     if subject is not None and pseudonym_key is not None:
         subject = pseudonymize(subject, pseudonym_key)
@@ -123,7 +190,7 @@ def event_body(event: AuditEvent, *, pseudonym_key: Secret | None) -> dict[str, 
             for name in _CLIENT_FIELDS
         }
     return {
-        "at": at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+        "at": at_text,
         "action": _text(event.action, "action"),
         "method": _text(event.method, "method"),
         "outcome": _text(event.outcome, "outcome"),

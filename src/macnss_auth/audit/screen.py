@@ -106,6 +106,9 @@ _LIBRARY_NUMERIC_KEYS = frozenset(
 _HINT_KEYS = frozenset({"hint"})
 # A certificate's name (DS subject): serial numbers in it are public facts.
 _CERTIFICATE_KEYS = frozenset({"document_signer"})
+# How values under a detail key are screened.
+_PLAIN, _NUMERIC, _HINT, _CERTIFICATE = range(4)
+_KEY_CACHE_SIZE = 1024
 
 
 def _is_masked_hint(value: str) -> bool:
@@ -165,6 +168,10 @@ class SecretScreen:
         {"step", "time_step", "counter", "status_word", "sequence", "elapsed_ms"}
     )
     secret_words: frozenset[str] = _SECRET_WORDS
+    # How each detail key is screened, derived from the fields above; not part of equality.
+    _kinds: dict[object, int] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False, hash=False
+    )
 
     def check_value(self, field: str, value: str, *, numeric_ok: bool = False) -> None:
         """Refuse ``value`` if it looks like a code, a phone number or an MRZ.
@@ -194,30 +201,75 @@ class SecretScreen:
             field=field,
         )
 
+    def _key_kind(self, key: object) -> int:
+        """How values under ``key`` are screened (cached: a handful of keys recur in every event).
+
+        Raises:
+            AuditEventRejected: the key is not text or names a secret.
+        """
+        kind = self._kinds.get(key)
+        if kind is not None:
+            return kind
+        if not isinstance(key, str) or not key:
+            raise AuditEventRejected("detail keys must be non-empty text", field="details")
+        if _key_words(key) & self.secret_words:
+            raise AuditEventRejected(
+                "key names a secret; audit events never carry secrets", field=f"details.{key}"
+            )
+        if key in _HINT_KEYS:
+            kind = _HINT
+        elif key in _CERTIFICATE_KEYS:
+            kind = _CERTIFICATE
+        elif key in self.numeric_keys or key in _LIBRARY_NUMERIC_KEYS:
+            kind = _NUMERIC
+        else:
+            kind = _PLAIN
+        # Keys come from code, not from people: few and fixed. The bound is for safety only.
+        # Only ASCII keys are cached: passes_quickly() takes a cached key for valid text.
+        if len(self._kinds) < _KEY_CACHE_SIZE and type(key) is str and key.isascii():
+            self._kinds[key] = kind
+        return kind
+
     def check_details(self, details: Mapping[str, str]) -> None:
         """Refuse secret-sounding keys and secret-looking values.
 
         Raises:
             AuditEventRejected: naming the key, never the value.
         """
+        short = self.max_digits
         for key, value in details.items():
-            # Callers may be untyped: check at run time what the annotations promise.
-            unchecked: object = key
-            if not isinstance(unchecked, str) or not key:
-                raise AuditEventRejected("detail keys must be non-empty text", field="details")
-            field = f"details.{key}"
-            if _key_words(key) & self.secret_words:
-                raise AuditEventRejected(
-                    "key names a secret; audit events never carry secrets", field=field
-                )
-            text: object = value
-            if isinstance(text, str) and "<<" not in text:
-                if key in _HINT_KEYS and _is_masked_hint(text):
+            kind = self._key_kind(key)
+            # Fast paths (every verification records a few): text too short to hold a code,
+            # or a plain non-negative integer under a numeric key.
+            if type(value) is str and "<<" not in value:
+                if len(value) <= short:
                     continue
-                if key in _CERTIFICATE_KEYS:
+                if kind == _NUMERIC and value.isascii() and value.isdigit():
                     continue
-            numeric_ok = key in self.numeric_keys or key in _LIBRARY_NUMERIC_KEYS
-            self.check_value(field, value, numeric_ok=numeric_ok)
+                if kind == _HINT and _is_masked_hint(value):
+                    continue
+                if kind == _CERTIFICATE:
+                    continue
+            self.check_value(f"details.{key}", value, numeric_ok=kind == _NUMERIC)
+
+    def passes_quickly(self, event: AuditEvent) -> bool:
+        """True only if ``event`` certainly passes :meth:`check` and its details are ASCII text.
+
+        The common event of a verification (no reason or channel; a drift, a time step)
+        is decided here in one pass; ``False`` means "run :meth:`check`", not "refused".
+        """
+        if event.reason is not None or event.channel is not None:
+            return False
+        kinds = self._kinds
+        short = self.max_digits
+        for key, value in event.details.items():
+            kind = kinds.get(key)  # cached keys are ASCII text that names no secret
+            if kind is None or type(value) is not str or not value.isascii() or "<<" in value:
+                return False
+            if len(value) <= short or (kind == _NUMERIC and value.isdigit()):
+                continue
+            return False
+        return True
 
     def check(self, event: AuditEvent) -> None:
         """Refuse ``event`` if any screened field looks secret.

@@ -37,6 +37,7 @@ from macnss_auth.audit.errors import AuditFormatError
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import canonical_json, decode_record
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
+from macnss_auth.audit.signing import AuditSigner
 from macnss_auth.errors import StoreError
 from macnss_auth.secret import Secret
 
@@ -136,7 +137,8 @@ class SQLiteAuditLog(ChainedAuditLog):
 
     Args:
         path: the database file.
-        chain_key, pseudonym_key, screen: see :class:`~macnss_auth.audit.base.ChainedAuditLog`.
+        chain_key, pseudonym_key, screen, signer, checkpoint_every: see
+            :class:`~macnss_auth.audit.base.ChainedAuditLog`.
         timeout: seconds a writer waits for another writer's transaction.
     """
 
@@ -147,9 +149,17 @@ class SQLiteAuditLog(ChainedAuditLog):
         chain_key: bytes | Secret | ChainKey | None = None,
         pseudonym_key: bytes | Secret | None = None,
         screen: SecretScreen | None = DEFAULT_SCREEN,
+        signer: AuditSigner | None = None,
+        checkpoint_every: int | None = None,
         timeout: float = 30.0,
     ) -> None:
-        super().__init__(chain_key=chain_key, pseudonym_key=pseudonym_key, screen=screen)
+        super().__init__(
+            chain_key=chain_key,
+            pseudonym_key=pseudonym_key,
+            screen=screen,
+            signer=signer,
+            checkpoint_every=checkpoint_every,
+        )
         self.path = Path(path)
         self._timeout = timeout
         self._lock = threading.Lock()
