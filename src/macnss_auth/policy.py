@@ -151,6 +151,10 @@ class Policy:
         self._throttle = FailureThrottle(
             store=store, clock=clock, namespace="policy", policy=throttle_policy
         )
+        # Username-less attempts, counted per client id (the "subject" of this namespace).
+        self._anonymous = FailureThrottle(
+            store=store, clock=clock, namespace="policy-anonymous", policy=throttle_policy
+        )
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -265,13 +269,33 @@ class Policy:
         authenticator, level = self._methods[stored.method]
         if level < self.minimum_assurance:
             raise ChallengeNotFound()
+        named = stored.subject
         with _tagged(stored.method):
-            self._throttle.acquire(stored.subject, context)
+            if named:
+                self._throttle.acquire(named, context)
+            else:
+                # Username-less (a discoverable passkey): nobody is known before the
+                # method has checked the answer, so only the client's attempts are
+                # counted; a shared "" bucket would let one failure lock everyone out.
+                self._anonymous_acquire(context)
             result = authenticator.verify(stored.id, response, context=context)
+            if not named:
+                # The answer named its subject: their cross-method lockout applies too.
+                self._throttle.acquire(result.subject, context)
             if result.assurance < self.minimum_assurance:
                 raise AuthenticationFailed(reason=Reason.ACCESS_DENIED)
         self._throttle.release(result.subject, context)
+        if not named:
+            self._anonymous_release(context)
         return result
+
+    def _anonymous_acquire(self, context: ClientContext | None) -> None:
+        if context is not None and context.client_id:
+            self._anonymous.acquire(context.client_id)
+
+    def _anonymous_release(self, context: ClientContext | None) -> None:
+        if context is not None and context.client_id:
+            self._anonymous.release(context.client_id)
 
     def explain(self, failure: BaseException, *, language: str | None = None) -> str:
         """The sentence to show the person for a failure of :meth:`begin` or :meth:`verify`.

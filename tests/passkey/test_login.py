@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from macnss_auth.audit.events import Outcome
-from macnss_auth.authenticator import AssuranceLevel, Challenge
+from macnss_auth.authenticator import AssuranceLevel, Challenge, ClientContext
 from macnss_auth.errors import (
     AuthenticationFailed,
     ChallengeNotFound,
@@ -471,3 +471,64 @@ def test_the_policy_words_a_passkey_refusal_in_each_language(
     assert texts["en"].startswith("Your device did not check your fingerprint")
     assert "empreinte" in texts["fr"]
     assert "بصمتك" in texts["ar"]
+
+
+def _anonymous_policy(setup: Setup) -> Policy:
+    totp = TotpAuthenticator(store=setup.store, audit=setup.audit, clock=setup.clock)
+    return Policy(
+        authenticators=[
+            (setup.passkeys, AssuranceLevel.SUBSTANTIAL),
+            (totp, AssuranceLevel.SUBSTANTIAL),
+        ],
+        store=setup.store,
+        clock=setup.clock,
+        throttle_policy=ThrottlePolicy(free_failures=1, base_delay=1.0, lockout_after=2),
+    )
+
+
+def _stranger() -> VirtualAuthenticator:
+    """A device whose passkey this service never registered (no subject can be known)."""
+    elsewhere = make_setup()
+    device = elsewhere.device()
+    elsewhere.register("someone-elsewhere", device)
+    return device
+
+
+def test_username_less_failures_do_not_share_one_lockout(
+    setup: Setup, phone: VirtualAuthenticator
+) -> None:
+    policy = _anonymous_policy(setup)
+    stranger = _stranger()
+    attacker = ClientContext(client_id="attacker")
+    for _ in range(2):
+        setup.clock.advance(60)
+        challenge = setup.passkeys.begin()
+        with pytest.raises(AuthenticationFailed) as info:
+            policy.verify(challenge.id, stranger.get(challenge.data["options"]), context=attacker)
+        assert info.value.reason is Reason.UNKNOWN_CREDENTIAL
+    # The attacker's client is locked out across methods...
+    challenge = setup.passkeys.begin()
+    with pytest.raises(LockedOut):
+        policy.verify(challenge.id, stranger.get(challenge.data["options"]), context=attacker)
+    # ...but nobody else is: neither another client nor a client without an id.
+    for context in (ClientContext(client_id="citizen"), None):
+        challenge = setup.passkeys.begin()
+        result = policy.verify(challenge.id, phone.get(challenge.data["options"]), context=context)
+        assert result.subject == SUBJECT
+
+
+def test_a_subject_locked_out_across_methods_stays_out_without_a_username(
+    setup: Setup, phone: VirtualAuthenticator
+) -> None:
+    policy = _anonymous_policy(setup)
+    for _ in range(2):
+        setup.clock.advance(60)
+        challenge = policy.begin(SUBJECT, "passkey")
+        with pytest.raises(AuthenticationFailed):
+            policy.verify(challenge.id, phone.get(challenge.data["options"], uv=False))
+    challenge = setup.passkeys.begin()
+    with pytest.raises(LockedOut):
+        policy.verify(challenge.id, phone.get(challenge.data["options"]))
+    setup.clock.advance(ThrottlePolicy().lockout_duration)
+    challenge = setup.passkeys.begin()
+    assert policy.verify(challenge.id, phone.get(challenge.data["options"])).subject == SUBJECT

@@ -182,7 +182,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         if pending is None or pending.method != _METHOD:
             raise ChallengeNotFound()
         policy = runtime.policy
-        if pending.subject and _METHOD in policy.methods:
+        if _METHOD in policy.methods:
             result = await runtime.run(
                 policy.verify, challenge_id, body.credential, context=context
             )
