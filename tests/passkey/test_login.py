@@ -532,3 +532,23 @@ def test_a_subject_locked_out_across_methods_stays_out_without_a_username(
     setup.clock.advance(ThrottlePolicy().lockout_duration)
     challenge = setup.passkeys.begin()
     assert policy.verify(challenge.id, phone.get(challenge.data["options"])).subject == SUBJECT
+
+
+def test_the_assertion_says_how_a_passkey_logged_in(setup: Setup) -> None:
+    import jwt  # noqa: PLC0415 (the web extra, only for this test)
+
+    from macnss_auth.web import AssertionIssuer, SigningKeys  # noqa: PLC0415
+
+    signer = AssertionIssuer(
+        issuer="https://id.example", keys=SigningKeys.generate(clock=setup.clock),
+        audiences=["https://service.example"], clock=setup.clock,
+    )  # fmt: skip
+    # A device-bound key without attestation, then a synced one (BE=1).
+    for subject, device, amr in (
+        ("bound", setup.device(), ["pop", "mfa", "passkey"]),
+        ("synced", setup.device(backup_eligible=True), ["swk", "mfa", "passkey"]),
+    ):
+        setup.register(subject, device)
+        result = setup.login(None, device)
+        claims = jwt.decode(signer.issue(result), options={"verify_signature": False})
+        assert claims["amr"] == amr

@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import attrs
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -147,3 +148,31 @@ def test_secrets_stay_out_of_reprs() -> None:
     keys = SigningKeys.generate()
     assert "private" not in repr(keys.current).lower()
     assert "BEGIN" not in repr(keys)
+
+
+@pytest.mark.parametrize(
+    ("backup_eligible", "attestation", "user_verified", "amr"),
+    [
+        ("true", "none", "true", ["swk", "mfa", "passkey"]),
+        ("true", "trusted", "false", ["swk", "user", "passkey"]),
+        ("false", "trusted", "true", ["hwk", "mfa", "passkey"]),
+        ("false", "unverified", "true", ["pop", "mfa", "passkey"]),
+        ("false", "none", "false", ["pop", "user", "passkey"]),
+    ],
+)
+def test_a_passkey_amr_says_where_the_key_lives_and_which_factors(
+    backup_eligible: str, attestation: str, user_verified: str, amr: list[str]
+) -> None:
+    passkey = attrs.evolve(
+        result("passkey"),
+        details={
+            "backup_eligible": backup_eligible,
+            "attestation": attestation,
+            "user_verified": user_verified,
+        },
+    )
+    token = issuer(FixedClock.at(NOW)).issue(passkey)
+    assert jwt.decode(token, options={"verify_signature": False})["amr"] == amr
+    # Without the flags (a result made by hand), the floor: possession of a key.
+    bare = issuer(FixedClock.at(NOW)).issue(result("passkey"))
+    assert jwt.decode(bare, options={"verify_signature": False})["amr"] == ["pop", "passkey"]

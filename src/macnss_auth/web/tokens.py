@@ -15,7 +15,10 @@ claim          meaning
                ``http://eidas.europa.eu/LoA/low|substantial|high``
 ``amr``        how (RFC 8176 values where one exists, plus the method name):
                ``["sc", "hwk", "eid"]``, ``["otp", "totp"]``, ``["otp", "hotp"]``,
-               ``["sms"]``, ``["email"]``, ``["recovery"]``
+               ``["sms"]``, ``["email"]``, ``["recovery"]``; a passkey says where its
+               key lives and how many factors were shown, from the login's flags:
+               ``["hwk" | "swk" | "pop", "mfa" | "user", "passkey"]`` (see
+               the table in ``docs/http-service.md``)
 ``nonce``      the caller's nonce, if it sent one (bind the token to its session)
 ``jti``        a unique id: a service that remembers them refuses a replayed token
 ``nist_aal``   the closest NIST SP 800-63B AAL (1-3), for services that speak NIST
@@ -74,7 +77,35 @@ AMR_VALUES: Mapping[str, tuple[str, ...]] = {
     "sms": ("sms",),
     "email": ("email",),
     "recovery": ("recovery",),
+    # Refined per login from the result's flags by _amr_of; this is the floor.
+    "passkey": ("pop", "passkey"),
 }
+
+
+def _amr_of(result: AuthResult) -> tuple[str, ...]:
+    """The ``amr`` claim for ``result``: :data:`AMR_VALUES`, refined for passkeys.
+
+    A passkey login proves possession of a key; RFC 8176 says where it lives:
+    ``hwk`` only when an attestation from a trusted root vouched for a
+    device-bound credential (BE=0), ``swk`` for a synced one (BE=1: the key
+    leaves the device for a keychain), and plain ``pop`` when only the
+    authenticator's own claim says it is device-bound. Then ``mfa`` when the
+    authenticator verified the person (UV: PIN or biometrics, a second factor)
+    or ``user`` when it only tested presence (UP). The same flags decide the
+    assurance level (:mod:`macnss_auth.passkey.assurance`), so the two agree.
+    """
+    if result.method != "passkey" or "backup_eligible" not in result.details:
+        return AMR_VALUES.get(result.method, (result.method,))
+    details = result.details
+    if details["backup_eligible"] == "true":
+        key = "swk"
+    elif details.get("attestation") == "trusted":
+        key = "hwk"
+    else:
+        key = "pop"
+    factors = "mfa" if details.get("user_verified") == "true" else "user"
+    return (key, factors, "passkey")
+
 
 _ALGORITHM = "ES256"
 _MAX_LIFETIME = 3600.0
@@ -321,7 +352,7 @@ class AssertionIssuer:
             "exp": int((now + dt.timedelta(seconds=seconds)).timestamp()),
             "auth_time": int(result.authenticated_at.timestamp()),
             "acr": ACR_VALUES[result.assurance],
-            "amr": list(AMR_VALUES.get(result.method, (result.method,))),
+            "amr": list(_amr_of(result)),
             "nist_aal": result.assurance.nist_aal,
             "jti": _b64(self._random.token_bytes(16)),
         }
