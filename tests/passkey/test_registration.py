@@ -23,7 +23,6 @@ from macnss_auth.errors import (
 from macnss_auth.passkey import AttestationPolicy, PasskeyAuthenticator
 from macnss_auth.passkey.virtual import attestation_ca
 from macnss_auth.store import MemoryStore
-from macnss_auth.store.base import Enrollment
 from tests.passkey.helpers import ORIGIN, Setup, make_setup
 
 SUBJECT = "citizen-0002"
@@ -294,30 +293,3 @@ def test_an_unknown_root_is_unverified_when_attestation_is_not_required() -> Non
     credential = setup.register(SUBJECT, device, attestation="packed", signer=stranger)
     assert credential.attestation == "unverified"
     assert setup.login(SUBJECT, device).assurance is AssuranceLevel.SUBSTANTIAL
-
-
-class _RacingStore(MemoryStore):
-    """A store where another ceremony rewrites the subject's list with what it read earlier."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stale: Enrollment | None = None
-        self.raced = False
-
-    def put_enrollment(self, enrollment: Enrollment) -> None:
-        super().put_enrollment(enrollment)
-        if enrollment.method == "passkey" and self.stale is not None and not self.raced:
-            self.raced = True
-            super().put_enrollment(self.stale)
-
-
-def test_a_racing_list_write_does_not_hide_a_new_passkey() -> None:
-    store = _RacingStore()
-    setup = make_setup(store=store)
-    setup.register(SUBJECT, setup.device())
-    store.stale = store.get_enrollment(SUBJECT, "passkey")  # what the other ceremony read
-    second = setup.register(SUBJECT, setup.device())
-    assert store.raced
-    listed = [c.credential_id for c in setup.passkeys.credentials(SUBJECT)]
-    assert second.credential_id in listed
-    assert len(listed) == 2

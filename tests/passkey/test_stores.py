@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +14,7 @@ from macnss_auth.errors import AuthenticationFailed, Reason, SecretKeyError
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore
 from macnss_auth.store.base import Store
 from macnss_auth.testing import FixedClock
+from macnss_auth.testing.races import outcome_name, race_threads
 from tests.passkey.helpers import NOW, make_setup
 from tests.store.services import postgres_server, redis_server
 
@@ -156,24 +157,10 @@ def test_racing_assertions_with_one_counter_value_let_one_through(open_store: Op
     for setup in setups:
         challenge = setup.passkeys.begin(SUBJECT)
         pairs.append((setup, challenge, phone.get(challenge.data["options"], sign_count=7)))
-    outcomes: list[str] = []
-    barrier = threading.Barrier(2)
-
-    def run(index: int) -> None:
-        setup, challenge, response = pairs[index]
-        barrier.wait()
-        try:
-            setup.passkeys.verify(challenge, response)
-        except AuthenticationFailed as exc:
-            outcomes.append(exc.reason.value)
-        else:
-            outcomes.append("ok")
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race_threads([functools.partial(s.passkeys.verify, c, r) for s, c, r in pairs])
+    outcomes = [
+        r.reason.value if isinstance(r, AuthenticationFailed) else outcome_name(r) for r in results
+    ]
     assert sorted(outcomes) == ["ok", Reason.SIGN_COUNT_REGRESSED.value]
 
 

@@ -27,13 +27,27 @@ State in the :class:`~macnss_auth.store.Store` (no new store operation):
   (sealing gives integrity: a public key swapped in the database does not
   open), and owner, user handle, flags at registration, attestation kind;
 * per subject, an enrollment (method ``passkey``): the WebAuthn user handle
-  (sealed) and the list of the subject's credentials;
+  (sealed), written once;
+* per subject, numbered *slots*, one per credential, so that no write ever
+  rewrites another credential's entry: slot ``i`` is a monotonic counter
+  (its *claim*: even when free, odd when taken) and an enrollment (method
+  ``passkey-slot-<i>``) naming the credential and the claim it was written
+  under. A registration takes the first free slot below ``max_credentials``
+  with ``advance(claim + 1)``, a compare-and-set exactly one racer wins, so
+  concurrent registrations and removals never lose each other's credential
+  and the limit holds under any concurrency; a removal frees the slot with
+  ``advance(claim + 1)`` again. Listing walks the slots up to the first
+  never-claimed one;
 * per credential, the signature counter as a monotonic counter: the atomic
   ``advance`` refuses a counter that does not grow (a possibly cloned
   authenticator), whatever the number of service instances.
 
-The per-credential record is authoritative: a removed credential is refused
-even if a concurrent registration rewrote the subject's list with it.
+The per-credential record is authoritative: a slot whose credential record is
+gone is free (a removal that stopped half-way is finished by the next
+registration). A registration that stops between taking a slot and writing
+it (a process killed between two store calls) leaves that slot taken: the
+subject can hold one passkey fewer until the service raises
+``max_credentials``.
 """
 
 from __future__ import annotations
@@ -99,7 +113,7 @@ from macnss_auth.passkey._wire import (
 from macnss_auth.passkey.assurance import passkey_assurance
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
-from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
+from macnss_auth.throttle import FailureThrottle, ThrottlePolicy, key_part
 
 __all__ = [
     "AttestationKind",
@@ -122,8 +136,8 @@ _REGISTRATION = "passkey-registration"
 _CREDENTIAL = "passkey-credential"
 _CHALLENGE_BYTES = 32
 _USER_HANDLE_BYTES = 32
-# Attempts to write a subject's list until a new credential shows in it.
-_LIST_WRITES = 5
+# Slots a subject's credentials may occupy (max_credentials is at most this).
+_MAX_SLOTS = 100
 # ES256 first: every platform authenticator offers it; EdDSA and RS256 for security keys
 # and Windows Hello.
 _ALGORITHMS = [
@@ -138,6 +152,15 @@ _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 def _credential_key(credential_id: bytes) -> str:
     # A fixed-length store key, whatever the credential id's length (up to 1023 bytes).
     return b64url(hashlib.sha256(credential_id).digest())
+
+
+def _slot_method(index: int) -> str:
+    return f"{_METHOD}-slot-{index:d}"
+
+
+def _slot_key(subject: str, index: int) -> str:
+    # key_part: a subject may hold any text; the counter key must stay unambiguous.
+    return f"{_METHOD}:slot:{key_part(subject, field='subject')}:{index:d}"
 
 
 def _tag(credential_id: bytes) -> str:
@@ -321,7 +344,7 @@ class PasskeyAuthenticator:
             raise ConfigurationError("resident_key must be 'required' or 'preferred'")
         if not 0 < challenge_ttl <= 900:
             raise ConfigurationError("the challenge TTL must be between 0 and 900 seconds")
-        if not 1 <= max_credentials <= 100:
+        if not 1 <= max_credentials <= _MAX_SLOTS:
             raise ConfigurationError("max_credentials must be 1 to 100")
         self._store = store
         self._audit = audit
@@ -353,7 +376,8 @@ class PasskeyAuthenticator:
 
     def credentials(self, subject: str) -> list[PasskeyCredential]:
         """The subject's registered passkeys, oldest first."""
-        return [stored.credential for stored in self._credentials_of(subject)]
+        found = [stored.credential for _, _, stored in self._slots(subject)]
+        return sorted(found, key=lambda c: c.created_at)
 
     def remove_credential(
         self, subject: str, credential_id: bytes | str, *, context: ClientContext | None = None
@@ -369,10 +393,14 @@ class PasskeyAuthenticator:
             else b64url_decode(credential_id, field="credential_id")
         )
         stored = self._load(raw)
-        removed = stored is not None and stored.credential.subject == subject
-        if removed:
-            self._store.delete_enrollment(_credential_key(raw), _CREDENTIAL)
-            self._rewrite_list(subject, drop=raw)
+        removed = False
+        if stored is not None and stored.credential.subject == subject:
+            # The record first: from then on the credential is refused and its slot is
+            # free for any registration to reuse, even if we stop before freeing it.
+            held = [(i, claim) for i, claim, s in self._slots(subject) if s == stored]
+            removed = self._store.delete_enrollment(_credential_key(raw), _CREDENTIAL)
+            for index, claim in held:
+                self._store.advance(_slot_key(subject, index), claim + 1)
         self._record(
             AuditAction.REVOKE,
             Outcome.SUCCESS if removed else Outcome.FAILURE,
@@ -386,7 +414,7 @@ class PasskeyAuthenticator:
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> int:
         """Remove every passkey of ``subject``; return how many there were."""
         count = 0
-        for stored in self._credentials_of(subject):
+        for _, _, stored in self._slots(subject):
             count += self.remove_credential(
                 subject, stored.credential.credential_id, context=context
             )
@@ -423,7 +451,7 @@ class PasskeyAuthenticator:
         """
         now = self._clock.now()
         bound = self._bind_origin(origin)
-        existing = self._credentials_of(subject)
+        existing = [stored for _, _, stored in self._slots(subject)]
         if len(existing) >= self.max_credentials:
             self._record(
                 AuditAction.ENROLL,
@@ -547,7 +575,8 @@ class PasskeyAuthenticator:
         if self._store.get_enrollment(key, _CREDENTIAL) is not None:
             failure = AuthenticationFailed(reason=Reason.CREDENTIAL_EXISTS)
             raise self._failed(failure, subject, context, AuditAction.ENROLL)
-        if len(self._credentials_of(subject)) >= self.max_credentials:
+        slot = self._claim_slot(subject)
+        if slot is None:
             failure = AuthenticationFailed(reason=Reason.CREDENTIAL_LIMIT)
             raise self._failed(failure, subject, context, AuditAction.ENROLL)
         data = attestation.authenticator_data
@@ -595,7 +624,17 @@ class PasskeyAuthenticator:
         )
         if data.sign_count > 0:
             self._store.advance(self._counter_key(generation), data.sign_count)
-        self._rewrite_list(subject, add=attestation.credential_id, handle=handle)
+        self._fill_slot(subject, slot, attestation.credential_id)
+        if self._user_handle(subject) is None:
+            self._store.put_enrollment(
+                Enrollment(
+                    subject=subject,
+                    method=_METHOD,
+                    secret=Secret(handle),
+                    confirmed=True,
+                    created_at=now,
+                )
+            )
         self._record(
             AuditAction.ENROLL,
             Outcome.SUCCESS,
@@ -632,7 +671,7 @@ class PasskeyAuthenticator:
         bound = self._bind_origin(origin)
         who = subject or ""
         allow = (
-            [self._descriptor(s.credential) for s in self._credentials_of(who)]
+            [self._descriptor(s.credential) for _, _, s in self._slots(who)]
             if who and self._list_credentials
             else []
         )
@@ -959,60 +998,65 @@ class PasskeyAuthenticator:
             generation=str(p["generation"]),
         )
 
-    def _listed(self, subject: str) -> tuple[Enrollment | None, list[str]]:
-        entry = self._store.get_enrollment(subject, _METHOD) if subject else None
-        listed = str(entry.params.get("credentials", "")) if entry is not None else ""
-        return entry, [c for c in listed.split(" ") if c]
-
-    def _credentials_of(self, subject: str) -> list[_Stored]:
-        _, listed = self._listed(subject)
+    def _slots(self, subject: str) -> list[tuple[int, int, _Stored]]:
+        """(slot, claim, credential) for each of the subject's live credentials."""
         found = []
-        for text in listed:
-            stored = self._load(b64url_decode(text, field="credentials"))
-            # The list is an index; the credential records decide.
-            if stored is not None and stored.credential.subject == subject:
-                found.append(stored)
+        for index in range(_MAX_SLOTS if subject else 0):
+            claim = self._store.current(_slot_key(subject, index))
+            if claim is None:
+                # Slots are taken lowest first and never return to "never claimed".
+                break
+            if claim % 2 == 0:
+                continue
+            stored = self._in_slot(subject, index, claim)
+            if stored is not None:
+                found.append((index, claim, stored))
         return found
 
-    def _rewrite_list(
-        self,
-        subject: str,
-        *,
-        add: bytes | None = None,
-        drop: bytes | None = None,
-        handle: bytes | None = None,
-    ) -> None:
-        # Read-modify-write with a check: a ceremony of the same subject finishing at
-        # the same instant may write a list read before this one. An addition is
-        # written again until it shows (a removal needs no check: listings skip ids
-        # whose record is gone). Registrations of a subject are serialized in practice
-        # anyway: one live registration challenge per subject (its slot), single use.
-        for _ in range(_LIST_WRITES):
-            entry, listed = self._listed(subject)
-            ids = [c for c in listed if self._alive(c, subject)]
-            if drop is not None:
-                ids = [c for c in ids if c != b64url(drop)]
-            if add is not None and b64url(add) not in ids:
-                ids.append(b64url(add))
-            user_handle = entry.secret.reveal() if entry is not None else handle
-            if user_handle is None:
-                return
-            self._store.put_enrollment(
-                Enrollment(
-                    subject=subject,
-                    method=_METHOD,
-                    secret=Secret(user_handle),
-                    params={"credentials": " ".join(ids), "count": len(ids)},
-                    confirmed=True,
-                    created_at=entry.created_at if entry is not None else self._clock.now(),
-                )
-            )
-            if add is None or b64url(add) in self._listed(subject)[1]:
-                return
+    def _in_slot(self, subject: str, index: int, claim: int) -> _Stored | None:
+        """The live credential written in slot ``index`` under ``claim``, if any."""
+        entry = self._store.get_enrollment(subject, _slot_method(index))
+        if entry is None or int(entry.params.get("claim", -1)) != claim:
+            return None  # being written, or written under an older claim
+        stored = self._load(entry.secret.reveal())
+        # The record decides: a removed (or foreign) credential is not the subject's.
+        if stored is None or stored.credential.subject != subject:
+            return None
+        return stored
 
-    def _alive(self, text: str, subject: str) -> bool:
-        stored = self._load(b64url_decode(text, field="credentials"))
-        return stored is not None and stored.credential.subject == subject
+    def _claim_slot(self, subject: str) -> tuple[int, int] | None:
+        """Take the first free slot below ``max_credentials``: (slot, claim), or None."""
+        for index in range(self.max_credentials):
+            key = _slot_key(subject, index)
+            claim = self._store.current(key) or 0
+            if claim % 2:
+                entry = self._store.get_enrollment(subject, _slot_method(index))
+                written = entry is not None and int(entry.params.get("claim", -1)) == claim
+                if not written or self._in_slot(subject, index, claim) is not None:
+                    continue  # taken (or being written)
+                # Its credential record is gone: a removal stopped before freeing it.
+                self._store.advance(key, claim + 1)
+                claim = self._store.current(key) or 0
+                if claim % 2:
+                    continue
+            # Compare-and-set: of all who saw this slot free, exactly one takes it.
+            if self._store.advance(key, claim + 1):
+                return index, claim + 1
+        return None
+
+    def _fill_slot(self, subject: str, slot: tuple[int, int], credential_id: bytes) -> None:
+        """Write the slot this registration took (nobody else writes it under this claim)."""
+        index, claim = slot
+        self._store.put_enrollment(
+            Enrollment(
+                subject=subject,
+                method=_slot_method(index),
+                secret=Secret(credential_id),
+                params={"claim": claim},
+                confirmed=True,
+                created_at=self._clock.now(),
+            )
+        )
 
     def _acquire(self, subject: str, context: ClientContext | None) -> None:
         try:
