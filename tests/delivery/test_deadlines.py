@@ -433,3 +433,39 @@ def test_deadline_watchdog_leaves_healthy_sessions_alone(trickler: Any) -> None:
     # No descriptor kept by a watchdog, no timer thread left running.
     assert len(os.listdir("/proc/self/fd")) <= fds + 2
     assert threading.active_count() <= threads + 2
+
+
+def test_a_fallback_shares_the_one_budget_against_two_dead_servers(trickler: Any) -> None:
+    """E-mail to a trickling SMTP server, then SMS to a trickling gateway: one budget for both.
+
+    Each channel alone would be cut at the deadline; before the fix the
+    fallback got a fresh deadline, so begin() took twice the budget.
+    """
+    budget = 5.0
+    mail_server = trickler(greeting_trickle, give_up=GIVE_UP)
+    sms_server = trickler(http_header_trickle, give_up=GIVE_UP)
+    store = MemoryStore()
+    audit = MemoryAuditLog()
+    gateway = HttpSmsGateway(
+        f"http://127.0.0.1:{sms_server.port}/send", body={"to": "${to}"}, timeout=budget
+    )
+    auth = authenticator(
+        smtp(mail_server.port, timeout=budget, deadline=60),
+        store=store,
+        audit=audit,
+        dispatcher=InlineDispatcher(),
+        retry=RetryPolicy(deadline=budget),
+        fallback=gateway,
+    )
+    now = FixedClock.at(0).now()
+    put_destination(store, "alice", parse_email("alice@example.org"), now=now)
+    put_destination(store, "alice", parse_phone("+212612345678"), now=now)
+    started = time.monotonic()
+    with pytest.raises(CodeNotDelivered) as info:
+        auth.begin("alice")
+    elapsed = time.monotonic() - started
+    # Twice the budget is what the old code took at the least; the slack stays below it.
+    assert elapsed < budget + 3.0 < 2 * budget
+    record = store.get_challenge(info.value.challenge_id)
+    assert record is not None
+    assert record.consumed

@@ -176,3 +176,21 @@ def test_capturing_channel_scripted_failures() -> None:
     assert channel.last_code() == "123456"
     with pytest.raises(LookupError):
         channel.last(to="+33600000000")
+
+
+@pytest.mark.parametrize(
+    ("language", "one", "five"),
+    [
+        ("en", "expires in 1 minute and", "expires in 5 minutes and"),
+        ("fr", "expire dans 1 minute et", "expire dans 5 minutes et"),
+        ("ar", "بعد دقيقة واحدة", "دقائق"),
+    ],
+)
+def test_the_email_duration_uses_the_plural_forms(language: str, one: str, five: str) -> None:
+    def body(seconds: int) -> str:
+        return render_code_message(
+            ChannelKind.EMAIL, code="123456", lifetime=seconds, service="CNSS", language=language
+        ).text
+
+    assert one in body(60)
+    assert five in body(300)

@@ -632,3 +632,21 @@ def test_configuration_is_checked() -> None:
             service_name="A\r\nBcc: x",
         )
     assert DIGITS == "0123456789"
+
+
+@pytest.mark.parametrize("kind", [ChannelKind.SMS, ChannelKind.EMAIL])
+def test_a_language_without_a_catalog_is_a_client_error(kind: ChannelKind) -> None:
+    from macnss_auth.errors import UnsupportedLanguage  # noqa: PLC0415
+
+    auth, channel, store, _ = enrolled(kind, resend=ResendPolicy(cooldown=30, max_cooldown=60))
+    for ask in (lambda: auth.begin("alice", language="de"),
+                lambda: auth.enroll("bob", PHONE if kind is ChannelKind.SMS else EMAIL,
+                                    language="de")):  # fmt: skip
+        with pytest.raises(UnsupportedLanguage) as info:
+            ask()
+        assert info.value.language == "de"
+        assert isinstance(info.value, MalformedInput)
+    # Nothing was sent, and nothing counted against the resend cooldown.
+    assert not channel.messages
+    auth.begin("alice", language="ar")
+    assert len(channel.messages) == 1

@@ -9,8 +9,11 @@ any blocked read or write at once; the channel then reports
 :class:`~macnss_auth.delivery.base.DeliveryTimeout`.
 
 :func:`~macnss_auth.delivery.base.deliver` lends its remaining retry
-deadline to the attempt through :func:`retry_time_left`, so the retry
-deadline bounds the total and not only the pauses between tries.
+deadline to the attempt through :func:`attempt_seconds`, so the retry
+deadline bounds the total and not only the pauses between tries. A caller
+that tries several channels in turn wraps them all in one
+:func:`retry_budget`: budgets nest by narrowing, so the whole sequence ends
+within it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-__all__ = ["Watchdog", "attempt_seconds", "retry_budget"]
+__all__ = ["Watchdog", "attempt_seconds", "budget_left", "retry_budget"]
 
 # The time.monotonic() instant by which deliver()'s retry deadline ends, if any.
 _retry_ends: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -35,12 +38,25 @@ _SHORTEST = 0.01
 
 @contextlib.contextmanager
 def retry_budget(seconds: float) -> Iterator[None]:
-    """Within the block, attempts end at the latest ``seconds`` from now."""
-    token = _retry_ends.set(time.monotonic() + max(seconds, 0.0))
+    """Within the block, attempts end at the latest ``seconds`` from now.
+
+    Budgets nest by narrowing: inside an enclosing budget, the earlier end
+    wins, so a caller can bound several deliveries (a channel and its
+    fallback) with one budget that no inner retry loop extends.
+    """
+    ends = time.monotonic() + max(seconds, 0.0)
+    outer = _retry_ends.get()
+    token = _retry_ends.set(ends if outer is None else min(ends, outer))
     try:
         yield
     finally:
         _retry_ends.reset(token)
+
+
+def budget_left() -> float | None:
+    """Seconds left in the enclosing :func:`retry_budget` (0 when spent), or None outside one."""
+    ends = _retry_ends.get()
+    return None if ends is None else max(ends - time.monotonic(), 0.0)
 
 
 def attempt_seconds(limit: float) -> float:

@@ -25,7 +25,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from macnss_auth.delivery._deadline import retry_budget
+from macnss_auth.delivery._deadline import budget_left, retry_budget
 from macnss_auth.errors import ConfigurationError, DeliveryError
 
 __all__ = [
@@ -200,18 +200,21 @@ def deliver(
     """
     policy = policy or RetryPolicy()
     started = monotonic()
+    # Inside a caller's budget (a channel and its fallback), that budget bounds us too.
+    outer = budget_left()
+    deadline = policy.deadline if outer is None else min(policy.deadline, outer)
     attempt = 1
     while True:
         try:
             # The attempt may use what is left of the deadline, and no more:
             # the library's channels end their attempt there (see _deadline).
-            with retry_budget(policy.deadline - (monotonic() - started)):
+            with retry_budget(deadline - (monotonic() - started)):
                 receipt = channel.send(message)
         except DeliveryError as exc:
             if not exc.retryable or attempt >= policy.max_attempts:
                 raise
             pause = policy.delay_before(attempt + 1)
-            if monotonic() - started + pause >= policy.deadline:
+            if monotonic() - started + pause >= deadline:
                 raise
             sleep(pause)
             attempt += 1

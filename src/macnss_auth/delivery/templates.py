@@ -75,7 +75,7 @@ def _minutes(lifetime: float) -> int:
 # The English source of every message, marked for the catalogs (macnss_auth.catalogs).
 # TRANSLATORS: {n} is a number of minutes; in an SMS, keep it short.
 _SMS_DURATION = NP_("sms duration", "{n} min", "{n} min")
-_EMAIL_DURATION = NP_("email duration", "{n} minutes", "{n} minutes")
+_EMAIL_DURATION = NP_("email duration", "{n} minute", "{n} minutes")
 # TRANSLATORS: keep SMS texts in the GSM-7 alphabet where the language allows it (one segment).
 _SMS = N_(
     "sms",

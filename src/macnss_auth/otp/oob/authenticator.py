@@ -24,6 +24,7 @@ from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_even
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
+from macnss_auth.delivery._deadline import budget_left, retry_budget
 from macnss_auth.delivery.base import (
     ChannelKind,
     DeliveryChannel,
@@ -44,6 +45,7 @@ from macnss_auth.errors import (
     Reason,
     VerificationThrottled,
 )
+from macnss_auth.failures import check_language
 from macnss_auth.otp.contacts import (
     DEFAULT_REGION,
     Destination,
@@ -225,6 +227,9 @@ class OutOfBandAuthenticator:
                 or in all; ``retry_after`` says when to try again.
             CodeNotDelivered: (inline dispatcher only) delivery failed; the
                 code was burnt.
+            UnsupportedLanguage: no catalog for ``language`` (a
+                ``MalformedInput``, like :meth:`Policy.begin <macnss_auth.policy.Policy.begin>`'s);
+                nothing was counted or sent.
             MalformedInput: ``subject`` is not a usable subject id.
         """
         started = self._monotonic()
@@ -313,6 +318,7 @@ class OutOfBandAuthenticator:
             MalformedInput: the destination is not a valid phone number / address.
             RateLimited: too many codes for this subject or destination.
             CodeNotDelivered: (inline dispatcher only) delivery failed.
+            UnsupportedLanguage: no catalog for ``language``.
         """
         started = self._monotonic()
         subject = subject_of(subject)
@@ -393,8 +399,9 @@ class OutOfBandAuthenticator:
         language: str | None,
         decoy: bool = False,
     ) -> _Outgoing:
-        language = language or self.language
-        failure_message(language)
+        # A language asked for per request is the client's choice: a client error,
+        # raised before anything is counted or sent (the constructor's is a setup error).
+        language = self.language if language is None else check_language(language)
         # Count the send against every limit first (count-before-check); a refusal is audited.
         try:
             count_send(
@@ -505,6 +512,12 @@ class OutOfBandAuthenticator:
         return run
 
     def _deliver(self, outgoing: _Outgoing) -> None:
+        # One budget for every channel: a fallback gets what the primary left, never a
+        # fresh deadline of its own, so begin() ends within retry.deadline whatever fails.
+        with retry_budget(self.retry.deadline):
+            self._deliver_within_budget(outgoing)
+
+    def _deliver_within_budget(self, outgoing: _Outgoing) -> None:
         record = outgoing.record
         try:
             self._send(self._channel, outgoing.message, outgoing, fallback=False)
@@ -524,8 +537,8 @@ class OutOfBandAuthenticator:
     def _deliver_fallback(self, outgoing: _Outgoing) -> bool:
         """Send the same code through the fallback channel; False if that is not possible."""
         fallback = self._fallback
-        if fallback is None:
-            return False
+        if fallback is None or not budget_left():
+            return False  # no fallback, or the primary used the whole budget
         try:
             destination = confirmed_destination(self._store, outgoing.subject, fallback.kind)
             if destination is None:
