@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -638,10 +640,13 @@ def test_configuration_is_checked() -> None:
 def test_a_language_without_a_catalog_is_a_client_error(kind: ChannelKind) -> None:
     from macnss_auth.errors import UnsupportedLanguage  # noqa: PLC0415
 
-    auth, channel, store, _ = enrolled(kind, resend=ResendPolicy(cooldown=30, max_cooldown=60))
-    for ask in (lambda: auth.begin("alice", language="de"),
-                lambda: auth.enroll("bob", PHONE if kind is ChannelKind.SMS else EMAIL,
-                                    language="de")):  # fmt: skip
+    auth, channel, _, _ = enrolled(kind, resend=ResendPolicy(cooldown=30, max_cooldown=60))
+    address = PHONE if kind is ChannelKind.SMS else EMAIL
+    asks: list[Callable[[], object]] = [
+        functools.partial(auth.begin, "alice", language="de"),
+        functools.partial(auth.enroll, "bob", address, language="de"),
+    ]
+    for ask in asks:
         with pytest.raises(UnsupportedLanguage) as info:
             ask()
         assert info.value.language == "de"
