@@ -37,7 +37,8 @@ from typing import Any
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
+from macnss_auth.attempts import MethodEvents
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import (
     AssuranceLevel,
     AuthResult,
@@ -199,6 +200,7 @@ class EidAuthenticator:
         self._binding_key = binding_key
         self._clock = clock or SystemClock()
         self._random = random or SystemRandom()
+        self._record = MethodEvents(audit=audit, clock=self._clock, method=_METHOD).record
         self.policy = policy or VerificationPolicy()
         self._ttl = challenge_ttl
         self._throttle = FailureThrottle(
@@ -509,25 +511,3 @@ class EidAuthenticator:
         candidate = self._binding(kind, claims.get(kind, ""))
         matches = hmac.compare_digest(candidate, expected)
         return matches and enrollment is not None and bool(claims.get(kind))
-
-    def _record(
-        self,
-        action: AuditAction,
-        outcome: Outcome,
-        subject: str | None,
-        context: ClientContext | None,
-        *,
-        reason: Reason | None = None,
-        details: Mapping[str, str] | None = None,
-    ) -> str:
-        return record_event(
-            self._audit,
-            at=self._clock.now(),
-            action=action,
-            method=_METHOD,
-            outcome=outcome,
-            subject=subject,
-            client=context,
-            reason=reason,
-            details=details,
-        )

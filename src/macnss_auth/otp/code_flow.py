@@ -23,7 +23,8 @@ from typing import ClassVar, TypedDict
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
+from macnss_auth.attempts import MethodEvents
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
@@ -31,9 +32,7 @@ from macnss_auth.errors import (
     AuthenticationFailed,
     ChallengeUsed,
     ConfigurationError,
-    MalformedInput,
     Reason,
-    VerificationThrottled,
 )
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
 from macnss_auth.throttle import Attempt, FailureThrottle, ThrottlePolicy
@@ -125,6 +124,7 @@ class CodeAuthenticatorBase:
         self._store = store
         self._audit = audit
         self._clock = clock or SystemClock()
+        self._events = MethodEvents(audit=audit, clock=self._clock, method=self._method)
         self._random = random or SystemRandom()
         self._challenge_ttl = dt.timedelta(seconds=challenge_ttl)
         self._challenge_attempts = challenge_attempts
@@ -256,20 +256,9 @@ class CodeAuthenticatorBase:
         generation: int | None = None,
     ) -> _Trial:
         """Count one attempt before checking it (see the module docstring), or refuse it."""
-        try:
-            attempt = self._throttle.acquire(subject, context, generation=generation)
-        except VerificationThrottled as exc:
-            details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                details=details,
-                reason=exc.reason,
-            )
-            raise
+        attempt = self._events.acquire(
+            self._throttle, subject, context, action, at=now, generation=generation
+        )
         return _Trial(subject=subject, context=context, now=now, action=action, attempt=attempt)
 
     @contextlib.contextmanager
@@ -281,18 +270,8 @@ class CodeAuthenticatorBase:
         action: AuditAction,
     ) -> Iterator[None]:
         """Audit a :class:`MalformedInput` raised inside the block, and let it propagate."""
-        try:
+        with self._events.malformed(action, subject, context, reason=Reason.MALFORMED_CODE, at=now):
             yield
-        except MalformedInput:
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.MALFORMED_CODE,
-            )
-            raise
 
     def _failed(
         self,
@@ -386,14 +365,6 @@ class CodeAuthenticatorBase:
         details: Mapping[str, str] | None = None,
         reason: Reason | None = None,
     ) -> str:
-        return record_event(
-            self._audit,
-            at=now,
-            action=action,
-            method=self._method,
-            outcome=outcome,
-            subject=subject,
-            client=context,
-            reason=reason,
-            details=details,
+        return self._events.record(
+            action, outcome, subject, context, at=now, reason=reason, details=details
         )

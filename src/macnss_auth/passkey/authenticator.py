@@ -52,6 +52,7 @@ subject can hold one passkey fewer until the service raises
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import hashlib
@@ -86,7 +87,8 @@ from webauthn.helpers.structs import (
 )
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
+from macnss_auth.attempts import MethodEvents
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
@@ -96,9 +98,7 @@ from macnss_auth.errors import (
     ChallengeUsed,
     ConfigurationError,
     InvalidCode,
-    MalformedInput,
     Reason,
-    VerificationThrottled,
 )
 from macnss_auth.passkey._wire import (
     Assertion,
@@ -363,6 +363,8 @@ class PasskeyAuthenticator:
         self._throttle = FailureThrottle(
             store=store, clock=self._clock, namespace=_METHOD, policy=throttle_policy
         )
+        self._events = MethodEvents(audit=audit, clock=self._clock, method=_METHOD)
+        self._record = self._events.record
 
     def __repr__(self) -> str:
         return f"PasskeyAuthenticator(rp_id={self.rp_id!r}, origins={list(self.origins)!r})"
@@ -1059,15 +1061,14 @@ class PasskeyAuthenticator:
         )
 
     def _acquire(self, subject: str, context: ClientContext | None) -> None:
-        try:
-            self._throttle.acquire(subject, context)
-        except VerificationThrottled as exc:
-            raise self._failed(exc, subject, context) from None
+        self._events.acquire(self._throttle, subject, context, AuditAction.VERIFY)
 
     def _malformed(
         self, subject: str | None, context: ClientContext | None, action: AuditAction
-    ) -> _AuditMalformed:
-        return _AuditMalformed(self, subject, context, action)
+    ) -> contextlib.AbstractContextManager[None]:
+        return self._events.malformed(
+            action, subject, context, reason=Reason.MALFORMED_RESPONSE, name_the_field=True
+        )
 
     def _failed(
         self,
@@ -1083,28 +1084,6 @@ class PasskeyAuthenticator:
         )
         return failure
 
-    def _record(
-        self,
-        action: AuditAction,
-        outcome: Outcome,
-        subject: str | None,
-        context: ClientContext | None,
-        *,
-        reason: Reason | None = None,
-        details: Mapping[str, str] | None = None,
-    ) -> str:
-        return record_event(
-            self._audit,
-            at=self._clock.now(),
-            action=action,
-            method=_METHOD,
-            outcome=outcome,
-            subject=subject,
-            client=context,
-            reason=reason,
-            details=details,
-        )
-
 
 class _ChainRefused(Exception):
     """Internal: the attestation chain does not reach a configured root."""
@@ -1112,36 +1091,6 @@ class _ChainRefused(Exception):
 
 class _Invalid(Exception):
     """Internal: py_webauthn refused the response."""
-
-
-class _AuditMalformed:
-    """Audits a MalformedInput raised inside the block, then lets it propagate."""
-
-    def __init__(
-        self,
-        owner: PasskeyAuthenticator,
-        subject: str | None,
-        context: ClientContext | None,
-        action: AuditAction,
-    ) -> None:
-        self._owner = owner
-        self._subject = subject
-        self._context = context
-        self._action = action
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, MalformedInput):
-            self._owner._record(
-                self._action,
-                Outcome.FAILURE,
-                self._subject,
-                self._context,
-                reason=Reason.MALFORMED_RESPONSE,
-                details={"field": exc.field or "response"},
-            )
 
 
 def _library_assertion(assertion: Assertion) -> AuthenticationCredential:

@@ -20,7 +20,8 @@ from typing import ClassVar
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
+from macnss_auth.attempts import MethodEvents
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
 from macnss_auth.clock import Clock, RandomSource, SystemClock, SystemRandom
@@ -40,7 +41,6 @@ from macnss_auth.errors import (
     ChallengeUsed,
     ConfigurationError,
     InvalidCode,
-    MalformedInput,
     RateLimited,
     Reason,
     VerificationThrottled,
@@ -164,6 +164,9 @@ class OutOfBandAuthenticator:
         self._clock = clock or SystemClock()
         self._random = random or SystemRandom()
         self._audit = audit
+        self._events = MethodEvents(
+            audit=audit, clock=self._clock, method=self.method, channel=self.method
+        )
         self.codes = codes or CodePolicy()
         self.resend = resend or ResendPolicy()
         self.retry = retry or RetryPolicy(deadline=min(20.0, self.codes.lifetime / 4))
@@ -624,27 +627,14 @@ class OutOfBandAuthenticator:
         if record is None or isinstance(failure, ChallengeNotFound):
             raise self._failure(ChallengeNotFound, action, now, subject=None, context=context)
         subject = record.challenge.subject
-        try:
+        with self._events.malformed(action, subject, context, reason=Reason.MALFORMED_CODE, at=now):
             code = normalize_oob_code(response, self.codes)
-        except MalformedInput:
-            self._record(
-                action,
-                Outcome.FAILURE,
-                now,
-                subject=subject,
-                context=context,
-                reason=Reason.MALFORMED_CODE,
-            )
-            raise
         try:
-            self._throttle.acquire(subject, context)
+            self._events.acquire(self._throttle, subject, context, action, at=now)
         except VerificationThrottled as exc:
-            raise self._failure(
-                type(exc),
-                action,
-                now,
-                subject=subject,
-                context=context,
+            # Audited; refused with the one generic message, like every failed code.
+            raise type(exc)(
+                GENERIC_FAILURE,
                 reason=exc.reason,
                 retry_after=exc.retry_after,
                 remaining_attempts=exc.remaining_attempts,
@@ -746,17 +736,15 @@ class OutOfBandAuthenticator:
         channel: str | None = None,
         details: dict[str, str] | None = None,
     ) -> str:
-        return record_event(
-            self._audit,
+        return self._events.record(
+            action,
+            outcome,
+            subject,
+            context,
             at=at,
-            action=action,
-            method=self.method,
-            outcome=outcome,
-            subject=subject,
-            client=context,
             reason=reason,
-            channel=channel or self.method,
             details=details,
+            channel=channel,
         )
 
 

@@ -1,0 +1,127 @@
+"""What every method records about an attempt: its audit events and its throttle refusals.
+
+The one place where an authenticator (eID, TOTP/HOTP and recovery codes,
+SMS/e-mail codes, passkeys) turns a step into an audit event of its method:
+:class:`MethodEvents` is bound to the method's audit log, clock and name, so a
+method writes ``events.record(action, outcome, subject, context, ...)`` and
+every event carries the same fields, timed by the injected clock.
+
+Two steps repeat in every method, so they live here too: counting an attempt
+before it is checked (:meth:`MethodEvents.acquire`: a throttle refusal is
+audited with its ``retry_after`` before it propagates) and auditing a response
+that cannot even be read (:meth:`MethodEvents.malformed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Mapping
+
+import attrs
+
+from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_event
+from macnss_auth.authenticator import ClientContext
+from macnss_auth.clock import Clock
+from macnss_auth.errors import MalformedInput, Reason, VerificationThrottled
+from macnss_auth.throttle import Attempt, FailureThrottle
+
+__all__ = ["MethodEvents"]
+
+
+@attrs.frozen
+class MethodEvents:
+    """The audit events of one method.
+
+    Attributes:
+        audit: where the events go.
+        clock: the time of an event unless the caller names it (``at``).
+        method: the method every event names.
+        channel: the channel events name when the caller names none (SMS, e-mail).
+    """
+
+    audit: AuditLog
+    clock: Clock
+    method: str
+    channel: str | None = None
+
+    def record(
+        self,
+        action: AuditAction,
+        outcome: Outcome,
+        subject: str | None,
+        context: ClientContext | None = None,
+        *,
+        at: dt.datetime | None = None,
+        reason: Reason | None = None,
+        details: Mapping[str, str] | None = None,
+        channel: str | None = None,
+    ) -> str:
+        """Append one event of this method; return its id."""
+        return record_event(
+            self.audit,
+            at=at or self.clock.now(),
+            action=action,
+            method=self.method,
+            outcome=outcome,
+            subject=subject,
+            client=context,
+            reason=reason,
+            channel=channel or self.channel,
+            details=details,
+        )
+
+    def acquire(
+        self,
+        throttle: FailureThrottle,
+        subject: str,
+        context: ClientContext | None,
+        action: AuditAction,
+        *,
+        at: dt.datetime | None = None,
+        generation: int | None = None,
+    ) -> Attempt:
+        """Count one attempt before it is checked; audit and re-raise a refusal.
+
+        Raises:
+            VerificationThrottled: too soon after the last failures
+                (``LockedOut`` when locked out), audited with ``retry_after``.
+        """
+        try:
+            return throttle.acquire(subject, context, generation=generation)
+        except VerificationThrottled as exc:
+            details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
+            self.record(
+                action,
+                Outcome.FAILURE,
+                subject,
+                context,
+                at=at,
+                reason=exc.reason,
+                details=details,
+            )
+            raise
+
+    @contextlib.contextmanager
+    def malformed(
+        self,
+        action: AuditAction,
+        subject: str | None,
+        context: ClientContext | None,
+        *,
+        reason: Reason,
+        at: dt.datetime | None = None,
+        name_the_field: bool = False,
+    ) -> Iterator[None]:
+        """Audit a :class:`~macnss_auth.errors.MalformedInput` raised inside, and let it go on.
+
+        ``name_the_field`` adds the unreadable field's name (never its value) to the event.
+        """
+        try:
+            yield
+        except MalformedInput as exc:
+            details = {"field": exc.field or "response"} if name_the_field else None
+            self.record(
+                action, Outcome.FAILURE, subject, context, at=at, reason=reason, details=details
+            )
+            raise
