@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 from macnss_auth.delivery.base import (
     ChannelKind,
@@ -40,29 +40,39 @@ def format_message(message: OutboundMessage) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ConsoleChannel:
-    """Writes each message to a text stream (standard output by default)."""
+class _TextChannel:
+    """What the development channels share: a kind, one writer at a time, the receipt."""
 
-    def __init__(self, kind: ChannelKind, *, stream: TextIO | None = None) -> None:
+    name: ClassVar[str]
+
+    def __init__(self, kind: ChannelKind) -> None:
         self._kind = kind
-        self._stream = stream
         self._lock = threading.Lock()
 
     @property
     def kind(self) -> ChannelKind:
         return self._kind
 
-    @property
-    def name(self) -> str:
-        return "console"
+    def _receipt(self, message: OutboundMessage) -> DeliveryReceipt:
+        segments = sms_length(message.text).segments if message.kind is ChannelKind.SMS else 1
+        return DeliveryReceipt(channel=self.name, segments=segments)
+
+
+class ConsoleChannel(_TextChannel):
+    """Writes each message to a text stream (standard output by default)."""
+
+    name: ClassVar[str] = "console"
+
+    def __init__(self, kind: ChannelKind, *, stream: TextIO | None = None) -> None:
+        super().__init__(kind)
+        self._stream = stream
 
     def send(self, message: OutboundMessage) -> DeliveryReceipt:
         stream = self._stream if self._stream is not None else sys.stdout
         with self._lock:
             stream.write(format_message(message))
             stream.flush()
-        segments = sms_length(message.text).segments if message.kind is ChannelKind.SMS else 1
-        return DeliveryReceipt(channel=self.name, segments=segments)
+        return self._receipt(message)
 
     def __repr__(self) -> str:
         return f"ConsoleChannel({self._kind.value!r})"
@@ -79,21 +89,14 @@ def _open_private(path: Path) -> TextIO:
         raise
 
 
-class FileChannel:
+class FileChannel(_TextChannel):
     """Appends each message to a UTF-8 text file (a development mailbox)."""
 
+    name: ClassVar[str] = "file"
+
     def __init__(self, kind: ChannelKind, *, path: str | Path) -> None:
-        self._kind = kind
+        super().__init__(kind)
         self._path = Path(path)
-        self._lock = threading.Lock()
-
-    @property
-    def kind(self) -> ChannelKind:
-        return self._kind
-
-    @property
-    def name(self) -> str:
-        return "file"
 
     def send(self, message: OutboundMessage) -> DeliveryReceipt:
         try:
@@ -101,8 +104,7 @@ class FileChannel:
                 handle.write(format_message(message))
         except OSError as exc:
             raise DeliveryUnavailable(f"cannot append to the message file: {exc.strerror}") from exc
-        segments = sms_length(message.text).segments if message.kind is ChannelKind.SMS else 1
-        return DeliveryReceipt(channel=self.name, segments=segments)
+        return self._receipt(message)
 
     def __repr__(self) -> str:
         return f"FileChannel({self._kind.value!r}, path={str(self._path)!r})"

@@ -36,7 +36,7 @@ import time
 import typing
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpcore
 import httpx
@@ -85,15 +85,6 @@ class _BoundedStream(httpcore.NetworkStream):
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._stream.write(buffer, _clamp(timeout))
-
-    @staticmethod
-    def bounded_transport(verify: ssl.SSLContext | bool = True) -> httpx.BaseTransport:
-        """An httpx transport on which the gateway's overall deadline holds.
-
-        Args:
-            verify: TLS verification, as for ``httpx.HTTPTransport``.
-        """
-        return _BoundedTransport(verify=verify)
 
     def close(self) -> None:
         self._stream.close()
@@ -197,6 +188,9 @@ class HttpSmsGateway:
             to keep the overall deadline.
     """
 
+    kind: ClassVar[ChannelKind] = ChannelKind.SMS
+    name: ClassVar[str] = "http-sms"
+
     def __init__(
         self,
         url: str,
@@ -230,14 +224,6 @@ class HttpSmsGateway:
         self.deadline = deadline
         self._client = client or httpx.Client(timeout=timeout, transport=self.bounded_transport())
         self._owns_client = client is None
-
-    @property
-    def kind(self) -> ChannelKind:
-        return ChannelKind.SMS
-
-    @property
-    def name(self) -> str:
-        return "http-sms"
 
     def __repr__(self) -> str:
         return f"HttpSmsGateway({_url_for_repr(self.url)!r}, encoding={self.encoding!r})"

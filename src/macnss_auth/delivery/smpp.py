@@ -29,6 +29,7 @@ import logging
 import socket
 import ssl
 import threading
+from typing import ClassVar
 
 import smpplib.client
 import smpplib.exceptions
@@ -96,6 +97,9 @@ class SmppChannel:
             neither propagates nor logs below WARNING).
     """
 
+    kind: ClassVar[ChannelKind] = ChannelKind.SMS
+    name: ClassVar[str] = "smpp"
+
     def __init__(
         self,
         host: str,
@@ -122,14 +126,6 @@ class SmppChannel:
         self.deadline = deadline
         self._reference = 0
         self._lock = threading.Lock()
-
-    @property
-    def kind(self) -> ChannelKind:
-        return ChannelKind.SMS
-
-    @property
-    def name(self) -> str:
-        return "smpp"
 
     def __repr__(self) -> str:
         return f"SmppChannel({self.host!r}, {self.port}, system_id={self.system_id!r})"

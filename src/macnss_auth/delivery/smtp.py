@@ -23,6 +23,7 @@ import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from typing import ClassVar
 
 from macnss_auth.delivery._deadline import Watchdog, attempt_seconds
 from macnss_auth.delivery.base import (
@@ -104,6 +105,9 @@ class SmtpChannel:
         local_hostname: the name given in EHLO.
     """
 
+    kind: ClassVar[ChannelKind] = ChannelKind.EMAIL
+    name: ClassVar[str] = "smtp"
+
     def __init__(
         self,
         host: str,
@@ -138,14 +142,6 @@ class SmtpChannel:
         self.deadline = deadline
         self._ssl_context = ssl_context or ssl.create_default_context()
         self.local_hostname = local_hostname
-
-    @property
-    def kind(self) -> ChannelKind:
-        return ChannelKind.EMAIL
-
-    @property
-    def name(self) -> str:
-        return "smtp"
 
     def __repr__(self) -> str:
         return f"SmtpChannel({self.host!r}, {self.port}, security={self.security!r})"

@@ -166,6 +166,12 @@ def page_router(runtime: Runtime) -> APIRouter:
     def other_ways() -> list[MethodOffer]:
         return [o for o in policy.offer() if o.needs is not Capability.NFC]
 
+    def session_expired(page: _Page) -> HTMLResponse:
+        """Back to the start: the account pages need a live session (and a CSRF token)."""
+        return page.render("start.html", others=other_ways(), have=shown, checked=(),
+                           error=page.t("session_expired"), status=401, audience="",
+                           nonce="")  # fmt: skip
+
     def methods_page(
         page: _Page, subject: str, offers: list[MethodOffer], keep: dict[str, str], **extra: Any
     ) -> HTMLResponse:
@@ -322,9 +328,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         page = _Page(runtime, env, request)
         subject = session_subject(request)
         if subject is None:
-            return page.render("start.html", others=other_ways(), have=shown, checked=(),
-                               error=page.t("session_expired"), status=401, audience="",
-                               nonce="")  # fmt: skip
+            return session_expired(page)
         return page.render("account.html", subject=subject, can_enroll=_totp(runtime) is not None)
 
     @router.post("/account/totp")
@@ -334,9 +338,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         subject = session_subject(request)
         totp = _totp(runtime)
         if subject is None or totp is None or not page.csrf_ok(form):
-            return page.render("start.html", others=other_ways(), have=shown, checked=(),
-                               error=page.t("session_expired"), status=401, audience="",
-                               nonce="")  # fmt: skip
+            return session_expired(page)
         provisioning = await runtime.run(totp.enroll, subject, context=runtime.context(request))
         svg = await runtime.run(provisioning.qr_svg)
         return page.render(
@@ -352,9 +354,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         subject = session_subject(request)
         totp = _totp(runtime)
         if subject is None or totp is None or not page.csrf_ok(form):
-            return page.render("start.html", others=other_ways(), have=shown, checked=(),
-                               error=page.t("session_expired"), status=401, audience="",
-                               nonce="")  # fmt: skip
+            return session_expired(page)
         try:
             await runtime.run(
                 totp.confirm, subject, _field(form, "code"), context=runtime.context(request)
