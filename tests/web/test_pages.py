@@ -87,3 +87,14 @@ def test_a_full_login_by_plain_form_posts_hands_the_token_to_the_service() -> No
     session = done.cookies.get("macnss_session") or client.cookies.get("macnss_session")
     assert session
     assert "httponly" in done.headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/account"), ("post", "/account/totp"), ("post", "/account/totp/confirm")],
+)
+def test_the_account_pages_need_a_session(method: str, path: str) -> None:
+    client = TestClient(build().app)
+    response = client.request(method, f"{path}?lang=en", data={"code": "123456"})
+    assert response.status_code == 401
+    assert MESSAGES["en"]["session_expired"] in response.text

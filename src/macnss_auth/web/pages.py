@@ -27,7 +27,7 @@ import math
 import secrets
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 from fastapi import APIRouter, Request
@@ -331,14 +331,22 @@ def page_router(runtime: Runtime) -> APIRouter:
             return session_expired(page)
         return page.render("account.html", subject=subject, can_enroll=_totp(runtime) is not None)
 
-    @router.post("/account/totp")
-    async def add_totp(request: Request) -> HTMLResponse:
+    async def totp_form(request: Request) -> _TotpForm | HTMLResponse:
+        """The account's TOTP form, or the session-expired page when it may not be used."""
         page = _Page(runtime, env, request)
         form = await request.form()
         subject = session_subject(request)
         totp = _totp(runtime)
         if subject is None or totp is None or not page.csrf_ok(form):
             return session_expired(page)
+        return _TotpForm(page, form, subject, totp)
+
+    @router.post("/account/totp")
+    async def add_totp(request: Request) -> HTMLResponse:
+        got = await totp_form(request)
+        if isinstance(got, HTMLResponse):
+            return got
+        page, _, subject, totp = got
         provisioning = await runtime.run(totp.enroll, subject, context=runtime.context(request))
         svg = await runtime.run(provisioning.qr_svg)
         return page.render(
@@ -349,12 +357,10 @@ def page_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/account/totp/confirm")
     async def confirm_totp(request: Request) -> HTMLResponse:
-        page = _Page(runtime, env, request)
-        form = await request.form()
-        subject = session_subject(request)
-        totp = _totp(runtime)
-        if subject is None or totp is None or not page.csrf_ok(form):
-            return session_expired(page)
+        got = await totp_form(request)
+        if isinstance(got, HTMLResponse):
+            return got
+        page, form, subject, totp = got
         try:
             await runtime.run(
                 totp.confirm, subject, _field(form, "code"), context=runtime.context(request)
@@ -375,6 +381,13 @@ def page_router(runtime: Runtime) -> APIRouter:
         return response
 
     return router
+
+
+class _TotpForm(NamedTuple):
+    page: _Page
+    form: FormData
+    subject: str
+    totp: TotpAuthenticator
 
 
 def _totp(runtime: Runtime) -> TotpAuthenticator | None:
