@@ -4,84 +4,23 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from macnss_auth.errors import AuthenticationFailed, Reason, SecretKeyError
-from macnss_auth.store import Keyring, MemoryStore, SQLiteStore
-from macnss_auth.store.base import Store
+from macnss_auth.store import Keyring, SQLiteStore
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.races import outcome_name, race_threads
+from tests.conftest import OpenStore
 from tests.passkey.helpers import NOW, make_setup
-from tests.store.services import postgres_server, redis_server
 
 SUBJECT = "citizen-0003"
 KEY = bytes(range(32))
 
-OpenStore = Callable[[Keyring], Store]
 
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    with postgres_server() as conninfo:
-        yield conninfo
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
-
-
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.services),
-        pytest.param("redis", marks=pytest.mark.services),
-    ]
-)
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
-    opened: list[Store] = []
-    kind = request.param
-    memory: dict[str, MemoryStore] = {}
-    # Stores opened by one test share their data, as service instances share a database.
-    tag = uuid.uuid4().hex[:12]
-
-    def open_store(keyring: Keyring) -> Store:
-        store: Store
-        if kind == "memory":
-            # One in-process store: a second "instance" shares it, as processes share a DB.
-            store = memory.setdefault("store", MemoryStore(keyring=keyring))
-        elif kind == "sqlite":
-            store = SQLiteStore(tmp_path / "state.sqlite3", keyring=keyring, synchronous="NORMAL")
-        elif kind == "postgres":
-            from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415 - optional extra
-
-            conninfo = request.getfixturevalue("postgres")
-            store = PostgresStore(conninfo, keyring=keyring, schema=f"p{tag}")
-        else:
-            from macnss_auth.store.redis import RedisStore  # noqa: PLC0415 - optional extra
-
-            url = request.getfixturevalue("redis_url")
-            store = RedisStore(url, keyring=keyring, prefix=f"{{t{tag}}}:")
-        opened.append(store)
-        return store
-
-    if kind == "postgres":
-        request.getfixturevalue("postgres")
-    if kind == "redis":
-        request.getfixturevalue("redis_url")
-    yield open_store
-    for store in opened:
-        store.close()
-
-
-def test_the_ceremonies_on_every_store(open_store: OpenStore) -> None:
-    setup = make_setup(store=open_store(Keyring({"k1": KEY}, primary="k1")))
+def test_the_ceremonies_on_every_store(open_any_store: OpenStore) -> None:
+    setup = make_setup(store=open_any_store())
     phone, laptop = setup.device(), setup.device(backup_eligible=True, counter=False)
     first = setup.register(SUBJECT, phone)
     setup.register(SUBJECT, laptop)
@@ -104,11 +43,10 @@ def test_the_ceremonies_on_every_store(open_store: OpenStore) -> None:
     assert setup.login(SUBJECT, laptop).subject == SUBJECT
 
 
-def test_a_second_instance_sees_the_credentials(open_store: OpenStore) -> None:
-    keyring = Keyring({"k1": KEY}, primary="k1")
+def test_a_second_instance_sees_the_credentials(open_any_store: OpenStore) -> None:
     clock = FixedClock.at(NOW)
-    one = make_setup(store=open_store(keyring), clock=clock)
-    two = make_setup(store=open_store(keyring), clock=clock)
+    one = make_setup(store=open_any_store(), clock=clock)
+    two = make_setup(store=open_any_store(), clock=clock)
     phone = one.device()
     one.register(SUBJECT, phone)
     challenge = one.passkeys.begin()
@@ -118,13 +56,13 @@ def test_a_second_instance_sees_the_credentials(open_store: OpenStore) -> None:
     )
 
 
-def test_records_do_not_open_under_another_key(open_store: OpenStore) -> None:
-    if isinstance(open_store(Keyring({"k1": KEY}, primary="k1")), MemoryStore):
-        pytest.skip("a memory store lives and dies with its one keyring")
-    setup = make_setup(store=open_store(Keyring({"k1": KEY}, primary="k1")))
+def test_records_do_not_open_under_another_key(tmp_path: Path) -> None:
+    # On SQLite; the store contract checks sealing on every backend.
+    path = tmp_path / "state.sqlite3"
+    setup = make_setup(store=SQLiteStore(path, keyring=Keyring({"k1": KEY}, primary="k1")))
     phone = setup.device()
     setup.register(SUBJECT, phone)
-    other = make_setup(store=open_store(Keyring({"k1": bytes(32)}, primary="k1")))
+    other = make_setup(store=SQLiteStore(path, keyring=Keyring({"k1": bytes(32)}, primary="k1")))
     with pytest.raises(SecretKeyError):
         other.passkeys.credentials(SUBJECT)
 
@@ -145,11 +83,12 @@ def test_public_keys_and_user_handles_are_sealed_in_sqlite(tmp_path: Path) -> No
     assert credential.user_handle not in dump
 
 
-def test_racing_assertions_with_one_counter_value_let_one_through(open_store: OpenStore) -> None:
-    keyring = Keyring({"k1": KEY}, primary="k1")
+def test_racing_assertions_with_one_counter_value_let_one_through(
+    open_any_store: OpenStore,
+) -> None:
     clock = FixedClock.at(NOW)
     # Two service instances on one database.
-    setups = [make_setup(store=open_store(keyring), clock=clock) for _ in range(2)]
+    setups = [make_setup(store=open_any_store(), clock=clock) for _ in range(2)]
     phone = setups[0].device()
     setups[0].register(SUBJECT, phone)
     # A clone and the original answer two challenges with the same counter value.
