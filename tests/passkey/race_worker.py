@@ -9,32 +9,18 @@ from multiprocessing.synchronize import Barrier
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.passkey import PasskeyAuthenticator
 from macnss_auth.passkey.virtual import VirtualAuthenticator
-from macnss_auth.store import Keyring, SQLiteStore, Store
+from macnss_auth.store import Store
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.races import outcome_name
+from tests.store._workers import open_spec
 
-__all__ = ["REMOVERS", "device", "open_spec", "passkeys_on", "prepare", "process_worker"]
+__all__ = ["REMOVERS", "device", "passkeys_on", "prepare", "process_worker"]
 
 ORIGIN = "http://localhost:8443"
 NOW = 1_800_000_000
-KEYRING = Keyring({"k": bytes(range(32))}, primary="k")
 #: Workers that each remove one of the subject's old passkeys while two register.
 REMOVERS = 2
 WINDOW = 10.0**9
-
-
-def open_spec(spec: tuple[str, ...]) -> Store:
-    """A store handle from ``(kind, where, name)``: what a spawned process can be given."""
-    kind, where, name = spec
-    if kind == "sqlite":
-        return SQLiteStore(where, keyring=KEYRING)
-    if kind == "postgres":
-        from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415 (optional extra)
-
-        return PostgresStore(where, keyring=KEYRING, schema=name)
-    from macnss_auth.store.redis import RedisStore  # noqa: PLC0415 (optional extra)
-
-    return RedisStore(where, keyring=KEYRING, prefix=name)
 
 
 def passkeys_on(store: Store, *, max_credentials: int = 10) -> PasskeyAuthenticator:
@@ -68,7 +54,7 @@ def prepare(
 
 
 def process_worker(
-    spec: tuple[str, ...],
+    spec: tuple[str, str, str],
     barrier: Barrier,
     tasks: Queue[tuple[object, ...]],
     results: Queue[tuple[int, str]],

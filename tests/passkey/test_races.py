@@ -27,7 +27,8 @@ from macnss_auth.testing.races import ProcessPool, race_threads
 from tests.conftest import OpenStore
 from tests.passkey import race_worker
 from tests.passkey.helpers import make_setup
-from tests.passkey.race_worker import REMOVERS, open_spec, passkeys_on, prepare
+from tests.passkey.race_worker import REMOVERS, passkeys_on, prepare
+from tests.store._workers import open_spec
 
 REPS = 6
 
