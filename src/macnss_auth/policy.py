@@ -252,7 +252,9 @@ class Policy:
         Only the challenge id is taken from the client: the method, subject and
         expiry come from the stored record, so a client cannot dodge (or aim)
         the cross-method count by renaming the subject. Unknown ids are
-        refused before anything is counted.
+        refused before anything is counted. A challenge without a subject
+        (a username-less passkey login) is counted per client id until the
+        method names the subject; then that subject's count applies too.
 
         Raises:
             AuthenticationFailed: in the subclass the method raised, or
