@@ -20,9 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from macnss_auth.errors import AuthenticationFailed, ChallengeUsed, Reason
 from macnss_auth.passkey import PasskeyAuthenticator
+from macnss_auth.store import MemoryStore
 from macnss_auth.testing.races import ProcessPool, race_threads
 from tests.conftest import OpenStore
 from tests.passkey import race_worker
@@ -171,3 +174,34 @@ def test_a_login_racing_a_registration_loses_neither(open_any_store: OpenStore) 
     with pytest.raises(AuthenticationFailed) as info:
         instances[1].verify(again, phone.get(again.data["options"], sign_count=5))
     assert info.value.reason is Reason.SIGN_COUNT_REGRESSED
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["register", "remove", "unenroll"]), st.integers(0, 9)),
+        max_size=12,
+    )
+)
+def test_the_slots_list_what_a_plain_model_holds(steps: list[tuple[str, int]]) -> None:
+    """Any sequence of registrations and removals: the list is the model's, within the limit."""
+    passkeys = passkeys_on(MemoryStore(), max_credentials=3)
+    model: list[str] = []
+    for action, pick in steps:
+        if action == "register":
+            if len(model) < 3:
+                model.append(_register_anew(passkeys, "citizen"))
+            else:
+                with pytest.raises(AuthenticationFailed) as info:
+                    _register_anew(passkeys, "citizen")
+                assert info.value.reason is Reason.CREDENTIAL_LIMIT
+        elif action == "remove" and model:
+            gone = model.pop(pick % len(model))
+            assert passkeys.remove_credential("citizen", gone)
+            assert not passkeys.remove_credential("citizen", gone)
+        elif action == "unenroll":
+            assert passkeys.unenroll("citizen") == len(model)
+            model.clear()
+        # (Order is by registration time; this clock stands still, so compare as sets.)
+        listed = [c.id_b64url for c in passkeys.credentials("citizen")]
+        assert sorted(listed) == sorted(model)
