@@ -51,7 +51,7 @@ from macnss_auth.clock import RandomSource
 from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.apdu import CommandAPDU
-from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.card.channel import CardSession
 from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.card.model import CardProfile, ChipSecrets, PasswordKind
 from macnss_auth.nfc.card.status import StatusWord, retries_left
@@ -257,7 +257,7 @@ class PaceResponder:
 
     # -- GENERAL AUTHENTICATE -----------------------------------------------------------
 
-    def general_authenticate(self, command: CommandAPDU) -> tuple[bytes, SecureChannel | None]:
+    def general_authenticate(self, command: CommandAPDU) -> tuple[bytes, CardSession | None]:
         """One GA step; returns the ``7C`` answer and, after step 4, the new session.
 
         Raises:
@@ -336,7 +336,7 @@ class PaceResponder:
         self._step = _Step.AGREED
         return _dynamic(0x84, public_ic)
 
-    def _confirm(self, token: bytes) -> tuple[bytes, SecureChannel]:
+    def _confirm(self, token: bytes) -> tuple[bytes, CardSession]:
         domain = self._domain
         if domain is None or not self._keys:  # set in steps 2 and 3
             raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
@@ -377,7 +377,7 @@ class PaceResponder:
         if self._protocol.mapping is Mapping.CHIP_AUTHENTICATION:
             extra.append((0x8A, self._chip_authentication_data(keys)))
         self._reset()
-        channel = SecureChannel(keys, ssc=0, established_by="PACE")
+        channel = CardSession(keys, ssc=0, established_by="PACE")
         return _dynamic(0x86, answer_token, *extra), channel
 
     def _failed(self) -> CardStatusError:
