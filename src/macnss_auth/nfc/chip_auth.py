@@ -271,13 +271,7 @@ def card_session_keys(
     Raises:
         MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
     """
-    key = _private(static_private_key)
-    if isinstance(key, DhPrivateKey):
-        peer: ChipPublicKey = key.public.with_value(ephemeral_public_key)
-    else:
-        peer = EcPublicKey.from_encoded(key.curve, ephemeral_public_key)
-    secret = shared_secret(key, peer)
-    return SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
+    return card_session_key_candidates(algorithm, static_private_key, ephemeral_public_key)[0]
 
 
 def card_session_key_candidates(

@@ -153,11 +153,11 @@ class MseSetAt:
         """Parse a command data field; objects other than 80, 83 and 84 are ignored.
 
         Raises:
-            MalformedInput: bad TLV, a repeated object, a missing or empty
+            MalformedInput: bad TLV or a repeated object (``field="MSE"``), a missing or empty
                 ``DO'80'`` (``field="80"``), a ``DO'83'`` missing or not one
                 byte (``field="83"``), a ``DO'84'`` not one byte (``field="84"``).
         """
-        objects = _unique(tlv.parse_all(data))
+        objects = _unique(tlv.parse_all(data), field="MSE")
         protocol = objects.get(MseTag.PROTOCOL)
         if not protocol:
             raise MalformedInput("MSE:Set AT names no protocol", field="80")
@@ -170,11 +170,11 @@ class MseSetAt:
         return cls(protocol, reference[0], None if parameter is None else parameter[0])
 
 
-def _unique(objects: list[tlv.Tlv]) -> dict[int, bytes]:
+def _unique(objects: list[tlv.Tlv], *, field: str) -> dict[int, bytes]:
     out: dict[int, bytes] = {}
     for item in objects:
         if item.tag in out:
-            raise MalformedInput(f"data object {item.tag:#x} repeated", field=f"{item.tag:X}")
+            raise MalformedInput(f"data object {item.tag:#x} repeated", field=field)
         out[item.tag] = item.value
     return out
 
@@ -192,14 +192,14 @@ def decode_dynamic_authentication_data(data: bytes) -> dict[int, bytes]:
 
     Raises:
         MalformedInput: not exactly one ``7C`` object, malformed children, or
-            a child repeated (``field="7C"`` or the child's tag).
+            a child repeated.
     """
     if not data:
         raise MalformedInput("no dynamic authentication data", field="7C")
     outer, end = tlv.parse_one(data)
     if outer.tag != _TAG_DYNAMIC_AUTHENTICATION_DATA or end != len(data):
         raise MalformedInput("not one dynamic authentication data object", field="7C")
-    return _unique(tlv.parse_all(outer.value))
+    return _unique(tlv.parse_all(outer.value), field="7C")
 
 
 def general_authenticate_command(step: GaStep, *objects: tuple[AuthTag, bytes]) -> CommandAPDU:

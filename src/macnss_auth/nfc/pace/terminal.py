@@ -55,7 +55,7 @@ from macnss_auth.nfc.eckeys import native_curve
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import primitives as pm
 from macnss_auth.nfc.pace.messages import (
-    GA_STEPS,
+    PACE_STEPS,
     AuthTag,
     GaStep,
     MseSetAt,
@@ -109,24 +109,18 @@ class PaceState(enum.Enum):
     FAILED = "failed"
 
 
-# The terminal's states on the shared step table: which GENERAL AUTHENTICATE
-# step a state sends or awaits, and the state that waits for its answer.
+# The terminal's states on the shared step table (messages.PACE_STEPS): each
+# GENERAL AUTHENTICATE step is a state that sends it and one that awaits the answer.
+_GA_STATES = (
+    (PaceState.NONCE, PaceState.AWAIT_NONCE),
+    (PaceState.MAP, PaceState.AWAIT_MAP),
+    (PaceState.KEY_AGREEMENT, PaceState.AWAIT_KEY_AGREEMENT),
+    (PaceState.AUTHENTICATE, PaceState.AWAIT_AUTHENTICATE),
+)
 _STEP_OF: Mapping[PaceState, GaStep] = {
-    PaceState.NONCE: GA_STEPS["nonce"],
-    PaceState.AWAIT_NONCE: GA_STEPS["nonce"],
-    PaceState.MAP: GA_STEPS["map"],
-    PaceState.AWAIT_MAP: GA_STEPS["map"],
-    PaceState.KEY_AGREEMENT: GA_STEPS["agree"],
-    PaceState.AWAIT_KEY_AGREEMENT: GA_STEPS["agree"],
-    PaceState.AUTHENTICATE: GA_STEPS["confirm"],
-    PaceState.AWAIT_AUTHENTICATE: GA_STEPS["confirm"],
+    state: step for step, states in zip(PACE_STEPS, _GA_STATES, strict=True) for state in states
 }
-_AWAIT: Mapping[PaceState, PaceState] = {
-    PaceState.NONCE: PaceState.AWAIT_NONCE,
-    PaceState.MAP: PaceState.AWAIT_MAP,
-    PaceState.KEY_AGREEMENT: PaceState.AWAIT_KEY_AGREEMENT,
-    PaceState.AUTHENTICATE: PaceState.AWAIT_AUTHENTICATE,
-}
+_AWAIT: Mapping[PaceState, PaceState] = dict(_GA_STATES)
 
 
 @attrs.frozen(repr=False, eq=False)
