@@ -44,6 +44,7 @@ from __future__ import annotations
 import enum
 import hmac
 from collections.abc import Sequence
+from typing import Final
 
 import attrs
 
@@ -241,7 +242,8 @@ class SecureChannel:
             raise ValueError("only the card, which opens first, can choose between session keys")
         if any(other.cipher is not keys.cipher for other in alternatives):
             raise ValueError("alternative session keys must use the same cipher")
-        self._role = role
+        #: Which end of the channel this object is (h11's ``our_role``).
+        self.role: Final = role
         self._cipher = keys.cipher
         self._block = keys.cipher.block_size
         if not 0 <= ssc < 1 << (8 * self._block):
@@ -250,11 +252,6 @@ class SecureChannel:
         self._candidates: tuple[SessionKeys, ...] = (keys, *alternatives)
         self._ssc = ssc
         self._awaiting = False
-
-    @property
-    def role(self) -> Role:
-        """Which end of the channel this object is."""
-        return self._role
 
     @property
     def cipher(self) -> SymmetricCipher:
@@ -278,7 +275,7 @@ class SecureChannel:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"<{type(self).__name__} {self._role.value} {self._cipher.value} {state}>"
+        return f"<{type(self).__name__} {self.role.value} {self._cipher.value} {state}>"
 
     # -- the four halves of an exchange -------------------------------------------------
 
@@ -432,11 +429,11 @@ class SecureChannel:
         keys = self._keys
         if keys is None:
             raise SecureMessagingError("secure channel is closed")
-        if (_SEALS[self._role] is message) is not sealing:
+        if (_SEALS[self.role] is message) is not sealing:
             self.close()
             action = "protect" if sealing else "unprotect"
             raise SecureMessagingError(
-                f"the {self._role.value} does not {action} {message.value}s; channel closed"
+                f"the {self.role.value} does not {action} {message.value}s; channel closed"
             )
         if self._awaiting is not (message is _Message.RESPONSE):
             self.close()

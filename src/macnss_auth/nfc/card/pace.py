@@ -1,7 +1,9 @@
 """The card's side of PACE (ICAO 9303-11 §4.4, BSI TR-03110-3 §B.1): GM, IM and CAM.
 
-The mathematics is :mod:`macnss_auth.nfc.pace.primitives`, shared with the
-terminal; the state machine is the chip's own. MSE:Set AT chooses protocol,
+The mathematics is :mod:`macnss_auth.nfc.pace.primitives` and the messages
+(MSE:Set AT, ``7C``, the step table ``PACE_STEPS``) are
+:mod:`macnss_auth.nfc.pace.messages`, both shared with the terminal; the
+state machine is the chip's own and expects the table's steps in order. MSE:Set AT chooses protocol,
 password and domain parameters; four GENERAL AUTHENTICATE steps follow, each
 carrying a dynamic authentication data object ``7C``:
 
