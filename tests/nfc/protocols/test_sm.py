@@ -164,6 +164,7 @@ def test_card_side_rejects_bad_mac_with_6988() -> None:
     with pytest.raises(SecureMessagingError) as info:
         card.unprotect_command(bytes(protected))
     assert info.value.status_word == SW_SM_DATA_OBJECTS_INCORRECT
+    assert type(info.value.status_word) is int  # a plain int on errors, not the enum
     assert card.closed
 
 

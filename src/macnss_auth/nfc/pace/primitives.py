@@ -49,6 +49,7 @@ from macnss_auth.errors import (
     UnsupportedAlgorithm,
 )
 from macnss_auth.nfc import crypto, ec, eckeys, tlv
+from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.ec import Curve, Point
@@ -627,7 +628,9 @@ def verify_authentication_token(
             claimed success with a token that does not verify).
     """
     if not token_matches(protocol, keys, domain, public, token):
-        raise RemoteProtocolError("the chip's authentication token is wrong", status_word=0x9000)
+        raise RemoteProtocolError(
+            "the chip's authentication token is wrong", status_word=int(StatusCode.OK)
+        )
 
 
 # --- step 5: Chip Authentication Mapping ---------------------------------------------

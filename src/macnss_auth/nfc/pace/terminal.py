@@ -74,6 +74,9 @@ from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 
 __all__ = ["PaceResult", "PaceState", "PaceTerminal", "run_pace", "select_pace_info"]
 
+# Errors carry plain ints: what the chip answered when its data (not its status) was wrong.
+_SW_OK = int(StatusCode.OK)
+
 
 _T = TypeVar("_T")
 
@@ -406,7 +409,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             raise
         except MalformedInput as exc:
             raise RemoteProtocolError(
-                f"malformed PACE response ({exc.field or 'data'})", status_word=StatusCode.OK
+                f"malformed PACE response ({exc.field or 'data'})", status_word=_SW_OK
             ) from exc
 
     def _handle(self, state: PaceState, response: bytes) -> PaceState:
@@ -426,7 +429,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
                 if len(self._nonce) != s_len:
                     raise RemoteProtocolError(
                         "the nonce has the wrong length for the integrated mapping",
-                        status_word=StatusCode.OK,
+                        status_word=_SW_OK,
                     )
             return PaceState.MAP
         if state is PaceState.AWAIT_MAP:
@@ -488,9 +491,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
     def _required(objects: dict[int, bytes], tag: int, what: str) -> bytes:
         value = objects.get(tag)
         if not value:
-            raise RemoteProtocolError(
-                f"the chip sent no {what} (tag {tag:#x})", status_word=StatusCode.OK
-            )
+            raise RemoteProtocolError(f"the chip sent no {what} (tag {tag:#x})", status_word=_SW_OK)
         return value
 
     def _receive_mapping(self, objects: dict[int, bytes]) -> None:
@@ -499,13 +500,13 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             if objects.get(AuthTag.CHIP_MAPPING_DATA, b""):
                 raise RemoteProtocolError(
                     "mapping data must be empty for the integrated mapping",
-                    status_word=StatusCode.OK,
+                    status_word=_SW_OK,
                 )
             return
         chip_mapping = self._required(objects, AuthTag.CHIP_MAPPING_DATA, "mapping public key")
         mapping_key = _need(self._mapping_key)
         if _same_key(self._base, chip_mapping, self._mapping_public_key):
-            raise RemoteProtocolError("the chip echoed our mapping key", status_word=StatusCode.OK)
+            raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
         base = self._base
         if isinstance(base, pm.EcDomain) and native_curve(base.curve) is not None:
             # G' is only ever used for x*G' here: computed in one go at the next step
@@ -528,11 +529,9 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         domain = self._mapped_domain()
         # A DH value is an unsigned integer: minimal (TR-03110-3) or padded to p.
         if isinstance(domain, pm.DhDomain) and len(chip_key) > domain.group.byte_length:
-            raise RemoteProtocolError("DH public value longer than p", status_word=StatusCode.OK)
+            raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
         if _same_key(domain, chip_key, self._public_key):
-            raise RemoteProtocolError(
-                "the chip echoed our ephemeral key", status_word=StatusCode.OK
-            )
+            raise RemoteProtocolError("the chip echoed our ephemeral key", status_word=_SW_OK)
         shared = pm.shared_secret(domain, _need(self._private_key), chip_key)
         if isinstance(domain, pm.DhDomain):
             self._secret_ambiguous = shared[0] == 0
