@@ -325,3 +325,39 @@ def test_alternatives_are_the_cards_only() -> None:
     tdes = SessionKeys.derive(b"k", SymmetricCipher.TDES, 112)
     with pytest.raises(ValueError, match="same cipher"):
         CardSecureChannel(keys, alternatives=[tdes])
+
+
+_CALLS = ["protect_command", "unprotect_response", "unprotect_command", "protect_response"]
+
+
+@given(st.sampled_from(list(Role)), st.lists(st.sampled_from(_CALLS), max_size=8))
+def test_any_call_sequence_follows_the_role_table(role: Role, calls: list[str]) -> None:
+    """Each role has one order (its half, then the other); anything else closes the channel."""
+    keys = SessionKeys.derive(b"table", SymmetricCipher.AES, 128)
+    peer_role = Role.CARD if role is Role.TERMINAL else Role.TERMINAL
+    channel, peer = SecureChannel(keys, role=role), SecureChannel(keys, role=peer_role)
+    order = _CALLS[:2] if role is Role.TERMINAL else _CALLS[2:]
+    command = CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4)
+    response = ResponseAPDU(b"\x01", 0x9000)
+    for position, call in enumerate(calls):
+        if call != order[position % 2]:
+            junk: dict[str, object] = {
+                "protect_command": command,
+                "protect_response": response,
+                "unprotect_command": H("0CB0000000"),
+                "unprotect_response": H("9000"),
+            }
+            with pytest.raises(SecureMessagingError):
+                getattr(channel, call)(junk[call])
+            assert channel.closed
+            return
+        # The allowed call, with the peer in step.
+        if call == "protect_command":
+            assert peer.unprotect_command(channel.protect_command(command)) == command
+        elif call == "unprotect_response":
+            assert channel.unprotect_response(peer.protect_response(response)) == response
+        elif call == "unprotect_command":
+            assert channel.unprotect_command(peer.protect_command(command)) == command
+        else:
+            assert peer.unprotect_response(channel.protect_response(response)) == response
+    assert not channel.closed
