@@ -200,3 +200,15 @@ def test_terminal_and_the_library_card_follow_the_step_table() -> None:
     terminal = PaceTerminal(CAN(can), info, random=FixedRandom(6))
     exchanges = _record(terminal, card.process)
     _assert_follows_the_table(exchanges, info)
+
+
+def test_both_roles_spot_an_echoed_key_the_same_way() -> None:
+    """DH values are integers (a leading zero octet is the same key); points are bytes."""
+    from macnss_auth.nfc.domain_params import standardized  # noqa: PLC0415
+    from macnss_auth.nfc.pace.primitives import base_domain, same_public_key  # noqa: PLC0415
+
+    dh, curve = base_domain(standardized(0)), base_domain(standardized(13))
+    assert same_public_key(dh, b"\x00\x01\x02", b"\x01\x02")
+    assert not same_public_key(dh, b"\x01\x02", b"\x01\x03")
+    assert not same_public_key(curve, b"\x00\x04\x01", b"\x04\x01")
+    assert same_public_key(curve, b"\x04\x01", b"\x04\x01")

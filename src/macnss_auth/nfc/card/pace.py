@@ -105,12 +105,6 @@ def parse_dynamic_authentication_data(data: bytes) -> dict[int, bytes]:
         raise CardStatusError(StatusCode.INCORRECT_DATA) from None
 
 
-def _same_value(domain: pace.Domain, first: bytes, second: bytes) -> bool:
-    if isinstance(domain, pace.DhDomain):
-        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
-    return first == second
-
-
 class PaceResponder:
     """One chip's PACE: configuration, retry counter and the attempt in progress."""
 
@@ -325,7 +319,7 @@ class PaceResponder:
         domain = self._domain
         if domain is None:  # set in step 2
             raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
-        if _same_value(domain, public_pcd, self._map_public_pcd):
+        if pace.same_public_key(domain, public_pcd, self._map_public_pcd):
             # ICAO 9303-11 §4.4.3.4: the ephemeral key must differ from the mapping key.
             raise CardStatusError(StatusCode.INCORRECT_DATA)
         pace.decode_public_key(domain, public_pcd)

@@ -83,6 +83,7 @@ __all__ = [
     "pseudo_random_number",
     "public_key",
     "public_key_data_object",
+    "same_public_key",
     "session_key_candidates",
     "session_keys",
     "shared_secret",
@@ -292,6 +293,17 @@ def public_key(domain: Domain, private_key: int) -> bytes:
     if isinstance(domain, EcDomain):
         return ec.encode_point(domain.curve, _ec_multiply(domain, private_key, domain.generator))
     return _unsigned(pow(domain.generator, private_key, domain.group.p))
+
+
+def same_public_key(domain: Domain, first: bytes, second: bytes) -> bool:
+    """Whether two encoded public keys are one key (ICAO 9303-11 §4.4.3.4 forbids echoes).
+
+    DH values compare as integers, since leading zero octets are optional
+    (TR-03110-3 D.2.1.1); EC points compare as their encodings.
+    """
+    if isinstance(domain, DhDomain):
+        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
+    return first == second
 
 
 def decode_public_key(domain: Domain, data: bytes) -> Point | int:

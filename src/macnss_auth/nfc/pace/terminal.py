@@ -88,13 +88,6 @@ def _need(value: _T | None) -> _T:
     return value
 
 
-def _same_key(domain: pm.Domain, first: bytes, second: bytes) -> bool:
-    """Equal public keys; DH values compare as integers (leading zeros are optional)."""
-    if isinstance(domain, pm.DhDomain):
-        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
-    return first == second
-
-
 class PaceState(enum.Enum):
     """Where a :class:`PaceTerminal` is. ``AWAIT_*`` states wait for a response."""
 
@@ -505,7 +498,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             return
         chip_mapping = self._required(objects, AuthTag.CHIP_MAPPING_DATA, "mapping public key")
         mapping_key = _need(self._mapping_key)
-        if _same_key(self._base, chip_mapping, self._mapping_public_key):
+        if pm.same_public_key(self._base, chip_mapping, self._mapping_public_key):
             raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
         base = self._base
         if isinstance(base, pm.EcDomain) and native_curve(base.curve) is not None:
@@ -530,7 +523,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         # A DH value is an unsigned integer: minimal (TR-03110-3) or padded to p.
         if isinstance(domain, pm.DhDomain) and len(chip_key) > domain.group.byte_length:
             raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
-        if _same_key(domain, chip_key, self._public_key):
+        if pm.same_public_key(domain, chip_key, self._public_key):
             raise RemoteProtocolError("the chip echoed our ephemeral key", status_word=_SW_OK)
         shared = pm.shared_secret(domain, _need(self._private_key), chip_key)
         if isinstance(domain, pm.DhDomain):
