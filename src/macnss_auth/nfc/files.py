@@ -419,8 +419,10 @@ class ReadFile(ProtocolMachine[ReadState, bytes]):
         self._hint = le_hint
         self._header = length_from_header
         self._on_chunk = on_chunk
-        # The READ BINARY in flight: its Le, whether it was odd INS; and this chunk's tries.
+        # The READ BINARY in flight: the bytes wanted, its Ne (DO'53' header included for
+        # odd INS), whether it was odd INS; and this chunk's tries.
         self._size = 0
+        self._ne = 0
         self._odd = False
         self._retry: int | None = None
         self._tries = 0
@@ -482,6 +484,7 @@ class ReadFile(ProtocolMachine[ReadState, bytes]):
         else:
             command = read_binary_at(offset, size)
         self._odd = bool(command.ins & 1)
+        self._ne = command.ne or size
         return _send(command, self._channel), ReadState.AWAIT_CHUNK
 
     def _next_size(self) -> int:
@@ -507,6 +510,11 @@ class ReadFile(ProtocolMachine[ReadState, bytes]):
                 raise
             raise ended from exc
         data = answer.data
+        if len(data) > self._ne:
+            raise RemoteProtocolError(
+                f"{self._name}: {len(data)} bytes in answer to a READ BINARY of {self._ne}",
+                status_word=answer.sw,
+            )
         if self._odd and answer.sw in _DATA_STATUS and data:
             data = unwrap_odd_read(data)
         if answer.sw1 == 0x6C and (answer.sw2 or 256) < size:
@@ -519,11 +527,6 @@ class ReadFile(ProtocolMachine[ReadState, bytes]):
             return self._try_again(answer.sw, max(MIN_CHUNK, size // 2))
         if answer.sw not in _DATA_STATUS:
             answer.raise_for_status(f"READ BINARY {self._name}")
-        if len(data) > size:
-            raise RemoteProtocolError(
-                f"{self._name}: {len(data)} bytes in answer to a READ BINARY of {size}",
-                status_word=answer.sw,
-            )
         self._retry, self._tries = None, 0
         return self._take(data, answer.sw)
 

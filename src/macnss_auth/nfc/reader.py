@@ -703,23 +703,26 @@ class DocumentReader:
             read = self._file_read(ef, progress)
             try:
                 data = run(read, self._transport)
-            except TransportError as exc:
-                progress = read.progress
-                self._recover(exc)
-                continue
-            except ReadSessionEnded as exc:
-                progress = read.progress
-                if exc.extended_length_refused:
-                    self._give_up_extended_length()
-                else:
-                    self._next_size = exc.le
-                self._reestablish()
-                continue
-            finally:
+            except (TransportError, ReadSessionEnded) as exc:
+                broken: TransportError | ReadSessionEnded = exc
+            except MacnssAuthError:
+                self._chunk = read.chunk
+                raise
+            else:
                 # A chip that refused a chunk size will refuse it for the next file too.
                 self._chunk = read.chunk
-            files[ef.name] = data
-            return data
+                files[ef.name] = data
+                return data
+            # Opening the session again sets the chunk size afresh.
+            progress = read.progress
+            if isinstance(broken, TransportError):
+                self._recover(broken)
+                continue
+            if broken.extended_length_refused:
+                self._give_up_extended_length()
+            else:
+                self._next_size = broken.le
+            self._reestablish()
 
     def _file_read(self, ef: LdsFile, progress: ReadProgress) -> ReadFile:
         """The :class:`ReadFile` for ``ef`` in this session, resuming ``progress``."""

@@ -559,3 +559,19 @@ def test_select_master_file_returns_any_status_word() -> None:
     script = Script(b"\x69\x88")
     assert run(SelectMasterFile(), script) == 0x6988
     assert script.sent == [bytes.fromhex("00A4000C023F00")]
+
+
+def test_an_odd_read_may_fill_its_ne_with_do53() -> None:
+    """Le of an odd READ BINARY counts DO'53' whole: a 3-byte header leaves room for one more."""
+    contents = a_file(40_000)
+    start = ReadProgress(contents[:32_768], len(contents))
+    machine = ReadFile.lds(LdsFile.DG2, channel=None, chunk=223, resume=start)
+    machine.next_command()
+    machine.receive_response(SW_OK)
+    odd = CommandAPDU.from_bytes(machine.next_command())
+    assert odd.ne == 227
+    machine.receive_response(encode_tlv(0x53, contents[32_768 : 32_768 + 224]) + SW_OK)
+    assert len(machine.progress.data) == 32_768 + 224
+    machine.next_command()
+    with pytest.raises(RemoteProtocolError, match="bytes in answer to a READ BINARY of 227"):
+        machine.receive_response(encode_tlv(0x53, contents[32_992 : 32_992 + 225]) + SW_OK)
