@@ -26,17 +26,7 @@ import attrs
 
 from macnss_auth.errors import ConfigurationError, MacnssAuthError
 from macnss_auth.nfc import securityinfos as si
-from macnss_auth.nfc.card.filesystem import (
-    EF_CARD_ACCESS,
-    EF_COM,
-    EF_SOD,
-    LDS1_AID,
-    Access,
-    Application,
-    ElementaryFile,
-    FileSystem,
-    data_group_file,
-)
+from macnss_auth.nfc.card.filesystem import emrtd_file_system
 from macnss_auth.nfc.card.model import (
     AaKeyKind,
     CardData,
@@ -220,17 +210,12 @@ def card_from_dump(
         pace_passwords=frozenset({PasswordKind.MRZ, PasswordKind.CAN}),
         active_authentication=aa,
     )
-    app = [
-        *([ElementaryFile("EF.COM", EF_COM, 0x1E, dump.com)] if dump.com is not None else []),
-        *(data_group_file(n, d) for n, d in sorted(dump.data_groups.items())),
-        ElementaryFile("EF.SOD", EF_SOD, 0x1D, dump.sod),
-    ]
-    master = []
-    if offer_pace and card_access is not None:
-        master.append(
-            ElementaryFile("EF.CardAccess", EF_CARD_ACCESS, 0x1C, card_access, Access.ALWAYS)
-        )
-    files_system = FileSystem(tuple(master), (Application(LDS1_AID, tuple(app)),))
+    files_system = emrtd_file_system(
+        com=dump.com,
+        data_groups=dump.data_groups,
+        sod=dump.sod,
+        card_access=card_access if offer_pace else None,
+    )
     # No private keys: a dump cannot prove it is the chip it was read from.
     secrets = ChipSecrets(mrz_information=mrz_information, can=can if offer_pace else None)
     return CardData(profile, files_system, secrets)

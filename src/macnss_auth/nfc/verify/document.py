@@ -33,6 +33,7 @@ import functools
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
+from typing import ParamSpec
 
 import attrs
 
@@ -126,41 +127,24 @@ def _hash_matches(sod: SecurityObject, number: int, data: bytes) -> bool:
     return hmac.compare_digest(sod.hash_algorithm.digest(data), sod.hashes[number])
 
 
-def verify_document(
-    *,
-    data_groups: Mapping[int, bytes],
-    sod: bytes,
-    trust_store: TrustStore,
-    clock: Clock | None = None,
-    policy: VerificationPolicy | None = None,
-    aa_challenge: bytes | None = None,
-    aa_signature: bytes | None = None,
-    chip_authentication: ChipAuthenticationOutcome | None = None,
-    read_steps: Sequence[Check] = (),
-    document_signers: Iterable[Certificate | bytes] = (),
-) -> DocumentVerification:
-    """Verify a document and return its verification only if it is genuine.
+P = ParamSpec("P")
 
-    The checks and arguments are those of :func:`inspect_document`; the
-    returned record has ``genuine=True``, and only its
-    ``verified_data_groups`` may be relied on.
 
-    Raises:
-        DocumentRejected: the document is not genuine under ``policy``; its
-            ``verification`` attribute holds every check and the reason.
+def _deciding(
+    report: Callable[P, DocumentVerification], *, name: str, doc: str
+) -> Callable[P, DocumentVerification]:
+    """The deciding twin of a report function: the same arguments, raises unless genuine.
+
+    One signature for both: a new argument of the report is one of the decision too.
     """
-    return inspect_document(
-        data_groups=data_groups,
-        sod=sod,
-        trust_store=trust_store,
-        clock=clock,
-        policy=policy,
-        aa_challenge=aa_challenge,
-        aa_signature=aa_signature,
-        chip_authentication=chip_authentication,
-        read_steps=read_steps,
-        document_signers=document_signers,
-    ).require_genuine()
+
+    @functools.wraps(report)
+    def decide(*args: P.args, **kwargs: P.kwargs) -> DocumentVerification:
+        return report(*args, **kwargs).require_genuine()
+
+    decide.__name__ = decide.__qualname__ = name
+    decide.__doc__ = doc
+    return decide
 
 
 def inspect_document(
@@ -296,6 +280,22 @@ def inspect_document(
         verified,
         signer.subject if signer else None,
     )
+
+
+verify_document = _deciding(
+    inspect_document,
+    name="verify_document",
+    doc="""Verify a document and return its verification only if it is genuine.
+
+    The checks and arguments are those of :func:`inspect_document`; the
+    returned record has ``genuine=True``, and only its
+    ``verified_data_groups`` may be relied on.
+
+    Raises:
+        DocumentRejected: the document is not genuine under ``policy``; its
+            ``verification`` attribute holds every check and the reason.
+    """,
+)
 
 
 def _certificates(items: Iterable[Certificate | bytes]) -> list[Certificate]:
