@@ -59,8 +59,11 @@ from macnss_auth.nfc.sm import SecureChannel
 from macnss_auth.nfc.tlv import parse_all
 
 __all__ = [
+    "ATR_INFO_SFI",
+    "CARD_ACCESS_SFI",
     "EMRTD_AID",
     "EXTENDED_CHUNK",
+    "MAX_CARD_ACCESS_BYTES",
     "MAX_FILE_BYTES",
     "MIN_CHUNK",
     "SHORT_CHUNK",
@@ -88,6 +91,13 @@ SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
 EXTENDED_CHUNK = 4096
 #: The smallest chunk halving goes down to before a read gives up.
 MIN_CHUNK = 16
+#: Short file identifiers in the master file (ICAO 9303-10 §3.11): EF.CardAccess, EF.ATR/INFO.
+CARD_ACCESS_SFI = 0x1C
+ATR_INFO_SFI = 0x01
+#: The largest EF.CardAccess a chip may announce.
+MAX_CARD_ACCESS_BYTES = 4096
+#: Plain reads before secure messaging ask for short answers.
+_PLAIN_CHUNK = 256
 #: Tries per chunk (6Cxx, halving) before a read gives up.
 _MAX_TRIES = 16
 _SHORT_NE = 256
@@ -450,6 +460,34 @@ class ReadFile(ProtocolMachine[ReadState, bytes]):
             resume=resume,
             le_hint=le_hint,
             on_chunk=on_chunk,
+        )
+
+    @classmethod
+    def card_access(cls) -> ReadFile:
+        """The plain read of EF.CardAccess (the PACE parameters), before access control."""
+        return cls._plain("CardAccess", CARD_ACCESS_SFI, max_length=MAX_CARD_ACCESS_BYTES)
+
+    @classmethod
+    def atr_info(cls) -> ReadFile:
+        """The plain read of EF.ATR/INFO (see :func:`announced_response_size`): one answer."""
+        return cls._plain("ATR/INFO", ATR_INFO_SFI, length_from_header=False)
+
+    @classmethod
+    def _plain(
+        cls,
+        name: str,
+        sfi: int,
+        *,
+        max_length: int = MAX_FILE_BYTES,
+        length_from_header: bool = True,
+    ) -> ReadFile:
+        return cls(
+            name=name,
+            short_file_id=sfi,
+            channel=None,
+            chunk=_PLAIN_CHUNK,
+            max_length=max_length,
+            length_from_header=length_from_header,
         )
 
     @property

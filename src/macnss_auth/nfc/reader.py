@@ -113,12 +113,6 @@ __all__ = [
     "chip_public_key",
 ]
 
-#: Short file identifiers in the master file: EF.CardAccess and EF.ATR/INFO.
-_CARD_ACCESS_SFI = 0x1C
-_ATR_INFO_SFI = 0x01
-_MAX_CARD_ACCESS = 4096
-#: Plain reads before secure messaging: short length.
-_PLAIN_CHUNK = 256
 #: A first READ BINARY of EF.CardAccess answered with one of these: the chip has none.
 _NO_CARD_ACCESS = frozenset({0x6A82, 0x6A86, 0x6982, 0x6D00, 0x6A88})
 
@@ -667,26 +661,13 @@ class DocumentReader:
 
     def _plain_read_atr_info(self) -> int | None:
         """The largest response the chip announces in EF.ATR/INFO (DO'7F66'), if any."""
-        read = ReadFile(
-            name="ATR/INFO",
-            short_file_id=_ATR_INFO_SFI,
-            channel=None,
-            chunk=_PLAIN_CHUNK,
-            length_from_header=False,
-        )
         try:
-            return announced_response_size(run(read, self._transport))
+            return announced_response_size(run(ReadFile.atr_info(), self._transport))
         except (RemoteProtocolError, MalformedInput):
             return None  # no EF.ATR/INFO, or an unreadable one: no extended length
 
     def _plain_read_card_access(self) -> bytes | None:
-        read = ReadFile(
-            name="CardAccess",
-            short_file_id=_CARD_ACCESS_SFI,
-            channel=None,
-            chunk=_PLAIN_CHUNK,
-            max_length=_MAX_CARD_ACCESS,
-        )
+        read = ReadFile.card_access()
         try:
             return run(read, self._transport)
         except RemoteProtocolError as exc:

@@ -585,3 +585,16 @@ def test_an_odd_read_may_fill_its_ne_with_do53() -> None:
     machine.next_command()
     with pytest.raises(RemoteProtocolError, match="bytes in answer to a READ BINARY of 227"):
         machine.receive_response(encode_tlv(0x53, contents[32_992 : 32_992 + 225]) + SW_OK)
+
+
+def test_plain_reads_before_access_control() -> None:
+    card_access = ReadFile.card_access()
+    assert card_access.next_command() == bytes.fromhex("00B09C0000")
+    card_access.receive_response(a_file(300, tag=0x31)[:256] + SW_OK)
+    assert CommandAPDU.from_bytes(card_access.next_command()).ne == 44
+    too_big = ReadFile.card_access()
+    too_big.next_command()
+    with pytest.raises(RemoteProtocolError, match="not plausible"):
+        too_big.receive_response(bytes.fromhex("318210") + bytes(253) + SW_OK)
+    atr_info = ReadFile.atr_info()
+    assert atr_info.next_command() == bytes.fromhex("00B0810000")

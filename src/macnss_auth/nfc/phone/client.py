@@ -64,9 +64,6 @@ from macnss_auth.nfc.sm import SecureChannel
 __all__ = ["PhoneCardSession", "ReferencePhone"]
 
 _MAX_FILE = 1 << 17
-#: Plain reads before secure messaging (EF.ATR/INFO, EF.CardAccess): short length.
-_PLAIN_CHUNK = 256
-_MAX_CARD_ACCESS = 4096
 
 
 class PhoneCardSession:
@@ -111,7 +108,7 @@ class PhoneCardSession:
         self._announced = self._announced_response_size() if self._extended else None
         infos: tuple[object, ...] = ()
         try:
-            infos = tuple(parse_security_infos(self._read_plain("CardAccess", 0x1C)))
+            infos = tuple(parse_security_infos(run(ReadFile.card_access(), self._transport)))
         except MacnssAuthError:
             infos = ()  # no EF.CardAccess, or an unreadable one: no PACE
         if any(isinstance(i, PaceInfo) for i in infos):
@@ -130,21 +127,10 @@ class PhoneCardSession:
             BacProtocol(self._password, random=self._random), self._transport
         ).channel
 
-    def _read_plain(self, name: str, short_file_id: int, *, header: bool = True) -> bytes:
-        read = ReadFile(
-            name=name,
-            short_file_id=short_file_id,
-            channel=None,
-            chunk=_PLAIN_CHUNK,
-            max_length=_MAX_CARD_ACCESS,
-            length_from_header=header,
-        )
-        return run(read, self._transport)
-
     def _announced_response_size(self) -> int | None:
         """The largest response EF.ATR/INFO announces (DO'7F66'), if above 256."""
         try:
-            return announced_response_size(self._read_plain("ATR/INFO", 0x01, header=False))
+            return announced_response_size(run(ReadFile.atr_info(), self._transport))
         except MacnssAuthError:
             return None
 
