@@ -598,3 +598,50 @@ def test_plain_reads_before_access_control() -> None:
         too_big.receive_response(bytes.fromhex("318210") + bytes(253) + SW_OK)
     atr_info = ReadFile.atr_info()
     assert atr_info.next_command() == bytes.fromhex("00B0810000")
+
+
+MACHINES = {
+    "read": lambda: ReadFile.lds(LdsFile.DG1, channel=None, chunk=223),
+    "resume": lambda: ReadFile.lds(
+        LdsFile.DG2, channel=None, chunk=223, resume=ReadProgress(b"\x75\x10", 18)
+    ),
+    "select": lambda: SelectApplication(channel=None),
+    "select-mf": SelectMasterFile,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MACHINES))
+@settings(max_examples=150, deadline=None)
+@given(
+    calls=st.lists(
+        st.one_of(st.none(), st.binary(max_size=40), st.sampled_from([SW_OK, b"\x62\x82"])),
+        max_size=8,
+    )
+)
+def test_any_call_order_follows_the_table(kind: str, calls: list[bytes | None]) -> None:
+    """``None`` asks for a command, bytes are a response: whatever the table refuses kills."""
+    machine = MACHINES[kind]()
+
+    def do(call: bytes | None) -> None:
+        if call is None:
+            machine.next_command()
+        else:
+            machine.receive_response(call)
+
+    for call in calls:
+        expected = machine.expects
+        if expected is None or (call is None) != (expected.value == "next_command"):
+            # Out of turn: our error, and the object is dead.
+            with pytest.raises(LocalProtocolError):
+                do(call)
+            break
+        try:
+            do(call)
+        except MacnssAuthError:
+            # The chip's bytes refused: dead as well.
+            break
+    else:
+        return
+    assert machine.failed
+    with pytest.raises(LocalProtocolError):
+        machine.next_command()
