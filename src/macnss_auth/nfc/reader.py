@@ -1,19 +1,24 @@
 """Read a whole document in one call: access control, files, chip and active authentication.
 
-Theory of operation. :class:`DocumentReader` is the one module that loops
-between the sans-I/O protocol objects and a :class:`Transport`:
+Theory of operation. :class:`DocumentReader` sequences the sans-I/O protocol
+objects (access control, :mod:`~macnss_auth.nfc.files` for SELECT and READ
+BINARY, Chip and Active Authentication); every APDU goes through
+:func:`~macnss_auth.nfc.protocol.run` over a :class:`Transport`:
 
 1. **Access.** Read EF.CardAccess in plain; if it offers PACE, run the
    strongest offered mapping (CAM, then GM, then IM) with the CAN or MRZ and
    SELECT the eMRTD application under secure messaging. Otherwise SELECT the
    application and run BAC (MRZ only).
 2. **Files.** EF.COM, EF.SOD, DG14 first (they decide what follows), then the
-   requested data groups that EF.COM lists. The first READ BINARY of a file
-   uses its short file identifier (no SELECT round trip) and reads a full
-   chunk, whose TLV header tells the file length; the rest comes in the
-   largest chunks a protected short response can carry (223 bytes with AES,
-   231 with 3DES), or bigger with extended length. A card that rejects a
-   chunk size (6700, 6Cxx) is asked again with a smaller one.
+   requested data groups that EF.COM lists. Each file is one
+   :class:`~macnss_auth.nfc.files.ReadFile` run through
+   :func:`~macnss_auth.nfc.protocol.run`: the first READ BINARY by short file
+   identifier (no SELECT round trip) reads a full chunk, whose TLV header
+   tells the file length; the rest comes in the largest chunks a protected
+   short response can carry (223 bytes with AES, 231 with 3DES), or bigger
+   with extended length. A card that rejects a chunk size (6700, 6Cxx) is
+   asked again with a smaller one; the machine knows those rules, the reader
+   only carries the chunk size from one file to the next.
 3. **Chip Authentication** (when DG14 offers it and it was not implicit in
    PACE-CAM) re-keys secure messaging; remaining files are read on the new keys.
 4. **Active Authentication** signs the caller's 8-byte challenge (a server
