@@ -8,6 +8,7 @@ lying about lengths, truncated, or ending secure messaging.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -38,7 +39,7 @@ from macnss_auth.nfc.files import (
     unwrap_odd_read,
 )
 from macnss_auth.nfc.lds.files import LdsFile
-from macnss_auth.nfc.protocol import run
+from macnss_auth.nfc.protocol import ProtocolMachine, run
 from macnss_auth.nfc.sm import CardSecureChannel, SecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import encode_tlv
 
@@ -600,7 +601,7 @@ def test_plain_reads_before_access_control() -> None:
     assert atr_info.next_command() == bytes.fromhex("00B0810000")
 
 
-MACHINES = {
+MACHINES: dict[str, Callable[[], ProtocolMachine[Any, Any]]] = {
     "read": lambda: ReadFile.lds(LdsFile.DG1, channel=None, chunk=223),
     "resume": lambda: ReadFile.lds(
         LdsFile.DG2, channel=None, chunk=223, resume=ReadProgress(b"\x75\x10", 18)

@@ -314,6 +314,13 @@ def _certificates(items: Iterable[Certificate | bytes]) -> list[Certificate]:
 _FOLDED = (CheckName.CHIP_AUTHENTICATION, CheckName.ACTIVE_AUTHENTICATION)
 
 
+def _amended(check: Check, step: Check) -> Check:
+    """``check`` with the reader's reason and status word for ``step`` added."""
+    return Check(
+        check.name, check.status, f"{check.reason}: {step.reason}", status_word=step.status_word
+    )
+
+
 def _merge(checks: list[Check], steps: Sequence[Check]) -> list[Check]:
     """Fold the reader's steps into the verifier's checks.
 
@@ -331,24 +338,12 @@ def _merge(checks: list[Check], steps: Sequence[Check]) -> list[Check]:
             elif out[where].status is _SKIPPED:
                 out[where] = step
             elif out[where].status is _FAILED:
-                current = out[where]
-                out[where] = Check(
-                    current.name,
-                    _FAILED,
-                    f"{current.reason}: {step.reason}",
-                    status_word=step.status_word,
-                )
+                out[where] = _amended(out[where], step)
             continue
         if step.name.startswith("read_dg"):
             where = index.get(f"dg{step.name[7:]}_hash")
             if where is not None and out[where].status is _SKIPPED:
-                current = out[where]
-                out[where] = Check(
-                    current.name,
-                    _SKIPPED,
-                    f"{current.reason}: {step.reason}",
-                    status_word=step.status_word,
-                )
+                out[where] = _amended(out[where], step)
         out.append(step)
     return out
 
