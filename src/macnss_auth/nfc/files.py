@@ -324,6 +324,17 @@ class ReadProgress:
     data: bytes = attrs.field(default=b"", repr=_data_repr)
     total: int | None = None
 
+    def __attrs_post_init__(self) -> None:
+        if type(self.data) is not bytes:
+            raise TypeError("data must be bytes")
+        if self.total is None:
+            if self.data:
+                raise ConfigurationError("bytes read without a known length")
+            return
+        _check_int("total", self.total, 1, MAX_FILE_BYTES)
+        if len(self.data) > self.total:
+            raise ConfigurationError("more bytes read than the file holds")
+
     @property
     def complete(self) -> bool:
         """Whether the whole file is in."""
@@ -417,6 +428,8 @@ class ReadFile(ProtocolMachine[ReadState, bytes]):
             raise ConfigurationError("resuming a read needs the file id to SELECT it again")
         if not length_from_header and progress.total is not None:
             raise ConfigurationError("a file without a TLV header cannot be resumed")
+        if progress.complete or (progress.total is not None and progress.total > max_length):
+            raise ConfigurationError("nothing to resume: the file is whole, or longer than allowed")
         super().__init__(ReadState.SELECT if select else ReadState.READ)
         self._name = name
         self._sfi = short_file_id

@@ -646,3 +646,22 @@ def test_any_call_order_follows_the_table(kind: str, calls: list[bytes | None]) 
     assert machine.failed
     with pytest.raises(LocalProtocolError):
         machine.next_command()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ReadProgress(b"ab", None),  # bytes without a length
+        lambda: ReadProgress(b"abc", 2),  # more than the file
+        lambda: ReadProgress(b"", 0),
+        lambda: ReadFile.lds(
+            LdsFile.DG1, channel=None, chunk=223, resume=ReadProgress(b"ab", 2)
+        ),  # nothing left
+        lambda: ReadFile.lds(
+            LdsFile.DG1, channel=None, chunk=223, max_length=100, resume=ReadProgress(b"ab", 200)
+        ),
+    ],
+)
+def test_inconsistent_progress_is_a_configuration_error(make: Callable[[], object]) -> None:
+    with pytest.raises(ConfigurationError):
+        make()
