@@ -665,3 +665,34 @@ def test_any_call_order_follows_the_table(kind: str, calls: list[bytes | None]) 
 def test_inconsistent_progress_is_a_configuration_error(make: Callable[[], object]) -> None:
     with pytest.raises(ConfigurationError):
         make()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(min_value=300, max_value=40_000),
+    start=st.floats(min_value=0.0, max_value=0.99),
+    plan=st.lists(st.tuples(st.booleans(), _STATUS, st.integers(0, 300)), max_size=20),
+)
+def test_resumed_reads_in_any_order_give_the_file_or_a_library_error(
+    size: int, start: float, plan: list[tuple[bool, int, int]]
+) -> None:
+    """Resumed anywhere (odd INS past 32767 included): the file exactly, or a typed error."""
+    contents = encode_tlv(0x75, bytes(i % 251 for i in range(size)))
+    offset = max(1, int(len(contents) * start))
+    progress = ReadProgress(contents[:offset], len(contents))
+    machine = ReadFile.lds(LdsFile.DG2, channel=None, chunk=4000, resume=progress)
+    steps = iter(plan)
+    try:
+        while not machine.finished:
+            command = machine.next_command()
+            honest, word, cut = next(steps, (True, 0x9000, 0))
+            data = answer(command, contents)[:-2]
+            if not honest:
+                data = data[:cut]
+            machine.receive_response(data + word.to_bytes(2, "big"))
+    except MacnssAuthError:
+        assert machine.failed
+        assert contents.startswith(machine.progress.data)
+        assert len(machine.progress.data) >= offset
+        return
+    assert machine.result == contents
