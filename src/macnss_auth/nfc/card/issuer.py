@@ -436,11 +436,7 @@ def issue_card(
             )
         )
     files = emrtd_file_system(
-        com=encode_com(listed),
-        data_groups=groups,
-        sod=sod,
-        card_access=card_access,
-        master=master,
+        com=encode_com(listed), data_groups=groups, sod=sod, card_access=card_access, master=master
     )
     secrets = ChipSecrets(
         mrz_information=mrz_information(person),
