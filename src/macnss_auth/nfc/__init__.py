@@ -9,6 +9,8 @@ produces command bytes (see :mod:`macnss_auth.nfc.protocol`), and
 * :mod:`~macnss_auth.nfc.mrz`: MRZ parsing, check digits, BAC/PACE passwords.
 * :mod:`~macnss_auth.nfc.bac`, :mod:`~macnss_auth.nfc.sm`: Basic Access Control
   and secure messaging (3DES and AES).
+* :mod:`~macnss_auth.nfc.files`: SELECT and whole-file READ BINARY as protocol
+  objects (short file ids, chunking, odd INS, the chips' fallbacks).
 * :mod:`~macnss_auth.nfc.chip_auth`, :mod:`~macnss_auth.nfc.active_auth`: chip
   and active authentication (the commands; verification lives in ``verify``).
 * :mod:`~macnss_auth.nfc.eckeys`: EC keys on every standardized curve
@@ -29,6 +31,13 @@ from macnss_auth.nfc.chip_auth import (
     DhPublicKey,
 )
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
+from macnss_auth.nfc.files import (
+    ReadFile,
+    ReadProgress,
+    ReadSessionEnded,
+    SelectApplication,
+    SelectMasterFile,
+)
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, Mrz, MrzKey, parse_mrz
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.sm import CardSecureChannel, SecureChannel, SessionKeys
@@ -53,8 +62,13 @@ __all__ = [
     "EcPublicKey",
     "Mrz",
     "MrzKey",
+    "ReadFile",
+    "ReadProgress",
+    "ReadSessionEnded",
     "ResponseAPDU",
     "SecureChannel",
+    "SelectApplication",
+    "SelectMasterFile",
     "SessionKeys",
     "StatusWord",
     "Tlv",

@@ -1,19 +1,24 @@
 """Read a whole document in one call: access control, files, chip and active authentication.
 
-Theory of operation. :class:`DocumentReader` is the one module that loops
-between the sans-I/O protocol objects and a :class:`Transport`:
+Theory of operation. :class:`DocumentReader` sequences the sans-I/O protocol
+objects (access control, :mod:`~macnss_auth.nfc.files` for SELECT and READ
+BINARY, Chip and Active Authentication); every APDU goes through
+:func:`~macnss_auth.nfc.protocol.run` over a :class:`Transport`:
 
 1. **Access.** Read EF.CardAccess in plain; if it offers PACE, run the
    strongest offered mapping (CAM, then GM, then IM) with the CAN or MRZ and
    SELECT the eMRTD application under secure messaging. Otherwise SELECT the
    application and run BAC (MRZ only).
 2. **Files.** EF.COM, EF.SOD, DG14 first (they decide what follows), then the
-   requested data groups that EF.COM lists. The first READ BINARY of a file
-   uses its short file identifier (no SELECT round trip) and reads a full
-   chunk, whose TLV header tells the file length; the rest comes in the
-   largest chunks a protected short response can carry (223 bytes with AES,
-   231 with 3DES), or bigger with extended length. A card that rejects a
-   chunk size (6700, 6Cxx) is asked again with a smaller one.
+   requested data groups that EF.COM lists. Each file is one
+   :class:`~macnss_auth.nfc.files.ReadFile` run through
+   :func:`~macnss_auth.nfc.protocol.run`: the first READ BINARY by short file
+   identifier (no SELECT round trip) reads a full chunk, whose TLV header
+   tells the file length; the rest comes in the largest chunks a protected
+   short response can carry (223 bytes with AES, 231 with 3DES), or bigger
+   with extended length. A card that rejects a chunk size (6700, 6Cxx) is
+   asked again with a smaller one; the machine knows those rules, the reader
+   only carries the chunk size from one file to the next.
 3. **Chip Authentication** (when DG14 offers it and it was not implicit in
    PACE-CAM) re-keys secure messaging; remaining files are read on the new keys.
 4. **Active Authentication** signs the caller's 8-byte challenge (a server
@@ -64,11 +69,21 @@ from macnss_auth.errors import (
     UnsupportedAlgorithm,
 )
 from macnss_auth.nfc.active_auth import ActiveAuthentication
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, read_binary_at
+from macnss_auth.nfc.apdu import CommandAPDU
 from macnss_auth.nfc.bac import BacProtocol
 from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey, DhPublicKey
 from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
-from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.files import (
+    EMRTD_AID,
+    MAX_FILE_BYTES,
+    ReadFile,
+    ReadProgress,
+    ReadSessionEnded,
+    SelectApplication,
+    SelectMasterFile,
+    announced_response_size,
+    read_chunk_size,
+)
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.lds.security import parse_card_access, parse_dg14
 from macnss_auth.nfc.lds.sod import parse_sod
@@ -84,7 +99,6 @@ from macnss_auth.nfc.securityinfos import (
     PublicKeyOid,
 )
 from macnss_auth.nfc.sm import SecureChannel
-from macnss_auth.nfc.tlv import parse_all, parse_one
 from macnss_auth.nfc.verify import (
     Check,
     CheckStatus,
@@ -104,20 +118,8 @@ __all__ = [
     "chip_public_key",
 ]
 
-#: The eMRTD LDS1 application identifier (ICAO 9303-10 §3.10).
-EMRTD_AID = bytes.fromhex("A0000002471001")
-
-#: Short file identifiers in the master file: EF.CardAccess and EF.ATR/INFO.
-_CARD_ACCESS_SFI = 0x1C
-_ATR_INFO_SFI = 0x01
-#: Plain bytes per protected short response: DO'87' (padding + cryptogram), DO'99', DO'8E'
-#: and the status word must fit 256 bytes.
-_SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
-_EXTENDED_CHUNK = 4096
-#: The largest file a chip may announce (a DG2 or DG3 of real documents is far smaller).
-MAX_FILE_BYTES = 1 << 20
-_MAX_CARD_ACCESS = 4096
-_MIN_CHUNK = 16
+#: A first READ BINARY of EF.CardAccess answered with one of these: the chip has none.
+_NO_CARD_ACCESS = frozenset({0x6A82, 0x6A86, 0x6982, 0x6D00, 0x6A88})
 
 #: (file name, bytes read so far, total bytes)
 ProgressCallback = Callable[[str, int, int], None]
@@ -162,10 +164,6 @@ def _tampering(exc: MacnssAuthError) -> bool:
     like a protected one; the session is opened again.
     """
     return isinstance(exc, SecureMessagingError) and exc.status_word is None
-
-
-class _SessionLost(Exception):
-    """Internal signal: secure messaging is gone; open the session again and go on."""
 
 
 class AccessProtocol(str, enum.Enum):
@@ -266,15 +264,6 @@ class DocumentRead:
     def data_groups(self) -> dict[int, bytes]:
         """The data groups read, by number."""
         return {int(name[2:]): data for name, data in self.files.items() if name.startswith("DG")}
-
-
-@attrs.define
-class _Progress:
-    """How much of one file has arrived; survives a reconnect."""
-
-    buffer: bytearray = attrs.field(factory=bytearray)
-    total: int | None = None
-    session: int = 0
 
 
 #: The longest answer GET RESPONSE may gather (an extended-length answer and its SM wrapping).
@@ -506,9 +495,7 @@ class DocumentReader:
     def _check_session(self) -> None:
         """After a refusal some chips drop secure messaging: probe, and open again if so."""
         try:
-            self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(
-                "SELECT eMRTD application"
-            )
+            self._select_application()
         except (RemoteProtocolError, ConfigurationError):
             self._reestablish()
 
@@ -633,8 +620,7 @@ class DocumentReader:
         if self._card_access_read:
             # Re-establishing inside one read: go back to the master file, where PACE
             # starts, and reuse EF.CardAccess (it does not change).
-            select_mf = CommandAPDU(0x00, 0xA4, 0x00, 0x0C, data=b"\x3f\x00")
-            self._transport.transceive(select_mf.to_bytes())
+            run(SelectMasterFile(), self._transport)
         else:
             if self._extended is None:
                 self._announced = self._plain_read_atr_info()
@@ -661,18 +647,13 @@ class DocumentReader:
                 )
             self._channel = self._pace.secure_channel()
             self._set_chunk()
-            self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(
-                "SELECT eMRTD application"
-            )
+            self._select_application()
             if self._pace.chip_authentication_data is not None:
                 self._ca_done = "PACE-CAM"
             return b""
         if not isinstance(password, MrzKey):
             raise ConfigurationError("this chip has no PACE: it can only be opened with the MRZ")
-        select = CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)
-        ResponseAPDU.from_bytes(self._transport.transceive(select.to_bytes())).raise_for_status(
-            "SELECT eMRTD application"
-        )
+        run(SelectApplication(EMRTD_AID, channel=None), self._transport)
         result = run(BacProtocol(password, random=self._random), self._transport)
         self._channel = result.channel
         self._set_chunk()
@@ -680,145 +661,75 @@ class DocumentReader:
 
     def _set_chunk(self) -> None:
         channel = self._require_channel()
-        self._chunk = _SHORT_CHUNK[channel.cipher]
         extended = self._extended if self._extended is not None else self._announced is not None
-        if extended:
-            # DO'87' padding and header, DO'99', DO'8E' and the status word must fit the
-            # announced response size; with no announcement, trust the caller's choice.
-            room = self._announced if self._announced is not None else _EXTENDED_CHUNK + 64
-            self._chunk = max(self._chunk, min(_EXTENDED_CHUNK, (room - 21) // 16 * 16 - 1))
+        self._chunk = read_chunk_size(channel.cipher, extended=extended, announced=self._announced)
 
     def _plain_read_atr_info(self) -> int | None:
         """The largest response the chip announces in EF.ATR/INFO (DO'7F66'), if any."""
-        response = self._plain_read(0x80 | _ATR_INFO_SFI, 0x00, 256)
-        if response.sw not in (0x9000, 0x6282):
-            return None
         try:
-            for item in parse_all(response.data):
-                if item.tag == 0x7F66:
-                    limits = [int.from_bytes(i.value, "big") for i in parse_all(item.value)]
-                    if len(limits) == 2 and limits[1] > 256:
-                        return limits[1]
-        except MacnssAuthError:
-            return None  # an unreadable announcement means no extended length
-        return None
-
-    def _plain_read(self, p1: int, p2: int, ne: int) -> ResponseAPDU:
-        """A plain READ BINARY; a ``6Cxx`` answer is asked again with exactly ``xx``."""
-        command = CommandAPDU(0x00, 0xB0, p1, p2, ne=ne)
-        response = ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
-        if response.sw1 == 0x6C and 0 < (response.sw2 or 256) < ne:
-            again = CommandAPDU(0x00, 0xB0, p1, p2, ne=response.sw2 or 256)
-            response = ResponseAPDU.from_bytes(self._transport.transceive(again.to_bytes()))
-        return response
+            return announced_response_size(run(ReadFile.atr_info(), self._transport))
+        except (RemoteProtocolError, MalformedInput):
+            return None  # no EF.ATR/INFO, or an unreadable one: no extended length
 
     def _plain_read_card_access(self) -> bytes | None:
-        first = self._plain_read(0x80 | _CARD_ACCESS_SFI, 0x00, 256)
-        if first.sw in (0x6A82, 0x6A86, 0x6982, 0x6D00, 0x6A88):
-            return None
-        if first.sw != 0x6282:  # "end of file before Ne bytes" still carries the data
-            first.raise_for_status("READ BINARY EF.CardAccess")
-        data = first.data
-        total = self._total_length(data, "CardAccess")
-        if total > _MAX_CARD_ACCESS:
-            raise RemoteProtocolError(f"EF.CardAccess announces {total} bytes: not plausible")
-        while len(data) < total:
-            offset = len(data)
-            response = self._plain_read(offset >> 8, offset & 0xFF, min(256, total - offset))
-            if response.sw != 0x6282:
-                response.raise_for_status("READ BINARY EF.CardAccess")
-            if not response.data:
-                raise RemoteProtocolError("EF.CardAccess ended early", status_word=response.sw)
-            data += response.data
-        return data[:total]
+        read = ReadFile.card_access()
+        try:
+            return run(read, self._transport)
+        except RemoteProtocolError as exc:
+            if read.progress.total is None and exc.status_word in _NO_CARD_ACCESS:
+                return None  # the first READ BINARY was refused: no EF.CardAccess
+            raise
 
     # -- files ----------------------------------------------------------------------
 
     def _read_resumable(self, ef: LdsFile, files: dict[str, bytes]) -> bytes:
-        """Read one file; after a link failure, re-establish access and resume at the offset."""
-        progress = _Progress()
+        """Read one file; after a link failure or a session the chip ended, resume at the offset."""
+        progress = ReadProgress()
         while True:
+            read = self._file_read(ef, progress)
             try:
-                self._read_file(ef, progress)
-            except TransportError as exc:
-                self._recover(exc)
-                continue
-            except _SessionLost:
-                self._reestablish()
-                continue
-            data = bytes(progress.buffer)
-            files[ef.name] = data
-            return data
-
-    def _read_file(self, ef: LdsFile, progress: _Progress) -> None:
-        """Fill ``progress`` with the file; what was read before a failure is kept."""
-        name = ef.name
-        if progress.total is None:
-            first = self._read_chunk_with_fallback(ef, None, None)
-            total = self._total_length(first, name)
-            if total > MAX_FILE_BYTES:
-                raise RemoteProtocolError(f"{name} announces {total} bytes: not plausible")
-            progress.buffer += first[:total]
-            progress.total = total
-            self._report(name, len(progress.buffer), total)
-        elif progress.session != self._sessions:
-            # A new session after a link failure: nothing is selected any more.
-            select = CommandAPDU(0x00, 0xA4, 0x02, 0x0C, data=ef.file_id.to_bytes(2, "big"))
-            self._secure(select).raise_for_status(f"SELECT {name}")
-        progress.session = self._sessions
-        total = progress.total
-        while len(progress.buffer) < total:
-            if self._monotonic() > self._deadline:
-                raise RemoteProtocolError(f"reading {name} took longer than the session budget")
-            offset = len(progress.buffer)
-            chunk = self._read_chunk_with_fallback(ef, offset, total - offset)
-            if not chunk:
-                raise RemoteProtocolError(f"{name} ended before its announced length")
-            progress.buffer += chunk[: total - offset]
-            self._report(name, len(progress.buffer), total)
-
-    def _read_chunk_with_fallback(self, ef: LdsFile, offset: int | None, left: int | None) -> bytes:
-        """One READ BINARY (by short file id when ``offset`` is None), adapting Le to the chip.
-
-        ``6700`` halves the chunk; ``6Cxx`` asks again with exactly ``xx`` bytes
-        (ISO/IEC 7816-4 §5.6); a plain ``6700`` to an extended-length command means
-        the chip cannot take extended length after all: short chunks from then on.
-        """
-        size = self._chunk if left is None else min(self._chunk, left)
-        if self._next_size is not None:
-            size, self._next_size = min(size, self._next_size), None
-        for _ in range(16):
-            try:
-                if offset is None or left is None:
-                    response = self._read_sfi(ef, size)
-                else:
-                    response = self._read_at(offset, size)
-            except SecureMessagingError as exc:
-                word = exc.status_word
-                if size > 256 and word == 0x6700:
-                    self._give_up_extended_length()
-                    raise _SessionLost from exc
-                if word is not None and word >> 8 == 0x6C and (word & 0xFF or 256) < size:
-                    # 6Cxx in plain: the session is gone; ask for xx bytes in the next one.
-                    self._next_size = word & 0xFF or 256
-                    raise _SessionLost from exc
+                data = run(read, self._transport)
+            except (TransportError, ReadSessionEnded) as exc:
+                broken: TransportError | ReadSessionEnded = exc
+            except MacnssAuthError:
+                self._chunk = read.chunk
                 raise
-            if response.sw1 == 0x6C and (response.sw2 or 256) < size:
-                size = response.sw2 or 256
+            else:
+                # A chip that refused a chunk size will refuse it for the next file too.
+                self._chunk = read.chunk
+                files[ef.name] = data
+                return data
+            # Opening the session again sets the chunk size afresh.
+            progress = read.progress
+            if isinstance(broken, TransportError):
+                self._recover(broken)
                 continue
-            if response.sw == 0x6700 or response.sw1 == 0x6C:
-                if size <= _MIN_CHUNK:
-                    raise RemoteProtocolError(
-                        "the chip refuses every read size", status_word=response.sw
-                    )
-                self._chunk = max(_MIN_CHUNK, self._chunk // 2)
-                size = max(_MIN_CHUNK, size // 2)
-                continue
-            if response.sw in (0x9000, 0x6282):
-                return response.data
-            response.raise_for_status("READ BINARY")
-            return response.data
-        raise RemoteProtocolError("the chip refuses every read size")
+            if broken.extended_length_refused:
+                self._give_up_extended_length()
+            else:
+                self._next_size = broken.le
+            self._reestablish()
+
+    def _file_read(self, ef: LdsFile, progress: ReadProgress) -> ReadFile:
+        """The :class:`ReadFile` for ``ef`` in this session, resuming ``progress``."""
+        name = ef.name
+        if progress.total is not None and self._monotonic() > self._deadline:
+            raise RemoteProtocolError(f"reading {name} took longer than the session budget")
+
+        def on_chunk(done: int, total: int) -> None:
+            self._report(name, done, total)
+            if done < total and self._monotonic() > self._deadline:
+                raise RemoteProtocolError(f"reading {name} took longer than the session budget")
+
+        hint, self._next_size = self._next_size, None
+        return ReadFile.lds(
+            ef,
+            channel=self._require_channel(),
+            chunk=self._chunk,
+            resume=progress,
+            le_hint=hint,
+            on_chunk=on_chunk,
+        )
 
     def _give_up_extended_length(self) -> None:
         self._extended = False
@@ -829,40 +740,6 @@ class DocumentReader:
             "the chip announced extended length but refused it (6700): short reads instead",
             0x6700,
         )
-
-    def _read_sfi(self, ef: LdsFile, size: int) -> ResponseAPDU:
-        command = CommandAPDU(
-            0x00, 0xB0, 0x80 | ef.short_file_id, 0x00, ne=size, extended=size > 256
-        )
-        return self._secure(command)
-
-    def _read_at(self, offset: int, size: int) -> ResponseAPDU:
-        command = read_binary_at(offset, size)
-        if command.ins == 0xB0:
-            return self._secure(command)
-        # Odd INS B1: the answer is DO'53'.
-        response = self._secure(command)
-        if response.sw not in (0x9000, 0x6282) or not response.data:
-            return response
-        wrapped, _ = parse_one(response.data)
-        if wrapped.tag != 0x53:
-            raise RemoteProtocolError("READ BINARY (B1) answered without DO'53'")
-        return ResponseAPDU(wrapped.value, response.sw)
-
-    def _total_length(self, head: bytes, name: str) -> int:
-        """The whole file's length from the TLV header in its first bytes."""
-        if len(head) < 2:
-            raise RemoteProtocolError(f"{name} is too short to hold a TLV header")
-        offset = 1 if head[0] & 0x1F != 0x1F else 2
-        if offset >= len(head):
-            raise RemoteProtocolError(f"{name} has a truncated TLV header")
-        first = head[offset]
-        if first < 0x80:
-            return offset + 1 + first
-        count = first & 0x7F
-        if count == 0 or count > 3 or offset + 1 + count > len(head):
-            raise MalformedInput(f"{name} has an unusable length", field=name)
-        return offset + 1 + count + int.from_bytes(head[offset + 1 : offset + 1 + count], "big")
 
     def _report(self, name: str, done: int, total: int) -> None:
         if self._progress is not None:
@@ -875,10 +752,8 @@ class DocumentReader:
             raise ConfigurationError("no secure channel")
         return self._channel
 
-    def _secure(self, command: CommandAPDU) -> ResponseAPDU:
-        channel = self._require_channel()
-        protected = channel.protect(command)
-        return channel.unprotect(self._transport.transceive(protected))
+    def _select_application(self) -> None:
+        run(SelectApplication(EMRTD_AID, channel=self._require_channel()), self._transport)
 
     def _prepare_chip_authentication(self, dg14: bytes) -> None:
         """List DG14's CA keys with their protocols; after PACE-CAM, check the mapping."""
@@ -933,9 +808,7 @@ class DocumentReader:
         self._set_chunk()
         # The chip has proved its key only once a response MACed under the new keys checks.
         try:
-            self._secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=EMRTD_AID)).raise_for_status(
-                "SELECT eMRTD application after Chip Authentication"
-            )
+            self._select_application()
         except SecureMessagingError as exc:
             raise RemoteProtocolError(
                 "the chip cannot talk under the Chip Authentication keys: key not proved"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import attrs
 import pytest
 
+from macnss_auth import ChallengeUsed
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.authenticator import Challenge
 from macnss_auth.nfc.card import IssuedCard, issue_card
@@ -18,10 +19,17 @@ from macnss_auth.nfc.lds import encode_dg2
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.phone import (
     SERVER_MESSAGES,
+    CardReady,
+    Commands,
+    PhoneFailure,
+    PhoneLimits,
     PhoneMessage,
     PhoneMode,
     PhoneSession,
+    PhoneSessionFailed,
     ReferencePhone,
+    SessionState,
+    Upload,
     decode_message,
     encode_message,
 )
@@ -150,3 +158,82 @@ def card_with_face(size: int) -> IssuedCard:
         elif path.endswith("/EF.SOD"):
             store = store.replace_data(path, sign_sod(groups, pki.ds, signing_time=clock.now()))
     return attrs.evolve(card, data=attrs.evolve(card.data, files=store))
+
+
+def assert_dead(
+    eid: EidAuthenticator, challenge_id: str, session: PhoneSession, failure: PhoneFailure
+) -> None:
+    """The session failed for ``failure``, keeps nothing, and burns the challenge."""
+    assert session.state is SessionState.FAILED
+    assert session.failure is failure
+    with pytest.raises(PhoneSessionFailed):
+        session.receive(encode_message(CardReady()))
+    with pytest.raises(PhoneSessionFailed) as raised:
+        _ = session.evidence
+    assert raised.value.failure is failure
+    with pytest.raises(PhoneSessionFailed) as verified:
+        eid.verify(challenge_id, session)
+    assert verified.value.failure is failure
+    assert verified.value.reason is failure.reason
+    with pytest.raises(ChallengeUsed):
+        eid.phone_session(challenge_id)
+
+
+@attrs.frozen
+class Scene:
+    """One attack's stage: a card, the service trusting it, a challenge and its phone session."""
+
+    card: IssuedCard
+    profile: str
+    eid: EidAuthenticator
+    challenge: Challenge
+    session: PhoneSession
+
+    def phone(
+        self, mode: PhoneMode = PhoneMode.SPLIT, *, transport: MemoryTransport | None = None
+    ) -> ReferencePhone:
+        """The reference phone for this scene's card (or another ``transport``)."""
+        phone, _ = phone_for(self.card, self.profile, self.challenge, mode, transport=transport)
+        return phone
+
+    def first_batch(self, phone: ReferencePhone) -> tuple[Upload, Commands]:
+        """Split mode up to the server's first ``commands`` batch (Chip Authentication)."""
+        (welcome,) = self.session.receive(encode_message(phone.start()[0]))
+        (upload,) = phone.handle(decode_message(welcome, accept=SERVER_MESSAGES))
+        assert isinstance(upload, Upload)
+        (commands,) = self.session.receive(encode_message(upload))
+        batch = decode_message(commands, accept=SERVER_MESSAGES)
+        assert isinstance(batch, Commands)
+        return upload, batch
+
+    def assert_dead(self, failure: PhoneFailure) -> None:
+        """The session failed for ``failure``, keeps nothing, and burns the challenge."""
+        assert_dead(self.eid, self.challenge.id, self.session, failure)
+
+
+SceneFactory = Callable[..., Scene]
+
+
+@pytest.fixture
+def scene(clock: FixedClock) -> SceneFactory:
+    """``scene(profile, card=..., trusted=..., limits=...)``: the setup every attack repeats.
+
+    ``card`` is the card on the phone (default: the profile's issued card);
+    ``trusted`` the cards whose CSCAs the service trusts (default: that card).
+    """
+
+    def make(
+        profile: str = "cnie",
+        *,
+        card: IssuedCard | None = None,
+        trusted: tuple[IssuedCard, ...] | None = None,
+        limits: PhoneLimits | None = None,
+        audit: MemoryAuditLog | None = None,
+    ) -> Scene:
+        card = card if card is not None else issued(profile)
+        eid = make_eid(clock, *(trusted if trusted is not None else (card,)), audit=audit)
+        challenge = eid.begin(SUBJECT)
+        session = eid.phone_session(challenge, limits=limits)
+        return Scene(card, profile, eid, challenge, session)
+
+    return make

@@ -13,7 +13,16 @@ from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.nfc.verify import ChipAuthenticity, VerificationPolicy
 from macnss_auth.testing import FixedClock, FixedRandom
 
-from .conftest import PROVING, SUBJECT, card_with_face, drive, issued, make_eid, phone_for
+from .conftest import (
+    PROVING,
+    SUBJECT,
+    SceneFactory,
+    card_with_face,
+    drive,
+    issued,
+    make_eid,
+    phone_for,
+)
 
 EXPECTED_PROOF = {
     ("passport-bac", "split"): "active_authentication,chip_authentication_remote",
@@ -49,16 +58,13 @@ def test_every_proving_profile_reaches_high(
 
 
 @pytest.mark.parametrize("mode", [PhoneMode.SPLIT, PhoneMode.RELAY])
-def test_pace_im_card_proves_nothing_and_is_refused(clock: FixedClock, mode: PhoneMode) -> None:
+def test_pace_im_card_proves_nothing_and_is_refused(scene: SceneFactory, mode: PhoneMode) -> None:
     # pace-im has neither AA nor CA: no mode can make it clone-resistant.
-    card = issued("pace-im")
-    eid = make_eid(clock, card)
-    challenge = eid.begin(SUBJECT)
-    session = eid.phone_session(challenge)
-    phone, _ = phone_for(card, "pace-im", challenge, mode)
-    drive(session, phone)
+    s = scene("pace-im")
+    phone = s.phone(mode)
+    drive(s.session, phone)
     with pytest.raises(DocumentNotGenuine):
-        eid.verify(challenge, session)
+        s.eid.verify(s.challenge, s.session)
 
 
 @pytest.mark.parametrize("mode", [PhoneMode.SPLIT, PhoneMode.RELAY])

@@ -30,7 +30,7 @@ from macnss_auth.nfc.securityinfos import PaceOid
 from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.testing import FixedClock, FixedRandom
 
-from .conftest import NOW, SUBJECT, drive, issued, make_eid, phone_for
+from .conftest import NOW, SUBJECT, SceneFactory, drive, issued, make_eid, phone_for
 
 
 def relay_messages(profile: str, clock: FixedClock) -> int:
@@ -66,66 +66,57 @@ def test_relay_resumes_after_the_card_slipped(clock: FixedClock, profile: str) -
     assert len(first_reads) == len(set(first_reads))
 
 
-def test_relay_resumes_after_a_lost_connection(clock: FixedClock) -> None:
+def test_relay_resumes_after_a_lost_connection(clock: FixedClock, scene: SceneFactory) -> None:
     baseline = relay_messages("cnie", clock)
-    card = issued("cnie")
-    eid = make_eid(clock, card)
-    challenge = eid.begin(SUBJECT)
-    session = eid.phone_session(challenge)
-    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.RELAY)
+    s = scene()
+    phone = s.phone(PhoneMode.RELAY)
     # Run 14 messages, then the connection drops with a command outstanding.
-    sent = drive(session, phone, limit=14)
-    assert session.state is SessionState.RELAY_AWAIT_RESPONSE
-    sent += drive(session, phone, first=phone.resume())
-    assert session.finished
-    assert eid.verify(challenge, session).assurance is AssuranceLevel.HIGH
+    sent = drive(s.session, phone, limit=14)
+    assert s.session.state is SessionState.RELAY_AWAIT_RESPONSE
+    sent += drive(s.session, phone, first=phone.resume())
+    assert s.session.finished
+    assert s.eid.verify(s.challenge, s.session).assurance is AssuranceLevel.HIGH
     assert baseline < sent < baseline + 30
 
 
-def test_split_resumes_after_a_lost_connection_with_a_fresh_key(clock: FixedClock) -> None:
-    card = issued("cnie")
-    eid = make_eid(clock, card)
-    challenge = eid.begin(SUBJECT)
-    session = eid.phone_session(challenge)
-    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.SPLIT)
+def test_split_resumes_after_a_lost_connection_with_a_fresh_key(scene: SceneFactory) -> None:
+    s = scene()
+    phone = s.phone(PhoneMode.SPLIT)
     first_batch: list[Commands] = []
     pending = phone.start()
     while pending:
         message = pending.pop(0)
-        for reply in session.receive(encode_message(message)):
+        for reply in s.session.receive(encode_message(message)):
             parsed = decode_message(reply, accept=SERVER_MESSAGES)
             if isinstance(parsed, Commands):
                 first_batch.append(parsed)  # ... and the connection drops here
             else:
                 pending.extend(phone.handle(parsed))
-    assert session.state is SessionState.AWAIT_CA
+    assert s.session.state is SessionState.AWAIT_CA
     answers: list[PhoneMessage] = []
 
     def keep(message: PhoneMessage) -> PhoneMessage:
         answers.append(message)
         return message
 
-    drive(session, phone, first=phone.resume(), tamper=keep)
-    assert eid.verify(challenge, session).assurance is AssuranceLevel.HIGH
+    drive(s.session, phone, first=phone.resume(), tamper=keep)
+    assert s.eid.verify(s.challenge, s.session).assurance is AssuranceLevel.HIGH
     (resumed,) = [m for m in answers if isinstance(m, Responses)]
     assert resumed.batch == first_batch[0].batch + 1  # a new batch, with a new key
 
 
-def test_old_batch_answered_after_resume_is_refused(clock: FixedClock) -> None:
-    card = issued("cnie")
-    eid = make_eid(clock, card)
-    challenge = eid.begin(SUBJECT)
-    session = eid.phone_session(challenge)
-    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.SPLIT)
-    (welcome,) = session.receive(encode_message(phone.start()[0]))
+def test_old_batch_answered_after_resume_is_refused(scene: SceneFactory) -> None:
+    s = scene()
+    phone = s.phone(PhoneMode.SPLIT)
+    (welcome,) = s.session.receive(encode_message(phone.start()[0]))
     (upload,) = phone.handle(decode_message(welcome, accept=SERVER_MESSAGES))
-    (commands,) = session.receive(encode_message(upload))
+    (commands,) = s.session.receive(encode_message(upload))
     old = decode_message(commands, accept=SERVER_MESSAGES)
     assert isinstance(old, Commands)
     (stale,) = phone.handle(old)  # answered, but the answer is lost
-    session.receive(encode_message(phone.resume()[0]))
+    s.session.receive(encode_message(phone.resume()[0]))
     with pytest.raises(PhoneSessionFailed) as raised:
-        session.receive(encode_message(stale))
+        s.session.receive(encode_message(stale))
     assert raised.value.failure is PhoneFailure.UNEXPECTED_MESSAGE
 
 
@@ -171,21 +162,18 @@ def thread_ends(session: PhoneSession) -> bool:
 
 
 @pytest.mark.parametrize("ending", ["finished", "aborted", "failed"])
-def test_relay_reader_thread_ends_with_the_session(clock: FixedClock, ending: str) -> None:
-    card = issued("cnie")
-    eid = make_eid(clock, card)
-    challenge = eid.begin(SUBJECT)
-    session = eid.phone_session(challenge)
-    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.RELAY)
+def test_relay_reader_thread_ends_with_the_session(scene: SceneFactory, ending: str) -> None:
+    s = scene()
+    phone = s.phone(PhoneMode.RELAY)
     if ending == "finished":
-        drive(session, phone)
-        assert session.finished
+        drive(s.session, phone)
+        assert s.session.finished
     else:
-        drive(session, phone, limit=5)
-        assert relay_threads(session)
+        drive(s.session, phone, limit=5)
+        assert relay_threads(s.session)
         if ending == "aborted":
-            session.abort()
+            s.session.abort()
         else:
             with pytest.raises(PhoneSessionFailed):
-                session.receive(encode_message(Responses(99, (b"\x90\x00",))))
-    assert thread_ends(session)
+                s.session.receive(encode_message(Responses(99, (b"\x90\x00",))))
+    assert thread_ends(s.session)

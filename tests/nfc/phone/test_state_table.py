@@ -27,7 +27,7 @@ from macnss_auth.nfc.phone import (
 )
 from macnss_auth.testing import FixedClock
 
-from .conftest import NOW, SUBJECT, issued, make_eid, phone_for
+from .conftest import NOW, SUBJECT, SceneFactory, issued, make_eid, phone_for
 
 SAMPLES: dict[str, PhoneMessage] = {
     "hello": Hello("abc", PhoneMode.SPLIT),
@@ -88,22 +88,19 @@ def test_abort_fails_every_live_state(clock: FixedClock, state: SessionState) ->
     assert raised.value.failure is PhoneFailure.PHONE_ABORTED
 
 
-def test_finished_session_refuses_everything(clock: FixedClock) -> None:
-    card = issued("cnie")
-    eid = make_eid(clock, card)
-    challenge = eid.begin(SUBJECT)
-    session = eid.phone_session(challenge)
-    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.RELAY)
+def test_finished_session_refuses_everything(scene: SceneFactory) -> None:
+    s = scene()
+    phone = s.phone(PhoneMode.RELAY)
     pending = phone.start()
     while pending:
-        for reply in session.receive(encode_message(pending.pop(0))):
+        for reply in s.session.receive(encode_message(pending.pop(0))):
             pending.extend(phone.handle(decode_message(reply, accept=SERVER_MESSAGES)))
-    assert session.finished
+    assert s.session.finished
     for message in SAMPLES.values():
         with pytest.raises(PhoneSessionFailed) as raised:
-            session.receive(encode_message(message))
+            s.session.receive(encode_message(message))
         assert raised.value.failure is PhoneFailure.SESSION_CLOSED
-    assert session.evidence.mode is PhoneMode.RELAY
+    assert s.session.evidence.mode is PhoneMode.RELAY
 
 
 def test_server_messages_are_not_accepted_from_a_phone(clock: FixedClock) -> None:

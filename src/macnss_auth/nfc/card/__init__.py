@@ -11,6 +11,7 @@ test PKI; :func:`card_from_dump` serves files read from a real chip;
 """
 
 from macnss_auth.nfc.apdu import StatusCode
+from macnss_auth.nfc.card import model as _model
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.card.dump import DumpFiles, card_from_dump, read_dump, write_dump
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan
@@ -22,15 +23,7 @@ from macnss_auth.nfc.card.issuer import (
     forge_card,
     issue_card,
 )
-from macnss_auth.nfc.card.model import (
-    AaKeyKind,
-    CardData,
-    CardProfile,
-    CardQuirks,
-    ChipSecrets,
-    DocumentKind,
-    PasswordKind,
-)
+from macnss_auth.nfc.card.model import *  # noqa: F403 (the card model, listed once: model.__all__)
 from macnss_auth.nfc.card.profiles import PROFILES, profile
 from macnss_auth.nfc.card.quirks import QUIRK_PROFILES, QuirkProfile
 from macnss_auth.nfc.card.storage import load_card, save_card
@@ -38,21 +31,14 @@ from macnss_auth.nfc.card.storage import load_card, save_card
 __all__ = [
     "PROFILES",
     "QUIRK_PROFILES",
-    "AaKeyKind",
     "Access",
     "Application",
-    "CardData",
-    "CardProfile",
-    "CardQuirks",
-    "ChipSecrets",
-    "DocumentKind",
     "DumpFiles",
     "ElementaryFile",
     "FaultInjector",
     "FaultPlan",
     "FileSystem",
     "IssuedCard",
-    "PasswordKind",
     "Person",
     "QuirkProfile",
     "StatusCode",
@@ -67,3 +53,4 @@ __all__ = [
     "save_card",
     "write_dump",
 ]
+__all__ += _model.__all__

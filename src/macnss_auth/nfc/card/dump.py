@@ -26,25 +26,8 @@ import attrs
 
 from macnss_auth.errors import ConfigurationError, MacnssAuthError
 from macnss_auth.nfc import securityinfos as si
-from macnss_auth.nfc.card.filesystem import (
-    EF_CARD_ACCESS,
-    EF_COM,
-    EF_SOD,
-    LDS1_AID,
-    Access,
-    Application,
-    ElementaryFile,
-    FileSystem,
-    data_group_file,
-)
-from macnss_auth.nfc.card.model import (
-    AaKeyKind,
-    CardData,
-    CardProfile,
-    ChipSecrets,
-    DocumentKind,
-    PasswordKind,
-)
+from macnss_auth.nfc.card import model
+from macnss_auth.nfc.card.filesystem import emrtd_file_system
 from macnss_auth.nfc.domain_params import DomainParameterId
 from macnss_auth.nfc.lds import parse_card_access, parse_dg1, parse_dg15
 from macnss_auth.nfc.mrz import MrzFormat, check_digit
@@ -149,11 +132,11 @@ def write_dump(directory: str | os.PathLike[str], files: DumpFiles) -> list[Path
     return written
 
 
-def _mrz_information(dg1: bytes) -> tuple[str, DocumentKind]:
+def _mrz_information(dg1: bytes) -> tuple[str, model.DocumentKind]:
     mrz = parse_dg1(dg1)
     number = mrz.document_number.ljust(9, "<")
     fields = (number, mrz.date_of_birth, mrz.date_of_expiry)
-    kind = DocumentKind.TD3 if mrz.format is MrzFormat.TD3 else DocumentKind.TD1
+    kind = model.DocumentKind.TD3 if mrz.format is MrzFormat.TD3 else model.DocumentKind.TD1
     return "".join(f"{f}{check_digit(f)}" for f in fields), kind
 
 
@@ -173,7 +156,7 @@ def card_from_dump(
     can: str | None = "123456",
     pace: bool | None = None,
     bac: bool = True,
-) -> CardData:
+) -> model.CardData:
     """A virtual card that serves a dump.
 
     Args:
@@ -204,33 +187,28 @@ def card_from_dump(
             si.PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, DomainParameterId.BRAINPOOLP256R1
         )
         card_access = si.encode_security_infos([pace_info])
-    aa: AaKeyKind | None = None
+    aa: model.AaKeyKind | None = None
     if 15 in dump.data_groups:
         try:
             algorithm = parse_dg15(dump.data_groups[15]).public_key.algorithm
         except MacnssAuthError:
             algorithm = "rsa"
-        aa = AaKeyKind.ECDSA if algorithm == "ec" else AaKeyKind.RSA
-    profile = CardProfile(
+        aa = model.AaKeyKind.ECDSA if algorithm == "ec" else model.AaKeyKind.RSA
+    profile = model.CardProfile(
         name="dump",
         document=document,
         bac=bac,
         pace_protocol=pace_info.protocol if offer_pace and pace_info is not None else None,
         pace_parameter_id=pace_info.parameter_id if offer_pace and pace_info is not None else None,
-        pace_passwords=frozenset({PasswordKind.MRZ, PasswordKind.CAN}),
+        pace_passwords=frozenset({model.PasswordKind.MRZ, model.PasswordKind.CAN}),
         active_authentication=aa,
     )
-    app = [
-        *([ElementaryFile("EF.COM", EF_COM, 0x1E, dump.com)] if dump.com is not None else []),
-        *(data_group_file(n, d) for n, d in sorted(dump.data_groups.items())),
-        ElementaryFile("EF.SOD", EF_SOD, 0x1D, dump.sod),
-    ]
-    master = []
-    if offer_pace and card_access is not None:
-        master.append(
-            ElementaryFile("EF.CardAccess", EF_CARD_ACCESS, 0x1C, card_access, Access.ALWAYS)
-        )
-    files_system = FileSystem(tuple(master), (Application(LDS1_AID, tuple(app)),))
+    files_system = emrtd_file_system(
+        com=dump.com,
+        data_groups=dump.data_groups,
+        sod=dump.sod,
+        card_access=card_access if offer_pace else None,
+    )
     # No private keys: a dump cannot prove it is the chip it was read from.
-    secrets = ChipSecrets(mrz_information=mrz_information, can=can if offer_pace else None)
-    return CardData(profile, files_system, secrets)
+    secrets = model.ChipSecrets(mrz_information=mrz_information, can=can if offer_pace else None)
+    return model.CardData(profile, files_system, secrets)

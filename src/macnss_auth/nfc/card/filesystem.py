@@ -19,6 +19,7 @@ replaced (:meth:`FileSystem.replace_data`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -37,6 +38,7 @@ __all__ = [
     "ElementaryFile",
     "FileSystem",
     "data_group_file",
+    "emrtd_file_system",
 ]
 
 # ICAO 9303-10 §3.9 (file identifiers and short file identifiers).
@@ -160,3 +162,26 @@ class FileSystem:
             for app in self.applications
         )
         return attrs.evolve(self, applications=apps)
+
+
+def emrtd_file_system(
+    *,
+    com: bytes | None,
+    data_groups: Mapping[int, bytes],
+    sod: bytes,
+    card_access: bytes | None = None,
+    master: Sequence[ElementaryFile] = (),
+) -> FileSystem:
+    """An eMRTD's files (ICAO 9303-10 §3.9): EF.COM, the data groups and EF.SOD in the
+    LDS1 application; EF.CardAccess (readable by anyone) then ``master`` in the master file.
+    """
+    application = [
+        *([ElementaryFile("EF.COM", EF_COM, 0x1E, com)] if com is not None else []),
+        *(data_group_file(n, d) for n, d in sorted(data_groups.items())),
+        ElementaryFile("EF.SOD", EF_SOD, 0x1D, sod),
+    ]
+    mf = [*master]
+    if card_access is not None:
+        access = ElementaryFile("EF.CardAccess", EF_CARD_ACCESS, 0x1C, card_access, Access.ALWAYS)
+        mf.insert(0, access)
+    return FileSystem(tuple(mf), (Application(LDS1_AID, tuple(application)),))

@@ -37,16 +37,11 @@ from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc import securityinfos as si
 from macnss_auth.nfc.card.filesystem import (
     EF_ATR_INFO,
-    EF_CARD_ACCESS,
     EF_CARD_SECURITY,
-    EF_COM,
-    EF_SOD,
     LDS1_AID,
     Access,
-    Application,
     ElementaryFile,
-    FileSystem,
-    data_group_file,
+    emrtd_file_system,
 )
 from macnss_auth.nfc.card.issuing_pki import TestPki, generate_key, make_td1_mrz, sign_cms
 from macnss_auth.nfc.card.jpeg import face_jpeg, signature_jpeg
@@ -415,25 +410,13 @@ def issue_card(
         groups[14] = encode_dg14(si.encode_security_infos(dg14))
     sod = _sign_sod(groups, pki, card_profile, now)
     listed = sorted(set(groups) | quirks.missing_data_groups)
-    app_files = [
-        ElementaryFile("EF.COM", EF_COM, 0x1E, encode_com(listed)),
-        *(data_group_file(n, d) for n, d in sorted(groups.items())),
-        ElementaryFile("EF.SOD", EF_SOD, 0x1D, sod),
-    ]
     master: list[ElementaryFile] = []
+    card_access = None
     if pace_infos:
         offered = list(pace_infos)
         if quirks.extra_pace_infos and isinstance(pace_infos[0], si.PaceInfo):
             offered += _extra_pace_infos(pace_infos[0])
-        master.append(
-            ElementaryFile(
-                "EF.CardAccess",
-                EF_CARD_ACCESS,
-                0x1C,
-                si.encode_security_infos(offered),
-                Access.ALWAYS,
-            )
-        )
+        card_access = si.encode_security_infos(offered)
         security = sign_cms(
             OID_SECURITY_OBJECT,
             si.encode_security_infos(pace_infos + card_security),
@@ -452,7 +435,9 @@ def issue_card(
                 "EF.ATR/INFO", EF_ATR_INFO, 0x01, encode_tlv(0x7F66, limits), Access.ALWAYS
             )
         )
-    files = FileSystem(tuple(master), (Application(LDS1_AID, tuple(app_files)),))
+    files = emrtd_file_system(
+        com=encode_com(listed), data_groups=groups, sod=sod, card_access=card_access, master=master
+    )
     secrets = ChipSecrets(
         mrz_information=mrz_information(person),
         can=can,

@@ -11,62 +11,17 @@
 The protocol document: ``docs/eid-authentication.md`` ("From a phone").
 """
 
+from macnss_auth.nfc.phone import messages as _messages
 from macnss_auth.nfc.phone.client import PhoneCardSession, ReferencePhone
-from macnss_auth.nfc.phone.messages import (
-    PHONE_MESSAGES,
-    PROTOCOL_VERSION,
-    SERVER_MESSAGES,
-    Abort,
-    CardLost,
-    CardReady,
-    Commands,
-    ErrorMessage,
-    Hello,
-    PhoneFailure,
-    PhoneLimits,
-    PhoneMessage,
-    PhoneMode,
-    PhoneSessionFailed,
-    Reconnect,
-    Responses,
-    ResultMessage,
-    Resume,
-    Step,
-    Upload,
-    Welcome,
-    decode_message,
-    encode_message,
-)
+from macnss_auth.nfc.phone.messages import *  # noqa: F403 (the wire messages, listed once: messages.__all__)
 from macnss_auth.nfc.phone.server import TRANSITIONS, PhoneEvidence, PhoneSession, SessionState
 
 __all__ = [
-    "PHONE_MESSAGES",
-    "PROTOCOL_VERSION",
-    "SERVER_MESSAGES",
     "TRANSITIONS",
-    "Abort",
-    "CardLost",
-    "CardReady",
-    "Commands",
-    "ErrorMessage",
-    "Hello",
     "PhoneCardSession",
     "PhoneEvidence",
-    "PhoneFailure",
-    "PhoneLimits",
-    "PhoneMessage",
-    "PhoneMode",
     "PhoneSession",
-    "PhoneSessionFailed",
-    "Reconnect",
     "ReferencePhone",
-    "Responses",
-    "ResultMessage",
-    "Resume",
     "SessionState",
-    "Step",
-    "Upload",
-    "Welcome",
-    "decode_message",
-    "encode_message",
 ]
+__all__ += _messages.__all__

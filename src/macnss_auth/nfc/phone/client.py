@@ -28,8 +28,16 @@ from collections.abc import Callable, Iterable
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import AccessDenied, MacnssAuthError, TransportError
 from macnss_auth.nfc.active_auth import ActiveAuthentication
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, read_binary_at
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.bac import BacProtocol
+from macnss_auth.nfc.files import (
+    EMRTD_AID,
+    ReadFile,
+    SelectApplication,
+    SelectMasterFile,
+    announced_response_size,
+    read_chunk_size,
+)
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pace import PaceTerminal, select_pace_info
@@ -52,13 +60,9 @@ from macnss_auth.nfc.phone.messages import (
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import PaceInfo, parse_security_infos
 from macnss_auth.nfc.sm import SecureChannel
-from macnss_auth.nfc.tlv import parse_all
 
 __all__ = ["PhoneCardSession", "ReferencePhone"]
 
-_EMRTD_AID = bytes.fromhex("A0000002471001")
-_CHUNK = 223  # plain bytes per protected short READ BINARY answer with AES (231 with 3DES)
-_EXTENDED_CHUNK = 4096
 _MAX_FILE = 1 << 17
 
 
@@ -85,7 +89,7 @@ class PhoneCardSession:
     ) -> None:
         self._transport = transport
         self._extended = extended_length
-        self._chunk = _CHUNK
+        self._announced: int | None = None
         self._password = password
         self._random = random
         self._wanted = sorted(set(data_groups))
@@ -95,29 +99,18 @@ class PhoneCardSession:
     def __repr__(self) -> str:
         return f"PhoneCardSession(open={self._channel is not None})"
 
-    def _plain(self, command: CommandAPDU) -> ResponseAPDU:
-        return ResponseAPDU.from_bytes(self._transport.transceive(command.to_bytes()))
-
     def open(self) -> None:
         """PACE with the password when EF.CardAccess offers it, else BAC; select the eMRTD."""
         self.close()
-        select_mf = CommandAPDU(0x00, 0xA4, 0x00, 0x0C, data=b"\x3f\x00")
-        if self._plain(select_mf).sw != 0x9000:
+        if run(SelectMasterFile(), self._transport) != 0x9000:
             # A plain command ends a secure-messaging session the chip still held: ask again.
-            self._plain(select_mf)
-        self._chunk = _CHUNK
-        if self._extended:
-            announced = self._announced_response_size()
-            if announced is not None:
-                # DO'87' padding and header, DO'99', DO'8E' and the status word must fit.
-                self._chunk = max(_CHUNK, min(_EXTENDED_CHUNK, (announced - 21) // 16 * 16 - 1))
-        access = self._plain(CommandAPDU(0x00, 0xB0, 0x9C, 0x00, ne=256))
+            run(SelectMasterFile(), self._transport)
+        self._announced = self._announced_response_size() if self._extended else None
         infos: tuple[object, ...] = ()
-        if access.sw in (0x9000, 0x6282) and access.data:
-            try:
-                infos = tuple(parse_security_infos(self._read_rest_plain(access.data)))
-            except MacnssAuthError:
-                infos = ()
+        try:
+            infos = tuple(parse_security_infos(run(ReadFile.card_access(), self._transport)))
+        except MacnssAuthError:
+            infos = ()  # no EF.CardAccess, or an unreadable one: no PACE
         if any(isinstance(i, PaceInfo) for i in infos):
             pace = run(
                 PaceTerminal(self._password, select_pace_info(infos), random=self._random),
@@ -125,46 +118,21 @@ class PhoneCardSession:
             )
             self.pace_protocol = pace.protocol.value
             self._channel = pace.secure_channel()
-            self.secure(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=_EMRTD_AID)).raise_for_status(
-                "SELECT eMRTD"
-            )
+            run(SelectApplication(EMRTD_AID, channel=self._channel), self._transport)
             return
         if not isinstance(self._password, MrzKey):
             raise MacnssAuthError("this card has no PACE: type the MRZ")
-        self._plain(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, data=_EMRTD_AID)).raise_for_status(
-            "SELECT eMRTD"
-        )
+        run(SelectApplication(EMRTD_AID, channel=None), self._transport)
         self._channel = run(
             BacProtocol(self._password, random=self._random), self._transport
         ).channel
 
     def _announced_response_size(self) -> int | None:
         """The largest response EF.ATR/INFO announces (DO'7F66'), if above 256."""
-        info = self._plain(CommandAPDU(0x00, 0xB0, 0x81, 0x00, ne=256))
-        if info.sw not in (0x9000, 0x6282):
-            return None
         try:
-            for item in parse_all(info.data):
-                if item.tag == 0x7F66:
-                    limits = [int.from_bytes(i.value, "big") for i in parse_all(item.value)]
-                    if len(limits) == 2 and limits[1] > 256:
-                        return limits[1]
+            return announced_response_size(run(ReadFile.atr_info(), self._transport))
         except MacnssAuthError:
             return None
-        return None
-
-    def _read_rest_plain(self, head: bytes) -> bytes:
-        total = _total_length(head)
-        data = head
-        while len(data) < total:
-            offset = len(data)
-            more = self._plain(
-                CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=min(256, total - offset))
-            )
-            if not more.data:
-                break
-            data += more.data
-        return data[:total]
 
     def close(self) -> None:
         """Forget the session keys."""
@@ -179,39 +147,20 @@ class PhoneCardSession:
         return self._channel.unprotect(self._transport.transceive(self._channel.protect(command)))
 
     def read_file(self, ef: LdsFile) -> bytes:
-        """One file, by short file identifier then by offset."""
-        size = self._chunk
-        first = self.secure(
-            CommandAPDU(0x00, 0xB0, 0x80 | ef.short_file_id, 0x00, ne=size, extended=size > 256)
-        )
-        if first.sw not in (0x9000, 0x6282):
-            first.raise_for_status(f"READ BINARY {ef.name}")
-        total = _total_length(first.data)
-        if total > _MAX_FILE:
-            raise MacnssAuthError(f"{ef.name} is implausibly large")
-        data = bytearray(first.data[:total])
-        while len(data) < total:
-            offset = len(data)
-            size = min(self._chunk, total - offset)
-            chunk = self._read_at(offset, size)
-            if chunk.sw not in (0x9000, 0x6282) or not chunk.data:
-                chunk.raise_for_status(f"READ BINARY {ef.name}")
-                raise MacnssAuthError(f"{ef.name} ended early")
-            data += chunk.data[: total - offset]
-        return bytes(data)
+        """One file, by short file identifier then by offset (odd INS past 32767).
 
-    def _read_at(self, offset: int, size: int) -> ResponseAPDU:
-        command = read_binary_at(offset, size)
-        if command.ins == 0xB0:
-            return self.secure(command)
-        # Beyond 32767 the offset travels in DO'54' with odd INS B1; the data in DO'53'.
-        answer = self.secure(command)
-        if answer.sw not in (0x9000, 0x6282) or not answer.data:
-            return answer
-        wrapped = parse_all(answer.data)
-        if len(wrapped) != 1 or wrapped[0].tag != 0x53:
-            raise MacnssAuthError("READ BINARY (B1) answered without DO'53'")
-        return ResponseAPDU(wrapped[0].value, answer.sw)
+        Raises:
+            RemoteProtocolError: the chip refused or misbehaved (see
+                :class:`~macnss_auth.nfc.files.ReadFile`).
+            MacnssAuthError: no session with the card.
+        """
+        if self._channel is None:
+            raise MacnssAuthError("no session with the card")
+        # The announcement is kept only when the phone's NFC stack sends extended APDUs.
+        extended = self._announced is not None
+        chunk = read_chunk_size(self._channel.cipher, extended=extended, announced=self._announced)
+        read = ReadFile.lds(ef, channel=self._channel, chunk=chunk, max_length=_MAX_FILE)
+        return run(read, self._transport)
 
     def read_upload(self, nonce: bytes) -> Upload:
         """Read the document and sign ``nonce`` (AA) when DG15 is present."""
@@ -253,19 +202,6 @@ class PhoneCardSession:
         if not answers:
             answers.append(b"\x6f\x00")
         return Responses(batch=commands.batch, responses=tuple(answers))
-
-
-def _total_length(head: bytes) -> int:
-    if len(head) < 2:
-        raise MacnssAuthError("too short for a TLV header")
-    offset = 1 if head[0] & 0x1F != 0x1F else 2
-    first = head[offset]
-    if first < 0x80:
-        return offset + 1 + first
-    count = first & 0x7F
-    if not 0 < count <= 3 or offset + 1 + count > len(head):
-        raise MacnssAuthError("unusable TLV length")
-    return offset + 1 + count + int.from_bytes(head[offset + 1 : offset + 1 + count], "big")
 
 
 class ReferencePhone:

@@ -39,6 +39,7 @@ import logging
 import socket
 import threading
 import time
+from typing import ClassVar
 
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.chip import VirtualCard
@@ -80,19 +81,30 @@ class _VpcdLink(ServingThread):
     """The card's end of the vpcd protocol, whoever opened the TCP connection.
 
     A subclass implements :meth:`_run`: obtain a connected socket and hand it
-    to :meth:`_session`, again and again until stopped.
+    to :meth:`_session`, again and again until stopped; it says why the host
+    must be loopback (``_loopback_reason``), its default pause between links
+    and whether a lost answer breaks the link by default.
     """
+
+    _loopback_reason: ClassVar[str]
+    _default_interval: ClassVar[float]
+    _default_break_link: ClassVar[bool]
 
     def __init__(
         self,
         card: VirtualCard,
         *,
-        host: str,
-        port: int,
-        faults: FaultPlan | FaultInjector | None,
-        reconnect_interval: float,
+        host: str = "127.0.0.1",
+        port: int = VPCD_PORT,
+        faults: FaultPlan | FaultInjector | None = None,
+        reconnect_interval: float | None = None,
+        break_link: bool | None = None,
     ) -> None:
+        require_loopback(host, self._loopback_reason)
+        if reconnect_interval is None:
+            reconnect_interval = self._default_interval
         super().__init__()
+        self.break_link = self._default_break_link if break_link is None else break_link
         self.card = card
         self.host = host
         self.port = port
@@ -200,9 +212,11 @@ class _VpcdLink(ServingThread):
         return False
 
     def _link_lost(self, sock: socket.socket) -> bool:
-        """A fault lost the answer: True breaks the link (the default), see VpcdCardServer."""
-        del sock
-        return True
+        """A fault lost the answer: True breaks the link, else the answer is a mute message."""
+        if self.break_link:
+            return True
+        self._send_message(sock, _MUTE)
+        return False
 
 
 class VpcdCardClient(_VpcdLink):
@@ -215,27 +229,18 @@ class VpcdCardClient(_VpcdLink):
         host: vpcd's address (loopback only).
         port: vpcd's port.
         faults: faults to inject.
-        reconnect_interval: pause between connection attempts, in seconds.
+        reconnect_interval: pause between connection attempts, in seconds (default 0.2).
+        break_link: let a fault that loses an answer close the connection (default);
+            ``False`` answers with a one-byte message instead, as :class:`VpcdCardServer`.
 
     Raises:
         ConfigurationError: ``host`` is not a loopback address.
     """
 
     _thread_name = "vpcd-card"
-
-    def __init__(
-        self,
-        card: VirtualCard,
-        *,
-        host: str = "127.0.0.1",
-        port: int = VPCD_PORT,
-        faults: FaultPlan | FaultInjector | None = None,
-        reconnect_interval: float = 0.2,
-    ) -> None:
-        require_loopback(host, "the virtual card connects to a loopback vpcd only")
-        super().__init__(
-            card, host=host, port=port, faults=faults, reconnect_interval=reconnect_interval
-        )
+    _loopback_reason = "the virtual card connects to a loopback vpcd only"
+    _default_interval = 0.2
+    _default_break_link = True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -263,7 +268,7 @@ class VpcdCardServer(_VpcdLink):
         host: the loopback address to listen on (127.0.0.1, as in ``DEVICENAME``).
         port: the port vpcd connects to (:data:`VPCD_PORT`; + 1 for vpcd's second slot).
         faults: faults to inject.
-        reconnect_interval: least pause between two links, in seconds.
+        reconnect_interval: least pause between two links, in seconds (default 0).
         break_link: let a fault that loses an answer (a removed card, a dropped
             answer) close the connection, as :class:`VpcdCardClient` does. Off by
             default: vsmartcard 3.3 aborts pcscd when a reverse link is lost (see the
@@ -278,29 +283,10 @@ class VpcdCardServer(_VpcdLink):
     """
 
     _thread_name = "vpcd-card-server"
-
-    def __init__(
-        self,
-        card: VirtualCard,
-        *,
-        host: str = "127.0.0.1",
-        port: int = VPCD_PORT,
-        faults: FaultPlan | FaultInjector | None = None,
-        reconnect_interval: float = 0.0,
-        break_link: bool = False,
-    ) -> None:
-        require_loopback(host, "the virtual card listens for vpcd on loopback only")
-        super().__init__(
-            card, host=host, port=port, faults=faults, reconnect_interval=reconnect_interval
-        )
-        self.break_link = break_link
-        self._listener: socket.socket | None = None
-
-    def _link_lost(self, sock: socket.socket) -> bool:
-        if self.break_link:
-            return True
-        self._send_message(sock, _MUTE)
-        return False
+    _loopback_reason = "the virtual card listens for vpcd on loopback only"
+    _default_interval = 0.0
+    _default_break_link = False
+    _listener: socket.socket | None = None  # the listening socket while started
 
     def _open(self) -> None:
         """Bind and listen, so that vpcd can connect as soon as pcscd starts."""

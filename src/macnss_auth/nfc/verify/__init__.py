@@ -14,6 +14,7 @@
 Trust model and step-by-step guide: ``docs/document-verification.md``.
 """
 
+from macnss_auth.nfc.verify import result as _result
 from macnss_auth.nfc.verify.active import verify_active_authentication
 from macnss_auth.nfc.verify.bundle import (
     BUNDLE_FORMAT,
@@ -33,30 +34,15 @@ from macnss_auth.nfc.verify.document import (
     verify_card_security,
     verify_document,
 )
-from macnss_auth.nfc.verify.result import (
-    Check,
-    CheckName,
-    CheckStatus,
-    ChipAuthenticity,
-    DocumentRejected,
-    DocumentVerification,
-    VerificationPolicy,
-)
+from macnss_auth.nfc.verify.result import *  # noqa: F403 (the result types, listed once: result.__all__)
 
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "BundleFormatError",
     "CardSecurityVerification",
-    "Check",
-    "CheckName",
-    "CheckStatus",
     "ChipAuthenticationOutcome",
-    "ChipAuthenticity",
     "DocumentBundle",
-    "DocumentRejected",
-    "DocumentVerification",
-    "VerificationPolicy",
     "clear_caches",
     "decode_bundle",
     "encode_bundle",
@@ -67,3 +53,4 @@ __all__ = [
     "verify_card_security",
     "verify_document",
 ]
+__all__ += _result.__all__

@@ -33,6 +33,7 @@ import functools
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
+from typing import ParamSpec
 
 import attrs
 
@@ -126,41 +127,24 @@ def _hash_matches(sod: SecurityObject, number: int, data: bytes) -> bool:
     return hmac.compare_digest(sod.hash_algorithm.digest(data), sod.hashes[number])
 
 
-def verify_document(
-    *,
-    data_groups: Mapping[int, bytes],
-    sod: bytes,
-    trust_store: TrustStore,
-    clock: Clock | None = None,
-    policy: VerificationPolicy | None = None,
-    aa_challenge: bytes | None = None,
-    aa_signature: bytes | None = None,
-    chip_authentication: ChipAuthenticationOutcome | None = None,
-    read_steps: Sequence[Check] = (),
-    document_signers: Iterable[Certificate | bytes] = (),
-) -> DocumentVerification:
-    """Verify a document and return its verification only if it is genuine.
+P = ParamSpec("P")
 
-    The checks and arguments are those of :func:`inspect_document`; the
-    returned record has ``genuine=True``, and only its
-    ``verified_data_groups`` may be relied on.
 
-    Raises:
-        DocumentRejected: the document is not genuine under ``policy``; its
-            ``verification`` attribute holds every check and the reason.
+def _deciding(
+    report: Callable[P, DocumentVerification], *, name: str, doc: str
+) -> Callable[P, DocumentVerification]:
+    """The deciding twin of a report function: the same arguments, raises unless genuine.
+
+    One signature for both: a new argument of the report is one of the decision too.
     """
-    return inspect_document(
-        data_groups=data_groups,
-        sod=sod,
-        trust_store=trust_store,
-        clock=clock,
-        policy=policy,
-        aa_challenge=aa_challenge,
-        aa_signature=aa_signature,
-        chip_authentication=chip_authentication,
-        read_steps=read_steps,
-        document_signers=document_signers,
-    ).require_genuine()
+
+    @functools.wraps(report)
+    def decide(*args: P.args, **kwargs: P.kwargs) -> DocumentVerification:
+        return report(*args, **kwargs).require_genuine()
+
+    decide.__name__ = decide.__qualname__ = name
+    decide.__doc__ = doc
+    return decide
 
 
 def inspect_document(
@@ -298,6 +282,22 @@ def inspect_document(
     )
 
 
+verify_document = _deciding(
+    inspect_document,
+    name="verify_document",
+    doc="""Verify a document and return its verification only if it is genuine.
+
+    The checks and arguments are those of :func:`inspect_document`; the
+    returned record has ``genuine=True``, and only its
+    ``verified_data_groups`` may be relied on.
+
+    Raises:
+        DocumentRejected: the document is not genuine under ``policy``; its
+            ``verification`` attribute holds every check and the reason.
+    """,
+)
+
+
 def _certificates(items: Iterable[Certificate | bytes]) -> list[Certificate]:
     out = []
     for item in items:
@@ -312,6 +312,13 @@ def _certificates(items: Iterable[Certificate | bytes]) -> list[Certificate]:
 
 
 _FOLDED = (CheckName.CHIP_AUTHENTICATION, CheckName.ACTIVE_AUTHENTICATION)
+
+
+def _amended(check: Check, step: Check) -> Check:
+    """``check`` with the reader's reason and status word for ``step`` added."""
+    return Check(
+        check.name, check.status, f"{check.reason}: {step.reason}", status_word=step.status_word
+    )
 
 
 def _merge(checks: list[Check], steps: Sequence[Check]) -> list[Check]:
@@ -331,24 +338,12 @@ def _merge(checks: list[Check], steps: Sequence[Check]) -> list[Check]:
             elif out[where].status is _SKIPPED:
                 out[where] = step
             elif out[where].status is _FAILED:
-                current = out[where]
-                out[where] = Check(
-                    current.name,
-                    _FAILED,
-                    f"{current.reason}: {step.reason}",
-                    status_word=step.status_word,
-                )
+                out[where] = _amended(out[where], step)
             continue
         if step.name.startswith("read_dg"):
             where = index.get(f"dg{step.name[7:]}_hash")
             if where is not None and out[where].status is _SKIPPED:
-                current = out[where]
-                out[where] = Check(
-                    current.name,
-                    _SKIPPED,
-                    f"{current.reason}: {step.reason}",
-                    status_word=step.status_word,
-                )
+                out[where] = _amended(out[where], step)
         out.append(step)
     return out
 
