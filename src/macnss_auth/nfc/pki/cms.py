@@ -1,4 +1,20 @@
-"""CMS SignedData (RFC 5652) with one signer: EF.SOD, CSCA master lists, EF.CardSecurity."""
+"""CMS SignedData (RFC 5652) with one signer: EF.SOD, CSCA master lists, EF.CardSecurity.
+
+The three eMRTD files are one structure: a ContentInfo holding SignedData with
+one SignerInfo, over an eContent that says what it is (an LDSSecurityObject,
+ICAO 9303-10 §4.6.2; a CscaMasterList, ICAO 9303-12 §9; SecurityInfos, BSI
+TR-03110-3 §A.1.2.5). The ASN.1 is declared below as asn1crypto classes, each
+citing its definition; :func:`parse_signed_data` decodes through them and
+checks what a verifier relies on (versions, one signer, the digest algorithm
+listed, single-valued signed attributes). asn1crypto decodes a field only when
+it is read, so certificates and CRLs carried but unused cost nothing, and all
+of its failures become :class:`PkiFormatError` through
+:func:`macnss_auth.nfc.asn1.decoding`.
+
+The envelope may use BER lengths (RFC 5652 §5.1 allows it, and asn1crypto
+reads them); what is signed cannot: the content is hashed as carried, and the
+signed attributes are verified as their DER SET OF (RFC 5652 §5.4).
+"""
 
 from __future__ import annotations
 
@@ -123,7 +139,7 @@ class _Attributes(core.SetOf):  # type: ignore[misc]  # asn1crypto is untyped
 
 
 class _SignerInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    # RFC 5652 §5.3 (ICAO 9303-10 §4.6.2.2 profiles it for EF.SOD: one signer,
+    # RFC 5652 §5.3 (ICAO 9303-10 §4.6.2 profiles it for EF.SOD: one signer,
     # signed attributes with contentType and messageDigest).
     _fields: ClassVar[list[tuple[str, Any, dict[str, Any]]]] = [
         ("version", core.Integer, {}),
