@@ -323,5 +323,3 @@ class _SignedAttributes:
         # The signature covers the attributes with a SET OF tag, not [0] (RFC 5652 §5.4).
         der = b"\x31" + attributes.dump()[1:]
         return cls(der, message_digest, content_type, signing_time)
-
-
