@@ -191,10 +191,11 @@ class _ContentInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untype
 
 @functools.lru_cache(maxsize=256)
 def _dotted(der: bytes) -> str:
-    """The dotted form of a decoded OBJECT IDENTIFIER.
+    """The dotted form of an OBJECT IDENTIFIER, refused unless it is DER.
 
-    Cached by DER: asn1crypto decodes the arcs again on every ``.dotted``, the
-    slowest step of an EF.SOD parse otherwise.
+    asn1crypto reads padded subidentifiers without complaint; an OID that names
+    a digest or a content type must have one encoding, so it is checked here,
+    once per distinct OID (a handful recur in every envelope: the cache).
 
     Raises:
         PkiFormatError: not the DER of an OID (X.690 §8.19: every subidentifier
