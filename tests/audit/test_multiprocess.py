@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 
 import pytest
 
 from macnss_auth.audit import load_events, verify_file
+from macnss_auth.testing.races import race_processes
 from tests.audit._workers import append_many
 from tests.audit.helpers import CHAIN_KEY
 
@@ -18,17 +18,12 @@ EACH = 200
 @pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
 def test_processes_append_to_one_chain(kind: str, tmp_path: Path) -> None:
     path = tmp_path / ("audit.sqlite3" if kind == "sqlite" else "audit.jsonl")
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
-    workers = [
-        ctx.Process(target=append_many, args=(kind, str(path), w, EACH, barrier))
-        for w in range(PROCESSES)
-    ]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(timeout=120)
-    assert [process.exitcode for process in workers] == [0] * PROCESSES
+    # Each process opens its own log, then all start appending together.
+    outcomes = race_processes(
+        append_many, [(kind, str(path), w, EACH) for w in range(PROCESSES)], timeout=120
+    )
+    # None from each: no exception, no crash, no non-zero exit, none hung.
+    assert outcomes == [None] * PROCESSES
 
     result = verify_file(path, key=CHAIN_KEY)
     assert result.count == PROCESSES * EACH

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypedDict
 
@@ -98,21 +98,13 @@ def open_spec(spec: tuple[str, str, str]) -> Store:
 
 
 def process_main(
-    spec: tuple[str, str, str], barrier: object, queue: object, threads: int, rounds: int
-) -> None:  # pragma: no cover (runs in a child process)
-    """A child process: open its own store, wait for the others, run the workload."""
-    from multiprocessing.queues import Queue  # noqa: PLC0415 (child-only import)
-    from multiprocessing.synchronize import Barrier  # noqa: PLC0415 (child-only import)
-
-    assert isinstance(barrier, Barrier)
-    assert isinstance(queue, Queue)
+    spec: tuple[str, str, str], threads: int, rounds: int, start: Callable[[], None]
+) -> list[Outcome]:  # pragma: no cover (runs in a child process)
+    """A child process of ``race_processes``: open its own store, start with the others, race."""
     store = open_spec(spec)
     try:
-        barrier.wait()
-        queue.put(run_threads(store, threads, rounds))
-    except BaseException as exc:
-        queue.put(repr(exc))
-        raise
+        start()
+        return run_threads(store, threads, rounds)
     finally:
         store.close()
 

@@ -19,7 +19,6 @@ what ``test_crash.py`` checks, at both levels.
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore, Store
+from macnss_auth.testing.races import race_processes
 from tests.store._workers import (
     ATTEMPTS_ID,
     Outcome,
@@ -92,24 +92,12 @@ def test_four_processes_of_two_threads(spec: tuple[str, str, str]) -> None:
         prepare(store, PROCESS_ROUNDS)
     finally:
         store.close()
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(4)
-    queue: multiprocessing.Queue[list[Outcome] | str] = ctx.Queue()
-    children = [
-        ctx.Process(target=process_main, args=(spec, barrier, queue, 2, PROCESS_ROUNDS))
-        for _ in range(4)
-    ]
-    for child in children:
-        child.start()
-    try:
-        results = [queue.get(timeout=60) for _ in children]
-    finally:
-        for child in children:
-            child.join(30)
-    assert [child.exitcode for child in children] == [0, 0, 0, 0]
+    # Each process opens its own store, then all start together (race_processes).
+    results = race_processes(process_main, [(spec, 2, PROCESS_ROUNDS)] * 4, timeout=120)
     outcomes: list[Outcome] = []
     for result in results:
-        assert not isinstance(result, str), result
+        # An exception, a crash or a non-zero exit of any process is an outcome here.
+        assert not isinstance(result, BaseException), repr(result)
         outcomes.extend(result)
     assert len(outcomes) == 8
     store = open_spec(spec)

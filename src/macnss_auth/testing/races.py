@@ -9,17 +9,24 @@ outcome (an unexpected exception is an outcome too, not a lost thread).
 :class:`ProcessPool` keeps long-lived worker processes (spawned: nothing is
 inherited but the arguments) that each take the same job from their own
 queue, meet at a barrier, run it, and report ``(rep, outcome)``.
+:func:`race_processes` is the one-shot form: one spawned process per argument
+tuple, each doing its own setup (opening a store or a log) and then calling
+``start()``, where all of them meet; each one's return value or exception comes
+back in order, and a process that dies without reporting is an outcome too.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from queue import Empty
 from typing import Any, TypeVar
 
-__all__ = ["ProcessPool", "outcome_name", "race_threads"]
+__all__ = ["ProcessPool", "WorkerFailed", "outcome_name", "race_processes", "race_threads"]
 
 T = TypeVar("T")
 
@@ -93,3 +100,135 @@ class ProcessPool:
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
+
+
+class WorkerFailed(Exception):
+    """A racing process that died, hung, or raised something that cannot cross processes.
+
+    Attributes:
+        exitcode: the process's exit code (``None`` while it was still running).
+    """
+
+    def __init__(self, message: str, *, exitcode: int | None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_worker_failed, (str(self), self.exitcode))
+
+
+def _worker_failed(message: str, exitcode: int | None) -> WorkerFailed:
+    return WorkerFailed(message, exitcode=exitcode)
+
+
+def _portable(outcome: object) -> bytes:
+    """``outcome`` pickled, or a :class:`WorkerFailed` naming it when it cannot be.
+
+    The pickle is read back here: exceptions whose constructor takes other
+    arguments than ``args`` pickle but do not unpickle.
+    """
+    try:
+        data = pickle.dumps(outcome)
+        pickle.loads(data)  # noqa: S301 (our own pickle)
+    except Exception as exc:  # noqa: BLE001 (anything unpicklable is reported, not lost)
+        return pickle.dumps(WorkerFailed(f"unpicklable outcome {outcome!r}: {exc!r}", exitcode=0))
+    return data
+
+
+def _race_process(  # pragma: no cover (runs in the spawned child)
+    job: tuple[int, Callable[..., object], tuple[Any, ...], float], barrier: Any, results: Any
+) -> None:
+    index, target, args, timeout = job
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        started = True
+        barrier.wait(timeout)
+
+    try:
+        outcome: object = target(*args, start)
+        if not started:
+            raise WorkerFailed("the target returned without calling start()", exitcode=0)  # noqa: TRY301 (reported like any failure)
+    except BaseException as exc:  # noqa: BLE001 (handed to the parent)
+        if not started:
+            barrier.abort()  # the others would wait for this one until the timeout
+        outcome = exc
+    results.put((index, _portable(outcome)))
+
+
+def race_processes(
+    target: Callable[..., T],
+    args: Sequence[tuple[Any, ...]],
+    *,
+    timeout: float = 120.0,
+) -> list[T | BaseException]:
+    """Run ``target(*a, start)`` in one spawned process per ``a`` in ``args``, released together.
+
+    ``target`` must be importable by a fresh interpreter (a module-level
+    function) and its arguments and result picklable. It does its setup, then
+    calls ``start()``: that returns in every process at once (or raises
+    ``BrokenBarrierError`` when another process failed before reaching it).
+
+    Returns:
+        Each process's result or exception, in the order of ``args``. A process
+        that exits with a non-zero code, or does not report within ``timeout``
+        seconds, yields a :class:`WorkerFailed`.
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(args))
+    results: Any = context.Queue()
+    processes = [
+        context.Process(
+            target=_race_process,
+            args=((n, target, tuple(a), timeout), barrier, results),
+            daemon=True,
+        )
+        for n, a in enumerate(args)
+    ]
+    for process in processes:
+        process.start()
+    reported: dict[int, Any] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(reported) < len(processes) and time.monotonic() < deadline:
+            try:
+                index, payload = results.get(timeout=0.5)
+            except Empty:
+                # A process that exited without reporting will never report.
+                silent = [
+                    n for n, p in enumerate(processes) if n not in reported and not p.is_alive()
+                ]
+                if silent and results.empty():
+                    for n in silent:
+                        reported[n] = pickle.dumps(
+                            WorkerFailed(
+                                f"process {n} died without reporting",
+                                exitcode=processes[n].exitcode,
+                            )
+                        )
+                continue
+            reported[index] = payload
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    outcomes: list[Any] = []
+    for n, process in enumerate(processes):
+        if n not in reported:
+            outcomes.append(
+                WorkerFailed(
+                    f"process {n} did not report in {timeout} s", exitcode=process.exitcode
+                )
+            )
+        elif process.exitcode != 0:
+            outcomes.append(
+                WorkerFailed(
+                    f"process {n} exited with {process.exitcode}", exitcode=process.exitcode
+                )
+            )
+        else:
+            outcomes.append(pickle.loads(reported[n]))  # noqa: S301 (our own child's pickle)
+    return outcomes

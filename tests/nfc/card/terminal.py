@@ -1,9 +1,27 @@
 """A minimal scripted terminal: the library's reader-side protocol objects driving a card.
 
-Everything protocol-related comes from the library (BacProtocol, PaceTerminal,
-ChipAuthentication, SecureChannel); this module only sequences them over a
-transport the way a reader application would, and verifies Active
-Authentication signatures with ``cryptography``.
+What it is: a test driver for the virtual card (``macnss_auth.nfc.card``),
+the way h11 tests a server with its own client. It sequences the library's
+terminal-side objects (BacProtocol, PaceTerminal, ChipAuthentication,
+SecureChannel) over a transport as a reader application would, and gives the
+card tests raw APDU access (``plain``, ``protected``) that DocumentReader does
+not.
+
+What it is not: an independent oracle. The card and these objects share the
+library's arithmetic (``nfc.pace.primitives``, ``nfc.sm``, ``nfc.bac``), so a
+session opening here shows that the two roles compose, not that either is
+what ICAO 9303-11 says. That evidence comes from outside the library:
+``test_worked_examples.py`` (the card answers the ICAO 9303-11 Appendix D, G
+and H worked examples byte for byte), ``tests/nfc/pace/published.py`` and
+``test_pace_vectors.py`` (the terminal against the same examples and recorded
+chips), and ``tests/nfc/pace/test_pace_openpace.py`` (libeac's terminal against
+this card). Only the Active Authentication check below is written from the
+spec (ICAO 9303-11 §6.1: ISO/IEC 9796-2 scheme 1 with SHA-1 for RSA, plain
+``r || s`` ECDSA) with ``cryptography`` instead of ``nfc.active_auth``.
+
+From the card package it imports the personalization record (``CardData``,
+``PasswordKind``) to know the MRZ and the profile, none of the card's protocol
+code.
 """
 
 from __future__ import annotations

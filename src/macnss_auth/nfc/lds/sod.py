@@ -42,6 +42,8 @@ OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
 
 
 class _DataGroupHash(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # ICAO 9303-10 §4.6.2: DataGroupHash ::= SEQUENCE {
+    #   dataGroupNumber DataGroupNumber, dataGroupHashValue OCTET STRING }
     _fields: ClassVar[list[tuple[str, Any]]] = [
         ("data_group_number", core.Integer),
         ("data_group_hash_value", core.OctetString),
@@ -49,10 +51,12 @@ class _DataGroupHash(core.Sequence):  # type: ignore[misc]  # asn1crypto is unty
 
 
 class _DataGroupHashValues(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
+    # ICAO 9303-10 §4.6.2: SEQUENCE SIZE (2..ub-DataGroups) OF DataGroupHash
     _child_spec = _DataGroupHash
 
 
 class _LdsVersionInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # ICAO 9303-10 §4.6.2: LDSVersionInfo ::= SEQUENCE { ldsVersion, unicodeVersion }
     _fields: ClassVar[list[tuple[str, Any]]] = [
         ("lds_version", core.PrintableString),
         ("unicode_version", core.PrintableString),
@@ -60,6 +64,8 @@ class _LdsVersionInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is unt
 
 
 class _LdsSecurityObject(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # ICAO 9303-10 §4.6.2: LDSSecurityObject, version 0 or 1 (V1 adds
+    # ldsVersionInfo); the eContent of EF.SOD's SignedData (nfc.pki.cms).
     _fields: ClassVar[list[tuple[str, Any, dict[str, Any]]]] = [
         ("version", core.Integer, {}),
         ("hash_algorithm", algos.DigestAlgorithm, {}),

@@ -104,3 +104,4 @@ def clear_caches() -> None:
     clear_key_cache()
     certificates.name_key_of.cache_clear()
     cms._scheme_of.cache_clear()
+    cms._dotted.cache_clear()

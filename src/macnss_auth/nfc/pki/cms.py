@@ -1,4 +1,20 @@
-"""CMS SignedData (RFC 5652) with one signer: EF.SOD, CSCA master lists, EF.CardSecurity."""
+"""CMS SignedData (RFC 5652) with one signer: EF.SOD, CSCA master lists, EF.CardSecurity.
+
+The three eMRTD files are one structure: a ContentInfo holding SignedData with
+one SignerInfo, over an eContent that says what it is (an LDSSecurityObject,
+ICAO 9303-10 §4.6.2; a CscaMasterList, ICAO 9303-12 §9; SecurityInfos, BSI
+TR-03110-3 §A.1.2.5). The ASN.1 is declared below as asn1crypto classes, each
+citing its definition; :func:`parse_signed_data` decodes through them and
+checks what a verifier relies on (versions, one signer, the digest algorithm
+listed, single-valued signed attributes). asn1crypto decodes a field only when
+it is read, so certificates and CRLs carried but unused cost nothing, and all
+of its failures become :class:`PkiFormatError` through
+:func:`macnss_auth.nfc.asn1.decoding`.
+
+The envelope may use BER lengths (RFC 5652 §5.1 allows it, and asn1crypto
+reads them); what is signed cannot: the content is hashed as carried, and the
+signed attributes are verified as their DER SET OF (RFC 5652 §5.4).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +22,13 @@ import datetime as dt
 import functools
 import hmac
 from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import attrs
-from asn1crypto import algos, core
+from asn1crypto import algos, core, x509
+from asn1crypto import cms as asn1_cms
 
-from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
-from macnss_auth.nfc import tlv
+from macnss_auth.errors import UnsupportedAlgorithm
 from macnss_auth.nfc.asn1 import decoding
 from macnss_auth.nfc.pki.certificates import Certificate, name_key_of, parse_certificate
 from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid
@@ -24,6 +41,11 @@ from macnss_auth.nfc.pki.signatures import (
 )
 
 __all__ = ["SignedContent", "parse_signed_data"]
+
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"  # RFC 5652 §5.1: id-signedData
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"  # RFC 5652 §11.1
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"  # RFC 5652 §11.2
+OID_SIGNING_TIME = "1.2.840.113549.1.9.5"  # RFC 5652 §11.3
 
 
 @attrs.frozen
@@ -96,44 +118,100 @@ def _constant_time_eq(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def _der_items(data: bytes, field: str) -> list[tuple[int, bytes, bytes]]:
-    """(tag, value, whole encoding) of the DER objects that fill ``data`` exactly."""
-    out: list[tuple[int, bytes, bytes]] = []
-    offset = 0
-    while offset < len(data):
-        try:
-            item, end = tlv.parse_one(data, offset)
-        except MalformedInput as exc:
-            raise PkiFormatError(f"malformed {field}: {exc}", field=field) from exc
-        out.append((item.tag, item.value, data[offset:end]))
-        offset = end
-    return out
+# The structures, declared as RFC 5652 and the ICAO profiles of it give them.
+# They are this module's own classes rather than asn1crypto.cms's: those parse
+# a version-1 SignedData as PKCS#7 (eContent ANY instead of OCTET STRING) and
+# decode every known signed attribute eagerly; a verifier needs neither.
 
 
-def _der_expect(
-    items: list[tuple[int, bytes, bytes]], index: int, tag: int, field: str
-) -> tuple[bytes, bytes]:
-    if index >= len(items) or items[index][0] != tag:
-        raise PkiFormatError(f"malformed {field}: expected tag {tag:#x}", field=field)
-    return items[index][1], items[index][2]
+class _Attribute(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5652 §5.3: Attribute ::= SEQUENCE { attrType OBJECT IDENTIFIER,
+    #   attrValues SET OF AttributeValue }; each value is decoded by its type below.
+    _fields: ClassVar[list[tuple[str, Any, dict[str, Any]]]] = [
+        ("type", core.ObjectIdentifier, {}),
+        ("values", core.SetOf, {"spec": core.Any}),
+    ]
 
 
-def _der_oid(value: bytes, field: str) -> str:
-    """Decode the content octets of an OBJECT IDENTIFIER (X.690 §8.19)."""
-    if not value or value[-1] & 0x80 or len(value) > 64:
-        raise PkiFormatError(f"malformed OID in {field}", field=field)
-    numbers: list[int] = []
-    current = 0
-    for index, byte in enumerate(value):
-        if current == 0 and byte == 0x80 and (index == 0 or not value[index - 1] & 0x80):
-            raise PkiFormatError(f"non-minimal OID in {field}", field=field)
-        current = (current << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            numbers.append(current)
-            current = 0
-    first = numbers[0]
-    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
-    return ".".join(str(n) for n in head + numbers[1:])
+class _Attributes(core.SetOf):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5652 §5.3: SignedAttributes / UnsignedAttributes ::= SET SIZE (1..MAX) OF Attribute
+    _child_spec = _Attribute
+
+
+class _SignerInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5652 §5.3 (ICAO 9303-10 §4.6.2 profiles it for EF.SOD: one signer,
+    # signed attributes with contentType and messageDigest).
+    _fields: ClassVar[list[tuple[str, Any, dict[str, Any]]]] = [
+        ("version", core.Integer, {}),
+        ("sid", asn1_cms.SignerIdentifier, {}),
+        ("digest_algorithm", algos.DigestAlgorithm, {}),
+        ("signed_attrs", _Attributes, {"implicit": 0, "optional": True}),
+        ("signature_algorithm", algos.SignedDigestAlgorithm, {}),
+        ("signature", core.OctetString, {}),
+        ("unsigned_attrs", _Attributes, {"implicit": 1, "optional": True}),
+    ]
+
+
+class _SignerInfos(core.SetOf):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5652 §5.1: SignerInfos ::= SET OF SignerInfo
+    _child_spec = _SignerInfo
+
+
+class _EncapsulatedContentInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5652 §5.2: eContent [0] EXPLICIT OCTET STRING OPTIONAL, whatever the version.
+    _fields: ClassVar[list[tuple[str, Any, dict[str, Any]]]] = [
+        ("content_type", core.ObjectIdentifier, {}),
+        ("content", core.OctetString, {"explicit": 0, "optional": True}),
+    ]
+
+
+class _SignedData(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5652 §5.1; the eMRTD profiles: ICAO 9303-10 §4.6.2 (EF.SOD),
+    # ICAO 9303-12 §9 (CSCA master lists), BSI TR-03110-3 §A.1.2.5 (EF.CardSecurity).
+    _fields: ClassVar[list[tuple[str, Any, dict[str, Any]]]] = [
+        ("version", core.Integer, {}),
+        ("digest_algorithms", asn1_cms.DigestAlgorithms, {}),
+        ("encap_content_info", _EncapsulatedContentInfo, {}),
+        ("certificates", asn1_cms.CertificateSet, {"implicit": 0, "optional": True}),
+        # Never decoded: CRLs carried in the SignedData are not used.
+        ("crls", asn1_cms.RevocationInfoChoices, {"implicit": 1, "optional": True}),
+        ("signer_infos", _SignerInfos, {}),
+    ]
+
+
+class _ContentInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5652 §3: ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT ANY }.
+    # Declared as SignedData: asn1crypto decodes a field only when it is read,
+    # and the parser reads it only once contentType says SignedData.
+    _fields: ClassVar[list[tuple[str, Any, dict[str, Any]]]] = [
+        ("content_type", core.ObjectIdentifier, {}),
+        ("content", _SignedData, {"explicit": 0, "optional": True}),
+    ]
+
+
+@functools.lru_cache(maxsize=256)
+def _dotted(der: bytes) -> str:
+    """The dotted form of an OBJECT IDENTIFIER, refused unless it is DER.
+
+    asn1crypto reads padded subidentifiers without complaint; an OID that names
+    a digest or a content type must have one encoding, so it is checked here,
+    once per distinct OID (a handful recur in every envelope: the cache).
+
+    Raises:
+        PkiFormatError: not the DER of an OID (X.690 §8.19: every subidentifier
+            in the fewest octets, the last octet closing one), or over 64 octets.
+    """
+    with decoding("OID", error=PkiFormatError):
+        oid = core.ObjectIdentifier.load(der, strict=True)
+        value = bytes(oid.contents)
+        starts = [0, *(n + 1 for n, byte in enumerate(value[:-1]) if not byte & 0x80)]
+        if not value or value[-1] & 0x80 or len(value) > 64 or 0x80 in (value[n] for n in starts):
+            raise PkiFormatError("malformed OID", field="OID")
+        return str(oid.dotted)
+
+
+def _oid(value: Any) -> str:
+    return _dotted(value.dump())
 
 
 @functools.lru_cache(maxsize=256)
@@ -146,129 +224,103 @@ def _scheme_of(algorithm_der: bytes, digest_name: str) -> SignatureScheme:
 def parse_signed_data(der: bytes) -> SignedContent:
     """Parse a CMS ContentInfo holding SignedData with exactly one SignerInfo (RFC 5652 §5).
 
-    The envelope is walked with the bounded TLV reader (every length checked
-    against its buffer); asn1crypto decodes only certificates, algorithm
-    identifiers and times.
-
     Raises:
         PkiFormatError: malformed, not SignedData, no content, or not one signer.
         UnsupportedAlgorithm: unsupported digest or signature algorithm.
     """
-    data = bytes(der)
-    field = "CMS SignedData"
-    top = _der_items(data, field)
-    if len(top) != 1 or top[0][0] != 0x30:
-        raise PkiFormatError("not one DER ContentInfo", field=field)
-    info = _der_items(top[0][1], field)
-    content_type, _ = _der_expect(info, 0, 0x06, field)
-    if _der_oid(content_type, field) != "1.2.840.113549.1.7.2" or len(info) != 2:
-        raise PkiFormatError("not CMS SignedData", field="content_type")
-    explicit, _ = _der_expect(info, 1, 0xA0, field)
-    wrapper = _der_items(explicit, field)
-    if len(wrapper) != 1:
-        raise PkiFormatError("malformed SignedData wrapper", field=field)
-    body = _der_items(_der_expect(wrapper, 0, 0x30, field)[0], field)
+    with decoding("CMS SignedData", error=PkiFormatError):
+        info = _ContentInfo.load(bytes(der), strict=True)
+        if _oid(info["content_type"]) != OID_SIGNED_DATA:
+            raise PkiFormatError("not CMS SignedData", field="content_type")
+        signed = info["content"]
+        if isinstance(signed, core.Void):
+            raise PkiFormatError("not CMS SignedData", field="content_type")
+        return _signed_content(signed)
+
+
+def _signed_content(signed: Any) -> SignedContent:
+    """The SignedContent of a decoded ``_SignedData`` (inside :func:`decoding`)."""
     # RFC 5652 §5.1: version 1 or 3 (4/5 only with attribute certificates or other formats).
-    if _der_expect(body, 0, 0x02, field)[0] not in (b"\x01", b"\x03", b"\x04", b"\x05"):
-        raise PkiFormatError("unknown SignedData version", field=field)
-    digest_set = _der_items(_der_expect(body, 1, 0x31, field)[0], "digest_algorithms")
-    encap = _der_items(_der_expect(body, 2, 0x30, field)[0], field)
-    econtent_type = _der_oid(_der_expect(encap, 0, 0x06, field)[0], field)
-    if len(encap) != 2:
+    if signed["version"].native not in (1, 3, 4, 5):
+        raise PkiFormatError("unknown SignedData version", field="CMS SignedData")
+    encap = signed["encap_content_info"]
+    if isinstance(encap["content"], core.Void):
         raise PkiFormatError("SignedData carries no content", field="content")
-    econtent = _der_items(_der_expect(encap, 1, 0xA0, field)[0], field)
-    if len(econtent) != 1:
-        raise PkiFormatError("malformed eContent", field="content")
-    content_bytes, _ = _der_expect(econtent, 0, 0x04, "content")
-    index = 3
-    certs: list[Certificate] = []
-    if index < len(body) and body[index][0] == 0xA0:
-        certs = [
-            parse_certificate(raw)
-            for tag, _, raw in _der_items(body[index][1], "certificates")
-            if tag == 0x30
-        ]
-        index += 1
-    if index < len(body) and body[index][0] == 0xA1:
-        index += 1  # CRLs carried in the SignedData are not used
-    signer_set, _ = _der_expect(body, index, 0x31, field)
-    if index + 1 != len(body):
-        raise PkiFormatError("unexpected fields after signerInfos", field=field)
-    signer_infos = _der_items(signer_set, "signer_infos")
-    if len(signer_infos) != 1 or signer_infos[0][0] != 0x30:
+    certificates = tuple(
+        parse_certificate(choice.chosen.dump())
+        for choice in signed["certificates"] or ()
+        if choice.name == "certificate"
+    )
+    signer_infos = signed["signer_infos"]
+    if len(signer_infos) != 1:
         raise PkiFormatError("expected exactly one SignerInfo", field="signer_infos")
-    signer = _der_items(signer_infos[0][1], "signer_info")
-    signer_version = _der_expect(signer, 0, 0x02, "signer_info")[0]
+    signer = signer_infos[0]
+    sid = signer["sid"]
     issuer_key = serial = ski = None
-    if len(signer) > 1 and signer[1][0] == 0x30:
-        sid = _der_items(signer[1][1], "sid")
-        _, name_raw = _der_expect(sid, 0, 0x30, "sid")
-        serial_value, _ = _der_expect(sid, 1, 0x02, "sid")
-        if len(sid) != 2 or not serial_value:
+    if sid.name == "issuer_and_serial_number":
+        number = sid.chosen["serial_number"]
+        if not number.contents:
             raise PkiFormatError("malformed issuerAndSerialNumber", field="sid")
-        issuer_key = name_key_of(name_raw)
+        issuer_key = name_key_of(sid.chosen["issuer"].dump())
         # Negative serial numbers occur in real certificates: read them as DER says.
-        serial = int.from_bytes(serial_value, "big", signed=True)
+        serial = int(number.native)
     else:
-        ski = _der_expect(signer, 1, 0x80, "sid")[0]
-    digest_items = _der_items(_der_expect(signer, 2, 0x30, "digest_algorithm")[0], "digest")
-    digest_name = HASH_OIDS.get(_der_oid(_der_expect(digest_items, 0, 0x06, "digest")[0], "digest"))
+        ski = bytes(sid.chosen.native)
+    digest = signer["digest_algorithm"]
+    digest_oid = _oid(digest["algorithm"])
+    digest_name = HASH_OIDS.get(digest_oid)
     if digest_name is None:
         raise UnsupportedAlgorithm("the SignerInfo digest algorithm is not supported")
     # RFC 5652 §5.3: version 1 with issuerAndSerialNumber, 3 with subjectKeyIdentifier.
-    if signer_version != (b"\x01" if ski is None else b"\x03"):
+    if signer["version"].native != (1 if ski is None else 3):
         raise PkiFormatError("SignerInfo version does not match its sid", field="signer_info")
-    if len(digest_items) > 2 or (len(digest_items) == 2 and digest_items[1][2] != b"\x05\x00"):
+    if digest["parameters"].dump() not in (b"", b"\x05\x00"):
         raise PkiFormatError("digest algorithm parameters must be absent or NULL", field="digest")
-    listed = [_der_items(value, "digest_algorithms") for tag, value, _ in digest_set if tag == 0x30]
-    if not any(items and items[0][2] == digest_items[0][2] for items in listed):
+    if all(_oid(item["algorithm"]) != digest_oid for item in signed["digest_algorithms"]):
         raise PkiFormatError("the signer's digest algorithm is not listed", field="digest")
-    index = 3
-    attrs_der = digest_attr = ct_attr = None
-    signing_time = None
-    if index < len(signer) and signer[index][0] == 0xA0:
-        value, raw = signer[index][1], signer[index][2]
-        # The signature covers the attributes with a SET OF tag, not [0] (RFC 5652 §5.4).
-        attrs_der = b"\x31" + raw[1:]
-        for tag, attribute, _ in _der_items(value, "signed_attrs"):
-            parts = _der_items(attribute, "signed_attrs") if tag == 0x30 else []
-            kind = _der_oid(_der_expect(parts, 0, 0x06, "signed_attrs")[0], "signed_attrs")
-            values = _der_items(_der_expect(parts, 1, 0x31, "signed_attrs")[0], "signed_attrs")
-            if len(parts) != 2 or len(values) != 1:
-                raise PkiFormatError("signed attribute must have one value", field="signed_attrs")
-            value_tag, _, value_raw = values[0]
-            if kind == "1.2.840.113549.1.9.4":
-                digest_attr = _der_expect(values, 0, 0x04, "message_digest")[0]
-            elif kind == "1.2.840.113549.1.9.3":
-                ct_attr = _der_oid(_der_expect(values, 0, 0x06, "content_type")[0], "content_type")
-            elif kind == "1.2.840.113549.1.9.5":
-                signing_time = _time_of(value_tag, value_raw)
-        index += 1
-    _, algorithm_raw = _der_expect(signer, index, 0x30, "signature_algorithm")
-    signature, _ = _der_expect(signer, index + 1, 0x04, "signature")
-    if index + 2 < len(signer) and signer[index + 2][0] != 0xA1:
-        raise PkiFormatError("unexpected fields in SignerInfo", field="signer_info")
+    attributes = _SignedAttributes.of(signer["signed_attrs"])
     return SignedContent(
-        content_type=econtent_type,
-        content=content_bytes,
-        certificates=tuple(certs),
+        content_type=_oid(encap["content_type"]),
+        content=bytes(encap["content"].native),
+        certificates=certificates,
         signer_issuer_key=issuer_key,
         signer_serial=serial,
         signer_key_identifier=ski,
         digest_algorithm=HashAlgorithm.from_name(digest_name),
-        scheme=_scheme_of(algorithm_raw, digest_name),
-        signature=signature,
-        signed_attributes=attrs_der,
-        message_digest=digest_attr,
-        content_type_attribute=ct_attr,
-        signing_time=signing_time,
+        scheme=_scheme_of(signer["signature_algorithm"].dump(), digest_name),
+        signature=bytes(signer["signature"].native),
+        signed_attributes=attributes.der,
+        message_digest=attributes.message_digest,
+        content_type_attribute=attributes.content_type,
+        signing_time=attributes.signing_time,
     )
 
 
-def _time_of(tag: int, raw: bytes) -> dt.datetime:
-    with decoding("signing time", error=PkiFormatError):
-        if tag == 0x17:
-            return aware(core.UTCTime.load(raw, strict=True).native)
-        if tag == 0x18:
-            return aware(core.GeneralizedTime.load(raw, strict=True).native)
-    raise PkiFormatError("signing time is not a Time", field="signing_time")
+@attrs.frozen
+class _SignedAttributes:
+    """What the verifier takes from the signed attributes (RFC 5652 §5.3, §11)."""
+
+    der: bytes | None = None
+    message_digest: bytes | None = None
+    content_type: str | None = None
+    signing_time: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, attributes: Any) -> _SignedAttributes:
+        if isinstance(attributes, core.Void):
+            return cls()
+        message_digest = content_type = signing_time = None
+        for attribute in attributes:
+            values = attribute["values"]
+            if len(values) != 1:
+                raise PkiFormatError("signed attribute must have one value", field="signed_attrs")
+            kind = _oid(attribute["type"])
+            if kind == OID_MESSAGE_DIGEST:  # RFC 5652 §11.2
+                message_digest = bytes(values[0].parse(core.OctetString).native)
+            elif kind == OID_CONTENT_TYPE:  # RFC 5652 §11.1
+                content_type = _oid(values[0].parse(core.ObjectIdentifier))
+            elif kind == OID_SIGNING_TIME:  # RFC 5652 §11.3
+                signing_time = aware(values[0].parse(x509.Time).native)
+        # The signature covers the attributes with a SET OF tag, not [0] (RFC 5652 §5.4).
+        der = b"\x31" + attributes.dump()[1:]
+        return cls(der, message_digest, content_type, signing_time)

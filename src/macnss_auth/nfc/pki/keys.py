@@ -181,19 +181,21 @@ def parse_public_key_info(der: bytes) -> PublicKeyInfo:
     return _parse_public_key_info(bytes(der))
 
 
-class _AnyAlgorithm(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    # RFC 5280 §4.1.1.2 with the parameters left open (asn1crypto's own
-    # PublicKeyInfo raises KeyError on algorithms it does not know).
+class AnyAlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    # RFC 5280 §4.1.1.2 with the parameters left open (X9.62, X9.42 or a
+    # standardized domain parameter id): asn1crypto's own PublicKeyInfo raises
+    # KeyError on algorithms it does not know. nfc.securityinfos declares its
+    # keys with these too.
     _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
         ("algorithm", core.ObjectIdentifier),
         ("parameters", core.Any, {"optional": True}),
     ]
 
 
-class _AnySubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+class AnySubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     # RFC 5280 §4.1.2.7
     _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
-        ("algorithm", _AnyAlgorithm),
+        ("algorithm", AnyAlgorithmIdentifier),
         ("public_key", core.BitString),
     ]
 
@@ -205,7 +207,7 @@ OID_STANDARDIZED_DOMAIN_PARAMETERS = "0.4.0.127.0.7.1.2"
 
 def _standardized_key(der: bytes) -> PublicKeyInfo:
     """A SubjectPublicKeyInfo naming its group by a standardized domain parameter id."""
-    spki = _AnySubjectPublicKeyInfo.load(der, strict=True)
+    spki = AnySubjectPublicKeyInfo.load(der, strict=True)
     parameters = spki["algorithm"]["parameters"]
     if isinstance(parameters, core.Void):
         raise PkiFormatError("standardizedDomainParameters without an id", field="public_key")
@@ -222,7 +224,7 @@ def _standardized_key(der: bytes) -> PublicKeyInfo:
 @functools.lru_cache(maxsize=4096)
 def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
     with decoding("public key", error=PkiFormatError):
-        generic = _AnySubjectPublicKeyInfo.load(der, strict=True)
+        generic = AnySubjectPublicKeyInfo.load(der, strict=True)
         if generic["algorithm"]["algorithm"].dotted == OID_STANDARDIZED_DOMAIN_PARAMETERS:
             return _standardized_key(der)
         spki = keys.PublicKeyInfo.load(der, strict=True)
