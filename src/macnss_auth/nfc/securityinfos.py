@@ -41,6 +41,7 @@ from macnss_auth.nfc.domain_params import (
     standardized,
 )
 from macnss_auth.nfc.ec import Curve
+from macnss_auth.nfc.spki import AlgorithmIdentifier, SubjectPublicKeyInfo
 
 __all__ = [
     "ActiveAuthenticationInfo",
@@ -214,22 +215,6 @@ class _FileId(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
         ("fid", core.OctetString),
         ("sfid", core.OctetString, {"optional": True}),
-    ]
-
-
-class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    # RFC 5280 §4.1.1.2, parameters left open: X9.62, X9.42 or a standardized id.
-    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
-        ("algorithm", core.ObjectIdentifier),
-        ("parameters", core.Any, {"optional": True}),
-    ]
-
-
-class _SubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    # RFC 5280 §4.1.2.7
-    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
-        ("algorithm", _AlgorithmIdentifier),
-        ("public_key", core.BitString),
     ]
 
 
@@ -411,7 +396,7 @@ _DH_KEY_AGREEMENT = "1.2.840.113549.1.3.1"  # PKCS #3 (p, g): no q, not usable h
 _STANDARDIZED_DOMAIN_PARAMETERS = f"{_BSI_DE}.1.2"
 
 
-def _algorithm_group(algorithm: _AlgorithmIdentifier) -> DHGroup | Curve | None:
+def _algorithm_group(algorithm: AlgorithmIdentifier) -> DHGroup | Curve | None:
     oid = algorithm["algorithm"].dotted
     parameters = algorithm["parameters"]
     if isinstance(parameters, core.Void):
@@ -432,7 +417,7 @@ def _public_key_info(
     item: _SecurityInfo, protocol: PublicKeyOid
 ) -> ChipAuthenticationPublicKeyInfo:
     der = item["required_data"].dump()
-    info = _SubjectPublicKeyInfo.load(der, strict=True)
+    info = SubjectPublicKeyInfo.load(der, strict=True)
     group = _algorithm_group(info["algorithm"])
     raw = info["public_key"]
     _ = raw.native
@@ -460,7 +445,7 @@ def _domain_parameter_info(
     item: _SecurityInfo, protocol: PaceMappingOid
 ) -> PaceDomainParameterInfo:
     der = item["required_data"].dump()
-    algorithm = _AlgorithmIdentifier.load(der, strict=True)
+    algorithm = AlgorithmIdentifier.load(der, strict=True)
     _ = algorithm.native
     return PaceDomainParameterInfo(
         protocol=protocol,
