@@ -23,10 +23,12 @@ id    group                                                 source
 18    NIST P-521 (secp521r1)                                FIPS 186-4
 ====  ====================================================  =========
 
-The constants were transcribed from the cited standards; the tests check each
-curve (generator on the curve, ``n*G`` is infinity, ``n`` prime, and the
-generator's multiples against pyca/cryptography where it supports the curve)
-and each MODP group (``q`` prime, ``q | p-1``, ``g^q = 1``).
+The constants stand once, in the table ``_TABLE`` below, as transcribed from
+the cited standards. The tests compare every value with the published ones
+(``tests/vectors/domain_params``) and with OpenSSL's own tables where
+pyca/cryptography has the curve, and check each curve (generator on the
+curve, ``n*G`` is infinity, ``n`` prime) and each MODP group (``q`` prime,
+``q | p-1``, ``g^q = 1``).
 """
 
 from __future__ import annotations
