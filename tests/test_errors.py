@@ -47,3 +47,39 @@ def test_malformed_input_is_a_value_error_with_a_field() -> None:
     exc = errors.MalformedInput("bad", field="DG1")
     assert isinstance(exc, ValueError)
     assert exc.field == "DG1"
+
+
+_DEFAULT_REASONS = {
+    "MalformedInput": "malformed_response",
+    "MethodNotOffered": "method_not_offered",
+    "UnsupportedLanguage": "unsupported_language",
+    "AuthenticationFailed": "invalid_code",
+    "InvalidCode": "invalid_code",
+    "TokenReplayed": "replayed",
+    "VerificationThrottled": "throttled",
+    "LockedOut": "locked_out",
+    "RateLimited": "rate_limited",
+    "NotEnrolled": "not_enrolled",
+    "ChallengeNotFound": "challenge_not_found",
+    "ChallengeExpired": "challenge_expired",
+    "ChallengeUsed": "challenge_used",
+    "AccessDenied": "access_denied",
+    "PasswordSuspended": "access_denied",
+    "PasswordBlocked": "access_denied",
+    "DocumentNotGenuine": "document_not_genuine",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DEFAULT_REASONS))
+def test_each_error_kind_keeps_its_default_reason(name: str) -> None:
+    # The class keyword (``class InvalidCode(AuthenticationFailed, reason=...)``) sets
+    # the same class attribute the classes used to assign one by one.
+    cls = getattr(errors, name)
+    assert cls.default_reason.value == _DEFAULT_REASONS[name]
+    if issubclass(cls, errors.AuthenticationFailed):
+        assert cls().reason.value == _DEFAULT_REASONS[name]
+
+
+def test_every_error_with_a_default_reason_is_listed() -> None:
+    with_reason = {c.__name__ for c in all_error_classes() if hasattr(c, "default_reason")}
+    assert with_reason == set(_DEFAULT_REASONS)

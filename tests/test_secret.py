@@ -40,3 +40,27 @@ def test_never_reaches_logs(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="macnss_auth.test"):
         logger.debug("value %s %r", Secret(b"topsecret"), Secret(b"topsecret"))
     assert "topsecret" not in caplog.text
+
+
+def _secret_holders() -> list[object]:
+    from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey  # noqa: PLC0415 (one test's needs)
+
+    return [
+        Secret(b"246810"),
+        CAN("246810"),
+        PIN("246810"),
+        PUK("24681012"),
+        MrzKey("L898902C3", "740812", "120415"),
+    ]
+
+
+@pytest.mark.parametrize("value", _secret_holders(), ids=lambda v: type(v).__name__)
+def test_every_secret_holder_is_redacted_and_unhashable(value: object) -> None:
+    # One Redacted base gives all of them the same face: type name and <redacted>.
+    shown = f"{type(value).__name__}(<redacted>)"
+    assert repr(value) == str(value) == f"{value}" == f"{value!s:>5}" == shown
+    assert "246810" not in f"{value!r}{value}"
+    assert "L898902C3" not in repr(value)
+    with pytest.raises(TypeError, match=f"^{type(value).__name__} is unhashable$"):
+        hash(value)
+    assert value == value  # noqa: PLR0124 (equality is defined, constant-time)

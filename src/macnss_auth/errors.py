@@ -123,7 +123,18 @@ class MissingExtra(ConfigurationError):
         self.extra = extra
 
 
-class MalformedInput(MacnssAuthError, ValueError):
+class _DefaultReason:
+    # ``class X(Base, reason=Reason.Y)`` sets ``X.default_reason``: each error kind
+    # below names its reason on its class line instead of repeating the assignment.
+    default_reason: Reason
+
+    def __init_subclass__(cls, *, reason: Reason | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if reason is not None:
+            cls.default_reason = reason
+
+
+class MalformedInput(MacnssAuthError, ValueError, _DefaultReason):
     """Input that cannot be parsed or used: a code with letters, truncated TLV, bad DER.
 
     Attributes:
@@ -150,29 +161,25 @@ def _shown(value: object) -> str:
     return repr(text[:40] + "..." if len(text) > 40 else text)
 
 
-class MethodNotOffered(MalformedInput):
+class MethodNotOffered(MalformedInput, reason=Reason.METHOD_NOT_OFFERED):
     """A client named a method this policy does not offer (reason ``method_not_offered``).
 
     Attributes:
         method: the name, if it was text (else ``None``).
     """
 
-    default_reason = Reason.METHOD_NOT_OFFERED
-
     def __init__(self, method: object) -> None:
         super().__init__(f"method {_shown(method)} is not offered", field="method")
         self.method = method if isinstance(method, str) else None
 
 
-class UnsupportedLanguage(MalformedInput):
+class UnsupportedLanguage(MalformedInput, reason=Reason.UNSUPPORTED_LANGUAGE):
     """A client asked for a language with no messages (reason ``unsupported_language``).
 
     Attributes:
         language: the code asked for, if it was text (else ``None``).
         supported: the language codes that are available.
     """
-
-    default_reason = Reason.UNSUPPORTED_LANGUAGE
 
     def __init__(self, language: object, *, supported: tuple[str, ...]) -> None:
         super().__init__(
@@ -182,7 +189,7 @@ class UnsupportedLanguage(MalformedInput):
         self.supported = supported
 
 
-class AuthenticationFailed(MacnssAuthError):
+class AuthenticationFailed(MacnssAuthError, _DefaultReason):
     """The claimant did not authenticate.
 
     Attributes:
@@ -212,72 +219,52 @@ class AuthenticationFailed(MacnssAuthError):
         super().__init__(message or self.reason.value)
 
 
-class InvalidCode(AuthenticationFailed):
+class InvalidCode(AuthenticationFailed, reason=Reason.INVALID_CODE):
     """The code, signature or response was wrong."""
 
-    default_reason = Reason.INVALID_CODE
 
-
-class TokenReplayed(AuthenticationFailed):
+class TokenReplayed(AuthenticationFailed, reason=Reason.REPLAYED):
     """The code was valid once but has already been used."""
 
-    default_reason = Reason.REPLAYED
 
-
-class VerificationThrottled(AuthenticationFailed):
+class VerificationThrottled(AuthenticationFailed, reason=Reason.THROTTLED):
     """Too many recent failures; wait ``retry_after`` seconds."""
 
-    default_reason = Reason.THROTTLED
 
-
-class LockedOut(VerificationThrottled):
+class LockedOut(VerificationThrottled, reason=Reason.LOCKED_OUT):
     """Hard lockout after too many failures; ``retry_after`` says until when."""
 
-    default_reason = Reason.LOCKED_OUT
 
-
-class RateLimited(VerificationThrottled):
+class RateLimited(VerificationThrottled, reason=Reason.RATE_LIMITED):
     """A rate limit (resends, deliveries per destination) was reached."""
 
-    default_reason = Reason.RATE_LIMITED
 
-
-class NotEnrolled(AuthenticationFailed):
+class NotEnrolled(AuthenticationFailed, reason=Reason.NOT_ENROLLED):
     """No usable enrollment for this subject and method.
 
     Only raised where revealing it is harmless (an administrator's tool);
     public-facing ``begin`` calls avoid telling who is enrolled.
     """
 
-    default_reason = Reason.NOT_ENROLLED
 
-
-class ChallengeNotFound(AuthenticationFailed):
+class ChallengeNotFound(AuthenticationFailed, reason=Reason.CHALLENGE_NOT_FOUND):
     """No pending challenge with this id (never issued, or already purged)."""
 
-    default_reason = Reason.CHALLENGE_NOT_FOUND
 
-
-class ChallengeExpired(AuthenticationFailed):
+class ChallengeExpired(AuthenticationFailed, reason=Reason.CHALLENGE_EXPIRED):
     """The challenge's lifetime is over."""
 
-    default_reason = Reason.CHALLENGE_EXPIRED
 
-
-class ChallengeUsed(AuthenticationFailed):
+class ChallengeUsed(AuthenticationFailed, reason=Reason.CHALLENGE_USED):
     """The challenge was already consumed (single use) or burnt."""
 
-    default_reason = Reason.CHALLENGE_USED
 
-
-class AccessDenied(AuthenticationFailed):
+class AccessDenied(AuthenticationFailed, reason=Reason.ACCESS_DENIED):
     """The card refused the password (wrong MRZ, CAN or PIN).
 
     Attributes:
         status_word: the card's status word, when a card answered.
     """
-
-    default_reason = Reason.ACCESS_DENIED
 
     def __init__(
         self,
@@ -305,10 +292,8 @@ class PasswordBlocked(AccessDenied):
     """
 
 
-class DocumentNotGenuine(AuthenticationFailed):
+class DocumentNotGenuine(AuthenticationFailed, reason=Reason.DOCUMENT_NOT_GENUINE):
     """The document failed verification under the configured policy."""
-
-    default_reason = Reason.DOCUMENT_NOT_GENUINE
 
 
 class ProtocolError(MacnssAuthError):

@@ -15,7 +15,30 @@ from typing import NoReturn
 __all__ = ["Secret"]
 
 
-class Secret:
+class Redacted:
+    """What every secret-holding value shows of itself: its type and ``<redacted>``.
+
+    ``repr``, ``str`` and f-strings give ``Name(<redacted>)``; hashing raises,
+    because a dict lookup would compare the secret in variable time. A subclass
+    defines a constant-time ``__eq__`` (and refuses pickling if it should).
+    """
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        raise TypeError(f"{type(self).__name__} is unhashable")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<redacted>)"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def __format__(self, format_spec: str) -> str:
+        return repr(self)
+
+
+class Secret(Redacted):
     """Bytes that must not leak.
 
     >>> s = Secret(b"hunter2")
@@ -49,17 +72,8 @@ class Secret:
             return NotImplemented
         return hmac.compare_digest(self._value, other._value)
 
-    def __hash__(self) -> int:
-        # Hashing would let dict lookups compare secrets in variable time.
-        raise TypeError("Secret is unhashable")
-
-    def __repr__(self) -> str:
-        return "Secret(<redacted>)"
-
-    __str__ = __repr__
-
-    def __format__(self, format_spec: str) -> str:
-        return repr(self)
+    # Defining __eq__ sets __hash__ to None; keep the explicit refusal.
+    __hash__ = Redacted.__hash__
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("Secret cannot be pickled")

@@ -32,7 +32,7 @@ from typing import NoReturn
 import attrs
 
 from macnss_auth.errors import MalformedInput
-from macnss_auth.secret import Secret
+from macnss_auth.secret import Redacted, Secret
 
 __all__ = [
     "CAN",
@@ -106,7 +106,7 @@ def _clean_date(value: str) -> str:
 
 
 @attrs.frozen(repr=False, eq=False)
-class MrzKey:
+class MrzKey(Redacted):
     """The three MRZ fields that BAC and PACE derive their keys from.
 
     Attributes:
@@ -148,11 +148,8 @@ class MrzKey:
             return NotImplemented
         return hmac.compare_digest(self.information, other.information)
 
-    def __hash__(self) -> int:
-        raise TypeError("MrzKey is unhashable")
-
-    def __repr__(self) -> str:
-        return "MrzKey(<redacted>)"
+    # Defining __eq__ sets __hash__ to None; keep the explicit refusal.
+    __hash__ = Redacted.__hash__
 
 
 def bac_key_seed(key: MrzKey) -> bytes:
@@ -161,7 +158,7 @@ def bac_key_seed(key: MrzKey) -> bytes:
 
 
 @attrs.frozen(repr=False, eq=False)
-class CAN:
+class CAN(Redacted):
     """A card access number: six digits printed on the card, a PACE password.
 
     Attributes:
@@ -186,20 +183,26 @@ class CAN:
             return NotImplemented
         return hmac.compare_digest(self.to_bytes(), other.to_bytes())
 
-    def __hash__(self) -> int:
-        raise TypeError("CAN is unhashable")
-
-    def __repr__(self) -> str:
-        return "CAN(<redacted>)"
+    # Defining __eq__ sets __hash__ to None; keep the explicit refusal.
+    __hash__ = Redacted.__hash__
 
 
-class _Digits:
+class _Digits(Redacted):
     """A secret PACE password made of digits, held as a :class:`~macnss_auth.secret.Secret`."""
 
     __slots__ = ("_secret",)
     _pattern: re.Pattern[str]
     _what: str
     _field: str
+
+    def __init_subclass__(cls, *, length: tuple[int, int], **kwargs: object) -> None:
+        # ``class PIN(_Digits, length=(4, 12))``: the rule, its message and the
+        # error's field all follow from the name and the length.
+        super().__init_subclass__(**kwargs)
+        shortest, longest = length
+        cls._pattern = re.compile(f"[0-9]{{{shortest},{longest}}}")
+        cls._what = f"a {cls.__name__} is {shortest} to {longest} digits"
+        cls._field = cls.__name__.lower()
 
     def __init__(self, digits: str | Secret) -> None:
         if isinstance(digits, Secret):
@@ -228,22 +231,14 @@ class _Digits:
         assert isinstance(other, _Digits)  # noqa: S101 (the type check above)
         return self._secret == other._secret
 
-    def __hash__(self) -> int:
-        raise TypeError(f"{type(self).__name__} is unhashable")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(<redacted>)"
-
-    __str__ = __repr__
-
-    def __format__(self, format_spec: str) -> str:
-        return repr(self)
+    # Defining __eq__ sets __hash__ to None; keep the explicit refusal.
+    __hash__ = Redacted.__hash__
 
     def __reduce__(self) -> NoReturn:
         raise TypeError(f"{type(self).__name__} cannot be pickled")
 
 
-class PIN(_Digits):
+class PIN(_Digits, length=(4, 12)):
     """A personal identification number: 4 to 12 digits the holder knows, PACE password 3.
 
     Unlike the CAN it is a secret: its ``repr`` is redacted, it compares in
@@ -254,12 +249,9 @@ class PIN(_Digits):
     """
 
     __slots__ = ()
-    _pattern = re.compile(r"[0-9]{4,12}")
-    _what = "a PIN is 4 to 12 digits"
-    _field = "pin"
 
 
-class PUK(_Digits):
+class PUK(_Digits, length=(8, 12)):
     """A personal unblocking key: 8 to 12 digits, PACE password 4; it unblocks the PIN.
 
     >>> PUK("1234567890")
@@ -267,9 +259,6 @@ class PUK(_Digits):
     """
 
     __slots__ = ()
-    _pattern = re.compile(r"[0-9]{8,12}")
-    _what = "a PUK is 8 to 12 digits"
-    _field = "puk"
 
 
 class MrzFormat(enum.Enum):

@@ -41,7 +41,7 @@ from macnss_auth.nfc.domain_params import (
     standardized,
 )
 from macnss_auth.nfc.ec import Curve
-from macnss_auth.nfc.pki.keys import AnyAlgorithmIdentifier, AnySubjectPublicKeyInfo
+from macnss_auth.nfc.spki import AlgorithmIdentifier, SubjectPublicKeyInfo
 
 __all__ = [
     "ActiveAuthenticationInfo",
@@ -396,7 +396,7 @@ _DH_KEY_AGREEMENT = "1.2.840.113549.1.3.1"  # PKCS #3 (p, g): no q, not usable h
 _STANDARDIZED_DOMAIN_PARAMETERS = f"{_BSI_DE}.1.2"
 
 
-def _algorithm_group(algorithm: AnyAlgorithmIdentifier) -> DHGroup | Curve | None:
+def _algorithm_group(algorithm: AlgorithmIdentifier) -> DHGroup | Curve | None:
     oid = algorithm["algorithm"].dotted
     parameters = algorithm["parameters"]
     if isinstance(parameters, core.Void):
@@ -417,7 +417,7 @@ def _public_key_info(
     item: _SecurityInfo, protocol: PublicKeyOid
 ) -> ChipAuthenticationPublicKeyInfo:
     der = item["required_data"].dump()
-    info = AnySubjectPublicKeyInfo.load(der, strict=True)
+    info = SubjectPublicKeyInfo.load(der, strict=True)
     group = _algorithm_group(info["algorithm"])
     raw = info["public_key"]
     _ = raw.native
@@ -445,7 +445,7 @@ def _domain_parameter_info(
     item: _SecurityInfo, protocol: PaceMappingOid
 ) -> PaceDomainParameterInfo:
     der = item["required_data"].dump()
-    algorithm = AnyAlgorithmIdentifier.load(der, strict=True)
+    algorithm = AlgorithmIdentifier.load(der, strict=True)
     _ = algorithm.native
     return PaceDomainParameterInfo(
         protocol=protocol,

@@ -20,6 +20,7 @@ from macnss_auth.nfc.ec import (
     sqrt_mod,
 )
 from macnss_auth.nfc.pace import integrated_mapping_point
+from tests.nfc.protocols.vectors import load
 
 CURVES = [g for g in (dp.standardized(i) for i in dp.DomainParameterId) if isinstance(g, Curve)]
 GROUPS = [
@@ -186,3 +187,44 @@ def test_integrated_mapping_point_refuses_degenerate_input() -> None:
             integrated_mapping_point(curve, t)
     with pytest.raises(UnsupportedAlgorithm):
         integrated_mapping_point(dp.SECP224R1, 5)
+
+
+_PUBLISHED = load("published.json", source="domain_params")
+_RFC5114_ID0 = load("dh_rfc5114_1024_160.json")
+
+
+@pytest.mark.parametrize("name", sorted(_PUBLISHED["curves"]))
+def test_curve_values_are_the_published_ones(name: str) -> None:
+    published = _PUBLISHED["curves"][name]
+    curve = dp.curve_by_name(name)
+    assert curve.h == published["h"]
+    for field in ("p", "a", "b", "gx", "gy", "n"):
+        assert getattr(curve, field) == int(published[field], 16), field
+
+
+@pytest.mark.parametrize("name", ["modp_1024_160", "modp_2048_224", "modp_2048_256"])
+def test_modp_values_are_the_published_ones(name: str) -> None:
+    published = _RFC5114_ID0 if name == "modp_1024_160" else _PUBLISHED["groups"][name]
+    group = getattr(dp, name.upper())
+    assert group.name == name
+    assert (group.p, group.g, group.q) == tuple(int(published[f], 16) for f in "pgq")
+
+
+def _openssl_point(curve: cec.EllipticCurve, scalar: int) -> tuple[int, int]:
+    numbers = cec.derive_private_key(scalar, curve).public_key().public_numbers()
+    return numbers.x, numbers.y
+
+
+@pytest.mark.parametrize("name", sorted(_CRYPTOGRAPHY))
+def test_curve_values_match_openssls_own_tables(name: str) -> None:
+    # OpenSSL (through cryptography) never shows p, a, b, but its points give them away:
+    # 1*G is G, (n-1)*G is -G = (gx, p - gy), and two points fix a and b.
+    curve = dp.curve_by_name(name)
+    theirs = _CRYPTOGRAPHY[name]
+    gx, gy = _openssl_point(theirs, 1)
+    x2, y2 = _openssl_point(theirs, 2)
+    _, minus_gy = _openssl_point(theirs, curve.n - 1)
+    p = gy + minus_gy
+    a = (gy * gy - gx**3 - y2 * y2 + x2**3) * pow(gx - x2, -1, p) % p
+    b = (gy * gy - gx**3 - a * gx) % p
+    assert (p, a, b, gx, gy) == (curve.p, curve.a, curve.b, curve.gx, curve.gy)

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import attrs
+
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.model import AaKeyKind, CardProfile, DocumentKind, PasswordKind
 from macnss_auth.nfc.chip_auth import CaAlgorithm
@@ -37,69 +39,64 @@ from macnss_auth.nfc.securityinfos import PaceOid
 
 __all__ = ["PROFILES", "profile"]
 
-_MRZ_AND_CAN = frozenset({PasswordKind.MRZ, PasswordKind.CAN})
-_CAN_PIN_PUK = frozenset({PasswordKind.CAN, PasswordKind.PIN, PasswordKind.PUK})
+# Every PACE profile starts from this chip (brainpoolP256r1, AES-128, MRZ or
+# CAN) and says only how it differs; the table keeps each difference visible.
+_PACE_TD1 = CardProfile(
+    name="pace",
+    document=DocumentKind.TD1,
+    bac=False,
+    pace_protocol=PaceOid.ECDH_GM_AES_CBC_CMAC_128,
+    pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
+    pace_passwords=frozenset({PasswordKind.MRZ, PasswordKind.CAN}),
+)
+_ECDH_AES = CaAlgorithm.ECDH_AES_CBC_CMAC_128
 
 PROFILES: Mapping[str, CardProfile] = MappingProxyType(
     {
-        "passport-bac": CardProfile(
-            name="passport-bac",
-            document=DocumentKind.TD3,
-            bac=True,
-            active_authentication=AaKeyKind.RSA,
-            chip_authentication=CaAlgorithm.ECDH_3DES_CBC_CBC,
-        ),
-        "cnie": CardProfile(
-            name="cnie",
-            document=DocumentKind.TD1,
-            bac=False,
-            pace_protocol=PaceOid.ECDH_GM_AES_CBC_CMAC_128,
-            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
-            pace_passwords=_MRZ_AND_CAN,
-            password_retries=5,
-            active_authentication=AaKeyKind.ECDSA,
-            chip_authentication=CaAlgorithm.ECDH_AES_CBC_CMAC_128,
-            extended_length=True,
-        ),
-        "pace-im": CardProfile(
-            name="pace-im",
-            document=DocumentKind.TD1,
-            bac=False,
-            pace_protocol=PaceOid.ECDH_IM_AES_CBC_CMAC_128,
-            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
-            pace_passwords=_MRZ_AND_CAN,
-        ),
-        "pace-cam": CardProfile(
-            name="pace-cam",
-            document=DocumentKind.TD1,
-            bac=False,
-            pace_protocol=PaceOid.ECDH_CAM_AES_CBC_CMAC_128,
-            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
-            pace_passwords=_MRZ_AND_CAN,
-            chip_authentication=CaAlgorithm.ECDH_AES_CBC_CMAC_128,
-        ),
-        "legacy-dh": CardProfile(
-            name="legacy-dh",
-            document=DocumentKind.TD3,
-            bac=True,
-            pace_protocol=PaceOid.DH_GM_3DES_CBC_CBC,
-            pace_parameter_id=DomainParameterId.MODP_1024_160,
-            pace_passwords=_MRZ_AND_CAN,
-            active_authentication=AaKeyKind.RSA,
-        ),
-        "eid-pin": CardProfile(
-            name="eid-pin",
-            document=DocumentKind.TD1,
-            bac=False,
-            pace_protocol=PaceOid.ECDH_GM_AES_CBC_CMAC_128,
-            pace_parameter_id=DomainParameterId.BRAINPOOLP256R1,
-            pace_passwords=_CAN_PIN_PUK,
-            pin_retries=3,
-            puk_uses=10,
-            active_authentication=AaKeyKind.ECDSA,
-            chip_authentication=CaAlgorithm.ECDH_AES_CBC_CMAC_128,
-            extended_length=True,
-        ),
+        profile.name: profile
+        for profile in (
+            CardProfile(
+                name="passport-bac",
+                document=DocumentKind.TD3,
+                bac=True,
+                active_authentication=AaKeyKind.RSA,
+                chip_authentication=CaAlgorithm.ECDH_3DES_CBC_CBC,
+            ),
+            attrs.evolve(
+                _PACE_TD1,
+                name="cnie",
+                password_retries=5,
+                active_authentication=AaKeyKind.ECDSA,
+                chip_authentication=_ECDH_AES,
+                extended_length=True,
+            ),
+            attrs.evolve(_PACE_TD1, name="pace-im", pace_protocol=PaceOid.ECDH_IM_AES_CBC_CMAC_128),
+            attrs.evolve(
+                _PACE_TD1,
+                name="pace-cam",
+                pace_protocol=PaceOid.ECDH_CAM_AES_CBC_CMAC_128,
+                chip_authentication=_ECDH_AES,
+            ),
+            attrs.evolve(
+                _PACE_TD1,
+                name="legacy-dh",
+                document=DocumentKind.TD3,
+                bac=True,
+                pace_protocol=PaceOid.DH_GM_3DES_CBC_CBC,
+                pace_parameter_id=DomainParameterId.MODP_1024_160,
+                active_authentication=AaKeyKind.RSA,
+            ),
+            attrs.evolve(
+                _PACE_TD1,
+                name="eid-pin",
+                pace_passwords=frozenset({PasswordKind.CAN, PasswordKind.PIN, PasswordKind.PUK}),
+                pin_retries=3,
+                puk_uses=10,
+                active_authentication=AaKeyKind.ECDSA,
+                chip_authentication=_ECDH_AES,
+                extended_length=True,
+            ),
+        )
     }
 )
 

@@ -44,6 +44,7 @@ from macnss_auth.nfc.chip_auth import CaAlgorithm, DhPrivateKey, DhPublicKey
 from macnss_auth.nfc.domain_params import CURVE_OIDS, curve_by_oid
 from macnss_auth.nfc.eckeys import EcPrivateKey, native_curve
 from macnss_auth.nfc.securityinfos import PaceOid
+from macnss_auth.nfc.spki import AlgorithmIdentifier
 
 __all__ = ["FORMAT", "load_card", "save_card"]
 
@@ -113,19 +114,11 @@ _StoredKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | EcPrivateKey | DhP
 _DH_PUBLIC_NUMBER = "1.2.840.10046.2.1"  # X9.42 dhpublicnumber (RFC 3279 §2.3.3)
 
 
-class _AnyAlgorithm(asn1.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    # RFC 5280 §4.1.1.2, parameters left open
-    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
-        ("algorithm", asn1.ObjectIdentifier),
-        ("parameters", asn1.Any, {"optional": True}),
-    ]
-
-
 class _Pkcs8(asn1.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     # RFC 5208 §5 PrivateKeyInfo, the algorithm left open
     _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
         ("version", asn1.Integer),
-        ("algorithm", _AnyAlgorithm),
+        ("algorithm", AlgorithmIdentifier),
         ("private_key", asn1.OctetString),
     ]
 

@@ -27,6 +27,7 @@ from macnss_auth.nfc.domain_params import (
 )
 from macnss_auth.nfc.eckeys import EcPublicKey
 from macnss_auth.nfc.pki.errors import PkiFormatError
+from macnss_auth.nfc.spki import SubjectPublicKeyInfo
 
 __all__ = [
     "OID_STANDARDIZED_DOMAIN_PARAMETERS",
@@ -181,25 +182,6 @@ def parse_public_key_info(der: bytes) -> PublicKeyInfo:
     return _parse_public_key_info(bytes(der))
 
 
-class AnyAlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    # RFC 5280 §4.1.1.2 with the parameters left open (X9.62, X9.42 or a
-    # standardized domain parameter id): asn1crypto's own PublicKeyInfo raises
-    # KeyError on algorithms it does not know. nfc.securityinfos declares its
-    # keys with these too.
-    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
-        ("algorithm", core.ObjectIdentifier),
-        ("parameters", core.Any, {"optional": True}),
-    ]
-
-
-class AnySubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    # RFC 5280 §4.1.2.7
-    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
-        ("algorithm", AnyAlgorithmIdentifier),
-        ("public_key", core.BitString),
-    ]
-
-
 #: standardizedDomainParameters (BSI TR-03110-3 §A.2.1.1; ICAO 9303-11 §9.5.1):
 #: the AlgorithmIdentifier's parameter is an INTEGER id of the standardized table.
 OID_STANDARDIZED_DOMAIN_PARAMETERS = "0.4.0.127.0.7.1.2"
@@ -207,7 +189,7 @@ OID_STANDARDIZED_DOMAIN_PARAMETERS = "0.4.0.127.0.7.1.2"
 
 def _standardized_key(der: bytes) -> PublicKeyInfo:
     """A SubjectPublicKeyInfo naming its group by a standardized domain parameter id."""
-    spki = AnySubjectPublicKeyInfo.load(der, strict=True)
+    spki = SubjectPublicKeyInfo.load(der, strict=True)
     parameters = spki["algorithm"]["parameters"]
     if isinstance(parameters, core.Void):
         raise PkiFormatError("standardizedDomainParameters without an id", field="public_key")
@@ -224,7 +206,7 @@ def _standardized_key(der: bytes) -> PublicKeyInfo:
 @functools.lru_cache(maxsize=4096)
 def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
     with decoding("public key", error=PkiFormatError):
-        generic = AnySubjectPublicKeyInfo.load(der, strict=True)
+        generic = SubjectPublicKeyInfo.load(der, strict=True)
         if generic["algorithm"]["algorithm"].dotted == OID_STANDARDIZED_DOMAIN_PARAMETERS:
             return _standardized_key(der)
         spki = keys.PublicKeyInfo.load(der, strict=True)
