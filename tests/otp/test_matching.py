@@ -136,9 +136,10 @@ def test_codes_equal_pyotp_for_random_secrets_counters_digits_algorithms(
         base64.b32encode(secret).decode(), digits=digits, digest=algorithm.digest
     ).at(counter)
     assert otp_codes(Secret(secret), params, [counter]) == [reference]
-    assert find_counter(
-        secret=Secret(secret), parameters=params, code=reference, counters=[counter]
-    ) == 0
+    assert (
+        find_counter(secret=Secret(secret), parameters=params, code=reference, counters=[counter])
+        == 0
+    )
 
 
 @hypothesis.settings(max_examples=200, deadline=None)
@@ -158,7 +159,9 @@ def test_match_totp_agrees_with_pyotp_at_random_times(
     )
     code = totp.at(moment + offset * period)
     params = OtpParameters(algorithm=algorithm, digits=digits, period=period)
-    match = match_totp(secret=Secret(secret), parameters=params, code=code, at=_at(moment), window=1)
+    match = match_totp(
+        secret=Secret(secret), parameters=params, code=code, at=_at(moment), window=1
+    )
     # Another step of the window may share the code (1 in 10**digits); never none.
     assert match is not None
     assert totp.at(match.step * period) == code

@@ -36,7 +36,14 @@ import attrs
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
-from macnss_auth.errors import ConfigurationError, InvalidCode, NotEnrolled, Reason, TokenReplayed
+from macnss_auth.errors import (
+    ConfigurationError,
+    InvalidCode,
+    MalformedInput,
+    NotEnrolled,
+    Reason,
+    TokenReplayed,
+)
 from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings, _Request
 from macnss_auth.otp.enrollment import (
     MIN_SECRET_BYTES,
@@ -242,16 +249,28 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         subject, context, now = request.subject, request.context, request.now
         action, enrollment, challenge_id = request.action, request.enrollment, request.challenge_id
         params = self._parameters_of(enrollment) if enrollment else self._parameters
-        with self._malformed_audited(subject, context, now, action):
+        # Inline rather than _malformed_audited: a context manager per check costs
+        # more than the rest of this method.
+        try:
             digits = normalize_otp_code(request.code)
+        except MalformedInput:
+            self._record(
+                action,
+                Outcome.FAILURE,
+                subject,
+                context=context,
+                now=now,
+                reason=Reason.MALFORMED_CODE,
+            )
+            raise
         # An unknown subject goes through the same steps on a dummy enrollment:
         # the same store reads (its counter key is one nobody advances), the
         # same HMACs, then the same answer. Only the outcome is forced.
         target = enrollment if enrollment is not None else self._dummy(params)
         # Attempts are counted per value of the replay counter: the success below
         # advances it, which starts a fresh count without a write of its own.
-        generation = str(target.params["generation"])
-        mark = self._store.current(self._counter_key(generation))
+        counter_key = self._counter_key(str(target.params["generation"]))
+        mark = self._store.current(counter_key)
         trial = self._acquire(
             subject, context, now, action, generation=-1 if mark is None else mark
         )
@@ -261,7 +280,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         if match.replayed:
             raise self._failed(TokenReplayed, trial, challenge_id=challenge_id)
         self._consume_challenge(trial, challenge_id)
-        if not self._store.advance(self._counter_key(generation), match.advance_to):
+        if not self._store.advance(counter_key, match.advance_to):
             raise self._failed(TokenReplayed, trial, challenge_id=None)
         self._accepted(enrollment, match, now)
         if action is AuditAction.CONFIRM:

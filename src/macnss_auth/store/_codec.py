@@ -73,6 +73,9 @@ def storable(*texts: object) -> bool:
     Text qualifies if it has no NUL and encodes as UTF-8 (no lone surrogates).
     """
     for text in texts:
+        # The common case first: plain ASCII without NUL (one C-level scan each).
+        if type(text) is str and text.isascii() and "\x00" not in text:
+            continue
         if not isinstance(text, str) or "\x00" in text:
             return False
         if not text.isascii():
