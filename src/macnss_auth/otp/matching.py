@@ -22,6 +22,7 @@ was: a wrong code always costs every candidate.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
@@ -43,6 +44,7 @@ __all__ = [
     "find_counter",
     "match_hotp",
     "match_totp",
+    "match_totp_digits",
     "normalize_otp_code",
     "otp_codes",
     "time_step",
@@ -219,6 +221,12 @@ def totp_offsets(window: int) -> tuple[int, ...]:
     """Step offsets within ``window`` of now, nearest first: 0, -1, +1, -2, +2..."""
     if window < 0:
         raise ConfigurationError("the TOTP window must not be negative")
+    return _offsets(int(window))
+
+
+@functools.lru_cache(maxsize=32)
+def _offsets(window: int) -> tuple[int, ...]:
+    # Windows are a few small integers, the same on every verification.
     return tuple(sorted(range(-window, window + 1), key=lambda o: (abs(o), o)))
 
 
@@ -247,7 +255,27 @@ def match_totp(
         MalformedInput: the code is not 6 to 8 digits.
         ConfigurationError: a negative window.
     """
-    digits = normalize_otp_code(code)
+    return match_totp_digits(
+        secret=secret, parameters=parameters, digits=normalize_otp_code(code), at=at, window=window
+    )
+
+
+def match_totp_digits(
+    *,
+    secret: Secret,
+    parameters: OtpParameters,
+    digits: str,
+    at: dt.datetime,
+    window: int,
+) -> TotpMatch | None:
+    """:func:`match_totp` for a code already through :func:`normalize_otp_code`.
+
+    For the authenticator, which normalizes first (to audit a malformed code)
+    and need not do it twice.
+
+    Raises:
+        ConfigurationError: a negative window.
+    """
     current = time_step(at, parameters.period)
     steps = [current + o for o in totp_offsets(window) if current + o >= 0]
     index = find_counter(secret=secret, parameters=parameters, code=digits, counters=steps)
