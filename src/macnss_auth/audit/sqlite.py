@@ -13,6 +13,16 @@ The view ``audit_events`` exposes the fields as columns for SQL queries.
 The journal is in WAL mode with ``synchronous=FULL``: a record whose
 ``record()`` call returned survives a power cut.
 
+**In the store's file.** :meth:`SQLiteAuditLog.in_store` keeps the records
+in the ``audit_log`` table of a :class:`~macnss_auth.store.SQLiteStore`'s
+file (the store's schema has it from version 3) and appends through the
+store's connections. Inside the store's
+:meth:`~macnss_auth.store.SQLiteStore.commit_group` the append joins the
+group's transaction, so a verification's counted attempt, spent code and
+audit record are one commit: one ``fsync``, and a crash keeps all of them
+or none. ``read_sqlite`` (and so ``macnss-auth audit verify``) reads such a
+file too.
+
 The file carries ``PRAGMA application_id`` :data:`APPLICATION_ID`. Before
 anything writes to an existing file (the WAL switch, the schema), its
 identity is checked read-only: another application's database, or a file
@@ -22,6 +32,7 @@ existed is recognised by its schema and stamped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -38,8 +49,10 @@ from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import canonical_json, decode_record
 from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
 from macnss_auth.audit.signing import AuditSigner
-from macnss_auth.errors import StoreError
+from macnss_auth.errors import ConfigurationError, StoreError
 from macnss_auth.secret import Secret
+from macnss_auth.store.sqlite import APPLICATION_ID as STORE_APPLICATION_ID
+from macnss_auth.store.sqlite import SQLiteStore
 
 __all__ = ["SQLiteAuditLog", "read_sqlite"]
 
@@ -109,16 +122,18 @@ def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
     """
     # Even a read-only connection leaves -wal and -shm files beside a WAL
     # database: decide from the header and schema first whose file it is.
-    try:
-        identify(
-            Path(path),
-            application_id=APPLICATION_ID,
-            own_objects=_OWN_OBJECTS,
-            own_columns=_OWN_COLUMNS,
-            what="audit log",
-        )
-    except StoreError as exc:
-        raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
+    # A store's file (its own application id) may hold the audit log too.
+    if not _is_store_file(Path(path)):
+        try:
+            identify(
+                Path(path),
+                application_id=APPLICATION_ID,
+                own_objects=_OWN_OBJECTS,
+                own_columns=_OWN_COLUMNS,
+                what="audit log",
+            )
+        except StoreError as exc:
+            raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
     uri = f"file:{quote(os.fspath(path))}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
@@ -130,6 +145,34 @@ def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
         raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
     finally:
         conn.close()
+
+
+def _is_store_file(path: Path) -> bool:
+    """Whether ``path`` carries the store's application id (read from the header only)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError:
+        return False
+    return (
+        len(header) == 100
+        and header.startswith(SQLITE_MAGIC)
+        and int.from_bytes(header[68:72], "big") == STORE_APPLICATION_ID
+    )
+
+
+def _check_in_store_schema(conn: sqlite3.Connection) -> None:
+    """The store's file holds our audit objects, with our columns (schema version 3+).
+
+    Raises:
+        StoreError: it does not.
+    """
+    names = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master").fetchall()}
+    columns = tuple(
+        str(row[1]) for row in conn.execute("SELECT * FROM pragma_table_info('audit_log')")
+    )
+    if not _OWN_OBJECTS <= names or columns != _OWN_COLUMNS["audit_log"]:
+        raise StoreError("the store's file does not hold a macnss-auth audit log")
 
 
 class SQLiteAuditLog(ChainedAuditLog):
@@ -165,6 +208,48 @@ class SQLiteAuditLog(ChainedAuditLog):
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._open()
+
+    @classmethod
+    def in_store(
+        cls,
+        store: SQLiteStore,
+        *,
+        chain_key: bytes | Secret | ChainKey | None = None,
+        pseudonym_key: bytes | Secret | None = None,
+        screen: SecretScreen | None = DEFAULT_SCREEN,
+        signer: AuditSigner | None = None,
+        checkpoint_every: int | None = None,
+    ) -> SQLiteAuditLog:
+        """An audit log kept in ``store``'s own file, committed with the store's decisions.
+
+        The authenticators run each verification in the store's
+        :meth:`~macnss_auth.store.SQLiteStore.commit_group` when their audit
+        log is this one: the counted attempt, the spent code and the audit
+        record land in one transaction (one ``fsync``), and a crash leaves
+        all of them or none. Settings as for :class:`SQLiteAuditLog`.
+
+        Raises:
+            ConfigurationError: ``store`` is not a :class:`~macnss_auth.store.SQLiteStore`.
+            StoreError: the store's file does not hold the audit tables.
+        """
+        if not isinstance(store, SQLiteStore):
+            raise ConfigurationError("an audit log in the store needs a SQLiteStore")
+        return _InStoreAuditLog(
+            store,
+            chain_key=chain_key,
+            pseudonym_key=pseudonym_key,
+            screen=screen,
+            signer=signer,
+            checkpoint_every=checkpoint_every,
+        )
+
+    @property
+    def store(self) -> SQLiteStore | None:
+        """The store whose file and transactions this log shares (None: a file of its own)."""
+        return None
+
+    def _open(self) -> None:
         with self._lock:
             self._connection()
 
@@ -277,3 +362,65 @@ class SQLiteAuditLog(ChainedAuditLog):
 
     def __repr__(self) -> str:
         return f"SQLiteAuditLog({str(self.path)!r}, keyed={self.keyed})"
+
+
+class _InStoreAuditLog(SQLiteAuditLog):
+    """An :class:`SQLiteAuditLog` whose records live in a :class:`SQLiteStore`'s file.
+
+    Appends and reads go through the store's connections (its pool, its
+    writer lock, its fork handling), so an append inside the store's
+    ``commit_group`` is part of that group's transaction.
+    """
+
+    def __init__(self, store: SQLiteStore, **settings: Any) -> None:
+        self._store = store
+        super().__init__(store.path, **settings)
+
+    @property
+    def store(self) -> SQLiteStore:
+        """The store whose file and transactions this log shares."""
+        return self._store
+
+    def _connection(self) -> sqlite3.Connection:  # pragma: no cover (never called)
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        # The store opened (and migrated) the file; check that the audit objects are ours.
+        with self._reading() as conn:
+            _check_in_store_schema(conn)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        # The store's pool, fork handling and error mapping (its private helpers:
+        # this class is the store's audit side, kept here with the format).
+        with self._store._connection() as conn:  # noqa: SLF001
+            yield conn
+
+    def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
+        # The store's transaction takes the write lock before the head is read, so
+        # no other writer chains off the same predecessor; inside a commit group it
+        # is a savepoint of the group's transaction, committed with the decision.
+        try:
+            with self._store._transaction() as conn:  # noqa: SLF001
+                record = sealer(self._last_of(conn))
+                conn.execute(
+                    "INSERT INTO audit_log (seq, record) VALUES (?, ?)",
+                    (record["seq"], canonical_json(record).decode("utf-8")),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot append to the audit log: {exc}") from exc
+        return record
+
+    def head(self) -> ChainHead:
+        with self._reading() as conn:
+            return self._head_of(conn)
+
+    def stored(self) -> Iterator[Stored]:
+        with self._reading() as conn:
+            return iter(_stored_rows(conn))
+
+    def close(self) -> None:
+        """Nothing of its own to close: the store owns the connections."""
+
+    def __repr__(self) -> str:
+        return f"SQLiteAuditLog.in_store({self._store!r}, keyed={self.keyed})"

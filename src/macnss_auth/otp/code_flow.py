@@ -10,6 +10,14 @@ expiring lockout; cleared on success), so parallel guessing cannot check
 more codes than the policy allows, and audits each outcome. Subclasses
 implement the check itself in ``_check``.
 
+One commit per decision: when the audit log lives in the store's own
+database (:meth:`SQLiteAuditLog.in_store <macnss_auth.audit.SQLiteAuditLog.in_store>`),
+``begin``, ``verify`` and ``verify_code`` run inside the store's
+``commit_group``: the counted attempt, the spent code or challenge and the
+audit record are one transaction, committed (durably) before the call
+returns or raises. Otherwise each store call and each audit append commits
+on its own, as before (see docs/security.md for the crash window of that layout).
+
 Authenticator-app codes add enrollment and the replay guard on top: see
 :mod:`macnss_auth.otp.otp_flow`.
 """
@@ -18,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import ClassVar, TypedDict
 
 import attrs
@@ -38,7 +47,23 @@ from macnss_auth.errors import (
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
 from macnss_auth.throttle import Attempt, FailureThrottle, ThrottlePolicy
 
-__all__ = ["CodeAuthenticatorBase", "CodeSettings"]
+__all__ = ["CodeAuthenticatorBase", "CodeSettings", "commit_group_of"]
+
+
+def commit_group_of(
+    store: Store, audit: AuditLog
+) -> Callable[[], AbstractContextManager[None]] | None:
+    """``store.commit_group`` if ``audit`` keeps its records in ``store``'s database, else None.
+
+    Only then is one transaction all it takes: with the audit log elsewhere,
+    grouping the store's writes would put the audit commit first and turn the
+    documented crash window around.
+    """
+    shared = getattr(audit, "store", None)
+    if shared is None or shared is not store:
+        return None
+    group: Callable[[], AbstractContextManager[None]] | None = getattr(store, "commit_group", None)
+    return group
 
 
 class CodeSettings(TypedDict, total=False):
@@ -131,6 +156,7 @@ class CodeAuthenticatorBase:
         self._throttle = FailureThrottle(
             store=store, clock=self._clock, namespace=self._method, policy=throttle_policy
         )
+        self._group = commit_group_of(store, audit)
 
     # Introspection -------------------------------------------------------------
     @property
@@ -171,14 +197,14 @@ class CodeAuthenticatorBase:
             created_at=now,
             expires_at=now + self._challenge_ttl,
         )
-        self._store.create_challenge(
-            ChallengeRecord(
-                challenge=challenge,
-                slot=f"{self._method}:{subject}:{challenge.id}",
-                max_attempts=self._challenge_attempts,
-            )
+        record = ChallengeRecord(
+            challenge=challenge,
+            slot=f"{self._method}:{subject}:{challenge.id}",
+            max_attempts=self._challenge_attempts,
         )
-        self._record(AuditAction.BEGIN, Outcome.INFO, subject, context=context, now=now)
+        with self._grouped():
+            self._store.create_challenge(record)
+            self._record(AuditAction.BEGIN, Outcome.INFO, subject, context=context, now=now)
         return challenge
 
     def verify(
@@ -219,9 +245,8 @@ class CodeAuthenticatorBase:
         assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
         subject = record.challenge.subject
         enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(
-            _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
-        )
+        request = _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
+        return self._decide(request)
 
     def verify_code(
         self, subject: str, code: str, *, context: ClientContext | None = None
@@ -240,7 +265,18 @@ class CodeAuthenticatorBase:
         subject = subject_of(subject)
         now = self._clock.now()
         enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(_Request(subject, code, context, now, enrollment))
+        return self._decide(_Request(subject, code, context, now, enrollment))
+
+    def _grouped(self) -> AbstractContextManager[None]:
+        """The store's commit group when the audit log shares its database, else nothing."""
+        return contextlib.nullcontext() if self._group is None else self._group()
+
+    def _decide(self, request: _Request) -> AuthResult:
+        """:meth:`_check` in one commit when the layout allows (see the module docstring)."""
+        if self._group is None:
+            return self._check(request)
+        with self._group():
+            return self._check(request)
 
     def _check(self, request: _Request) -> AuthResult:
         """Decide ``request``: count it, check the code, audit the outcome."""

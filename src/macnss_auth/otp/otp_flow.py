@@ -235,7 +235,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
                 reason=Reason.NOT_ENROLLED,
             )
             raise NotEnrolled("no pending enrollment to confirm (it may have expired)")
-        return self._check(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
+        return self._decide(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
 
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Remove the confirmed and any pending enrollment; True if there was one."""

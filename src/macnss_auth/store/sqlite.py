@@ -123,6 +123,32 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX windows_expiry ON windows (ends_at)",
         "CREATE INDEX enrollments_key ON enrollments (key_id)",
     ),
+    # 3: the audit log's tables, so that SQLiteAuditLog.in_store can keep the
+    # audit records in this file and commit them with the decision they record.
+    # The same objects as a standalone audit file (macnss_auth.audit.sqlite).
+    (
+        """CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            record TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE VIEW audit_events AS SELECT
+            seq,
+            json_extract(record, '$.at') AS at,
+            json_extract(record, '$.action') AS action,
+            json_extract(record, '$.method') AS method,
+            json_extract(record, '$.outcome') AS outcome,
+            json_extract(record, '$.subject') AS subject,
+            json_extract(record, '$.reason') AS reason,
+            json_extract(record, '$.channel') AS channel,
+            json_extract(record, '$.client.client_id') AS client_id,
+            json_extract(record, '$.client.ip') AS ip,
+            json_extract(record, '$.details') AS details
+        FROM audit_log""",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -208,6 +234,8 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pool: list[sqlite3.Connection] = []
+        # The connection of the commit group this thread is in (see commit_group).
+        self._group = threading.local()
         self._pid = os.getpid()
         self._closed = False
         # Read-only first: another application's file must not be switched to
@@ -300,11 +328,26 @@ class SQLiteStore:
             self._lock = threading.Lock()
             self._write_lock = threading.Lock()
             self._pool = []
+            self._group = threading.local()
             self._pid = pid
+
+    def _grouped(self) -> sqlite3.Connection | None:
+        """The connection of this thread's open commit group, if any."""
+        connection: sqlite3.Connection | None = getattr(self._group, "connection", None)
+        return connection
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         self._check_fork()
+        grouped = self._grouped()
+        if grouped is not None:
+            # Inside a commit group every call of this thread uses its connection,
+            # so reads see the group's own writes and nothing commits on its own.
+            try:
+                yield grouped
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
+            return
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -345,16 +388,95 @@ class SQLiteStore:
         meet at the file lock.
         """
         self._check_fork()
+        if self._grouped() is not None:
+            # The group holds the writer lock (and SQLite's) already.
+            with self._connection() as connection:
+                yield connection
+            return
         with self._write_lock, self._connection() as connection:
             yield connection
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock before any read."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock before any read.
+
+        Inside a commit group it is a savepoint instead: all or nothing within
+        the group, committed with it.
+        """
+        if self._grouped() is not None:
+            with self._connection() as connection:
+                connection.execute("SAVEPOINT store_step")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.execute("ROLLBACK TO store_step")
+                    connection.execute("RELEASE store_step")
+                    raise
+                connection.execute("RELEASE store_step")
+            return
         with self._writing() as connection:
             connection.execute("BEGIN IMMEDIATE")
             yield connection
             connection.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def commit_group(self) -> Iterator[None]:
+        """Run every call of this thread inside the block as one durable commit.
+
+        ``BEGIN IMMEDIATE`` takes the write lock first; every store call of
+        this thread inside the block, and every append of an audit log opened
+        with :meth:`SQLiteAuditLog.in_store <macnss_auth.audit.SQLiteAuditLog.in_store>`
+        on this store, runs on one connection in that transaction; one
+        ``COMMIT`` (one ``fsync`` with ``synchronous=FULL``) ends it. Each
+        call's effect stands as if it had committed on its own, *also when the
+        block raises* (a refused code must leave its counted attempt and its
+        audit record behind), so the block commits on the way out, before
+        the exception reaches the caller; it rolls back only when the
+        database itself failed (:class:`~macnss_auth.errors.StoreError`).
+        A process killed inside the block commits nothing of it.
+
+        Groups nest (an inner block joins the outer one). Other threads of
+        the process wait for the writer lock meanwhile; their reads do not.
+
+        Raises:
+            StoreError: the transaction could not start or commit.
+        """
+        self._check_fork()
+        if self._grouped() is not None:
+            yield
+            return
+        with self._write_lock:
+            with self._lock:
+                if self._closed:
+                    raise StoreError("the store is closed")
+                connection = self._pool.pop() if self._pool else None
+            if connection is None:
+                connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._release(connection, reuse=isinstance(exc, sqlite3.OperationalError))
+                raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
+            self._group.connection = connection
+            failed = False
+            try:
+                yield
+            except StoreError:
+                failed = True
+                raise
+            finally:
+                self._group.connection = None
+                self._finish_group(connection, commit=not failed)
+
+    def _finish_group(self, connection: sqlite3.Connection, *, commit: bool) -> None:
+        """Commit (or roll back) a commit group and return its connection to the pool."""
+        try:
+            if connection.in_transaction:
+                connection.execute("COMMIT" if commit else "ROLLBACK")
+        except sqlite3.Error as exc:
+            self._release(connection, reuse=False)
+            raise StoreError(f"the store failed to commit: {exc.__class__.__name__}") from exc
+        self._release(connection, reuse=True)
 
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
