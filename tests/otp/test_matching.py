@@ -151,7 +151,7 @@ def test_codes_equal_pyotp_for_random_secrets_counters_digits_algorithms(
     period=st.sampled_from([15, 30, 60]),
     offset=st.integers(-1, 1),
 )
-def test_match_totp_agrees_with_pyotp_at_random_times(
+def test_match_totp_agrees_with_pyotp_at_random_times(  # noqa: PLR0917 (hypothesis arguments)
     secret: bytes, moment: int, digits: int, algorithm: OtpAlgorithm, period: int, offset: int
 ) -> None:
     totp = pyotp.TOTP(

@@ -171,7 +171,7 @@ def _check_in_store_schema(conn: sqlite3.Connection) -> None:
     columns = tuple(
         str(row[1]) for row in conn.execute("SELECT * FROM pragma_table_info('audit_log')")
     )
-    if not _OWN_OBJECTS <= names or columns != _OWN_COLUMNS["audit_log"]:
+    if not names >= _OWN_OBJECTS or columns != _OWN_COLUMNS["audit_log"]:
         raise StoreError("the store's file does not hold a macnss-auth audit log")
 
 
@@ -393,7 +393,7 @@ class _InStoreAuditLog(SQLiteAuditLog):
     def _reading(self) -> Iterator[sqlite3.Connection]:
         # The store's pool, fork handling and error mapping (its private helpers:
         # this class is the store's audit side, kept here with the format).
-        with self._store._connection() as conn:  # noqa: SLF001
+        with self._store._connection() as conn:
             yield conn
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
@@ -401,7 +401,7 @@ class _InStoreAuditLog(SQLiteAuditLog):
         # no other writer chains off the same predecessor; inside a commit group it
         # is a savepoint of the group's transaction, committed with the decision.
         try:
-            with self._store._transaction() as conn:  # noqa: SLF001
+            with self._store._transaction() as conn:
                 record = sealer(self._last_of(conn))
                 conn.execute(
                     "INSERT INTO audit_log (seq, record) VALUES (?, ?)",

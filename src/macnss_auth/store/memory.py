@@ -75,9 +75,8 @@ class MemoryStore:
     def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
         # Text no backend can store was never written: the lookup finds nothing.
         # (Skipping the check costs nothing else: such text cannot be a key here.)
-        if type(subject) is not str or type(method) is not str:
-            if not _storable(subject, method):
-                return None
+        if (type(subject) is not str or type(method) is not str) and not _storable(subject, method):
+            return None
         with self._lock:
             entry = self._enrollments.get((subject, method))
         if entry is None:
