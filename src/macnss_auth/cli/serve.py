@@ -1,8 +1,9 @@
 """``macnss-auth serve``: the HTTP service (JSON API, login page, JWKS) under uvicorn.
 
-Embedded defaults, as for the demo: a SQLite store and audit log in the data
-directory, codes "sent" by SMS and e-mail printed on this console, and a
-virtual eID card (issued on first start, saved under ``HOME/card``) whose
+Embedded defaults, as for the demo: a SQLite store in the data directory
+that also holds the audit log (one commit per decision; a home with an older
+separate ``audit.sqlite3`` keeps using it), codes "sent" by SMS and e-mail
+printed on this console, and a virtual eID card (issued on first start, saved under ``HOME/card``) whose
 test CSCA is the only trust anchor. ``--database postgresql://...`` puts the
 state in PostgreSQL instead, so several instances (``--port`` apart, one data
 directory for the shared keys) serve one population.
@@ -24,7 +25,7 @@ import click
 from macnss_auth.audit.sqlite import SQLiteAuditLog
 from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.cli.code import load_pepper
-from macnss_auth.cli.home import load_key, load_keyring, resolve_home
+from macnss_auth.cli.home import audit_path, load_key, load_keyring, open_audit, resolve_home
 from macnss_auth.clock import SystemClock
 from macnss_auth.delivery import ChannelKind, ConsoleChannel
 from macnss_auth.errors import ConfigurationError
@@ -68,6 +69,23 @@ def _open_store(home: Path, database: str | None) -> Store:
     return SQLiteStore(Path(database), keyring=keyring)
 
 
+def _open_audit(home: Path, store: Store) -> SQLiteAuditLog:
+    # A SQLite store hosts the audit log (one commit per decision) unless the
+    # home already has a separate audit.sqlite3, whose chain goes on there;
+    # next to PostgreSQL the log is a file of its own.
+    if isinstance(store, SQLiteStore):
+        return open_audit(store, home)
+    return SQLiteAuditLog(home / "audit.sqlite3")
+
+
+def _audit_at(home: Path, database: str | None) -> str:
+    """Where :func:`_open_audit` keeps the log, for the start-up message."""
+    legacy = home / "audit.sqlite3"
+    if legacy.exists() or (database is not None and "://" in database):
+        return str(legacy)
+    return f"{database or audit_path(home)} (in the store's file)"
+
+
 def _trust(home: Path) -> TrustStore:
     from macnss_auth.nfc.card import issue_card, save_card  # noqa: PLC0415 (the test PKI is big)
 
@@ -101,7 +119,7 @@ def build_service(
         pepper = load_pepper(home)
         binding = load_key(home, "eid-binding.key", BINDING_KEY_ENV)
         enrollment = load_key(home, "enrollment.key", ENROLLMENT_KEY_ENV)
-    audit = SQLiteAuditLog(home / "audit.sqlite3")
+    audit = _open_audit(home, store)
     out = stream or sys.stdout
     common: dict[str, Any] = {"store": store, "audit": audit}
     totp = TotpAuthenticator(issuer="macnss-auth", **common)
@@ -214,7 +232,9 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
         )  # fmt: skip
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"state: {database or root / 'state.sqlite3'}   audit log: {root / 'audit.sqlite3'}")
+    click.echo(
+        f"state: {database or root / 'state.sqlite3'}   audit log: {_audit_at(root, database)}"
+    )
     click.echo(f"login page: http://{host}:{port}/login   JWKS: /.well-known/jwks.json")
     click.echo(f"virtual eID card: {root / 'card'} (CAN 123456)")
     click.echo(f"back-office bearer key: {root / 'enrollment.key'}; codes are printed here")
