@@ -4,8 +4,8 @@ Embedded defaults, as for the demo: a SQLite store in the data directory
 that also holds the audit log (one commit per decision; a home with an older
 separate ``audit.sqlite3`` keeps using it), codes "sent" by SMS and e-mail
 printed on this console, and a virtual eID card (issued on first start,
-saved under ``HOME/card``) whose test CSCA is the only trust anchor. ``--database postgresql://...`` puts the
-state in PostgreSQL instead, so several instances (``--port`` apart, one data
+saved under ``HOME/card``) whose test CSCA is the only trust anchor.
+``--database postgresql://...`` puts the state in PostgreSQL instead, so several instances (``--port`` apart, one data
 directory for the shared keys) serve one population.
 
 Needs the ``web`` extra: ``pip install 'macnss-auth[web]'``.
