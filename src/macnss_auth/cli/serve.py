@@ -5,8 +5,9 @@ that also holds the audit log (one commit per decision; a home with an older
 separate ``audit.sqlite3`` keeps using it), codes "sent" by SMS and e-mail
 printed on this console, and a virtual eID card (issued on first start,
 saved under ``HOME/card``) whose test CSCA is the only trust anchor.
-``--database postgresql://...`` puts the state in PostgreSQL instead, so several instances (``--port`` apart, one data
-directory for the shared keys) serve one population.
+``--database postgresql://...`` puts the state in PostgreSQL instead (the
+audit log then stays in ``HOME/audit.sqlite3``), so several instances
+(``--port`` apart, one data directory for the shared keys) serve one population.
 
 Needs the ``web`` extra: ``pip install 'macnss-auth[web]'``.
 """
