@@ -127,15 +127,15 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # audit records in this file and commit them with the decision they record.
     # The same objects as a standalone audit file (macnss_auth.audit.sqlite).
     (
-        """CREATE TABLE audit_log (
+        """CREATE TABLE IF NOT EXISTS audit_log (
             seq INTEGER PRIMARY KEY,
             record TEXT NOT NULL
         )""",
-        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-        """CREATE VIEW audit_events AS SELECT
+        """CREATE VIEW IF NOT EXISTS audit_events AS SELECT
             seq,
             json_extract(record, '$.at') AS at,
             json_extract(record, '$.action') AS action,
