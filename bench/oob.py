@@ -1,7 +1,9 @@
 """SMS/e-mail code cycles per second: begin + verify, MemoryStore vs SQLiteStore.
 
-Run: ``.venv/bin/python bench/oob.py`` (a few seconds; ``--scale 2`` for
-steadier numbers). One cycle is what a login costs the service: ``begin``
+Run: ``.venv/bin/python bench/oob.py`` (a few seconds; ``--long`` or
+``--scale 2`` for steadier numbers). Exits 1 when a floor of :data:`FLOORS`
+is missed; every row is also shown as a ratio to MemoryStore. One cycle is
+what a login costs the service: ``begin``
 (rate-limit counters, code generation, keyed hash, challenge insert, message
 rendering, delivery through the console channel into an in-memory stream)
 then ``verify`` (throttle counter, keyed hash, atomic consume, throttle
@@ -92,20 +94,38 @@ def measure(directory: Path, scale: float = 1.0) -> dict[str, tuple[float, float
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Print the table."""
+#: Floors (cycles per second) a regression must not cross; FULL depends on the disk's
+#: fsync latency and is reported against MemoryStore without a floor.
+FLOORS = {"MemoryStore": 1_000.0, "SQLite NORMAL": 100.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table; return 1 when a floor is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply cycle counts")
+    parser.add_argument("--long", action="store_true", help="three times the cycles")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="macnss-bench-") as tmp:
-        rows = measure(Path(tmp), args.scale)
+        rows = measure(Path(tmp), args.scale * (3 if args.long else 1))
     print("SMS code logins per second (begin + verify, console channel into memory, one thread)")
     print()
-    print("| store         | cycles/s | begin/s known | begin/s unknown |")
-    print("|---------------|----------|---------------|-----------------|")
+    print("| store         | cycles/s | vs MemoryStore | begin/s known | begin/s unknown | floor |")
+    print("|---------------|----------|----------------|---------------|-----------------|-------|")
+    base = rows["MemoryStore"][0]
+    missed = []
     for name, (cycles, known, unknown) in rows.items():
-        print(f"| {name:<13} | {cycles:>8,.0f} | {known:>13,.0f} | {unknown:>15,.0f} |")
+        floor = FLOORS.get(name)
+        verdict = "-" if floor is None else f"{floor:,.0f}: {'ok' if cycles >= floor else 'MISSED'}"
+        if floor is not None and cycles < floor:
+            missed.append(name)
+        print(
+            f"| {name:<13} | {cycles:>8,.0f} | {cycles / base:>13.3f}x "
+            f"| {known:>13,.0f} | {unknown:>15,.0f} | {verdict} |"
+        )
+    if missed:
+        print("\nfloors missed: " + ", ".join(missed))
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

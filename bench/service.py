@@ -1,6 +1,8 @@
 """The HTTP service under load, side by side with the library called directly.
 
-Run: ``.venv/bin/python bench/service.py [--seconds 10] [--clients 32]``.
+Run: ``.venv/bin/python bench/service.py [--seconds 10] [--clients 32]`` (4 s per
+path in 2 windows by default, ``--long`` for 12 s in 3); exits 1 when HTTP
+throughput is below half the direct path's or any login failed.
 
 Setup, all on 127.0.0.1: one PostgreSQL server that the bench starts itself
 (as the store tests do), an HTTP "SMS gateway" in this process that keeps
@@ -513,17 +515,21 @@ def _pause() -> None:
     time.sleep(2.5 * PERIOD)
 
 
-def main() -> None:
+def main() -> int:
+    """Run the comparison; return 1 when HTTP is below the floor or a login failed."""
     if sys.argv[1:2] == ["--serve"]:
         _serve(sys.argv[2:])
-        return
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=12.0, help="per path, in all")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per path, in all")
+    parser.add_argument("--long", action="store_true", help="12 s per path in 3 windows")
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=2,
                         help="alternate HTTP and direct windows, so that other load on the "
                         "machine hits both paths alike")  # fmt: skip
     args = parser.parse_args()
+    if args.long:
+        args.seconds, args.rounds = 12.0, 3
     from tests.store.services import postgres_server  # noqa: PLC0415 (the tests' throw-away PG)
 
     window = args.seconds / args.rounds
@@ -572,8 +578,16 @@ def main() -> None:
     print(f"CPU per login (clients + servers; PostgreSQL and the gateway not counted): "
           f"HTTP {per_login['http']:.1f} ms (servers {servers:.1f} ms), "
           f"direct {per_login['direct']:.1f} ms")  # fmt: skip
-    print(f"HTTP throughput / direct throughput: {total['http'] / max(1, total['direct']):.2f}")
+    ratio = total["http"] / max(1, total["direct"])
+    ok = ratio >= HTTP_FLOOR and not errors["http"] and not errors["direct"]
+    print(f"HTTP throughput / direct throughput: {ratio:.2f} "
+          f"(floor {HTTP_FLOOR:.2f}, no errors): {'ok' if ok else 'MISSED'}")  # fmt: skip
+    return 0 if ok else 1
+
+
+#: HTTP must keep at least half the direct path's throughput (goal: within 2x), error-free.
+HTTP_FLOOR = 0.5
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,8 +1,9 @@
 """Atomic check-and-set throughput: MemoryStore vs SQLiteStore, one thread.
 
 Run: ``.venv/bin/python bench/store.py`` (at most about 10 s: each cell stops
-after a fixed number of calls or one second; ``--scale 2`` for steadier
-numbers). Each operation is a store call that decides an outcome:
+after a fixed number of calls or one second; ``--long`` or ``--scale 2`` for
+steadier numbers); exits 1 when a floor of :data:`FLOORS` is missed. Each
+operation is a store call that decides an outcome:
 
 * ``advance``: compare-and-set of a monotonic counter (a new maximum each time);
 * ``hit``: increment-and-return of a windowed counter;
@@ -107,13 +108,19 @@ def measure(directory: Path, scale: float = 1.0) -> dict[str, dict[str, float]]:
     return table
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Print the table."""
+#: Floors (operations per second, every operation): MemoryStore and SQLite NORMAL.
+#: FULL depends on the disk's fsync latency: reported as a ratio, no floor.
+FLOORS = {"memory": 50_000.0, "NORMAL": 1_000.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table; return 1 when a floor is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply operation counts")
+    parser.add_argument("--long", action="store_true", help="three times the operations")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="macnss-bench-") as tmp:
-        table = measure(Path(tmp), args.scale)
+        table = measure(Path(tmp), args.scale * (3 if args.long else 1))
     print("Atomic check-and-set operations per second (one thread, SQLite in WAL mode)")
     print()
     header = (
@@ -122,13 +129,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
+    missed = []
     for name, row in table.items():
         print(
             f"| {name:<17} | {row['memory']:>11,.0f} | {row['FULL']:>11,.0f} "
             f"| {row['memory'] / row['FULL']:>10.0f}x "
             f"| {row['NORMAL']:>13,.0f} | {row['memory'] / row['NORMAL']:>12.0f}x |"
         )
+        missed += [f"{name} {store}" for store, floor in FLOORS.items() if row[store] < floor]
+    floors = ", ".join(f"{store} {floor:,.0f}/s" for store, floor in FLOORS.items())
+    print(f"\nfloors ({floors}): " + ("MISSED: " + ", ".join(missed) if missed else "ok"))
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

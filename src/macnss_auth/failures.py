@@ -12,7 +12,9 @@ or a passkey prompt, so each reason has a text per kind of method:
 
 The texts never say more than the reason does (a wrong code and an unknown
 account read alike where the method already hides the difference), never
-repeat the input, and give the waiting time from ``retry_after``.
+repeat the input, and give the waiting time from ``retry_after``. The texts
+themselves live in the gettext catalogs (:mod:`macnss_auth.catalogs`): the
+tables below hold the English source and where each sentence is used.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from macnss_auth.catalogs import N_, available_languages, pgettext
 from macnss_auth.errors import (
     AuthenticationFailed,
     MacnssAuthError,
@@ -36,8 +39,8 @@ __all__ = [
     "method_kind",
 ]
 
-#: Languages every failure text exists in.
-MESSAGE_LANGUAGES = ("ar", "fr", "en")
+#: Languages every failure text exists in: those with a shipped catalog.
+MESSAGE_LANGUAGES = available_languages()
 
 #: The kind of each standard method; other methods are ``"other"``.
 METHOD_KINDS: Mapping[str, str] = {
@@ -51,85 +54,55 @@ METHOD_KINDS: Mapping[str, str] = {
     "webauthn": "passkey",
 }
 
-_Texts = Mapping[str, Mapping[str, str]]  # kind ("*" for all) -> language -> text
+# kind ("*" for all) -> the English text, marked for the catalogs (macnss_auth.catalogs).
+_Texts = Mapping[str, tuple[str, str]]
 
 _WAIT: _Texts = {
-    "*": {
-        "en": "Too many attempts. Try again in {minutes} min.",
-        "fr": "Trop d'essais. Réessayez dans {minutes} min.",
-        "ar": "محاولات كثيرة. أعد المحاولة بعد {minutes} دقيقة.",
-    }
+    "*": N_("failure:wait:*", "Too many attempts. Try again in {minutes} min."),
 }
 _OVER: _Texts = {
-    "card": {
-        "en": "This sign-in attempt is over. Start again and hold your card to the reader.",
-        "fr": "Cette tentative de connexion est terminée. Recommencez et présentez votre carte.",
-        "ar": "انتهت محاولة الدخول هذه. ابدأ من جديد وقرّب بطاقتك من القارئ.",
-    },
-    "code": {
-        "en": "This code has expired or was already used. Ask for a new code.",
-        "fr": "Ce code a expiré ou a déjà servi. Demandez un nouveau code.",
-        "ar": "انتهت صلاحية هذا الرمز أو سبق استعماله. اطلب رمزا جديدا.",
-    },
-    "*": {
-        "en": "This sign-in attempt is over. Please start again.",
-        "fr": "Cette tentative de connexion est terminée. Recommencez.",
-        "ar": "انتهت محاولة الدخول هذه. ابدأ من جديد.",
-    },
+    "card": N_(
+        "failure:over:card",
+        "This sign-in attempt is over. Start again and hold your card to the reader.",
+    ),
+    "code": N_(
+        "failure:over:code", "This code has expired or was already used. Ask for a new code."
+    ),
+    "*": N_("failure:over:*", "This sign-in attempt is over. Please start again."),
 }
 _TEXTS: Mapping[Reason, _Texts] = {
     Reason.INVALID_CODE: {
-        "code": {
-            "en": "The code is not valid. Check it and type it again.",
-            "fr": "Le code n'est pas valide. Vérifiez-le et saisissez-le à nouveau.",
-            "ar": "الرمز غير صالح. تحقق منه واكتبه من جديد.",
-        },
-        "passkey": {
-            "en": "The passkey was not accepted. Try again or use another way.",
-            "fr": "La clé d'accès n'a pas été acceptée. Réessayez ou choisissez un autre moyen.",
-            "ar": "لم يُقبل مفتاح المرور. أعد المحاولة أو اختر وسيلة أخرى.",
-        },
-        "card": {
-            "en": "The card reading was not accepted. Read the card again.",
-            "fr": "La lecture de la carte n'a pas été acceptée. Lisez la carte à nouveau.",
-            "ar": "لم تُقبل قراءة البطاقة. اقرأ البطاقة من جديد.",
-        },
+        "code": N_(
+            "failure:invalid_code:code", "The code is not valid. Check it and type it again."
+        ),
+        "passkey": N_(
+            "failure:invalid_code:passkey",
+            "The passkey was not accepted. Try again or use another way.",
+        ),
+        "card": N_(
+            "failure:invalid_code:card", "The card reading was not accepted. Read the card again."
+        ),
     },
     Reason.REPLAYED: {
-        "code": {
-            "en": "This code was already used. Wait for the next one.",
-            "fr": "Ce code a déjà servi. Attendez le suivant.",
-            "ar": "سبق استعمال هذا الرمز. انتظر الرمز التالي.",
-        },
-        "card": {
-            "en": "This card reading was already used. Read the card again.",
-            "fr": "Cette lecture de la carte a déjà servi. Lisez la carte à nouveau.",
-            "ar": "سبق استعمال قراءة البطاقة هذه. اقرأ البطاقة من جديد.",
-        },
-        "passkey": {
-            "en": "This passkey answer was already used. Try again.",
-            "fr": "Cette réponse de la clé d'accès a déjà servi. Réessayez.",
-            "ar": "سبق استعمال جواب مفتاح المرور هذا. أعد المحاولة.",
-        },
+        "code": N_("failure:replayed:code", "This code was already used. Wait for the next one."),
+        "card": N_(
+            "failure:replayed:card", "This card reading was already used. Read the card again."
+        ),
+        "passkey": N_(
+            "failure:replayed:passkey", "This passkey answer was already used. Try again."
+        ),
     },
     Reason.MALFORMED_CODE: {
-        "*": {
-            "en": "A code has only digits. Check it and type it again.",
-            "fr": "Un code ne contient que des chiffres. Vérifiez-le et saisissez-le à nouveau.",
-            "ar": "الرمز يتكون من أرقام فقط. تحقق منه واكتبه من جديد.",
-        }
+        "*": N_("failure:malformed_code:*", "A code has only digits. Check it and type it again."),
     },
     Reason.MALFORMED_RESPONSE: {
-        "card": {
-            "en": "The card reading could not be understood. Read the card again.",
-            "fr": "La lecture de la carte est illisible. Lisez la carte à nouveau.",
-            "ar": "تعذّر فهم قراءة البطاقة. اقرأ البطاقة من جديد.",
-        },
-        "*": {
-            "en": "The answer could not be understood. Please try again.",
-            "fr": "La réponse est illisible. Réessayez.",
-            "ar": "تعذّر فهم الجواب. أعد المحاولة.",
-        },
+        "card": N_(
+            "failure:malformed_response:card",
+            "The card reading could not be understood. Read the card again.",
+        ),
+        "*": N_(
+            "failure:malformed_response:*", "The answer could not be understood. Please try again."
+        ),
     },
     Reason.THROTTLED: _WAIT,
     Reason.LOCKED_OUT: _WAIT,
@@ -139,67 +112,46 @@ _TEXTS: Mapping[Reason, _Texts] = {
     Reason.CHALLENGE_USED: _OVER,
     Reason.ATTEMPTS_EXHAUSTED: _OVER,
     Reason.NOT_ENROLLED: {
-        "*": {
-            "en": "This way of signing in is not set up for you. Choose another way.",
-            "fr": "Ce moyen de connexion n'est pas activé pour vous. Choisissez-en un autre.",
-            "ar": "وسيلة الدخول هذه غير مفعّلة لك. اختر وسيلة أخرى.",
-        }
+        "*": N_(
+            "failure:not_enrolled:*",
+            "This way of signing in is not set up for you. Choose another way.",
+        ),
     },
     Reason.ACCESS_DENIED: {
-        "card": {
-            "en": "The card refused the number. Check the number printed on the card.",
-            "fr": "La carte a refusé le numéro. Vérifiez le numéro imprimé sur la carte.",
-            "ar": "رفضت البطاقة الرقم. تحقق من الرقم المطبوع على البطاقة.",
-        },
-        "*": {
-            "en": "Access denied.",
-            "fr": "Accès refusé.",
-            "ar": "تم رفض الدخول.",
-        },
+        "card": N_(
+            "failure:access_denied:card",
+            "The card refused the number. Check the number printed on the card.",
+        ),
+        "*": N_("failure:access_denied:*", "Access denied."),
     },
     Reason.DOCUMENT_NOT_GENUINE: {
-        "*": {
-            "en": "The card could not be verified. Read it again or use another way.",
-            "fr": "La carte n'a pas pu être vérifiée. Lisez-la à nouveau ou choisissez un autre "
-            "moyen.",
-            "ar": "تعذّر التحقق من البطاقة. اقرأها من جديد أو اختر وسيلة أخرى.",
-        }
+        "*": N_(
+            "failure:document_not_genuine:*",
+            "The card could not be verified. Read it again or use another way.",
+        ),
     },
     Reason.DOCUMENT_MISMATCH: {
-        "*": {
-            "en": "This card does not belong to the person signing in.",
-            "fr": "Cette carte n'appartient pas à la personne qui se connecte.",
-            "ar": "هذه البطاقة لا تخص الشخص الذي يحاول الدخول.",
-        }
+        "*": N_(
+            "failure:document_mismatch:*", "This card does not belong to the person signing in."
+        ),
     },
     Reason.DELIVERY_FAILED: {
-        "*": {
-            "en": "The code could not be sent. Try again later or use another way.",
-            "fr": "Le code n'a pas pu être envoyé. Réessayez plus tard ou choisissez un autre "
-            "moyen.",
-            "ar": "تعذّر إرسال الرمز. أعد المحاولة لاحقا أو اختر وسيلة أخرى.",
-        }
+        "*": N_(
+            "failure:delivery_failed:*",
+            "The code could not be sent. Try again later or use another way.",
+        ),
     },
     Reason.METHOD_NOT_OFFERED: {
-        "*": {
-            "en": "This way of signing in is not available. Choose another way.",
-            "fr": "Ce moyen de connexion n'est pas disponible. Choisissez-en un autre.",
-            "ar": "وسيلة الدخول هذه غير متاحة. اختر وسيلة أخرى.",
-        }
+        "*": N_(
+            "failure:method_not_offered:*",
+            "This way of signing in is not available. Choose another way.",
+        ),
     },
     Reason.UNSUPPORTED_LANGUAGE: {
-        "*": {
-            "en": "This language is not available.",
-            "fr": "Cette langue n'est pas disponible.",
-            "ar": "هذه اللغة غير متاحة.",
-        }
+        "*": N_("failure:unsupported_language:*", "This language is not available."),
     },
 }
-_GENERIC: Mapping[str, str] = {
-    "en": "That did not work. Please try again or use another way.",
-    "fr": "Cela n'a pas fonctionné. Réessayez ou choisissez un autre moyen.",
-    "ar": "لم تنجح العملية. أعد المحاولة أو اختر وسيلة أخرى.",
-}
+_GENERIC = N_("failure:generic", "That did not work. Please try again or use another way.")
 
 
 def method_kind(method: str | None) -> str:
@@ -241,8 +193,8 @@ def failure_text(failure: BaseException, *, language: str = "fr", method: str | 
         reason = failure.reason
     texts = _TEXTS.get(reason) if reason is not None else None
     if texts is None or not isinstance(failure, MacnssAuthError):
-        return _GENERIC[language]
-    by_language = texts.get(method_kind(method)) or texts.get("*") or _GENERIC
+        return pgettext(language, _GENERIC)
+    marked = texts.get(method_kind(method)) or texts.get("*") or _GENERIC
     retry_after = failure.retry_after if isinstance(failure, AuthenticationFailed) else None
     minutes = max(1, math.ceil((retry_after or 0.0) / 60))
-    return by_language[language].format(minutes=minutes)
+    return pgettext(language, marked).format(minutes=minutes)

@@ -25,7 +25,7 @@ from macnss_auth.clock import SystemClock
 from macnss_auth.errors import MacnssAuthError
 from macnss_auth.nfc.card.dump import read_dump as read_dump_files
 from macnss_auth.nfc.pki import TrustStore
-from macnss_auth.nfc.verify import ChipAuthenticity, VerificationPolicy, verify_document
+from macnss_auth.nfc.verify import ChipAuthenticity, VerificationPolicy, inspect_document
 
 __all__ = ["command", "read_dump"]
 
@@ -89,7 +89,14 @@ _REQUIRE = {
     "masterlists",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A CSCA master list to trust (its signature is verified). Repeatable.",
+    help="A CSCA master list to trust (its signature is verified; its signer must chain "
+    "to a --csca certificate unless --trust-as-is). Repeatable.",
+)
+@click.option(
+    "--trust-as-is",
+    is_flag=True,
+    help="Accept --masterlist files whose signer a CSCA inside the list itself certifies "
+    "(only for files obtained through a channel you trust).",
 )
 @click.option(
     "--csca",
@@ -123,6 +130,7 @@ _REQUIRE = {
 def verify_command(  # noqa: PLR0917 (click passes every option as a parameter)
     directory: Path,
     masterlists: tuple[Path, ...],
+    trust_as_is: bool,
     csca_dirs: tuple[Path, ...],
     crls: tuple[Path, ...],
     aa_challenge: str | None,
@@ -156,20 +164,23 @@ def verify_command(  # noqa: PLR0917 (click passes every option as a parameter)
             holder = None  # the dg1_hash check and the verdict say what is wrong
     store = TrustStore()
     try:
-        for path in masterlists:
-            store.load_master_list(path.read_bytes(), name=path.name)
+        # CSCAs first: a master list's signer must chain to one of them.
         for path in csca_dirs:
             store.load_directory(path)
+        for path in masterlists:
+            store.load_master_list(path.read_bytes(), name=path.name, trust_as_is=trust_as_is)
+            how = "trusted as is (--trust-as-is)" if trust_as_is else "signer chains to a --csca"
+            click.echo(f"master list {path.name}: {how}", err=True)
         for path in crls:
             store.add_crl(path.read_bytes())
     except MacnssAuthError as exc:
         click.echo(f"error: trust material refused: {exc}", err=True)
         raise SystemExit(1) from None
     policy = VerificationPolicy(chip_authenticity=_REQUIRE[require], require_crl=require_crl)
-    result = verify_document(
-        groups,
-        sod,
-        store,
+    result = inspect_document(
+        data_groups=groups,
+        sod=sod,
+        trust_store=store,
         clock=SystemClock(),
         policy=policy,
         aa_challenge=challenge,

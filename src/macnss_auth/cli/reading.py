@@ -13,12 +13,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from macnss_auth.clock import SystemClock, SystemRandom
 from macnss_auth.errors import AccessDenied, ConfigurationError, MacnssAuthError
 from macnss_auth.nfc.card.dump import DumpFiles, write_dump
 from macnss_auth.nfc.kiosk import Kiosk, KioskOutcome
+from macnss_auth.nfc.kiosk_config import (
+    KioskConfig,
+    authenticator_for,
+    build_kiosk,
+    load_kiosk_config,
+)
 from macnss_auth.nfc.lds import image_dimensions, parse_dg1, parse_dg2
 from macnss_auth.nfc.mrz import CAN, PIN, MrzKey
 from macnss_auth.nfc.pki import TrustStore
@@ -47,8 +54,12 @@ def open_transport(device: str, *, timeout: float) -> Transport:
     return nfc
 
 
-def load_trust(path: str | None) -> TrustStore:
+def load_trust(path: str | None, *, trust_as_is: bool = False) -> TrustStore:
     """Trust anchors from a master list, a certificate or a directory of both (and CRLs).
+
+    Certificates are trusted first; a master list's signer must then chain to
+    one of them, unless ``trust_as_is`` accepts a list certified by a CSCA
+    inside itself. Which way each list was trusted is said on stderr.
 
     Raises:
         ConfigurationError: the path does not exist.
@@ -61,13 +72,16 @@ def load_trust(path: str | None) -> TrustStore:
     if not target.exists():
         raise ConfigurationError(f"no such trust path: {path}")
     files = sorted(target.iterdir()) if target.is_dir() else [target]
-    for file in files:
-        if file.suffix.lower() == ".ml":
-            store.load_master_list(file.read_bytes(), name=file.name)
+    # Certificates first: a master list's signer must chain to one of them.
     if target.is_dir():
         store.load_directory(target)
     elif target.suffix.lower() != ".ml":
         store.add_csca(target.read_bytes(), detail=f"file {target.name}")
+    for file in files:
+        if file.suffix.lower() == ".ml":
+            store.load_master_list(file.read_bytes(), name=file.name, trust_as_is=trust_as_is)
+            how = "trusted as is (--trust-as-is)" if trust_as_is else "signer chains to a CSCA"
+            click.echo(f"master list {file.name}: {how}", err=True)
     # CRLs last: each must be signed by a CSCA trusted above.
     for file in files:
         if file.suffix.lower() == ".crl":
@@ -153,6 +167,11 @@ trust_option = click.option(
 @click.option("--mrz", default=None, help="DOCUMENT_NUMBER:YYMMDD_BIRTH:YYMMDD_EXPIRY")
 @click.option("--pin", "use_pin", is_flag=True, help="Open the card with its PIN (asked, hidden).")
 @trust_option
+@click.option(
+    "--trust-as-is",
+    is_flag=True,
+    help="Accept a master list whose signer a CSCA inside the list certifies.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: DG1 fields, genuine, checks.")
 @click.option("--face", type=click.Path(dir_okay=False), default=None, help="Save the face image.")
 @click.option(
@@ -171,6 +190,7 @@ def read_command(
     mrz: str | None,
     use_pin: bool,
     trust_path: str | None,
+    trust_as_is: bool,
     as_json: bool,
     face: str | None,
     save_dir: Path | None,
@@ -179,7 +199,7 @@ def read_command(
     """Read a card, verify it, and print a summary (exit status 0 only if genuine)."""
     password = _password(can, mrz, pin=use_pin)
     try:
-        trust = load_trust(trust_path)
+        trust = load_trust(trust_path, trust_as_is=trust_as_is)
         transport = open_transport(device, timeout=timeout)
         reader = DocumentReader(transport, random=SystemRandom(), progress=_progress)
         document = reader.read(password, active_auth_challenge=SystemRandom().token_bytes(8))
@@ -256,36 +276,106 @@ def _face(dg2: bytes, path: str | None) -> dict[str, Any]:
 
 
 @click.command("kiosk")
-@device_option
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A kiosk configuration file (TOML, see docs/kiosk.md): log enrolled people in.",
+)
+@click.option(
+    "--device", default=None, help="usb, usb:VID:PID, tty:..., udp:HOST:PORT, pcsc[:N|:NAME]"
+)
 @trust_option
 @click.option("--once", is_flag=True, help="Serve one person, then exit.")
 @click.option(
     "--pin", "use_pin", is_flag=True, help="Ask for the card's PIN (hidden) instead of the CAN."
 )
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a card.")
+@click.option("--timeout", default=None, type=float, help="Seconds to wait for a card [60].")
+@click.option(
+    "--enroll",
+    "enroll_subject",
+    default=None,
+    help="With --config: bind this subject to a card (--document-number or --personal-number).",
+)
+@click.option("--document-number", default=None, help="With --enroll: the card's number.")
+@click.option("--personal-number", default=None, help="With --enroll: the national number.")
 def kiosk_command(
-    *, device: str, trust_path: str | None, once: bool, use_pin: bool, timeout: float
+    *,
+    config_path: Path | None,
+    device: str | None,
+    trust_path: str | None,
+    once: bool,
+    use_pin: bool,
+    timeout: float | None,
+    enroll_subject: str | None,
+    document_number: str | None,
+    personal_number: str | None,
 ) -> None:
-    """A kiosk loop: prompt, read, verify, show the result, offer fallbacks."""
+    """A kiosk loop: language, identifier, card, verify, sign in; fallbacks when it fails.
+
+    Without --config it verifies cards (nobody is logged in); with --config it
+    binds each card to the enrolled person and writes the audit record.
+    """
     try:
-        trust = load_trust(trust_path)
+        config = load_kiosk_config(config_path) if config_path is not None else None
+        trust = load_trust(
+            trust_path
+            if trust_path is not None or config is None or config.trust is None
+            else str(config.trust)
+        )
     except MacnssAuthError as exc:
         raise click.ClickException(str(exc)) from exc
-    kiosk = Kiosk(
-        connect=lambda: open_transport(device, timeout=timeout),
-        trust_store=trust,
-        random=SystemRandom(),
-        clock=SystemClock(),
-        ask=lambda prompt: click.prompt(prompt, hide_input=False, err=False),
-        ask_secret=lambda prompt: click.prompt(prompt, hide_input=True, err=False),
-        use_pin=use_pin,
-        say=click.echo,
-        progress=_progress,
-    )
+    if enroll_subject is not None:
+        _enroll(config, trust, enroll_subject, document_number, personal_number)
+        return
+    device = device or (config.device if config is not None else None)
+    if device is None:
+        raise click.UsageError("give --device or --config")
+    wait = timeout if timeout is not None else (config.card_timeout if config else 60.0)
+    common: dict[str, Any] = {
+        "connect": lambda: open_transport(device, timeout=wait),
+        "trust_store": trust,
+        "ask": lambda prompt: click.prompt(prompt, hide_input=False, err=False),
+        "ask_secret": lambda prompt: click.prompt(prompt, hide_input=True, err=False),
+        "say": click.echo,
+        "progress": _progress,
+    }
+    try:
+        if config is not None:
+            if use_pin:
+                config = attrs.evolve(config, password="pin")  # noqa: S106 (a kind, not a password)
+            kiosk = build_kiosk(config, **common)
+        else:
+            kiosk = Kiosk(random=SystemRandom(), clock=SystemClock(), use_pin=use_pin, **common)
+    except MacnssAuthError as exc:
+        raise click.ClickException(str(exc)) from exc
     while True:
         try:
             result = kiosk.serve_one()
         except click.Abort:
             break
         if result.outcome is KioskOutcome.CANCELLED or once:
-            sys.exit(0 if result.outcome is KioskOutcome.VERIFIED else 1)
+            ok = result.outcome in (KioskOutcome.VERIFIED, KioskOutcome.SIGNED_IN)
+            sys.exit(0 if ok else 1)
+
+
+def _enroll(
+    config: KioskConfig | None,
+    trust: TrustStore,
+    subject: str,
+    document_number: str | None,
+    personal_number: str | None,
+) -> None:
+    if config is None:
+        raise click.UsageError("--enroll needs --config (the store and keys to enroll into)")
+    try:
+        authenticator = authenticator_for(config, trust_store=trust)
+        if authenticator is None:
+            raise click.UsageError('--enroll needs people.lookup other than "none"')
+        authenticator.enroll(
+            subject, document_number=document_number, personal_number=personal_number
+        )
+    except MacnssAuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"enrolled {subject}")

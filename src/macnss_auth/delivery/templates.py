@@ -1,4 +1,7 @@
-"""Code messages in Arabic, French and English, for SMS and e-mail.
+"""Code messages in every shipped language (Arabic, French, English), for SMS and e-mail.
+
+The words live in the gettext catalogs (:mod:`macnss_auth.catalogs`); this
+module holds their English source and fills in the values.
 
 Each message gives the code, its lifetime, the service name and a warning
 never to share the code (most account take-overs by SMS code are a phone call
@@ -10,7 +13,9 @@ the Unicode bidirectional algorithm (UAX #9) together with its neighbours:
 reordered or glued to the wrong word. The code is therefore wrapped in a
 LEFT-TO-RIGHT ISOLATE (U+2066) ... POP DIRECTIONAL ISOLATE (U+2069) pair, and
 the service name, whose direction is unknown, in FIRST STRONG ISOLATE
-(U+2068) ... U+2069. Isolates cost two UTF-16 units each; Arabic text is
+(U+2068) ... U+2069. The code does this for every language whose catalog
+says it is written right to left, so translators never type invisible
+characters. Isolates cost two UTF-16 units each; Arabic text is
 UCS-2 anyway (see :mod:`macnss_auth.delivery.segments`).
 
 French and English SMS texts stay inside the GSM-7 alphabet (no ``ç``, ``ê``
@@ -23,6 +28,7 @@ import math
 
 import attrs
 
+from macnss_auth.catalogs import N_, NP_, available_languages, direction, ngettext, pgettext
 from macnss_auth.delivery.base import ChannelKind
 from macnss_auth.errors import ConfigurationError
 
@@ -41,7 +47,8 @@ LRI = "\u2066"
 FSI = "\u2068"
 PDI = "\u2069"
 
-LANGUAGES = ("ar", "fr", "en")
+#: The languages with a shipped catalog.
+LANGUAGES = available_languages()
 
 
 def isolate_ltr(text: str) -> str:
@@ -65,21 +72,37 @@ def _minutes(lifetime: float) -> int:
     return max(1, math.ceil(lifetime / 60))
 
 
-def _arabic_minutes(n: int) -> str:
-    # Arabic counts nouns by number: singular, dual, plural for 3-10,
-    # singular accusative from 11 up.
-    if n == 1:
-        return "دقيقة واحدة"
-    if n == 2:
-        return "دقيقتين"
-    if n <= 10:
-        return f"{isolate_ltr(str(n))} دقائق"
-    return f"{isolate_ltr(str(n))} دقيقة"
+# The English source of every message, marked for the catalogs (macnss_auth.catalogs).
+# TRANSLATORS: {n} is a number of minutes; in an SMS, keep it short.
+_SMS_DURATION = NP_("sms duration", "{n} min", "{n} min")
+_EMAIL_DURATION = NP_("email duration", "{n} minutes", "{n} minutes")
+# TRANSLATORS: keep SMS texts in the GSM-7 alphabet where the language allows it (one segment).
+_SMS = N_(
+    "sms",
+    "{code} is your {service} code. It expires in {duration}. "
+    "Never share it with anyone, not even {service} staff.",
+)
+_SUBJECT = N_("email subject", "Your {service} code")
+_EMAIL = N_(
+    "email",
+    "Your {service} verification code is:\n\n"
+    "    {code}\n\n"
+    "It expires in {duration} and works only once.\n\n"
+    "Never share this code with anyone, not even {service} staff: "
+    "we will never ask you for it.\n"
+    "If you did not ask for a code, ignore this message.\n",
+)
+_FAILURE = N_("code failure", "The code is not valid or has expired. Ask for a new code.")
 
 
 def _check_language(language: str) -> None:
     if language not in LANGUAGES:
         raise ConfigurationError(f"no message templates for language {language!r}")
+
+
+def _duration(language: str, marked: tuple[str, str, str], n: int) -> str:
+    number = isolate_ltr(str(n)) if direction(language) == "rtl" else str(n)
+    return ngettext(language, marked, n).format(n=number)
 
 
 def render_code_message(
@@ -98,7 +121,7 @@ def render_code_message(
         code: the one-time code.
         lifetime: seconds the code stays valid (shown rounded up to minutes).
         service: the service name people know.
-        language: ``"ar"``, ``"fr"`` or ``"en"``.
+        language: a shipped catalog's code (``"ar"``, ``"fr"``, ``"en"``...).
         origin: a web domain to add a WebOTP line (``@domain #code``) to SMS,
             so browsers autofill the code only on that site.
 
@@ -107,76 +130,22 @@ def render_code_message(
     """
     _check_language(language)
     n = _minutes(lifetime)
+    rtl = direction(language) == "rtl"
+    values = {
+        "code": isolate_ltr(code) if rtl else code,
+        "service": _isolate_auto(service) if rtl else service,
+    }
     if kind is ChannelKind.SMS:
-        text = _sms(language, code, n, service)
+        duration = _duration(language, _SMS_DURATION, n)
+        text = pgettext(language, _SMS).format(duration=duration, **values)
         if origin:
             text += f"\n\n@{origin} #{code}"
         return RenderedMessage(subject="", text=text)
+    duration = _duration(language, _EMAIL_DURATION, n)
     return RenderedMessage(
-        subject=_subject(language, service), text=_email(language, code, n, service)
+        subject=pgettext(language, _SUBJECT).format(**values),
+        text=pgettext(language, _EMAIL).format(duration=duration, **values),
     )
-
-
-def _sms(language: str, code: str, n: int, service: str) -> str:
-    if language == "en":
-        return (
-            f"{code} is your {service} code. It expires in {n} min. "
-            f"Never share it with anyone, not even {service} staff."
-        )
-    if language == "fr":
-        return (
-            f"{code} est votre code {service}. Il expire dans {n} min. "
-            f"Ne le donnez jamais à personne, y compris à un agent {service}."
-        )
-    svc = _isolate_auto(service)
-    return (
-        f"{isolate_ltr(code)} هو رمز {svc} الخاص بك، صالح لمدة {_arabic_minutes(n)}. "
-        f"لا تشاركه مع أي أحد ولو كان موظفا في {svc}."
-    )
-
-
-def _subject(language: str, service: str) -> str:
-    if language == "en":
-        return f"Your {service} code"
-    if language == "fr":
-        return f"Votre code {service}"
-    return f"رمز التحقق الخاص بـ {_isolate_auto(service)}"
-
-
-def _email(language: str, code: str, n: int, service: str) -> str:
-    if language == "en":
-        return (
-            f"Your {service} verification code is:\n\n"
-            f"    {code}\n\n"
-            f"It expires in {n} minutes and works only once.\n\n"
-            f"Never share this code with anyone, not even {service} staff: "
-            f"we will never ask you for it.\n"
-            f"If you did not ask for a code, ignore this message.\n"
-        )
-    if language == "fr":
-        return (
-            f"Votre code de vérification {service} est :\n\n"
-            f"    {code}\n\n"
-            f"Il expire dans {n} minutes et ne sert qu'une fois.\n\n"
-            f"Ne communiquez jamais ce code à personne, même pas à un agent {service} : "
-            f"nous ne vous le demanderons jamais.\n"
-            f"Si vous n'avez pas demandé de code, ignorez ce message.\n"
-        )
-    svc = _isolate_auto(service)
-    return (
-        f"رمز التحقق الخاص بك في {svc} هو:\n\n"
-        f"    {isolate_ltr(code)}\n\n"
-        f"تنتهي صلاحيته بعد {_arabic_minutes(n)} ولا يُستعمل إلا مرة واحدة.\n\n"
-        f"لا تشارك هذا الرمز مع أي أحد، ولو كان موظفا في {svc}: لن نطلبه منك أبدا.\n"
-        f"إذا لم تطلب رمزا، فتجاهل هذه الرسالة.\n"
-    )
-
-
-_FAILURE = {
-    "en": "The code is not valid or has expired. Ask for a new code.",
-    "fr": "Le code est invalide ou a expiré. Demandez un nouveau code.",
-    "ar": "الرمز غير صالح أو انتهت صلاحيته. اطلب رمزا جديدا.",
-}
 
 
 def failure_message(language: str = "fr") -> str:
@@ -186,4 +155,4 @@ def failure_message(language: str = "fr") -> str:
         ConfigurationError: unknown language.
     """
     _check_language(language)
-    return _FAILURE[language]
+    return pgettext(language, _FAILURE)

@@ -20,6 +20,8 @@ status bytes SW1 SW2.
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
 from macnss_auth.errors import MalformedInput, RemoteProtocolError
@@ -29,6 +31,7 @@ __all__ = [
     "CLA_SECURE_MESSAGING",
     "CommandAPDU",
     "ResponseAPDU",
+    "StatusCode",
     "StatusWord",
     "status_meaning",
 ]
@@ -249,6 +252,37 @@ def status_meaning(sw: int) -> str:
     return "unknown status"
 
 
+class StatusCode(enum.IntEnum):
+    """Named status words (SW1 SW2, ISO/IEC 7816-4 §5.6), for the card and the terminal alike.
+
+    :class:`StatusWord` is any received status with its meaning; these are the
+    values that have a name, so neither side writes them as literals.
+    """
+
+    OK = 0x9000
+    END_OF_FILE = 0x6282  # fewer bytes than Le before the end of the file
+    AUTHENTICATION_FAILED = 0x6300  # BAC EXTERNAL AUTHENTICATE, PACE token, CA
+    WRONG_LENGTH = 0x6700
+    SECURITY_STATUS_NOT_SATISFIED = 0x6982
+    AUTHENTICATION_METHOD_BLOCKED = 0x6983
+    CONDITIONS_NOT_SATISFIED = 0x6985  # command out of sequence
+    SM_DATA_OBJECTS_MISSING = 0x6987
+    SM_DATA_OBJECTS_INCORRECT = 0x6988  # bad MAC or malformed protected command
+    INCORRECT_DATA = 0x6A80
+    FUNCTION_NOT_SUPPORTED = 0x6A81
+    FILE_NOT_FOUND = 0x6A82
+    INCORRECT_P1_P2 = 0x6A86
+    REFERENCED_DATA_NOT_FOUND = 0x6A88
+    WRONG_PARAMETERS = 0x6B00  # offset beyond the end of the file
+    INS_NOT_SUPPORTED = 0x6D00
+    CLA_NOT_SUPPORTED = 0x6E00
+    NO_PRECISE_DIAGNOSIS = 0x6F00
+
+    def encode(self) -> bytes:
+        """The two status bytes."""
+        return int(self).to_bytes(2, "big")
+
+
 @attrs.frozen
 class StatusWord:
     """SW1 SW2 as one 16-bit value, with its meaning."""
@@ -293,6 +327,14 @@ class StatusWord:
     def meaning(self) -> str:
         """A short English description."""
         return status_meaning(self.value)
+
+    @property
+    def code(self) -> StatusCode | None:
+        """The named status, when this value has a name."""
+        try:
+            return StatusCode(self.value)
+        except ValueError:
+            return None
 
     def __str__(self) -> str:
         return f"{self.value:04X} ({self.meaning})"

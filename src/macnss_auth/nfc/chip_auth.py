@@ -65,6 +65,7 @@ __all__ = [
     "ChipPublicKey",
     "DhPrivateKey",
     "DhPublicKey",
+    "card_session_key_candidates",
     "card_session_keys",
     "chip_public_key",
     "encode_public_key",
@@ -170,8 +171,14 @@ class DhPublicKey:
             raise MalformedInput("DH public value not in the subgroup", field="public_key")
 
     def encode(self) -> bytes:
-        """``y`` big-endian, as long as ``p`` (ICAO 9303-11 §9.4, fixed length)."""
-        return self.y.to_bytes(_byte_length(self.p), "big")
+        """``y`` as an unsigned integer on the minimum number of octets (TR-03110-3 D.2.1.1).
+
+        The same decision as PACE (``docs/pace.md``, "DH encodings, field by
+        field"); :meth:`with_value` accepts either length from a peer. The
+        terminal's own ephemeral keys never start with a zero octet (see
+        :func:`_ephemeral_key`), so for them both conventions give these bytes.
+        """
+        return self.y.to_bytes(max(1, _byte_length(self.y)), "big")
 
     def with_value(self, encoded: bytes) -> DhPublicKey:
         """Another public key on the same parameters, from its encoding.
@@ -229,13 +236,13 @@ class CaCommands(enum.Enum):
 
 
 def encode_public_key(key: _AnyPublicKey) -> bytes:
-    """The on-card encoding of a public key: uncompressed point, or ``y`` as long as ``p``."""
+    """The on-card encoding of a public key: uncompressed point, or ``y`` on the fewest octets."""
     key = _public(key)
     return key.encode()
 
 
 def shared_secret(private_key: _AnyPrivateKey, peer: _AnyPublicKey) -> bytes:
-    """``KA(private, peer)``: ECDH x-coordinate, or DH value as long as ``p``.
+    """``KA(private, peer)``: ECDH x-coordinate, or DH value as long as ``p`` (PKCS #3).
 
     Raises:
         MalformedInput: the keys are of different kinds or parameters, or the
@@ -271,6 +278,33 @@ def card_session_keys(
         peer = EcPublicKey.from_encoded(key.curve, ephemeral_public_key)
     secret = shared_secret(key, peer)
     return SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
+
+
+def card_session_key_candidates(
+    algorithm: CaAlgorithm, static_private_key: _AnyPrivateKey, ephemeral_public_key: bytes
+) -> tuple[SessionKeys, ...]:
+    """The session keys a terminal may have derived, the standard one (K on the length of p) first.
+
+    A DH ``K`` that starts with a zero octet is also tried without its leading
+    zeros, the form OpenSSL's ``DH_compute_key`` gives (OpenPACE's CA uses it),
+    as the PACE card does (:func:`macnss_auth.nfc.pace.session_key_candidates`).
+    CA has no token: the card keeps the set whose MAC verifies on the first
+    protected command.
+
+    Raises:
+        MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
+    """
+    key = _private(static_private_key)
+    if isinstance(key, DhPrivateKey):
+        peer: ChipPublicKey = key.public.with_value(ephemeral_public_key)
+    else:
+        peer = EcPublicKey.from_encoded(key.curve, ephemeral_public_key)
+    secret = shared_secret(key, peer)
+    keys = SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
+    if not isinstance(key, DhPrivateKey) or secret[:1] != b"\x00":
+        return (keys,)
+    stripped = secret.lstrip(b"\x00") or b"\x00"
+    return keys, SessionKeys.derive(stripped, algorithm.cipher, algorithm.key_bits)
 
 
 def chip_public_key(info: ChipAuthenticationPublicKeyInfo) -> ChipPublicKey:
@@ -317,6 +351,13 @@ def _ephemeral_key(chip_key: ChipPublicKey, random: RandomSource) -> ChipPrivate
             if not 1 < x < bound:
                 continue
             y = pow(chip_key.g, x, chip_key.p)
+            # A public value or K with a leading zero octet is where implementations
+            # disagree (minimal octets or the length of p; OpenSSL's DH_compute_key
+            # strips K). The chip's key is known before ours is sent, so draw again
+            # (about 1 draw in 128): then every convention gives the same octets.
+            length = _byte_length(chip_key.p)
+            if _byte_length(y) < length or _byte_length(pow(chip_key.y, x, chip_key.p)) < length:
+                continue
             return DhPrivateKey(DhPublicKey(chip_key.p, chip_key.g, y, chip_key.q), x)
         # A draw of the field's bit length, kept when below n (recorded sessions replay).
         bits = chip_key.curve.p.bit_length()

@@ -51,6 +51,7 @@ __all__ = [
     "ecdsa_sign",
     "ecdsa_verify",
     "native_curve",
+    "native_multiply",
     "standard_curve",
 ]
 
@@ -193,6 +194,11 @@ class EcPrivateKey:
 
     curve: ec_math.Curve = attrs.field(converter=standard_curve)
     d: int = attrs.field(repr=False)
+    # cryptography's key for d, built on first use: deriving it costs two scalar
+    # multiplications, and CA needs it twice (public key, agreement).
+    _native: ec.EllipticCurvePrivateKey | None = attrs.field(
+        init=False, default=None, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if type(self.d) is not int or not 0 < self.d < self.curve.n:
@@ -229,11 +235,21 @@ class EcPrivateKey:
 
     def to_cryptography(self) -> ec.EllipticCurvePrivateKey | None:
         """The cryptography key, or ``None`` when the installed library lacks the curve."""
+        if self._native is not None:
+            return self._native
         native = native_curve(self.curve)
-        return None if native is None else ec.derive_private_key(self.d, native)
+        if native is None:
+            return None
+        key = ec.derive_private_key(self.d, native)
+        object.__setattr__(self, "_native", key)  # a cache of d's own key, frozen otherwise
+        return key
 
     def public_key(self) -> EcPublicKey:
         """``d * G``."""
+        native = self.to_cryptography()
+        if native is not None:
+            numbers = native.public_key().public_numbers()
+            return EcPublicKey(self.curve, ec_math.Point(numbers.x, numbers.y))
         return _public_of(self.curve, self.d)
 
     def exchange(self, peer: EcPublicKey) -> bytes:
@@ -269,6 +285,58 @@ def _public_of(curve: ec_math.Curve, d: int) -> EcPublicKey:
     if point is None:  # d in [1, n) never gives infinity
         raise ValueError("private scalar out of range")
     return EcPublicKey(curve, point)
+
+
+def native_multiply(
+    curve: ec_math.Curve, key: ec.EllipticCurvePrivateKey, point: ec_math.Point
+) -> ec_math.Point:
+    """``k * P`` for any point ``P`` of a curve cryptography has, by two ECDHs there.
+
+    cryptography multiplies arbitrary points only inside ECDH, which returns
+    the x-coordinate of ``k*P``. A second ECDH with the same key on ``P + G``
+    gives the x-coordinate of ``k*P + k*G``, and ``k*G`` is the key's public
+    point: :func:`~macnss_auth.nfc.ec.recover_y` turns the two x-coordinates
+    into the full point (the sign of ``y`` included) with one blinded
+    inversion. Both scalar multiplications run in OpenSSL's constant-time
+    code; ``docs/pace.md`` ("Where the time goes") argues the Python rest.
+
+    ``point`` must be a validated point of ``curve`` (order ``n``), ``key``
+    a cryptography key on the same curve (:func:`native_curve`).
+
+    Raises:
+        MalformedInput: ``point`` is not a point cryptography accepts.
+    """
+    native = key.curve
+    public = key.public_key().public_numbers()
+    k_g = ec_math.Point(public.x, public.y)
+    generator = curve.generator
+    if point.x == generator.x:
+        # P = +-G: k*P is the key's own public point or its negation.
+        return k_g if point.y == generator.y else ec_math.Point(k_g.x, curve.p - k_g.y)
+    # P + G and (2*yr)^-1 of the recovery with one blinded inversion (Montgomery's trick).
+    p = curve.p
+    dx = (generator.x - point.x) % p
+    two_y = 2 * k_g.y % p
+    both = ec_math.inverse_blinded(dx * two_y, p)
+    slope = (generator.y - point.y) * two_y * both % p
+    sx = (slope * slope - point.x - generator.x) % p
+    shifted = ec_math.Point(sx, (slope * (point.x - sx) - point.y) % p)
+    try:
+        first = key.exchange(
+            ec.ECDH(), ec.EllipticCurvePublicNumbers(point.x, point.y, native).public_key()
+        )
+        second = key.exchange(
+            ec.ECDH(), ec.EllipticCurvePublicNumbers(shifted.x, shifted.y, native).public_key()
+        )
+    except ValueError as exc:
+        raise MalformedInput("point rejected by the key agreement", field="point") from exc
+    return ec_math.recover_y(
+        curve,
+        k_g,
+        int.from_bytes(first, "big"),
+        int.from_bytes(second, "big"),
+        inverse_2yr=dx * both % p,
+    )
 
 
 def clear_key_cache() -> None:

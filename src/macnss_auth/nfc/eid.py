@@ -74,7 +74,7 @@ from macnss_auth.nfc.verify import (
     DocumentVerification,
     VerificationPolicy,
     decode_bundle,
-    verify_document,
+    inspect_document,
 )
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
@@ -384,7 +384,7 @@ class EidAuthenticator:
                 reason=Reason.DOCUMENT_NOT_GENUINE,
                 details=details,
             )
-            raise DocumentRejected(verification)
+            raise DocumentRejected(verification=verification)
         claims = self._claims(verification, evidence.data_groups)
         if not self._bound_to(subject, claims):
             self._record(
@@ -455,10 +455,11 @@ class EidAuthenticator:
         if evidence.failure is not None:
             raise evidence.failure
         # An AA signature is checked over this session's nonce, never over what the client says.
-        return verify_document(
-            evidence.data_groups,
-            evidence.sod,
-            self._trust,
+        # inspect, not verify: a rejected document is audited with its checks below.
+        return inspect_document(
+            data_groups=evidence.data_groups,
+            sod=evidence.sod,
+            trust_store=self._trust,
             clock=self._clock,
             policy=self.policy,
             aa_challenge=nonce if evidence.aa_signature is not None else None,

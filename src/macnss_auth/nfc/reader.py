@@ -70,6 +70,7 @@ from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPubli
 from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
+from macnss_auth.nfc.lds.security import parse_card_access, parse_dg14
 from macnss_auth.nfc.lds.sod import parse_sod
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import PaceResult, run_pace, select_pace_info
@@ -81,8 +82,6 @@ from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationPublicKeyInfo,
     PaceInfo,
     PublicKeyOid,
-    parse_dg14,
-    parse_security_infos,
 )
 from macnss_auth.nfc.sm import SecureChannel
 from macnss_auth.nfc.tlv import parse_all, parse_one
@@ -92,7 +91,7 @@ from macnss_auth.nfc.verify import (
     ChipAuthenticationOutcome,
     DocumentVerification,
     VerificationPolicy,
-    verify_document,
+    inspect_document,
 )
 
 __all__ = [
@@ -245,13 +244,17 @@ class DocumentRead:
     ) -> DocumentVerification:
         """Run passive, active and chip authentication checks on what was read.
 
+        A report, like :func:`~macnss_auth.nfc.verify.inspect_document`: it
+        returns the verification whatever the verdict (call ``require_genuine()``
+        on it, or use :func:`~macnss_auth.nfc.verify.verify_document`, to raise).
+
         ``document_signers`` are DS certificates to look the SOD's signer up in
         when EF.SOD does not carry it (they are still validated against the trust store).
         """
-        return verify_document(
-            self.data_groups,
-            self.files.get("SOD", b""),
-            trust_store,
+        return inspect_document(
+            data_groups=self.data_groups,
+            sod=self.files.get("SOD", b""),
+            trust_store=trust_store,
             clock=clock,
             policy=policy,
             aa_challenge=self.active_auth_challenge,
@@ -642,7 +645,7 @@ class DocumentReader:
         pace_infos: tuple[object, ...] = ()
         if self._card_access is not None:
             try:
-                pace_infos = parse_security_infos(self._card_access)
+                pace_infos = parse_card_access(self._card_access).infos
             except MacnssAuthError:
                 # An unreadable EF.CardAccess means no usable PACE: fall back to BAC.
                 pace_infos = ()
@@ -894,7 +897,7 @@ class DocumentReader:
     def _prepare_chip_authentication(self, dg14: bytes) -> None:
         """List DG14's CA keys with their protocols; after PACE-CAM, check the mapping."""
         try:
-            infos = parse_dg14(dg14)
+            infos = parse_dg14(dg14).infos
         except MacnssAuthError as exc:
             self._step("chip_authentication", _NOT_PERFORMED, f"DG14 cannot be parsed: {exc}", None)
             return

@@ -31,6 +31,7 @@ from asn1crypto import core, keys
 
 from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
 from macnss_auth.nfc import tlv
+from macnss_auth.nfc.asn1 import decoding
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import (
     CURVE_OIDS,
@@ -58,8 +59,6 @@ __all__ = [
     "UnknownSecurityInfo",
     "ec_subject_public_key_info",
     "encode_security_infos",
-    "parse_card_access",
-    "parse_dg14",
     "parse_security_infos",
 ]
 
@@ -355,9 +354,6 @@ SecurityInfo = (
     | UnknownSecurityInfo
 )
 
-# Exceptions asn1crypto raises on bad input (it has no exception hierarchy of its own).
-_ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
-
 
 def _int(value: core.Asn1Value) -> int:
     result = value.parse(core.Integer).native
@@ -512,7 +508,7 @@ def parse_security_infos(data: bytes) -> tuple[SecurityInfo, ...]:
     """
     if not isinstance(data, bytes):
         raise TypeError("data must be bytes")
-    try:
+    with decoding("SecurityInfos"):
         infos = _SecurityInfos.load(data, strict=True)
         result = []
         for item in infos:
@@ -523,37 +519,6 @@ def parse_security_infos(data: bytes) -> tuple[SecurityInfo, ...]:
             _ = item["protocol"].dotted
             result.append(_interpret(item))
         return tuple(result)
-    except MalformedInput:
-        raise
-    except _ASN1_ERRORS as exc:
-        raise MalformedInput(
-            f"malformed SecurityInfos: {type(exc).__name__}", field="SecurityInfos"
-        ) from exc
-
-
-def parse_card_access(data: bytes) -> tuple[SecurityInfo, ...]:
-    """Parse EF.CardAccess as read from a card: the SecurityInfos, then any padding.
-
-    Files are often read in whole blocks, and some chips pad EF.CardAccess;
-    bytes after the first data object are ignored.
-
-    Raises:
-        MalformedInput: no valid SecurityInfos at the start of the file.
-    """
-    _, end = tlv.parse_one(data)
-    return parse_security_infos(data[:end])
-
-
-def parse_dg14(data: bytes) -> tuple[SecurityInfo, ...]:
-    """Parse EF.DG14: the application tag 0x6E around a ``SecurityInfos`` (ICAO 9303-10 §4.7.14).
-
-    Raises:
-        MalformedInput: not a DG14 or not valid SecurityInfos inside.
-    """
-    outer, end = tlv.parse_one(data)
-    if outer.tag != 0x6E or end != len(data):
-        raise MalformedInput("EF.DG14 must be one 0x6E data object", field="DG14")
-    return parse_security_infos(outer.value)
 
 
 # --- encoding --------------------------------------------------------------------------

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     )
     from macnss_auth.nfc.serve import MemoryTransport, UdpCardServer, VpcdCardClient
 
-# The card is built on macnss_auth.testing.pki, so its names load on first use:
-# importing them here would import the card while this package is half-initialized.
+# The card and its servers are heavy (PKI, PACE, sockets): their names load on
+# first use, so importing the clock helpers stays cheap.
 _LAZY = {
     "CapturingChannel": "macnss_auth.delivery",
     "find_code": "macnss_auth.delivery",

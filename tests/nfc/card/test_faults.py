@@ -93,27 +93,42 @@ CASES: dict[str, tuple[FaultPlan, dict[str, type]]] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("fault", "path"),
-    [
-        pytest.param(fault, path, marks=[pytest.mark.services] if path == "vpcd" else [])
-        for fault, (_, expectations) in sorted(CASES.items())
-        for path in expectations
-    ],
-)
-def test_faults_surface_as_typed_errors_in_bounded_time(
-    fault: str, path: str, request: pytest.FixtureRequest
-) -> None:
+_FAULT_PATHS = [
+    pytest.param(fault, path, marks=[pytest.mark.services] if path == "vpcd" else [])
+    for fault, (_, expectations) in sorted(CASES.items())
+    for path in expectations
+]
+
+
+def _check_outcome(fault: str, path: str, request: pytest.FixtureRequest) -> float:
+    """Run one fault over one path, assert its typed outcome, return the elapsed seconds."""
     if path == "vpcd":
         request.getfixturevalue("pcscd")
     plan, expectations = CASES[fault]
     expected = expectations[path]
     outcome, elapsed = _run(path, plan)
-    assert elapsed < BOUND, f"{fault} over {path} took {elapsed:.1f}s"
     if expected is bytes:
         assert outcome == EXPECTED_DG1, f"{fault} over {path}: {outcome!r}"
     else:
         assert isinstance(outcome, expected), f"{fault} over {path}: {outcome!r}"
+    return elapsed
+
+
+@pytest.mark.parametrize(("fault", "path"), _FAULT_PATHS)
+def test_faults_surface_as_typed_errors(
+    fault: str, path: str, request: pytest.FixtureRequest
+) -> None:
+    _check_outcome(fault, path, request)
+
+
+@pytest.mark.timing
+@pytest.mark.parametrize(("fault", "path"), _FAULT_PATHS)
+def test_faults_surface_in_bounded_time(
+    fault: str, path: str, request: pytest.FixtureRequest
+) -> None:
+    # Wall clock: a loaded machine makes this slow, not wrong (own CI step, `make timing`).
+    elapsed = _check_outcome(fault, path, request)
+    assert elapsed < BOUND, f"{fault} over {path} took {elapsed:.1f}s"
 
 
 def test_memory_transport_tap_restores_a_removed_card() -> None:

@@ -82,7 +82,7 @@ def verify(
     quirk = QUIRK_PROFILES[name]
     card = issued(name)
     store = TrustStore()
-    store.load_master_list(card.master_list)
+    store.load_master_list(card.master_list, trust_as_is=True)
     signers = [card.document_signer] if quirk.needs_document_signer and signer else []
     policy = VerificationPolicy(chip_authenticity=REQUIRES[requires or quirk.requires])
     return document.verify(store, clock=FixedClock.at(NOW), policy=policy, document_signers=signers)
@@ -499,7 +499,7 @@ def _read_on_curve(name: str, parameter_id: int, path: str) -> tuple[DocumentRea
 
 def _aa_verdict(document: DocumentRead, card: IssuedCard) -> DocumentVerification:
     store = TrustStore()
-    store.load_master_list(card.master_list)
+    store.load_master_list(card.master_list, trust_as_is=True)
     policy = VerificationPolicy(chip_authenticity=ChipAuthenticity.ACTIVE_AUTHENTICATION)
     return document.verify(store, clock=FixedClock.at(NOW), policy=policy)
 

@@ -38,7 +38,7 @@ from macnss_auth.nfc.verify import (
     ChipAuthenticity,
     DocumentVerification,
     VerificationPolicy,
-    verify_document,
+    inspect_document,
 )
 from macnss_auth.testing import FixedClock, FixedRandom
 
@@ -101,15 +101,15 @@ def read_and_verify(
         )
         signature = answer.data if answer.sw == 0x9000 else b""
     store = TrustStore()
-    store.load_master_list(card.master_list)
+    store.load_master_list(card.master_list, trust_as_is=True)
     needs_proof = data.profile.active_authentication or data.profile.chip_authentication
     policy = VerificationPolicy(
         chip_authenticity=ChipAuthenticity.EITHER if needs_proof else ChipAuthenticity.NONE
     )
-    result = verify_document(
-        groups,
-        sod,
-        store,
+    result = inspect_document(
+        data_groups=groups,
+        sod=sod,
+        trust_store=store,
         clock=FixedClock.at(NOW),
         policy=policy,
         aa_challenge=challenge,

@@ -135,6 +135,29 @@ def test_dg14_and_card_access_roundtrip() -> None:
     assert lds.parse_dg14(lds.encode_dg14(infos)).der == infos
 
 
+@pytest.mark.parametrize("padding", [b"\x00" * 7, b"\xff" * 30, b"\x90\x00"])
+def test_card_access_read_in_blocks_keeps_its_padding_out(padding: bytes) -> None:
+    # Some chips pad EF.CardAccess and readers fetch whole blocks: the one parser
+    # (used by the reader, the dump loader and verification) reads the first object.
+    infos = si.encode_security_infos([si.PaceInfo(si.PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13)])
+    parsed = lds.parse_card_access(infos + padding)
+    assert parsed.der == infos
+    assert parsed.pace[0].parameter_id == 13
+
+
+def test_card_access_without_a_security_infos_at_the_start_is_refused() -> None:
+    with pytest.raises(LdsFormatError):
+        lds.parse_card_access(b"\x31\x85")
+    with pytest.raises(LdsFormatError):
+        lds.parse_card_access(b"")
+
+
+def test_dg14_refuses_bytes_after_its_object() -> None:
+    infos = si.encode_security_infos([si.PaceInfo(si.PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13)])
+    with pytest.raises(LdsFormatError):
+        lds.parse_dg14(lds.encode_dg14(infos) + b"\x00")
+
+
 def test_sod_v1_roundtrip_structure() -> None:
     content = lds.encode_lds_security_object(
         HashAlgorithm.SHA256, {1: b"a", 2: b"b"}, lds_version="0108", unicode_version="040000"

@@ -14,6 +14,7 @@ from macnss_auth.errors import MalformedInput
 from macnss_auth.nfc import domain_params as dp
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.ec import decode_point, encode_point, multiply
+from macnss_auth.nfc.lds import parse_card_access, parse_dg14
 from macnss_auth.nfc.securityinfos import (
     ActiveAuthenticationInfo,
     ChipAuthenticationInfo,
@@ -30,8 +31,6 @@ from macnss_auth.nfc.securityinfos import (
     UnknownSecurityInfo,
     ec_subject_public_key_info,
     encode_security_infos,
-    parse_card_access,
-    parse_dg14,
     parse_security_infos,
 )
 
@@ -39,7 +38,7 @@ VECTORS = Path(__file__).parent.parent.parent / "vectors"
 
 
 def test_bsi2008_dg14() -> None:
-    infos = parse_dg14((VECTORS / "bsi" / "bsi2008_Datagroup14.bin").read_bytes())
+    infos = parse_dg14((VECTORS / "bsi" / "bsi2008_Datagroup14.bin").read_bytes()).infos
     assert len(infos) == 3
     key = next(i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo))
     assert key.protocol is PublicKeyOid.ECDH
@@ -86,7 +85,7 @@ def test_german_test_card_access_with_padding() -> None:
     )
     with pytest.raises(MalformedInput):
         parse_security_infos(data)
-    infos = parse_card_access(data)
+    infos = parse_card_access(data).infos
     assert PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 13) in infos
     assert ChipAuthenticationInfo(ChipAuthenticationOid.ECDH_AES_CBC_CMAC_128, 2, 65) in infos
     ta = [i for i in infos if isinstance(i, TerminalAuthenticationInfo)]
@@ -94,7 +93,7 @@ def test_german_test_card_access_with_padding() -> None:
     unknown = {i.protocol for i in infos if isinstance(i, UnknownSecurityInfo)}
     # CardInfoLocator and ChipAuthenticationDomainParameterInfo are kept opaque.
     assert unknown == {"0.4.0.127.0.7.2.2.6", "0.4.0.127.0.7.2.2.3.2"}
-    assert parse_card_access(encode_security_infos(infos)) == tuple(
+    assert parse_card_access(encode_security_infos(infos)).infos == tuple(
         sorted(infos, key=lambda i: encode_security_infos([i]))
     )
 

@@ -18,6 +18,7 @@ from macnss_auth.nfc.card.issuer import Person
 from macnss_auth.nfc.chip_auth import CaAlgorithm, shared_secret
 from macnss_auth.nfc.crypto import SymmetricCipher, mac
 from macnss_auth.nfc.eid import EidAuthenticator
+from macnss_auth.nfc.lds import parse_dg14
 from macnss_auth.nfc.lds.security import encode_dg14
 from macnss_auth.nfc.phone import (
     SERVER_MESSAGES,
@@ -34,7 +35,6 @@ from macnss_auth.nfc.phone import (
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationInfo,
     encode_security_infos,
-    parse_dg14,
 )
 from macnss_auth.nfc.sm import CardSecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import encode_tlv, parse_all
@@ -55,7 +55,7 @@ def ca_v2_card() -> IssuedCard:
     groups = {int(p.rsplit("/DG", 1)[1]): f.data for p, f in files.items() if "/DG" in p}
     infos = [
         attrs.evolve(i, version=2) if isinstance(i, ChipAuthenticationInfo) else i
-        for i in parse_dg14(groups[14])
+        for i in parse_dg14(groups[14]).infos
     ]
     groups[14] = encode_dg14(encode_security_infos(infos))
     store = card.data.files

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from macnss_auth.errors import MalformedInput, RemoteProtocolError
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, StatusWord, status_meaning
+from macnss_auth.nfc.apdu import (
+    CommandAPDU,
+    ResponseAPDU,
+    StatusCode,
+    StatusWord,
+    status_meaning,
+)
 
 
 @pytest.mark.parametrize(
@@ -105,6 +111,8 @@ def test_response_and_status_words() -> None:
     assert status_meaning(0x6110) == "16 more response bytes available"
     assert status_meaning(0x6C00) == "wrong Le; exact length is 256"
     assert StatusWord(0x1234).meaning == "unknown status"
+    assert StatusWord(0x6A82).code is StatusCode.FILE_NOT_FOUND
+    assert StatusWord(0x63C2).code is None
     with pytest.raises(MalformedInput):
         ResponseAPDU.from_bytes(b"\x90")
 
@@ -140,3 +148,12 @@ def test_parsers_raise_only_malformed_input(raw: bytes) -> None:
         CommandAPDU.from_bytes(raw)
     with contextlib.suppress(MalformedInput):
         ResponseAPDU.from_bytes(raw)
+
+
+def test_the_card_and_the_terminal_share_one_status_enum() -> None:
+    from macnss_auth.nfc.card import StatusCode as CardCodes  # noqa: PLC0415
+    from macnss_auth.nfc.card.status import StatusWord as LegacyName  # noqa: PLC0415
+
+    assert CardCodes is StatusCode
+    assert LegacyName is StatusCode
+    assert StatusCode.SM_DATA_OBJECTS_INCORRECT.encode() == b"\x69\x88"

@@ -21,6 +21,9 @@ from macnss_auth.errors import (
     UnsupportedAlgorithm,
 )
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.card.chip_auth import ChipAuthResponder
+from macnss_auth.nfc.card.command import CardStatusError
+from macnss_auth.nfc.card.model import ChipSecrets
 from macnss_auth.nfc.chip_auth import (
     CaAlgorithm,
     CaCommands,
@@ -28,6 +31,7 @@ from macnss_auth.nfc.chip_auth import (
     ChipAuthentication,
     DhPrivateKey,
     DhPublicKey,
+    card_session_key_candidates,
     card_session_keys,
     encode_public_key,
     shared_secret,
@@ -254,13 +258,17 @@ def test_dh_shared_secret_is_fixed_length_over_many_runs() -> None:
     assert len(secret) == 128
     assert secret[0] == 0
     assert secret == shared_secret(chip, terminal.public)
-    # The whole protocol with that ephemeral exponent: both sides agree on the keys.
-    ca, card = start(
-        CaAlgorithm.DH_AES_CBC_CMAC_128,
-        chip,
-        random=ScriptedRandom(exponent.to_bytes(20, "big")),
-    )
-    channel = run(ca, card).channel
+    # Our terminal never uses such an exponent (a stripping chip would derive other
+    # keys): it draws again, and both sides agree on the keys of the second draw.
+    good = 0xC0FFEE5
+    assert shared_secret(dh_group_key(good), chip.public)[0] != 0
+    assert dh_group_key(good).public.y.bit_length() > 8 * 127
+    scripted = ScriptedRandom(exponent.to_bytes(20, "big"), good.to_bytes(20, "big"))
+    ca, card = start(CaAlgorithm.DH_AES_CBC_CMAC_128, chip, random=scripted)
+    result = run(ca, card)
+    channel = result.channel
+    assert scripted.remaining == 0
+    assert result.ephemeral_public_key == dh_group_key(good).public.encode()
     answer = card.transceive(channel.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=9)))
     assert channel.unprotect(answer).data == b"chip data"
     # And many ordinary runs.
@@ -337,3 +345,77 @@ def test_every_state_and_input_is_a_transition_or_a_typed_death(
         (CaState.START, CaState.AWAIT_MSE),
         (CaState.HAVE_MSE, CaState.AWAIT_GENERAL_AUTHENTICATE),
     }
+
+
+def _exponent_where(condition: Any, start: int) -> int:
+    exponent = start
+    while not condition(exponent):
+        exponent += 1
+    return exponent
+
+
+def test_dh_public_value_is_minimal_and_either_length_is_accepted() -> None:
+    # TR-03110-3 D.2.1.1: unsigned integers on the minimum number of octets.
+    short = dh_group_key(_exponent_where(lambda x: dh_group_key(x).public.y < 2 ** (8 * 127), 2))
+    encoded = short.public.encode()
+    assert len(encoded) < 128
+    assert encoded[0] != 0
+    padded = encoded.rjust(128, b"\x00")
+    assert short.public.with_value(padded) == short.public.with_value(encoded) == short.public
+
+
+def test_terminal_skips_dh_keys_with_a_leading_zero_in_y_or_k() -> None:
+    chip = dh_group_key(0xC0FFEE)
+    p = chip.public.p
+    zero_y = _exponent_where(lambda x: dh_group_key(x).public.y < 2 ** (8 * 127), 2)
+    zero_k = _exponent_where(lambda x: pow(chip.public.y, x, p) < 2 ** (8 * 127), 2)
+    good = _exponent_where(
+        lambda x: (
+            dh_group_key(x).public.y >= 2 ** (8 * 127)
+            and pow(chip.public.y, x, p) >= 2 ** (8 * 127)
+        ),
+        3,
+    )
+    scripted = ScriptedRandom(*(x.to_bytes(20, "big") for x in (zero_y, zero_k, good)))
+    ca, card = start(CaAlgorithm.DH_AES_CBC_CMAC_128, chip, random=scripted)
+    result = run(ca, card)
+    assert scripted.remaining == 0
+    assert result.ephemeral_public_key == pow(chip.public.g, good, p).to_bytes(128, "big")
+
+
+@pytest.mark.parametrize("strip", [False, True], ids=["pkcs3-terminal", "openssl-terminal"])
+def test_card_accepts_k_with_or_without_its_leading_zero(strip: bool) -> None:
+    # OpenPACE's CA hashes K from OpenSSL's DH_compute_key, without leading zeros; a
+    # PKCS #3 terminal keeps them. The card keeps the keys the first command's MAC proves.
+    chip = dh_group_key(0xC0FFEE)
+    p = chip.public.p
+    exponent = _exponent_where(lambda x: pow(chip.public.y, x, p) < 2 ** (8 * 127), 2)
+    terminal = dh_group_key(exponent)
+    secret = shared_secret(terminal, chip.public)
+    assert secret[0] == 0
+    algorithm = CaAlgorithm.DH_AES_CBC_CMAC_128
+    candidates = card_session_key_candidates(algorithm, chip, terminal.public.encode())
+    assert len(candidates) == 2
+    k = secret.lstrip(b"\x00") if strip else secret
+    keys = SessionKeys.derive(k, algorithm.cipher, algorithm.key_bits)
+    assert keys == candidates[1 if strip else 0]
+
+    def open_card() -> Any:
+        card = ChipAuthResponder(algorithm, ChipSecrets(mrz_information="x", ca_key=chip))
+        card.set_at(encode_tlv(0x80, algorithm.oid_bytes))
+        data = encode_tlv(0x7C, encode_tlv(0x80, terminal.public.encode()))
+        return card.general_authenticate(data)[1]
+
+    channel = open_card()
+    ours = SecureChannel(keys, ssc=0)
+    command = channel.unprotect(ours.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=9)))
+    assert command.ins == 0xB0
+    answer = channel.protect(b"chip data", b"\x90\x00")
+    assert ours.unprotect(answer).data == b"chip data"
+    # The second command needs the same keys: the choice is made once.
+    assert channel.unprotect(ours.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x09, ne=1))).p2 == 9
+    # Keys of neither form: refused, and the session ends.
+    wrong = SecureChannel(SessionKeys.derive(b"other", algorithm.cipher, 128), ssc=0)
+    with pytest.raises(CardStatusError) as refused:
+        open_card().unprotect(wrong.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=9)))
+    assert refused.value.drop_session

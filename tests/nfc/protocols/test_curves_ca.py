@@ -47,7 +47,7 @@ from macnss_auth.nfc.domain_params import (
 )
 from macnss_auth.nfc.ec import Curve
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
-from macnss_auth.nfc.lds import parse_dg15
+from macnss_auth.nfc.lds import parse_dg14, parse_dg15
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pki import TrustStore, parse_public_key_info
 from macnss_auth.nfc.protocol import Transport
@@ -97,7 +97,7 @@ def dg14_key(protocol: si.PublicKeyOid, spki: bytes) -> si.ChipAuthenticationPub
 
 
 def test_the_specimen_dg14_key_is_a_brainpool_p224_key() -> None:
-    infos = si.parse_dg14(SPECIMEN.read_bytes())
+    infos = parse_dg14(SPECIMEN.read_bytes()).infos
     (info,) = [i for i in infos if isinstance(i, si.ChipAuthenticationPublicKeyInfo)]
     (ca_info,) = [i for i in infos if isinstance(i, si.ChipAuthenticationInfo)]
     key = chip_public_key(info)
@@ -396,7 +396,7 @@ def test_mutated_keys_give_typed_errors_only(
     mutated = seed[:where] + replacement + seed[where + 1 :]
     try:
         if seed is _SEED_KEYS[2]:
-            infos = si.parse_dg14(mutated)
+            infos = parse_dg14(mutated).infos
             keys = [i for i in infos if isinstance(i, si.ChipAuthenticationPublicKeyInfo)]
         else:
             keys = [dg14_key(protocol, mutated)]

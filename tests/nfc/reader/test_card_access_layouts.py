@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from macnss_auth.nfc import securityinfos as si
+from macnss_auth.nfc.lds import parse_card_access
 from macnss_auth.nfc.pace import select_pace_info
 from macnss_auth.nfc.tlv import encode_tlv
 
@@ -60,7 +61,7 @@ def test_the_worked_layout_of_a_german_id_card() -> None:
         si.ChipAuthenticationInfo(si.ChipAuthenticationOid.ECDH_AES_CBC_CMAC_128, 2, 69)
     )
     ta = encode_tlv(0x30, oid(si.ID_TA) + encode_tlv(0x02, b"\x02"))
-    infos = si.parse_card_access(card_access(ta, ca, pace_element(), locator, pt))
+    infos = parse_card_access(card_access(ta, ca, pace_element(), locator, pt)).infos
     assert select_pace_info(infos) == PACE
     assert any(isinstance(i, si.TerminalAuthenticationInfo) for i in infos)
     assert {i.protocol for i in infos if isinstance(i, si.UnknownSecurityInfo)} == {ID_CI, ID_PT}

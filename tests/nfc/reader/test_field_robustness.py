@@ -54,7 +54,7 @@ def read(data: CardData, password: MrzKey | CAN, **options: object) -> DocumentR
 
 def trust(profile: str) -> TrustStore:
     store = TrustStore()
-    store.load_master_list(issued(profile).master_list)
+    store.load_master_list(issued(profile).master_list, trust_as_is=True)
     return store
 
 

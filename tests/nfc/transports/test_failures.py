@@ -25,17 +25,19 @@ def free_udp_port() -> int:
             return port
 
 
-def test_no_card_times_out_with_a_retryable_error() -> None:
+def _no_card() -> float:
+    """Connect where no card answers: a retryable error; the seconds it took."""
     transport = NfcpyTransport(f"udp:127.0.0.1:{free_udp_port()}", timeout=0.5)
     started = time.monotonic()
     with pytest.raises(TransportError) as info:
         transport.connect()
     transport.close()
     assert info.value.retryable
-    assert time.monotonic() - started < 5
+    return time.monotonic() - started
 
 
-def test_cancel_stops_waiting() -> None:
+def _cancelled() -> float:
+    """Cancel a 60 s wait for a card after 0.3 s; the seconds it took."""
     cancel = threading.Event()
     transport = NfcpyTransport(f"udp:127.0.0.1:{free_udp_port()}", timeout=60, cancel=cancel)
     threading.Timer(0.3, cancel.set).start()
@@ -43,7 +45,26 @@ def test_cancel_stops_waiting() -> None:
     with pytest.raises(TransportError, match="cancelled"):
         transport.connect()
     transport.close()
-    assert time.monotonic() - started < 5
+    return time.monotonic() - started
+
+
+def test_no_card_times_out_with_a_retryable_error() -> None:
+    _no_card()
+
+
+def test_cancel_stops_waiting() -> None:
+    _cancelled()
+
+
+# Wall clock: a loaded machine makes these slow, not wrong (own CI step, `make timing`).
+@pytest.mark.timing
+def test_no_card_gives_up_within_seconds() -> None:
+    assert _no_card() < 5
+
+
+@pytest.mark.timing
+def test_cancel_stops_waiting_within_seconds() -> None:
+    assert _cancelled() < 5
 
 
 def test_unknown_device_is_a_configuration_error() -> None:

@@ -36,6 +36,6 @@ def document(test_pki: TestPki) -> TestDocument:
 @pytest.fixture
 def trust_store(test_pki: TestPki) -> TrustStore:
     store = TrustStore()
-    store.load_master_list(test_pki.master_list(), name="test master list")
+    store.load_master_list(test_pki.master_list(), name="test master list", trust_as_is=True)
     store.add_crl(test_pki.crl())
     return store

@@ -96,7 +96,7 @@ def test_an_aa_key_on_a_curve_this_library_lacks_is_not_performed_not_failed() -
         ChipAuthenticity,
         DocumentVerification,
         VerificationPolicy,
-        verify_document,
+        inspect_document,
     )
     from macnss_auth.testing import FixedClock  # noqa: PLC0415
     from macnss_auth.testing.pki import TestPki, make_td1_mrz, sign_sod  # noqa: PLC0415
@@ -113,10 +113,10 @@ def test_an_aa_key_on_a_curve_this_library_lacks_is_not_performed_not_failed() -
     clock = FixedClock.at(now.timestamp())
 
     def run(chip: ChipAuthenticity) -> DocumentVerification:
-        return verify_document(
-            groups,
-            sign_sod(groups, pki.ds, signing_time=now),
-            store,
+        return inspect_document(
+            data_groups=groups,
+            sod=sign_sod(groups, pki.ds, signing_time=now),
+            trust_store=store,
             clock=clock,
             policy=VerificationPolicy(chip_authenticity=chip),
             aa_challenge=CHALLENGE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from macnss_auth.nfc import pki
-from macnss_auth.nfc.verify import CheckStatus, DocumentVerification, verify_document
+from macnss_auth.nfc.verify import CheckStatus, DocumentVerification, inspect_document
 from macnss_auth.testing import FixedClock
 
 from .conftest import NOW, VECTORS
@@ -16,9 +16,16 @@ BSI = VECTORS / "bsi2008"
 @pytest.fixture(scope="module")
 def result() -> DocumentVerification:
     store = pki.TrustStore()
-    store.load_master_list((VECTORS / "masterlists" / "NL_ML_2026-07-22.ml").read_bytes())
+    store.load_master_list(
+        (VECTORS / "masterlists" / "NL_ML_2026-07-22.ml").read_bytes(), trust_as_is=True
+    )
     groups = {n: (BSI / f"Datagroup{n}.bin").read_bytes() for n in (1, 2, 3, 4, 14, 15)}
-    return verify_document(groups, (BSI / "EF_SOD.bin").read_bytes(), store, clock=FixedClock(NOW))
+    return inspect_document(
+        data_groups=groups,
+        sod=(BSI / "EF_SOD.bin").read_bytes(),
+        trust_store=store,
+        clock=FixedClock(NOW),
+    )
 
 
 def test_hashes(result: DocumentVerification) -> None:

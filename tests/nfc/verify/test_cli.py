@@ -21,10 +21,12 @@ DE = VECTORS / "masterlists" / "DE_ML_2026-05-28-08-28-45.ml"
 
 def test_bsi_specimen_json() -> None:
     result = CliRunner().invoke(
-        document_command, ["verify", str(VECTORS / "bsi2008"), "--masterlist", str(NL), "--json"]
+        document_command,
+        ["verify", str(VECTORS / "bsi2008"), "--masterlist", str(NL), "--trust-as-is", "--json"],
     )
     assert result.exit_code == 1, result.output
-    data = json.loads(result.output)
+    assert f"master list {NL.name}: trusted as is (--trust-as-is)" in result.stderr
+    data = json.loads(result.stdout)
     assert data["genuine"] is False
     checks = {c["name"]: c for c in data["checks"]}
     assert checks["sod_signature"]["status"] == "passed"
@@ -48,9 +50,22 @@ def test_test_document_is_genuine(tmp_path: Path) -> None:
     (tmp_path / "ml.ml").write_bytes(test_pki.master_list())
     challenge = bytes.fromhex("0011223344556677")
     (tmp_path / "aa.bin").write_bytes(document.sign_active_authentication(challenge))
-    args = ["verify", str(dump), "--masterlist", str(tmp_path / "ml.ml")]
+    self_signed = ["verify", str(dump), "--masterlist", str(tmp_path / "ml.ml")]
     aa = ["--aa-challenge", challenge.hex(), "--aa-signature", str(tmp_path / "aa.bin")]
+    # A list that only its own CSCA vouches for is refused unless the caller says so.
+    result = CliRunner().invoke(document_command, self_signed + aa)
+    assert result.exit_code == 1
+    assert "trust material refused" in result.stderr
+    assert "trust_as_is" in result.stderr
+    args = [*self_signed, "--trust-as-is"]
     result = CliRunner().invoke(document_command, args + aa)
+    assert "ml.ml: trusted as is" in result.stderr
+    csca_dir = tmp_path / "csca"
+    csca_dir.mkdir()
+    (csca_dir / "csca.der").write_bytes(test_pki.csca.der)
+    chained = CliRunner().invoke(document_command, [*self_signed, "--csca", str(csca_dir), *aa])
+    assert chained.exit_code == 0, chained.output
+    assert "ml.ml: signer chains to a --csca" in chained.stderr
     assert result.exit_code == 0, result.output
     assert "GENUINE: every required check passed" in result.output
     # Without the AA exchange, the default policy (AA or CA) is not met.

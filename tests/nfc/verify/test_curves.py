@@ -32,7 +32,7 @@ from macnss_auth.nfc.pki import (
     SignatureScheme,
     TrustStore,
 )
-from macnss_auth.nfc.verify import CheckStatus, verify_document
+from macnss_auth.nfc.verify import CheckStatus, inspect_document
 from macnss_auth.nfc.verify.active import verify_active_authentication
 from macnss_auth.testing import FixedClock
 from tests.nfc.protocols.vectors import load
@@ -363,7 +363,7 @@ def test_master_list_signed_on_curves_cryptography_lacks(chain: dict[str, Any]) 
     listed = b"\x30" + _der_length(body) + body
     master_list = _signed_data(OID_CSCA_MASTER_LIST, listed, chain["ds"], chain["ds_key"])
     store = TrustStore()
-    store.load_master_list(master_list, name="brainpool list")
+    store.load_master_list(master_list, name="brainpool list", trust_as_is=True)
     assert [a.certificate.subject for a in store.anchors] == [
         pki.parse_certificate(chain["csca"]).subject
     ]
@@ -375,7 +375,7 @@ def test_master_list_signed_on_curves_cryptography_lacks(chain: dict[str, Any]) 
         EcPrivateKey.generate(curve_by_name("brainpoolP320r1")),
     )
     with pytest.raises(SignatureInvalid):
-        TrustStore().load_master_list(forged)
+        TrustStore().load_master_list(forged, trust_as_is=True)
 
 
 def _der_length(body: bytes) -> bytes:
@@ -397,18 +397,23 @@ def test_document_signed_on_curves_cryptography_lacks(chain: dict[str, Any]) -> 
     sod = _sod(groups, chain["ds"], chain["ds_key"])
     store = TrustStore()
     store.add_csca(chain["csca"])
-    result = verify_document(groups, sod, store, clock=FixedClock(NOW))
+    result = inspect_document(data_groups=groups, sod=sod, trust_store=store, clock=FixedClock(NOW))
     for name in ("sod_signature", "chain", "dg1_hash", "dg2_hash"):
         assert result.check(name).status is CheckStatus.PASSED, (name, result.check(name).reason)
     assert result.document_signer is not None
     assert "DS BP320" in result.document_signer
     forged = dict(groups)
     forged[1] = groups[1][:-1] + bytes([groups[1][-1] ^ 1])
-    tampered = verify_document(forged, sod, store, clock=FixedClock(NOW))
+    tampered = inspect_document(
+        data_groups=forged, sod=sod, trust_store=store, clock=FixedClock(NOW)
+    )
     assert tampered.check("dg1_hash").status is CheckStatus.FAILED
     other_key = EcPrivateKey.generate(curve_by_name("brainpoolP320r1"))
-    wrong = verify_document(
-        groups, _sod(groups, chain["ds"], other_key), store, clock=FixedClock(NOW)
+    wrong = inspect_document(
+        data_groups=groups,
+        sod=_sod(groups, chain["ds"], other_key),
+        trust_store=store,
+        clock=FixedClock(NOW),
     )
     assert wrong.check("sod_signature").status is CheckStatus.FAILED
     assert not wrong.genuine

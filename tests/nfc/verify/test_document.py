@@ -14,8 +14,8 @@ from macnss_auth.nfc.verify import (
     ChipAuthenticity,
     DocumentRejected,
     VerificationPolicy,
+    inspect_document,
     trusted_chip_authentication_key,
-    verify_document,
 )
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.pki import (
@@ -47,10 +47,10 @@ def run(
     signed_nonce: bytes = NONCE,
     policy: VerificationPolicy | None = None,
 ) -> tuple[bool, dict[str, CheckStatus]]:
-    result = verify_document(
-        data_groups if data_groups is not None else dict(document.data_groups),
-        sod if sod is not None else document.sod,
-        store,
+    result = inspect_document(
+        data_groups=data_groups if data_groups is not None else dict(document.data_groups),
+        sod=sod if sod is not None else document.sod,
+        trust_store=store,
         clock=clock,
         policy=policy,
         aa_challenge=nonce,
@@ -60,10 +60,10 @@ def run(
 
 
 def test_good_document(document: TestDocument, trust_store: TrustStore, clock: FixedClock) -> None:
-    result = verify_document(
-        dict(document.data_groups),
-        document.sod,
-        trust_store,
+    result = inspect_document(
+        data_groups=dict(document.data_groups),
+        sod=document.sod,
+        trust_store=trust_store,
         clock=clock,
         aa_challenge=NONCE,
         aa_signature=document.sign_active_authentication(NONCE),
@@ -127,7 +127,7 @@ def test_revoked_document_signer(
     test_pki: TestPki, document: TestDocument, clock: FixedClock
 ) -> None:
     store = TrustStore()
-    store.load_master_list(test_pki.master_list())
+    store.load_master_list(test_pki.master_list(), trust_as_is=True)
     store.add_crl(test_pki.crl(revoked=[test_pki.ds.certificate.serial_number]))
     genuine, checks = run(document, store, clock)
     assert not genuine
@@ -190,8 +190,8 @@ def test_replaced_dg15_with_cloner_key(
     clone = test_pki.issue_document(aa_key_type="rsa", chip_authentication=False)
     groups = dict(document.data_groups)
     groups[15] = clone.data_groups[15]
-    result = verify_document(
-        groups, document.sod, trust_store, clock=clock,
+    result = inspect_document(
+        data_groups=groups, sod=document.sod, trust_store=trust_store, clock=clock,
         aa_challenge=NONCE, aa_signature=clone.sign_active_authentication(NONCE),
     )  # fmt: skip
     assert not result.genuine
@@ -236,7 +236,12 @@ def test_clock_after_ds_expiry(document: TestDocument, trust_store: TrustStore) 
 def test_policy_without_chip_authenticity(
     document: TestDocument, trust_store: TrustStore, clock: FixedClock
 ) -> None:
-    result = verify_document(dict(document.data_groups), document.sod, trust_store, clock=clock)
+    result = inspect_document(
+        data_groups=dict(document.data_groups),
+        sod=document.sod,
+        trust_store=trust_store,
+        clock=clock,
+    )
     assert not result.genuine
     assert "Active or Chip Authentication" in result.verdict_reason
     with pytest.raises(DocumentNotGenuine) as info:
@@ -244,15 +249,19 @@ def test_policy_without_chip_authenticity(
     assert isinstance(info.value, DocumentRejected)
     assert info.value.verification is result
     relaxed = VerificationPolicy(chip_authenticity=ChipAuthenticity.NONE)
-    result = verify_document(
-        dict(document.data_groups), document.sod, trust_store, clock=clock, policy=relaxed
+    result = inspect_document(
+        data_groups=dict(document.data_groups),
+        sod=document.sod,
+        trust_store=trust_store,
+        clock=clock,
+        policy=relaxed,
     )
     assert result.genuine
 
 
 def test_policy_requires_crl(document: TestDocument, test_pki: TestPki, clock: FixedClock) -> None:
     store = TrustStore()
-    store.load_master_list(test_pki.master_list())
+    store.load_master_list(test_pki.master_list(), trust_as_is=True)
     strict = VerificationPolicy(require_crl=True)
     genuine, checks = run(document, store, clock, policy=strict)
     assert checks["crl"] is SKIPPED
@@ -275,13 +284,15 @@ def test_chip_authentication_outcome(
 ) -> None:
     groups = dict(document.data_groups)
     policy = VerificationPolicy(chip_authenticity=ChipAuthenticity.CHIP_AUTHENTICATION)
-    first = verify_document(groups, document.sod, trust_store, clock=clock)
+    first = inspect_document(
+        data_groups=groups, sod=document.sod, trust_store=trust_store, clock=clock
+    )
     spki = trusted_chip_authentication_key(first, groups[14])
 
     def outcome(key: bytes, *, completed: bool) -> CheckStatus:
-        result = verify_document(
-            groups, document.sod, trust_store, clock=clock, policy=policy,
-            chip_authentication=ChipAuthenticationOutcome(key, completed=completed),
+        result = inspect_document(
+            data_groups=groups, sod=document.sod, trust_store=trust_store, clock=clock,
+            policy=policy, chip_authentication=ChipAuthenticationOutcome(key, completed=completed),
         )  # fmt: skip
         assert result.genuine is (result.check("chip_authentication").status is PASSED)
         return result.check("chip_authentication").status
@@ -293,7 +304,9 @@ def test_chip_authentication_outcome(
 
 def test_chip_authentication_key_needs_pa(document: TestDocument, clock: FixedClock) -> None:
     groups = dict(document.data_groups)
-    untrusted = verify_document(groups, document.sod, TrustStore(), clock=clock)
+    untrusted = inspect_document(
+        data_groups=groups, sod=document.sod, trust_store=TrustStore(), clock=clock
+    )
     with pytest.raises(DocumentRejected):
         trusted_chip_authentication_key(untrusted, groups[14])
 
@@ -302,10 +315,14 @@ def test_pss_and_sha384(clock: FixedClock) -> None:
     pss = TestPki.create(now=NOW, key_type="rsa", pss=True)
     document = pss.issue_document(aa_key_type=None, hash_algorithm=HashAlgorithm.SHA384, pss=True)
     store = TrustStore()
-    store.load_master_list(pss.master_list())
+    store.load_master_list(pss.master_list(), trust_as_is=True)
     policy = VerificationPolicy(chip_authenticity=ChipAuthenticity.NONE)
-    result = verify_document(
-        dict(document.data_groups), document.sod, store, clock=clock, policy=policy
+    result = inspect_document(
+        data_groups=dict(document.data_groups),
+        sod=document.sod,
+        trust_store=store,
+        clock=clock,
+        policy=policy,
     )
     assert result.genuine, result.verdict_reason
     assert "rsa-pss with sha384" in result.check("sod_signature").reason

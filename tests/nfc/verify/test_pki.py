@@ -75,11 +75,12 @@ def test_moroccan_cscas(german: pki.MasterList) -> None:
 
 def test_trust_store_from_master_list(german: pki.MasterList) -> None:
     store = TrustStore()
-    store.load_master_list(german, name="DE", countries={"MA"})
+    store.load_master_list(german, name="DE", countries={"MA"}, trust_as_is=True)
     anchors = store.find(country="MA")
     assert anchors
     assert all(a.source is TrustSource.MASTER_LIST for a in anchors)
     assert "signed by Common Name: CSCA Master List Signer" in anchors[0].detail
+    assert "(trusted as is)" in anchors[0].detail
     assert store.find(country="DE") == ()
 
 
@@ -96,8 +97,31 @@ def test_master_list_signer_must_chain(german: pki.MasterList) -> None:
     store = TrustStore()
     store.add_csca(test_pki.csca.der)
     with pytest.raises(SignatureInvalid):
-        store.load_master_list(german, require_trusted_signer=True)
-    store.load_master_list(test_pki.master_list(), require_trusted_signer=True)
+        store.load_master_list(german)
+    assert store.load_master_list(test_pki.master_list()).certificates
+
+
+def test_a_master_list_does_not_vouch_for_itself_by_default() -> None:
+    # A list signed under a CSCA it carries proves nothing about where it came from:
+    # an empty store refuses it unless the caller says trust_as_is=True.
+    listed = TestPki.create(now=NOW, key_type="ec").master_list()
+    with pytest.raises(SignatureInvalid, match="trust_as_is"):
+        TrustStore().load_master_list(listed)
+    with pytest.raises(SignatureInvalid):
+        TrustStore.from_master_lists({"self-signed": listed})
+    assert TrustStore().load_master_list(listed, trust_as_is=True).certificates
+    assert TrustStore.from_master_lists({"self-signed": listed}, trust_as_is=True).anchors
+
+
+def test_a_master_list_chains_to_anchors_given_first(german: pki.MasterList) -> None:
+    # The CSCA that certifies the German list signer, vouched for out of band.
+    signer_csca = german.verify()
+    store = TrustStore.from_master_lists(
+        {"DE": (ML / "DE_ML_2026-05-28-08-28-45.ml").read_bytes()}, anchors=[signer_csca.der]
+    )
+    listed = [a for a in store.anchors if a.source is TrustSource.MASTER_LIST]
+    assert listed
+    assert all("(signer certified by a trusted CSCA)" in a.detail for a in listed)
 
 
 def _explicit_spki(curve_name: str) -> tuple[bytes, ec.EllipticCurvePublicKey]:

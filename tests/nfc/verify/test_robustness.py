@@ -1,4 +1,4 @@
-"""verify_document never raises on tampered input, and tampering is never genuine."""
+"""inspect_document never raises on tampered input, and tampering is never genuine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from macnss_auth.nfc.pki import TrustStore
-from macnss_auth.nfc.verify import CheckStatus, decode_bundle, encode_bundle, verify_document
+from macnss_auth.nfc.verify import CheckStatus, decode_bundle, encode_bundle, inspect_document
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.pki import TestPki
 
@@ -15,7 +15,7 @@ from .conftest import NOW
 PKI = TestPki.create(now=NOW, key_type="ec")
 DOCUMENT = PKI.issue_document(aa_key_type="ec")
 STORE = TrustStore()
-STORE.load_master_list(PKI.master_list())
+STORE.load_master_list(PKI.master_list(), trust_as_is=True)
 NONCE = bytes(8)
 SIGNATURE = DOCUMENT.sign_active_authentication(NONCE)
 CLOCK = FixedClock(NOW)
@@ -23,8 +23,13 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 
 def verify(groups: dict[int, bytes], sod: bytes, signature: bytes = SIGNATURE) -> bool:
-    result = verify_document(
-        groups, sod, STORE, clock=CLOCK, aa_challenge=NONCE, aa_signature=signature
+    result = inspect_document(
+        data_groups=groups,
+        sod=sod,
+        trust_store=STORE,
+        clock=CLOCK,
+        aa_challenge=NONCE,
+        aa_signature=signature,
     )
     return result.genuine
 
@@ -53,8 +58,8 @@ def test_sod_mutations_never_raise(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 3))):
         position = data.draw(st.integers(0, len(sod) - 1))
         sod[position] ^= data.draw(st.integers(1, 255))
-    result = verify_document(
-        dict(DOCUMENT.data_groups), bytes(sod), STORE, clock=CLOCK,
+    result = inspect_document(
+        data_groups=dict(DOCUMENT.data_groups), sod=bytes(sod), trust_store=STORE, clock=CLOCK,
         aa_challenge=NONCE, aa_signature=SIGNATURE,
     )  # fmt: skip
     if result.genuine:

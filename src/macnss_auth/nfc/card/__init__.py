@@ -10,6 +10,7 @@ test PKI; :func:`card_from_dump` serves files read from a real chip;
 ``udp``, PC/SC via vpcd).
 """
 
+from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.card.dump import DumpFiles, card_from_dump, read_dump, write_dump
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan
@@ -32,7 +33,6 @@ from macnss_auth.nfc.card.model import (
 )
 from macnss_auth.nfc.card.profiles import PROFILES, profile
 from macnss_auth.nfc.card.quirks import QUIRK_PROFILES, QuirkProfile
-from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.card.storage import load_card, save_card
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
     "PasswordKind",
     "Person",
     "QuirkProfile",
-    "StatusWord",
+    "StatusCode",
     "VirtualCard",
     "card_from_dump",
     "clone_card",

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import AccessDenied
+from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.bac import BacKeys, card_authenticate
 from macnss_auth.nfc.card.channel import SecureChannel
 from macnss_auth.nfc.card.command import CardStatusError
-from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.crypto import KDF_ENC, KDF_MAC, SymmetricCipher, derive_key
 
 __all__ = ["BacResponder"]
@@ -63,14 +63,14 @@ class BacResponder:
         """
         rnd_ic, self._rnd_ic = self._rnd_ic, None
         if len(data) != 40:
-            raise CardStatusError(StatusWord.WRONG_LENGTH)
+            raise CardStatusError(StatusCode.WRONG_LENGTH)
         if rnd_ic is None:
-            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
         # K.IC is drawn before the check so that a scripted source stays in step either way.
         k_ic = self._random.token_bytes(16)
         try:
             result = card_authenticate(self._keys, rnd_ic, data, k_ic)
         except AccessDenied:
-            raise CardStatusError(StatusWord.AUTHENTICATION_FAILED) from None
+            raise CardStatusError(StatusCode.AUTHENTICATION_FAILED) from None
         channel = SecureChannel(result.keys, ssc=result.ssc, established_by="BAC")
         return result.response_data, channel

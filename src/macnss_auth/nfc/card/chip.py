@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import MalformedInput
-from macnss_auth.nfc.apdu import CommandAPDU
+from macnss_auth.nfc.apdu import CommandAPDU, StatusCode
 from macnss_auth.nfc.card.bac import BacResponder
 from macnss_auth.nfc.card.channel import SecureChannel
 from macnss_auth.nfc.card.chip_auth import ChipAuthResponder, active_authentication_signature
@@ -45,7 +45,6 @@ from macnss_auth.nfc.card.command import CardStatusError, parse_command
 from macnss_auth.nfc.card.filesystem import Access, Application, ElementaryFile
 from macnss_auth.nfc.card.model import CardData
 from macnss_auth.nfc.card.pace import PaceResponder
-from macnss_auth.nfc.card.status import StatusWord
 from macnss_auth.nfc.tlv import encode_length, encode_tlv, parse_all
 
 __all__ = ["ATR_HISTORICAL_BYTES", "VirtualCard", "atr_from_historical_bytes"]
@@ -174,23 +173,23 @@ class VirtualCard:
                 return error.status
             if command.cla & 0x80 or command.cla & 0x60:
                 # Proprietary classes and further interindustry classes are not ours.
-                return StatusWord.CLA_NOT_SUPPORTED.encode()
+                return StatusCode.CLA_NOT_SUPPORTED.encode()
             if command.is_extended and self._quirks.refuse_extended_length:
                 # The chip announced extended length but its SM layer cannot take it.
                 self._drop_session()
-                return StatusWord.WRONG_LENGTH.encode()
+                return StatusCode.WRONG_LENGTH.encode()
             if command.is_extended and not self._data.profile.extended_length:
-                return StatusWord.WRONG_LENGTH.encode()
+                return StatusCode.WRONG_LENGTH.encode()
             channel = self._channel
             if channel is None:
                 if command.secure_messaging:
-                    return StatusWord.SM_DATA_OBJECTS_INCORRECT.encode()
+                    return StatusCode.SM_DATA_OBJECTS_INCORRECT.encode()
                 data, status = self._dispatch_safely(command)
                 self._apply_pending()
                 return data + status
             if not command.secure_messaging:
                 self._drop_session()
-                return StatusWord.SECURITY_STATUS_NOT_SATISFIED.encode()
+                return StatusCode.SECURITY_STATUS_NOT_SATISFIED.encode()
             try:
                 inner = channel.unprotect(raw)
             except CardStatusError as error:
@@ -221,7 +220,7 @@ class VirtualCard:
             return b"", error.status
         if isinstance(data, tuple):
             return data
-        return data, StatusWord.OK.encode()
+        return data, StatusCode.OK.encode()
 
     def _dispatch(self, command: CommandAPDU) -> bytes | tuple[bytes, bytes]:
         handlers: dict[int, Callable[[CommandAPDU], bytes | tuple[bytes, bytes]]] = {
@@ -237,7 +236,7 @@ class VirtualCard:
         }
         handler = handlers.get(command.ins)
         if handler is None:
-            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+            raise CardStatusError(StatusCode.INS_NOT_SUPPORTED)
         return handler(command)
 
     # -- files -------------------------------------------------------------------
@@ -246,12 +245,12 @@ class VirtualCard:
         p1, p2 = command.p1, command.p2
         # P2: first occurrence only (b2 b1 = 00); b4 b3 = 00 FCI, 01 FCP, 10 FMD, 11 nothing.
         if p2 & 0xF3:
-            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+            raise CardStatusError(StatusCode.INCORRECT_P1_P2)
         files = self._data.files
         if p1 == 0x04:  # by DF name (AID)
             app = files.application(command.data) if command.data else None
             if app is None:
-                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+                raise CardStatusError(StatusCode.FILE_NOT_FOUND)
             self._df, self._ef = app, None
             return b""
         if p1 in (0x00, 0x01, 0x02):
@@ -259,15 +258,15 @@ class VirtualCard:
                 self._df, self._ef = files.mf, None
                 return b""
             if len(command.data) != 2:
-                raise CardStatusError(StatusWord.WRONG_LENGTH)
+                raise CardStatusError(StatusCode.WRONG_LENGTH)
             ef = self._df.by_fid(int.from_bytes(command.data, "big"))
             if ef is None:
-                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+                raise CardStatusError(StatusCode.FILE_NOT_FOUND)
             self._ef = ef
             if p2 & 0x0C == 0x0C:
                 return b""
             return _fcp(ef)
-        raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+        raise CardStatusError(StatusCode.INCORRECT_P1_P2)
 
     def _check_access(self, ef: ElementaryFile) -> None:
         channel = self._channel
@@ -275,20 +274,20 @@ class VirtualCard:
             return
         if ef.access is Access.NEVER and channel is not None:
             raise CardStatusError(
-                StatusWord.SECURITY_STATUS_NOT_SATISFIED,
+                StatusCode.SECURITY_STATUS_NOT_SATISFIED,
                 drop_session=self._quirks.drop_session_on_refusal,
             )
         if ef.access is Access.NEVER or channel is None:
-            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.SECURITY_STATUS_NOT_SATISFIED)
         if ef.access is Access.PACE and not self._pace_done:
-            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.SECURITY_STATUS_NOT_SATISFIED)
 
     def _read(self, ef: ElementaryFile, offset: int, le: int | None) -> tuple[bytes, bytes]:
         self._check_access(ef)
         if le is None:
-            raise CardStatusError(StatusWord.WRONG_LENGTH)
+            raise CardStatusError(StatusCode.WRONG_LENGTH)
         if offset >= len(ef.data):
-            raise CardStatusError(StatusWord.WRONG_PARAMETERS)
+            raise CardStatusError(StatusCode.WRONG_PARAMETERS)
         left = len(ef.data) - offset
         if self._quirks.wrong_le and le > left:
             # "Wrong Le: SW2 gives the exact length" (ISO/IEC 7816-4 §5.6).
@@ -297,21 +296,21 @@ class VirtualCard:
         if self._quirks.max_read is not None:
             le = min(le, self._quirks.max_read)
         chunk = ef.data[offset : offset + le]
-        status = StatusWord.OK if len(chunk) == le and not short else StatusWord.END_OF_FILE
+        status = StatusCode.OK if len(chunk) == le and not short else StatusCode.END_OF_FILE
         return chunk, status.encode()
 
     def _read_binary(self, command: CommandAPDU) -> tuple[bytes, bytes]:
         if command.p1 & 0x80:  # short file identifier in P1, offset in P2
             if command.p1 & 0x60:
-                raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+                raise CardStatusError(StatusCode.INCORRECT_P1_P2)
             ef = self._df.by_sfi(command.p1 & 0x1F)
             if ef is None:
-                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+                raise CardStatusError(StatusCode.FILE_NOT_FOUND)
             self._ef = ef
             offset = command.p2
         else:
             if self._ef is None:
-                raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+                raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
             ef = self._ef
             offset = (command.p1 << 8) | command.p2
         return self._read(ef, offset, command.ne)
@@ -321,28 +320,28 @@ class VirtualCard:
         fid = (command.p1 << 8) | command.p2
         if fid == 0:
             if self._ef is None:
-                raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+                raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
             ef = self._ef
         elif fid & 0xFFE0 == 0:
             found = self._df.by_sfi(fid & 0x1F)
             if found is None:
-                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+                raise CardStatusError(StatusCode.FILE_NOT_FOUND)
             ef = found
         else:
             found = self._df.by_fid(fid)
             if found is None:
-                raise CardStatusError(StatusWord.FILE_NOT_FOUND)
+                raise CardStatusError(StatusCode.FILE_NOT_FOUND)
             ef = found
         self._ef = ef
         try:
             objects = parse_all(command.data)
         except MalformedInput:
-            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
+            raise CardStatusError(StatusCode.INCORRECT_DATA) from None
         if len(objects) != 1 or objects[0].tag != 0x54 or not 1 <= len(objects[0].value) <= 3:
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
         offset = int.from_bytes(objects[0].value, "big")
         if command.ne is None:
-            raise CardStatusError(StatusWord.WRONG_LENGTH)
+            raise CardStatusError(StatusCode.WRONG_LENGTH)
         # The answer is DO53 around the data; Le bounds the whole data object.
         chunk, status = self._read(ef, offset, _fit_in_do53(command.ne))
         return encode_tlv(0x53, chunk), status
@@ -351,16 +350,16 @@ class VirtualCard:
 
     def _get_challenge(self, command: CommandAPDU) -> bytes:
         if command.p1 or command.p2:
-            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+            raise CardStatusError(StatusCode.INCORRECT_P1_P2)
         if command.ne is None or command.data or command.ne > 256:
-            raise CardStatusError(StatusWord.WRONG_LENGTH)
+            raise CardStatusError(StatusCode.WRONG_LENGTH)
         return self._bac.challenge(command.ne)
 
     def _external_authenticate(self, command: CommandAPDU) -> bytes:
         if not self._data.profile.bac:
-            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+            raise CardStatusError(StatusCode.INS_NOT_SUPPORTED)
         if self._channel is not None:
-            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
         response, channel = self._bac.external_authenticate(command.data)
         self._pending_channel = channel
         return response
@@ -371,21 +370,21 @@ class VirtualCard:
         reference = (command.p1 << 8) | command.p2
         if reference == 0xC1A4:  # Set AT for PACE (mutual authentication)
             if self._pace is None:
-                raise CardStatusError(StatusWord.FUNCTION_NOT_SUPPORTED)
+                raise CardStatusError(StatusCode.FUNCTION_NOT_SUPPORTED)
             self._check_parameter_reference(command.data)
             status = self._pace.set_at(command.data)
             self._authenticating = "PACE"
             return b"", status
         if reference in (0x41A4, 0x41A6):  # Chip Authentication: Set AT, Set KAT
             if self._channel is None:
-                raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+                raise CardStatusError(StatusCode.SECURITY_STATUS_NOT_SATISFIED)
             if reference == 0x41A6:
                 self._pending_channel = self._ca.set_kat(command.data)
                 return b""
             self._ca.set_at(command.data)
             self._authenticating = "CA"
             return b""
-        raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+        raise CardStatusError(StatusCode.INCORRECT_P1_P2)
 
     def _check_parameter_reference(self, data: bytes) -> None:
         """Quirks: DO'84' (domain parameter id) in MSE:Set AT required, or refused."""
@@ -395,15 +394,15 @@ class VirtualCard:
         try:
             tags = {item.tag for item in parse_all(data)}
         except MalformedInput:
-            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
+            raise CardStatusError(StatusCode.INCORRECT_DATA) from None
         if (0x84 in tags and quirks.pace_refuses_parameter_id) or (
             0x84 not in tags and quirks.pace_requires_parameter_id
         ):
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
 
     def _general_authenticate(self, command: CommandAPDU) -> bytes:
         if command.p1 or command.p2:
-            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+            raise CardStatusError(StatusCode.INCORRECT_P1_P2)
         if self._authenticating == "PACE" and self._pace is not None:
             try:
                 answer, channel = self._pace.general_authenticate(command)
@@ -420,29 +419,29 @@ class VirtualCard:
             answer, channel = self._ca.general_authenticate(command.data)
             self._pending_channel = channel
             return answer
-        raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+        raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
 
     def _reset_retry_counter(self, command: CommandAPDU) -> bytes:
         # PIN unblock/change (BSI TR-03110-3 B.11.4): only inside secure messaging.
         if self._pace is None:
-            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+            raise CardStatusError(StatusCode.INS_NOT_SUPPORTED)
         if self._channel is None:
-            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.SECURITY_STATUS_NOT_SATISFIED)
         self._pace.reset_retry_counter(command.p1, command.p2, command.data)
         return b""
 
     def _internal_authenticate(self, command: CommandAPDU) -> bytes:
         if self._data.profile.active_authentication is None or self._quirks.aa_unsupported:
-            raise CardStatusError(StatusWord.INS_NOT_SUPPORTED)
+            raise CardStatusError(StatusCode.INS_NOT_SUPPORTED)
         if command.p1 or command.p2:
-            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+            raise CardStatusError(StatusCode.INCORRECT_P1_P2)
         if self._channel is None:
-            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.SECURITY_STATUS_NOT_SATISFIED)
         if len(command.data) != 8 or command.ne is None:
-            raise CardStatusError(StatusWord.WRONG_LENGTH)
+            raise CardStatusError(StatusCode.WRONG_LENGTH)
         key = self._data.secrets.aa_key
         if key is None:  # a clone: the key never leaves a genuine chip
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
         return active_authentication_signature(key, command.data, der=self._quirks.aa_der_signature)
 
 

@@ -4,7 +4,7 @@ Chip Authentication: the terminal sends an ephemeral public key, either with
 ``MSE:Set KAT`` (3DES, one command) or with ``MSE:Set AT`` naming the protocol
 then ``GENERAL AUTHENTICATE`` (``7C { 80 key }``, answered ``7C 00``). The
 chip derives new session keys from its static key (the arithmetic is
-:func:`macnss_auth.nfc.chip_auth.card_session_keys`, shared with the
+:func:`macnss_auth.nfc.chip_auth.card_session_key_candidates`, shared with the
 terminal), answers under the old keys, then switches with ``SSC = 0``.
 
 Active Authentication: ``INTERNAL AUTHENTICATE`` with an 8-byte challenge,
@@ -23,15 +23,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
 from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.nfc import tlv
+from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.card.channel import SecureChannel
 from macnss_auth.nfc.card.command import CardStatusError
+from macnss_auth.nfc.card.issuing_pki import active_authentication_sign
 from macnss_auth.nfc.card.model import CardQuirks, ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
-from macnss_auth.nfc.card.status import StatusWord
-from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_keys
+from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_key_candidates
 from macnss_auth.nfc.eckeys import EcPrivateKey, ecdsa_sign
 from macnss_auth.nfc.pki import HashAlgorithm
-from macnss_auth.testing.pki import active_authentication_sign
 
 __all__ = ["ChipAuthResponder", "active_authentication_signature"]
 
@@ -48,7 +48,7 @@ def active_authentication_signature(
     ECDSA: SHA-256, as DG14's ActiveAuthenticationInfo (ecdsa-with-SHA256) says,
     plain ``r || s`` (BSI TR-03111), on any standardized curve; with ``der``
     an X9.62 DER ``Ecdsa-Sig-Value``, as some chips answer instead.
-    The arithmetic is :func:`macnss_auth.testing.pki.active_authentication_sign`.
+    The arithmetic is :func:`macnss_auth.nfc.card.issuing_pki.active_authentication_sign`.
     """
     if isinstance(key, EcPrivateKey):
         r, s = ecdsa_sign(key, challenge, HashAlgorithm.SHA256.new())
@@ -101,16 +101,16 @@ class ChipAuthResponder:
         if (reference is None and quirks.ca_requires_key_reference) or (
             reference is not None and quirks.ca_refuses_key_reference
         ):
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
         if reference is not None and (
             self._key_id is None or int.from_bytes(reference, "big") != self._key_id
         ):
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
 
     def _usable(self) -> CaAlgorithm:
         if self._algorithm is None or self._key is None:
             # No CA on this chip, or a clone without the private key.
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
         return self._algorithm
 
     def set_at(self, data: bytes) -> None:
@@ -123,7 +123,7 @@ class ChipAuthResponder:
         algorithm = self._usable()
         objects = _objects(data)
         if objects.get(0x80) != algorithm.oid_bytes:
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
         self._check_key_reference(objects)
         self._pending = algorithm
 
@@ -137,7 +137,7 @@ class ChipAuthResponder:
         algorithm = self._usable()
         objects = _objects(data)
         if 0x91 not in objects:
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
         self._check_key_reference(objects)
         return self._session(algorithm, objects[0x91])
 
@@ -149,25 +149,25 @@ class ChipAuthResponder:
         """
         algorithm, self._pending = self._pending, None
         if algorithm is None:
-            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
         objects = parse_dynamic_authentication_data(data)
         if set(objects) != {0x80}:
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
         return tlv.encode_tlv(0x7C, b""), self._session(algorithm, objects[0x80])
 
     def _session(self, algorithm: CaAlgorithm, ephemeral: bytes) -> SecureChannel:
         key = self._key
         if key is None:
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
         try:
-            keys = card_session_keys(algorithm, key, ephemeral)
+            keys, *others = card_session_key_candidates(algorithm, key, ephemeral)
         except MacnssAuthError:
-            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
-        return SecureChannel(keys, ssc=0, established_by="CA")
+            raise CardStatusError(StatusCode.INCORRECT_DATA) from None
+        return SecureChannel(keys, ssc=0, established_by="CA", alternatives=others)
 
 
 def _objects(data: bytes) -> dict[int, bytes]:
     try:
         return {o.tag: o.value for o in tlv.parse_all(data)}
     except MalformedInput:
-        raise CardStatusError(StatusWord.INCORRECT_DATA) from None
+        raise CardStatusError(StatusCode.INCORRECT_DATA) from None

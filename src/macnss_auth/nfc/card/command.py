@@ -8,8 +8,7 @@ carries status words out of deep handlers with :class:`CardStatusError`.
 from __future__ import annotations
 
 from macnss_auth.errors import MalformedInput
-from macnss_auth.nfc.apdu import CommandAPDU
-from macnss_auth.nfc.card.status import StatusWord
+from macnss_auth.nfc.apdu import CommandAPDU, StatusCode
 
 __all__ = ["CardStatusError", "parse_command"]
 
@@ -22,8 +21,8 @@ class CardStatusError(Exception):
         drop_session: whether the secure-messaging session ends with this answer.
     """
 
-    def __init__(self, status: StatusWord | bytes, *, drop_session: bool = False) -> None:
-        self.status = status.encode() if isinstance(status, StatusWord) else status
+    def __init__(self, status: StatusCode | bytes, *, drop_session: bool = False) -> None:
+        self.status = status.encode() if isinstance(status, StatusCode) else status
         self.drop_session = drop_session
         super().__init__(self.status.hex())
 
@@ -37,4 +36,4 @@ def parse_command(raw: bytes) -> CommandAPDU:
     try:
         return CommandAPDU.from_bytes(raw)
     except MalformedInput:
-        raise CardStatusError(StatusWord.WRONG_LENGTH) from None
+        raise CardStatusError(StatusCode.WRONG_LENGTH) from None

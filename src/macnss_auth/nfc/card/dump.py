@@ -46,7 +46,7 @@ from macnss_auth.nfc.card.model import (
     PasswordKind,
 )
 from macnss_auth.nfc.domain_params import DomainParameterId
-from macnss_auth.nfc.lds import parse_dg1, parse_dg15
+from macnss_auth.nfc.lds import parse_card_access, parse_dg1, parse_dg15
 from macnss_auth.nfc.mrz import MrzFormat, check_digit
 
 __all__ = ["DumpFiles", "card_from_dump", "read_dump", "write_dump"]
@@ -159,7 +159,7 @@ def _mrz_information(dg1: bytes) -> tuple[str, DocumentKind]:
 
 def _pace_of(card_access: bytes) -> si.PaceInfo | None:
     try:
-        infos = si.parse_card_access(card_access)
+        infos = parse_card_access(card_access).infos
     except MacnssAuthError:
         return None
     return next(

@@ -10,7 +10,7 @@
 * EF.COM and EF.SOD (signed by the test PKI's document signer);
 * EF.CardAccess and EF.CardSecurity for PACE cards.
 
-It uses the library's LDS encoders and :mod:`macnss_auth.testing.pki`. The
+It uses the library's LDS encoders and :mod:`macnss_auth.nfc.card.issuing_pki`. The
 trust anchors a verifier needs are the CSCA certificate and the signed master
 list on :class:`IssuedCard`.
 
@@ -48,6 +48,7 @@ from macnss_auth.nfc.card.filesystem import (
     FileSystem,
     data_group_file,
 )
+from macnss_auth.nfc.card.issuing_pki import TestPki, generate_key, make_td1_mrz, sign_cms
 from macnss_auth.nfc.card.jpeg import face_jpeg, signature_jpeg
 from macnss_auth.nfc.card.model import (
     AaKeyKind,
@@ -82,7 +83,6 @@ from macnss_auth.nfc.lds.sod import (
 from macnss_auth.nfc.mrz import check_digit
 from macnss_auth.nfc.pki import OID_STANDARDIZED_DOMAIN_PARAMETERS
 from macnss_auth.nfc.tlv import encode_tlv, parse_all, parse_one
-from macnss_auth.testing.pki import TestPki, generate_key, make_td1_mrz, sign_cms
 
 __all__ = [
     "IssuedCard",

@@ -183,7 +183,7 @@ class PaceResponder:
             objects = {o.tag: o.value for o in tlv.parse_all(data)}
         except MalformedInput:
             raise CardStatusError(StatusWord.INCORRECT_DATA) from None
-        if objects.get(0x80) != self._protocol.der_value:
+        if objects.get(0x80) != pace.oid_contents(self._protocol):
             raise CardStatusError(StatusWord.INCORRECT_DATA)
         reference = objects.get(0x83, b"")
         if len(reference) != 1 or reference[0] not in {int(p) for p in self._passwords}:

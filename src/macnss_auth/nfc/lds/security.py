@@ -23,7 +23,7 @@ from macnss_auth.nfc.pki import (
     parse_public_key_info,
     parse_signed_data,
 )
-from macnss_auth.nfc.tlv import encode_tlv, read_exact
+from macnss_auth.nfc.tlv import encode_tlv, parse_one, read_exact
 
 __all__ = [
     "OID_SECURITY_OBJECT",
@@ -108,12 +108,20 @@ def encode_dg14(security_infos: bytes) -> bytes:
 
 
 def parse_card_access(data: bytes) -> SecurityInfos:
-    """Parse EF.CardAccess (a bare SecurityInfos).
+    """Parse EF.CardAccess as read from a card: a bare SecurityInfos, then any padding.
+
+    Files are often read in whole blocks, and some chips pad EF.CardAccess;
+    bytes after the first data object are ignored (``der`` is that object).
 
     Raises:
-        LdsFormatError: malformed.
+        LdsFormatError: no valid SecurityInfos at the start of the file.
     """
-    return _parse_infos(data, "EF.CardAccess")
+    data = bytes(data)
+    try:
+        _, end = parse_one(data)
+    except MalformedInput as exc:
+        raise LdsFormatError(f"EF.CardAccess: {exc}", field="EF.CardAccess") from exc
+    return _parse_infos(data[:end], "EF.CardAccess")
 
 
 @attrs.frozen

@@ -25,6 +25,7 @@ import attrs
 from asn1crypto import algos, core
 
 from macnss_auth.errors import UnsupportedAlgorithm
+from macnss_auth.nfc.asn1 import decoding
 from macnss_auth.nfc.lds.errors import LdsFormatError
 from macnss_auth.nfc.pki import HashAlgorithm, PkiFormatError, SignedContent, parse_signed_data
 from macnss_auth.nfc.tlv import encode_tlv, read_exact
@@ -38,8 +39,6 @@ __all__ = [
 ]
 
 OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
-
-_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
 
 
 class _DataGroupHash(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
@@ -106,7 +105,7 @@ def parse_sod(data: bytes) -> SecurityObject:
         raise LdsFormatError(f"EF.SOD: {exc}", field=name) from exc
     if signed.content_type != OID_LDS_SECURITY_OBJECT:
         raise LdsFormatError("EF.SOD does not hold an LDSSecurityObject", field=name)
-    try:
+    with decoding("LDSSecurityObject", error=LdsFormatError, field=name):
         body = _LdsSecurityObject.load(signed.content, strict=True)
         version = int(body["version"].native)
         hash_name = body["hash_algorithm"]["algorithm"].dotted
@@ -119,10 +118,6 @@ def parse_sod(data: bytes) -> SecurityObject:
         if info.native is not None:
             lds_version = str(info["lds_version"].native)
             unicode_version = str(info["unicode_version"].native)
-    except _ERRORS as exc:
-        raise LdsFormatError(
-            f"malformed LDSSecurityObject: {type(exc).__name__}", field=name
-        ) from exc
     if version not in (0, 1):
         raise LdsFormatError(f"LDSSecurityObject version {version} is unknown", field=name)
     algorithm = HashAlgorithm.from_name(hash_name)

@@ -35,19 +35,20 @@ Python integers are not constant-time; see ``docs/pace.md``.
 
 from __future__ import annotations
 
+import functools
 import hmac
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec as cec
 
-from macnss_auth.clock import RandomSource
+from macnss_auth.clock import RandomSource, SystemRandom
 from macnss_auth.errors import (
     DocumentNotGenuine,
     MalformedInput,
     RemoteProtocolError,
     UnsupportedAlgorithm,
 )
-from macnss_auth.nfc import crypto, ec, tlv
+from macnss_auth.nfc import crypto, ec, eckeys, tlv
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.ec import Curve, Point
@@ -70,10 +71,12 @@ __all__ = [
     "encrypt_nonce",
     "generate_private_key",
     "generic_mapping",
+    "generic_mapping_public_key",
     "integrated_mapping",
     "integrated_mapping_lengths",
     "integrated_mapping_point",
     "mapping_shared_element",
+    "oid_contents",
     "password_key",
     "password_reference",
     "pseudo_random_number",
@@ -206,46 +209,68 @@ def generate_private_key(domain: Domain, random: RandomSource) -> int:
     """A private key uniform in ``[1, order - 1]`` by rejection sampling.
 
     Exactly ``len(order)`` bytes are drawn per try, so a scripted random
-    source that returns a published private key reproduces it.
+    source that returns a published private key reproduces it. With the
+    :class:`~macnss_auth.clock.SystemRandom` source on a curve cryptography
+    has, OpenSSL draws the key instead (half the cost: see ``docs/pace.md``).
     """
+    if isinstance(domain, EcDomain) and type(random) is SystemRandom:
+        native = eckeys.native_curve(domain.curve)
+        if native is not None:
+            # OpenSSL draws the key and computes its public point in one scalar
+            # multiplication; building a key from a given scalar costs two
+            # (derivation checks the pair). Both are CSPRNG draws, uniform in [1, n).
+            key = cec.generate_private_key(native)
+            scalar = _Scalar(key.private_numbers().private_value)
+            scalar._key = key
+            return scalar
     order = domain.order
     length = (order.bit_length() + 7) // 8
     while True:
         candidate = int.from_bytes(random.token_bytes(length), "big")
         if 0 < candidate < order:
-            return candidate
+            return _Scalar(candidate) if isinstance(domain, EcDomain) else candidate
 
 
-# Curves pyca/cryptography implements: multiples of their standard generator, and
-# ECDH between two points of the curve, run there (in C) instead of in Python.
-_NATIVE: dict[str, cec.EllipticCurve] = {
-    "secp192r1": cec.SECP192R1(),
-    "secp224r1": cec.SECP224R1(),
-    "secp256r1": cec.SECP256R1(),
-    "secp384r1": cec.SECP384R1(),
-    "secp521r1": cec.SECP521R1(),
-    "brainpoolP256r1": cec.BrainpoolP256R1(),
-    "brainpoolP384r1": cec.BrainpoolP384R1(),
-    "brainpoolP512r1": cec.BrainpoolP512R1(),
-}
+class _Scalar(int):
+    """A private scalar that keeps cryptography's key object for it once built.
+
+    PACE uses each private key two or three times (public key, agreement, and
+    on the terminal the sign test of :func:`~macnss_auth.nfc.eckeys.native_multiply`);
+    deriving the OpenSSL key costs one scalar multiplication, so it is built
+    once and lives exactly as long as the scalar (no global cache of secrets).
+    """
+
+    _key: cec.EllipticCurvePrivateKey | None = None
 
 
-def _native_curve(curve: Curve) -> cec.EllipticCurve | None:
-    native = _NATIVE.get(curve.name)
-    if native is None or curve.h != 1:
-        return None
-    return native
+def _key_for(native: cec.EllipticCurve, scalar: int) -> cec.EllipticCurvePrivateKey:
+    key = scalar._key if isinstance(scalar, _Scalar) else None
+    if key is not None and key.curve.name == native.name:
+        return key
+    key = cec.derive_private_key(int(scalar), native)
+    if isinstance(scalar, _Scalar):
+        scalar._key = key
+    return key
 
 
 def _ec_multiply(domain: EcDomain, scalar: int, point: Point) -> Point:
+    """``k * P``: in cryptography when it has the curve, else :func:`ec.multiply`.
+
+    On a curve cryptography has, ``k*G`` is key derivation and ``k*P`` for any
+    other point two ECDHs and a square root (:func:`eckeys.native_multiply`):
+    the mapped generator ``G'`` is just another point of the standard curve.
+    """
     curve = domain.curve
-    native = _native_curve(curve)
-    if native is not None and point == curve.generator:
-        scalar %= curve.n
-        if scalar == 0:
-            raise RemoteProtocolError("key agreement produced the point at infinity")
-        numbers = cec.derive_private_key(scalar, native).public_key().public_numbers()
-        return Point(numbers.x, numbers.y)
+    reduced = scalar % curve.n
+    if reduced == 0:
+        raise RemoteProtocolError("key agreement produced the point at infinity")
+    native = eckeys.native_curve(curve)
+    if native is not None:
+        key = _key_for(native, scalar if reduced == scalar else reduced)
+        if point == curve.generator:
+            numbers = key.public_key().public_numbers()
+            return Point(numbers.x, numbers.y)
+        return eckeys.native_multiply(curve, key, point)
     result = ec.multiply(curve, scalar, point)
     if result is None:
         raise RemoteProtocolError("key agreement produced the point at infinity")
@@ -318,15 +343,14 @@ def shared_secret(domain: Domain, private_key: int, peer_public: bytes) -> bytes
         RemoteProtocolError: the result is the neutral element.
     """
     if isinstance(domain, EcDomain):
-        native = _native_curve(domain.curve)
+        native = eckeys.native_curve(domain.curve)
         if native is not None and 0 < private_key < domain.order:
             # The mapped generator changes nothing about the curve: ECDH with a
             # peer point of the same curve is plain ECDH, which cryptography does.
             peer = ec.decode_point(domain.curve, peer_public)
             numbers = cec.EllipticCurvePublicNumbers(peer.x, peer.y, native)
-            key = cec.derive_private_key(private_key, native)
             try:
-                return key.exchange(cec.ECDH(), numbers.public_key())
+                return _key_for(native, private_key).exchange(cec.ECDH(), numbers.public_key())
             except ValueError as exc:
                 raise RemoteProtocolError("ECDH with the chip's key failed") from exc
     element = mapping_shared_element(domain, private_key, peer_public)
@@ -350,7 +374,8 @@ def generic_mapping(domain: Domain, nonce: bytes, shared: Point | int) -> Domain
     if isinstance(domain, EcDomain):
         assert isinstance(shared, Point)  # noqa: S101 (the caller passes an EC element)
         s_g = _ec_multiply(domain, s, domain.generator) if s % domain.order else None
-        mapped = ec.add(domain.curve, s_g, shared)
+        # Secret-derived points: the addition inverts with a fixed exponent.
+        mapped = ec.add_secret(domain.curve, s_g, shared) if s_g is not None else shared
         if mapped is None:
             raise RemoteProtocolError("generic mapping produced the point at infinity")
         return EcDomain(domain.curve, mapped)
@@ -360,6 +385,45 @@ def generic_mapping(domain: Domain, nonce: bytes, shared: Point | int) -> Domain
     if generator in (0, 1):
         raise RemoteProtocolError("generic mapping produced a trivial generator")
     return DhDomain(domain.group, generator)
+
+
+def generic_mapping_public_key(
+    domain: EcDomain,
+    nonce: bytes,
+    mapping_private_key: int,
+    peer_mapping_public: Point,
+    private_key: int,
+) -> bytes | None:
+    """``x*G'`` for ``G' = s*G + a*PK_map_peer``, without computing ``G'`` (or ``None``).
+
+    ``x*G' = (x*s mod n)*G + (x*a mod n)*PK_map_peer``: one key derivation for
+    the first term and one :func:`eckeys.native_multiply` for the second, where
+    :func:`mapping_shared_element`, :func:`generic_mapping` and
+    :func:`public_key` need two native multiplications (``H`` and ``x*G'``).
+    The encoding is the same point's. ``None`` when cryptography lacks the
+    curve (the caller takes the step-by-step path). ``peer_mapping_public``
+    must be a validated point (:func:`decode_public_key`).
+
+    Raises:
+        RemoteProtocolError: ``G'`` is the point at infinity.
+    """
+    curve = domain.curve
+    native = eckeys.native_curve(curve)
+    if native is None:
+        return None
+    n = curve.n
+    x = private_key % n
+    term = eckeys.native_multiply(
+        curve, cec.derive_private_key(x * mapping_private_key % n, native), peer_mapping_public
+    )
+    scale = x * int.from_bytes(nonce, "big") % n
+    if scale:
+        numbers = cec.derive_private_key(scale, native).public_key().public_numbers()
+        total = ec.add_secret(curve, Point(numbers.x, numbers.y), term)
+        if total is None:
+            raise RemoteProtocolError("generic mapping produced the point at infinity")
+        term = total
+    return ec.encode_point(curve, term)
 
 
 # Constants of the pseudo-random function (ICAO 9303-11 §4.4.3.3.2).
@@ -486,6 +550,12 @@ def strip_shared_secret(shared: bytes) -> bytes:
     return shared.lstrip(b"\x00") or b"\x00"
 
 
+@functools.cache
+def oid_contents(protocol: PaceOid) -> bytes:
+    """``protocol.der_value``, encoded once per OID (asn1crypto costs ~10 us a call)."""
+    return protocol.der_value
+
+
 def public_key_data_object(
     protocol: PaceOid, domain: Domain, public: bytes, *, fixed_length: bool = False
 ) -> bytes:
@@ -496,7 +566,7 @@ def public_key_data_object(
     ``fixed_length`` on the length of ``p`` (the convention of earlier
     versions of this library and of some peers, accepted when verifying).
     """
-    oid = tlv.encode_tlv(0x06, protocol.der_value)
+    oid = tlv.encode_tlv(0x06, oid_contents(protocol))
     if isinstance(domain, EcDomain):
         key = tlv.encode_tlv(0x86, public)
     else:
@@ -605,5 +675,8 @@ def verify_chip_authentication_mapping(
     mapping = ec.decode_point(curve, chip_mapping_public)
     static = ec.decode_point(curve, chip_static_public)
     scalar = int.from_bytes(ca_data, "big")
-    if not 0 < scalar < curve.n or ec.multiply(curve, scalar, static) != mapping:
+    if (
+        not 0 < scalar < curve.n
+        or _ec_multiply(EcDomain(curve, curve.generator), scalar, static) != mapping
+    ):
         raise DocumentNotGenuine("chip authentication mapping does not verify")

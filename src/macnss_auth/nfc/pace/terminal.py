@@ -51,7 +51,8 @@ from macnss_auth.errors import (
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.domain_params import standardized
-from macnss_auth.nfc.ec import Curve
+from macnss_auth.nfc.ec import Curve, Point
+from macnss_auth.nfc.eckeys import native_curve
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import primitives as pm
 from macnss_auth.nfc.protocol import Event, ProtocolMachine, Transport, run
@@ -291,6 +292,9 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._mapping_key: int | None = None
         self._mapping_public_key = b""
         self._domain: pm.Domain | None = None
+        # Generic Mapping on a curve cryptography has: (nonce, SK_map, PK_map,IC) until
+        # x*G' is computed (see _receive_mapping).
+        self._deferred_mapping: tuple[bytes, int, Point] | None = None
         self._private_key: int | None = None
         self._public_key = b""
         self._chip_public_key = b""
@@ -332,7 +336,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         )
 
     def _mse_set_at(self) -> bytes:
-        data = tlv.encode_tlv(0x80, self._protocol.der_value) + tlv.encode_tlv(
+        data = tlv.encode_tlv(0x80, pm.oid_contents(self._protocol)) + tlv.encode_tlv(
             0x83, bytes([self._password_reference])
         )
         if self._send_parameter_id:
@@ -367,7 +371,15 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
     def _ephemeral_data(self) -> bytes:
         domain = self._mapped_domain()
         self._private_key = pm.generate_private_key(domain, self._random)
-        self._public_key = pm.public_key(domain, self._private_key)
+        deferred, self._deferred_mapping = self._deferred_mapping, None
+        public = None
+        if deferred is not None and isinstance(domain, pm.EcDomain):
+            nonce, mapping_key, chip_mapping = deferred
+            public = pm.generic_mapping_public_key(
+                domain, nonce, mapping_key, chip_mapping, self._private_key
+            )
+            self._mapping_key = None
+        self._public_key = public or pm.public_key(domain, self._private_key)
         return tlv.encode_tlv(0x83, self._public_key)
 
     def _token_data(self) -> bytes:
@@ -487,10 +499,19 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         mapping_key = _need(self._mapping_key)
         if _same_key(self._base, chip_mapping, self._mapping_public_key):
             raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
-        shared = pm.mapping_shared_element(self._base, mapping_key, chip_mapping)
-        self._domain = pm.generic_mapping(self._base, _need(self._nonce), shared)
+        base = self._base
+        if isinstance(base, pm.EcDomain) and native_curve(base.curve) is not None:
+            # G' is only ever used for x*G' here: computed in one go at the next step
+            # (pm.generic_mapping_public_key); every later step needs the curve only.
+            point = pm.decode_public_key(base, chip_mapping)
+            assert isinstance(point, Point)  # noqa: S101 (decode_public_key's contract)
+            self._deferred_mapping = (_need(self._nonce), mapping_key, point)
+            self._domain = base
+        else:
+            shared = pm.mapping_shared_element(base, mapping_key, chip_mapping)
+            self._domain = pm.generic_mapping(base, _need(self._nonce), shared)
+            self._mapping_key = None
         self._chip_mapping_public_key = chip_mapping
-        self._mapping_key = None
         self._nonce = None
 
     def _receive_chip_key(self, objects: dict[int, bytes]) -> None:
@@ -541,6 +562,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         return self._domain
 
     def _drop_secrets(self) -> None:
+        self._deferred_mapping = None
         self._k_pi = None
         self._nonce = None
         self._mapping_key = None

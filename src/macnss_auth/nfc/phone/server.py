@@ -80,6 +80,7 @@ from macnss_auth.nfc.chip_auth import (
 # on whatever key types and curves chip_auth supports.
 from macnss_auth.nfc.chip_auth import _ephemeral_key as ephemeral_key
 from macnss_auth.nfc.crypto import SymmetricCipher, mac
+from macnss_auth.nfc.lds.security import parse_dg14
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.phone.messages import (
     Abort,
@@ -105,7 +106,6 @@ from macnss_auth.nfc.reader import DocumentRead, DocumentReader, chip_public_key
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationInfo,
     ChipAuthenticationPublicKeyInfo,
-    parse_dg14,
 )
 from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import encode_tlv, parse_all
@@ -542,7 +542,7 @@ class PhoneSession:
         if dg14 is None:
             return False
         try:
-            infos = parse_dg14(dg14)
+            infos = parse_dg14(dg14).infos
         except MacnssAuthError:
             return False
         return any(isinstance(i, ChipAuthenticationPublicKeyInfo) for i in infos)
@@ -553,7 +553,7 @@ class PhoneSession:
         if dg14 is None:
             return None
         try:
-            infos = parse_dg14(dg14)
+            infos = parse_dg14(dg14).infos
             keys = [i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)]
             protocols = [i for i in infos if isinstance(i, ChipAuthenticationInfo)]
             if not keys or not protocols:

@@ -37,7 +37,7 @@ from typing import Any
 from macnss_auth.clock import Clock
 from macnss_auth.errors import MalformedInput
 from macnss_auth.nfc.pki import TrustStore
-from macnss_auth.nfc.verify.document import verify_document
+from macnss_auth.nfc.verify.document import inspect_document
 from macnss_auth.nfc.verify.result import DocumentVerification, VerificationPolicy
 
 __all__ = [
@@ -193,10 +193,10 @@ def verify_bundle(
             its ``verification`` attribute holds every check.
     """
     decoded = bundle if isinstance(bundle, DocumentBundle) else decode_bundle(bundle)
-    result = verify_document(
-        decoded.data_groups,
-        decoded.sod,
-        trust_store,
+    result = inspect_document(
+        data_groups=decoded.data_groups,
+        sod=decoded.sod,
+        trust_store=trust_store,
         clock=clock,
         policy=policy,
         aa_challenge=bytes(challenge_nonce) if decoded.aa_signature is not None else None,

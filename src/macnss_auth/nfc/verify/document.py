@@ -19,6 +19,12 @@ Theory of operation:
    it must be a key of a DG14 that passed PA.
 
 The verdict (``genuine``) then follows a :class:`VerificationPolicy`.
+
+Two entry points share that one walk: :func:`verify_document` returns the
+verification only for a genuine document and raises
+:class:`DocumentRejected` otherwise (what a service wants: ignoring the result
+cannot accept a forgery); :func:`inspect_document` returns every check whatever
+the verdict (what a report, a CLI or a notebook wants).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from macnss_auth.nfc.lds.sod import SecurityObject
 from macnss_auth.nfc.pki import (
     Certificate,
     HashAlgorithm,
+    RevocationStatus,
     SignatureInvalid,
     TrustStore,
     parse_certificate,
@@ -52,6 +59,7 @@ from macnss_auth.nfc.pki import clear_caches as pki_clear_caches
 from macnss_auth.nfc.verify.active import verify_active_authentication
 from macnss_auth.nfc.verify.result import (
     Check,
+    CheckName,
     CheckStatus,
     ChipAuthenticity,
     DocumentRejected,
@@ -119,10 +127,10 @@ def _hash_matches(sod: SecurityObject, number: int, data: bytes) -> bool:
 
 
 def verify_document(
+    *,
     data_groups: Mapping[int, bytes],
     sod: bytes,
     trust_store: TrustStore,
-    *,
     clock: Clock | None = None,
     policy: VerificationPolicy | None = None,
     aa_challenge: bytes | None = None,
@@ -131,11 +139,49 @@ def verify_document(
     read_steps: Sequence[Check] = (),
     document_signers: Iterable[Certificate | bytes] = (),
 ) -> DocumentVerification:
-    """Verify a document's data groups, EF.SOD and chip authentication.
+    """Verify a document and return its verification only if it is genuine.
 
-    Never raises for a bad document: every problem is a failed check and the
-    verdict is ``genuine=False``. Call :meth:`DocumentVerification.require_genuine`
-    to turn that into an exception.
+    The checks and arguments are those of :func:`inspect_document`; the
+    returned record has ``genuine=True``, and only its
+    ``verified_data_groups`` may be relied on.
+
+    Raises:
+        DocumentRejected: the document is not genuine under ``policy``; its
+            ``verification`` attribute holds every check and the reason.
+    """
+    return inspect_document(
+        data_groups=data_groups,
+        sod=sod,
+        trust_store=trust_store,
+        clock=clock,
+        policy=policy,
+        aa_challenge=aa_challenge,
+        aa_signature=aa_signature,
+        chip_authentication=chip_authentication,
+        read_steps=read_steps,
+        document_signers=document_signers,
+    ).require_genuine()
+
+
+def inspect_document(
+    *,
+    data_groups: Mapping[int, bytes],
+    sod: bytes,
+    trust_store: TrustStore,
+    clock: Clock | None = None,
+    policy: VerificationPolicy | None = None,
+    aa_challenge: bytes | None = None,
+    aa_signature: bytes | None = None,
+    chip_authentication: ChipAuthenticationOutcome | None = None,
+    read_steps: Sequence[Check] = (),
+    document_signers: Iterable[Certificate | bytes] = (),
+) -> DocumentVerification:
+    """Run every check on a document's data groups, EF.SOD and chip authentication.
+
+    For reports (the CLI, notebooks, a kiosk's diagnostics): never raises for a
+    bad document; every problem is a failed check and the verdict is
+    ``genuine=False``. A service deciding whether to accept a document calls
+    :func:`verify_document`, which raises instead.
 
     Args:
         data_groups: number -> file bytes as read.
@@ -165,21 +211,25 @@ def verify_document(
     try:
         parsed = parse_sod(sod)
     except (LdsFormatError, UnsupportedAlgorithm) as exc:
-        add("sod", _FAILED, f"EF.SOD cannot be used: {exc}")
-        for name in ("sod_signature", "chain", "crl"):
-            add(name, _SKIPPED, "no usable EF.SOD")
+        add(CheckName.SOD, _FAILED, f"EF.SOD cannot be used: {exc}")
+        for skipped in (CheckName.SOD_SIGNATURE, CheckName.CHAIN, CheckName.CRL):
+            add(skipped, _SKIPPED, "no usable EF.SOD")
         for number in sorted(groups):
-            add(f"dg{number}_hash", _SKIPPED, "no usable EF.SOD")
-        add("active_authentication", _SKIPPED, "no usable EF.SOD")
-        add("chip_authentication", _SKIPPED, "no usable EF.SOD")
+            add(CheckName.data_group_hash(number), _SKIPPED, "no usable EF.SOD")
+        add(CheckName.ACTIVE_AUTHENTICATION, _SKIPPED, "no usable EF.SOD")
+        add(CheckName.CHIP_AUTHENTICATION, _SKIPPED, "no usable EF.SOD")
         return _verdict(_merge(checks, read_steps), policy, frozenset(), {}, None)
-    add("sod", _PASSED, f"LDSSecurityObject v{parsed.version}, {parsed.hash_algorithm.value}")
+    add(
+        CheckName.SOD,
+        _PASSED,
+        f"LDSSecurityObject v{parsed.version}, {parsed.hash_algorithm.value}",
+    )
 
     signer = parsed.signed.signer_certificate(_certificates(document_signers))
     signature_ok = False
     if signer is None:
         add(
-            "sod_signature",
+            CheckName.SOD_SIGNATURE,
             _FAILED,
             "EF.SOD carries no document signer certificate and none given matches its signer",
         )
@@ -188,34 +238,34 @@ def verify_document(
             parsed.signed.verify(signer)
             signature_ok = True
             scheme = parsed.signed.scheme
-            add("sod_signature", _PASSED, f"{scheme.kind.value} with {scheme.hash.value}")
+            add(CheckName.SOD_SIGNATURE, _PASSED, f"{scheme.kind.value} with {scheme.hash.value}")
         except SignatureInvalid as exc:
-            add("sod_signature", _FAILED, str(exc))
+            add(CheckName.SOD_SIGNATURE, _FAILED, str(exc))
         except MacnssAuthError as exc:
             # An unsupported algorithm, or a DS key that is not a valid key.
-            add("sod_signature", _FAILED, f"cannot be checked: {exc}")
+            add(CheckName.SOD_SIGNATURE, _FAILED, f"cannot be checked: {exc}")
 
     chain_ok = False
     if signer is None:
-        add("chain", _SKIPPED, "no document signer certificate")
-        add("crl", _SKIPPED, "no document signer certificate")
+        add(CheckName.CHAIN, _SKIPPED, "no document signer certificate")
+        add(CheckName.CRL, _SKIPPED, "no document signer certificate")
     else:
         result = trust_store.validate_document_signer(
             signer, at=now, signing_time=parsed.signed.signing_time
         )
         chain_ok = result.trusted
-        add("chain", _PASSED if result.trusted else _FAILED, result.reason)
-        if result.revocation == "good":
-            add("crl", _PASSED, result.revocation_reason)
-        elif result.revocation == "revoked":
-            add("crl", _FAILED, result.revocation_reason)
+        add(CheckName.CHAIN, _PASSED if result.trusted else _FAILED, result.reason)
+        if result.revocation is RevocationStatus.GOOD:
+            add(CheckName.CRL, _PASSED, result.revocation_reason)
+        elif result.revocation is RevocationStatus.REVOKED:
+            add(CheckName.CRL, _FAILED, result.revocation_reason)
         else:
-            add("crl", _SKIPPED, result.revocation_reason)
+            add(CheckName.CRL, _SKIPPED, result.revocation_reason)
 
     trusted = signature_ok and chain_ok
     verified: dict[int, bytes] = {}
     for number in sorted(set(groups) | set(parsed.hashes)):
-        name = f"dg{number}_hash"
+        name = CheckName.data_group_hash(number)
         if number not in groups:
             add(name, _SKIPPED, "listed in the SOD but not read")
         elif number not in parsed.hashes:
@@ -261,7 +311,7 @@ def _certificates(items: Iterable[Certificate | bytes]) -> list[Certificate]:
     return out
 
 
-_FOLDED = ("chip_authentication", "active_authentication")
+_FOLDED = (CheckName.CHIP_AUTHENTICATION, CheckName.ACTIVE_AUTHENTICATION)
 
 
 def _merge(checks: list[Check], steps: Sequence[Check]) -> list[Check]:
@@ -310,7 +360,7 @@ def _active_authentication(
     dg14: SecurityInfos | None,
     exchange: tuple[bytes | None, bytes | None],
 ) -> None:
-    name = "active_authentication"
+    name = CheckName.ACTIVE_AUTHENTICATION
     challenge, signature = exchange
     if challenge is None or signature is None:
         report(name, _SKIPPED, "no Active Authentication response")
@@ -345,7 +395,7 @@ def _chip_authentication(
     dg14: SecurityInfos | None,
     outcome: ChipAuthenticationOutcome | None,
 ) -> None:
-    name = "chip_authentication"
+    name = CheckName.CHIP_AUTHENTICATION
     if outcome is None:
         report(name, _SKIPPED, "Chip Authentication was not run")
         return
@@ -381,10 +431,10 @@ def trusted_chip_authentication_key(
     """
     expected = verification.verified_hashes.get(14)
     if expected is None:
-        raise DocumentRejected(verification)
+        raise DocumentRejected(verification=verification)
     algorithm = next(a for a in HashAlgorithm if a.digest_size == len(expected))
     if not hmac.compare_digest(algorithm.digest(dg14), expected):
-        raise DocumentRejected(verification)
+        raise DocumentRejected(verification=verification)
     key = parse_dg14(dg14).chip_authentication_key(key_id)
     if key is None:
         raise LdsFormatError("DG14 has no such Chip Authentication key", field="DG14")
@@ -405,27 +455,27 @@ def _verdict(
 ) -> DocumentVerification:
     status = {c.name: c.status for c in checks}
     reason = ""
-    if status.get("sod") is not _PASSED:
+    if status.get(CheckName.SOD) is not _PASSED:
         reason = "EF.SOD is unusable"
-    elif status.get("sod_signature") is not _PASSED:
+    elif status.get(CheckName.SOD_SIGNATURE) is not _PASSED:
         reason = "the SOD signature does not verify"
-    elif policy.require_trusted_chain and status.get("chain") is not _PASSED:
+    elif policy.require_trusted_chain and status.get(CheckName.CHAIN) is not _PASSED:
         reason = "the document signer does not chain to a trusted CSCA"
-    elif status.get("crl") is _FAILED:
+    elif status.get(CheckName.CRL) is _FAILED:
         reason = "the document signer is revoked"
-    elif policy.require_crl and status.get("crl") is not _PASSED:
+    elif policy.require_crl and status.get(CheckName.CRL) is not _PASSED:
         reason = "no current CRL for the issuing CSCA"
     elif any(c.name.endswith("_hash") and c.status is _FAILED for c in checks):
         reason = "a data group does not match the SOD"
     elif missing := sorted(policy.required_data_groups - set(_hash_passed(checks))):
         reason = f"required data groups not verified: {missing}"
-    elif status.get("active_authentication") is _FAILED:
+    elif status.get(CheckName.ACTIVE_AUTHENTICATION) is _FAILED:
         reason = "Active Authentication failed"
-    elif status.get("chip_authentication") is _FAILED:
+    elif status.get(CheckName.CHIP_AUTHENTICATION) is _FAILED:
         reason = "Chip Authentication failed"
     else:
-        aa = status.get("active_authentication") is _PASSED
-        ca = status.get("chip_authentication") is _PASSED
+        aa = status.get(CheckName.ACTIVE_AUTHENTICATION) is _PASSED
+        ca = status.get(CheckName.CHIP_AUTHENTICATION) is _PASSED
         need = policy.chip_authenticity
         if need is ChipAuthenticity.ACTIVE_AUTHENTICATION and not aa:
             reason = "the policy requires Active Authentication"
@@ -498,7 +548,7 @@ def verify_card_security(
     chain = trust_store.validate_document_signer(
         signer, at=now, signing_time=parsed.signed.signing_time
     )
-    checks.append(Check("chain", _PASSED if chain.trusted else _FAILED, chain.reason))
+    checks.append(Check(CheckName.CHAIN, _PASSED if chain.trusted else _FAILED, chain.reason))
     trusted = signature_ok and chain.trusted
     return CardSecurityVerification(
         tuple(checks), trusted=trusted, security_infos=parsed.security_infos if trusted else None

@@ -13,6 +13,7 @@ from macnss_auth.errors import DocumentNotGenuine
 
 __all__ = [
     "Check",
+    "CheckName",
     "CheckStatus",
     "ChipAuthenticity",
     "DocumentRejected",
@@ -29,14 +30,39 @@ class CheckStatus(str, enum.Enum):
     NOT_PERFORMED = "not-performed"
 
 
+class CheckName(str, enum.Enum):
+    """The names of the verifier's checks (their values are what JSON reports show).
+
+    Data group hashes are ``dg<N>_hash`` (:meth:`data_group_hash`); a reader
+    adds ``read_<file>`` steps for optional files it could not read.
+    """
+
+    SOD = "sod"
+    SOD_SIGNATURE = "sod_signature"
+    CHAIN = "chain"
+    CRL = "crl"
+    ACTIVE_AUTHENTICATION = "active_authentication"
+    CHIP_AUTHENTICATION = "chip_authentication"
+    EXTENDED_LENGTH = "extended_length"
+
+    # Shown and formatted as the value (``"sod"``), as the plain strings were.
+    __str__ = str.__str__
+    __format__ = str.__format__  # type: ignore[assignment]
+
+    @staticmethod
+    def data_group_hash(number: int) -> str:
+        """The name of data group ``number``'s hash check: ``dg<N>_hash``."""
+        return f"dg{number}_hash"
+
+
 @attrs.frozen
 class Check:
     """One verification step: its name, status and a reason a person can read.
 
-    Names: ``sod`` (EF.SOD parsed), ``sod_signature``, ``chain``, ``crl``,
-    ``dg<N>_hash`` for each data group read or listed, ``active_authentication``
-    and ``chip_authentication``; from a reader also ``read_<file>`` and
-    ``extended_length`` (optional steps that did not work out).
+    Names (:class:`CheckName`): ``sod`` (EF.SOD parsed), ``sod_signature``,
+    ``chain``, ``crl``, ``dg<N>_hash`` for each data group read or listed,
+    ``active_authentication`` and ``chip_authentication``; from a reader also
+    ``read_<file>`` and ``extended_length`` (optional steps that did not work out).
 
     Attributes:
         name: the check's name.
@@ -123,7 +149,7 @@ class DocumentVerification:
     document_signer: str | None = None
     verdict_reason: str = ""
 
-    def check(self, name: str) -> Check:
+    def check(self, name: str | CheckName) -> Check:
         """The check called ``name``.
 
         Raises:
@@ -134,7 +160,7 @@ class DocumentVerification:
                 return item
         raise KeyError(name)
 
-    def status(self, name: str) -> CheckStatus:
+    def status(self, name: str | CheckName) -> CheckStatus:
         """The status of check ``name`` (NOT_PERFORMED when absent)."""
         for item in self.checks:
             if item.name == name:
@@ -148,7 +174,7 @@ class DocumentVerification:
             DocumentRejected: the document is not genuine under the policy.
         """
         if not self.genuine:
-            raise DocumentRejected(self)
+            raise DocumentRejected(verification=self)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +203,6 @@ def _check_dict(check: Check) -> dict[str, Any]:
 class DocumentRejected(DocumentNotGenuine):
     """A document failed verification; ``verification`` holds every check."""
 
-    def __init__(self, verification: DocumentVerification) -> None:
+    def __init__(self, *, verification: DocumentVerification) -> None:
         super().__init__(f"document not genuine: {verification.verdict_reason}")
         self.verification = verification
