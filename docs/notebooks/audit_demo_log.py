@@ -92,7 +92,7 @@ def write_demo_log(
     totp = TotpAuthenticator(store=store, audit=audit, clock=clock, throttle_policy=throttle)
     card = issue_card("cnie", clock=clock, can=CAN_NUMBER)
     trust = TrustStore()
-    trust.load_master_list(card.master_list)
+    trust.load_master_list(card.master_list, trust_as_is=True)  # the test CSCA just issued
     eid = EidAuthenticator(
         store=store, audit=audit, trust_store=trust, binding_key=bytes(32), clock=clock
     )

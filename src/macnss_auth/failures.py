@@ -150,6 +150,75 @@ _TEXTS: Mapping[Reason, _Texts] = {
     Reason.UNSUPPORTED_LANGUAGE: {
         "*": N_("failure:unsupported_language:*", "This language is not available."),
     },
+    # Passkeys: only a passkey ceremony gives these reasons.
+    Reason.ORIGIN_MISMATCH: {
+        "*": N_(
+            "failure:origin_mismatch:*",
+            "The passkey was used on another site. Open this service's own page and try again.",
+        ),
+    },
+    Reason.RP_ID_MISMATCH: {
+        "*": N_(
+            "failure:rp_id_mismatch:*",
+            "This passkey belongs to another site. Use the passkey made for this service.",
+        ),
+    },
+    Reason.CHALLENGE_MISMATCH: {
+        "*": N_(
+            "failure:challenge_mismatch:*",
+            "The passkey answered another sign-in attempt. Please start again.",
+        ),
+    },
+    Reason.UNKNOWN_CREDENTIAL: {
+        "*": N_(
+            "failure:unknown_credential:*",
+            "This passkey is not (or no longer) registered. Use another way.",
+        ),
+    },
+    Reason.INVALID_SIGNATURE: {
+        "*": N_(
+            "failure:invalid_signature:*",
+            "The passkey's signature is not valid. Try again or use another way.",
+        ),
+    },
+    Reason.USER_NOT_PRESENT: {
+        "*": N_(
+            "failure:user_not_present:*",
+            "Your device did not confirm that you were there. Try again.",
+        ),
+    },
+    Reason.USER_NOT_VERIFIED: {
+        "*": N_(
+            "failure:user_not_verified:*",
+            "Your device did not check your fingerprint, face or screen lock. Try again.",
+        ),
+    },
+    Reason.SIGN_COUNT_REGRESSED: {
+        "*": N_(
+            "failure:sign_count_regressed:*",
+            "This passkey may have been copied, so it was refused. Use another way and contact us.",
+        ),
+    },
+    Reason.BACKUP_STATE_INVALID: {
+        "*": N_(
+            "failure:backup_state_invalid:*",
+            "Your device answered in a way that is not possible. Use another way.",
+        ),
+    },
+    Reason.ATTESTATION_UNTRUSTED: {
+        "*": N_(
+            "failure:attestation_untrusted:*",
+            "This kind of device is not accepted for passkeys here. Use another device.",
+        ),
+    },
+    Reason.CREDENTIAL_EXISTS: {
+        "*": N_("failure:credential_exists:*", "This passkey is already registered."),
+    },
+    Reason.CREDENTIAL_LIMIT: {
+        "*": N_(
+            "failure:credential_limit:*", "You have the most passkeys allowed. Remove one first."
+        ),
+    },
 }
 _GENERIC = N_("failure:generic", "That did not work. Please try again or use another way.")
 

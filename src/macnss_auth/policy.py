@@ -62,6 +62,7 @@ class Capability(str, enum.Enum):
     APP = "app"  # can run an authenticator app (any smartphone)
     SMS = "sms"  # can receive SMS (any mobile phone)
     EMAIL = "email"  # can read e-mail
+    PASSKEY = "passkey"  # a smartphone or computer with a passkey (WebAuthn platform authenticator)
 
 
 # The capability each standard method needs; methods not listed need nothing special.
@@ -71,6 +72,7 @@ REQUIREMENTS: dict[str, Capability] = {
     "hotp": Capability.APP,
     "sms": Capability.SMS,
     "email": Capability.EMAIL,
+    "passkey": Capability.PASSKEY,
 }
 
 # Cross-method failures allowed per subject before the policy itself locks out.

@@ -29,10 +29,12 @@ from macnss_auth.errors import MalformedInput, RemoteProtocolError
 __all__ = [
     "CLA_CHAINING",
     "CLA_SECURE_MESSAGING",
+    "MAX_EVEN_OFFSET",
     "CommandAPDU",
     "ResponseAPDU",
     "StatusCode",
     "StatusWord",
+    "read_binary_at",
     "status_meaning",
 ]
 
@@ -410,3 +412,28 @@ class ResponseAPDU:
 
     def __repr__(self) -> str:
         return f"ResponseAPDU(length={len(self.data)}, sw={self.sw:#06x})"
+
+
+#: The largest offset an even-INS READ BINARY can carry in P1-P2 (ISO 7816-4 §11.2.3).
+MAX_EVEN_OFFSET = 0x7FFF
+
+
+def read_binary_at(offset: int, size: int) -> CommandAPDU:
+    """READ BINARY of ``size`` bytes at ``offset`` in the selected file.
+
+    Up to :data:`MAX_EVEN_OFFSET` the offset travels in P1-P2 (INS B0). Beyond it
+    the odd INS B1 carries the offset in DO'54' and the chip answers in DO'53',
+    whose header is four bytes more to expect (ISO 7816-4 §11.2.3).
+    """
+    if offset <= MAX_EVEN_OFFSET:
+        return CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=size, extended=size > 256)
+    length = (offset.bit_length() + 7) // 8
+    return CommandAPDU(
+        0x00,
+        0xB1,
+        0x00,
+        0x00,
+        data=bytes([0x54, length]) + offset.to_bytes(length, "big"),
+        ne=size + 4,
+        extended=size > 250,
+    )

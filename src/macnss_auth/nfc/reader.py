@@ -64,7 +64,7 @@ from macnss_auth.errors import (
     UnsupportedAlgorithm,
 )
 from macnss_auth.nfc.active_auth import ActiveAuthentication
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, read_binary_at
 from macnss_auth.nfc.bac import BacProtocol
 from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey, DhPublicKey
 from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
@@ -110,8 +110,6 @@ EMRTD_AID = bytes.fromhex("A0000002471001")
 #: Short file identifiers in the master file: EF.CardAccess and EF.ATR/INFO.
 _CARD_ACCESS_SFI = 0x1C
 _ATR_INFO_SFI = 0x01
-#: Largest offset that fits P1-P2 of READ BINARY (B0); beyond it, odd INS B1.
-_MAX_EVEN_OFFSET = 0x7FFF
 #: Plain bytes per protected short response: DO'87' (padding + cryptogram), DO'99', DO'8E'
 #: and the status word must fit 256 bytes.
 _SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
@@ -839,22 +837,10 @@ class DocumentReader:
         return self._secure(command)
 
     def _read_at(self, offset: int, size: int) -> ResponseAPDU:
-        if offset <= _MAX_EVEN_OFFSET:
-            command = CommandAPDU(
-                0x00, 0xB0, offset >> 8, offset & 0xFF, ne=size, extended=size > 256
-            )
+        command = read_binary_at(offset, size)
+        if command.ins == 0xB0:
             return self._secure(command)
-        # Odd INS B1: the offset travels in DO'54' (ISO 7816-4 §11.2.3); the answer is DO'53'.
-        length = (offset.bit_length() + 7) // 8
-        command = CommandAPDU(
-            0x00,
-            0xB1,
-            0x00,
-            0x00,
-            data=bytes([0x54, length]) + offset.to_bytes(length, "big"),
-            ne=size + 4,
-            extended=size > 250,
-        )
+        # Odd INS B1: the answer is DO'53'.
         response = self._secure(command)
         if response.sw not in (0x9000, 0x6282) or not response.data:
             return response

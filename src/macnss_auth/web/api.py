@@ -58,7 +58,7 @@ class MethodOfferOut(_Model):
     method: str
     assurance: Literal["low", "substantial", "high"]
     acr: str
-    needs: Literal["nfc", "app", "sms", "email"] | None
+    needs: Literal["nfc", "app", "sms", "email", "passkey"] | None
 
 
 class MethodsOut(_Model):
@@ -225,7 +225,7 @@ def api_router(runtime: Runtime) -> APIRouter:
     @router.get("/methods", tags=["authentication"])
     async def methods(
         capabilities: Annotated[
-            str | None, Query(description="comma-separated: nfc, app, sms, email")
+            str | None, Query(description="comma-separated: nfc, app, sms, email, passkey")
         ] = None,
         exclude: Annotated[str | None, Query(description="methods to leave out")] = None,
     ) -> MethodsOut:

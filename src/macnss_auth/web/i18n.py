@@ -129,6 +129,33 @@ _SOURCE: Mapping[str, tuple[str, str]] = {
     ),
     "error_form": N_("web:error_form", "The form expired. Please try again."),
     "error_subject": N_("web:error_subject", "Please type your identifier."),
+    "have_passkey": N_(
+        "web:have_passkey", "A phone or computer with a passkey (fingerprint, face or screen lock)"
+    ),
+    "method_passkey": N_("web:method_passkey", "Passkey on this device"),
+    "add_passkey": N_("web:add_passkey", "Add a passkey on this device"),
+    "passkey_help": N_(
+        "web:passkey_help",
+        "Your device asks for your fingerprint, face or screen lock. "
+        "Nothing is sent but a signature.",
+    ),
+    "passkey_use": N_("web:passkey_use", "Use my passkey"),
+    "passkey_again": N_("web:passkey_again", "Try the passkey again"),
+    "passkey_no_identifier": N_(
+        "web:passkey_no_identifier", "Sign in with a passkey, without typing an identifier"
+    ),
+    "error_unknown_credential": N_(
+        "web:error_unknown_credential",
+        "This passkey is not (or no longer) registered. Please use another way.",
+    ),
+    "error_user_not_verified": N_(
+        "web:error_user_not_verified",
+        "Your device did not check your fingerprint, face or screen lock.",
+    ),
+    "error_sign_count_regressed": N_(
+        "web:error_sign_count_regressed",
+        "This passkey may have been copied; it was refused. Please use another way and contact us.",
+    ),
 }
 
 MESSAGES: Mapping[str, Mapping[str, str]] = {

@@ -47,12 +47,14 @@ __all__ = ["page_router"]
 _CSRF = "macnss_csrf"
 _LANG = "macnss_lang"
 _SESSION = "macnss_session"
-_HAVE = ("nfc", "app", "sms", "email")
+_HAVE = ("nfc", "app", "sms", "email", "passkey")
 # Failures after which the same challenge can take another code.
 _RETRY_SAME = frozenset(
     {Reason.INVALID_CODE, Reason.MALFORMED_CODE, Reason.REPLAYED, Reason.THROTTLED}
 )
 _MAX_FIELD = 256
+# A step's structured answer (a passkey's credential JSON) is larger than a code.
+_MAX_RESPONSE = 16 * 1024
 
 
 def _environment() -> jinja2.Environment:
@@ -63,6 +65,14 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def _answer(form: FormData) -> str:
+    """The answer: a step's ``response`` (a passkey's credential JSON), else the code."""
+    response = form.get("response")
+    if isinstance(response, str) and 0 < len(response) <= _MAX_RESPONSE and response.isprintable():
+        return response
+    return _field(form, "code")
 
 
 def _field(form: FormData, name: str) -> str:
@@ -110,6 +120,7 @@ class _Page:
             known=MESSAGES[self.lang],
             csrf=self.csrf,
             path=self.request.url.path,
+            offered=self.runtime.policy.methods,
             **values,
         )
         response = HTMLResponse(html, status_code=status)
@@ -125,7 +136,7 @@ class _Page:
 def _secure_headers(response: Response, runtime: Runtime) -> None:
     targets = " ".join(sorted(set(runtime.return_urls.values())))
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"form-action 'self' {targets}; frame-ancestors 'none'; base-uri 'none'"
     ).replace("  ", " ")
     response.headers["X-Frame-Options"] = "DENY"
@@ -139,6 +150,8 @@ def page_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     env = _environment()
     policy = runtime.policy
+    # The passkey box only where passkeys are offered.
+    shown = tuple(h for h in _HAVE if h != "passkey" or "passkey" in policy.methods)
     css = resources.files("macnss_auth.web").joinpath("static/login.css").read_bytes()
 
     def carried(form: FormData | None, request: Request) -> dict[str, Any]:
@@ -203,7 +216,7 @@ def page_router(runtime: Runtime) -> APIRouter:
     async def start(request: Request) -> HTMLResponse:
         page = _Page(runtime, env, request)
         return page.render(
-            "start.html", others=other_ways(), have=_HAVE, checked=(), **carried(None, request)
+            "start.html", others=other_ways(), have=shown, checked=(), **carried(None, request)
         )
 
     @router.post("/login/methods")
@@ -212,12 +225,12 @@ def page_router(runtime: Runtime) -> APIRouter:
         form = await request.form()
         keep = carried(form, request)
         if not page.csrf_ok(form):
-            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+            return page.render("start.html", others=other_ways(), have=shown, checked=(),
                                error=page.t("error_form"), status=403, **keep)  # fmt: skip
         subject = _field(form, "subject")
-        ticked = [h for h in form.getlist("have") if h in _HAVE]
+        ticked = [h for h in form.getlist("have") if h in shown]
         if not subject:
-            return page.render("start.html", others=other_ways(), have=_HAVE, checked=ticked,
+            return page.render("start.html", others=other_ways(), have=shown, checked=ticked,
                                error=page.t("error_subject"), status=422, **keep)  # fmt: skip
         capabilities = [Capability(h) for h in ticked] or None
         return methods_page(page, subject, policy.offer(capabilities), keep)
@@ -229,7 +242,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         keep = carried(form, request)
         subject, method = _field(form, "subject"), _field(form, "method")
         if not page.csrf_ok(form) or not subject or method not in policy.methods:
-            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+            return page.render("start.html", others=other_ways(), have=shown, checked=(),
                                error=page.t("error_form"), status=403, **keep)  # fmt: skip
         try:
             challenge = await runtime.run(
@@ -248,7 +261,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         subject, method = _field(form, "subject"), _field(form, "method")
         challenge_id = _field(form, "challenge_id")
         if not page.csrf_ok(form) or not challenge_id or method not in policy.methods:
-            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+            return page.render("start.html", others=other_ways(), have=shown, checked=(),
                                error=page.t("error_form"), status=403, **keep)  # fmt: skip
         audience = keep["audience"] or None
         issuer = runtime.assertions
@@ -256,7 +269,7 @@ def page_router(runtime: Runtime) -> APIRouter:
             audience = None
         try:
             result = await runtime.run(
-                policy.verify, challenge_id, _field(form, "code"), context=runtime.context(request)
+                policy.verify, challenge_id, _answer(form), context=runtime.context(request)
             )
         except MacnssAuthError as exc:
             message = error_text(page, exc)
@@ -309,7 +322,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         page = _Page(runtime, env, request)
         subject = session_subject(request)
         if subject is None:
-            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+            return page.render("start.html", others=other_ways(), have=shown, checked=(),
                                error=page.t("session_expired"), status=401, audience="",
                                nonce="")  # fmt: skip
         return page.render("account.html", subject=subject, can_enroll=_totp(runtime) is not None)
@@ -321,7 +334,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         subject = session_subject(request)
         totp = _totp(runtime)
         if subject is None or totp is None or not page.csrf_ok(form):
-            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+            return page.render("start.html", others=other_ways(), have=shown, checked=(),
                                error=page.t("session_expired"), status=401, audience="",
                                nonce="")  # fmt: skip
         provisioning = await runtime.run(totp.enroll, subject, context=runtime.context(request))
@@ -339,7 +352,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         subject = session_subject(request)
         totp = _totp(runtime)
         if subject is None or totp is None or not page.csrf_ok(form):
-            return page.render("start.html", others=other_ways(), have=_HAVE, checked=(),
+            return page.render("start.html", others=other_ways(), have=shown, checked=(),
                                error=page.t("session_expired"), status=401, audience="",
                                nonce="")  # fmt: skip
         try:

@@ -157,3 +157,15 @@ def test_the_card_and_the_terminal_share_one_status_enum() -> None:
     assert CardCodes is StatusCode
     assert LegacyName is StatusCode
     assert StatusCode.SM_DATA_OBJECTS_INCORRECT.encode() == b"\x69\x88"
+
+
+def test_read_binary_switches_to_odd_ins_beyond_the_p1_p2_range() -> None:
+    """ISO 7816-4 §11.2.3: B0 up to offset 7FFF, then B1 with the offset in DO'54'."""
+    from macnss_auth.nfc.apdu import MAX_EVEN_OFFSET, read_binary_at  # noqa: PLC0415
+
+    even = read_binary_at(MAX_EVEN_OFFSET, 200)
+    assert (even.ins, even.p1, even.p2, even.ne, even.data) == (0xB0, 0x7F, 0xFF, 200, b"")
+    odd = read_binary_at(MAX_EVEN_OFFSET + 1, 200)
+    assert (odd.ins, odd.p1, odd.p2) == (0xB1, 0x00, 0x00)
+    assert odd.data == bytes.fromhex("54028000")
+    assert odd.ne == 204

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import AccessDenied, MacnssAuthError, TransportError
 from macnss_auth.nfc.active_auth import ActiveAuthentication
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, read_binary_at
 from macnss_auth.nfc.bac import BacProtocol
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.mrz import CAN, MrzKey
@@ -59,7 +59,6 @@ __all__ = ["PhoneCardSession", "ReferencePhone"]
 _EMRTD_AID = bytes.fromhex("A0000002471001")
 _CHUNK = 223  # plain bytes per protected short READ BINARY answer with AES (231 with 3DES)
 _EXTENDED_CHUNK = 4096
-_MAX_EVEN_OFFSET = 0x7FFF
 _MAX_FILE = 1 << 17
 
 
@@ -202,21 +201,10 @@ class PhoneCardSession:
         return bytes(data)
 
     def _read_at(self, offset: int, size: int) -> ResponseAPDU:
-        if offset <= _MAX_EVEN_OFFSET:
-            return self.secure(
-                CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, ne=size, extended=size > 256)
-            )
+        command = read_binary_at(offset, size)
+        if command.ins == 0xB0:
+            return self.secure(command)
         # Beyond 32767 the offset travels in DO'54' with odd INS B1; the data in DO'53'.
-        length = (offset.bit_length() + 7) // 8
-        command = CommandAPDU(
-            0x00,
-            0xB1,
-            0x00,
-            0x00,
-            data=bytes([0x54, length]) + offset.to_bytes(length, "big"),
-            ne=size + 4,
-            extended=size > 250,
-        )
         answer = self.secure(command)
         if answer.sw not in (0x9000, 0x6282) or not answer.data:
             return answer

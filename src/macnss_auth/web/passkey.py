@@ -1,0 +1,288 @@
+"""Passkey routes for the HTTP service: the two WebAuthn ceremonies, and a page that runs them.
+
+Include them with ``create_app(..., extra_routers=[passkey_router(passkeys)])``;
+the handlers find the app's runtime (thread pool, client context, assertion
+issuer, enrollment authorization) on ``request.app.state.runtime``.
+
+* ``POST /v1/passkeys/challenges`` ``{"subject": ...}`` or ``{}`` (username-less):
+  the request options; ``POST /v1/passkeys/challenges/{id}/verify``
+  ``{"credential": PublicKeyCredential.toJSON()}``: the signed assertion. A
+  named login goes through the policy (cross-method throttling); a
+  username-less one is verified by the passkey method itself and held to the
+  policy's minimum assurance.
+* ``POST /v1/passkeys/registrations`` and ``.../registrations/{id}``: register
+  a passkey, authorized like every enrollment (``Authorization: Bearer`` a
+  fresh assertion for the subject, i.e. right after a login by another
+  method, or the back-office key), or by the login page's session cookie
+  (then the subject may be left out: it is the session's). ``POST /v1/passkeys/list`` and
+  ``/v1/passkeys/remove``: the subject's passkeys.
+* ``GET /passkey``: a page with the browser side (``passkey.html``, ``static/passkey.js``).
+
+Subjects travel in bodies, never in paths, as in the rest of the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import HTMLResponse, Response
+
+from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, MacnssAuthError, Reason
+from macnss_auth.passkey import PasskeyAuthenticator, PasskeyCredential
+from macnss_auth.web.api import (
+    AssertionOut,
+    ChallengeOut,
+    Done,
+    Problem,
+    assertion_out,
+    check_audience,
+)
+from macnss_auth.web.problems import ProblemError, WebReason
+from macnss_auth.web.runtime import Runtime
+
+__all__ = ["passkey_router"]
+
+Subject = Annotated[str, Field(min_length=1, max_length=256)]
+Credential = dict[str, Any]
+_METHOD = "passkey"
+# The login page's session cookie (web/pages.py): an assertion for the service itself.
+_SESSION_COOKIE = "macnss_session"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PasskeyBeginIn(_Model):
+    """Without ``subject``: a username-less login."""
+
+    subject: Subject | None = None
+
+
+class PasskeyVerifyIn(_Model):
+    credential: Credential
+    audience: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    nonce: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
+class RegistrationIn(_Model):
+    """Without ``subject``: the subject of the login page's session."""
+
+    subject: Subject | None = None
+    display_name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class RegistrationFinishIn(_Model):
+    subject: Subject | None = None
+    credential: Credential
+    name: Annotated[str, Field(max_length=64)] = ""
+
+
+class SubjectIn(_Model):
+    subject: Subject
+
+
+class RemoveIn(_Model):
+    subject: Subject
+    credential_id: Annotated[str, Field(min_length=1, max_length=1400)]
+
+
+class PasskeyOut(_Model):
+    """A registered passkey, without key material."""
+
+    credential_id: str
+    name: str
+    created_at: dt.datetime
+    attestation: str
+    device_bound: bool
+    backed_up: bool
+    transports: list[str]
+
+    @classmethod
+    def of(cls, credential: PasskeyCredential) -> PasskeyOut:
+        return cls(
+            credential_id=credential.id_b64url,
+            name=credential.name,
+            created_at=credential.created_at,
+            attestation=credential.attestation.value,
+            device_bound=credential.device_bound,
+            backed_up=credential.backed_up,
+            transports=list(credential.transports),
+        )
+
+
+class PasskeysOut(_Model):
+    passkeys: list[PasskeyOut]
+
+
+# Every route may answer with a problem (application/problem+json in the OpenAPI document).
+_PROBLEM = {"model": Problem, "description": "RFC 9457 problem (application/problem+json)"}
+_STATUSES = (401, 403, 404, 409, 410, 422, 429, 503)
+_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _authorized(
+    runtime: Runtime, request: Request, authorization: str | None, subject: str | None
+) -> str:
+    """The subject a registration may be for: named by a bearer assertion or key, or the
+    login page's session (its cookie is SameSite=Strict, so another site cannot send it).
+
+    Raises:
+        ProblemError: ``unauthorized`` or ``forbidden``.
+    """
+    if authorization is None:
+        session = request.cookies.get(_SESSION_COOKIE)
+        if session:
+            authorization = f"Bearer {session}"
+            if subject is None:
+                try:
+                    claims = runtime.assertions.verify(session, audience=runtime.assertions.issuer)
+                except MacnssAuthError:
+                    raise ProblemError(WebReason.UNAUTHORIZED) from None
+                subject = str(claims["sub"])
+    if subject is None:
+        raise ProblemError(WebReason.UNAUTHORIZED)
+    runtime.authorize_enrollment(authorization, subject)
+    return subject
+
+
+def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIRouter:
+    """The passkey routes over ``passkeys`` (the same object the policy holds, if it does)."""
+    router = APIRouter(responses=_PROBLEMS)
+
+    @router.post("/v1/passkeys/challenges", status_code=201, tags=["passkeys"])
+    async def begin(body: PasskeyBeginIn, request: Request) -> ChallengeOut:
+        """Request options for ``navigator.credentials.get()`` in ``data.options``."""
+        runtime = _runtime(request)
+        context = runtime.context(request)
+        if body.subject and _METHOD in runtime.policy.methods:
+            challenge = await runtime.run(
+                runtime.policy.begin, body.subject, _METHOD, context=context
+            )
+        else:
+            challenge = await runtime.run(passkeys.begin, body.subject, context=context)
+        return ChallengeOut.of(challenge)
+
+    @router.post("/v1/passkeys/challenges/{challenge_id}/verify", tags=["passkeys"])
+    async def verify(challenge_id: str, body: PasskeyVerifyIn, request: Request) -> AssertionOut:
+        """Answer with ``PublicKeyCredential.toJSON()``; a success carries the signed assertion."""
+        runtime = _runtime(request)
+        check_audience(runtime, body.audience)
+        context = runtime.context(request)
+        pending = await runtime.run(passkeys.pending, challenge_id)
+        if pending is None or pending.method != _METHOD:
+            raise ChallengeNotFound()
+        policy = runtime.policy
+        if pending.subject and _METHOD in policy.methods:
+            result = await runtime.run(
+                policy.verify, challenge_id, body.credential, context=context
+            )
+        else:
+            result = await runtime.run(
+                passkeys.verify, challenge_id, body.credential, context=context
+            )
+            if result.assurance < policy.minimum_assurance:
+                raise AuthenticationFailed(reason=Reason.ACCESS_DENIED)
+        token = runtime.assertions.issue(result, audience=body.audience, nonce=body.nonce)
+        return assertion_out(runtime, result, token)
+
+    @router.post("/v1/passkeys/registrations", status_code=201, tags=["passkeys"])
+    async def begin_registration(
+        body: RegistrationIn,
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> ChallengeOut:
+        """Creation options for ``navigator.credentials.create()`` in ``data.options``."""
+        runtime = _runtime(request)
+        subject = _authorized(runtime, request, authorization, body.subject)
+        challenge = await runtime.run(
+            passkeys.begin_registration,
+            subject,
+            display_name=body.display_name,
+            context=runtime.context(request),
+        )
+        return ChallengeOut.of(challenge)
+
+    @router.post("/v1/passkeys/registrations/{challenge_id}", status_code=201, tags=["passkeys"])
+    async def finish_registration(
+        challenge_id: str,
+        body: RegistrationFinishIn,
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> PasskeyOut:
+        """Store the passkey the browser created."""
+        runtime = _runtime(request)
+        subject = _authorized(runtime, request, authorization, body.subject)
+        credential = await runtime.run(
+            passkeys.finish_registration,
+            challenge_id,
+            body.credential,
+            name=body.name,
+            subject=subject,
+            context=runtime.context(request),
+        )
+        return PasskeyOut.of(credential)
+
+    @router.post("/v1/passkeys/list", tags=["passkeys"])
+    async def list_passkeys(
+        body: SubjectIn, request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> PasskeysOut:
+        """The subject's passkeys, oldest first."""
+        runtime = _runtime(request)
+        runtime.authorize_enrollment(authorization, body.subject)
+        found = await runtime.run(passkeys.credentials, body.subject)
+        return PasskeysOut(passkeys=[PasskeyOut.of(c) for c in found])
+
+    @router.post("/v1/passkeys/remove", tags=["passkeys"])
+    async def remove(
+        body: RemoveIn, request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Done:
+        """Remove one of the subject's passkeys (a lost phone)."""
+        runtime = _runtime(request)
+        runtime.authorize_enrollment(authorization, body.subject)
+        removed = await runtime.run(
+            passkeys.remove_credential,
+            body.subject,
+            body.credential_id,
+            context=runtime.context(request),
+        )
+        if not removed:
+            raise AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
+        return Done()
+
+    if page:
+        files = resources.files("macnss_auth.web")
+        html = files.joinpath("passkey.html").read_text("utf-8")
+        script = files.joinpath("static/passkey.js").read_bytes()
+
+        @router.get("/static/passkey.js", include_in_schema=False)
+        async def passkey_script() -> Response:
+            return Response(
+                script,
+                media_type="text/javascript",
+                headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+            )
+
+        @router.get("/passkey", include_in_schema=False)
+        async def passkey_page() -> HTMLResponse:
+            return HTMLResponse(
+                html,
+                headers={
+                    "Cache-Control": "no-store",
+                    "Content-Security-Policy": (
+                        "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                        "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+                    ),
+                },
+            )
+
+    return router
