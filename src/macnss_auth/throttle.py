@@ -231,15 +231,19 @@ class FailureThrottle:
             VerificationThrottled: the previous attempt was too recent.
         """
         now = self._clock.now()
+        policy = self.policy
+        # Every base is checked before any is counted: a refused attempt counts nowhere.
         keys = [
             self._refuse_if_blocked(base, now) for base in self._bases(subject, context, generation)
         ]
-        states: list[CounterState] = [self._store.hit(key, now, self.policy.window) for key in keys]
-        count = max(state.count for state in states)
-        if count > self.policy.lockout_after:
+        count = 0
+        for key in keys:
+            state: CounterState = self._store.hit(key, now, policy.window)
+            count = max(count, state.count)
+        if count > policy.lockout_after:
             # Parallel attempts raced past the threshold: only the first ones get checked.
-            raise LockedOut(retry_after=self.policy.lockout_duration, remaining_attempts=0)
-        return Attempt(count=count, remaining_attempts=self.policy.lockout_after - count)
+            raise LockedOut(retry_after=policy.lockout_duration, remaining_attempts=0)
+        return Attempt(count=count, remaining_attempts=policy.lockout_after - count)
 
     def release(self, subject: str, context: ClientContext | None = None) -> None:
         """Forget the counted attempts after a success."""

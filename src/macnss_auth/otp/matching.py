@@ -276,12 +276,31 @@ def match_totp_digits(
     Raises:
         ConfigurationError: a negative window.
     """
-    current = time_step(at, parameters.period)
-    steps = [current + o for o in totp_offsets(window) if current + o >= 0]
-    index = find_counter(secret=secret, parameters=parameters, code=digits, counters=steps)
-    if index is None:
-        return None
-    return TotpMatch(step=steps[index], drift=steps[index] - current)
+    # find_counter's loop, inlined with the parameters' constants computed once:
+    # this runs on every TOTP verification.
+    name, modulus, length, step_span = _totp_constants(parameters)
+    current = (at - _EPOCH) // step_span
+    offsets = totp_offsets(window)
+    if current + window >= 1 << 64:
+        raise ConfigurationError("an OTP counter must be 0 to 2**64 - 1")
+    key = secret.reveal()
+    for offset in offsets:
+        step = current + offset
+        if step >= 0 and codes_equal(_code_of(key, step, name, modulus, length), digits):
+            return TotpMatch(step=step, drift=offset)
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _totp_constants(parameters: OtpParameters) -> tuple[str, int, int, dt.timedelta]:
+    # A service has a handful of parameter sets (frozen, hashable): derive each once.
+    digits = parameters.digits
+    return (
+        _HASH_NAMES[parameters.algorithm],
+        10**digits,
+        digits,
+        dt.timedelta(seconds=parameters.period),
+    )
 
 
 def match_hotp(

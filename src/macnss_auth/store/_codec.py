@@ -92,10 +92,18 @@ def require_storable(*texts: object) -> None:
     Raises:
         MalformedInput: a text holds NUL or a lone surrogate, or is not text.
     """
-    if not storable(*(text for text in texts if text is not None)):
-        raise MalformedInput(
-            "store keys and ids must be text without NUL or lone surrogates", field="key"
-        )
+    if len(texts) == 1:
+        # One key, the common call: no generator, and plain ASCII passes at once.
+        (text,) = texts
+        if type(text) is str and text.isascii() and "\x00" not in text:
+            return
+        if text is None or storable(text):
+            return
+    elif storable(*(text for text in texts if text is not None)):
+        return
+    raise MalformedInput(
+        "store keys and ids must be text without NUL or lone surrogates", field="key"
+    )
 
 
 def instant(value: int) -> dt.datetime:

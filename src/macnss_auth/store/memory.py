@@ -9,6 +9,7 @@ about how secrets are handled.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import threading
 from collections.abc import Container, Iterable
@@ -31,7 +32,10 @@ from macnss_auth.store.keyring import Keyring
 __all__ = ["MemoryStore"]
 
 
+@functools.lru_cache(maxsize=64)
 def _window(window: float) -> dt.timedelta:
+    # A service uses a handful of windows (its throttle and rate-limit policies),
+    # on every attempt: convert each once. A refused value raises and is not cached.
     if not math.isfinite(window) or window <= 0:
         raise ConfigurationError("a counter window must be a positive number of seconds")
     return dt.timedelta(seconds=window)
