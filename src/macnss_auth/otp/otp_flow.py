@@ -162,39 +162,40 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         )
         expires = now + self._pending_ttl
         generation = self._random.token_bytes(16).hex()
-        self._store.put_enrollment(
-            Enrollment(
-                subject=subject,
-                method=self._method + _PENDING,
-                secret=shared,
-                params={
-                    "algorithm": params.algorithm.value,
-                    "digits": params.digits,
-                    "period": params.period,
-                    "counter": counter,
-                    "issuer": self._issuer,
-                    "account": account_name,
-                    "generation": generation,
-                },
-                confirmed=False,
-                created_at=now,
-                expires_at=expires,
+        with self._grouped():
+            self._store.put_enrollment(
+                Enrollment(
+                    subject=subject,
+                    method=self._method + _PENDING,
+                    secret=shared,
+                    params={
+                        "algorithm": params.algorithm.value,
+                        "digits": params.digits,
+                        "period": params.period,
+                        "counter": counter,
+                        "issuer": self._issuer,
+                        "account": account_name,
+                        "generation": generation,
+                    },
+                    confirmed=False,
+                    created_at=now,
+                    expires_at=expires,
+                )
             )
-        )
-        event_id = self._record(
-            AuditAction.ENROLL,
-            Outcome.SUCCESS,
-            subject,
-            context=context,
-            now=now,
-            details={
-                "algorithm": params.algorithm.value,
-                "digits": str(params.digits),
-                "period": str(params.period),
-                "provenance": "given" if migrated else "generated",
-                "state": "pending",
-            },
-        )
+            event_id = self._record(
+                AuditAction.ENROLL,
+                Outcome.SUCCESS,
+                subject,
+                context=context,
+                now=now,
+                details={
+                    "algorithm": params.algorithm.value,
+                    "digits": str(params.digits),
+                    "period": str(params.period),
+                    "provenance": "given" if migrated else "generated",
+                    "state": "pending",
+                },
+            )
         return Provisioning(
             subject=subject,
             method=self._method,
@@ -240,9 +241,10 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Remove the confirmed and any pending enrollment; True if there was one."""
         subject = subject_of(subject)
-        removed = self._store.delete_enrollment(subject, self._method)
-        removed = self._store.delete_enrollment(subject, self._method + _PENDING) or removed
-        return self._revoked(subject, removed, context)
+        with self._grouped():
+            removed = self._store.delete_enrollment(subject, self._method)
+            removed = self._store.delete_enrollment(subject, self._method + _PENDING) or removed
+            return self._revoked(subject, removed, context)
 
     # The decision ---------------------------------------------------------------
     def _check(self, request: _Request) -> AuthResult:
