@@ -1,7 +1,8 @@
 """``macnss-auth demo``: the whole journey on embedded defaults.
 
-Everything is real except the citizens: a SQLite state file and a hash-chained
-audit log under ``./demo-data``, a virtual eID card served over nfcpy's
+Everything is real except the citizens: a SQLite state file under
+``./demo-data`` that also holds the hash-chained audit log (each decision and
+its record are one commit), a virtual eID card served over nfcpy's
 ``udp`` link on loopback and read through nfcpy's own ISO-DEP stack, codes
 "sent" by SMS and e-mail printed on this console, and an authenticator app
 played by pyotp.
@@ -39,6 +40,7 @@ from macnss_auth.store.sqlite import SQLiteStore
 
 __all__ = ["command"]
 
+# audit.sqlite3: where demos before the combined layout kept the audit log.
 _STATE_FILES = ("state.sqlite3", "audit.sqlite3")
 
 
@@ -69,9 +71,9 @@ def command(home: str) -> None:
     _fresh(root)
     clock, random = SystemClock(), SystemRandom()
     store = SQLiteStore(root / "state.sqlite3", keyring=load_keyring(root))
-    audit = SQLiteAuditLog(root / "audit.sqlite3")
+    audit = SQLiteAuditLog.in_store(store)
     outbox = io.StringIO()
-    click.echo(f"state: {root / 'state.sqlite3'}   audit log: {root / 'audit.sqlite3'}")
+    click.echo(f"state and audit log: {store.path}")
 
     _title("1. The issuer makes a Moroccan-style eID card (virtual): PACE, AA and CA")
     fatima = Person()
@@ -175,7 +177,7 @@ def command(home: str) -> None:
     click.echo(f"next method for Fatima: {fallback.method if fallback else 'none'}")
 
     _title("6. The audit log")
-    chain = verify_file(root / "audit.sqlite3")
+    chain = verify_file(store.path)
     click.echo(f"{chain.count} events, hash chain intact; head {chain.head}")
-    click.echo(f"check it yourself: macnss-auth audit verify {root / 'audit.sqlite3'}")
+    click.echo(f"check it yourself: macnss-auth audit verify {store.path}")
     store.close()
