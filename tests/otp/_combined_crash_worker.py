@@ -71,7 +71,7 @@ def _install_kill_hook(prefix: str, nth: int) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        connection = connect(*args, **kwargs)
+        connection: sqlite3.Connection = connect(*args, **kwargs)
         connection.set_trace_callback(trace)
         return connection
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from macnss_auth.audit.base import ChainedAuditLog, Sealer, refuse_checkpoint
-from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored, seal
+from macnss_auth.audit.base import ChainedAuditLog, ChainSettings, Sealer, refuse_checkpoint
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, Stored, seal
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import check_event, event_body
-from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
-from macnss_auth.audit.signing import AuditSigner
-from macnss_auth.secret import Secret
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = ["MemoryAuditLog"]
 
@@ -28,22 +29,8 @@ class MemoryAuditLog(ChainedAuditLog):
     sink would store them (pseudonymized, if a pseudonym key is set).
     """
 
-    def __init__(
-        self,
-        *,
-        chain_key: bytes | Secret | ChainKey | None = None,
-        pseudonym_key: bytes | Secret | None = None,
-        screen: SecretScreen | None = DEFAULT_SCREEN,
-        signer: AuditSigner | None = None,
-        checkpoint_every: int | None = None,
-    ) -> None:
-        super().__init__(
-            chain_key=chain_key,
-            pseudonym_key=pseudonym_key,
-            screen=screen,
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-        )
+    def __init__(self, **settings: Unpack[ChainSettings]) -> None:
+        super().__init__(**settings)
         self._lock = threading.Lock()
         self._events: list[AuditEvent] = []
         self._records: list[dict[str, Any]] = []

@@ -38,21 +38,22 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from macnss_auth._sqlite_identity import identify
-from macnss_auth.audit.base import ChainedAuditLog, Sealer
-from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored
+from macnss_auth.audit.base import ChainedAuditLog, ChainSettings, Sealer
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, Stored
 from macnss_auth.audit.errors import AuditFormatError
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import canonical_json, decode_record
-from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
-from macnss_auth.audit.signing import AuditSigner
 from macnss_auth.errors import ConfigurationError, StoreError
-from macnss_auth.secret import Secret
 from macnss_auth.store.sqlite import APPLICATION_ID as STORE_APPLICATION_ID
-from macnss_auth.store.sqlite import SQLiteStore
+from macnss_auth.store.sqlite import AUDIT_LOG_SCHEMA, SQLiteStore
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = ["SQLiteAuditLog", "read_sqlite"]
 
@@ -64,29 +65,8 @@ _OWN_OBJECTS = frozenset(
 )
 _OWN_COLUMNS = {"audit_log": ("seq", "record")}
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS audit_log (
-        seq INTEGER PRIMARY KEY,
-        record TEXT NOT NULL
-    )""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-    """CREATE VIEW IF NOT EXISTS audit_events AS SELECT
-        seq,
-        json_extract(record, '$.at') AS at,
-        json_extract(record, '$.action') AS action,
-        json_extract(record, '$.method') AS method,
-        json_extract(record, '$.outcome') AS outcome,
-        json_extract(record, '$.subject') AS subject,
-        json_extract(record, '$.reason') AS reason,
-        json_extract(record, '$.channel') AS channel,
-        json_extract(record, '$.client.client_id') AS client_id,
-        json_extract(record, '$.client.ip') AS ip,
-        json_extract(record, '$.details') AS details
-    FROM audit_log""",
-)
+# The same objects as in a store's file (its migration 3): one definition.
+_SCHEMA = AUDIT_LOG_SCHEMA
 
 
 def _row_record(seq: object, raw: object) -> Mapping[str, Any] | AuditFormatError:
@@ -189,20 +169,10 @@ class SQLiteAuditLog(ChainedAuditLog):
         self,
         path: str | os.PathLike[str],
         *,
-        chain_key: bytes | Secret | ChainKey | None = None,
-        pseudonym_key: bytes | Secret | None = None,
-        screen: SecretScreen | None = DEFAULT_SCREEN,
-        signer: AuditSigner | None = None,
-        checkpoint_every: int | None = None,
         timeout: float = 30.0,
+        **settings: Unpack[ChainSettings],
     ) -> None:
-        super().__init__(
-            chain_key=chain_key,
-            pseudonym_key=pseudonym_key,
-            screen=screen,
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-        )
+        super().__init__(**settings)
         self.path = Path(path)
         self._timeout = timeout
         self._lock = threading.Lock()
@@ -214,12 +184,7 @@ class SQLiteAuditLog(ChainedAuditLog):
     def in_store(
         cls,
         store: SQLiteStore,
-        *,
-        chain_key: bytes | Secret | ChainKey | None = None,
-        pseudonym_key: bytes | Secret | None = None,
-        screen: SecretScreen | None = DEFAULT_SCREEN,
-        signer: AuditSigner | None = None,
-        checkpoint_every: int | None = None,
+        **settings: Unpack[ChainSettings],
     ) -> SQLiteAuditLog:
         """An audit log kept in ``store``'s own file, committed with the store's decisions.
 
@@ -235,14 +200,7 @@ class SQLiteAuditLog(ChainedAuditLog):
         """
         if not isinstance(store, SQLiteStore):
             raise ConfigurationError("an audit log in the store needs a SQLiteStore")
-        return _InStoreAuditLog(
-            store,
-            chain_key=chain_key,
-            pseudonym_key=pseudonym_key,
-            screen=screen,
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-        )
+        return _InStoreAuditLog(store, **settings)
 
     @property
     def store(self) -> SQLiteStore | None:
@@ -372,7 +330,7 @@ class _InStoreAuditLog(SQLiteAuditLog):
     ``commit_group`` is part of that group's transaction.
     """
 
-    def __init__(self, store: SQLiteStore, **settings: Any) -> None:
+    def __init__(self, store: SQLiteStore, **settings: Unpack[ChainSettings]) -> None:
         self._store = store
         super().__init__(store.path, **settings)
 

@@ -40,6 +40,7 @@ __all__ = [
     "micros",
     "open_enrollment",
     "require_storable",
+    "require_storable_challenge",
     "storable",
     "window_micros",
 ]
@@ -104,6 +105,16 @@ def require_storable(*texts: object) -> None:
     raise MalformedInput(
         "store keys and ids must be text without NUL or lone surrogates", field="key"
     )
+
+
+def require_storable_challenge(record: ChallengeRecord) -> None:
+    """Refuse a challenge record whose id, slot, subject, method or hint no backend holds alike.
+
+    Raises:
+        MalformedInput: see :func:`require_storable`.
+    """
+    challenge = record.challenge
+    require_storable(record.id, record.slot, challenge.subject, challenge.method, challenge.hint)
 
 
 def instant(value: int) -> dt.datetime:
@@ -191,16 +202,20 @@ def absent_enrollment(keyring: Keyring) -> None:
 
 
 def open_enrollment(
-    keyring: Keyring, subject: str, method: str, stored: Sequence[Any]
-) -> Enrollment:
+    keyring: Keyring, subject: str, method: str, stored: Sequence[Any] | None
+) -> Enrollment | None:
     """The enrollment from its stored ``(sealed, params, confirmed, created_at, expires_at)``.
 
     The values are those of :func:`enrollment_row` (``confirmed`` any truthy
-    flag); the secret is opened under the keyring.
+    flag); the secret is opened under the keyring. ``None`` (the lookup found
+    nothing) costs a decoy's opening (:func:`absent_enrollment`) and gives None.
 
     Raises:
         SecretKeyError: the sealed secret does not open under the keyring.
     """
+    if stored is None:
+        absent_enrollment(keyring)  # a miss costs what a hit costs
+        return None
     sealed, params, confirmed, created_at, expires_at = stored
     secret = keyring.open(bytes(sealed), context=enrollment_context(subject, method))
     return Enrollment(
@@ -215,7 +230,12 @@ def open_enrollment(
 
 
 def challenge_row(record: ChallengeRecord) -> tuple[Any, ...]:
-    """The record's values in :data:`CHALLENGE_COLUMNS` order."""
+    """The record's values in :data:`CHALLENGE_COLUMNS` order, once its text is storable.
+
+    Raises:
+        MalformedInput: see :func:`require_storable_challenge`.
+    """
+    require_storable_challenge(record)
     challenge = record.challenge
     return (
         challenge.id,

@@ -20,6 +20,7 @@ from macnss_auth.errors import ConfigurationError, StoreError
 from macnss_auth.secret import Secret
 from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import require_storable as _require_storable
+from macnss_auth.store._codec import require_storable_challenge as _require_storable_challenge
 from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store.base import (
     ChallengeRecord,
@@ -136,10 +137,7 @@ class MemoryStore:
 
     # Challenges --------------------------------------------------------------
     def create_challenge(self, record: ChallengeRecord) -> None:
-        challenge = record.challenge
-        _require_storable(
-            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
-        )
+        _require_storable_challenge(record)
         with self._lock:
             if record.id in self._challenges:
                 raise StoreError("a challenge with this id exists already")

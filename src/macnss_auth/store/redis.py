@@ -39,7 +39,6 @@ from redis.commands.core import Script
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import (
     CHALLENGE_COLUMNS,
-    absent_enrollment,
     challenge_record,
     challenge_row,
     counter_state,
@@ -288,8 +287,7 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if not raw:
-            absent_enrollment(self._keyring)  # a miss costs what a hit costs
-            return None
+            return open_enrollment(self._keyring, subject, method, None)
         expires = raw.get(b"expires_at")
         stored = (
             raw[b"sealed"],
@@ -345,10 +343,6 @@ class RedisStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        challenge = record.challenge
-        _require_storable(
-            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
-        )
         fields = _fields(_CHALLENGE_FIELDS, challenge_row(record))
         created = self._call(
             self._create,

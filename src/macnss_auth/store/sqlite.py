@@ -45,7 +45,6 @@ from typing import Final, Literal
 from macnss_auth._sqlite_identity import identify
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
-from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import challenge_record as _challenge_record
 from macnss_auth.store._codec import challenge_row as _challenge_row
 from macnss_auth.store._codec import counter_state as _counter_state
@@ -68,6 +67,32 @@ _MIN_SQLITE: Final = (3, 35, 0)
 
 # "MACN" as a big-endian integer; marks the file as a macnss-auth store.
 APPLICATION_ID: Final = 0x4D41434E
+
+# The audit log's objects, the same in a standalone audit file (macnss_auth.audit.sqlite)
+# and in a store's file (migration 3). Released: change them with a new migration step.
+AUDIT_LOG_SCHEMA: Final[tuple[str, ...]] = (
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        seq INTEGER PRIMARY KEY,
+        record TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE VIEW IF NOT EXISTS audit_events AS SELECT
+        seq,
+        json_extract(record, '$.at') AS at,
+        json_extract(record, '$.action') AS action,
+        json_extract(record, '$.method') AS method,
+        json_extract(record, '$.outcome') AS outcome,
+        json_extract(record, '$.subject') AS subject,
+        json_extract(record, '$.reason') AS reason,
+        json_extract(record, '$.channel') AS channel,
+        json_extract(record, '$.client.client_id') AS client_id,
+        json_extract(record, '$.client.ip') AS ip,
+        json_extract(record, '$.details') AS details
+    FROM audit_log""",
+)
 
 # Forward migrations: step i brings a file from version i to version i + 1.
 # Steps are append-only once released; never edit a released step.
@@ -125,30 +150,7 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # 3: the audit log's tables, so that SQLiteAuditLog.in_store can keep the
     # audit records in this file and commit them with the decision they record.
-    # The same objects as a standalone audit file (macnss_auth.audit.sqlite).
-    (
-        """CREATE TABLE IF NOT EXISTS audit_log (
-            seq INTEGER PRIMARY KEY,
-            record TEXT NOT NULL
-        )""",
-        """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-        """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-        """CREATE VIEW IF NOT EXISTS audit_events AS SELECT
-            seq,
-            json_extract(record, '$.at') AS at,
-            json_extract(record, '$.action') AS action,
-            json_extract(record, '$.method') AS method,
-            json_extract(record, '$.outcome') AS outcome,
-            json_extract(record, '$.subject') AS subject,
-            json_extract(record, '$.reason') AS reason,
-            json_extract(record, '$.channel') AS channel,
-            json_extract(record, '$.client.client_id') AS client_id,
-            json_extract(record, '$.client.ip') AS ip,
-            json_extract(record, '$.details') AS details
-        FROM audit_log""",
-    ),
+    AUDIT_LOG_SCHEMA,
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -348,12 +350,7 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
             return
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            connection = self._pool.pop() if self._pool else None
-        if connection is None:
-            connection = self._connect()
+        connection = self._borrow()
         try:
             yield connection
         except sqlite3.Error as exc:
@@ -366,6 +363,18 @@ class SQLiteStore:
             self._release(connection, reuse=True)
             raise
         self._release(connection, reuse=True)
+
+    def _borrow(self) -> sqlite3.Connection:
+        """A pooled connection (or a new one) for this thread alone until released.
+
+        Raises:
+            StoreError: the store is closed, or a new connection cannot be opened.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            connection = self._pool.pop() if self._pool else None
+        return connection if connection is not None else self._connect()
 
     def _release(self, connection: sqlite3.Connection, *, reuse: bool) -> None:
         if connection.in_transaction:
@@ -446,12 +455,7 @@ class SQLiteStore:
             yield
             return
         with self._write_lock:
-            with self._lock:
-                if self._closed:
-                    raise StoreError("the store is closed")
-                connection = self._pool.pop() if self._pool else None
-            if connection is None:
-                connection = self._connect()
+            connection = self._borrow()
             try:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -509,9 +513,6 @@ class SQLiteStore:
                 " WHERE subject = ? AND method = ?",
                 (subject, method),
             ).fetchone()
-        if row is None:
-            _absent_enrollment(self._keyring)  # a miss costs what a hit costs
-            return None
         return _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
@@ -588,13 +589,11 @@ class SQLiteStore:
     def create_challenge(self, record: ChallengeRecord) -> None:
         """Insert a challenge and retire the live ones in its slot, in one transaction.
 
+        ``BEGIN IMMEDIATE`` (or a savepoint inside a commit group).
+
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        challenge = record.challenge
-        _require_storable(
-            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
-        )
         values = _challenge_row(record)
         with self._transaction() as db:
             try:
