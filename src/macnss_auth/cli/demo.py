@@ -19,9 +19,9 @@ import pyotp
 
 from macnss_auth.audit.files import verify_file
 from macnss_auth.audit.sqlite import SQLiteAuditLog
-from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.cli.code import load_pepper
 from macnss_auth.cli.home import load_key, load_keyring
+from macnss_auth.cli.serve import default_methods
 from macnss_auth.clock import SystemClock, SystemRandom
 from macnss_auth.delivery import ChannelKind, ConsoleChannel, find_code
 from macnss_auth.errors import AuthenticationFailed
@@ -101,16 +101,8 @@ def command(home: str) -> None:
         clock=clock, random=random, pepper=pepper, service_name="CNSS", language="fr",
         dispatcher=InlineDispatcher(),
     )  # fmt: skip
-    policy = Policy(
-        authenticators=[
-            (eid, AssuranceLevel.HIGH),
-            (totp, AssuranceLevel.SUBSTANTIAL),
-            (sms, AssuranceLevel.LOW),
-            (email, AssuranceLevel.LOW),
-        ],
-        store=store,
-        clock=clock,
-    )
+    methods = default_methods(eid=eid, totp=totp, sms=sms, email=email)
+    policy = Policy(authenticators=methods, store=store, clock=clock)
     click.echo("policy order: " + " > ".join(policy.methods))
 
     _title("2. Fatima has an NFC phone: she taps her card at the kiosk")

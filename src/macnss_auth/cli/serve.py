@@ -9,6 +9,12 @@ saved under ``HOME/card``) whose test CSCA is the only trust anchor.
 audit log then stays in ``HOME/audit.sqlite3``), so several instances
 (``--port`` apart, one data directory for the shared keys) serve one population.
 
+With the ``passkey`` extra installed, passkeys are one more method (the
+``/v1/passkeys`` routes and the ``/passkey`` page, see docs/passkeys.md) for
+the origins given with ``--passkey-origin`` (default: ``http://localhost:PORT``,
+the one plain-http origin browsers allow WebAuthn on; the RP id is the first
+origin's host). Without the extra the service runs without them.
+
 Needs the ``web`` extra: ``pip install 'macnss-auth[web]'``.
 """
 
@@ -20,11 +26,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from macnss_auth.audit.sqlite import SQLiteAuditLog
-from macnss_auth.authenticator import AssuranceLevel
+from macnss_auth.authenticator import AssuranceLevel, Authenticator
 from macnss_auth.cli.code import load_pepper
 from macnss_auth.cli.home import audit_path, load_key, load_keyring, open_audit, resolve_home
 from macnss_auth.clock import SystemClock
@@ -40,7 +47,7 @@ from macnss_auth.secret import Secret
 from macnss_auth.store.base import Store
 from macnss_auth.store.sqlite import SQLiteStore
 
-__all__ = ["build_service", "command"]
+__all__ = ["build_service", "command", "default_methods"]
 
 ENROLLMENT_KEY_ENV = "MACNSS_AUTH_ENROLLMENT_KEY"
 BINDING_KEY_ENV = "MACNSS_AUTH_EID_BINDING_KEY"
@@ -101,6 +108,39 @@ def _trust(home: Path) -> TrustStore:
     return trust
 
 
+def default_methods(
+    *,
+    eid: Authenticator[Any],
+    totp: Authenticator[Any],
+    sms: Authenticator[Any],
+    email: Authenticator[Any],
+) -> list[tuple[Authenticator[Any], AssuranceLevel]]:
+    """The demo's and serve's methods in policy order, each with the assurance it gives."""
+    return [
+        (eid, AssuranceLevel.HIGH),
+        (totp, AssuranceLevel.SUBSTANTIAL),
+        (sms, AssuranceLevel.LOW),
+        (email, AssuranceLevel.LOW),
+    ]
+
+
+def default_passkey_origins(port: int) -> list[str]:
+    """The default passkey origin of a service on ``port``: ``http://localhost:PORT``."""
+    return [f"http://localhost:{port}"]
+
+
+def _passkeys(common: dict[str, Any], origins: list[str]) -> tuple[Any, Any] | None:
+    """The passkey method and its routes, or None without the passkey extra."""
+    try:
+        from macnss_auth.passkey import PasskeyAuthenticator  # noqa: PLC0415 (the extra)
+        from macnss_auth.web.passkey import passkey_router  # noqa: PLC0415 (the extra)
+    except ImportError:
+        return None
+    rp_id = urlsplit(origins[0]).hostname or "localhost"
+    passkeys = PasskeyAuthenticator(rp_id=rp_id, origins=origins, rp_name="macnss-auth", **common)
+    return passkeys, passkey_router(passkeys)
+
+
 def build_service(
     home: Path,
     *,
@@ -111,8 +151,17 @@ def build_service(
     return_urls: dict[str, str] | None = None,
     stream: Any = None,
     max_threads: int = 8,
+    passkey_origins: list[str] | None = None,
 ) -> Any:
-    """The app ``serve`` runs (also used by ``bench/service.py``)."""
+    """The app ``serve`` runs (also used by ``bench/service.py``).
+
+    ``passkey_origins``: where the passkey method accepts ceremonies from
+    (default: ``http://localhost`` with the issuer's port); unused without the
+    passkey extra.
+
+    Raises:
+        ConfigurationError: a bad database URL, or a passkey origin WebAuthn refuses.
+    """
     from macnss_auth.web import AssertionIssuer, SigningKeys, create_app  # noqa: PLC0415
     from macnss_auth.web.phone import phone_routes  # noqa: PLC0415
 
@@ -135,17 +184,15 @@ def build_service(
     )
     recovery = RecoveryCodeAuthenticator(**common)
     eid = EidAuthenticator(trust_store=trust, binding_key=binding.reveal(), **common)
-    policy = Policy(
-        authenticators=[
-            (eid, AssuranceLevel.HIGH),
-            (totp, AssuranceLevel.SUBSTANTIAL),
-            (sms, AssuranceLevel.LOW),
-            (email, AssuranceLevel.LOW),
-            (recovery, AssuranceLevel.SUBSTANTIAL),
-        ],
-        store=store,
-        clock=SystemClock(),
-    )
+    methods = default_methods(eid=eid, totp=totp, sms=sms, email=email)
+    methods.append((recovery, AssuranceLevel.SUBSTANTIAL))
+    routers: list[Any] = [phone_routes()]  # eID from the person's own phone
+    origins = passkey_origins or default_passkey_origins(urlsplit(issuer).port or 80)
+    passkeys = _passkeys(common, origins)
+    if passkeys is not None:
+        methods.append((passkeys[0], AssuranceLevel.SUBSTANTIAL))
+        routers.append(passkeys[1])
+    policy = Policy(authenticators=methods, store=store, clock=SystemClock())
     assertions = AssertionIssuer(issuer=issuer, keys=keys, audiences=audiences)
     return create_app(
         policy=policy,
@@ -155,7 +202,7 @@ def build_service(
         enrollment_key=Secret(enrollment.reveal().hex().encode("ascii")),
         return_urls=return_urls,
         max_threads=max_threads,
-        extra_routers=[phone_routes()],  # eID from the person's own phone
+        extra_routers=routers,
     )
 
 
@@ -197,6 +244,13 @@ def build_service(
     help="A reverse proxy whose X-Forwarded-For is believed (repeatable).",
 )
 @click.option(
+    "--passkey-origin",
+    "origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="An origin passkeys are used from (repeatable; default: http://localhost:PORT).",
+)
+@click.option(
     "--threads",
     default=8,
     show_default=True,
@@ -212,6 +266,7 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
     audiences: tuple[str, ...],
     return_urls: tuple[str, ...],
     proxies: tuple[str, ...],
+    origins: tuple[str, ...],
     threads: int,
 ) -> None:
     """Serve the JSON API, the login page (/login) and the JWKS over HTTP."""
@@ -232,7 +287,7 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
         app = build_service(
             root, database=database, issuer=issuer or f"http://{host}:{port}",
             audiences=names, trusted_proxies=list(proxies), return_urls=urls,
-            max_threads=threads,
+            max_threads=threads, passkey_origins=list(origins) or default_passkey_origins(port),
         )  # fmt: skip
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -233,14 +233,7 @@ class CodeAuthenticatorBase:
         failure = challenge_failure(record, self._method, now)
         if failure is not None:
             subject = record.challenge.subject if record is not None else None
-            self._record(
-                AuditAction.VERIFY,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=failure.reason,
-            )
+            self._refused(AuditAction.VERIFY, subject, context, now, failure.reason)
             raise failure
         assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
         subject = record.challenge.subject
@@ -296,15 +289,7 @@ class CodeAuthenticatorBase:
             attempt = self._throttle.acquire(subject, context, generation=generation)
         except VerificationThrottled as exc:
             details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                details=details,
-                reason=exc.reason,
-            )
+            self._refused(action, subject, context, now, exc.reason, details=details)
             raise
         return _Trial(subject=subject, context=context, now=now, action=action, attempt=attempt)
 
@@ -320,14 +305,7 @@ class CodeAuthenticatorBase:
         try:
             yield
         except MalformedInput:
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.MALFORMED_CODE,
-            )
+            self._refused(action, subject, context, now, Reason.MALFORMED_CODE)
             raise
 
     def _failed(
@@ -345,14 +323,7 @@ class CodeAuthenticatorBase:
         error = kind(remaining_attempts=attempt.remaining_attempts)
         if challenge_id is not None:
             self._store.count_attempt(challenge_id)
-        self._record(
-            trial.action,
-            Outcome.FAILURE,
-            trial.subject,
-            context=trial.context,
-            now=trial.now,
-            reason=error.reason,
-        )
+        self._refused(trial.action, trial.subject, trial.context, trial.now, error.reason)
         if attempt.remaining_attempts == 0:
             policy = self._throttle.policy
             self._record(
@@ -409,6 +380,39 @@ class CodeAuthenticatorBase:
             assurance=self.assurance,
             audit_event_id=event_id,
             details=details,
+        )
+
+    def _refused(
+        self,
+        action: AuditAction,
+        subject: str | None,
+        context: ClientContext | None,
+        now: dt.datetime,
+        reason: Reason,
+        *,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        """Audit a refused attempt: a failure and why."""
+        self._record(
+            action,
+            Outcome.FAILURE,
+            subject,
+            context=context,
+            now=now,
+            details=details,
+            reason=reason,
+        )
+
+    def _enrolled(
+        self,
+        subject: str,
+        context: ClientContext | None,
+        now: dt.datetime,
+        details: Mapping[str, str],
+    ) -> str:
+        """Audit a new (or pending) enrollment; return the record's id."""
+        return self._record(
+            AuditAction.ENROLL, Outcome.SUCCESS, subject, context=context, now=now, details=details
         )
 
     def _record(

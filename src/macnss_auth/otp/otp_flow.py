@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
+from macnss_auth.audit.events import AuditAction, AuditLog
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
 from macnss_auth.errors import (
@@ -182,13 +182,11 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
                     expires_at=expires,
                 )
             )
-            event_id = self._record(
-                AuditAction.ENROLL,
-                Outcome.SUCCESS,
+            event_id = self._enrolled(
                 subject,
-                context=context,
-                now=now,
-                details={
+                context,
+                now,
+                {
                     "algorithm": params.algorithm.value,
                     "digits": str(params.digits),
                     "period": str(params.period),
@@ -227,14 +225,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         now = self._clock.now()
         pending = self._store.get_enrollment(subject, self._method + _PENDING)
         if pending is None or not pending.is_usable(now):
-            self._record(
-                AuditAction.CONFIRM,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.NOT_ENROLLED,
-            )
+            self._refused(AuditAction.CONFIRM, subject, context, now, Reason.NOT_ENROLLED)
             raise NotEnrolled("no pending enrollment to confirm (it may have expired)")
         return self._decide(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
 
@@ -256,14 +247,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         try:
             digits = normalize_otp_code(request.code)
         except MalformedInput:
-            self._record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.MALFORMED_CODE,
-            )
+            self._refused(action, subject, context, now, Reason.MALFORMED_CODE)
             raise
         # An unknown subject goes through the same steps on a dummy enrollment:
         # the same store reads (its counter key is one nobody advances), the

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
+from macnss_auth.audit.events import AuditAction, AuditLog
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
 from macnss_auth.errors import (
@@ -206,14 +206,8 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             self._store.put_enrollment(enrollment)
             if previous is not None:
                 self._store.add_tokens(self._tokens_key(str(previous.params["generation"])), [])
-            event_id = self._record(
-                AuditAction.ENROLL,
-                Outcome.SUCCESS,
-                subject,
-                context=context,
-                now=now,
-                details={"count": str(self.count), "bits": str(self.bits)},
-            )
+            details = {"count": str(self.count), "bits": str(self.bits)}
+            event_id = self._enrolled(subject, context, now, details)
         grouped = tuple("-".join(c[i : i + 4] for i in range(0, len(c), 4)) for c in codes)
         return RecoveryCodes(
             subject=subject, codes=grouped, generated_at=now, audit_event_id=event_id
