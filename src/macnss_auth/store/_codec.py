@@ -281,6 +281,9 @@ def challenge_record(row: Sequence[Any], *, consumed: bool | None = None) -> Cha
     )
 
 
-def counter_state(count: int, first_at: int, last_at: int) -> CounterState:
-    """A windowed counter from its stored count and instants."""
-    return CounterState(count=int(count), first_at=instant(first_at), last_at=instant(last_at))
+def counter_state(row: Sequence[Any]) -> CounterState:
+    """A windowed counter from its stored ``(count, first_at, last_at)``."""
+    count, first_at, last_at = row
+    return CounterState(
+        count=int(count), first_at=instant(int(first_at)), last_at=instant(int(last_at))
+    )

@@ -403,7 +403,7 @@ class PostgresStore:
             {"key": key, "now": at, "span": span},
         )
         assert row is not None  # noqa: S101 (an upsert always returns its row)
-        return _counter_state(*row)
+        return _counter_state(row)
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
@@ -415,9 +415,7 @@ class PostgresStore:
             " WHERE key = %s AND %s < first_at + %s",
             (key, at, span),
         )
-        if row is None:
-            return None
-        return _counter_state(*row)
+        return None if row is None else _counter_state(row)
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""

@@ -407,10 +407,9 @@ class RedisStore:
         """Atomically count one event; a window older than ``window`` s restarts."""
         _require_storable(key)
         at, span = micros(now), window_micros(window)
-        count, first, last = self._call(
-            self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key]
+        return counter_state(
+            self._call(self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key])
         )
-        return counter_state(int(count), int(first), int(last))
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
@@ -425,7 +424,7 @@ class RedisStore:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if count is None or first is None or last is None or at >= int(first) + span:
             return None
-        return counter_state(int(count), int(first), int(last))
+        return counter_state((count, first, last))
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""

@@ -676,7 +676,7 @@ class SQLiteStore:
                 " RETURNING count, first_at, last_at",
                 {"key": key, "now": at, "span": span},
             ).fetchall()
-        return _counter_state(*rows[0])
+        return _counter_state(rows[0])
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open at ``now`` (advisory)."""
@@ -688,9 +688,7 @@ class SQLiteStore:
                 "SELECT count, first_at, last_at FROM windows WHERE key = ? AND ? < first_at + ?",
                 (key, at, span),
             ).fetchone()
-        if row is None:
-            return None
-        return _counter_state(*row)
+        return None if row is None else _counter_state(row)
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""
