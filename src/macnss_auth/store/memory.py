@@ -61,7 +61,10 @@ class MemoryStore:
         self._monotonic: dict[str, int] = {}
         self._challenges: dict[str, ChallengeRecord] = {}
         self._live_by_slot: dict[str, str] = {}
-        self._windows: dict[str, tuple[CounterState, dt.datetime]] = {}
+        # (count, first_at, last_at, ends_at): numbers and times only, so the garbage
+        # collector stops tracking an entry (every verification leaves one behind,
+        # until purge, and full collections walk what they track).
+        self._windows: dict[str, tuple[int, dt.datetime, dt.datetime, dt.datetime]] = {}
         self._tokens: dict[str, set[bytes]] = {}
 
     def __repr__(self) -> str:
@@ -196,13 +199,12 @@ class MemoryStore:
             entry = self._windows.get(key)
             # The window restarts once ``window`` seconds have passed since its
             # first event, measured with the caller's window (as peek does).
-            if entry is None or now >= entry[0].first_at + span:
-                state = CounterState(count=1, first_at=now, last_at=now)
+            if entry is None or now >= entry[1] + span:
+                count, first_at = 1, now
             else:
-                old = entry[0]
-                state = CounterState(count=old.count + 1, first_at=old.first_at, last_at=now)
-            self._windows[key] = (state, state.first_at + span)
-            return state
+                count, first_at = entry[0] + 1, entry[1]
+            self._windows[key] = (count, first_at, now, first_at + span)
+        return CounterState(count=count, first_at=first_at, last_at=now)
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         if type(key) is not str and not _storable(key):
@@ -210,9 +212,9 @@ class MemoryStore:
         span = _window(window)
         with self._lock:
             entry = self._windows.get(key)
-        if entry is None or now >= entry[0].first_at + span:
+        if entry is None or now >= entry[1] + span:
             return None
-        return entry[0]
+        return CounterState(count=entry[0], first_at=entry[1], last_at=entry[2])
 
     def clear(self, key: str) -> None:
         if not _storable(key):
@@ -249,7 +251,7 @@ class MemoryStore:
             dead = [cid for cid, rec in self._challenges.items() if rec.challenge.is_expired(now)]
             for cid in dead:
                 self._unindex(self._challenges.pop(cid))
-            stale = [key for key, (_, ends) in self._windows.items() if now >= ends]
+            stale = [key for key, entry in self._windows.items() if now >= entry[3]]
             for key in stale:
                 del self._windows[key]
             return len(dead) + len(stale)
