@@ -59,9 +59,8 @@ TOTP_POINTS = [
     "SELECT value FROM counters",
     "INSERT INTO windows",
     "INSERT INTO counters",
-    "SAVEPOINT",
+    "SELECT seq, record FROM audit_log",
     "INSERT INTO audit_log",
-    "RELEASE",
     "COMMIT",
 ]
 RESYNC_POINTS = [

@@ -116,8 +116,26 @@ def test_the_records_read_back_from_the_file_like_a_standalone_log(
     # A second writer on the same file continues the chain.
     again = SQLiteAuditLog.in_store(SQLiteStore(store.path, keyring=keyring), chain_key=b"k" * 32)
     again.record(_event())
+    # The first writer's next record chains off the other's, not off its own last one.
+    log.record(_event())
     log.verify()
-    assert log.head().sequence == 3
+    assert log.head().sequence == 4
+
+
+def test_an_append_rolled_back_with_its_group_is_not_chained_off(store: SQLiteStore) -> None:
+    log = SQLiteAuditLog.in_store(store)
+    log.record(_event())
+
+    def failing() -> None:
+        with store.commit_group():
+            log.record(_event())
+            raise StoreError("the disk is full")
+
+    with pytest.raises(StoreError):
+        failing()
+    log.record(_event(Outcome.FAILURE))
+    assert [(r["seq"], r["outcome"]) for r in log.records()] == [(1, "success"), (2, "failure")]
+    log.verify()
 
 
 def test_only_a_log_in_the_same_store_groups_the_commits(

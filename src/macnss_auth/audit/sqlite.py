@@ -175,6 +175,8 @@ class SQLiteAuditLog(ChainedAuditLog):
         super().__init__(**settings)
         self.path = Path(path)
         self._timeout = timeout
+        # (text, record) of the last record this writer inserted (see _last_of).
+        self._written: tuple[str, Mapping[str, Any]] | None = None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
@@ -249,20 +251,33 @@ class SQLiteAuditLog(ChainedAuditLog):
         self._conn, self._pid = conn, os.getpid()
         return conn
 
-    @staticmethod
-    def _last_of(conn: sqlite3.Connection) -> Mapping[str, Any] | None:
+    def _last_of(self, conn: sqlite3.Connection) -> Mapping[str, Any] | None:
         row = conn.execute("SELECT seq, record FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         if row is None:
             return None
+        written = self._written
+        if written is not None and row[1] == written[0]:
+            # The stored text is exactly what this writer sealed last (the common
+            # case): its record is known, no need to parse and re-check it.
+            return written[1]
         record = _row_record(row[0], row[1])
         if isinstance(record, AuditFormatError):
             raise record
         return record
 
-    @classmethod
-    def _head_of(cls, conn: sqlite3.Connection) -> ChainHead:
-        last = cls._last_of(conn)
+    def _head_of(self, conn: sqlite3.Connection) -> ChainHead:
+        last = self._last_of(conn)
         return EMPTY_HEAD if last is None else ChainHead(last["seq"], last["hash"])
+
+    def _append_on(self, conn: sqlite3.Connection, sealer: Sealer) -> Mapping[str, Any]:
+        """Read the head, seal the next record and insert it, on ``conn`` (write lock held)."""
+        record = sealer(self._last_of(conn))
+        text = canonical_json(record).decode("utf-8")
+        conn.execute("INSERT INTO audit_log (seq, record) VALUES (?, ?)", (record["seq"], text))
+        # Remembered for the next append; compared with the stored text, so a rolled-back
+        # or foreign last record is parsed as usual.
+        self._written = (text, record)
+        return record
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
         with self._lock:
@@ -272,11 +287,7 @@ class SQLiteAuditLog(ChainedAuditLog):
                 # chain off the same predecessor.
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    record = sealer(self._last_of(conn))
-                    conn.execute(
-                        "INSERT INTO audit_log (seq, record) VALUES (?, ?)",
-                        (record["seq"], canonical_json(record).decode("utf-8")),
-                    )
+                    record = self._append_on(conn, sealer)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -355,19 +366,16 @@ class _InStoreAuditLog(SQLiteAuditLog):
             yield conn
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
-        # The store's transaction takes the write lock before the head is read, so
-        # no other writer chains off the same predecessor; inside a commit group it
-        # is a savepoint of the group's transaction, committed with the decision.
+        # Inside a commit group the group's BEGIN IMMEDIATE holds the write lock and
+        # the append joins its transaction (one INSERT: no savepoint needed); outside,
+        # the store's transaction takes the write lock before the head is read. Either
+        # way no other writer chains off the same predecessor.
+        store = self._store
         try:
-            with self._store._transaction() as conn:
-                record = sealer(self._last_of(conn))
-                conn.execute(
-                    "INSERT INTO audit_log (seq, record) VALUES (?, ?)",
-                    (record["seq"], canonical_json(record).decode("utf-8")),
-                )
+            with store._writing() if store._grouped() is not None else store._transaction() as conn:
+                return self._append_on(conn, sealer)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot append to the audit log: {exc}") from exc
-        return record
 
     def head(self) -> ChainHead:
         with self._reading() as conn:
