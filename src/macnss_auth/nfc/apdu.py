@@ -35,6 +35,7 @@ __all__ = [
     "StatusCode",
     "StatusWord",
     "read_binary_at",
+    "retries_left",
     "status_meaning",
 ]
 
@@ -283,6 +284,14 @@ class StatusCode(enum.IntEnum):
     def encode(self) -> bytes:
         """The two status bytes."""
         return int(self).to_bytes(2, "big")
+
+
+def retries_left(remaining: int) -> bytes:
+    """``63CX``: verification failed, ``X`` tries remain (ISO/IEC 7816-4 §5.6, TR-03110-3 §B.11).
+
+    The family :attr:`StatusWord.remaining_tries` reads back; ``X`` is clamped to 0..15.
+    """
+    return bytes([0x63, 0xC0 | min(max(remaining, 0), 15)])
 
 
 @attrs.frozen

@@ -39,7 +39,7 @@ from macnss_auth.errors import (
     MalformedInput,
     RemoteProtocolError,
 )
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, StatusCode
 from macnss_auth.nfc.crypto import (
     KDF_ENC,
     KDF_MAC,
@@ -69,7 +69,9 @@ _TDES = SymmetricCipher.TDES
 _NONCE = 8
 _KEY_MATERIAL = 16
 # ISO/IEC 7816-4: 6300 / 6982 are what chips answer to a wrong MRZ.
-_SW_WRONG_KEY = frozenset({0x6300, 0x6982})
+_SW_WRONG_KEY = frozenset(
+    {StatusCode.AUTHENTICATION_FAILED, StatusCode.SECURITY_STATUS_NOT_SATISFIED}
+)
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -151,7 +153,9 @@ def card_authenticate(
         raise MalformedInput("RND.IC is 8 bytes and K.IC 16", field="bac")
     plain = _open_cryptogram(keys, command_data)
     if plain is None or not hmac.compare_digest(plain[8:16], rnd_ic):
-        raise AccessDenied("terminal failed BAC authentication", status_word=0x6300)
+        raise AccessDenied(
+            "terminal failed BAC authentication", status_word=int(StatusCode.AUTHENTICATION_FAILED)
+        )
     rnd_ifd, k_ifd = plain[:8], plain[16:32]
     response = mutual_auth_cryptogram(keys, rnd_ic + rnd_ifd + k_ic)
     session, ssc = bac_session(k_ifd, k_ic, rnd_ic, rnd_ifd)

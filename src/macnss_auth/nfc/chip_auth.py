@@ -49,11 +49,15 @@ from macnss_auth.nfc.apdu import CommandAPDU
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup, curve_by_name
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
+from macnss_auth.nfc.pace.messages import (
+    decode_dynamic_authentication_data,
+    encode_dynamic_authentication_data,
+)
 from macnss_auth.nfc.pki import parse_public_key_info
 from macnss_auth.nfc.protocol import Event, ProtocolMachine
 from macnss_auth.nfc.securityinfos import ChipAuthenticationPublicKeyInfo, PublicKeyOid
 from macnss_auth.nfc.sm import SecureChannel, SessionKeys
-from macnss_auth.nfc.tlv import encode_tlv, parse_all
+from macnss_auth.nfc.tlv import encode_tlv
 
 __all__ = [
     "CaAlgorithm",
@@ -74,6 +78,8 @@ __all__ = [
 
 _ID_CA = "0.4.0.127.0.7.2.2.3"
 _MAX_DRAWS = 64
+# GENERAL AUTHENTICATE for CA: the terminal's ephemeral key inside 7C (ICAO 9303-11 §6.2.4.2).
+_DO_EPHEMERAL_PUBLIC_KEY = 0x80
 
 
 class CaAlgorithm(enum.Enum):
@@ -271,13 +277,7 @@ def card_session_keys(
     Raises:
         MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
     """
-    key = _private(static_private_key)
-    if isinstance(key, DhPrivateKey):
-        peer: ChipPublicKey = key.public.with_value(ephemeral_public_key)
-    else:
-        peer = EcPublicKey.from_encoded(key.curve, ephemeral_public_key)
-    secret = shared_secret(key, peer)
-    return SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
+    return card_session_key_candidates(algorithm, static_private_key, ephemeral_public_key)[0]
 
 
 def card_session_key_candidates(
@@ -489,7 +489,8 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
                 data = encode_tlv(0x80, self._algorithm.oid_bytes) + self._key_reference()
                 command = CommandAPDU(0x00, 0x22, 0x41, 0xA4, data=data)
             return channel.protect(command), CaState.AWAIT_MSE
-        data = encode_tlv(0x7C, encode_tlv(0x80, self._public))
+        # 7C { 80 PK_PCD } (ICAO 9303-11 §6.2.4.2): the same 7C codec as PACE and the card.
+        data = encode_dynamic_authentication_data((_DO_EPHEMERAL_PUBLIC_KEY, self._public))
         command = CommandAPDU(0x00, 0x86, 0x00, 0x00, data=data, ne=256)
         return channel.protect(command), CaState.AWAIT_GENERAL_AUTHENTICATE
 
@@ -505,8 +506,13 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
         else:
             plain.raise_for_status("GENERAL AUTHENTICATE")
             # The dynamic authentication data of CA v1 is empty: 7C 00.
-            objects = parse_all(plain.data)
-            if len(objects) != 1 or objects[0].tag != 0x7C or objects[0].value:
+            try:
+                objects = decode_dynamic_authentication_data(plain.data)
+            except MalformedInput as exc:
+                raise RemoteProtocolError(
+                    "unexpected GENERAL AUTHENTICATE answer", status_word=plain.sw
+                ) from exc
+            if objects:
                 raise RemoteProtocolError(
                     "unexpected GENERAL AUTHENTICATE answer", status_word=plain.sw
                 )

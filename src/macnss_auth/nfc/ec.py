@@ -201,25 +201,8 @@ def _double(x1: int, y1: int, z1: int, a: int, p: int) -> _Jacobian:
 def _add_mixed(  # noqa: PLR0917 (hot path: positional ints avoid tuple packing)
     x1: int, y1: int, z1: int, x2: int, y2: int, a: int, p: int
 ) -> _Jacobian:
-    """Jacobian (x1, y1, z1) plus affine (x2, y2)."""
-    if not z1:
-        return (x2, y2, 1)
-    zz = z1 * z1 % p
-    u2 = x2 * zz % p
-    s2 = y2 * zz * z1 % p
-    h = (u2 - x1) % p
-    r = (s2 - y1) % p
-    if not h:
-        if not r:
-            return _double(x1, y1, z1, a, p)
-        return (1, 1, 0)
-    hh = h * h % p
-    hhh = hh * h % p
-    v = x1 * hh % p
-    x3 = (r * r - hhh - 2 * v) % p
-    y3 = (r * (v - x3) - y1 * hhh) % p
-    z3 = z1 * h % p
-    return (x3, y3, z3)
+    """Jacobian (x1, y1, z1) plus affine (x2, y2): the Jacobian sum with ``z2 = 1``."""
+    return _add_jacobian(x1, y1, z1, x2, y2, 1, a, p)
 
 
 def multiply(curve: Curve, scalar: int, point: Point | None) -> Point | None:
@@ -322,22 +305,23 @@ def multiply_secret(curve: Curve, scalar: int, point: Point) -> Point | None:
     lifted += n * (1 - (lifted >> bits))
     x0, y0, z0 = point.x, point.y, 1
     x1, y1, z1 = _double(x0, y0, z0, a, p)
-    for i in range(bits - 1, -1, -1):
-        mask = -((lifted >> i) & 1)
+    # The two points stay swapped while the current bit is 1: each step swaps
+    # when its bit differs from the previous one; a last pass (i = -1, a public
+    # index) only swaps back.
+    swapped = 0
+    for i in range(bits - 1, -2, -1):
+        bit = (lifted >> i) & 1 if i >= 0 else 0
+        mask = -(bit ^ swapped)
+        swapped = bit
         t = mask & (x0 ^ x1)
         x0, x1 = x0 ^ t, x1 ^ t
         t = mask & (y0 ^ y1)
         y0, y1 = y0 ^ t, y1 ^ t
         t = mask & (z0 ^ z1)
         z0, z1 = z0 ^ t, z1 ^ t
-        x1, y1, z1 = _add_jacobian(x0, y0, z0, x1, y1, z1, a, p)
-        x0, y0, z0 = _double(x0, y0, z0, a, p)
-        t = mask & (x0 ^ x1)
-        x0, x1 = x0 ^ t, x1 ^ t
-        t = mask & (y0 ^ y1)
-        y0, y1 = y0 ^ t, y1 ^ t
-        t = mask & (z0 ^ z1)
-        z0, z1 = z0 ^ t, z1 ^ t
+        if i >= 0:
+            x1, y1, z1 = _add_jacobian(x0, y0, z0, x1, y1, z1, a, p)
+            x0, y0, z0 = _double(x0, y0, z0, a, p)
     if not z0:
         return None
     # Fermat inversion (a fixed exponent), not the extended Euclid of pow(z, -1, p),

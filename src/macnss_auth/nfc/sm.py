@@ -29,14 +29,22 @@ Safety rules enforced here:
 * Calls alternate: a terminal protects a command, then unprotects its
   response; a card unprotects a command, then protects the response.
 
-:class:`SecureChannel` is the terminal side, :class:`CardSecureChannel` the
-card side (the virtual card is built on it). Both work for 3DES and
-AES-128/192/256.
+One implementation serves both ends, parameterised by :class:`Role` (as h11's
+``Connection(our_role=...)``): a command and a response are sealed by the same
+code (``_seal``: cryptogram, trailer ``DO'97'`` or ``DO'99'``, MAC) and opened
+by the same code (``_open``: MAC first, then the layout, then decryption); the
+role only says which of the two messages of an exchange this end seals.
+:class:`SecureChannel` defaults to the terminal; :class:`CardSecureChannel`
+is the same class with the card's role (the virtual card is built on it).
+Both work for 3DES and AES-128/192/256.
 """
 
 from __future__ import annotations
 
+import enum
 import hmac
+from collections.abc import Sequence
+from typing import Final
 
 import attrs
 
@@ -46,7 +54,7 @@ from macnss_auth.errors import (
     SecureMessagingError,
     UnsupportedAlgorithm,
 )
-from macnss_auth.nfc.apdu import CLA_SECURE_MESSAGING, CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.apdu import CLA_SECURE_MESSAGING, CommandAPDU, ResponseAPDU, StatusCode
 from macnss_auth.nfc.crypto import (
     KDF_ENC,
     KDF_MAC,
@@ -65,14 +73,15 @@ __all__ = [
     "SW_SM_DATA_OBJECTS_INCORRECT",
     "SW_SM_DATA_OBJECTS_MISSING",
     "CardSecureChannel",
+    "Role",
     "SecureChannel",
     "SessionKeys",
 ]
 
 #: What a card answers (unprotected) when SM data objects are missing (ISO/IEC 7816-4).
-SW_SM_DATA_OBJECTS_MISSING = 0x6987
+SW_SM_DATA_OBJECTS_MISSING = StatusCode.SM_DATA_OBJECTS_MISSING
 #: What a card answers (unprotected) when SM data objects are wrong, e.g. a bad MAC.
-SW_SM_DATA_OBJECTS_INCORRECT = 0x6988
+SW_SM_DATA_OBJECTS_INCORRECT = StatusCode.SM_DATA_OBJECTS_INCORRECT
 
 _DO_CRYPTOGRAM_ODD = 0x85
 _DO_CRYPTOGRAM = 0x87
@@ -82,18 +91,19 @@ _DO_MAC = 0x8E
 _PADDING_INDICATOR = b"\x01"
 _MAC_LENGTH = 8
 # The orders of data objects that 9303-11 §9.8 allows (DO'8E' last, checked apart).
-_RESPONSE_LAYOUTS: tuple[list[int], ...] = (
-    [_DO_STATUS],
-    [_DO_CRYPTOGRAM, _DO_STATUS],
-    [_DO_CRYPTOGRAM_ODD, _DO_STATUS],
+# A response always carries its status (DO'99'); a command its Le (DO'97') if any.
+_RESPONSE_LAYOUTS: tuple[tuple[int, ...], ...] = (
+    (_DO_STATUS,),
+    (_DO_CRYPTOGRAM, _DO_STATUS),
+    (_DO_CRYPTOGRAM_ODD, _DO_STATUS),
 )
-_COMMAND_LAYOUTS: tuple[list[int], ...] = (
-    [],
-    [_DO_LE],
-    [_DO_CRYPTOGRAM],
-    [_DO_CRYPTOGRAM, _DO_LE],
-    [_DO_CRYPTOGRAM_ODD],
-    [_DO_CRYPTOGRAM_ODD, _DO_LE],
+_COMMAND_LAYOUTS: tuple[tuple[int, ...], ...] = (
+    (),
+    (_DO_LE,),
+    (_DO_CRYPTOGRAM,),
+    (_DO_CRYPTOGRAM, _DO_LE),
+    (_DO_CRYPTOGRAM_ODD,),
+    (_DO_CRYPTOGRAM_ODD, _DO_LE),
 )
 
 
@@ -157,26 +167,89 @@ class SessionKeys:
         return f"SessionKeys(cipher={self.cipher.value}, key_bits={self.key_bits}, <redacted>)"
 
 
+class Role(enum.Enum):
+    """Which end of a secure channel an object is."""
+
+    TERMINAL = "terminal"  # protects commands, unprotects responses
+    CARD = "card"  # unprotects commands, protects responses
+
+
+class _Message(enum.Enum):
+    COMMAND = "command"
+    RESPONSE = "response"
+
+
+# The protocol table, one for both roles: every exchange is a command then its
+# response; each role seals one of the two and opens the other.
+_SEALS: dict[Role, _Message] = {Role.TERMINAL: _Message.COMMAND, Role.CARD: _Message.RESPONSE}
+# Lengths the plain trailer objects may have: DO'97' is a short or extended Le.
+_TRAILER_LENGTHS: dict[int, tuple[int, ...]] = {_DO_LE: (1, 2), _DO_STATUS: (2,)}
+
 # Padding, DO'87' header and DO'8E'/DO'97' must still fit an extended Lc of 65,535 bytes.
 _MAX_PROTECTED_DATA = 65_535 - 64
 
+_Objects = list[tuple[int, bytes, bytes]]
 
-class _Channel:
-    """State shared by both sides: keys, SSC, turn, and death."""
 
-    _cipher: SymmetricCipher
-    _block: int
+class _MacMismatch(Exception):
+    """Internal signal: the MAC did not verify (turned into SecureMessagingError)."""
 
-    def __init__(self, keys: SessionKeys, *, ssc: int) -> None:
-        if not isinstance(keys, SessionKeys):
+
+class SecureChannel:
+    """One end of a secure channel: the terminal's by default, the card's with ``role=Role.CARD``.
+
+    The terminal calls :meth:`protect` (:meth:`protect_command`) then
+    :meth:`unprotect` (:meth:`unprotect_response`); the card calls
+    :meth:`unprotect_command` then :meth:`protect_response`. A call its role
+    does not make, or out of turn, closes the channel.
+
+    >>> from macnss_auth.nfc.crypto import SymmetricCipher
+    >>> keys = SessionKeys(SymmetricCipher.AES, bytes(16), bytes(range(16)))
+    >>> channel = SecureChannel(keys, ssc=0)
+    >>> protected = channel.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4))
+    >>> protected[:5].hex()
+    '0cb000000d'
+
+    Args:
+        keys: the session keys.
+        ssc: the initial send sequence counter (BAC derives it from the
+            nonces; PACE and Chip Authentication start at 0).
+        role: which end this object is.
+        alternatives: card side only: other session keys the terminal may
+            hold (Chip Authentication over DH: a terminal may have hashed K
+            without its leading zero octets). The first command's MAC picks
+            the set the channel keeps.
+
+    Raises:
+        ValueError: an SSC that does not fit the block, or alternatives on the terminal side.
+    """
+
+    def __init__(
+        self,
+        keys: SessionKeys,
+        *,
+        ssc: int = 0,
+        role: Role = Role.TERMINAL,
+        alternatives: Sequence[SessionKeys] = (),
+    ) -> None:
+        if not isinstance(role, Role):
+            raise TypeError("role must be a Role")
+        if not all(isinstance(item, SessionKeys) for item in (keys, *alternatives)):
             raise TypeError("keys must be SessionKeys")
         if type(ssc) is not int:
             raise TypeError("ssc must be an int")
+        if alternatives and role is not Role.CARD:
+            raise ValueError("only the card, which opens first, can choose between session keys")
+        if any(other.cipher is not keys.cipher for other in alternatives):
+            raise ValueError("alternative session keys must use the same cipher")
+        #: Which end of the channel this object is (h11's ``our_role``).
+        self.role: Final = role
         self._cipher = keys.cipher
         self._block = keys.cipher.block_size
         if not 0 <= ssc < 1 << (8 * self._block):
             raise ValueError("ssc does not fit the block size")
         self._keys: SessionKeys | None = keys
+        self._candidates: tuple[SessionKeys, ...] = (keys, *alternatives)
         self._ssc = ssc
         self._awaiting = False
 
@@ -198,36 +271,263 @@ class _Channel:
     def close(self) -> None:
         """Drop the keys; every later call raises. Idempotent."""
         self._keys = None
+        self._candidates = ()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"<{type(self).__name__} {self._cipher.value} {state}>"
+        return f"<{type(self).__name__} {self.role.value} {self._cipher.value} {state}>"
 
-    # -- internals ---------------------------------------------------------------
+    # -- the four halves of an exchange -------------------------------------------------
 
-    def _live_keys(self, *, awaiting: bool) -> SessionKeys:
+    def protect_command(self, command: CommandAPDU) -> bytes:
+        """Terminal: wrap a plain command; returns the bytes to send.
+
+        Raises:
+            SecureMessagingError: the channel is closed, a response is still
+                due, or this is the card's end.
+            LocalProtocolError: the command data is too long to protect (the
+                channel stays usable).
+        """
+        if not isinstance(command, CommandAPDU):
+            raise TypeError("command must be a CommandAPDU")
+        keys = self._turn(_Message.COMMAND, sealing=True)
+        if command.cla & CLA_SECURE_MESSAGING:
+            raise self._fail("command CLA already indicates secure messaging")
+        # Checked before the SSC moves: a refused command must leave the channel in step.
+        if len(command.data) > _MAX_PROTECTED_DATA:
+            raise LocalProtocolError("command data too long to protect in one APDU")
+        ssc = self._next_ssc()
+        cla = command.cla | CLA_SECURE_MESSAGING
+        extended = command.is_extended
+        trailer = b""
+        if command.ne is not None:
+            size = 2 if extended else 1
+            trailer = encode_tlv(_DO_LE, (command.ne % (1 << (8 * size))).to_bytes(size, "big"))
+        header = bytes([cla, command.ins, command.p1, command.p2])
+        body = self._seal(
+            keys,
+            ssc,
+            pad(header, self._block),
+            command.data,
+            odd=bool(command.ins & 1),
+            trailer=trailer,
+        )
+        extended = extended or len(body) > 255
+        protected = CommandAPDU(
+            cla,
+            command.ins,
+            command.p1,
+            command.p2,
+            data=body,
+            ne=65536 if extended else 256,
+            extended=extended,
+        )
+        self._awaiting = True
+        return protected.to_bytes()
+
+    def unprotect_response(self, response: bytes) -> ResponseAPDU:
+        """Terminal: verify and decrypt a protected response.
+
+        The MAC is verified before the data or the status word is used.
+
+        Returns:
+            The plain response, with the authenticated status word from ``DO'99'``.
+
+        Raises:
+            SecureMessagingError: bad MAC, bad structure, an unprotected
+                response (its unauthenticated status word is on
+                ``status_word``), or a call out of turn. The channel is then closed.
+        """
+        if type(response) is not bytes:
+            raise TypeError("response must be bytes")
+        self._turn(_Message.RESPONSE, sealing=False)
+        ssc = self._next_ssc()
+        self._awaiting = False
+        if len(response) < 2:
+            raise self._fail("response shorter than a status word")
+        body, outer_sw = response[:-2], int.from_bytes(response[-2:], "big")
+        if not body:
+            # Cards answer SM errors (6987, 6988) in plain: the status is not authenticated.
+            raise self._fail(
+                f"unprotected response, status {outer_sw:04X} (not authenticated)",
+                status_word=outer_sw,
+            )
+        data, trailer = self._open(
+            ssc, b"", body, layouts=_RESPONSE_LAYOUTS, odd=None, what="response", status_word=None
+        )
+        return ResponseAPDU(data, int.from_bytes(trailer[_DO_STATUS], "big"))
+
+    def unprotect_command(self, command: bytes) -> CommandAPDU:
+        """Card: verify and decrypt a protected command.
+
+        Raises:
+            SecureMessagingError: bad MAC or structure, or a call out of turn;
+                ``status_word`` is what the card answers, unprotected
+                (``6987``, ``6988`` or ``6700``). The channel is then closed.
+        """
+        if type(command) is not bytes:
+            raise TypeError("command must be bytes")
+        self._turn(_Message.COMMAND, sealing=False)
+        ssc = self._next_ssc()
+        try:
+            apdu = CommandAPDU.from_bytes(command)
+        except MalformedInput as exc:
+            raise self._fail("malformed command APDU", status_word=StatusCode.WRONG_LENGTH) from exc
+        if not apdu.secure_messaging or not apdu.data:
+            raise self._fail("command is not protected", status_word=SW_SM_DATA_OBJECTS_MISSING)
+        data, trailer = self._open(
+            ssc,
+            pad(apdu.header, self._block),
+            apdu.data,
+            layouts=_COMMAND_LAYOUTS,
+            odd=bool(apdu.ins & 1),
+            what="command",
+            status_word=SW_SM_DATA_OBJECTS_INCORRECT,
+        )
+        ne: int | None = None
+        extended = False
+        le = trailer.get(_DO_LE)
+        if le is not None:
+            ne = int.from_bytes(le, "big") or (256 if len(le) == 1 else 65536)
+            # Only an Ne that short encoding could carry needs the explicit flag.
+            extended = len(le) == 2 and ne <= 256
+        self._awaiting = True
+        return CommandAPDU(
+            apdu.cla & ~CLA_SECURE_MESSAGING & 0xFF,
+            apdu.ins,
+            apdu.p1,
+            apdu.p2,
+            data=data,
+            ne=ne,
+            extended=extended,
+        )
+
+    def protect_response(self, response: ResponseAPDU) -> bytes:
+        """Card: wrap a plain response; returns the bytes to send back.
+
+        Raises:
+            SecureMessagingError: the channel is closed, no command is being
+                answered, or this is the terminal's end.
+        """
+        if not isinstance(response, ResponseAPDU):
+            raise TypeError("response must be a ResponseAPDU")
+        keys = self._turn(_Message.RESPONSE, sealing=True)
+        ssc = self._next_ssc()
+        self._awaiting = False
+        status = response.sw.to_bytes(2, "big")
+        trailer = encode_tlv(_DO_STATUS, status)
+        return self._seal(keys, ssc, b"", response.data, odd=False, trailer=trailer) + status
+
+    #: The terminal's names for its two halves.
+    protect = protect_command
+    unprotect = unprotect_response
+
+    # -- one sealing and one opening for commands and responses alike --------------------
+
+    def _turn(self, message: _Message, *, sealing: bool) -> SessionKeys:
+        """The live keys, if ``message`` is this role's to seal (or open) and its turn."""
         keys = self._keys
         if keys is None:
             raise SecureMessagingError("secure channel is closed")
-        if self._awaiting is not awaiting:
+        if (_SEALS[self.role] is message) is not sealing:
+            self.close()
+            action = "protect" if sealing else "unprotect"
+            raise SecureMessagingError(
+                f"the {self.role.value} does not {action} {message.value}s; channel closed"
+            )
+        if self._awaiting is not (message is _Message.RESPONSE):
             self.close()
             raise SecureMessagingError("secure messaging calls out of turn; channel closed")
         return keys
 
+    def _seal(
+        self,
+        keys: SessionKeys,
+        ssc: bytes,
+        header: bytes,
+        data: bytes,
+        *,
+        odd: bool,
+        trailer: bytes,
+    ) -> bytes:
+        """``[DO'85'/'87'] trailer DO'8E'``; the MAC also covers ``header`` (commands)."""
+        objects = b""
+        if data:
+            cryptogram = self._encrypt(keys, ssc, data)
+            if odd:
+                objects = encode_tlv(_DO_CRYPTOGRAM_ODD, cryptogram)
+            else:
+                objects = encode_tlv(_DO_CRYPTOGRAM, _PADDING_INDICATOR + cryptogram)
+        objects += trailer
+        return objects + encode_tlv(_DO_MAC, self._mac(keys, ssc, header + objects))
+
+    def _open(
+        self,
+        ssc: bytes,
+        header: bytes,
+        body: bytes,
+        *,
+        layouts: tuple[tuple[int, ...], ...],
+        odd: bool | None,
+        what: str,
+        status_word: int | None,
+    ) -> tuple[bytes, dict[int, bytes]]:
+        """The plain data and the plain trailer objects of a sealed ``body``.
+
+        The MAC (over ``header`` and every object before DO'8E') is checked
+        before anything else is read. ``odd`` is the INS parity a command's
+        cryptogram object must match (``None`` for a response). Any failure
+        closes the channel with ``status_word``.
+        """
+        try:
+            objects = self._split(body)
+            keys = self._verify_mac(ssc, header, objects)
+            data, trailer = self._read(keys, ssc, objects[:-1], layouts=layouts, odd=odd, what=what)
+        except _MacMismatch:
+            raise self._fail(f"{what} MAC does not verify", status_word=status_word) from None
+        except MalformedInput as exc:
+            raise self._fail(f"malformed protected {what}: {exc}", status_word=status_word) from exc
+        # The first message opened fixes the keys (see ``alternatives``).
+        self._keys, self._candidates = keys, (keys,)
+        return data, trailer
+
+    def _read(
+        self,
+        keys: SessionKeys,
+        ssc: bytes,
+        objects: _Objects,
+        *,
+        layouts: tuple[tuple[int, ...], ...],
+        odd: bool | None,
+        what: str,
+    ) -> tuple[bytes, dict[int, bytes]]:
+        """The data objects before DO'8E', checked against ``layouts``, decrypted."""
+        if tuple(tag for tag, _, _ in objects) not in layouts:
+            raise MalformedInput(f"unexpected data objects in protected {what}", field="DO8E")
+        data = b""
+        trailer: dict[int, bytes] = {}
+        for tag, value, _ in objects:
+            if tag in _TRAILER_LENGTHS:
+                if len(value) not in _TRAILER_LENGTHS[tag]:
+                    raise MalformedInput(f"DO'{tag:02X}' has a wrong length", field=f"DO{tag:02X}")
+                trailer[tag] = value
+                continue
+            if odd is not None and (tag == _DO_CRYPTOGRAM_ODD) != odd:
+                raise MalformedInput("DO'85' is for odd INS, DO'87' for even", field="DO87")
+            data = self._open_cryptogram(keys, ssc, tag, value)
+        return data, trailer
+
+    # -- cryptography ----------------------------------------------------------------------
+
     def _fail(self, message: str, *, status_word: int | None = None) -> SecureMessagingError:
         self.close()
-        return SecureMessagingError(message, status_word=status_word)
+        return SecureMessagingError(
+            message, status_word=None if status_word is None else int(status_word)
+        )
 
     def _next_ssc(self) -> bytes:
         self._ssc = (self._ssc + 1) % (1 << (8 * self._block))
         return self.ssc
-
-    def _begin(self, *, awaiting: bool) -> tuple[SessionKeys, bytes]:
-        """The live keys and the next SSC for a message; a response ends the wait for it."""
-        keys = self._live_keys(awaiting=awaiting)
-        if awaiting:
-            self._awaiting = False
-        return keys, self._next_ssc()
 
     def _mac(self, keys: SessionKeys, ssc: bytes, data: bytes) -> bytes:
         # Both families MAC the padded input; the 3DES retail MAC pads by itself.
@@ -246,19 +546,6 @@ class _Channel:
             self._cipher, keys.k_enc, pad(data, self._block), self._iv(keys, ssc)
         )
 
-    def _decrypt(self, keys: SessionKeys, ssc: bytes, cryptogram: bytes) -> bytes:
-        if not cryptogram or len(cryptogram) % self._block:
-            raise MalformedInput("cryptogram is not block aligned", field="cryptogram")
-        plain = block_decrypt_cbc(self._cipher, keys.k_enc, cryptogram, self._iv(keys, ssc))
-        return unpad(plain)
-
-    def _cryptogram_object(self, keys: SessionKeys, ssc: bytes, data: bytes, *, odd: bool) -> bytes:
-        """``data`` encrypted in DO'85' (odd INS) or DO'87' (with its padding indicator)."""
-        cryptogram = self._encrypt(keys, ssc, data)
-        if odd:
-            return encode_tlv(_DO_CRYPTOGRAM_ODD, cryptogram)
-        return encode_tlv(_DO_CRYPTOGRAM, _PADDING_INDICATOR + cryptogram)
-
     def _open_cryptogram(self, keys: SessionKeys, ssc: bytes, tag: int, value: bytes) -> bytes:
         """The plain data of a DO'85' or DO'87' (whose padding indicator must be 01)."""
         cryptogram = value
@@ -266,11 +553,15 @@ class _Channel:
             if value[:1] != _PADDING_INDICATOR:
                 raise MalformedInput("DO'87' padding indicator is not 01", field="DO87")
             cryptogram = value[1:]
-        return self._decrypt(keys, ssc, cryptogram)
+        if not cryptogram or len(cryptogram) % self._block:
+            raise MalformedInput("cryptogram is not block aligned", field="cryptogram")
+        plain = block_decrypt_cbc(self._cipher, keys.k_enc, cryptogram, self._iv(keys, ssc))
+        return unpad(plain)
 
-    def _split(self, body: bytes) -> list[tuple[int, bytes, bytes]]:
+    @staticmethod
+    def _split(body: bytes) -> _Objects:
         """``(tag, value, raw encoding)`` for each data object of ``body``."""
-        out: list[tuple[int, bytes, bytes]] = []
+        out: _Objects = []
         offset = 0
         while offset < len(body):
             tlv, end = parse_one(body, offset)
@@ -278,241 +569,32 @@ class _Channel:
             offset = end
         return out
 
-    def _verify_mac(
-        self, keys: SessionKeys, ssc: bytes, objects: list[tuple[int, bytes, bytes]]
-    ) -> bytes:
-        """Check the trailing DO'8E' over everything before it; return that covered data."""
+    def _verify_mac(self, ssc: bytes, header: bytes, objects: _Objects) -> SessionKeys:
+        """The keys whose MAC over ``header`` and the objects matches the trailing DO'8E'."""
         if not objects or objects[-1][0] != _DO_MAC:
             raise MalformedInput("DO'8E' missing or not last", field="DO8E")
         received = objects[-1][1]
-        covered = b"".join(raw for _, _, raw in objects[:-1])
-        expected = self._mac(keys, ssc, covered)
-        if len(received) != _MAC_LENGTH or not hmac.compare_digest(received, expected):
+        covered = header + b"".join(raw for _, _, raw in objects[:-1])
+        matched: SessionKeys | None = None
+        # Every candidate is computed (no early exit); usually there is one.
+        for keys in self._candidates:
+            expected = self._mac(keys, ssc, covered)
+            if hmac.compare_digest(received, expected) and matched is None:
+                matched = keys
+        if matched is None or len(received) != _MAC_LENGTH:
             raise _MacMismatch
-        return covered
+        return matched
 
 
-class _MacMismatch(Exception):
-    """Internal signal: the MAC did not verify (turned into SecureMessagingError)."""
-
-
-class SecureChannel(_Channel):
-    """The terminal side of a secure channel.
-
-    >>> from macnss_auth.nfc.crypto import SymmetricCipher
-    >>> keys = SessionKeys(SymmetricCipher.AES, bytes(16), bytes(range(16)))
-    >>> channel = SecureChannel(keys, ssc=0)
-    >>> protected = channel.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4))
-    >>> protected[:5].hex()
-    '0cb000000d'
-
-    Args:
-        keys: the session keys.
-        ssc: the initial send sequence counter (BAC derives it from the
-            nonces; PACE and Chip Authentication start at 0).
-    """
-
-    def __init__(self, keys: SessionKeys, *, ssc: int = 0) -> None:
-        super().__init__(keys, ssc=ssc)
-
-    def protect(self, command: CommandAPDU) -> bytes:
-        """Wrap a plain command; returns the bytes to send.
-
-        Raises:
-            SecureMessagingError: the channel is closed, or a response is still due.
-        """
-        if not isinstance(command, CommandAPDU):
-            raise TypeError("command must be a CommandAPDU")
-        keys = self._live_keys(awaiting=False)
-        if command.cla & CLA_SECURE_MESSAGING:
-            raise self._fail("command CLA already indicates secure messaging")
-        # Checked before the SSC moves: a refused command must leave the channel in step.
-        if len(command.data) > _MAX_PROTECTED_DATA:
-            raise LocalProtocolError("command data too long to protect in one APDU")
-        ssc = self._next_ssc()
-        cla = command.cla | CLA_SECURE_MESSAGING
-        header = bytes([cla, command.ins, command.p1, command.p2])
-        objects = b""
-        if command.data:
-            objects += self._cryptogram_object(keys, ssc, command.data, odd=bool(command.ins & 1))
-        extended = command.is_extended
-        if command.ne is not None:
-            size = 2 if extended else 1
-            objects += encode_tlv(_DO_LE, (command.ne % (1 << (8 * size))).to_bytes(size, "big"))
-        checksum = self._mac(keys, ssc, pad(header, self._block) + objects)
-        body = objects + encode_tlv(_DO_MAC, checksum)
-        extended = extended or len(body) > 255
-        protected = CommandAPDU(
-            cla,
-            command.ins,
-            command.p1,
-            command.p2,
-            data=body,
-            ne=65536 if extended else 256,
-            extended=extended,
-        )
-        self._awaiting = True
-        return protected.to_bytes()
-
-    def unprotect(self, response: bytes) -> ResponseAPDU:
-        """Verify and decrypt a protected response.
-
-        The MAC is verified before the data or the status word is used.
-
-        Returns:
-            The plain response, with the authenticated status word from ``DO'99'``.
-
-        Raises:
-            SecureMessagingError: bad MAC, bad structure, an unprotected
-                response (its unauthenticated status word is on
-                ``status_word``), or a call out of turn. The channel is then closed.
-        """
-        if type(response) is not bytes:
-            raise TypeError("response must be bytes")
-        keys, ssc = self._begin(awaiting=True)
-        if len(response) < 2:
-            raise self._fail("response shorter than a status word")
-        body, outer_sw = response[:-2], int.from_bytes(response[-2:], "big")
-        if not body:
-            # Cards answer SM errors (6987, 6988) in plain: the status is not authenticated.
-            raise self._fail(
-                f"unprotected response, status {outer_sw:04X} (not authenticated)",
-                status_word=outer_sw,
-            )
-        try:
-            objects = self._split(body)
-            self._verify_mac(keys, ssc, objects)
-            data, sw = self._read_response_objects(keys, ssc, objects[:-1])
-        except _MacMismatch:
-            raise self._fail("response MAC does not verify") from None
-        except MalformedInput as exc:
-            raise self._fail(f"malformed protected response: {exc}") from exc
-        return ResponseAPDU(data, sw)
-
-    def _read_response_objects(
-        self, keys: SessionKeys, ssc: bytes, objects: list[tuple[int, bytes, bytes]]
-    ) -> tuple[bytes, int]:
-        tags = [tag for tag, _, _ in objects]
-        if tags not in (
-            [_DO_STATUS],
-            [_DO_CRYPTOGRAM, _DO_STATUS],
-            [_DO_CRYPTOGRAM_ODD, _DO_STATUS],
-        ):
-            raise MalformedInput("unexpected data objects in protected response", field="DO99")
-        status = objects[-1][1]
-        if len(status) != 2:
-            raise MalformedInput("DO'99' must hold two bytes", field="DO99")
-        data = b""
-        if len(objects) == 2:
-            tag, value, _ = objects[0]
-            data = self._open_cryptogram(keys, ssc, tag, value)
-        return data, int.from_bytes(status, "big")
-
-
-class CardSecureChannel(_Channel):
-    """The card side of a secure channel (for the virtual card).
+class CardSecureChannel(SecureChannel):
+    """The card's end of a secure channel: :class:`SecureChannel` with ``role=Role.CARD``.
 
     A failed :meth:`unprotect_command` raises :class:`SecureMessagingError`
     whose ``status_word`` is what the card should answer, unprotected
     (``6987`` or ``6988``); the channel is then closed.
     """
 
-    def __init__(self, keys: SessionKeys, *, ssc: int = 0) -> None:
-        super().__init__(keys, ssc=ssc)
-
-    def unprotect_command(self, command: bytes) -> CommandAPDU:
-        """Verify and decrypt a protected command.
-
-        Raises:
-            SecureMessagingError: bad MAC or structure, or a call out of turn.
-        """
-        if type(command) is not bytes:
-            raise TypeError("command must be bytes")
-        keys, ssc = self._begin(awaiting=False)
-        try:
-            apdu = CommandAPDU.from_bytes(command)
-        except MalformedInput as exc:
-            raise self._fail("malformed command APDU", status_word=0x6700) from exc
-        if not apdu.secure_messaging or not apdu.data:
-            raise self._fail("command is not protected", status_word=SW_SM_DATA_OBJECTS_MISSING)
-        header = apdu.header
-        try:
-            objects = self._split(apdu.data)
-            self._verify_mac_over_header(keys, ssc, header, objects)
-            plain = self._read_command_objects(keys, ssc, apdu, objects[:-1])
-        except _MacMismatch:
-            raise self._fail(
-                "command MAC does not verify", status_word=SW_SM_DATA_OBJECTS_INCORRECT
-            ) from None
-        except MalformedInput as exc:
-            raise self._fail(
-                f"malformed protected command: {exc}", status_word=SW_SM_DATA_OBJECTS_INCORRECT
-            ) from exc
-        self._awaiting = True
-        return plain
-
-    def protect_response(self, response: ResponseAPDU) -> bytes:
-        """Wrap a plain response; returns the bytes to send back.
-
-        Raises:
-            SecureMessagingError: the channel is closed, or no command is being answered.
-        """
-        if not isinstance(response, ResponseAPDU):
-            raise TypeError("response must be a ResponseAPDU")
-        keys, ssc = self._begin(awaiting=True)
-        objects = b""
-        if response.data:
-            objects += self._cryptogram_object(keys, ssc, response.data, odd=False)
-        objects += encode_tlv(_DO_STATUS, response.sw.to_bytes(2, "big"))
-        checksum = self._mac(keys, ssc, objects)
-        return objects + encode_tlv(_DO_MAC, checksum) + response.sw.to_bytes(2, "big")
-
-    def _verify_mac_over_header(
-        self,
-        keys: SessionKeys,
-        ssc: bytes,
-        header: bytes,
-        objects: list[tuple[int, bytes, bytes]],
-    ) -> bytes:
-        padded_header = pad(header, self._block)
-        with_header = [(0, b"", padded_header), *objects]
-        return self._verify_mac(keys, ssc, with_header)
-
-    def _read_command_objects(
-        self,
-        keys: SessionKeys,
-        ssc: bytes,
-        apdu: CommandAPDU,
-        objects: list[tuple[int, bytes, bytes]],
-    ) -> CommandAPDU:
-        tags = [tag for tag, _, _ in objects]
-        if tags not in _COMMAND_LAYOUTS:
-            raise MalformedInput("unexpected data objects in protected command", field="DO87")
-        data = b""
-        ne: int | None = None
-        extended = False
-        for tag, value, _ in objects:
-            if tag == _DO_LE:
-                if len(value) == 1:
-                    ne = value[0] or 256
-                elif len(value) == 2:
-                    ne = int.from_bytes(value, "big") or 65536
-                    # Only an Ne that short encoding could carry needs the explicit flag.
-                    extended = ne <= 256
-                else:
-                    raise MalformedInput("DO'97' must hold one or two bytes", field="DO97")
-            else:
-                if (tag == _DO_CRYPTOGRAM_ODD) != bool(apdu.ins & 1):
-                    raise MalformedInput("DO'85' is for odd INS, DO'87' for even", field="DO87")
-                data = self._open_cryptogram(keys, ssc, tag, value)
-                if len(data) > 65535:
-                    raise MalformedInput("command data too long", field="DO87")
-        return CommandAPDU(
-            apdu.cla & ~CLA_SECURE_MESSAGING & 0xFF,
-            apdu.ins,
-            apdu.p1,
-            apdu.p2,
-            data=data,
-            ne=ne,
-            extended=extended,
-        )
+    def __init__(
+        self, keys: SessionKeys, *, ssc: int = 0, alternatives: Sequence[SessionKeys] = ()
+    ) -> None:
+        super().__init__(keys, ssc=ssc, role=Role.CARD, alternatives=alternatives)

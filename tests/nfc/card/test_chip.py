@@ -271,6 +271,15 @@ def test_pace_out_of_order_and_malformed_steps() -> None:
     # Unknown protocol, unknown password reference.
     assert _sw(card.process(bytes.fromhex("0022C1A40F800A04007F00070202040201830102"))) == 0x6A80
     assert _sw(card.process(bytes.fromhex("0022C1A40F800A04007F00070202040202830103"))) == 0x6A88
+    # Through the shared codec: a repeated object is malformed, a two-byte password
+    # reference is unusable, a two-byte parameter id malformed.
+    assert (
+        _sw(card.process(bytes.fromhex("0022C1A412800A04007F00070202040202830102830102"))) == 0x6A80
+    )
+    assert _sw(card.process(bytes.fromhex("0022C1A410800A04007F0007020204020283020002"))) == 0x6A88
+    assert _sw(card.process(bytes.fromhex("0022C1A413800A04007F000702020402028301028402000D"))) == (
+        0x6A80
+    )
     # Not a 7C object.
     assert _sw(card.process(mse)) == 0x9000
     bad = CommandAPDU(0x10, 0x86, 0x00, 0x00, data=b"\x7d\x00", ne=256)

@@ -151,12 +151,19 @@ def test_parsers_raise_only_malformed_input(raw: bytes) -> None:
 
 
 def test_the_card_and_the_terminal_share_one_status_enum() -> None:
+    import importlib.util  # noqa: PLC0415
+
+    from macnss_auth.nfc.apdu import retries_left  # noqa: PLC0415
     from macnss_auth.nfc.card import StatusCode as CardCodes  # noqa: PLC0415
-    from macnss_auth.nfc.card.status import StatusWord as LegacyName  # noqa: PLC0415
 
     assert CardCodes is StatusCode
-    assert LegacyName is StatusCode
+    # No second status-word module (its StatusWord alias named the enum like apdu's class).
+    assert importlib.util.find_spec("macnss_auth.nfc.card.status") is None
     assert StatusCode.SM_DATA_OBJECTS_INCORRECT.encode() == b"\x69\x88"
+    # What the card answers for a used retry counter reads back on the terminal side.
+    assert StatusWord(int.from_bytes(retries_left(2), "big")).remaining_tries == 2
+    assert retries_left(-1) == b"\x63\xc0"
+    assert retries_left(99) == b"\x63\xcf"
 
 
 def test_read_binary_switches_to_odd_ins_beyond_the_p1_p2_range() -> None:

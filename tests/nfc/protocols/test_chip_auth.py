@@ -116,6 +116,7 @@ class Chip:
         self.channel, self.algorithm, self.key = channel, algorithm, key
         self.pending: SessionKeys | None = None
         self.refuse_mse = False
+        self.ga_answer = encode_tlv(0x7C, b"")
 
     def transceive(self, raw: bytes) -> bytes:
         command = self.channel.unprotect_command(raw)
@@ -132,7 +133,7 @@ class Chip:
             key_object = outer.find(0x80)
             assert key_object is not None
             self.pending = card_session_keys(self.algorithm, self.key, key_object.value)
-            answer = self.channel.protect_response(ResponseAPDU(encode_tlv(0x7C, b""), 0x9000))
+            answer = self.channel.protect_response(ResponseAPDU(self.ga_answer, 0x9000))
             self._switch()
             return answer
         else:
@@ -419,3 +420,12 @@ def test_card_accepts_k_with_or_without_its_leading_zero(strip: bool) -> None:
     with pytest.raises(CardStatusError) as refused:
         open_card().unprotect(wrong.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=9)))
     assert refused.value.drop_session
+
+
+@pytest.mark.parametrize("answer", ["7C028000", "7D00", "7C0000", "7C0480008000", ""])
+def test_a_general_authenticate_answer_other_than_7c00_is_refused(answer: str) -> None:
+    chip_private = ec_chip_key(ec.BrainpoolP256R1())
+    ca, chip = start(CaAlgorithm.ECDH_AES_CBC_CMAC_128, chip_private)
+    chip.ga_answer = H(answer)
+    with pytest.raises(RemoteProtocolError, match="unexpected GENERAL AUTHENTICATE answer"):
+        run(ca, chip)

@@ -12,6 +12,7 @@ from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.sm import (
     SW_SM_DATA_OBJECTS_INCORRECT,
     CardSecureChannel,
+    Role,
     SecureChannel,
     SessionKeys,
 )
@@ -163,6 +164,7 @@ def test_card_side_rejects_bad_mac_with_6988() -> None:
     with pytest.raises(SecureMessagingError) as info:
         card.unprotect_command(bytes(protected))
     assert info.value.status_word == SW_SM_DATA_OBJECTS_INCORRECT
+    assert type(info.value.status_word) is int  # a plain int on errors, not the enum
     assert card.closed
 
 
@@ -263,3 +265,99 @@ def test_any_command_round_trips(
     )
     response = ResponseAPDU(data, sw)
     assert terminal.unprotect(card.protect_response(response)) == response
+
+
+def test_one_channel_class_serves_both_roles() -> None:
+    keys = SessionKeys.derive(b"shared secret " * 3, SymmetricCipher.AES, 128)
+    card = SecureChannel(keys, ssc=0, role=Role.CARD)
+    terminal = SecureChannel(keys, ssc=0)
+    assert terminal.role is Role.TERMINAL
+    assert CardSecureChannel(keys).role is Role.CARD
+    assert isinstance(CardSecureChannel(keys), SecureChannel)
+    command = CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4)
+    assert card.unprotect_command(terminal.protect_command(command)) == command
+    response = ResponseAPDU(b"\x01\x02", 0x9000)
+    assert terminal.unprotect_response(card.protect_response(response)) == response
+    assert "card" in repr(card)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_call_the_role_does_not_make_closes_the_channel(role: Role) -> None:
+    keys = SessionKeys.derive(b"k", SymmetricCipher.AES, 128)
+    channel = SecureChannel(keys, role=role)
+    # The first half of an exchange that is the other role's.
+    if role is Role.TERMINAL:
+        with pytest.raises(SecureMessagingError, match="the terminal does not unprotect"):
+            channel.unprotect_command(H("0CB000000D970104") + bytes(10))
+    else:
+        with pytest.raises(SecureMessagingError, match="the card does not protect"):
+            channel.protect_command(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4))
+    assert channel.closed
+
+
+def test_card_alternatives_the_first_command_picks_the_keys() -> None:
+    wanted = SessionKeys.derive(b"with leading zero", SymmetricCipher.AES, 128)
+    other = SessionKeys.derive(b"without it", SymmetricCipher.AES, 128)
+    terminal = SecureChannel(wanted)
+    card = CardSecureChannel(other, alternatives=[wanted])
+    command = CommandAPDU(0x00, 0xA4, 0x02, 0x0C, data=b"\x01\x1e")
+    assert card.unprotect_command(terminal.protect(command)) == command
+    # The response is sealed with the keys that verified, and those stay.
+    assert terminal.unprotect(card.protect_response(ResponseAPDU(b"", 0x9000))).ok
+    again = CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4)
+    assert card.unprotect_command(terminal.protect(again)) == again
+
+
+def test_card_alternatives_none_verifies_closes_with_6988() -> None:
+    keys = [SessionKeys.derive(bytes([i]), SymmetricCipher.AES, 128) for i in range(3)]
+    terminal = SecureChannel(keys[0])
+    card = CardSecureChannel(keys[1], alternatives=[keys[2]])
+    with pytest.raises(SecureMessagingError) as info:
+        card.unprotect_command(terminal.protect(CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4)))
+    assert info.value.status_word == SW_SM_DATA_OBJECTS_INCORRECT
+    assert card.closed
+
+
+def test_alternatives_are_the_cards_only() -> None:
+    keys = SessionKeys.derive(b"k", SymmetricCipher.AES, 128)
+    with pytest.raises(ValueError, match="card"):
+        SecureChannel(keys, alternatives=[keys])
+    tdes = SessionKeys.derive(b"k", SymmetricCipher.TDES, 112)
+    with pytest.raises(ValueError, match="same cipher"):
+        CardSecureChannel(keys, alternatives=[tdes])
+
+
+_CALLS = ["protect_command", "unprotect_response", "unprotect_command", "protect_response"]
+
+
+@given(st.sampled_from(list(Role)), st.lists(st.sampled_from(_CALLS), max_size=8))
+def test_any_call_sequence_follows_the_role_table(role: Role, calls: list[str]) -> None:
+    """Each role has one order (its half, then the other); anything else closes the channel."""
+    keys = SessionKeys.derive(b"table", SymmetricCipher.AES, 128)
+    peer_role = Role.CARD if role is Role.TERMINAL else Role.TERMINAL
+    channel, peer = SecureChannel(keys, role=role), SecureChannel(keys, role=peer_role)
+    order = _CALLS[:2] if role is Role.TERMINAL else _CALLS[2:]
+    command = CommandAPDU(0x00, 0xB0, 0x00, 0x00, ne=4)
+    response = ResponseAPDU(b"\x01", 0x9000)
+    for position, call in enumerate(calls):
+        if call != order[position % 2]:
+            junk: dict[str, object] = {
+                "protect_command": command,
+                "protect_response": response,
+                "unprotect_command": H("0CB0000000"),
+                "unprotect_response": H("9000"),
+            }
+            with pytest.raises(SecureMessagingError):
+                getattr(channel, call)(junk[call])
+            assert channel.closed
+            return
+        # The allowed call, with the peer in step.
+        if call == "protect_command":
+            assert peer.unprotect_command(channel.protect_command(command)) == command
+        elif call == "unprotect_response":
+            assert channel.unprotect_response(peer.protect_response(response)) == response
+        elif call == "unprotect_command":
+            assert channel.unprotect_command(peer.protect_command(command)) == command
+        else:
+            assert peer.unprotect_response(channel.protect_response(response)) == response
+    assert not channel.closed

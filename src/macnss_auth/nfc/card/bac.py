@@ -19,7 +19,7 @@ from macnss_auth.clock import RandomSource
 from macnss_auth.errors import AccessDenied
 from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.bac import BacKeys, card_authenticate
-from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.card.channel import CardSession
 from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.crypto import KDF_ENC, KDF_MAC, SymmetricCipher, derive_key
 
@@ -54,7 +54,7 @@ class BacResponder:
         """Drop the outstanding challenge (reset, new session)."""
         self._rnd_ic = None
 
-    def external_authenticate(self, data: bytes) -> tuple[bytes, SecureChannel]:
+    def external_authenticate(self, data: bytes) -> tuple[bytes, CardSession]:
         """Check ``E.IFD || M.IFD``; return ``E.IC || M.IC`` and the new session.
 
         Raises:
@@ -72,5 +72,5 @@ class BacResponder:
             result = card_authenticate(self._keys, rnd_ic, data, k_ic)
         except AccessDenied:
             raise CardStatusError(StatusCode.AUTHENTICATION_FAILED) from None
-        channel = SecureChannel(result.keys, ssc=result.ssc, established_by="BAC")
+        channel = CardSession(result.keys, ssc=result.ssc, established_by="BAC")
         return result.response_data, channel

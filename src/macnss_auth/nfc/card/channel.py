@@ -1,9 +1,10 @@
-"""The card's end of ICAO 9303 secure messaging, on :class:`macnss_auth.nfc.sm.CardSecureChannel`.
+"""The chip's secure-messaging session: the library's channel, card role, plus who opened it.
 
-The cryptography is the library's (the same module the terminal uses); this
-adapter adds what the chip needs around it: who opened the session (access to
-EF.CardSecurity needs PACE) and the mapping of secure-messaging failures to
-the unprotected ``6987``/``6988`` answers that end the session.
+Secure messaging itself is :class:`macnss_auth.nfc.sm.SecureChannel` with
+``role=Role.CARD`` (one implementation for both ends). What the chip adds
+around it is not cryptography: which protocol opened the session (access to
+EF.CardSecurity needs PACE) and the card's way to fail, an unprotected
+``6987``/``6988`` (:class:`CardStatusError` with ``drop_session``).
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU, StatusCode
 from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.sm import CardSecureChannel, SessionKeys
 
-__all__ = ["SecureChannel"]
+__all__ = ["CardSession"]
 
 
-class SecureChannel:
+class CardSession:
     """One secure-messaging session, card side.
 
     Args:
         keys: the session keys.
         ssc: the initial send sequence counter.
         established_by: ``"BAC"``, ``"PACE"`` or ``"CA"``.
+        alternatives: other keys the terminal may hold (see
+            :class:`~macnss_auth.nfc.sm.SecureChannel`).
     """
 
     def __init__(
@@ -35,14 +38,11 @@ class SecureChannel:
         established_by: str,
         alternatives: Sequence[SessionKeys] = (),
     ) -> None:
-        self._channel = CardSecureChannel(keys, ssc=ssc)
-        # Chip Authentication over DH: a terminal may have hashed K without its
-        # leading zero octets; the first command's MAC tells which keys it has.
-        self._alternatives = [CardSecureChannel(other, ssc=ssc) for other in alternatives]
+        self._channel = CardSecureChannel(keys, ssc=ssc, alternatives=alternatives)
         self.established_by = established_by
 
     def __repr__(self) -> str:
-        return f"SecureChannel({self._channel.cipher.value}, by={self.established_by})"
+        return f"CardSession({self._channel.cipher.value}, by={self.established_by})"
 
     def unprotect(self, raw: bytes) -> CommandAPDU:
         """Check and decrypt a protected command.
@@ -51,26 +51,10 @@ class SecureChannel:
             CardStatusError: ``6987``/``6988`` (or ``6700``), with ``drop_session``.
         """
         try:
-            if self._alternatives:
-                return self._first_command(raw)
             return self._channel.unprotect_command(raw)
         except SecureMessagingError as error:
-            status = error.status_word or int(StatusCode.SM_DATA_OBJECTS_INCORRECT)
+            status = error.status_word or StatusCode.SM_DATA_OBJECTS_INCORRECT
             raise CardStatusError(status.to_bytes(2, "big"), drop_session=True) from None
-
-    def _first_command(self, raw: bytes) -> CommandAPDU:
-        candidates, self._alternatives = [self._channel, *self._alternatives], []
-        failure: SecureMessagingError | None = None
-        for channel in candidates:
-            try:
-                command = channel.unprotect_command(raw)
-            except SecureMessagingError as error:
-                failure = failure or error
-                continue
-            self._channel = channel
-            return command
-        assert failure is not None  # noqa: S101 (at least one candidate was tried)
-        raise failure
 
     def protect(self, data: bytes, status: bytes) -> bytes:
         """Protect a response (data, if any, and the status word)."""

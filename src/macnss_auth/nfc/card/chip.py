@@ -39,7 +39,7 @@ from macnss_auth.clock import RandomSource
 from macnss_auth.errors import MalformedInput
 from macnss_auth.nfc.apdu import CommandAPDU, StatusCode
 from macnss_auth.nfc.card.bac import BacResponder
-from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.card.channel import CardSession
 from macnss_auth.nfc.card.chip_auth import ChipAuthResponder, active_authentication_signature
 from macnss_auth.nfc.card.command import CardStatusError, parse_command
 from macnss_auth.nfc.card.filesystem import Access, Application, ElementaryFile
@@ -77,8 +77,8 @@ class VirtualCard:
         self._random = random
         self._lock = threading.RLock()
         self._bac = BacResponder(data.secrets.mrz_key_seed(), random=random)
-        self._channel: SecureChannel | None = None
-        self._pending_channel: SecureChannel | None = None
+        self._channel: CardSession | None = None
+        self._pending_channel: CardSession | None = None
         self._df: Application = data.files.mf
         self._ef: ElementaryFile | None = None
         profile = data.profile

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.apdu import StatusCode
-from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.card.channel import CardSession
 from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.card.issuing_pki import active_authentication_sign
 from macnss_auth.nfc.card.model import CardQuirks, ChipSecrets
@@ -127,7 +127,7 @@ class ChipAuthResponder:
         self._check_key_reference(objects)
         self._pending = algorithm
 
-    def set_kat(self, data: bytes) -> SecureChannel:
+    def set_kat(self, data: bytes) -> CardSession:
         """MSE:Set KAT (``002241A6``): ephemeral key in ``91``; 3DES CA in one step.
 
         Raises:
@@ -141,7 +141,7 @@ class ChipAuthResponder:
         self._check_key_reference(objects)
         return self._session(algorithm, objects[0x91])
 
-    def general_authenticate(self, data: bytes) -> tuple[bytes, SecureChannel]:
+    def general_authenticate(self, data: bytes) -> tuple[bytes, CardSession]:
         """GENERAL AUTHENTICATE ``7C { 80 key }`` after MSE:Set AT; answers ``7C 00``.
 
         Raises:
@@ -155,7 +155,7 @@ class ChipAuthResponder:
             raise CardStatusError(StatusCode.INCORRECT_DATA)
         return tlv.encode_tlv(0x7C, b""), self._session(algorithm, objects[0x80])
 
-    def _session(self, algorithm: CaAlgorithm, ephemeral: bytes) -> SecureChannel:
+    def _session(self, algorithm: CaAlgorithm, ephemeral: bytes) -> CardSession:
         key = self._key
         if key is None:
             raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
@@ -163,7 +163,7 @@ class ChipAuthResponder:
             keys, *others = card_session_key_candidates(algorithm, key, ephemeral)
         except MacnssAuthError:
             raise CardStatusError(StatusCode.INCORRECT_DATA) from None
-        return SecureChannel(keys, ssc=0, established_by="CA", alternatives=others)
+        return CardSession(keys, ssc=0, established_by="CA", alternatives=others)
 
 
 def _objects(data: bytes) -> dict[int, bytes]:

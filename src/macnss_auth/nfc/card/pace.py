@@ -1,7 +1,9 @@
 """The card's side of PACE (ICAO 9303-11 §4.4, BSI TR-03110-3 §B.1): GM, IM and CAM.
 
-The mathematics is :mod:`macnss_auth.nfc.pace.primitives`, shared with the
-terminal; the state machine is the chip's own. MSE:Set AT chooses protocol,
+The mathematics is :mod:`macnss_auth.nfc.pace.primitives` and the messages
+(MSE:Set AT, ``7C``, the step table ``PACE_STEPS``) are
+:mod:`macnss_auth.nfc.pace.messages`, both shared with the terminal; the
+state machine is the chip's own and expects the table's steps in order. MSE:Set AT chooses protocol,
 password and domain parameters; four GENERAL AUTHENTICATE steps follow, each
 carrying a dynamic authentication data object ``7C``:
 
@@ -44,22 +46,31 @@ the PUK. Every PACE with the PUK that reaches step 4 uses one of its
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import ec as crypto_ec
 
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import MacnssAuthError, MalformedInput
-from macnss_auth.nfc import tlv
-from macnss_auth.nfc.apdu import CommandAPDU
-from macnss_auth.nfc.card.channel import SecureChannel
+from macnss_auth.nfc.apdu import CommandAPDU, StatusCode, retries_left
+from macnss_auth.nfc.card.channel import CardSession
 from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.card.model import CardProfile, ChipSecrets, PasswordKind
-from macnss_auth.nfc.card.status import StatusWord, retries_left
 from macnss_auth.nfc.crypto import KDF_PI, derive_key
 from macnss_auth.nfc.domain_params import standardized
 from macnss_auth.nfc.eckeys import EcPrivateKey
 from macnss_auth.nfc.pace import primitives as pace
-from macnss_auth.nfc.securityinfos import Mapping, PaceOid
+from macnss_auth.nfc.pace.messages import (
+    PACE_STEPS,
+    AuthTag,
+    GaStep,
+    MseSetAt,
+    decode_dynamic_authentication_data,
+    encode_dynamic_authentication_data,
+)
+from macnss_auth.nfc.securityinfos import Mapping as PaceMapping
+from macnss_auth.nfc.securityinfos import PaceOid
 from macnss_auth.nfc.sm import SessionKeys
 
 __all__ = ["PaceResponder", "parse_dynamic_authentication_data"]
@@ -73,36 +84,25 @@ class _Step(enum.Enum):
     AGREED = "agreed"
 
 
+# Which GENERAL AUTHENTICATE step of the shared table (messages.PACE_STEPS) each state expects.
+_EXPECTING: Mapping[_Step, GaStep] = dict(
+    zip((_Step.SET, _Step.NONCE_SENT, _Step.MAPPED, _Step.AGREED), PACE_STEPS, strict=True)
+)
+
+
 def parse_dynamic_authentication_data(data: bytes) -> dict[int, bytes]:
-    """The objects inside ``7C`` (TR-03110-3 §B.1.2), by tag.
+    """The objects inside ``7C``, by tag, as the card answers a malformed one.
+
+    The parser is the terminal's too
+    (:func:`~macnss_auth.nfc.pace.messages.decode_dynamic_authentication_data`).
 
     Raises:
         CardStatusError: ``6A80`` when the data is not one ``7C`` with unique children.
     """
     try:
-        outer, end = tlv.parse_one(data)
-        if outer.tag != 0x7C or end != len(data):
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
-        children = tlv.parse_all(outer.value)
+        return decode_dynamic_authentication_data(data)
     except MalformedInput:
-        raise CardStatusError(StatusWord.INCORRECT_DATA) from None
-    out = {child.tag: child.value for child in children}
-    if len(out) != len(children):
-        raise CardStatusError(StatusWord.INCORRECT_DATA)
-    return out
-
-
-def _same_value(domain: pace.Domain, first: bytes, second: bytes) -> bool:
-    if isinstance(domain, pace.DhDomain):
-        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
-    return first == second
-
-
-def _dynamic(tag: int | None = None, value: bytes = b"", *more: tuple[int, bytes]) -> bytes:
-    body = b"" if tag is None else tlv.encode_tlv(tag, value)
-    for extra_tag, extra_value in more:
-        body += tlv.encode_tlv(extra_tag, extra_value)
-    return tlv.encode_tlv(0x7C, body)
+        raise CardStatusError(StatusCode.INCORRECT_DATA) from None
 
 
 class PaceResponder:
@@ -180,21 +180,22 @@ class PaceResponder:
         """
         self._reset()
         try:
-            objects = {o.tag: o.value for o in tlv.parse_all(data)}
-        except MalformedInput:
-            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
-        if objects.get(0x80) != pace.oid_contents(self._protocol):
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
-        reference = objects.get(0x83, b"")
-        if len(reference) != 1 or reference[0] not in {int(p) for p in self._passwords}:
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
-        password = PasswordKind(reference[0])
+            message = MseSetAt.decode(data)
+        except MalformedInput as exc:
+            # TR-03110-3 B.14.1: an unusable password reference is "referenced data not found".
+            if exc.field == "83":
+                raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND) from None
+            raise CardStatusError(StatusCode.INCORRECT_DATA) from None
+        if message.protocol != pace.oid_contents(self._protocol):
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
+        if message.password_reference not in {int(p) for p in self._passwords}:
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
+        password = PasswordKind(message.password_reference)
         secret = self._secret(password)
         if secret is None:
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
-        parameter = objects.get(0x84)
-        if parameter is not None and int.from_bytes(parameter, "big") != self._parameter_id:
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
+        if message.parameter_id is not None and message.parameter_id != self._parameter_id:
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
         status = self._password_status(password)
         self._password = password
         self._k_pi = derive_key(secret, KDF_PI, self._protocol.cipher, self._protocol.key_bits)
@@ -214,18 +215,18 @@ class PaceResponder:
     def _password_status(self, password: PasswordKind) -> bytes:
         """The MSE:Set AT answer for ``password``, or the refusal (TR-03110-2 §3.5)."""
         if password is PasswordKind.CAN and self._retries == 0:
-            raise CardStatusError(StatusWord.AUTHENTICATION_METHOD_BLOCKED)
+            raise CardStatusError(StatusCode.AUTHENTICATION_METHOD_BLOCKED)
         if password is PasswordKind.PUK and self._puk_uses == 0:
             raise CardStatusError(retries_left(0))
         if password is not PasswordKind.PIN:
-            return StatusWord.OK.encode()
+            return StatusCode.OK.encode()
         tries = self._pin_retries
         if tries == 0:
             raise CardStatusError(retries_left(0))
         if tries == 1 and self._authenticated is not PasswordKind.CAN:
             # Suspended: the last try needs a PACE with the CAN first (resume).
             raise CardStatusError(retries_left(1))
-        return StatusWord.OK.encode() if tries == self._pin_full else retries_left(tries)
+        return StatusCode.OK.encode() if tries == self._pin_full else retries_left(tries)
 
     # -- RESET RETRY COUNTER -----------------------------------------------------------
 
@@ -241,23 +242,23 @@ class PaceResponder:
                 ``6A80`` a new PIN that is not 4 to 12 digits.
         """
         if p2 != int(PasswordKind.PIN) or p1 not in (0x02, 0x03):
-            raise CardStatusError(StatusWord.INCORRECT_P1_P2)
+            raise CardStatusError(StatusCode.INCORRECT_P1_P2)
         if self._pin is None:
-            raise CardStatusError(StatusWord.REFERENCED_DATA_NOT_FOUND)
+            raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
         allowed = {PasswordKind.PUK} if p1 == 0x03 else {PasswordKind.PIN, PasswordKind.PUK}
         if self._authenticated not in allowed:
-            raise CardStatusError(StatusWord.SECURITY_STATUS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.SECURITY_STATUS_NOT_SATISFIED)
         if p1 == 0x02:
             if not (4 <= len(data) <= 12 and data.isdigit()):
-                raise CardStatusError(StatusWord.INCORRECT_DATA)
+                raise CardStatusError(StatusCode.INCORRECT_DATA)
             self._pin = data.decode("ascii")
         elif data:
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
         self._pin_retries = self._pin_full
 
     # -- GENERAL AUTHENTICATE -----------------------------------------------------------
 
-    def general_authenticate(self, command: CommandAPDU) -> tuple[bytes, SecureChannel | None]:
+    def general_authenticate(self, command: CommandAPDU) -> tuple[bytes, CardSession | None]:
         """One GA step; returns the ``7C`` answer and, after step 4, the new session.
 
         Raises:
@@ -265,64 +266,62 @@ class PaceResponder:
                 ``6300``/``63Cx`` wrong token.
         """
         objects = parse_dynamic_authentication_data(command.data)
-        step = self._step
+        state = self._step
+        expected = _EXPECTING.get(state)
         try:
-            if step is _Step.SET and not objects:
-                return self._send_nonce(), None
-            if step is _Step.NONCE_SENT and set(objects) == {0x81}:
-                return self._map(objects[0x81]), None
-            if step is _Step.MAPPED and set(objects) == {0x83}:
-                return self._agree(objects[0x83]), None
-            if step is _Step.AGREED and set(objects) == {0x85}:
-                return self._confirm(objects[0x85])
+            if expected is not None and set(objects) == expected.command:
+                return self._HANDLERS[expected.name](self, objects)
         except CardStatusError:
             self._reset()
             raise
         except MacnssAuthError:
             # A key off the curve, a degenerate mapping: refuse and forget the attempt.
             self._reset()
-            raise CardStatusError(StatusWord.INCORRECT_DATA) from None
+            raise CardStatusError(StatusCode.INCORRECT_DATA) from None
         self._reset()
-        if step is _Step.READY:
-            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
-        raise CardStatusError(StatusWord.INCORRECT_DATA)
+        if state is _Step.READY:
+            raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
+        raise CardStatusError(StatusCode.INCORRECT_DATA)
 
     def _base(self) -> pace.Domain:
         return pace.base_domain(standardized(self._parameter_id))
 
-    def _send_nonce(self) -> bytes:
+    def _send_nonce(self, _objects: Mapping[int, bytes]) -> tuple[bytes, None]:
         cipher = self._protocol.cipher
-        if self._protocol.mapping is Mapping.INTEGRATED:
+        if self._protocol.mapping is PaceMapping.INTEGRATED:
             length = pace.integrated_mapping_lengths(cipher, self._protocol.key_bits)[0]
         else:
             length = cipher.block_size
         self._nonce = self._random.token_bytes(length)
         self._step = _Step.NONCE_SENT
-        return _dynamic(0x80, pace.encrypt_nonce(cipher, self._k_pi, self._nonce))
+        nonce = pace.encrypt_nonce(cipher, self._k_pi, self._nonce)
+        return encode_dynamic_authentication_data((AuthTag.ENCRYPTED_NONCE, nonce)), None
 
-    def _map(self, mapping_data: bytes) -> bytes:
+    def _map(self, objects: Mapping[int, bytes]) -> tuple[bytes, None]:
+        mapping_data = objects[AuthTag.MAPPING_DATA]
         base = self._base()
-        if self._protocol.mapping is Mapping.INTEGRATED:
+        if self._protocol.mapping is PaceMapping.INTEGRATED:
             self._domain = pace.integrated_mapping(
                 base, self._nonce, mapping_data, self._protocol.cipher, self._protocol.key_bits
             )
             self._step = _Step.MAPPED
-            return _dynamic(0x82, b"")
+            return encode_dynamic_authentication_data((AuthTag.CHIP_MAPPING_DATA, b"")), None
         self._map_private = pace.generate_private_key(base, self._random)
         public = pace.public_key(base, self._map_private)
         shared = pace.mapping_shared_element(base, self._map_private, mapping_data)
         self._domain = pace.generic_mapping(base, self._nonce, shared)
         self._map_public_pcd = mapping_data
         self._step = _Step.MAPPED
-        return _dynamic(0x82, public)
+        return encode_dynamic_authentication_data((AuthTag.CHIP_MAPPING_DATA, public)), None
 
-    def _agree(self, public_pcd: bytes) -> bytes:
+    def _agree(self, objects: Mapping[int, bytes]) -> tuple[bytes, None]:
+        public_pcd = objects[AuthTag.EPHEMERAL_PUBLIC_KEY]
         domain = self._domain
         if domain is None:  # set in step 2
-            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
-        if _same_value(domain, public_pcd, self._map_public_pcd):
+            raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
+        if pace.same_public_key(domain, public_pcd, self._map_public_pcd):
             # ICAO 9303-11 §4.4.3.4: the ephemeral key must differ from the mapping key.
-            raise CardStatusError(StatusWord.INCORRECT_DATA)
+            raise CardStatusError(StatusCode.INCORRECT_DATA)
         pace.decode_public_key(domain, public_pcd)
         private = pace.generate_private_key(domain, self._random)
         public_ic = pace.public_key(domain, private)
@@ -334,12 +333,14 @@ class PaceResponder:
         )
         self._public_pcd, self._public_ic = public_pcd, public_ic
         self._step = _Step.AGREED
-        return _dynamic(0x84, public_ic)
+        answer = encode_dynamic_authentication_data((AuthTag.CHIP_EPHEMERAL_PUBLIC_KEY, public_ic))
+        return answer, None
 
-    def _confirm(self, token: bytes) -> tuple[bytes, SecureChannel]:
+    def _confirm(self, objects: Mapping[int, bytes]) -> tuple[bytes, CardSession]:
+        token = objects[AuthTag.AUTHENTICATION_TOKEN]
         domain = self._domain
         if domain is None or not self._keys:  # set in steps 2 and 3
-            raise CardStatusError(StatusWord.CONDITIONS_NOT_SATISFIED)
+            raise CardStatusError(StatusCode.CONDITIONS_NOT_SATISFIED)
         # Every candidate K and both encodings of the DH key are checked (no early exit).
         matches = [
             (
@@ -373,12 +374,21 @@ class PaceResponder:
         answer_token = pace.authentication_token(
             self._protocol, keys, domain, self._public_pcd, fixed_length=fixed_answer
         )
-        extra: list[tuple[int, bytes]] = []
-        if self._protocol.mapping is Mapping.CHIP_AUTHENTICATION:
-            extra.append((0x8A, self._chip_authentication_data(keys)))
+        answer = [(AuthTag.CHIP_AUTHENTICATION_TOKEN, answer_token)]
+        if self._protocol.mapping is PaceMapping.CHIP_AUTHENTICATION:
+            answer.append(
+                (AuthTag.ENCRYPTED_CHIP_AUTHENTICATION_DATA, self._chip_authentication_data(keys))
+            )
         self._reset()
-        channel = SecureChannel(keys, ssc=0, established_by="PACE")
-        return _dynamic(0x86, answer_token, *extra), channel
+        channel = CardSession(keys, ssc=0, established_by="PACE")
+        return encode_dynamic_authentication_data(*answer), channel
+
+    # The handler of each step of the shared table (messages.PACE_STEPS).
+    _HANDLERS: ClassVar[
+        Mapping[
+            str, Callable[[PaceResponder, Mapping[int, bytes]], tuple[bytes, CardSession | None]]
+        ]
+    ] = {"nonce": _send_nonce, "map": _map, "agree": _agree, "confirm": _confirm}
 
     def _failed(self) -> CardStatusError:
         if self._password is PasswordKind.PIN:
@@ -390,7 +400,7 @@ class PaceResponder:
         if self._counted() and self._retries is not None:
             self._retries = max(self._retries - 1, 0)
             return CardStatusError(retries_left(self._retries))
-        return CardStatusError(StatusWord.AUTHENTICATION_FAILED)
+        return CardStatusError(StatusCode.AUTHENTICATION_FAILED)
 
     def _chip_authentication_data(self, keys: SessionKeys) -> bytes:
         key = self._secrets.ca_key
@@ -403,6 +413,6 @@ class PaceResponder:
             static = None
         if static is None or not isinstance(domain, pace.EcDomain):
             # A clone has no chip key: it cannot finish CAM honestly.
-            raise CardStatusError(StatusWord.NO_PRECISE_DIAGNOSIS)
+            raise CardStatusError(StatusCode.NO_PRECISE_DIAGNOSIS)
         data = pace.chip_authentication_data(domain.curve, static, self._map_private)
         return pace.encrypt_chip_authentication_data(keys, data)

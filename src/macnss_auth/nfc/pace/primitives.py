@@ -49,6 +49,7 @@ from macnss_auth.errors import (
     UnsupportedAlgorithm,
 )
 from macnss_auth.nfc import crypto, ec, eckeys, tlv
+from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.domain_params import DHGroup
 from macnss_auth.nfc.ec import Curve, Point
@@ -82,6 +83,7 @@ __all__ = [
     "pseudo_random_number",
     "public_key",
     "public_key_data_object",
+    "same_public_key",
     "session_key_candidates",
     "session_keys",
     "shared_secret",
@@ -291,6 +293,17 @@ def public_key(domain: Domain, private_key: int) -> bytes:
     if isinstance(domain, EcDomain):
         return ec.encode_point(domain.curve, _ec_multiply(domain, private_key, domain.generator))
     return _unsigned(pow(domain.generator, private_key, domain.group.p))
+
+
+def same_public_key(domain: Domain, first: bytes, second: bytes) -> bool:
+    """Whether two encoded public keys are one key (ICAO 9303-11 §4.4.3.4 forbids echoes).
+
+    DH values compare as integers, since leading zero octets are optional
+    (TR-03110-3 D.2.1.1); EC points compare as their encodings.
+    """
+    if isinstance(domain, DhDomain):
+        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
+    return first == second
 
 
 def decode_public_key(domain: Domain, data: bytes) -> Point | int:
@@ -627,7 +640,9 @@ def verify_authentication_token(
             claimed success with a token that does not verify).
     """
     if not token_matches(protocol, keys, domain, public, token):
-        raise RemoteProtocolError("the chip's authentication token is wrong", status_word=0x9000)
+        raise RemoteProtocolError(
+            "the chip's authentication token is wrong", status_word=int(StatusCode.OK)
+        )
 
 
 # --- step 5: Chip Authentication Mapping ---------------------------------------------

@@ -32,7 +32,7 @@ call raises :class:`~macnss_auth.errors.LocalProtocolError`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from typing import ClassVar, TypeVar
 
 import attrs
@@ -48,13 +48,20 @@ from macnss_auth.errors import (
     PasswordSuspended,
     RemoteProtocolError,
 )
-from macnss_auth.nfc import tlv
-from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
+from macnss_auth.nfc.apdu import ResponseAPDU, StatusCode
 from macnss_auth.nfc.domain_params import standardized
 from macnss_auth.nfc.ec import Curve, Point
 from macnss_auth.nfc.eckeys import native_curve
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import primitives as pm
+from macnss_auth.nfc.pace.messages import (
+    PACE_STEPS,
+    AuthTag,
+    GaStep,
+    MseSetAt,
+    decode_dynamic_authentication_data,
+    general_authenticate_command,
+)
 from macnss_auth.nfc.protocol import Event, ProtocolMachine, Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationPublicKeyInfo,
@@ -67,11 +74,9 @@ from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 
 __all__ = ["PaceResult", "PaceState", "PaceTerminal", "run_pace", "select_pace_info"]
 
-_INS_MSE = 0x22
-_INS_GENERAL_AUTHENTICATE = 0x86
-_SW_OK = 0x9000
-_SW_AUTH_METHOD_BLOCKED = 0x6983
-_SW_WRONG_TOKEN = 0x6300
+# Errors carry plain ints: what the chip answered when its data (not its status) was wrong.
+_SW_OK = int(StatusCode.OK)
+
 
 _T = TypeVar("_T")
 
@@ -81,13 +86,6 @@ def _need(value: _T | None) -> _T:
     if value is None:
         raise LocalProtocolError("PACE state is missing a value from an earlier step")
     return value
-
-
-def _same_key(domain: pm.Domain, first: bytes, second: bytes) -> bool:
-    """Equal public keys; DH values compare as integers (leading zeros are optional)."""
-    if isinstance(domain, pm.DhDomain):
-        return int.from_bytes(first, "big") == int.from_bytes(second, "big")
-    return first == second
 
 
 class PaceState(enum.Enum):
@@ -105,6 +103,20 @@ class PaceState(enum.Enum):
     AWAIT_AUTHENTICATE = "await chip token"
     DONE = "done"
     FAILED = "failed"
+
+
+# The terminal's states on the shared step table (messages.PACE_STEPS): each
+# GENERAL AUTHENTICATE step is a state that sends it and one that awaits the answer.
+_GA_STATES = (
+    (PaceState.NONCE, PaceState.AWAIT_NONCE),
+    (PaceState.MAP, PaceState.AWAIT_MAP),
+    (PaceState.KEY_AGREEMENT, PaceState.AWAIT_KEY_AGREEMENT),
+    (PaceState.AUTHENTICATE, PaceState.AWAIT_AUTHENTICATE),
+)
+_STEP_OF: Mapping[PaceState, GaStep] = {
+    state: step for step, states in zip(PACE_STEPS, _GA_STATES, strict=True) for state in states
+}
+_AWAIT: Mapping[PaceState, PaceState] = dict(_GA_STATES)
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -323,35 +335,20 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
     def _command(self, state: PaceState) -> tuple[bytes, PaceState]:
         if state is PaceState.START:
             return self._mse_set_at(), PaceState.AWAIT_MSE
-        if state is PaceState.NONCE:
-            return self._general_authenticate(b"", last=False), PaceState.AWAIT_NONCE
-        if state is PaceState.MAP:
-            return self._general_authenticate(self._mapping_data(), last=False), PaceState.AWAIT_MAP
-        if state is PaceState.KEY_AGREEMENT:
-            return self._general_authenticate(self._ephemeral_data(), last=False), (
-                PaceState.AWAIT_KEY_AGREEMENT
-            )
-        return self._general_authenticate(self._token_data(), last=True), (
-            PaceState.AWAIT_AUTHENTICATE
-        )
+        step = _STEP_OF[state]
+        objects = () if state is PaceState.NONCE else (self._OBJECTS[state](self),)
+        command = general_authenticate_command(step, *objects)
+        return command.to_bytes(), _AWAIT[state]
 
     def _mse_set_at(self) -> bytes:
-        data = tlv.encode_tlv(0x80, pm.oid_contents(self._protocol)) + tlv.encode_tlv(
-            0x83, bytes([self._password_reference])
+        message = MseSetAt(
+            pm.oid_contents(self._protocol),
+            self._password_reference,
+            self._parameter_id if self._send_parameter_id else None,
         )
-        if self._send_parameter_id:
-            data += tlv.encode_tlv(0x84, bytes([self._parameter_id]))
-        return CommandAPDU(0x00, _INS_MSE, 0xC1, 0xA4, data=data).to_bytes()
+        return message.command().to_bytes()
 
-    @staticmethod
-    def _general_authenticate(objects: bytes, *, last: bool) -> bytes:
-        data = tlv.encode_tlv(0x7C, objects)
-        # Large DH values need extended length; ask for as much as that allows.
-        ne = 65536 if len(data) > 255 else 256
-        cla = 0x00 if last else 0x10
-        return CommandAPDU(cla, _INS_GENERAL_AUTHENTICATE, 0x00, 0x00, data=data, ne=ne).to_bytes()
-
-    def _mapping_data(self) -> bytes:
+    def _mapping_data(self) -> tuple[AuthTag, bytes]:
         if self._protocol.mapping is PaceMapping.INTEGRATED:
             _, t_len = pm.integrated_mapping_lengths(self._protocol.cipher, self._protocol.key_bits)
             nonce_t = self._random.token_bytes(t_len)
@@ -363,12 +360,12 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
                 self._protocol.key_bits,
             )
             self._nonce = None
-            return tlv.encode_tlv(0x81, nonce_t)
+            return AuthTag.MAPPING_DATA, nonce_t
         self._mapping_key = pm.generate_private_key(self._base, self._random)
         self._mapping_public_key = pm.public_key(self._base, self._mapping_key)
-        return tlv.encode_tlv(0x81, self._mapping_public_key)
+        return AuthTag.MAPPING_DATA, self._mapping_public_key
 
-    def _ephemeral_data(self) -> bytes:
+    def _ephemeral_data(self) -> tuple[AuthTag, bytes]:
         domain = self._mapped_domain()
         self._private_key = pm.generate_private_key(domain, self._random)
         deferred, self._deferred_mapping = self._deferred_mapping, None
@@ -380,14 +377,21 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
             )
             self._mapping_key = None
         self._public_key = public or pm.public_key(domain, self._private_key)
-        return tlv.encode_tlv(0x83, self._public_key)
+        return AuthTag.EPHEMERAL_PUBLIC_KEY, self._public_key
 
-    def _token_data(self) -> bytes:
+    def _token_data(self) -> tuple[AuthTag, bytes]:
         domain = self._mapped_domain()
         token = pm.authentication_token(
             self._protocol, _need(self._keys), domain, self._chip_public_key
         )
-        return tlv.encode_tlv(0x85, token)
+        return AuthTag.AUTHENTICATION_TOKEN, token
+
+    # What the terminal sends at each GENERAL AUTHENTICATE step after the first.
+    _OBJECTS: ClassVar[Mapping[PaceState, Callable[[PaceTerminal], tuple[AuthTag, bytes]]]] = {
+        PaceState.MAP: _mapping_data,
+        PaceState.KEY_AGREEMENT: _ephemeral_data,
+        PaceState.AUTHENTICATE: _token_data,
+    }
 
     # -- responses --------------------------------------------------------------
 
@@ -406,9 +410,9 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         if state is PaceState.AWAIT_MSE:
             self._check_mse_status(apdu)
             return PaceState.NONCE
-        objects = self._dynamic_authentication_data(apdu)
+        objects = self._dynamic_authentication_data(apdu, _STEP_OF[state])
         if state is PaceState.AWAIT_NONCE:
-            encrypted = self._required(objects, 0x80, "encrypted nonce")
+            encrypted = self._required(objects, AuthTag.ENCRYPTED_NONCE, "encrypted nonce")
             self._nonce = pm.decrypt_nonce(self._protocol.cipher, _need(self._k_pi), encrypted)
             self._k_pi = None
             if self._protocol.mapping is PaceMapping.INTEGRATED:
@@ -432,7 +436,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
 
     def _refusal(self, sw: int, tries: int | None, *, at_start: bool) -> AccessDenied:
         """The typed error for a refused or exhausted password (BSI TR-03110-2 §3.5)."""
-        if sw == _SW_AUTH_METHOD_BLOCKED or tries == 0:
+        if sw == StatusCode.AUTHENTICATION_METHOD_BLOCKED or tries == 0:
             return PasswordBlocked("the password is blocked", status_word=sw, remaining_attempts=0)
         if tries == 1 and self._is_pin:
             return PasswordSuspended(
@@ -446,7 +450,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
     def _check_mse_status(self, apdu: ResponseAPDU) -> None:
         status = apdu.status
         tries = status.remaining_tries
-        if apdu.sw == _SW_AUTH_METHOD_BLOCKED or tries == 0:
+        if apdu.sw == StatusCode.AUTHENTICATION_METHOD_BLOCKED or tries == 0:
             raise self._refusal(apdu.sw, tries, at_start=True)
         if tries == 1 and self._is_pin and not self._resuming:
             raise self._refusal(apdu.sw, tries, at_start=True)
@@ -457,27 +461,23 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         if not apdu.ok:
             raise RemoteProtocolError(f"MSE:Set AT refused: {status}", status_word=apdu.sw)
 
-    def _dynamic_authentication_data(self, apdu: ResponseAPDU) -> dict[int, bytes]:
-        if apdu.sw == 0x6300 or apdu.status.remaining_tries is not None:
-            raise self._refusal(apdu.sw, apdu.status.remaining_tries, at_start=False)
-        if apdu.sw == _SW_AUTH_METHOD_BLOCKED:
+    def _dynamic_authentication_data(self, apdu: ResponseAPDU, step: GaStep) -> dict[int, bytes]:
+        tries = apdu.status.remaining_tries
+        if apdu.sw == StatusCode.AUTHENTICATION_FAILED or tries is not None:
+            raise self._refusal(apdu.sw, tries, at_start=False)
+        if apdu.sw == StatusCode.AUTHENTICATION_METHOD_BLOCKED:
             raise self._refusal(apdu.sw, 0, at_start=False)
         if not apdu.ok:
             raise RemoteProtocolError(
                 f"GENERAL AUTHENTICATE failed: {apdu.status}", status_word=apdu.sw
             )
-        outer, end = tlv.parse_one(apdu.data) if apdu.data else (None, 0)
-        if outer is None or outer.tag != 0x7C or end != len(apdu.data):
+        try:
+            objects = decode_dynamic_authentication_data(apdu.data)
+        except MalformedInput as exc:
             raise RemoteProtocolError(
-                "response is not one dynamic authentication data object", status_word=apdu.sw
-            )
-        objects: dict[int, bytes] = {}
-        for item in tlv.parse_all(outer.value):
-            if item.tag in objects:
-                raise RemoteProtocolError(
-                    f"duplicate data object {item.tag:#x}", status_word=_SW_OK
-                )
-            objects[item.tag] = item.value
+                f"bad dynamic authentication data in the {step.name} step: {exc}",
+                status_word=apdu.sw,
+            ) from exc
         return objects
 
     @staticmethod
@@ -490,14 +490,15 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
     def _receive_mapping(self, objects: dict[int, bytes]) -> None:
         if self._protocol.mapping is PaceMapping.INTEGRATED:
             # 9303-11 §4.4.5.2.2: DO 82 is empty (tolerated absent) for the Integrated Mapping.
-            if objects.get(0x82, b""):
+            if objects.get(AuthTag.CHIP_MAPPING_DATA, b""):
                 raise RemoteProtocolError(
-                    "mapping data must be empty for the integrated mapping", status_word=_SW_OK
+                    "mapping data must be empty for the integrated mapping",
+                    status_word=_SW_OK,
                 )
             return
-        chip_mapping = self._required(objects, 0x82, "mapping public key")
+        chip_mapping = self._required(objects, AuthTag.CHIP_MAPPING_DATA, "mapping public key")
         mapping_key = _need(self._mapping_key)
-        if _same_key(self._base, chip_mapping, self._mapping_public_key):
+        if pm.same_public_key(self._base, chip_mapping, self._mapping_public_key):
             raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
         base = self._base
         if isinstance(base, pm.EcDomain) and native_curve(base.curve) is not None:
@@ -515,12 +516,14 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._nonce = None
 
     def _receive_chip_key(self, objects: dict[int, bytes]) -> None:
-        chip_key = self._required(objects, 0x84, "ephemeral public key")
+        chip_key = self._required(
+            objects, AuthTag.CHIP_EPHEMERAL_PUBLIC_KEY, "ephemeral public key"
+        )
         domain = self._mapped_domain()
         # A DH value is an unsigned integer: minimal (TR-03110-3) or padded to p.
         if isinstance(domain, pm.DhDomain) and len(chip_key) > domain.group.byte_length:
             raise RemoteProtocolError("DH public value longer than p", status_word=_SW_OK)
-        if _same_key(domain, chip_key, self._public_key):
+        if pm.same_public_key(domain, chip_key, self._public_key):
             raise RemoteProtocolError("the chip echoed our ephemeral key", status_word=_SW_OK)
         shared = pm.shared_secret(domain, _need(self._private_key), chip_key)
         if isinstance(domain, pm.DhDomain):
@@ -532,15 +535,26 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         self._private_key = None
 
     def _receive_token(self, objects: dict[int, bytes]) -> None:
-        token = self._required(objects, 0x86, "authentication token")
+        token = self._required(objects, AuthTag.CHIP_AUTHENTICATION_TOKEN, "authentication token")
         keys = _need(self._keys)
         domain = self._mapped_domain()
         pm.verify_authentication_token(self._protocol, keys, domain, self._public_key, token)
         ca_data = None
         if self._protocol.mapping is PaceMapping.CHIP_AUTHENTICATION:
-            encrypted = self._required(objects, 0x8A, "encrypted chip authentication data")
+            encrypted = self._required(
+                objects,
+                AuthTag.ENCRYPTED_CHIP_AUTHENTICATION_DATA,
+                "encrypted chip authentication data",
+            )
             ca_data = pm.decrypt_chip_authentication_data(keys, encrypted)
-        cars = tuple(objects[tag] for tag in (0x87, 0x88) if tag in objects)
+        cars = tuple(
+            objects[tag]
+            for tag in (
+                AuthTag.CERTIFICATION_AUTHORITY_REFERENCE,
+                AuthTag.PREVIOUS_CERTIFICATION_AUTHORITY_REFERENCE,
+            )
+            if tag in objects
+        )
         self._set_result(
             PaceResult(
                 keys=keys,
@@ -601,7 +615,7 @@ def run_pace(
         return run(terminal, transport)
     except AccessDenied as error:
         retry = (
-            error.status_word == _SW_WRONG_TOKEN
+            error.status_word == StatusCode.AUTHENTICATION_FAILED
             and terminal.secret_encoding_ambiguous
             and isinstance(password, (MrzKey, CAN))
         )
