@@ -18,13 +18,29 @@ Every row verifies a *fresh valid* code each time, at the same ±1-step window:
 Audit sinks: ``MemoryAuditLog`` (hash-chained and screened for secrets, as
 every sink is) or a no-op sink, to show what the audit record costs. SQLite
 stores run with ``synchronous=FULL`` (the default: one fsync per write
-transaction, about three per verification) and ``NORMAL``.
+transaction) and ``NORMAL``, in two layouts:
+
+* *combined* (the CLI's and ``serve``'s default): the audit log lives in the
+  store's file (``SQLiteAuditLog.in_store``) and each verification is one
+  transaction (``SQLiteStore.commit_group``): attempt count, spent step and
+  audit record, one fsync;
+* *separate* (the old layout): ``SQLiteAuditLog`` in a file of its own; every
+  store write and the append commit on their own: three fsyncs (attempt,
+  step, record).
 
 Rounds interleave the rows so that load from other processes hits all of
-them alike; the table shows the median and the best round. Floors: MemoryStore with
+them alike; the table shows the median and the best round of wall-clock
+rates, and ``cpu x``: the median ratio of this process's CPU time per
+verification to bare pyotp's (``time.process_time``). The in-memory rows do
+no I/O, so their CPU time is their cost, and it does not change when other
+jobs on a shared machine take the CPU away (which the wall-clock medians do,
+by a factor of two on the 2-core CI machine); the ratio floors are checked
+on it. Floors: MemoryStore with
 MemoryAuditLog within 2.5x of bare pyotp (issue 14; was 3x in issue 3);
-SQLiteStore >= 2,000/s (issue 3). The script exits with status 1 when a row
-misses its floor, so a regression is visible in ``make bench``.
+SQLiteStore FULL >= 2,000/s (issue 3) and, combined, at least twice the
+separate layout measured in the same run (issue 14 item 2). The script exits
+with status 1 when a row misses its floor, so a regression is visible in
+``make bench``.
 """
 
 from __future__ import annotations
@@ -42,7 +58,7 @@ from pathlib import Path
 
 import pyotp
 
-from macnss_auth.audit import AuditEvent, AuditLog, MemoryAuditLog
+from macnss_auth.audit import AuditEvent, AuditLog, MemoryAuditLog, SQLiteAuditLog
 from macnss_auth.otp.totp import TotpAuthenticator
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.store.base import Store
@@ -55,6 +71,7 @@ T0 = 1_700_000_010
 PERIOD = 30
 MEMORY_AUDIT_FLOOR = 2.5  # issue 14 item 3: ours with MemoryAuditLog within 2.5x of bare pyotp
 SQLITE_FLOOR = 2000.0  # issue 3: SQLiteStore at least 2,000 verifications/s
+COMBINED_GAIN = 2.0  # issue 14 item 2: one commit per verification, >= 2x the separate files
 
 
 class NullAudit:
@@ -78,22 +95,49 @@ class Row:
         *,
         max_ratio: float | None = None,
         min_rate: float | None = None,
+        gain_over: Row | None = None,
     ) -> None:
         self.name = name
         self.make = make
         self.max_ratio = max_ratio
         self.min_rate = min_rate
+        self.gain_over = gain_over
         self.rates: list[float] = []
+        self.cpu: list[float] = []  # CPU seconds per verification, per round
 
     def verdict(self, median: float, ratio: float) -> tuple[str, bool]:
-        """The floor as text with ok/MISSED, and whether it was missed."""
+        """The floors as text with ok/MISSED, and whether one was missed.
+
+        ``median``: the wall-clock rate (for ``min_rate``); ``ratio``: the CPU
+        slowdown against bare pyotp (for ``max_ratio``).
+        """
+        parts: list[str] = []
+        missed = False
         if self.max_ratio is not None:
-            missed = ratio > self.max_ratio
-            return f"<= {self.max_ratio:g}x pyotp {'MISSED' if missed else 'ok'}", missed
+            miss = ratio > self.max_ratio
+            parts.append(f"<= {self.max_ratio:g}x pyotp (cpu) {'MISSED' if miss else 'ok'}")
+            missed |= miss
         if self.min_rate is not None:
-            missed = median < self.min_rate
-            return f">= {self.min_rate:,.0f}/s {'MISSED' if missed else 'ok'}", missed
-        return "", False
+            miss = median < self.min_rate
+            parts.append(f">= {self.min_rate:,.0f}/s {'MISSED' if miss else 'ok'}")
+            missed |= miss
+        if self.gain_over is not None:
+            gain = median / statistics.median(self.gain_over.rates)
+            miss = gain < COMBINED_GAIN
+            parts.append(
+                f">= {COMBINED_GAIN:g}x separate ({gain:.2f}x) {'MISSED' if miss else 'ok'}"
+            )
+            missed |= miss
+        return "; ".join(parts), missed
+
+
+def cpu_slowdown(row: Row, bare: Row) -> float:
+    """The median over rounds of CPU time per verification, relative to bare pyotp's.
+
+    Rounds are paired (the rows of one round run back to back), so a round
+    the machine was busier for weighs on both sides of its ratio.
+    """
+    return statistics.median(ours / base for ours, base in zip(row.cpu, bare.cpu, strict=True))
 
 
 def codes(count: int) -> list[str]:
@@ -123,15 +167,16 @@ def ours(
     table: list[str],
     times: list[dt.datetime],
     store: Callable[[], Store],
-    audit: Callable[[], AuditLog],
+    audit: Callable[[Store], AuditLog],
     *,
     challenge: bool,
 ) -> Callable[[], Callable[[int], None]]:
     def make() -> Callable[[int], None]:
         clock = FixedClock.at(T0 - PERIOD)
+        state = store()
         totp = TotpAuthenticator(
-            store=store(),
-            audit=audit(),
+            store=state,
+            audit=audit(state),
             clock=clock,
             throttle_policy=ThrottlePolicy(),
         )
@@ -159,11 +204,12 @@ def dt_at(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
 
 
-def measure(once: Callable[[int], None], seconds: float, start: int) -> tuple[float, int]:
-    """Calls per second over about ``seconds``; returns the rate and the next index."""
+def measure(once: Callable[[int], None], seconds: float, start: int) -> tuple[float, float, int]:
+    """Calls per wall-clock second over about ``seconds``, CPU seconds per call, next index."""
     i = start
     count = 0
     began = time.perf_counter()
+    cpu = time.process_time()
     deadline = began + seconds
     while True:
         for _ in range(50):
@@ -172,7 +218,7 @@ def measure(once: Callable[[int], None], seconds: float, start: int) -> tuple[fl
         count += 50
         now = time.perf_counter()
         if now >= deadline:
-            return count / (now - began), i
+            return count / (now - began), (time.process_time() - cpu) / count, i
 
 
 @contextlib.contextmanager
@@ -206,30 +252,53 @@ def main() -> int:
         def memory() -> Store:
             return MemoryStore(keyring=Keyring.generate())
 
+        def in_memory(store: Store) -> AuditLog:
+            return MemoryAuditLog()
+
+        def no_audit(store: Store) -> AuditLog:
+            return NullAudit()
+
+        def in_store(store: Store) -> AuditLog:
+            assert isinstance(store, SQLiteStore)  # noqa: S101 (bench wiring)
+            return SQLiteAuditLog.in_store(store)
+
+        def separate(store: Store) -> AuditLog:
+            return SQLiteAuditLog(tmp / f"audit-{next(counter)}.sqlite3")
+
+        old = Row(
+            "ours, SQLite FULL, separate audit file (old)",
+            ours(table, times, sqlite("FULL"), separate, challenge=False),
+        )
         rows = [
             Row("pyotp.TOTP.verify (bare)", bare_pyotp(table)),
             Row(
                 "ours, MemoryStore, MemoryAuditLog",
-                ours(table, times, memory, MemoryAuditLog, challenge=False),
+                ours(table, times, memory, in_memory, challenge=False),
                 max_ratio=MEMORY_AUDIT_FLOOR,
             ),
             Row(
                 "ours, MemoryStore, no-op audit",
-                ours(table, times, memory, NullAudit, challenge=False),
+                ours(table, times, memory, no_audit, challenge=False),
                 max_ratio=MEMORY_AUDIT_FLOOR,
             ),
             Row(
                 "ours begin+verify, MemoryStore, MemoryAuditLog",
-                ours(table, times, memory, MemoryAuditLog, challenge=True),
+                ours(table, times, memory, in_memory, challenge=True),
             ),
             Row(
-                "ours, SQLiteStore FULL, MemoryAuditLog",
-                ours(table, times, sqlite("FULL"), MemoryAuditLog, challenge=False),
+                "ours, SQLite FULL, audit in the store (combined)",
+                ours(table, times, sqlite("FULL"), in_store, challenge=False),
                 min_rate=SQLITE_FLOOR,
+                gain_over=old,
+            ),
+            old,
+            Row(
+                "ours, SQLite FULL, MemoryAuditLog",
+                ours(table, times, sqlite("FULL"), in_memory, challenge=False),
             ),
             Row(
-                "ours, SQLiteStore NORMAL, MemoryAuditLog",
-                ours(table, times, sqlite("NORMAL"), MemoryAuditLog, challenge=False),
+                "ours, SQLite NORMAL, audit in the store (combined)",
+                ours(table, times, sqlite("NORMAL"), in_store, challenge=False),
                 min_rate=SQLITE_FLOOR,
             ),
         ]
@@ -237,24 +306,25 @@ def main() -> int:
         positions = [0] * len(rows)
         for _ in range(args.rounds):
             for index, (row, once) in enumerate(zip(rows, callables, strict=True)):
-                rate, positions[index] = measure(once, args.seconds, positions[index])
+                rate, cpu, positions[index] = measure(once, args.seconds, positions[index])
                 row.rates.append(rate)
+                row.cpu.append(cpu)
     bare = statistics.median(rows[0].rates)
     width = max(len(row.name) for row in rows)
-    print(f"{'row':<{width}}  {'median/s':>9}  {'best/s':>9}  {'x slower':>8}  floor")
+    print(f"{'row':<{width}}  {'median/s':>9}  {'best/s':>9}  {'x slower':>8}  {'cpu x':>6}  floor")
     missed: list[str] = []
     for row in rows:
         median = statistics.median(row.rates)
-        ratio = bare / median
-        floor, miss = row.verdict(median, ratio)
+        cpu_ratio = cpu_slowdown(row, rows[0])
+        floor, miss = row.verdict(median, cpu_ratio)
         if miss:
             missed.append(row.name)
         print(
-            f"{row.name:<{width}}  {median:>9,.0f}  {max(row.rates):>9,.0f}  {ratio:>8.2f}  "
-            f"{floor}".rstrip()
+            f"{row.name:<{width}}  {median:>9,.0f}  {max(row.rates):>9,.0f}  "
+            f"{bare / median:>8.2f}  {cpu_ratio:>6.2f}  {floor}".rstrip()
         )
-    audit_cost = bare / statistics.median(rows[1].rates) - bare / statistics.median(rows[2].rates)
-    print(f"audit record cost: {audit_cost:.2f}x a bare pyotp verification")
+    audit_cost = cpu_slowdown(rows[1], rows[0]) - cpu_slowdown(rows[2], rows[0])
+    print(f"audit record cost: {audit_cost:.2f}x a bare pyotp verification (CPU)")
     if missed:
         print(f"floor missed: {'; '.join(missed)}")
         return 1

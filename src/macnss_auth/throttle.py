@@ -41,6 +41,7 @@ text refuses NUL; UTF-8 refuses lone surrogates).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import urllib.parse
 
@@ -85,6 +86,21 @@ def key_part(text: str, *, field: str = "key") -> str:
     if len(encoded) > _MAX_PART:
         return "!" + hashlib.sha256(raw).hexdigest()
     return encoded
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_part(text: str, field: str) -> str:
+    # Subject and client ids repeat from one attempt to the next; they are not
+    # secrets, and the cache is bounded.
+    return key_part(text, field=field)
+
+
+def _part(text: str, field: str) -> str:
+    # Only exact str goes through the cache: anything else (unhashable, or a str
+    # subclass with its own hash) takes the checking path and its error.
+    if type(text) is str:
+        return _cached_part(text, field)
+    return key_part(text, field=field)
 
 
 @attrs.frozen
@@ -150,6 +166,7 @@ class FailureThrottle:
         self._store = store
         self._clock = clock
         self._namespace = namespace
+        self._prefix = f"throttle:{key_part(namespace)}:"
         self.policy = policy or ThrottlePolicy()
 
     def _bases(
@@ -157,13 +174,12 @@ class FailureThrottle:
     ) -> list[str]:
         # Each outside value goes through key_part, so "a" with client "k" and
         # subject "a/k" (or "a@1", "a#0") never share a counter.
-        base = f"throttle:{key_part(self._namespace)}:{key_part(subject, field='subject')}"
+        base = self._prefix + _part(subject, "subject")
         if generation is not None:
             base += f"@{generation:d}"
-        bases = [base]
         if context is not None and context.client_id:
-            bases.append(f"{base}/{key_part(context.client_id, field='client_id')}")
-        return bases
+            return [base, f"{base}/{_part(context.client_id, 'client_id')}"]
+        return [base]
 
     def _epoch(self, base: str) -> int:
         return self._store.current(base + "#epoch") or 0
@@ -215,15 +231,19 @@ class FailureThrottle:
             VerificationThrottled: the previous attempt was too recent.
         """
         now = self._clock.now()
+        policy = self.policy
+        # Every base is checked before any is counted: a refused attempt counts nowhere.
         keys = [
             self._refuse_if_blocked(base, now) for base in self._bases(subject, context, generation)
         ]
-        states: list[CounterState] = [self._store.hit(key, now, self.policy.window) for key in keys]
-        count = max(state.count for state in states)
-        if count > self.policy.lockout_after:
+        count = 0
+        for key in keys:
+            state: CounterState = self._store.hit(key, now, policy.window)
+            count = max(count, state.count)
+        if count > policy.lockout_after:
             # Parallel attempts raced past the threshold: only the first ones get checked.
-            raise LockedOut(retry_after=self.policy.lockout_duration, remaining_attempts=0)
-        return Attempt(count=count, remaining_attempts=self.policy.lockout_after - count)
+            raise LockedOut(retry_after=policy.lockout_duration, remaining_attempts=0)
+        return Attempt(count=count, remaining_attempts=policy.lockout_after - count)
 
     def release(self, subject: str, context: ClientContext | None = None) -> None:
         """Forget the counted attempts after a success."""

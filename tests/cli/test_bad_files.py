@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from macnss_auth.audit import SQLiteAuditLog
 from macnss_auth.cli import main
 
 COMMAND_LINE = (sys.executable, "-m", "macnss_auth")
@@ -146,6 +147,10 @@ def test_bad_state_or_audit_file_gives_one_line(
 ) -> None:
     source, challenge, subject = prepared
     home = _copy(source, tmp_path, "home")
+    if file_name == "audit.sqlite3":
+        # The audit log now lives in state.sqlite3; a home of the older layout
+        # (a separate audit.sqlite3, which the CLI keeps using) is what gets damaged here.
+        SQLiteAuditLog(home / file_name).close()
     DAMAGE[damage](home / file_name)
     code, out, err, exception = invoke(home, *COMMANDS[command](challenge, subject))
     assert_one_line_error(code, out, err, exception)

@@ -25,8 +25,10 @@ def test_demo_runs_end_to_end_and_again(tmp_path: Path) -> None:
         assert "refused (replayed)" in out
         assert "next method for Fatima: totp" in out
         assert "hash chain intact" in out
+    # The audit log lives in the store's file (one commit per decision).
+    assert not (home / "audit.sqlite3").exists()
     verify = subprocess.run(
-        [sys.executable, "-m", "macnss_auth", "audit", "verify", str(home / "audit.sqlite3")],
+        [sys.executable, "-m", "macnss_auth", "audit", "verify", str(home / "state.sqlite3")],
         capture_output=True,
         text=True,
         timeout=60,

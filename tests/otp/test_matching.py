@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import attrs
+import hypothesis
+import pyotp
 import pytest
+from hypothesis import strategies as st
 
-from macnss_auth.errors import MalformedInput
+from macnss_auth.errors import ConfigurationError, MalformedInput
 from macnss_auth.otp.enrollment import OtpAlgorithm, OtpParameters
 from macnss_auth.otp.matching import (
     HotpMatch,
     TotpMatch,
+    find_counter,
     match_hotp,
     match_totp,
+    otp_codes,
     time_step,
     totp_offsets,
 )
@@ -112,3 +118,58 @@ def test_matching_takes_keywords_only() -> None:
     vector = hotp_vectors()[0]
     with pytest.raises(TypeError):
         match_hotp(Secret(vector.secret), SIX, vector.code, 0, 0)  # type: ignore[call-arg]
+
+
+# pyotp is the reference for the codes match_totp and match_hotp compute themselves.
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    secret=st.binary(min_size=16, max_size=80),
+    counter=st.one_of(st.integers(0, 2**40), st.integers(0, 2**64 - 1)),
+    digits=st.sampled_from([6, 7, 8]),
+    algorithm=st.sampled_from(list(OtpAlgorithm)),
+)
+def test_codes_equal_pyotp_for_random_secrets_counters_digits_algorithms(
+    secret: bytes, counter: int, digits: int, algorithm: OtpAlgorithm
+) -> None:
+    params = OtpParameters(algorithm=algorithm, digits=digits)
+    reference = pyotp.HOTP(
+        base64.b32encode(secret).decode(), digits=digits, digest=algorithm.digest
+    ).at(counter)
+    assert otp_codes(Secret(secret), params, [counter]) == [reference]
+    assert (
+        find_counter(secret=Secret(secret), parameters=params, code=reference, counters=[counter])
+        == 0
+    )
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(
+    secret=st.binary(min_size=16, max_size=64),
+    moment=st.integers(120, 2**34),  # pyotp refuses steps below 0
+    digits=st.sampled_from([6, 7, 8]),
+    algorithm=st.sampled_from(list(OtpAlgorithm)),
+    period=st.sampled_from([15, 30, 60]),
+    offset=st.integers(-1, 1),
+)
+def test_match_totp_agrees_with_pyotp_at_random_times(  # noqa: PLR0917 (hypothesis arguments)
+    secret: bytes, moment: int, digits: int, algorithm: OtpAlgorithm, period: int, offset: int
+) -> None:
+    totp = pyotp.TOTP(
+        base64.b32encode(secret).decode(), digits=digits, digest=algorithm.digest, interval=period
+    )
+    code = totp.at(moment + offset * period)
+    params = OtpParameters(algorithm=algorithm, digits=digits, period=period)
+    match = match_totp(
+        secret=Secret(secret), parameters=params, code=code, at=_at(moment), window=1
+    )
+    # Another step of the window may share the code (1 in 10**digits); never none.
+    assert match is not None
+    assert totp.at(match.step * period) == code
+    assert totp.verify(code, for_time=moment, valid_window=1)
+
+
+def test_counters_outside_eight_bytes_are_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        otp_codes(Secret(b"k" * 20), SIX, [2**64])
+    with pytest.raises(ConfigurationError):
+        otp_codes(Secret(b"k" * 20), SIX, [-1])

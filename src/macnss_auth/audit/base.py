@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from macnss_auth.audit.chain import (
     EMPTY_HEAD,
@@ -37,10 +37,24 @@ from macnss_auth.audit.signing import (
 from macnss_auth.audit.verify import ChainReport, check_records
 from macnss_auth.secret import Secret
 
-__all__ = ["ChainedAuditLog", "Sealer", "refuse_checkpoint"]
+__all__ = ["ChainSettings", "ChainedAuditLog", "Sealer", "refuse_checkpoint"]
 
 Sealer = Callable[["Mapping[str, Any] | None"], dict[str, Any]]
 """Given the last stored record (``None`` for an empty log), the sealed record that follows it."""
+
+
+class ChainSettings(TypedDict, total=False):
+    """The keyword-only settings every chained sink takes (see :class:`ChainedAuditLog`).
+
+    Sinks take them as ``**settings`` and pass them on, so the list and its
+    defaults live in one place.
+    """
+
+    chain_key: bytes | Secret | ChainKey | None
+    pseudonym_key: bytes | Secret | None
+    screen: SecretScreen | None
+    signer: AuditSigner | None
+    checkpoint_every: int | None
 
 
 def refuse_checkpoint(event: AuditEvent) -> None:

@@ -103,11 +103,22 @@ class ExportFilter:
         return self.until is None or at < self.until
 
 
-def _flat(record: Mapping[str, Any]) -> dict[str, Any]:
+def record_row(
+    record: Mapping[str, Any], columns: Iterable[str] = EXPORT_COLUMNS
+) -> dict[str, Any]:
+    """One record as a flat row of ``columns``, the client spread into its three columns.
+
+    The CSV export and :func:`~macnss_auth.audit.files.to_dataframe` share it.
+    """
     client = record.get("client") or {}
-    row = {name: record.get(name) for name in EXPORT_COLUMNS}
+    row = {name: record.get(name) for name in columns}
     for name in ("client_id", "ip", "user_agent"):
         row[name] = client.get(name)
+    return row
+
+
+def _flat(record: Mapping[str, Any]) -> dict[str, Any]:
+    row = record_row(record)
     row["details"] = canonical_json(record.get("details") or {}).decode("utf-8")
     return row
 

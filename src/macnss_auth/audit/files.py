@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from macnss_auth.audit.base import ChainedAuditLog
+from macnss_auth.audit.base import ChainedAuditLog, ChainSettings
 from macnss_auth.audit.chain import ChainHead, ChainKey, Stored, VerifiedChain, verify_records
 from macnss_auth.audit.errors import AuditFormatError, ChainFault
+from macnss_auth.audit.export import EXPORT_COLUMNS, record_row
 from macnss_auth.audit.jsonl import JsonLinesAuditLog, read_jsonl
-from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
-from macnss_auth.audit.signing import AuditPublicKey, AuditSigner
+from macnss_auth.audit.signing import AuditPublicKey
 from macnss_auth.audit.sqlite import SQLITE_MAGIC, SQLiteAuditLog, read_sqlite
 from macnss_auth.audit.verify import ChainReport, check_records
 from macnss_auth.errors import ConfigurationError
@@ -26,6 +26,11 @@ from macnss_auth.secret import Secret
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = [
     "check_file",
@@ -52,24 +57,12 @@ def _is_sqlite(path: Path) -> bool:
 
 def open_audit_log(
     path: str | os.PathLike[str],
-    *,
-    chain_key: bytes | Secret | ChainKey | None = None,
-    pseudonym_key: bytes | Secret | None = None,
-    screen: SecretScreen | None = DEFAULT_SCREEN,
-    signer: AuditSigner | None = None,
-    checkpoint_every: int | None = None,
+    **settings: Unpack[ChainSettings],
 ) -> ChainedAuditLog:
     """An appendable log on ``path``: SQLite or JSON Lines, by content or by name."""
     where = Path(path)
     sink = SQLiteAuditLog if _is_sqlite(where) else JsonLinesAuditLog
-    return sink(
-        where,
-        chain_key=chain_key,
-        pseudonym_key=pseudonym_key,
-        screen=screen,
-        signer=signer,
-        checkpoint_every=checkpoint_every,
-    )
+    return sink(where, **settings)
 
 
 def read_stored(path: str | os.PathLike[str]) -> list[Stored]:
@@ -153,22 +146,8 @@ def load_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return out
 
 
-_COLUMNS = (
-    "seq",
-    "at",
-    "action",
-    "method",
-    "outcome",
-    "subject",
-    "reason",
-    "channel",
-    "client_id",
-    "ip",
-    "user_agent",
-    "details",
-    "kid",
-    "hash",
-)
+# The export's columns but ``prev``: a notebook reads the chain's health from chain_ok.
+_COLUMNS = tuple(name for name in EXPORT_COLUMNS if name != "prev")
 
 
 def to_dataframe(
@@ -217,10 +196,7 @@ def to_dataframe(
             if verify:
                 continue
             raise record
-        client = record["client"] or {}
-        row = {name: record.get(name) for name in _COLUMNS}
-        for name in ("client_id", "ip", "user_agent"):
-            row[name] = client.get(name)
+        row = record_row(record, _COLUMNS)
         row["at"] = dt.datetime.fromisoformat(record["at"]).astimezone(dt.timezone.utc)
         if verify:
             fault = faults.get(position)

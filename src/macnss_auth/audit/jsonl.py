@@ -20,17 +20,18 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from macnss_auth.audit.base import ChainedAuditLog, Sealer
-from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored
+from macnss_auth.audit.base import ChainedAuditLog, ChainSettings, Sealer
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, Stored
 from macnss_auth.audit.errors import AuditFormatError
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import canonical_json, decode_record
-from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
-from macnss_auth.audit.signing import AuditSigner
 from macnss_auth.errors import StoreError
-from macnss_auth.secret import Secret
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = ["JsonLinesAuditLog", "parse_jsonl", "read_jsonl"]
 
@@ -120,20 +121,10 @@ class JsonLinesAuditLog(ChainedAuditLog):
         self,
         path: str | os.PathLike[str],
         *,
-        chain_key: bytes | Secret | ChainKey | None = None,
-        pseudonym_key: bytes | Secret | None = None,
-        screen: SecretScreen | None = DEFAULT_SCREEN,
-        signer: AuditSigner | None = None,
-        checkpoint_every: int | None = None,
         fsync: bool = True,
+        **settings: Unpack[ChainSettings],
     ) -> None:
-        super().__init__(
-            chain_key=chain_key,
-            pseudonym_key=pseudonym_key,
-            screen=screen,
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-        )
+        super().__init__(**settings)
         self.path = Path(path)
         self._fsync = fsync
         self._lock = threading.Lock()

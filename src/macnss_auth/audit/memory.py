@@ -5,19 +5,64 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from macnss_auth.audit.base import ChainedAuditLog, Sealer, refuse_checkpoint
-from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored, seal
-from macnss_auth.audit.events import AuditEvent
+from macnss_auth.audit.base import ChainedAuditLog, ChainSettings, Sealer, refuse_checkpoint
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, Stored, seal
+from macnss_auth.audit.events import AuditAction, AuditEvent, Outcome
 from macnss_auth.audit.record import check_event, event_body
-from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
-from macnss_auth.audit.signing import AuditSigner
-from macnss_auth.secret import Secret
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = ["MemoryAuditLog"]
+
+
+# An event as the log keeps it: (at, action, method, outcome, subject, reason, channel,
+# client, details). Text and times only (enum members by value, details as a plain dict
+# of text), so that the garbage collector stops tracking it: a log of a million events
+# then costs the collector nothing, where a million AuditEvent objects (and their
+# details' mapping proxies) made every full collection walk them all.
+_Packed = tuple[Any, ...]
+
+
+def _pack(event: AuditEvent) -> _Packed:
+    # Callers may be untyped: an action or outcome that is not our enum is kept as given.
+    action: object = event.action
+    outcome: object = event.outcome
+    return (
+        event.at,
+        action.value if isinstance(action, AuditAction) else action,
+        event.method,
+        outcome.value if isinstance(outcome, Outcome) else outcome,
+        event.subject,
+        event.reason,
+        event.channel,
+        event.client,
+        dict(event.details),
+    )
+
+
+def _unpack(packed: _Packed) -> AuditEvent:
+    at, action, method, outcome, subject, reason, channel, client, details = packed
+    return AuditEvent(
+        at=at,
+        action=cast(AuditAction, _ACTIONS.get(action, action)),
+        method=method,
+        outcome=cast(Outcome, _OUTCOMES.get(outcome, outcome)),
+        subject=subject,
+        reason=reason,
+        channel=channel,
+        client=client,
+        details=details,
+    )
+
+
+_ACTIONS: dict[object, AuditAction] = {member.value: member for member in AuditAction}
+_OUTCOMES: dict[object, Outcome] = {member.value: member for member in Outcome}
 
 
 class MemoryAuditLog(ChainedAuditLog):
@@ -28,24 +73,10 @@ class MemoryAuditLog(ChainedAuditLog):
     sink would store them (pseudonymized, if a pseudonym key is set).
     """
 
-    def __init__(
-        self,
-        *,
-        chain_key: bytes | Secret | ChainKey | None = None,
-        pseudonym_key: bytes | Secret | None = None,
-        screen: SecretScreen | None = DEFAULT_SCREEN,
-        signer: AuditSigner | None = None,
-        checkpoint_every: int | None = None,
-    ) -> None:
-        super().__init__(
-            chain_key=chain_key,
-            pseudonym_key=pseudonym_key,
-            screen=screen,
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-        )
+    def __init__(self, **settings: Unpack[ChainSettings]) -> None:
+        super().__init__(**settings)
         self._lock = threading.Lock()
-        self._events: list[AuditEvent] = []
+        self._events: list[_Packed] = []
         self._records: list[dict[str, Any]] = []
 
     def record(self, event: AuditEvent) -> str:
@@ -66,9 +97,10 @@ class MemoryAuditLog(ChainedAuditLog):
         if screen is not None and not quick:
             screen.check(event)
         check_event(event, details_checked=quick)
+        packed = _pack(event)
         with self._lock:
             events = self._events
-            events.append(event)
+            events.append(packed)
             sequence = len(events)
         if self._checkpoint_every is not None and self._due(sequence):
             self.checkpoint(at=event.at)
@@ -79,7 +111,7 @@ class MemoryAuditLog(ChainedAuditLog):
         with self._lock:
             self._seal_pending_locked()
             sealed = sealer(self._records[-1] if self._records else None)
-            self._events.append(attrs.evolve(event, details=sealed["details"]))
+            self._events.append(_pack(attrs.evolve(event, details=sealed["details"])))
             self._records.append(sealed)
             return sealed
 
@@ -87,8 +119,8 @@ class MemoryAuditLog(ChainedAuditLog):
         key = self._chain_key
         records = self._records
         previous = ChainHead(records[-1]["seq"], records[-1]["hash"]) if records else EMPTY_HEAD
-        for event in self._events[len(records) :]:
-            body = event_body(event, pseudonym_key=self._pseudonym_key)
+        for packed in self._events[len(records) :]:
+            body = event_body(_unpack(packed), pseudonym_key=self._pseudonym_key)
             sealed = seal(body, previous=previous, key=key)
             records.append(sealed)
             previous = ChainHead(sealed["seq"], sealed["hash"])
@@ -115,4 +147,5 @@ class MemoryAuditLog(ChainedAuditLog):
     def events(self) -> tuple[AuditEvent, ...]:
         """Every event so far."""
         with self._lock:
-            return tuple(self._events)
+            packed = list(self._events)
+        return tuple(_unpack(event) for event in packed)

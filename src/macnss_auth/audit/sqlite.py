@@ -13,6 +13,16 @@ The view ``audit_events`` exposes the fields as columns for SQL queries.
 The journal is in WAL mode with ``synchronous=FULL``: a record whose
 ``record()`` call returned survives a power cut.
 
+**In the store's file.** :meth:`SQLiteAuditLog.in_store` keeps the records
+in the ``audit_log`` table of a :class:`~macnss_auth.store.SQLiteStore`'s
+file (the store's schema has it from version 3) and appends through the
+store's connections. Inside the store's
+:meth:`~macnss_auth.store.SQLiteStore.commit_group` the append joins the
+group's transaction, so a verification's counted attempt, spent code and
+audit record are one commit: one ``fsync``, and a crash keeps all of them
+or none. ``read_sqlite`` (and so ``macnss-auth audit verify``) reads such a
+file too.
+
 The file carries ``PRAGMA application_id`` :data:`APPLICATION_ID`. Before
 anything writes to an existing file (the WAL switch, the schema), its
 identity is checked read-only: another application's database, or a file
@@ -22,24 +32,28 @@ existed is recognised by its schema and stamped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from macnss_auth._sqlite_identity import identify
-from macnss_auth.audit.base import ChainedAuditLog, Sealer
-from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, ChainKey, Stored
+from macnss_auth.audit.base import ChainedAuditLog, ChainSettings, Sealer
+from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, Stored
 from macnss_auth.audit.errors import AuditFormatError
 from macnss_auth.audit.events import AuditEvent
 from macnss_auth.audit.record import canonical_json, decode_record
-from macnss_auth.audit.screen import DEFAULT_SCREEN, SecretScreen
-from macnss_auth.audit.signing import AuditSigner
-from macnss_auth.errors import StoreError
-from macnss_auth.secret import Secret
+from macnss_auth.errors import ConfigurationError, StoreError
+from macnss_auth.store.sqlite import APPLICATION_ID as STORE_APPLICATION_ID
+from macnss_auth.store.sqlite import AUDIT_LOG_SCHEMA, SQLiteStore
+
+if TYPE_CHECKING:
+    # Only for the type checker (PEP 692 on Python 3.10): nothing imports it at run time.
+    from typing_extensions import Unpack
 
 __all__ = ["SQLiteAuditLog", "read_sqlite"]
 
@@ -51,29 +65,8 @@ _OWN_OBJECTS = frozenset(
 )
 _OWN_COLUMNS = {"audit_log": ("seq", "record")}
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS audit_log (
-        seq INTEGER PRIMARY KEY,
-        record TEXT NOT NULL
-    )""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-    """CREATE VIEW IF NOT EXISTS audit_events AS SELECT
-        seq,
-        json_extract(record, '$.at') AS at,
-        json_extract(record, '$.action') AS action,
-        json_extract(record, '$.method') AS method,
-        json_extract(record, '$.outcome') AS outcome,
-        json_extract(record, '$.subject') AS subject,
-        json_extract(record, '$.reason') AS reason,
-        json_extract(record, '$.channel') AS channel,
-        json_extract(record, '$.client.client_id') AS client_id,
-        json_extract(record, '$.client.ip') AS ip,
-        json_extract(record, '$.details') AS details
-    FROM audit_log""",
-)
+# The same objects as in a store's file (its migration 3): one definition.
+_SCHEMA = AUDIT_LOG_SCHEMA
 
 
 def _row_record(seq: object, raw: object) -> Mapping[str, Any] | AuditFormatError:
@@ -109,16 +102,18 @@ def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
     """
     # Even a read-only connection leaves -wal and -shm files beside a WAL
     # database: decide from the header and schema first whose file it is.
-    try:
-        identify(
-            Path(path),
-            application_id=APPLICATION_ID,
-            own_objects=_OWN_OBJECTS,
-            own_columns=_OWN_COLUMNS,
-            what="audit log",
-        )
-    except StoreError as exc:
-        raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
+    # A store's file (its own application id) may hold the audit log too.
+    if not _is_store_file(Path(path)):
+        try:
+            identify(
+                Path(path),
+                application_id=APPLICATION_ID,
+                own_objects=_OWN_OBJECTS,
+                own_columns=_OWN_COLUMNS,
+                what="audit log",
+            )
+        except StoreError as exc:
+            raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
     uri = f"file:{quote(os.fspath(path))}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
@@ -130,6 +125,34 @@ def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
         raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
     finally:
         conn.close()
+
+
+def _is_store_file(path: Path) -> bool:
+    """Whether ``path`` carries the store's application id (read from the header only)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError:
+        return False
+    return (
+        len(header) == 100
+        and header.startswith(SQLITE_MAGIC)
+        and int.from_bytes(header[68:72], "big") == STORE_APPLICATION_ID
+    )
+
+
+def _check_in_store_schema(conn: sqlite3.Connection) -> None:
+    """The store's file holds our audit objects, with our columns (schema version 3+).
+
+    Raises:
+        StoreError: it does not.
+    """
+    names = {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master").fetchall()}
+    columns = tuple(
+        str(row[1]) for row in conn.execute("SELECT * FROM pragma_table_info('audit_log')")
+    )
+    if not names >= _OWN_OBJECTS or columns != _OWN_COLUMNS["audit_log"]:
+        raise StoreError("the store's file does not hold a macnss-auth audit log")
 
 
 class SQLiteAuditLog(ChainedAuditLog):
@@ -146,25 +169,47 @@ class SQLiteAuditLog(ChainedAuditLog):
         self,
         path: str | os.PathLike[str],
         *,
-        chain_key: bytes | Secret | ChainKey | None = None,
-        pseudonym_key: bytes | Secret | None = None,
-        screen: SecretScreen | None = DEFAULT_SCREEN,
-        signer: AuditSigner | None = None,
-        checkpoint_every: int | None = None,
         timeout: float = 30.0,
+        **settings: Unpack[ChainSettings],
     ) -> None:
-        super().__init__(
-            chain_key=chain_key,
-            pseudonym_key=pseudonym_key,
-            screen=screen,
-            signer=signer,
-            checkpoint_every=checkpoint_every,
-        )
+        super().__init__(**settings)
         self.path = Path(path)
         self._timeout = timeout
+        # (text, record) of the last record this writer inserted (see _last_of).
+        self._written: tuple[str, Mapping[str, Any]] | None = None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._open()
+
+    @classmethod
+    def in_store(
+        cls,
+        store: SQLiteStore,
+        **settings: Unpack[ChainSettings],
+    ) -> SQLiteAuditLog:
+        """An audit log kept in ``store``'s own file, committed with the store's decisions.
+
+        The authenticators run each verification in the store's
+        :meth:`~macnss_auth.store.SQLiteStore.commit_group` when their audit
+        log is this one: the counted attempt, the spent code and the audit
+        record land in one transaction (one ``fsync``), and a crash leaves
+        all of them or none. Settings as for :class:`SQLiteAuditLog`.
+
+        Raises:
+            ConfigurationError: ``store`` is not a :class:`~macnss_auth.store.SQLiteStore`.
+            StoreError: the store's file does not hold the audit tables.
+        """
+        if not isinstance(store, SQLiteStore):
+            raise ConfigurationError("an audit log in the store needs a SQLiteStore")
+        return _InStoreAuditLog(store, **settings)
+
+    @property
+    def store(self) -> SQLiteStore | None:
+        """The store whose file and transactions this log shares (None: a file of its own)."""
+        return None
+
+    def _open(self) -> None:
         with self._lock:
             self._connection()
 
@@ -206,20 +251,33 @@ class SQLiteAuditLog(ChainedAuditLog):
         self._conn, self._pid = conn, os.getpid()
         return conn
 
-    @staticmethod
-    def _last_of(conn: sqlite3.Connection) -> Mapping[str, Any] | None:
+    def _last_of(self, conn: sqlite3.Connection) -> Mapping[str, Any] | None:
         row = conn.execute("SELECT seq, record FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         if row is None:
             return None
+        written = self._written
+        if written is not None and row[1] == written[0]:
+            # The stored text is exactly what this writer sealed last (the common
+            # case): its record is known, no need to parse and re-check it.
+            return written[1]
         record = _row_record(row[0], row[1])
         if isinstance(record, AuditFormatError):
             raise record
         return record
 
-    @classmethod
-    def _head_of(cls, conn: sqlite3.Connection) -> ChainHead:
-        last = cls._last_of(conn)
+    def _head_of(self, conn: sqlite3.Connection) -> ChainHead:
+        last = self._last_of(conn)
         return EMPTY_HEAD if last is None else ChainHead(last["seq"], last["hash"])
+
+    def _append_on(self, conn: sqlite3.Connection, sealer: Sealer) -> Mapping[str, Any]:
+        """Read the head, seal the next record and insert it, on ``conn`` (write lock held)."""
+        record = sealer(self._last_of(conn))
+        text = canonical_json(record).decode("utf-8")
+        conn.execute("INSERT INTO audit_log (seq, record) VALUES (?, ?)", (record["seq"], text))
+        # Remembered for the next append; compared with the stored text, so a rolled-back
+        # or foreign last record is parsed as usual.
+        self._written = (text, record)
+        return record
 
     def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
         with self._lock:
@@ -229,11 +287,7 @@ class SQLiteAuditLog(ChainedAuditLog):
                 # chain off the same predecessor.
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    record = sealer(self._last_of(conn))
-                    conn.execute(
-                        "INSERT INTO audit_log (seq, record) VALUES (?, ?)",
-                        (record["seq"], canonical_json(record).decode("utf-8")),
-                    )
+                    record = self._append_on(conn, sealer)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -277,3 +331,62 @@ class SQLiteAuditLog(ChainedAuditLog):
 
     def __repr__(self) -> str:
         return f"SQLiteAuditLog({str(self.path)!r}, keyed={self.keyed})"
+
+
+class _InStoreAuditLog(SQLiteAuditLog):
+    """An :class:`SQLiteAuditLog` whose records live in a :class:`SQLiteStore`'s file.
+
+    Appends and reads go through the store's connections (its pool, its
+    writer lock, its fork handling), so an append inside the store's
+    ``commit_group`` is part of that group's transaction.
+    """
+
+    def __init__(self, store: SQLiteStore, **settings: Unpack[ChainSettings]) -> None:
+        self._store = store
+        super().__init__(store.path, **settings)
+
+    @property
+    def store(self) -> SQLiteStore:
+        """The store whose file and transactions this log shares."""
+        return self._store
+
+    def _connection(self) -> sqlite3.Connection:  # pragma: no cover (never called)
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        # The store opened (and migrated) the file; check that the audit objects are ours.
+        with self._reading() as conn:
+            _check_in_store_schema(conn)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        # The store's pool, fork handling and error mapping (its private helpers:
+        # this class is the store's audit side, kept here with the format).
+        with self._store._connection() as conn:
+            yield conn
+
+    def _append(self, sealer: Sealer, event: AuditEvent) -> Mapping[str, Any]:
+        # Inside a commit group the group's BEGIN IMMEDIATE holds the write lock and
+        # the append joins its transaction (one INSERT: no savepoint needed); outside,
+        # the store's transaction takes the write lock before the head is read. Either
+        # way no other writer chains off the same predecessor.
+        store = self._store
+        try:
+            with store._writing() if store._grouped() is not None else store._transaction() as conn:
+                return self._append_on(conn, sealer)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot append to the audit log: {exc}") from exc
+
+    def head(self) -> ChainHead:
+        with self._reading() as conn:
+            return self._head_of(conn)
+
+    def stored(self) -> Iterator[Stored]:
+        with self._reading() as conn:
+            return iter(_stored_rows(conn))
+
+    def close(self) -> None:
+        """Nothing of its own to close: the store owns the connections."""
+
+    def __repr__(self) -> str:
+        return f"SQLiteAuditLog.in_store({self._store!r}, keyed={self.keyed})"

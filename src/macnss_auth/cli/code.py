@@ -6,7 +6,8 @@ services configure real channels (SMTP, HTTP gateway, SMPP) in code.
 
 State lives in the data directory (see :mod:`macnss_auth.cli.home`): the
 SQLite store ``HOME/state.sqlite3`` (destinations sealed under
-``HOME/keyring.key``), the audit log ``HOME/audit.sqlite3``, and the pepper
+``HOME/keyring.key``) with the audit log in the same file (a home with an
+older ``HOME/audit.sqlite3`` keeps it), and the pepper
 that keys code hashes, ``HOME/oob-pepper.key`` (created with mode 0600 on
 first use) unless ``$MACNSS_AUTH_OOB_PEPPER`` gives it as 64 hex digits.
 

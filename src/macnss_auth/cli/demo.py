@@ -1,7 +1,8 @@
 """``macnss-auth demo``: the whole journey on embedded defaults.
 
-Everything is real except the citizens: a SQLite state file and a hash-chained
-audit log under ``./demo-data``, a virtual eID card served over nfcpy's
+Everything is real except the citizens: a SQLite state file under
+``./demo-data`` that also holds the hash-chained audit log (each decision and
+its record are one commit), a virtual eID card served over nfcpy's
 ``udp`` link on loopback and read through nfcpy's own ISO-DEP stack, codes
 "sent" by SMS and e-mail printed on this console, and an authenticator app
 played by pyotp.
@@ -18,9 +19,9 @@ import pyotp
 
 from macnss_auth.audit.files import verify_file
 from macnss_auth.audit.sqlite import SQLiteAuditLog
-from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.cli.code import load_pepper
 from macnss_auth.cli.home import load_key, load_keyring
+from macnss_auth.cli.serve import default_methods
 from macnss_auth.clock import SystemClock, SystemRandom
 from macnss_auth.delivery import ChannelKind, ConsoleChannel, find_code
 from macnss_auth.errors import AuthenticationFailed
@@ -39,6 +40,7 @@ from macnss_auth.store.sqlite import SQLiteStore
 
 __all__ = ["command"]
 
+# audit.sqlite3: where demos before the combined layout kept the audit log.
 _STATE_FILES = ("state.sqlite3", "audit.sqlite3")
 
 
@@ -69,9 +71,9 @@ def command(home: str) -> None:
     _fresh(root)
     clock, random = SystemClock(), SystemRandom()
     store = SQLiteStore(root / "state.sqlite3", keyring=load_keyring(root))
-    audit = SQLiteAuditLog(root / "audit.sqlite3")
+    audit = SQLiteAuditLog.in_store(store)
     outbox = io.StringIO()
-    click.echo(f"state: {root / 'state.sqlite3'}   audit log: {root / 'audit.sqlite3'}")
+    click.echo(f"state and audit log: {store.path}")
 
     _title("1. The issuer makes a Moroccan-style eID card (virtual): PACE, AA and CA")
     fatima = Person()
@@ -99,16 +101,8 @@ def command(home: str) -> None:
         clock=clock, random=random, pepper=pepper, service_name="CNSS", language="fr",
         dispatcher=InlineDispatcher(),
     )  # fmt: skip
-    policy = Policy(
-        authenticators=[
-            (eid, AssuranceLevel.HIGH),
-            (totp, AssuranceLevel.SUBSTANTIAL),
-            (sms, AssuranceLevel.LOW),
-            (email, AssuranceLevel.LOW),
-        ],
-        store=store,
-        clock=clock,
-    )
+    methods = default_methods(eid=eid, totp=totp, sms=sms, email=email)
+    policy = Policy(authenticators=methods, store=store, clock=clock)
     click.echo("policy order: " + " > ".join(policy.methods))
 
     _title("2. Fatima has an NFC phone: she taps her card at the kiosk")
@@ -175,7 +169,7 @@ def command(home: str) -> None:
     click.echo(f"next method for Fatima: {fallback.method if fallback else 'none'}")
 
     _title("6. The audit log")
-    chain = verify_file(root / "audit.sqlite3")
+    chain = verify_file(store.path)
     click.echo(f"{chain.count} events, hash chain intact; head {chain.head}")
-    click.echo(f"check it yourself: macnss-auth audit verify {root / 'audit.sqlite3'}")
+    click.echo(f"check it yourself: macnss-auth audit verify {store.path}")
     store.close()

@@ -3,9 +3,14 @@
 Order of precedence: the ``--home`` option, ``$MACNSS_AUTH_HOME``, then the
 per-user data directory (``$XDG_DATA_HOME/macnss-auth`` or
 ``~/.local/share/macnss-auth``). The directory holds ``state.sqlite3`` (the
-store), ``audit.sqlite3`` (the audit log) and ``keyring.key`` (the AES key
-that seals secrets at rest, created with mode 0600 on first use) unless
-``$MACNSS_AUTH_KEY`` gives the key as 64 hex digits.
+store, and the audit log in its ``audit_log`` table) and ``keyring.key`` (the
+AES key that seals secrets at rest, created with mode 0600 on first use)
+unless ``$MACNSS_AUTH_KEY`` gives the key as 64 hex digits.
+
+Layout: the audit log lives in the store's file, so that each verification
+is one durable commit (:meth:`SQLiteAuditLog.in_store`). A directory that
+already has ``audit.sqlite3`` (the layout before) keeps appending there, so
+its chain goes on where it was; :func:`audit_path` says which file holds the log.
 
 Commands open the store and the audit log with :func:`open_state` and report
 a refused code with :func:`exit_refused`.
@@ -32,10 +37,12 @@ from macnss_auth.store.sqlite import SQLiteStore
 __all__ = [
     "HOME_ENV",
     "KEY_ENV",
+    "audit_path",
     "exit_refused",
     "home_option",
     "load_key",
     "load_keyring",
+    "open_audit",
     "open_state",
     "resolve_home",
     "write_private",
@@ -165,15 +172,41 @@ def load_keyring(home: Path) -> Keyring:
     return Keyring({"k1": load_key(home, "keyring.key", KEY_ENV).reveal()}, primary="k1")
 
 
+STATE_FILE = "state.sqlite3"
+LEGACY_AUDIT_FILE = "audit.sqlite3"
+
+
+def audit_path(home: Path) -> Path:
+    """The file that holds the audit log: ``audit.sqlite3`` if it exists, else the store's."""
+    legacy = home / LEGACY_AUDIT_FILE
+    return legacy if legacy.exists() else home / STATE_FILE
+
+
+def open_audit(store: SQLiteStore, home: Path) -> SQLiteAuditLog:
+    """The audit log for ``store`` in ``home``: in the store's file, or the older separate file.
+
+    Raises:
+        StoreError: the file holding the log is not a macnss-auth audit log.
+    """
+    legacy = home / LEGACY_AUDIT_FILE
+    if legacy.exists():
+        return SQLiteAuditLog(legacy)
+    return SQLiteAuditLog.in_store(store)
+
+
 @contextlib.contextmanager
 def open_state(home: Path, keyring: Keyring) -> Iterator[tuple[SQLiteStore, SQLiteAuditLog]]:
     """The store ``HOME/state.sqlite3`` (secrets sealed by ``keyring``) and the audit log.
 
-    Yields ``(store, audit)`` with the audit log ``HOME/audit.sqlite3``; both
-    are closed when the block ends.
+    Yields ``(store, audit)``; the audit log lives in the store's file (see
+    :func:`open_audit`). Both are closed when the block ends.
     """
-    store = SQLiteStore(home / "state.sqlite3", keyring=keyring)
-    audit = SQLiteAuditLog(home / "audit.sqlite3")
+    store = SQLiteStore(home / STATE_FILE, keyring=keyring)
+    try:
+        audit = open_audit(store, home)
+    except BaseException:
+        store.close()
+        raise
     try:
         yield store, audit
     finally:

@@ -1,11 +1,19 @@
 """``macnss-auth serve``: the HTTP service (JSON API, login page, JWKS) under uvicorn.
 
-Embedded defaults, as for the demo: a SQLite store and audit log in the data
-directory, codes "sent" by SMS and e-mail printed on this console, and a
-virtual eID card (issued on first start, saved under ``HOME/card``) whose
-test CSCA is the only trust anchor. ``--database postgresql://...`` puts the
-state in PostgreSQL instead, so several instances (``--port`` apart, one data
-directory for the shared keys) serve one population.
+Embedded defaults, as for the demo: a SQLite store in the data directory
+that also holds the audit log (one commit per decision; a home with an older
+separate ``audit.sqlite3`` keeps using it), codes "sent" by SMS and e-mail
+printed on this console, and a virtual eID card (issued on first start,
+saved under ``HOME/card``) whose test CSCA is the only trust anchor.
+``--database postgresql://...`` puts the state in PostgreSQL instead (the
+audit log then stays in ``HOME/audit.sqlite3``), so several instances
+(``--port`` apart, one data directory for the shared keys) serve one population.
+
+With the ``passkey`` extra installed, passkeys are one more method (the
+``/v1/passkeys`` routes and the ``/passkey`` page, see docs/passkeys.md) for
+the origins given with ``--passkey-origin`` (default: ``http://localhost:PORT``,
+the one plain-http origin browsers allow WebAuthn on; the RP id is the first
+origin's host). Without the extra the service runs without them.
 
 Needs the ``web`` extra: ``pip install 'macnss-auth[web]'``.
 """
@@ -18,13 +26,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from macnss_auth.audit.sqlite import SQLiteAuditLog
-from macnss_auth.authenticator import AssuranceLevel
+from macnss_auth.authenticator import AssuranceLevel, Authenticator
 from macnss_auth.cli.code import load_pepper
-from macnss_auth.cli.home import load_key, load_keyring, resolve_home
+from macnss_auth.cli.home import audit_path, load_key, load_keyring, open_audit, resolve_home
 from macnss_auth.clock import SystemClock
 from macnss_auth.delivery import ChannelKind, ConsoleChannel
 from macnss_auth.errors import ConfigurationError
@@ -38,7 +47,7 @@ from macnss_auth.secret import Secret
 from macnss_auth.store.base import Store
 from macnss_auth.store.sqlite import SQLiteStore
 
-__all__ = ["build_service", "command"]
+__all__ = ["build_service", "command", "default_methods"]
 
 ENROLLMENT_KEY_ENV = "MACNSS_AUTH_ENROLLMENT_KEY"
 BINDING_KEY_ENV = "MACNSS_AUTH_EID_BINDING_KEY"
@@ -68,6 +77,23 @@ def _open_store(home: Path, database: str | None) -> Store:
     return SQLiteStore(Path(database), keyring=keyring)
 
 
+def _open_audit(home: Path, store: Store) -> SQLiteAuditLog:
+    # A SQLite store hosts the audit log (one commit per decision) unless the
+    # home already has a separate audit.sqlite3, whose chain goes on there;
+    # next to PostgreSQL the log is a file of its own.
+    if isinstance(store, SQLiteStore):
+        return open_audit(store, home)
+    return SQLiteAuditLog(home / "audit.sqlite3")
+
+
+def _audit_at(home: Path, database: str | None) -> str:
+    """Where :func:`_open_audit` keeps the log, for the start-up message."""
+    legacy = home / "audit.sqlite3"
+    if legacy.exists() or (database is not None and "://" in database):
+        return str(legacy)
+    return f"{database or audit_path(home)} (in the store's file)"
+
+
 def _trust(home: Path) -> TrustStore:
     from macnss_auth.nfc.card import issue_card, save_card  # noqa: PLC0415 (the test PKI is big)
 
@@ -82,6 +108,39 @@ def _trust(home: Path) -> TrustStore:
     return trust
 
 
+def default_methods(
+    *,
+    eid: Authenticator[Any],
+    totp: Authenticator[Any],
+    sms: Authenticator[Any],
+    email: Authenticator[Any],
+) -> list[tuple[Authenticator[Any], AssuranceLevel]]:
+    """The demo's and serve's methods in policy order, each with the assurance it gives."""
+    return [
+        (eid, AssuranceLevel.HIGH),
+        (totp, AssuranceLevel.SUBSTANTIAL),
+        (sms, AssuranceLevel.LOW),
+        (email, AssuranceLevel.LOW),
+    ]
+
+
+def default_passkey_origins(port: int) -> list[str]:
+    """The default passkey origin of a service on ``port``: ``http://localhost:PORT``."""
+    return [f"http://localhost:{port}"]
+
+
+def _passkeys(common: dict[str, Any], origins: list[str]) -> tuple[Any, Any] | None:
+    """The passkey method and its routes, or None without the passkey extra."""
+    try:
+        from macnss_auth.passkey import PasskeyAuthenticator  # noqa: PLC0415 (the extra)
+        from macnss_auth.web.passkey import passkey_router  # noqa: PLC0415 (the extra)
+    except ImportError:
+        return None
+    rp_id = urlsplit(origins[0]).hostname or "localhost"
+    passkeys = PasskeyAuthenticator(rp_id=rp_id, origins=origins, rp_name="macnss-auth", **common)
+    return passkeys, passkey_router(passkeys)
+
+
 def build_service(
     home: Path,
     *,
@@ -92,8 +151,17 @@ def build_service(
     return_urls: dict[str, str] | None = None,
     stream: Any = None,
     max_threads: int = 8,
+    passkey_origins: list[str] | None = None,
 ) -> Any:
-    """The app ``serve`` runs (also used by ``bench/service.py``)."""
+    """The app ``serve`` runs (also used by ``bench/service.py``).
+
+    ``passkey_origins``: where the passkey method accepts ceremonies from
+    (default: ``http://localhost`` with the issuer's port); unused without the
+    passkey extra.
+
+    Raises:
+        ConfigurationError: a bad database URL, or a passkey origin WebAuthn refuses.
+    """
     from macnss_auth.web import AssertionIssuer, SigningKeys, create_app  # noqa: PLC0415
     from macnss_auth.web.phone import phone_routes  # noqa: PLC0415
 
@@ -104,7 +172,7 @@ def build_service(
         pepper = load_pepper(home)
         binding = load_key(home, "eid-binding.key", BINDING_KEY_ENV)
         enrollment = load_key(home, "enrollment.key", ENROLLMENT_KEY_ENV)
-    audit = SQLiteAuditLog(home / "audit.sqlite3")
+    audit = _open_audit(home, store)
     out = stream or sys.stdout
     common: dict[str, Any] = {"store": store, "audit": audit}
     totp = TotpAuthenticator(issuer="macnss-auth", **common)
@@ -116,17 +184,15 @@ def build_service(
     )
     recovery = RecoveryCodeAuthenticator(**common)
     eid = EidAuthenticator(trust_store=trust, binding_key=binding.reveal(), **common)
-    policy = Policy(
-        authenticators=[
-            (eid, AssuranceLevel.HIGH),
-            (totp, AssuranceLevel.SUBSTANTIAL),
-            (sms, AssuranceLevel.LOW),
-            (email, AssuranceLevel.LOW),
-            (recovery, AssuranceLevel.SUBSTANTIAL),
-        ],
-        store=store,
-        clock=SystemClock(),
-    )
+    methods = default_methods(eid=eid, totp=totp, sms=sms, email=email)
+    methods.append((recovery, AssuranceLevel.SUBSTANTIAL))
+    routers: list[Any] = [phone_routes()]  # eID from the person's own phone
+    origins = passkey_origins or default_passkey_origins(urlsplit(issuer).port or 80)
+    passkeys = _passkeys(common, origins)
+    if passkeys is not None:
+        methods.append((passkeys[0], AssuranceLevel.SUBSTANTIAL))
+        routers.append(passkeys[1])
+    policy = Policy(authenticators=methods, store=store, clock=SystemClock())
     assertions = AssertionIssuer(issuer=issuer, keys=keys, audiences=audiences)
     return create_app(
         policy=policy,
@@ -136,7 +202,7 @@ def build_service(
         enrollment_key=Secret(enrollment.reveal().hex().encode("ascii")),
         return_urls=return_urls,
         max_threads=max_threads,
-        extra_routers=[phone_routes()],  # eID from the person's own phone
+        extra_routers=routers,
     )
 
 
@@ -178,6 +244,13 @@ def build_service(
     help="A reverse proxy whose X-Forwarded-For is believed (repeatable).",
 )
 @click.option(
+    "--passkey-origin",
+    "origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="An origin passkeys are used from (repeatable; default: http://localhost:PORT).",
+)
+@click.option(
     "--threads",
     default=8,
     show_default=True,
@@ -193,6 +266,7 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
     audiences: tuple[str, ...],
     return_urls: tuple[str, ...],
     proxies: tuple[str, ...],
+    origins: tuple[str, ...],
     threads: int,
 ) -> None:
     """Serve the JSON API, the login page (/login) and the JWKS over HTTP."""
@@ -213,11 +287,13 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
         app = build_service(
             root, database=database, issuer=issuer or f"http://{host}:{port}",
             audiences=names, trusted_proxies=list(proxies), return_urls=urls,
-            max_threads=threads,
+            max_threads=threads, passkey_origins=list(origins) or default_passkey_origins(port),
         )  # fmt: skip
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"state: {database or root / 'state.sqlite3'}   audit log: {root / 'audit.sqlite3'}")
+    click.echo(
+        f"state: {database or root / 'state.sqlite3'}   audit log: {_audit_at(root, database)}"
+    )
     click.echo(f"login page: http://{host}:{port}/login   JWKS: /.well-known/jwks.json")
     click.echo(f"virtual eID card: {root / 'card'} (CAN 123456)")
     click.echo(f"back-office bearer key: {root / 'enrollment.key'}; codes are printed here")

@@ -2,7 +2,8 @@
 
 State lives in the data directory (see :mod:`macnss_auth.cli.home`): the
 default SQLite store ``HOME/state.sqlite3`` with secrets sealed under
-``HOME/keyring.key``, and the audit log ``HOME/audit.sqlite3``.
+``HOME/keyring.key``, and the audit log in the same file (each check and its
+record are one commit; a home with an older ``HOME/audit.sqlite3`` keeps it).
 
 Exit status: 0 only on success; 1 when the code is refused (wrong, replayed,
 throttled, locked out, nothing to confirm), with the reason on one line; 2

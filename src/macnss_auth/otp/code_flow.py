@@ -10,6 +10,14 @@ expiring lockout; cleared on success), so parallel guessing cannot check
 more codes than the policy allows, and audits each outcome. Subclasses
 implement the check itself in ``_check``.
 
+One commit per decision: when the audit log lives in the store's own
+database (:meth:`SQLiteAuditLog.in_store <macnss_auth.audit.SQLiteAuditLog.in_store>`),
+``begin``, ``verify`` and ``verify_code`` run inside the store's
+``commit_group``: the counted attempt, the spent code or challenge and the
+audit record are one transaction, committed (durably) before the call
+returns or raises. Otherwise each store call and each audit append commits
+on its own, as before (see docs/security.md for the crash window of that layout).
+
 Authenticator-app codes add enrollment and the replay guard on top: see
 :mod:`macnss_auth.otp.otp_flow`.
 """
@@ -18,7 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import ClassVar, TypedDict
 
 import attrs
@@ -37,7 +46,23 @@ from macnss_auth.errors import (
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
 from macnss_auth.throttle import Attempt, FailureThrottle, ThrottlePolicy
 
-__all__ = ["CodeAuthenticatorBase", "CodeSettings"]
+__all__ = ["CodeAuthenticatorBase", "CodeSettings", "commit_group_of"]
+
+
+def commit_group_of(
+    store: Store, audit: AuditLog
+) -> Callable[[], AbstractContextManager[None]] | None:
+    """``store.commit_group`` if ``audit`` keeps its records in ``store``'s database, else None.
+
+    Only then is one transaction all it takes: with the audit log elsewhere,
+    grouping the store's writes would put the audit commit first and turn the
+    documented crash window around.
+    """
+    shared = getattr(audit, "store", None)
+    if shared is None or shared is not store:
+        return None
+    group: Callable[[], AbstractContextManager[None]] | None = getattr(store, "commit_group", None)
+    return group
 
 
 class CodeSettings(TypedDict, total=False):
@@ -131,6 +156,7 @@ class CodeAuthenticatorBase:
         self._throttle = FailureThrottle(
             store=store, clock=self._clock, namespace=self._method, policy=throttle_policy
         )
+        self._group = commit_group_of(store, audit)
 
     # Introspection -------------------------------------------------------------
     @property
@@ -171,14 +197,14 @@ class CodeAuthenticatorBase:
             created_at=now,
             expires_at=now + self._challenge_ttl,
         )
-        self._store.create_challenge(
-            ChallengeRecord(
-                challenge=challenge,
-                slot=f"{self._method}:{subject}:{challenge.id}",
-                max_attempts=self._challenge_attempts,
-            )
+        record = ChallengeRecord(
+            challenge=challenge,
+            slot=f"{self._method}:{subject}:{challenge.id}",
+            max_attempts=self._challenge_attempts,
         )
-        self._record(AuditAction.BEGIN, Outcome.INFO, subject, context=context, now=now)
+        with self._grouped():
+            self._store.create_challenge(record)
+            self._record(AuditAction.BEGIN, Outcome.INFO, subject, context=context, now=now)
         return challenge
 
     def verify(
@@ -207,21 +233,13 @@ class CodeAuthenticatorBase:
         failure = challenge_failure(record, self._method, now)
         if failure is not None:
             subject = record.challenge.subject if record is not None else None
-            self._record(
-                AuditAction.VERIFY,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=failure.reason,
-            )
+            self._refused(AuditAction.VERIFY, subject, context, now, failure.reason)
             raise failure
         assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
         subject = record.challenge.subject
         enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(
-            _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
-        )
+        request = _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
+        return self._decide(request)
 
     def verify_code(
         self, subject: str, code: str, *, context: ClientContext | None = None
@@ -240,7 +258,18 @@ class CodeAuthenticatorBase:
         subject = subject_of(subject)
         now = self._clock.now()
         enrollment = self._store.get_enrollment(subject, self._method)
-        return self._check(_Request(subject, code, context, now, enrollment))
+        return self._decide(_Request(subject, code, context, now, enrollment))
+
+    def _grouped(self) -> AbstractContextManager[None]:
+        """The store's commit group when the audit log shares its database, else nothing."""
+        return contextlib.nullcontext() if self._group is None else self._group()
+
+    def _decide(self, request: _Request) -> AuthResult:
+        """:meth:`_check` in one commit when the layout allows (see the module docstring)."""
+        if self._group is None:
+            return self._check(request)
+        with self._group():
+            return self._check(request)
 
     def _check(self, request: _Request) -> AuthResult:
         """Decide ``request``: count it, check the code, audit the outcome."""
@@ -288,14 +317,7 @@ class CodeAuthenticatorBase:
         error = kind(remaining_attempts=attempt.remaining_attempts)
         if challenge_id is not None:
             self._store.count_attempt(challenge_id)
-        self._record(
-            trial.action,
-            Outcome.FAILURE,
-            trial.subject,
-            context=trial.context,
-            now=trial.now,
-            reason=error.reason,
-        )
+        self._refused(trial.action, trial.subject, trial.context, trial.now, error.reason)
         if attempt.remaining_attempts == 0:
             policy = self._throttle.policy
             self._record(
@@ -352,6 +374,39 @@ class CodeAuthenticatorBase:
             assurance=self.assurance,
             audit_event_id=event_id,
             details=details,
+        )
+
+    def _refused(
+        self,
+        action: AuditAction,
+        subject: str | None,
+        context: ClientContext | None,
+        now: dt.datetime,
+        reason: Reason,
+        *,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        """Audit a refused attempt: a failure and why."""
+        self._record(
+            action,
+            Outcome.FAILURE,
+            subject,
+            context=context,
+            now=now,
+            details=details,
+            reason=reason,
+        )
+
+    def _enrolled(
+        self,
+        subject: str,
+        context: ClientContext | None,
+        now: dt.datetime,
+        details: Mapping[str, str],
+    ) -> str:
+        """Audit a new (or pending) enrollment; return the record's id."""
+        return self._record(
+            AuditAction.ENROLL, Outcome.SUCCESS, subject, context=context, now=now, details=details
         )
 
     def _record(

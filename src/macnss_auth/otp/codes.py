@@ -100,4 +100,7 @@ def codes_equal(expected: str, given: str) -> bool:
     time taken does not reveal how many leading characters matched. Normalize
     the person's input with :func:`normalize_code` first.
     """
+    if expected.isascii() and given.isascii():
+        # compare_digest takes ASCII text as it is (as constant-time as for bytes).
+        return hmac.compare_digest(expected, given)
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))

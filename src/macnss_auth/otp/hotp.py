@@ -186,22 +186,28 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         action = AuditAction.RESYNC
         enrollment = self._store.get_enrollment(subject, self._method)
         params = self._parameters_of(enrollment) if enrollment else self._parameters
-        with self._malformed_audited(subject, context, now, action):
-            codes = [normalize_otp_code(c) for c in (first, second)]
-        trial = self._acquire(subject, context, now, action)
-        target = enrollment if enrollment is not None else self._dummy(params)
-        # The dummy's counter is read too: unknown subjects cost the same store calls.
-        base = self._next_counter(target)
-        window = otp_codes(target.secret, params, range(base, base + self.resync_window + 2))
-        found: int | None = None
-        for index in range(self.resync_window + 1):
-            pair = codes_equal(window[index], codes[0]) & codes_equal(window[index + 1], codes[1])
-            if pair and found is None:
-                found = index
-        if enrollment is None or found is None:
-            raise self._failed(InvalidCode, trial, challenge_id=None)
-        key = self._counter_key(str(enrollment.params["generation"]))
-        if not self._store.advance(key, base + found + 2):
-            raise self._failed(TokenReplayed, trial, challenge_id=None)
-        self._throttle.release(subject, context)
-        return self._succeeded(trial, HotpMatch(counter=base + found + 1, skipped=found).details())
+        # One commit for the counted attempt, the counter and the record (see code_flow).
+        with self._grouped():
+            with self._malformed_audited(subject, context, now, action):
+                codes = [normalize_otp_code(c) for c in (first, second)]
+            trial = self._acquire(subject, context, now, action)
+            target = enrollment if enrollment is not None else self._dummy(params)
+            # The dummy's counter is read too: unknown subjects cost the same store calls.
+            base = self._next_counter(target)
+            window = otp_codes(target.secret, params, range(base, base + self.resync_window + 2))
+            found: int | None = None
+            for index in range(self.resync_window + 1):
+                pair = codes_equal(window[index], codes[0]) & codes_equal(
+                    window[index + 1], codes[1]
+                )
+                if pair and found is None:
+                    found = index
+            if enrollment is None or found is None:
+                raise self._failed(InvalidCode, trial, challenge_id=None)
+            key = self._counter_key(str(enrollment.params["generation"]))
+            if not self._store.advance(key, base + found + 2):
+                raise self._failed(TokenReplayed, trial, challenge_id=None)
+            self._throttle.release(subject, context)
+            return self._succeeded(
+                trial, HotpMatch(counter=base + found + 1, skipped=found).details()
+            )

@@ -9,23 +9,29 @@ read no clock and touch no store: the authenticators
 the counter, counts the attempt, and makes a match count with the store's
 atomic ``advance``. A match is therefore not yet an acceptance.
 
-Codes come from pyotp and are compared with the candidates nearest first, as
-strings in constant time, so leading zeros matter and timing says nothing
-about how close a wrong guess was: a wrong code always costs every candidate.
+Codes are computed here with one-shot :func:`hmac.digest` (RFC 4226 §5.3:
+HMAC, dynamic truncation, zero-padded decimal): per candidate that is about a
+third of what pyotp's ``generate_otp`` costs (an ``hmac.new`` object, a
+base32 decode, a byte-by-byte counter). pyotp stays the reference: the tests
+compare both on random secrets, counters, lengths and algorithms. Codes are
+compared with the candidates nearest first, as strings in constant time, so
+leading zeros matter and timing says nothing about how close a wrong guess
+was: a wrong code always costs every candidate.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hmac
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 import attrs
-import pyotp
 
 from macnss_auth.errors import ConfigurationError, MalformedInput
 from macnss_auth.otp.codes import codes_equal, normalize_code
-from macnss_auth.otp.enrollment import OtpParameters
+from macnss_auth.otp.enrollment import OtpAlgorithm, OtpParameters
 from macnss_auth.secret import Secret
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "find_counter",
     "match_hotp",
     "match_totp",
+    "match_totp_digits",
     "normalize_otp_code",
     "otp_codes",
     "time_step",
@@ -53,27 +60,39 @@ MAX_DIGITS = 8
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-class _PyOtp(pyotp.OTP):
-    """pyotp's HOTP core over raw secret bytes.
+# hmac.digest takes the hash's name; OpenSSL then runs the whole HMAC in C.
+_HASH_NAMES: Final = {
+    OtpAlgorithm.SHA1: "sha1",
+    OtpAlgorithm.SHA256: "sha256",
+    OtpAlgorithm.SHA512: "sha512",
+}
 
-    pyotp keeps secrets as base32 text and decodes them for every code; we
-    hold the bytes already (opened from the store), so ``byte_secret`` returns
-    them directly. Code generation itself (HMAC, RFC 4226 §5.3 dynamic
-    truncation, zero-padding) is pyotp's.
-    """
 
-    def __init__(self, secret: bytes, parameters: OtpParameters) -> None:
-        self._raw = secret
-        super().__init__("", digits=parameters.digits, digest=parameters.algorithm.digest)
-
-    def byte_secret(self) -> bytes:
-        return self._raw
+def _code_of(key: bytes, counter: int, name: str, modulus: int, digits: int) -> str:
+    """RFC 4226 §5.3: HMAC of the 8-byte counter, dynamic truncation, ``digits`` digits."""
+    mac = hmac.digest(key, counter.to_bytes(8, "big"), name)
+    offset = mac[-1] & 0x0F
+    value = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
+    return str(value % modulus).zfill(digits)
 
 
 def otp_codes(secret: Secret, parameters: OtpParameters, counters: Sequence[int]) -> list[str]:
-    """The codes of ``counters`` (RFC 4226 §5.3), in order."""
-    otp = _PyOtp(secret.reveal(), parameters)
-    return [otp.generate_otp(counter) for counter in counters]
+    """The codes of ``counters`` (RFC 4226 §5.3), in order.
+
+    Raises:
+        ConfigurationError: a counter outside 0 to 2**64 - 1.
+    """
+    key, name = secret.reveal(), _HASH_NAMES[parameters.algorithm]
+    digits = parameters.digits
+    modulus = 10**digits
+    _check_counters(counters)
+    return [_code_of(key, counter, name, modulus, digits) for counter in counters]
+
+
+def _check_counters(counters: Sequence[int]) -> None:
+    # The counter is an 8-byte unsigned integer (RFC 4226 §5.2).
+    if counters and (min(counters) < 0 or max(counters) >= 1 << 64):
+        raise ConfigurationError("an OTP counter must be 0 to 2**64 - 1")
 
 
 class CodeMatch(Protocol):
@@ -188,9 +207,12 @@ def find_counter(
     That reveals only *which* candidate matched, to someone who already
     knows the code was right; a wrong code always costs every candidate.
     """
-    otp = _PyOtp(secret.reveal(), parameters)
+    key, name = secret.reveal(), _HASH_NAMES[parameters.algorithm]
+    digits = parameters.digits
+    modulus = 10**digits
+    _check_counters(counters)
     for index, counter in enumerate(counters):
-        if codes_equal(otp.generate_otp(counter), code):
+        if codes_equal(_code_of(key, counter, name, modulus, digits), code):
             return index
     return None
 
@@ -199,6 +221,12 @@ def totp_offsets(window: int) -> tuple[int, ...]:
     """Step offsets within ``window`` of now, nearest first: 0, -1, +1, -2, +2..."""
     if window < 0:
         raise ConfigurationError("the TOTP window must not be negative")
+    return _offsets(int(window))
+
+
+@functools.lru_cache(maxsize=32)
+def _offsets(window: int) -> tuple[int, ...]:
+    # Windows are a few small integers, the same on every verification.
     return tuple(sorted(range(-window, window + 1), key=lambda o: (abs(o), o)))
 
 
@@ -227,13 +255,52 @@ def match_totp(
         MalformedInput: the code is not 6 to 8 digits.
         ConfigurationError: a negative window.
     """
-    digits = normalize_otp_code(code)
-    current = time_step(at, parameters.period)
-    steps = [current + o for o in totp_offsets(window) if current + o >= 0]
-    index = find_counter(secret=secret, parameters=parameters, code=digits, counters=steps)
-    if index is None:
-        return None
-    return TotpMatch(step=steps[index], drift=steps[index] - current)
+    return match_totp_digits(
+        secret=secret, parameters=parameters, digits=normalize_otp_code(code), at=at, window=window
+    )
+
+
+def match_totp_digits(
+    *,
+    secret: Secret,
+    parameters: OtpParameters,
+    digits: str,
+    at: dt.datetime,
+    window: int,
+) -> TotpMatch | None:
+    """:func:`match_totp` for a code already through :func:`normalize_otp_code`.
+
+    For the authenticator, which normalizes first (to audit a malformed code)
+    and need not do it twice.
+
+    Raises:
+        ConfigurationError: a negative window.
+    """
+    # find_counter's loop, inlined with the parameters' constants computed once:
+    # this runs on every TOTP verification.
+    name, modulus, length, step_span = _totp_constants(parameters)
+    current = (at - _EPOCH) // step_span
+    offsets = totp_offsets(window)
+    if current + window >= 1 << 64:
+        raise ConfigurationError("an OTP counter must be 0 to 2**64 - 1")
+    key = secret.reveal()
+    for offset in offsets:
+        step = current + offset
+        if step >= 0 and codes_equal(_code_of(key, step, name, modulus, length), digits):
+            return TotpMatch(step=step, drift=offset)
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _totp_constants(parameters: OtpParameters) -> tuple[str, int, int, dt.timedelta]:
+    # A service has a handful of parameter sets (frozen, hashable): derive each once.
+    digits = parameters.digits
+    return (
+        _HASH_NAMES[parameters.algorithm],
+        10**digits,
+        digits,
+        dt.timedelta(seconds=parameters.period),
+    )
 
 
 def match_hotp(

@@ -33,10 +33,17 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
+from macnss_auth.audit.events import AuditAction, AuditLog
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
-from macnss_auth.errors import ConfigurationError, InvalidCode, NotEnrolled, Reason, TokenReplayed
+from macnss_auth.errors import (
+    ConfigurationError,
+    InvalidCode,
+    MalformedInput,
+    NotEnrolled,
+    Reason,
+    TokenReplayed,
+)
 from macnss_auth.otp.code_flow import CodeAuthenticatorBase, CodeSettings, _Request
 from macnss_auth.otp.enrollment import (
     MIN_SECRET_BYTES,
@@ -155,39 +162,38 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         )
         expires = now + self._pending_ttl
         generation = self._random.token_bytes(16).hex()
-        self._store.put_enrollment(
-            Enrollment(
-                subject=subject,
-                method=self._method + _PENDING,
-                secret=shared,
-                params={
-                    "algorithm": params.algorithm.value,
-                    "digits": params.digits,
-                    "period": params.period,
-                    "counter": counter,
-                    "issuer": self._issuer,
-                    "account": account_name,
-                    "generation": generation,
-                },
-                confirmed=False,
-                created_at=now,
-                expires_at=expires,
+        with self._grouped():
+            self._store.put_enrollment(
+                Enrollment(
+                    subject=subject,
+                    method=self._method + _PENDING,
+                    secret=shared,
+                    params={
+                        "algorithm": params.algorithm.value,
+                        "digits": params.digits,
+                        "period": params.period,
+                        "counter": counter,
+                        "issuer": self._issuer,
+                        "account": account_name,
+                        "generation": generation,
+                    },
+                    confirmed=False,
+                    created_at=now,
+                    expires_at=expires,
+                )
             )
-        )
-        event_id = self._record(
-            AuditAction.ENROLL,
-            Outcome.SUCCESS,
-            subject,
-            context=context,
-            now=now,
-            details={
-                "algorithm": params.algorithm.value,
-                "digits": str(params.digits),
-                "period": str(params.period),
-                "provenance": "given" if migrated else "generated",
-                "state": "pending",
-            },
-        )
+            event_id = self._enrolled(
+                subject,
+                context,
+                now,
+                {
+                    "algorithm": params.algorithm.value,
+                    "digits": str(params.digits),
+                    "period": str(params.period),
+                    "provenance": "given" if migrated else "generated",
+                    "state": "pending",
+                },
+            )
         return Provisioning(
             subject=subject,
             method=self._method,
@@ -219,39 +225,38 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         now = self._clock.now()
         pending = self._store.get_enrollment(subject, self._method + _PENDING)
         if pending is None or not pending.is_usable(now):
-            self._record(
-                AuditAction.CONFIRM,
-                Outcome.FAILURE,
-                subject,
-                context=context,
-                now=now,
-                reason=Reason.NOT_ENROLLED,
-            )
+            self._refused(AuditAction.CONFIRM, subject, context, now, Reason.NOT_ENROLLED)
             raise NotEnrolled("no pending enrollment to confirm (it may have expired)")
-        return self._check(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
+        return self._decide(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
 
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Remove the confirmed and any pending enrollment; True if there was one."""
         subject = subject_of(subject)
-        removed = self._store.delete_enrollment(subject, self._method)
-        removed = self._store.delete_enrollment(subject, self._method + _PENDING) or removed
-        return self._revoked(subject, removed, context)
+        with self._grouped():
+            removed = self._store.delete_enrollment(subject, self._method)
+            removed = self._store.delete_enrollment(subject, self._method + _PENDING) or removed
+            return self._revoked(subject, removed, context)
 
     # The decision ---------------------------------------------------------------
     def _check(self, request: _Request) -> AuthResult:
         subject, context, now = request.subject, request.context, request.now
         action, enrollment, challenge_id = request.action, request.enrollment, request.challenge_id
         params = self._parameters_of(enrollment) if enrollment else self._parameters
-        with self._malformed_audited(subject, context, now, action):
+        # Inline rather than _malformed_audited: a context manager per check costs
+        # more than the rest of this method.
+        try:
             digits = normalize_otp_code(request.code)
+        except MalformedInput:
+            self._refused(action, subject, context, now, Reason.MALFORMED_CODE)
+            raise
         # An unknown subject goes through the same steps on a dummy enrollment:
         # the same store reads (its counter key is one nobody advances), the
         # same HMACs, then the same answer. Only the outcome is forced.
         target = enrollment if enrollment is not None else self._dummy(params)
         # Attempts are counted per value of the replay counter: the success below
         # advances it, which starts a fresh count without a write of its own.
-        generation = str(target.params["generation"])
-        mark = self._store.current(self._counter_key(generation))
+        counter_key = self._counter_key(str(target.params["generation"]))
+        mark = self._store.current(counter_key)
         trial = self._acquire(
             subject, context, now, action, generation=-1 if mark is None else mark
         )
@@ -261,7 +266,7 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         if match.replayed:
             raise self._failed(TokenReplayed, trial, challenge_id=challenge_id)
         self._consume_challenge(trial, challenge_id)
-        if not self._store.advance(self._counter_key(generation), match.advance_to):
+        if not self._store.advance(counter_key, match.advance_to):
             raise self._failed(TokenReplayed, trial, challenge_id=None)
         self._accepted(enrollment, match, now)
         if action is AuditAction.CONFIRM:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
+from macnss_auth.audit.events import AuditAction, AuditLog
 from macnss_auth.authenticator import AuthResult, ClientContext
 from macnss_auth.challenges import subject_of
 from macnss_auth.errors import (
@@ -196,21 +196,18 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
             confirmed=True,
             created_at=now,
         )
-        previous = self._store.get_enrollment(subject, self._method)
-        # Tokens first, then the enrollment that points at them: a reader never
-        # sees an enrollment whose token set is missing. The old set goes last.
-        self._store.add_tokens(self._tokens_key(generation), digests)
-        self._store.put_enrollment(enrollment)
-        if previous is not None:
-            self._store.add_tokens(self._tokens_key(str(previous.params["generation"])), [])
-        event_id = self._record(
-            AuditAction.ENROLL,
-            Outcome.SUCCESS,
-            subject,
-            context=context,
-            now=now,
-            details={"count": str(self.count), "bits": str(self.bits)},
-        )
+        # One commit for the new set, the old set's end and the record when the
+        # layout allows (see code_flow); otherwise the order below still holds.
+        with self._grouped():
+            previous = self._store.get_enrollment(subject, self._method)
+            # Tokens first, then the enrollment that points at them: a reader never
+            # sees an enrollment whose token set is missing. The old set goes last.
+            self._store.add_tokens(self._tokens_key(generation), digests)
+            self._store.put_enrollment(enrollment)
+            if previous is not None:
+                self._store.add_tokens(self._tokens_key(str(previous.params["generation"])), [])
+            details = {"count": str(self.count), "bits": str(self.bits)}
+            event_id = self._enrolled(subject, context, now, details)
         grouped = tuple("-".join(c[i : i + 4] for i in range(0, len(c), 4)) for c in codes)
         return RecoveryCodes(
             subject=subject, codes=grouped, generated_at=now, audit_event_id=event_id
@@ -226,11 +223,12 @@ class RecoveryCodeAuthenticator(CodeAuthenticatorBase):
     def revoke(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Invalidate the set; True if there was one."""
         subject = subject_of(subject)
-        enrollment = self._store.get_enrollment(subject, self._method)
-        removed = self._store.delete_enrollment(subject, self._method)
-        if enrollment is not None:
-            self._store.add_tokens(self._tokens_key(str(enrollment.params["generation"])), [])
-        return self._revoked(subject, removed, context)
+        with self._grouped():
+            enrollment = self._store.get_enrollment(subject, self._method)
+            removed = self._store.delete_enrollment(subject, self._method)
+            if enrollment is not None:
+                self._store.add_tokens(self._tokens_key(str(enrollment.params["generation"])), [])
+            return self._revoked(subject, removed, context)
 
     def _check(self, request: _Request) -> AuthResult:
         subject, context, now = request.subject, request.context, request.now

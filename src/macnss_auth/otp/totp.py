@@ -30,7 +30,7 @@ from macnss_auth.audit.events import AuditLog
 from macnss_auth.authenticator import ClientContext
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.otp.enrollment import OtpParameters, Provisioning
-from macnss_auth.otp.matching import CodeMatch, TotpMatch, match_totp, time_step
+from macnss_auth.otp.matching import CodeMatch, TotpMatch, match_totp_digits, time_step
 from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
@@ -144,8 +144,8 @@ class TotpAuthenticator(BaseOtpAuthenticator):
     def _match(
         self, enrollment: Enrollment, params: OtpParameters, digits: str, now: dt.datetime
     ) -> TotpMatch | None:
-        return match_totp(
-            secret=enrollment.secret, parameters=params, code=digits, at=now, window=self.window
+        return match_totp_digits(
+            secret=enrollment.secret, parameters=params, digits=digits, at=now, window=self.window
         )
 
     def _accepted(self, enrollment: Enrollment, match: CodeMatch, now: dt.datetime) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "micros",
     "open_enrollment",
     "require_storable",
+    "require_storable_challenge",
     "storable",
     "window_micros",
 ]
@@ -73,6 +74,9 @@ def storable(*texts: object) -> bool:
     Text qualifies if it has no NUL and encodes as UTF-8 (no lone surrogates).
     """
     for text in texts:
+        # The common case first: plain ASCII without NUL (one C-level scan each).
+        if type(text) is str and text.isascii() and "\x00" not in text:
+            continue
         if not isinstance(text, str) or "\x00" in text:
             return False
         if not text.isascii():
@@ -89,10 +93,28 @@ def require_storable(*texts: object) -> None:
     Raises:
         MalformedInput: a text holds NUL or a lone surrogate, or is not text.
     """
-    if not storable(*(text for text in texts if text is not None)):
-        raise MalformedInput(
-            "store keys and ids must be text without NUL or lone surrogates", field="key"
-        )
+    if len(texts) == 1:
+        # One key, the common call: no generator, and plain ASCII passes at once.
+        (text,) = texts
+        if type(text) is str and text.isascii() and "\x00" not in text:
+            return
+        if text is None or storable(text):
+            return
+    elif storable(*(text for text in texts if text is not None)):
+        return
+    raise MalformedInput(
+        "store keys and ids must be text without NUL or lone surrogates", field="key"
+    )
+
+
+def require_storable_challenge(record: ChallengeRecord) -> None:
+    """Refuse a challenge record whose id, slot, subject, method or hint no backend holds alike.
+
+    Raises:
+        MalformedInput: see :func:`require_storable`.
+    """
+    challenge = record.challenge
+    require_storable(record.id, record.slot, challenge.subject, challenge.method, challenge.hint)
 
 
 def instant(value: int) -> dt.datetime:
@@ -180,16 +202,20 @@ def absent_enrollment(keyring: Keyring) -> None:
 
 
 def open_enrollment(
-    keyring: Keyring, subject: str, method: str, stored: Sequence[Any]
-) -> Enrollment:
+    keyring: Keyring, subject: str, method: str, stored: Sequence[Any] | None
+) -> Enrollment | None:
     """The enrollment from its stored ``(sealed, params, confirmed, created_at, expires_at)``.
 
     The values are those of :func:`enrollment_row` (``confirmed`` any truthy
-    flag); the secret is opened under the keyring.
+    flag); the secret is opened under the keyring. ``None`` (the lookup found
+    nothing) costs a decoy's opening (:func:`absent_enrollment`) and gives None.
 
     Raises:
         SecretKeyError: the sealed secret does not open under the keyring.
     """
+    if stored is None:
+        absent_enrollment(keyring)  # a miss costs what a hit costs
+        return None
     sealed, params, confirmed, created_at, expires_at = stored
     secret = keyring.open(bytes(sealed), context=enrollment_context(subject, method))
     return Enrollment(
@@ -204,7 +230,12 @@ def open_enrollment(
 
 
 def challenge_row(record: ChallengeRecord) -> tuple[Any, ...]:
-    """The record's values in :data:`CHALLENGE_COLUMNS` order."""
+    """The record's values in :data:`CHALLENGE_COLUMNS` order, once its text is storable.
+
+    Raises:
+        MalformedInput: see :func:`require_storable_challenge`.
+    """
+    require_storable_challenge(record)
     challenge = record.challenge
     return (
         challenge.id,
@@ -250,6 +281,9 @@ def challenge_record(row: Sequence[Any], *, consumed: bool | None = None) -> Cha
     )
 
 
-def counter_state(count: int, first_at: int, last_at: int) -> CounterState:
-    """A windowed counter from its stored count and instants."""
-    return CounterState(count=int(count), first_at=instant(first_at), last_at=instant(last_at))
+def counter_state(row: Sequence[Any]) -> CounterState:
+    """A windowed counter from its stored ``(count, first_at, last_at)``."""
+    count, first_at, last_at = row
+    return CounterState(
+        count=int(count), first_at=instant(int(first_at)), last_at=instant(int(last_at))
+    )

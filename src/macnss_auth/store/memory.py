@@ -9,9 +9,10 @@ about how secrets are handled.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 import attrs
 
@@ -19,6 +20,7 @@ from macnss_auth.errors import ConfigurationError, StoreError
 from macnss_auth.secret import Secret
 from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import require_storable as _require_storable
+from macnss_auth.store._codec import require_storable_challenge as _require_storable_challenge
 from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store.base import (
     ChallengeRecord,
@@ -31,10 +33,22 @@ from macnss_auth.store.keyring import Keyring
 __all__ = ["MemoryStore"]
 
 
+@functools.lru_cache(maxsize=64)
 def _window(window: float) -> dt.timedelta:
+    # A service uses a handful of windows (its throttle and rate-limit policies),
+    # on every attempt: convert each once. A refused value raises and is not cached.
     if not math.isfinite(window) or window <= 0:
         raise ConfigurationError("a counter window must be a positive number of seconds")
     return dt.timedelta(seconds=window)
+
+
+def _known(key: object, table: Container[object]) -> bool:
+    """``key`` is a key of ``table`` already, so it passed the storable check when written.
+
+    Checked once per key rather than on every call: the counters of a
+    verification are the same few keys each time.
+    """
+    return type(key) is str and key in table
 
 
 class MemoryStore:
@@ -47,7 +61,10 @@ class MemoryStore:
         self._monotonic: dict[str, int] = {}
         self._challenges: dict[str, ChallengeRecord] = {}
         self._live_by_slot: dict[str, str] = {}
-        self._windows: dict[str, tuple[CounterState, dt.datetime]] = {}
+        # (count, first_at, last_at, ends_at): numbers and times only, so the garbage
+        # collector stops tracking an entry (every verification leaves one behind,
+        # until purge, and full collections walk what they track).
+        self._windows: dict[str, tuple[int, dt.datetime, dt.datetime, dt.datetime]] = {}
         self._tokens: dict[str, set[bytes]] = {}
 
     def __repr__(self) -> str:
@@ -64,7 +81,9 @@ class MemoryStore:
             self._enrollments[(enrollment.subject, enrollment.method)] = (stripped, sealed)
 
     def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
-        if not _storable(subject, method):
+        # Text no backend can store was never written: the lookup finds nothing.
+        # (Skipping the check costs nothing else: such text cannot be a key here.)
+        if (type(subject) is not str or type(method) is not str) and not _storable(subject, method):
             return None
         with self._lock:
             entry = self._enrollments.get((subject, method))
@@ -78,7 +97,17 @@ class MemoryStore:
             if self._keyring
             else sealed
         )
-        return attrs.evolve(stripped, secret=Secret(raw))
+        # Built directly rather than with attrs.evolve, which introspects the
+        # class on every call: this is on every verification's path.
+        return Enrollment(
+            subject=stripped.subject,
+            method=stripped.method,
+            secret=Secret(raw),
+            params=stripped.params,
+            confirmed=stripped.confirmed,
+            created_at=stripped.created_at,
+            expires_at=stripped.expires_at,
+        )
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         if not _storable(subject, method):
@@ -88,7 +117,8 @@ class MemoryStore:
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:
-        _require_storable(key)
+        if not _known(key, self._monotonic):
+            _require_storable(key)
         with self._lock:
             current = self._monotonic.get(key)
             if current is not None and value <= current:
@@ -97,7 +127,7 @@ class MemoryStore:
             return True
 
     def current(self, key: str) -> int | None:
-        if not _storable(key):
+        if type(key) is not str and not _storable(key):
             return None
         with self._lock:
             return self._monotonic.get(key)
@@ -110,10 +140,7 @@ class MemoryStore:
 
     # Challenges --------------------------------------------------------------
     def create_challenge(self, record: ChallengeRecord) -> None:
-        challenge = record.challenge
-        _require_storable(
-            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
-        )
+        _require_storable_challenge(record)
         with self._lock:
             if record.id in self._challenges:
                 raise StoreError("a challenge with this id exists already")
@@ -165,29 +192,29 @@ class MemoryStore:
 
     # Windowed counters -------------------------------------------------------
     def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
-        _require_storable(key)
+        if not _known(key, self._windows):
+            _require_storable(key)
         span = _window(window)
         with self._lock:
             entry = self._windows.get(key)
             # The window restarts once ``window`` seconds have passed since its
             # first event, measured with the caller's window (as peek does).
-            if entry is None or now >= entry[0].first_at + span:
-                state = CounterState(count=1, first_at=now, last_at=now)
+            if entry is None or now >= entry[1] + span:
+                count, first_at = 1, now
             else:
-                old = entry[0]
-                state = CounterState(count=old.count + 1, first_at=old.first_at, last_at=now)
-            self._windows[key] = (state, state.first_at + span)
-            return state
+                count, first_at = entry[0] + 1, entry[1]
+            self._windows[key] = (count, first_at, now, first_at + span)
+        return CounterState(count=count, first_at=first_at, last_at=now)
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
-        if not _storable(key):
+        if type(key) is not str and not _storable(key):
             return None
         span = _window(window)
         with self._lock:
             entry = self._windows.get(key)
-        if entry is None or now >= entry[0].first_at + span:
+        if entry is None or now >= entry[1] + span:
             return None
-        return entry[0]
+        return CounterState(count=entry[0], first_at=entry[1], last_at=entry[2])
 
     def clear(self, key: str) -> None:
         if not _storable(key):
@@ -224,7 +251,7 @@ class MemoryStore:
             dead = [cid for cid, rec in self._challenges.items() if rec.challenge.is_expired(now)]
             for cid in dead:
                 self._unindex(self._challenges.pop(cid))
-            stale = [key for key, (_, ends) in self._windows.items() if now >= ends]
+            stale = [key for key, entry in self._windows.items() if now >= entry[3]]
             for key in stale:
                 del self._windows[key]
             return len(dead) + len(stale)

@@ -38,7 +38,6 @@ from psycopg import sql
 
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
-from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import challenge_record as _record
 from macnss_auth.store._codec import challenge_row as _challenge_row
 from macnss_auth.store._codec import counter_state as _counter_state
@@ -285,9 +284,6 @@ class PostgresStore:
             " FROM {s}.enrollments WHERE subject = %s AND method = %s",
             (subject, method),
         )
-        if row is None:
-            _absent_enrollment(self._keyring)  # a miss costs what a hit costs
-            return None
         return _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
@@ -332,13 +328,11 @@ class PostgresStore:
     def create_challenge(self, record: ChallengeRecord) -> None:
         """Insert a challenge and retire the live ones in its slot, in one transaction.
 
+        The transaction holds the slot's advisory lock (see the module docstring).
+
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        challenge = record.challenge
-        _require_storable(
-            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
-        )
         values = _challenge_row(record)
         with self._connection() as conn:
             try:
@@ -409,7 +403,7 @@ class PostgresStore:
             {"key": key, "now": at, "span": span},
         )
         assert row is not None  # noqa: S101 (an upsert always returns its row)
-        return _counter_state(*row)
+        return _counter_state(row)
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
@@ -421,9 +415,7 @@ class PostgresStore:
             " WHERE key = %s AND %s < first_at + %s",
             (key, at, span),
         )
-        if row is None:
-            return None
-        return _counter_state(*row)
+        return None if row is None else _counter_state(row)
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""

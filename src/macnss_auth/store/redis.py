@@ -39,7 +39,6 @@ from redis.commands.core import Script
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import (
     CHALLENGE_COLUMNS,
-    absent_enrollment,
     challenge_record,
     challenge_row,
     counter_state,
@@ -288,8 +287,7 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if not raw:
-            absent_enrollment(self._keyring)  # a miss costs what a hit costs
-            return None
+            return open_enrollment(self._keyring, subject, method, None)
         expires = raw.get(b"expires_at")
         stored = (
             raw[b"sealed"],
@@ -345,10 +343,6 @@ class RedisStore:
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        challenge = record.challenge
-        _require_storable(
-            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
-        )
         fields = _fields(_CHALLENGE_FIELDS, challenge_row(record))
         created = self._call(
             self._create,
@@ -413,10 +407,9 @@ class RedisStore:
         """Atomically count one event; a window older than ``window`` s restarts."""
         _require_storable(key)
         at, span = micros(now), window_micros(window)
-        count, first, last = self._call(
-            self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key]
+        return counter_state(
+            self._call(self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key])
         )
-        return counter_state(int(count), int(first), int(last))
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open (advisory)."""
@@ -431,7 +424,7 @@ class RedisStore:
             raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
         if count is None or first is None or last is None or at >= int(first) + span:
             return None
-        return counter_state(int(count), int(first), int(last))
+        return counter_state((count, first, last))
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""

@@ -45,7 +45,6 @@ from typing import Final, Literal
 from macnss_auth._sqlite_identity import identify
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
-from macnss_auth.store._codec import absent_enrollment as _absent_enrollment
 from macnss_auth.store._codec import challenge_record as _challenge_record
 from macnss_auth.store._codec import challenge_row as _challenge_row
 from macnss_auth.store._codec import counter_state as _counter_state
@@ -68,6 +67,32 @@ _MIN_SQLITE: Final = (3, 35, 0)
 
 # "MACN" as a big-endian integer; marks the file as a macnss-auth store.
 APPLICATION_ID: Final = 0x4D41434E
+
+# The audit log's objects, the same in a standalone audit file (macnss_auth.audit.sqlite)
+# and in a store's file (migration 3). Released: change them with a new migration step.
+AUDIT_LOG_SCHEMA: Final[tuple[str, ...]] = (
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        seq INTEGER PRIMARY KEY,
+        record TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE VIEW IF NOT EXISTS audit_events AS SELECT
+        seq,
+        json_extract(record, '$.at') AS at,
+        json_extract(record, '$.action') AS action,
+        json_extract(record, '$.method') AS method,
+        json_extract(record, '$.outcome') AS outcome,
+        json_extract(record, '$.subject') AS subject,
+        json_extract(record, '$.reason') AS reason,
+        json_extract(record, '$.channel') AS channel,
+        json_extract(record, '$.client.client_id') AS client_id,
+        json_extract(record, '$.client.ip') AS ip,
+        json_extract(record, '$.details') AS details
+    FROM audit_log""",
+)
 
 # Forward migrations: step i brings a file from version i to version i + 1.
 # Steps are append-only once released; never edit a released step.
@@ -123,6 +148,9 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX windows_expiry ON windows (ends_at)",
         "CREATE INDEX enrollments_key ON enrollments (key_id)",
     ),
+    # 3: the audit log's tables, so that SQLiteAuditLog.in_store can keep the
+    # audit records in this file and commit them with the decision they record.
+    AUDIT_LOG_SCHEMA,
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -208,6 +236,8 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pool: list[sqlite3.Connection] = []
+        # The connection of the commit group this thread is in (see commit_group).
+        self._group = threading.local()
         self._pid = os.getpid()
         self._closed = False
         # Read-only first: another application's file must not be switched to
@@ -300,17 +330,27 @@ class SQLiteStore:
             self._lock = threading.Lock()
             self._write_lock = threading.Lock()
             self._pool = []
+            self._group = threading.local()
             self._pid = pid
+
+    def _grouped(self) -> sqlite3.Connection | None:
+        """The connection of this thread's open commit group, if any."""
+        connection: sqlite3.Connection | None = getattr(self._group, "connection", None)
+        return connection
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         self._check_fork()
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            connection = self._pool.pop() if self._pool else None
-        if connection is None:
-            connection = self._connect()
+        grouped = self._grouped()
+        if grouped is not None:
+            # Inside a commit group every call of this thread uses its connection,
+            # so reads see the group's own writes and nothing commits on its own.
+            try:
+                yield grouped
+            except sqlite3.Error as exc:
+                raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
+            return
+        connection = self._borrow()
         try:
             yield connection
         except sqlite3.Error as exc:
@@ -323,6 +363,18 @@ class SQLiteStore:
             self._release(connection, reuse=True)
             raise
         self._release(connection, reuse=True)
+
+    def _borrow(self) -> sqlite3.Connection:
+        """A pooled connection (or a new one) for this thread alone until released.
+
+        Raises:
+            StoreError: the store is closed, or a new connection cannot be opened.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            connection = self._pool.pop() if self._pool else None
+        return connection if connection is not None else self._connect()
 
     def _release(self, connection: sqlite3.Connection, *, reuse: bool) -> None:
         if connection.in_transaction:
@@ -345,16 +397,90 @@ class SQLiteStore:
         meet at the file lock.
         """
         self._check_fork()
+        if self._grouped() is not None:
+            # The group holds the writer lock (and SQLite's) already.
+            with self._connection() as connection:
+                yield connection
+            return
         with self._write_lock, self._connection() as connection:
             yield connection
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock before any read."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock before any read.
+
+        Inside a commit group it is a savepoint instead: all or nothing within
+        the group, committed with it.
+        """
+        if self._grouped() is not None:
+            with self._connection() as connection:
+                connection.execute("SAVEPOINT store_step")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.execute("ROLLBACK TO store_step")
+                    connection.execute("RELEASE store_step")
+                    raise
+                connection.execute("RELEASE store_step")
+            return
         with self._writing() as connection:
             connection.execute("BEGIN IMMEDIATE")
             yield connection
             connection.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def commit_group(self) -> Iterator[None]:
+        """Run every call of this thread inside the block as one durable commit.
+
+        ``BEGIN IMMEDIATE`` takes the write lock first; every store call of
+        this thread inside the block, and every append of an audit log opened
+        with :meth:`SQLiteAuditLog.in_store <macnss_auth.audit.SQLiteAuditLog.in_store>`
+        on this store, runs on one connection in that transaction; one
+        ``COMMIT`` (one ``fsync`` with ``synchronous=FULL``) ends it. Each
+        call's effect stands as if it had committed on its own, *also when the
+        block raises* (a refused code must leave its counted attempt and its
+        audit record behind), so the block commits on the way out, before
+        the exception reaches the caller; it rolls back only when the
+        database itself failed (:class:`~macnss_auth.errors.StoreError`).
+        A process killed inside the block commits nothing of it.
+
+        Groups nest (an inner block joins the outer one). Other threads of
+        the process wait for the writer lock meanwhile; their reads do not.
+
+        Raises:
+            StoreError: the transaction could not start or commit.
+        """
+        self._check_fork()
+        if self._grouped() is not None:
+            yield
+            return
+        with self._write_lock:
+            connection = self._borrow()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._release(connection, reuse=isinstance(exc, sqlite3.OperationalError))
+                raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
+            self._group.connection = connection
+            failed = False
+            try:
+                yield
+            except StoreError:
+                failed = True
+                raise
+            finally:
+                self._group.connection = None
+                self._finish_group(connection, commit=not failed)
+
+    def _finish_group(self, connection: sqlite3.Connection, *, commit: bool) -> None:
+        """Commit (or roll back) a commit group and return its connection to the pool."""
+        try:
+            if connection.in_transaction:
+                connection.execute("COMMIT" if commit else "ROLLBACK")
+        except sqlite3.Error as exc:
+            self._release(connection, reuse=False)
+            raise StoreError(f"the store failed to commit: {exc.__class__.__name__}") from exc
+        self._release(connection, reuse=True)
 
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
@@ -387,9 +513,6 @@ class SQLiteStore:
                 " WHERE subject = ? AND method = ?",
                 (subject, method),
             ).fetchone()
-        if row is None:
-            _absent_enrollment(self._keyring)  # a miss costs what a hit costs
-            return None
         return _open_enrollment(self._keyring, subject, method, row)
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
@@ -466,13 +589,11 @@ class SQLiteStore:
     def create_challenge(self, record: ChallengeRecord) -> None:
         """Insert a challenge and retire the live ones in its slot, in one transaction.
 
+        ``BEGIN IMMEDIATE`` (or a savepoint inside a commit group).
+
         Raises:
             StoreError: a challenge with this id exists already.
         """
-        challenge = record.challenge
-        _require_storable(
-            record.id, record.slot, challenge.subject, challenge.method, challenge.hint
-        )
         values = _challenge_row(record)
         with self._transaction() as db:
             try:
@@ -555,7 +676,7 @@ class SQLiteStore:
                 " RETURNING count, first_at, last_at",
                 {"key": key, "now": at, "span": span},
             ).fetchall()
-        return _counter_state(*rows[0])
+        return _counter_state(rows[0])
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
         """The counter if its window is still open at ``now`` (advisory)."""
@@ -567,9 +688,7 @@ class SQLiteStore:
                 "SELECT count, first_at, last_at FROM windows WHERE key = ? AND ? < first_at + ?",
                 (key, at, span),
             ).fetchone()
-        if row is None:
-            return None
-        return _counter_state(*row)
+        return None if row is None else _counter_state(row)
 
     def clear(self, key: str) -> None:
         """Reset a windowed counter."""

@@ -1,0 +1,156 @@
+"""With the audit log in the store's file, each code operation is one transaction.
+
+SQLite's trace hook lists the statements one call runs: every write and the
+audit append sit between one ``BEGIN IMMEDIATE`` and the call's only
+``COMMIT`` (one fsync with ``synchronous=FULL``). Reads that decide nothing
+(the enrollment, the challenge) may come before it. The separate layout is
+measured the same way, to show what the grouping saves.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+from macnss_auth.audit import SQLiteAuditLog
+from macnss_auth.errors import InvalidCode
+from macnss_auth.otp.hotp import HotpAuthenticator
+from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
+from macnss_auth.otp.totp import TotpAuthenticator
+from macnss_auth.store import Keyring, SQLiteStore
+from macnss_auth.testing import FixedClock
+
+SEED = b"12345678901234567890"
+TOTP = pyotp.TOTP(base64.b32encode(SEED).decode())
+HOTP = pyotp.HOTP(base64.b32encode(SEED).decode())
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement run on connections opened during the test, in order."""
+    seen: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection: sqlite3.Connection = connect(*args, **kwargs)
+        connection.set_trace_callback(seen.append)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    return seen
+
+
+@contextlib.contextmanager
+def _one_call(statements: list[str]) -> Iterator[list[str]]:
+    """The statements of the block (its own list, filled when the block ends)."""
+    start = len(statements)
+    mine: list[str] = []
+    try:
+        yield mine
+    finally:
+        mine.extend(statements[start:])
+
+
+def _assert_one_transaction(run: list[str]) -> None:
+    assert run.count("COMMIT") == 1, run
+    assert run.count("BEGIN IMMEDIATE") == 1, run
+    begin, commit = run.index("BEGIN IMMEDIATE"), run.index("COMMIT")
+    assert commit == len(run) - 1, run
+    writes = [i for i, s in enumerate(run) if s.startswith(WRITES)]
+    assert writes, run
+    assert all(begin < i < commit for i in writes), run
+    assert any(s.startswith("INSERT INTO audit_log") for s in run), run
+
+
+@pytest.fixture
+def store(tmp_path: Path, statements: list[str]) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "state.sqlite3", keyring=Keyring.generate()) as opened:
+        yield opened
+
+
+def _totp(store: SQLiteStore) -> tuple[TotpAuthenticator, FixedClock]:
+    clock = FixedClock.at(30_000)
+    totp = TotpAuthenticator(store=store, audit=SQLiteAuditLog.in_store(store), clock=clock)
+    return totp, clock
+
+
+def test_totp_enrollment_and_every_check_commit_once(
+    store: SQLiteStore, statements: list[str]
+) -> None:
+    totp, clock = _totp(store)
+    with _one_call(statements) as run:
+        totp.enroll("alice", secret=SEED)
+    _assert_one_transaction(run)
+    with _one_call(statements) as run:
+        totp.confirm("alice", TOTP.at(30_000))
+    _assert_one_transaction(run)
+    clock.advance(30)
+    with _one_call(statements) as run, pytest.raises(InvalidCode):
+        totp.verify_code("alice", "000000" if TOTP.at(30_030) != "000000" else "111111")
+    _assert_one_transaction(run)
+    with _one_call(statements) as run:
+        totp.verify_code("alice", TOTP.at(30_030))
+    _assert_one_transaction(run)
+    clock.advance(30)
+    with _one_call(statements) as run:
+        challenge = totp.begin("alice")
+    _assert_one_transaction(run)
+    with _one_call(statements) as run:
+        totp.verify(challenge, TOTP.at(30_060))
+    _assert_one_transaction(run)
+    with _one_call(statements) as run:
+        assert totp.unenroll("alice")
+    _assert_one_transaction(run)
+
+
+def test_hotp_resync_commits_once(store: SQLiteStore, statements: list[str]) -> None:
+    hotp = HotpAuthenticator(
+        store=store, audit=SQLiteAuditLog.in_store(store), clock=FixedClock.at(0)
+    )
+    hotp.enroll("alice", secret=SEED)
+    hotp.confirm("alice", HOTP.at(0))
+    with _one_call(statements) as run:
+        hotp.resync("alice", HOTP.at(40), HOTP.at(41))
+    _assert_one_transaction(run)
+    assert hotp.counter("alice") == 42
+
+
+def test_recovery_codes_commit_once_per_operation(
+    store: SQLiteStore, statements: list[str]
+) -> None:
+    recovery = RecoveryCodeAuthenticator(
+        store=store, audit=SQLiteAuditLog.in_store(store), clock=FixedClock.at(0), scrypt_n=2**10
+    )
+    recovery.generate("alice")
+    with _one_call(statements) as run:
+        codes = recovery.generate("alice")  # replaces a set: three writes and a record
+    _assert_one_transaction(run)
+    with _one_call(statements) as run:
+        recovery.verify_code("alice", codes.codes[0])
+    _assert_one_transaction(run)
+    with _one_call(statements) as run:
+        assert recovery.revoke("alice")
+    _assert_one_transaction(run)
+
+
+def test_the_separate_layout_commits_each_write_on_its_own(
+    store: SQLiteStore, statements: list[str], tmp_path: Path
+) -> None:
+    audit = SQLiteAuditLog(tmp_path / "audit.sqlite3")
+    totp = TotpAuthenticator(store=store, audit=audit, clock=FixedClock.at(30_000))
+    totp.enroll("alice", secret=SEED)
+    totp.confirm("alice", TOTP.at(30_000))
+    with _one_call(statements) as run:
+        totp.verify_code("alice", TOTP.at(30_030))
+    # Attempt count, spent step and drift are autocommitted statements of the store;
+    # the audit append is a transaction of its own in another file.
+    assert run.count("COMMIT") == 1
+    assert sum(s.startswith(WRITES) for s in run) >= 3
