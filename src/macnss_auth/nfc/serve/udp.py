@@ -75,7 +75,11 @@ class UdpCardServer(ServingThread):
         port: the UDP port (0: pick one with :func:`free_udp_port`).
         faults: faults to inject (a plan, or an injector shared with a test).
         uid: the 4-byte UID answered in anticollision.
-        fwi: the frame waiting time integer announced in the ATS.
+        fwi: the frame waiting time integer announced in the ATS. The default, 11
+            (about 0.62 s), is within what passports announce and leaves room for a
+            loaded host: a garbage collection or a busy CPU can pause this thread for
+            longer than FWI 9's 0.15 s, and the reader would then time out on a card
+            that was fine (seen in CI).
     """
 
     _thread_name = "udp-card"
@@ -88,7 +92,7 @@ class UdpCardServer(ServingThread):
         port: int = 0,
         faults: FaultPlan | FaultInjector | None = None,
         uid: bytes = bytes.fromhex("08A1B2C3"),
-        fwi: int = 9,
+        fwi: int = 11,
     ) -> None:
         require_loopback(host, "the virtual card serves on loopback only (127.0.0.1 or ::1)")
         if port and port_has_service_name(port):
