@@ -38,6 +38,7 @@ import math
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final, Literal
@@ -239,6 +240,7 @@ class SQLiteStore:
         # The connection of the commit group this thread is in (see commit_group).
         self._group = threading.local()
         self._pid = os.getpid()
+        _STORES.add(self)
         self._closed = False
         # Read-only first: another application's file must not be switched to
         # WAL (or touched at all) before it is refused.
@@ -320,36 +322,31 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError("cannot read or migrate the store's schema") from exc
 
-    def _check_fork(self) -> None:
-        pid = os.getpid()
-        if pid != self._pid:
-            # A forked child must not use its parent's connections (SQLite's
-            # locks are per process); abandon them without closing, which
-            # would disturb the parent's locks, and start afresh, locks
-            # included (a parent's thread may have held one at the fork).
-            self._lock = threading.Lock()
-            self._write_lock = threading.Lock()
-            self._pool = []
-            self._group = threading.local()
-            self._pid = pid
+    def _forget_parent(self) -> None:
+        # Run in a forked child (see _after_fork_in_child): it must not use its
+        # parent's connections (SQLite's locks are per process); abandon them
+        # without closing, which would disturb the parent's locks, and start
+        # afresh, locks included (a parent's thread may have held one at the fork).
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pool = []
+        self._group = threading.local()
+        self._pid = os.getpid()
 
     def _grouped(self) -> sqlite3.Connection | None:
         """The connection of this thread's open commit group, if any."""
-        connection: sqlite3.Connection | None = getattr(self._group, "connection", None)
-        return connection
+        group: _GroupConnection | None = getattr(self._group, "context", None)
+        return None if group is None else group.connection
+
+    def _connection(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        # Inside a commit group every call of this thread uses its connection,
+        # so reads see the group's own writes and nothing commits on its own.
+        # The group's context is made once: a verification makes a dozen calls.
+        group: _GroupConnection | None = getattr(self._group, "context", None)
+        return group if group is not None else self._pooled()
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        self._check_fork()
-        grouped = self._grouped()
-        if grouped is not None:
-            # Inside a commit group every call of this thread uses its connection,
-            # so reads see the group's own writes and nothing commits on its own.
-            try:
-                yield grouped
-            except sqlite3.Error as exc:
-                raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
-            return
+    def _pooled(self) -> Iterator[sqlite3.Connection]:
         connection = self._borrow()
         try:
             yield connection
@@ -387,22 +384,20 @@ class SQLiteStore:
         if not keep:
             connection.close()
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """A connection for one write, holding this process's writer lock.
 
         SQLite admits one writer per file anyway; queueing this process's
         threads on a lock is much faster than letting them collide in the
         file lock and back off in SQLite's busy handler. Other processes still
-        meet at the file lock.
+        meet at the file lock. A commit group holds both locks already.
         """
-        self._check_fork()
-        if self._grouped() is not None:
-            # The group holds the writer lock (and SQLite's) already.
-            with self._connection() as connection:
-                yield connection
-            return
-        with self._write_lock, self._connection() as connection:
+        group: _GroupConnection | None = getattr(self._group, "context", None)
+        return group if group is not None else self._pooled_writing()
+
+    @contextlib.contextmanager
+    def _pooled_writing(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, self._pooled() as connection:
             yield connection
 
     @contextlib.contextmanager
@@ -450,7 +445,6 @@ class SQLiteStore:
         Raises:
             StoreError: the transaction could not start or commit.
         """
-        self._check_fork()
         if self._grouped() is not None:
             yield
             return
@@ -461,7 +455,7 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 self._release(connection, reuse=isinstance(exc, sqlite3.OperationalError))
                 raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
-            self._group.connection = connection
+            self._group.context = _GroupConnection(connection)
             failed = False
             try:
                 yield
@@ -469,7 +463,7 @@ class SQLiteStore:
                 failed = True
                 raise
             finally:
-                self._group.connection = None
+                self._group.context = None
                 self._finish_group(connection, commit=not failed)
 
     def _finish_group(self, connection: sqlite3.Connection, *, commit: bool) -> None:
@@ -754,3 +748,36 @@ class SQLiteStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _GroupConnection:
+    """A commit group's connection as the context every call of its thread enters.
+
+    Errors become :class:`~macnss_auth.errors.StoreError`; nothing is committed
+    or released here (the group does that once, at its end).
+    """
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.connection
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if isinstance(error, sqlite3.Error):
+            raise StoreError(f"the store failed: {error.__class__.__name__}") from error
+
+
+#: Every open store of this process, so that a forked child forgets their
+#: connections at once rather than asking for its pid on every call.
+_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
