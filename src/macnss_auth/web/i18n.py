@@ -144,6 +144,40 @@ _SOURCE: Mapping[str, tuple[str, str]] = {
     "passkey_no_identifier": N_(
         "web:passkey_no_identifier", "Sign in with a passkey, without typing an identifier"
     ),
+    "passkey_no_identifier_help": N_(
+        "web:passkey_no_identifier_help",
+        "Your device shows the passkeys it holds for this service: choose yours.",
+    ),
+    "device_name": N_("web:device_name", "Name of this device (for example: my phone)"),
+    "passkey_create_help": N_(
+        "web:passkey_create_help",
+        "Your device asks for your fingerprint, face or screen lock, then creates a passkey "
+        "for this service. Your fingerprint and face never leave the device.",
+    ),
+    "passkey_create": N_("web:passkey_create", "Create the passkey"),
+    "passkey_added": N_(
+        "web:passkey_added",
+        "Your passkey is ready. Next time you can sign in with it, "
+        "even without typing your identifier.",
+    ),
+    "passkeys_yours": N_("web:passkeys_yours", "Your passkeys"),
+    "passkey_item": N_("web:passkey_item", "{name} (added on {date})"),
+    "passkey_unnamed": N_("web:passkey_unnamed", "Passkey without a name"),
+    "passkey_remove": N_("web:passkey_remove", "Remove"),
+    "passkey_removed": N_(
+        "web:passkey_removed", "The passkey was removed: it can no longer be used to sign in."
+    ),
+    "error_passkey_cancelled": N_(
+        "web:error_passkey_cancelled",
+        "Your device gave no answer (cancelled or too slow). Try again or use another way.",
+    ),
+    "error_credential_limit": N_(
+        "web:error_credential_limit",
+        "You already have as many passkeys as allowed. Remove one first.",
+    ),
+    "error_credential_exists": N_(
+        "web:error_credential_exists", "This device already holds a passkey for your account."
+    ),
     "error_unknown_credential": N_(
         "web:error_unknown_credential",
         "This passkey is not (or no longer) registered. Please use another way.",

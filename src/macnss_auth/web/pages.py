@@ -13,9 +13,16 @@ phone's basic web view. Steps:
 4. ``POST /login/verify``: decides; on success shows who signed in and hands
    the assertion to the calling service (a form posted to its return URL).
 
+Where the policy offers passkeys, the start page also offers a username-less
+passkey login: ``POST /login/passkey`` begins a challenge without a subject
+and renders the passkey step, whose answer names the person.
+
 After a login a session cookie (an assertion for this service itself,
-HttpOnly, SameSite=Strict) lets the person add an authenticator app at
-``/account`` while the login is fresh (``enrollment_max_age``).
+HttpOnly, SameSite=Strict) lets the person add an authenticator app or a
+passkey, and remove a passkey, at ``/account`` while the login is fresh
+(``enrollment_max_age``). The passkey steps are the only ones with a script
+(``/static/passkey.js``: WebAuthn has no form-based equivalent); it only asks
+the device and posts the form.
 
 Every form carries a CSRF token that must equal a cookie (double submit), so
 another site cannot post codes or enrollments in the person's browser.
@@ -27,7 +34,7 @@ import math
 import secrets
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jinja2
 from fastapi import APIRouter, Request
@@ -42,6 +49,9 @@ from macnss_auth.web.i18n import DIRECTIONS, LANGUAGES, MESSAGES, NAMES, pick_la
 from macnss_auth.web.problems import ProblemError
 from macnss_auth.web.runtime import Runtime
 
+if TYPE_CHECKING:
+    from macnss_auth.passkey import PasskeyAuthenticator
+
 __all__ = ["page_router"]
 
 _CSRF = "macnss_csrf"
@@ -55,6 +65,9 @@ _RETRY_SAME = frozenset(
 _MAX_FIELD = 256
 # A step's structured answer (a passkey's credential JSON) is larger than a code.
 _MAX_RESPONSE = 16 * 1024
+# A WebAuthn credential id is at most 1023 bytes: 1364 characters of base64url.
+_MAX_CREDENTIAL_ID = 1400
+_MAX_DEVICE_NAME = 64
 
 
 def _environment() -> jinja2.Environment:
@@ -75,11 +88,11 @@ def _answer(form: FormData) -> str:
     return _field(form, "code")
 
 
-def _field(form: FormData, name: str) -> str:
+def _field(form: FormData, name: str, limit: int = _MAX_FIELD) -> str:
     value = form.get(name)
     if not isinstance(value, str) or not value.isprintable():
         return ""  # Control characters never reach the store's keys or the audit log.
-    return value.strip()[:_MAX_FIELD]
+    return value.strip()[:limit]
 
 
 class _Page:
@@ -152,7 +165,9 @@ def page_router(runtime: Runtime) -> APIRouter:
     policy = runtime.policy
     # The passkey box only where passkeys are offered.
     shown = tuple(h for h in _HAVE if h != "passkey" or "passkey" in policy.methods)
-    css = resources.files("macnss_auth.web").joinpath("static/login.css").read_bytes()
+    files = resources.files("macnss_auth.web")
+    css = files.joinpath("static/login.css").read_bytes()
+    passkeys = _passkeys(runtime)
 
     def carried(form: FormData | None, request: Request) -> dict[str, Any]:
         """The calling service's audience and nonce, carried through the steps."""
@@ -166,11 +181,15 @@ def page_router(runtime: Runtime) -> APIRouter:
     def other_ways() -> list[MethodOffer]:
         return [o for o in policy.offer() if o.needs is not Capability.NFC]
 
+    def start_page(page: _Page, keep: Mapping[str, Any], **extra: Any) -> HTMLResponse:
+        values: dict[str, Any] = {"checked": (), **keep, **extra}
+        return page.render("start.html", others=other_ways(), have=shown,
+                           discoverable=passkeys is not None, **values)  # fmt: skip
+
     def session_expired(page: _Page) -> HTMLResponse:
         """Back to the start: the account pages need a live session (and a CSRF token)."""
-        return page.render("start.html", others=other_ways(), have=shown, checked=(),
-                           error=page.t("session_expired"), status=401, audience="",
-                           nonce="")  # fmt: skip
+        return start_page(page, {"audience": "", "nonce": ""}, error=page.t("session_expired"),
+                          status=401)  # fmt: skip
 
     def methods_page(
         page: _Page, subject: str, offers: list[MethodOffer], keep: dict[str, str], **extra: Any
@@ -193,9 +212,11 @@ def page_router(runtime: Runtime) -> APIRouter:
             name = "steps/code.html"
         return page.render(name, method=method, others=other_ways(), **values)
 
-    def error_text(page: _Page, exc: MacnssAuthError) -> str:
+    def error_text(page: _Page, exc: MacnssAuthError, method: str = "") -> str:
         if isinstance(exc, MalformedInput):
-            return page.t("error_malformed_code")
+            # A passkey step posts no answer when the device refused or the person cancelled.
+            cancelled = method == "passkey"
+            return page.t("error_passkey_cancelled" if cancelled else "error_malformed_code")
         if not isinstance(exc, AuthenticationFailed):
             return page.t("error_generic")
         reason = exc.reason.value
@@ -218,12 +239,20 @@ def page_router(runtime: Runtime) -> APIRouter:
             css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
         )
 
+    if passkeys is not None:
+        # The passkey steps' script (passkey_router serves the same file for its own page).
+        script = files.joinpath("static/passkey.js").read_bytes()
+
+        @router.get("/static/passkey.js")
+        async def passkey_script() -> Response:
+            return Response(
+                script, media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+            )
+
     @router.get("/login")
     async def start(request: Request) -> HTMLResponse:
         page = _Page(runtime, env, request)
-        return page.render(
-            "start.html", others=other_ways(), have=shown, checked=(), **carried(None, request)
-        )
+        return start_page(page, carried(None, request))
 
     @router.post("/login/methods")
     async def methods(request: Request) -> HTMLResponse:
@@ -231,13 +260,12 @@ def page_router(runtime: Runtime) -> APIRouter:
         form = await request.form()
         keep = carried(form, request)
         if not page.csrf_ok(form):
-            return page.render("start.html", others=other_ways(), have=shown, checked=(),
-                               error=page.t("error_form"), status=403, **keep)  # fmt: skip
+            return start_page(page, keep, error=page.t("error_form"), status=403)
         subject = _field(form, "subject")
         ticked = [h for h in form.getlist("have") if h in shown]
         if not subject:
-            return page.render("start.html", others=other_ways(), have=shown, checked=ticked,
-                               error=page.t("error_subject"), status=422, **keep)  # fmt: skip
+            return start_page(page, keep, checked=ticked, error=page.t("error_subject"),
+                              status=422)  # fmt: skip
         capabilities = [Capability(h) for h in ticked] or None
         return methods_page(page, subject, policy.offer(capabilities), keep)
 
@@ -248,8 +276,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         keep = carried(form, request)
         subject, method = _field(form, "subject"), _field(form, "method")
         if not page.csrf_ok(form) or not subject or method not in policy.methods:
-            return page.render("start.html", others=other_ways(), have=shown, checked=(),
-                               error=page.t("error_form"), status=403, **keep)  # fmt: skip
+            return start_page(page, keep, error=page.t("error_form"), status=403)
         try:
             challenge = await runtime.run(
                 policy.begin, subject, method, context=runtime.context(request), language=page.lang
@@ -259,6 +286,19 @@ def page_router(runtime: Runtime) -> APIRouter:
                                 error=error_text(page, exc), status=429)  # fmt: skip
         return step_page(page, method, subject=subject, challenge=challenge, **keep)
 
+    if passkeys is not None:
+
+        @router.post("/login/passkey")
+        async def begin_discoverable(request: Request) -> HTMLResponse:
+            """A username-less passkey login: the device's answer names the person."""
+            page = _Page(runtime, env, request)
+            form = await request.form()
+            keep = carried(form, request)
+            if not page.csrf_ok(form):
+                return start_page(page, keep, error=page.t("error_form"), status=403)
+            challenge = await runtime.run(passkeys.begin, None, context=runtime.context(request))
+            return step_page(page, "passkey", subject="", challenge=challenge, **keep)
+
     @router.post("/login/verify")
     async def verify(request: Request) -> HTMLResponse:
         page = _Page(runtime, env, request)
@@ -267,8 +307,7 @@ def page_router(runtime: Runtime) -> APIRouter:
         subject, method = _field(form, "subject"), _field(form, "method")
         challenge_id = _field(form, "challenge_id")
         if not page.csrf_ok(form) or not challenge_id or method not in policy.methods:
-            return page.render("start.html", others=other_ways(), have=shown, checked=(),
-                               error=page.t("error_form"), status=403, **keep)  # fmt: skip
+            return start_page(page, keep, error=page.t("error_form"), status=403)
         audience = keep["audience"] or None
         issuer = runtime.assertions
         if audience is not None and audience not in issuer.audiences:
@@ -278,7 +317,7 @@ def page_router(runtime: Runtime) -> APIRouter:
                 policy.verify, challenge_id, _answer(form), context=runtime.context(request)
             )
         except MacnssAuthError as exc:
-            message = error_text(page, exc)
+            message = error_text(page, exc, method)
             retry_same = isinstance(exc, MalformedInput) or (
                 isinstance(exc, AuthenticationFailed) and exc.reason in _RETRY_SAME
             )
@@ -287,6 +326,10 @@ def page_router(runtime: Runtime) -> APIRouter:
                 challenge = {"id": challenge_id, "hint": _field(form, "hint") or None}
                 return step_page(page, method, subject=subject, challenge=challenge,
                                  error=message, status=401, **keep)  # fmt: skip
+            if not subject:
+                # A username-less login names nobody to offer methods for: back to the start,
+                # where the identifier, the passkey and the other ways all are.
+                return start_page(page, keep, error=message, status=401)
             offers = policy.offer(exclude=[method])
             return methods_page(page, subject, offers, keep, error=message, status=401)
         return success_page(page, result, audience, keep["nonce"] or None)
@@ -304,7 +347,7 @@ def page_router(runtime: Runtime) -> APIRouter:
             level=page.t(f"level_{result.assurance.eidas}"),
             assertion=token,
             return_url=target,
-            can_enroll=_totp(runtime) is not None,
+            can_enroll=_totp(runtime) is not None or passkeys is not None,
         )
         response.set_cookie(
             _SESSION, session, httponly=True, samesite="strict",
@@ -323,13 +366,19 @@ def page_router(runtime: Runtime) -> APIRouter:
             return None
         return subject
 
+    async def account_page(page: _Page, subject: str, **extra: Any) -> HTMLResponse:
+        held = [] if passkeys is None else await runtime.run(passkeys.credentials, subject)
+        return page.render("account.html", subject=subject, can_enroll=_totp(runtime) is not None,
+                           can_add_passkey=passkeys is not None, passkeys=held,
+                           **extra)  # fmt: skip
+
     @router.get("/account")
     async def account(request: Request) -> HTMLResponse:
         page = _Page(runtime, env, request)
         subject = session_subject(request)
         if subject is None:
             return session_expired(page)
-        return page.render("account.html", subject=subject, can_enroll=_totp(runtime) is not None)
+        return await account_page(page, subject)
 
     async def totp_form(request: Request) -> _TotpForm | HTMLResponse:
         """The account's TOTP form, or the session-expired page when it may not be used."""
@@ -368,8 +417,77 @@ def page_router(runtime: Runtime) -> APIRouter:
         except MacnssAuthError as exc:
             return page.render("totp_enroll.html", qr_svg=None, manual_key=None,
                                error=error_text(page, exc), status=401)  # fmt: skip
-        return page.render("account.html", subject=subject, can_enroll=True,
-                           notice=page.t("totp_added"))  # fmt: skip
+        return await account_page(page, subject, notice=page.t("totp_added"))
+
+    if passkeys is not None:
+        keys = passkeys
+
+        async def passkey_form(request: Request) -> _PasskeyForm | HTMLResponse:
+            """The account's passkey form, or the session-expired page when it may not be used."""
+            page = _Page(runtime, env, request)
+            form = await request.form()
+            subject = session_subject(request)
+            if subject is None or not page.csrf_ok(form):
+                return session_expired(page)
+            return _PasskeyForm(page, form, subject)
+
+        @router.post("/account/passkey")
+        async def add_passkey(request: Request) -> HTMLResponse:
+            got = await passkey_form(request)
+            if isinstance(got, HTMLResponse):
+                return got
+            page, form, subject = got
+            try:
+                challenge = await runtime.run(
+                    keys.begin_registration, subject, context=runtime.context(request)
+                )
+            except MacnssAuthError as exc:
+                return await account_page(page, subject, error=error_text(page, exc, "passkey"),
+                                          status=409)  # fmt: skip
+            return page.render(
+                "passkey_register.html",
+                challenge=challenge,
+                device_name=_field(form, "name", _MAX_DEVICE_NAME),
+            )
+
+        @router.post("/account/passkey/finish")
+        async def finish_passkey(request: Request) -> HTMLResponse:
+            got = await passkey_form(request)
+            if isinstance(got, HTMLResponse):
+                return got
+            page, form, subject = got
+            try:
+                await runtime.run(
+                    keys.finish_registration,
+                    _field(form, "challenge_id"),
+                    _answer(form),
+                    name=_field(form, "name", _MAX_DEVICE_NAME),
+                    subject=subject,  # the ceremony must be the session's own
+                    context=runtime.context(request),
+                )
+            except MacnssAuthError as exc:
+                return await account_page(page, subject, error=error_text(page, exc, "passkey"),
+                                          status=401)  # fmt: skip
+            return await account_page(page, subject, notice=page.t("passkey_added"))
+
+        @router.post("/account/passkey/remove")
+        async def remove_passkey(request: Request) -> HTMLResponse:
+            got = await passkey_form(request)
+            if isinstance(got, HTMLResponse):
+                return got
+            page, form, subject = got
+            credential_id = _field(form, "credential_id", _MAX_CREDENTIAL_ID)
+            try:
+                removed = bool(credential_id) and await runtime.run(
+                    keys.remove_credential, subject, credential_id,
+                    context=runtime.context(request),
+                )  # fmt: skip
+            except MacnssAuthError:
+                removed = False
+            if not removed:
+                return await account_page(page, subject, error=page.t("error_unknown_credential"),
+                                          status=404)  # fmt: skip
+            return await account_page(page, subject, notice=page.t("passkey_removed"))
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
@@ -388,6 +506,22 @@ class _TotpForm(NamedTuple):
     form: FormData
     subject: str
     totp: TotpAuthenticator
+
+
+class _PasskeyForm(NamedTuple):
+    page: _Page
+    form: FormData
+    subject: str
+
+
+def _passkeys(runtime: Runtime) -> PasskeyAuthenticator | None:
+    """The policy's passkey method, if it offers one (the passkey extra is then installed)."""
+    if "passkey" not in runtime.policy.methods:
+        return None
+    from macnss_auth.passkey import PasskeyAuthenticator  # noqa: PLC0415 (the passkey extra)
+
+    found = runtime.policy.authenticator("passkey")
+    return found if isinstance(found, PasskeyAuthenticator) else None
 
 
 def _totp(runtime: Runtime) -> TotpAuthenticator | None:

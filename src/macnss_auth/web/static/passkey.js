@@ -58,23 +58,28 @@ if ($("login")) {
     $("subject").value.trim(), $("token").value.trim(), $("device-name").value.trim())));
 }
 
-// The login page's passkey step (templates/steps/passkey.html): ask the device, then post
-// the credential JSON with the form. Without JavaScript the form posts nothing and the
-// server offers to start again.
-const step = $("passkey-step");
-if (step) {
-  step.addEventListener("submit", async (event) => {
+// The login page's steps: ask the device, then post the credential JSON with the form.
+// Without JavaScript the form posts nothing and the server offers to start again.
+function deviceStep(formId, buttonId, fieldId, ask) {
+  const form = $(formId);
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const button = $("passkey-use");
-    button.disabled = true;
+    $(buttonId).disabled = true;
     try {
-      const options = JSON.parse(step.dataset.options);
-      const credential = await navigator.credentials.get(
-        {publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options)});
-      $("passkey-response").value = JSON.stringify(credential.toJSON());
+      const credential = await ask(JSON.parse(form.dataset.options));
+      $(fieldId).value = JSON.stringify(credential.toJSON());
     } catch (error) {
-      $("passkey-response").value = "";  // refused or cancelled: the server says so
+      $(fieldId).value = "";  // refused or cancelled: the server says so
     }
-    step.submit();
+    form.submit();
   });
 }
+
+// Signing in (templates/steps/passkey.html), named or username-less.
+deviceStep("passkey-step", "passkey-use", "passkey-response", (options) =>
+  navigator.credentials.get({publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options)}));
+// Adding a passkey from the account page (templates/passkey_register.html).
+deviceStep("passkey-register", "passkey-create", "passkey-created", (options) =>
+  navigator.credentials.create(
+    {publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options)}));
