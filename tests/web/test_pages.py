@@ -98,3 +98,14 @@ def test_the_account_pages_need_a_session(method: str, path: str) -> None:
     response = client.request(method, f"{path}?lang=en", data={"code": "123456"})
     assert response.status_code == 401
     assert MESSAGES["en"]["session_expired"] in response.text
+
+
+def test_no_passkey_entry_where_the_policy_offers_no_passkeys() -> None:
+    client = TestClient(build().app)
+    start = client.get("/login?lang=en")
+    assert 'action="/login/passkey"' not in start.text
+    assert MESSAGES["en"]["passkey_no_identifier"] not in start.text
+    csrf = csrf_of(start.text)
+    for path in ("/login/passkey", "/account/passkey", "/account/passkey/finish"):
+        assert client.post(path, data={"csrf": csrf}).status_code == 404, path
+    assert client.get("/static/passkey.js").status_code == 404
