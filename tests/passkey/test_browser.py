@@ -1,6 +1,8 @@
 """The passkey ceremonies in a real browser: Chromium, driven by Playwright, with the
 DevTools virtual authenticator (CTAP2, internal transport, resident keys, user
-verification) through the service's passkey page.
+verification) through the pages a person uses: the login page (named and
+username-less) and the account page (adding and removing passkeys). One test
+drives the standalone /passkey page, the browser side of the JSON API.
 
 Skips when Playwright or Chromium is missing, unless MACNSS_REQUIRE_SERVICES=1.
 The page runs on http://localhost:PORT (a secure context; the RP id is
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,9 +60,10 @@ def site() -> Iterator[tuple[PasskeyService, str]]:
 
 
 class Device:
-    """A browser context with its own virtual authenticator, on the passkey page."""
+    """A browser context (its own cookies) with its own virtual authenticator."""
 
     def __init__(self, browser: Any, origin: str, *, synced: bool = False) -> None:
+        self.origin = origin
         self.context = browser.new_context()
         self.page = self.context.new_page()
         self.cdp = self.context.new_cdp_session(self.page)
@@ -76,75 +80,103 @@ class Device:
             options |= {"defaultBackupEligibility": True, "defaultBackupState": True}
         added = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
         self.authenticator_id = added["authenticatorId"]
-        self.page.goto(origin + "/passkey")
-
-    def press(self, button: str, *, subject: str = "", token: str = "") -> dict[str, Any]:
-        page = self.page
-        page.fill("#subject", subject)
-        page.fill("#token", token)
-        page.evaluate("document.getElementById('status').dataset.state = ''")
-        page.click(button)
-        page.wait_for_selector("#status[data-state='ok'], #status[data-state='failed']")
-        return dict(json.loads(page.text_content("#status") or "{}"))
 
     def credentials(self) -> list[dict[str, Any]]:
         found = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.authenticator_id})
         return list(found["credentials"])
 
+    # The login page ------------------------------------------------------------------
+
+    def start(self, have: str, lang: str = "en") -> None:
+        """The login page's first two steps: identifier and what the person has."""
+        page = self.page
+        page.goto(f"{self.origin}/login?lang={lang}")
+        page.fill("#subject", SUBJECT)
+        page.check(f"#have-{have}")
+        page.click("form[action='/login/methods'] button[type=submit]")
+
+    def sign_in_with_app(self, code: str) -> None:
+        """A first login by another method (the authenticator app): it opens a session."""
+        self.start("app")
+        self.page.click(".methods button[data-method=totp]")
+        self.page.fill("#code", code)
+        self.page.click("form[action='/login/verify'] button[type=submit]")
+        assert SUBJECT in self.page.locator("#signed-in").inner_text()
+
+    def sign_in_with_passkey(self) -> str:
+        """Named: identifier, "a phone with a passkey", the passkey; the outcome's text."""
+        self.start("passkey")
+        self.page.click(".methods button[data-method=passkey]")
+        return self.use_passkey()
+
+    def sign_in_without_identifier(self, lang: str = "en") -> str:
+        """Username-less, from the start page; the outcome's text."""
+        self.page.goto(f"{self.origin}/login?lang={lang}")
+        self.page.click("#passkey-discoverable button[type=submit]")
+        return self.use_passkey()
+
+    def use_passkey(self) -> str:
+        page = self.page
+        page.click("#passkey-use")
+        page.wait_for_selector("#signed-in, [role=alert]")
+        return str(page.locator("#signed-in, [role=alert]").first.inner_text())
+
+    # The account page ----------------------------------------------------------------
+
+    def add_passkey(self, name: str, lang: str = "en") -> str:
+        """From the account page (the session authorizes it); the notice or error shown."""
+        page = self.page
+        page.goto(f"{self.origin}/account?lang={lang}")
+        page.fill("#device-name", name)
+        page.click("#add-passkey button[type=submit]")
+        page.click("#passkey-create")
+        page.wait_for_selector("[role=status], [role=alert]")
+        return str(page.locator("[role=status], [role=alert]").first.inner_text())
+
+    def remove_passkey(self, name: str) -> str:
+        page = self.page
+        page.goto(f"{self.origin}/account?lang=en")
+        page.locator(".passkeys li", has_text=name).locator("button").click()
+        return str(page.locator("[role=status], [role=alert]").first.inner_text())
+
+    def sign_out(self) -> None:
+        self.page.goto(f"{self.origin}/account")
+        self.page.click("form[action='/logout'] button")
+
     def close(self) -> None:
         self.context.close()
 
 
-def first_login(service: PasskeyService, origin: str) -> str:
-    """Log in with an authenticator app (the other method); return the fresh assertion."""
-    app = service.enroll_totp(SUBJECT)
-    with httpx.Client(base_url=origin.replace("localhost", "127.0.0.1")) as client:
-        begun = client.post("/v1/challenges", json={"subject": SUBJECT, "method": "totp"})
-        done = client.post(
-            f"/v1/challenges/{begun.json()['id']}/verify",
-            json={"code": app.now(), "audience": ISSUER},
-        )
-    assert done.status_code == 200, done.text
-    return str(done.json()["assertion"])
+def next_code(app: Any) -> str:
+    """The app's next code: another device's first login cannot reuse the current one."""
+    return str(app.at(time.time() + 30))
 
 
-def remove(origin: str, token: str, credential_id: str) -> None:
-    with httpx.Client(base_url=origin.replace("localhost", "127.0.0.1")) as client:
-        done = client.post(
-            "/v1/passkeys/remove",
-            json={"subject": SUBJECT, "credential_id": credential_id},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert done.status_code == 200, done.text
-
-
-def test_register_then_log_in_with_and_without_a_username(
+def test_add_a_passkey_on_the_account_page_then_sign_in_with_and_without_an_identifier(
     browser: Any, site: tuple[PasskeyService, str]
 ) -> None:
     service, origin = site
-    token = first_login(service, origin)
+    app = service.enroll_totp(SUBJECT)
     phone = Device(browser, origin)
     try:
-        registered = phone.press("#register", subject=SUBJECT, token=token)
-        assert registered["ok"], registered
-        assert registered["device_bound"] is True
-        assert registered["attestation"] == "none"
+        phone.sign_in_with_app(app.now())
+        assert phone.add_passkey("phone").startswith("Your passkey is ready.")
         (held,) = phone.credentials()
         assert held["isResidentCredential"] is True
-        assert (
-            held["credentialId"].rstrip("=").replace("+", "-").replace("/", "_")
-            == (registered["credential_id"])
+        (registered,) = service.passkeys.credentials(SUBJECT)
+        assert registered.name == "phone"
+        assert registered.device_bound is True
+        assert registered.attestation.value == "none"
+        assert held["credentialId"].rstrip("=").replace("+", "-").replace("/", "_") == (
+            registered.id_b64url
         )
-        named = phone.press("#login", subject=SUBJECT)
-        assert named["ok"], named
-        assert (named["subject"], named["method"], named["assurance"]) == (
-            SUBJECT,
-            "passkey",
-            "substantial",
-        )
-        anonymous = phone.press("#login-discoverable")
-        assert anonymous["ok"], anonymous
-        assert anonymous["subject"] == SUBJECT
+        assert "phone" in phone.page.locator(".passkeys").inner_text()
+        phone.sign_out()
+        named = phone.sign_in_with_passkey()
+        assert named == f"Signed in as {SUBJECT} (substantial assurance)."
+        phone.sign_out()
+        anonymous = phone.sign_in_without_identifier()
+        assert anonymous == f"Signed in as {SUBJECT} (substantial assurance)."
         successes = [
             e
             for e in service.audit.events
@@ -163,33 +195,45 @@ def test_a_second_device_and_a_removed_credential(
     browser: Any, site: tuple[PasskeyService, str]
 ) -> None:
     service, origin = site
-    token = first_login(service, origin)
+    app = service.enroll_totp(SUBJECT)
     phone = Device(browser, origin)
     laptop = Device(browser, origin, synced=True)
     try:
-        first = phone.press("#register", subject=SUBJECT, token=token)
-        second = laptop.press("#register", subject=SUBJECT, token=token)
-        assert first["ok"], first
-        assert second["ok"], second
-        assert second["device_bound"] is False  # BE set: a synced passkey
-        assert {c.id_b64url for c in service.passkeys.credentials(SUBJECT)} == {
-            first["credential_id"],
-            second["credential_id"],
-        }
+        phone.sign_in_with_app(app.now())
+        assert phone.add_passkey("phone").startswith("Your passkey is ready.")
+        laptop.sign_in_with_app(next_code(app))
+        assert laptop.add_passkey("laptop").startswith("Your passkey is ready.")
+        by_name = {c.name: c for c in service.passkeys.credentials(SUBJECT)}
+        assert set(by_name) == {"phone", "laptop"}
+        assert by_name["laptop"].device_bound is False  # BE set: a synced passkey
+        assert by_name["phone"].device_bound is True
+        # The account page lists both, on either device.
+        laptop.page.goto(f"{origin}/account?lang=en")
+        listed = laptop.page.locator(".passkeys li").all_inner_texts()
+        assert [text.split(" (")[0] for text in listed] == ["phone", "laptop"]
         for device in (phone, laptop):
-            assert device.press("#login-discoverable")["subject"] == SUBJECT
-        # The phone is lost: its passkey is removed and refused from then on.
-        remove(origin, token, first["credential_id"])
-        refused = phone.press("#login-discoverable")
-        assert refused == {"ok": False, "reason": "unknown_credential"}
-        # Named: the server no longer lists the phone's passkey, so the browser has
-        # nothing to offer; if it answered anyway, the server would refuse it.
-        named = phone.press("#login", subject=SUBJECT)
-        assert named["ok"] is False
-        assert named["reason"] in ("NotAllowedError", "unknown_credential")
-        still = laptop.press("#login", subject=SUBJECT)
-        assert still["ok"], still
-        assert still["subject"] == SUBJECT
+            device.sign_out()
+            signed_in = device.sign_in_without_identifier()
+            assert signed_in.startswith(f"Signed in as {SUBJECT} ")
+        # The phone is lost: its passkey is removed from the laptop's account page...
+        assert laptop.remove_passkey("phone").startswith("The passkey was removed")
+        assert [c.name for c in service.passkeys.credentials(SUBJECT)] == ["laptop"]
+        # ...and refused from then on, with the reason, and the other ways still shown.
+        phone.sign_out()
+        refused = phone.sign_in_without_identifier()
+        assert refused.startswith("This passkey is not (or no longer) registered")
+        assert phone.page.locator(".other-ways").is_visible()
+        assert phone.page.locator("#passkey-discoverable").is_visible()
+        # Named: the server no longer lists the phone's passkey, so the browser has nothing
+        # to offer (the page says the device gave no answer); if it answered anyway, the
+        # server would refuse it as unknown.
+        named = phone.sign_in_with_passkey()
+        assert named.startswith(
+            ("Your device gave no answer", "This passkey is not (or no longer) registered")
+        )
+        assert phone.page.locator(".other-ways button[data-method=totp]").is_visible()
+        laptop.sign_out()
+        assert laptop.sign_in_with_passkey().startswith(f"Signed in as {SUBJECT} ")
     finally:
         phone.close()
         laptop.close()
@@ -199,11 +243,12 @@ def test_a_cloned_passkey_is_caught_by_its_counter(
     browser: Any, site: tuple[PasskeyService, str]
 ) -> None:
     service, origin = site
-    token = first_login(service, origin)
+    app = service.enroll_totp(SUBJECT)
     phone = Device(browser, origin)
     clone = Device(browser, origin)
     try:
-        assert phone.press("#register", subject=SUBJECT, token=token)["ok"]
+        phone.sign_in_with_app(app.now())
+        assert phone.add_passkey("phone").startswith("Your passkey is ready.")
         # Someone copies the key out of the phone (private key and all)...
         (original,) = phone.credentials()
         copied = {**original, "signCount": original["signCount"]}
@@ -213,71 +258,111 @@ def test_a_cloned_passkey_is_caught_by_its_counter(
         )
         # ...the owner keeps using the phone, so the copy's counter falls behind.
         for _ in range(2):
-            assert phone.press("#login-discoverable")["ok"]
-        cloned = clone.press("#login-discoverable")
-        assert cloned == {"ok": False, "reason": "sign_count_regressed"}
-        assert phone.press("#login", subject=SUBJECT)["ok"]
+            phone.sign_out()
+            assert phone.sign_in_without_identifier().startswith("Signed in as")
+        cloned = clone.sign_in_without_identifier()
+        assert cloned.startswith("This passkey may have been copied")
+        phone.sign_out()
+        assert phone.sign_in_with_passkey().startswith("Signed in as")
     finally:
         phone.close()
         clone.close()
 
 
-def page_login(device: Device, origin: str, have: str, lang: str = "en") -> None:
-    """The login page's first two steps: identifier and what the person has."""
-    page = device.page
-    page.goto(f"{origin}/login?lang={lang}")
-    page.fill("#subject", SUBJECT)
-    page.check(f"#have-{have}")
-    page.click("form[action='/login/methods'] button[type=submit]")
-
-
-def test_through_the_login_page(browser: Any, site: tuple[PasskeyService, str]) -> None:
+def test_the_steps_in_arabic_are_right_to_left(
+    browser: Any, site: tuple[PasskeyService, str]
+) -> None:
     service, origin = site
     app = service.enroll_totp(SUBJECT)
     phone = Device(browser, origin)
     page = phone.page
     try:
-        # 1. A first login by another method: the authenticator app.
-        page_login(phone, origin, "app")
-        page.click(".methods button[data-method=totp]")
-        page.fill("#code", app.now())
-        page.click("form[action='/login/verify'] button[type=submit]")
-        assert SUBJECT in page.locator("#signed-in").inner_text()
-        # 2. Add a passkey from the account page: the session authorizes it.
-        page.goto(f"{origin}/account")
-        page.click("#add-passkey")
-        page.wait_for_url("**/passkey")
-        page.fill("#device-name", "phone")
-        registered = phone.press("#register")
-        assert registered["ok"], registered
-        assert [c.name for c in service.passkeys.credentials(SUBJECT)] == ["phone"]
-        page.goto(f"{origin}/account")
-        page.click("form[action='/logout'] button")
-        # 3. Next time: "a phone with a passkey" offers the passkey, which signs in.
-        page_login(phone, origin, "passkey")
-        offered = page.locator(".methods button").evaluate_all(
-            "bs => bs.map(b => b.dataset.method)"
-        )
-        assert offered == ["passkey"]
-        page.click(".methods button[data-method=passkey]")
-        page.click("#passkey-use")
-        signed_in = page.locator("#signed-in").inner_text()
-        assert SUBJECT in signed_in
-        assert "substantial" in signed_in
-        # 4. In Arabic, the step speaks Arabic and is laid out right to left.
-        page_login(phone, origin, "passkey", lang="ar")
-        page.click(".methods button[data-method=passkey]")
+        phone.sign_in_with_app(app.now())
+        # Adding a passkey, in Arabic: the account page and the creation step.
+        page.goto(f"{origin}/account?lang=ar")
+        assert page.get_attribute("html", "dir") == "rtl"
+        page.fill("#device-name", "هاتفي")
+        page.click("#add-passkey button[type=submit]")
+        assert page.get_attribute("html", "dir") == "rtl"
+        assert page.locator("#passkey-create").inner_text() == "إنشاء مفتاح المرور"
+        page.click("#passkey-create")
+        notice = page.locator("[role=status]").inner_text()
+        assert notice.startswith("مفتاح المرور جاهز")
+        assert [c.name for c in service.passkeys.credentials(SUBJECT)] == ["هاتفي"]
+        page.screenshot(path=str(IMAGES / "passkey-account-ar.png"), full_page=True)
+        phone.sign_out()
+        # The username-less entry and its step, in Arabic.
+        page.goto(f"{origin}/login?lang=ar")
+        assert page.get_attribute("html", "dir") == "rtl"
+        entry = page.locator("#passkey-discoverable button")
+        assert entry.inner_text() == "الدخول بمفتاح المرور دون كتابة المعرف"
+        entry.click()
         assert page.get_attribute("html", "dir") == "rtl"
         assert page.locator("#passkey-use").inner_text() == "استعمال مفتاح المرور"
         page.screenshot(path=str(IMAGES / "passkey-step-ar.png"), full_page=True)
-        # 5. The passkey is removed (a lost phone): the page refuses it and says why.
-        (credential,) = service.passkeys.credentials(SUBJECT)
-        assert service.passkeys.remove_credential(SUBJECT, credential.credential_id)
-        page_login(phone, origin, "passkey")
-        page.click(".methods button[data-method=passkey]")
         page.click("#passkey-use")
-        alert = page.locator("[role=alert]").inner_text()
-        assert alert.startswith("This passkey is not (or no longer) registered")
-        assert page.locator(".other-ways button[data-method=totp]").is_visible()
+        assert SUBJECT in page.locator("#signed-in").inner_text()
+        # The start page with its username-less entry, in English (for the docs).
+        phone.sign_out()
+        page.goto(f"{origin}/login?lang=en")
+        page.screenshot(path=str(IMAGES / "passkey-no-identifier-en.png"), full_page=True)
+    finally:
+        phone.close()
+
+
+def first_login(service: PasskeyService, origin: str) -> str:
+    """Log in with an authenticator app by the JSON API; return the fresh assertion."""
+    app = service.enroll_totp(SUBJECT)
+    with httpx.Client(base_url=origin.replace("localhost", "127.0.0.1")) as client:
+        begun = client.post("/v1/challenges", json={"subject": SUBJECT, "method": "totp"})
+        done = client.post(
+            f"/v1/challenges/{begun.json()['id']}/verify",
+            json={"code": app.now(), "audience": ISSUER},
+        )
+    assert done.status_code == 200, done.text
+    return str(done.json()["assertion"])
+
+
+def press(device: Device, button: str, *, subject: str = "", token: str = "") -> dict[str, Any]:
+    """A button of the standalone /passkey page; the JSON it shows."""
+    page = device.page
+    page.fill("#subject", subject)
+    page.fill("#token", token)
+    page.evaluate("document.getElementById('status').dataset.state = ''")
+    page.click(button)
+    page.wait_for_selector("#status[data-state='ok'], #status[data-state='failed']")
+    return dict(json.loads(page.text_content("#status") or "{}"))
+
+
+def test_the_standalone_page_drives_the_json_api(
+    browser: Any, site: tuple[PasskeyService, str]
+) -> None:
+    """/passkey: what an app's own front end does with /v1/passkeys (bearer assertion)."""
+    service, origin = site
+    token = first_login(service, origin)
+    phone = Device(browser, origin)
+    phone.page.goto(origin + "/passkey")
+    try:
+        registered = press(phone, "#register", subject=SUBJECT, token=token)
+        assert registered["ok"], registered
+        assert registered["device_bound"] is True
+        assert registered["attestation"] == "none"
+        (held,) = phone.credentials()
+        assert held["credentialId"].rstrip("=").replace("+", "-").replace("/", "_") == (
+            registered["credential_id"]
+        )
+        named = press(phone, "#login", subject=SUBJECT)
+        assert (named["ok"], named["subject"], named["method"]) == (True, SUBJECT, "passkey")
+        anonymous = press(phone, "#login-discoverable")
+        assert (anonymous["ok"], anonymous["subject"]) == (True, SUBJECT)
+        with httpx.Client(base_url=origin.replace("localhost", "127.0.0.1")) as client:
+            removed = client.post(
+                "/v1/passkeys/remove",
+                json={"subject": SUBJECT, "credential_id": registered["credential_id"]},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert removed.status_code == 200, removed.text
+        refused = press(phone, "#login-discoverable")
+        assert refused == {"ok": False, "reason": "unknown_credential"}
     finally:
         phone.close()
