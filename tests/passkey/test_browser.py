@@ -348,8 +348,9 @@ def test_the_standalone_page_drives_the_json_api(
         assert registered["device_bound"] is True
         assert registered["attestation"] == "none"
         (held,) = phone.credentials()
-        assert held["credentialId"].rstrip("=").replace("+", "-").replace("/", "_") == (
-            registered["credential_id"]
+        assert (
+            held["credentialId"].rstrip("=").replace("+", "-").replace("/", "_")
+            == (registered["credential_id"])
         )
         named = press(phone, "#login", subject=SUBJECT)
         assert (named["ok"], named["subject"], named["method"]) == (True, SUBJECT, "passkey")
