@@ -256,3 +256,15 @@ def test_the_account_passkey_routes_need_a_session_and_the_csrf_token(
     assert forged.status_code == 401
     assert EN["session_expired"] in forged.text
     assert not [e for e in service.audit.events if e.details.get("ceremony") == "register"]
+
+
+def test_one_passkey_too_many_is_said_on_the_account_page(
+    service: PasskeyService, client: TestClient
+) -> None:
+    service.passkeys.max_credentials = 1
+    register(client, first_login(service, client), VirtualAuthenticator(origin=ORIGIN))
+    csrf = session(service, client)
+    refused = client.post("/account/passkey?lang=fr", data={"csrf": csrf, "name": "laptop"})
+    assert refused.status_code == 409
+    assert html.escape(FR["error_credential_limit"]) in refused.text
+    assert 'id="passkey-register"' not in refused.text

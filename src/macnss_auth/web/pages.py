@@ -246,7 +246,9 @@ def page_router(runtime: Runtime) -> APIRouter:
         @router.get("/static/passkey.js")
         async def passkey_script() -> Response:
             return Response(
-                script, media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+                script,
+                media_type="text/javascript",
+                headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
             )
 
     @router.get("/login")
