@@ -38,20 +38,25 @@ from macnss_auth.nfc.transports.pcsc import PcscTransport
 from macnss_auth.testing import FixedRandom
 
 VPCD_READER = "Virtual PCD 00 00"
-#: The card tests use vpcd's second slot (port 35964), so that they do not share a slot
-#: with other suites that use the first one, should two test runs overlap on one machine.
+#: The card tests use vpcd's second slot, so that they do not share a slot with other
+#: suites that use the first one, should two test runs overlap on one machine.
 CARD_TESTS_READER = "Virtual PCD 00 01"
-CARD_TESTS_PORT = VPCD_PORT + 1
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
-#: vpcd's two slots: reader name -> the port its link uses.
-VPCD_SLOTS = {VPCD_READER: VPCD_PORT, CARD_TESTS_READER: CARD_TESTS_PORT}
+#: A reused pcscd (forward mode): vpcd listens on its packaged ports, 35963 and 35964.
+FORWARD_SLOTS = {VPCD_READER: VPCD_PORT, CARD_TESTS_READER: VPCD_PORT + 1}
+#: Our own pcscd (reverse mode): our card servers listen, on ports below Linux's ephemeral
+#: range (32768-60999). vpcd's usual 35963 lies inside it, so any outgoing connection of
+#: the machine (a test's PostgreSQL client, say) may hold it as its local port, and the
+#: listener then fails with "Address already in use" (seen once in a loaded run).
+REVERSE_PORT = 29663
+REVERSE_SLOTS = {VPCD_READER: REVERSE_PORT, CARD_TESTS_READER: REVERSE_PORT + 1}
 
-#: reader.conf.d entry for vpcd in reverse mode: vpcd connects to 127.0.0.1 (port 0x8C7B,
-#: then 0x8C7C for its second slot) instead of listening on every address.
+#: reader.conf.d entry for vpcd in reverse mode: vpcd connects to 127.0.0.1 (REVERSE_PORT,
+#: then the next port for its second slot) instead of listening on every address.
 REVERSE_MODE_CONF = f"""FRIENDLYNAME "Virtual PCD"
-DEVICENAME   127.0.0.1:0x{VPCD_PORT:X}
+DEVICENAME   127.0.0.1:0x{REVERSE_PORT:X}
 LIBPATH      {VPCD_DRIVER}
-CHANNELID    0x{VPCD_PORT:X}
+CHANNELID    0x{REVERSE_PORT:X}
 """
 
 
@@ -85,6 +90,11 @@ class PcscdService:
         self.process: subprocess.Popen[bytes] | None = None
         self.conf_dir: Path | None = None
         self.started = False
+
+    @property
+    def slots(self) -> dict[str, int]:
+        """Reader name -> the port of its link, for the mode in use."""
+        return REVERSE_SLOTS if self.owned else FORWARD_SLOTS
 
     @property
     def owned(self) -> bool:
@@ -148,7 +158,7 @@ class PcscdService:
         self, card: VirtualCard, *, reader: str, faults: FaultPlan | None = None
     ) -> Iterator[str]:
         """``card`` in vpcd's slot ``reader``, as long as the block runs; yields the reader name."""
-        port = VPCD_SLOTS[reader]
+        port = self.slots[reader]
         if not self.owned:
             client = VpcdCardClient(card, port=port, faults=faults).start()
             try:
@@ -166,7 +176,7 @@ class PcscdService:
         spare = VirtualCard(card.data, random=FixedRandom(0))
         servers = [VpcdCardServer(card, port=port, faults=faults)] + [
             VpcdCardServer(spare, port=other)
-            for name, other in VPCD_SLOTS.items()
+            for name, other in self.slots.items()
             if name != reader
         ]
         try:

@@ -43,7 +43,7 @@ from macnss_auth.nfc.verify import (
 from macnss_auth.testing import FixedClock, FixedRandom
 
 from .conftest import NOW, issued
-from .paths import VPCD_SLOTS, PcscdService, serve
+from .paths import PcscdService, serve
 from .terminal import chip_authenticate, open_session, protected, read_file
 
 PROFILES = ["passport-bac", "cnie", "pace-im", "pace-cam", "legacy-dh"]
@@ -200,10 +200,10 @@ def test_the_vpcd_path_listens_on_loopback_only(pcscd: PcscdService) -> None:
             for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
             if table.exists()
             for address, port in _listeners(table)
-            if port in VPCD_SLOTS.values()
+            if port in pcscd.slots.values()
         ]
     # Both slots are up (our card servers), and nothing listens beyond loopback on them.
-    assert {port for _, port in listening} == set(VPCD_SLOTS.values())
+    assert {port for _, port in listening} == set(pcscd.slots.values())
     assert all(address in _LOOPBACK for address, _ in listening), listening
 
 
