@@ -68,9 +68,9 @@ from macnss_auth.errors import (
     TransportError,
     UnsupportedAlgorithm,
 )
+from macnss_auth.nfc.access import open_chip
 from macnss_auth.nfc.active_auth import ActiveAuthentication
 from macnss_auth.nfc.apdu import CommandAPDU
-from macnss_auth.nfc.bac import BacProtocol
 from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey, DhPublicKey
 from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
 from macnss_auth.nfc.files import (
@@ -85,17 +85,16 @@ from macnss_auth.nfc.files import (
     read_chunk_size,
 )
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
-from macnss_auth.nfc.lds.security import parse_card_access, parse_dg14
+from macnss_auth.nfc.lds.security import parse_dg14
 from macnss_auth.nfc.lds.sod import parse_sod
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
-from macnss_auth.nfc.pace import PaceResult, run_pace, select_pace_info
+from macnss_auth.nfc.pace import PaceResult
 from macnss_auth.nfc.pki import Certificate, TrustStore
 from macnss_auth.nfc.protocol import Transport, run
 from macnss_auth.nfc.securityinfos import (
     ChipAuthenticationInfo,
     ChipAuthenticationOid,
     ChipAuthenticationPublicKeyInfo,
-    PaceInfo,
     PublicKeyOid,
 )
 from macnss_auth.nfc.sm import SecureChannel
@@ -626,37 +625,12 @@ class DocumentReader:
                 self._announced = self._plain_read_atr_info()
             self._card_access = self._plain_read_card_access()
             self._card_access_read = True
-        pace_infos: tuple[object, ...] = ()
-        if self._card_access is not None:
-            try:
-                pace_infos = parse_card_access(self._card_access).infos
-            except MacnssAuthError:
-                # An unreadable EF.CardAccess means no usable PACE: fall back to BAC.
-                pace_infos = ()
-        if any(isinstance(info, PaceInfo) for info in pace_infos):
-            info = select_pace_info(pace_infos)
-            try:
-                self._pace = run_pace(password, info, self._transport, random=self._random)
-            except RemoteProtocolError as exc:
-                if exc.status_word != 0x6A80:
-                    raise
-                # Some older chips refuse the domain parameter reference (DO'84') in
-                # MSE:Set AT that others require: ask once more without it.
-                self._pace = run_pace(
-                    password, info, self._transport, random=self._random, send_parameter_id=False
-                )
-            self._channel = self._pace.secure_channel()
-            self._set_chunk()
-            self._select_application()
-            if self._pace.chip_authentication_data is not None:
-                self._ca_done = "PACE-CAM"
-            return b""
-        if not isinstance(password, MrzKey):
-            raise ConfigurationError("this chip has no PACE: it can only be opened with the MRZ")
-        run(SelectApplication(EMRTD_AID, channel=None), self._transport)
-        result = run(BacProtocol(password, random=self._random), self._transport)
-        self._channel = result.channel
+        opened = open_chip(password, self._card_access, self._transport, random=self._random)
+        self._pace = opened.pace
+        self._channel = opened.channel
         self._set_chunk()
+        if self._pace is not None and self._pace.chip_authentication_data is not None:
+            self._ca_done = "PACE-CAM"
         return b""
 
     def _set_chunk(self) -> None:

@@ -7,6 +7,7 @@ import pytest
 from macnss_auth import AssuranceLevel, DocumentNotGenuine
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.nfc.card.chip import VirtualCard
+from macnss_auth.nfc.card.issuer import Person, issue_card
 from macnss_auth.nfc.mrz import CAN
 from macnss_auth.nfc.phone import PhoneMode, ReferencePhone, SessionState
 from macnss_auth.nfc.serve import MemoryTransport
@@ -14,6 +15,8 @@ from macnss_auth.nfc.verify import ChipAuthenticity, VerificationPolicy
 from macnss_auth.testing import FixedClock, FixedRandom
 
 from .conftest import (
+    CAN_DIGITS,
+    NOW,
     PROVING,
     SUBJECT,
     SceneFactory,
@@ -105,3 +108,21 @@ def test_large_face_beyond_the_even_offsets(
     reads = sum(1 for command, _ in link.transcript if command[1] in (0xB0, 0xB1))
     # Short reads carry 223 bytes, extended ones up to 4 KB: 180+ reads against about 20.
     assert (reads < 40) if extended else (reads > 180)
+
+
+@pytest.mark.parametrize("mode", [PhoneMode.SPLIT, PhoneMode.RELAY])
+def test_a_chip_refusing_do84_opens_from_the_phone_too(clock: FixedClock, mode: PhoneMode) -> None:
+    """A chip that answers 6A80 to DO'84' in MSE:Set AT (quirk ``pace-do84-refused``).
+
+    The kiosk reader asked once more without DO'84' while the phone gave up: the
+    phone and the reader now open chips through one ``nfc.access.open_chip``.
+    """
+    card = issue_card("pace-do84-refused", clock=FixedClock.at(NOW), can=CAN_DIGITS,
+                      person=Person(document_number="AB1234567"))  # fmt: skip
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, "pace-do84-refused", challenge, mode)
+    drive(session, phone)
+    assert session.state is SessionState.DONE
+    assert eid.verify(challenge, session).assurance is AssuranceLevel.HIGH

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import pytest
 
+import macnss_auth.nfc.access
 import macnss_auth.nfc.pace.terminal
 import macnss_auth.nfc.phone.client
 import macnss_auth.nfc.reader
@@ -54,6 +55,7 @@ def transceive_calls(module: ModuleType) -> list[str]:
 
 def test_the_reader_sends_nothing_itself() -> None:
     assert set(transceive_calls(macnss_auth.nfc.reader)) == {"_Counting"}
+    assert transceive_calls(macnss_auth.nfc.access) == []
 
 
 def test_the_phone_reads_files_through_the_machines() -> None:
@@ -80,8 +82,10 @@ def test_every_reader_apdu_comes_from_a_protocol_object(monkeypatch: pytest.Monk
 
         return run(protocol, Seen())
 
-    # PACE runs inside run_pace, which has its own reference to run().
+    # Opening the chip (nfc.access) and PACE inside it (run_pace) have references of
+    # their own to run().
     monkeypatch.setattr(macnss_auth.nfc.reader, "run", counting_run)
+    monkeypatch.setattr(macnss_auth.nfc.access, "run", counting_run)
     monkeypatch.setattr(macnss_auth.nfc.pace.terminal, "run", counting_run)
     card = MemoryTransport(VirtualCard(issued("cnie").data, random=FixedRandom(5)))
     result = DocumentReader(card, random=FixedRandom(6)).read(CAN("123456"))

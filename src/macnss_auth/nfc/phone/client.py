@@ -27,20 +27,17 @@ from collections.abc import Callable, Iterable
 
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import AccessDenied, MacnssAuthError, TransportError
+from macnss_auth.nfc.access import open_chip
 from macnss_auth.nfc.active_auth import ActiveAuthentication
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
-from macnss_auth.nfc.bac import BacProtocol
 from macnss_auth.nfc.files import (
-    EMRTD_AID,
     ReadFile,
-    SelectApplication,
     SelectMasterFile,
     announced_response_size,
     read_chunk_size,
 )
 from macnss_auth.nfc.lds.files import LdsFile, parse_com
 from macnss_auth.nfc.mrz import CAN, MrzKey
-from macnss_auth.nfc.pace import PaceTerminal, select_pace_info
 from macnss_auth.nfc.phone.messages import (
     Abort,
     CardLost,
@@ -58,7 +55,6 @@ from macnss_auth.nfc.phone.messages import (
     Welcome,
 )
 from macnss_auth.nfc.protocol import Transport, run
-from macnss_auth.nfc.securityinfos import PaceInfo, parse_security_infos
 from macnss_auth.nfc.sm import SecureChannel
 
 __all__ = ["PhoneCardSession", "ReferencePhone"]
@@ -106,26 +102,13 @@ class PhoneCardSession:
             # A plain command ends a secure-messaging session the chip still held: ask again.
             run(SelectMasterFile(), self._transport)
         self._announced = self._announced_response_size() if self._extended else None
-        infos: tuple[object, ...] = ()
         try:
-            infos = tuple(parse_security_infos(run(ReadFile.card_access(), self._transport)))
+            card_access: bytes | None = run(ReadFile.card_access(), self._transport)
         except MacnssAuthError:
-            infos = ()  # no EF.CardAccess, or an unreadable one: no PACE
-        if any(isinstance(i, PaceInfo) for i in infos):
-            pace = run(
-                PaceTerminal(self._password, select_pace_info(infos), random=self._random),
-                self._transport,
-            )
-            self.pace_protocol = pace.protocol.value
-            self._channel = pace.secure_channel()
-            run(SelectApplication(EMRTD_AID, channel=self._channel), self._transport)
-            return
-        if not isinstance(self._password, MrzKey):
-            raise MacnssAuthError("this card has no PACE: type the MRZ")
-        run(SelectApplication(EMRTD_AID, channel=None), self._transport)
-        self._channel = run(
-            BacProtocol(self._password, random=self._random), self._transport
-        ).channel
+            card_access = None  # no EF.CardAccess, or an unreadable one: no PACE
+        opened = open_chip(self._password, card_access, self._transport, random=self._random)
+        self.pace_protocol = None if opened.pace is None else opened.pace.protocol.value
+        self._channel = opened.channel
 
     def _announced_response_size(self) -> int | None:
         """The largest response EF.ATR/INFO announces (DO'7F66'), if above 256."""
