@@ -34,11 +34,6 @@ class OpenedChip:
     channel: SecureChannel
     pace: PaceResult | None = None
 
-    @property
-    def protocol(self) -> str:
-        """``"PACE"`` or ``"BAC"``."""
-        return "BAC" if self.pace is None else "PACE"
-
 
 def pace_infos(card_access: bytes | None) -> tuple[PaceInfo, ...]:
     """The PACEInfos of EF.CardAccess: none when it is absent or cannot be parsed.

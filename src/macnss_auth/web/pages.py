@@ -165,8 +165,7 @@ def page_router(runtime: Runtime) -> APIRouter:
     policy = runtime.policy
     # The passkey box only where passkeys are offered.
     shown = tuple(h for h in _HAVE if h != "passkey" or "passkey" in policy.methods)
-    files = resources.files("macnss_auth.web")
-    css = files.joinpath("static/login.css").read_bytes()
+    css = resources.files("macnss_auth.web").joinpath("static/login.css").read_bytes()
     passkeys = _passkeys(runtime)
 
     def carried(form: FormData | None, request: Request) -> dict[str, Any]:
@@ -240,16 +239,10 @@ def page_router(runtime: Runtime) -> APIRouter:
         )
 
     if passkeys is not None:
-        # The passkey steps' script (passkey_router serves the same file for its own page).
-        script = files.joinpath("static/passkey.js").read_bytes()
+        # The passkey steps' script (passkey_router adds the same route for its own page).
+        from macnss_auth.web.passkey import add_script_route  # noqa: PLC0415 (the passkey extra)
 
-        @router.get("/static/passkey.js")
-        async def passkey_script() -> Response:
-            return Response(
-                script,
-                media_type="text/javascript",
-                headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-            )
+        add_script_route(router)
 
     @router.get("/login")
     async def start(request: Request) -> HTMLResponse:

@@ -155,6 +155,23 @@ def _authorized(
     return subject
 
 
+def add_script_route(router: APIRouter) -> None:
+    """``GET /static/passkey.js``: the browser side of the ceremonies (no inline script: CSP).
+
+    The standalone page here and the login page's passkey steps (``web/pages.py``)
+    both add it; when both routers are mounted, the one included first serves it.
+    """
+    script = resources.files("macnss_auth.web").joinpath("static/passkey.js").read_bytes()
+
+    @router.get("/static/passkey.js", include_in_schema=False)
+    async def passkey_script() -> Response:
+        return Response(
+            script,
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
+
+
 def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIRouter:
     """The passkey routes over ``passkeys`` (the same object the policy holds, if it does)."""
     router = APIRouter(responses=_PROBLEMS)
@@ -260,17 +277,8 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         return Done()
 
     if page:
-        files = resources.files("macnss_auth.web")
-        html = files.joinpath("passkey.html").read_text("utf-8")
-        script = files.joinpath("static/passkey.js").read_bytes()
-
-        @router.get("/static/passkey.js", include_in_schema=False)
-        async def passkey_script() -> Response:
-            return Response(
-                script,
-                media_type="text/javascript",
-                headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-            )
+        html = resources.files("macnss_auth.web").joinpath("passkey.html").read_text("utf-8")
+        add_script_route(router)
 
         @router.get("/passkey", include_in_schema=False)
         async def passkey_page() -> HTMLResponse:
