@@ -57,6 +57,13 @@ def _byte(_instance: object, attribute: attrs.Attribute[int], value: object) -> 
         raise ValueError(f"{attribute.name} must be in 0..255")
 
 
+def _status_word(_instance: object, _attribute: attrs.Attribute[int], value: object) -> None:
+    if type(value) is not int:
+        raise TypeError("status word must be an int")
+    if not 0 <= value <= 0xFFFF:
+        raise ValueError("status word must be in 0..0xFFFF")
+
+
 def _data(_instance: object, _attribute: attrs.Attribute[bytes], value: object) -> None:
     if type(value) is not bytes:
         raise TypeError("data must be bytes")
@@ -298,14 +305,7 @@ def retries_left(remaining: int) -> bytes:
 class StatusWord:
     """SW1 SW2 as one 16-bit value, with its meaning."""
 
-    value: int = attrs.field()
-
-    @value.validator
-    def _check(self, _attribute: attrs.Attribute[int], value: object) -> None:
-        if type(value) is not int:
-            raise TypeError("status word must be an int")
-        if not 0 <= value <= 0xFFFF:
-            raise ValueError("status word must be in 0..0xFFFF")
+    value: int = attrs.field(validator=_status_word)
 
     @property
     def sw1(self) -> int:
@@ -364,14 +364,7 @@ class ResponseAPDU:
     """
 
     data: bytes = attrs.field(validator=attrs.validators.instance_of(bytes), repr=False)
-    sw: int = attrs.field()
-
-    @sw.validator
-    def _check_sw(self, _attribute: attrs.Attribute[int], value: object) -> None:
-        if type(value) is not int:
-            raise TypeError("sw must be an int")
-        if not 0 <= value <= 0xFFFF:
-            raise ValueError("sw must be in 0..0xFFFF")
+    sw: int = attrs.field(validator=_status_word)
 
     @property
     def status(self) -> StatusWord:
@@ -381,17 +374,17 @@ class ResponseAPDU:
     @property
     def sw1(self) -> int:
         """The first status byte."""
-        return self.sw >> 8
+        return self.status.sw1
 
     @property
     def sw2(self) -> int:
         """The second status byte."""
-        return self.sw & 0xFF
+        return self.status.sw2
 
     @property
     def ok(self) -> bool:
         """Whether the status is 9000."""
-        return self.sw == 0x9000
+        return self.status.is_success
 
     def to_bytes(self) -> bytes:
         """``data || SW1 SW2``."""
