@@ -25,7 +25,7 @@ import json
 import re
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -235,6 +235,21 @@ def _exact(
         raise _bad("unexpected or missing fields")
 
 
+_Empty = TypeVar("_Empty", bound="_EmptyMessage")
+
+
+class _EmptyMessage(PhoneMessage):
+    """A message that is its type alone (no fields besides ``v`` and ``type``)."""
+
+    def fields(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def parse(cls: type[_Empty], body: Mapping[str, Any], limits: PhoneLimits) -> _Empty:
+        _exact(body, set())
+        return cls()
+
+
 @attrs.frozen
 class Hello(PhoneMessage):
     """Phone -> server, first: which challenge, which mode, what the phone can do.
@@ -349,33 +364,17 @@ class Responses(PhoneMessage):
 
 
 @attrs.frozen
-class CardReady(PhoneMessage):
+class CardReady(_EmptyMessage):
     """Phone -> server (relay): the card is (again) on the phone, at the master file."""
 
     TYPE: ClassVar[str] = "card_ready"
 
-    def fields(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any], limits: PhoneLimits) -> CardReady:
-        _exact(body, set())
-        return cls()
-
 
 @attrs.frozen
-class CardLost(PhoneMessage):
+class CardLost(_EmptyMessage):
     """Phone -> server (relay): the card left the field before it answered."""
 
     TYPE: ClassVar[str] = "card_lost"
-
-    def fields(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any], limits: PhoneLimits) -> CardLost:
-        _exact(body, set())
-        return cls()
 
 
 @attrs.frozen
@@ -499,18 +498,10 @@ class Commands(PhoneMessage):
 
 
 @attrs.frozen
-class Reconnect(PhoneMessage):
+class Reconnect(_EmptyMessage):
     """Server -> phone (relay): present the card again and answer ``card_ready``."""
 
     TYPE: ClassVar[str] = "reconnect"
-
-    def fields(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any], limits: PhoneLimits) -> Reconnect:
-        _exact(body, set())
-        return cls()
 
 
 @attrs.frozen
