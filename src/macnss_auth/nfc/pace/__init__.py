@@ -11,44 +11,14 @@
 See ``docs/pace.md``.
 """
 
+from macnss_auth.nfc.pace import primitives
 from macnss_auth.nfc.pace.pin import (
     SecureMessagingTransport,
     reset_retry_counter_command,
     resume_pin,
     unblock_pin,
 )
-from macnss_auth.nfc.pace.primitives import (
-    DhDomain,
-    Domain,
-    EcDomain,
-    PacePassword,
-    authentication_token,
-    base_domain,
-    chip_authentication_data,
-    decode_public_key,
-    decrypt_chip_authentication_data,
-    decrypt_nonce,
-    encrypt_chip_authentication_data,
-    encrypt_nonce,
-    generate_private_key,
-    generic_mapping,
-    integrated_mapping,
-    integrated_mapping_lengths,
-    integrated_mapping_point,
-    mapping_shared_element,
-    password_key,
-    password_reference,
-    pseudo_random_number,
-    public_key,
-    public_key_data_object,
-    session_key_candidates,
-    session_keys,
-    shared_secret,
-    strip_shared_secret,
-    token_matches,
-    verify_authentication_token,
-    verify_chip_authentication_mapping,
-)
+from macnss_auth.nfc.pace.primitives import *  # noqa: F403 (listed by primitives.__all__)
 from macnss_auth.nfc.pace.terminal import (
     PaceResult,
     PaceState,
@@ -58,43 +28,19 @@ from macnss_auth.nfc.pace.terminal import (
 )
 
 __all__ = [
-    "DhDomain",
-    "Domain",
-    "EcDomain",
-    "PacePassword",
     "PaceResult",
     "PaceState",
     "PaceTerminal",
     "SecureMessagingTransport",
-    "authentication_token",
-    "base_domain",
-    "chip_authentication_data",
-    "decode_public_key",
-    "decrypt_chip_authentication_data",
-    "decrypt_nonce",
-    "encrypt_chip_authentication_data",
-    "encrypt_nonce",
-    "generate_private_key",
-    "generic_mapping",
-    "integrated_mapping",
-    "integrated_mapping_lengths",
-    "integrated_mapping_point",
-    "mapping_shared_element",
-    "password_key",
-    "password_reference",
-    "pseudo_random_number",
-    "public_key",
-    "public_key_data_object",
     "reset_retry_counter_command",
     "resume_pin",
     "run_pace",
     "select_pace_info",
-    "session_key_candidates",
-    "session_keys",
-    "shared_secret",
-    "strip_shared_secret",
-    "token_matches",
     "unblock_pin",
-    "verify_authentication_token",
-    "verify_chip_authentication_mapping",
+]
+# Every primitive but the helpers that only the two protocol sides share.
+__all__ += [
+    name
+    for name in primitives.__all__
+    if name not in {"generic_mapping_public_key", "oid_contents", "same_public_key"}
 ]
