@@ -9,6 +9,8 @@ opaque. DG16 lists persons to notify.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+
 import attrs
 
 from macnss_auth.nfc.lds.errors import LdsFormatError
@@ -67,6 +69,23 @@ def _date(value: bytes, name: str) -> str:
     return text
 
 
+def _date_field(item: Tlv, name: str) -> str:
+    return _date(item.value, name)
+
+
+def _raw(item: Tlv, _name: str) -> bytes:
+    return item.value
+
+
+def _address(item: Tlv, name: str) -> str:
+    # Address lines are separated by '<' on the chip.
+    return "\n".join(part.strip() for part in _text(item, name).split("<") if part.strip())
+
+
+def _numbers(item: Tlv, name: str) -> tuple[str, ...]:
+    return tuple(_text(item, name).replace("<", " ").split())
+
+
 @attrs.frozen
 class Dg11:
     """DG11: additional personal details. Absent fields are ``None``."""
@@ -88,16 +107,72 @@ class Dg11:
     custody_information: str | None = None
 
 
-_DG11_TEXT = {
-    0x5F10: "personal_number",
-    0x5F11: "place_of_birth",
-    0x5F42: "address",
-    0x5F12: "telephone",
-    0x5F13: "profession",
-    0x5F14: "title",
-    0x5F15: "personal_summary",
-    0x5F18: "custody_information",
+# How each field's value reads: tag -> (attribute, decoder).
+_Fields = Mapping[int, tuple[str, Callable[[Tlv, str], object]]]
+
+_DG11_FIELDS: _Fields = {
+    0x5F0E: ("full_name", _text),  # PRIMARY<<SECONDARY, split by parse_dg11
+    0x5F10: ("personal_number", _text),
+    0x5F2B: ("full_date_of_birth", _date_field),
+    0x5F11: ("place_of_birth", _text),
+    0x5F42: ("address", _address),
+    0x5F12: ("telephone", _text),
+    0x5F13: ("profession", _text),
+    0x5F14: ("title", _text),
+    0x5F15: ("personal_summary", _text),
+    0x5F16: ("proof_of_citizenship", _raw),
+    0x5F17: ("other_travel_document_numbers", _numbers),
+    0x5F18: ("custody_information", _text),
 }
+
+_DG12_FIELDS: _Fields = {
+    0x5F19: ("issuing_authority", _text),
+    0x5F26: ("date_of_issue", _date_field),
+    0x5F1B: ("endorsements", _text),
+    0x5F1C: ("tax_or_exit_requirements", _text),
+    0x5F1D: ("image_front", _raw),
+    0x5F1E: ("image_rear", _raw),
+    0x5F55: ("personalization_time", _text),
+    0x5F56: ("personalization_device", _text),
+}
+
+
+def _parse_fields(
+    data: bytes, *, tag: int, name: str, fields: _Fields, listed: int
+) -> tuple[dict[str, object], tuple[str, ...]]:
+    """The known fields of a DG11/DG12 and its list of ``listed`` entries.
+
+    The list comes counted in an ``A0`` template or as bare ``listed`` items
+    (ICAO 9303-10 §4.7.11, §4.7.12); unknown tags are skipped.
+    """
+    outer = read_exact(data, tag, field=name, error=LdsFormatError)
+    values: dict[str, object] = {}
+    entries: list[str] = []
+    for item in read_all(outer.value, field=name, error=LdsFormatError):
+        if item.tag == 0xA0:
+            entries.extend(_counted(item, listed, name))
+        elif item.tag == listed:
+            entries.append(_text(item, name))
+        elif item.tag in fields:
+            attribute, decode = fields[item.tag]
+            values[attribute] = decode(item, name)
+    return values, tuple(entries)
+
+
+def _encode_fields(tag: int, fields: Iterable[tuple[int, bytes | None]]) -> bytes:
+    """A DG11/DG12: the tag list (``5C``) of the fields given, then those fields."""
+    present = [(t, v) for t, v in fields if v is not None]
+    tag_list = b"".join(t.to_bytes(2, "big") for t, _ in present)
+    body = encode_tlv(0x5C, tag_list) + b"".join(encode_tlv(t, v) for t, v in present)
+    return encode_tlv(tag, body)
+
+
+def _utf8(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("utf-8")
+
+
+def _ascii(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("ascii")
 
 
 def parse_dg11(data: bytes) -> Dg11:
@@ -106,33 +181,13 @@ def parse_dg11(data: bytes) -> Dg11:
     Raises:
         LdsFormatError: malformed.
     """
-    name = "DG11"
-    outer = read_exact(data, 0x6B, field=name, error=LdsFormatError)
-    values: dict[str, object] = {}
-    others: list[str] = []
-    for item in read_all(outer.value, field=name, error=LdsFormatError):
-        if item.tag == 0x5F0E:
-            primary, secondary = _split_name(_text(item, name))
-            values["full_name"] = " ".join(part for part in (primary, secondary) if part)
-            values["primary_identifier"], values["secondary_identifier"] = primary, secondary
-        elif item.tag == 0xA0:
-            others.extend(_counted(item, 0x5F0F, name))
-        elif item.tag == 0x5F0F:
-            others.append(_text(item, name))
-        elif item.tag == 0x5F2B:
-            values["full_date_of_birth"] = _date(item.value, name)
-        elif item.tag == 0x5F16:
-            values["proof_of_citizenship"] = item.value
-        elif item.tag == 0x5F17:
-            values["other_travel_document_numbers"] = tuple(
-                _text(item, name).replace("<", " ").split()
-            )
-        elif item.tag in _DG11_TEXT:
-            text = _text(item, name)
-            if item.tag == 0x5F42:
-                text = "\n".join(part.strip() for part in text.split("<") if part.strip())
-            values[_DG11_TEXT[item.tag]] = text
-    return Dg11(other_names=tuple(others), **values)  # type: ignore[arg-type]
+    values, others = _parse_fields(data, tag=0x6B, name="DG11", fields=_DG11_FIELDS, listed=0x5F0F)
+    full_name = values.get("full_name")
+    if isinstance(full_name, str):
+        primary, secondary = _split_name(full_name)
+        values["full_name"] = " ".join(part for part in (primary, secondary) if part)
+        values["primary_identifier"], values["secondary_identifier"] = primary, secondary
+    return Dg11(other_names=others, **values)  # type: ignore[arg-type]
 
 
 def encode_dg11(
@@ -146,24 +201,18 @@ def encode_dg11(
     profession: str | None = None,
 ) -> bytes:
     """Encode DG11 from the given fields (UTF-8; ``full_name`` as ``PRIMARY<<SECONDARY``)."""
-    fields: list[tuple[int, bytes]] = []
-    if full_name is not None:
-        fields.append((0x5F0E, full_name.encode("utf-8")))
-    if personal_number is not None:
-        fields.append((0x5F10, personal_number.encode("utf-8")))
-    if full_date_of_birth is not None:
-        fields.append((0x5F2B, full_date_of_birth.encode("ascii")))
-    if place_of_birth is not None:
-        fields.append((0x5F11, place_of_birth.encode("utf-8")))
-    if address is not None:
-        fields.append((0x5F42, address.replace("\n", "<").encode("utf-8")))
-    if telephone is not None:
-        fields.append((0x5F12, telephone.encode("utf-8")))
-    if profession is not None:
-        fields.append((0x5F13, profession.encode("utf-8")))
-    tag_list = b"".join(t.to_bytes(2, "big") for t, _ in fields)
-    body = encode_tlv(0x5C, tag_list) + b"".join(encode_tlv(t, v) for t, v in fields)
-    return encode_tlv(0x6B, body)
+    return _encode_fields(
+        0x6B,
+        [
+            (0x5F0E, _utf8(full_name)),
+            (0x5F10, _utf8(personal_number)),
+            (0x5F2B, _ascii(full_date_of_birth)),
+            (0x5F11, _utf8(place_of_birth)),
+            (0x5F42, _utf8(None if address is None else address.replace("\n", "<"))),
+            (0x5F12, _utf8(telephone)),
+            (0x5F13, _utf8(profession)),
+        ],
+    )
 
 
 @attrs.frozen
@@ -187,44 +236,15 @@ def parse_dg12(data: bytes) -> Dg12:
     Raises:
         LdsFormatError: malformed.
     """
-    name = "DG12"
-    outer = read_exact(data, 0x6C, field=name, error=LdsFormatError)
-    values: dict[str, object] = {}
-    others: list[str] = []
-    for item in read_all(outer.value, field=name, error=LdsFormatError):
-        if item.tag == 0x5F19:
-            values["issuing_authority"] = _text(item, name)
-        elif item.tag == 0x5F26:
-            values["date_of_issue"] = _date(item.value, name)
-        elif item.tag == 0xA0:
-            others.extend(_counted(item, 0x5F1A, name))
-        elif item.tag == 0x5F1A:
-            others.append(_text(item, name))
-        elif item.tag == 0x5F1B:
-            values["endorsements"] = _text(item, name)
-        elif item.tag == 0x5F1C:
-            values["tax_or_exit_requirements"] = _text(item, name)
-        elif item.tag == 0x5F1D:
-            values["image_front"] = item.value
-        elif item.tag == 0x5F1E:
-            values["image_rear"] = item.value
-        elif item.tag == 0x5F55:
-            values["personalization_time"] = _text(item, name)
-        elif item.tag == 0x5F56:
-            values["personalization_device"] = _text(item, name)
-    return Dg12(other_persons=tuple(others), **values)  # type: ignore[arg-type]
+    values, others = _parse_fields(data, tag=0x6C, name="DG12", fields=_DG12_FIELDS, listed=0x5F1A)
+    return Dg12(other_persons=others, **values)  # type: ignore[arg-type]
 
 
 def encode_dg12(*, issuing_authority: str | None = None, date_of_issue: str | None = None) -> bytes:
     """Encode DG12 with the issuing authority and date of issue (``YYYYMMDD``)."""
-    fields: list[tuple[int, bytes]] = []
-    if issuing_authority is not None:
-        fields.append((0x5F19, issuing_authority.encode("utf-8")))
-    if date_of_issue is not None:
-        fields.append((0x5F26, date_of_issue.encode("ascii")))
-    tag_list = b"".join(t.to_bytes(2, "big") for t, _ in fields)
-    body = encode_tlv(0x5C, tag_list) + b"".join(encode_tlv(t, v) for t, v in fields)
-    return encode_tlv(0x6C, body)
+    return _encode_fields(
+        0x6C, [(0x5F19, _utf8(issuing_authority)), (0x5F26, _ascii(date_of_issue))]
+    )
 
 
 @attrs.frozen
