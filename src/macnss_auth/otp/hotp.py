@@ -111,21 +111,14 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         counter: int = 0,
         context: ClientContext | None = None,
     ) -> Provisioning:
-        """Create a pending HOTP enrollment and return its provisioning data.
+        """Create a pending HOTP enrollment: :meth:`BaseOtpAuthenticator.enroll`, plus ``counter``.
 
         Args:
-            subject: who enrolls.
-            account: the account name the app shows (default: ``subject``).
-            secret: a *known* secret, for migrations from another system and for
-                tests (bytes, :class:`~macnss_auth.secret.Secret` or base32
-                text; at least 128 bits). Default: a fresh secret from the
-                random source, as long as the hash output (160 bits for SHA1).
-            parameters: algorithm and digits (default: the authenticator's).
             counter: the token's next counter (for migrated hardware tokens).
-            context: the client, for the audit log.
 
         Raises:
-            ConfigurationError: a bad secret or a colon in the account name.
+            ConfigurationError: a negative counter, a bad secret or a colon in
+                the account name.
             MalformedInput: ``secret`` is text but not base32.
         """
         if counter < 0:

@@ -581,15 +581,13 @@ class OutOfBandAuthenticator:
             )
             # A fallback's failure is marked as such; the primary's says whether to retry.
             marks = {"fallback": "true"} if fallback else {"retryable": str(exc.retryable).lower()}
-            self._record(
-                AuditAction.DELIVER,
+            self._delivery_recorded(
+                outgoing,
+                message,
                 Outcome.FAILURE,
-                self._clock.now(),
-                subject=outgoing.subject,
-                context=outgoing.context,
-                reason=Reason.DELIVERY_FAILED,
                 channel=channel.name,
-                details={"error": type(raised).__name__, **marks, "hint": message.hint},
+                details={"error": type(raised).__name__, **marks},
+                reason=Reason.DELIVERY_FAILED,
             )
             if exc is raised:
                 raise
@@ -598,13 +596,29 @@ class OutOfBandAuthenticator:
             details = {"fallback": "true", "attempts": str(receipt.attempts)}
         else:
             details = {"attempts": str(receipt.attempts), "segments": str(receipt.segments)}
+        self._delivery_recorded(
+            outgoing, message, Outcome.SUCCESS, channel=receipt.channel, details=details
+        )
+
+    def _delivery_recorded(
+        self,
+        outgoing: _Outgoing,
+        message: OutboundMessage,
+        outcome: Outcome,
+        *,
+        channel: str,
+        details: dict[str, str],
+        reason: Reason | None = None,
+    ) -> None:
+        """Audit how a delivery went, naming the masked destination it was for."""
         self._record(
             AuditAction.DELIVER,
-            Outcome.SUCCESS,
+            outcome,
             self._clock.now(),
             subject=outgoing.subject,
             context=outgoing.context,
-            channel=receipt.channel,
+            reason=reason,
+            channel=channel,
             details={**details, "hint": message.hint},
         )
 
