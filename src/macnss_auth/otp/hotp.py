@@ -32,8 +32,7 @@ from macnss_auth.otp.matching import (
     normalize_otp_code,
     otp_codes,
 )
-from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings
-from macnss_auth.secret import Secret
+from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings, _EnrollOptions
 from macnss_auth.store.base import Enrollment, Store
 
 if TYPE_CHECKING:
@@ -102,14 +101,7 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         self.resync_window = resync_window
 
     def enroll(
-        self,
-        subject: str,
-        *,
-        account: str | None = None,
-        secret: Secret | bytes | str | None = None,
-        parameters: OtpParameters | None = None,
-        counter: int = 0,
-        context: ClientContext | None = None,
+        self, subject: str, *, counter: int = 0, **options: Unpack[_EnrollOptions]
     ) -> Provisioning:
         """Create a pending HOTP enrollment: :meth:`BaseOtpAuthenticator.enroll`, plus ``counter``.
 
@@ -123,14 +115,7 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         """
         if counter < 0:
             raise ConfigurationError("the HOTP counter must be non-negative")
-        return self._enroll(
-            subject,
-            account=account,
-            secret=secret,
-            parameters=parameters,
-            counter=counter,
-            context=context,
-        )
+        return self._enroll(subject, counter=counter, **options)
 
     def counter(self, subject: str) -> int | None:
         """The next counter expected from ``subject``'s token, or None if not enrolled."""
