@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from macnss_auth.delivery import ChannelKind, DeliveryError, OutboundMessage
+from macnss_auth.delivery import smtp as smtp_module
+from macnss_auth.delivery._deadline import Watchdog
 from macnss_auth.delivery.console import FileChannel
 from macnss_auth.delivery.http_sms import HttpSmsGateway
 from macnss_auth.delivery.smpp import SmppChannel
@@ -35,6 +37,31 @@ def test_smtp_header_injection_is_a_delivery_error_not_a_value_error() -> None:
     with pytest.raises(DeliveryError) as info:
         channel.send(message)
     assert not info.value.retryable
+
+
+def test_smtp_message_that_cannot_be_built_releases_its_watchdog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A watchdog left armed keeps its timer thread until the deadline, one per refused message.
+    armed: list[_RecordingWatchdog] = []
+
+    class _RecordingWatchdog(Watchdog):
+        def __init__(self, seconds: float) -> None:
+            super().__init__(seconds)
+            self.released = False
+            armed.append(self)
+
+        def release(self) -> None:
+            self.released = True
+            super().release()
+
+    monkeypatch.setattr(smtp_module, "Watchdog", _RecordingWatchdog)
+    channel = SmtpChannel("127.0.0.1", 9, sender="n@x.ma", security="none", timeout=1)
+    message = OutboundMessage(kind=ChannelKind.EMAIL, to="a@b.example\r\nBcc: e@x", text="1")
+    with pytest.raises(DeliveryError):
+        channel.send(message)
+    assert len(armed) == 1
+    assert armed[0].released
 
 
 class _GarbledSmsc:

@@ -10,18 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from macnss_auth.delivery.base import (
-    ChannelKind,
-    DeliveryChannel,
-    DeliveryError,
-    DeliveryReceipt,
-    DeliveryRejected,
-    DeliveryTimeout,
-    DeliveryUnavailable,
-    OutboundMessage,
-    RetryPolicy,
-    deliver,
-)
+from macnss_auth.delivery import base as _base
+from macnss_auth.delivery.base import *  # noqa: F403 (the delivery contract, listed once: base.__all__)
 from macnss_auth.delivery.capture import CapturingChannel, find_code
 from macnss_auth.delivery.console import ConsoleChannel, FileChannel
 from macnss_auth.delivery.http_sms import HttpSmsGateway
@@ -40,29 +30,20 @@ if TYPE_CHECKING:
 __all__ = [
     "LANGUAGES",
     "CapturingChannel",
-    "ChannelKind",
     "ConsoleChannel",
-    "DeliveryChannel",
-    "DeliveryError",
-    "DeliveryReceipt",
-    "DeliveryRejected",
-    "DeliveryTimeout",
-    "DeliveryUnavailable",
     "FileChannel",
     "HttpSmsGateway",
-    "OutboundMessage",
     "RenderedMessage",
-    "RetryPolicy",
     "SmppChannel",
     "SmsEncoding",
     "SmsLength",
     "SmtpChannel",
-    "deliver",
     "failure_message",
     "find_code",
     "render_code_message",
     "sms_length",
 ]
+__all__ += _base.__all__
 
 
 def __getattr__(name: str) -> Any:

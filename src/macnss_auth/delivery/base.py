@@ -18,14 +18,15 @@ and the full destination.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-from macnss_auth.delivery._deadline import budget_left, retry_budget
+from macnss_auth.delivery._deadline import Watchdog, budget_left, retry_budget
 from macnss_auth.errors import ConfigurationError, DeliveryError
 
 __all__ = [
@@ -220,3 +221,32 @@ def deliver(
             attempt += 1
             continue
         return attrs.evolve(receipt, attempts=attempt)
+
+
+@contextlib.contextmanager
+def _typed_failures(
+    watchdog: Watchdog, exchange: str, failure: Callable[[Exception], DeliveryError | None]
+) -> Iterator[None]:
+    """One attempt of a channel under ``watchdog``: what escapes the block is a DeliveryError.
+
+    A DeliveryError passes as it is; anything else becomes
+    :class:`DeliveryTimeout` if the watchdog fired (the shut-down socket
+    surfaces as a broken link, an EOF or a TLS error, but the cause is the
+    deadline), else ``failure(exc)``, the channel's own mapping (None: not the
+    channel's to type, raised as it is). The watchdog is released on the way out.
+    """
+    try:
+        yield
+    except DeliveryError:
+        raise
+    except Exception as exc:
+        if watchdog.fired:
+            raise DeliveryTimeout(
+                f"the {exchange} exchange did not finish within {watchdog.seconds:.3g} s"
+            ) from exc
+        typed = failure(exc)
+        if typed is None:
+            raise
+        raise typed from exc
+    finally:
+        watchdog.release()

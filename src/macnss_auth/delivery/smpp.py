@@ -43,6 +43,7 @@ from macnss_auth.delivery.base import (
     DeliveryTimeout,
     DeliveryUnavailable,
     OutboundMessage,
+    _typed_failures,
 )
 from macnss_auth.delivery.segments import encode_segments
 from macnss_auth.errors import ConfigurationError
@@ -170,7 +171,7 @@ class SmppChannel:
             logger_name=self._wire_logger,
         )
         message_ids: list[str] = []
-        try:
+        with _typed_failures(watchdog, "SMPP", self._failure):
             client.connect()
             try:
                 bound = client.bind_transceiver(
@@ -202,17 +203,6 @@ class SmppChannel:
                     client.unbind()
             finally:
                 client.disconnect()
-        except DeliveryError:
-            raise
-        except Exception as exc:
-            if watchdog.fired:
-                # The shut-down socket surfaces as a broken link; the cause is the deadline.
-                raise DeliveryTimeout(
-                    f"the SMPP exchange did not finish within {watchdog.seconds:.3g} s"
-                ) from exc
-            raise self._failure(exc) from exc
-        finally:
-            watchdog.release()
         return DeliveryReceipt(
             channel=self.name, message_id=",".join(message_ids) or None, segments=len(parts)
         )

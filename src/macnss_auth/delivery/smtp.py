@@ -34,6 +34,7 @@ from macnss_auth.delivery.base import (
     DeliveryTimeout,
     DeliveryUnavailable,
     OutboundMessage,
+    _typed_failures,
 )
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.secret import Secret
@@ -209,27 +210,11 @@ class SmtpChannel:
                 or a message that cannot be built (a line break in an address).
         """
         watchdog = Watchdog(attempt_seconds(self.deadline))
-        try:
-            # Inside the try: a header the email package refuses (CR/LF in an
+        with _typed_failures(watchdog, "SMTP", self._failure):
+            # Inside the block: a header the email package refuses (CR/LF in an
             # address) must surface as a DeliveryError, like any other failure.
             mail = self.build(message)
-            try:
-                self._submit(mail, message.to, watchdog)
-            finally:
-                watchdog.release()
-        except DeliveryError:
-            raise
-        except Exception as exc:
-            if watchdog.fired:
-                # The shut-down socket surfaces as a disconnection, an EOF or
-                # a TLS error; the cause is the deadline.
-                raise DeliveryTimeout(
-                    f"the SMTP exchange did not finish within {watchdog.seconds:.3g} s"
-                ) from exc
-            failure = self._failure(exc)
-            if failure is None:
-                raise
-            raise failure from exc
+            self._submit(mail, message.to, watchdog)
         return DeliveryReceipt(channel=self.name, message_id=str(mail["Message-ID"]))
 
     def _failure(self, exc: Exception) -> DeliveryError | None:

@@ -31,7 +31,7 @@ import attrs
 import email_validator
 import phonenumbers
 
-from macnss_auth.delivery.base import ChannelKind
+from macnss_auth.delivery.base import ChannelKind, _mask_for_repr
 from macnss_auth.errors import MalformedInput
 from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
@@ -66,11 +66,6 @@ _SMS_TYPES = frozenset(
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     }
 )
-
-
-def _mask_for_repr(value: str) -> str:
-    # Nothing of the address: the hint (shown beside it) is all a repr may tell.
-    return "…"
 
 
 @attrs.frozen

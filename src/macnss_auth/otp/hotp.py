@@ -32,8 +32,7 @@ from macnss_auth.otp.matching import (
     normalize_otp_code,
     otp_codes,
 )
-from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings
-from macnss_auth.secret import Secret
+from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings, _EnrollOptions
 from macnss_auth.store.base import Enrollment, Store
 
 if TYPE_CHECKING:
@@ -102,42 +101,21 @@ class HotpAuthenticator(BaseOtpAuthenticator):
         self.resync_window = resync_window
 
     def enroll(
-        self,
-        subject: str,
-        *,
-        account: str | None = None,
-        secret: Secret | bytes | str | None = None,
-        parameters: OtpParameters | None = None,
-        counter: int = 0,
-        context: ClientContext | None = None,
+        self, subject: str, *, counter: int = 0, **options: Unpack[_EnrollOptions]
     ) -> Provisioning:
-        """Create a pending HOTP enrollment and return its provisioning data.
+        """Create a pending HOTP enrollment: :meth:`BaseOtpAuthenticator.enroll`, plus ``counter``.
 
         Args:
-            subject: who enrolls.
-            account: the account name the app shows (default: ``subject``).
-            secret: a *known* secret, for migrations from another system and for
-                tests (bytes, :class:`~macnss_auth.secret.Secret` or base32
-                text; at least 128 bits). Default: a fresh secret from the
-                random source, as long as the hash output (160 bits for SHA1).
-            parameters: algorithm and digits (default: the authenticator's).
             counter: the token's next counter (for migrated hardware tokens).
-            context: the client, for the audit log.
 
         Raises:
-            ConfigurationError: a bad secret or a colon in the account name.
+            ConfigurationError: a negative counter, a bad secret or a colon in
+                the account name.
             MalformedInput: ``secret`` is text but not base32.
         """
         if counter < 0:
             raise ConfigurationError("the HOTP counter must be non-negative")
-        return self._enroll(
-            subject,
-            account=account,
-            secret=secret,
-            parameters=parameters,
-            counter=counter,
-            context=context,
-        )
+        return self._enroll(subject, counter=counter, **options)
 
     def counter(self, subject: str) -> int | None:
         """The next counter expected from ``subject``'s token, or None if not enrolled."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import attrs
 
@@ -71,6 +71,19 @@ class OtpSettings(CodeSettings, total=False):
     issuer: str
     parameters: OtpParameters | None
     pending_ttl: float
+
+
+class _EnrollOptions(TypedDict, total=False):
+    """The keyword-only options of :meth:`BaseOtpAuthenticator.enroll`, listed once.
+
+    HOTP's ``enroll`` takes them as ``**options`` beside its ``counter``, as the
+    constructors take :class:`OtpSettings`.
+    """
+
+    account: str | None
+    secret: Secret | bytes | str | None
+    parameters: OtpParameters | None
+    context: ClientContext | None
 
 
 _PENDING = ":pending"
@@ -132,16 +145,41 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         return self._parameters
 
     # Enrollment ----------------------------------------------------------------
+    def enroll(self, subject: str, **options: Unpack[_EnrollOptions]) -> Provisioning:
+        """Create a pending enrollment and return its provisioning data.
+
+        The enrollment becomes active once :meth:`confirm` sees a valid code;
+        until then any earlier confirmed enrollment keeps working. Unconfirmed,
+        it expires after ``pending_ttl`` seconds.
+
+        Args:
+            subject: who enrolls.
+            account: the account name the app shows (default: ``subject``).
+            secret: a *known* secret, for migrations from another system and for
+                tests (bytes, :class:`~macnss_auth.secret.Secret` or base32
+                text; at least 128 bits). Default: a fresh secret from the
+                random source, as long as the hash output (160 bits for SHA1).
+            parameters: algorithm, digits and period (default: the authenticator's;
+                HOTP has no use for the period).
+            context: the client, for the audit log.
+
+        Raises:
+            ConfigurationError: a bad secret or a colon in the account name.
+            MalformedInput: ``secret`` is text but not base32.
+        """
+        return self._enroll(subject, counter=0, **options)
+
     def _enroll(
         self,
         subject: str,
         *,
-        account: str | None,
-        secret: Secret | bytes | str | None,
-        parameters: OtpParameters | None,
         counter: int,
-        context: ClientContext | None,
+        account: str | None = None,
+        secret: Secret | bytes | str | None = None,
+        parameters: OtpParameters | None = None,
+        context: ClientContext | None = None,
     ) -> Provisioning:
+        """:meth:`enroll`, with the token's first counter (HOTP; 0 for TOTP)."""
         subject = subject_of(subject)
         params = parameters or self._parameters
         now = self._clock.now()

@@ -27,12 +27,10 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from macnss_auth.audit.events import AuditLog
-from macnss_auth.authenticator import ClientContext
 from macnss_auth.errors import ConfigurationError
-from macnss_auth.otp.enrollment import OtpParameters, Provisioning
+from macnss_auth.otp.enrollment import OtpParameters
 from macnss_auth.otp.matching import CodeMatch, TotpMatch, match_totp_digits, time_step
 from macnss_auth.otp.otp_flow import BaseOtpAuthenticator, OtpSettings
-from macnss_auth.secret import Secret
 from macnss_auth.store.base import Enrollment, Store
 
 if TYPE_CHECKING:
@@ -86,44 +84,6 @@ class TotpAuthenticator(BaseOtpAuthenticator):
             raise ConfigurationError(f"the TOTP window must be 0 to {MAX_WINDOW} steps")
         super().__init__(store=store, audit=audit, **settings)
         self.window = window
-
-    def enroll(
-        self,
-        subject: str,
-        *,
-        account: str | None = None,
-        secret: Secret | bytes | str | None = None,
-        parameters: OtpParameters | None = None,
-        context: ClientContext | None = None,
-    ) -> Provisioning:
-        """Create a pending TOTP enrollment and return its provisioning data.
-
-        The enrollment becomes active once :meth:`confirm` sees a valid code;
-        until then any earlier confirmed enrollment keeps working. Unconfirmed,
-        it expires after ``pending_ttl`` seconds.
-
-        Args:
-            subject: who enrolls.
-            account: the account name the app shows (default: ``subject``).
-            secret: a *known* secret, for migrations from another system and for
-                tests (bytes, :class:`~macnss_auth.secret.Secret` or base32
-                text; at least 128 bits). Default: a fresh secret from the
-                random source, as long as the hash output (160 bits for SHA1).
-            parameters: algorithm, digits and period (default: the authenticator's).
-            context: the client, for the audit log.
-
-        Raises:
-            ConfigurationError: a bad secret or a colon in the account name.
-            MalformedInput: ``secret`` is text but not base32.
-        """
-        return self._enroll(
-            subject,
-            account=account,
-            secret=secret,
-            parameters=parameters,
-            counter=0,
-            context=context,
-        )
 
     def drift(self, subject: str) -> int | None:
         """Steps the phone's clock was off at the last success (positive: ahead).

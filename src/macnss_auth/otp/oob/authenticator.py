@@ -249,12 +249,12 @@ class OutOfBandAuthenticator:
             language=language,
             decoy=destination is None,
         )
-        self._record(
+        self._events.record(
             AuditAction.BEGIN,
             Outcome.INFO,
-            now,
-            subject=subject,
-            context=context,
+            subject,
+            context,
+            at=now,
             details={
                 "hint": target.hint,
                 "purpose": _LOGIN,
@@ -287,12 +287,12 @@ class OutOfBandAuthenticator:
         now = self._clock.now()
         subject = record.challenge.subject
         self._throttle.release(subject, context)
-        event_id = self._record(
+        event_id = self._events.record(
             AuditAction.VERIFY,
             Outcome.SUCCESS,
-            now,
-            subject=subject,
-            context=context,
+            subject,
+            context,
+            at=now,
             details={"hint": record.challenge.hint or ""},
         )
         return AuthResult(
@@ -344,12 +344,12 @@ class OutOfBandAuthenticator:
             challenge_id=challenge.id,
             expires_at=challenge.expires_at,
         )
-        self._record(
+        self._events.record(
             AuditAction.ENROLL,
             Outcome.INFO,
-            now,
-            subject=subject,
-            context=context,
+            subject,
+            context,
+            at=now,
             details={"hint": target.hint, "purpose": _ENROLL},
         )
         self._dispatcher.dispatch(self._job(outgoing), started=started)
@@ -380,12 +380,12 @@ class OutOfBandAuthenticator:
                 ChallengeNotFound, AuditAction.CONFIRM, now, subject=subject, context=context
             )
         self._throttle.release(subject, context)
-        self._record(
+        self._events.record(
             AuditAction.CONFIRM,
             Outcome.SUCCESS,
-            now,
-            subject=subject,
-            context=context,
+            subject,
+            context,
+            at=now,
             details={"hint": destination.hint},
         )
         return destination
@@ -419,12 +419,12 @@ class OutOfBandAuthenticator:
                 decoy=decoy,
             )
         except RateLimited as refused:
-            self._record(
+            self._events.record(
                 AuditAction.BEGIN,
                 Outcome.FAILURE,
-                now,
-                subject=subject,
-                context=context,
+                subject,
+                context,
+                at=now,
                 reason=Reason.RATE_LIMITED,
                 details={"retry_after": f"{refused.retry_after or 0:.0f}"},
             )
@@ -581,15 +581,13 @@ class OutOfBandAuthenticator:
             )
             # A fallback's failure is marked as such; the primary's says whether to retry.
             marks = {"fallback": "true"} if fallback else {"retryable": str(exc.retryable).lower()}
-            self._record(
-                AuditAction.DELIVER,
+            self._delivery_recorded(
+                outgoing,
+                message,
                 Outcome.FAILURE,
-                self._clock.now(),
-                subject=outgoing.subject,
-                context=outgoing.context,
-                reason=Reason.DELIVERY_FAILED,
                 channel=channel.name,
-                details={"error": type(raised).__name__, **marks, "hint": message.hint},
+                details={"error": type(raised).__name__, **marks},
+                reason=Reason.DELIVERY_FAILED,
             )
             if exc is raised:
                 raise
@@ -598,13 +596,29 @@ class OutOfBandAuthenticator:
             details = {"fallback": "true", "attempts": str(receipt.attempts)}
         else:
             details = {"attempts": str(receipt.attempts), "segments": str(receipt.segments)}
-        self._record(
+        self._delivery_recorded(
+            outgoing, message, Outcome.SUCCESS, channel=receipt.channel, details=details
+        )
+
+    def _delivery_recorded(
+        self,
+        outgoing: _Outgoing,
+        message: OutboundMessage,
+        outcome: Outcome,
+        *,
+        channel: str,
+        details: dict[str, str],
+        reason: Reason | None = None,
+    ) -> None:
+        """Audit how a delivery went, naming the masked destination it was for."""
+        self._events.record(
             AuditAction.DELIVER,
-            Outcome.SUCCESS,
-            self._clock.now(),
-            subject=outgoing.subject,
-            context=outgoing.context,
-            channel=receipt.channel,
+            outcome,
+            outgoing.subject,
+            outgoing.context,
+            at=self._clock.now(),
+            reason=reason,
+            channel=channel,
             details={**details, "hint": message.hint},
         )
 
@@ -715,36 +729,12 @@ class OutOfBandAuthenticator:
     ) -> AuthenticationFailed:
         """Audit a failure and build the exception to raise (generic message)."""
         reason = reason or error.default_reason
-        self._record(action, Outcome.FAILURE, now, subject=subject, context=context, reason=reason)
+        self._events.record(action, Outcome.FAILURE, subject, context, at=now, reason=reason)
         return error(
             GENERIC_FAILURE,
             reason=reason,
             remaining_attempts=remaining_attempts,
             retry_after=retry_after,
-        )
-
-    # Audit ----------------------------------------------------------------------
-    def _record(
-        self,
-        action: AuditAction,
-        outcome: Outcome,
-        at: dt.datetime,
-        *,
-        subject: str | None,
-        context: ClientContext | None,
-        reason: Reason | None = None,
-        channel: str | None = None,
-        details: dict[str, str] | None = None,
-    ) -> str:
-        return self._events.record(
-            action,
-            outcome,
-            subject,
-            context,
-            at=at,
-            reason=reason,
-            details=details,
-            channel=channel,
         )
 
 
