@@ -43,9 +43,11 @@ class Problem(BaseModel):
     field: str | None = None
 
 
+# Every route may answer with a problem (application/problem+json in the OpenAPI document);
+# these and _Model serve the passkey routes (web/passkey.py) as well.
 _PROBLEM = {"model": Problem, "description": "RFC 9457 problem (application/problem+json)"}
 _STATUSES = (401, 403, 404, 409, 410, 422, 429, 503)
-_ERRORS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
+_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
 
 
 class _Model(BaseModel):
@@ -211,7 +213,7 @@ def check_audience(runtime: Runtime, audience: str | None) -> None:
 
 def api_router(runtime: Runtime) -> APIRouter:
     """The ``/v1`` routes over ``runtime``."""
-    router = APIRouter(prefix="/v1", responses=_ERRORS)
+    router = APIRouter(prefix="/v1", responses=_PROBLEMS)
     policy = runtime.policy
 
     def typed(method: str, kind: type[Any]) -> Any:

@@ -28,16 +28,17 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.responses import HTMLResponse, Response
 
 from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, MacnssAuthError, Reason
 from macnss_auth.passkey import PasskeyAuthenticator, PasskeyCredential
 from macnss_auth.web.api import (
+    _PROBLEMS,
     AssertionOut,
     ChallengeOut,
     Done,
-    Problem,
+    _Model,
     assertion_out,
     check_audience,
 )
@@ -51,10 +52,6 @@ Credential = dict[str, Any]
 _METHOD = "passkey"
 # The login page's session cookie (web/pages.py): an assertion for the service itself.
 _SESSION_COOKIE = "macnss_session"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class PasskeyBeginIn(_Model):
@@ -117,12 +114,6 @@ class PasskeyOut(_Model):
 
 class PasskeysOut(_Model):
     passkeys: list[PasskeyOut]
-
-
-# Every route may answer with a problem (application/problem+json in the OpenAPI document).
-_PROBLEM = {"model": Problem, "description": "RFC 9457 problem (application/problem+json)"}
-_STATUSES = (401, 403, 404, 409, 410, 422, 429, 503)
-_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
 
 
 def _runtime(request: Request) -> Runtime:
