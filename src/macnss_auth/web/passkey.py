@@ -27,7 +27,7 @@ import datetime as dt
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.responses import HTMLResponse, Response
 
@@ -38,6 +38,7 @@ from macnss_auth.web.api import (
     AssertionOut,
     ChallengeOut,
     Done,
+    _Authorization,
     _Model,
     assertion_out,
     check_audience,
@@ -207,7 +208,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     async def begin_registration(
         body: RegistrationIn,
         request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: _Authorization = None,
     ) -> ChallengeOut:
         """Creation options for ``navigator.credentials.create()`` in ``data.options``."""
         runtime = _runtime(request)
@@ -225,7 +226,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         challenge_id: str,
         body: RegistrationFinishIn,
         request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: _Authorization = None,
     ) -> PasskeyOut:
         """Store the passkey the browser created."""
         runtime = _runtime(request)
@@ -242,7 +243,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/list", tags=["passkeys"])
     async def list_passkeys(
-        body: SubjectIn, request: Request, authorization: Annotated[str | None, Header()] = None
+        body: SubjectIn, request: Request, authorization: _Authorization = None
     ) -> PasskeysOut:
         """The subject's passkeys, oldest first."""
         runtime = _runtime(request)
@@ -252,7 +253,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/remove", tags=["passkeys"])
     async def remove(
-        body: RemoveIn, request: Request, authorization: Annotated[str | None, Header()] = None
+        body: RemoveIn, request: Request, authorization: _Authorization = None
     ) -> Done:
         """Remove one of the subject's passkeys (a lost phone)."""
         runtime = _runtime(request)
