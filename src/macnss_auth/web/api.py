@@ -310,9 +310,7 @@ def api_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/enrollments/otp/confirm", tags=["enrollment"])
     async def confirm_otp(
-        body: OtpConfirmIn,
-        request: Request,
-        authorization: _Authorization = None,
+        body: OtpConfirmIn, request: Request, authorization: _Authorization = None
     ) -> Done:
         """Activate a pending authenticator-app enrollment with its first code."""
         otp = enrolling(authorization, body.subject, body.method, BaseOtpAuthenticator)
@@ -321,9 +319,7 @@ def api_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/enrollments/destination", status_code=201, tags=["enrollment"])
     async def enroll_destination(
-        body: DestinationIn,
-        request: Request,
-        authorization: _Authorization = None,
+        body: DestinationIn, request: Request, authorization: _Authorization = None
     ) -> ChallengeOut:
         """Add a phone number or e-mail address: a confirmation code is sent to it."""
         oob = enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
@@ -334,9 +330,7 @@ def api_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/enrollments/destination/confirm", tags=["enrollment"])
     async def confirm_destination(
-        body: DestinationConfirmIn,
-        request: Request,
-        authorization: _Authorization = None,
+        body: DestinationConfirmIn, request: Request, authorization: _Authorization = None
     ) -> DestinationOut:
         """Confirm the destination with the code it received."""
         oob = enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)

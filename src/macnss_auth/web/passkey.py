@@ -206,9 +206,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/registrations", status_code=201, tags=["passkeys"])
     async def begin_registration(
-        body: RegistrationIn,
-        request: Request,
-        authorization: _Authorization = None,
+        body: RegistrationIn, request: Request, authorization: _Authorization = None
     ) -> ChallengeOut:
         """Creation options for ``navigator.credentials.create()`` in ``data.options``."""
         runtime = _runtime(request)
