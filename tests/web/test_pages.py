@@ -100,6 +100,30 @@ def test_the_account_pages_need_a_session(method: str, path: str) -> None:
     assert MESSAGES["en"]["session_expired"] in response.text
 
 
+def test_without_totp_its_account_forms_answer_as_to_an_expired_session() -> None:
+    service = build(order=("sms",))
+    enrolling = service.sms_auth.enroll("youssef", PHONE)
+    service.sms_auth.confirm(enrolling, service.sms_code())
+    client = TestClient(service.app)
+    csrf = csrf_of(client.get("/login?lang=en").text)
+    common = {"csrf": csrf, "subject": "youssef", "method": "sms", "audience": "", "nonce": ""}
+    step = client.post("/login/begin", data=common)
+    challenge_id = re.search(r'name="challenge_id" value="(\w+)"', step.text)
+    assert challenge_id is not None
+    done = client.post("/login/verify", data={**common, "code": service.sms_code(),
+                                              "challenge_id": challenge_id.group(1)})  # fmt: skip
+    assert done.status_code == 200
+    assert client.cookies.get("macnss_session")
+    assert 'href="/account"' not in done.text  # nothing to enroll there
+    account = client.get("/account")
+    assert account.status_code == 200
+    assert 'action="/account/totp"' not in account.text
+    for path in ("/account/totp", "/account/totp/confirm"):
+        response = client.post(path, data={"csrf": csrf, "code": "123456"})
+        assert response.status_code == 401, path
+        assert MESSAGES["en"]["session_expired"] in response.text
+
+
 def test_no_passkey_entry_where_the_policy_offers_no_passkeys() -> None:
     client = TestClient(build().app)
     start = client.get("/login?lang=en")

@@ -199,43 +199,42 @@ class _Checker:
     def record(
         self, position: int, item: dict[str, Any], later: Mapping[int, int], index: int
     ) -> None:
-        first: Fault | None = None
         expected = self.expected
         seq: int = item["seq"]
         kid = item["kid"]
+        found: list[Fault] = []  # this record's faults, in the order checked
+
+        def fault(
+            kind: ChainFault, detail: str, *, field: str | None = None, sequence: int = expected
+        ) -> None:
+            made = self.fault(kind, detail, sequence=sequence, position=position, field=field)
+            found.append(made)
+
         if self.key is None and kid is not None:
             raise AuditKeyError("this log is keyed: give the chain key to verify it")
-        mac_checkable = True
         if self.key is not None:
             if kid is None:
-                first = self.fault(
+                fault(
                     ChainFault.NOT_KEYED,
                     "the record has no MAC although the log is verified with a key",
-                    sequence=expected,
-                    position=position,
                     field="kid",
                 )
-                mac_checkable = False
             elif not hmac.compare_digest(str(kid), self.key.kid):
-                first = self.fault(
+                fault(
                     ChainFault.WRONG_KEY,
                     f"the record was chained under key {kid}, not the given key {self.key.kid}",
-                    sequence=expected,
-                    position=position,
                     field="kid",
                 )
-                mac_checkable = False
+        # Without the right key the MAC cannot be checked.
+        mac_checkable = not found
         stored_hash = str(item["hash"])
         body = {name: value for name, value in item.items() if name != "hash"}
         if mac_checkable and not hmac.compare_digest(record_hash(body, self.key), stored_hash):
-            made = self.fault(
+            fault(
                 ChainFault.HASH_MISMATCH,
                 "the record's content does not match its hash: it was edited"
                 + (" or forged" if self.key is not None else ""),
-                sequence=expected,
-                position=position,
             )
-            first = first or made
         link_checked = True
         if seq != expected:
             moved = later.get(expected, -1) > index
@@ -250,64 +249,46 @@ class _Checker:
                     else (f"record {expected} is")
                 )
                 message = f"{gap} absent (next present is {seq})"
-            made = self.fault(
-                ChainFault.OUT_OF_ORDER if seq < expected or moved else ChainFault.MISSING,
-                message,
-                sequence=expected,
-                position=position,
-                field="seq",
-            )
-            first = first or made
+            kind = ChainFault.OUT_OF_ORDER if seq < expected or moved else ChainFault.MISSING
+            fault(kind, message, field="seq")
             link_checked = False
             if seq < expected:
                 # A duplicate or a record from the past: the chain goes on from where it was.
-                self.checks.append(RecordCheck(position, seq, first.kind))
+                self.checks.append(RecordCheck(position, seq, found[0].kind))
                 return
         if (
             link_checked
             and self.previous is not None
             and not hmac.compare_digest(str(item["prev"]), self.previous.hash)
         ):
-            made = self.fault(
+            fault(
                 ChainFault.PREV_MISMATCH,
                 "the record does not link to the hash of the record before it",
-                sequence=expected,
-                position=position,
                 field="prev",
             )
-            first = first or made
         here = ChainHead(seq, stored_hash)
         if self.public_key is not None and item["action"] == "checkpoint":
             problem = checkpoint_fault(item, self.public_key)
             if problem is None:
                 self.checkpoints += 1
-                if first is None and self.intact is None:
+                if not found and self.intact is None:
                     self.signed_through = seq - 1
             else:
-                made = self.fault(
-                    ChainFault.BAD_SIGNATURE,
-                    problem[1],
-                    sequence=seq,
-                    position=position,
-                    field=problem[0],
-                )
-                first = first or made
+                fault(ChainFault.BAD_SIGNATURE, problem[1], field=problem[0], sequence=seq)
         wanted = self.expected_head
         if (
             wanted is not None
             and seq == wanted.sequence
             and not hmac.compare_digest(stored_hash, wanted.hash.lower())
         ):
-            made = self.fault(
+            fault(
                 ChainFault.HEAD_MISMATCH,
                 "the record's hash differs from the saved head: the history was rewritten",
-                sequence=seq,
-                position=position,
                 field="hash",
+                sequence=seq,
             )
-            first = first or made
-        self.checks.append(RecordCheck(position, seq, None if first is None else first.kind))
-        if first is None and self.intact is None:
+        self.checks.append(RecordCheck(position, seq, found[0].kind if found else None))
+        if not found and self.intact is None:
             self.last_good = here
         self.previous = here
         self.head = here

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 
@@ -94,10 +94,23 @@ def _authenticator(
         )
 
 
-def _undelivered(exc: DeliveryError) -> None:
+def _undelivered(exc: DeliveryError) -> NoReturn:
     later = "try again later" if exc.retryable else "check the destination and the channel"
     click.echo(f"not sent: {exc} ({later}); the code was discarded", err=True)
     raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """End the command on a refused call: status 2 for malformed input, else 1 with the reason."""
+    try:
+        yield
+    except MalformedInput as exc:
+        raise click.UsageError(str(exc)) from None
+    except AuthenticationFailed as exc:
+        exit_refused(exc)
+    except DeliveryError as exc:
+        _undelivered(exc)
 
 
 def _method_of(home_dir: str | None, challenge_id: str) -> ChannelKind:
@@ -122,13 +135,8 @@ def _answer(
 ) -> tuple[ChannelKind, _T]:
     """Run ``answer`` (confirm or verify) on CHALLENGE_ID's CODE, or exit with the refusal."""
     kind = _method_of(home, challenge_id)
-    with _authenticator(home, kind) as auth:
-        try:
-            return kind, answer(auth, challenge_id, code)
-        except MalformedInput as exc:
-            raise click.UsageError(str(exc)) from None
-        except AuthenticationFailed as exc:
-            exit_refused(exc)
+    with _authenticator(home, kind) as auth, _refusals():
+        return kind, answer(auth, challenge_id, code)
 
 
 def _show_sent(challenge: Challenge, step: str) -> None:
@@ -190,18 +198,13 @@ def enroll(  # noqa: PLR0917 (click passes every option as an argument)
     kind = ChannelKind.SMS if phone is not None else ChannelKind.EMAIL
     destination = phone if phone is not None else email
     assert destination is not None  # noqa: S101 (narrowing for mypy; checked above)
-    with _authenticator(
-        home, kind, outbox=outbox, service=service, language=language, region=region
-    ) as auth:
-        try:
-            challenge = auth.enroll(subject, destination)
-        except MalformedInput as exc:
-            raise click.UsageError(str(exc)) from None
-        except AuthenticationFailed as exc:
-            exit_refused(exc)
-        except DeliveryError as exc:
-            _undelivered(exc)
-            return
+    with (
+        _authenticator(
+            home, kind, outbox=outbox, service=service, language=language, region=region
+        ) as auth,
+        _refusals(),
+    ):
+        challenge = auth.enroll(subject, destination)
     _show_sent(challenge, "confirm")
 
 
@@ -243,16 +246,13 @@ def send(  # noqa: PLR0917 (click passes every option as an argument)
     As for a public login form, the answer looks the same whether or not
     SUBJECT has a confirmed destination; only then is a message shown.
     """
-    with _authenticator(
-        home, ChannelKind(kind), outbox=outbox, service=service, language=language
-    ) as auth:
-        try:
-            challenge = auth.begin(subject)
-        except AuthenticationFailed as exc:
-            exit_refused(exc)
-        except DeliveryError as exc:
-            _undelivered(exc)
-            return
+    with (
+        _authenticator(
+            home, ChannelKind(kind), outbox=outbox, service=service, language=language
+        ) as auth,
+        _refusals(),
+    ):
+        challenge = auth.begin(subject)
     if as_json:
         click.echo(challenge.to_json())
         return

@@ -10,22 +10,9 @@ docs/passkeys.md for the ceremonies, the assurance table and an example.
 * :func:`passkey_assurance`: the assurance level of a login from its flags.
 """
 
+from macnss_auth.passkey import authenticator as _authenticator
 from macnss_auth.passkey.assurance import passkey_assurance
-from macnss_auth.passkey.authenticator import (
-    AttestationKind,
-    AttestationPolicy,
-    PasskeyAuthenticator,
-    PasskeyCredential,
-    PasskeyResponse,
-    Requirement,
-)
+from macnss_auth.passkey.authenticator import *  # noqa: F403 (listed once: authenticator.__all__)
 
-__all__ = [
-    "AttestationKind",
-    "AttestationPolicy",
-    "PasskeyAuthenticator",
-    "PasskeyCredential",
-    "PasskeyResponse",
-    "Requirement",
-    "passkey_assurance",
-]
+__all__ = ["passkey_assurance"]
+__all__ += _authenticator.__all__

@@ -92,6 +92,18 @@ def _options(value: str | Mapping[str, Any]) -> Mapping[str, Any]:
     return parsed
 
 
+def _credential_json(credential_id: bytes, response: dict[str, Any]) -> dict[str, Any]:
+    """A platform authenticator's ``PublicKeyCredential.toJSON()`` around ``response``."""
+    return {
+        "id": b64url(credential_id),
+        "rawId": b64url(credential_id),
+        "type": "public-key",
+        "authenticatorAttachment": "platform",
+        "clientExtensionResults": {},
+        "response": response,
+    }
+
+
 class VirtualAuthenticator:
     """A platform authenticator with its browser, in memory.
 
@@ -222,18 +234,14 @@ class VirtualAuthenticator:
         fmt = "none" if attestation == "none" else "packed"
         attestation_object = cbor2.dumps({"fmt": fmt, "attStmt": statement, "authData": auth_data})
         self.credentials[credential_id] = credential
-        return {
-            "id": b64url(credential_id),
-            "rawId": b64url(credential_id),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
+        return _credential_json(
+            credential_id,
+            {
                 "clientDataJSON": b64url(client_data),
                 "attestationObject": b64url(attestation_object),
                 "transports": list(transports),
             },
-        }
+        )
 
     # Authentication -----------------------------------------------------------------
 
@@ -280,19 +288,15 @@ class VirtualAuthenticator:
             auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
         )
         handle = None if omit_user_handle else (user_handle or credential.user_handle)
-        return {
-            "id": b64url(credential.credential_id),
-            "rawId": b64url(credential.credential_id),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
+        return _credential_json(
+            credential.credential_id,
+            {
                 "clientDataJSON": b64url(client_data),
                 "authenticatorData": b64url(auth_data),
                 "signature": b64url(signature),
                 "userHandle": None if handle is None else b64url(handle),
             },
-        }
+        )
 
     def _pick(
         self, credential_id: bytes | None, allowed: Sequence[bytes], rp_id: str

@@ -28,6 +28,8 @@ __all__ = ["Problem", "api_router"]
 # Printable text only: no control characters reach the store's keys or the audit log.
 Subject = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
+# The enrollment routes' credential (see Runtime.authorize_enrollment); web/passkey.py's too.
+_Authorization = Annotated[str | None, Header()]
 
 
 class Problem(BaseModel):
@@ -43,9 +45,11 @@ class Problem(BaseModel):
     field: str | None = None
 
 
+# Every route may answer with a problem (application/problem+json in the OpenAPI document);
+# these and _Model serve the passkey routes (web/passkey.py) as well.
 _PROBLEM = {"model": Problem, "description": "RFC 9457 problem (application/problem+json)"}
 _STATUSES = (401, 403, 404, 409, 410, 422, 429, 503)
-_ERRORS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
+_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
 
 
 class _Model(BaseModel):
@@ -211,7 +215,7 @@ def check_audience(runtime: Runtime, audience: str | None) -> None:
 
 def api_router(runtime: Runtime) -> APIRouter:
     """The ``/v1`` routes over ``runtime``."""
-    router = APIRouter(prefix="/v1", responses=_ERRORS)
+    router = APIRouter(prefix="/v1", responses=_PROBLEMS)
     policy = runtime.policy
 
     def typed(method: str, kind: type[Any]) -> Any:
@@ -221,6 +225,11 @@ def api_router(runtime: Runtime) -> APIRouter:
         if not isinstance(authenticator, kind):
             raise ProblemError(WebReason.METHOD_NOT_OFFERED)
         return authenticator
+
+    def enrolling(authorization: str | None, subject: str, method: str, kind: type[Any]) -> Any:
+        """``method``'s authenticator, once the caller may enroll ``subject``."""
+        runtime.authorize_enrollment(authorization, subject)
+        return typed(method, kind)
 
     @router.get("/methods", tags=["authentication"])
     async def methods(
@@ -280,11 +289,10 @@ def api_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/enrollments/otp", status_code=201, tags=["enrollment"])
     async def enroll_otp(
-        body: OtpEnrollIn, request: Request, authorization: Annotated[str | None, Header()] = None
+        body: OtpEnrollIn, request: Request, authorization: _Authorization = None
     ) -> OtpEnrollOut:
         """Start an authenticator-app enrollment; confirm it with a first code."""
-        runtime.authorize_enrollment(authorization, body.subject)
-        otp = typed(body.method, BaseOtpAuthenticator)
+        otp = enrolling(authorization, body.subject, body.method, BaseOtpAuthenticator)
         context = runtime.context(request)
         provisioning = await runtime.run(
             otp.enroll, body.subject, account=body.account, context=context
@@ -302,25 +310,19 @@ def api_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/enrollments/otp/confirm", tags=["enrollment"])
     async def confirm_otp(
-        body: OtpConfirmIn,
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        body: OtpConfirmIn, request: Request, authorization: _Authorization = None
     ) -> Done:
         """Activate a pending authenticator-app enrollment with its first code."""
-        runtime.authorize_enrollment(authorization, body.subject)
-        otp = typed(body.method, BaseOtpAuthenticator)
+        otp = enrolling(authorization, body.subject, body.method, BaseOtpAuthenticator)
         await runtime.run(otp.confirm, body.subject, body.code, context=runtime.context(request))
         return Done()
 
     @router.post("/enrollments/destination", status_code=201, tags=["enrollment"])
     async def enroll_destination(
-        body: DestinationIn,
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        body: DestinationIn, request: Request, authorization: _Authorization = None
     ) -> ChallengeOut:
         """Add a phone number or e-mail address: a confirmation code is sent to it."""
-        runtime.authorize_enrollment(authorization, body.subject)
-        oob = typed(body.method, OutOfBandAuthenticator)
+        oob = enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
         challenge = await runtime.run(
             oob.enroll, body.subject, body.destination, context=runtime.context(request)
         )
@@ -328,13 +330,10 @@ def api_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/enrollments/destination/confirm", tags=["enrollment"])
     async def confirm_destination(
-        body: DestinationConfirmIn,
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        body: DestinationConfirmIn, request: Request, authorization: _Authorization = None
     ) -> DestinationOut:
         """Confirm the destination with the code it received."""
-        runtime.authorize_enrollment(authorization, body.subject)
-        oob = typed(body.method, OutOfBandAuthenticator)
+        oob = enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
         destination = await runtime.run(
             oob.confirm, body.challenge_id, body.code, context=runtime.context(request)
         )
@@ -342,17 +341,16 @@ def api_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/enrollments/recovery-codes", status_code=201, tags=["enrollment"])
     async def recovery_codes(
-        body: RecoveryIn, request: Request, authorization: Annotated[str | None, Header()] = None
+        body: RecoveryIn, request: Request, authorization: _Authorization = None
     ) -> RecoveryOut:
         """A new set of recovery codes (replaces the old set)."""
-        runtime.authorize_enrollment(authorization, body.subject)
-        recovery = typed("recovery", RecoveryCodeAuthenticator)
+        recovery = enrolling(authorization, body.subject, "recovery", RecoveryCodeAuthenticator)
         codes = await runtime.run(recovery.generate, body.subject, context=runtime.context(request))
         return RecoveryOut(codes=list(codes.codes))
 
     @router.post("/enrollments/eid", tags=["enrollment"])
     async def bind_eid(
-        body: EidBindingIn, request: Request, authorization: Annotated[str | None, Header()] = None
+        body: EidBindingIn, request: Request, authorization: _Authorization = None
     ) -> Done:
         """Bind the subject to an eID document number or personal number."""
         runtime.authorize_enrollment(authorization, body.subject)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -167,6 +167,7 @@ def page_router(runtime: Runtime) -> APIRouter:
     shown = tuple(h for h in _HAVE if h != "passkey" or "passkey" in policy.methods)
     css = resources.files("macnss_auth.web").joinpath("static/login.css").read_bytes()
     passkeys = _passkeys(runtime)
+    totp = _totp(runtime)
 
     def carried(form: FormData | None, request: Request) -> dict[str, Any]:
         """The calling service's audience and nonce, carried through the steps."""
@@ -189,6 +190,41 @@ def page_router(runtime: Runtime) -> APIRouter:
         """Back to the start: the account pages need a live session (and a CSRF token)."""
         return start_page(page, {"audience": "", "nonce": ""}, error=page.t("session_expired"),
                           status=401)  # fmt: skip
+
+    def form_refused(post: _LoginPost) -> HTMLResponse:
+        return start_page(post.page, post.keep, error=post.page.t("error_form"), status=403)
+
+    def login_post(path: str) -> Callable[[_LoginStep], _LoginStep]:
+        """Adds the route of a login form; a post without the CSRF token goes back to the start."""
+
+        def add(step: _LoginStep) -> _LoginStep:
+            async def route(request: Request) -> HTMLResponse:
+                page = _Page(runtime, env, request)
+                form = await request.form()
+                post = _LoginPost(page, form, carried(form, request), request)
+                return await step(post) if page.csrf_ok(form) else form_refused(post)
+
+            router.add_api_route(path, route, methods=["POST"], name=step.__name__)
+            return step
+
+        return add
+
+    def account_post(path: str) -> Callable[[_AccountStep], _AccountStep]:
+        """Adds the route of an account form: it needs a live session and the CSRF token."""
+
+        def add(step: _AccountStep) -> _AccountStep:
+            async def route(request: Request) -> HTMLResponse:
+                page = _Page(runtime, env, request)
+                form = await request.form()
+                subject = session_subject(request)
+                if subject is None or not page.csrf_ok(form):
+                    return session_expired(page)
+                return await step(_AccountPost(page, form, subject, request))
+
+            router.add_api_route(path, route, methods=["POST"], name=step.__name__)
+            return step
+
+        return add
 
     def methods_page(
         page: _Page, subject: str, offers: list[MethodOffer], keep: dict[str, str], **extra: Any
@@ -249,13 +285,9 @@ def page_router(runtime: Runtime) -> APIRouter:
         page = _Page(runtime, env, request)
         return start_page(page, carried(None, request))
 
-    @router.post("/login/methods")
-    async def methods(request: Request) -> HTMLResponse:
-        page = _Page(runtime, env, request)
-        form = await request.form()
-        keep = carried(form, request)
-        if not page.csrf_ok(form):
-            return start_page(page, keep, error=page.t("error_form"), status=403)
+    @login_post("/login/methods")
+    async def methods(post: _LoginPost) -> HTMLResponse:
+        page, form, keep, _ = post
         subject = _field(form, "subject")
         ticked = [h for h in form.getlist("have") if h in shown]
         if not subject:
@@ -264,14 +296,12 @@ def page_router(runtime: Runtime) -> APIRouter:
         capabilities = [Capability(h) for h in ticked] or None
         return methods_page(page, subject, policy.offer(capabilities), keep)
 
-    @router.post("/login/begin")
-    async def begin(request: Request) -> HTMLResponse:
-        page = _Page(runtime, env, request)
-        form = await request.form()
-        keep = carried(form, request)
+    @login_post("/login/begin")
+    async def begin(post: _LoginPost) -> HTMLResponse:
+        page, form, keep, request = post
         subject, method = _field(form, "subject"), _field(form, "method")
-        if not page.csrf_ok(form) or not subject or method not in policy.methods:
-            return start_page(page, keep, error=page.t("error_form"), status=403)
+        if not subject or method not in policy.methods:
+            return form_refused(post)
         try:
             challenge = await runtime.run(
                 policy.begin, subject, method, context=runtime.context(request), language=page.lang
@@ -283,26 +313,20 @@ def page_router(runtime: Runtime) -> APIRouter:
 
     if passkeys is not None:
 
-        @router.post("/login/passkey")
-        async def begin_discoverable(request: Request) -> HTMLResponse:
+        @login_post("/login/passkey")
+        async def begin_discoverable(post: _LoginPost) -> HTMLResponse:
             """A username-less passkey login: the device's answer names the person."""
-            page = _Page(runtime, env, request)
-            form = await request.form()
-            keep = carried(form, request)
-            if not page.csrf_ok(form):
-                return start_page(page, keep, error=page.t("error_form"), status=403)
+            page, _, keep, request = post
             challenge = await runtime.run(passkeys.begin, None, context=runtime.context(request))
             return step_page(page, "passkey", subject="", challenge=challenge, **keep)
 
-    @router.post("/login/verify")
-    async def verify(request: Request) -> HTMLResponse:
-        page = _Page(runtime, env, request)
-        form = await request.form()
-        keep = carried(form, request)
+    @login_post("/login/verify")
+    async def verify(post: _LoginPost) -> HTMLResponse:
+        page, form, keep, request = post
         subject, method = _field(form, "subject"), _field(form, "method")
         challenge_id = _field(form, "challenge_id")
-        if not page.csrf_ok(form) or not challenge_id or method not in policy.methods:
-            return start_page(page, keep, error=page.t("error_form"), status=403)
+        if not challenge_id or method not in policy.methods:
+            return form_refused(post)
         audience = keep["audience"] or None
         issuer = runtime.assertions
         if audience is not None and audience not in issuer.audiences:
@@ -342,7 +366,7 @@ def page_router(runtime: Runtime) -> APIRouter:
             level=page.t(f"level_{result.assurance.eidas}"),
             assertion=token,
             return_url=target,
-            can_enroll=_totp(runtime) is not None or passkeys is not None,
+            can_enroll=totp is not None or passkeys is not None,
         )
         response.set_cookie(
             _SESSION, session, httponly=True, samesite="strict",
@@ -363,7 +387,7 @@ def page_router(runtime: Runtime) -> APIRouter:
 
     async def account_page(page: _Page, subject: str, **extra: Any) -> HTMLResponse:
         held = [] if passkeys is None else await runtime.run(passkeys.credentials, subject)
-        return page.render("account.html", subject=subject, can_enroll=_totp(runtime) is not None,
+        return page.render("account.html", subject=subject, can_enroll=totp is not None,
                            can_add_passkey=passkeys is not None, passkeys=held,
                            **extra)  # fmt: skip
 
@@ -375,63 +399,47 @@ def page_router(runtime: Runtime) -> APIRouter:
             return session_expired(page)
         return await account_page(page, subject)
 
-    async def totp_form(request: Request) -> _TotpForm | HTMLResponse:
-        """The account's TOTP form, or the session-expired page when it may not be used."""
-        page = _Page(runtime, env, request)
-        form = await request.form()
-        subject = session_subject(request)
-        totp = _totp(runtime)
-        if subject is None or totp is None or not page.csrf_ok(form):
-            return session_expired(page)
-        return _TotpForm(page, form, subject, totp)
+    if totp is not None:
+        app = totp
 
-    @router.post("/account/totp")
-    async def add_totp(request: Request) -> HTMLResponse:
-        got = await totp_form(request)
-        if isinstance(got, HTMLResponse):
-            return got
-        page, _, subject, totp = got
-        provisioning = await runtime.run(totp.enroll, subject, context=runtime.context(request))
-        svg = await runtime.run(provisioning.qr_svg)
-        return page.render(
-            "totp_enroll.html",
-            qr_svg=svg,
-            manual_key=provisioning.manual_entry_key,
-        )
-
-    @router.post("/account/totp/confirm")
-    async def confirm_totp(request: Request) -> HTMLResponse:
-        got = await totp_form(request)
-        if isinstance(got, HTMLResponse):
-            return got
-        page, form, subject, totp = got
-        try:
-            await runtime.run(
-                totp.confirm, subject, _field(form, "code"), context=runtime.context(request)
+        @account_post("/account/totp")
+        async def add_totp(post: _AccountPost) -> HTMLResponse:
+            page, _, subject, request = post
+            provisioning = await runtime.run(app.enroll, subject, context=runtime.context(request))
+            svg = await runtime.run(provisioning.qr_svg)
+            return page.render(
+                "totp_enroll.html",
+                qr_svg=svg,
+                manual_key=provisioning.manual_entry_key,
             )
-        except MacnssAuthError as exc:
-            return page.render("totp_enroll.html", qr_svg=None, manual_key=None,
-                               error=error_text(page, exc), status=401)  # fmt: skip
-        return await account_page(page, subject, notice=page.t("totp_added"))
+
+        @account_post("/account/totp/confirm")
+        async def confirm_totp(post: _AccountPost) -> HTMLResponse:
+            page, form, subject, request = post
+            try:
+                await runtime.run(
+                    app.confirm, subject, _field(form, "code"), context=runtime.context(request)
+                )
+            except MacnssAuthError as exc:
+                return page.render("totp_enroll.html", qr_svg=None, manual_key=None,
+                                   error=error_text(page, exc), status=401)  # fmt: skip
+            return await account_page(page, subject, notice=page.t("totp_added"))
+
+    else:
+
+        async def no_totp(post: _AccountPost) -> HTMLResponse:
+            return session_expired(post.page)
+
+        # Without TOTP its forms are still there, and answer as to an expired session.
+        for path in ("/account/totp", "/account/totp/confirm"):
+            account_post(path)(no_totp)
 
     if passkeys is not None:
         keys = passkeys
 
-        async def passkey_form(request: Request) -> _PasskeyForm | HTMLResponse:
-            """The account's passkey form, or the session-expired page when it may not be used."""
-            page = _Page(runtime, env, request)
-            form = await request.form()
-            subject = session_subject(request)
-            if subject is None or not page.csrf_ok(form):
-                return session_expired(page)
-            return _PasskeyForm(page, form, subject)
-
-        @router.post("/account/passkey")
-        async def add_passkey(request: Request) -> HTMLResponse:
-            got = await passkey_form(request)
-            if isinstance(got, HTMLResponse):
-                return got
-            page, form, subject = got
+        @account_post("/account/passkey")
+        async def add_passkey(post: _AccountPost) -> HTMLResponse:
+            page, form, subject, request = post
             try:
                 challenge = await runtime.run(
                     keys.begin_registration, subject, context=runtime.context(request)
@@ -445,12 +453,9 @@ def page_router(runtime: Runtime) -> APIRouter:
                 device_name=_field(form, "name", _MAX_DEVICE_NAME),
             )
 
-        @router.post("/account/passkey/finish")
-        async def finish_passkey(request: Request) -> HTMLResponse:
-            got = await passkey_form(request)
-            if isinstance(got, HTMLResponse):
-                return got
-            page, form, subject = got
+        @account_post("/account/passkey/finish")
+        async def finish_passkey(post: _AccountPost) -> HTMLResponse:
+            page, form, subject, request = post
             try:
                 await runtime.run(
                     keys.finish_registration,
@@ -465,12 +470,9 @@ def page_router(runtime: Runtime) -> APIRouter:
                                           status=401)  # fmt: skip
             return await account_page(page, subject, notice=page.t("passkey_added"))
 
-        @router.post("/account/passkey/remove")
-        async def remove_passkey(request: Request) -> HTMLResponse:
-            got = await passkey_form(request)
-            if isinstance(got, HTMLResponse):
-                return got
-            page, form, subject = got
+        @account_post("/account/passkey/remove")
+        async def remove_passkey(post: _AccountPost) -> HTMLResponse:
+            page, form, subject, request = post
             credential_id = _field(form, "credential_id", _MAX_CREDENTIAL_ID)
             try:
                 removed = bool(credential_id) and await runtime.run(
@@ -496,17 +498,26 @@ def page_router(runtime: Runtime) -> APIRouter:
     return router
 
 
-class _TotpForm(NamedTuple):
+class _LoginPost(NamedTuple):
+    """A login form posted with the page's CSRF token."""
+
+    page: _Page
+    form: FormData
+    keep: dict[str, Any]  # the calling service's audience and nonce
+    request: Request
+
+
+class _AccountPost(NamedTuple):
+    """An account form posted with the CSRF token in a live session."""
+
     page: _Page
     form: FormData
     subject: str
-    totp: TotpAuthenticator
+    request: Request
 
 
-class _PasskeyForm(NamedTuple):
-    page: _Page
-    form: FormData
-    subject: str
+_LoginStep = Callable[[_LoginPost], Awaitable[HTMLResponse]]
+_AccountStep = Callable[[_AccountPost], Awaitable[HTMLResponse]]
 
 
 def _passkeys(runtime: Runtime) -> PasskeyAuthenticator | None:

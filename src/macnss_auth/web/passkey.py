@@ -27,17 +27,19 @@ import datetime as dt
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Request
+from pydantic import Field
 from starlette.responses import HTMLResponse, Response
 
 from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, MacnssAuthError, Reason
 from macnss_auth.passkey import PasskeyAuthenticator, PasskeyCredential
 from macnss_auth.web.api import (
+    _PROBLEMS,
     AssertionOut,
     ChallengeOut,
     Done,
-    Problem,
+    _Authorization,
+    _Model,
     assertion_out,
     check_audience,
 )
@@ -51,10 +53,6 @@ Credential = dict[str, Any]
 _METHOD = "passkey"
 # The login page's session cookie (web/pages.py): an assertion for the service itself.
 _SESSION_COOKIE = "macnss_session"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class PasskeyBeginIn(_Model):
@@ -117,12 +115,6 @@ class PasskeyOut(_Model):
 
 class PasskeysOut(_Model):
     passkeys: list[PasskeyOut]
-
-
-# Every route may answer with a problem (application/problem+json in the OpenAPI document).
-_PROBLEM = {"model": Problem, "description": "RFC 9457 problem (application/problem+json)"}
-_STATUSES = (401, 403, 404, 409, 410, 422, 429, 503)
-_PROBLEMS: dict[int | str, dict[str, Any]] = dict.fromkeys(_STATUSES, _PROBLEM)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -214,9 +206,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/registrations", status_code=201, tags=["passkeys"])
     async def begin_registration(
-        body: RegistrationIn,
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        body: RegistrationIn, request: Request, authorization: _Authorization = None
     ) -> ChallengeOut:
         """Creation options for ``navigator.credentials.create()`` in ``data.options``."""
         runtime = _runtime(request)
@@ -234,7 +224,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         challenge_id: str,
         body: RegistrationFinishIn,
         request: Request,
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: _Authorization = None,
     ) -> PasskeyOut:
         """Store the passkey the browser created."""
         runtime = _runtime(request)
@@ -251,7 +241,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/list", tags=["passkeys"])
     async def list_passkeys(
-        body: SubjectIn, request: Request, authorization: Annotated[str | None, Header()] = None
+        body: SubjectIn, request: Request, authorization: _Authorization = None
     ) -> PasskeysOut:
         """The subject's passkeys, oldest first."""
         runtime = _runtime(request)
@@ -261,7 +251,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/remove", tags=["passkeys"])
     async def remove(
-        body: RemoveIn, request: Request, authorization: Annotated[str | None, Header()] = None
+        body: RemoveIn, request: Request, authorization: _Authorization = None
     ) -> Done:
         """Remove one of the subject's passkeys (a lost phone)."""
         runtime = _runtime(request)
