@@ -22,8 +22,8 @@ transaction) and ``NORMAL``, in two layouts:
 
 * *combined* (the CLI's and ``serve``'s default): the audit log lives in the
   store's file (``SQLiteAuditLog.in_store``) and each verification is one
-  transaction (``SQLiteStore.commit_group``): attempt count, spent step and
-  audit record, one fsync;
+  transaction (``SQLiteStore.commit_group``): its reads, the spent step and
+  the audit record (an attempt is counted only when it fails), one fsync;
 * *separate* (the old layout): ``SQLiteAuditLog`` in a file of its own; every
   store write and the append commit on their own: three fsyncs (attempt,
   step, record).

@@ -162,3 +162,22 @@ def test_a_new_generation_starts_a_fresh_count(clock: FixedClock) -> None:
         throttle.acquire("alice", generation=7)
     # Only a success moves the generation on; an attacker without a code cannot.
     assert throttle.acquire("alice", generation=8).count == 1
+
+
+def test_an_admitted_attempt_counts_only_when_told(
+    throttle: FailureThrottle, clock: FixedClock
+) -> None:
+    context = ClientContext(client_id="kiosk-7")
+    for _ in range(5):
+        throttle.admit("alice", context)  # successes: admitted, never counted
+    admission = throttle.admit("alice", context)
+    assert len(admission.keys) == 2  # per subject and per (subject, client)
+    assert admission.count().count == 1
+    for attempt in range(2, 8):
+        clock.advance(10)
+        assert throttle.admit("alice", context).count().count == attempt
+    # Admission refuses as acquire does, before anything is counted.
+    with pytest.raises(LockedOut):
+        throttle.admit("alice", context)
+    with pytest.raises(LockedOut):
+        throttle.admit("alice")

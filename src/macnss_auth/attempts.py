@@ -24,7 +24,7 @@ from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_even
 from macnss_auth.authenticator import ClientContext
 from macnss_auth.clock import Clock
 from macnss_auth.errors import MalformedInput, Reason, VerificationThrottled
-from macnss_auth.throttle import Attempt, FailureThrottle
+from macnss_auth.throttle import Admission, Attempt, FailureThrottle
 
 __all__ = ["MethodEvents"]
 
@@ -90,17 +90,53 @@ class MethodEvents:
         try:
             return throttle.acquire(subject, context, generation=generation)
         except VerificationThrottled as exc:
-            details = {"retry_after": f"{exc.retry_after:.0f}"} if exc.retry_after else {}
-            self.record(
-                action,
-                Outcome.FAILURE,
-                subject,
-                context,
-                at=at,
-                reason=exc.reason,
-                details=details,
-            )
+            self._throttled(exc, subject, context, action, at)
             raise
+
+    def admit(
+        self,
+        throttle: FailureThrottle,
+        subject: str,
+        context: ClientContext | None,
+        action: AuditAction,
+        *,
+        at: dt.datetime | None = None,
+        generation: int | None = None,
+    ) -> Admission:
+        """:meth:`acquire` for a decision made in one serializable transaction.
+
+        The attempt is let through uncounted; count it (``Admission.count``)
+        only if it fails (see :meth:`FailureThrottle.admit`).
+
+        Raises:
+            VerificationThrottled: as for :meth:`acquire`, audited alike.
+        """
+        try:
+            return throttle.admit(subject, context, generation=generation)
+        except VerificationThrottled as exc:
+            self._throttled(exc, subject, context, action, at)
+            raise
+
+    def _throttled(
+        self,
+        refusal: VerificationThrottled,
+        subject: str,
+        context: ClientContext | None,
+        action: AuditAction,
+        at: dt.datetime | None,
+    ) -> None:
+        # A plain call from each except block: a context manager would cost more
+        # than the rest of an in-memory acquire.
+        retry = refusal.retry_after
+        self.record(
+            action,
+            Outcome.FAILURE,
+            subject,
+            context,
+            at=at,
+            reason=refusal.reason,
+            details={"retry_after": f"{retry:.0f}"} if retry else {},
+        )
 
     @contextlib.contextmanager
     def malformed(

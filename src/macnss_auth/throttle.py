@@ -5,6 +5,10 @@ atomically adds one to the subject's counter in the store (``Store.hit``) and
 refuses the attempt if the count is past the lockout threshold, so parallel
 guesses from many clients can never get more than ``lockout_after`` codes
 checked per window. A success calls ``release``, which clears the counters.
+A caller that decides inside one serializable transaction (the SQLite commit
+group) may instead ``admit`` the attempt and count it only if it fails: no
+other attempt is decided in between, so the same attempts are refused, and a
+success writes no counter.
 
 Delays: the first ``free_failures`` failed attempts cost nothing, so the
 attempt after them still goes through at once. From then on, after the n-th
@@ -57,7 +61,7 @@ from macnss_auth.errors import (
 )
 from macnss_auth.store.base import CounterState, Store
 
-__all__ = ["Attempt", "FailureThrottle", "ThrottlePolicy", "key_part"]
+__all__ = ["Admission", "Attempt", "FailureThrottle", "ThrottlePolicy", "key_part"]
 
 # Longer encoded parts are replaced by a digest, so keys stay short enough for
 # any index (PostgreSQL btree entries hold at most ~2.7 kB).
@@ -152,6 +156,28 @@ class Attempt:
     remaining_attempts: int
 
 
+@attrs.frozen
+class Admission:
+    """An attempt the throttle let through (:meth:`FailureThrottle.admit`), not yet counted.
+
+    Attributes:
+        keys: the counters :meth:`count` adds it to.
+        at: when it was admitted (the time its count is stamped with).
+    """
+
+    _throttle: FailureThrottle = attrs.field(alias="throttle", repr=False)
+    keys: tuple[str, ...]
+    at: dt.datetime
+
+    def count(self) -> Attempt:
+        """Count the attempt (atomically, in every counter); call it once, for a failure.
+
+        Raises:
+            LockedOut: parallel attempts took the counters past the threshold.
+        """
+        return self._throttle._count(self.keys, self.at)
+
+
 class FailureThrottle:
     """Counts attempts per subject (and per subject and client) in a store."""
 
@@ -216,6 +242,27 @@ class FailureThrottle:
             )
         return key
 
+    def admit(
+        self, subject: str, context: ClientContext | None = None, *, generation: int | None = None
+    ) -> Admission:
+        """Refuse an attempt now if it must wait or is locked out; else let it through uncounted.
+
+        For a caller whose check and its outcome run in one serializable
+        transaction (a SQLite commit group): no other attempt can be decided
+        between this and the end of that transaction, so counting only a
+        failure (:meth:`Admission.count`) refuses exactly what counting first
+        would, and a success writes no counter at all. Everyone else uses
+        :meth:`acquire`.
+
+        Raises:
+            LockedOut: the subject is locked out; ``retry_after`` says for how long.
+            VerificationThrottled: the previous attempt was too recent.
+        """
+        now = self._clock.now()
+        return Admission(
+            throttle=self, keys=self._admitted(subject, context, generation, now), at=now
+        )
+
     def acquire(
         self, subject: str, context: ClientContext | None = None, *, generation: int | None = None
     ) -> Attempt:
@@ -231,11 +278,18 @@ class FailureThrottle:
             VerificationThrottled: the previous attempt was too recent.
         """
         now = self._clock.now()
-        policy = self.policy
+        return self._count(self._admitted(subject, context, generation, now), now)
+
+    def _admitted(
+        self, subject: str, context: ClientContext | None, generation: int | None, now: dt.datetime
+    ) -> tuple[str, ...]:
         # Every base is checked before any is counted: a refused attempt counts nowhere.
-        keys = [
+        return tuple(
             self._refuse_if_blocked(base, now) for base in self._bases(subject, context, generation)
-        ]
+        )
+
+    def _count(self, keys: tuple[str, ...], now: dt.datetime) -> Attempt:
+        policy = self.policy
         count = 0
         for key in keys:
             state: CounterState = self._store.hit(key, now, policy.window)

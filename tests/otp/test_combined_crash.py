@@ -170,13 +170,15 @@ def test_totp_sigkill_leaves_decision_and_record_together(
         assert len(steps) >= len(acknowledged)
         # The spent step is exactly the last recorded success (or the confirmation's).
         assert accepted == (steps[-1] if steps else CONFIRM_STEP)
-        # Attempts are counted per accepted step: replay the records to get each count.
+        # Failures are counted per accepted step (a success in one transaction counts
+        # nowhere: it moves to a fresh count): replay the records to get each count.
         counted: collections.Counter[int] = collections.Counter()
         mark = CONFIRM_STEP
         for record in verifications:
-            counted[mark] += 1
             if record["outcome"] == "success":
                 mark = int(record["details"]["step"])
+            else:
+                counted[mark] += 1
         base = f"throttle:totp:{key_part('alice')}"
         for generation in {*counted, mark}:
             key = f"{base}@{generation}#0"

@@ -10,6 +10,7 @@ measured the same way, to show what the grouping saves.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import sqlite3
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
 from macnss_auth.otp.totp import TotpAuthenticator
 from macnss_auth.store import Keyring, SQLiteStore
 from macnss_auth.testing import FixedClock
+from macnss_auth.testing.races import race_processes
+
+from ._combined_guess_worker import GUESSING, guess_wrong
 
 SEED = b"12345678901234567890"
 TOTP = pyotp.TOTP(base64.b32encode(SEED).decode())
@@ -154,3 +158,75 @@ def test_the_separate_layout_commits_each_write_on_its_own(
     # the audit append is a transaction of its own in another file.
     assert run.count("COMMIT") == 1
     assert sum(s.startswith(WRITES) for s in run) >= 3
+
+
+def test_a_verification_reads_and_decides_inside_its_one_transaction(
+    store: SQLiteStore, statements: list[str]
+) -> None:
+    totp, clock = _totp(store)
+    totp.enroll("alice", secret=SEED)
+    totp.confirm("alice", TOTP.at(30_000))
+    clock.advance(30)
+    with _one_call(statements) as run:
+        totp.verify_code("alice", TOTP.at(30_030))
+    # The enrollment and the replay counter are read under the write lock: the
+    # decision sees one snapshot, and nothing changes between read and write.
+    assert run[0] == "BEGIN IMMEDIATE", run
+    _assert_one_transaction(run)
+    challenge = totp.begin("alice")
+    clock.advance(30)
+    with _one_call(statements) as run:
+        totp.verify(challenge, TOTP.at(30_060))
+    assert run[0] == "BEGIN IMMEDIATE", run
+
+
+def test_in_one_transaction_only_a_failure_is_counted(
+    store: SQLiteStore, statements: list[str]
+) -> None:
+    totp, clock = _totp(store)
+    totp.enroll("alice", secret=SEED)
+    totp.confirm("alice", TOTP.at(30_000))
+    clock.advance(30)
+    wrong = "000000" if TOTP.at(30_030) != "000000" else "111111"
+    with _one_call(statements) as failed, pytest.raises(InvalidCode) as refused:
+        totp.verify_code("alice", wrong)
+    assert refused.value.remaining_attempts == totp.throttle_policy.lockout_after - 1
+    with _one_call(statements) as accepted:
+        totp.verify_code("alice", TOTP.at(30_030))
+    counting = [s for s in failed if s.startswith("INSERT INTO windows")]
+    assert len(counting) == 1, failed
+    assert not [s for s in accepted if s.startswith("INSERT INTO windows")], accepted
+
+
+def test_parallel_wrong_codes_lock_out_exactly_in_the_combined_layout(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    key = bytes(range(32))
+    keyring = Keyring({"k1": key}, primary="k1")
+    at = 30_000.0
+    with SQLiteStore(path, keyring=keyring) as shared:
+        totp = TotpAuthenticator(
+            store=shared, audit=SQLiteAuditLog.in_store(shared), clock=FixedClock.at(at)
+        )
+        totp.enroll("alice", secret=SEED)
+        totp.confirm("alice", TOTP.at(int(at)))
+    right = {TOTP.at(int(at) + 30 * shift) for shift in (-1, 0, 1)}
+    wrong = [f"{n:06d}" for n in range(100) if f"{n:06d}" not in right][:3]
+    processes, guesses = 8, len(wrong)
+    outcomes = race_processes(guess_wrong, [(str(path), key.hex(), at, wrong)] * processes)
+    reasons: collections.Counter[str] = collections.Counter()
+    for outcome in outcomes:
+        assert isinstance(outcome, list), outcome
+        reasons.update(outcome)
+    # Admitted uncounted, counted on failure, all under one write lock: exactly
+    # lockout_after codes were checked, every other guess met the lockout.
+    assert reasons == {
+        "invalid_code": GUESSING.lockout_after,
+        "locked_out": processes * guesses - GUESSING.lockout_after,
+    }, reasons
+    with SQLiteStore(path, keyring=keyring) as reopened:
+        log = SQLiteAuditLog.in_store(reopened)
+        log.verify()
+        failures = [
+            r for r in log.records() if r["action"] == "verify" and r["outcome"] == "failure"
+        ]
+    assert len(failures) == processes * guesses

@@ -13,10 +13,12 @@ implement the check itself in ``_check``.
 One commit per decision: when the audit log lives in the store's own
 database (:meth:`SQLiteAuditLog.in_store <macnss_auth.audit.SQLiteAuditLog.in_store>`),
 ``begin``, ``verify`` and ``verify_code`` run inside the store's
-``commit_group``: the counted attempt, the spent code or challenge and the
-audit record are one transaction, committed (durably) before the call
-returns or raises. Otherwise each store call and each audit append commits
-on its own, as before (see docs/security.md for the crash window of that layout).
+``commit_group``: the reads, the counted attempt, the spent code or
+challenge and the audit record are one transaction, committed (durably)
+before the call returns or raises. Inside it no other attempt is decided, so
+an attempt is admitted first and counted only if it fails (see ``_acquire``).
+Otherwise each store call and each audit append commits on its own, as before
+(see docs/security.md for the crash window of that layout).
 
 Authenticator-app codes add enrollment and the replay guard on top: see
 :mod:`macnss_auth.otp.otp_flow`.
@@ -44,7 +46,7 @@ from macnss_auth.errors import (
     Reason,
 )
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
-from macnss_auth.throttle import Attempt, FailureThrottle, ThrottlePolicy
+from macnss_auth.throttle import Admission, Attempt, FailureThrottle, ThrottlePolicy
 
 __all__ = ["CodeAuthenticatorBase", "CodeSettings", "commit_group_of"]
 
@@ -88,14 +90,20 @@ class _Trial:
         context: the client, for the throttle and the audit log.
         now: the server's time of the attempt.
         action: what the attempt is audited as (verify, confirm, resync, recovery).
-        attempt: the throttle's count, for ``remaining_attempts`` and the lockout.
+        counted: the throttle's count, for ``remaining_attempts`` and the lockout; or,
+            inside a commit group, the admission that a failure counts (see ``_acquire``).
     """
 
     subject: str
     context: ClientContext | None
     now: dt.datetime
     action: AuditAction
-    attempt: Attempt
+    counted: Attempt | Admission
+
+    def failure_count(self) -> Attempt:
+        """The count a failure reports: counted now if it was only admitted."""
+        counted = self.counted
+        return counted if isinstance(counted, Attempt) else counted.count()
 
 
 @attrs.frozen
@@ -229,17 +237,20 @@ class CodeAuthenticatorBase:
         """
         challenge_id = challenge_id_of(challenge)
         now = self._clock.now()
-        record = self._store.get_challenge(challenge_id)
-        failure = challenge_failure(record, self._method, now)
-        if failure is not None:
-            subject = record.challenge.subject if record is not None else None
-            self._refused(AuditAction.VERIFY, subject, context, now, failure.reason)
-            raise failure
-        assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
-        subject = record.challenge.subject
-        enrollment = self._store.get_enrollment(subject, self._method)
-        request = _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
-        return self._decide(request)
+        # The reads join the decision's transaction: one snapshot, one commit.
+        with self._grouped():
+            record = self._store.get_challenge(challenge_id)
+            failure = challenge_failure(record, self._method, now)
+            if failure is not None:
+                subject = record.challenge.subject if record is not None else None
+                self._refused(AuditAction.VERIFY, subject, context, now, failure.reason)
+                raise failure
+            assert record is not None  # noqa: S101 (narrowing for mypy; every None path raised above)
+            subject = record.challenge.subject
+            enrollment = self._store.get_enrollment(subject, self._method)
+            return self._check(
+                _Request(subject, response, context, now, enrollment, challenge_id=challenge_id)
+            )
 
     def verify_code(
         self, subject: str, code: str, *, context: ClientContext | None = None
@@ -257,19 +268,16 @@ class CodeAuthenticatorBase:
         """
         subject = subject_of(subject)
         now = self._clock.now()
-        enrollment = self._store.get_enrollment(subject, self._method)
-        return self._decide(_Request(subject, code, context, now, enrollment))
+        if self._group is None:  # the hot path of the separate layouts: no context at all
+            enrollment = self._store.get_enrollment(subject, self._method)
+            return self._check(_Request(subject, code, context, now, enrollment))
+        with self._group():
+            enrollment = self._store.get_enrollment(subject, self._method)
+            return self._check(_Request(subject, code, context, now, enrollment))
 
     def _grouped(self) -> AbstractContextManager[None]:
         """The store's commit group when the audit log shares its database, else nothing."""
         return contextlib.nullcontext() if self._group is None else self._group()
-
-    def _decide(self, request: _Request) -> AuthResult:
-        """:meth:`_check` in one commit when the layout allows (see the module docstring)."""
-        if self._group is None:
-            return self._check(request)
-        with self._group():
-            return self._check(request)
 
     def _check(self, request: _Request) -> AuthResult:
         """Decide ``request``: count it, check the code, audit the outcome."""
@@ -284,11 +292,25 @@ class CodeAuthenticatorBase:
         *,
         generation: int | None = None,
     ) -> _Trial:
-        """Count one attempt before checking it (see the module docstring), or refuse it."""
-        attempt = self._events.acquire(
-            self._throttle, subject, context, action, at=now, generation=generation
-        )
-        return _Trial(subject=subject, context=context, now=now, action=action, attempt=attempt)
+        """Count one attempt before checking it (see the module docstring), or refuse it.
+
+        In a commit group (every caller runs inside :meth:`_grouped`) the whole
+        decision is one ``BEGIN IMMEDIATE`` transaction, so no other attempt
+        is decided meanwhile: the attempt is admitted now and counted only if
+        it fails (:meth:`_failed`). A success then writes no throttle counter:
+        one write and one page fewer in the commit.
+        """
+        events, throttle = self._events, self._throttle
+        counted: Attempt | Admission
+        if self._group is not None:
+            counted = events.admit(
+                throttle, subject, context, action, at=now, generation=generation
+            )
+        else:
+            counted = events.acquire(
+                throttle, subject, context, action, at=now, generation=generation
+            )
+        return _Trial(subject=subject, context=context, now=now, action=action, counted=counted)
 
     @contextlib.contextmanager
     def _malformed_audited(
@@ -313,7 +335,7 @@ class CodeAuthenticatorBase:
 
         ``challenge_id``, if given, is charged one wrong attempt.
         """
-        attempt = trial.attempt
+        attempt = trial.failure_count()
         error = kind(remaining_attempts=attempt.remaining_attempts)
         if challenge_id is not None:
             self._store.count_attempt(challenge_id)

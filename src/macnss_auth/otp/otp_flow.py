@@ -261,11 +261,12 @@ class BaseOtpAuthenticator(CodeAuthenticatorBase):
         """
         subject = subject_of(subject)
         now = self._clock.now()
-        pending = self._store.get_enrollment(subject, self._method + _PENDING)
-        if pending is None or not pending.is_usable(now):
-            self._refused(AuditAction.CONFIRM, subject, context, now, Reason.NOT_ENROLLED)
-            raise NotEnrolled("no pending enrollment to confirm (it may have expired)")
-        return self._decide(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
+        with self._grouped():
+            pending = self._store.get_enrollment(subject, self._method + _PENDING)
+            if pending is None or not pending.is_usable(now):
+                self._refused(AuditAction.CONFIRM, subject, context, now, Reason.NOT_ENROLLED)
+                raise NotEnrolled("no pending enrollment to confirm (it may have expired)")
+            return self._check(_Request(subject, code, context, now, pending, AuditAction.CONFIRM))
 
     def unenroll(self, subject: str, *, context: ClientContext | None = None) -> bool:
         """Remove the confirmed and any pending enrollment; True if there was one."""
