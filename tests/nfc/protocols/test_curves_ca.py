@@ -446,3 +446,28 @@ def test_active_authentication_on_curves_end_to_end(parameter_id: DomainParamete
         copied.verify(trust, clock=FixedClock.at(NOW)).check("active_authentication").status
         is not CheckStatus.PASSED
     )
+
+
+@pytest.mark.parametrize("curve", _CURVES, ids=lambda c: c.name)
+def test_the_co_z_ladder_hands_its_degenerate_case_to_the_general_one(
+    curve: Curve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # k = n - 1 walks through n * P (the point at infinity) at the last step:
+    # co-Z formulas cannot hold it, so the ladder must notice and fall back.
+    point = ec_math.multiply(curve, 0xBEEF, curve.generator)
+    assert point is not None
+    general = ec_math._multiply_secret_jacobian
+    calls: list[int] = []
+
+    def spy(curve: Curve, lifted: int, point: ec_math.Point) -> ec_math.Point | None:
+        calls.append(lifted)
+        return general(curve, lifted, point)
+
+    monkeypatch.setattr(ec_math, "_multiply_secret_jacobian", spy)
+    assert ec_math.multiply_secret(curve, curve.n - 1, point) == ec_math.negate(curve, point)
+    assert calls
+    calls.clear()
+    assert ec_math.multiply_secret(curve, 0xC0FFEE, point) == ec_math.multiply(
+        curve, 0xC0FFEE, point
+    )
+    assert not calls
