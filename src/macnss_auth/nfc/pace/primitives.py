@@ -406,30 +406,36 @@ def generic_mapping_public_key(
     mapping_private_key: int,
     peer_mapping_public: Point,
     private_key: int,
-) -> bytes | None:
-    """``x*G'`` for ``G' = s*G + a*PK_map_peer``, without computing ``G'`` (or ``None``).
+) -> bytes:
+    """``x*G'`` for ``G' = s*G + a*PK_map_peer``, without computing ``G'``.
 
-    ``x*G' = (x*s mod n)*G + (x*a mod n)*PK_map_peer``: one key derivation for
-    the first term and one :func:`eckeys.native_multiply` for the second, where
+    ``x*G' = (x*s mod n)*G + (x*a mod n)*PK_map_peer``. On a curve
+    cryptography has: one key derivation for the first term and one
+    :func:`eckeys.native_multiply` for the second, where
     :func:`mapping_shared_element`, :func:`generic_mapping` and
     :func:`public_key` need two native multiplications (``H`` and ``x*G'``).
-    The encoding is the same point's. ``None`` when cryptography lacks the
-    curve (the caller takes the step-by-step path). ``peer_mapping_public``
-    must be a validated point (:func:`decode_public_key`).
+    On the other curves: one interleaved :func:`ec.multiply_add` (the
+    generator's table is cached per curve) instead of three multiplications
+    (``H``, ``s*G`` and ``x*G'``). The encoding is the same point's.
+    ``peer_mapping_public`` must be a validated point (:func:`decode_public_key`).
 
     Raises:
         RemoteProtocolError: ``G'`` is the point at infinity.
     """
     curve = domain.curve
-    native = eckeys.native_curve(curve)
-    if native is None:
-        return None
     n = curve.n
     x = private_key % n
+    scale = x * int.from_bytes(nonce, "big") % n
+    native = eckeys.native_curve(curve)
+    if native is None:
+        # Single-use keys: the variable-time interleaved pass (see docs/pace.md).
+        total = ec.multiply_add(curve, scale, x * mapping_private_key % n, peer_mapping_public)
+        if total is None:
+            raise RemoteProtocolError("generic mapping produced the point at infinity")
+        return ec.encode_point(curve, total)
     term = eckeys.native_multiply(
         curve, cec.derive_private_key(x * mapping_private_key % n, native), peer_mapping_public
     )
-    scale = x * int.from_bytes(nonce, "big") % n
     if scale:
         numbers = cec.derive_private_key(scale, native).public_key().public_numbers()
         total = ec.add_secret(curve, Point(numbers.x, numbers.y), term)

@@ -51,7 +51,6 @@ from macnss_auth.errors import (
 from macnss_auth.nfc.apdu import ResponseAPDU, StatusCode
 from macnss_auth.nfc.domain_params import standardized
 from macnss_auth.nfc.ec import Curve, Point
-from macnss_auth.nfc.eckeys import native_curve
 from macnss_auth.nfc.mrz import CAN, PIN, PUK, MrzKey
 from macnss_auth.nfc.pace import primitives as pm
 from macnss_auth.nfc.pace.messages import (
@@ -501,7 +500,7 @@ class PaceTerminal(ProtocolMachine[PaceState, PaceResult]):
         if pm.same_public_key(self._base, chip_mapping, self._mapping_public_key):
             raise RemoteProtocolError("the chip echoed our mapping key", status_word=_SW_OK)
         base = self._base
-        if isinstance(base, pm.EcDomain) and native_curve(base.curve) is not None:
+        if isinstance(base, pm.EcDomain):
             # G' is only ever used for x*G' here: computed in one go at the next step
             # (pm.generic_mapping_public_key); every later step needs the curve only.
             point = pm.decode_public_key(base, chip_mapping)
