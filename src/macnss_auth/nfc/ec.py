@@ -324,7 +324,7 @@ def _wnaf_chain(
                 x, y, z = _madd(x, y, z, x2, y2, a, p)
             else:
                 x, y, z = x2, y2, 1
-    if minus3 and scale != 1:
+    if scale is not None and scale != 1:
         z = z * scale % p
     return (x, y, z)
 
