@@ -361,17 +361,23 @@ def _fixed_base_table(curve: Curve) -> tuple[tuple[Point, ...], ...] | None:
     width = _COMB_WINDOW
     half = 1 << (width - 1)
     rows = -(-curve.n.bit_length() // width) + 1
+    p, a = curve.p, curve.a
     base: Point | None = curve.generator
     table = []
     for _ in range(rows):
-        row = [base]
-        for _ in range(half - 1):
-            row.append(add(curve, row[-1], base))
-        # 2^w * base = 2 * (half * base).
-        base = add(curve, row[-1], row[-1])
-        if base is None or any(entry is None for entry in row):
+        if base is None:
             return None
-        table.append(tuple(entry for entry in row if entry is not None))
+        # base, 2*base, ..., half*base: summed in Jacobian form, one inversion per row.
+        row: list[_Jacobian] = [(base.x, base.y, 1)]
+        for _ in range(half - 1):
+            x, y, z = _madd(*row[-1], base.x, base.y, a, p)
+            if not z:
+                return None
+            row.append((x, y, z))
+        affine = _batch_affine(curve, row)
+        # 2^w * base = 2 * (half * base).
+        base = add(curve, affine[-1], affine[-1])
+        table.append(tuple(affine))
     return tuple(table)
 
 
@@ -572,19 +578,26 @@ def _odd_multiples(curve: Curve, point: Point, window: int) -> list[Point]:
         if not z:
             break
         jacobian.append((x, y, z))
+    return _batch_affine(curve, jacobian)
+
+
+def _batch_affine(curve: Curve, points: list[_Jacobian]) -> list[Point]:
+    """Jacobian points (none at infinity) to affine with one inversion (Montgomery's trick)."""
+    p = curve.p
     # prefix[i] = z_0 * ... * z_(i-1); one inversion of the full product.
     prefix = [1]
-    for _, _, z in jacobian:
+    for _, _, z in points:
         prefix.append(prefix[-1] * z % p)
     inverse = pow(prefix[-1], -1, p)
-    table = [point] * len(jacobian)
-    for i in range(len(jacobian) - 1, 0, -1):
-        x, y, z = jacobian[i]
+    result = []
+    for i in range(len(points) - 1, -1, -1):
+        x, y, z = points[i]
         z_inv = inverse * prefix[i] % p
         inverse = inverse * z % p
         zz_inv = z_inv * z_inv % p
-        table[i] = Point(x * zz_inv % p, y * zz_inv * z_inv % p)
-    return table
+        result.append(Point(x * zz_inv % p, y * zz_inv * z_inv % p))
+    result.reverse()
+    return result
 
 
 @functools.lru_cache(maxsize=32)
