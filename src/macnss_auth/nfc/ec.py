@@ -8,13 +8,16 @@ on short Weierstrass curves ``y^2 = x^3 + a*x + b`` over GF(p):
 
 * :class:`Curve` and :class:`Point` value objects (affine coordinates);
 * :func:`add`, :func:`negate` and :func:`multiply` (Jacobian coordinates and a
-  width-5 NAF inside, one inversion at the end);
+  width-5 NAF inside, the doublings on the isomorphic ``a = -3`` curve, one
+  inversion at the end; multiples of the standard generator from a per-curve
+  table of ``d * 2^(6j) * G``, additions only);
 * :func:`multiply_secret`, a co-Z Montgomery ladder with a fixed number of
   steps and branch-free conditional swaps, for secret scalars (the terminal's
   ephemeral Chip Authentication key, a virtual card's static key);
 * :func:`multiply_add` (``u1*G + u2*Q`` in one interleaved pass, with the
   generator's odd multiples computed once per curve), for ECDSA verification
-  on public data;
+  on public data and the PACE terminal's ``x*G'`` on the curves cryptography
+  lacks;
 * :func:`validate_public_point` (on the curve, not infinity, order ``n``);
 * :func:`encode_point` / :func:`decode_point` for the uncompressed SEC 1 form
   ``04 || X || Y`` (the only form PACE allows), with validation;
