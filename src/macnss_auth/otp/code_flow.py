@@ -300,16 +300,13 @@ class CodeAuthenticatorBase:
         it fails (:meth:`_failed`). A success then writes no throttle counter:
         one write and one page fewer in the commit.
         """
-        events, throttle = self._events, self._throttle
-        counted: Attempt | Admission
-        if self._group is not None:
-            counted = events.admit(
-                throttle, subject, context, action, at=now, generation=generation
-            )
-        else:
-            counted = events.acquire(
-                throttle, subject, context, action, at=now, generation=generation
-            )
+        throttle = self._throttle
+        step: Callable[..., Attempt | Admission] = (
+            throttle.acquire if self._group is None else throttle.admit
+        )
+        counted = self._events.throttle_step(
+            step, subject, context, action, at=now, generation=generation
+        )
         return _Trial(subject=subject, context=context, now=now, action=action, counted=counted)
 
     @contextlib.contextmanager

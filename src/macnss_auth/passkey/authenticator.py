@@ -1061,7 +1061,7 @@ class PasskeyAuthenticator:
         )
 
     def _acquire(self, subject: str, context: ClientContext | None) -> None:
-        self._events.acquire(self._throttle, subject, context, AuditAction.VERIFY)
+        self._events.throttle_step(self._throttle.acquire, subject, context, AuditAction.VERIFY)
 
     def _malformed(
         self, subject: str | None, context: ClientContext | None, action: AuditAction

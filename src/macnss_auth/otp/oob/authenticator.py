@@ -644,7 +644,7 @@ class OutOfBandAuthenticator:
         with self._events.malformed(action, subject, context, reason=Reason.MALFORMED_CODE, at=now):
             code = normalize_oob_code(response, self.codes)
         try:
-            self._events.acquire(self._throttle, subject, context, action, at=now)
+            self._events.throttle_step(self._throttle.acquire, subject, context, action, at=now)
         except VerificationThrottled as exc:
             # Audited; refused with the one generic message, like every failed code.
             raise type(exc)(
