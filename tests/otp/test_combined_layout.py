@@ -21,10 +21,14 @@ import pyotp
 import pytest
 
 from macnss_auth.audit import SQLiteAuditLog
+from macnss_auth.delivery import CapturingChannel, ChannelKind
 from macnss_auth.errors import InvalidCode
+from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.hotp import HotpAuthenticator
+from macnss_auth.otp.oob import InlineDispatcher, SMSCodeAuthenticator
 from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
 from macnss_auth.otp.totp import TotpAuthenticator
+from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, SQLiteStore
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.races import race_processes
@@ -230,3 +234,28 @@ def test_parallel_wrong_codes_lock_out_exactly_in_the_combined_layout(tmp_path: 
             r for r in log.records() if r["action"] == "verify" and r["outcome"] == "failure"
         ]
     assert len(failures) == processes * guesses
+
+
+def test_sms_code_verification_commits_once(store: SQLiteStore, statements: list[str]) -> None:
+    clock = FixedClock.at(30_000)
+    channel = CapturingChannel(ChannelKind.SMS)
+    put_destination(store, "alice", parse_phone("+212612345678"), now=clock.now())
+    with SMSCodeAuthenticator(
+        channel=channel,
+        store=store,
+        pepper=Secret(b"an application pepper of 32+ bytes, test only"),
+        clock=clock,
+        audit=SQLiteAuditLog.in_store(store),
+        dispatcher=InlineDispatcher(),
+    ) as sms:
+        challenge = sms.begin("alice")
+        code = channel.last_code()
+        wrong = "000000" if code != "000000" else "111111"
+        with _one_call(statements) as run, pytest.raises(InvalidCode):
+            sms.verify(challenge, wrong)
+        _assert_one_transaction(run)
+        with _one_call(statements) as run:
+            sms.verify(challenge, code)
+        _assert_one_transaction(run)
+    records = SQLiteAuditLog.in_store(store).records()
+    assert [r["outcome"] for r in records if r["action"] == "verify"] == ["failure", "success"]

@@ -11,11 +11,13 @@ keyed hashes in constant time and consumes the record atomically. See
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import ClassVar
 
 import attrs
@@ -46,6 +48,7 @@ from macnss_auth.errors import (
     VerificationThrottled,
 )
 from macnss_auth.failures import check_language
+from macnss_auth.otp.code_flow import commit_group_of
 from macnss_auth.otp.contacts import (
     DEFAULT_REGION,
     Destination,
@@ -160,6 +163,7 @@ class OutOfBandAuthenticator:
         self._kind = kind
         self._channel = channel
         self._store = store
+        self._group = commit_group_of(store, audit)
         self._pepper = pepper
         self._clock = clock or SystemClock()
         self._random = random or SystemRandom()
@@ -283,26 +287,28 @@ class OutOfBandAuthenticator:
             InvalidCode: wrong code; ``remaining_attempts`` says how many are left.
             VerificationThrottled: too many attempts for the subject lately.
         """
-        record = self._check(challenge, response, _LOGIN, context)
-        now = self._clock.now()
-        subject = record.challenge.subject
-        self._throttle.release(subject, context)
-        event_id = self._events.record(
-            AuditAction.VERIFY,
-            Outcome.SUCCESS,
-            subject,
-            context,
-            at=now,
-            details={"hint": record.challenge.hint or ""},
-        )
-        return AuthResult(
-            subject=subject,
-            method=self.method,
-            authenticated_at=now,
-            assurance=AssuranceLevel.LOW,
-            audit_event_id=event_id,
-            details={"channel": self.method, "hint": record.challenge.hint or ""},
-        )
+        # One commit for the counted guess, the used code and the record (see code_flow).
+        with self._grouped():
+            record = self._check(challenge, response, _LOGIN, context)
+            now = self._clock.now()
+            subject = record.challenge.subject
+            self._throttle.release(subject, context)
+            event_id = self._events.record(
+                AuditAction.VERIFY,
+                Outcome.SUCCESS,
+                subject,
+                context,
+                at=now,
+                details={"hint": record.challenge.hint or ""},
+            )
+            return AuthResult(
+                subject=subject,
+                method=self.method,
+                authenticated_at=now,
+                assurance=AssuranceLevel.LOW,
+                audit_event_id=event_id,
+                details={"channel": self.method, "hint": record.challenge.hint or ""},
+            )
 
     def enroll(
         self,
@@ -368,27 +374,29 @@ class OutOfBandAuthenticator:
             MalformedInput / ChallengeNotFound / ChallengeExpired / ChallengeUsed /
             InvalidCode / VerificationThrottled: as for :meth:`verify`.
         """
-        record = self._check(challenge, response, _ENROLL, context)
-        now = self._clock.now()
-        subject = record.challenge.subject
-        destination = promote_pending(
-            self._store, subject, self._kind, challenge_id=record.id, now=now
-        )
-        if destination is None:
-            # A newer enrollment replaced this one between the code and now.
-            raise self._failure(
-                ChallengeNotFound, AuditAction.CONFIRM, now, subject=subject, context=context
+        # One commit here too; sending (begin) stays outside: no network under the write lock.
+        with self._grouped():
+            record = self._check(challenge, response, _ENROLL, context)
+            now = self._clock.now()
+            subject = record.challenge.subject
+            destination = promote_pending(
+                self._store, subject, self._kind, challenge_id=record.id, now=now
             )
-        self._throttle.release(subject, context)
-        self._events.record(
-            AuditAction.CONFIRM,
-            Outcome.SUCCESS,
-            subject,
-            context,
-            at=now,
-            details={"hint": destination.hint},
-        )
-        return destination
+            if destination is None:
+                # A newer enrollment replaced this one between the code and now.
+                raise self._failure(
+                    ChallengeNotFound, AuditAction.CONFIRM, now, subject=subject, context=context
+                )
+            self._throttle.release(subject, context)
+            self._events.record(
+                AuditAction.CONFIRM,
+                Outcome.SUCCESS,
+                subject,
+                context,
+                at=now,
+                details={"hint": destination.hint},
+            )
+            return destination
 
     # Issuing ------------------------------------------------------------------
     def _prepare(
@@ -621,6 +629,10 @@ class OutOfBandAuthenticator:
             channel=channel,
             details={**details, "hint": message.hint},
         )
+
+    def _grouped(self) -> AbstractContextManager[None]:
+        """The store's commit group when the audit log shares its database, else nothing."""
+        return contextlib.nullcontext() if self._group is None else self._group()
 
     # Verification ---------------------------------------------------------------
     def _check(
