@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import attrs
@@ -25,10 +26,34 @@ from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_even
 from macnss_auth.authenticator import ClientContext
 from macnss_auth.clock import Clock
 from macnss_auth.errors import MalformedInput, Reason, VerificationThrottled
+from macnss_auth.store.base import Store
 
-__all__ = ["MethodEvents"]
+__all__ = ["MethodEvents", "commit_group_of", "grouped"]
 
 _Counted = TypeVar("_Counted")  # what the throttle step returns: an Attempt or an Admission
+
+
+def commit_group_of(
+    store: Store, audit: AuditLog
+) -> Callable[[], AbstractContextManager[None]] | None:
+    """``store.commit_group`` if ``audit`` keeps its records in ``store``'s database, else None.
+
+    Only then is one transaction all it takes: with the audit log elsewhere,
+    grouping the store's writes would put the audit commit first and turn the
+    documented crash window around.
+    """
+    shared = getattr(audit, "store", None)
+    if shared is None or shared is not store:
+        return None
+    group: Callable[[], AbstractContextManager[None]] | None = getattr(store, "commit_group", None)
+    return group
+
+
+def grouped(
+    group: Callable[[], AbstractContextManager[None]] | None,
+) -> AbstractContextManager[None]:
+    """``group()`` (from :func:`commit_group_of`), or a block that groups nothing."""
+    return contextlib.nullcontext() if group is None else group()
 
 
 @attrs.frozen

@@ -11,18 +11,16 @@ keyed hashes in constant time and consumes the record atomically. See
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import ClassVar
 
 import attrs
 
-from macnss_auth.attempts import MethodEvents
+from macnss_auth.attempts import MethodEvents, commit_group_of, grouped
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
@@ -48,7 +46,6 @@ from macnss_auth.errors import (
     VerificationThrottled,
 )
 from macnss_auth.failures import check_language
-from macnss_auth.otp.code_flow import commit_group_of
 from macnss_auth.otp.contacts import (
     DEFAULT_REGION,
     Destination,
@@ -288,7 +285,7 @@ class OutOfBandAuthenticator:
             VerificationThrottled: too many attempts for the subject lately.
         """
         # One commit for the counted guess, the used code and the record (see code_flow).
-        with self._grouped():
+        with grouped(self._group):
             record = self._check(challenge, response, _LOGIN, context)
             now = self._clock.now()
             subject = record.challenge.subject
@@ -375,7 +372,7 @@ class OutOfBandAuthenticator:
             InvalidCode / VerificationThrottled: as for :meth:`verify`.
         """
         # One commit here too; sending (begin) stays outside: no network under the write lock.
-        with self._grouped():
+        with grouped(self._group):
             record = self._check(challenge, response, _ENROLL, context)
             now = self._clock.now()
             subject = record.challenge.subject
@@ -629,10 +626,6 @@ class OutOfBandAuthenticator:
             channel=channel,
             details={**details, "hint": message.hint},
         )
-
-    def _grouped(self) -> AbstractContextManager[None]:
-        """The store's commit group when the audit log shares its database, else nothing."""
-        return contextlib.nullcontext() if self._group is None else self._group()
 
     # Verification ---------------------------------------------------------------
     def _check(
