@@ -7,7 +7,7 @@ method writes ``events.record(action, outcome, subject, context, ...)`` and
 every event carries the same fields, timed by the injected clock.
 
 Two steps repeat in every method, so they live here too: counting an attempt
-before it is checked (:meth:`MethodEvents.acquire`: a throttle refusal is
+before it is checked (:meth:`MethodEvents.throttle_step`: a throttle refusal is
 audited with its ``retry_after`` before it propagates) and auditing a response
 that cannot even be read (:meth:`MethodEvents.malformed`).
 """
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import TypeVar
 
 import attrs
 
@@ -24,9 +26,34 @@ from macnss_auth.audit.events import AuditAction, AuditLog, Outcome, record_even
 from macnss_auth.authenticator import ClientContext
 from macnss_auth.clock import Clock
 from macnss_auth.errors import MalformedInput, Reason, VerificationThrottled
-from macnss_auth.throttle import Admission, Attempt, FailureThrottle
+from macnss_auth.store.base import Store
 
-__all__ = ["MethodEvents"]
+__all__ = ["MethodEvents", "commit_group_of", "grouped"]
+
+_Counted = TypeVar("_Counted")  # what the throttle step returns: an Attempt or an Admission
+
+
+def commit_group_of(
+    store: Store, audit: AuditLog
+) -> Callable[[], AbstractContextManager[None]] | None:
+    """``store.commit_group`` if ``audit`` keeps its records in ``store``'s database, else None.
+
+    Only then is one transaction all it takes: with the audit log elsewhere,
+    grouping the store's writes would put the audit commit first and turn the
+    documented crash window around.
+    """
+    shared = getattr(audit, "store", None)
+    if shared is None or shared is not store:
+        return None
+    group: Callable[[], AbstractContextManager[None]] | None = getattr(store, "commit_group", None)
+    return group
+
+
+def grouped(
+    group: Callable[[], AbstractContextManager[None]] | None,
+) -> AbstractContextManager[None]:
+    """``group()`` (from :func:`commit_group_of`), or a block that groups nothing."""
+    return contextlib.nullcontext() if group is None else group()
 
 
 @attrs.frozen
@@ -71,72 +98,43 @@ class MethodEvents:
             details=details,
         )
 
-    def acquire(
+    def throttle_step(
         self,
-        throttle: FailureThrottle,
+        step: Callable[..., _Counted],
         subject: str,
         context: ClientContext | None,
         action: AuditAction,
         *,
         at: dt.datetime | None = None,
         generation: int | None = None,
-    ) -> Attempt:
-        """Count one attempt before it is checked; audit and re-raise a refusal.
+    ) -> _Counted:
+        """Run a throttle's ``acquire`` (count the attempt before it is checked) or ``admit``;
+        audit and re-raise a refusal.
+
+        ``step`` is :meth:`FailureThrottle.acquire` or, for a decision made in
+        one serializable transaction, :meth:`FailureThrottle.admit` (the attempt
+        is let through uncounted; count it with ``Admission.count`` only if it fails).
 
         Raises:
             VerificationThrottled: too soon after the last failures
                 (``LockedOut`` when locked out), audited with ``retry_after``.
         """
+        # try/except rather than a context manager: that would cost more than the
+        # rest of an in-memory acquire.
         try:
-            return throttle.acquire(subject, context, generation=generation)
+            return step(subject, context, generation=generation)
         except VerificationThrottled as exc:
-            self._throttled(exc, subject, context, action, at)
+            retry = exc.retry_after
+            self.record(
+                action,
+                Outcome.FAILURE,
+                subject,
+                context,
+                at=at,
+                reason=exc.reason,
+                details={"retry_after": f"{retry:.0f}"} if retry else {},
+            )
             raise
-
-    def admit(
-        self,
-        throttle: FailureThrottle,
-        subject: str,
-        context: ClientContext | None,
-        action: AuditAction,
-        *,
-        at: dt.datetime | None = None,
-        generation: int | None = None,
-    ) -> Admission:
-        """:meth:`acquire` for a decision made in one serializable transaction.
-
-        The attempt is let through uncounted; count it (``Admission.count``)
-        only if it fails (see :meth:`FailureThrottle.admit`).
-
-        Raises:
-            VerificationThrottled: as for :meth:`acquire`, audited alike.
-        """
-        try:
-            return throttle.admit(subject, context, generation=generation)
-        except VerificationThrottled as exc:
-            self._throttled(exc, subject, context, action, at)
-            raise
-
-    def _throttled(
-        self,
-        refusal: VerificationThrottled,
-        subject: str,
-        context: ClientContext | None,
-        action: AuditAction,
-        at: dt.datetime | None,
-    ) -> None:
-        # A plain call from each except block: a context manager would cost more
-        # than the rest of an in-memory acquire.
-        retry = refusal.retry_after
-        self.record(
-            action,
-            Outcome.FAILURE,
-            subject,
-            context,
-            at=at,
-            reason=refusal.reason,
-            details={"retry_after": f"{retry:.0f}"} if retry else {},
-        )
 
     @contextlib.contextmanager
     def malformed(

@@ -21,13 +21,20 @@ import pyotp
 import pytest
 
 from macnss_auth.audit import SQLiteAuditLog
-from macnss_auth.errors import InvalidCode
+from macnss_auth.delivery import CapturingChannel, ChannelKind
+from macnss_auth.errors import AuthenticationFailed, InvalidCode
+from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.hotp import HotpAuthenticator
+from macnss_auth.otp.oob import InlineDispatcher, SMSCodeAuthenticator
 from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
 from macnss_auth.otp.totp import TotpAuthenticator
+from macnss_auth.passkey import PasskeyAuthenticator
+from macnss_auth.passkey.virtual import VirtualAuthenticator
+from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, SQLiteStore
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.races import race_processes
+from tests.passkey.helpers import NOW, ORIGIN, RP_ID
 
 from ._combined_guess_worker import GUESSING, guess_wrong
 
@@ -230,3 +237,49 @@ def test_parallel_wrong_codes_lock_out_exactly_in_the_combined_layout(tmp_path: 
             r for r in log.records() if r["action"] == "verify" and r["outcome"] == "failure"
         ]
     assert len(failures) == processes * guesses
+
+
+def test_sms_code_verification_commits_once(store: SQLiteStore, statements: list[str]) -> None:
+    clock = FixedClock.at(30_000)
+    channel = CapturingChannel(ChannelKind.SMS)
+    put_destination(store, "alice", parse_phone("+212612345678"), now=clock.now())
+    with SMSCodeAuthenticator(
+        channel=channel,
+        store=store,
+        pepper=Secret(b"an application pepper of 32+ bytes, test only"),
+        clock=clock,
+        audit=SQLiteAuditLog.in_store(store),
+        dispatcher=InlineDispatcher(),
+    ) as sms:
+        challenge = sms.begin("alice")
+        code = channel.last_code()
+        wrong = "000000" if code != "000000" else "111111"
+        with _one_call(statements) as run, pytest.raises(InvalidCode):
+            sms.verify(challenge, wrong)
+        _assert_one_transaction(run)
+        with _one_call(statements) as run:
+            sms.verify(challenge, code)
+        _assert_one_transaction(run)
+    records = SQLiteAuditLog.in_store(store).records()
+    assert [r["outcome"] for r in records if r["action"] == "verify"] == ["failure", "success"]
+
+
+def test_a_passkey_login_commits_once(store: SQLiteStore, statements: list[str]) -> None:
+    audit = SQLiteAuditLog.in_store(store)
+    passkeys = PasskeyAuthenticator(
+        store=store, audit=audit, rp_id=RP_ID, origins=[ORIGIN], clock=FixedClock.at(NOW)
+    )
+    device = VirtualAuthenticator(origin=ORIGIN)
+    registration = passkeys.begin_registration("alice")
+    passkeys.finish_registration(registration, device.create(registration.data["options"]))
+    challenge = passkeys.begin("alice")
+    with _one_call(statements) as run:
+        passkeys.verify(challenge, device.get(challenge.data["options"]))
+    _assert_one_transaction(run)
+    challenge = passkeys.begin("alice")
+    elsewhere = device.get(challenge.data["options"], origin="http://localhost:9999")
+    with _one_call(statements) as run, pytest.raises(AuthenticationFailed):
+        passkeys.verify(challenge, elsewhere)
+    _assert_one_transaction(run)
+    outcomes = [r["outcome"] for r in audit.records() if r["action"] == "verify"]
+    assert outcomes == ["success", "failure"]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from macnss_auth.attempts import commit_group_of
 from macnss_auth.audit import AuditEvent, MemoryAuditLog, SQLiteAuditLog
 from macnss_auth.audit.events import AuditAction, Outcome
 from macnss_auth.audit.sqlite import read_sqlite
 from macnss_auth.errors import ConfigurationError, InvalidCode, StoreError
-from macnss_auth.otp.code_flow import commit_group_of
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore
 
 AT = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.timezone.utc)

@@ -25,7 +25,7 @@ from tests.store.services import postgres_server
 pytestmark = pytest.mark.services
 
 THROTTLE = ThrottlePolicy(free_failures=9, base_delay=1.0, lockout_after=10)
-RACERS = 16
+RACERS = 32  # the 32 clients of bench/service.py, at once
 
 
 @pytest.fixture(scope="module")

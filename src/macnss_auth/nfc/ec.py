@@ -528,35 +528,15 @@ def multiply_secret(curve: Curve, scalar: int, point: Point) -> Point | None:
         # A step met R0 = +-R1 or the point at infinity, which the co-Z formulas
         # do not cover (Z became 0 and stays 0): a prefix of the lifted scalar
         # next to a multiple of n/2, as for k = n - 1 (probability about 2^-bits
-        # for a random k). The general ladder covers every case.
-        return _multiply_secret_jacobian(curve, lifted, point)
+        # for a random k). Those few scalars are known to everyone and the
+        # detour itself shows in the timing, so the general (NAF) multiplication
+        # reveals nothing more.
+        return multiply(curve, scalar, point)
     # Fermat inversion (a fixed exponent), not the extended Euclid of pow(z, -1, p),
     # whose number of steps depends on the secret-dependent z.
     z_inv = pow(z, p - 2, p)
     zz_inv = z_inv * z_inv % p
     return Point(x0 * zz_inv % p, y0 * zz_inv * z_inv % p)
-
-
-def _multiply_secret_jacobian(curve: Curve, lifted: int, point: Point) -> Point | None:
-    """The ladder of :func:`multiply_secret` on general Jacobian formulas (the rare fallback)."""
-    p, a = curve.p, curve.a
-    x0, y0, z0 = point.x, point.y, 1
-    x1, y1, z1 = _double(x0, y0, z0, a, p)
-    swapped = 0
-    for i in range(curve.n.bit_length() - 1, -2, -1):
-        bit = (lifted >> i) & 1 if i >= 0 else 0
-        mask = -(bit ^ swapped)
-        swapped = bit
-        t = mask & (x0 ^ x1)
-        x0, x1 = x0 ^ t, x1 ^ t
-        t = mask & (y0 ^ y1)
-        y0, y1 = y0 ^ t, y1 ^ t
-        t = mask & (z0 ^ z1)
-        z0, z1 = z0 ^ t, z1 ^ t
-        if i >= 0:
-            x1, y1, z1 = _add_jacobian(x0, y0, z0, x1, y1, z1, a, p)
-            x0, y0, z0 = _double(x0, y0, z0, a, p)
-    return _to_affine(curve, x0, y0, z0)
 
 
 _BASE_WINDOW = 7

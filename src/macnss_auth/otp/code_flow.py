@@ -34,7 +34,7 @@ from typing import ClassVar, TypedDict
 
 import attrs
 
-from macnss_auth.attempts import MethodEvents
+from macnss_auth.attempts import MethodEvents, commit_group_of, grouped
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
@@ -48,23 +48,7 @@ from macnss_auth.errors import (
 from macnss_auth.store.base import ChallengeRecord, Enrollment, Store
 from macnss_auth.throttle import Admission, Attempt, FailureThrottle, ThrottlePolicy
 
-__all__ = ["CodeAuthenticatorBase", "CodeSettings", "commit_group_of"]
-
-
-def commit_group_of(
-    store: Store, audit: AuditLog
-) -> Callable[[], AbstractContextManager[None]] | None:
-    """``store.commit_group`` if ``audit`` keeps its records in ``store``'s database, else None.
-
-    Only then is one transaction all it takes: with the audit log elsewhere,
-    grouping the store's writes would put the audit commit first and turn the
-    documented crash window around.
-    """
-    shared = getattr(audit, "store", None)
-    if shared is None or shared is not store:
-        return None
-    group: Callable[[], AbstractContextManager[None]] | None = getattr(store, "commit_group", None)
-    return group
+__all__ = ["CodeAuthenticatorBase", "CodeSettings"]
 
 
 class CodeSettings(TypedDict, total=False):
@@ -276,8 +260,7 @@ class CodeAuthenticatorBase:
             return self._check(_Request(subject, code, context, now, enrollment))
 
     def _grouped(self) -> AbstractContextManager[None]:
-        """The store's commit group when the audit log shares its database, else nothing."""
-        return contextlib.nullcontext() if self._group is None else self._group()
+        return grouped(self._group)
 
     def _check(self, request: _Request) -> AuthResult:
         """Decide ``request``: count it, check the code, audit the outcome."""
@@ -300,16 +283,13 @@ class CodeAuthenticatorBase:
         it fails (:meth:`_failed`). A success then writes no throttle counter:
         one write and one page fewer in the commit.
         """
-        events, throttle = self._events, self._throttle
-        counted: Attempt | Admission
-        if self._group is not None:
-            counted = events.admit(
-                throttle, subject, context, action, at=now, generation=generation
-            )
-        else:
-            counted = events.acquire(
-                throttle, subject, context, action, at=now, generation=generation
-            )
+        throttle = self._throttle
+        step: Callable[..., Attempt | Admission] = (
+            throttle.acquire if self._group is None else throttle.admit
+        )
+        counted = self._events.throttle_step(
+            step, subject, context, action, at=now, generation=generation
+        )
         return _Trial(subject=subject, context=context, now=now, action=action, counted=counted)
 
     @contextlib.contextmanager

@@ -87,7 +87,7 @@ from webauthn.helpers.structs import (
 )
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
-from macnss_auth.attempts import MethodEvents
+from macnss_auth.attempts import MethodEvents, commit_group_of, grouped
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of
@@ -348,6 +348,7 @@ class PasskeyAuthenticator:
             raise ConfigurationError("max_credentials must be 1 to 100")
         self._store = store
         self._audit = audit
+        self._group = commit_group_of(store, audit)
         self.rp_id = rp_id
         self.rp_name = rp_name
         self.origins = tuple(origins)
@@ -729,95 +730,97 @@ class PasskeyAuthenticator:
                 ``invalid_signature`` (an :class:`~macnss_auth.errors.InvalidCode`).
             MalformedInput: the response is not an assertion at all.
         """
-        now = self._clock.now()
-        challenge_id = challenge_id_of(challenge)
-        record = self._store.get_challenge(challenge_id)
-        failure = challenge_failure(record, _METHOD, now)
-        if failure is not None or record is None:
-            subject = (record.challenge.subject or None) if record is not None else None
-            raise self._failed(failure or ChallengeUsed(), subject, context)
-        named = record.challenge.subject
-        if named:
-            self._acquire(named, context)
-        if self._store.consume_challenge(challenge_id, now) is None:
-            raise self._failed(ChallengeUsed(), named or None, context)
-        with self._malformed(named or None, context, AuditAction.VERIFY):
-            assertion = parse_assertion(response)
-        stored = self._load(assertion.credential_id)
-        owner = stored.credential.subject if stored is not None else None
-        if stored is None or (named and owner != named):
-            failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
-            raise self._failed(failure, named or None, context)
-        subject = stored.credential.subject
-        if not named:
-            self._acquire(subject, context)
-        handle = assertion.user_handle
-        if handle is None and not named:
-            # WebAuthn §7.2 step 6: a username-less login must name its user.
-            failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
-            raise self._failed(failure, subject, context)
-        if handle is not None and not hmac.compare_digest(handle, stored.user_handle):
-            failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
-            raise self._failed(failure, subject, context)
-        data = assertion.authenticator_data
-        reason = self._client_data_failure(
-            assertion.client_data, "webauthn.get", record.verifier, record.challenge
-        ) or self._flags_failure(data)
-        if reason is None and data.backup_eligible != stored.credential.backup_eligible:
-            # WebAuthn §6.1.3: BE never changes for a credential.
-            reason = Reason.BACKUP_STATE_INVALID
-        if reason is not None:
-            raise self._failed(AuthenticationFailed(reason=reason), subject, context)
-        try:
-            verify_authentication_response(
-                credential=_library_assertion(assertion),
-                expected_challenge=record.verifier,
-                expected_rp_id=self.rp_id,
-                expected_origin=list(self.origins),
-                credential_public_key=stored.public_key,
-                # The counter is decided below, atomically and after the signature.
-                credential_current_sign_count=0,
-                require_user_verification=self._require_uv,
+        # One commit for the counted attempt, the used challenge, the counter and the record.
+        with grouped(self._group):
+            now = self._clock.now()
+            challenge_id = challenge_id_of(challenge)
+            record = self._store.get_challenge(challenge_id)
+            failure = challenge_failure(record, _METHOD, now)
+            if failure is not None or record is None:
+                subject = (record.challenge.subject or None) if record is not None else None
+                raise self._failed(failure or ChallengeUsed(), subject, context)
+            named = record.challenge.subject
+            if named:
+                self._acquire(named, context)
+            if self._store.consume_challenge(challenge_id, now) is None:
+                raise self._failed(ChallengeUsed(), named or None, context)
+            with self._malformed(named or None, context, AuditAction.VERIFY):
+                assertion = parse_assertion(response)
+            stored = self._load(assertion.credential_id)
+            owner = stored.credential.subject if stored is not None else None
+            if stored is None or (named and owner != named):
+                failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
+                raise self._failed(failure, named or None, context)
+            subject = stored.credential.subject
+            if not named:
+                self._acquire(subject, context)
+            handle = assertion.user_handle
+            if handle is None and not named:
+                # WebAuthn §7.2 step 6: a username-less login must name its user.
+                failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
+                raise self._failed(failure, subject, context)
+            if handle is not None and not hmac.compare_digest(handle, stored.user_handle):
+                failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
+                raise self._failed(failure, subject, context)
+            data = assertion.authenticator_data
+            reason = self._client_data_failure(
+                assertion.client_data, "webauthn.get", record.verifier, record.challenge
+            ) or self._flags_failure(data)
+            if reason is None and data.backup_eligible != stored.credential.backup_eligible:
+                # WebAuthn §6.1.3: BE never changes for a credential.
+                reason = Reason.BACKUP_STATE_INVALID
+            if reason is not None:
+                raise self._failed(AuthenticationFailed(reason=reason), subject, context)
+            try:
+                verify_authentication_response(
+                    credential=_library_assertion(assertion),
+                    expected_challenge=record.verifier,
+                    expected_rp_id=self.rp_id,
+                    expected_origin=list(self.origins),
+                    credential_public_key=stored.public_key,
+                    # The counter is decided below, atomically and after the signature.
+                    credential_current_sign_count=0,
+                    require_user_verification=self._require_uv,
+                )
+            except (WebAuthnException, ValueError, TypeError, KeyError):
+                failure = InvalidCode(reason=Reason.INVALID_SIGNATURE)
+                raise self._failed(failure, subject, context) from None
+            if not self._counter_accepted(stored.generation, data.sign_count):
+                failure = AuthenticationFailed(reason=Reason.SIGN_COUNT_REGRESSED)
+                raise self._failed(
+                    failure, subject, context, details={"credential": stored.credential.tag}
+                )
+            self._throttle.release(subject, context)
+            assurance = passkey_assurance(
+                user_verified=data.user_verified,
+                backup_eligible=data.backup_eligible,
+                attestation_trusted=stored.credential.attestation is AttestationKind.TRUSTED,
             )
-        except (WebAuthnException, ValueError, TypeError, KeyError):
-            failure = InvalidCode(reason=Reason.INVALID_SIGNATURE)
-            raise self._failed(failure, subject, context) from None
-        if not self._counter_accepted(stored.generation, data.sign_count):
-            failure = AuthenticationFailed(reason=Reason.SIGN_COUNT_REGRESSED)
-            raise self._failed(
-                failure, subject, context, details={"credential": stored.credential.tag}
+            details = {
+                "credential": stored.credential.tag,
+                "user_verified": str(data.user_verified).lower(),
+                "backup_eligible": str(data.backup_eligible).lower(),
+                "backed_up": str(data.backed_up).lower(),
+                "attestation": stored.credential.attestation.value,
+                "counter": str(data.sign_count),
+                "nist_aal": str(assurance.nist_aal),
+                "discoverable": str(not named).lower(),
+            }
+            event_id = self._record(
+                AuditAction.VERIFY,
+                Outcome.SUCCESS,
+                subject,
+                context,
+                details={**details, "assurance": assurance.eidas},
             )
-        self._throttle.release(subject, context)
-        assurance = passkey_assurance(
-            user_verified=data.user_verified,
-            backup_eligible=data.backup_eligible,
-            attestation_trusted=stored.credential.attestation is AttestationKind.TRUSTED,
-        )
-        details = {
-            "credential": stored.credential.tag,
-            "user_verified": str(data.user_verified).lower(),
-            "backup_eligible": str(data.backup_eligible).lower(),
-            "backed_up": str(data.backed_up).lower(),
-            "attestation": stored.credential.attestation.value,
-            "counter": str(data.sign_count),
-            "nist_aal": str(assurance.nist_aal),
-            "discoverable": str(not named).lower(),
-        }
-        event_id = self._record(
-            AuditAction.VERIFY,
-            Outcome.SUCCESS,
-            subject,
-            context,
-            details={**details, "assurance": assurance.eidas},
-        )
-        return AuthResult(
-            subject=subject,
-            method=_METHOD,
-            authenticated_at=now,
-            assurance=assurance,
-            audit_event_id=event_id,
-            details=details,
-        )
+            return AuthResult(
+                subject=subject,
+                method=_METHOD,
+                authenticated_at=now,
+                assurance=assurance,
+                audit_event_id=event_id,
+                details=details,
+            )
 
     def pending(self, challenge_id: str) -> Challenge | None:
         """The stored public challenge of a live ceremony of this method, or None (advisory).
@@ -1061,7 +1064,7 @@ class PasskeyAuthenticator:
         )
 
     def _acquire(self, subject: str, context: ClientContext | None) -> None:
-        self._events.acquire(self._throttle, subject, context, AuditAction.VERIFY)
+        self._events.throttle_step(self._throttle.acquire, subject, context, AuditAction.VERIFY)
 
     def _malformed(
         self, subject: str | None, context: ClientContext | None, action: AuditAction

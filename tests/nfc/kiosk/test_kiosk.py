@@ -240,6 +240,26 @@ def test_a_wrong_pin_says_how_many_tries_are_left(site: Path, cards: Path) -> No
     assert "2 tries left" in text
 
 
+def test_the_pin_never_reaches_the_audit_log_the_store_or_the_screen(
+    site: Path, cards: Path
+) -> None:
+    config = load_kiosk_config(_write_config(site, extra='password = "pin"'))
+    _enroll(config)
+    wrong, said_wrong = _run_kiosk(config, cards / "pin", ["3", SUBJECT, "999999"])
+    assert wrong.outcome is KioskOutcome.WRONG_PASSWORD
+    right, said_right = _run_kiosk(config, cards / "pin", ["3", SUBJECT, "246810"], seed=3)
+    assert right.outcome is KioskOutcome.SIGNED_IN, said_right
+    assert config.audit is not None
+    assert config.store is not None
+    audit = config.audit.read_bytes()
+    assert b'"outcome":"success"' in audit  # the login was audited...
+    stored = b"".join(path.read_bytes() for path in config.store.parent.iterdir() if path.is_file())
+    for pin in ("999999", "246810"):  # ...and neither PIN went anywhere
+        assert pin.encode() not in audit
+        assert pin.encode() not in stored
+        assert pin not in "\n".join([*said_wrong, *said_right, repr(right), repr(wrong)])
+
+
 def test_arabic_tries_use_arabic_plural_forms(site: Path, cards: Path) -> None:
     config = load_kiosk_config(_write_config(site, extra='password = "pin"'))
     _enroll(config)

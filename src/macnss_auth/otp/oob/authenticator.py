@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import attrs
 
-from macnss_auth.attempts import MethodEvents
+from macnss_auth.attempts import MethodEvents, commit_group_of, grouped
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import AssuranceLevel, AuthResult, Challenge, ClientContext
 from macnss_auth.challenges import challenge_failure, challenge_id_of, subject_of
@@ -160,6 +160,7 @@ class OutOfBandAuthenticator:
         self._kind = kind
         self._channel = channel
         self._store = store
+        self._group = commit_group_of(store, audit)
         self._pepper = pepper
         self._clock = clock or SystemClock()
         self._random = random or SystemRandom()
@@ -283,26 +284,28 @@ class OutOfBandAuthenticator:
             InvalidCode: wrong code; ``remaining_attempts`` says how many are left.
             VerificationThrottled: too many attempts for the subject lately.
         """
-        record = self._check(challenge, response, _LOGIN, context)
-        now = self._clock.now()
-        subject = record.challenge.subject
-        self._throttle.release(subject, context)
-        event_id = self._events.record(
-            AuditAction.VERIFY,
-            Outcome.SUCCESS,
-            subject,
-            context,
-            at=now,
-            details={"hint": record.challenge.hint or ""},
-        )
-        return AuthResult(
-            subject=subject,
-            method=self.method,
-            authenticated_at=now,
-            assurance=AssuranceLevel.LOW,
-            audit_event_id=event_id,
-            details={"channel": self.method, "hint": record.challenge.hint or ""},
-        )
+        # One commit for the counted guess, the used code and the record (see code_flow).
+        with grouped(self._group):
+            record = self._check(challenge, response, _LOGIN, context)
+            now = self._clock.now()
+            subject = record.challenge.subject
+            self._throttle.release(subject, context)
+            event_id = self._events.record(
+                AuditAction.VERIFY,
+                Outcome.SUCCESS,
+                subject,
+                context,
+                at=now,
+                details={"hint": record.challenge.hint or ""},
+            )
+            return AuthResult(
+                subject=subject,
+                method=self.method,
+                authenticated_at=now,
+                assurance=AssuranceLevel.LOW,
+                audit_event_id=event_id,
+                details={"channel": self.method, "hint": record.challenge.hint or ""},
+            )
 
     def enroll(
         self,
@@ -368,27 +371,29 @@ class OutOfBandAuthenticator:
             MalformedInput / ChallengeNotFound / ChallengeExpired / ChallengeUsed /
             InvalidCode / VerificationThrottled: as for :meth:`verify`.
         """
-        record = self._check(challenge, response, _ENROLL, context)
-        now = self._clock.now()
-        subject = record.challenge.subject
-        destination = promote_pending(
-            self._store, subject, self._kind, challenge_id=record.id, now=now
-        )
-        if destination is None:
-            # A newer enrollment replaced this one between the code and now.
-            raise self._failure(
-                ChallengeNotFound, AuditAction.CONFIRM, now, subject=subject, context=context
+        # One commit here too; sending (begin) stays outside: no network under the write lock.
+        with grouped(self._group):
+            record = self._check(challenge, response, _ENROLL, context)
+            now = self._clock.now()
+            subject = record.challenge.subject
+            destination = promote_pending(
+                self._store, subject, self._kind, challenge_id=record.id, now=now
             )
-        self._throttle.release(subject, context)
-        self._events.record(
-            AuditAction.CONFIRM,
-            Outcome.SUCCESS,
-            subject,
-            context,
-            at=now,
-            details={"hint": destination.hint},
-        )
-        return destination
+            if destination is None:
+                # A newer enrollment replaced this one between the code and now.
+                raise self._failure(
+                    ChallengeNotFound, AuditAction.CONFIRM, now, subject=subject, context=context
+                )
+            self._throttle.release(subject, context)
+            self._events.record(
+                AuditAction.CONFIRM,
+                Outcome.SUCCESS,
+                subject,
+                context,
+                at=now,
+                details={"hint": destination.hint},
+            )
+            return destination
 
     # Issuing ------------------------------------------------------------------
     def _prepare(
@@ -644,7 +649,7 @@ class OutOfBandAuthenticator:
         with self._events.malformed(action, subject, context, reason=Reason.MALFORMED_CODE, at=now):
             code = normalize_oob_code(response, self.codes)
         try:
-            self._events.acquire(self._throttle, subject, context, action, at=now)
+            self._events.throttle_step(self._throttle.acquire, subject, context, action, at=now)
         except VerificationThrottled as exc:
             # Audited; refused with the one generic message, like every failed code.
             raise type(exc)(
