@@ -415,37 +415,6 @@ def _comb(curve: Curve, table: tuple[tuple[Point, ...], ...], scalar: int) -> Po
     return _to_affine(curve, x, y, z)
 
 
-def _add_jacobian(  # noqa: PLR0917 (hot path: positional ints avoid tuple packing)
-    x1: int, y1: int, z1: int, x2: int, y2: int, z2: int, a: int, p: int
-) -> _Jacobian:
-    """Jacobian plus Jacobian (add-1998-cmo-2), with the doubling and infinity cases."""
-    if not z1:
-        return (x2, y2, z2)
-    if not z2:
-        return (x1, y1, z1)
-    z1z1 = z1 * z1 % p
-    z2z2 = z2 * z2 % p
-    u1 = x1 * z2z2 % p
-    u2 = x2 * z1z1 % p
-    s1 = y1 * z2 * z2z2 % p
-    s2 = y2 * z1 * z1z1 % p
-    h = (u2 - u1) % p
-    r = (s2 - s1) % p
-    if not h:
-        # Reached in the ladder only when a prefix of the scalar is a multiple
-        # of n or (n-1)/2: probability about 2^-200 for a random scalar.
-        if not r:
-            return _double(x1, y1, z1, a, p)
-        return (1, 1, 0)
-    hh = h * h % p
-    hhh = hh * h % p
-    v = u1 * hh % p
-    x3 = (r * r - hhh - 2 * v) % p
-    y3 = (r * (v - x3) - s1 * hhh) % p
-    z3 = z1 * z2 % p * h % p
-    return (x3, y3, z3)
-
-
 def _to_affine(curve: Curve, x: int, y: int, z: int) -> Point | None:
     if not z:
         return None
