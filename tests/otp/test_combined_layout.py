@@ -264,14 +264,17 @@ def test_sms_code_verification_commits_once(store: SQLiteStore, statements: list
     assert [r["outcome"] for r in records if r["action"] == "verify"] == ["failure", "success"]
 
 
-def test_a_passkey_login_commits_once(store: SQLiteStore, statements: list[str]) -> None:
+def test_a_passkey_registration_and_login_commit_once(store: SQLiteStore, statements: list[str]) -> None:
     audit = SQLiteAuditLog.in_store(store)
     passkeys = PasskeyAuthenticator(
         store=store, audit=audit, rp_id=RP_ID, origins=[ORIGIN], clock=FixedClock.at(NOW)
     )
     device = VirtualAuthenticator(origin=ORIGIN)
     registration = passkeys.begin_registration("alice")
-    passkeys.finish_registration(registration, device.create(registration.data["options"]))
+    created = device.create(registration.data["options"])
+    with _one_call(statements) as run:
+        passkeys.finish_registration(registration, created)
+    _assert_one_transaction(run)
     challenge = passkeys.begin("alice")
     with _one_call(statements) as run:
         passkeys.verify(challenge, device.get(challenge.data["options"]))

@@ -534,123 +534,126 @@ class PasskeyAuthenticator:
                 ``credential_exists`` or ``credential_limit``.
             MalformedInput: the response is not a registration response.
         """
-        now = self._clock.now()
-        challenge_id = challenge_id_of(challenge)
-        record = self._store.get_challenge(challenge_id)
-        failure = challenge_failure(record, _REGISTRATION, now)
-        owner = record.challenge.subject if record is not None else None
-        if failure is None and subject is not None and owner != subject:
-            failure = ChallengeNotFound()
-        if failure is not None or record is None or owner is None:
-            raise self._failed(failure or ChallengeUsed(), owner, context, AuditAction.ENROLL)
-        subject = owner
-        if self._store.consume_challenge(challenge_id, now) is None:
-            raise self._failed(ChallengeUsed(), subject, context, AuditAction.ENROLL)
-        expected = record.verifier[:_CHALLENGE_BYTES]
-        handle = record.verifier[_CHALLENGE_BYTES:]
-        with self._malformed(subject, context, AuditAction.ENROLL):
-            attestation = parse_attestation(response)
-        reason = self._client_data_failure(
-            attestation.client_data, "webauthn.create", expected, record.challenge
-        ) or self._flags_failure(attestation.authenticator_data)
-        if reason is None:
-            reason = self._attestation_failure(attestation)
-        if reason is not None:
-            raise self._failed(
-                AuthenticationFailed(reason=reason), subject, context, AuditAction.ENROLL
-            )
-        roots = self.attestation.roots
-        try:
+        # One commit for the used challenge, the credential, its slot and the record.
+        with grouped(self._group):
+            now = self._clock.now()
+            challenge_id = challenge_id_of(challenge)
+            record = self._store.get_challenge(challenge_id)
+            failure = challenge_failure(record, _REGISTRATION, now)
+            owner = record.challenge.subject if record is not None else None
+            if failure is None and subject is not None and owner != subject:
+                failure = ChallengeNotFound()
+            if failure is not None or record is None or owner is None:
+                raise self._failed(failure or ChallengeUsed(), owner, context, AuditAction.ENROLL)
+            subject = owner
+            if self._store.consume_challenge(challenge_id, now) is None:
+                raise self._failed(ChallengeUsed(), subject, context, AuditAction.ENROLL)
+            expected = record.verifier[:_CHALLENGE_BYTES]
+            handle = record.verifier[_CHALLENGE_BYTES:]
+            with self._malformed(subject, context, AuditAction.ENROLL):
+                attestation = parse_attestation(response)
+            reason = self._client_data_failure(
+                attestation.client_data, "webauthn.create", expected, record.challenge
+            ) or self._flags_failure(attestation.authenticator_data)
+            if reason is None:
+                reason = self._attestation_failure(attestation)
+            if reason is not None:
+                raise self._failed(
+                    AuthenticationFailed(reason=reason), subject, context, AuditAction.ENROLL
+                )
+            roots = self.attestation.roots
             try:
-                verified = self._library_registration(attestation, expected, roots=roots)
-                chained = bool(roots.get(attestation.fmt))
-            except _ChainRefused:
-                if self.attestation.require_trusted:
-                    failure = AuthenticationFailed(reason=Reason.ATTESTATION_UNTRUSTED)
-                    raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
-                # Not required: certificates from a root nobody vouched for are merely unverified.
-                verified = self._library_registration(attestation, expected, roots={})
-                chained = False
-        except _Invalid:
-            failure = AuthenticationFailed(reason=Reason.INVALID_SIGNATURE)
-            raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
-        key = _credential_key(attestation.credential_id)
-        if self._store.get_enrollment(key, _CREDENTIAL) is not None:
-            failure = AuthenticationFailed(reason=Reason.CREDENTIAL_EXISTS)
-            raise self._failed(failure, subject, context, AuditAction.ENROLL)
-        slot = self._claim_slot(subject)
-        if slot is None:
-            failure = AuthenticationFailed(reason=Reason.CREDENTIAL_LIMIT)
-            raise self._failed(failure, subject, context, AuditAction.ENROLL)
-        data = attestation.authenticator_data
-        if attestation.fmt == "none":
-            kind = AttestationKind.NONE
-        elif not attestation.has_certificates:
-            kind = AttestationKind.SELF
-        else:
-            kind = AttestationKind.TRUSTED if chained else AttestationKind.UNVERIFIED
-        credential = PasskeyCredential(
-            credential_id=attestation.credential_id,
-            subject=subject,
-            name=name.strip()[:64],
-            created_at=now,
-            aaguid=verified.aaguid,
-            attestation=kind,
-            backup_eligible=data.backup_eligible,
-            backed_up=data.backed_up,
-            user_verified=data.user_verified,
-            transports=tuple(t for t in attestation.transports if t in _TRANSPORTS),
-        )
-        generation = self._random.token_bytes(16).hex()
-        self._store.put_enrollment(
-            Enrollment(
-                subject=key,
-                method=_CREDENTIAL,
-                secret=Secret(verified.credential_public_key),
-                params={
-                    "owner": subject,
-                    "credential_id": credential.id_b64url,
-                    "user_handle": b64url(handle),
-                    "generation": generation,
-                    "name": credential.name,
-                    "aaguid": credential.aaguid,
-                    "attestation": kind.value,
-                    "fmt": attestation.fmt,
-                    "backup_eligible": int(credential.backup_eligible),
-                    "backed_up": int(credential.backed_up),
-                    "user_verified": int(credential.user_verified),
-                    "transports": ",".join(credential.transports),
-                },
-                confirmed=True,
+                try:
+                    verified = self._library_registration(attestation, expected, roots=roots)
+                    chained = bool(roots.get(attestation.fmt))
+                except _ChainRefused:
+                    if self.attestation.require_trusted:
+                        failure = AuthenticationFailed(reason=Reason.ATTESTATION_UNTRUSTED)
+                        raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
+                    # Not required: certificates from a root nobody vouched for are
+                    # merely unverified.
+                    verified = self._library_registration(attestation, expected, roots={})
+                    chained = False
+            except _Invalid:
+                failure = AuthenticationFailed(reason=Reason.INVALID_SIGNATURE)
+                raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
+            key = _credential_key(attestation.credential_id)
+            if self._store.get_enrollment(key, _CREDENTIAL) is not None:
+                failure = AuthenticationFailed(reason=Reason.CREDENTIAL_EXISTS)
+                raise self._failed(failure, subject, context, AuditAction.ENROLL)
+            slot = self._claim_slot(subject)
+            if slot is None:
+                failure = AuthenticationFailed(reason=Reason.CREDENTIAL_LIMIT)
+                raise self._failed(failure, subject, context, AuditAction.ENROLL)
+            data = attestation.authenticator_data
+            if attestation.fmt == "none":
+                kind = AttestationKind.NONE
+            elif not attestation.has_certificates:
+                kind = AttestationKind.SELF
+            else:
+                kind = AttestationKind.TRUSTED if chained else AttestationKind.UNVERIFIED
+            credential = PasskeyCredential(
+                credential_id=attestation.credential_id,
+                subject=subject,
+                name=name.strip()[:64],
                 created_at=now,
+                aaguid=verified.aaguid,
+                attestation=kind,
+                backup_eligible=data.backup_eligible,
+                backed_up=data.backed_up,
+                user_verified=data.user_verified,
+                transports=tuple(t for t in attestation.transports if t in _TRANSPORTS),
             )
-        )
-        if data.sign_count > 0:
-            self._store.advance(self._counter_key(generation), data.sign_count)
-        self._fill_slot(subject, slot, attestation.credential_id)
-        if self._user_handle(subject) is None:
+            generation = self._random.token_bytes(16).hex()
             self._store.put_enrollment(
                 Enrollment(
-                    subject=subject,
-                    method=_METHOD,
-                    secret=Secret(handle),
+                    subject=key,
+                    method=_CREDENTIAL,
+                    secret=Secret(verified.credential_public_key),
+                    params={
+                        "owner": subject,
+                        "credential_id": credential.id_b64url,
+                        "user_handle": b64url(handle),
+                        "generation": generation,
+                        "name": credential.name,
+                        "aaguid": credential.aaguid,
+                        "attestation": kind.value,
+                        "fmt": attestation.fmt,
+                        "backup_eligible": int(credential.backup_eligible),
+                        "backed_up": int(credential.backed_up),
+                        "user_verified": int(credential.user_verified),
+                        "transports": ",".join(credential.transports),
+                    },
                     confirmed=True,
                     created_at=now,
                 )
             )
-        self._record(
-            AuditAction.ENROLL,
-            Outcome.SUCCESS,
-            subject,
-            context,
-            details={
-                "credential": credential.tag,
-                "attestation": kind.value,
-                "device_bound": str(credential.device_bound).lower(),
-                "user_verified": str(credential.user_verified).lower(),
-            },
-        )
-        return credential
+            if data.sign_count > 0:
+                self._store.advance(self._counter_key(generation), data.sign_count)
+            self._fill_slot(subject, slot, attestation.credential_id)
+            if self._user_handle(subject) is None:
+                self._store.put_enrollment(
+                    Enrollment(
+                        subject=subject,
+                        method=_METHOD,
+                        secret=Secret(handle),
+                        confirmed=True,
+                        created_at=now,
+                    )
+                )
+            self._record(
+                AuditAction.ENROLL,
+                Outcome.SUCCESS,
+                subject,
+                context,
+                details={
+                    "credential": credential.tag,
+                    "attestation": kind.value,
+                    "device_bound": str(credential.device_bound).lower(),
+                    "user_verified": str(credential.user_verified).lower(),
+                },
+            )
+            return credential
 
     # Authentication ----------------------------------------------------------------
 
