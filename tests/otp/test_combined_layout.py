@@ -264,7 +264,9 @@ def test_sms_code_verification_commits_once(store: SQLiteStore, statements: list
     assert [r["outcome"] for r in records if r["action"] == "verify"] == ["failure", "success"]
 
 
-def test_a_passkey_registration_and_login_commit_once(store: SQLiteStore, statements: list[str]) -> None:
+def test_a_passkey_registration_and_login_commit_once(
+    store: SQLiteStore, statements: list[str]
+) -> None:
     audit = SQLiteAuditLog.in_store(store)
     passkeys = PasskeyAuthenticator(
         store=store, audit=audit, rp_id=RP_ID, origins=[ORIGIN], clock=FixedClock.at(NOW)
