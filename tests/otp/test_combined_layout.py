@@ -93,6 +93,15 @@ def _totp(store: SQLiteStore) -> tuple[TotpAuthenticator, FixedClock]:
     return totp, clock
 
 
+def _enrolled_totp(store: SQLiteStore) -> tuple[TotpAuthenticator, FixedClock]:
+    """Alice enrolled and confirmed at 30,000 s; the clock one step later (30,030 s)."""
+    totp, clock = _totp(store)
+    totp.enroll("alice", secret=SEED)
+    totp.confirm("alice", TOTP.at(30_000))
+    clock.advance(30)
+    return totp, clock
+
+
 def test_totp_enrollment_and_every_check_commit_once(
     store: SQLiteStore, statements: list[str]
 ) -> None:
@@ -170,10 +179,7 @@ def test_the_separate_layout_commits_each_write_on_its_own(
 def test_a_verification_reads_and_decides_inside_its_one_transaction(
     store: SQLiteStore, statements: list[str]
 ) -> None:
-    totp, clock = _totp(store)
-    totp.enroll("alice", secret=SEED)
-    totp.confirm("alice", TOTP.at(30_000))
-    clock.advance(30)
+    totp, clock = _enrolled_totp(store)
     with _one_call(statements) as run:
         totp.verify_code("alice", TOTP.at(30_030))
     # The enrollment and the replay counter are read under the write lock: the
@@ -190,10 +196,7 @@ def test_a_verification_reads_and_decides_inside_its_one_transaction(
 def test_in_one_transaction_only_a_failure_is_counted(
     store: SQLiteStore, statements: list[str]
 ) -> None:
-    totp, clock = _totp(store)
-    totp.enroll("alice", secret=SEED)
-    totp.confirm("alice", TOTP.at(30_000))
-    clock.advance(30)
+    totp, _ = _enrolled_totp(store)
     wrong = "000000" if TOTP.at(30_030) != "000000" else "111111"
     with _one_call(statements) as failed, pytest.raises(InvalidCode) as refused:
         totp.verify_code("alice", wrong)
