@@ -345,7 +345,23 @@ class DeliveryError(MacnssAuthError):
 
 
 class StoreError(MacnssAuthError):
-    """The state store failed or holds data we cannot use."""
+    """The state store failed or holds data we cannot use.
+
+    Attributes:
+        retryable: whether the same call may succeed later (a lost connection,
+            a server starting or failing over, a deadlock). A retryable failure
+            of a deciding call (``consume_challenge``, ``advance``...) leaves
+            its outcome unknown: it may have been applied, so a retry can see
+            "already used" and must be treated as a refusal.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keeps ``retryable`` across processes (the default pickling passes args only).
+        return (_store_error, (type(self), str(self), self.retryable))
 
 
 class SecretKeyError(StoreError):
@@ -354,3 +370,9 @@ class SecretKeyError(StoreError):
 
 class SchemaVersionError(StoreError):
     """The store's schema is newer than this code understands."""
+
+
+def _store_error(cls: type[StoreError], message: str, retryable: bool) -> StoreError:
+    error = cls(message)
+    error.retryable = retryable
+    return error

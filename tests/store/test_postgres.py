@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import socket
+import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
 
 from macnss_auth.authenticator import Challenge
-from macnss_auth.errors import SchemaVersionError
+from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
 from macnss_auth.testing.races import race_threads
-from macnss_auth.testing.store_contract import PersistentStoreContract
+from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
 
 pytestmark = pytest.mark.services
 
@@ -87,3 +91,214 @@ def test_resends_never_leave_two_live_codes_even_if_the_server_defaults_to_repea
             assert len(live) == 1, slot
     finally:
         store.close()
+
+
+# Concurrency, connection loss and error mapping -------------------------------------------
+def _named(postgres: str, name: str, **extra: str) -> str:
+    """The test server's conninfo with an application_name to find its sessions by."""
+    return psycopg.conninfo.make_conninfo(postgres, application_name=name, **extra)
+
+
+def _sessions(admin: psycopg.Connection[tuple[object, ...]], name: str) -> int:
+    row = admin.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def admin(postgres: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        yield conn
+
+
+def _hold_row_lock(
+    postgres: str, schema: str, challenge_id: str
+) -> psycopg.Connection[tuple[object, ...]]:
+    """A session in a transaction holding the challenge's row lock (commit to release)."""
+    holder = psycopg.connect(postgres)
+    holder.execute(
+        psycopg.sql.SQL("SELECT 1 FROM {}.challenges WHERE id = %s FOR UPDATE").format(
+            psycopg.sql.Identifier(schema)
+        ),
+        (challenge_id,),
+    )
+    return holder
+
+
+def test_a_burst_never_opens_more_connections_than_the_pool_holds(
+    postgres: str, schema: str, keyring: Keyring, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # One instance under a burst must not take every connection slot of the server
+    # (max_connections=100 by default) from the other instances.
+    name = f"burst-{uuid.uuid4().hex[:12]}"
+    callers = 24
+    with PostgresStore(_named(postgres, name), keyring=keyring, schema=schema) as store:
+        store.create_challenge(make_record("c", max_attempts=100))
+        holder = _hold_row_lock(postgres, schema, "c")
+        try:
+            pool = ThreadPoolExecutor(callers)
+            futures = [pool.submit(store.count_attempt, "c") for _ in range(callers)]
+            # Ten callers wait on the row lock, each on its own connection; the rest
+            # wait for one of those connections (the old pool opened 24).
+            _wait_for(lambda: _sessions(admin, name) >= 10, "ten sessions")
+            time.sleep(1.0)
+            assert _sessions(admin, name) == 10
+        finally:
+            holder.commit()
+            holder.close()
+        counts = sorted(f.result(timeout=60) or 0 for f in futures)
+        pool.shutdown()
+        assert counts == list(range(1, callers + 1))
+        assert _sessions(admin, name) <= 10
+
+
+def test_a_caller_waits_for_a_connection_at_most_pool_timeout(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    store = PostgresStore(postgres, keyring=keyring, schema=schema, max_connections=1,
+                          pool_timeout=0.5)  # fmt: skip
+    try:
+        store.create_challenge(make_record("c"))
+        holder = _hold_row_lock(postgres, schema, "c")
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                blocked = pool.submit(store.count_attempt, "c")  # holds the one connection
+                time.sleep(0.3)
+                with pytest.raises(StoreError, match="no PostgreSQL connection free") as info:
+                    store.current("k")
+                assert info.value.retryable is True
+                holder.commit()
+                assert blocked.result(timeout=60) == 1
+        finally:
+            holder.close()
+        assert store.current("k") is None  # the connection came back to the pool
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_the_pool_size_must_be_positive(postgres: str, keyring: Keyring, bad: int) -> None:
+    with pytest.raises(ConfigurationError):
+        PostgresStore(postgres, keyring=keyring, max_connections=bad)
+
+
+def test_sessions_the_server_ended_are_not_lent_again(
+    postgres: str, schema: str, keyring: Keyring, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # A restart, a failover or pg_terminate_backend ends the pooled sessions; the
+    # next calls must not fail on them (the old pool lent them and raised StoreError).
+    name = f"ended-{uuid.uuid4().hex[:12]}"
+    with PostgresStore(_named(postgres, name), keyring=keyring, schema=schema) as store:
+        raced = race_threads([functools.partial(store.advance, f"k{n}", 1) for n in range(4)])
+        assert raced == [True] * 4
+        assert _sessions(admin, name) >= 1
+        admin.execute(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+            " WHERE application_name = %s",
+            (name,),
+        )
+        _wait_for(lambda: _sessions(admin, name) == 0, "sessions ended")
+        for n in range(4):
+            assert store.advance(f"k{n}", 2) is True
+        store.create_challenge(make_record("c"))
+        assert store.consume_challenge("c", at(1)) is not None
+
+
+def test_driver_errors_say_whether_a_retry_may_help(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    with PostgresStore(postgres, keyring=keyring, schema=schema) as store:
+        store.create_challenge(make_record("c"))
+        with pytest.raises(StoreError) as duplicate:
+            store.create_challenge(make_record("c"))
+        assert duplicate.value.retryable is False
+    # A statement cancelled by statement_timeout while it waits for a row lock.
+    impatient = _named(postgres, "impatient", options="-c statement_timeout=200")
+    with PostgresStore(impatient, keyring=keyring, schema=schema) as store:
+        holder = _hold_row_lock(postgres, schema, "c")
+        try:
+            with pytest.raises(StoreError, match="QueryCanceled") as cancelled:
+                store.count_attempt("c")
+            assert cancelled.value.retryable is True
+        finally:
+            holder.rollback()
+            holder.close()
+        assert store.count_attempt("c") == 1
+    # A read-only session (a standby after a failover) cannot migrate: retryable.
+    standby = _named(postgres, "standby", options="-c default_transaction_read_only=on")
+    with pytest.raises(StoreError, match="ReadOnlySqlTransaction") as read_only:
+        PostgresStore(standby, keyring=keyring, schema=schema)
+    assert read_only.value.retryable is True
+    # Nothing listens: retryable.
+    refused = psycopg.conninfo.make_conninfo(postgres, port=str(_closed_port()))
+    with pytest.raises(StoreError, match="cannot connect") as unreachable:
+        PostgresStore(refused, keyring=keyring, schema=schema, connect_timeout=2)
+    assert unreachable.value.retryable is True
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _everything_said(error: BaseException) -> str:
+    """What a log line with the traceback would show: message, repr and the whole chain."""
+    return str(error) + repr(error) + "".join(traceback.format_exception(error))
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    [
+        # A password with a space, not quoted: libpq quotes the text after it.
+        "host=127.0.0.1 port={port} user=postgres password=hunter2 s3cr3tpart",
+        # A password with an unescaped '@' in a URI: libpq names the host it then
+        # tries to resolve, "s3cr3tpart@127.0.0.1".
+        "postgresql://postgres:hunter2@s3cr3tpart@127.0.0.1:{port}/postgres",
+        # A password with an unescaped '/': libpq reads the rest as the database.
+        "postgresql://postgres:hunter2/s3cr3tpart@127.0.0.1:{port}/postgres",
+    ],
+)
+def test_no_part_of_a_password_reaches_an_error(
+    postgres: str, schema: str, keyring: Keyring, conninfo: str
+) -> None:
+    port = psycopg.conninfo.conninfo_to_dict(postgres)["port"]
+    with pytest.raises((StoreError, ConfigurationError)) as info:
+        PostgresStore(conninfo.format(port=port), keyring=keyring, schema=schema,
+                      connect_timeout=2)  # fmt: skip
+    said = _everything_said(info.value)
+    assert "s3cr3tpart" not in said
+    assert "hunter2" not in said
+
+
+def test_instances_starting_together_on_an_empty_database_all_open_it(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    # The schema, its tables and the version row are created once, under an advisory
+    # lock; every other instance waits for it and then finds the schema current.
+    stores = race_threads(
+        [functools.partial(PostgresStore, postgres, keyring=keyring, schema=schema)] * 8
+    )
+    try:
+        assert [type(s).__name__ for s in stores] == ["PostgresStore"] * 8
+        opened = [s for s in stores if isinstance(s, PostgresStore)]
+        assert opened[0].advance("k", 1) is True
+        assert opened[-1].current("k") == 1
+    finally:
+        for store in stores:
+            if isinstance(store, PostgresStore):
+                store.close()
+    with psycopg.connect(postgres) as conn:
+        rows = conn.execute(
+            psycopg.sql.SQL("SELECT value FROM {}.meta").format(psycopg.sql.Identifier(schema))
+        ).fetchall()
+    assert rows == [(str(POSTGRES_SCHEMA_VERSION),)]

@@ -3,8 +3,24 @@
 Theory of operation
 -------------------
 * **Connections.** psycopg 3 connections in autocommit mode, lent to one
-  thread at a time from a small per-process pool (as in
-  :class:`~macnss_auth.store.sqlite.SQLiteStore`).
+  thread at a time from a bounded per-process pool: at most
+  ``max_connections`` exist at once, and a caller finding them all lent out
+  waits up to ``pool_timeout`` seconds (then a retryable ``StoreError``), so
+  a burst of requests on one instance cannot take every connection slot of
+  the server from the other instances. A pooled connection on whose socket
+  something arrived while it sat idle (the server ended the session: a
+  restart, a failover, ``pg_terminate_backend``, ``idle_session_timeout``)
+  is closed instead of being lent, so no call fails on a connection the
+  server already dropped.
+* **Errors.** Every driver error becomes a ``StoreError`` naming only the
+  error class; ``retryable`` is set for what a later call may not meet
+  again (a lost connection, a server starting or shutting down, a deadlock,
+  a read-only standby after a failover). Connection failures do not chain
+  libpq's message: it may quote part of the connection string (a password
+  with an unescaped ``@``), so they name the error class only, and are
+  retryable (libpq does not say whether the server refused the login).
+  A connection that met a read-only standby is dropped, so the next
+  connection can reach the new primary (``target_session_attrs``).
 * **Atomicity.** Each deciding method is one statement that PostgreSQL makes
   atomic under concurrency (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``,
   ``UPDATE ... WHERE consumed = false ... RETURNING``: a second updater waits
@@ -29,6 +45,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import select
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
@@ -111,6 +128,29 @@ Params = tuple[Any, ...] | dict[str, Any]
 # one bigint key from hashtextextended, salted per purpose).
 _MIGRATION_LOCK: Final = 0x4D41434E
 
+# SQLSTATEs of failures a later call may not meet: read-only transaction (a standby
+# after a failover), and the classes that psycopg does not map to OperationalError.
+_RETRYABLE_STATES: Final = frozenset({"25006"})
+
+
+def _driver_error(exc: psycopg.Error, what: str) -> StoreError:
+    """``exc`` as a ``StoreError`` (class name only: messages may quote data)."""
+    retryable = isinstance(exc, psycopg.OperationalError) or exc.sqlstate in _RETRYABLE_STATES
+    return StoreError(f"{what}: {exc.__class__.__name__}", retryable=retryable)
+
+
+def _idle_socket_has_data(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
+    """Whether the server sent anything to a connection that sent it nothing.
+
+    An idle session gets no unsolicited message but its end: a FATAL notice
+    (shutdown, termination, idle timeout) or the close of the socket.
+    """
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
 
 class PostgresStore:
     """A :class:`~macnss_auth.store.base.Store` in PostgreSQL (psycopg 3).
@@ -120,8 +160,11 @@ class PostgresStore:
         keyring: seals enrollment secrets.
         schema: the PostgreSQL schema holding the tables (created if missing).
         connect_timeout: seconds to wait for a connection.
+        max_connections: connections this store opens at most (per process).
+        pool_timeout: seconds a call waits for a connection when all are lent out.
 
     Raises:
+        ConfigurationError: a malformed connection string, schema name or pool size.
         SchemaVersionError: the schema was written by newer code.
         StoreError: the server cannot be reached or the schema not created.
     """
@@ -133,14 +176,26 @@ class PostgresStore:
         keyring: Keyring,
         schema: str = "macnss_auth",
         connect_timeout: float = 10.0,
+        max_connections: int = 10,
+        pool_timeout: float = 30.0,
     ) -> None:
         if not schema or len(schema) > 63:
             raise ConfigurationError("the schema name must be 1-63 characters")
+        if max_connections < 1 or not pool_timeout > 0:
+            raise ConfigurationError("max_connections and pool_timeout must be positive")
+        try:
+            psycopg.conninfo.conninfo_to_dict(conninfo)
+        except psycopg.Error:
+            # libpq's message quotes the text around the fault, which may be a password.
+            raise ConfigurationError("the PostgreSQL connection string is malformed") from None
         self._conninfo = conninfo
         self._keyring = keyring
         self._schema = schema
         self._timeout = max(1, round(connect_timeout))
+        self._max = max_connections
+        self._pool_timeout = pool_timeout
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._pool: list[psycopg.Connection[tuple[Any, ...]]] = []
         self._pid = os.getpid()
         self._closed = False
@@ -178,7 +233,13 @@ class PostgresStore:
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout)
         except psycopg.Error as exc:
-            raise StoreError("cannot connect to PostgreSQL") from exc
+            # Not chained: libpq's text may quote part of the connection string, and
+            # the error's pgconn shows the password in its repr. libpq gives no SQLSTATE
+            # here, so a refused login cannot be told from a server still starting:
+            # both are retryable.
+            raise StoreError(
+                f"cannot connect to PostgreSQL: {exc.__class__.__name__}", retryable=True
+            ) from None
         # Slot retirement and counters rely on each statement seeing rows committed by
         # other instances meanwhile: a REPEATABLE READ default (server, database or role
         # setting) would let a resend leave two live codes.
@@ -190,34 +251,67 @@ class PostgresStore:
         if os.getpid() != self._pid:
             # Never share a socket with a parent process after fork.
             self._lock = threading.Lock()
+            self._slots = threading.BoundedSemaphore(self._max)
             self._pool = []
             self._pid = os.getpid()
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            conn = self._pool.pop() if self._pool else None
-        if conn is None or conn.closed:
-            conn = self._connect()
+        slots = self._slots
+        if not slots.acquire(timeout=self._pool_timeout):
+            raise StoreError(
+                f"no PostgreSQL connection free within {self._pool_timeout:g} s"
+                f" ({self._max} in use)",
+                retryable=True,
+            )
+        try:
+            conn = self._checkout()
+        except BaseException:
+            slots.release()
+            raise
         try:
             yield conn
         except psycopg.Error as exc:
-            self._release(conn)
-            raise StoreError(f"PostgreSQL failed: {exc.__class__.__name__}") from exc
+            self._release(conn, slots, drop=exc.sqlstate in _RETRYABLE_STATES)
+            raise _driver_error(exc, "PostgreSQL failed") from exc
         except BaseException:
-            self._release(conn)
+            self._release(conn, slots)
             raise
-        self._release(conn)
+        self._release(conn, slots)
 
-    def _release(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        usable = (
-            not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        )
-        with self._lock:
-            keep = usable and not self._closed and os.getpid() == self._pid
-            if keep:
-                self._pool.append(conn)
-        if not keep:
+    def _checkout(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """A pooled connection the server has not dropped meanwhile, else a new one."""
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise StoreError("the store is closed")
+                conn = self._pool.pop() if self._pool else None
+            if conn is None:
+                return self._connect()
+            if not conn.closed and not _idle_socket_has_data(conn):
+                return conn
             conn.close()
+
+    def _release(
+        self,
+        conn: psycopg.Connection[tuple[Any, ...]],
+        slots: threading.BoundedSemaphore,
+        *,
+        drop: bool = False,
+    ) -> None:
+        try:
+            usable = (
+                not drop
+                and not conn.closed
+                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            )
+            with self._lock:
+                keep = usable and not self._closed and os.getpid() == self._pid
+                if keep:
+                    self._pool.append(conn)
+            if not keep:
+                conn.close()
+        finally:
+            # A semaphore from before a fork belongs to the parent's pool: leave it.
+            if slots is self._slots:
+                slots.release()
 
     def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         with conn.transaction():
