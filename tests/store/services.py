@@ -117,8 +117,8 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """Start a Redis server; yield its URL."""
+def redis_server(*options: str) -> Iterator[str]:
+    """Start a Redis server (with extra command-line ``options``); yield its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server not found")
@@ -127,7 +127,7 @@ def redis_server() -> Iterator[str]:
     port = _free_port()
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "yes"],
+         "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "yes", *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -136,7 +136,8 @@ def redis_server() -> Iterator[str]:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    # A server with requirepass answers -NOAUTH: it is up too.
+                    if conn.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                         break
             except OSError:
                 pass

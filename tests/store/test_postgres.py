@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import socket
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
 from macnss_auth.testing.races import race_threads
 from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
+from tests.store._leaks import everything_said
 
 pytestmark = pytest.mark.services
 
@@ -251,11 +251,6 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _everything_said(error: BaseException) -> str:
-    """What a log line with the traceback would show: message, repr and the whole chain."""
-    return str(error) + repr(error) + "".join(traceback.format_exception(error))
-
-
 @pytest.mark.parametrize(
     "conninfo",
     [
@@ -275,7 +270,7 @@ def test_no_part_of_a_password_reaches_an_error(
     with pytest.raises((StoreError, ConfigurationError)) as info:
         PostgresStore(conninfo.format(port=port), keyring=keyring, schema=schema,
                       connect_timeout=2)  # fmt: skip
-    said = _everything_said(info.value)
+    said = everything_said(info.value)
     assert "s3cr3tpart" not in said
     assert "hunter2" not in said
 

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import socket
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 import redis
 
-from macnss_auth.errors import ConfigurationError, SchemaVersionError
-from macnss_auth.store import Keyring, Store
+from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
+from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.redis import REDIS_SCHEMA_VERSION, RedisStore
 from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
+from tests.store._leaks import everything_said
+from tests.store._proxy import ReplyDroppingProxy
+from tests.store.services import redis_server
+
+
+def _required(record: ChallengeRecord | None) -> ChallengeRecord:
+    assert record is not None
+    return record
+
 
 pytestmark = pytest.mark.services
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -78,3 +92,116 @@ def test_a_decoding_client_is_refused(redis_url: str, prefix: str, keyring: Keyr
             RedisStore(client, keyring=keyring, prefix=prefix)
     finally:
         client.close()
+
+
+# Lost replies, eviction and error mapping --------------------------------------------------
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[ReplyDroppingProxy]:
+    port = redis.Redis.from_url(redis_url).get_connection_kwargs()["port"]
+    relay = ReplyDroppingProxy(int(port))
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def resending(proxy: ReplyDroppingProxy) -> Iterator[redis.Redis]:
+    """A client as built by hand: redis-py's default Retry sends a command again."""
+    client = redis.Redis(host="127.0.0.1", port=proxy.port)
+    assert client.get_retry() is not None
+    assert client.get_retry().get_retries() > 0  # type: ignore[union-attr]
+    yield client
+    client.close()
+
+
+def test_a_lost_reply_neither_counts_twice_nor_loses_a_win(
+    resending: redis.Redis, proxy: ReplyDroppingProxy, prefix: str, keyring: Keyring
+) -> None:
+    # The server ran each call once; the client sent it again after losing the reply.
+    # The old scripts ran it twice: two attempts, two failures, and the one caller
+    # that consumed the code, advanced the counter or spent the token was refused.
+    store = RedisStore(resending, keyring=keyring, prefix=prefix)
+    store.create_challenge(make_record("warm"))
+    assert store.count_attempt("warm") == 1  # every script is loaded on the server now
+    store.hit("w", at(0), 60)
+    store.advance("n", 1)
+    store.add_tokens("t", [b"a" * 32, b"b" * 32])
+    store.consume_token("t", b"b" * 32)
+    store.consume_challenge("warm", at(1))
+
+    def lost(call: Callable[[], T]) -> T:
+        proxy.drop_next_reply()
+        before = proxy.dropped
+        result = call()
+        assert proxy.dropped == before + 1
+        return result
+
+    lost(lambda: store.create_challenge(make_record("c", slot="sms:bob")))
+    assert lost(lambda: store.count_attempt("c")) == 1
+    assert _required(store.get_challenge("c")).attempts == 1
+    assert lost(lambda: store.hit("w", at(1), 60)).count == 2
+    assert store.hit("w", at(2), 60).count == 3
+    assert lost(lambda: store.advance("n", 2)) is True
+    assert lost(lambda: store.consume_token("t", b"a" * 32)) is True
+    won = lost(lambda: store.consume_challenge("c", at(1)))
+    assert isinstance(won, ChallengeRecord)
+    assert (won.id, won.attempts, won.consumed) == ("c", 1, False)
+    assert store.consume_challenge("c", at(1)) is None
+
+
+def test_a_store_built_from_a_url_does_not_send_a_call_twice(
+    proxy: ReplyDroppingProxy, prefix: str, keyring: Keyring
+) -> None:
+    with RedisStore(f"redis://127.0.0.1:{proxy.port}/0", keyring=keyring, prefix=prefix) as store:
+        store.create_challenge(make_record("c"))
+        assert store.count_attempt("c") == 1
+        proxy.drop_next_reply()
+        with pytest.raises(StoreError, match="ConnectionError") as info:
+            store.count_attempt("c")
+        assert info.value.retryable is True
+        assert _required(store.get_challenge("c")).attempts == 2
+
+
+def test_an_evicting_server_is_reported(
+    redis_url: str, prefix: str, keyring: Keyring, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="macnss_auth.store"):
+        RedisStore(redis_url, keyring=keyring, prefix=prefix).close()
+        assert caplog.records == []  # noeviction: nothing to report
+        with redis_server("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru") as url:
+            RedisStore(url, keyring=keyring, prefix=prefix).close()
+    assert [r.name for r in caplog.records] == ["macnss_auth.store"]
+    assert "allkeys-lru" in caplog.records[0].getMessage()
+
+
+def test_driver_errors_say_whether_a_retry_may_help(
+    redis_url: str, prefix: str, keyring: Keyring
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = int(probe.getsockname()[1])
+    with pytest.raises(StoreError, match="ConnectionError") as refused:
+        RedisStore(f"redis://127.0.0.1:{closed}/0", keyring=keyring, prefix=prefix)
+    assert refused.value.retryable is True
+    with redis_server("--requirepass", "hunter2-s3cr3tpart") as url:
+        wrong = url.replace("redis://", "redis://:not-it@")
+        with pytest.raises(StoreError, match="AuthenticationError") as denied:
+            RedisStore(wrong, keyring=keyring, prefix=prefix)
+        assert denied.value.retryable is False
+        assert "not-it" not in everything_said(denied.value)
+    with redis_server() as url, RedisStore(url, keyring=keyring, prefix=prefix) as store:
+        client = redis.Redis.from_url(url)
+        # The server becomes a replica (a failover demoted it): writes are refused.
+        client.replicaof("127.0.0.1", str(closed))
+        client.close()
+        with pytest.raises(StoreError, match="ReadOnlyError") as read_only:
+            store.advance("n", 1)
+        assert read_only.value.retryable is True
+
+
+def test_a_malformed_url_names_no_part_of_it(redis_url: str, keyring: Keyring) -> None:
+    # A password with an unescaped '/': the URL parser quotes it as a "port".
+    with pytest.raises(ConfigurationError) as info:
+        RedisStore("redis://:hunter2/s3cr3tpart@127.0.0.1:6379/0", keyring=keyring)
+    said = everything_said(info.value)
+    assert "s3cr3tpart" not in said
+    assert "hunter2" not in said

@@ -24,17 +24,38 @@ Theory of operation
   :class:`~macnss_auth.store.sqlite.SQLiteStore`'s ``synchronous=FULL``, the
   default ``everysec`` can lose the last second of updates.
 * **Secrets** are sealed with the :class:`Keyring` exactly as in the other stores.
+* **Lost replies.** A client may send a command again when the connection
+  breaks before the reply arrives (redis-py's ``Retry``, 3 tries by default
+  for a ``redis.Redis(...)`` built by the caller), although the server may
+  have run it already. Each deciding script therefore takes a random request
+  id and leaves ``r:<id>`` (expiring after two minutes, server clock: it only
+  bounds memory, it decides nothing) holding its answer; the same request
+  sent again gets that answer instead of running twice, so a lost reply
+  neither counts an attempt or a failure twice nor turns the winner of a
+  consume into a loser. A store built from a URL does not re-send at all.
+* **Eviction.** Keys carry no TTL, so an ``allkeys-*`` ``maxmemory-policy``
+  could evict a used TOTP step or a failure window, which would let a code
+  be replayed or a lockout restart: opening the store logs a warning on the
+  ``macnss_auth.store`` logger when the server runs such a policy.
+* **Errors.** Every driver error becomes a ``StoreError`` naming only the
+  error class; ``retryable`` is set for a lost or refused connection, a
+  timeout, a server loading its data, a read-only replica (failover), a
+  cluster moving slots and a full memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import redis
+from redis.backoff import NoBackoff
 from redis.commands.core import Script
+from redis.retry import Retry
 
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import (
@@ -61,7 +82,14 @@ __all__ = ["REDIS_SCHEMA_VERSION", "RedisStore"]
 
 REDIS_SCHEMA_VERSION: Final = 1
 
+_log = logging.getLogger("macnss_auth.store")
+
+# Every deciding script's last key is its request's memo ``r:<id>``, kept 120000 ms:
+# a request sent twice (a client retry after a lost reply) gets the first run's answer.
+
 _ADVANCE: Final = """
+local done = redis.call('GET', KEYS[2])
+if done then return tonumber(done) end
 local function gt(a, b)
   local na, nb = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
   if na ~= nb then return nb end
@@ -72,14 +100,16 @@ end
 local cur = redis.call('GET', KEYS[1])
 if cur == false or gt(ARGV[1], cur) then
   redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], '1', 'PX', 120000)
   return 1
 end
 return 0
 """
 
-# KEYS: challenge, slot pointer, expiry index. ARGV: id, challenge key prefix,
+# KEYS: challenge, slot pointer, expiry index, memo. ARGV: id, challenge key prefix,
 # expires_at, consumed ('0'/'1'), then field/value pairs.
 _CREATE: Final = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return 1 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local old = redis.call('GET', KEYS[2])
 if old and old ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. old) == 1 then
@@ -92,16 +122,27 @@ if ARGV[4] == '0' then
 else
   redis.call('DEL', KEYS[2])
 end
+redis.call('SET', KEYS[4], '1', 'PX', 120000)
 return 1
 """
 
+# KEYS: challenge, memo.
 _COUNT_ATTEMPT: Final = """
+local done = redis.call('GET', KEYS[2])
+if done then return tonumber(done) end
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('SET', KEYS[2], n, 'PX', 120000)
+return n
 """
 
-# KEYS: challenge. ARGV: now, id, slot key prefix.
+# KEYS: challenge, memo. ARGV: now, id, slot key prefix.
 _CONSUME: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local again = redis.call('HGETALL', KEYS[1])
+  if #again == 0 then return false end
+  return again
+end
 local f = redis.call('HMGET', KEYS[1], 'consumed', 'expires_at', 'attempts', 'max_attempts', 'slot')
 if f[1] ~= '0' then return false end
 if tonumber(ARGV[1]) >= tonumber(f[2]) then return false end
@@ -109,11 +150,17 @@ if tonumber(f[3]) >= tonumber(f[4]) then return false end
 redis.call('HSET', KEYS[1], 'consumed', '1')
 local slot = ARGV[3] .. f[5]
 if redis.call('GET', slot) == ARGV[2] then redis.call('DEL', slot) end
+redis.call('SET', KEYS[2], '1', 'PX', 120000)
 return redis.call('HGETALL', KEYS[1])
 """
 
-# KEYS: window, window index. ARGV: now, span, window name.
+# KEYS: window, window index, memo. ARGV: now, span, window name.
 _HIT: Final = """
+local done = redis.call('GET', KEYS[3])
+if done then
+  local c, f, l = done:match('^(%S+) (%S+) (%S+)$')
+  return {tonumber(c), f, l}
+end
 local now, span = tonumber(ARGV[1]), tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'count', 'first_at')
 local count, first
@@ -126,7 +173,17 @@ local ends = string.format('%.0f', tonumber(first) + span)
 redis.call('HSET', KEYS[1], 'count', string.format('%.0f', count), 'first_at', first,
   'last_at', ARGV[1], 'ends_at', ends)
 redis.call('ZADD', KEYS[2], ends, ARGV[3])
+local answer = string.format('%.0f', count)
+redis.call('SET', KEYS[3], answer .. ' ' .. first .. ' ' .. ARGV[1], 'PX', 120000)
 return {count, first, ARGV[1]}
+"""
+
+# KEYS: token set, memo. ARGV: digest.
+_SPEND: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+local gone = redis.call('SREM', KEYS[1], ARGV[1])
+if gone == 1 then redis.call('SET', KEYS[2], '1', 'PX', 120000) end
+return gone
 """
 
 # KEYS: challenge index, window index. ARGV: now, key prefix.
@@ -148,6 +205,26 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 return n
 """
+
+
+# Failures a later call may not meet: a lost or refused connection, a timeout, a
+# server loading its data set, a replica after a failover, a cluster moving slots,
+# a full memory (a purge may free it). Refused credentials are not among them.
+_RETRYABLE: Final = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.OutOfMemoryError,
+)
+_PERMANENT: Final = (redis.AuthenticationError, redis.exceptions.AuthorizationError)
+
+
+def _driver_error(exc: redis.RedisError, what: str = "Redis failed") -> StoreError:
+    """``exc`` as a ``StoreError`` (class name only: replies may quote data)."""
+    retryable = isinstance(exc, _RETRYABLE) and not isinstance(exc, _PERMANENT)
+    return StoreError(f"{what}: {exc.__class__.__name__}", retryable=retryable)
 
 
 def _text(value: bytes) -> str:
@@ -212,7 +289,14 @@ class RedisStore:
         if not prefix:
             raise ConfigurationError("the key prefix must not be empty")
         if isinstance(url, str):
-            self._client = redis.Redis.from_url(url, decode_responses=False)
+            try:
+                # No re-sending: a call whose reply is lost fails as retryable instead.
+                self._client = redis.Redis.from_url(
+                    url, decode_responses=False, retry=Retry(NoBackoff(), 0)
+                )
+            except ValueError:
+                # Not chained: the parser quotes the URL's parts (a password with '/').
+                raise ConfigurationError("the Redis URL is malformed") from None
             self._owned = True
         else:
             if url.get_connection_kwargs().get("decode_responses"):
@@ -226,9 +310,11 @@ class RedisStore:
         self._count_attempt: Script = self._client.register_script(_COUNT_ATTEMPT)
         self._consume: Script = self._client.register_script(_CONSUME)
         self._hit: Script = self._client.register_script(_HIT)
+        self._consume_token: Script = self._client.register_script(_SPEND)
         self._purge: Script = self._client.register_script(_PURGE)
         try:
             self._check_schema()
+            self._check_eviction()
         except BaseException:
             self.close()
             raise
@@ -242,19 +328,43 @@ class RedisStore:
             self._client.setnx(key, str(REDIS_SCHEMA_VERSION))
             raw = self._client.get(key)
         except redis.RedisError as exc:
-            raise StoreError("cannot reach Redis") from exc
-        version = int(raw) if raw is not None else REDIS_SCHEMA_VERSION
+            raise _driver_error(exc, "cannot reach Redis") from exc
+        try:
+            version = int(raw) if raw is not None else REDIS_SCHEMA_VERSION
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"{key!r} holds no schema version: another application's key?"
+            ) from None
         if version > REDIS_SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"the store has schema version {version}; this code knows up to "
                 f"{REDIS_SCHEMA_VERSION}: upgrade macnss-auth"
             )
 
+    def _check_eviction(self) -> None:
+        """Warn when the server may evict keys that carry no TTL (see the module docstring)."""
+        try:
+            policy = str(self._client.info("memory").get("maxmemory_policy", ""))
+        except redis.ResponseError:
+            return  # INFO disabled (some managed services): nothing to tell
+        except redis.RedisError as exc:
+            raise _driver_error(exc) from exc
+        if policy.startswith("allkeys-"):
+            _log.warning(
+                "Redis runs maxmemory-policy %s: it may evict used codes and failure"
+                " counters, letting a code be replayed or a lockout restart; use noeviction",
+                policy,
+            )
+
     def _call(self, script: Script, keys: list[str], args: list[str | bytes]) -> Any:
         try:
             return script(keys=keys, args=args)
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
+
+    def _decide(self, script: Script, keys: list[str], args: list[str | bytes]) -> Any:
+        """Run a deciding script with a fresh request memo as its last key."""
+        return self._call(script, [*keys, self._p + "r:" + secrets.token_hex(16)], args)
 
     # Keys ------------------------------------------------------------------
     def _enrollment_key(self, subject: str, method: str) -> str:
@@ -272,7 +382,7 @@ class RedisStore:
                 pipe.hset(key, items=_flat(fields))
                 pipe.execute()
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
 
     def get_enrollment(self, subject: str, method: str) -> Enrollment | None:
         """The enrollment with its secret opened, or None.
@@ -285,7 +395,7 @@ class RedisStore:
         try:
             raw = _hash(self._client.hgetall(self._enrollment_key(subject, method)))
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
         if not raw:
             return open_enrollment(self._keyring, subject, method, None)
         expires = raw.get(b"expires_at")
@@ -305,7 +415,7 @@ class RedisStore:
         try:
             return bool(self._client.delete(self._enrollment_key(subject, method)))
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:
@@ -315,7 +425,7 @@ class RedisStore:
             StoreError: ``value`` does not fit in a signed 64-bit integer.
         """
         _require_storable(key)
-        return bool(self._call(self._advance, [self._p + "n:" + key], [str(int64(value))]))
+        return bool(self._decide(self._advance, [self._p + "n:" + key], [str(int64(value))]))
 
     def current(self, key: str) -> int | None:
         """The counter's value, or None (advisory)."""
@@ -324,7 +434,7 @@ class RedisStore:
         try:
             raw = self._client.get(self._p + "n:" + key)
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
         return None if raw is None else int(raw)
 
     def reset_counter(self, key: str) -> None:
@@ -334,7 +444,7 @@ class RedisStore:
         try:
             self._client.delete(self._p + "n:" + key)
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
 
     # Challenges --------------------------------------------------------------
     def create_challenge(self, record: ChallengeRecord) -> None:
@@ -344,7 +454,7 @@ class RedisStore:
             StoreError: a challenge with this id exists already.
         """
         fields = _fields(_CHALLENGE_FIELDS, challenge_row(record))
-        created = self._call(
+        created = self._decide(
             self._create,
             [self._p + "c:" + record.id, self._p + "slot:" + record.slot, self._p + "cx"],
             [record.id, self._p + "c:", fields["expires_at"], fields["consumed"], *_flat(fields)],
@@ -378,21 +488,21 @@ class RedisStore:
         try:
             raw = _hash(self._client.hgetall(self._p + "c:" + challenge_id))
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
         return self._record(raw) if raw else None
 
     def count_attempt(self, challenge_id: str) -> int | None:
         """Atomically add one wrong attempt; the new count, or None if unknown."""
         if not _storable(challenge_id):
             return None
-        count = self._call(self._count_attempt, [self._p + "c:" + challenge_id], [])
+        count = self._decide(self._count_attempt, [self._p + "c:" + challenge_id], [])
         return None if count is None else int(count)
 
     def consume_challenge(self, challenge_id: str, now: dt.datetime) -> ChallengeRecord | None:
         """Atomically mark used iff unused, unexpired and attempts remain."""
         if not _storable(challenge_id):
             return None
-        flat = self._call(
+        flat = self._decide(
             self._consume,
             [self._p + "c:" + challenge_id],
             [str(micros(now)), challenge_id, self._p + "slot:"],
@@ -408,7 +518,9 @@ class RedisStore:
         _require_storable(key)
         at, span = micros(now), window_micros(window)
         return counter_state(
-            self._call(self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key])
+            self._decide(
+                self._hit, [self._p + "w:" + key, self._p + "wx"], [str(at), str(span), key]
+            )
         )
 
     def peek(self, key: str, now: dt.datetime, window: float) -> CounterState | None:
@@ -421,7 +533,7 @@ class RedisStore:
                 self._p + "w:" + key, ["count", "first_at", "last_at"]
             )
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
         if count is None or first is None or last is None or at >= int(first) + span:
             return None
         return counter_state((count, first, last))
@@ -436,7 +548,7 @@ class RedisStore:
                 pipe.zrem(self._p + "wx", key)
                 pipe.execute()
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
 
     # Single-use tokens -------------------------------------------------------
     def add_tokens(self, key: str, digests: Iterable[bytes]) -> None:
@@ -450,16 +562,13 @@ class RedisStore:
                     pipe.sadd(self._p + "t:" + key, *members)
                 pipe.execute()
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
 
     def consume_token(self, key: str, digest: bytes) -> bool:
-        """Atomically remove one token (``SREM``); True to exactly one caller."""
+        """Atomically remove one token (``SREM`` in a script); True to exactly one caller."""
         if not _storable(key):
             return False
-        try:
-            return int(self._client.srem(self._p + "t:" + key, digest)) == 1
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+        return int(self._decide(self._consume_token, [self._p + "t:" + key], [digest])) == 1
 
     def count_tokens(self, key: str) -> int:
         """Tokens left under ``key``."""
@@ -468,7 +577,7 @@ class RedisStore:
         try:
             return int(self._client.scard(self._p + "t:" + key))
         except redis.RedisError as exc:
-            raise StoreError(f"Redis failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
 
     # Housekeeping ------------------------------------------------------------
     def purge(self, now: dt.datetime) -> int:
