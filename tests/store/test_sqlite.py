@@ -185,3 +185,23 @@ def test_an_old_sqlite_library_is_refused(
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
     with pytest.raises(StoreError, match=r"3\.35"):
         SQLiteStore(tmp_path / "s.sqlite3", keyring=keyring)
+
+
+def test_a_busy_file_is_a_retryable_failure(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "s.sqlite3"
+    with SQLiteStore(path, keyring=keyring, busy_timeout=0.1) as store:
+        store.advance("n", 1)
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            with pytest.raises(StoreError, match="OperationalError") as busy:
+                store.advance("n", 2)
+            assert busy.value.retryable is True
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert store.advance("n", 2) is True
+        store.create_challenge(make_record("c"))
+        with pytest.raises(StoreError) as duplicate:
+            store.create_challenge(make_record("c"))
+        assert duplicate.value.retryable is False

@@ -350,7 +350,7 @@ class SQLiteStore:
             # anything else (corruption, misuse) retires it.
             usable = isinstance(exc, (sqlite3.IntegrityError, sqlite3.OperationalError))
             self._release(connection, reuse=usable)
-            raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc) from exc
         except BaseException:
             self._release(connection, reuse=True)
             raise
@@ -449,7 +449,7 @@ class SQLiteStore:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 self._release(connection, reuse=isinstance(exc, sqlite3.OperationalError))
-                raise StoreError(f"the store failed: {exc.__class__.__name__}") from exc
+                raise _driver_error(exc) from exc
             self._group.context = _GroupConnection(connection)
             failed = False
             try:
@@ -468,7 +468,7 @@ class SQLiteStore:
                 connection.execute("COMMIT" if commit else "ROLLBACK")
         except sqlite3.Error as exc:
             self._release(connection, reuse=False)
-            raise StoreError(f"the store failed to commit: {exc.__class__.__name__}") from exc
+            raise _driver_error(exc, "the store failed to commit") from exc
         self._release(connection, reuse=True)
 
     # Enrollments -----------------------------------------------------------
@@ -762,7 +762,24 @@ class _GroupConnection:
 
     def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         if isinstance(error, sqlite3.Error):
-            raise StoreError(f"the store failed: {error.__class__.__name__}") from error
+            raise _driver_error(error) from error
+
+
+# SQLITE_BUSY and SQLITE_LOCKED (primary codes): another connection held the lock
+# longer than busy_timeout; the same call may succeed once it lets go.
+_BUSY_CODES: Final = frozenset({5, 6})
+
+
+def _driver_error(exc: sqlite3.Error, what: str = "the store failed") -> StoreError:
+    """``exc`` as a ``StoreError`` naming its class; retryable when the file was busy."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    retryable = (
+        code & 0xFF in _BUSY_CODES
+        if isinstance(code, int)
+        # Python 3.10 has no error code on the exception: its message says it.
+        else str(exc).startswith(("database is locked", "database table is locked"))
+    )
+    return StoreError(f"{what}: {exc.__class__.__name__}", retryable=retryable)
 
 
 #: Every open store of this process, so that a forked child forgets their
