@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind
@@ -32,7 +32,7 @@ ROUNDS = 6
 POLICY = ThrottlePolicy(free_failures=50, base_delay=1.0, lockout_after=100)
 
 
-def _outcomes(calls: list[Callable[[], object]]) -> Counter[str]:
+def _outcomes(calls: Sequence[Callable[[], object]]) -> Counter[str]:
     return Counter(outcome_name(o) for o in race_threads(calls))
 
 
