@@ -14,7 +14,7 @@ import redis
 
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store import ChallengeRecord, Keyring, Store
-from macnss_auth.store.redis import REDIS_SCHEMA_VERSION, RedisStore
+from macnss_auth.store.redis import PURGE_BATCH, REDIS_SCHEMA_VERSION, RedisStore
 from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
 from tests.store._leaks import everything_said
 from tests.store._proxy import ReplyDroppingProxy
@@ -205,3 +205,30 @@ def test_a_malformed_url_names_no_part_of_it(redis_url: str, keyring: Keyring) -
     said = everything_said(info.value)
     assert "s3cr3tpart" not in said
     assert "hunter2" not in said
+
+
+def test_a_large_purge_runs_in_batches(redis_url: str, prefix: str, keyring: Keyring) -> None:
+    # A Lua script blocks every client of the server while it runs: one purge of a
+    # large backlog must not stall every instance (the old script took it all at once).
+    count = 2 * PURGE_BATCH + 7
+    client = redis.Redis.from_url(redis_url)
+    with RedisStore(redis_url, keyring=keyring, prefix=prefix) as store:
+        for n in range(count):
+            store.create_challenge(make_record(f"c{n}", slot=f"sms:{n}", lifetime=60))
+            store.hit(f"w{n}", at(0), 60)
+        store.create_challenge(make_record("live", lifetime=600))
+        before = _script_runs(client)
+        assert store.purge(at(60)) == 2 * count
+        runs = _script_runs(client) - before
+        assert runs >= (2 * count) // (2 * PURGE_BATCH) + 1
+        assert store.purge(at(60)) == 0
+        assert store.get_challenge("c0") is None
+        assert store.get_challenge("live") is not None
+        assert client.zcard(prefix + "cx") == 1
+        assert client.zcard(prefix + "wx") == 0
+    client.close()
+
+
+def _script_runs(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))

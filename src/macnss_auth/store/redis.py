@@ -78,7 +78,7 @@ from macnss_auth.store.base import (
 )
 from macnss_auth.store.keyring import Keyring
 
-__all__ = ["REDIS_SCHEMA_VERSION", "RedisStore"]
+__all__ = ["PURGE_BATCH", "REDIS_SCHEMA_VERSION", "RedisStore"]
 
 REDIS_SCHEMA_VERSION: Final = 1
 
@@ -186,10 +186,13 @@ if gone == 1 then redis.call('SET', KEYS[2], '1', 'PX', 120000) end
 return gone
 """
 
-# KEYS: challenge index, window index. ARGV: now, key prefix.
+# KEYS: challenge index, window index. ARGV: now, key prefix, batch size. At most
+# a batch of challenges and one of windows per run: a script blocks every client of
+# the server while it runs. Returns {entries deleted, 1 if a batch was full}.
 _PURGE: Final = """
-local n = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+local n, batch = 0, tonumber(ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, batch)
+for _, id in ipairs(ids) do
   local key = ARGV[2] .. 'c:' .. id
   local slot = redis.call('HGET', key, 'slot')
   if slot then
@@ -198,13 +201,18 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   end
   n = n + redis.call('DEL', key)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+local names = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, batch)
+for _, name in ipairs(names) do
   n = n + redis.call('DEL', ARGV[2] .. 'w:' .. name)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-return n
+if #names > 0 then redis.call('ZREM', KEYS[2], unpack(names)) end
+if #ids == batch or #names == batch then return {n, 1} end
+return {n, 0}
 """
+
+#: Index entries one run of the purge script handles at most (see ``_PURGE``).
+PURGE_BATCH: Final = 500
 
 
 # Failures a later call may not meet: a lost or refused connection, a timeout, a
@@ -581,10 +589,19 @@ class RedisStore:
 
     # Housekeeping ------------------------------------------------------------
     def purge(self, now: dt.datetime) -> int:
-        """Delete expired challenges and windows that ended; return how many."""
-        return int(
-            self._call(self._purge, [self._p + "cx", self._p + "wx"], [str(micros(now)), self._p])
-        )
+        """Delete expired challenges and windows that ended; return how many.
+
+        Runs in batches of :data:`PURGE_BATCH` per script, so a large backlog
+        never blocks the server (and every other instance) for long.
+        """
+        at, gone = str(micros(now)), 0
+        while True:
+            deleted, more = self._call(
+                self._purge, [self._p + "cx", self._p + "wx"], [at, self._p, str(PURGE_BATCH)]
+            )
+            gone += int(deleted)
+            if not int(more):
+                return gone
 
     def close(self) -> None:
         """Close the client if the store created it."""
