@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import traceback
+
+
+def secret_forms(secret: bytes) -> list[bytes]:
+    """The secret as bytes, hex (both cases), base32 (as otpauth URIs carry it) and base64."""
+    b32 = base64.b32encode(secret)
+    return [
+        secret,
+        secret.hex().encode(),
+        secret.hex().upper().encode(),
+        b32,
+        b32.rstrip(b"="),
+        base64.b64encode(secret),
+    ]
 
 
 def everything_said(error: BaseException) -> str:

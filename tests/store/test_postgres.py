@@ -18,8 +18,13 @@ from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreErro
 from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.postgres import POSTGRES_SCHEMA_VERSION, PostgresStore
 from macnss_auth.testing.races import race_threads
-from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
-from tests.store._leaks import everything_said
+from macnss_auth.testing.store_contract import (
+    PersistentStoreContract,
+    at,
+    enrollment,
+    make_record,
+)
+from tests.store._leaks import everything_said, secret_forms
 
 pytestmark = pytest.mark.services
 
@@ -297,3 +302,26 @@ def test_instances_starting_together_on_an_empty_database_all_open_it(
             psycopg.sql.SQL("SELECT value FROM {}.meta").format(psycopg.sql.Identifier(schema))
         ).fetchall()
     assert rows == [(str(POSTGRES_SCHEMA_VERSION),)]
+
+
+def test_a_secret_never_reaches_the_tables(
+    postgres: str, schema: str, keyring: Keyring, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    secret = b"\x8f\x11TOTP-seed-that-must-never-reach-the-server\x02\xfe"
+    with PostgresStore(postgres, keyring=keyring, schema=schema) as store:
+        store.put_enrollment(enrollment(secret=secret))
+        store.put_enrollment(enrollment(method="hotp", secret=secret))
+        rows = admin.execute(
+            psycopg.sql.SQL("SELECT e::text, sealed FROM {}.enrollments e").format(
+                psycopg.sql.Identifier(schema)
+            )
+        ).fetchall()
+        assert len(rows) == 2
+        for text, sealed in rows:
+            for form in secret_forms(secret):
+                assert form not in str(text).encode()
+                assert isinstance(sealed, bytes)
+                assert form not in sealed
+        got = store.get_enrollment("alice", "hotp")
+        assert got is not None
+        assert got.secret.reveal() == secret

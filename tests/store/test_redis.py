@@ -15,8 +15,13 @@ import redis
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store import ChallengeRecord, Keyring, Store
 from macnss_auth.store.redis import PURGE_BATCH, REDIS_SCHEMA_VERSION, RedisStore
-from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
-from tests.store._leaks import everything_said
+from macnss_auth.testing.store_contract import (
+    PersistentStoreContract,
+    at,
+    enrollment,
+    make_record,
+)
+from tests.store._leaks import everything_said, secret_forms
 from tests.store._proxy import ReplyDroppingProxy
 from tests.store.services import redis_server
 
@@ -232,3 +237,28 @@ def test_a_large_purge_runs_in_batches(redis_url: str, prefix: str, keyring: Key
 def _script_runs(client: redis.Redis) -> int:
     stats = client.info("commandstats")
     return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+
+def test_a_secret_never_reaches_the_server(redis_url: str, prefix: str, keyring: Keyring) -> None:
+    secret = b"\x8f\x11TOTP-seed-that-must-never-reach-the-server\x02\xfe"
+    client = redis.Redis.from_url(redis_url)
+    with RedisStore(redis_url, keyring=keyring, prefix=prefix) as store:
+        store.put_enrollment(enrollment(secret=secret))
+        store.put_enrollment(enrollment(method="hotp", secret=secret))
+        keys = list(client.scan_iter(match=prefix.replace("{", "\\{").replace("}", "\\}") + "*"))
+        dumped = b"".join(k + (client.dump(k) or b"") for k in keys)
+        values = b"".join(
+            v
+            for k in keys
+            if b":e:" in k
+            for v in client.hgetall(k).values()
+            if isinstance(v, bytes)
+        )
+        assert values  # the enrollments are there
+        for form in secret_forms(secret):
+            assert form not in dumped
+            assert form not in values
+        got = store.get_enrollment("alice", "hotp")
+        assert got is not None
+        assert got.secret.reveal() == secret
+    client.close()

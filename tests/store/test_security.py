@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 from pathlib import Path
 
@@ -11,21 +10,9 @@ import pytest
 from macnss_auth.errors import SecretKeyError
 from macnss_auth.store import Keyring, SQLiteStore
 from macnss_auth.testing.store_contract import KEY1, KEY2, enrollment
+from tests.store._leaks import secret_forms
 
 SECRET = b"\x8f\x11TOTP-seed-that-must-never-hit-disk\x02\xfe"
-
-
-def _forms(secret: bytes) -> list[bytes]:
-    """The secret as bytes, hex (both cases) and base32 (as otpauth URIs carry it)."""
-    b32 = base64.b32encode(secret)
-    return [
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        b32,
-        b32.rstrip(b"="),
-        base64.b64encode(secret),
-    ]
 
 
 def _files(path: Path) -> dict[str, bytes]:
@@ -48,7 +35,7 @@ def test_secret_never_reaches_the_file_or_its_log(tmp_path: Path, keyring: Keyri
     after_close = _files(path)
     for snapshot in (while_open, after_close):
         for name, data in snapshot.items():
-            for form in _forms(SECRET):
+            for form in secret_forms(SECRET):
                 assert form not in data, f"secret found in {name}"
     # The record is really there and opens.
     with SQLiteStore(path, keyring=keyring) as again:
