@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+import resource
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -325,3 +328,39 @@ def test_a_secret_never_reaches_the_tables(
         got = store.get_enrollment("alice", "hotp")
         assert got is not None
         assert got.secret.reveal() == secret
+
+
+def test_pooled_sessions_are_reused_in_a_process_with_many_files(
+    postgres: str,
+    schema: str,
+    keyring: Keyring,
+    admin: psycopg.Connection[tuple[object, ...]],
+    tmp_path: Path,
+) -> None:
+    # A service holds many sockets and files: a session whose descriptor is above
+    # 1023 (which select() refuses) must still be checked and lent again, not
+    # replaced by a new connection on every call.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("the descriptor limit is too low to go above 1023")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        while (fd := os.open(tmp_path, os.O_RDONLY)) < 1030:
+            held.append(fd)
+        held.append(fd)
+        name = f"manyfiles-{uuid.uuid4().hex[:12]}"
+        with PostgresStore(_named(postgres, name), keyring=keyring, schema=schema) as store:
+            pids = set()
+            for n in range(5):
+                store.advance("k", n)
+                row = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
+                ).fetchone()
+                assert row is not None
+                pids.add(row[0])
+            assert len(pids) == 1
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -146,7 +146,13 @@ def _idle_socket_has_data(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
     (shutdown, termination, idle timeout) or the close of the socket.
     """
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        fd = conn.fileno()
+        if hasattr(select, "poll"):
+            # poll, not select: select refuses descriptors above 1023 (a busy server).
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([fd], [], [], 0)
     except (OSError, ValueError, psycopg.Error):
         return True
     return bool(readable)
