@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 
 import pytest
 
@@ -83,3 +84,16 @@ def test_each_error_kind_keeps_its_default_reason(name: str) -> None:
 def test_every_error_with_a_default_reason_is_listed() -> None:
     with_reason = {c.__name__ for c in all_error_classes() if hasattr(c, "default_reason")}
     assert with_reason == set(_DEFAULT_REASONS)
+
+
+@pytest.mark.parametrize(
+    "cls", [errors.StoreError, errors.SecretKeyError, errors.SchemaVersionError]
+)
+def test_store_errors_say_whether_to_retry_also_across_processes(
+    cls: type[errors.StoreError],
+) -> None:
+    assert cls("down").retryable is False  # unless the store knows better
+    exc = cls("connection lost", retryable=True)
+    again = pickle.loads(pickle.dumps(exc))  # noqa: S301 (our own pickle)
+    assert type(again) is cls
+    assert (str(again), again.retryable) == ("connection lost", True)
