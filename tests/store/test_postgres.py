@@ -364,3 +364,45 @@ def test_pooled_sessions_are_reused_in_a_process_with_many_files(
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_session_that_met_a_read_only_server_is_not_lent_again(
+    postgres: str, schema: str, keyring: Keyring, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # After a failover a pooled session may still reach the old primary, now a
+    # standby: it refuses writes (25006). That session must go, so that the next
+    # connection reaches the new primary (target_session_attrs=read-write).
+    database = f"ro_{uuid.uuid4().hex[:12]}"
+    name = f"ro-{uuid.uuid4().hex[:12]}"
+    admin.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+    conninfo = _named(postgres, name, dbname=database)
+    try:
+        with PostgresStore(conninfo, keyring=keyring, schema=schema) as store:
+            assert store.advance("k", 1) is True
+            # New sessions of this database are read-only from now on ("a standby")...
+            admin.execute(
+                psycopg.sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+                    psycopg.sql.Identifier(database)
+                )
+            )
+            admin.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (name,),
+            )
+            with pytest.raises(StoreError, match="ReadOnlySqlTransaction") as info:
+                store.advance("k", 2)
+            assert info.value.retryable is True
+            # ... until the writable server is back: the read-only session is gone.
+            admin.execute(
+                psycopg.sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(
+                    psycopg.sql.Identifier(database)
+                )
+            )
+            assert store.advance("k", 2) is True
+    finally:
+        admin.execute(
+            psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(database)
+            )
+        )
