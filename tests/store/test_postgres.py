@@ -6,7 +6,10 @@ import datetime as dt
 import functools
 import os
 import resource
+import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -406,3 +409,60 @@ def test_a_session_that_met_a_read_only_server_is_not_lent_again(
                 psycopg.sql.Identifier(database)
             )
         )
+
+
+_STALLING_CHILD = """
+import sys
+from macnss_auth.store import Keyring
+from macnss_auth.store.postgres import PostgresStore
+from macnss_auth.testing.store_contract import KEY1, make_record
+
+conninfo, schema = sys.argv[1], sys.argv[2]
+store = PostgresStore(conninfo, keyring=Keyring({"k1": KEY1}, primary="k1"), schema=schema,
+                      idle_in_transaction_timeout=0.5)
+store.create_challenge(make_record("child", slot="sms:s"))
+"""
+
+
+def _state(admin: psycopg.Connection[tuple[object, ...]], name: str) -> tuple[object, ...] | None:
+    return admin.execute(
+        "SELECT state, wait_event_type FROM pg_stat_activity WHERE application_name = %s",
+        (name,),
+    ).fetchone()
+
+
+def test_a_client_frozen_inside_a_transaction_does_not_hold_its_slot_for_ever(
+    postgres: str, schema: str, keyring: Keyring, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # An instance freezes (a VM paused, SIGSTOP, a partition) between two statements of
+    # create_challenge, holding the slot's advisory lock. Without a server-side limit the
+    # other instances wait for that slot until the frozen one wakes up, or for ever.
+    with PostgresStore(postgres, keyring=keyring, schema=schema) as store:
+        store.create_challenge(make_record("old", slot="sms:s"))
+        # The child's retirement UPDATE of "old" waits for this row lock, inside its
+        # transaction, after its INSERT: there it is frozen.
+        holder = _hold_row_lock(postgres, schema, "old")
+        name = f"frozen-{uuid.uuid4().hex[:12]}"
+        pool = ThreadPoolExecutor(1)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _STALLING_CHILD, _named(postgres, name), schema],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        try:
+            _wait_for(lambda: _state(admin, name) == ("active", "Lock"), "child waits on the row")
+            child.send_signal(signal.SIGSTOP)
+            holder.commit()
+            _wait_for(lambda: _state(admin, name) in (None, ("idle in transaction", "Client")),
+                      "child frozen in its transaction")  # fmt: skip
+            other = pool.submit(store.create_challenge, make_record("new", slot="sms:s"))
+            other.result(timeout=30)  # the old code waited here for ever
+            assert _state(admin, name) is None  # the server ended the frozen session
+            assert store.get_challenge("child") is None  # its transaction rolled back
+            live = store.get_challenge("new")
+            assert live is not None
+            assert not live.consumed
+        finally:
+            holder.close()
+            child.kill()  # also ends its session, and with it any wait on its locks
+            child.wait(timeout=30)
+            pool.shutdown(wait=True)

@@ -12,6 +12,11 @@ Theory of operation
   restart, a failover, ``pg_terminate_backend``, ``idle_session_timeout``)
   is closed instead of being lent, so no call fails on a connection the
   server already dropped.
+* **Stalled clients.** Each session sets ``idle_in_transaction_session_timeout``
+  (``idle_in_transaction_timeout``, 10 s): the store's transactions send their
+  statements back to back, so one that idles belongs to a client that froze
+  or lost the network while holding a slot's lock; the server ends it rather
+  than let every other instance wait on that lock.
 * **Errors.** Every driver error becomes a ``StoreError`` naming only the
   error class; ``retryable`` is set for what a later call may not meet
   again (a lost connection, a server starting or shutting down, a deadlock,
@@ -168,6 +173,9 @@ class PostgresStore:
         connect_timeout: seconds to wait for a connection.
         max_connections: connections this store opens at most (per process).
         pool_timeout: seconds a call waits for a connection when all are lent out.
+        idle_in_transaction_timeout: seconds after which the server ends a session
+            of this store that sits idle inside a transaction (its client stalled
+            or vanished), releasing the locks it held.
 
     Raises:
         ConfigurationError: a malformed connection string, schema name or pool size.
@@ -184,11 +192,14 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         max_connections: int = 10,
         pool_timeout: float = 30.0,
+        idle_in_transaction_timeout: float = 10.0,
     ) -> None:
         if not schema or len(schema) > 63:
             raise ConfigurationError("the schema name must be 1-63 characters")
         if max_connections < 1 or not pool_timeout > 0:
             raise ConfigurationError("max_connections and pool_timeout must be positive")
+        if not 0.001 <= idle_in_transaction_timeout <= 86_400:
+            raise ConfigurationError("idle_in_transaction_timeout must be 0.001 to 86400 s")
         try:
             psycopg.conninfo.conninfo_to_dict(conninfo)
         except psycopg.Error:
@@ -200,6 +211,7 @@ class PostgresStore:
         self._timeout = max(1, round(connect_timeout))
         self._max = max_connections
         self._pool_timeout = pool_timeout
+        self._idle_ms = round(idle_in_transaction_timeout * 1000)
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._pool: list[psycopg.Connection[tuple[Any, ...]]] = []
@@ -250,6 +262,18 @@ class PostgresStore:
         # other instances meanwhile: a REPEATABLE READ default (server, database or role
         # setting) would let a resend leave two live codes.
         conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        try:
+            # A transaction of this store never waits for its client between statements:
+            # if it idles, the client stalled or lost the network while holding a slot's
+            # advisory lock and row locks, which every instance would wait for (for
+            # hours, until TCP keepalive). The server ends such a session instead.
+            conn.execute(
+                "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                (str(self._idle_ms),),
+            )
+        except psycopg.Error as exc:
+            conn.close()
+            raise _driver_error(exc, "cannot set up the PostgreSQL session") from exc
         return conn
 
     @contextlib.contextmanager
