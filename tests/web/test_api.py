@@ -204,6 +204,14 @@ def test_a_huge_body_is_refused(client: TestClient) -> None:
     problem(response, 413, "invalid_request")
 
 
+def test_a_content_length_of_endless_digits_is_refused(client: TestClient) -> None:
+    # 5000 digits are past int()'s limit: the body limit used to answer 500 (ValueError).
+    response = client.post("/v1/challenges/x/verify", content=b"{}",
+                           headers={"content-type": "application/json",
+                                    "content-length": "9" * 5000})  # fmt: skip
+    problem(response, 413, "invalid_request")
+
+
 def test_lockout_is_429_with_retry_after() -> None:
     throttle = ThrottlePolicy(free_failures=1, base_delay=1.0, lockout_after=3)
     service = build(throttle=throttle)

@@ -252,8 +252,10 @@ class Kiosk:
         ]
         self._say("\n".join(lines))
         answer = self._ask(say_all("choose_language", self._all_languages)).strip().lower()
-        if answer.isdigit() and 1 <= int(answer) <= len(self._all_languages):
-            return self._all_languages[int(answer) - 1]
+        # isdecimal(), not isdigit(): int() refuses "²"; the length keeps int() under its limit.
+        number = int(answer) if answer.isdecimal() and len(answer) <= 3 else 0
+        if 1 <= number <= len(self._all_languages):
+            return self._all_languages[number - 1]
         if answer in self._all_languages:
             return answer
         return self._all_languages[0]

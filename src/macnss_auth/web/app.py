@@ -53,7 +53,12 @@ class _BodyLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            # Past 18 digits int() nears its digit limit (a ValueError, so a 500): too large anyway.
+            if (
+                name == b"content-length"
+                and value.isdigit()
+                and (len(value) > 18 or int(value) > self.limit)
+            ):
                 await self._refuse(scope, receive, send)
                 return
         seen = 0

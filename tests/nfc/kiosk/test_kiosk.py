@@ -192,6 +192,21 @@ def test_a_kiosk_session_logs_an_enrolled_person_in_and_audits_it(site: Path) ->
     verify_file(config.audit, key=bytes.fromhex("33" * 32))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("answer", "language"),
+    [("²", "ar"), ("9" * 5000, "ar"), ("\u0662", "fr"), ("fr", "fr")],
+    ids=["superscript", "endless", "arabic-indic", "code"],
+)
+def test_any_language_answer_picks_a_language(site: Path, answer: str, language: str) -> None:
+    # "²" is a digit that int() refuses, and 5000 digits pass its limit: both used to crash
+    # the language screen with ValueError; the first language is the fallback.
+    config = load_kiosk_config(_write_config(site))
+    _enroll(config)
+    result, _ = _run_kiosk(config, site / "card", [answer, SUBJECT, "123456"])
+    assert result.language == language
+    assert result.outcome is KioskOutcome.SIGNED_IN
+
+
 def test_someone_elses_card_does_not_log_them_in(site: Path) -> None:
     config = load_kiosk_config(_write_config(site))
     _enroll(config, document_number="ZZ9999999")
