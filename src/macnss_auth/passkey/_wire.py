@@ -83,7 +83,8 @@ class ClientData:
         """Raises: MalformedInput: not UTF-8 JSON with the required members."""
         try:
             value = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: "[[[[..." nested past the interpreter's limit.
             raise MalformedInput("clientDataJSON is not JSON", field="clientDataJSON") from None
         if not isinstance(value, dict):
             raise MalformedInput("clientDataJSON must be an object", field="clientDataJSON")
@@ -181,7 +182,7 @@ def _load(response: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
         raise MalformedInput("the response is too large", field="response")
     try:
         value = json.loads(response)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedInput("the response is not JSON", field="response") from None
     if not isinstance(value, dict):
         raise MalformedInput("the response must be a JSON object", field="response")

@@ -314,6 +314,7 @@ def load_card(directory: str | os.PathLike[str]) -> CardData:
         return _read(source)
     except ConfigurationError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        # Whatever shape a hand-edited card.json has, the caller gets one error type.
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        # Whatever shape a hand-edited card.json has (nested too deep for the JSON parser
+        # included), the caller gets one error type.
         raise ConfigurationError(f"{source}: not a readable card directory ({error})") from error
