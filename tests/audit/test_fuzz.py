@@ -190,9 +190,7 @@ def _file_bytes(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_file_bytes())
 def test_tampered_files_get_a_report_or_a_typed_error(data: bytes, tmp_path: Path) -> None:
     path = tmp_path / "fuzz.jsonl"

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from macnss_auth.errors import MacnssAuthError
+from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.passkey._wire import b64url
 from macnss_auth.passkey.virtual import VirtualAuthenticator
 from macnss_auth.throttle import ThrottlePolicy
@@ -170,6 +170,21 @@ def _statement(draw: st.DrawFn) -> tuple[str, dict[Any, Any]]:
     return fmt, statement
 
 
+@pytest.mark.parametrize(
+    "key", [b"@", b"\x80", b"\x01", b"\xc1\xa0"], ids=["bytes", "array", "int", "tag"]
+)
+def test_a_credential_key_that_is_not_a_cose_map_is_malformed(key: bytes) -> None:
+    challenge, response, _, _ = _register_response()
+    part = response["response"]
+    decoded = cbor2.loads(_unb64(part["attestationObject"]))
+    head, _, _ = _split_auth_data(decoded["authData"])
+    decoded["authData"] = head + key
+    part["attestationObject"] = b64url(cbor2.dumps(decoded))
+    with pytest.raises(MalformedInput) as caught:
+        SETUP.passkeys.finish_registration(challenge, response)
+    assert caught.value.field == "credentialPublicKey"
+
+
 def _register_response() -> tuple[Any, dict[str, Any], str, VirtualAuthenticator]:
     subject = f"fuzz-{next(_SUBJECTS)}"
     device = SETUP.device()
@@ -239,6 +254,8 @@ def _apply_registration_edit(
 @settings(deadline=None)
 @given(edit=_registration_edit(), data=st.data())
 @example(edit=("client_data_bytes", b'{"type":' + b"[" * 100_000 + b"}"), data=None)
+# A COSE key that is an empty CBOR byte string: py_webauthn raised IndexError.
+@example(edit=("cose_bytes", b"@"), data=None)
 def test_edited_registrations_get_typed_answers(
     edit: tuple[str, Any], data: st.DataObject | None
 ) -> None:

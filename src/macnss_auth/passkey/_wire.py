@@ -45,6 +45,7 @@ FLAG_BE = 0x08
 FLAG_BS = 0x10
 FLAG_AT = 0x40
 FLAG_ED = 0x80
+_CBOR_MAP = 5  # the major type (RFC 8949 §3.1) in an initial byte's top three bits
 
 
 def b64url(data: bytes) -> str:
@@ -154,6 +155,11 @@ class AuthenticatorData:
                 raise MalformedInput("bad credential id length", field="authData")
             aaguid, credential_id = rest[:16], rest[18 : 18 + length]
             key, rest = _cbor_prefix(rest[18 + length :], field="credentialPublicKey")
+            if key[0] >> 5 != _CBOR_MAP:
+                # A COSE_Key is a map (RFC 9052 §7); py_webauthn indexes whatever it gets.
+                raise MalformedInput(
+                    "credentialPublicKey is not a COSE_Key map", field="credentialPublicKey"
+                )
             attested = AttestedCredential(aaguid, credential_id, key)
         if flags & FLAG_ED:
             _, rest = _cbor_prefix(rest, field="extensions")

@@ -235,6 +235,9 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
             if spec["field_id"]["field_type"].native != "prime_field":
                 raise UnsupportedAlgorithm("only prime-field curves are supported")
             p = int(spec["field_id"]["parameters"].native)
+            if p < 3:
+                # No field has such a prime; matching the curve would divide by it.
+                raise PkiFormatError("the EC field prime is not a prime", field="public_key")
             base = bytes(spec["base"].native)
             size = (p.bit_length() + 7) // 8
             if len(base) != 1 + 2 * size or base[0] != 4:

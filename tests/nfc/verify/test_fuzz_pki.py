@@ -1,0 +1,214 @@
+"""Fuzzing certificates and keys from real issuers: parse, then use, with typed errors only.
+
+:mod:`tests.nfc.lds.test_fuzz` mutates test-PKI files and stops at parsing.
+Here the seeds are real CSCA and master-list-signer certificates from the
+German and Dutch master lists (RSA, RSA-PSS, ECDSA on named and on
+explicit brainpool parameters), mutated (bit flips, cuts, DER length
+lies up to 2**31) and then *used*: the key rebuilt for cryptography and on
+its standardized curve, the certificate's signature checked against itself,
+the certificate trusted. A second generator writes explicit EC domain
+parameters (RFC 3279 §2.3.5) field by field, with values no curve has
+(p of 0, 1 or negative, orders and cofactors of 0, points off the curve),
+into a SubjectPublicKeyInfo and into a DG14 ChipAuthenticationPublicKeyInfo.
+``HYPOTHESIS_PROFILE=long`` (``make fuzz``) runs them with its budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+
+import pytest
+from asn1crypto import core, keys
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from macnss_auth.errors import MacnssAuthError
+from macnss_auth.nfc import pki
+from macnss_auth.nfc.chip_auth import chip_public_key
+from macnss_auth.nfc.domain_params import curve_by_name
+from macnss_auth.nfc.securityinfos import ChipAuthenticationPublicKeyInfo, parse_security_infos
+from macnss_auth.nfc.tlv import encode_tlv
+
+from .conftest import VECTORS
+
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+
+
+def _real_certificates() -> list[bytes]:
+    """One certificate per (key algorithm, curve, signature scheme) in the two real lists."""
+    chosen: dict[tuple[object, ...], bytes] = {}
+    for name in ("DE_ML_2026-05-28-08-28-45.ml", "NL_ML_2026-07-22.ml"):
+        listed = pki.parse_master_list((VECTORS / "masterlists" / name).read_bytes())
+        signer = listed.signer
+        for cert in (*listed.certificates, *([signer] if signer is not None else [])):
+            key = cert.public_key
+            explicit = key.ec_parameters is not None
+            kind = (key.algorithm, key.curve, explicit, cert.signature_scheme_der)
+            chosen.setdefault(kind, cert.der)
+    return list(chosen.values())
+
+
+SEEDS = _real_certificates()
+
+
+def _use_certificate(der: bytes) -> None:
+    cert = pki.parse_certificate(der)
+    cert.valid_at(NOW)
+    for use in (
+        cert.public_key.to_cryptography,
+        cert.public_key.ec_public_key,
+        lambda: cert.verify_issued_by(cert),
+        lambda: pki.TrustStore().add_csca(cert),
+        lambda: pki.parse_public_key_info(cert.public_key.der),
+    ):
+        with contextlib.suppress(MacnssAuthError):
+            use()
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "length", "huge"]))
+        position = draw(st.integers(0, len(data) - 1)) if data else 0
+        if kind == "flip" and data:
+            data[position] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "cut":
+            del data[position:]
+        elif kind == "insert":
+            data[position:position] = draw(st.binary(min_size=1, max_size=8))
+        elif kind == "length" and data:
+            data[position] = draw(st.sampled_from([0x00, 0x7F, 0x80, 0x81, 0x82, 0x84, 0xFF]))
+        else:
+            # A long-form length claiming about 2**31 bytes: must fail fast, not allocate.
+            data[position:position] = b"\x84\x7f\xff\xff\xff"
+    return bytes(data)
+
+
+def test_the_seeds_cover_the_real_key_kinds() -> None:
+    kinds = {(c.public_key.algorithm, c.public_key.ec_parameters is not None)
+             for c in map(pki.parse_certificate, SEEDS)}  # fmt: skip
+    assert {("rsa", False), ("ec", True)} <= kinds
+    assert len(SEEDS) >= 5
+
+
+@pytest.mark.slow
+@settings(deadline=None)
+@given(_mutated())
+def test_mutated_real_certificates_are_used_or_refused(der: bytes) -> None:
+    with contextlib.suppress(MacnssAuthError):
+        _use_certificate(der)
+
+
+# Explicit domain parameters, field by field -----------------------------------------------
+ECDSA_SHA256 = pki.SignatureScheme(pki.SignatureKind.ECDSA, pki.HashAlgorithm.SHA256)
+P256 = curve_by_name("secp256r1")
+BP256 = curve_by_name("brainpoolP256r1")
+_INTS = st.sampled_from([0, 1, 2, 3, -1, -5, P256.p, P256.n, BP256.p, P256.p + 1]) | st.integers(
+    -(2**300), 2**300
+)
+
+
+@st.composite
+def _explicit(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """(a SubjectPublicKeyInfo with explicit parameters, its public point)."""
+    curve = draw(st.sampled_from([P256, BP256]))
+    p = draw(st.sampled_from([curve.p, curve.p, 0, 1, 2, 3, -7, 2**521 - 1]) | _INTS)
+    size = max((p.bit_length() + 7) // 8, 1)
+    a = draw(st.sampled_from([curve.a, 0, p - 3]) | _INTS)
+    b = draw(st.sampled_from([curve.b, 0, 7]) | _INTS)
+    gx, gy = draw(st.sampled_from([(curve.gx, curve.gy), (0, 0), (1, 2)]))
+    # Coordinates as long as p says, so the base point passes its length check.
+
+    def encode(value: int) -> bytes:
+        return (value % (1 << (8 * size))).to_bytes(size, "big")
+
+    base = draw(st.sampled_from([b"\x04" + encode(gx) + encode(gy), b"\x04", b"\x02"]))
+    n = draw(st.sampled_from([curve.n, 0, 1, -1]) | _INTS)
+    h = draw(st.sampled_from([1, 0, 4, -1, 2**70]))
+    point = draw(
+        st.sampled_from([b"\x04" + encode(gx) + encode(gy), b"\x00", b"\x04"])
+        | st.binary(max_size=70)
+    )
+
+    def signed(value: int) -> bytes:
+        return value.to_bytes((value.bit_length() + 8) // 8 or 1, "big", signed=True)
+
+    spki = keys.PublicKeyInfo(
+        {
+            "algorithm": {
+                "algorithm": "ec",
+                "parameters": keys.ECDomainParameters(
+                    name="specified",
+                    value={
+                        "version": "ecdpVer1",
+                        "field_id": {"field_type": "prime_field", "parameters": p},
+                        "curve": {"a": signed(a), "b": signed(b)},
+                        "base": base,
+                        "order": n,
+                        "cofactor": h,
+                    },
+                ),
+            },
+            "public_key": point,
+        }
+    )
+    return spki.dump(), point
+
+
+def _ca_key_info(spki: bytes) -> bytes:
+    """DG14 content (SecurityInfos) with one id-PK-ECDH ChipAuthenticationPublicKeyInfo."""
+    oid = core.ObjectIdentifier("0.4.0.127.0.7.2.2.1.2").dump()
+    return encode_tlv(0x31, encode_tlv(0x30, oid + spki + core.Integer(1).dump()))
+
+
+# p = 0 passed the base point's length check (0 coordinate bytes) and then divided by p.
+_P_ZERO = keys.PublicKeyInfo(
+    {
+        "algorithm": {
+            "algorithm": "ec",
+            "parameters": keys.ECDomainParameters(
+                name="specified",
+                value={
+                    "version": "ecdpVer1",
+                    "field_id": {"field_type": "prime_field", "parameters": 0},
+                    "curve": {"a": b"\x01", "b": b"\x01"},
+                    "base": b"\x04",
+                    "order": 5,
+                    "cofactor": 1,
+                },
+            ),
+        },
+        "public_key": b"\x04",
+    }
+).dump()
+
+
+def test_a_field_prime_of_zero_is_malformed() -> None:
+    # Was ZeroDivisionError (matching the parameters to a curve reduced a modulo p).
+    with pytest.raises(pki.PkiFormatError, match="prime"):
+        pki.parse_public_key_info(_P_ZERO)
+
+
+@pytest.mark.slow
+@settings(deadline=None)
+@given(_explicit(), st.binary(max_size=80))
+@example((_P_ZERO, b"\x04"), b"")
+def test_explicit_parameters_are_used_or_refused(
+    explicit: tuple[bytes, bytes], signature: bytes
+) -> None:
+    spki, _ = explicit
+    with contextlib.suppress(MacnssAuthError):
+        info = pki.parse_public_key_info(spki)
+        for use in (
+            info.to_cryptography,
+            info.ec_public_key,
+            lambda: pki.verify_signature(info, ECDSA_SHA256, b"data", signature),
+        ):
+            with contextlib.suppress(MacnssAuthError):
+                use()
+    with contextlib.suppress(MacnssAuthError):
+        (ca_info,) = parse_security_infos(_ca_key_info(spki))
+        assert isinstance(ca_info, ChipAuthenticationPublicKeyInfo)
+        chip_public_key(ca_info)
