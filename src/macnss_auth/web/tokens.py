@@ -262,7 +262,8 @@ class SigningKeys:
             try:
                 private = serialization.load_pem_private_key(path.read_bytes(), password=None)
                 created = dt.datetime.fromtimestamp(int(stamp), tz=dt.timezone.utc)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError, OSError) as exc:
+                # OverflowError and OSError: a time stamp past what the platform's time_t holds.
                 raise ConfigurationError(f"{path.name} is not a signing key") from exc
             if not isinstance(private, ec.EllipticCurvePrivateKey):
                 raise ConfigurationError(f"{path.name} is not an EC key")
