@@ -256,6 +256,8 @@ def _apply_registration_edit(
 @example(edit=("client_data_bytes", b'{"type":' + b"[" * 100_000 + b"}"), data=None)
 # A COSE key that is an empty CBOR byte string: py_webauthn raised IndexError.
 @example(edit=("cose_bytes", b"@"), data=None)
+# A SafetyNet response that is a list, not bytes: py_webauthn raised AttributeError.
+@example(edit=("statement", ("android-safetynet", {"ver": "1", "response": [b""]})), data=None)
 def test_edited_registrations_get_typed_answers(
     edit: tuple[str, Any], data: st.DataObject | None
 ) -> None:

@@ -247,6 +247,33 @@ def parse_assertion(response: str | bytes | Mapping[str, Any]) -> Assertion:
     return Assertion(credential_id, client, data, signature, user_handle)
 
 
+# The attestation statement members of WebAuthn §8's formats and their CBOR types:
+# py_webauthn uses them as it finds them (a list where bytes belong raised AttributeError).
+_STATEMENT_TYPES: dict[str, type] = {
+    "alg": int,
+    "sig": bytes,
+    "ver": str,
+    "response": bytes,
+    "certInfo": bytes,
+    "pubArea": bytes,
+    "ecdaaKeyId": bytes,
+}
+
+
+def _check_statement(statement: Mapping[Any, Any]) -> None:
+    for name, kind in _STATEMENT_TYPES.items():
+        value = statement.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise MalformedInput(f"attStmt.{name} has the wrong type", field="attestationObject")
+    chain = statement.get("x5c")
+    if chain is not None and (
+        not isinstance(chain, list) or not all(isinstance(c, bytes) for c in chain)
+    ):
+        raise MalformedInput(
+            "attStmt.x5c must be a list of certificates", field="attestationObject"
+        )
+
+
 @attrs.frozen
 class Attestation:
     """A parsed ``navigator.credentials.create()`` result."""
@@ -290,6 +317,7 @@ def parse_attestation(response: str | bytes | Mapping[str, Any]) -> Attestation:
     transports = part.get("transports", [])
     if not isinstance(transports, list) or not all(isinstance(t, str) for t in transports):
         raise MalformedInput("transports must be a list of text", field="transports")
+    _check_statement(statement)
     certificates = statement.get("x5c")
     return Attestation(
         credential_id=credential_id,
