@@ -318,8 +318,14 @@ class Kiosk:
             answer = self._ask(self._text(key)).strip().upper().replace(" ", "")
             value, digit = answer[:-1], answer[-1:]
             shaped = len(value) == 6 and value.isdigit() if date else 1 <= len(value) <= 9
+            # isascii(): "²" passes isdigit() and int() refuses it.
             try:
-                ok = shaped and digit.isdigit() and check_digit(value) == int(digit)
+                ok = (
+                    shaped
+                    and digit.isascii()
+                    and digit.isdigit()
+                    and check_digit(value) == int(digit)
+                )
             except MalformedInput:
                 ok = False
             if ok:

@@ -244,6 +244,16 @@ def test_a_bac_passport_opens_with_the_typed_mrz_and_check_digits_are_checked(
     assert "machine-readable zone (the lines" not in "\n".join(said)
 
 
+def test_a_superscript_check_digit_is_a_wrong_check_digit(site: Path, cards: Path) -> None:
+    # "²" passes isdigit() and int() refuses it: the MRZ screen crashed with ValueError.
+    config = load_kiosk_config(_write_config(site))
+    _enroll(config)
+    mrz = [NUMBER + "²", _with_digit(NUMBER), _with_digit(BIRTH), _with_digit(EXPIRY)]
+    result, said = _run_kiosk(config, cards / "passport", ["3", SUBJECT, "", *mrz])
+    assert result.outcome is KioskOutcome.SIGNED_IN, said
+    assert "\n".join(said).count("The last digit does not match what you typed before it") == 1
+
+
 def test_a_wrong_pin_says_how_many_tries_are_left(site: Path, cards: Path) -> None:
     path = _write_config(site, extra='password = "pin"')
     config = load_kiosk_config(path)

@@ -314,13 +314,14 @@ def issue_card(
     """
     card_profile = standard_profile(profile) if isinstance(profile, str) else profile
     person = person or Person()
-    if can is not None and (len(can) != 6 or not can.isdigit()):
+    # isascii(): "²" and Arabic-Indic digits pass isdigit() but the card encodes the CAN as ASCII.
+    if can is not None and (len(can) != 6 or not (can.isascii() and can.isdigit())):
         raise ConfigurationError("a CAN is six digits")
     if can is None and PasswordKind.CAN in card_profile.pace_passwords:
         can = "123456" if card_profile.pace_protocol is not None else None
-    if pin is not None and not (4 <= len(pin) <= 12 and pin.isdigit()):
+    if pin is not None and not (4 <= len(pin) <= 12 and pin.isascii() and pin.isdigit()):
         raise ConfigurationError("a PIN is 4 to 12 digits")
-    if puk is not None and not (8 <= len(puk) <= 12 and puk.isdigit()):
+    if puk is not None and not (8 <= len(puk) <= 12 and puk.isascii() and puk.isdigit()):
         raise ConfigurationError("a PUK is 8 to 12 digits")
     if pin is None and PasswordKind.PIN in card_profile.pace_passwords:
         pin = "246810"
