@@ -24,11 +24,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from macnss_auth.errors import MacnssAuthError
-from macnss_auth.nfc import pki
+from macnss_auth.nfc import lds, pki
+from macnss_auth.nfc.card import issue_card
 from macnss_auth.nfc.chip_auth import chip_public_key
 from macnss_auth.nfc.domain_params import curve_by_name
 from macnss_auth.nfc.securityinfos import ChipAuthenticationPublicKeyInfo, parse_security_infos
 from macnss_auth.nfc.tlv import encode_tlv
+from macnss_auth.nfc.verify.active import verify_active_authentication
+from macnss_auth.testing import FixedClock
+from tests.nfc.der_edits import reencoded
 
 from .conftest import VECTORS
 
@@ -99,6 +103,43 @@ def test_the_seeds_cover_the_real_key_kinds() -> None:
 def test_mutated_real_certificates_are_used_or_refused(der: bytes) -> None:
     with contextlib.suppress(MacnssAuthError):
         _use_certificate(der)
+
+
+@pytest.mark.slow
+@settings(deadline=None)
+@given(reencoded(SEEDS))
+def test_reencoded_real_certificates_are_used_or_refused(der: bytes) -> None:
+    # The DER rebuilt around a 2 KB INTEGER (serial, modulus, curve parameter), a long
+    # OID arc, deep nesting, a duplicated or dropped element (tests/nfc/der_edits.py).
+    with contextlib.suppress(MacnssAuthError):
+        _use_certificate(der)
+
+
+def _security_files() -> list[bytes]:
+    """DG14 and DG15 of the BSI specimen and of cards of each key kind (ECDH, DH, RSA AA)."""
+    files = [(VECTORS / "bsi2008" / f"Datagroup{n}.bin").read_bytes() for n in (14, 15)]
+    for profile in ("cnie", "legacy-dh", "passport-bac"):
+        card = issue_card(profile, clock=FixedClock.at(NOW.timestamp()))
+        files += [
+            f.data for p, f in card.data.files.files().items() if p.endswith(("/DG14", "/DG15"))
+        ]
+    return files
+
+
+SECURITY_FILES = _security_files()
+
+
+@pytest.mark.slow
+@settings(deadline=None)
+@given(reencoded(SECURITY_FILES), st.binary(max_size=300))
+def test_reencoded_dg14_and_dg15_are_used_or_refused(data: bytes, signature: bytes) -> None:
+    with contextlib.suppress(MacnssAuthError):
+        for info in lds.parse_dg14(data).chip_authentication_keys:
+            with contextlib.suppress(MacnssAuthError):
+                chip_public_key(info)
+    with contextlib.suppress(MacnssAuthError):
+        key = lds.parse_dg15(data).public_key
+        verify_active_authentication(key, bytes(8), signature)
 
 
 # Explicit domain parameters, field by field -----------------------------------------------
