@@ -159,6 +159,26 @@ def test_a_bad_configuration_names_the_key(site: Path, old: str, new: str, named
         load_kiosk_config(path)
 
 
+@pytest.mark.parametrize(
+    "digits",
+    [400, 5000],  # float() raised OverflowError; tomllib let int()'s ValueError out
+)
+def test_an_endless_number_is_a_configuration_error(site: Path, digits: int) -> None:
+    path = _write_config(site)
+    path.write_text(path.read_text().replace("card_timeout = 30", "card_timeout = " + "9" * digits))
+    with pytest.raises(ConfigurationError, match=r"card_timeout|TOML"):
+        load_kiosk_config(path)
+
+
+@pytest.mark.parametrize("name", ["kiosk.toml", "secrets.toml"])
+def test_a_file_that_is_not_utf8_is_a_configuration_error(site: Path, name: str) -> None:
+    _write_config(site)
+    with (site / name).open("ab") as file:
+        file.write(b"# \xff\n")  # was UnicodeDecodeError
+    with pytest.raises(ConfigurationError, match="not TOML"):
+        load_kiosk_config(site / "kiosk.toml")
+
+
 def test_a_secrets_file_others_can_read_is_refused(site: Path) -> None:
     path = _write_config(site)
     (site / "secrets.toml").chmod(0o644)
