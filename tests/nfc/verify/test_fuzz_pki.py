@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 
 import pytest
-from asn1crypto import core, keys
+from asn1crypto import core, keys, x509
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -113,6 +113,17 @@ def test_reencoded_real_certificates_are_used_or_refused(der: bytes) -> None:
     # OID arc, deep nesting, a duplicated or dropped element (tests/nfc/der_edits.py).
     with contextlib.suppress(MacnssAuthError):
         _use_certificate(der)
+
+
+@pytest.mark.parametrize("salt", [2**16000, 2**64, -1], ids=["2kB", "2^64", "negative"])
+def test_a_pss_salt_length_out_of_range_is_malformed(salt: int) -> None:
+    # A 2 KB salt length made cryptography raise OverflowError while verifying.
+    pss = next(c for c in map(pki.parse_certificate, SEEDS) if c.signature_scheme().pss_salt_length)
+    cert = x509.Certificate.load(pss.der)
+    cert["signature_algorithm"]["parameters"]["salt_length"] = salt
+    edited = pki.parse_certificate(cert.dump(force=True))
+    with pytest.raises(pki.PkiFormatError, match="salt"):
+        edited.verify_issued_by(edited)
 
 
 def _security_files() -> list[bytes]:
