@@ -214,3 +214,25 @@ def test_a_sod_with_a_5000_digit_integer_is_malformed(field: str) -> None:
     with pytest.raises(lds.LdsFormatError) as raised:
         lds.parse_sod(sod)
     assert len(str(raised.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"\x84\x7f\xff\xff\xff", b"\x84\xff\xff\xff\xff", b"\x88" + b"\xff" * 8],
+    ids=["2^31", "2^32", "8-byte"],
+)
+def test_a_lying_length_costs_no_memory(header: bytes) -> None:
+    # Every parser, on every real file whose first length claims gigabytes: refused
+    # without allocating what the length claims (the data is a few KB).
+    import tracemalloc  # noqa: PLC0415 (only here)
+
+    tracemalloc.start()
+    try:
+        for seed in SEEDS:
+            first = 2 if seed[0] & 0x1F == 0x1F else 1
+            length_bytes = 1 + (seed[first] & 0x7F if seed[first] & 0x80 else 0)
+            run_all(seed[:first] + header + seed[first + length_bytes :])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20
