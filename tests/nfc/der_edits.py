@@ -69,7 +69,13 @@ def _paths(nodes: list[Node], prefix: tuple[int, ...] = ()) -> list[tuple[tuple[
 
 
 _HUGE_INTEGERS = [b"\x01" + bytes(2100), b"\x80" + bytes(2100), b"", b"\x00\x00\x01", b"\xff"]
-_ODD_OIDS = [b"\x2a" + b"\xff" * 100 + b"\x01", b"", b"\x80\x01", b"\x2a\x86"]
+_ODD_OIDS = [
+    b"\x2a" + b"\xff" * 100 + b"\x01",
+    b"\x2a" + b"\xff" * 2100 + b"\x01",
+    b"",
+    b"\x80\x01",
+    b"\x2a\x86",
+]
 
 
 def _edit(nodes: list[Node], path: tuple[int, ...], how: str, pick: int) -> list[Node]:
