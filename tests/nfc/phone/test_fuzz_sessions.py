@@ -2,12 +2,14 @@
 
 :mod:`tests.nfc.phone.test_messages` fuzzes message decoding and
 :mod:`tests.nfc.phone.test_attacks` replays chosen attacks. Here the
-reference phone reads the virtual card in split mode and hypothesis edits
-what it sends: a file of the upload (bit flips, cuts, DER length fields
-that lie, up to a claimed 2**31 bytes, another file's content, a file
-dropped or added), the Active Authentication signature, or a response
-APDU of the Chip Authentication batch. The session must end in a result or
-a :class:`MacnssAuthError` (never another exception), and an edited DG1 or
+reference phone reads the virtual card (split mode, or relay mode where the
+server is the terminal and every card answer comes back in a ``responses``
+message) and hypothesis edits what it sends: a file of the upload (bit
+flips, cuts, DER length fields that lie, up to a claimed 2**31 bytes,
+another file's content, a file dropped or added), the Active
+Authentication signature, or a response APDU (of the Chip Authentication
+batch; in relay mode, of any step). The session must end in a result or a
+:class:`MacnssAuthError` (never another exception), and an edited DG1 or
 SOD must never authenticate anyone. ``HYPOTHESIS_PROFILE=long``
 (``make fuzz``) runs it with its budget.
 """
@@ -76,7 +78,9 @@ class _Tamper:
                 files.get(core) != message.files.get(core) for core in ("DG1", "SOD")
             )
             return Upload(files, signature, message.pace_protocol)
-        if isinstance(message, Responses) and draw(st.booleans(), label="edit responses"):
+        # One batch in eight: relay mode sends dozens, and later steps should be reached too.
+        edit = isinstance(message, Responses) and draw(st.integers(0, 7), label="edit?") == 0
+        if isinstance(message, Responses) and edit:
             answers = list(message.responses)
             index = draw(st.integers(0, len(answers) - 1))
             edited = draw(_edited_bytes(answers[index]))
@@ -87,15 +91,19 @@ class _Tamper:
 
 @pytest.mark.slow
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(profile=st.sampled_from(["cnie", "legacy-dh", "passport-bac", "pace-cam"]), data=st.data())
-def test_edited_split_sessions_end_in_a_result_or_a_typed_error(
-    profile: str, data: st.DataObject
+@given(
+    profile=st.sampled_from(["cnie", "legacy-dh", "passport-bac", "pace-cam"]),
+    mode=st.sampled_from([PhoneMode.SPLIT, PhoneMode.RELAY]),
+    data=st.data(),
+)
+def test_edited_sessions_end_in_a_result_or_a_typed_error(
+    profile: str, mode: PhoneMode, data: st.DataObject
 ) -> None:
     card = issued(profile)
     eid = make_eid(FixedClock.at(NOW), card)
     challenge = eid.begin(SUBJECT)
     session = eid.phone_session(challenge)
-    phone, _ = phone_for(card, profile, challenge, PhoneMode.SPLIT)
+    phone, _ = phone_for(card, profile, challenge, mode)
     tamper = _Tamper(data)
     result: Any = None
     try:
