@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 
-FENCE = re.compile(r"^(```|~~~).*?^\1", re.DOTALL | re.MULTILINE)
+FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.DOTALL | re.MULTILINE)
 CODE_SPAN = re.compile(r"`[^`\n]*`")
 INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 REFERENCE = re.compile(r"^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE)
@@ -112,7 +112,8 @@ def test_code_is_not_read_for_links(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(
         "# Title\n\n[real](other.md#x) and `[in a span](span.md)`\n\n"
-        "```python\nprint([in a block](block.md))\n```\n\n[ref]: ref.md\n"
+        "```python\nprint([in a block](block.md))\n```\n\n"
+        "1. A step:\n\n   ```sh\n   echo [indented](indented.md)\n   ```\n\n[ref]: ref.md\n"
     )
     assert links(page) == ["other.md#x", "ref.md"]
 
