@@ -71,7 +71,7 @@ from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.chip_auth import (
     CaAlgorithm,
     DhPrivateKey,
-    DhPublicKey,
+    chip_authentication_token,
     encode_public_key,
     shared_secret,
 )
@@ -79,7 +79,7 @@ from macnss_auth.nfc.chip_auth import (
 # The reader's own ephemeral-key draw: the server's CA key is made exactly as a kiosk's,
 # on whatever key types and curves chip_auth supports.
 from macnss_auth.nfc.chip_auth import _ephemeral_key as ephemeral_key
-from macnss_auth.nfc.crypto import SymmetricCipher, mac
+from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.lds.security import parse_dg14
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.phone.messages import (
@@ -630,11 +630,8 @@ class PhoneSession:
                 PhoneFailure.CHIP_AUTHENTICATION_FAILED, "no Chip Authentication token"
             )
         keys = SessionKeys.derive(shared + nonce, plan.algorithm.cipher, plan.algorithm.key_bits)
-        key_tag = 0x84 if isinstance(chip_public_key(plan.key_info), DhPublicKey) else 0x86
-        data_object = encode_tlv(
-            0x7F49, encode_tlv(0x06, plan.algorithm.oid_bytes) + encode_tlv(key_tag, plan.public)
-        )
-        expected = mac(keys.cipher, keys.k_mac, data_object)
+        # The kiosk's ChipAuthentication(version=2) checks the same token.
+        expected = chip_authentication_token(plan.algorithm, keys, plan.public)
         if not hmac.compare_digest(expected, token):
             raise PhoneSessionFailed(
                 PhoneFailure.CHIP_AUTHENTICATION_FAILED, "the Chip Authentication token is wrong"
