@@ -7,7 +7,9 @@ from pathlib import Path
 
 import attrs
 import pytest
+from click.testing import CliRunner
 
+from macnss_auth.cli import main
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card import VirtualCard, issue_card, load_card, save_card
 from macnss_auth.nfc.card.profiles import profile
@@ -82,3 +84,18 @@ def test_after_the_read_the_chip_talks_under_the_ca_v2_keys() -> None:
     document = DocumentReader(MemoryTransport(virtual), random=FixedRandom(2)).read(CAN("123456"))
     assert document.chip_authentication == "CA"
     assert virtual.session == "CA"
+
+
+def test_cli_issues_a_ca_v2_card(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "card"
+    result = runner.invoke(
+        main, ["card", "issue", "--profile", "ca-dh", "--ca-version", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert load_card(out).profile.chip_authentication_version == 2
+    refused = runner.invoke(
+        main, ["card", "issue", "--profile", "pace-im", "--ca-version", "2", "--out", str(out)]
+    )
+    assert refused.exit_code == 2
+    assert "no Chip Authentication" in refused.output
