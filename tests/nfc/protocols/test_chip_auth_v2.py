@@ -18,11 +18,14 @@ import pytest
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import algorithms
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from macnss_auth.clock import RandomSource
 from macnss_auth.errors import (
     ConfigurationError,
     LocalProtocolError,
+    MacnssAuthError,
     RemoteProtocolError,
     UnsupportedAlgorithm,
 )
@@ -303,3 +306,27 @@ def test_dh_v2_over_many_sessions() -> None:
         )
         result = run(terminal, card)
         assert_channel_works(result.channel, card)
+
+
+_SHAPED = st.builds(
+    lambda nonce, token, extra: encode_tlv(
+        0x7C, encode_tlv(0x81, nonce) + encode_tlv(0x82, token) + extra
+    ),
+    st.binary(max_size=70),
+    st.binary(max_size=20),
+    st.sampled_from([b"", encode_tlv(0x80, b"")]),
+)
+FUZZ_KEY = ec_key(ec.SECP256R1())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.binary(max_size=90), _SHAPED))
+def test_any_made_up_v2_answer_is_a_typed_death(answer: bytes) -> None:
+    """Random bytes, or a well-formed 7C with any nonce and token: never a channel."""
+    terminal, card = start(CaAlgorithm.ECDH_AES_CBC_CMAC_128, FUZZ_KEY)
+    card.tamper = lambda _: answer
+    with pytest.raises(MacnssAuthError):
+        run(terminal, card)
+    assert terminal.failed
+    with pytest.raises(LocalProtocolError):
+        terminal.next_command()
