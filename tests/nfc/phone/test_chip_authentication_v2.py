@@ -52,8 +52,11 @@ from macnss_auth.testing.pki import TestPki, sign_sod
 from .conftest import CAN_DIGITS, NOW, SUBJECT, assert_dead, drive, make_eid, phone_for
 
 
-def ca_v2_card() -> IssuedCard:
-    """A cnie card whose DG14 announces CA version 2, its SOD signed again by its issuer."""
+def ca_v2_card(version: int = 2) -> IssuedCard:
+    """A cnie card whose DG14 announces CA ``version``, its SOD signed again by its issuer.
+
+    The chip itself still speaks CA v1: only the signed announcement changes.
+    """
     clock = FixedClock.at(NOW)
     pki = TestPki.create(now=clock.now(), key_type="ec")
     card = issue_card(
@@ -62,7 +65,7 @@ def ca_v2_card() -> IssuedCard:
     files = card.data.files.files()
     groups = {int(p.rsplit("/DG", 1)[1]): f.data for p, f in files.items() if "/DG" in p}
     infos = [
-        attrs.evolve(i, version=2) if isinstance(i, ChipAuthenticationInfo) else i
+        attrs.evolve(i, version=version) if isinstance(i, ChipAuthenticationInfo) else i
         for i in parse_dg14(groups[14]).infos
     ]
     groups[14] = encode_dg14(encode_security_infos(infos))
@@ -311,3 +314,17 @@ def test_the_hand_played_oracle_and_the_card_agree_on_the_token(clock: FixedCloc
     responder.set_at(mse.data)
     answer, _ = responder.general_authenticate(ga.data)
     assert answer + b"\x90\x00" == oracle
+
+
+def test_a_dg14_announcing_only_ca_v3_gets_no_ca_through_the_phone(clock: FixedClock) -> None:
+    """CA v3 is another protocol: the server does not run v1 or v2 on its key; AA decides."""
+    card = ca_v2_card(version=3)
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.SPLIT)
+    recording = Recording(session)
+    drive(recording, phone)  # type: ignore[arg-type]
+    assert recording.batches == []
+    result = eid.verify(challenge, session)
+    assert result.details["proof"] == "active_authentication"

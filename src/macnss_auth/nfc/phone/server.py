@@ -150,6 +150,8 @@ TRANSITIONS: Mapping[tuple[SessionState, str], frozenset[SessionState]] = Mappin
 #: Plain bytes one protected short READ BINARY answer holds (as the reader uses).
 _SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
 _DG1_SFI = 0x01
+#: The ChipAuthenticationInfo versions run through the phone (as the kiosk reader does).
+_CA_VERSIONS = (1, 2)
 #: How long the server waits for its own relay reader to produce the next APDU (CPU only).
 _WORKER_SECONDS = 60.0
 
@@ -555,11 +557,17 @@ class PhoneSession:
         try:
             infos = parse_dg14(dg14).infos
             keys = [i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)]
-            protocols = [i for i in infos if isinstance(i, ChipAuthenticationInfo)]
+            # CA v1 and v2 run through the phone (v3 is another protocol); v2 first.
+            protocols = [
+                i
+                for i in infos
+                if isinstance(i, ChipAuthenticationInfo) and i.version in _CA_VERSIONS
+            ]
             if not keys or not protocols:
                 return None
             key_info = keys[0]
-            info = next((p for p in protocols if p.key_id == key_info.key_id), protocols[0])
+            matching = [p for p in protocols if p.key_id == key_info.key_id] or protocols
+            info = max(matching, key=lambda p: p.version)
             algorithm = CaAlgorithm.from_oid(info.protocol.value)
             chip_key = chip_public_key(key_info)
         except MacnssAuthError:
