@@ -31,10 +31,7 @@ SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 # Links that are broken today in pages this branch may not edit (each must still
 # be broken: fix the page, then delete its entry).
-KNOWN_BROKEN = {
-    # kiosk guide, owned by another change: the heading's mkdocs id is over-pcsc-pcscd-vpcd.
-    ("kiosk-without-hardware.md", "#over-pcsc-pcscd--vpcd"),
-}
+KNOWN_BROKEN: set[tuple[str, str]] = set()
 
 
 def links(page: Path) -> list[str]:
