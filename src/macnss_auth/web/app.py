@@ -73,6 +73,37 @@ class _BodyLimit:
         await problem_response(_too_large())(scope, receive, send)
 
 
+class _DefaultHeaders:
+    """Adds ``Cache-Control: no-store`` and ``nosniff`` to responses that set neither.
+
+    API bodies carry assertions, TOTP keys and QR codes, recovery codes and
+    phone session tokens: no browser or shared cache may keep them (as RFC
+    6749 §5.1 asks of token responses). Routes that may be cached (the JWKS,
+    static files) say so themselves.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_defaults(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_defaults)
+
+
 def create_app(
     *,
     policy: Policy,
@@ -155,6 +186,7 @@ def create_app(
     _install_error_handlers(app)
     _problems_in_openapi(app)
     app.add_middleware(_BodyLimit, limit=max_body)
+    app.add_middleware(_DefaultHeaders)
     return app
 
 

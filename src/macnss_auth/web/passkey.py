@@ -132,7 +132,7 @@ def _authorized(
         ProblemError: ``unauthorized`` or ``forbidden``.
     """
     if authorization is None:
-        session = request.cookies.get(_SESSION_COOKIE)
+        session = request.cookies.get(runtime.cookie_name(_SESSION_COOKIE, request))
         if session:
             authorization = f"Bearer {session}"
             if subject is None:

@@ -82,6 +82,29 @@ class Runtime:
         """The request's client."""
         return client_context(connection, self.proxies)
 
+    def is_https(self, connection: HTTPConnection) -> bool:
+        """Whether the browser reached the service over TLS (so cookies get ``Secure``).
+
+        Behind a proxy that terminates TLS the app itself speaks plain HTTP: then
+        a trusted proxy's ``X-Forwarded-Proto`` says what the browser used.
+        """
+        if connection.url.scheme in ("https", "wss"):
+            return True
+        peer = connection.client.host if connection.client is not None else None
+        if not self.proxies.trusts(peer):
+            return False
+        proto = connection.headers.get("x-forwarded-proto", "")
+        return proto.partition(",")[0].strip().lower() == "https"
+
+    def cookie_name(self, name: str, connection: HTTPConnection) -> str:
+        """``name``, prefixed ``__Host-`` over TLS.
+
+        Browsers take a ``__Host-`` cookie only from this very host (Secure,
+        no Domain, Path=/), so a sibling subdomain cannot plant a CSRF token
+        or a session of its choosing (cookie tossing) in the person's browser.
+        """
+        return f"__Host-{name}" if self.is_https(connection) else name
+
     def authorize_enrollment(self, authorization: str | None, subject: str) -> str:
         """Who may enroll ``subject``: the service key, or a fresh assertion for ``subject``.
 

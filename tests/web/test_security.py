@@ -1,0 +1,150 @@
+"""The HTTP service under attack: caching of secrets, cookies behind a proxy, hostile bodies."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from macnss_auth.web.phone import phone_routes
+
+from .helpers import PHONE, Service, back_office, build
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def service() -> Service:
+    return build()
+
+
+@pytest.fixture
+def client(service: Service) -> TestClient:
+    return TestClient(service.app, raise_server_exceptions=False)
+
+
+def never_cached(response: Any) -> None:
+    assert response.headers["cache-control"] == "no-store", response.request.url
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_responses_that_carry_secrets_are_never_cached(
+    client: TestClient, service: Service
+) -> None:
+    # A TOTP key and its QR code, recovery codes, an assertion: a shared or browser
+    # cache must not keep any of them (RFC 6749 §5.1 asks the same of token responses).
+    otp = client.post("/v1/enrollments/otp", json={"subject": "amina"}, headers=back_office())
+    assert otp.status_code == 201
+    never_cached(otp)
+    codes = client.post(
+        "/v1/enrollments/recovery-codes", json={"subject": "amina"}, headers=back_office()
+    )
+    assert codes.status_code == 201
+    never_cached(codes)
+    started = client.post(
+        "/v1/enrollments/destination",
+        json={"subject": "amina", "method": "sms", "destination": PHONE},
+        headers=back_office(),
+    )
+    confirm = {"subject": "amina", "method": "sms", "challenge_id": started.json()["id"]}
+    client.post("/v1/enrollments/destination/confirm", headers=back_office(),
+                json={**confirm, "code": service.sms_code()})  # fmt: skip
+    challenge = client.post("/v1/challenges", json={"subject": "amina", "method": "sms"})
+    never_cached(challenge)
+    answer = client.post(
+        f"/v1/challenges/{challenge.json()['id']}/verify", json={"code": service.sms_code()}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["assertion"]
+    never_cached(answer)
+    # What may be cached says so itself.
+    assert client.get("/.well-known/jwks.json").headers["cache-control"].startswith("public")
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="(\w+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def set_cookies(response: Any) -> dict[str, str]:
+    """Each ``Set-Cookie`` header by cookie name (the attributes in lower case)."""
+    found = {}
+    for header in response.headers.get_list("set-cookie"):
+        name = header.partition("=")[0]
+        found[name] = header.lower()
+    return found
+
+
+def sms_login_by_forms(client: TestClient, service: Service, **headers: str) -> Any:
+    """A login through the page's forms; the success page's response."""
+    enrolling = service.sms_auth.enroll("youssef", PHONE)
+    service.sms_auth.confirm(enrolling, service.sms_code())
+    start = client.get("/login?lang=en", headers=headers)
+    common = {"csrf": csrf_of(start.text), "subject": "youssef"}
+    step = client.post("/login/begin", data={**common, "method": "sms"}, headers=headers)
+    challenge_id = re.search(r'name="challenge_id" value="(\w+)"', step.text)
+    assert challenge_id is not None, step.text
+    answer = {"method": "sms", "code": service.sms_code(), "challenge_id": challenge_id.group(1)}
+    done = client.post("/login/verify", data={**common, **answer}, headers=headers)
+    assert done.status_code == 200, done.text
+    return done
+
+
+def test_behind_a_tls_proxy_the_cookies_are_secure_and_host_only() -> None:
+    # The proxy terminates TLS: the app sees http, the browser used https.
+    service = build(trusted_proxies=["127.0.0.1"])
+    client = TestClient(service.app, client=("127.0.0.1", 4000))
+    start = client.get("/login", headers={"X-Forwarded-Proto": "https"})
+    cookies = set_cookies(start)
+    assert "; secure" in cookies["__Host-macnss_csrf"]
+    assert "path=/" in cookies["__Host-macnss_csrf"]
+    assert "domain" not in cookies["__Host-macnss_csrf"]
+    # The whole login works with those cookies, and the session is secure too.
+    client = TestClient(service.app, base_url="https://testserver", client=("127.0.0.1", 4000))
+    done = sms_login_by_forms(client, service, **{"X-Forwarded-Proto": "https"})
+    session = set_cookies(done)["__Host-macnss_session"]
+    assert "; secure" in session
+    assert "httponly" in session
+    assert "samesite=strict" in session
+    account = client.get("/account?lang=en", headers={"X-Forwarded-Proto": "https"})
+    assert account.status_code == 200  # the session is believed (401 without it)
+
+
+def test_an_untrusted_peer_cannot_claim_https() -> None:
+    service = build(trusted_proxies=["10.0.0.0/8"])
+    client = TestClient(service.app, client=("127.0.0.1", 4000))
+    cookies = set_cookies(client.get("/login", headers={"X-Forwarded-Proto": "https"}))
+    assert "secure" not in cookies["macnss_csrf"]
+
+
+def test_over_tls_a_tossed_csrf_cookie_is_not_believed() -> None:
+    # A sibling subdomain can set "macnss_csrf" for the whole site (Domain=.example.ma),
+    # but never a "__Host-" cookie: a form whose token matches the tossed cookie is refused.
+    service = build()
+    enrolling = service.sms_auth.enroll("youssef", PHONE)
+    service.sms_auth.confirm(enrolling, service.sms_code())
+    client = TestClient(service.app, base_url="https://testserver")
+    client.cookies.set("macnss_csrf", "a" * 32)
+    sent = len(service.sms.messages)
+    refused = client.post("/login/begin", data={"csrf": "a" * 32, "subject": "youssef",
+                                                "method": "sms"})  # fmt: skip
+    assert refused.status_code == 403
+    assert len(service.sms.messages) == sent  # no login code was sent
+
+
+def test_a_deeply_nested_phone_batch_is_a_problem_not_a_crash(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = build(extra_routers=[phone_routes()])
+    client = TestClient(service.app, raise_server_exceptions=False)
+    nested = '{"messages": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+    with caplog.at_level(logging.ERROR, logger="macnss_auth.web"):
+        response = client.post("/v1/phone/batch", content=nested)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["errors"] == ["body"]
+    assert not caplog.records  # no traceback in the server's log for a hostile body
