@@ -23,7 +23,10 @@ Subjects travel in bodies, never in paths, as in the rest of the API.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import re
 from importlib import resources
 from typing import Annotated, Any
 
@@ -115,6 +118,13 @@ class PasskeyOut(_Model):
 
 class PasskeysOut(_Model):
     passkeys: list[PasskeyOut]
+
+
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def _sha256_b64(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode("ascii")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -269,18 +279,24 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     if page:
         html = resources.files("macnss_auth.web").joinpath("passkey.html").read_text("utf-8")
         add_script_route(router)
+        # The page's one style block by its hash: no 'unsafe-inline', so markup injected
+        # into the page could not style itself (CSS exfiltration, fake overlays).
+        hashes = [f"'sha256-{_sha256_b64(block)}'" for block in _STYLE.findall(html)]
+        styles = " ".join(hashes) or "'none'"
+        headers = {
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": (
+                "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                f"style-src {styles}; form-action 'none'; "
+                "frame-ancestors 'none'; base-uri 'none'"
+            ),
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        }
 
         @router.get("/passkey", include_in_schema=False)
         async def passkey_page() -> HTMLResponse:
-            return HTMLResponse(
-                html,
-                headers={
-                    "Cache-Control": "no-store",
-                    "Content-Security-Policy": (
-                        "default-src 'none'; script-src 'self'; connect-src 'self'; "
-                        "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
-                    ),
-                },
-            )
+            return HTMLResponse(html, headers=headers)
 
     return router

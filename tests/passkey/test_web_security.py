@@ -1,0 +1,41 @@
+"""The passkey routes under attack: page headers, hostile requests, account oracles."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from macnss_auth.testing import FixedClock
+from tests.passkey.web_service import PasskeyService, build_service
+
+ORIGIN = "http://localhost:8443"
+
+
+@pytest.fixture
+def service() -> PasskeyService:
+    return build_service(origin=ORIGIN, clock=FixedClock.at(1_800_000_000))
+
+
+@pytest.fixture
+def client(service: PasskeyService) -> TestClient:
+    return TestClient(service.app)
+
+
+def test_the_page_allows_its_own_style_block_only(client: TestClient) -> None:
+    page = client.get("/passkey")
+    policy = page.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy
+    # The browser hashes the exact text between <style> and </style>.
+    blocks = re.findall(r"<style>(.*?)</style>", page.text, re.DOTALL)
+    assert blocks
+    for block in blocks:
+        digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
+    assert "style=" not in page.text  # style attributes would need 'unsafe-inline'
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-content-type-options"] == "nosniff"
