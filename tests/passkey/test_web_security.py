@@ -39,3 +39,35 @@ def test_the_page_allows_its_own_style_block_only(client: TestClient) -> None:
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["referrer-policy"] == "no-referrer"
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/passkeys/challenges", {"subject": "amina\nsubject=admin"}),
+        ("/v1/passkeys/registrations", {"subject": "amina\x1b[31m"}),
+        ("/v1/passkeys/list", {"subject": "amina\x00"}),
+        ("/v1/passkeys/remove", {"subject": "amina\r", "credential_id": "AAAA"}),
+    ],
+)
+def test_subjects_with_control_characters_are_refused(
+    service: PasskeyService, client: TestClient, path: str, body: dict[str, str]
+) -> None:
+    # As on the other routes: a control character never reaches a store key or the audit log.
+    before = len(service.audit.events)
+    response = client.post(path, json=body, headers={"Authorization": "Bearer x"})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == ["body.subject"]
+    assert len(service.audit.events) == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/passkeys/challenges/{}/verify", "/v1/passkeys/registrations/{}"]
+)
+def test_an_overlong_challenge_id_is_refused_before_the_store(
+    client: TestClient, path: str
+) -> None:
+    response = client.post(path.format("A" * 65), json={"credential": {}},
+                           headers={"Authorization": "Bearer x"})  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == ["path.challenge_id"]

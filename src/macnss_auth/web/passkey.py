@@ -30,7 +30,7 @@ import re
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import Field
 from starlette.responses import HTMLResponse, Response
 
@@ -41,6 +41,7 @@ from macnss_auth.web.api import (
     AssertionOut,
     ChallengeOut,
     Done,
+    Subject,
     _Authorization,
     _Model,
     assertion_out,
@@ -51,8 +52,9 @@ from macnss_auth.web.runtime import Runtime
 
 __all__ = ["passkey_router"]
 
-Subject = Annotated[str, Field(min_length=1, max_length=256)]
 Credential = dict[str, Any]
+# As the other routes': an id is short, and refused before the store sees it.
+ChallengeId = Annotated[str, Path(min_length=1, max_length=64)]
 _METHOD = "passkey"
 # The login page's session cookie (web/pages.py): an assertion for the service itself.
 _SESSION_COOKIE = "macnss_session"
@@ -192,7 +194,9 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         return ChallengeOut.of(challenge)
 
     @router.post("/v1/passkeys/challenges/{challenge_id}/verify", tags=["passkeys"])
-    async def verify(challenge_id: str, body: PasskeyVerifyIn, request: Request) -> AssertionOut:
+    async def verify(
+        challenge_id: ChallengeId, body: PasskeyVerifyIn, request: Request
+    ) -> AssertionOut:
         """Answer with ``PublicKeyCredential.toJSON()``; a success carries the signed assertion."""
         runtime = _runtime(request)
         check_audience(runtime, body.audience)
@@ -231,7 +235,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/registrations/{challenge_id}", status_code=201, tags=["passkeys"])
     async def finish_registration(
-        challenge_id: str,
+        challenge_id: ChallengeId,
         body: RegistrationFinishIn,
         request: Request,
         authorization: _Authorization = None,
