@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
+from macnss_auth.web import TrustedProxies
+from macnss_auth.web.context import client_context
 from macnss_auth.web.phone import phone_routes
 
 from .helpers import PHONE, Service, back_office, build
@@ -148,3 +151,22 @@ def test_a_deeply_nested_phone_batch_is_a_problem_not_a_crash(
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["errors"] == ["body"]
     assert not caplog.records  # no traceback in the server's log for a hostile body
+
+
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    # One subscriber holds a whole /64 and may use a fresh address for every attempt
+    # (RFC 8981): the per-client counts must not restart with each one.
+    proxies = TrustedProxies(["127.0.0.1"])
+
+    def context_of(forwarded: str) -> Any:
+        headers = [(b"x-forwarded-for", forwarded.encode())]
+        scope = {"type": "http", "client": ("127.0.0.1", 5000), "headers": headers}
+        return client_context(Request(scope), proxies)
+
+    first = context_of("2001:db8:1:2::1")
+    second = context_of("2001:db8:1:2:ffff:eeee:dddd:cccc")
+    assert first.client_id == second.client_id == "2001:db8:1:2::/64"
+    assert first.ip == "2001:db8:1:2::1"  # the audit log keeps the full address
+    assert context_of("2001:db8:1:3::1").client_id != first.client_id
+    assert context_of("::ffff:198.51.100.7").client_id == "198.51.100.7"
+    assert context_of("198.51.100.7").client_id == "198.51.100.7"
