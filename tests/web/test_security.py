@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
+from macnss_auth import AssuranceLevel
 from macnss_auth.web import TrustedProxies
 from macnss_auth.web.context import client_context
 from macnss_auth.web.phone import phone_routes
 
-from .helpers import PHONE, Service, back_office, build
+from .helpers import ISSUER, PHONE, Service, back_office, build
 
 PROBLEM = "application/problem+json"
 
@@ -170,3 +171,36 @@ def test_an_ipv6_client_is_counted_by_its_64() -> None:
     assert context_of("2001:db8:1:3::1").client_id != first.client_id
     assert context_of("::ffff:198.51.100.7").client_id == "198.51.100.7"
     assert context_of("198.51.100.7").client_id == "198.51.100.7"
+
+
+def test_enrollment_may_require_a_login_stronger_than_an_sms_code() -> None:
+    # Whoever holds only the SIM (a swap) logs in by SMS; with the bar at substantial
+    # that login cannot bind an authenticator app or fresh recovery codes.
+    service = build(enrollment_min_assurance=AssuranceLevel.SUBSTANTIAL)
+    client = TestClient(service.app)
+    enrolling = service.sms_auth.enroll("youssef", PHONE)
+    service.sms_auth.confirm(enrolling, service.sms_code())
+    challenge = client.post("/v1/challenges", json={"subject": "youssef", "method": "sms"})
+    answer = client.post(f"/v1/challenges/{challenge.json()['id']}/verify",
+                         json={"code": service.sms_code(), "audience": ISSUER})  # fmt: skip
+    assert answer.status_code == 200
+    own = {"Authorization": f"Bearer {answer.json()['assertion']}"}
+    for path in ("/v1/enrollments/otp", "/v1/enrollments/recovery-codes"):
+        refused = client.post(path, json={"subject": "youssef"}, headers=own)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["reason"] == "forbidden"
+    # The back office (who identified the person otherwise) still may.
+    allowed = client.post("/v1/enrollments/otp", json={"subject": "youssef"}, headers=back_office())
+    assert allowed.status_code == 201
+    # A TOTP login reaches substantial: its assertion authorizes enrollment.
+    secret = allowed.json()["manual_entry_key"].replace(" ", "")
+    client.post("/v1/enrollments/otp/confirm", headers=back_office(),
+                json={"subject": "youssef", "code": service.totp_code(secret)})  # fmt: skip
+    service.clock.advance(30)
+    challenge = client.post("/v1/challenges", json={"subject": "youssef", "method": "totp"})
+    answer = client.post(f"/v1/challenges/{challenge.json()['id']}/verify",
+                         json={"code": service.totp_code(secret), "audience": ISSUER})  # fmt: skip
+    strong = {"Authorization": f"Bearer {answer.json()['assertion']}"}
+    codes = client.post("/v1/enrollments/recovery-codes", json={"subject": "youssef"},
+                        headers=strong)  # fmt: skip
+    assert codes.status_code == 201, codes.text

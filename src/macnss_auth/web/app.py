@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from macnss_auth._version import __version__
+from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.clock import Clock
 from macnss_auth.errors import MacnssAuthError
 from macnss_auth.policy import Policy
@@ -111,6 +112,7 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     enrollment_key: Secret | None = None,
     enrollment_max_age: float = 600.0,
+    enrollment_min_assurance: AssuranceLevel = AssuranceLevel.LOW,
     max_threads: int = 8,
     max_body: int = _DEFAULT_MAX_BODY,
     login_page: bool = True,
@@ -130,6 +132,11 @@ def create_app(
             fresh assertion for the subject itself authorizes enrollment.
         enrollment_max_age: seconds after a login during which its assertion
             authorizes enrollment.
+        enrollment_min_assurance: the level a login must reach for its
+            assertion to authorize enrollment (default LOW: an SMS login may
+            add an authenticator app; SUBSTANTIAL keeps whoever holds only
+            the SIM from binding a stronger method, as NIST SP 800-63B
+            §6.1.2.1 asks).
         max_threads: library calls running at once (the thread pool's bound;
             more threads wait on I/O better but make the event loop wait
             longer for the GIL).
@@ -147,6 +154,7 @@ def create_app(
         trusted_proxies=trusted_proxies,
         enrollment_key=enrollment_key,
         enrollment_max_age=enrollment_max_age,
+        enrollment_min_assurance=enrollment_min_assurance,
         max_threads=max_threads,
         clock=clock,
         return_urls=return_urls,

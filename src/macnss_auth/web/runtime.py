@@ -20,18 +20,19 @@ import anyio
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 
-from macnss_auth.authenticator import ClientContext
+from macnss_auth.authenticator import AssuranceLevel, ClientContext
 from macnss_auth.clock import Clock, SystemClock
 from macnss_auth.errors import ConfigurationError, MacnssAuthError
 from macnss_auth.policy import Policy
 from macnss_auth.secret import Secret
 from macnss_auth.web.context import TrustedProxies, client_context
 from macnss_auth.web.problems import ProblemError, WebReason
-from macnss_auth.web.tokens import AssertionIssuer
+from macnss_auth.web.tokens import ACR_VALUES, AssertionIssuer
 
 __all__ = ["Runtime"]
 
 T = TypeVar("T")
+_LEVELS = {uri: level for level, uri in ACR_VALUES.items()}
 
 
 class Runtime:
@@ -48,6 +49,7 @@ class Runtime:
         max_threads: int,
         clock: Clock | None,
         return_urls: Mapping[str, str] | None = None,
+        enrollment_min_assurance: AssuranceLevel = AssuranceLevel.LOW,
     ) -> None:
         if max_threads < 1:
             raise ConfigurationError("max_threads must be at least 1")
@@ -58,6 +60,7 @@ class Runtime:
         self.proxies = TrustedProxies(trusted_proxies)
         self.enrollment_key = enrollment_key
         self.enrollment_max_age = enrollment_max_age
+        self.enrollment_min_assurance = enrollment_min_assurance
         self.max_threads = max_threads
         self.clock = clock or SystemClock()
         self.return_urls: Mapping[str, str] = dict(return_urls or {})
@@ -110,14 +113,15 @@ class Runtime:
 
         An assertion must have been issued by this service for its own
         audience (its ``iss``), for this subject, at most
-        ``enrollment_max_age`` seconds after the authentication.
+        ``enrollment_max_age`` seconds after the authentication, by a login
+        of at least ``enrollment_min_assurance``.
 
         Returns:
             ``"service"`` or ``"subject"``: who authorized it (for the audit trail).
 
         Raises:
             ProblemError: ``unauthorized`` (no or bad credentials) or
-                ``forbidden`` (an assertion for someone else, or too old).
+                ``forbidden`` (an assertion for someone else, too old, or too weak).
         """
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential:
@@ -134,5 +138,7 @@ class Runtime:
             raise ProblemError(WebReason.FORBIDDEN)
         age = self.clock.now() - dt.datetime.fromtimestamp(claims["auth_time"], dt.timezone.utc)
         if age.total_seconds() > self.enrollment_max_age:
+            raise ProblemError(WebReason.FORBIDDEN)
+        if _LEVELS.get(str(claims["acr"]), AssuranceLevel.LOW) < self.enrollment_min_assurance:
             raise ProblemError(WebReason.FORBIDDEN)
         return "subject"
