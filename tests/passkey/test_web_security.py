@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from macnss_auth.testing import FixedClock
+from tests.passkey.test_web import first_login
 from tests.passkey.web_service import PasskeyService, build_service
 
 ORIGIN = "http://localhost:8443"
@@ -71,3 +72,21 @@ def test_an_overlong_challenge_id_is_refused_before_the_store(
                            headers={"Authorization": "Bearer x"})  # fmt: skip
     assert response.status_code == 422, response.text
     assert response.json()["errors"] == ["path.challenge_id"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_the_session_cookie_is_not_enough_for_a_simple_cross_site_request(
+    service: PasskeyService, client: TestClient, content_type: str | None
+) -> None:
+    # A page on a sibling subdomain is same-site: the SameSite=Strict session cookie
+    # goes along. What it can send without a CORS preflight (no content type, text/plain,
+    # a form) must not start a registration: the routes read JSON bodies only.
+    token = first_login(service, client, "amina")
+    client.cookies.set("macnss_session", token)
+    before = len(service.audit.events)
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/v1/passkeys/registrations", content=b"{}", headers=headers)
+    assert response.status_code == 422, response.text
+    assert len(service.audit.events) == before
+    # The same body as JSON (which needs a preflight cross-origin) is accepted.
+    assert client.post("/v1/passkeys/registrations", json={}).status_code == 201
