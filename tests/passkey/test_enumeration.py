@@ -1,0 +1,91 @@
+"""Whoever knows a subject id cannot tell from the login options whether it has passkeys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from macnss_auth.audit import MemoryAuditLog
+from macnss_auth.errors import AuthenticationFailed, ConfigurationError, Reason
+from macnss_auth.passkey import PasskeyAuthenticator
+from macnss_auth.secret import Secret
+from macnss_auth.store import Keyring, MemoryStore
+from macnss_auth.testing import FixedClock
+from tests.passkey.helpers import NOW, ORIGIN, RP_ID, Setup
+
+KEY = Secret(b"decoy-key-for-these-tests-0123456789")
+
+
+def setup_with(**options: Any) -> Setup:
+    clock = FixedClock.at(NOW)
+    store = MemoryStore(keyring=Keyring.generate())
+    audit = MemoryAuditLog()
+    passkeys = PasskeyAuthenticator(
+        store=store, audit=audit, rp_id=RP_ID, origins=[ORIGIN], clock=clock, **options
+    )
+    return Setup(passkeys, store, audit, clock)
+
+
+def allowed(setup: Setup, subject: str) -> list[dict[str, Any]]:
+    options = json.loads(setup.passkeys.begin(subject).data["options"])
+    found: list[dict[str, Any]] = options.get("allowCredentials", [])
+    return found
+
+
+def test_a_subject_without_passkeys_gets_stable_decoys() -> None:
+    setup = setup_with(decoy_key=KEY)
+    setup.register("amina", setup.device())
+    real = allowed(setup, "amina")
+    decoys = allowed(setup, "nobody")
+    assert len(real) == 1
+    # Same shape as a real list, and the same on every request (a fresh list each
+    # time would give the decoys away).
+    assert 1 <= len(decoys) <= 2
+    assert set(decoys[0]) == set(real[0])
+    assert allowed(setup, "nobody") == decoys
+    assert allowed(setup, "somebody-else") != decoys
+    # Every instance of the service with the same key tells the same story.
+    assert allowed(setup_with(decoy_key=KEY), "nobody") == decoys
+
+
+def test_decoy_lengths_and_transports_look_like_real_ones() -> None:
+    setup = setup_with(decoy_key=KEY)
+    seen = [c for n in range(200) for c in allowed(setup, f"person-{n}")]
+    lengths = {len(c["id"]) for c in seen}
+    assert len(lengths) >= 3  # not one telltale length
+    assert all(22 <= len(c["id"]) <= 87 for c in seen)  # 16 to 65 bytes in base64url
+    assert 200 < len(seen) < 320  # mostly one credential, sometimes two
+    assert {t for c in seen for t in c["transports"]} <= {"internal", "hybrid", "usb", "nfc"}
+
+
+def test_a_decoy_answers_like_an_unknown_credential() -> None:
+    setup = setup_with(decoy_key=KEY)
+    setup.register("amina", setup.device())
+    challenge = setup.passkeys.begin("nobody")
+    stranger = setup.device()
+    setup.register("someone-else", stranger)
+    options = json.loads(challenge.data["options"]) | {"allowCredentials": []}
+    with pytest.raises(AuthenticationFailed) as refused:
+        setup.passkeys.verify(challenge, stranger.get(options))
+    assert refused.value.reason is Reason.UNKNOWN_CREDENTIAL
+
+
+def test_a_removed_last_passkey_leaves_decoys_not_an_empty_list() -> None:
+    setup = setup_with(decoy_key=KEY)
+    phone = setup.device()
+    credential = setup.register("amina", phone)
+    assert setup.passkeys.remove_credential("amina", credential.credential_id)
+    assert allowed(setup, "amina")
+
+
+def test_without_listing_nobody_gets_a_list() -> None:
+    setup = setup_with(list_credentials=False)
+    setup.register("amina", setup.device())
+    assert allowed(setup, "amina") == allowed(setup, "nobody") == []
+
+
+def test_a_short_decoy_key_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        setup_with(decoy_key=Secret(b"short"))
