@@ -204,3 +204,29 @@ def test_enrollment_may_require_a_login_stronger_than_an_sms_code() -> None:
     codes = client.post("/v1/enrollments/recovery-codes", json={"subject": "youssef"},
                         headers=strong)  # fmt: skip
     assert codes.status_code == 201, codes.text
+
+
+def test_a_delivery_failure_is_logged_without_what_the_channel_said(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A channel (the service's own code) may quote the message it failed to send in
+    # its exception; the library wraps it by type only, and so must the server's log.
+    service = build()
+    client = TestClient(service.app, raise_server_exceptions=False)
+    enrolling = service.sms_auth.enroll("youssef", PHONE)
+    service.sms_auth.confirm(enrolling, service.sms_code())
+
+    def leaky(message: Any) -> Any:
+        raise RuntimeError(f"refused {message.to}: {message.text}")
+
+    monkeypatch.setattr(service.sms, "send", leaky)
+    with caplog.at_level(logging.WARNING, logger="macnss_auth.web"):
+        response = client.post("/v1/challenges", json={"subject": "youssef", "method": "sms"})
+    assert response.status_code == 503, response.text
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    logged += "\n".join(caplog.text.splitlines())
+    assert "DeliveryError" in logged
+    assert "RuntimeError" in logged  # the cause's type stays, for the operator
+    assert PHONE not in logged
+    assert PHONE[-9:] not in logged
+    assert "refused +" not in logged  # nor the text, which holds the code
