@@ -1,4 +1,4 @@
-"""Whoever knows a subject id cannot tell from the login options whether it has passkeys."""
+"""An attacker against passkeys: probing who has them, ceremonies run from other origins."""
 
 from __future__ import annotations
 
@@ -89,3 +89,28 @@ def test_without_listing_nobody_gets_a_list() -> None:
 def test_a_short_decoy_key_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         setup_with(decoy_key=Secret(b"short"))
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://localhost:8443",  # the scheme
+        "http://localhost:8444",  # the port
+        "http://localhost",  # the default port
+        "http://sub.localhost:8443",  # a subdomain of the RP id
+        "http://LOCALHOST:8443",  # case: browsers serialize origins in lower case
+        "http://localhost:8443/",  # a trailing slash
+        "null",  # an opaque origin (sandboxed frame, data: URL)
+    ],
+)
+def test_only_the_exact_origin_is_accepted(origin: str) -> None:
+    # The RP id lets any subdomain run a ceremony for it in the browser; the server
+    # accepts the origin only as configured, byte for byte.
+    setup = setup_with()
+    phone = setup.device()
+    setup.register("amina", phone)
+    for subject in ("amina", None):
+        challenge = setup.passkeys.begin(subject)
+        with pytest.raises(AuthenticationFailed) as refused:
+            setup.passkeys.verify(challenge, phone.get(challenge.data["options"], origin=origin))
+        assert refused.value.reason is Reason.ORIGIN_MISMATCH
