@@ -230,3 +230,15 @@ def test_a_delivery_failure_is_logged_without_what_the_channel_said(
     assert PHONE not in logged
     assert PHONE[-9:] not in logged
     assert "refused +" not in logged  # nor the text, which holds the code
+
+
+def test_the_pages_ask_for_tls_from_now_on_only_over_tls() -> None:
+    service = build(trusted_proxies=["127.0.0.1"])
+    behind_tls = TestClient(service.app, client=("127.0.0.1", 4000))
+    page = behind_tls.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert page.headers["strict-transport-security"] == "max-age=31536000"
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"
+    # Over plain HTTP (development on localhost) the header would be ignored anyway.
+    plain = TestClient(service.app).get("/login")
+    assert "strict-transport-security" not in plain.headers
+    assert plain.headers["cross-origin-opener-policy"] == "same-origin"

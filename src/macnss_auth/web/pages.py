@@ -144,11 +144,11 @@ class _Page:
             response.set_cookie(name, self.csrf, httponly=True, samesite="strict", secure=secure)
         if self.request.query_params.get("lang") in LANGUAGES:
             response.set_cookie(_LANG, self.lang, samesite="lax", secure=secure, max_age=31536000)
-        _secure_headers(response, self.runtime)
+        _secure_headers(response, self.runtime, secure=secure)
         return response
 
 
-def _secure_headers(response: Response, runtime: Runtime) -> None:
+def _secure_headers(response: Response, runtime: Runtime, *, secure: bool) -> None:
     targets = " ".join(sorted(set(runtime.return_urls.values())))
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -158,6 +158,11 @@ def _secure_headers(response: Response, runtime: Runtime) -> None:
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # No other window keeps a handle on the login (tabnabbing, cross-site leaks).
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if secure:
+        # Browsers believe it only over TLS; this host only (the site's others may differ).
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
 def page_router(runtime: Runtime) -> APIRouter:
