@@ -242,3 +242,12 @@ def test_the_pages_ask_for_tls_from_now_on_only_over_tls() -> None:
     plain = TestClient(service.app).get("/login")
     assert "strict-transport-security" not in plain.headers
     assert plain.headers["cross-origin-opener-policy"] == "same-origin"
+
+
+def test_a_non_ascii_csrf_token_is_refused_not_a_crash() -> None:
+    service = build()
+    client = TestClient(service.app, raise_server_exceptions=False)
+    client.get("/login")  # the CSRF cookie
+    response = client.post("/login/begin", data={"csrf": "é" * 32, "subject": "youssef",
+                                                 "method": "sms"})  # fmt: skip
+    assert response.status_code == 403

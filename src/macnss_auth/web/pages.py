@@ -122,7 +122,9 @@ class _Page:
 
     def csrf_ok(self, form: FormData) -> bool:
         sent = _field(form, "csrf")
-        return bool(sent) and not self.new_csrf and secrets.compare_digest(sent, self.csrf)
+        # As bytes: compare_digest refuses text with non-ASCII characters (a 500).
+        same = secrets.compare_digest(sent.encode(), self.csrf.encode())
+        return bool(sent) and not self.new_csrf and same
 
     def render(self, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
