@@ -35,7 +35,7 @@ class TrustedProxies:
     """Addresses (or networks) of reverse proxies whose ``X-Forwarded-For`` is believed.
 
     Args:
-        networks: e.g. ``["127.0.0.1", "10.0.0.0/8"]``; empty: trust no proxy.
+        networks: e.g. ``["127.0.0.1", "::1"]`` (a proxy on this host); empty: trust no proxy.
 
     Raises:
         ConfigurationError: a value that is not an address or network.
