@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
+from starlette.websockets import WebSocketDisconnect
 
 from macnss_auth import AssuranceLevel
 from macnss_auth.web import TrustedProxies
@@ -251,3 +252,33 @@ def test_a_non_ascii_csrf_token_is_refused_not_a_crash() -> None:
     response = client.post("/login/begin", data={"csrf": "é" * 32, "subject": "youssef",
                                                  "method": "sms"})  # fmt: skip
     assert response.status_code == 403
+
+
+def test_huge_headers_are_refused_before_any_route() -> None:
+    service = build()
+    client = TestClient(service.app, raise_server_exceptions=False)
+    token = "a" * 40_000  # a bearer "token" a route would otherwise try to parse
+    response = client.post("/v1/enrollments/recovery-codes", json={"subject": "amina"},
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert response.status_code == 431, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["errors"] == ["headers"]
+    many = {f"x-h{n}": "1" for n in range(120)}
+    assert client.get("/healthz", headers=many).status_code == 431
+    assert client.get("/healthz", headers={"x-h": "a" * 8_000}).status_code == 200
+    small = build(max_header_bytes=1_000)
+    assert TestClient(small.app).get("/healthz", headers={"x-h": "a" * 2_000}).status_code == 431
+
+
+def test_a_websocket_with_huge_headers_is_never_accepted() -> None:
+    service = build(extra_routers=[phone_routes()])
+    client = TestClient(service.app)
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/v1/phone/ws", headers={"x-h": "a" * 40_000}),
+    ):
+        pass
+    assert refused.value.code == 1009
+    with client.websocket_connect("/v1/phone/ws") as socket:
+        socket.send_text("{}")  # an ordinary handshake is accepted
+        assert "error" in socket.receive_text()

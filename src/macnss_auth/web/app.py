@@ -34,6 +34,8 @@ from macnss_auth.web.tokens import AssertionIssuer
 __all__ = ["create_app"]
 
 _DEFAULT_MAX_BODY = 512 * 1024
+_DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+_MAX_HEADER_COUNT = 100
 
 
 def _too_large() -> ProblemError:
@@ -72,6 +74,38 @@ class _BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         await problem_response(_too_large())(scope, receive, send)
+
+
+class _HeaderLimit:
+    """Refuses requests whose headers pass ``limit`` bytes or 100 fields (431 problem).
+
+    h11 stops at 16 KiB of headers, but uvicorn prefers httptools when it is
+    installed, which takes megabytes (measured: a 20 MB header was served); a
+    route would then parse a bearer token or cookies of that size.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = scope.get("headers", [])
+            size = sum(len(name) + len(value) for name, value in headers)
+            if size > self.limit or len(headers) > _MAX_HEADER_COUNT:
+                if scope["type"] == "websocket":
+                    # Closing before accepting makes the server answer the handshake with 403.
+                    await send({"type": "websocket.close", "code": 1009})
+                    return
+                refused = ProblemError(
+                    WebReason.INVALID_REQUEST,
+                    errors=["headers"],
+                    status=431,
+                    title="The request's headers are too large",
+                )
+                await problem_response(refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _DefaultHeaders:
@@ -115,6 +149,7 @@ def create_app(
     enrollment_min_assurance: AssuranceLevel = AssuranceLevel.LOW,
     max_threads: int = 8,
     max_body: int = _DEFAULT_MAX_BODY,
+    max_header_bytes: int = _DEFAULT_MAX_HEADER_BYTES,
     login_page: bool = True,
     return_urls: Mapping[str, str] | None = None,
     extra_routers: Sequence[APIRouter | BaseRoute] = (),
@@ -141,6 +176,8 @@ def create_app(
             more threads wait on I/O better but make the event loop wait
             longer for the GIL).
         max_body: the largest request body, in bytes.
+        max_header_bytes: the most header bytes (names and values) a request
+            may carry; at most 100 header fields.
         login_page: serve the server-rendered login page at ``/login``.
         return_urls: per audience, where the login page posts the assertion
             (form field ``assertion``) after a success.
@@ -194,6 +231,7 @@ def create_app(
     _install_error_handlers(app)
     _problems_in_openapi(app)
     app.add_middleware(_BodyLimit, limit=max_body)
+    app.add_middleware(_HeaderLimit, limit=max_header_bytes)
     app.add_middleware(_DefaultHeaders)
     return app
 
