@@ -117,6 +117,14 @@ def test_behind_a_tls_proxy_the_cookies_are_secure_and_host_only() -> None:
     assert "samesite=strict" in session
     account = client.get("/account?lang=en", headers={"X-Forwarded-Proto": "https"})
     assert account.status_code == 200  # the session is believed (401 without it)
+    # Signing out deletes the prefixed cookie (a browser drops it only with Secure set).
+    csrf = csrf_of(account.text)
+    out = client.post("/logout", data={"csrf": csrf}, headers={"X-Forwarded-Proto": "https"},
+                      follow_redirects=False)  # fmt: skip
+    deleted = set_cookies(out)["__Host-macnss_session"]
+    assert "max-age=0" in deleted
+    assert "; secure" in deleted
+    assert client.get("/account", headers={"X-Forwarded-Proto": "https"}).status_code == 401
 
 
 def test_an_untrusted_peer_cannot_claim_https() -> None:
