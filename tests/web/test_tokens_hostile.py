@@ -79,3 +79,12 @@ def test_a_verifier_whose_clock_is_a_little_behind_accepts_a_fresh_token() -> No
     with pytest.raises(InvalidAssertion, match="expired or not yet valid"):
         verify_assertion(token, keys=issuer.keys, issuer=ISS, audience=AUD,
                          now=clock.now() + dt.timedelta(seconds=issuer.lifetime))  # fmt: skip
+
+
+def test_the_jwks_holds_public_members_only() -> None:
+    # RFC 7518 §6.2.2: "d" is the private key; nothing but the public point and labels.
+    issuer, _ = signer()
+    rotated = issuer.keys.rotated(keep=2)
+    for jwk in rotated.jwks()["keys"]:
+        assert set(jwk) == {"kty", "crv", "x", "y", "use", "alg", "kid"}
+        assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("EC", "P-256", "ES256", "sig")
