@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.websockets import WebSocketDisconnect
 
-from macnss_auth import AssuranceLevel
+from macnss_auth import AssuranceLevel, ConfigurationError
 from macnss_auth.web import TrustedProxies
 from macnss_auth.web.context import client_context
 from macnss_auth.web.phone import phone_routes
 
-from .helpers import ISSUER, PHONE, Service, back_office, build
+from .helpers import AUDIENCE, ISSUER, PHONE, Service, back_office, build
 
 PROBLEM = "application/problem+json"
 
@@ -290,3 +290,25 @@ def test_a_websocket_with_huge_headers_is_never_accepted() -> None:
     with client.websocket_connect("/v1/phone/ws") as socket:
         socket.send_text("{}")  # an ordinary handshake is accepted
         assert "error" in socket.receive_text()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://service.example.ma/signed-in",  # the token would cross the network in clear
+        "https://service.example.ma/x; script-src *",  # a directive smuggled into the CSP
+        "https://service.example.ma/x https://evil.example",  # a second form-action source
+        "https://user:pw@service.example.ma/x",
+        "javascript:alert(1)",
+        "https:///no-host",
+    ],
+)
+def test_a_return_url_that_would_leak_the_token_or_bend_the_csp_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        build(return_urls={AUDIENCE: url})
+
+
+def test_https_and_local_http_return_urls_are_accepted() -> None:
+    for url in ("https://service.example.ma/signed-in", "http://localhost:9000/signed-in",
+                "http://127.0.0.1:9000/cb"):  # fmt: skip
+        assert build(return_urls={AUDIENCE: url}).app

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -65,8 +66,11 @@ class Runtime:
         self.clock = clock or SystemClock()
         self.return_urls: Mapping[str, str] = dict(return_urls or {})
         for audience, url in self.return_urls.items():
-            if audience not in assertions.audiences or not url.startswith(("https://", "http://")):
-                raise ConfigurationError("each return URL needs a configured audience and an URL")
+            if audience not in assertions.audiences or not _return_url_ok(url):
+                raise ConfigurationError(
+                    "each return URL needs a configured audience and an https URL"
+                    " (http only on localhost) without spaces, quotes, commas or semicolons"
+                )
         self._limiter: anyio.CapacityLimiter | None = None
 
     @property
@@ -142,3 +146,24 @@ class Runtime:
         if _LEVELS.get(str(claims["acr"]), AssuranceLevel.LOW) < self.enrollment_min_assurance:
             raise ProblemError(WebReason.FORBIDDEN)
         return "subject"
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _return_url_ok(url: str) -> bool:
+    """An URL the assertion (a bearer token) may be posted to, and that CSP can quote.
+
+    The page's ``form-action`` lists the URL as is: a space or a semicolon
+    would add sources or directives to the policy.
+    """
+    if not url.isascii() or any(c.isspace() or c in ";,'\"" for c in url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if not host or parts.username is not None or parts.password is not None:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)
