@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 
 import pytest
 from fastapi.testclient import TestClient
 
+from macnss_auth.passkey.virtual import VirtualAuthenticator
 from macnss_auth.testing import FixedClock
-from tests.passkey.test_web import first_login
+from tests.passkey.test_web import first_login, register
 from tests.passkey.web_service import PasskeyService, build_service
 
 ORIGIN = "http://localhost:8443"
@@ -90,3 +92,20 @@ def test_the_session_cookie_is_not_enough_for_a_simple_cross_site_request(
     assert len(service.audit.events) == before
     # The same body as JSON (which needs a preflight cross-origin) is accepted.
     assert client.post("/v1/passkeys/registrations", json={}).status_code == 201
+
+
+def test_a_named_passkey_begin_does_not_tell_who_has_passkeys(
+    service: PasskeyService, client: TestClient
+) -> None:
+    token = first_login(service, client, "amina")
+    register(client, token, VirtualAuthenticator(origin=ORIGIN), "amina")
+    service.enroll_totp("youssef")  # enrolled, but without passkeys
+    seen = {}
+    for subject in ("amina", "youssef", "nobody"):
+        begun = client.post("/v1/passkeys/challenges", json={"subject": subject})
+        options = json.loads(begun.json()["data"]["options"])
+        allowed = options["allowCredentials"]
+        seen[subject] = (begun.status_code, sorted(options), sorted(begun.headers.keys()))
+        assert 1 <= len(allowed) <= 2, subject
+        assert all(set(c) == {"id", "type", "transports"} for c in allowed)
+    assert seen["amina"] == seen["youssef"] == seen["nobody"]

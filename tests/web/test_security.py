@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
@@ -312,3 +313,56 @@ def test_https_and_local_http_return_urls_are_accepted() -> None:
     for url in ("https://service.example.ma/signed-in", "http://localhost:9000/signed-in",
                 "http://127.0.0.1:9000/cb"):  # fmt: skip
         assert build(return_urls={AUDIENCE: url}).app
+
+
+def shape(response: Any) -> tuple[int, list[str], list[str]]:
+    """What does not depend on randomness: status, body keys, header names."""
+    body = response.json()
+    return response.status_code, sorted(body), sorted(response.headers.keys())
+
+
+def enroll_known(client: TestClient, service: Service, method: str) -> dict[str, Any]:
+    """Enroll subject "known" for ``method``; return a well-formed wrong answer."""
+    office = back_office()
+    if method in ("totp", "hotp"):
+        started = client.post("/v1/enrollments/otp", json={"subject": "known", "method": method},
+                              headers=office)  # fmt: skip
+        secret = started.json()["manual_entry_key"].replace(" ", "")
+        otp = pyotp.TOTP(secret) if method == "totp" else pyotp.HOTP(secret)
+        code = otp.at(service.clock.now() if method == "totp" else 0)
+        confirm = {"subject": "known", "method": method, "code": code}
+        client.post("/v1/enrollments/otp/confirm", json=confirm, headers=office)
+        return {"code": "000000" if code != "000000" else "111111"}
+    if method in ("sms", "email"):
+        where = PHONE if method == "sms" else "amina@example.ma"
+        enroll = {"subject": "known", "method": method, "destination": where}
+        begun = client.post("/v1/enrollments/destination", json=enroll, headers=office)
+        channel = service.sms if method == "sms" else service.email
+        confirm = {"subject": "known", "method": method, "challenge_id": begun.json()["id"],
+                   "code": channel.last_code()}  # fmt: skip
+        client.post("/v1/enrollments/destination/confirm", json=confirm, headers=office)
+        return {"code": "000000"}
+    if method == "recovery":
+        made = client.post("/v1/enrollments/recovery-codes", json={"subject": "known"},
+                           headers=office)  # fmt: skip
+        code = made.json()["codes"][0]
+        return {"code": code[:-1] + ("0" if code[-1] != "0" else "1")}
+    client.post("/v1/enrollments/eid", headers=office,
+                json={"subject": "known", "document_number": "AB1234567"})  # fmt: skip
+    return {"evidence": {}}
+
+
+@pytest.mark.parametrize("method", ["totp", "hotp", "sms", "email", "recovery", "eid"])
+def test_a_known_and_an_unknown_subject_look_alike(method: str) -> None:
+    # Status, body fields and header names of begin and of a wrong answer: the same
+    # whether the subject is enrolled or unknown (the values are random either way).
+    service = build(order=("eid", "totp", "hotp", "sms", "email", "recovery"))
+    client = TestClient(service.app)
+    wrong = enroll_known(client, service, method)
+    seen = {}
+    for subject in ("known", "unknown"):
+        begun = client.post("/v1/challenges", json={"subject": subject, "method": method})
+        verified = client.post(f"/v1/challenges/{begun.json()['id']}/verify", json=wrong)
+        seen[subject] = (shape(begun), shape(verified), verified.json().get("reason"))
+    assert seen["known"] == seen["unknown"]
+    assert seen["known"][1][0] in (401, 422)
