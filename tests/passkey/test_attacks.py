@@ -114,3 +114,40 @@ def test_only_the_exact_origin_is_accepted(origin: str) -> None:
         with pytest.raises(AuthenticationFailed) as refused:
             setup.passkeys.verify(challenge, phone.get(challenge.data["options"], origin=origin))
         assert refused.value.reason is Reason.ORIGIN_MISMATCH
+
+
+class CountingStore:
+    """Passes every call on and counts them by name: the round trips a database sees."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return target(*args, **kwargs)
+
+        return call
+
+
+def test_decoys_cost_the_store_calls_real_credentials_cost() -> None:
+    counting = CountingStore(MemoryStore(keyring=Keyring.generate()))
+    passkeys = PasskeyAuthenticator(
+        store=counting, audit=MemoryAuditLog(), rp_id=RP_ID, origins=[ORIGIN],
+        clock=FixedClock.at(NOW), decoy_key=KEY,
+    )  # fmt: skip
+    setup = Setup(passkeys, counting, MemoryAuditLog(), FixedClock.at(NOW))
+    setup.register("amina", setup.device())
+    # A subject that gets one decoy, as amina has one passkey.
+    one = next(n for n in (f"person-{i}" for i in range(50)) if len(allowed(setup, n)) == 1)
+    traces = {}
+    for subject in ("amina", one):
+        counting.calls.clear()
+        assert len(allowed(setup, subject)) == 1
+        traces[subject] = list(counting.calls)
+    assert traces["amina"] == traces[one]

@@ -328,8 +328,10 @@ def enroll_known(client: TestClient, service: Service, method: str) -> dict[str,
         started = client.post("/v1/enrollments/otp", json={"subject": "known", "method": method},
                               headers=office)  # fmt: skip
         secret = started.json()["manual_entry_key"].replace(" ", "")
-        otp = pyotp.TOTP(secret) if method == "totp" else pyotp.HOTP(secret)
-        code = otp.at(service.clock.now() if method == "totp" else 0)
+        if method == "totp":
+            code = pyotp.TOTP(secret).at(service.clock.now())
+        else:
+            code = pyotp.HOTP(secret).at(0)
         confirm = {"subject": "known", "method": method, "code": code}
         client.post("/v1/enrollments/otp/confirm", json=confirm, headers=office)
         return {"code": "000000" if code != "000000" else "111111"}

@@ -993,6 +993,9 @@ class PasskeyAuthenticator:
         Derived from the decoy key and the subject (the approach of webauthn-rs'
         fake credential generator), shaped like the passkeys people hold: mostly
         one, sometimes two; lengths and transports of common authenticators.
+        Each costs the store reads a real one costs in :meth:`_slots` (its slot,
+        its record, the next slot's claim), so that a database's round trips do
+        not tell the two apart either.
         """
         seed = hmac.digest(
             self._decoy_key.reveal(),
@@ -1004,10 +1007,13 @@ class PasskeyAuthenticator:
             draw = hmac.digest(seed, bytes([index]), "sha512")
             length = _DECOY_LENGTHS[draw[0] % len(_DECOY_LENGTHS)]
             transports = _DECOY_TRANSPORTS[draw[1] % len(_DECOY_TRANSPORTS)]
+            decoy = (draw[2:] + hmac.digest(seed, draw, "sha512"))[:length]
+            self._store.get_enrollment(subject, _slot_method(index))
+            self._store.get_enrollment(_credential_key(decoy), _CREDENTIAL)
+            self._store.current(_slot_key(subject, index + 1))
             found.append(
                 PublicKeyCredentialDescriptor(
-                    id=(draw[2:] + hmac.digest(seed, draw, "sha512"))[:length],
-                    transports=[AuthenticatorTransport(t) for t in transports],
+                    id=decoy, transports=[AuthenticatorTransport(t) for t in transports]
                 )
             )
         return found
