@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from macnss_auth.audit import MemoryAuditLog
-from macnss_auth.errors import AuthenticationFailed, ConfigurationError, Reason
+from macnss_auth.errors import AuthenticationFailed, ConfigurationError, MalformedInput, Reason
 from macnss_auth.passkey import PasskeyAuthenticator
 from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, MemoryStore
@@ -151,3 +151,15 @@ def test_decoys_cost_the_store_calls_real_credentials_cost() -> None:
         assert len(allowed(setup, subject)) == 1
         traces[subject] = list(counting.calls)
     assert traces["amina"] == traces[one]
+
+
+def test_odd_subjects_get_decoys_or_the_stores_typed_refusal() -> None:
+    # The library takes any str as a subject (the web layer is stricter). Text the
+    # store cannot key on is its MalformedInput, as before decoys; never a UnicodeError
+    # from deriving a decoy for a lone surrogate.
+    setup = setup_with(decoy_key=KEY)
+    for subject in ("x" * 10_000, "مستخدم", "a b\tc"):
+        assert allowed(setup, subject)
+    for subject in ("a\ud800", "\x00"):
+        with pytest.raises(MalformedInput):
+            setup.passkeys.begin(subject)

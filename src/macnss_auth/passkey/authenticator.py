@@ -999,7 +999,8 @@ class PasskeyAuthenticator:
         """
         seed = hmac.digest(
             self._decoy_key.reveal(),
-            b"macnss-auth/passkey-decoy\x00" + self.rp_id.encode() + b"\x00" + subject.encode(),
+            b"macnss-auth/passkey-decoy\x00%b\x00%b"
+            % (self.rp_id.encode(), subject.encode("utf-8", "surrogatepass")),
             "sha256",
         )
         found = []
