@@ -17,12 +17,11 @@ without SQLite's write path:
 from __future__ import annotations
 
 import enum
-import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import quote
 
+from macnss_auth._sqlite import connect_read_only
 from macnss_auth.errors import StoreError
 
 __all__ = ["Identity", "identify"]
@@ -97,9 +96,8 @@ def identify(
 
 def _schema(path: Path, what: str) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
     """Object names in ``sqlite_master`` (``sqlite_*`` left out) and each table's columns."""
-    uri = f"file:{quote(os.fspath(path.absolute()))}?mode=ro&immutable=1"
     try:
-        connection = sqlite3.connect(uri, uri=True)
+        connection = connect_read_only(path, immutable=True)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the {what} file {str(path)!r}") from exc
     try:

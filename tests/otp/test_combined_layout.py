@@ -1,5 +1,7 @@
 """With the audit log in the store's file, each code operation is one transaction.
 
+(An eID login is two: the document check between them takes milliseconds.)
+
 SQLite's trace hook lists the statements one call runs: every write and the
 audit append sit between one ``BEGIN IMMEDIATE`` and the call's only
 ``COMMIT`` (one fsync with ``synchronous=FULL``). Reads that decide nothing
@@ -22,7 +24,10 @@ import pytest
 
 from macnss_auth.audit import SQLiteAuditLog
 from macnss_auth.delivery import CapturingChannel, ChannelKind
-from macnss_auth.errors import AuthenticationFailed, InvalidCode
+from macnss_auth.errors import AuthenticationFailed, DocumentNotGenuine, InvalidCode
+from macnss_auth.nfc.card.issuer import forge_card
+from macnss_auth.nfc.eid import EidAuthenticator
+from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.otp.contacts import parse_phone, put_destination
 from macnss_auth.otp.hotp import HotpAuthenticator
 from macnss_auth.otp.oob import InlineDispatcher, SMSCodeAuthenticator
@@ -34,6 +39,9 @@ from macnss_auth.secret import Secret
 from macnss_auth.store import Keyring, SQLiteStore
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.races import race_processes
+from tests.nfc.eid.test_eid_authenticator import NOW as EID_NOW
+from tests.nfc.eid.test_eid_authenticator import SUBJECT as EID_SUBJECT
+from tests.nfc.eid.test_eid_authenticator import issued, read
 from tests.passkey.helpers import NOW, ORIGIN, RP_ID
 
 from ._combined_guess_worker import GUESSING, guess_wrong
@@ -291,3 +299,43 @@ def test_a_passkey_registration_and_login_commit_once(
     _assert_one_transaction(run)
     outcomes = [r["outcome"] for r in audit.records() if r["action"] == "verify"]
     assert outcomes == ["success", "failure"]
+
+
+def _assert_two_transactions(run: list[str]) -> None:
+    """The nonce and throttle, then the verdict: each its own BEGIN IMMEDIATE ... COMMIT."""
+    begins = [i for i, s in enumerate(run) if s == "BEGIN IMMEDIATE"]
+    commits = [i for i, s in enumerate(run) if s == "COMMIT"]
+    assert len(begins) == len(commits) == 2, run
+    first, second = (range(b, c) for b, c in zip(begins, commits, strict=True))
+    writes = [i for i, s in enumerate(run) if s.startswith(WRITES)]
+    assert all(i in first or i in second for i in writes), run
+    assert any(run[i].startswith("UPDATE challenges") for i in first), run
+    assert any(run[i].startswith("INSERT INTO audit_log") for i in second), run
+
+
+def test_an_eid_login_commits_twice_around_the_document_check(
+    store: SQLiteStore, statements: list[str]
+) -> None:
+    card = issued("cnie")
+    trust = TrustStore()
+    trust.add_csca(card.csca)
+    eid = EidAuthenticator(
+        store=store,
+        audit=SQLiteAuditLog.in_store(store),
+        trust_store=trust,
+        binding_key=bytes(range(32)),
+        clock=FixedClock.at(EID_NOW),
+    )
+    eid.enroll(EID_SUBJECT, document_number="AB1234567")
+    for data, refused in ((forge_card(card.data), True), (card.data, False)):
+        challenge = eid.begin(EID_SUBJECT)
+        evidence = read(data, bytes.fromhex(challenge.data["nonce"]))
+        with _one_call(statements) as run:
+            if refused:
+                with pytest.raises(DocumentNotGenuine):
+                    eid.verify(challenge, evidence)
+            else:
+                eid.verify(challenge, evidence)
+        _assert_two_transactions(run)
+    records = SQLiteAuditLog.in_store(store).records()
+    assert [r["outcome"] for r in records if r["action"] == "verify"] == ["failure", "success"]

@@ -331,6 +331,27 @@ def test_email_destination_and_login(client: TestClient, service: Service) -> No
     assert answer.status_code == 200, answer.text
 
 
+def test_a_destination_is_confirmed_only_by_its_own_subject(
+    client: TestClient, service: Service
+) -> None:
+    started = client.post("/v1/enrollments/destination",
+                          json={"subject": "amina", "method": "email", "destination": EMAIL},
+                          headers=back_office())  # fmt: skip
+    code = service.email.last_code()
+    enroll_phone(client, service)
+    # youssef, authorized for himself only, answers amina's enrollment with its code.
+    own = login(client, service, "youssef", audience=ISSUER)["assertion"]
+    foreign = client.post("/v1/enrollments/destination/confirm",
+                          headers={"Authorization": f"Bearer {own}"}, json={
+        "subject": "youssef", "method": "email", "challenge_id": started.json()["id"],
+        "code": code})  # fmt: skip
+    problem(foreign, 404, "challenge_not_found")
+    confirmed = client.post("/v1/enrollments/destination/confirm", headers=back_office(), json={
+        "subject": "amina", "method": "email", "challenge_id": started.json()["id"],
+        "code": code})  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text
+
+
 def test_subjects_with_control_characters_are_refused(client: TestClient) -> None:
     response = client.post("/v1/challenges", json={"subject": "alice\u0000x", "method": "sms"})
     assert problem(response, 422, "invalid_request")["errors"] == ["body.subject"]

@@ -39,8 +39,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from macnss_auth._sqlite import connect_read_only, immediate
 from macnss_auth._sqlite_identity import identify
 from macnss_auth.audit.base import ChainedAuditLog, ChainSettings, Sealer
 from macnss_auth.audit.chain import EMPTY_HEAD, ChainHead, Stored
@@ -114,9 +114,8 @@ def read_sqlite(path: str | os.PathLike[str]) -> list[Stored]:
             )
         except StoreError as exc:
             raise AuditFormatError(f"not an SQLite audit log ({exc})") from exc
-    uri = f"file:{quote(os.fspath(path))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = connect_read_only(Path(path))
     except sqlite3.Error as exc:
         raise AuditFormatError(f"cannot open the audit database ({exc})") from exc
     try:
@@ -237,15 +236,10 @@ class SQLiteAuditLog(ChainedAuditLog):
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the audit database: {exc}") from exc
         self._conn, self._pid = conn, os.getpid()
@@ -285,13 +279,8 @@ class SQLiteAuditLog(ChainedAuditLog):
             try:
                 # Take the write lock before reading the head: no other writer can
                 # chain off the same predecessor.
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate(conn):
                     record = self._append_on(conn, sealer)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot append to the audit log: {exc}") from exc
             return record

@@ -37,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from macnss_auth.attempts import MethodEvents
+from macnss_auth.attempts import MethodEvents, commit_group_of, grouped
 from macnss_auth.audit.events import AuditAction, AuditLog, Outcome
 from macnss_auth.authenticator import (
     AssuranceLevel,
@@ -206,6 +206,7 @@ class EidAuthenticator:
         self._throttle = FailureThrottle(
             store=store, clock=self._clock, namespace=_METHOD, policy=throttle_policy
         )
+        self._group = commit_group_of(store, audit)
 
     def __repr__(self) -> str:
         return f"EidAuthenticator(policy={self.policy!r})"
@@ -321,6 +322,25 @@ class EidAuthenticator:
         """
         challenge_id = challenge_id_of(challenge)
         now = self._clock.now()
+        # With the audit log in the store's database these are two transactions of
+        # one durable commit each: the nonce and the throttle before the document
+        # check, the verdict after it. The check takes milliseconds and runs
+        # between them, holding no write lock.
+        with grouped(self._group):
+            record, evidence = self._take_nonce(challenge_id, response, now, context)
+        subject = record.challenge.subject
+        verification = self._checked(evidence, record.verifier, response, subject, context)
+        with grouped(self._group):
+            return self._verdict(verification, evidence, subject, now, context)
+
+    def _take_nonce(
+        self,
+        challenge_id: str,
+        response: EidEvidence,
+        now: dt.datetime,
+        context: ClientContext | None,
+    ) -> tuple[ChallengeRecord, _Evidence]:
+        """The live challenge, used up, and the decoded evidence; every refusal audited."""
         record = self._store.get_challenge(challenge_id)
         failure = challenge_failure(record, _METHOD, now)
         if failure is not None or record is None:
@@ -352,8 +372,19 @@ class EidAuthenticator:
                 AuditAction.VERIFY, Outcome.FAILURE, subject, context, reason=Reason.CHALLENGE_USED
             )
             raise ChallengeUsed()
+        return record, evidence
+
+    def _checked(
+        self,
+        evidence: _Evidence,
+        nonce: bytes,
+        response: EidEvidence,
+        subject: str,
+        context: ClientContext | None,
+    ) -> DocumentVerification:
+        """The document's checks; a document that cannot be checked at all is audited."""
         try:
-            verification = self._verify_evidence(evidence, nonce=record.verifier)
+            return self._verify_evidence(evidence, nonce=nonce)
         except MacnssAuthError as exc:
             reason = (
                 exc.reason if isinstance(exc, AuthenticationFailed) else Reason.MALFORMED_RESPONSE
@@ -371,6 +402,16 @@ class EidAuthenticator:
                 details=failure_details,
             )
             raise
+
+    def _verdict(
+        self,
+        verification: DocumentVerification,
+        evidence: _Evidence,
+        subject: str,
+        now: dt.datetime,
+        context: ClientContext | None,
+    ) -> AuthResult:
+        """Genuine and the enrolled person's: the result; otherwise an audited refusal."""
         details = {
             "checks_failed": ",".join(
                 c.name for c in verification.checks if c.status.value == "failed"

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final, Literal
 
+from macnss_auth._sqlite import immediate
 from macnss_auth._sqlite_identity import identify
 from macnss_auth.errors import ConfigurationError, SchemaVersionError, StoreError
 from macnss_auth.store._codec import CHALLENGE_COLUMNS as _CHALLENGE_COLUMNS
@@ -306,19 +307,13 @@ class SQLiteStore:
     @staticmethod
     def _migrate(connection: sqlite3.Connection) -> None:
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(connection):
                 version = _schema_version(connection)
                 for step in _MIGRATIONS[version:]:
                     for statement in step:
                         connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise StoreError("cannot read or migrate the store's schema") from exc
 
