@@ -19,12 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from macnss_auth import ConfigurationError, MacnssAuthError, UnsupportedAlgorithm
+from macnss_auth import ConfigurationError, MacnssAuthError, MalformedInput, UnsupportedAlgorithm
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.domain_params import standardized
 from macnss_auth.nfc.reader import DocumentReader
+from macnss_auth.nfc.securityinfos import ChipAuthenticationPublicKeyInfo, parse_security_infos
 from macnss_auth.nfc.serve import MemoryTransport
-from macnss_auth.nfc.tlv import encode_tlv
+from macnss_auth.nfc.tlv import encode_tlv, read_exact
 from macnss_auth.testing import FixedRandom
 from tests.nfc.der_edits import reencoded
 
@@ -54,8 +55,27 @@ def test_hostile_files_on_a_genuine_link_give_a_read_or_a_typed_error(
         reader.read(password_for(profile), active_auth_challenge=bytes(8))
 
 
-def test_a_card_access_with_a_2kb_parameter_id_is_unsupported() -> None:
+def test_a_dg14_key_id_of_2kb_is_malformed() -> None:
+    # DG14's keyId as a 5000-digit INTEGER: the reader's "key <id>" label raised ValueError.
+    from asn1crypto import core  # noqa: PLC0415 (only these tests build DER by hand)
+
+    card = issued("cnie")
+    dg14 = next(f.data for p, f in card.data.files.files().items() if p.endswith("/DG14"))
+    infos = parse_security_infos(read_exact(dg14, 0x6E).value)
+    key = next(i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo))
+    item = (
+        core.ObjectIdentifier(key.protocol.value).dump()
+        + key.subject_public_key_info
+        + core.Integer(10**5000).dump()
+    )
+    with pytest.raises(MalformedInput, match="out of range"):
+        parse_security_infos(encode_tlv(0x31, encode_tlv(0x30, item)))
+
+
+def test_a_card_access_with_a_2kb_parameter_id_is_refused() -> None:
     # PaceInfo's parameterId as a 5000-digit INTEGER: naming it in the error raised ValueError.
+    # Now SecurityInfos refuses such an INTEGER; the reader, finding no usable PACEInfo,
+    # says the chip opens with the MRZ only.
     from asn1crypto import core  # noqa: PLC0415 (only this test builds DER by hand)
 
     pace_info = (
@@ -70,7 +90,9 @@ def test_a_card_access_with_a_2kb_parameter_id_is_unsupported() -> None:
     reader = DocumentReader(
         MemoryTransport(VirtualCard(served, random=FixedRandom(5))), random=FixedRandom(6)
     )
-    with pytest.raises(ConfigurationError, match="standardized"):
+    with pytest.raises(MalformedInput, match="out of range"):
+        parse_security_infos(card_access)
+    with pytest.raises(ConfigurationError):
         reader.read(password_for("cnie"))
     with pytest.raises(UnsupportedAlgorithm, match="over 64 bits"):
         standardized(10**5000)
