@@ -52,7 +52,7 @@ def test_hostile_files_on_a_genuine_link_give_a_read_or_a_typed_error(
     transport = MemoryTransport(VirtualCard(served, random=FixedRandom(5)))
     reader = DocumentReader(transport, random=FixedRandom(6))
     with contextlib.suppress(MacnssAuthError):
-        reader.read(password_for(profile), active_auth_challenge=bytes(8))
+        repr(reader.read(password_for(profile), active_auth_challenge=bytes(8)))
 
 
 def test_a_dg14_key_id_of_2kb_is_malformed() -> None:

@@ -58,6 +58,8 @@ SEEDS = _real_certificates()
 
 def _use_certificate(der: bytes) -> None:
     cert = pki.parse_certificate(der)
+    repr(cert)  # what parses can be logged
+    repr(cert.public_key)
     cert.valid_at(NOW)
     for use in (
         cert.public_key.to_cryptography,
@@ -126,6 +128,20 @@ def test_a_pss_salt_length_out_of_range_is_malformed(salt: int) -> None:
         edited.verify_issued_by(edited)
 
 
+def test_huge_integers_in_a_certificate_and_a_key_have_a_repr() -> None:
+    # repr() of a certificate with a 2 KB serial number, or of a key with a 2 KB RSA
+    # exponent, raised ValueError (str() of an int past 4300 digits): logging one failed.
+    cert = x509.Certificate.load(SEEDS[0])
+    cert["tbs_certificate"]["serial_number"] = 10**5000
+    parsed = pki.parse_certificate(cert.dump(force=True))
+    assert "16610-bit integer" in repr(parsed)
+    rsa = next(c for c in map(pki.parse_certificate, SEEDS) if c.public_key.algorithm == "rsa")
+    spki = keys.PublicKeyInfo.load(rsa.public_key.der)
+    spki["public_key"] = keys.RSAPublicKey({"modulus": 3 * 10**600, "public_exponent": 10**5000})
+    key = pki.parse_public_key_info(spki.dump(force=True))
+    assert "-bit integer" in repr(key)
+
+
 def _security_files() -> list[bytes]:
     """DG14 and DG15 of the BSI specimen and of cards of each key kind (ECDH, DH, RSA AA)."""
     files = [(VECTORS / "bsi2008" / f"Datagroup{n}.bin").read_bytes() for n in (14, 15)]
@@ -145,11 +161,16 @@ SECURITY_FILES = _security_files()
 @given(reencoded(SECURITY_FILES), st.binary(max_size=300))
 def test_reencoded_dg14_and_dg15_are_used_or_refused(data: bytes, signature: bytes) -> None:
     with contextlib.suppress(MacnssAuthError):
-        for info in lds.parse_dg14(data).chip_authentication_keys:
+        parsed = lds.parse_dg14(data)
+        repr(parsed)  # what parses can be logged
+        for info in parsed.infos:
+            repr(info)
+        for info in parsed.chip_authentication_keys:
             with contextlib.suppress(MacnssAuthError):
-                chip_public_key(info)
+                repr(chip_public_key(info))
     with contextlib.suppress(MacnssAuthError):
         key = lds.parse_dg15(data).public_key
+        repr(key)
         verify_active_authentication(key, bytes(8), signature)
 
 

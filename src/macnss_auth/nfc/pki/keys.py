@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
 from macnss_auth.nfc import ec as ec_math
-from macnss_auth.nfc.asn1 import decoding
+from macnss_auth.nfc.asn1 import decoding, int_repr
 from macnss_auth.nfc.domain_params import (
     CURVE_OIDS,
     curve_by_name,
@@ -49,13 +49,14 @@ class EcDomainParameters:
     ``name`` is the named curve these parameters were matched to, if any.
     """
 
-    p: int
-    a: int
-    b: int
-    gx: int
-    gy: int
-    n: int
-    h: int
+    # Explicit parameters come from DER: any of them can be a 2 KB INTEGER.
+    p: int = attrs.field(repr=int_repr)
+    a: int = attrs.field(repr=int_repr)
+    b: int = attrs.field(repr=int_repr)
+    gx: int = attrs.field(repr=int_repr)
+    gy: int = attrs.field(repr=int_repr)
+    n: int = attrs.field(repr=int_repr)
+    h: int = attrs.field(repr=int_repr)
     name: str | None = None
 
     @property
@@ -87,7 +88,7 @@ class PublicKeyInfo:
     ec_parameters: EcDomainParameters | None = None
     ec_point: bytes | None = attrs.field(default=None, repr=False)
     rsa_modulus: int | None = attrs.field(default=None, repr=False)
-    rsa_exponent: int | None = None
+    rsa_exponent: int | None = attrs.field(default=None, repr=int_repr)
 
     @property
     def key_size(self) -> int:
