@@ -55,8 +55,10 @@ def test_hostile_files_on_a_genuine_link_give_a_read_or_a_typed_error(
         repr(reader.read(password_for(profile), active_auth_challenge=bytes(8)))
 
 
-def test_a_dg14_key_id_of_2kb_is_malformed() -> None:
-    # DG14's keyId as a 5000-digit INTEGER: the reader's "key <id>" label raised ValueError.
+@pytest.mark.parametrize("key_id", [10**5000, -1], ids=["2kB", "negative"])
+def test_a_dg14_key_id_out_of_range_is_malformed(key_id: int) -> None:
+    # DG14's keyId as a 5000-digit INTEGER: the reader's "key <id>" label raised ValueError;
+    # a negative one made ChipAuthentication raise TypeError.
     from asn1crypto import core  # noqa: PLC0415 (only these tests build DER by hand)
 
     card = issued("cnie")
@@ -66,7 +68,7 @@ def test_a_dg14_key_id_of_2kb_is_malformed() -> None:
     item = (
         core.ObjectIdentifier(key.protocol.value).dump()
         + key.subject_public_key_info
-        + core.Integer(10**5000).dump()
+        + core.Integer(key_id).dump()
     )
     with pytest.raises(MalformedInput, match="out of range"):
         parse_security_infos(encode_tlv(0x31, encode_tlv(0x30, item)))
