@@ -11,21 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from macnss_auth.passkey.virtual import VirtualAuthenticator
-from macnss_auth.testing import FixedClock
 from tests.passkey.test_web import first_login, register
-from tests.passkey.web_service import PasskeyService, build_service
+from tests.passkey.web_service import PasskeyService
 
-ORIGIN = "http://localhost:8443"
-
-
-@pytest.fixture
-def service() -> PasskeyService:
-    return build_service(origin=ORIGIN, clock=FixedClock.at(1_800_000_000))
-
-
-@pytest.fixture
-def client(service: PasskeyService) -> TestClient:
-    return TestClient(service.app)
+from .conftest import ORIGIN
 
 
 def test_the_page_allows_its_own_style_block_only(client: TestClient) -> None:

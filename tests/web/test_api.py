@@ -27,16 +27,6 @@ from .helpers import AUDIENCE, EMAIL, ISSUER, PHONE, Service, back_office, build
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture
-def service() -> Service:
-    return build()
-
-
-@pytest.fixture
-def client(service: Service) -> TestClient:
-    return TestClient(service.app, raise_server_exceptions=False)
-
-
 def problem(response: Any, status: int, reason: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM

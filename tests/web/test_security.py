@@ -22,16 +22,6 @@ from .helpers import AUDIENCE, ISSUER, PHONE, Service, back_office, build
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture
-def service() -> Service:
-    return build()
-
-
-@pytest.fixture
-def client(service: Service) -> TestClient:
-    return TestClient(service.app, raise_server_exceptions=False)
-
-
 def never_cached(response: Any) -> None:
     assert response.headers["cache-control"] == "no-store", response.request.url
     assert response.headers["x-content-type-options"] == "nosniff"
