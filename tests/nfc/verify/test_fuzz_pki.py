@@ -33,6 +33,7 @@ from macnss_auth.nfc.tlv import encode_tlv
 from macnss_auth.nfc.verify.active import verify_active_authentication
 from macnss_auth.testing import FixedClock
 from tests.nfc.der_edits import reencoded
+from tests.nfc.explicit_ec import explicit_spki
 
 from .conftest import VECTORS
 
@@ -208,26 +209,8 @@ def _explicit(draw: st.DrawFn) -> tuple[bytes, bytes]:
     def signed(value: int) -> bytes:
         return value.to_bytes((value.bit_length() + 8) // 8 or 1, "big", signed=True)
 
-    spki = keys.PublicKeyInfo(
-        {
-            "algorithm": {
-                "algorithm": "ec",
-                "parameters": keys.ECDomainParameters(
-                    name="specified",
-                    value={
-                        "version": "ecdpVer1",
-                        "field_id": {"field_type": "prime_field", "parameters": p},
-                        "curve": {"a": signed(a), "b": signed(b)},
-                        "base": base,
-                        "order": n,
-                        "cofactor": h,
-                    },
-                ),
-            },
-            "public_key": point,
-        }
-    )
-    return spki.dump(), point
+    spki = explicit_spki(p=p, a=signed(a), b=signed(b), base=base, order=n, cofactor=h, point=point)
+    return spki, point
 
 
 def _ca_key_info(spki: bytes) -> bytes:
@@ -237,25 +220,7 @@ def _ca_key_info(spki: bytes) -> bytes:
 
 
 # p = 0 passed the base point's length check (0 coordinate bytes) and then divided by p.
-_P_ZERO = keys.PublicKeyInfo(
-    {
-        "algorithm": {
-            "algorithm": "ec",
-            "parameters": keys.ECDomainParameters(
-                name="specified",
-                value={
-                    "version": "ecdpVer1",
-                    "field_id": {"field_type": "prime_field", "parameters": 0},
-                    "curve": {"a": b"\x01", "b": b"\x01"},
-                    "base": b"\x04",
-                    "order": 5,
-                    "cofactor": 1,
-                },
-            ),
-        },
-        "public_key": b"\x04",
-    }
-).dump()
+_P_ZERO = explicit_spki(p=0, a=b"\x01", b=b"\x01", base=b"\x04", order=5, cofactor=1, point=b"\x04")
 
 
 def test_a_field_prime_of_zero_is_malformed() -> None:
