@@ -1,4 +1,4 @@
-"""Shared fixtures and the hypothesis profiles (ci: bounded, long: for `make fuzz`)."""
+"""Shared fixtures and the hypothesis profiles (ci: bounded; long: `make fuzz`; fuzz: chosen)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ settings.register_profile(
 )
 settings.register_profile(
     "long", max_examples=200_000, deadline=None, suppress_health_check=list(HealthCheck)
+)
+# A budget of one's choosing: HYPOTHESIS_PROFILE=fuzz HYPOTHESIS_EXAMPLES=20000.
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "20000")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from macnss_auth import Secret
+from macnss_auth import ConfigurationError, Secret
 
 
 def test_repr_str_and_format_are_redacted() -> None:
@@ -64,3 +64,12 @@ def test_every_secret_holder_is_redacted_and_unhashable(value: object) -> None:
     with pytest.raises(TypeError, match=f"^{type(value).__name__} is unhashable$"):
         hash(value)
     assert value == value  # noqa: PLR0124 (equality is defined, constant-time)
+
+
+def test_text_that_cannot_be_encoded_is_a_configuration_error_without_the_text() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Secret.from_text("hunter2\ud800")
+    # Nothing of the text travels with the error, chained exceptions included.
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    assert "hunter2" not in repr(info.value.args)

@@ -199,7 +199,8 @@ class Challenge:
         """
         try:
             value = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: arrays or objects nested past the interpreter's limit.
             raise MalformedInput("challenge is not JSON") from exc
         if not isinstance(value, Mapping):
             raise MalformedInput("challenge must be a JSON object")

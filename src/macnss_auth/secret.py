@@ -12,6 +12,8 @@ from __future__ import annotations
 import hmac
 from typing import NoReturn
 
+from macnss_auth.errors import ConfigurationError
+
 __all__ = ["Secret"]
 
 
@@ -57,8 +59,16 @@ class Secret(Redacted):
 
     @classmethod
     def from_text(cls, text: str) -> Secret:
-        """A secret from text, UTF-8 encoded."""
-        return cls(text.encode("utf-8"))
+        """A secret from text, UTF-8 encoded.
+
+        Raises:
+            ConfigurationError: the text cannot be encoded (a lone surrogate).
+        """
+        try:
+            return cls(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            # from None: the codec's error holds the whole text, the secret itself.
+            raise ConfigurationError("the secret text is not valid Unicode") from None
 
     def reveal(self) -> bytes:
         """The secret bytes. Every call site is a place where the secret is used."""

@@ -18,7 +18,7 @@ from macnss_auth.cli.serve import build_service
 
 
 def _service(home: Path, **options: Any) -> TestClient:
-    home.mkdir(mode=0o700)
+    home.mkdir(mode=0o700, exist_ok=True)
     app = build_service(home, issuer="http://127.0.0.1:8123", audiences=["macnss-demo"], **options)
     return TestClient(app)
 
@@ -58,3 +58,23 @@ def test_serve_runs_without_passkeys_when_the_extra_is_missing(
         # The other methods are there as before.
         totp = client.post("/v1/challenges", json={"subject": "amina", "method": "totp"})
         assert totp.status_code == 201, totp.text
+
+
+def _allowed(client: TestClient, subject: str) -> list[str]:
+    begun = client.post("/v1/challenges", json={"subject": subject, "method": "passkey"})
+    assert begun.status_code == 201, begun.text
+    options = begun.json()["data"]["options"]
+    options = options if isinstance(options, dict) else json.loads(options)
+    return [credential["id"] for credential in options.get("allowCredentials", [])]
+
+
+def test_an_unknown_subjects_decoy_passkeys_survive_a_restart(tmp_path: Path) -> None:
+    # A real subject's list stays the same across restarts and instances; so must a decoy's,
+    # or comparing two answers would tell who has passkeys.
+    home = tmp_path / "home"
+    with _service(home) as client:
+        decoys = _allowed(client, "nobody")
+    assert decoys
+    with _service(home) as client:
+        assert _allowed(client, "nobody") == decoys
+    assert (home / "passkey-decoy.key").stat().st_mode & 0o777 == 0o600

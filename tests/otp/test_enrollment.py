@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from macnss_auth.errors import ConfigurationError, MalformedInput, UnsupportedAlgorithm
@@ -108,6 +108,25 @@ def test_account_and_issuer_are_escaped_and_colons_refused() -> None:
             account="alice",
             parameters=OtpParameters(),
         )
+
+
+@pytest.mark.slow
+@given(issuer=st.text(max_size=30), account=st.text(max_size=30))
+@example(issuer="CNSS", account="\ud800")  # a lone surrogate: quote() raised UnicodeEncodeError
+def test_any_issuer_and_account_give_a_uri_or_a_configuration_error(
+    issuer: str, account: str
+) -> None:
+    try:
+        uri = provisioning_uri(method="totp", secret=Secret(SECRET), issuer=issuer,
+                               account=account, parameters=OtpParameters())  # fmt: skip
+    except ConfigurationError:
+        return
+    assert pyotp.parse_uri(uri).name == account
+
+
+def test_enrolling_a_surrogate_account_name_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="account name"):
+        make_totp(FixedClock.at(T0)).enroll("amina", account="amina\ud800@example.ma")
 
 
 def test_qr_code_renderings() -> None:

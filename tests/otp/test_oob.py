@@ -486,6 +486,19 @@ def test_enrollment_is_confirmed_by_a_code() -> None:
     assert channel.last().to == "+212700123456"
 
 
+def test_a_confirmation_for_someone_else_is_not_found_and_costs_nothing() -> None:
+    audit = MemoryAuditLog()
+    auth, channel, _, _ = make(resend=ResendPolicy(cooldown=0), audit=audit)
+    enrolling = auth.enroll("bob", "0611111111")
+    code = channel.last_code()
+    # A caller authorized as mallory answers bob's enrollment, even with the right code.
+    with pytest.raises(ChallengeNotFound):
+        auth.confirm(enrolling, code, subject="mallory")
+    refused = [e for e in audit.events if e.outcome.value == "failure"]
+    assert [(e.subject, e.reason) for e in refused] == [(None, "challenge_not_found")]
+    assert auth.confirm(enrolling, code, subject="bob").address == "+212611111111"
+
+
 def test_a_newer_enrollment_replaces_the_older() -> None:
     auth, channel, _, _ = make(resend=ResendPolicy(cooldown=0))
     first = auth.enroll("bob", "0611111111")

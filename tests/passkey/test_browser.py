@@ -343,6 +343,8 @@ def test_the_standalone_page_drives_the_json_api(
     phone = Device(browser, origin)
     phone.page.goto(origin + "/passkey")
     try:
+        # The style block is allowed by its hash (no 'unsafe-inline'): the browser applied it.
+        assert phone.page.evaluate("getComputedStyle(document.body).maxWidth") == "576px"
         registered = press(phone, "#register", subject=SUBJECT, token=token)
         assert registered["ok"], registered
         assert registered["device_bound"] is True

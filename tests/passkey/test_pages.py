@@ -16,23 +16,13 @@ from fastapi.testclient import TestClient
 
 from macnss_auth.audit.events import AuditAction
 from macnss_auth.passkey.virtual import VirtualAuthenticator
-from macnss_auth.testing import FixedClock
 from macnss_auth.web.i18n import MESSAGES
-from tests.passkey.web_service import AUDIENCE, PasskeyService, build_service
+from tests.passkey.web_service import AUDIENCE, PasskeyService
 
-from .test_web import ORIGIN, SUBJECT, first_login, register
+from .conftest import ORIGIN
+from .test_web import SUBJECT, first_login, register
 
 EN, FR, AR = MESSAGES["en"], MESSAGES["fr"], MESSAGES["ar"]
-
-
-@pytest.fixture
-def service() -> PasskeyService:
-    return build_service(origin=ORIGIN, clock=FixedClock.at(1_800_000_000))
-
-
-@pytest.fixture
-def client(service: PasskeyService) -> TestClient:
-    return TestClient(service.app)
 
 
 def found(pattern: str, text: str) -> str:

@@ -27,16 +27,6 @@ from .helpers import AUDIENCE, EMAIL, ISSUER, PHONE, Service, back_office, build
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture
-def service() -> Service:
-    return build()
-
-
-@pytest.fixture
-def client(service: Service) -> TestClient:
-    return TestClient(service.app, raise_server_exceptions=False)
-
-
 def problem(response: Any, status: int, reason: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
@@ -204,6 +194,14 @@ def test_a_huge_body_is_refused(client: TestClient) -> None:
     problem(response, 413, "invalid_request")
 
 
+def test_a_content_length_of_endless_digits_is_refused(client: TestClient) -> None:
+    # 5000 digits are past int()'s limit: the body limit used to answer 500 (ValueError).
+    response = client.post("/v1/challenges/x/verify", content=b"{}",
+                           headers={"content-type": "application/json",
+                                    "content-length": "9" * 5000})  # fmt: skip
+    problem(response, 413, "invalid_request")
+
+
 def test_lockout_is_429_with_retry_after() -> None:
     throttle = ThrottlePolicy(free_failures=1, base_delay=1.0, lockout_after=3)
     service = build(throttle=throttle)
@@ -321,6 +319,27 @@ def test_email_destination_and_login(client: TestClient, service: Service) -> No
     answer = client.post(f"/v1/challenges/{challenge['id']}/verify",
                          json={"code": service.email.last_code()})  # fmt: skip
     assert answer.status_code == 200, answer.text
+
+
+def test_a_destination_is_confirmed_only_by_its_own_subject(
+    client: TestClient, service: Service
+) -> None:
+    started = client.post("/v1/enrollments/destination",
+                          json={"subject": "amina", "method": "email", "destination": EMAIL},
+                          headers=back_office())  # fmt: skip
+    code = service.email.last_code()
+    enroll_phone(client, service)
+    # youssef, authorized for himself only, answers amina's enrollment with its code.
+    own = login(client, service, "youssef", audience=ISSUER)["assertion"]
+    foreign = client.post("/v1/enrollments/destination/confirm",
+                          headers={"Authorization": f"Bearer {own}"}, json={
+        "subject": "youssef", "method": "email", "challenge_id": started.json()["id"],
+        "code": code})  # fmt: skip
+    problem(foreign, 404, "challenge_not_found")
+    confirmed = client.post("/v1/enrollments/destination/confirm", headers=back_office(), json={
+        "subject": "amina", "method": "email", "challenge_id": started.json()["id"],
+        "code": code})  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text
 
 
 def test_subjects_with_control_characters_are_refused(client: TestClient) -> None:

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from macnss_auth.delivery import find_code
+from macnss_auth.nfc.phone import PhoneLimits
 from tests.store.services import postgres_server
 
 from .helpers import PHONE
@@ -106,6 +109,35 @@ def test_serve_on_embedded_defaults(tmp_path: Path) -> None:
         challenge = httpx.post(url + "/v1/challenges", json={"subject": "youssef", "method": "sms"})
         assert challenge.status_code == 429
         assert challenge.json()["reason"] == "rate_limited"
+
+
+def test_serve_can_keep_an_sms_login_from_adding_methods(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with serve(home, "--enrollment-min-assurance", "substantial",
+               "--issuer", "http://127.0.0.1:1") as (url, log):  # fmt: skip
+        enroll_phone(url, home, log)
+        seen = sent(log)
+        challenge = httpx.post(url + "/v1/challenges", json={"subject": "youssef", "method": "sms"})
+        answer = httpx.post(url + f"/v1/challenges/{challenge.json()['id']}/verify",
+                            json={"code": code_after(log, seen),
+                                  "audience": "http://127.0.0.1:1"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        own = {"Authorization": f"Bearer {answer.json()['assertion']}"}
+        refused = httpx.post(url + "/v1/enrollments/otp", json={"subject": "youssef"}, headers=own)
+        assert refused.status_code == 403, refused.text
+
+
+def test_serve_refuses_a_websocket_frame_larger_than_any_phone_message(tmp_path: Path) -> None:
+    limit = PhoneLimits().max_message_bytes
+    with serve(tmp_path / "home") as (url, _):
+        ws = url.replace("http://", "ws://") + "/v1/phone/ws"
+        # uvicorn itself closes with 1009 (message too big): the frame never reaches the app.
+        with connect(ws, max_size=None) as socket:
+            socket.send("x" * (limit + 1))
+            with pytest.raises(ConnectionClosed) as closed:
+                socket.recv(timeout=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
 
 
 @pytest.mark.services

@@ -132,6 +132,18 @@ def test_rotation_publishes_every_key_and_the_newest_signs(tmp_path: Path) -> No
     assert SigningKeys.load_or_create(tmp_path / "keys").current.kid == third.current.kid
 
 
+@pytest.mark.parametrize("stamp", ["99999999999999999", "9" * 30, "-99999999999", "9" * 200])
+def test_a_key_file_with_an_impossible_time_stamp_is_a_configuration_error(
+    tmp_path: Path, stamp: str
+) -> None:
+    # Past time_t, the stamp raised OverflowError or OSError instead of ConfigurationError.
+    SigningKeys.generate(clock=FixedClock.at(NOW)).save(tmp_path / "keys")
+    (saved,) = (tmp_path / "keys").glob("*.pem")
+    saved.rename(saved.with_name(f"{stamp}-{saved.name.partition('-')[2]}"))
+    with pytest.raises(ConfigurationError, match="not a signing key"):
+        SigningKeys.load(tmp_path / "keys")
+
+
 def test_the_kid_is_the_rfc7638_thumbprint() -> None:
     # RFC 7638 §3.1 uses an RSA key; for EC the members are crv, kty, x, y (§3.2).
     key = SigningKey.of(ec.derive_private_key(7, ec.SECP256R1()), dt.datetime.now(dt.timezone.utc))

@@ -43,7 +43,7 @@ from typing import Any
 import attrs
 
 from macnss_auth.audit.errors import AuditFormatError, AuditKeyError
-from macnss_auth.audit.record import FORMAT_VERSION, GENESIS_HASH, canonical_json
+from macnss_auth.audit.record import FORMAT_VERSION, GENESIS_HASH, MAX_SEQUENCE, canonical_json
 from macnss_auth.errors import MalformedInput
 from macnss_auth.secret import Secret
 
@@ -169,8 +169,15 @@ class ChainHead:
             MalformedInput: not of that form.
         """
         seq_text, sep, digest = text.strip().partition(":")
-        # isdigit() alone admits "²" and other digits int() refuses.
-        if not sep or not (seq_text.isascii() and seq_text.isdigit()) or len(digest) != 64:
+        # isdigit() alone admits "²" and other digits int() refuses; the length bound keeps
+        # int() below its digit limit (a ValueError) and the sequence within 64 bits.
+        if (
+            not sep
+            or not (seq_text.isascii() and seq_text.isdigit())
+            or len(seq_text) > 19
+            or int(seq_text) > MAX_SEQUENCE
+            or len(digest) != 64
+        ):
             raise MalformedInput("a head is SEQ:HASH (64 hex digits)", field="head")
         try:
             bytes.fromhex(digest)

@@ -39,6 +39,7 @@ from macnss_auth.secret import Secret
 __all__ = [
     "FORMAT_VERSION",
     "GENESIS_HASH",
+    "MAX_SEQUENCE",
     "PSEUDONYM_PREFIX",
     "canonical_json",
     "check_event",
@@ -52,6 +53,8 @@ FORMAT_VERSION = 1
 GENESIS_HASH = "0" * 64
 """The ``prev`` of the first record: there is nothing before it."""
 PSEUDONYM_PREFIX = "ps:"
+MAX_SEQUENCE = 2**63 - 1
+"""The largest sequence number: SQLite's INTEGER (and every real log) stays below it."""
 
 _PSEUDONYM_LABEL = b"macnss-auth/audit/subject/v1\x00"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -229,8 +232,8 @@ def parse_record(value: object, *, position: int | None = None) -> dict[str, Any
     if value["v"] != FORMAT_VERSION or isinstance(value["v"], bool):
         raise _fail(f"unsupported record version (this code reads {FORMAT_VERSION})", "v", position)
     seq = value["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise _fail("seq must be a positive integer", "seq", position)
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQUENCE:
+        raise _fail("seq must be a positive 64-bit integer", "seq", position)
     for field in _TEXT_FIELDS:
         if not isinstance(value[field], str):
             raise _fail(f"{field} must be text", field, position)

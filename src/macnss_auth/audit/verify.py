@@ -40,7 +40,7 @@ from macnss_auth.audit.chain import (
     record_hash,
 )
 from macnss_auth.audit.errors import AuditChainBroken, AuditFormatError, AuditKeyError, ChainFault
-from macnss_auth.audit.record import parse_record
+from macnss_auth.audit.record import canonical_json, parse_record
 from macnss_auth.audit.signing import AuditPublicKey, checkpoint_fault
 from macnss_auth.secret import Secret
 
@@ -354,8 +354,15 @@ def check_records(
         if not isinstance(raw, AuditFormatError):
             try:
                 parsed = parse_record(dict(raw), position=position)
+                # A record handed over as a mapping (not read by decode_record) may hold
+                # what no JSON file can: lone surrogates, which its hash cannot be taken of.
+                canonical_json(parsed)
             except AuditFormatError as exc:
                 parsed = exc
+            except ValueError:
+                parsed = AuditFormatError(
+                    "record cannot be serialized canonically", field="record", position=position
+                )
         pairs.append((position, parsed))
     # Where each sequence number first sits, to tell a reorder from a deletion.
     later: dict[int, int] = {}

@@ -96,6 +96,13 @@ def command() -> None:
 @click.option("--document-number", default=None, help="Document number (up to 9 characters).")
 @click.option("--date-of-birth", default=None, metavar="YYMMDD")
 @click.option("--date-of-expiry", default=None, metavar="YYMMDD")
+@click.option(
+    "--ca-version",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="Chip Authentication version the chip speaks (default: the profile's, 1); "
+    "2 = nonce and token (BSI TR-03110-2).",
+)
 def issue(
     *,
     profile_name: str,
@@ -105,6 +112,7 @@ def issue(
     document_number: str | None,
     date_of_birth: str | None,
     date_of_expiry: str | None,
+    ca_version: int | None,
 ) -> None:
     """Personalize a test card and save it to OUT."""
     person = Person()
@@ -117,7 +125,13 @@ def issue(
         if value is not None:
             person = attrs.evolve(person, **{field: value})
     try:
-        issued = issue_card(profile_name, clock=SystemClock(), person=person, can=can)
+        issued = issue_card(
+            profile_name,
+            clock=SystemClock(),
+            person=person,
+            can=can,
+            chip_authentication_version=ca_version,
+        )
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
     if mode == "clone":

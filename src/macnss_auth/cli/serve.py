@@ -38,6 +38,7 @@ from macnss_auth.clock import SystemClock
 from macnss_auth.delivery import ChannelKind, ConsoleChannel
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.eid import EidAuthenticator
+from macnss_auth.nfc.phone import PhoneLimits
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.otp.oob import EmailCodeAuthenticator, SMSCodeAuthenticator
 from macnss_auth.otp.recovery import RecoveryCodeAuthenticator
@@ -51,6 +52,8 @@ __all__ = ["build_service", "command", "default_methods"]
 
 ENROLLMENT_KEY_ENV = "MACNSS_AUTH_ENROLLMENT_KEY"
 BINDING_KEY_ENV = "MACNSS_AUTH_EID_BINDING_KEY"
+PASSKEY_DECOY_KEY_ENV = "MACNSS_AUTH_PASSKEY_DECOY_KEY"
+_LEVELS = {level.name.lower(): level for level in AssuranceLevel}
 
 
 @contextlib.contextmanager
@@ -129,7 +132,9 @@ def default_passkey_origins(port: int) -> list[str]:
     return [f"http://localhost:{port}"]
 
 
-def _passkeys(common: dict[str, Any], origins: list[str]) -> tuple[Any, Any] | None:
+def _passkeys(
+    common: dict[str, Any], origins: list[str], decoy_key: Secret
+) -> tuple[Any, Any] | None:
     """The passkey method and its routes, or None without the passkey extra."""
     try:
         from macnss_auth.passkey import PasskeyAuthenticator  # noqa: PLC0415 (the extra)
@@ -137,7 +142,9 @@ def _passkeys(common: dict[str, Any], origins: list[str]) -> tuple[Any, Any] | N
     except ImportError:
         return None
     rp_id = urlsplit(origins[0]).hostname or "localhost"
-    passkeys = PasskeyAuthenticator(rp_id=rp_id, origins=origins, rp_name="macnss-auth", **common)
+    passkeys = PasskeyAuthenticator(
+        rp_id=rp_id, origins=origins, rp_name="macnss-auth", decoy_key=decoy_key, **common
+    )
     return passkeys, passkey_router(passkeys)
 
 
@@ -152,12 +159,14 @@ def build_service(
     stream: Any = None,
     max_threads: int = 8,
     passkey_origins: list[str] | None = None,
+    enrollment_min_assurance: AssuranceLevel = AssuranceLevel.LOW,
 ) -> Any:
     """The app ``serve`` runs (also used by ``bench/service.py``).
 
     ``passkey_origins``: where the passkey method accepts ceremonies from
     (default: ``http://localhost`` with the issuer's port); unused without the
-    passkey extra.
+    passkey extra. ``enrollment_min_assurance``: see
+    :func:`~macnss_auth.web.create_app`.
 
     Raises:
         ConfigurationError: a bad database URL, or a passkey origin WebAuthn refuses.
@@ -172,6 +181,9 @@ def build_service(
         pepper = load_pepper(home)
         binding = load_key(home, "eid-binding.key", BINDING_KEY_ENV)
         enrollment = load_key(home, "enrollment.key", ENROLLMENT_KEY_ENV)
+        # Every instance and every restart must give an unknown subject the same
+        # decoy passkeys, as a real subject's list stays the same.
+        decoys = load_key(home, "passkey-decoy.key", PASSKEY_DECOY_KEY_ENV)
     audit = _open_audit(home, store)
     out = stream or sys.stdout
     common: dict[str, Any] = {"store": store, "audit": audit}
@@ -188,7 +200,7 @@ def build_service(
     methods.append((recovery, AssuranceLevel.SUBSTANTIAL))
     routers: list[Any] = [phone_routes()]  # eID from the person's own phone
     origins = passkey_origins or default_passkey_origins(urlsplit(issuer).port or 80)
-    passkeys = _passkeys(common, origins)
+    passkeys = _passkeys(common, origins, decoys)
     if passkeys is not None:
         methods.append((passkeys[0], AssuranceLevel.SUBSTANTIAL))
         routers.append(passkeys[1])
@@ -203,6 +215,7 @@ def build_service(
         return_urls=return_urls,
         max_threads=max_threads,
         extra_routers=routers,
+        enrollment_min_assurance=enrollment_min_assurance,
     )
 
 
@@ -251,6 +264,14 @@ def build_service(
     help="An origin passkeys are used from (repeatable; default: http://localhost:PORT).",
 )
 @click.option(
+    "--enrollment-min-assurance",
+    type=click.Choice(sorted(_LEVELS, key=lambda name: _LEVELS[name])),
+    default="low",
+    show_default=True,
+    help="The login level that may add or remove methods: substantial keeps whoever holds "
+    "only the SIM (an SMS login) from binding an app or a passkey.",
+)
+@click.option(
     "--threads",
     default=8,
     show_default=True,
@@ -267,6 +288,7 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
     return_urls: tuple[str, ...],
     proxies: tuple[str, ...],
     origins: tuple[str, ...],
+    enrollment_min_assurance: str,
     threads: int,
 ) -> None:
     """Serve the JSON API, the login page (/login) and the JWKS over HTTP."""
@@ -288,6 +310,7 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
             root, database=database, issuer=issuer or f"http://{host}:{port}",
             audiences=names, trusted_proxies=list(proxies), return_urls=urls,
             max_threads=threads, passkey_origins=list(origins) or default_passkey_origins(port),
+            enrollment_min_assurance=_LEVELS[enrollment_min_assurance],
         )  # fmt: skip
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -298,5 +321,7 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
     click.echo(f"virtual eID card: {root / 'card'} (CAN 123456)")
     click.echo(f"back-office bearer key: {root / 'enrollment.key'}; codes are printed here")
     # X-Forwarded-For is the app's business (--trusted-proxy), not uvicorn's.
+    # A websocket frame larger than the phone protocol's largest message is refused by
+    # uvicorn itself (its default admits 16 MiB).
     uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False,
-                log_level="warning")  # fmt: skip
+                ws_max_size=PhoneLimits().max_message_bytes, log_level="warning")  # fmt: skip

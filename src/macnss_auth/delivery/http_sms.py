@@ -302,7 +302,7 @@ class HttpSmsGateway:
             return None
         try:
             value = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # a gateway's reply nested past the limit
             return None
         if isinstance(value, Mapping) and value.get(self.message_id_field) is not None:
             return str(value[self.message_id_field])

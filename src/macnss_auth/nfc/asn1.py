@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from macnss_auth.errors import MacnssAuthError, MalformedInput
 
-__all__ = ["ASN1_ERRORS", "decoding", "malformed"]
+__all__ = ["ASN1_ERRORS", "decoding", "int_repr", "malformed"]
 
 #: What asn1crypto raises on malformed input.
 ASN1_ERRORS: tuple[type[Exception], ...] = (
@@ -54,3 +54,15 @@ def decoding(
         raise
     except ASN1_ERRORS as exc:
         raise malformed(what, exc, error=error, field=field) from exc
+
+
+def int_repr(value: int | None) -> str:
+    """The repr of an INTEGER read from DER, shortened when it is huge.
+
+    A DER INTEGER can hold thousands of digits, and ``str()`` of an int past
+    4300 digits raises ``ValueError``: a repr or message that names one must
+    not fail (nor fill a log).
+    """
+    if value is None or value.bit_length() <= 256:
+        return repr(value)
+    return f"<{value.bit_length()}-bit integer>"

@@ -1,4 +1,4 @@
-"""Chip Authentication version 1 (ICAO 9303-11 §6.2; BSI TR-03110-1 §3.4), terminal side.
+"""Chip Authentication versions 1 and 2 (ICAO 9303-11 §6.2; BSI TR-03110-2 §3.4), terminal side.
 
 Theory of operation. The chip's static key-agreement public key sits in
 EF.DG14 (signed through EF.SOD). Inside the current secure channel the
@@ -18,6 +18,17 @@ messaging restarts with the new keys and ``SSC = 0``. Only a chip holding the
 static private key can talk on the new channel, which is what authenticates it
 (and proves that the chip was not cloned, since DG14 is signed).
 
+Version 2 (BSI TR-03110-2 §3.4.2, TR-03110-3 A.2.3.2 / A.2.4.2, as DG14's
+ChipAuthenticationInfo ``version`` 2 announces): always ``MSE:Set AT`` then
+``GENERAL AUTHENTICATE``, which the chip answers ``7C { 81 r_PICC, 82 T_PICC }``
+-- a fresh nonce (8 octets) and an authentication token. The keys then come
+from ``K || r_PICC`` (``KSenc = KDF(K || r_PICC, 1)``, ``KSmac = KDF(K ||
+r_PICC, 2)``), and ``T_PICC = MAC(KSmac, 7F49 { 06 OID, 86/84 PK_PCD })`` over
+the protocol OID and the terminal's ephemeral key
+(:func:`chip_authentication_token`). The terminal checks the token in constant
+time before it uses the new channel: only the holder of the static private key
+can compute it.
+
 The ephemeral private key comes from the injected RandomSource (a scalar of
 the curve's byte length, or an exponent of ``q``'s / ``p``'s length), so
 recorded sessions replay byte for byte. ECDH runs on every curve of the
@@ -33,6 +44,7 @@ The chip's side of the same arithmetic is :func:`card_session_keys`.
 from __future__ import annotations
 
 import enum
+import hmac
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -45,8 +57,8 @@ from macnss_auth.errors import (
     RemoteProtocolError,
     UnsupportedAlgorithm,
 )
-from macnss_auth.nfc.apdu import CommandAPDU
-from macnss_auth.nfc.crypto import SymmetricCipher
+from macnss_auth.nfc.apdu import CommandAPDU, StatusCode
+from macnss_auth.nfc.crypto import SymmetricCipher, mac
 from macnss_auth.nfc.domain_params import DHGroup, curve_by_name
 from macnss_auth.nfc.eckeys import EcPrivateKey, EcPublicKey
 from macnss_auth.nfc.pace.messages import (
@@ -71,6 +83,7 @@ __all__ = [
     "DhPublicKey",
     "card_session_key_candidates",
     "card_session_keys",
+    "chip_authentication_token",
     "chip_public_key",
     "encode_public_key",
     "shared_secret",
@@ -80,6 +93,11 @@ _ID_CA = "0.4.0.127.0.7.2.2.3"
 _MAX_DRAWS = 64
 # GENERAL AUTHENTICATE for CA: the terminal's ephemeral key inside 7C (ICAO 9303-11 §6.2.4.2).
 _DO_EPHEMERAL_PUBLIC_KEY = 0x80
+# CA v2: the chip's answer 7C { 81 nonce, 82 token } (BSI TR-03110-3 B.11.2, ICAO 9303-11 §6.2.4.2).
+_DO_NONCE = 0x81
+_DO_TOKEN = 0x82
+#: The longest chip nonce accepted (the specs and OpenPACE use 8 octets).
+_MAX_NONCE = 64
 
 
 class CaAlgorithm(enum.Enum):
@@ -270,26 +288,39 @@ def shared_secret(private_key: _AnyPrivateKey, peer: _AnyPublicKey) -> bytes:
 
 
 def card_session_keys(
-    algorithm: CaAlgorithm, static_private_key: _AnyPrivateKey, ephemeral_public_key: bytes
+    algorithm: CaAlgorithm,
+    static_private_key: _AnyPrivateKey,
+    ephemeral_public_key: bytes,
+    *,
+    nonce: bytes = b"",
 ) -> SessionKeys:
     """The chip's side: new session keys from the terminal's ephemeral public key.
+
+    ``nonce`` is the chip's ``r_PICC`` for CA version 2 (keys from ``K || r_PICC``).
 
     Raises:
         MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
     """
-    return card_session_key_candidates(algorithm, static_private_key, ephemeral_public_key)[0]
+    return card_session_key_candidates(
+        algorithm, static_private_key, ephemeral_public_key, nonce=nonce
+    )[0]
 
 
 def card_session_key_candidates(
-    algorithm: CaAlgorithm, static_private_key: _AnyPrivateKey, ephemeral_public_key: bytes
+    algorithm: CaAlgorithm,
+    static_private_key: _AnyPrivateKey,
+    ephemeral_public_key: bytes,
+    *,
+    nonce: bytes = b"",
 ) -> tuple[SessionKeys, ...]:
     """The session keys a terminal may have derived, the standard one (K on the length of p) first.
 
     A DH ``K`` that starts with a zero octet is also tried without its leading
     zeros, the form OpenSSL's ``DH_compute_key`` gives (OpenPACE's CA uses it),
     as the PACE card does (:func:`macnss_auth.nfc.pace.session_key_candidates`).
-    CA has no token: the card keeps the set whose MAC verifies on the first
-    protected command.
+    CA v1 has no token: the card keeps the set whose MAC verifies on the first
+    protected command. With a ``nonce`` (CA v2) every set is derived from
+    ``K || nonce``; the chip's token must commit to one, the first.
 
     Raises:
         MalformedInput: the ephemeral key is not a valid key on the chip's parameters.
@@ -300,11 +331,31 @@ def card_session_key_candidates(
     else:
         peer = EcPublicKey.from_encoded(key.curve, ephemeral_public_key)
     secret = shared_secret(key, peer)
-    keys = SessionKeys.derive(secret, algorithm.cipher, algorithm.key_bits)
+    keys = SessionKeys.derive(secret + nonce, algorithm.cipher, algorithm.key_bits)
     if not isinstance(key, DhPrivateKey) or secret[:1] != b"\x00":
         return (keys,)
     stripped = secret.lstrip(b"\x00") or b"\x00"
-    return keys, SessionKeys.derive(stripped, algorithm.cipher, algorithm.key_bits)
+    return keys, SessionKeys.derive(stripped + nonce, algorithm.cipher, algorithm.key_bits)
+
+
+def chip_authentication_token(
+    algorithm: CaAlgorithm, keys: SessionKeys, ephemeral_public_key: bytes
+) -> bytes:
+    """CA v2's ``T_PICC = MAC(KSmac, 7F49 { 06 OID, 86/84 PK_PCD })`` (TR-03110-3 A.2.4.2, D.3.4).
+
+    The public key data object holds the CA protocol OID (as in MSE:Set AT)
+    and the terminal's ephemeral key only: ``86`` an uncompressed EC point,
+    ``84`` a DH value as an unsigned integer on the minimum number of octets
+    (D.2.1.1). The MAC is the secure-messaging one: retail MAC for 3DES,
+    AES-CMAC truncated to 8 octets.
+    """
+    if algorithm.elliptic:
+        key = encode_tlv(0x86, ephemeral_public_key)
+    else:
+        value = int.from_bytes(ephemeral_public_key, "big")
+        key = encode_tlv(0x84, value.to_bytes(max(1, _byte_length(value)), "big"))
+    data = encode_tlv(0x7F49, encode_tlv(0x06, algorithm.oid_bytes) + key)
+    return mac(keys.cipher, keys.k_mac, data)
 
 
 def chip_public_key(info: ChipAuthenticationPublicKeyInfo) -> ChipPublicKey:
@@ -388,18 +439,20 @@ class ChipAuthResult:
         channel: the new secure channel (new keys, SSC 0). The old one is closed.
         algorithm: the protocol that was run.
         ephemeral_public_key: the terminal's ephemeral public key as sent.
+        version: the CA version run (2: the chip's token was checked).
     """
 
     channel: SecureChannel
     algorithm: CaAlgorithm
     ephemeral_public_key: bytes
+    version: int = 1
 
     def __repr__(self) -> str:
-        return f"ChipAuthResult({self.algorithm.name})"
+        return f"ChipAuthResult({self.algorithm.name}, v{self.version})"
 
 
 class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
-    """Terminal-side Chip Authentication v1 over an existing secure channel.
+    """Terminal-side Chip Authentication (version 1 or 2) over an existing secure channel.
 
     Args:
         channel: the current secure channel (from BAC or PACE). It is closed
@@ -409,12 +462,18 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
             ChipAuthenticationPublicKeyInfo.
         key_id: the key reference when DG14 lists several keys.
         random: where the ephemeral private key comes from.
-        commands: which command sequence to use (default: the usual one per cipher).
+        commands: which command sequence to use (default: the usual one per cipher;
+            always Set AT + GENERAL AUTHENTICATE for version 2).
+        version: the ChipAuthenticationInfo version from DG14 (1 or 2). Version 2
+            expects the chip's nonce and token and checks the token.
 
     :meth:`receive_response` raises
     :class:`~macnss_auth.errors.SecureMessagingError` for a response that
     fails secure messaging and :class:`~macnss_auth.errors.RemoteProtocolError`
-    (with ``status_word``) when the chip refuses a command.
+    (with ``status_word``) when the chip refuses a command, answers GENERAL
+    AUTHENTICATE with other objects than its version defines, or (version 2)
+    sends a token that does not verify (``status_word`` 0x9000, as for a wrong
+    PACE token).
     """
 
     FAILED = CaState.FAILED
@@ -435,8 +494,13 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
         random: RandomSource,
         key_id: int | None = None,
         commands: CaCommands = CaCommands.AUTO,
+        version: int = 1,
     ) -> None:
         super().__init__(CaState.START)
+        if type(version) is not int:
+            raise TypeError("version must be an int")
+        if version not in (1, 2):
+            raise UnsupportedAlgorithm(f"Chip Authentication version {version}")
         if not isinstance(channel, SecureChannel):
             raise TypeError("channel must be a SecureChannel")
         if not isinstance(algorithm, CaAlgorithm):
@@ -449,10 +513,12 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
         if key_id is not None and (type(key_id) is not int or key_id < 0):
             raise TypeError("key_id must be a non-negative int")
         if commands is CaCommands.AUTO:
-            use_kat = algorithm.cipher is SymmetricCipher.TDES
+            use_kat = algorithm.cipher is SymmetricCipher.TDES and version == 1
         elif commands is CaCommands.MSE_SET_KAT:
             if algorithm.cipher is SymmetricCipher.AES:
                 raise ConfigurationError("MSE:Set KAT is for 3DES only")
+            if version != 1:
+                raise ConfigurationError("MSE:Set KAT is for Chip Authentication version 1 only")
             use_kat = True
         else:
             use_kat = False
@@ -462,6 +528,7 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
         self._random = random
         self._key_id = key_id
         self._use_kat = use_kat
+        self._version = version
         self._private: ChipPrivateKey | None = None
         self._public = b""
 
@@ -505,27 +572,47 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
                 return CaState.HAVE_MSE
         else:
             plain.raise_for_status("GENERAL AUTHENTICATE")
-            # The dynamic authentication data of CA v1 is empty: 7C 00.
             try:
                 objects = decode_dynamic_authentication_data(plain.data)
             except MalformedInput as exc:
                 raise RemoteProtocolError(
                     "unexpected GENERAL AUTHENTICATE answer", status_word=plain.sw
                 ) from exc
-            if objects:
+            # CA v1: 7C 00. CA v2: exactly the nonce and the token.
+            expected = set() if self._version == 1 else {_DO_NONCE, _DO_TOKEN}
+            if set(objects) != expected:
                 raise RemoteProtocolError(
                     "unexpected GENERAL AUTHENTICATE answer", status_word=plain.sw
                 )
+            if self._version == 2:
+                self._finish(nonce=objects[_DO_NONCE], token=objects[_DO_TOKEN])
+                return CaState.DONE
         self._finish()
         return CaState.DONE
 
-    def _finish(self) -> None:
+    def _finish(self, *, nonce: bytes = b"", token: bytes | None = None) -> None:
         private = self._private
         if private is None:
             raise LocalProtocolError("no ephemeral key")
+        algorithm = self._algorithm
+        if token is not None and not 0 < len(nonce) <= _MAX_NONCE:
+            raise RemoteProtocolError(
+                "the chip's Chip Authentication nonce has a wrong length",
+                status_word=int(StatusCode.OK),
+            )
         secret = shared_secret(private, self._chip_key)
-        keys = SessionKeys.derive(secret, self._algorithm.cipher, self._algorithm.key_bits)
-        self._set_result(ChipAuthResult(SecureChannel(keys, ssc=0), self._algorithm, self._public))
+        keys = SessionKeys.derive(secret + nonce, algorithm.cipher, algorithm.key_bits)
+        del secret
+        if token is not None:
+            expected = chip_authentication_token(algorithm, keys, self._public)
+            if not hmac.compare_digest(expected, token):
+                # Only the holder of DG14's private key computes this token.
+                raise RemoteProtocolError(
+                    "the chip's Chip Authentication token is wrong",
+                    status_word=int(StatusCode.OK),
+                )
+        channel = SecureChannel(keys, ssc=0)
+        self._set_result(ChipAuthResult(channel, algorithm, self._public, self._version))
         self._drop_secrets()
 
     def _live_channel(self) -> SecureChannel:

@@ -362,9 +362,9 @@ def standardized(parameter_id: int) -> DHGroup | Curve:
     try:
         return _STANDARDIZED[parameter_id]
     except KeyError:
-        raise UnsupportedAlgorithm(
-            f"no standardized domain parameters with id {parameter_id}"
-        ) from None
+        # A card's EF.CardAccess can carry a 2 KB INTEGER: str() of it raises ValueError.
+        shown = parameter_id if parameter_id.bit_length() <= 64 else "(over 64 bits)"
+        raise UnsupportedAlgorithm(f"no standardized domain parameters with id {shown}") from None
 
 
 def curve_by_name(name: str) -> Curve:

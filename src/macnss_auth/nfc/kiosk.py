@@ -252,8 +252,10 @@ class Kiosk:
         ]
         self._say("\n".join(lines))
         answer = self._ask(say_all("choose_language", self._all_languages)).strip().lower()
-        if answer.isdigit() and 1 <= int(answer) <= len(self._all_languages):
-            return self._all_languages[int(answer) - 1]
+        # isdecimal(), not isdigit(): int() refuses "²"; the length keeps int() under its limit.
+        number = int(answer) if answer.isdecimal() and len(answer) <= 3 else 0
+        if 1 <= number <= len(self._all_languages):
+            return self._all_languages[number - 1]
         if answer in self._all_languages:
             return answer
         return self._all_languages[0]
@@ -316,8 +318,14 @@ class Kiosk:
             answer = self._ask(self._text(key)).strip().upper().replace(" ", "")
             value, digit = answer[:-1], answer[-1:]
             shaped = len(value) == 6 and value.isdigit() if date else 1 <= len(value) <= 9
+            # isascii(): "²" passes isdigit() and int() refuses it.
             try:
-                ok = shaped and digit.isdigit() and check_digit(value) == int(digit)
+                ok = (
+                    shaped
+                    and digit.isascii()
+                    and digit.isdigit()
+                    and check_digit(value) == int(digit)
+                )
             except MalformedInput:
                 ok = False
             if ok:

@@ -89,7 +89,10 @@ def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 def _get(table: Mapping[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
     value = table.get(key, default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # TOML integers have no size limit in tomllib
+            raise ConfigurationError(f"{where}.{key} is out of range") from None
     if value is not None and not isinstance(value, kind):
         raise ConfigurationError(f"{where}.{key} must be a {kind.__name__}")
     return value
@@ -129,7 +132,8 @@ def _load_secrets(path: Path) -> KioskSecrets:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigurationError(f"cannot read the secrets file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        # ValueError: not UTF-8, or an integer past int()'s digit limit (tomllib lets it out).
         raise ConfigurationError(f"{path} is not TOML: {exc}") from exc
     binding = _key(data, "binding_key", size=None, minimum=32)
     store = _key(data, "store_key", size=32, minimum=32)
@@ -151,7 +155,8 @@ def load_kiosk_config(path: str | os.PathLike[str]) -> KioskConfig:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigurationError(f"cannot read {file}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        # ValueError: not UTF-8, or an integer past int()'s digit limit (tomllib lets it out).
         raise ConfigurationError(f"{file} is not TOML: {exc}") from exc
     base = file.resolve().parent
     kiosk = _table(data, "kiosk")

@@ -137,6 +137,8 @@ _REFUSALS = {
     0x6D00: "the chip does not support the instruction",
     0x6E00: "the chip does not support the class",
 }
+#: The ChipAuthenticationInfo versions this reader runs (ICAO 9303-11 §9.2.5, TR-03110-3 A.1.1.2).
+_CA_VERSIONS = (1, 2)
 #: Without a ChipAuthenticationInfo, DG14's key implies CA version 1 with 3DES
 #: (BSI TR-03110 v1; gmrtd issue #9 reads French passports this way).
 _IMPLIED_CA = {
@@ -346,8 +348,10 @@ class DocumentReader:
         self._pace: PaceResult | None = None
         self._ca_info: tuple[ChipAuthenticationPublicKeyInfo, ChipAuthenticationInfo | None] | None
         self._ca_info = None
-        self._ca_candidates: list[tuple[ChipAuthenticationPublicKeyInfo, CaAlgorithm]] = []
-        self._ca_run: tuple[ChipPublicKey, CaAlgorithm, int | None] | None = None
+        #: (key, protocol, CA version) in the order to try them.
+        self._ca_candidates: list[tuple[ChipAuthenticationPublicKeyInfo, CaAlgorithm, int]] = []
+        #: (key, protocol, key id sent, CA version) of the CA that runs or ran.
+        self._ca_run: tuple[ChipPublicKey, CaAlgorithm, int | None, int] | None = None
         self._steps: list[Check] = []
         #: The Le a chip asked for (6Cxx) in an answer that also ended the session.
         self._next_size: int | None = None
@@ -520,7 +524,7 @@ class DocumentReader:
         reasons: list[str] = []
         refused: tuple[ChipAuthenticationPublicKeyInfo, str, int | None] | None = None
         several = len(self._ca_candidates) > 1
-        for key, algorithm in self._ca_candidates:
+        for key, algorithm, version in self._ca_candidates:
             label = f"key {key.key_id}" if key.key_id is not None else "the key"
             try:
                 public = chip_public_key(key)
@@ -534,7 +538,7 @@ class DocumentReader:
                 # One key: a chip that refuses the key reference (6A80) gets none.
                 ids.append(None)
             for key_id in ids:
-                self._ca_run = (public, algorithm, key_id)
+                self._ca_run = (public, algorithm, key_id, version)
                 self._ca_info = (key, None)
                 try:
                     self._with_resume(self._run_chip_authentication)
@@ -740,22 +744,28 @@ class DocumentReader:
         protocols = [i for i in infos if isinstance(i, ChipAuthenticationInfo)]
         if not keys:
             return
-        candidates: list[tuple[int, ChipAuthenticationPublicKeyInfo, CaAlgorithm]] = []
+        candidates: list[tuple[int, ChipAuthenticationPublicKeyInfo, CaAlgorithm, int]] = []
         for key in keys:
             matching = [p for p in protocols if p.key_id == key.key_id] or [
                 p for p in protocols if p.key_id is None or len(keys) == 1
             ]
-            oids = [p.protocol for p in matching] or [_IMPLIED_CA[key.protocol]]
-            for oid in oids:
+            offered = [(p.protocol, p.version) for p in matching] or [
+                (_IMPLIED_CA[key.protocol], 1)
+            ]
+            for oid, version in offered:
+                if version not in _CA_VERSIONS:
+                    continue
                 try:
                     algorithm = CaAlgorithm.from_oid(oid.value)
                 except UnsupportedAlgorithm:
                     continue
-                # ECDH before DH, AES before 3DES, longer keys first.
-                rank = (not algorithm.elliptic) * 10 - int(oid.value[-1])
-                candidates.append((rank, key, algorithm))
+                # ECDH before DH, AES before 3DES, longer keys first; CA v2 before v1.
+                rank = (not algorithm.elliptic) * 100 - int(oid.value[-1]) * 10 - version
+                candidates.append((rank, key, algorithm, version))
         candidates.sort(key=lambda item: item[0])
-        self._ca_candidates = [(key, algorithm) for _, key, algorithm in candidates]
+        self._ca_candidates = [
+            (key, algorithm, version) for _, key, algorithm, version in candidates
+        ]
         self._ca_info = (keys[0], None)
         if self._ca_done == "PACE-CAM" and self._pace is not None:
             # Whether the key itself is the issuer's is for the verifier (DG14 must pass PA).
@@ -769,13 +779,15 @@ class DocumentReader:
     def _run_chip_authentication(self) -> bytes:
         if self._ca_run is None:
             return b""
-        public, algorithm, key_id = self._ca_run
+        public, algorithm, key_id, version = self._ca_run
+        # Version 2: the protocol checks the chip's token before the channel is used.
         protocol = ChipAuthentication(
             self._require_channel(),
             algorithm=algorithm,
             chip_public_key=public,
             key_id=key_id,
             random=self._random,
+            version=version,
         )
         result = run(protocol, self._transport)
         self._channel = result.channel

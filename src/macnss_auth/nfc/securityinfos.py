@@ -344,6 +344,11 @@ def _int(value: core.Asn1Value) -> int:
     result = value.parse(core.Integer).native
     if not isinstance(result, int):
         raise MalformedInput("expected an INTEGER", field="SecurityInfo")
+    # Versions, parameter and key ids are small non-negative numbers: a 2 KB INTEGER broke
+    # every message that named it (str() of an int past 4300 digits raises ValueError), a
+    # negative keyId reached Chip Authentication as a TypeError.
+    if not 0 <= result < 1 << 64:
+        raise MalformedInput("a SecurityInfo INTEGER is out of range", field="SecurityInfo")
     return result
 
 

@@ -161,6 +161,12 @@ def _check_label_part(value: str, what: str) -> None:
     # The Key Uri Format separates issuer and account with a colon.
     if not value or ":" in value:
         raise ConfigurationError(f"the {what} must be non-empty and contain no colon")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate cannot go into a URI (nor a QR code): quote() raised.
+            raise ConfigurationError(f"the {what} is not valid Unicode text") from None
 
 
 def provisioning_uri(

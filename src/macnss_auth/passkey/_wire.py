@@ -45,6 +45,7 @@ FLAG_BE = 0x08
 FLAG_BS = 0x10
 FLAG_AT = 0x40
 FLAG_ED = 0x80
+_CBOR_MAP = 5  # the major type (RFC 8949 §3.1) in an initial byte's top three bits
 
 
 def b64url(data: bytes) -> str:
@@ -83,7 +84,8 @@ class ClientData:
         """Raises: MalformedInput: not UTF-8 JSON with the required members."""
         try:
             value = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: "[[[[..." nested past the interpreter's limit.
             raise MalformedInput("clientDataJSON is not JSON", field="clientDataJSON") from None
         if not isinstance(value, dict):
             raise MalformedInput("clientDataJSON must be an object", field="clientDataJSON")
@@ -153,6 +155,11 @@ class AuthenticatorData:
                 raise MalformedInput("bad credential id length", field="authData")
             aaguid, credential_id = rest[:16], rest[18 : 18 + length]
             key, rest = _cbor_prefix(rest[18 + length :], field="credentialPublicKey")
+            if key[0] >> 5 != _CBOR_MAP:
+                # A COSE_Key is a map (RFC 9052 §7); py_webauthn indexes whatever it gets.
+                raise MalformedInput(
+                    "credentialPublicKey is not a COSE_Key map", field="credentialPublicKey"
+                )
             attested = AttestedCredential(aaguid, credential_id, key)
         if flags & FLAG_ED:
             _, rest = _cbor_prefix(rest, field="extensions")
@@ -181,7 +188,7 @@ def _load(response: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
         raise MalformedInput("the response is too large", field="response")
     try:
         value = json.loads(response)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedInput("the response is not JSON", field="response") from None
     if not isinstance(value, dict):
         raise MalformedInput("the response must be a JSON object", field="response")
@@ -240,6 +247,33 @@ def parse_assertion(response: str | bytes | Mapping[str, Any]) -> Assertion:
     return Assertion(credential_id, client, data, signature, user_handle)
 
 
+# The attestation statement members of WebAuthn §8's formats and their CBOR types:
+# py_webauthn uses them as it finds them (a list where bytes belong raised AttributeError).
+_STATEMENT_TYPES: dict[str, type] = {
+    "alg": int,
+    "sig": bytes,
+    "ver": str,
+    "response": bytes,
+    "certInfo": bytes,
+    "pubArea": bytes,
+    "ecdaaKeyId": bytes,
+}
+
+
+def _check_statement(statement: Mapping[Any, Any]) -> None:
+    for name, kind in _STATEMENT_TYPES.items():
+        value = statement.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise MalformedInput(f"attStmt.{name} has the wrong type", field="attestationObject")
+    chain = statement.get("x5c")
+    if chain is not None and (
+        not isinstance(chain, list) or not all(isinstance(c, bytes) for c in chain)
+    ):
+        raise MalformedInput(
+            "attStmt.x5c must be a list of certificates", field="attestationObject"
+        )
+
+
 @attrs.frozen
 class Attestation:
     """A parsed ``navigator.credentials.create()`` result."""
@@ -283,6 +317,7 @@ def parse_attestation(response: str | bytes | Mapping[str, Any]) -> Attestation:
     transports = part.get("transports", [])
     if not isinstance(transports, list) or not all(isinstance(t, str) for t in transports):
         raise MalformedInput("transports must be a list of text", field="transports")
+    _check_statement(statement)
     certificates = statement.get("x5c")
     return Attestation(
         credential_id=credential_id,

@@ -58,6 +58,7 @@ import enum
 import hashlib
 import hmac
 import ipaddress
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -145,6 +146,10 @@ _ALGORITHMS = [
     COSEAlgorithmIdentifier.EDDSA,
     COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
 ]
+# Credential id lengths of common authenticators (TPM/Windows Hello, Apple and
+# Android passkeys, security keys) and transports browsers report for them.
+_DECOY_LENGTHS = (16, 20, 32, 32, 64, 65)
+_DECOY_TRANSPORTS = (("internal",), ("hybrid", "internal"), ("internal", "hybrid"), ("usb", "nfc"))
 _ATTESTATION_FORMATS = frozenset(f.value for f in AttestationFormat) - {"none"}
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 
@@ -310,9 +315,13 @@ class PasskeyAuthenticator:
             the prompt after the same time).
         max_credentials: passkeys per person (default 10).
         list_credentials: name the subject's credentials in ``allowCredentials``
-            (default True: needed for non-discoverable security keys; it tells
-            whoever knows a subject id that the subject has passkeys - send
-            False for a discoverable-only deployment).
+            (default True: needed for non-discoverable security keys). A
+            subject without passkeys then gets decoys (WebAuthn §14.6.2), so
+            that the options do not tell who has passkeys; False lists none
+            (a discoverable-only deployment).
+        decoy_key: the key (>= 32 bytes) the decoys are derived from; give
+            every instance of a service the same one. Default: a fresh key
+            per process (decoys change when it restarts).
     """
 
     def __init__(
@@ -332,6 +341,7 @@ class PasskeyAuthenticator:
         challenge_ttl: float = 300.0,
         max_credentials: int = 10,
         list_credentials: bool = True,
+        decoy_key: Secret | None = None,
     ) -> None:
         _check_rp_id(rp_id)
         if isinstance(origins, str) or not origins:
@@ -360,6 +370,11 @@ class PasskeyAuthenticator:
         self._ttl = challenge_ttl
         self.max_credentials = max_credentials
         self._list_credentials = list_credentials
+        if decoy_key is not None and len(decoy_key) < 32:
+            raise ConfigurationError("the decoy key must be at least 32 bytes")
+        # Drawn like a signing key, from the OS: not from ``random``, whose fixed
+        # sequences the tests replay.
+        self._decoy_key = decoy_key or Secret(secrets.token_bytes(32))
         self._rp_id_hash = hashlib.sha256(rp_id.encode()).digest()
         self._throttle = FailureThrottle(
             store=store, clock=self._clock, namespace=_METHOD, policy=throttle_policy
@@ -681,6 +696,8 @@ class PasskeyAuthenticator:
             if who and self._list_credentials
             else []
         )
+        if who and self._list_credentials and not allow:
+            allow = self._decoys(who)
         challenge_bytes = self._random.token_bytes(_CHALLENGE_BYTES)
         options = generate_authentication_options(
             rp_id=self.rp_id,
@@ -969,6 +986,38 @@ class PasskeyAuthenticator:
             id=credential.credential_id,
             transports=[AuthenticatorTransport(t) for t in credential.transports] or None,
         )
+
+    def _decoys(self, subject: str) -> list[PublicKeyCredentialDescriptor]:
+        """Credentials ``subject`` would seem to have: the same ones on every request.
+
+        Derived from the decoy key and the subject (the approach of webauthn-rs'
+        fake credential generator), shaped like the passkeys people hold: mostly
+        one, sometimes two; lengths and transports of common authenticators.
+        Each costs the store reads a real one costs in :meth:`_slots` (its slot,
+        its record, the next slot's claim), so that a database's round trips do
+        not tell the two apart either.
+        """
+        seed = hmac.digest(
+            self._decoy_key.reveal(),
+            b"macnss-auth/passkey-decoy\x00%b\x00%b"
+            % (self.rp_id.encode(), subject.encode("utf-8", "surrogatepass")),
+            "sha256",
+        )
+        found = []
+        for index in range(1 + (seed[0] % 4 == 0)):
+            draw = hmac.digest(seed, bytes([index]), "sha512")
+            length = _DECOY_LENGTHS[draw[0] % len(_DECOY_LENGTHS)]
+            transports = _DECOY_TRANSPORTS[draw[1] % len(_DECOY_TRANSPORTS)]
+            decoy = (draw[2:] + hmac.digest(seed, draw, "sha512"))[:length]
+            self._store.get_enrollment(subject, _slot_method(index))
+            self._store.get_enrollment(_credential_key(decoy), _CREDENTIAL)
+            self._store.current(_slot_key(subject, index + 1))
+            found.append(
+                PublicKeyCredentialDescriptor(
+                    id=decoy, transports=[AuthenticatorTransport(t) for t in transports]
+                )
+            )
+        return found
 
     @staticmethod
     def _counter_key(generation: str) -> str:

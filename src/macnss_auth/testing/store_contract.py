@@ -121,6 +121,16 @@ def _required(record: ChallengeRecord | None) -> ChallengeRecord:
 class StoreContract:
     """Semantics every store must have. Needs a ``store`` fixture."""
 
+    @pytest.fixture
+    def keyring(self) -> Keyring:
+        """The keyring the ``store`` fixture seals under: ``{"k1": KEY1}``.
+
+        Provided so that a backend's test module needs nothing but ``store``
+        (and ``open_store`` for :class:`PersistentStoreContract`); a
+        persistent backend's tests rely on these exact keys.
+        """
+        return Keyring({"k1": KEY1}, primary="k1")
+
     # Enrollments -----------------------------------------------------------
     def test_is_a_store(self, store: Store) -> None:
         assert isinstance(store, Store)

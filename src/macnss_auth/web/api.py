@@ -335,7 +335,11 @@ def api_router(runtime: Runtime) -> APIRouter:
         """Confirm the destination with the code it received."""
         oob = enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
         destination = await runtime.run(
-            oob.confirm, body.challenge_id, body.code, context=runtime.context(request)
+            oob.confirm,
+            body.challenge_id,
+            body.code,
+            subject=body.subject,  # another subject's enrollment is not found
+            context=runtime.context(request),
         )
         return DestinationOut(method=body.method, hint=destination.hint)
 

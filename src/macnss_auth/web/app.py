@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from macnss_auth._version import __version__
+from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.clock import Clock
 from macnss_auth.errors import MacnssAuthError
 from macnss_auth.policy import Policy
@@ -33,6 +34,8 @@ from macnss_auth.web.tokens import AssertionIssuer
 __all__ = ["create_app"]
 
 _DEFAULT_MAX_BODY = 512 * 1024
+_DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+_MAX_HEADER_COUNT = 100
 
 
 def _too_large() -> ProblemError:
@@ -53,7 +56,12 @@ class _BodyLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            # Past 18 digits int() nears its digit limit (a ValueError, so a 500): too large anyway.
+            if (
+                name == b"content-length"
+                and value.isdigit()
+                and (len(value) > 18 or int(value) > self.limit)
+            ):
                 await self._refuse(scope, receive, send)
                 return
         seen = 0
@@ -73,6 +81,69 @@ class _BodyLimit:
         await problem_response(_too_large())(scope, receive, send)
 
 
+class _HeaderLimit:
+    """Refuses requests whose headers pass ``limit`` bytes or 100 fields (431 problem).
+
+    h11 stops at 16 KiB of headers, but uvicorn prefers httptools when it is
+    installed, which takes megabytes (measured: a 20 MB header was served); a
+    route would then parse a bearer token or cookies of that size.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = scope.get("headers", [])
+            size = sum(len(name) + len(value) for name, value in headers)
+            if size > self.limit or len(headers) > _MAX_HEADER_COUNT:
+                if scope["type"] == "websocket":
+                    # Closing before accepting makes the server answer the handshake with 403.
+                    await send({"type": "websocket.close", "code": 1009})
+                    return
+                refused = ProblemError(
+                    WebReason.INVALID_REQUEST,
+                    errors=["headers"],
+                    status=431,
+                    title="The request's headers are too large",
+                )
+                await problem_response(refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _DefaultHeaders:
+    """Adds ``Cache-Control: no-store`` and ``nosniff`` to responses that set neither.
+
+    API bodies carry assertions, TOTP keys and QR codes, recovery codes and
+    phone session tokens: no browser or shared cache may keep them (as RFC
+    6749 §5.1 asks of token responses). Routes that may be cached (the JWKS,
+    static files) say so themselves.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_defaults(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_defaults)
+
+
 def create_app(
     *,
     policy: Policy,
@@ -80,8 +151,10 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     enrollment_key: Secret | None = None,
     enrollment_max_age: float = 600.0,
+    enrollment_min_assurance: AssuranceLevel = AssuranceLevel.LOW,
     max_threads: int = 8,
     max_body: int = _DEFAULT_MAX_BODY,
+    max_header_bytes: int = _DEFAULT_MAX_HEADER_BYTES,
     login_page: bool = True,
     return_urls: Mapping[str, str] | None = None,
     extra_routers: Sequence[APIRouter | BaseRoute] = (),
@@ -99,10 +172,17 @@ def create_app(
             fresh assertion for the subject itself authorizes enrollment.
         enrollment_max_age: seconds after a login during which its assertion
             authorizes enrollment.
+        enrollment_min_assurance: the level a login must reach for its
+            assertion to authorize enrollment (default LOW: an SMS login may
+            add an authenticator app; SUBSTANTIAL keeps whoever holds only
+            the SIM from binding a stronger method, as NIST SP 800-63B
+            §6.1.2.1 asks).
         max_threads: library calls running at once (the thread pool's bound;
             more threads wait on I/O better but make the event loop wait
             longer for the GIL).
         max_body: the largest request body, in bytes.
+        max_header_bytes: the most header bytes (names and values) a request
+            may carry; at most 100 header fields.
         login_page: serve the server-rendered login page at ``/login``.
         return_urls: per audience, where the login page posts the assertion
             (form field ``assertion``) after a success.
@@ -116,6 +196,7 @@ def create_app(
         trusted_proxies=trusted_proxies,
         enrollment_key=enrollment_key,
         enrollment_max_age=enrollment_max_age,
+        enrollment_min_assurance=enrollment_min_assurance,
         max_threads=max_threads,
         clock=clock,
         return_urls=return_urls,
@@ -155,6 +236,8 @@ def create_app(
     _install_error_handlers(app)
     _problems_in_openapi(app)
     app.add_middleware(_BodyLimit, limit=max_body)
+    app.add_middleware(_HeaderLimit, limit=max_header_bytes)
+    app.add_middleware(_DefaultHeaders)
     return app
 
 

@@ -8,8 +8,9 @@ client. Anyone can send the header, so it is ignored from any other peer
 per-client counts, or aim them at a victim's address).
 
 The address is also the context's ``client_id``, the key of the throttles'
-per-(subject, client) counts: a header the client picks freely (an app
-installation id) would let a guesser start a fresh count at will.
+per-(subject, client) counts (an IPv6 address by its /64, which one subscriber
+holds whole): a header the client picks freely (an app installation id) would
+let a guesser start a fresh count at will.
 ``User-Agent`` (cut to 200 characters) goes to the audit log.
 """
 
@@ -27,13 +28,14 @@ __all__ = ["TrustedProxies", "client_context"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MAX_USER_AGENT = 200
+_IPV6_CLIENT_PREFIX = 64
 
 
 class TrustedProxies:
     """Addresses (or networks) of reverse proxies whose ``X-Forwarded-For`` is believed.
 
     Args:
-        networks: e.g. ``["127.0.0.1", "10.0.0.0/8"]``; empty: trust no proxy.
+        networks: e.g. ``["127.0.0.1", "::1"]`` (a proxy on this host); empty: trust no proxy.
 
     Raises:
         ConfigurationError: a value that is not an address or network.
@@ -86,4 +88,22 @@ def client_context(connection: HTTPConnection, proxies: TrustedProxies) -> Clien
     agent = connection.headers.get("user-agent", "")[:_MAX_USER_AGENT]
     user_agent = agent if agent.isascii() and agent.isprintable() and agent else None
     ip = proxies.client_address(peer, forwarded)
-    return ClientContext(client_id=ip, ip=ip, user_agent=user_agent)
+    return ClientContext(client_id=_client_key(ip), ip=ip, user_agent=user_agent)
+
+
+def _client_key(address: str | None) -> str | None:
+    """The throttles' key for ``address``: an IPv6 client is its /64.
+
+    One IPv6 subscriber gets a whole /64 (RFC 6177) and picks addresses in it
+    freely (RFC 8981): keyed by the full address, every attempt would start
+    a fresh per-client count. An IPv4-mapped address is its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, _IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip)

@@ -107,7 +107,8 @@ class _Page:
             request.cookies.get(_LANG),
             request.headers.get("accept-language"),
         )
-        known = request.cookies.get(_CSRF, "")
+        self.secure = runtime.is_https(request)
+        known = request.cookies.get(runtime.cookie_name(_CSRF, request), "")
         self.csrf = known if 20 <= len(known) <= 64 and known.isalnum() else secrets.token_hex(16)
         self.new_csrf = self.csrf != known
 
@@ -121,7 +122,9 @@ class _Page:
 
     def csrf_ok(self, form: FormData) -> bool:
         sent = _field(form, "csrf")
-        return bool(sent) and not self.new_csrf and secrets.compare_digest(sent, self.csrf)
+        # As bytes: compare_digest refuses text with non-ASCII characters (a 500).
+        same = secrets.compare_digest(sent.encode(), self.csrf.encode())
+        return bool(sent) and not self.new_csrf and same
 
     def render(self, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
@@ -137,16 +140,17 @@ class _Page:
             **values,
         )
         response = HTMLResponse(html, status_code=status)
-        secure = self.request.url.scheme == "https"
+        secure = self.secure
         if self.new_csrf:
-            response.set_cookie(_CSRF, self.csrf, httponly=True, samesite="strict", secure=secure)
+            name = self.runtime.cookie_name(_CSRF, self.request)
+            response.set_cookie(name, self.csrf, httponly=True, samesite="strict", secure=secure)
         if self.request.query_params.get("lang") in LANGUAGES:
             response.set_cookie(_LANG, self.lang, samesite="lax", secure=secure, max_age=31536000)
-        _secure_headers(response, self.runtime)
+        _secure_headers(response, self.runtime, secure=secure)
         return response
 
 
-def _secure_headers(response: Response, runtime: Runtime) -> None:
+def _secure_headers(response: Response, runtime: Runtime, *, secure: bool) -> None:
     targets = " ".join(sorted(set(runtime.return_urls.values())))
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -156,6 +160,11 @@ def _secure_headers(response: Response, runtime: Runtime) -> None:
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # No other window keeps a handle on the login (tabnabbing, cross-site leaks).
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if secure:
+        # Browsers believe it only over TLS; this host only (the site's others may differ).
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
 def page_router(runtime: Runtime) -> APIRouter:
@@ -369,13 +378,13 @@ def page_router(runtime: Runtime) -> APIRouter:
             can_enroll=totp is not None or passkeys is not None,
         )
         response.set_cookie(
-            _SESSION, session, httponly=True, samesite="strict",
-            secure=page.request.url.scheme == "https", max_age=int(runtime.enrollment_max_age),
+            runtime.cookie_name(_SESSION, page.request), session, httponly=True, samesite="strict",
+            secure=page.secure, max_age=int(runtime.enrollment_max_age),
         )  # fmt: skip
         return response
 
     def session_subject(request: Request) -> str | None:
-        token = request.cookies.get(_SESSION)
+        token = request.cookies.get(runtime.cookie_name(_SESSION, request))
         if not token:
             return None
         try:
@@ -492,7 +501,8 @@ def page_router(runtime: Runtime) -> APIRouter:
         page = _Page(runtime, env, request)
         response = RedirectResponse(f"/login?lang={page.lang}", status_code=303)
         if page.csrf_ok(form):
-            response.delete_cookie(_SESSION)
+            name = runtime.cookie_name(_SESSION, request)
+            response.delete_cookie(name, secure=page.secure, httponly=True, samesite="strict")
         return response
 
     return router

@@ -23,11 +23,14 @@ Subjects travel in bodies, never in paths, as in the rest of the API.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import re
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import Field
 from starlette.responses import HTMLResponse, Response
 
@@ -38,6 +41,7 @@ from macnss_auth.web.api import (
     AssertionOut,
     ChallengeOut,
     Done,
+    Subject,
     _Authorization,
     _Model,
     assertion_out,
@@ -48,8 +52,9 @@ from macnss_auth.web.runtime import Runtime
 
 __all__ = ["passkey_router"]
 
-Subject = Annotated[str, Field(min_length=1, max_length=256)]
 Credential = dict[str, Any]
+# As the other routes': an id is short, and refused before the store sees it.
+ChallengeId = Annotated[str, Path(min_length=1, max_length=64)]
 _METHOD = "passkey"
 # The login page's session cookie (web/pages.py): an assertion for the service itself.
 _SESSION_COOKIE = "macnss_session"
@@ -117,6 +122,13 @@ class PasskeysOut(_Model):
     passkeys: list[PasskeyOut]
 
 
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def _sha256_b64(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode("ascii")
+
+
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -132,7 +144,7 @@ def _authorized(
         ProblemError: ``unauthorized`` or ``forbidden``.
     """
     if authorization is None:
-        session = request.cookies.get(_SESSION_COOKIE)
+        session = request.cookies.get(runtime.cookie_name(_SESSION_COOKIE, request))
         if session:
             authorization = f"Bearer {session}"
             if subject is None:
@@ -182,7 +194,9 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         return ChallengeOut.of(challenge)
 
     @router.post("/v1/passkeys/challenges/{challenge_id}/verify", tags=["passkeys"])
-    async def verify(challenge_id: str, body: PasskeyVerifyIn, request: Request) -> AssertionOut:
+    async def verify(
+        challenge_id: ChallengeId, body: PasskeyVerifyIn, request: Request
+    ) -> AssertionOut:
         """Answer with ``PublicKeyCredential.toJSON()``; a success carries the signed assertion."""
         runtime = _runtime(request)
         check_audience(runtime, body.audience)
@@ -221,7 +235,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
 
     @router.post("/v1/passkeys/registrations/{challenge_id}", status_code=201, tags=["passkeys"])
     async def finish_registration(
-        challenge_id: str,
+        challenge_id: ChallengeId,
         body: RegistrationFinishIn,
         request: Request,
         authorization: _Authorization = None,
@@ -269,18 +283,24 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     if page:
         html = resources.files("macnss_auth.web").joinpath("passkey.html").read_text("utf-8")
         add_script_route(router)
+        # The page's one style block by its hash: no 'unsafe-inline', so markup injected
+        # into the page could not style itself (CSS exfiltration, fake overlays).
+        hashes = [f"'sha256-{_sha256_b64(block)}'" for block in _STYLE.findall(html)]
+        styles = " ".join(hashes) or "'none'"
+        headers = {
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": (
+                "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                f"style-src {styles}; form-action 'none'; "
+                "frame-ancestors 'none'; base-uri 'none'"
+            ),
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        }
 
         @router.get("/passkey", include_in_schema=False)
         async def passkey_page() -> HTMLResponse:
-            return HTMLResponse(
-                html,
-                headers={
-                    "Cache-Control": "no-store",
-                    "Content-Security-Policy": (
-                        "default-src 'none'; script-src 'self'; connect-src 'self'; "
-                        "style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
-                    ),
-                },
-            )
+            return HTMLResponse(html, headers=headers)
 
     return router

@@ -330,7 +330,7 @@ def phone_routes(
         shell = gateway_of(runtime)
         try:
             body = json.loads(await request.body())
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile nesting depth is bad input too
             raise ProblemError(WebReason.INVALID_REQUEST, errors=["body"]) from None
         items = body.get("messages") if isinstance(body, dict) else None
         if not isinstance(items, list) or not 0 < len(items) <= shell.limits.max_steps + 2:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import traceback
 from collections.abc import Mapping
 
 from starlette.responses import JSONResponse
@@ -209,6 +210,18 @@ def problem_for(exc: BaseException) -> dict[str, object]:
     }
 
 
+def _causes(exc: BaseException) -> list[str]:
+    """The type names of the exceptions ``exc`` wraps, nearest first."""
+    names: list[str] = []
+    seen = {id(exc)}
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen and len(names) < 10:
+        seen.add(id(cause))
+        names.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return names
+
+
 def problem_response(exc: BaseException) -> JSONResponse:
     """An ``application/problem+json`` response for ``exc``."""
     body = problem_for(exc)
@@ -216,8 +229,16 @@ def problem_response(exc: BaseException) -> JSONResponse:
     if status == 500:
         _log.error("unexpected error in a request", exc_info=exc)
     elif status == 503:
-        # Infrastructure (store, delivery): operators need the cause, clients do not.
-        _log.warning("request failed: %s", type(exc).__name__, exc_info=exc)
+        # Infrastructure (store, delivery): operators need the cause, clients do not. The
+        # library's own exception in full, but of what it wraps only the types: a foreign
+        # exception (a delivery channel's) may quote the message it failed to send, code
+        # and phone number included, which the library took care to leave out.
+        _log.warning(
+            "request failed: %s (caused by: %s)\n%s",
+            type(exc).__name__,
+            ", ".join(_causes(exc)) or "-",
+            "".join(traceback.format_exception(exc, chain=False)).rstrip(),
+        )
     headers = {"Cache-Control": "no-store"}
     if isinstance(exc, VerificationThrottled) and exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -20,18 +21,19 @@ import anyio
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 
-from macnss_auth.authenticator import ClientContext
+from macnss_auth.authenticator import AssuranceLevel, ClientContext
 from macnss_auth.clock import Clock, SystemClock
 from macnss_auth.errors import ConfigurationError, MacnssAuthError
 from macnss_auth.policy import Policy
 from macnss_auth.secret import Secret
 from macnss_auth.web.context import TrustedProxies, client_context
 from macnss_auth.web.problems import ProblemError, WebReason
-from macnss_auth.web.tokens import AssertionIssuer
+from macnss_auth.web.tokens import ACR_VALUES, AssertionIssuer
 
 __all__ = ["Runtime"]
 
 T = TypeVar("T")
+_LEVELS = {uri: level for level, uri in ACR_VALUES.items()}
 
 
 class Runtime:
@@ -48,6 +50,7 @@ class Runtime:
         max_threads: int,
         clock: Clock | None,
         return_urls: Mapping[str, str] | None = None,
+        enrollment_min_assurance: AssuranceLevel = AssuranceLevel.LOW,
     ) -> None:
         if max_threads < 1:
             raise ConfigurationError("max_threads must be at least 1")
@@ -58,12 +61,16 @@ class Runtime:
         self.proxies = TrustedProxies(trusted_proxies)
         self.enrollment_key = enrollment_key
         self.enrollment_max_age = enrollment_max_age
+        self.enrollment_min_assurance = enrollment_min_assurance
         self.max_threads = max_threads
         self.clock = clock or SystemClock()
         self.return_urls: Mapping[str, str] = dict(return_urls or {})
         for audience, url in self.return_urls.items():
-            if audience not in assertions.audiences or not url.startswith(("https://", "http://")):
-                raise ConfigurationError("each return URL needs a configured audience and an URL")
+            if audience not in assertions.audiences or not _return_url_ok(url):
+                raise ConfigurationError(
+                    "each return URL needs a configured audience and an https URL"
+                    " (http only on localhost) without spaces, quotes, commas or semicolons"
+                )
         self._limiter: anyio.CapacityLimiter | None = None
 
     @property
@@ -82,19 +89,43 @@ class Runtime:
         """The request's client."""
         return client_context(connection, self.proxies)
 
+    def is_https(self, connection: HTTPConnection) -> bool:
+        """Whether the browser reached the service over TLS (so cookies get ``Secure``).
+
+        Behind a proxy that terminates TLS the app itself speaks plain HTTP: then
+        a trusted proxy's ``X-Forwarded-Proto`` says what the browser used.
+        """
+        if connection.url.scheme in ("https", "wss"):
+            return True
+        peer = connection.client.host if connection.client is not None else None
+        if not self.proxies.trusts(peer):
+            return False
+        proto = connection.headers.get("x-forwarded-proto", "")
+        return proto.partition(",")[0].strip().lower() == "https"
+
+    def cookie_name(self, name: str, connection: HTTPConnection) -> str:
+        """``name``, prefixed ``__Host-`` over TLS.
+
+        Browsers take a ``__Host-`` cookie only from this very host (Secure,
+        no Domain, Path=/), so a sibling subdomain cannot plant a CSRF token
+        or a session of its choosing (cookie tossing) in the person's browser.
+        """
+        return f"__Host-{name}" if self.is_https(connection) else name
+
     def authorize_enrollment(self, authorization: str | None, subject: str) -> str:
         """Who may enroll ``subject``: the service key, or a fresh assertion for ``subject``.
 
         An assertion must have been issued by this service for its own
         audience (its ``iss``), for this subject, at most
-        ``enrollment_max_age`` seconds after the authentication.
+        ``enrollment_max_age`` seconds after the authentication, by a login
+        of at least ``enrollment_min_assurance``.
 
         Returns:
             ``"service"`` or ``"subject"``: who authorized it (for the audit trail).
 
         Raises:
             ProblemError: ``unauthorized`` (no or bad credentials) or
-                ``forbidden`` (an assertion for someone else, or too old).
+                ``forbidden`` (an assertion for someone else, too old, or too weak).
         """
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential:
@@ -112,4 +143,27 @@ class Runtime:
         age = self.clock.now() - dt.datetime.fromtimestamp(claims["auth_time"], dt.timezone.utc)
         if age.total_seconds() > self.enrollment_max_age:
             raise ProblemError(WebReason.FORBIDDEN)
+        if _LEVELS.get(str(claims["acr"]), AssuranceLevel.LOW) < self.enrollment_min_assurance:
+            raise ProblemError(WebReason.FORBIDDEN)
         return "subject"
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _return_url_ok(url: str) -> bool:
+    """An URL the assertion (a bearer token) may be posted to, and that CSP can quote.
+
+    The page's ``form-action`` lists the URL as is: a space or a semicolon
+    would add sources or directives to the policy.
+    """
+    if not url.isascii() or any(c.isspace() or c in ";,'\"" for c in url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if not host or parts.username is not None or parts.password is not None:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)

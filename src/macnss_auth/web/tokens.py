@@ -37,6 +37,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -109,6 +110,10 @@ def _amr_of(result: AuthResult) -> tuple[str, ...]:
 
 _ALGORITHM = "ES256"
 _MAX_LIFETIME = 3600.0
+# A token issued up to this many seconds in the verifier's future is a clock difference
+# (iat is whole seconds, so even clocks 10 ms apart disagree at a second boundary), not a
+# forgery; it still expires at its exp.
+_IAT_SKEW = 5.0
 
 
 class InvalidAssertion(MacnssAuthError):
@@ -262,7 +267,8 @@ class SigningKeys:
             try:
                 private = serialization.load_pem_private_key(path.read_bytes(), password=None)
                 created = dt.datetime.fromtimestamp(int(stamp), tz=dt.timezone.utc)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError, OSError) as exc:
+                # OverflowError and OSError: a time stamp past what the platform's time_t holds.
                 raise ConfigurationError(f"{path.name} is not a signing key") from exc
             if not isinstance(private, ec.EllipticCurvePrivateKey):
                 raise ConfigurationError(f"{path.name} is not an EC key")
@@ -400,7 +406,7 @@ def verify_assertion(
         issuer / audience: what ``iss`` and ``aud`` must be.
         nonce: if given, ``nonce`` must equal it.
         now: the time to check ``exp``/``iat`` against (default: the system's).
-        leeway: seconds of clock skew tolerated.
+        leeway: seconds of clock skew tolerated (an ``iat`` up to 5 s ahead always is).
 
     Returns:
         The claims.
@@ -421,7 +427,14 @@ def verify_assertion(
     else:
         for jwk in keys.get("keys", []):
             if isinstance(jwk, Mapping) and jwk.get("kid") == kid:
-                public = jwt.PyJWK(dict(jwk), algorithm=_ALGORITHM)
+                if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+                    raise InvalidAssertion("the key set's key is not a P-256 key")
+                if jwk.get("alg", _ALGORITHM) != _ALGORITHM:
+                    raise InvalidAssertion("the key set's key is not for ES256")
+                try:
+                    public = jwt.PyJWK(dict(jwk), algorithm=_ALGORITHM)
+                except jwt.PyJWTError as exc:
+                    raise InvalidAssertion("the key set's key is not a valid P-256 key") from exc
     if public is None:
         raise InvalidAssertion("unknown signing key")
     at = (now or dt.datetime.now(dt.timezone.utc)).timestamp()
@@ -442,11 +455,18 @@ def verify_assertion(
         )
     except jwt.PyJWTError as exc:
         raise InvalidAssertion(f"the token does not verify: {type(exc).__name__}") from exc
+    if not all(_is_number(claims[name]) for name in ("iat", "exp", "auth_time")):
+        raise InvalidAssertion("the token's times are not numbers")
     # Times against the injected clock, not the process's wall clock.
-    if not claims["iat"] - leeway <= at < claims["exp"] + leeway:
+    if not claims["iat"] - max(leeway, _IAT_SKEW) <= at < claims["exp"] + leeway:
         raise InvalidAssertion("the token is expired or not yet valid")
     if nonce is not None and not hmac.compare_digest(
         str(claims.get("nonce", "")).encode(), nonce.encode()
     ):
         raise InvalidAssertion("the nonce does not match")
     return claims
+
+
+def _is_number(value: object) -> bool:
+    # JSON as Python reads it also knows NaN and Infinity (an exp that never comes).
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

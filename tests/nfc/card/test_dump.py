@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from macnss_auth.errors import ConfigurationError
-from macnss_auth.nfc.card import DumpFiles, VirtualCard, card_from_dump, read_dump, write_dump
+from macnss_auth.nfc.card import (
+    DumpFiles,
+    VirtualCard,
+    card_from_dump,
+    issue_card,
+    read_dump,
+    write_dump,
+)
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.reader import DocumentRead, DocumentReader
@@ -92,3 +101,46 @@ def test_a_read_written_and_served_again_is_a_clone(tmp_path: Path) -> None:
     assert not result.genuine
     assert result.check("chip_authentication").status_word == 0x6A88
     assert result.check("active_authentication").status_word == 0x6A88
+
+
+def _flip(data: bytes, position: int, bit: int) -> bytes:
+    out = bytearray(data)
+    if out:
+        out[position % len(out)] ^= 1 << bit
+    return bytes(out)
+
+
+@pytest.mark.slow
+@given(
+    which=st.sampled_from(["DG1", "SOD", "COM", "card_access"]),
+    position=st.integers(0, 2000),
+    bit=st.integers(0, 7),
+    cut=st.none() | st.integers(0, 100),
+    can=st.sampled_from(["123456", "²²²²²²", "١٢٣٤٥٦", None]),
+)
+def test_a_damaged_dump_serves_a_card_or_is_a_configuration_error(
+    which: str, position: int, bit: int, cut: int | None, can: str | None
+) -> None:
+    dump = read_dump(SPECIMEN)
+    files = {"DG1": dump.data_groups[1], "SOD": dump.sod or b"", "COM": dump.com or b"",
+             "card_access": b"\x31\x00"}  # fmt: skip
+    damaged = _flip(files[which], position, bit)
+    files[which] = damaged[:cut] if cut is not None else damaged
+    groups = {**dump.data_groups, 1: files["DG1"]}
+    edited = DumpFiles(groups, sod=files["SOD"], com=files["COM"], card_access=files["card_access"])
+    try:
+        data = card_from_dump(edited, can=can)
+    except ConfigurationError:
+        return
+    VirtualCard(data, random=FixedRandom(1))
+
+
+@pytest.mark.parametrize("can", ["²²²²²²", "١٢٣٤٥٦"])
+def test_a_can_of_non_ascii_digits_is_a_configuration_error(can: str) -> None:
+    # isdigit() admits them, and the card's PACE encoded the CAN as ASCII (UnicodeEncodeError).
+    with pytest.raises(ConfigurationError, match="six digits"):
+        card_from_dump(SPECIMEN, can=can)
+    with pytest.raises(ConfigurationError, match="six digits"):
+        issue_card("cnie", clock=FixedClock.at(NOW), can=can)
+    with pytest.raises(ConfigurationError, match="PIN"):
+        issue_card("eid-pin", clock=FixedClock.at(NOW), pin="١٢٣٤٥٦")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from macnss_auth.cli import main
@@ -296,6 +296,7 @@ _json = st.recursive(
 
 @settings(max_examples=100)
 @given(_json, st.booleans())
+@example(document="DEEP", keep_format=False)
 def test_load_card_raises_only_configuration_errors(document: object, keep_format: bool) -> None:
     import json  # noqa: PLC0415 (local to this test)
     import tempfile  # noqa: PLC0415
@@ -303,6 +304,8 @@ def test_load_card_raises_only_configuration_errors(document: object, keep_forma
     if keep_format and isinstance(document, dict):
         document["format"] = 1
     with tempfile.TemporaryDirectory() as directory:
-        Path(directory, "card.json").write_text(json.dumps(document))
+        # "DEEP": arrays nested past the JSON parser's recursion limit (was RecursionError).
+        text = "[" * 100_000 if document == "DEEP" else json.dumps(document)
+        Path(directory, "card.json").write_text(text)
         with pytest.raises(ConfigurationError):
             load_card(directory)

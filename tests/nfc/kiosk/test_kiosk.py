@@ -159,6 +159,26 @@ def test_a_bad_configuration_names_the_key(site: Path, old: str, new: str, named
         load_kiosk_config(path)
 
 
+@pytest.mark.parametrize(
+    "digits",
+    [400, 5000],  # float() raised OverflowError; tomllib let int()'s ValueError out
+)
+def test_an_endless_number_is_a_configuration_error(site: Path, digits: int) -> None:
+    path = _write_config(site)
+    path.write_text(path.read_text().replace("card_timeout = 30", "card_timeout = " + "9" * digits))
+    with pytest.raises(ConfigurationError, match=r"card_timeout|TOML"):
+        load_kiosk_config(path)
+
+
+@pytest.mark.parametrize("name", ["kiosk.toml", "secrets.toml"])
+def test_a_file_that_is_not_utf8_is_a_configuration_error(site: Path, name: str) -> None:
+    _write_config(site)
+    with (site / name).open("ab") as file:
+        file.write(b"# \xff\n")  # was UnicodeDecodeError
+    with pytest.raises(ConfigurationError, match="not TOML"):
+        load_kiosk_config(site / "kiosk.toml")
+
+
 def test_a_secrets_file_others_can_read_is_refused(site: Path) -> None:
     path = _write_config(site)
     (site / "secrets.toml").chmod(0o644)
@@ -190,6 +210,21 @@ def test_a_kiosk_session_logs_an_enrolled_person_in_and_audits_it(site: Path) ->
     assert success[0]["details"]["assurance"] == "high"
     assert success[0]["details"]["mode"] == "kiosk"
     verify_file(config.audit, key=bytes.fromhex("33" * 32))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("answer", "language"),
+    [("²", "ar"), ("9" * 5000, "ar"), ("\u0662", "fr"), ("fr", "fr")],
+    ids=["superscript", "endless", "arabic-indic", "code"],
+)
+def test_any_language_answer_picks_a_language(site: Path, answer: str, language: str) -> None:
+    # "²" is a digit that int() refuses, and 5000 digits pass its limit: both used to crash
+    # the language screen with ValueError; the first language is the fallback.
+    config = load_kiosk_config(_write_config(site))
+    _enroll(config)
+    result, _ = _run_kiosk(config, site / "card", [answer, SUBJECT, "123456"])
+    assert result.language == language
+    assert result.outcome is KioskOutcome.SIGNED_IN
 
 
 def test_someone_elses_card_does_not_log_them_in(site: Path) -> None:
@@ -227,6 +262,16 @@ def test_a_bac_passport_opens_with_the_typed_mrz_and_check_digits_are_checked(
     result, said = _run_kiosk(config, cards / "passport", ["3", SUBJECT, "", *mrz[1:]], seed=5)
     assert result.outcome is KioskOutcome.SIGNED_IN, said
     assert "machine-readable zone (the lines" not in "\n".join(said)
+
+
+def test_a_superscript_check_digit_is_a_wrong_check_digit(site: Path, cards: Path) -> None:
+    # "²" passes isdigit() and int() refuses it: the MRZ screen crashed with ValueError.
+    config = load_kiosk_config(_write_config(site))
+    _enroll(config)
+    mrz = [NUMBER + "²", _with_digit(NUMBER), _with_digit(BIRTH), _with_digit(EXPIRY)]
+    result, said = _run_kiosk(config, cards / "passport", ["3", SUBJECT, "", *mrz])
+    assert result.outcome is KioskOutcome.SIGNED_IN, said
+    assert "\n".join(said).count("The last digit does not match what you typed before it") == 1
 
 
 def test_a_wrong_pin_says_how_many_tries_are_left(site: Path, cards: Path) -> None:

@@ -20,11 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from macnss_auth.errors import MacnssAuthError
+from macnss_auth.errors import MacnssAuthError, MalformedInput
 from macnss_auth.nfc import lds, pki
 from macnss_auth.nfc.tlv import encode_tlv
 from macnss_auth.nfc.verify import decode_bundle
 from macnss_auth.testing.pki import TestPki, make_crl
+from tests.nfc.der_edits import encode, reencoded, tree
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 _DEFAULT = settings.default.max_examples if settings.default is not None else 200
@@ -102,7 +103,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 def run_all(data: bytes) -> None:
     for parser in PARSERS:
         with contextlib.suppress(MacnssAuthError):
-            parser(data)
+            # What parses can be logged: its repr must not raise either.
+            repr(parser(data))
 
 
 LDS_TAGS = [0x60, 0x61, 0x75, 0x63, 0x67, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F, 0x70, 0x77, 0x7F61,
@@ -158,6 +160,20 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+# Structure-aware edits (tests/nfc/der_edits.py): the DER is rebuilt around each edit.
+def test_the_rebuilder_is_exact() -> None:
+    for seed in SEEDS:
+        with contextlib.suppress(MalformedInput):
+            assert encode(tree(seed)) == seed
+
+
+@pytest.mark.slow
+@settings(FUZZ, max_examples=_DEFAULT if LONG else 300)
+@given(reencoded(SEEDS))
+def test_reencoded_valid_files(data: bytes) -> None:
+    run_all(data)
+
+
 @FUZZ
 @given(st.binary(min_size=1, max_size=200))
 def test_random_bytes_and_tlv_trees(data: bytes) -> None:
@@ -169,3 +185,55 @@ def test_random_bytes_and_tlv_trees(data: bytes) -> None:
 @given(mutated())
 def test_mutated_valid_files(data: bytes) -> None:
     run_all(data)
+
+
+def _sod_with(*, version: int | None = None, number: int | None = None) -> bytes:
+    """The BSI 2008 specimen SOD with its LDSSecurityObject's version or first DG number set."""
+    from asn1crypto import cms, core  # noqa: PLC0415 (only these tests rebuild a CMS)
+
+    from macnss_auth.nfc.lds.sod import _LdsSecurityObject  # noqa: PLC0415
+    from macnss_auth.nfc.tlv import read_exact  # noqa: PLC0415
+
+    outer = read_exact((VECTORS / "bsi2008" / "EF_SOD.bin").read_bytes(), 0x77)
+    info = cms.ContentInfo.load(outer.value)
+    body = _LdsSecurityObject.load(info["content"]["encap_content_info"]["content"].contents)
+    if version is not None:
+        body["version"] = version
+    if number is not None:
+        body["data_group_hash_values"][0]["data_group_number"] = number
+    content = core.ParsableOctetString(body.dump(force=True))
+    info["content"]["encap_content_info"]["content"] = content
+    return encode_tlv(0x77, info.dump(force=True))
+
+
+@pytest.mark.parametrize("field", ["version", "number"])
+def test_a_sod_with_a_5000_digit_integer_is_malformed(field: str) -> None:
+    # A DER INTEGER of 2 KB: putting it in the error message raised ValueError (str() of
+    # an int past 4300 digits).
+    huge = 10**5000
+    sod = _sod_with(version=huge) if field == "version" else _sod_with(number=huge)
+    with pytest.raises(lds.LdsFormatError) as raised:
+        lds.parse_sod(sod)
+    assert len(str(raised.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"\x84\x7f\xff\xff\xff", b"\x84\xff\xff\xff\xff", b"\x88" + b"\xff" * 8],
+    ids=["2^31", "2^32", "8-byte"],
+)
+def test_a_lying_length_costs_no_memory(header: bytes) -> None:
+    # Every parser, on every real file whose first length claims gigabytes: refused
+    # without allocating what the length claims (the data is a few KB).
+    import tracemalloc  # noqa: PLC0415 (only here)
+
+    tracemalloc.start()
+    try:
+        for seed in SEEDS:
+            first = 2 if seed[0] & 0x1F == 0x1F else 1
+            length_bytes = 1 + (seed[first] & 0x7F if seed[first] & 0x80 else 0)
+            run_all(seed[:first] + header + seed[first + length_bytes :])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20

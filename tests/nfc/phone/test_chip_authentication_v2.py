@@ -1,21 +1,28 @@
 """CA v2 through the phone: the chip's token is checked, then DG1 is read under the new keys.
 
-The virtual card speaks CA v1 only, so the chip's side of CA v2 is played here
-with the card's own CA private key and the library's primitives (BSI TR-03110-3
-A.2.3.2: ``KS = KDF(K || r_PICC, c)``; A.2.4.2: ``T_PICC = MAC(KSmac, 7F49{OID, PK_PCD})``).
+Two chips answer. :class:`ChipV2` plays the chip's side of CA v2 by hand, with
+the card's CA private key and low-level primitives only (BSI TR-03110-3 A.2.3.2:
+``KS = KDF(K || r_PICC, c)``; A.2.4.2: ``T_PICC = MAC(KSmac, 7F49{OID, PK_PCD})``):
+an oracle written from the spec, independent of the card's and the terminal's
+shared ``chip_authentication_token``. The virtual card issued with
+``chip_authentication_version=2`` then runs the whole path, split and relay,
+ECDH and DH, and a chip that forges its token fails.
 """
 
 from __future__ import annotations
+
+import functools
 
 import attrs
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from macnss_auth import AssuranceLevel
+from macnss_auth import AssuranceLevel, DocumentNotGenuine
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.card import IssuedCard, issue_card
+from macnss_auth.nfc.card.chip_auth import ChipAuthResponder
 from macnss_auth.nfc.card.issuer import Person
-from macnss_auth.nfc.chip_auth import CaAlgorithm, shared_secret
+from macnss_auth.nfc.chip_auth import CaAlgorithm, DhPrivateKey, DhPublicKey, shared_secret
 from macnss_auth.nfc.crypto import SymmetricCipher, mac
 from macnss_auth.nfc.eid import EidAuthenticator
 from macnss_auth.nfc.lds import parse_dg14
@@ -24,6 +31,7 @@ from macnss_auth.nfc.phone import (
     SERVER_MESSAGES,
     Commands,
     PhoneFailure,
+    PhoneMessage,
     PhoneMode,
     PhoneSession,
     PhoneSessionFailed,
@@ -38,14 +46,17 @@ from macnss_auth.nfc.securityinfos import (
 )
 from macnss_auth.nfc.sm import CardSecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import encode_tlv, parse_all
-from macnss_auth.testing import FixedClock
+from macnss_auth.testing import FixedClock, ScriptedRandom
 from macnss_auth.testing.pki import TestPki, sign_sod
 
-from .conftest import NOW, SUBJECT, make_eid, phone_for
+from .conftest import CAN_DIGITS, NOW, SUBJECT, assert_dead, drive, make_eid, phone_for
 
 
-def ca_v2_card() -> IssuedCard:
-    """A cnie card whose DG14 announces CA version 2, its SOD signed again by its issuer."""
+def ca_v2_card(version: int = 2) -> IssuedCard:
+    """A cnie card whose DG14 announces CA ``version``, its SOD signed again by its issuer.
+
+    The chip itself still speaks CA v1: only the signed announcement changes.
+    """
     clock = FixedClock.at(NOW)
     pki = TestPki.create(now=clock.now(), key_type="ec")
     card = issue_card(
@@ -54,7 +65,7 @@ def ca_v2_card() -> IssuedCard:
     files = card.data.files.files()
     groups = {int(p.rsplit("/DG", 1)[1]): f.data for p, f in files.items() if "/DG" in p}
     infos = [
-        attrs.evolve(i, version=2) if isinstance(i, ChipAuthenticationInfo) else i
+        attrs.evolve(i, version=version) if isinstance(i, ChipAuthenticationInfo) else i
         for i in parse_dg14(groups[14]).infos
     ]
     groups[14] = encode_dg14(encode_security_infos(infos))
@@ -156,3 +167,164 @@ def test_chip_authentication_v2_answer_without_token_is_refused(clock: FixedCloc
     with pytest.raises(PhoneSessionFailed) as raised:
         session.receive(encode_message(Responses(batch.batch, answers)))
     assert raised.value.failure is PhoneFailure.CHIP_AUTHENTICATION_FAILED
+
+
+# -- the virtual card issued with CA v2 ------------------------------------------------
+
+
+@functools.cache
+def issued_v2(profile: str) -> IssuedCard:
+    return issue_card(
+        profile,
+        clock=FixedClock.at(NOW),
+        can=CAN_DIGITS,
+        person=Person(document_number="AB1234567"),
+        chip_authentication_version=2,
+    )
+
+
+def with_another_ca_key(card: IssuedCard) -> IssuedCard:
+    """The same signed files on a chip holding a CA key of its own: its tokens are wrong."""
+    key = card.data.secrets.ca_key
+    other: object
+    if isinstance(key, DhPrivateKey):
+        x = key.x + 12345
+        group = key.public
+        other = DhPrivateKey(DhPublicKey(group.p, group.g, pow(group.g, x, group.p), group.q), x)
+    else:
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        other = ec.generate_private_key(key.curve)
+    secrets = attrs.evolve(card.data.secrets, ca_key=other)
+    return attrs.evolve(card, data=attrs.evolve(card.data, secrets=secrets))
+
+
+class Recording:
+    """Records the server's ``commands`` batches on their way to the phone."""
+
+    def __init__(self, session: PhoneSession) -> None:
+        self.session = session
+        self.batches: list[Commands] = []
+
+    def receive(self, raw: str | bytes) -> list[str]:
+        out = self.session.receive(raw)
+        for message in out:
+            decoded = decode_message(message, accept=SERVER_MESSAGES)
+            if isinstance(decoded, Commands):
+                self.batches.append(decoded)
+        return out
+
+
+@pytest.mark.parametrize("profile", ["cnie", "ca-dh"])
+def test_split_mode_with_the_ca_v2_card(clock: FixedClock, profile: str) -> None:
+    """The real card's nonce and token: the server checks them, then reads DG1 (two batches)."""
+    card = issued_v2(profile)
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, profile, challenge, PhoneMode.SPLIT)
+    recording = Recording(session)
+    drive(recording, phone)  # type: ignore[arg-type]
+    first, second = recording.batches
+    # Key agreement (Set AT + GENERAL AUTHENTICATE, wrapped), then the raw DG1 read.
+    assert [CommandAPDU.from_bytes(s.apdu).ins for s in first.steps] == [0x22, 0x86]
+    assert all(step.wrap for step in first.steps)
+    assert [step.wrap for step in second.steps] == [False]
+    result = eid.verify(challenge, session)
+    assert result.assurance is AssuranceLevel.HIGH
+    assert result.details["proof"] == "active_authentication,chip_authentication_remote"
+
+
+@pytest.mark.parametrize("profile", ["cnie", "ca-dh"])
+def test_relay_mode_with_the_ca_v2_card(clock: FixedClock, profile: str) -> None:
+    card = issued_v2(profile)
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, profile, challenge, PhoneMode.RELAY)
+    drive(session, phone)
+    result = eid.verify(challenge, session)
+    assert result.assurance is AssuranceLevel.HIGH
+    assert result.details["proof"] == "active_authentication,chip_authentication_remote"
+
+
+@pytest.mark.parametrize("profile", ["cnie", "ca-dh"])
+def test_split_mode_refuses_a_chip_that_forges_its_token(clock: FixedClock, profile: str) -> None:
+    genuine = issued_v2(profile)
+    eid = make_eid(clock, genuine)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(with_another_ca_key(genuine), profile, challenge, PhoneMode.SPLIT)
+    with pytest.raises(PhoneSessionFailed) as raised:
+        drive(session, phone)
+    assert raised.value.failure is PhoneFailure.CHIP_AUTHENTICATION_FAILED
+    assert_dead(eid, challenge.id, session, PhoneFailure.CHIP_AUTHENTICATION_FAILED)
+
+
+def test_relay_mode_rejects_a_chip_that_forges_its_token(clock: FixedClock) -> None:
+    genuine = issued_v2("cnie")
+    eid = make_eid(clock, genuine)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(with_another_ca_key(genuine), "cnie", challenge, PhoneMode.RELAY)
+    drive(session, phone)
+    evidence = session.evidence
+    assert evidence.chip_authentication is not None
+    assert not evidence.chip_authentication.completed
+    with pytest.raises(DocumentNotGenuine, match="Chip Authentication failed"):
+        eid.verify(challenge, session)
+
+
+def test_a_phone_that_edits_the_card_token_is_refused(clock: FixedClock) -> None:
+    """The genuine card's answer with one token bit flipped by the phone."""
+    card = issued_v2("cnie")
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.SPLIT)
+
+    def flip(message: PhoneMessage) -> PhoneMessage:
+        if not isinstance(message, Responses) or message.batch != 1:
+            return message
+        mse, ga = message.responses
+        assert ga[-2:] == b"\x90\x00"
+        assert ga[-12:-10] == b"\x82\x08"  # the token: 82 08, then 8 octets
+        edited = ga[:-3] + bytes([ga[-3] ^ 0x01]) + ga[-2:]
+        return Responses(message.batch, (mse, edited))
+
+    with pytest.raises(PhoneSessionFailed) as raised:
+        drive(session, phone, tamper=flip)
+    assert raised.value.failure is PhoneFailure.CHIP_AUTHENTICATION_FAILED
+
+
+def test_the_hand_played_oracle_and_the_card_agree_on_the_token(clock: FixedClock) -> None:
+    """Same ephemeral key, same nonce: the card's 7C answer equals the oracle's, byte for byte."""
+    card = issued_v2("cnie")
+    eid = make_eid(clock, card)
+    challenge, session, batch = upload_and_first_batch(eid, card)
+    del challenge, session
+    oracle = ChipV2(card).agree(batch).responses[1]
+    # The card, fed the oracle's nonce (bytes 0..7), answering the same GENERAL AUTHENTICATE.
+    responder = ChipAuthResponder(
+        CaAlgorithm.ECDH_AES_CBC_CMAC_128,
+        card.data.secrets,
+        version=2,
+        random=ScriptedRandom(bytes(range(8))),
+    )
+    mse, ga = (CommandAPDU.from_bytes(step.apdu) for step in batch.steps)
+    responder.set_at(mse.data)
+    answer, _ = responder.general_authenticate(ga.data)
+    assert answer + b"\x90\x00" == oracle
+
+
+def test_a_dg14_announcing_only_ca_v3_gets_no_ca_through_the_phone(clock: FixedClock) -> None:
+    """CA v3 is another protocol: the server does not run v1 or v2 on its key; AA decides."""
+    card = ca_v2_card(version=3)
+    eid = make_eid(clock, card)
+    challenge = eid.begin(SUBJECT)
+    session = eid.phone_session(challenge)
+    phone, _ = phone_for(card, "cnie", challenge, PhoneMode.SPLIT)
+    recording = Recording(session)
+    drive(recording, phone)  # type: ignore[arg-type]
+    assert recording.batches == []
+    result = eid.verify(challenge, session)
+    assert result.details["proof"] == "active_authentication"

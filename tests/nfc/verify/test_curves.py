@@ -35,6 +35,7 @@ from macnss_auth.nfc.pki import (
 from macnss_auth.nfc.verify import CheckStatus, inspect_document
 from macnss_auth.nfc.verify.active import verify_active_authentication
 from macnss_auth.testing import FixedClock
+from tests.nfc.explicit_ec import curve_spki
 from tests.nfc.protocols.vectors import load
 
 from .conftest import NOW, VECTORS
@@ -155,32 +156,7 @@ def _named_spki(key: EcPrivateKey) -> bytes:
 
 
 def _explicit_spki(key: EcPrivateKey) -> bytes:
-    curve = key.curve
-    size = curve.field_length
-    return bytes(
-        keys.PublicKeyInfo(
-            {
-                "algorithm": {
-                    "algorithm": "ec",
-                    "parameters": keys.ECDomainParameters(
-                        name="specified",
-                        value={
-                            "version": "ecdpVer1",
-                            "field_id": {"field_type": "prime_field", "parameters": curve.p},
-                            "curve": {
-                                "a": curve.a.to_bytes(size, "big"),
-                                "b": curve.b.to_bytes(size, "big"),
-                            },
-                            "base": ec_math.encode_point(curve, curve.generator),
-                            "order": curve.n,
-                            "cofactor": 1,
-                        },
-                    ),
-                },
-                "public_key": key.public_key().encode(),
-            }
-        ).dump()
-    )
+    return curve_spki(key.curve, key.public_key().encode())
 
 
 def _sign_der(key: EcPrivateKey, data: bytes, hash_algorithm: HashAlgorithm) -> bytes:

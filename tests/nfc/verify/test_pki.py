@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from asn1crypto import keys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -22,6 +21,7 @@ from macnss_auth.testing.pki import (
     make_link_certificate,
     make_master_list,
 )
+from tests.nfc.explicit_ec import curve_spki
 
 from .conftest import NOW, VECTORS
 
@@ -132,32 +132,7 @@ def _explicit_spki(curve_name: str) -> tuple[bytes, ec.EllipticCurvePublicKey]:
     point = public.public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    curve = curve_by_name(curve_name)
-    size = curve.field_length
-    base = b"\x04" + curve.gx.to_bytes(size, "big") + curve.gy.to_bytes(size, "big")
-    spki = keys.PublicKeyInfo(
-        {
-            "algorithm": {
-                "algorithm": "ec",
-                "parameters": keys.ECDomainParameters(
-                    name="specified",
-                    value={
-                        "version": "ecdpVer1",
-                        "field_id": {"field_type": "prime_field", "parameters": curve.p},
-                        "curve": {
-                            "a": curve.a.to_bytes(size, "big"),
-                            "b": curve.b.to_bytes(size, "big"),
-                        },
-                        "base": base,
-                        "order": curve.n,
-                        "cofactor": 1,
-                    },
-                ),
-            },
-            "public_key": point,
-        }
-    )
-    return spki.dump(), public
+    return curve_spki(curve_by_name(curve_name), point), public
 
 
 @pytest.mark.parametrize("curve_name", ["secp256r1", "brainpoolP384r1"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +10,7 @@ from macnss_auth.nfc.pki import TrustStore
 from macnss_auth.nfc.verify import CheckStatus, decode_bundle, encode_bundle, inspect_document
 from macnss_auth.testing import FixedClock
 from macnss_auth.testing.pki import TestPki
+from tests.nfc.der_edits import reencoded
 
 from .conftest import NOW
 
@@ -79,3 +81,34 @@ def test_bundle_roundtrip_keeps_bytes() -> None:
     text = encode_bundle(DOCUMENT.data_groups, DOCUMENT.sod, aa_signature=SIGNATURE)
     decoded = decode_bundle(text)
     assert verify(decoded.data_groups, decoded.sod, decoded.aa_signature or b"")
+
+
+RSA_PKI = TestPki.create(now=NOW, key_type="rsa")
+RSA_DOCUMENT = RSA_PKI.issue_document(aa_key_type="rsa")
+STORE.load_master_list(RSA_PKI.master_list(), trust_as_is=True)
+DOCUMENTS = {"ec": DOCUMENT, "rsa": RSA_DOCUMENT}
+
+
+@pytest.mark.slow
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(DOCUMENTS)), data=st.data())
+def test_reencoded_sods_and_data_groups_are_inspected(kind: str, data: st.DataObject) -> None:
+    # The DER rebuilt around a hostile field (tests/nfc/der_edits.py): a 2 KB INTEGER in the
+    # LDSSecurityObject or the SignerInfo, an odd OID, deep nesting, a duplicated element.
+    document = DOCUMENTS[kind]
+    groups = dict(document.data_groups)
+    sod = document.sod
+    target: int | None = data.draw(st.none() | st.sampled_from(sorted(groups)))
+    if target is None:
+        sod = data.draw(reencoded([sod]))
+    else:
+        groups[target] = data.draw(reencoded([groups[target]]))
+    result = inspect_document(
+        data_groups=groups, sod=sod, trust_store=STORE, clock=CLOCK,
+        aa_challenge=NONCE, aa_signature=document.sign_active_authentication(NONCE),
+    )  # fmt: skip
+    if result.genuine:
+        # Every data group is hashed in the SOD: a changed one is never genuine.
+        assert groups == document.data_groups
+        assert result.check("sod_signature").status is CheckStatus.PASSED
+        assert result.check("chain").status is CheckStatus.PASSED

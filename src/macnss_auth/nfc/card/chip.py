@@ -88,7 +88,13 @@ class VirtualCard:
             else None
         )
         self._quirks = profile.quirks
-        self._ca = ChipAuthResponder(profile.chip_authentication, data.secrets, profile.quirks)
+        self._ca = ChipAuthResponder(
+            profile.chip_authentication,
+            data.secrets,
+            profile.quirks,
+            version=profile.chip_authentication_version,
+            random=random,
+        )
         self._pace_done = False
         #: The rest of an answer sent in pieces (61xx), for GET RESPONSE.
         self._pending_answer = b""

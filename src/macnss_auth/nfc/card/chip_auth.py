@@ -7,6 +7,13 @@ chip derives new session keys from its static key (the arithmetic is
 :func:`macnss_auth.nfc.chip_auth.card_session_key_candidates`, shared with the
 terminal), answers under the old keys, then switches with ``SSC = 0``.
 
+A chip issued for CA version 2 (BSI TR-03110-2 §3.4.2) takes ``MSE:Set AT``
++ ``GENERAL AUTHENTICATE`` only (``MSE:Set KAT`` is CA v1: ``6A81``). It
+draws an 8-octet nonce ``r_PICC`` from its random source, derives the keys
+from ``K || r_PICC`` and answers ``7C { 81 r_PICC, 82 T_PICC }`` with
+``T_PICC = MAC(KSmac, 7F49 { 06 OID, 86/84 PK_PCD })`` (TR-03110-3 A.2.3.2,
+A.2.4.2; :func:`macnss_auth.nfc.chip_auth.chip_authentication_token`).
+
 Active Authentication: ``INTERNAL AUTHENTICATE`` with an 8-byte challenge,
 answered with a signature by the AA key -- RSA with ISO/IEC 9796-2 digital
 signature scheme 1 (partial message recovery, SHA-1, trailer ``BC``) or
@@ -21,7 +28,8 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
-from macnss_auth.errors import MacnssAuthError, MalformedInput
+from macnss_auth.clock import RandomSource
+from macnss_auth.errors import ConfigurationError, MacnssAuthError, MalformedInput
 from macnss_auth.nfc import tlv
 from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.card.channel import CardSession
@@ -29,11 +37,19 @@ from macnss_auth.nfc.card.command import CardStatusError
 from macnss_auth.nfc.card.issuing_pki import active_authentication_sign
 from macnss_auth.nfc.card.model import CardQuirks, ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
-from macnss_auth.nfc.chip_auth import CaAlgorithm, card_session_key_candidates
+from macnss_auth.nfc.chip_auth import (
+    CaAlgorithm,
+    card_session_key_candidates,
+    chip_authentication_token,
+)
 from macnss_auth.nfc.eckeys import EcPrivateKey, ecdsa_sign
 from macnss_auth.nfc.pki import HashAlgorithm
+from macnss_auth.nfc.sm import SessionKeys
 
 __all__ = ["ChipAuthResponder", "active_authentication_signature"]
+
+#: CA v2's chip nonce r_PICC: 8 octets (as OpenPACE's chip and the tachograph gen2 cards send).
+_NONCE_LENGTH = 8
 
 
 def active_authentication_signature(
@@ -69,14 +85,34 @@ def active_authentication_signature(
 
 
 class ChipAuthResponder:
-    """The chip's Chip Authentication state (its key and the protocol set by MSE:Set AT)."""
+    """The chip's Chip Authentication state (its key and the protocol set by MSE:Set AT).
+
+    Args:
+        algorithm: the protocol DG14 announces, or ``None`` without CA.
+        secrets: the chip's keys.
+        quirks: field behaviours.
+        version: the CA version DG14 announces (1 or 2).
+        random: where CA v2 nonces come from (required for version 2).
+
+    Raises:
+        ConfigurationError: an unknown version, or version 2 without ``random``.
+    """
 
     def __init__(
         self,
         algorithm: CaAlgorithm | None,
         secrets: ChipSecrets,
         quirks: CardQuirks | None = None,
+        *,
+        version: int = 1,
+        random: RandomSource | None = None,
     ) -> None:
+        if version not in (1, 2):
+            raise ConfigurationError(f"Chip Authentication version {version!r} is not 1 or 2")
+        if version == 2 and random is None:
+            raise ConfigurationError("a CA version 2 chip needs a random source for its nonces")
+        self._version = version
+        self._random = random
         self._quirks = quirks or CardQuirks()
         self._algorithm = algorithm
         self._key = secrets.ca_key
@@ -135,6 +171,9 @@ class ChipAuthResponder:
         """
         self._pending = None
         algorithm = self._usable()
+        if self._version != 1:
+            # MSE:Set KAT exists for CA v1 only (ICAO 9303-11 §6.2.4.1).
+            raise CardStatusError(StatusCode.FUNCTION_NOT_SUPPORTED)
         objects = _objects(data)
         if 0x91 not in objects:
             raise CardStatusError(StatusCode.INCORRECT_DATA)
@@ -142,7 +181,9 @@ class ChipAuthResponder:
         return self._session(algorithm, objects[0x91])
 
     def general_authenticate(self, data: bytes) -> tuple[bytes, CardSession]:
-        """GENERAL AUTHENTICATE ``7C { 80 key }`` after MSE:Set AT; answers ``7C 00``.
+        """GENERAL AUTHENTICATE ``7C { 80 key }`` after MSE:Set AT.
+
+        CA v1 answers ``7C 00``; CA v2 ``7C { 81 nonce, 82 token }``.
 
         Raises:
             CardStatusError: ``6985`` without MSE:Set AT, ``6A80`` malformed or invalid key.
@@ -153,17 +194,35 @@ class ChipAuthResponder:
         objects = parse_dynamic_authentication_data(data)
         if set(objects) != {0x80}:
             raise CardStatusError(StatusCode.INCORRECT_DATA)
-        return tlv.encode_tlv(0x7C, b""), self._session(algorithm, objects[0x80])
+        ephemeral = objects[0x80]
+        if self._version == 1:
+            return tlv.encode_tlv(0x7C, b""), self._session(algorithm, ephemeral)
+        random = self._random
+        if random is None:  # checked in __init__; kept for the type checker
+            raise CardStatusError(StatusCode.NO_PRECISE_DIAGNOSIS)
+        nonce = random.token_bytes(_NONCE_LENGTH)
+        session, keys = self._keys(algorithm, ephemeral, nonce)
+        token = chip_authentication_token(algorithm, keys, ephemeral)
+        answer = tlv.encode_tlv(0x81, nonce) + tlv.encode_tlv(0x82, token)
+        return tlv.encode_tlv(0x7C, answer), session
 
     def _session(self, algorithm: CaAlgorithm, ephemeral: bytes) -> CardSession:
+        return self._keys(algorithm, ephemeral, b"")[0]
+
+    def _keys(
+        self, algorithm: CaAlgorithm, ephemeral: bytes, nonce: bytes
+    ) -> tuple[CardSession, SessionKeys]:
         key = self._key
         if key is None:
             raise CardStatusError(StatusCode.REFERENCED_DATA_NOT_FOUND)
         try:
-            keys, *others = card_session_key_candidates(algorithm, key, ephemeral)
+            keys, *others = card_session_key_candidates(algorithm, key, ephemeral, nonce=nonce)
         except MacnssAuthError:
             raise CardStatusError(StatusCode.INCORRECT_DATA) from None
-        return CardSession(keys, ssc=0, established_by="CA", alternatives=others)
+        if nonce:
+            # The token commits to one K (on the length of p): no alternatives.
+            others = []
+        return CardSession(keys, ssc=0, established_by="CA", alternatives=others), keys
 
 
 def _objects(data: bytes) -> dict[int, bytes]:

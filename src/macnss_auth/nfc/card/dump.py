@@ -171,7 +171,8 @@ def card_from_dump(
     dump = files if isinstance(files, DumpFiles) else read_dump(files)
     if 1 not in dump.data_groups or dump.sod is None:
         raise ConfigurationError("a dump needs DG1 and EF.SOD")
-    if can is not None and (len(can) != 6 or not can.isdigit()):
+    # isascii(): "²" and Arabic-Indic digits pass isdigit() but the card encodes the CAN as ASCII.
+    if can is not None and (len(can) != 6 or not (can.isascii() and can.isdigit())):
         raise ConfigurationError("a CAN is six digits")
     try:
         mrz_information, document = _mrz_information(dump.data_groups[1])

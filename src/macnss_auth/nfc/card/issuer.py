@@ -303,24 +303,36 @@ def issue_card(
     pin: str | None = None,
     puk: str | None = None,
     pki: TestPki | None = None,
+    chip_authentication_version: int | None = None,
 ) -> IssuedCard:
     """Personalize a card for ``profile`` and sign it with ``pki`` (a new one if not given).
 
     Keys (PKI, AA, CA) come from ``cryptography``'s generators.
+    ``chip_authentication_version=2`` issues the profile's chip with Chip
+    Authentication version 2 (DG14 announces it; the chip answers with a nonce
+    and a token), as :attr:`CardProfile.chip_authentication_version` does.
 
     Raises:
         ConfigurationError: an unknown profile, a CAN that is not six digits,
-            a PIN that is not 4 to 12 digits or a PUK that is not 8 to 12.
+            a PIN that is not 4 to 12 digits or a PUK that is not 8 to 12, a CA
+            version other than 1 or 2, or a CA version for a profile without CA.
     """
     card_profile = standard_profile(profile) if isinstance(profile, str) else profile
+    if chip_authentication_version is not None:
+        if card_profile.chip_authentication is None:
+            raise ConfigurationError(f"profile {card_profile.name!r} has no Chip Authentication")
+        card_profile = attrs.evolve(
+            card_profile, chip_authentication_version=chip_authentication_version
+        )
     person = person or Person()
-    if can is not None and (len(can) != 6 or not can.isdigit()):
+    # isascii(): "²" and Arabic-Indic digits pass isdigit() but the card encodes the CAN as ASCII.
+    if can is not None and (len(can) != 6 or not (can.isascii() and can.isdigit())):
         raise ConfigurationError("a CAN is six digits")
     if can is None and PasswordKind.CAN in card_profile.pace_passwords:
         can = "123456" if card_profile.pace_protocol is not None else None
-    if pin is not None and not (4 <= len(pin) <= 12 and pin.isdigit()):
+    if pin is not None and not (4 <= len(pin) <= 12 and pin.isascii() and pin.isdigit()):
         raise ConfigurationError("a PIN is 4 to 12 digits")
-    if puk is not None and not (8 <= len(puk) <= 12 and puk.isdigit()):
+    if puk is not None and not (8 <= len(puk) <= 12 and puk.isascii() and puk.isdigit()):
         raise ConfigurationError("a PUK is 8 to 12 digits")
     if pin is None and PasswordKind.PIN in card_profile.pace_passwords:
         pin = "246810"
@@ -388,9 +400,10 @@ def issue_card(
             )
         if card_profile.chip_authentication is not None:
             oid = si.ChipAuthenticationOid(card_profile.chip_authentication.value)
-            ca_infos.append(si.ChipAuthenticationInfo(oid, 1, key_id))
+            version = card_profile.chip_authentication_version
+            ca_infos.append(si.ChipAuthenticationInfo(oid, version, key_id))
             if quirks.decoy_ca_key:
-                ca_infos.append(si.ChipAuthenticationInfo(oid, 1, _CA_KEY_ID))
+                ca_infos.append(si.ChipAuthenticationInfo(oid, version, _CA_KEY_ID))
         dg14 += ca_infos
         card_security += ca_infos
     if card_profile.active_authentication is AaKeyKind.RSA:

@@ -181,6 +181,10 @@ class CardProfile:
         active_authentication_parameter_id: the standardized domain parameter id
             of an ECDSA Active Authentication key (``None``: brainpoolP256r1).
         quirks: field behaviours of real chips (:class:`CardQuirks`).
+        chip_authentication_version: the Chip Authentication version DG14's
+            ChipAuthenticationInfo announces and the chip speaks: 1 (ICAO 9303-11
+            §6.2, ``7C 00``) or 2 (BSI TR-03110-2 §3.4.2: nonce and token,
+            keys from ``K || r_PICC``, MSE:Set AT + GENERAL AUTHENTICATE only).
     """
 
     name: str
@@ -198,6 +202,12 @@ class CardProfile:
     chip_authentication_parameter_id: int | None = None
     active_authentication_parameter_id: int | None = None
     quirks: CardQuirks = CardQuirks()
+    chip_authentication_version: int = attrs.field(default=1)
+
+    @chip_authentication_version.validator
+    def _check_version(self, _attribute: object, value: object) -> None:
+        if type(value) is not int or value not in (1, 2):
+            raise ConfigurationError(f"Chip Authentication version {value!r} is not 1 or 2")
 
 
 def _redact(_value: object) -> str:

@@ -80,6 +80,7 @@ def _profile_json(profile: CardProfile) -> dict[str, Any]:
         "chip_authentication_parameter_id": profile.chip_authentication_parameter_id,
         "active_authentication_parameter_id": profile.active_authentication_parameter_id,
         "quirks": profile.quirks.to_dict(),
+        "chip_authentication_version": profile.chip_authentication_version,
     }
 
 
@@ -107,6 +108,8 @@ def _profile_from(raw: dict[str, Any]) -> CardProfile:
         chip_authentication_parameter_id=raw.get("chip_authentication_parameter_id"),
         active_authentication_parameter_id=raw.get("active_authentication_parameter_id"),
         quirks=CardQuirks.from_dict(dict(raw.get("quirks") or {})),
+        # Absent from cards saved before CA v2: version 1.
+        chip_authentication_version=raw.get("chip_authentication_version", 1),
     )
 
 
@@ -314,6 +317,7 @@ def load_card(directory: str | os.PathLike[str]) -> CardData:
         return _read(source)
     except ConfigurationError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        # Whatever shape a hand-edited card.json has, the caller gets one error type.
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        # Whatever shape a hand-edited card.json has (nested too deep for the JSON parser
+        # included), the caller gets one error type.
         raise ConfigurationError(f"{source}: not a readable card directory ({error})") from error

@@ -96,6 +96,11 @@ class SecurityObject:
     unicode_version: str | None = None
 
 
+def _shown(number: int) -> str:
+    # str() of an int past 4300 digits raises ValueError, and a DER INTEGER can be that long.
+    return str(number) if number.bit_length() <= 64 else "(a number of more than 64 bits)"
+
+
 def parse_sod(data: bytes) -> SecurityObject:
     """Parse EF.SOD.
 
@@ -125,12 +130,12 @@ def parse_sod(data: bytes) -> SecurityObject:
             lds_version = str(info["lds_version"].native)
             unicode_version = str(info["unicode_version"].native)
     if version not in (0, 1):
-        raise LdsFormatError(f"LDSSecurityObject version {version} is unknown", field=name)
+        raise LdsFormatError(f"LDSSecurityObject version {_shown(version)} is unknown", field=name)
     algorithm = HashAlgorithm.from_name(hash_name)
     hashes: dict[int, bytes] = {}
     for number, value in pairs:
         if not 1 <= number <= 16:
-            raise LdsFormatError(f"the SOD hashes data group {number}", field=name)
+            raise LdsFormatError(f"the SOD hashes data group {_shown(number)}", field=name)
         if number in hashes:
             raise LdsFormatError(f"the SOD hashes DG{number} twice", field=name)
         if len(value) != algorithm.digest_size:

@@ -71,7 +71,7 @@ from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.chip_auth import (
     CaAlgorithm,
     DhPrivateKey,
-    DhPublicKey,
+    chip_authentication_token,
     encode_public_key,
     shared_secret,
 )
@@ -79,7 +79,7 @@ from macnss_auth.nfc.chip_auth import (
 # The reader's own ephemeral-key draw: the server's CA key is made exactly as a kiosk's,
 # on whatever key types and curves chip_auth supports.
 from macnss_auth.nfc.chip_auth import _ephemeral_key as ephemeral_key
-from macnss_auth.nfc.crypto import SymmetricCipher, mac
+from macnss_auth.nfc.crypto import SymmetricCipher
 from macnss_auth.nfc.lds.security import parse_dg14
 from macnss_auth.nfc.mrz import CAN, MrzKey
 from macnss_auth.nfc.phone.messages import (
@@ -150,6 +150,8 @@ TRANSITIONS: Mapping[tuple[SessionState, str], frozenset[SessionState]] = Mappin
 #: Plain bytes one protected short READ BINARY answer holds (as the reader uses).
 _SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
 _DG1_SFI = 0x01
+#: The ChipAuthenticationInfo versions run through the phone (as the kiosk reader does).
+_CA_VERSIONS = (1, 2)
 #: How long the server waits for its own relay reader to produce the next APDU (CPU only).
 _WORKER_SECONDS = 60.0
 
@@ -555,11 +557,17 @@ class PhoneSession:
         try:
             infos = parse_dg14(dg14).infos
             keys = [i for i in infos if isinstance(i, ChipAuthenticationPublicKeyInfo)]
-            protocols = [i for i in infos if isinstance(i, ChipAuthenticationInfo)]
+            # CA v1 and v2 run through the phone (v3 is another protocol); v2 first.
+            protocols = [
+                i
+                for i in infos
+                if isinstance(i, ChipAuthenticationInfo) and i.version in _CA_VERSIONS
+            ]
             if not keys or not protocols:
                 return None
             key_info = keys[0]
-            info = next((p for p in protocols if p.key_id == key_info.key_id), protocols[0])
+            matching = [p for p in protocols if p.key_id == key_info.key_id] or protocols
+            info = max(matching, key=lambda p: p.version)
             algorithm = CaAlgorithm.from_oid(info.protocol.value)
             chip_key = chip_public_key(key_info)
         except MacnssAuthError:
@@ -630,11 +638,8 @@ class PhoneSession:
                 PhoneFailure.CHIP_AUTHENTICATION_FAILED, "no Chip Authentication token"
             )
         keys = SessionKeys.derive(shared + nonce, plan.algorithm.cipher, plan.algorithm.key_bits)
-        key_tag = 0x84 if isinstance(chip_public_key(plan.key_info), DhPublicKey) else 0x86
-        data_object = encode_tlv(
-            0x7F49, encode_tlv(0x06, plan.algorithm.oid_bytes) + encode_tlv(key_tag, plan.public)
-        )
-        expected = mac(keys.cipher, keys.k_mac, data_object)
+        # The kiosk's ChipAuthentication(version=2) checks the same token.
+        expected = chip_authentication_token(plan.algorithm, keys, plan.public)
         if not hmac.compare_digest(expected, token):
             raise PhoneSessionFailed(
                 PhoneFailure.CHIP_AUTHENTICATION_FAILED, "the Chip Authentication token is wrong"

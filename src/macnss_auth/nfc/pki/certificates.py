@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 from asn1crypto import algos, x509
 
-from macnss_auth.nfc.asn1 import decoding
+from macnss_auth.nfc.asn1 import decoding, int_repr
 from macnss_auth.nfc.pki.errors import PkiFormatError
 from macnss_auth.nfc.pki.keys import PublicKeyInfo, aware, parse_public_key_info, whole_bytes
 from macnss_auth.nfc.pki.signatures import SignatureScheme, verify_signature
@@ -44,7 +44,8 @@ class Certificate:
     issuer: str
     subject_key: str = attrs.field(repr=False)
     issuer_key: str = attrs.field(repr=False)
-    serial_number: int
+    # RFC 5280 allows 20 octets; a hostile one of 2 KB made repr() raise ValueError.
+    serial_number: int = attrs.field(repr=int_repr)
     not_before: dt.datetime
     not_after: dt.datetime
     subject_key_identifier: bytes | None = attrs.field(repr=False)

@@ -29,7 +29,7 @@ from asn1crypto import algos, core, x509
 from asn1crypto import cms as asn1_cms
 
 from macnss_auth.errors import UnsupportedAlgorithm
-from macnss_auth.nfc.asn1 import decoding
+from macnss_auth.nfc.asn1 import decoding, int_repr
 from macnss_auth.nfc.pki.certificates import Certificate, name_key_of, parse_certificate
 from macnss_auth.nfc.pki.errors import PkiFormatError, SignatureInvalid
 from macnss_auth.nfc.pki.keys import aware
@@ -70,7 +70,7 @@ class SignedContent:
     content: bytes = attrs.field(repr=False)
     certificates: tuple[Certificate, ...] = attrs.field(repr=False)
     signer_issuer_key: str | None = attrs.field(repr=False)
-    signer_serial: int | None
+    signer_serial: int | None = attrs.field(repr=int_repr)
     signer_key_identifier: bytes | None = attrs.field(repr=False)
     digest_algorithm: HashAlgorithm
     scheme: SignatureScheme

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.errors import MalformedInput, UnsupportedAlgorithm
 from macnss_auth.nfc import ec as ec_math
-from macnss_auth.nfc.asn1 import decoding
+from macnss_auth.nfc.asn1 import decoding, int_repr
 from macnss_auth.nfc.domain_params import (
     CURVE_OIDS,
     curve_by_name,
@@ -49,13 +49,14 @@ class EcDomainParameters:
     ``name`` is the named curve these parameters were matched to, if any.
     """
 
-    p: int
-    a: int
-    b: int
-    gx: int
-    gy: int
-    n: int
-    h: int
+    # Explicit parameters come from DER: any of them can be a 2 KB INTEGER.
+    p: int = attrs.field(repr=int_repr)
+    a: int = attrs.field(repr=int_repr)
+    b: int = attrs.field(repr=int_repr)
+    gx: int = attrs.field(repr=int_repr)
+    gy: int = attrs.field(repr=int_repr)
+    n: int = attrs.field(repr=int_repr)
+    h: int = attrs.field(repr=int_repr)
     name: str | None = None
 
     @property
@@ -87,7 +88,7 @@ class PublicKeyInfo:
     ec_parameters: EcDomainParameters | None = None
     ec_point: bytes | None = attrs.field(default=None, repr=False)
     rsa_modulus: int | None = attrs.field(default=None, repr=False)
-    rsa_exponent: int | None = None
+    rsa_exponent: int | None = attrs.field(default=None, repr=int_repr)
 
     @property
     def key_size(self) -> int:
@@ -235,6 +236,9 @@ def _parse_public_key_info(der: bytes) -> PublicKeyInfo:
             if spec["field_id"]["field_type"].native != "prime_field":
                 raise UnsupportedAlgorithm("only prime-field curves are supported")
             p = int(spec["field_id"]["parameters"].native)
+            if p < 3:
+                # No field has such a prime; matching the curve would divide by it.
+                raise PkiFormatError("the EC field prime is not a prime", field="public_key")
             base = bytes(spec["base"].native)
             size = (p.bit_length() + 7) // 8
             if len(base) != 1 + 2 * size or base[0] != 4:

@@ -136,6 +136,10 @@ class SignatureScheme:
                 mgf = params["mask_gen_algorithm"]
                 mgf_hash = mgf["parameters"]["algorithm"].native
                 salt = int(params["salt_length"].native)
+            # RFC 4055 §3.1: a salt fits in the signature (16384-bit RSA: 2 KB); a larger one
+            # made cryptography raise OverflowError.
+            if not 0 <= salt <= 4096:
+                raise PkiFormatError("RSASSA-PSS salt length out of range", field="parameters")
             return cls(
                 SignatureKind.RSA_PSS,
                 HashAlgorithm.from_name(hash_name),

@@ -113,9 +113,14 @@ def decode_bundle(bundle: bytes | str | Mapping[str, Any]) -> DocumentBundle:
         raise BundleFormatError("bundle must be a JSON object", field="bundle")
     if data.get("format") != BUNDLE_FORMAT:
         raise BundleFormatError(f"format must be {BUNDLE_FORMAT!r}", field="format")
-    if data.get("version") != BUNDLE_VERSION or isinstance(data.get("version"), bool):
+    version = data.get("version")
+    if version != BUNDLE_VERSION or isinstance(version, bool):
+        # Named only when it is a small number: the repr of a 5000-digit int raises
+        # ValueError, and a megabyte of text does not belong in a message.
+        shown = f" {version}" if type(version) is int and version.bit_length() <= 64 else ""
         raise BundleFormatError(
-            f"unsupported bundle version {data.get('version')!r}", field="version"
+            f"unsupported bundle version{shown} (this code reads {BUNDLE_VERSION})",
+            field="version",
         )
     groups_raw = data.get("data_groups")
     if not isinstance(groups_raw, Mapping) or not groups_raw:

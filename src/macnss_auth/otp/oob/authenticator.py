@@ -363,9 +363,17 @@ class OutOfBandAuthenticator:
         challenge: Challenge | str,
         response: str,
         *,
+        subject: str | None = None,
         context: ClientContext | None = None,
     ) -> Destination:
         """Confirm a destination with the code it received; return it.
+
+        Args:
+            challenge: the challenge from :meth:`enroll` (or its id).
+            response: the code.
+            subject: when given, the enrollment must be this subject's (a web
+                layer passes the subject its caller is authorized for); another
+                subject's challenge is refused as not found, before any count.
 
         Raises:
             MalformedInput / ChallengeNotFound / ChallengeExpired / ChallengeUsed /
@@ -373,7 +381,7 @@ class OutOfBandAuthenticator:
         """
         # One commit here too; sending (begin) stays outside: no network under the write lock.
         with grouped(self._group):
-            record = self._check(challenge, response, _ENROLL, context)
+            record = self._check(challenge, response, _ENROLL, context, owner=subject)
             now = self._clock.now()
             subject = record.challenge.subject
             destination = promote_pending(
@@ -634,8 +642,13 @@ class OutOfBandAuthenticator:
         response: str,
         purpose: str,
         context: ClientContext | None,
+        *,
+        owner: str | None = None,
     ) -> ChallengeRecord:
-        """Decide a code for ``purpose``; return the consumed record or raise."""
+        """Decide a code for ``purpose``; return the consumed record or raise.
+
+        ``owner``: when given, a challenge of another subject is not found.
+        """
         action = AuditAction.VERIFY if purpose == _LOGIN else AuditAction.CONFIRM
         challenge_id = challenge_id_of(challenge)
         now = self._clock.now()
@@ -643,7 +656,8 @@ class OutOfBandAuthenticator:
         # The shared gate decides; an unknown challenge is refused before
         # anything else, a dead one only once the attempt is counted (below).
         failure = challenge_failure(record, self.method, now, purpose=purpose)
-        if record is None or isinstance(failure, ChallengeNotFound):
+        foreign = record is not None and owner is not None and record.challenge.subject != owner
+        if record is None or foreign or isinstance(failure, ChallengeNotFound):
             raise self._failure(ChallengeNotFound, action, now, subject=None, context=context)
         subject = record.challenge.subject
         with self._events.malformed(action, subject, context, reason=Reason.MALFORMED_CODE, at=now):
