@@ -150,30 +150,40 @@ def test_pace_cam_without_chip_authentication_falls_back_to_relay(clock: FixedCl
     assert result.details["proof"] == "chip_authentication_remote"
 
 
-def relay_threads(session: PhoneSession) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == f"phone-relay-{session.id}"]
+def relay_threads(
+    session: PhoneSession, besides: frozenset[threading.Thread] = frozenset()
+) -> list[threading.Thread]:
+    """The session's relay reader threads, but those in ``besides``.
+
+    Session ids come from the tests' fixed random source, so an earlier test's
+    session of the same id may still have its reader waiting out its deadline:
+    a test names the threads that were there before it began.
+    """
+    name = f"phone-relay-{session.id}"
+    return [t for t in threading.enumerate() if t.name == name and t not in besides]
 
 
-def thread_ends(session: PhoneSession) -> bool:
+def thread_ends(session: PhoneSession, besides: frozenset[threading.Thread]) -> bool:
     deadline = time.monotonic() + 30  # generous: a loaded machine schedules threads late
-    while relay_threads(session) and time.monotonic() < deadline:
+    while relay_threads(session, besides) and time.monotonic() < deadline:
         time.sleep(0.01)
-    return not relay_threads(session)
+    return not relay_threads(session, besides)
 
 
 @pytest.mark.parametrize("ending", ["finished", "aborted", "failed"])
 def test_relay_reader_thread_ends_with_the_session(scene: SceneFactory, ending: str) -> None:
     s = scene()
+    before = frozenset(relay_threads(s.session))
     phone = s.phone(PhoneMode.RELAY)
     if ending == "finished":
         drive(s.session, phone)
         assert s.session.finished
     else:
         drive(s.session, phone, limit=5)
-        assert relay_threads(s.session)
+        assert relay_threads(s.session, before)
         if ending == "aborted":
             s.session.abort()
         else:
             with pytest.raises(PhoneSessionFailed):
                 s.session.receive(encode_message(Responses(99, (b"\x90\x00",))))
-    assert thread_ends(s.session)
+    assert thread_ends(s.session, before)
