@@ -40,6 +40,7 @@ from macnss_auth.nfc.card import (
     save_card,
 )
 from macnss_auth.nfc.card.issuer import Person
+from macnss_auth.nfc.chip_auth import CA_VERSIONS
 from macnss_auth.nfc.serve import VPCD_PORT, UdpCardServer, VpcdCardClient, VpcdCardServer
 
 __all__ = ["command"]
@@ -98,7 +99,7 @@ def command() -> None:
 @click.option("--date-of-expiry", default=None, metavar="YYMMDD")
 @click.option(
     "--ca-version",
-    type=click.IntRange(1, 2),
+    type=click.IntRange(min(CA_VERSIONS), max(CA_VERSIONS)),
     default=None,
     help="Chip Authentication version the chip speaks (default: the profile's, 1); "
     "2 = nonce and token (BSI TR-03110-2).",

@@ -72,6 +72,7 @@ from macnss_auth.nfc.sm import SecureChannel, SessionKeys
 from macnss_auth.nfc.tlv import encode_tlv
 
 __all__ = [
+    "CA_VERSIONS",
     "CaAlgorithm",
     "CaCommands",
     "CaState",
@@ -90,6 +91,8 @@ __all__ = [
 ]
 
 _ID_CA = "0.4.0.127.0.7.2.2.3"
+#: The ChipAuthenticationInfo versions run here, on both sides (v3 is another protocol).
+CA_VERSIONS = (1, 2)
 _MAX_DRAWS = 64
 # GENERAL AUTHENTICATE for CA: the terminal's ephemeral key inside 7C (ICAO 9303-11 §6.2.4.2).
 _DO_EPHEMERAL_PUBLIC_KEY = 0x80
@@ -499,7 +502,7 @@ class ChipAuthentication(ProtocolMachine[CaState, ChipAuthResult]):
         super().__init__(CaState.START)
         if type(version) is not int:
             raise TypeError("version must be an int")
-        if version not in (1, 2):
+        if version not in CA_VERSIONS:
             raise UnsupportedAlgorithm(f"Chip Authentication version {version}")
         if not isinstance(channel, SecureChannel):
             raise TypeError("channel must be a SecureChannel")

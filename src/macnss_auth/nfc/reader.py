@@ -71,7 +71,13 @@ from macnss_auth.errors import (
 from macnss_auth.nfc.access import open_chip
 from macnss_auth.nfc.active_auth import ActiveAuthentication
 from macnss_auth.nfc.apdu import CommandAPDU
-from macnss_auth.nfc.chip_auth import CaAlgorithm, ChipAuthentication, ChipPublicKey, DhPublicKey
+from macnss_auth.nfc.chip_auth import (
+    CA_VERSIONS,
+    CaAlgorithm,
+    ChipAuthentication,
+    ChipPublicKey,
+    DhPublicKey,
+)
 from macnss_auth.nfc.chip_auth import chip_public_key as parse_chip_public_key
 from macnss_auth.nfc.files import (
     EMRTD_AID,
@@ -137,8 +143,6 @@ _REFUSALS = {
     0x6D00: "the chip does not support the instruction",
     0x6E00: "the chip does not support the class",
 }
-#: The ChipAuthenticationInfo versions this reader runs (ICAO 9303-11 §9.2.5, TR-03110-3 A.1.1.2).
-_CA_VERSIONS = (1, 2)
 #: Without a ChipAuthenticationInfo, DG14's key implies CA version 1 with 3DES
 #: (BSI TR-03110 v1; gmrtd issue #9 reads French passports this way).
 _IMPLIED_CA = {
@@ -753,7 +757,7 @@ class DocumentReader:
                 (_IMPLIED_CA[key.protocol], 1)
             ]
             for oid, version in offered:
-                if version not in _CA_VERSIONS:
+                if version not in CA_VERSIONS:
                     continue
                 try:
                     algorithm = CaAlgorithm.from_oid(oid.value)

@@ -38,6 +38,7 @@ from macnss_auth.nfc.card.issuing_pki import active_authentication_sign
 from macnss_auth.nfc.card.model import CardQuirks, ChipSecrets
 from macnss_auth.nfc.card.pace import parse_dynamic_authentication_data
 from macnss_auth.nfc.chip_auth import (
+    CA_VERSIONS,
     CaAlgorithm,
     card_session_key_candidates,
     chip_authentication_token,
@@ -107,7 +108,7 @@ class ChipAuthResponder:
         version: int = 1,
         random: RandomSource | None = None,
     ) -> None:
-        if version not in (1, 2):
+        if version not in CA_VERSIONS:
             raise ConfigurationError(f"Chip Authentication version {version!r} is not 1 or 2")
         if version == 2 and random is None:
             raise ConfigurationError("a CA version 2 chip needs a random source for its nonces")

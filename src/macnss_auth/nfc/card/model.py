@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.filesystem import FileSystem
-from macnss_auth.nfc.chip_auth import CaAlgorithm, DhPrivateKey
+from macnss_auth.nfc.chip_auth import CA_VERSIONS, CaAlgorithm, DhPrivateKey
 from macnss_auth.nfc.eckeys import EcPrivateKey
 from macnss_auth.nfc.pki import HashAlgorithm
 from macnss_auth.nfc.securityinfos import PaceOid
@@ -206,7 +206,7 @@ class CardProfile:
 
     @chip_authentication_version.validator
     def _check_version(self, _attribute: object, value: object) -> None:
-        if type(value) is not int or value not in (1, 2):
+        if type(value) is not int or value not in CA_VERSIONS:
             raise ConfigurationError(f"Chip Authentication version {value!r} is not 1 or 2")
 
 

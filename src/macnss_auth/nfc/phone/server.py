@@ -69,6 +69,7 @@ from macnss_auth.errors import (
 )
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.chip_auth import (
+    CA_VERSIONS,
     CaAlgorithm,
     DhPrivateKey,
     chip_authentication_token,
@@ -150,8 +151,6 @@ TRANSITIONS: Mapping[tuple[SessionState, str], frozenset[SessionState]] = Mappin
 #: Plain bytes one protected short READ BINARY answer holds (as the reader uses).
 _SHORT_CHUNK = {SymmetricCipher.AES: 223, SymmetricCipher.TDES: 231}
 _DG1_SFI = 0x01
-#: The ChipAuthenticationInfo versions run through the phone (as the kiosk reader does).
-_CA_VERSIONS = (1, 2)
 #: How long the server waits for its own relay reader to produce the next APDU (CPU only).
 _WORKER_SECONDS = 60.0
 
@@ -561,7 +560,7 @@ class PhoneSession:
             protocols = [
                 i
                 for i in infos
-                if isinstance(i, ChipAuthenticationInfo) and i.version in _CA_VERSIONS
+                if isinstance(i, ChipAuthenticationInfo) and i.version in CA_VERSIONS
             ]
             if not keys or not protocols:
                 return None
