@@ -551,124 +551,136 @@ class PasskeyAuthenticator:
         """
         # One commit for the used challenge, the credential, its slot and the record.
         with grouped(self._group):
-            now = self._clock.now()
-            challenge_id = challenge_id_of(challenge)
-            record = self._store.get_challenge(challenge_id)
-            failure = challenge_failure(record, _REGISTRATION, now)
-            owner = record.challenge.subject if record is not None else None
-            if failure is None and subject is not None and owner != subject:
-                failure = ChallengeNotFound()
-            if failure is not None or record is None or owner is None:
-                raise self._failed(failure or ChallengeUsed(), owner, context, AuditAction.ENROLL)
-            subject = owner
-            if self._store.consume_challenge(challenge_id, now) is None:
-                raise self._failed(ChallengeUsed(), subject, context, AuditAction.ENROLL)
-            expected = record.verifier[:_CHALLENGE_BYTES]
-            handle = record.verifier[_CHALLENGE_BYTES:]
-            with self._malformed(subject, context, AuditAction.ENROLL):
-                attestation = parse_attestation(response)
-            reason = self._client_data_failure(
-                attestation.client_data, "webauthn.create", expected, record.challenge
-            ) or self._flags_failure(attestation.authenticator_data)
-            if reason is None:
-                reason = self._attestation_failure(attestation)
-            if reason is not None:
-                raise self._failed(
-                    AuthenticationFailed(reason=reason), subject, context, AuditAction.ENROLL
-                )
-            roots = self.attestation.roots
-            try:
-                try:
-                    verified = self._library_registration(attestation, expected, roots=roots)
-                    chained = bool(roots.get(attestation.fmt))
-                except _ChainRefused:
-                    if self.attestation.require_trusted:
-                        failure = AuthenticationFailed(reason=Reason.ATTESTATION_UNTRUSTED)
-                        raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
-                    # Not required: certificates from a root nobody vouched for are
-                    # merely unverified.
-                    verified = self._library_registration(attestation, expected, roots={})
-                    chained = False
-            except _Invalid:
-                failure = AuthenticationFailed(reason=Reason.INVALID_SIGNATURE)
-                raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
-            key = _credential_key(attestation.credential_id)
-            if self._store.get_enrollment(key, _CREDENTIAL) is not None:
-                failure = AuthenticationFailed(reason=Reason.CREDENTIAL_EXISTS)
-                raise self._failed(failure, subject, context, AuditAction.ENROLL)
-            slot = self._claim_slot(subject)
-            if slot is None:
-                failure = AuthenticationFailed(reason=Reason.CREDENTIAL_LIMIT)
-                raise self._failed(failure, subject, context, AuditAction.ENROLL)
-            data = attestation.authenticator_data
-            if attestation.fmt == "none":
-                kind = AttestationKind.NONE
-            elif not attestation.has_certificates:
-                kind = AttestationKind.SELF
-            else:
-                kind = AttestationKind.TRUSTED if chained else AttestationKind.UNVERIFIED
-            credential = PasskeyCredential(
-                credential_id=attestation.credential_id,
-                subject=subject,
-                name=name.strip()[:64],
-                created_at=now,
-                aaguid=verified.aaguid,
-                attestation=kind,
-                backup_eligible=data.backup_eligible,
-                backed_up=data.backed_up,
-                user_verified=data.user_verified,
-                transports=tuple(t for t in attestation.transports if t in _TRANSPORTS),
+            return self._register(challenge, response, name=name, subject=subject, context=context)
+
+    def _register(
+        self,
+        challenge: Challenge | str,
+        response: PasskeyResponse,
+        *,
+        name: str,
+        subject: str | None,
+        context: ClientContext | None,
+    ) -> PasskeyCredential:
+        """:meth:`finish_registration` inside its commit group."""
+        now = self._clock.now()
+        challenge_id = challenge_id_of(challenge)
+        record = self._store.get_challenge(challenge_id)
+        failure = challenge_failure(record, _REGISTRATION, now)
+        owner = record.challenge.subject if record is not None else None
+        if failure is None and subject is not None and owner != subject:
+            failure = ChallengeNotFound()
+        if failure is not None or record is None or owner is None:
+            raise self._failed(failure or ChallengeUsed(), owner, context, AuditAction.ENROLL)
+        subject = owner
+        if self._store.consume_challenge(challenge_id, now) is None:
+            raise self._failed(ChallengeUsed(), subject, context, AuditAction.ENROLL)
+        expected = record.verifier[:_CHALLENGE_BYTES]
+        handle = record.verifier[_CHALLENGE_BYTES:]
+        with self._malformed(subject, context, AuditAction.ENROLL):
+            attestation = parse_attestation(response)
+        reason = self._client_data_failure(
+            attestation.client_data, "webauthn.create", expected, record.challenge
+        ) or self._flags_failure(attestation.authenticator_data)
+        if reason is None:
+            reason = self._attestation_failure(attestation)
+        if reason is not None:
+            raise self._failed(
+                AuthenticationFailed(reason=reason), subject, context, AuditAction.ENROLL
             )
-            generation = self._random.token_bytes(16).hex()
+        roots = self.attestation.roots
+        try:
+            try:
+                verified = self._library_registration(attestation, expected, roots=roots)
+                chained = bool(roots.get(attestation.fmt))
+            except _ChainRefused:
+                if self.attestation.require_trusted:
+                    failure = AuthenticationFailed(reason=Reason.ATTESTATION_UNTRUSTED)
+                    raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
+                # Not required: certificates from a root nobody vouched for are
+                # merely unverified.
+                verified = self._library_registration(attestation, expected, roots={})
+                chained = False
+        except _Invalid:
+            failure = AuthenticationFailed(reason=Reason.INVALID_SIGNATURE)
+            raise self._failed(failure, subject, context, AuditAction.ENROLL) from None
+        key = _credential_key(attestation.credential_id)
+        if self._store.get_enrollment(key, _CREDENTIAL) is not None:
+            failure = AuthenticationFailed(reason=Reason.CREDENTIAL_EXISTS)
+            raise self._failed(failure, subject, context, AuditAction.ENROLL)
+        slot = self._claim_slot(subject)
+        if slot is None:
+            failure = AuthenticationFailed(reason=Reason.CREDENTIAL_LIMIT)
+            raise self._failed(failure, subject, context, AuditAction.ENROLL)
+        data = attestation.authenticator_data
+        if attestation.fmt == "none":
+            kind = AttestationKind.NONE
+        elif not attestation.has_certificates:
+            kind = AttestationKind.SELF
+        else:
+            kind = AttestationKind.TRUSTED if chained else AttestationKind.UNVERIFIED
+        credential = PasskeyCredential(
+            credential_id=attestation.credential_id,
+            subject=subject,
+            name=name.strip()[:64],
+            created_at=now,
+            aaguid=verified.aaguid,
+            attestation=kind,
+            backup_eligible=data.backup_eligible,
+            backed_up=data.backed_up,
+            user_verified=data.user_verified,
+            transports=tuple(t for t in attestation.transports if t in _TRANSPORTS),
+        )
+        generation = self._random.token_bytes(16).hex()
+        self._store.put_enrollment(
+            Enrollment(
+                subject=key,
+                method=_CREDENTIAL,
+                secret=Secret(verified.credential_public_key),
+                params={
+                    "owner": subject,
+                    "credential_id": credential.id_b64url,
+                    "user_handle": b64url(handle),
+                    "generation": generation,
+                    "name": credential.name,
+                    "aaguid": credential.aaguid,
+                    "attestation": kind.value,
+                    "fmt": attestation.fmt,
+                    "backup_eligible": int(credential.backup_eligible),
+                    "backed_up": int(credential.backed_up),
+                    "user_verified": int(credential.user_verified),
+                    "transports": ",".join(credential.transports),
+                },
+                confirmed=True,
+                created_at=now,
+            )
+        )
+        if data.sign_count > 0:
+            self._store.advance(self._counter_key(generation), data.sign_count)
+        self._fill_slot(subject, slot, attestation.credential_id)
+        if self._user_handle(subject) is None:
             self._store.put_enrollment(
                 Enrollment(
-                    subject=key,
-                    method=_CREDENTIAL,
-                    secret=Secret(verified.credential_public_key),
-                    params={
-                        "owner": subject,
-                        "credential_id": credential.id_b64url,
-                        "user_handle": b64url(handle),
-                        "generation": generation,
-                        "name": credential.name,
-                        "aaguid": credential.aaguid,
-                        "attestation": kind.value,
-                        "fmt": attestation.fmt,
-                        "backup_eligible": int(credential.backup_eligible),
-                        "backed_up": int(credential.backed_up),
-                        "user_verified": int(credential.user_verified),
-                        "transports": ",".join(credential.transports),
-                    },
+                    subject=subject,
+                    method=_METHOD,
+                    secret=Secret(handle),
                     confirmed=True,
                     created_at=now,
                 )
             )
-            if data.sign_count > 0:
-                self._store.advance(self._counter_key(generation), data.sign_count)
-            self._fill_slot(subject, slot, attestation.credential_id)
-            if self._user_handle(subject) is None:
-                self._store.put_enrollment(
-                    Enrollment(
-                        subject=subject,
-                        method=_METHOD,
-                        secret=Secret(handle),
-                        confirmed=True,
-                        created_at=now,
-                    )
-                )
-            self._record(
-                AuditAction.ENROLL,
-                Outcome.SUCCESS,
-                subject,
-                context,
-                details={
-                    "credential": credential.tag,
-                    "attestation": kind.value,
-                    "device_bound": str(credential.device_bound).lower(),
-                    "user_verified": str(credential.user_verified).lower(),
-                },
-            )
-            return credential
+        self._record(
+            AuditAction.ENROLL,
+            Outcome.SUCCESS,
+            subject,
+            context,
+            details={
+                "credential": credential.tag,
+                "attestation": kind.value,
+                "device_bound": str(credential.device_bound).lower(),
+                "user_verified": str(credential.user_verified).lower(),
+            },
+        )
+        return credential
 
     # Authentication ----------------------------------------------------------------
 
@@ -752,95 +764,105 @@ class PasskeyAuthenticator:
         """
         # One commit for the counted attempt, the used challenge, the counter and the record.
         with grouped(self._group):
-            now = self._clock.now()
-            challenge_id = challenge_id_of(challenge)
-            record = self._store.get_challenge(challenge_id)
-            failure = challenge_failure(record, _METHOD, now)
-            if failure is not None or record is None:
-                subject = (record.challenge.subject or None) if record is not None else None
-                raise self._failed(failure or ChallengeUsed(), subject, context)
-            named = record.challenge.subject
-            if named:
-                self._acquire(named, context)
-            if self._store.consume_challenge(challenge_id, now) is None:
-                raise self._failed(ChallengeUsed(), named or None, context)
-            with self._malformed(named or None, context, AuditAction.VERIFY):
-                assertion = parse_assertion(response)
-            stored = self._load(assertion.credential_id)
-            owner = stored.credential.subject if stored is not None else None
-            if stored is None or (named and owner != named):
-                failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
-                raise self._failed(failure, named or None, context)
-            subject = stored.credential.subject
-            if not named:
-                self._acquire(subject, context)
-            handle = assertion.user_handle
-            if handle is None and not named:
-                # WebAuthn §7.2 step 6: a username-less login must name its user.
-                failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
-                raise self._failed(failure, subject, context)
-            if handle is not None and not hmac.compare_digest(handle, stored.user_handle):
-                failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
-                raise self._failed(failure, subject, context)
-            data = assertion.authenticator_data
-            reason = self._client_data_failure(
-                assertion.client_data, "webauthn.get", record.verifier, record.challenge
-            ) or self._flags_failure(data)
-            if reason is None and data.backup_eligible != stored.credential.backup_eligible:
-                # WebAuthn §6.1.3: BE never changes for a credential.
-                reason = Reason.BACKUP_STATE_INVALID
-            if reason is not None:
-                raise self._failed(AuthenticationFailed(reason=reason), subject, context)
-            try:
-                verify_authentication_response(
-                    credential=_library_assertion(assertion),
-                    expected_challenge=record.verifier,
-                    expected_rp_id=self.rp_id,
-                    expected_origin=list(self.origins),
-                    credential_public_key=stored.public_key,
-                    # The counter is decided below, atomically and after the signature.
-                    credential_current_sign_count=0,
-                    require_user_verification=self._require_uv,
-                )
-            except (WebAuthnException, ValueError, TypeError, KeyError):
-                failure = InvalidCode(reason=Reason.INVALID_SIGNATURE)
-                raise self._failed(failure, subject, context) from None
-            if not self._counter_accepted(stored.generation, data.sign_count):
-                failure = AuthenticationFailed(reason=Reason.SIGN_COUNT_REGRESSED)
-                raise self._failed(
-                    failure, subject, context, details={"credential": stored.credential.tag}
-                )
-            self._throttle.release(subject, context)
-            assurance = passkey_assurance(
-                user_verified=data.user_verified,
-                backup_eligible=data.backup_eligible,
-                attestation_trusted=stored.credential.attestation is AttestationKind.TRUSTED,
+            return self._verify(challenge, response, context=context)
+
+    def _verify(
+        self,
+        challenge: Challenge | str,
+        response: PasskeyResponse,
+        *,
+        context: ClientContext | None,
+    ) -> AuthResult:
+        """:meth:`verify` inside its commit group."""
+        now = self._clock.now()
+        challenge_id = challenge_id_of(challenge)
+        record = self._store.get_challenge(challenge_id)
+        failure = challenge_failure(record, _METHOD, now)
+        if failure is not None or record is None:
+            subject = (record.challenge.subject or None) if record is not None else None
+            raise self._failed(failure or ChallengeUsed(), subject, context)
+        named = record.challenge.subject
+        if named:
+            self._acquire(named, context)
+        if self._store.consume_challenge(challenge_id, now) is None:
+            raise self._failed(ChallengeUsed(), named or None, context)
+        with self._malformed(named or None, context, AuditAction.VERIFY):
+            assertion = parse_assertion(response)
+        stored = self._load(assertion.credential_id)
+        owner = stored.credential.subject if stored is not None else None
+        if stored is None or (named and owner != named):
+            failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
+            raise self._failed(failure, named or None, context)
+        subject = stored.credential.subject
+        if not named:
+            self._acquire(subject, context)
+        handle = assertion.user_handle
+        if handle is None and not named:
+            # WebAuthn §7.2 step 6: a username-less login must name its user.
+            failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
+            raise self._failed(failure, subject, context)
+        if handle is not None and not hmac.compare_digest(handle, stored.user_handle):
+            failure = AuthenticationFailed(reason=Reason.UNKNOWN_CREDENTIAL)
+            raise self._failed(failure, subject, context)
+        data = assertion.authenticator_data
+        reason = self._client_data_failure(
+            assertion.client_data, "webauthn.get", record.verifier, record.challenge
+        ) or self._flags_failure(data)
+        if reason is None and data.backup_eligible != stored.credential.backup_eligible:
+            # WebAuthn §6.1.3: BE never changes for a credential.
+            reason = Reason.BACKUP_STATE_INVALID
+        if reason is not None:
+            raise self._failed(AuthenticationFailed(reason=reason), subject, context)
+        try:
+            verify_authentication_response(
+                credential=_library_assertion(assertion),
+                expected_challenge=record.verifier,
+                expected_rp_id=self.rp_id,
+                expected_origin=list(self.origins),
+                credential_public_key=stored.public_key,
+                # The counter is decided below, atomically and after the signature.
+                credential_current_sign_count=0,
+                require_user_verification=self._require_uv,
             )
-            details = {
-                "credential": stored.credential.tag,
-                "user_verified": str(data.user_verified).lower(),
-                "backup_eligible": str(data.backup_eligible).lower(),
-                "backed_up": str(data.backed_up).lower(),
-                "attestation": stored.credential.attestation.value,
-                "counter": str(data.sign_count),
-                "nist_aal": str(assurance.nist_aal),
-                "discoverable": str(not named).lower(),
-            }
-            event_id = self._record(
-                AuditAction.VERIFY,
-                Outcome.SUCCESS,
-                subject,
-                context,
-                details={**details, "assurance": assurance.eidas},
+        except (WebAuthnException, ValueError, TypeError, KeyError):
+            failure = InvalidCode(reason=Reason.INVALID_SIGNATURE)
+            raise self._failed(failure, subject, context) from None
+        if not self._counter_accepted(stored.generation, data.sign_count):
+            failure = AuthenticationFailed(reason=Reason.SIGN_COUNT_REGRESSED)
+            raise self._failed(
+                failure, subject, context, details={"credential": stored.credential.tag}
             )
-            return AuthResult(
-                subject=subject,
-                method=_METHOD,
-                authenticated_at=now,
-                assurance=assurance,
-                audit_event_id=event_id,
-                details=details,
-            )
+        self._throttle.release(subject, context)
+        assurance = passkey_assurance(
+            user_verified=data.user_verified,
+            backup_eligible=data.backup_eligible,
+            attestation_trusted=stored.credential.attestation is AttestationKind.TRUSTED,
+        )
+        details = {
+            "credential": stored.credential.tag,
+            "user_verified": str(data.user_verified).lower(),
+            "backup_eligible": str(data.backup_eligible).lower(),
+            "backed_up": str(data.backed_up).lower(),
+            "attestation": stored.credential.attestation.value,
+            "counter": str(data.sign_count),
+            "nist_aal": str(assurance.nist_aal),
+            "discoverable": str(not named).lower(),
+        }
+        event_id = self._record(
+            AuditAction.VERIFY,
+            Outcome.SUCCESS,
+            subject,
+            context,
+            details={**details, "assurance": assurance.eidas},
+        )
+        return AuthResult(
+            subject=subject,
+            method=_METHOD,
+            authenticated_at=now,
+            assurance=assurance,
+            audit_event_id=event_id,
+            details=details,
+        )
 
     def pending(self, challenge_id: str) -> Challenge | None:
         """The stored public challenge of a live ceremony of this method, or None (advisory).
