@@ -317,6 +317,8 @@ class PostgresStore:
                 return self._connect()
             if not conn.closed and not _idle_socket_has_data(conn):
                 return conn
+            # The server ended it: release the socket now rather than when it is collected.
+            conn.close()
             conn.close()
 
     def _release(
