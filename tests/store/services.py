@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["postgres_server", "redis_server", "require_services", "unavailable"]
+__all__ = ["pgbouncer_server", "postgres_server", "redis_server", "require_services", "unavailable"]
 
 
 def require_services() -> bool:
@@ -145,6 +145,81 @@ def redis_server(*options: str) -> Iterator[str]:
                 pytest.fail("could not start redis-server")
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pgbouncer_server(
+    postgres: str, *, pool_mode: str = "transaction", pool_size: int = 20
+) -> Iterator[str]:
+    """Start a PgBouncer in front of the test PostgreSQL ``postgres``; yield its conninfo.
+
+    It listens on 127.0.0.1 only (no Unix socket), on a free port, pools every
+    database of that server for any user (``auth_type=trust``: the test cluster
+    trusts loopback too) in ``pool_mode``, with at most ``pool_size`` server
+    connections per database and user. PgBouncer refuses to run as root: as
+    root it runs as ``postgres``. Only the process started here is stopped.
+    """
+    binary = shutil.which("pgbouncer") or next(
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if Path(p).is_file()), None
+    )
+    if binary is None:
+        unavailable("pgbouncer not found (Debian: apt-get install pgbouncer)")
+        raise AssertionError("unreachable")
+    # The simple key=value string postgres_server yields.
+    target = dict(part.split("=", 1) for part in postgres.split())
+    workdir = Path(tempfile.mkdtemp(prefix="macnss-pgbouncer-"))
+    uid = gid = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(workdir)
+            unavailable("running as root and there is no 'postgres' user to run pgbouncer")
+            raise AssertionError("unreachable") from None
+        uid, gid = owner.pw_uid, owner.pw_gid
+    port = _free_port()
+    (workdir / "users.txt").write_text('"postgres" ""\n')
+    (workdir / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host={target['host']} port={target['port']}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {workdir / 'users.txt'}\n"
+        f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n"
+        "max_client_conn = 500\nserver_login_retry = 1\n"
+        f"logfile = {workdir / 'log'}\n"
+    )
+    if uid is not None and gid is not None:
+        for path in [workdir, *workdir.iterdir()]:
+            os.chown(path, uid, gid)
+    server = subprocess.Popen(
+        [binary, "-q", str(workdir / "pgbouncer.ini")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        user=uid, group=gid, extra_groups=None if uid is None else [],
+    )  # fmt: skip
+    conninfo = f"host=127.0.0.1 port={port} user={target.get('user', 'postgres')} dbname=postgres"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log = workdir / "log"
+                detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                pytest.fail(f"could not start pgbouncer\n{detail}")
+            time.sleep(0.05)
+        yield conninfo
     finally:
         server.terminate()
         try:

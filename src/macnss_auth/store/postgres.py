@@ -12,11 +12,22 @@ Theory of operation
   restart, a failover, ``pg_terminate_backend``, ``idle_session_timeout``)
   is closed instead of being lent, so no call fails on a connection the
   server already dropped.
-* **Stalled clients.** Each session sets ``idle_in_transaction_session_timeout``
-  (``idle_in_transaction_timeout``, 10 s): the store's transactions send their
-  statements back to back, so one that idles belongs to a client that froze
-  or lost the network while holding a slot's lock; the server ends it rather
-  than let every other instance wait on that lock.
+* **Stalled clients.** Each transaction sets ``idle_in_transaction_session_timeout``
+  (``idle_in_transaction_timeout``, 10 s) for itself: the store's transactions
+  send their statements back to back, so one that idles belongs to a client
+  that froze or lost the network while holding a slot's lock; the server ends
+  it rather than let every other instance wait on that lock.
+* **Connection poolers.** Nothing the store relies on outlives a transaction,
+  so it runs behind PgBouncer in transaction mode: the timeout above is set
+  per transaction (``set_config(..., true)``, sent with the advisory lock in
+  one statement), advisory locks are transaction-scoped, isolation is named
+  in each ``BEGIN``. Server-side prepared statements are the exception: psycopg
+  prepares a statement on its fifth run, and behind a transaction pooler the
+  next run may reach a server session that lacks it, or holds another
+  client's statement of that name. A connection whose ``BackendKeyData`` pid
+  differs from ``pg_backend_pid()`` goes through a pooler (PostgreSQL itself
+  sends its own pid), so it never prepares (``prepared_statements=None``,
+  the default; ``True`` or ``False`` decides without looking).
 * **Errors.** Every driver error becomes a ``StoreError`` naming only the
   error class; ``retryable`` is set for what a later call may not meet
   again (a lost connection, a server starting or shutting down, a deadlock,
@@ -137,6 +148,14 @@ _MIGRATION_LOCK: Final = 0x4D41434E
 # after a failover), and the classes that psycopg does not map to OperationalError.
 _RETRYABLE_STATES: Final = frozenset({"25006"})
 
+# psycopg's default: a statement run this many times on a connection is prepared.
+_PREPARE_THRESHOLD: Final = 5
+
+# The transaction's own idle limit (is_local): the first item of a transaction's first SELECT.
+_SET_IDLE_TIMEOUT: Final = sql.SQL(
+    "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
+)
+
 
 def _driver_error(exc: psycopg.Error, what: str) -> StoreError:
     """``exc`` as a ``StoreError`` (class name only: messages may quote data)."""
@@ -176,6 +195,12 @@ class PostgresStore:
         idle_in_transaction_timeout: seconds after which the server ends a session
             of this store that sits idle inside a transaction (its client stalled
             or vanished), releasing the locks it held.
+        prepared_statements: whether connections prepare statements that run
+            often on the server. ``None`` (the default) decides per connection:
+            yes when it reaches PostgreSQL itself, no behind a connection pooler
+            such as PgBouncer. ``True`` suits PgBouncer 1.21 or newer with
+            ``max_prepared_statements`` set (or session pooling); ``False`` any
+            pooler the check does not recognise.
 
     Raises:
         ConfigurationError: a malformed connection string, schema name or pool size.
@@ -193,6 +218,7 @@ class PostgresStore:
         max_connections: int = 10,
         pool_timeout: float = 30.0,
         idle_in_transaction_timeout: float = 10.0,
+        prepared_statements: bool | None = None,
     ) -> None:
         if not schema or len(schema) > 63:
             raise ConfigurationError("the schema name must be 1-63 characters")
@@ -211,7 +237,8 @@ class PostgresStore:
         self._timeout = max(1, round(connect_timeout))
         self._max = max_connections
         self._pool_timeout = pool_timeout
-        self._idle_ms = round(idle_in_transaction_timeout * 1000)
+        self._idle_ms = str(round(idle_in_transaction_timeout * 1000))
+        self._prepare = prepared_statements
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._pool: list[psycopg.Connection[tuple[Any, ...]]] = []
@@ -249,7 +276,12 @@ class PostgresStore:
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
-            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=self._timeout)
+            conn = psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                connect_timeout=self._timeout,
+                prepare_threshold=None if self._prepare is False else _PREPARE_THRESHOLD,
+            )
         except psycopg.Error as exc:
             # Not chained: libpq's text may quote part of the connection string, and
             # the error's pgconn shows the password in its repr. libpq gives no SQLSTATE
@@ -262,18 +294,16 @@ class PostgresStore:
         # other instances meanwhile: a REPEATABLE READ default (server, database or role
         # setting) would let a resend leave two live codes.
         conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-        try:
-            # A transaction of this store never waits for its client between statements:
-            # if it idles, the client stalled or lost the network while holding a slot's
-            # advisory lock and row locks, which every instance would wait for (for
-            # hours, until TCP keepalive). The server ends such a session instead.
-            conn.execute(
-                "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
-                (str(self._idle_ms),),
-            )
-        except psycopg.Error as exc:
-            conn.close()
-            raise _driver_error(exc, "cannot set up the PostgreSQL session") from exc
+        if self._prepare is None:
+            try:
+                row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            except psycopg.Error as exc:
+                conn.close()
+                raise _driver_error(exc, "cannot set up the PostgreSQL session") from exc
+            # PostgreSQL tells the client its own pid at login; a pooler (PgBouncer)
+            # tells it a key of its own, since the session behind it changes.
+            if row is None or row[0] != conn.info.backend_pid:
+                conn.prepare_threshold = None
         return conn
 
     @contextlib.contextmanager
@@ -345,8 +375,35 @@ class PostgresStore:
             if slots is self._slots:
                 slots.release()
 
-    def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    @contextlib.contextmanager
+    def _transaction(
+        self, conn: psycopg.Connection[tuple[Any, ...]], *, lock: tuple[str, str] | None = None
+    ) -> Iterator[None]:
+        """A transaction the server ends if it idles; first takes the advisory lock ``lock``.
+
+        A transaction of this store never waits for its client between statements: if
+        it idles, the client stalled or lost the network while holding a slot's
+        advisory lock and row locks, which every instance would wait for (for hours,
+        until TCP keepalive). The timeout is the transaction's own (``set_config(...,
+        true)``), not the session's: behind PgBouncer in transaction mode the next
+        transaction may run in another server session, and a session setting would
+        stay behind on one that other clients get. It rides with the lock in one
+        statement, so it costs no round trip where a lock is taken.
+        """
         with conn.transaction():
+            if lock is None:
+                conn.execute(_SET_IDLE_TIMEOUT, (self._idle_ms,))
+            else:
+                conn.execute(
+                    sql.SQL("{}, pg_advisory_xact_lock(hashtextextended(%s, 0))").format(
+                        _SET_IDLE_TIMEOUT
+                    ),
+                    (self._idle_ms, json.dumps([self._schema, *lock])),
+                )
+            yield
+
+    def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        with self._transaction(conn):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute(self._q("CREATE SCHEMA IF NOT EXISTS {s}"))
             conn.execute(
@@ -371,13 +428,6 @@ class PostgresStore:
                 ),
                 (str(POSTGRES_SCHEMA_VERSION),),
             )
-
-    def _lock_on(self, conn: psycopg.Connection[tuple[Any, ...]], purpose: str, key: str) -> None:
-        """A transaction-scoped advisory lock on (purpose, key)."""
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (json.dumps([self._schema, purpose, key]),),
-        )
 
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
@@ -462,8 +512,7 @@ class PostgresStore:
         values = _challenge_row(record)
         with self._connection() as conn:
             try:
-                with conn.transaction():
-                    self._lock_on(conn, "slot", record.slot)
+                with self._transaction(conn, lock=("slot", record.slot)):
                     conn.execute(
                         self._q(
                             "INSERT INTO {s}.challenges ({cols}) VALUES"
@@ -554,8 +603,7 @@ class PostgresStore:
         """Replace the token set under ``key``, in one transaction."""
         _require_storable(key)
         rows = [(key, bytes(d)) for d in digests]
-        with self._connection() as conn, conn.transaction():
-            self._lock_on(conn, "tokens", key)
+        with self._connection() as conn, self._transaction(conn, lock=("tokens", key)):
             conn.execute(self._q("DELETE FROM {s}.tokens WHERE key = %s"), (key,))
             with conn.cursor() as cursor:
                 cursor.executemany(
@@ -586,7 +634,7 @@ class PostgresStore:
     def purge(self, now: dt.datetime) -> int:
         """Delete expired challenges and windows that ended; return how many."""
         at = _micros(now)
-        with self._connection() as conn, conn.transaction():
+        with self._connection() as conn, self._transaction(conn):
             gone = conn.execute(
                 self._q("DELETE FROM {s}.challenges WHERE expires_at <= %s"), (at,)
             ).rowcount

@@ -1,0 +1,246 @@
+"""PostgresStore behind PgBouncer, in transaction and session pooling mode.
+
+Each PgBouncer here is the tests' own (services.py), on 127.0.0.1 in front of
+the session's throw-away PostgreSQL. The whole store contract and the
+multi-instance replay races run through it; the other tests pin down what
+transaction pooling broke: server-side prepared statements (psycopg prepares
+a statement on its fifth run; the next run may reach a server session that
+lacks it, or has another client's statement of that name) and session
+settings (they stay on whichever server session ran them, and other clients
+of the pool get them, while the store's own transactions may not).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from macnss_auth.errors import StoreError
+from macnss_auth.store import Keyring, Store
+from macnss_auth.store.postgres import PostgresStore
+from macnss_auth.testing.races import race_threads
+from macnss_auth.testing.store_contract import PersistentStoreContract, at, make_record
+from tests.conftest import STORE_KEYRING, OpenStore
+from tests.otp.test_replay_across_instances import (
+    test_a_totp_code_is_accepted_once,
+    test_an_hotp_code_is_accepted_once,
+    test_an_sms_code_is_accepted_once,
+)
+from tests.store.services import pgbouncer_server
+from tests.store.test_postgres import _hold_row_lock, _named, _state, _wait_for
+
+pytestmark = pytest.mark.services
+
+__all__ = [
+    "test_a_totp_code_is_accepted_once",
+    "test_an_hotp_code_is_accepted_once",
+    "test_an_sms_code_is_accepted_once",
+]
+
+MODES = ["transaction", "session"]
+
+
+@pytest.fixture(scope="module")
+def pgbouncer_transaction(postgres: str) -> Iterator[str]:
+    with pgbouncer_server(postgres, pool_mode="transaction", pool_size=8) as conninfo:
+        yield conninfo
+
+
+@pytest.fixture(scope="module")
+def pgbouncer_session(postgres: str) -> Iterator[str]:
+    # Session pooling holds one server session per client connection.
+    with pgbouncer_server(postgres, pool_mode="session", pool_size=30) as conninfo:
+        yield conninfo
+
+
+@pytest.fixture(params=MODES)
+def bouncer(request: pytest.FixtureRequest) -> str:
+    """The conninfo of a PgBouncer in each pooling mode in turn."""
+    return str(request.getfixturevalue(f"pgbouncer_{request.param}"))
+
+
+@pytest.fixture
+def schema() -> str:
+    return f"t_{uuid.uuid4().hex}"
+
+
+class TestPostgresStoreBehindPgBouncer(PersistentStoreContract):
+    @pytest.fixture
+    def open_store(self, bouncer: str, schema: str) -> Iterator[Callable[[Keyring], Store]]:
+        opened: list[PostgresStore] = []
+
+        def open_store(keyring: Keyring) -> Store:
+            store = PostgresStore(bouncer, keyring=keyring, schema=schema)
+            opened.append(store)
+            return store
+
+        yield open_store
+        for store in opened:
+            store.close()
+
+    @pytest.fixture
+    def store(self, open_store: Callable[[Keyring], Store], keyring: Keyring) -> Store:
+        return open_store(keyring)
+
+
+@pytest.fixture
+def open_any_store(bouncer: str, tmp_path: Path) -> Iterator[OpenStore]:
+    """Replaces tests/conftest.py's: every handle is a PostgresStore through PgBouncer.
+
+    The replay races imported above run with it: each instance its own store,
+    its own connections to PgBouncer, sharing one schema.
+    """
+    opened: list[Store] = []
+    name = hashlib.sha256(tmp_path.name.encode()).hexdigest()[:20]
+
+    def open_store() -> Store:
+        store = PostgresStore(bouncer, keyring=STORE_KEYRING, schema=f"t_{name}")
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+def _busy(store: PostgresStore, n: int) -> list[str]:
+    """Many calls of few statements (each soon over the prepare threshold); what went wrong."""
+    wrong = []
+    try:
+        for i in range(1, 60):
+            store.advance(f"k{n}", i)
+            store.reset_counter(f"gone{n}")
+            if (value := store.current(f"k{n}")) != i:
+                wrong.append(f"current(k{n}) = {value}, not {i}")
+            store.create_challenge(make_record(f"c{n}-{i}", slot=f"sms:{n}"))
+            if store.consume_challenge(f"c{n}-{i}", at(1)) is None:
+                wrong.append(f"c{n}-{i} not consumed")
+    except StoreError as exc:
+        wrong.append(str(exc))
+    return wrong
+
+
+def test_busy_instances_behind_a_transaction_pooler_never_meet_a_prepared_statement(
+    pgbouncer_transaction: str, schema: str, keyring: Keyring
+) -> None:
+    # psycopg prepared each statement on its sixth run, on whichever server session ran
+    # it; the next run reached another one: DuplicatePreparedStatement (42P05) and
+    # InvalidSqlStatementName (26000) on every thread. Worse, a name another client had
+    # prepared for another statement could run that one with these parameters.
+    stores = [PostgresStore(pgbouncer_transaction, keyring=keyring, schema=schema)
+              for _ in range(3)]  # fmt: skip
+    try:
+        calls = [functools.partial(_busy, stores[n % 3], n) for n in range(6)]
+        assert race_threads(calls) == [[]] * 6
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_prepared_statements_can_be_forced_and_break_an_old_transaction_pooler(
+    pgbouncer_transaction: str, schema: str, keyring: Keyring
+) -> None:
+    # prepared_statements=True is for PgBouncer >= 1.21 with max_prepared_statements;
+    # Debian 12's 1.18 shows why the default never prepares behind a pooler.
+    stores = [PostgresStore(pgbouncer_transaction, keyring=keyring, schema=schema,
+                            prepared_statements=True) for _ in range(3)]  # fmt: skip
+    try:
+        calls = [functools.partial(_busy, stores[n % 3], n) for n in range(6)]
+        failures = [w for ws in race_threads(calls) if isinstance(ws, list) for w in ws]
+        assert any("PreparedStatement" in w or "SqlStatementName" in w for w in failures)
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_store_leaves_no_setting_behind_for_other_clients_of_the_pool(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    # The old store set idle_in_transaction_session_timeout for its session; in
+    # transaction mode that is whichever server session ran the SET, which PgBouncer
+    # then lends to every other client: their transactions were cut after 10 s idle.
+    with (
+        pgbouncer_server(postgres, pool_mode="transaction", pool_size=1) as bouncer,
+        PostgresStore(bouncer, keyring=keyring, schema=schema) as store,
+    ):
+        store.create_challenge(make_record("c"))
+        store.add_tokens("t", [b"a", b"b"])
+        assert store.advance("k", 1) is True
+        with psycopg.connect(bouncer, autocommit=True) as other:
+            row = other.execute("SHOW idle_in_transaction_session_timeout").fetchone()
+        assert row == ("0",)
+
+
+_STALLING_CHILD = """
+import sys
+from macnss_auth.store import Keyring
+from macnss_auth.store.postgres import PostgresStore
+from macnss_auth.testing.store_contract import KEY1, make_record
+
+conninfo, schema = sys.argv[1], sys.argv[2]
+store = PostgresStore(conninfo, keyring=Keyring({"k1": KEY1}, primary="k1"), schema=schema,
+                      idle_in_transaction_timeout=0.5)
+print("open", flush=True)
+sys.stdin.readline()
+store.create_challenge(make_record("child", slot="sms:s"))
+"""
+
+
+def test_a_client_frozen_inside_a_transaction_behind_pgbouncer_releases_its_slot(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    # The instance's transaction runs in another server session than the one that ran
+    # its session setup, so the old session-level idle timeout did not cover it: a
+    # frozen instance held the slot's lock until it woke up (here: for ever).
+    name = f"frozen-{uuid.uuid4().hex[:12]}"
+    with (
+        pgbouncer_server(postgres, pool_mode="transaction", pool_size=2) as bouncer,
+        PostgresStore(postgres, keyring=keyring, schema=schema) as store,
+        psycopg.connect(postgres, autocommit=True) as admin,
+    ):
+        store.create_challenge(make_record("old", slot="sms:s"))
+        holder = _hold_row_lock(postgres, schema, "old")
+        child = subprocess.Popen(
+            [sys.executable, "-c", _STALLING_CHILD, _named(bouncer, name), schema],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert child.stdin is not None
+        assert child.stdout is not None
+        pool = ThreadPoolExecutor(1)
+        # PgBouncer lends the most recently used server session first: this client
+        # takes the one the child used so far, and the child's transaction the other.
+        other = psycopg.connect(_named(bouncer, "bystander"))
+        try:
+            assert child.stdout.readline() == "open\n"
+            other.execute("SELECT 1")
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            _wait_for(lambda: _state(admin, name) == ("active", "Lock"), "child waits on the row")
+            child.send_signal(signal.SIGSTOP)
+            holder.commit()
+            other.commit()
+            created = pool.submit(store.create_challenge, make_record("new", slot="sms:s"))
+            created.result(timeout=30)  # the old code waited here for ever
+            assert _state(admin, name) is None  # the server ended the frozen session
+            assert store.get_challenge("child") is None  # its transaction rolled back
+            live = store.get_challenge("new")
+            assert live is not None
+            assert not live.consumed
+        finally:
+            other.close()
+            holder.close()
+            child.kill()
+            child.communicate(timeout=30)  # also closes its pipes
+            pool.shutdown(wait=True)
