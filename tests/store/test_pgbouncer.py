@@ -38,7 +38,7 @@ from tests.otp.test_replay_across_instances import (
     test_an_sms_code_is_accepted_once,
 )
 from tests.store.services import pgbouncer_server
-from tests.store.test_postgres import _hold_row_lock, _named, _state, _wait_for
+from tests.store.test_postgres import _hold_row_lock, _named, _wait_for
 
 pytestmark = pytest.mark.services
 
@@ -182,6 +182,15 @@ def test_the_store_leaves_no_setting_behind_for_other_clients_of_the_pool(
         assert row == ("0",)
 
 
+def _waiting(admin: psycopg.Connection[tuple[object, ...]], name: str) -> object:
+    """The pid of the server session of ``name`` waiting on a lock, or None."""
+    row = admin.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+        (name,),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 _STALLING_CHILD = """
 import sys
 from macnss_auth.store import Keyring
@@ -227,13 +236,17 @@ def test_a_client_frozen_inside_a_transaction_behind_pgbouncer_releases_its_slot
             other.execute("SELECT 1")
             child.stdin.write("go\n")
             child.stdin.flush()
-            _wait_for(lambda: _state(admin, name) == ("active", "Lock"), "child waits on the row")
+            _wait_for(lambda: _waiting(admin, name) is not None, "child waits on the row")
+            frozen = _waiting(admin, name)
             child.send_signal(signal.SIGSTOP)
             holder.commit()
             other.commit()
             created = pool.submit(store.create_challenge, make_record("new", slot="sms:s"))
             created.result(timeout=30)  # the old code waited here for ever
-            assert _state(admin, name) is None  # the server ended the frozen session
+            # The server ended the frozen session: its locks go before its row in
+            # pg_stat_activity does, so the row may linger for a moment.
+            gone = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+            _wait_for(lambda: admin.execute(gone, (frozen,)).fetchone() is None, "session ended")
             assert store.get_challenge("child") is None  # its transaction rolled back
             live = store.get_challenge("new")
             assert live is not None
