@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from macnss_auth.errors import StoreError
+from macnss_auth.errors import ConfigurationError, StoreError
 from macnss_auth.store import Keyring, Store
 from macnss_auth.store.postgres import PostgresStore
 from macnss_auth.testing.races import race_threads
@@ -257,3 +257,16 @@ def test_a_client_frozen_inside_a_transaction_behind_pgbouncer_releases_its_slot
             child.kill()
             child.communicate(timeout=30)  # also closes its pipes
             pool.shutdown(wait=True)
+
+
+def test_statement_pooling_is_refused_when_the_store_opens(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    # The store's transactions have several statements, which statement pooling
+    # refuses. The old store failed at open with a *retryable* StoreError
+    # (ProtocolViolation), though no retry can help: now a ConfigurationError says why.
+    with (
+        pgbouncer_server(postgres, pool_mode="statement") as bouncer,
+        pytest.raises(ConfigurationError, match="statement pooling"),
+    ):
+        PostgresStore(bouncer, keyring=keyring, schema=schema)

@@ -203,7 +203,8 @@ class PostgresStore:
             pooler the check does not recognise.
 
     Raises:
-        ConfigurationError: a malformed connection string, schema name or pool size.
+        ConfigurationError: a malformed connection string, schema name or pool size,
+            or a server that refuses transactions (PgBouncer in statement pooling mode).
         SchemaVersionError: the schema was written by newer code.
         StoreError: the server cannot be reached or the schema not created.
     """
@@ -403,31 +404,43 @@ class PostgresStore:
             yield
 
     def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        with self._transaction(conn):
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            conn.execute(self._q("CREATE SCHEMA IF NOT EXISTS {s}"))
-            conn.execute(
-                self._q("CREATE TABLE IF NOT EXISTS {s}.meta (name text PRIMARY KEY, value text)")
+        try:
+            with self._transaction(conn):
+                self._migrate_steps(conn)
+        except psycopg.errors.ProtocolViolation as exc:
+            # PgBouncer in statement pooling mode refuses every transaction block; no
+            # retry can help (psycopg files 08P01 as a retryable OperationalError).
+            raise ConfigurationError(
+                "the server refuses transactions (PgBouncer in statement pooling mode?):"
+                " PostgresStore needs transaction or session pooling"
+            ) from exc
+
+    def _migrate_steps(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        """Bring the schema to this version (inside the migration transaction)."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(self._q("CREATE SCHEMA IF NOT EXISTS {s}"))
+        conn.execute(
+            self._q("CREATE TABLE IF NOT EXISTS {s}.meta (name text PRIMARY KEY, value text)")
+        )
+        row = conn.execute(
+            self._q("SELECT value FROM {s}.meta WHERE name = 'schema_version'")
+        ).fetchone()
+        version = 0 if row is None else int(row[0])
+        if version > POSTGRES_SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the store has schema version {version}; this code knows up to "
+                f"{POSTGRES_SCHEMA_VERSION}: upgrade macnss-auth"
             )
-            row = conn.execute(
-                self._q("SELECT value FROM {s}.meta WHERE name = 'schema_version'")
-            ).fetchone()
-            version = 0 if row is None else int(row[0])
-            if version > POSTGRES_SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"the store has schema version {version}; this code knows up to "
-                    f"{POSTGRES_SCHEMA_VERSION}: upgrade macnss-auth"
-                )
-            for step in _MIGRATIONS[version:]:
-                for statement in step:
-                    conn.execute(self._q(statement))
-            conn.execute(
-                self._q(
-                    "INSERT INTO {s}.meta (name, value) VALUES ('schema_version', %s)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-                ),
-                (str(POSTGRES_SCHEMA_VERSION),),
-            )
+        for step in _MIGRATIONS[version:]:
+            for statement in step:
+                conn.execute(self._q(statement))
+        conn.execute(
+            self._q(
+                "INSERT INTO {s}.meta (name, value) VALUES ('schema_version', %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            ),
+            (str(POSTGRES_SCHEMA_VERSION),),
+        )
 
     # Enrollments -----------------------------------------------------------
     def put_enrollment(self, enrollment: Enrollment) -> None:
