@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -270,3 +271,47 @@ def test_statement_pooling_is_refused_when_the_store_opens(
         pytest.raises(ConfigurationError, match="statement pooling"),
     ):
         PostgresStore(bouncer, keyring=keyring, schema=schema)
+
+
+def _prepared_in_own_session(
+    conninfo: str, schema: str, keyring: Keyring, monkeypatch: pytest.MonkeyPatch, **options: bool
+) -> list[str]:
+    """The statements the store's one connection holds prepared after many calls.
+
+    Only meaningful where that connection has one server session of its own
+    (PostgreSQL itself, or session pooling).
+    """
+    opened: list[psycopg.Connection[tuple[object, ...]]] = []
+    connect = psycopg.connect
+
+    def recording_connect(*args: Any, **kwargs: Any) -> psycopg.Connection[tuple[object, ...]]:
+        conn = connect(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(psycopg, "connect", recording_connect)
+    with PostgresStore(conninfo, keyring=keyring, schema=schema, **options) as store:
+        for n in range(10):
+            store.advance("k", n)
+        assert len(opened) == 1
+        rows = opened[0].execute("SELECT statement FROM pg_prepared_statements").fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def test_statements_are_prepared_on_postgresql_itself_and_not_behind_pgbouncer(
+    postgres: str, pgbouncer_session: str, schema: str, keyring: Keyring,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # The direct path keeps psycopg's prepared statements (they save the parse and plan
+    # of each call); the check must not take PostgreSQL for a pooler, nor the reverse.
+    direct = _prepared_in_own_session(postgres, schema, keyring, monkeypatch)
+    assert any("counters" in statement for statement in direct)
+    assert _prepared_in_own_session(pgbouncer_session, schema, keyring, monkeypatch) == []
+    forced = _prepared_in_own_session(
+        pgbouncer_session, schema, keyring, monkeypatch, prepared_statements=True
+    )
+    assert any("counters" in statement for statement in forced)
+    never = _prepared_in_own_session(
+        postgres, schema, keyring, monkeypatch, prepared_statements=False
+    )
+    assert never == []
