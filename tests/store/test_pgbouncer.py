@@ -4,8 +4,8 @@ Each PgBouncer here is the tests' own (services.py), on 127.0.0.1 in front of
 the session's throw-away PostgreSQL. The whole store contract and the
 multi-instance replay races run through it; the other tests pin down what
 transaction pooling broke: server-side prepared statements (psycopg prepares
-a statement on its fifth run; the next run may reach a server session that
-lacks it, or has another client's statement of that name) and session
+a statement once it has run five times; a later run may reach a server
+session that lacks it, or has another client's statement of that name) and session
 settings (they stay on whichever server session ran them, and other clients
 of the pool get them, while the store's own transactions may not).
 """

@@ -21,10 +21,10 @@ Theory of operation
   so it runs behind PgBouncer in transaction mode: the timeout above is set
   per transaction (``set_config(..., true)``, sent with the advisory lock in
   one statement), advisory locks are transaction-scoped, isolation is named
-  in each ``BEGIN``. Server-side prepared statements are the exception: psycopg
-  prepares a statement on its fifth run, and behind a transaction pooler the
-  next run may reach a server session that lacks it, or holds another
-  client's statement of that name. A connection whose ``BackendKeyData`` pid
+  in each ``BEGIN``. Server-side prepared statements are the exception:
+  psycopg prepares a statement once it has run five times, and behind a
+  transaction pooler a later run may reach a server session that lacks it,
+  or holds another client's statement of that name. A connection whose ``BackendKeyData`` pid
   differs from ``pg_backend_pid()`` goes through a pooler (PostgreSQL itself
   sends its own pid), so it never prepares (``prepared_statements=None``,
   the default; ``True`` or ``False`` decides without looking).
