@@ -151,9 +151,10 @@ _RETRYABLE_STATES: Final = frozenset({"25006"})
 # psycopg's default: a statement run this many times on a connection is prepared.
 _PREPARE_THRESHOLD: Final = 5
 
-# The transaction's own idle limit (is_local): the first item of a transaction's first SELECT.
-_SET_IDLE_TIMEOUT: Final = sql.SQL(
-    "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
+# A transaction's first statement: its own idle limit (is_local), and maybe an advisory lock.
+_SET_IDLE_TIMEOUT: Final = "SELECT set_config('idle_in_transaction_session_timeout', %s, true)"
+_SET_IDLE_TIMEOUT_AND_LOCK: Final = (
+    f"{_SET_IDLE_TIMEOUT}, pg_advisory_xact_lock(hashtextextended(%s, 0))"
 )
 
 
@@ -396,10 +397,7 @@ class PostgresStore:
                 conn.execute(_SET_IDLE_TIMEOUT, (self._idle_ms,))
             else:
                 conn.execute(
-                    sql.SQL("{}, pg_advisory_xact_lock(hashtextextended(%s, 0))").format(
-                        _SET_IDLE_TIMEOUT
-                    ),
-                    (self._idle_ms, json.dumps([self._schema, *lock])),
+                    _SET_IDLE_TIMEOUT_AND_LOCK, (self._idle_ms, json.dumps([self._schema, *lock]))
                 )
             yield
 
