@@ -164,8 +164,9 @@ def pgbouncer_server(
     It listens on 127.0.0.1 only (no Unix socket), on a free port, pools every
     database of that server for any user (``auth_type=trust``: the test cluster
     trusts loopback too) in ``pool_mode``, with at most ``pool_size`` server
-    connections per database and user. PgBouncer refuses to run as root: as
-    root it runs as ``postgres``. Only the process started here is stopped.
+    connections per database and user. ``postgres`` may use its console
+    (``dbname=pgbouncer``). PgBouncer refuses to run as root: as root it runs
+    as ``postgres``. Only the process started here is stopped.
     """
     binary = shutil.which("pgbouncer") or next(
         (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if Path(p).is_file()), None
@@ -194,7 +195,7 @@ def pgbouncer_server(
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {workdir / 'users.txt'}\n"
         f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n"
-        "max_client_conn = 500\nserver_login_retry = 1\n"
+        "max_client_conn = 500\nserver_login_retry = 1\nadmin_users = postgres\n"
         f"logfile = {workdir / 'log'}\n"
     )
     if uid is not None and gid is not None:

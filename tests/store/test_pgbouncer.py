@@ -315,3 +315,32 @@ def test_statements_are_prepared_on_postgresql_itself_and_not_behind_pgbouncer(
         postgres, schema, keyring, monkeypatch, prepared_statements=False
     )
     assert never == []
+
+
+def test_connections_pgbouncer_dropped_are_not_lent_again(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    # Restarting PgBouncer, or KILL on its console, closes every client connection;
+    # the pooled ones must be noticed and replaced, not fail the next calls.
+    with (
+        pgbouncer_server(postgres, pool_mode="transaction") as bouncer,
+        PostgresStore(bouncer, keyring=keyring, schema=schema) as store,
+    ):
+        raced = race_threads([functools.partial(store.advance, f"k{n}", 1) for n in range(4)])
+        assert raced == [True] * 4
+        console = psycopg.conninfo.make_conninfo(bouncer, dbname="pgbouncer")
+        # The console speaks only the simple query protocol: client-side binding.
+        with psycopg.connect(
+            console, autocommit=True, cursor_factory=psycopg.ClientCursor
+        ) as admin:
+            before = admin.execute("SHOW CLIENTS").fetchall()
+            admin.execute("KILL postgres")  # every client and server connection of the pool
+            after = admin.execute("SHOW CLIENTS").fetchall()
+            admin.execute("RESUME postgres")
+        # SHOW CLIENTS: (type, user, database, ...); the console is a client of "pgbouncer".
+        assert len([c for c in before if c[2] == "postgres"]) >= 1
+        assert [c for c in after if c[2] == "postgres"] == []
+        for n in range(4):
+            assert store.advance(f"k{n}", 2) is True
+        store.create_challenge(make_record("c"))
+        assert store.consume_challenge("c", at(1)) is not None

@@ -407,7 +407,11 @@ class PostgresStore:
                 self._migrate_steps(conn)
         except psycopg.errors.ProtocolViolation as exc:
             # PgBouncer in statement pooling mode refuses every transaction block; no
-            # retry can help (psycopg files 08P01 as a retryable OperationalError).
+            # retry can help (psycopg files 08P01 as a retryable OperationalError). Only
+            # its message tells it from PgBouncer's other 08P01s (a pool killed or
+            # paused, a wait timeout), which stay retryable.
+            if "statement pooling" not in (exc.diag.message_primary or ""):
+                raise
             raise ConfigurationError(
                 "the server refuses transactions (PgBouncer in statement pooling mode?):"
                 " PostgresStore needs transaction or session pooling"
