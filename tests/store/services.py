@@ -12,6 +12,8 @@ unless ``MACNSS_REQUIRE_SERVICES=1`` (CI), which turns the skip into a failure.
   contract tests check.
 * Redis: ``redis-server`` from ``$PATH`` (Debian: ``redis-server``), with
   persistence off.
+* PgBouncer (:func:`pgbouncer_server`): in front of such a PostgreSQL, in the
+  pooling mode a test asks for.
 """
 
 from __future__ import annotations
@@ -161,6 +163,9 @@ def pgbouncer_server(
 ) -> Iterator[str]:
     """Start a PgBouncer in front of the test PostgreSQL ``postgres``; yield its conninfo.
 
+    The binary is ``$MACNSS_PGBOUNCER``, else ``pgbouncer`` on ``$PATH``, else
+    ``/usr/sbin/pgbouncer`` (Debian: ``pgbouncer``).
+
     It listens on 127.0.0.1 only (no Unix socket), on a free port, pools every
     database of that server for any user (``auth_type=trust``: the test cluster
     trusts loopback too) in ``pool_mode``, with at most ``pool_size`` server
@@ -168,9 +173,10 @@ def pgbouncer_server(
     (``dbname=pgbouncer``). PgBouncer refuses to run as root: as root it runs
     as ``postgres``. Only the process started here is stopped.
     """
-    binary = shutil.which("pgbouncer") or next(
-        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if Path(p).is_file()), None
-    )
+    # Debian installs it in /usr/sbin, which a user's PATH may lack.
+    wanted = os.environ.get("MACNSS_PGBOUNCER")
+    found = [wanted] if wanted else [shutil.which("pgbouncer"), "/usr/sbin/pgbouncer"]
+    binary = next((b for b in found if b and Path(b).is_file()), None)
     if binary is None:
         unavailable("pgbouncer not found (Debian: apt-get install pgbouncer)")
         raise AssertionError("unreachable")
