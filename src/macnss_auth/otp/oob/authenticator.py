@@ -91,6 +91,8 @@ class _Outgoing:
     message: OutboundMessage
     language: str
     context: ClientContext | None
+    #: A shared sending limit is full: answered as a send, but nothing goes out.
+    dropped: bool = False
 
 
 class OutOfBandAuthenticator:
@@ -225,10 +227,13 @@ class OutOfBandAuthenticator:
 
         Unknown subjects and subjects without a confirmed destination get a
         challenge of the same shape, in the same time, and nothing is sent.
+        So does a subject whose destination, number prefix or channel is at
+        its sending cap (shared with other people, so a refusal would tell
+        who is enrolled): the message is dropped and the drop audited.
 
         Raises:
-            RateLimited: too many codes for this subject, destination, prefix
-                or in all; ``retry_after`` says when to try again.
+            RateLimited: too many codes for this subject (its cooldown or
+                daily cap); ``retry_after`` says when to try again.
             CodeNotDelivered: (inline dispatcher only) delivery failed; the
                 code was burnt.
             UnsupportedLanguage: no catalog for ``language`` (a
@@ -249,6 +254,7 @@ class OutOfBandAuthenticator:
             context=context,
             language=language,
             decoy=destination is None,
+            quiet=True,
         )
         self._events.record(
             AuditAction.BEGIN,
@@ -262,7 +268,12 @@ class OutOfBandAuthenticator:
                 "destination": "confirmed" if destination is not None else "none",
             },
         )
-        job = self._job(outgoing) if destination is not None else nothing
+        if destination is None:
+            job = nothing
+        elif outgoing.dropped:
+            job = self._dropped_job(outgoing)
+        else:
+            job = self._job(outgoing)
         self._dispatcher.dispatch(job, started=started)
         return outgoing.record.challenge
 
@@ -414,13 +425,14 @@ class OutOfBandAuthenticator:
         context: ClientContext | None,
         language: str | None,
         decoy: bool = False,
+        quiet: bool = False,
     ) -> _Outgoing:
         # A language asked for per request is the client's choice: a client error,
         # raised before anything is counted or sent (the constructor's is a setup error).
         language = self.language if language is None else check_language(language)
         # Count the send against every limit first (count-before-check); a refusal is audited.
         try:
-            count_send(
+            sent = count_send(
                 self._store,
                 policy=self.resend,
                 method=self.method,
@@ -430,6 +442,7 @@ class OutOfBandAuthenticator:
                 destination_id=self._keyed("dest", target.address).hex()[:32],
                 now=now,
                 decoy=decoy,
+                quiet=quiet,
             )
         except RateLimited as refused:
             self._events.record(
@@ -458,9 +471,10 @@ class OutOfBandAuthenticator:
             },
         )
         verifier = self._verifier(challenge_id, purpose, code)
-        if decoy:
+        if decoy or not sent:
             # Same work, but a verifier no code matches: nobody was sent this
-            # code, so it must not log anyone in if it is guessed or leaks.
+            # code, so it must not log anyone in if it is guessed or leaks
+            # (and a dropped send's challenge answers verify as a decoy's does).
             verifier = self._random.token_bytes(len(verifier))
         record = ChallengeRecord(
             challenge=challenge,
@@ -476,6 +490,7 @@ class OutOfBandAuthenticator:
             message=self._message(self._kind, target, code, language),
             language=language,
             context=context,
+            dropped=not sent,
         )
 
     def _message(
@@ -524,6 +539,21 @@ class OutOfBandAuthenticator:
     def _job(self, outgoing: _Outgoing) -> Callable[[], None]:
         def run() -> None:
             self._deliver(outgoing)
+
+        return run
+
+    def _dropped_job(self, outgoing: _Outgoing) -> Callable[[], None]:
+        def run() -> None:
+            # Audited by the job, not by begin: begin's work stays the same as a
+            # send's; operators see every drop (alert on them: people wait in vain).
+            self._delivery_recorded(
+                outgoing,
+                outgoing.message,
+                Outcome.FAILURE,
+                channel=self._channel.name,
+                details={"dropped": "send_cap"},
+                reason=Reason.RATE_LIMITED,
+            )
 
         return run
 
