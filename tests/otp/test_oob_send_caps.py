@@ -14,16 +14,16 @@ subject meets alike.
 from __future__ import annotations
 
 import re
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from macnss_auth.audit import MemoryAuditLog
 from macnss_auth.authenticator import Challenge
-from macnss_auth.delivery import CapturingChannel, ChannelKind
+from macnss_auth.delivery import CapturingChannel, ChannelKind, DeliveryRejected
 from macnss_auth.errors import InvalidCode, RateLimited
 from macnss_auth.otp.contacts import Destination, parse_email, parse_phone, put_destination
-from macnss_auth.otp.oob import OutOfBandAuthenticator, ResendPolicy
+from macnss_auth.otp.oob import CodeNotDelivered, OutOfBandAuthenticator, ResendPolicy
 from macnss_auth.otp.oob.limits import prefix_of
 from macnss_auth.store import Keyring, MemoryStore, Store
 from macnss_auth.testing import FixedClock, FixedRandom
@@ -51,14 +51,14 @@ def _address(kind: ChannelKind, cap: str, i: int) -> Destination:
 
 
 def _filled(
-    kind: ChannelKind, cap: str
+    kind: ChannelKind, cap: str, **kwargs: Any
 ) -> tuple[OutOfBandAuthenticator, CapturingChannel, RecordingStore, FixedClock, MemoryAuditLog]:
     """Alice enrolled, and three other subjects' real messages filling ``cap``."""
     recorder = RecordingStore(MemoryStore(keyring=Keyring.generate(random=FixedRandom(9))))
     recorder.subjects = ("alice", "nobody")
     audit = MemoryAuditLog()
     store = cast(MemoryStore, recorder)
-    auth, channel, _, clock = make(kind, store=store, resend=CAPS[cap], audit=audit)
+    auth, channel, _, clock = make(kind, store=store, resend=CAPS[cap], audit=audit, **kwargs)
     own = parse_phone(PHONE) if kind is ChannelKind.SMS else parse_email(EMAIL)
     put_destination(store, "alice", own, now=clock.now())
     for i in range(3):
@@ -205,3 +205,62 @@ def test_enrollment_is_told_when_a_shared_cap_is_full() -> None:
     with pytest.raises(RateLimited):
         auth.enroll("alice", "+212612999999")
     assert len(channel.messages) == 3
+
+
+# The person waiting: an e-mail fallback ---------------------------------------
+def test_a_dropped_sms_goes_to_the_confirmed_email_address() -> None:
+    mail = CapturingChannel(ChannelKind.EMAIL)
+    auth, sms, recorder, clock, audit = _filled(ChannelKind.SMS, "prefix", fallback=mail)
+    put_destination(cast(Store, recorder), "alice", parse_email(EMAIL), now=clock.now())
+    seen = len(audit.events)
+    challenge = auth.begin("alice")
+    assert len(sms.messages) == 3
+    assert [m.to for m in mail.messages] == [EMAIL]
+    delivered = [e for e in audit.events[seen:] if e.action.value == "deliver"]
+    assert [(e.outcome.value, e.reason, e.details.get("fallback")) for e in delivered] == [
+        ("failure", "rate_limited", None),
+        ("success", None, "true"),
+    ]
+    assert auth.verify(challenge, mail.last_code()).subject == "alice"
+
+
+def test_with_a_fallback_but_no_address_the_answer_is_still_a_decoys() -> None:
+    mail = CapturingChannel(ChannelKind.EMAIL)
+    auth, sms, recorder, _, _ = _filled(ChannelKind.SMS, "prefix", fallback=mail)
+    known, unknown = auth.begin("alice"), auth.begin("nobody")
+    assert len(sms.messages) == 3
+    assert not mail.messages
+    failures = []
+    for challenge in (known, unknown):
+        with pytest.raises(InvalidCode) as info:
+            auth.verify(challenge, "000000")
+        failures.append((info.value.reason, info.value.remaining_attempts))
+        record = cast(Store, recorder).get_challenge(challenge.id)
+        assert record is not None
+        assert not record.consumed  # not burnt: that would answer unlike a decoy
+    assert failures[0] == failures[1]
+
+
+def test_a_failed_email_fallback_burns_the_dropped_code() -> None:
+    mail = CapturingChannel(ChannelKind.EMAIL)
+    mail.fail_with([DeliveryRejected("mailbox refused")])
+    auth, sms, recorder, clock, _ = _filled(ChannelKind.SMS, "prefix", fallback=mail)
+    put_destination(cast(Store, recorder), "alice", parse_email(EMAIL), now=clock.now())
+    with pytest.raises(CodeNotDelivered) as info:  # inline dispatcher: reported
+        auth.begin("alice")
+    record = cast(Store, recorder).get_challenge(info.value.challenge_id)
+    assert record is not None
+    assert record.consumed
+    assert len(sms.messages) == 3
+
+
+def test_a_dropped_email_never_goes_by_sms() -> None:
+    # SMS past the e-mail caps would be SMS past every SMS cap: pumping.
+    sms = CapturingChannel(ChannelKind.SMS)
+    auth, mail, recorder, clock, _ = _filled(ChannelKind.EMAIL, "prefix", fallback=sms)
+    put_destination(cast(Store, recorder), "alice", parse_phone(PHONE), now=clock.now())
+    challenge = auth.begin("alice")
+    assert len(mail.messages) == 3
+    assert not sms.messages
+    with pytest.raises(InvalidCode):
+        auth.verify(challenge, "000000")

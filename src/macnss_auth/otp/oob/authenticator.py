@@ -174,6 +174,9 @@ class OutOfBandAuthenticator:
         self.resend = resend or ResendPolicy()
         self.retry = retry or RetryPolicy(deadline=min(20.0, self.codes.lifetime / 4))
         self._fallback = fallback
+        # Past a shared SMS cap the code may still go by e-mail (no pumping there);
+        # never the other way round, which would send SMS past the SMS caps.
+        self._mail_on_drop = fallback is not None and fallback.kind is ChannelKind.EMAIL
         self._owns_dispatcher = dispatcher is None
         self._dispatcher: Dispatcher = dispatcher or BackgroundDispatcher()
         self.service_name = service_name
@@ -229,7 +232,9 @@ class OutOfBandAuthenticator:
         challenge of the same shape, in the same time, and nothing is sent.
         So does a subject whose destination, number prefix or channel is at
         its sending cap (shared with other people, so a refusal would tell
-        who is enrolled): the message is dropped and the drop audited.
+        who is enrolled): the message is dropped and the drop audited (with
+        an e-mail ``fallback``, an SMS code goes to the subject's confirmed
+        e-mail address instead).
 
         Raises:
             RateLimited: too many codes for this subject (its cooldown or
@@ -471,10 +476,11 @@ class OutOfBandAuthenticator:
             },
         )
         verifier = self._verifier(challenge_id, purpose, code)
-        if decoy or not sent:
+        if decoy or not (sent or self._mail_on_drop):
             # Same work, but a verifier no code matches: nobody was sent this
-            # code, so it must not log anyone in if it is guessed or leaks
-            # (and a dropped send's challenge answers verify as a decoy's does).
+            # code, so it must not log anyone in if it is guessed or leaks.
+            # (A dropped send that may go by e-mail keeps its code: unsent, it
+            # is no easier to guess than one sent, and it answers verify alike.)
             verifier = self._random.token_bytes(len(verifier))
         record = ChallengeRecord(
             challenge=challenge,
@@ -554,8 +560,34 @@ class OutOfBandAuthenticator:
                 details={"dropped": "send_cap"},
                 reason=Reason.RATE_LIMITED,
             )
+            if self._mail_on_drop:
+                with retry_budget(self.retry.deadline):
+                    self._deliver_dropped(outgoing)
 
         return run
+
+    def _deliver_dropped(self, outgoing: _Outgoing) -> None:
+        """Send a dropped SMS's code to the subject's confirmed e-mail address, if any."""
+        fallback = self._fallback
+        if fallback is None:
+            return
+        destination = confirmed_destination(self._store, outgoing.subject, fallback.kind)
+        if destination is None:
+            # Nobody to tell. Not burnt: a burnt challenge would answer verify
+            # unlike an unknown subject's, and this code went nowhere.
+            return
+        message = self._message(fallback.kind, destination, outgoing.code, outgoing.language)
+        try:
+            self._send(fallback, message, outgoing, fallback=True)
+        except Exception as exc:
+            # As for any failed delivery: the message may still arrive later.
+            self._store.consume_challenge(outgoing.record.id, self._clock.now())
+            retryable = isinstance(exc, DeliveryError) and exc.retryable
+            raise CodeNotDelivered(
+                "the code could not be delivered",
+                challenge_id=outgoing.record.id,
+                retryable=retryable,
+            ) from exc
 
     def _deliver(self, outgoing: _Outgoing) -> None:
         # One budget for every channel: a fallback gets what the primary left, never a
