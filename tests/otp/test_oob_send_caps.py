@@ -13,6 +13,7 @@ subject meets alike.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, cast
 
@@ -23,13 +24,22 @@ from macnss_auth.authenticator import Challenge
 from macnss_auth.delivery import CapturingChannel, ChannelKind, DeliveryRejected
 from macnss_auth.errors import InvalidCode, RateLimited
 from macnss_auth.otp.contacts import Destination, parse_email, parse_phone, put_destination
-from macnss_auth.otp.oob import CodeNotDelivered, OutOfBandAuthenticator, ResendPolicy
+from macnss_auth.otp.oob import (
+    BackgroundDispatcher,
+    CodeNotDelivered,
+    InlineDispatcher,
+    OutOfBandAuthenticator,
+    ResendPolicy,
+    SMSCodeAuthenticator,
+)
 from macnss_auth.otp.oob.limits import prefix_of
 from macnss_auth.store import Keyring, MemoryStore, Store
 from macnss_auth.testing import FixedClock, FixedRandom
+from macnss_auth.testing.races import race_threads
+from tests.conftest import OpenStore
 from tests.otp.test_store_call_traces import RecordingStore
 
-from .test_oob import EMAIL, HINT, PHONE, make
+from .test_oob import EMAIL, HINT, PEPPER, PHONE, T0, make
 
 CAPS = {
     # Three real messages fill each cap; alice's own limits stay far away.
@@ -264,3 +274,72 @@ def test_a_dropped_email_never_goes_by_sms() -> None:
     assert not sms.messages
     with pytest.raises(InvalidCode):
         auth.verify(challenge, "000000")
+
+
+# Under parallel requests, and with the default (background) dispatcher -------
+def test_subjects_sharing_a_number_race_for_one_message(open_any_store: OpenStore) -> None:
+    # Eight subjects of one number ask at once, each through its own store
+    # handle: one message goes out (the number's cooldown), and all eight get
+    # a challenge, as eight unknown subjects would.
+    clock = FixedClock.at(T0)
+    channel = CapturingChannel(ChannelKind.SMS)
+    first = open_any_store()
+    for i in range(8):
+        put_destination(first, f"member{i}", parse_phone(PHONE), now=clock.now())
+    authenticators = [
+        SMSCodeAuthenticator(
+            channel=channel,
+            store=open_any_store(),
+            audit=MemoryAuditLog(),
+            pepper=PEPPER,
+            clock=clock,
+            dispatcher=InlineDispatcher(),
+            resend=ResendPolicy(daily_per_subject=1000, daily_per_destination=1000),
+        )
+        for _ in range(8)
+    ]
+    outcomes = race_threads(
+        [functools.partial(a.begin, f"member{i}") for i, a in enumerate(authenticators)]
+    )
+    assert [type(o).__name__ for o in outcomes] == ["Challenge"] * 8
+    assert len(channel.messages) == 1
+    for auth in authenticators:
+        auth.close()
+
+
+def test_the_background_dispatcher_drops_and_falls_back_after_begin_returns() -> None:
+    mail = CapturingChannel(ChannelKind.EMAIL)
+    with BackgroundDispatcher(max_workers=2) as dispatcher:
+        auth, sms, recorder, clock, audit = _filled(
+            ChannelKind.SMS, "prefix", dispatcher=dispatcher, fallback=mail
+        )
+        put_destination(cast(Store, recorder), "alice", parse_email(EMAIL), now=clock.now())
+        dispatcher.drain(timeout=30)
+        seen = len(audit.events)
+        challenge = auth.begin("alice")
+        unknown = auth.begin("nobody")
+        dispatcher.drain(timeout=30)
+    assert len(sms.messages) == 3
+    assert [m.to for m in mail.messages] == [EMAIL]
+    drops = [e for e in audit.events[seen:] if e.reason == "rate_limited"]
+    assert [e.subject for e in drops] == ["alice"]
+    assert auth.verify(challenge, mail.last_code()).subject == "alice"
+    with pytest.raises(InvalidCode):
+        auth.verify(unknown, mail.last_code())
+
+
+def test_a_dropped_retry_does_not_push_a_shared_number_further_back() -> None:
+    # Two people of one household share a number. The second asks 10 s after
+    # the first was sent a code: dropped (the number's 30 s cooldown). Asking
+    # again after their own 30 s, the number's cooldown is over: it is sent.
+    # Drops counted in the number's counters would have held it for 60 s more.
+    auth, channel, store, clock = make(resend=ResendPolicy())
+    for subject in ("mother", "father"):
+        put_destination(store, subject, parse_phone(PHONE), now=clock.now())
+    auth.begin("mother")
+    clock.advance(10)
+    auth.begin("father")
+    assert len(channel.messages) == 1
+    clock.advance(30)
+    auth.begin("father")
+    assert len(channel.messages) == 2

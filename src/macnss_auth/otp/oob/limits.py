@@ -236,24 +236,32 @@ def count_send(
         # would tell as much as the refusal itself.
         raise _refused(own_wait)
     held = shared_wait > 0
+    # A message held back counts where decoys count: the same calls on other
+    # keys. In the destination's own counters it would take the next send's
+    # place and push the number's cooldown further at every retry, though
+    # nothing was sent; its subject's counters count it, as a decoy's do.
+    aside = f"{base}:decoy"
+    (own_key, own_cap), (dest_key, dest_cap) = graded
+    (own_claim, own_span), (dest_claim, dest_span) = claims
+    if held:
+        dest_claim = aside + dest_claim.removeprefix(base)
     if policy.cooldown > 0:
         # The subject's place first, then the destination's, stopping at the
         # first one lost: claiming both at once would let two racers each win
         # one and neither send. Of the requests for one subject exactly one
         # reaches the destination's claim.
-        (own_claim, own_span), (shared_claim, shared_span) = claims
         if store.hit(own_claim, now, own_span).count > 1:
             raise _refused(own_span)
-        if store.hit(shared_claim, now, shared_span).count > 1:
+        if store.hit(dest_claim, now, dest_span).count > 1 and not held:
             if not quiet:
-                raise _refused(shared_span)
+                raise _refused(dest_span)
             held = True
-    (own_key, own_cap), (shared_key, shared_cap) = graded
+    if held:
+        dest_key = aside + dest_key.removeprefix(base)
     over_own = store.hit(own_key, now, policy.window).count > own_cap
-    over = store.hit(shared_key, now, policy.window).count > shared_cap
-    # A message that is not sent counts where decoys count (same call, other key).
+    over = store.hit(dest_key, now, policy.window).count > dest_cap and not held
     real = not (decoy or held)
-    counters = base if real else f"{base}:decoy"
+    counters = base if real else aside
     for suffix, cap in caps:
         counted = store.hit(counters + suffix, now, 3600.0).count
         over |= real and counted > cap  # decoy counters cap nothing: nothing was sent
