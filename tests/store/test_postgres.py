@@ -456,7 +456,9 @@ def test_a_client_frozen_inside_a_transaction_does_not_hold_its_slot_for_ever(
                       "child frozen in its transaction")  # fmt: skip
             other = pool.submit(store.create_challenge, make_record("new", slot="sms:s"))
             other.result(timeout=30)  # the old code waited here for ever
-            assert _state(admin, name) is None  # the server ended the frozen session
+            # The server ended the frozen session. A backend drops its locks before its
+            # pg_stat_activity row, so on a loaded machine the row may still be there.
+            _wait_for(lambda: _state(admin, name) is None, "the frozen session ended")
             assert store.get_challenge("child") is None  # its transaction rolled back
             live = store.get_challenge("new")
             assert live is not None
