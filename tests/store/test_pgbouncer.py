@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,46 @@ def test_busy_instances_behind_a_transaction_pooler_never_meet_a_prepared_statem
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_read_never_runs_another_instances_statement_behind_a_transaction_pooler(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    # Each instance names its first prepared statement _pg3_0. Behind PgBouncer 1.18 the
+    # reader's _pg3_0 ("SELECT value FROM counters WHERE key = $1") ran in a server
+    # session where the other instance's _pg3_0 was "DELETE FROM counters WHERE key =
+    # $1": current("victim") deleted the counter (a TOTP replay guard), then failed.
+    # Measured on the old code with 300 calls a side: the counter was gone after 3
+    # trials of 5, and calls failed in all (here, with 200, they fail in every run).
+    with (
+        pgbouncer_server(postgres, pool_size=2) as bouncer,  # two sessions for two clients
+        PostgresStore(bouncer, keyring=keyring, schema=schema, max_connections=1) as reader,
+        PostgresStore(bouncer, keyring=keyring, schema=schema, max_connections=1) as other,
+        psycopg.connect(postgres, autocommit=True) as direct,
+    ):
+        guard = psycopg.sql.SQL("SELECT value FROM {}.counters WHERE key = 'victim'").format(
+            psycopg.sql.Identifier(schema)
+        )
+        for trial in range(3):
+            assert reader.advance("victim", 7 + trial) is True
+            reads = [functools.partial(_outcome, reader.current, "victim")] * 200
+            deletes = [functools.partial(_outcome, other.reset_counter, "other")] * 200
+            got = race_threads([functools.partial(_each, reads), functools.partial(_each, deletes)])
+            # The guard survives (read without the pooler), and no call failed.
+            assert direct.execute(guard).fetchone() == (7 + trial,)
+            assert got == [[7 + trial] * 200, [None] * 200]
+
+
+def _outcome(call: Callable[[str], object], key: str) -> object:
+    """What ``call(key)`` returned, or the name of the StoreError it raised."""
+    try:
+        return call(key)
+    except StoreError as exc:
+        return str(exc)
+
+
+def _each(calls: Sequence[Callable[[], object]]) -> list[object]:
+    return [call() for call in calls]
 
 
 def test_prepared_statements_can_be_forced_and_break_an_old_transaction_pooler(
