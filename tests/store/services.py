@@ -159,7 +159,7 @@ def redis_server(*options: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def pgbouncer_server(
-    postgres: str, *, pool_mode: str = "transaction", pool_size: int = 20
+    postgres: str, *, pool_mode: str = "transaction", pool_size: int = 20, **settings: str
 ) -> Iterator[str]:
     """Start a PgBouncer in front of the test PostgreSQL ``postgres``; yield its conninfo.
 
@@ -169,7 +169,8 @@ def pgbouncer_server(
     It listens on 127.0.0.1 only (no Unix socket), on a free port, pools every
     database of that server for any user (``auth_type=trust``: the test cluster
     trusts loopback too) in ``pool_mode``, with at most ``pool_size`` server
-    connections per database and user. ``postgres`` may use its console
+    connections per database and user, and any other ``settings`` of its
+    ``[pgbouncer]`` section. ``postgres`` may use its console
     (``dbname=pgbouncer``). PgBouncer refuses to run as root: as root it runs
     as ``postgres``. Only the process started here is stopped.
     """
@@ -203,6 +204,7 @@ def pgbouncer_server(
         f"pool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n"
         "max_client_conn = 500\nserver_login_retry = 1\nadmin_users = postgres\n"
         f"logfile = {workdir / 'log'}\n"
+        + "".join(f"{name} = {value}\n" for name, value in settings.items())
     )
     if uid is not None and gid is not None:
         for path in [workdir, *workdir.iterdir()]:

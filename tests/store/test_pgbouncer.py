@@ -300,6 +300,25 @@ def test_a_client_frozen_inside_a_transaction_behind_pgbouncer_releases_its_slot
             pool.shutdown(wait=True)
 
 
+def test_a_call_pgbouncer_cannot_serve_in_time_is_a_retryable_error(
+    postgres: str, schema: str, keyring: Keyring
+) -> None:
+    # Every server session busy for longer than query_wait_timeout: PgBouncer answers
+    # with an error (08P01) and closes the client. A later call may succeed.
+    with (
+        pgbouncer_server(postgres, pool_size=1, query_wait_timeout="1") as bouncer,
+        PostgresStore(bouncer, keyring=keyring, schema=schema) as store,
+        psycopg.connect(bouncer) as holder,
+    ):
+        holder.execute("SELECT 1")  # a transaction holding the only server session
+        with pytest.raises(StoreError, match="PostgreSQL failed: ProtocolViolation") as info:
+            store.advance("k", 1)
+        assert info.value.retryable is True
+        assert "query_wait_timeout" in str(info.value.__cause__)
+        holder.rollback()
+        assert store.advance("k", 1) is True
+
+
 def test_statement_pooling_is_refused_when_the_store_opens(
     postgres: str, schema: str, keyring: Keyring
 ) -> None:
