@@ -5,9 +5,9 @@ the session's throw-away PostgreSQL. The whole store contract and the
 multi-instance replay races run through it; the other tests pin down what
 transaction pooling broke: server-side prepared statements (psycopg prepares
 a statement once it has run five times; a later run may reach a server
-session that lacks it, or has another client's statement of that name) and session
-settings (they stay on whichever server session ran them, and other clients
-of the pool get them, while the store's own transactions may not).
+session that lacks it, or has another client's statement of that name) and
+session settings (they stay on whichever server session ran them, and other
+clients of the pool get them, while the store's own transactions may not).
 """
 
 from __future__ import annotations
