@@ -11,7 +11,13 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "stores.md"
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    """The page's Python blocks, but those marked ``<!-- not-run: ... -->`` (tests/test_docs.py)."""
+    found = re.findall(
+        r"(<!-- not-run: [^>]+-->\s*)?```python\n(.*?)```",
+        DOC.read_text(encoding="utf-8"),
+        re.DOTALL,
+    )
+    return [code for marker, code in found if not marker]
 
 
 def test_a_store_of_your_own_runs_the_contract_from_macnss_auth_testing(tmp_path: Path) -> None:
