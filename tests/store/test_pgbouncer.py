@@ -403,3 +403,12 @@ def test_connections_pgbouncer_dropped_are_not_lent_again(
             assert store.advance(f"k{n}", 2) is True
         store.create_challenge(make_record("c"))
         assert store.consume_challenge("c", at(1)) is not None
+
+
+@pytest.mark.parametrize("bad", ["no", 0, 1])
+def test_prepared_statements_is_none_true_or_false(
+    postgres: str, keyring: Keyring, bad: Any
+) -> None:
+    # "no" would have meant yes, and 0 no: refused before anything connects.
+    with pytest.raises(ConfigurationError, match="prepared_statements"):
+        PostgresStore(postgres, keyring=keyring, prepared_statements=bad)

@@ -204,8 +204,9 @@ class PostgresStore:
             pooler the check does not recognise.
 
     Raises:
-        ConfigurationError: a malformed connection string, schema name or pool size,
-            or a server that refuses transactions (PgBouncer in statement pooling mode).
+        ConfigurationError: a malformed connection string, schema name, pool size or
+            ``prepared_statements``, or a server that refuses transactions (PgBouncer
+            in statement pooling mode).
         SchemaVersionError: the schema was written by newer code.
         StoreError: the server cannot be reached or the schema not created.
     """
@@ -228,6 +229,8 @@ class PostgresStore:
             raise ConfigurationError("max_connections and pool_timeout must be positive")
         if not 0.001 <= idle_in_transaction_timeout <= 86_400:
             raise ConfigurationError("idle_in_transaction_timeout must be 0.001 to 86400 s")
+        if not (prepared_statements is None or isinstance(prepared_statements, bool)):
+            raise ConfigurationError("prepared_statements must be None, True or False")
         try:
             psycopg.conninfo.conninfo_to_dict(conninfo)
         except psycopg.Error:
