@@ -82,8 +82,11 @@ def _redis(url: str, prefix: str | None = None) -> Backend:
             for key in client.scan_iter(count=1000):
                 if key.startswith(head):
                     fields = client.hgetall(key)
+                    sealed, key_id = fields[b"sealed"], fields[b"key_id"]
+                    assert isinstance(sealed, bytes)
+                    assert isinstance(key_id, bytes)
                     subject, method = json.loads(key[len(head) :])
-                    found[(subject, method)] = (fields[b"sealed"], fields[b"key_id"].decode())
+                    found[(subject, method)] = (sealed, key_id.decode())
             return found
         finally:
             client.close()
