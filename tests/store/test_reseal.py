@@ -20,7 +20,9 @@ from macnss_auth.errors import ConfigurationError, SecretKeyError
 from macnss_auth.store import Keyring, MemoryStore, SQLiteStore
 from macnss_auth.store.postgres import PostgresStore
 from macnss_auth.store.redis import RedisStore
+from macnss_auth.testing.races import race_processes
 from macnss_auth.testing.store_contract import KEY1, KEY2, enrollment
+from tests.store._reseal_workers import race_worker
 
 Resealable = SQLiteStore | PostgresStore | RedisStore
 # (subject, method) -> (sealed bytes, key id column or field)
@@ -279,3 +281,29 @@ def test_memory_store_without_a_keyring_has_nothing_to_reseal() -> None:
     store = MemoryStore()
     store.put_enrollment(enrollment())
     assert store.reseal() == 0
+
+
+def test_sqlite_reseal_in_one_process_while_another_logs_in(tmp_path: Path) -> None:
+    """Two processes meet at SQLite's file lock: nothing lost, nothing resurrected."""
+    path, count = tmp_path / "state.sqlite3", 300
+    with SQLiteStore(path, keyring=K1) as store, store.commit_group():
+        for n in range(count):
+            store.put_enrollment(enrollment(subject=f"s{n}", secret=b"old %d" % n))
+    outcomes = race_processes(
+        race_worker, [("reseal", str(path), count), ("logins", str(path), count)]
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    moved, logins = outcomes
+    assert logins == count
+    assert isinstance(moved, int)
+    assert count // 3 <= moved <= count
+    with SQLiteStore(path, keyring=ROTATED) as store:
+        assert store.reseal() == 0
+    with SQLiteStore(path, keyring=ONLY_K2) as store:
+        for n in range(count):
+            got = store.get_enrollment(f"s{n}", "totp")
+            expected = (b"old %d" % n, b"new %d" % n, None)[n % 3]
+            assert (None if got is None else got.secret.reveal()) == expected, n
+            assert store.current(f"hotp:s{n}") == n + 1
