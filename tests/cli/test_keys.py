@@ -148,3 +148,29 @@ def test_a_malformed_ring_file_gives_one_line(tmp_path: Path, content: str) -> N
         assert result.output.startswith("Error: ")
         assert result.output.count("\n") == 1
         assert "11" * 8 not in result.output  # no key material in the message
+
+
+def test_rotate_and_retire_reseal_every_database_named(tmp_path: Path) -> None:
+    home, other = tmp_path / "home", tmp_path / "other.sqlite3"
+    assert run(home, "keys", "list").exit_code == 0  # the home's first key, k1
+    keys = read_keyring_file(home)
+    assert keys is None  # the first form: one key, id k1
+    first = bytes.fromhex((home / "keyring.key").read_text().strip())
+    with SQLiteStore(other, keyring=Keyring({"k1": first}, primary="k1")) as store:
+        for name in ("bob", "carol"):
+            store.put_enrollment(
+                Enrollment(subject=name, method="totp", secret=Secret(name.encode()), created_at=T0)
+            )
+    rotated = run(home, "keys", "rotate", "--database", str(other))
+    assert rotated.exit_code == 0, rotated.output
+    # The home has no state.sqlite3 yet: only the database named is re-sealed.
+    assert f"{other}: re-sealed 2 secrets under k2" in rotated.output
+    assert not (home / "state.sqlite3").exists()
+    assert run(home, "keys", "retire", "--database", str(other)).exit_code == 0
+    keys = read_keyring_file(home)
+    assert keys is not None
+    assert [key_id for key_id, _ in keys] == ["k2"]
+    with SQLiteStore(other, keyring=Keyring(dict(keys), primary="k2")) as store:
+        got = store.get_enrollment("carol", "totp")
+        assert got is not None
+        assert got.secret.reveal() == b"carol"
