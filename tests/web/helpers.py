@@ -123,6 +123,7 @@ def build(
         trusted_proxies=trusted_proxies,
         enrollment_key=Secret(ENROLLMENT_KEY),
         clock=clock,
+        audit=audit,
         **app_options,
     )
     return Service(
