@@ -195,6 +195,24 @@ def test_signing_out_on_one_instance_ends_the_session_on_the_other(
     assert one.store.get_challenge(revoked) is None
 
 
+def test_a_sign_out_reaches_an_instance_whose_clock_runs_behind() -> None:
+    store = MemoryStore(keyring=Keyring.generate(random=FixedRandom(9)))
+    keys = SigningKeys.generate()
+    one = build(store=store, keys=keys, clock=FixedClock.at(NOW))
+    two = build(store=store, keys=keys, clock=FixedClock.at(NOW - 30))  # 30 s behind
+    enroll(one)
+    person = TestClient(one.app)
+    copy = thief(two.app, log_in(person, one))
+    account = person.get("/account?lang=en")
+    for clock in (one.clock, two.clock):
+        clock.advance(600 + 10)  # the first instance now sees the session expired...
+    assert copy.get("/account?lang=en").status_code == 200  # ...the second does not, yet
+    out = person.post("/logout", data={"csrf": csrf_of(account.text)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert copy.get("/account?lang=en").status_code == 401
+    assert len(revocations(one.audit.events)) == 1
+
+
 def test_a_new_login_ends_the_session_it_replaces(service: Service) -> None:
     enroll(service)
     person = TestClient(service.app)

@@ -30,7 +30,7 @@ from macnss_auth.secret import Secret
 from macnss_auth.store.base import Store
 from macnss_auth.web.context import TrustedProxies, client_context
 from macnss_auth.web.problems import ProblemError, WebReason
-from macnss_auth.web.sessions import SessionRevocations
+from macnss_auth.web.sessions import REVOCATION_MARGIN, SessionRevocations
 from macnss_auth.web.tokens import ACR_VALUES, AssertionIssuer, InvalidAssertion
 
 __all__ = ["Runtime"]
@@ -171,9 +171,13 @@ class Runtime:
             StoreError: the sign-out could not be stored.
         """
         try:
-            claims = self.assertions.verify(token.strip(), audience=self.assertions.issuer)
+            # With the revocation's margin: an instance whose clock runs behind may still
+            # take a token this one just saw expire.
+            claims = self.assertions.verify(
+                token.strip(), audience=self.assertions.issuer, leeway=REVOCATION_MARGIN
+            )
         except InvalidAssertion:
-            return False  # forged, expired or someone else's: nothing to end
+            return False  # forged, long expired or someone else's: nothing to end
         self.sessions.revoke(claims, context=context, ended=ended)
         return True
 

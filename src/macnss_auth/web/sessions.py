@@ -29,12 +29,13 @@ from macnss_auth.clock import Clock
 from macnss_auth.errors import StoreError
 from macnss_auth.store.base import ChallengeRecord, Store
 
-__all__ = ["SessionRevocations"]
+__all__ = ["REVOCATION_MARGIN", "SessionRevocations"]
 
 _PREFIX = "revoked-session:"
 _METHOD = "session"
-# Instances' clocks differ a little: a revocation outlives its token by this much.
-_MARGIN = dt.timedelta(seconds=60)
+#: Seconds a revocation outlives its token: instances' clocks differ a little.
+REVOCATION_MARGIN = 60.0
+_MARGIN = dt.timedelta(seconds=REVOCATION_MARGIN)
 
 
 def _jti(claims: Mapping[str, Any]) -> str:
