@@ -3,14 +3,16 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from typing import cast
 
 import pytest
 
 from macnss_auth import ClientContext, ConfigurationError, LockedOut, MemoryStore
 from macnss_auth.errors import VerificationThrottled
-from macnss_auth.store import CounterState
+from macnss_auth.store import CounterState, Store
 from macnss_auth.testing import FixedClock
-from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
+from macnss_auth.throttle import Attempt, FailureThrottle, ThrottlePolicy
+from tests.conftest import OpenStore
 
 POLICY = ThrottlePolicy(
     free_failures=2, base_delay=1.0, max_delay=8.0, lockout_after=7, lockout_duration=600.0
@@ -181,3 +183,96 @@ def test_an_admitted_attempt_counts_only_when_told(
         throttle.admit("alice", context)
     with pytest.raises(LockedOut):
         throttle.admit("alice")
+
+
+class _GatedStore:
+    """A store handle that announces its n-th ``hit``, holds it until told, says when done.
+
+    ``entered[n]`` is set when the n-th hit (counting from 1) is called,
+    ``before[n]`` waited for before it runs and ``after[n]`` set once it
+    returns; this forces, without sleeping, an
+    interleaving that a slow store (PgBouncer, a busy server) opens at random.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        entered: dict[int, threading.Event] | None = None,
+        before: dict[int, threading.Event],
+        after: dict[int, threading.Event],
+    ) -> None:
+        self._store = store
+        self._entered = entered or {}
+        self._before = before
+        self._after = after
+        self._hits = 0
+
+    def hit(self, key: str, now: dt.datetime, window: float) -> CounterState:
+        self._hits += 1
+        if self._hits in self._entered:
+            self._entered[self._hits].set()
+        if self._hits in self._before:
+            assert self._before[self._hits].wait(timeout=60), "the other attempt is stuck"
+        state = self._store.hit(key, now, window)
+        if self._hits in self._after:
+            self._after[self._hits].set()
+        return state
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+def test_racing_attempts_at_the_threshold_get_exactly_the_limit_checked(
+    open_any_store: OpenStore, clock: FixedClock
+) -> None:
+    """Two parallel attempts for the last place: one is checked, one refused.
+
+    Both pass the checks before counting (2 of 3 used). Then A counts the
+    subject (3), B counts the subject (4), B's client counter (3), and A its
+    client counter. Counting both keys whatever the first said gave A a 4
+    there: each attempt found one key past the limit, both were refused, and
+    only ``lockout_after - 1`` codes were ever checked.
+    """
+    policy = ThrottlePolicy(free_failures=2, lockout_after=3, lockout_duration=600)
+    context = ClientContext(client_id="kiosk-7")
+    setup = FailureThrottle(store=open_any_store(), clock=clock, namespace="x", policy=policy)
+    for _ in range(2):
+        setup.acquire("alice", context)
+    b_checked, a_counted_subject, b_done = threading.Event(), threading.Event(), threading.Event()
+    store_a = _GatedStore(
+        open_any_store(), before={1: b_checked, 2: b_done}, after={1: a_counted_subject}
+    )
+    # B reaches its first hit only after its checks: from then on it is committed to counting.
+    store_b = _GatedStore(
+        open_any_store(), entered={1: b_checked}, before={1: a_counted_subject}, after={}
+    )
+    outcome: dict[str, object] = {}
+
+    def attempt(name: str, store: _GatedStore, done: threading.Event | None) -> None:
+        throttle = FailureThrottle(
+            store=cast(Store, store), clock=clock, namespace="x", policy=policy
+        )
+        try:
+            outcome[name] = throttle.acquire("alice", context)
+        except LockedOut as exc:
+            outcome[name] = exc
+        finally:
+            if done is not None:
+                done.set()
+
+    thread_a = threading.Thread(target=attempt, args=("a", store_a, None))
+    thread_b = threading.Thread(target=attempt, args=("b", store_b, b_done))
+    thread_a.start()
+    thread_b.start()
+    thread_a.join(timeout=120)
+    thread_b.join(timeout=120)
+    assert not thread_a.is_alive()
+    assert not thread_b.is_alive()
+    assert outcome["a"] == Attempt(count=3, remaining_attempts=0)
+    assert isinstance(outcome["b"], LockedOut)
+    # The limit is reached: nothing else gets through, from this client or another.
+    with pytest.raises(LockedOut):
+        setup.acquire("alice", context)
+    with pytest.raises(LockedOut):
+        setup.acquire("alice", ClientContext(client_id="kiosk-8"))

@@ -291,12 +291,18 @@ class FailureThrottle:
     def _count(self, keys: tuple[str, ...], now: dt.datetime) -> Attempt:
         policy = self.policy
         count = 0
+        # The keys are counted in a fixed order (subject, then subject and client) and an
+        # attempt refused on one is counted in none after it. A refused attempt therefore
+        # never takes a place in a later counter: every counter's first ``lockout_after``
+        # hits are attempts that go on to be checked (or to be refused by a later counter
+        # that already holds ``lockout_after`` checked ones), so parallel attempts cannot
+        # push each other out and leave fewer than ``lockout_after`` codes checked.
         for key in keys:
             state: CounterState = self._store.hit(key, now, policy.window)
+            if state.count > policy.lockout_after:
+                # Parallel attempts raced past the threshold: only the first ones get checked.
+                raise LockedOut(retry_after=policy.lockout_duration, remaining_attempts=0)
             count = max(count, state.count)
-        if count > policy.lockout_after:
-            # Parallel attempts raced past the threshold: only the first ones get checked.
-            raise LockedOut(retry_after=policy.lockout_duration, remaining_attempts=0)
         return Attempt(count=count, remaining_attempts=policy.lockout_after - count)
 
     def release(self, subject: str, context: ClientContext | None = None) -> None:

@@ -744,15 +744,16 @@ class OutOfBandAuthenticator:
             f"oob-guess:{self.method}:{challenge_id}", now, self.codes.lifetime
         ).count
         if guesses > record.max_attempts:
-            raise self._failure(
-                ChallengeUsed,
-                action,
-                now,
-                subject=subject,
-                context=context,
-                reason=Reason.ATTEMPTS_EXHAUSTED,
-                remaining_attempts=0,
-            )
+            # Every guess this challenge allows is taken, so this code is never compared
+            # (that would be a guess too many). What the taken guesses did decides the
+            # answer: all wrong and counted -> attempts_exhausted; otherwise the code
+            # was used, or is being used by an earlier guess still in flight, and a
+            # loser holding the right code (a double submit, a retrying client) is told
+            # challenge_used, as when it loses the consume itself. The answer never
+            # depends on this request's code, so it tells an attacker nothing.
+            latest = self._store.get_challenge(challenge_id) or attrs.evolve(record, consumed=True)
+            self._refuse_if_dead(latest, purpose, now, action, context)
+            raise self._failure(ChallengeUsed, action, now, subject=subject, context=context)
         expected = record.verifier
         if hmac.compare_digest(self._verifier(challenge_id, purpose, code), expected):
             won = self._store.consume_challenge(challenge_id, now)
