@@ -20,7 +20,10 @@ then. At ``lockout_after`` counted attempts the subject is locked out for
 correct code during a lockout is refused too.
 
 What is exact and what is not: the lockout bound holds under any number of
-parallel requests (it is decided on the atomic count). The delays are checked
+parallel requests (it is decided on the atomic count), and exactly: the keys
+are counted in a fixed order and an attempt refused on one is counted on none
+after it, so a refused attempt never takes a place that a checked one needed,
+and exactly ``lockout_after`` attempts are checked. The delays are checked
 just before counting, so requests that arrive together may pass one delay
 side by side; they still each use up one of the ``lockout_after`` attempts.
 
