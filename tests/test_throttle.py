@@ -276,3 +276,26 @@ def test_racing_attempts_at_the_threshold_get_exactly_the_limit_checked(
         setup.acquire("alice", context)
     with pytest.raises(LockedOut):
         setup.acquire("alice", ClientContext(client_id="kiosk-8"))
+
+
+def test_a_free_attempt_is_never_delayed_by_a_parallel_one_stamped_later(
+    open_any_store: OpenStore,
+) -> None:
+    """Instances read the clock before counting: a racer's stamp may be after our ``now``.
+
+    Four service processes racing wrong codes used to tell some of them
+    ``throttled`` (a wait of 0 s ending at the other's stamp, a moment after
+    this request's clock reading) before any delay was due.
+    """
+    policy = ThrottlePolicy(free_failures=9, lockout_after=10)
+    early, late = FixedClock.at(1_800_000_000), FixedClock.at(1_800_000_000.25)
+    first = FailureThrottle(store=open_any_store(), clock=late, namespace="x", policy=policy)
+    second = FailureThrottle(store=open_any_store(), clock=early, namespace="x", policy=policy)
+    first.acquire("alice")
+    assert second.acquire("alice") == Attempt(count=2, remaining_attempts=8)
+    assert second.acquire("alice") == Attempt(count=3, remaining_attempts=7)
+    # A delay that is due (after 3 attempts, 2 of them free) still holds.
+    strict = ThrottlePolicy(free_failures=2, base_delay=5.0, lockout_after=10)
+    delayed = FailureThrottle(store=open_any_store(), clock=early, namespace="x", policy=strict)
+    with pytest.raises(VerificationThrottled):
+        delayed.acquire("alice")

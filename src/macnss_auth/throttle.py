@@ -238,7 +238,9 @@ class FailureThrottle:
             return self._counter_key(base, epoch + 1)
         wait = policy.delay_after(state.count)
         ready = state.last_at + dt.timedelta(seconds=wait)
-        if now < ready:
+        # A free attempt never waits: a parallel attempt may have stamped the counter
+        # a moment after this one read the clock (``now < last_at``), which is no delay.
+        if wait > 0 and now < ready:
             raise VerificationThrottled(
                 retry_after=(ready - now).total_seconds(),
                 remaining_attempts=policy.lockout_after - state.count,
