@@ -30,7 +30,10 @@ atomic ``consume_challenge``: of two service instances verifying the same
 code at the same moment exactly one succeeds. A wrong code adds an attempt
 atomically; after ``max_attempts`` wrong codes the challenge is burnt. Every
 guess is also counted atomically *before* its comparison, so parallel
-guesses at one challenge never get more than ``max_attempts`` comparisons. Every
+guesses at one challenge never get more than ``max_attempts`` comparisons. A
+guess past them is never compared and hears ``attempts_exhausted`` only when
+the compared ones were all wrong, else ``challenge_used``: a racer holding the
+right code is told it was already used. Every
 failure raises with a distinct ``reason`` (for the audit log) but the same
 ``str(exc)`` (for the person), so a caller that shows the message reveals
 nothing.
