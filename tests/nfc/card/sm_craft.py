@@ -94,7 +94,8 @@ class CraftingTerminal:
                 objects = encode_tlv(0x87, bytes([defects.padding_indicator]) + cryptogram)
         trailer = b""
         if ne is not None or defects.le_length is not None:
-            size = defects.le_length or (2 if extended or (ne or 0) > 256 else 1)
+            natural = 2 if extended or (ne or 0) > 256 else 1
+            size = natural if defects.le_length is None else defects.le_length
             trailer = encode_tlv(
                 0x97, ((ne or 0) % (1 << (8 * min(size, 8)))).to_bytes(size, "big")
             )

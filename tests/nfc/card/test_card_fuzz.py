@@ -43,6 +43,7 @@ from macnss_auth.nfc.pace.terminal import PaceTerminal, select_pace_info
 from macnss_auth.nfc.protocol import run
 from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.nfc.sm import SecureChannel
+from macnss_auth.nfc.tlv import encode_tlv, parse_all
 from macnss_auth.testing import FixedRandom
 
 from .conftest import issued
@@ -106,19 +107,52 @@ def apdus(draw: st.DrawFn, *, secure: bool | None = None) -> CommandAPDU:
     return CommandAPDU(cla, ins, p1, p2, data=data, ne=ne, extended=draw(st.booleans()))
 
 
+Mutation = tuple[str, int, int, bytes]
+
+
 @st.composite
-def mutations(draw: st.DrawFn) -> tuple[str, int, int]:
-    """How to spoil one command: (kind, position seed, value)."""
+def mutations(draw: st.DrawFn) -> Mutation:
+    """How to spoil one command: (kind, position seed, value, replacement bytes)."""
     kind = draw(
-        st.sampled_from(["flip", "cut", "grow", "byte", "lc", "tag", "drop-last", "empty-data"])
+        st.sampled_from(
+            ["flip", "cut", "grow", "byte", "lc", "tag", "drop-last", "empty-data", "value", "data"]
+        )
     )
-    return kind, draw(st.integers(0, 1 << 16)), draw(st.integers(0, 255))
+    blob = draw(st.binary(max_size=300) | st.sampled_from([b"", b"\x00", b"\x04", bytes(65)]))
+    return kind, draw(st.integers(0, 1 << 16)), draw(st.integers(0, 255)), blob
 
 
-def mutate(raw: bytes, mutation: tuple[str, int, int]) -> bytes:
-    """``raw`` spoiled by ``mutation`` (never the same bytes when it can be helped)."""
-    kind, seed, value = mutation
+def mutate(raw: bytes, mutation: Mutation) -> bytes:
+    """``raw`` spoiled by ``mutation``.
+
+    ``value`` replaces the value of the first data object inside the command's
+    ``7C`` (or other outer) object -- a PACE point, a nonce, a token, a CA key --
+    and ``data`` the whole command data; both keep the APDU well formed, so the
+    card's handlers, not its parser, see them.
+    """
+    kind, seed, value, blob = mutation
     out = bytearray(raw)
+    if kind in ("value", "data"):
+        try:
+            command = CommandAPDU.from_bytes(raw)
+        except MacnssAuthError:
+            return raw[:-1]
+        data = blob
+        if kind == "value":
+            try:
+                outer = parse_all(command.data)
+                inner = parse_all(outer[0].value) if outer[0].value else []
+            except (MacnssAuthError, IndexError):
+                inner, outer = [], []
+            if inner:
+                first = encode_tlv(inner[0].tag, blob)
+                rest = b"".join(encode_tlv(item.tag, item.value) for item in inner[1:])
+                data = encode_tlv(outer[0].tag, first + rest)
+            elif outer:
+                data = encode_tlv(outer[0].tag, blob)
+        return CommandAPDU(
+            command.cla, command.ins, command.p1, command.p2, data=data, ne=command.ne
+        ).to_bytes()
     if kind == "flip":
         position = seed % len(out)
         out[position] ^= 1 << (value % 8)
@@ -142,7 +176,7 @@ def mutate(raw: bytes, mutation: tuple[str, int, int]) -> bytes:
 class _Mutating:
     """A transport that spoils the ``at``-th command (1-based) it carries."""
 
-    def __init__(self, inner: MemoryTransport, at: int, mutation: tuple[str, int, int]) -> None:
+    def __init__(self, inner: MemoryTransport, at: int, mutation: Mutation) -> None:
         self.inner, self.at, self.mutation = inner, at, mutation
         self.sent = 0
         self.spoiled = False
@@ -252,7 +286,7 @@ class CardFuzzer(RuleBasedStateMachine):
         self._open(self.transport)
 
     @rule(at=st.integers(1, 12), mutation=mutations())
-    def spoiled_session(self, at: int, mutation: tuple[str, int, int]) -> None:
+    def spoiled_session(self, at: int, mutation: Mutation) -> None:
         """BAC or PACE with one command spoiled: a typed error or a session, never a crash."""
         spoiling = _Mutating(self.transport, at, mutation)
         try:
@@ -282,7 +316,7 @@ class CardFuzzer(RuleBasedStateMachine):
     @precondition(
         lambda self: self.channel is not None and self.data.profile.chip_authentication is not None
     )
-    def spoiled_chip_authentication(self, at: int, mutation: tuple[str, int, int]) -> None:
+    def spoiled_chip_authentication(self, at: int, mutation: Mutation) -> None:
         """Chip Authentication (where DG14 has a key) with one command spoiled."""
         channel = self.channel
         assert channel is not None
@@ -337,7 +371,7 @@ class CardFuzzer(RuleBasedStateMachine):
 
     @rule(command=apdus(secure=False), mutation=mutations())
     @precondition(lambda self: self.channel is not None)
-    def tampered_command(self, command: CommandAPDU, mutation: tuple[str, int, int]) -> None:
+    def tampered_command(self, command: CommandAPDU, mutation: Mutation) -> None:
         """A protected command spoiled in its header or body: never a protected answer."""
         channel = self.channel
         assert channel is not None
