@@ -24,6 +24,8 @@ The default budget is small (the ``ci`` profile's examples, short runs);
 
 from __future__ import annotations
 
+import functools
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -36,7 +38,7 @@ from hypothesis.stateful import (
 
 from macnss_auth.errors import MacnssAuthError
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
-from macnss_auth.nfc.card import CardData, PasswordKind, VirtualCard
+from macnss_auth.nfc.card import CardData, PasswordKind, VirtualCard, issue_card
 from macnss_auth.nfc.lds import parse_card_access
 from macnss_auth.nfc.mrz import CAN
 from macnss_auth.nfc.pace.terminal import PaceTerminal, select_pace_info
@@ -44,9 +46,9 @@ from macnss_auth.nfc.protocol import run
 from macnss_auth.nfc.serve import MemoryTransport
 from macnss_auth.nfc.sm import SecureChannel
 from macnss_auth.nfc.tlv import encode_tlv, parse_all
-from macnss_auth.testing import FixedRandom
+from macnss_auth.testing import FixedClock, FixedRandom
 
-from .conftest import issued
+from .conftest import NOW, issued
 from .sm_craft import CraftingTerminal, Defects
 from .terminal import (
     Session,
@@ -76,7 +78,20 @@ PROFILES = [
     "ca-dh",
     "aa-ecdsa-der",
     "eac-dg3-dg4",
+    "cnie+ca2",  # Chip Authentication version 2 (nonce and token)
+    "ca-dh+ca2",
 ]
+
+
+@functools.cache
+def _issued(name: str) -> CardData:
+    profile, _, version = name.partition("+ca")
+    if not version:
+        return issued(profile).data
+    return issue_card(
+        profile, clock=FixedClock.at(NOW), can="123456", chip_authentication_version=int(version)
+    ).data
+
 
 EF_COM = 0x011E
 SELECT_MF = bytes.fromhex("00A4000C023F00")
@@ -220,7 +235,7 @@ class CardFuzzer(RuleBasedStateMachine):
     @initialize(profile=st.sampled_from(PROFILES))
     def issue(self, profile: str) -> None:
         self.profile = profile
-        self.data = issued(profile).data
+        self.data = _issued(profile)
         self.card = VirtualCard(self.data, random=FixedRandom(1), raise_internal_errors=True)
         self.transport = MemoryTransport(self.card)
 
