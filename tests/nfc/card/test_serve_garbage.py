@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from macnss_auth.nfc.apdu import StatusCode
 from macnss_auth.nfc.card import FileSystem, VirtualCard
@@ -62,8 +64,8 @@ class _Reader:
         return binascii.unhexlify(payload)
 
     def activate(self) -> None:
-        """REQA, anticollision, SELECT, RATS: the ISO-DEP link is up."""
-        assert self.frame(b"\x26") == b"\x04\x00"
+        """WUPA, anticollision, SELECT, RATS: the ISO-DEP link is up (from any state, even HALT)."""
+        assert self.frame(b"\x52") == b"\x04\x00"
         bcc = UID[0] ^ UID[1] ^ UID[2] ^ UID[3]
         assert self.frame(b"\x93\x20") == UID + bytes([bcc])
         assert self.frame(b"\x93\x70" + UID + bytes([bcc])) == b"\x20"
@@ -126,6 +128,46 @@ def test_udp_refuses_garbage_datagrams_with_a_warning_each_and_keeps_serving(
     assert len(warnings) == len(GARBAGE) == server.refused
     assert all("refused" in text for text in warnings)
     assert not any("ff" * 8 in text or "zz" in text for text in warnings)  # sizes, never bytes
+
+
+def _hex_frame(frame: bytes) -> bytes:
+    return b"106A " + binascii.hexlify(frame)
+
+
+datagrams = st.one_of(
+    st.binary(max_size=64),
+    st.binary(max_size=300).map(_hex_frame),
+    st.sampled_from([b"\x26", b"\x52", b"\x93\x20", b"\xe0\x80", b"\xc2", b"\x50\x00"]).map(
+        _hex_frame
+    ),
+    st.tuples(
+        st.sampled_from([0x02, 0x03, 0x12, 0x13, 0xA2, 0xB3, 0xF2]), st.binary(max_size=40)
+    ).map(lambda block: _hex_frame(bytes([block[0]]) + block[1])),
+    st.sampled_from([b"RFOFF", b"106B 050010", b"212F 0600ffff0100", b"106A"]),
+)
+
+
+@pytest.fixture(scope="module")
+def shared_udp() -> Iterator[UdpCardServer]:
+    with UdpCardServer(_card()) as server:
+        yield server
+
+
+@settings(max_examples=30)
+@given(st.lists(datagrams, max_size=25))
+def test_udp_serves_a_reader_after_any_datagrams(
+    shared_udp: UdpCardServer, garbage: list[bytes]
+) -> None:
+    noise = _Reader(shared_udp)  # its own socket: the card's answers to noise go there
+    reader = _Reader(shared_udp)
+    try:
+        for datagram in garbage:
+            noise.raw(datagram)
+        reader.activate()
+        assert reader.apdu(GET_CHALLENGE)[-2:] == b"\x90\x00"
+    finally:
+        noise.close()
+        reader.close()
 
 
 def test_udp_never_runs_a_truncated_datagram(
