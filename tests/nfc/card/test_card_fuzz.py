@@ -25,6 +25,7 @@ The default budget is small (the ``ci`` profile's examples, short runs);
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -38,7 +39,7 @@ from hypothesis.stateful import (
 
 from macnss_auth.errors import MacnssAuthError
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
-from macnss_auth.nfc.card import CardData, PasswordKind, VirtualCard, issue_card
+from macnss_auth.nfc.card import CardData, PasswordKind, VirtualCard, card_from_dump, issue_card
 from macnss_auth.nfc.lds import parse_card_access
 from macnss_auth.nfc.mrz import CAN
 from macnss_auth.nfc.pace.terminal import PaceTerminal, select_pace_info
@@ -80,11 +81,14 @@ PROFILES = [
     "eac-dg3-dg4",
     "cnie+ca2",  # Chip Authentication version 2 (nonce and token)
     "ca-dh+ca2",
+    "dump",  # the BSI 2008 specimen's files, served without chip keys (BAC and PACE)
 ]
 
 
 @functools.cache
 def _issued(name: str) -> CardData:
+    if name == "dump":
+        return card_from_dump(VECTORS / "bsi2008", pace=True)
     profile, _, version = name.partition("+ca")
     if not version:
         return issued(profile).data
@@ -93,6 +97,7 @@ def _issued(name: str) -> CardData:
     ).data
 
 
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 EF_COM = 0x011E
 SELECT_MF = bytes.fromhex("00A4000C023F00")
 INSTRUCTIONS = [0xA4, 0xB0, 0xB1, 0x84, 0x82, 0x22, 0x86, 0x88, 0x2C, 0xC0, 0xCA, 0x00]
