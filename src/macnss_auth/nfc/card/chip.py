@@ -47,6 +47,7 @@ stop a serving loop. Tests that want the traceback pass
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -204,7 +205,11 @@ class VirtualCard:
         self._internal_errors += 1
         self._drop_session()
         frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-        where = f"{frame.name} line {frame.lineno}" if frame is not None else "unknown"
+        where = (
+            f"{os.path.basename(frame.filename)}:{frame.lineno} ({frame.name})"
+            if frame is not None
+            else "unknown"
+        )
         kind = type(error)
         name = (
             kind.__qualname__
