@@ -363,6 +363,40 @@ def test_vpcd_a_message_whose_rest_never_comes_times_out_and_the_card_serves_aga
     assert any("cut short, 0 of 1 bytes (peer timed out)" in text for text in warnings)
 
 
+messages = st.one_of(
+    st.binary(max_size=1),  # empty, or a control byte (known or not)
+    st.binary(min_size=2, max_size=300),  # a command APDU, or garbage in its place
+    st.sampled_from([b"\x00", b"\x01", b"\x02", b"\x04", GET_CHALLENGE, SELECT_LDS1]),
+)
+
+
+@pytest.fixture(scope="module")
+def shared_vpcd() -> Iterator[tuple[VpcdCardServer, int]]:
+    port = _free_tcp_port()
+    with VpcdCardServer(_card(), port=port) as server:
+        yield server, port
+
+
+@settings(max_examples=30)
+@given(st.lists(messages, max_size=20))
+def test_vpcd_answers_after_any_messages(
+    shared_vpcd: tuple[VpcdCardServer, int], sequence: list[bytes]
+) -> None:
+    server, port = shared_vpcd
+    link = _Vpcd(port)
+    try:
+        for message in sequence:
+            link.send(message)
+            if message == b"\x04":
+                assert link.receive() == server.card.atr
+            elif len(message) > 1:
+                assert len(link.receive()) >= 2  # every command APDU gets a status word
+        link.send(GET_CHALLENGE)
+        assert link.receive()[-2:] == b"\x90\x00"
+    finally:
+        link.close()
+
+
 def test_vpcd_the_longest_message_is_a_command_the_card_answers(
     vpcd: tuple[VpcdCardServer, int],
 ) -> None:
