@@ -6,7 +6,9 @@ with a mix of:
 * random bytes and random well-formed APDUs (short, extended, chained, GET
   RESPONSE), in plain, inside and outside a session;
 * valid BAC, PACE and Chip Authentication runs with one command mutated (bit
-  flips, cut or grown data, another tag, a wrong length byte);
+  flips, cut or grown data, another tag, a wrong length byte, a data object's
+  value -- a point, a nonce, a token, a key -- or the whole data replaced);
+* PACE with right and wrong CANs, PINs and PUKs (retry counters move);
 * commands inside a session, protected for real (random instructions, extended
   Le), tampered after protection, or -- on PACE sessions, whose keys the test
   knows -- built with the right MAC around a wrong structure (padding indicator,
@@ -41,7 +43,7 @@ from macnss_auth.errors import MacnssAuthError
 from macnss_auth.nfc.apdu import CommandAPDU, ResponseAPDU
 from macnss_auth.nfc.card import CardData, PasswordKind, VirtualCard, card_from_dump, issue_card
 from macnss_auth.nfc.lds import parse_card_access
-from macnss_auth.nfc.mrz import CAN
+from macnss_auth.nfc.mrz import CAN, PIN, PUK
 from macnss_auth.nfc.pace.terminal import PaceTerminal, select_pace_info
 from macnss_auth.nfc.protocol import run
 from macnss_auth.nfc.serve import MemoryTransport
@@ -85,6 +87,9 @@ PROFILES = [
 ]
 
 
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
+
+
 @functools.cache
 def _issued(name: str) -> CardData:
     if name == "dump":
@@ -97,7 +102,6 @@ def _issued(name: str) -> CardData:
     ).data
 
 
-VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 EF_COM = 0x011E
 SELECT_MF = bytes.fromhex("00A4000C023F00")
 INSTRUCTIONS = [0xA4, 0xB0, 0xB1, 0x84, 0x82, 0x22, 0x86, 0x88, 0x2C, 0xC0, 0xCA, 0x00]
@@ -234,8 +238,8 @@ class CardFuzzer(RuleBasedStateMachine):
         self.transport: MemoryTransport
         self.data: CardData
         self.channel: SecureChannel | None = None
-        self.crafting: CraftingTerminal | None = None
         self.seed = 10
+        self.steps = 0
 
     @initialize(profile=st.sampled_from(PROFILES))
     def issue(self, profile: str) -> None:
@@ -256,7 +260,6 @@ class CardFuzzer(RuleBasedStateMachine):
 
     def _forget(self) -> None:
         self.channel = None
-        self.crafting = None
 
     def _to_mf(self) -> None:
         """SELECT the MF in plain (a session the reader does not know ends with the first try)."""
@@ -317,17 +320,21 @@ class CardFuzzer(RuleBasedStateMachine):
         if spoiling.spoiled:
             self._forget()  # a session despite a spoiled command: not trusted further
 
-    @rule(pin=st.sampled_from(["123456", "000000", "12345"]))
+    @rule(
+        kind=st.sampled_from([CAN, PIN, PUK]),
+        digits=st.sampled_from(["123456", "000000", "1234", "12345678", "1234567890"]),
+    )
     @precondition(lambda self: self.data.profile.pace_protocol is not None)
-    def pace_with_a_password(self, pin: str) -> None:
-        """PACE with the CAN, the PIN or the PUK (right or wrong) where the chip has them."""
+    def pace_with_a_password(self, kind: type[CAN | PIN | PUK], digits: str) -> None:
+        """PACE with a CAN, a PIN or a PUK, right or wrong (retry counters move)."""
         self._forget()
         self._to_mf()
         try:
+            secret = kind(digits)
             info = select_pace_info(
                 parse_card_access(read_plain_file(self.transport, 0x011C)).infos
             )
-            run(PaceTerminal(CAN(pin), info, random=self._random()), self.transport)
+            run(PaceTerminal(secret, info, random=self._random()), self.transport)
         except MacnssAuthError:
             pass
         self._forget()
@@ -400,8 +407,10 @@ class CardFuzzer(RuleBasedStateMachine):
             wrapped = channel.protect(command)
         except MacnssAuthError:
             return
-        # The outer Le is not covered by the MAC: spoil everything before it.
-        spoiled = mutate(wrapped[:-1], mutation) + wrapped[-1:]
+        # The outer Le (one byte, two when extended) is not covered by the MAC: spoil
+        # everything before it.
+        le = 2 if CommandAPDU.from_bytes(wrapped).is_extended else 1
+        spoiled = mutate(wrapped[:-le], mutation) + wrapped[-le:]
         if spoiled == wrapped:
             return
         answer = self.transport.transceive(spoiled)
@@ -442,10 +451,17 @@ class CardFuzzer(RuleBasedStateMachine):
 
     @invariant()
     def a_reader_still_gets_in(self) -> None:
-        """Whatever happened, a fresh session opens and EF.COM reads (checked every few steps)."""
-        self.steps = getattr(self, "steps", 0) + 1
-        if self.steps % 4:
-            return
+        """Every few steps: whatever happened, a fresh session opens and EF.COM reads."""
+        self.steps += 1
+        if self.steps % 4 == 0:
+            self._reader_gets_in()
+
+    def teardown(self) -> None:
+        """At the end of every run too."""
+        if hasattr(self, "card"):
+            self._reader_gets_in()
+
+    def _reader_gets_in(self) -> None:
         self._open(self.transport)
         channel = self.channel
         assert channel is not None
