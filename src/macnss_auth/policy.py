@@ -157,6 +157,11 @@ class Policy:
         )
 
     @property
+    def store(self) -> Store:
+        """The store of the cross-method throttle (the HTTP service keeps its sign-outs there)."""
+        return self._store
+
+    @property
     def methods(self) -> tuple[str, ...]:
         """Usable methods in order of preference."""
         return self._order

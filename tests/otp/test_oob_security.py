@@ -16,9 +16,9 @@ from macnss_auth.delivery import (
     OutboundMessage,
     find_code,
 )
-from macnss_auth.errors import ChallengeUsed, InvalidCode, MalformedInput, RateLimited
+from macnss_auth.errors import ChallengeUsed, InvalidCode, MalformedInput
 from macnss_auth.otp.contacts import Destination, parse_email, parse_phone, put_destination
-from macnss_auth.otp.oob import CodeNotDelivered, ResendPolicy
+from macnss_auth.otp.oob import CodeNotDelivered
 from macnss_auth.store import Keyring, MemoryStore
 from macnss_auth.testing import FixedRandom
 from macnss_auth.throttle import ThrottlePolicy
@@ -38,37 +38,6 @@ def test_a_decoy_challenge_accepts_no_code(kind: ChannelKind) -> None:
     assert not channel.messages
     with pytest.raises(InvalidCode):
         auth.verify(decoy, code)
-
-
-@pytest.mark.parametrize("cap", ["prefix", "global"])
-@pytest.mark.parametrize("kind", [ChannelKind.SMS, ChannelKind.EMAIL])
-def test_full_real_send_caps_refuse_decoys_alike(kind: ChannelKind, cap: str) -> None:
-    # Real sends fill the cap; an unknown subject must be refused exactly like
-    # a real one, or RateLimited tells which subjects have a destination.
-    resend = (
-        ResendPolicy(cooldown=0, hourly_per_prefix=3)
-        if cap == "prefix"
-        else ResendPolicy(cooldown=0, hourly_per_prefix=None, hourly_global=3)
-    )
-    auth, channel, store, clock = make(kind, resend=resend)
-    decoy = auth._decoy("nobody")  # the destination the unknown subject is counted against
-    for i in range(4):
-        if kind is ChannelKind.SMS:
-            target = parse_phone(f"{decoy.address[:7]}{i:06d}"[:13])
-        else:
-            target = parse_email(f"real{i}@{decoy.address.rpartition('@')[2]}")
-        put_destination(store, f"real{i}", target, now=clock.now())
-    for i in range(3):
-        auth.begin(f"real{i}")
-    assert len(channel.messages) == 3
-    with pytest.raises(RateLimited):
-        auth.begin("real3")
-    with pytest.raises(RateLimited):
-        auth.begin("nobody")
-    # Decoys only look: the real counters are not raised by them.
-    clock.advance(3601)
-    auth.begin("real3")
-    assert len(channel.messages) == 4
 
 
 class _Broken:

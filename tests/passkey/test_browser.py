@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from macnss_auth.audit.events import AuditAction, Outcome
+from macnss_auth.web.i18n import DIRECTIONS, MESSAGES
 from tests.passkey.web_service import ISSUER, PasskeyService, build_service, free_port, serve
 from tests.store.services import unavailable
 
@@ -334,17 +335,38 @@ def press(device: Device, button: str, *, subject: str = "", token: str = "") ->
     return dict(json.loads(page.text_content("#status") or "{}"))
 
 
+@pytest.mark.parametrize("lang", ["ar", "fr", "en"])
 def test_the_standalone_page_drives_the_json_api(
-    browser: Any, site: tuple[PasskeyService, str]
+    browser: Any, site: tuple[PasskeyService, str], lang: str
 ) -> None:
-    """/passkey: what an app's own front end does with /v1/passkeys (bearer assertion)."""
+    """/passkey: what an app's own front end does with /v1/passkeys (bearer assertion),
+    in each of the login page's languages."""
     service, origin = site
     token = first_login(service, origin)
     phone = Device(browser, origin)
-    phone.page.goto(origin + "/passkey")
+    page = phone.page
+    page.goto(f"{origin}/passkey?lang={lang}")
     try:
         # The style block is allowed by its hash (no 'unsafe-inline'): the browser applied it.
-        assert phone.page.evaluate("getComputedStyle(document.body).maxWidth") == "576px"
+        assert page.evaluate("getComputedStyle(document.body).maxWidth") == "576px"
+        words = MESSAGES[lang]
+        assert page.get_attribute("html", "lang") == lang
+        assert page.evaluate("getComputedStyle(document.body).direction") == DIRECTIONS[lang]
+        assert page.locator("h1").inner_text() == words["passkey_page_title"]
+        assert page.locator("#login").inner_text() == words["passkey_use"]
+        assert page.locator("#login-discoverable").inner_text() == words["passkey_no_identifier"]
+        assert page.locator("#register").inner_text() == words["passkey_create"]
+        # Labels name their fields (a screen reader reads them; Playwright finds them so).
+        assert page.get_by_label(words["passkey_page_assertion"]).get_attribute("id") == "token"
+        assert page.get_by_label(words["device_name"]).get_attribute("id") == "device-name"
+        if lang == "ar":
+            # Right to left: the first button sits right of the second.
+            first = page.locator("#login").bounding_box()
+            second = page.locator("#login-discoverable").bounding_box()
+            assert first is not None
+            assert second is not None
+            assert first["x"] > second["x"]
+            page.screenshot(path=str(IMAGES / "passkey-standalone-ar.png"), full_page=True)
         registered = press(phone, "#register", subject=SUBJECT, token=token)
         assert registered["ok"], registered
         assert registered["device_bound"] is True

@@ -80,6 +80,7 @@ def build_service(
         assertions=issuer,
         clock=clock,
         extra_routers=[passkey_router(passkeys)],
+        audit=audit,
     )
     return PasskeyService(app=app, passkeys=passkeys, totp=totp, audit=audit, clock=clock)
 

@@ -75,8 +75,10 @@ def build(
     throttle: ThrottlePolicy | None = None,
     order: Sequence[str] = ("eid", "totp", "sms", "email", "recovery"),
     trusted_proxies: Sequence[str] = (),
+    keys: SigningKeys | None = None,
     **app_options: Any,
 ) -> Service:
+    """The service; ``keys``: share one signing key set between instances (default: fresh)."""
     clock = clock or FixedClock.at(NOW)
     store = store or MemoryStore(keyring=Keyring.generate(random=FixedRandom(9)))
     audit = MemoryAuditLog()
@@ -115,7 +117,10 @@ def build(
         throttle_policy=throttle or ThrottlePolicy(free_failures=5, lockout_after=20),
     )
     issuer = AssertionIssuer(
-        issuer=ISSUER, keys=SigningKeys.generate(clock=clock), audiences=[AUDIENCE], clock=clock
+        issuer=ISSUER,
+        keys=keys or SigningKeys.generate(clock=clock),
+        audiences=[AUDIENCE],
+        clock=clock,
     )
     app = create_app(
         policy=policy,
@@ -123,6 +128,7 @@ def build(
         trusted_proxies=trusted_proxies,
         enrollment_key=Secret(ENROLLMENT_KEY),
         clock=clock,
+        audit=audit,
         **app_options,
     )
     return Service(

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyotp
 import pytest
 
@@ -140,6 +141,27 @@ def test_totp_enrollment_by_qr_then_login() -> None:
         page.fill("#code", app.at(service.clock.now()))
         page.click("form[action='/login/verify'] button[type=submit]")
         assert "substantial assurance" in page.locator("#signed-in").inner_text()
+
+
+def test_signing_out_ends_the_session_for_a_copy_of_the_cookie() -> None:
+    service = build()
+    with_phone(service)
+    with live_server(service.app) as live, browser_page(locale="en-GB") as page:
+        sms_login(page, service, live.url, "en")
+        (session,) = [c["value"] for c in page.context.cookies() if c["name"] == "macnss_session"]
+        bearer = {"Authorization": f"Bearer {session}"}
+        with httpx.Client(base_url=live.url, cookies={"macnss_session": session}) as copy:
+            assert copy.get("/account?lang=en").status_code == 200
+            page.click("a[href='/account']")
+            page.click("form[action='/logout'] button")
+            page.wait_for_url(re.compile(r".*/login\?lang=en$"))
+            assert not [c for c in page.context.cookies() if c["name"] == "macnss_session"]
+            # The copy made before is refused from then on, as an expired session is.
+            refused = copy.get("/account?lang=en")
+            assert refused.status_code == 401
+            assert "Your session has expired" in refused.text
+            api = copy.post("/v1/enrollments/otp", json={"subject": "youssef"}, headers=bearer)
+            assert (api.status_code, api.json()["reason"]) == (401, "unauthorized")
 
 
 @pytest.mark.parametrize("lang", ["ar", "fr", "en"])

@@ -216,6 +216,7 @@ def build_service(
         max_threads=max_threads,
         extra_routers=routers,
         enrollment_min_assurance=enrollment_min_assurance,
+        audit=audit,  # sign-outs, beside the logins (they are kept in the policy's store)
     )
 
 

@@ -226,9 +226,12 @@ def api_router(runtime: Runtime) -> APIRouter:
             raise ProblemError(WebReason.METHOD_NOT_OFFERED)
         return authenticator
 
-    def enrolling(authorization: str | None, subject: str, method: str, kind: type[Any]) -> Any:
+    async def enrolling(
+        authorization: str | None, subject: str, method: str, kind: type[Any]
+    ) -> Any:
         """``method``'s authenticator, once the caller may enroll ``subject``."""
-        runtime.authorize_enrollment(authorization, subject)
+        # In the pool: a session's sign-out is looked up in the store.
+        await runtime.run(runtime.authorize_enrollment, authorization, subject)
         return typed(method, kind)
 
     @router.get("/methods", tags=["authentication"])
@@ -292,7 +295,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         body: OtpEnrollIn, request: Request, authorization: _Authorization = None
     ) -> OtpEnrollOut:
         """Start an authenticator-app enrollment; confirm it with a first code."""
-        otp = enrolling(authorization, body.subject, body.method, BaseOtpAuthenticator)
+        otp = await enrolling(authorization, body.subject, body.method, BaseOtpAuthenticator)
         context = runtime.context(request)
         provisioning = await runtime.run(
             otp.enroll, body.subject, account=body.account, context=context
@@ -313,7 +316,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         body: OtpConfirmIn, request: Request, authorization: _Authorization = None
     ) -> Done:
         """Activate a pending authenticator-app enrollment with its first code."""
-        otp = enrolling(authorization, body.subject, body.method, BaseOtpAuthenticator)
+        otp = await enrolling(authorization, body.subject, body.method, BaseOtpAuthenticator)
         await runtime.run(otp.confirm, body.subject, body.code, context=runtime.context(request))
         return Done()
 
@@ -322,7 +325,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         body: DestinationIn, request: Request, authorization: _Authorization = None
     ) -> ChallengeOut:
         """Add a phone number or e-mail address: a confirmation code is sent to it."""
-        oob = enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
+        oob = await enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
         challenge = await runtime.run(
             oob.enroll, body.subject, body.destination, context=runtime.context(request)
         )
@@ -333,7 +336,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         body: DestinationConfirmIn, request: Request, authorization: _Authorization = None
     ) -> DestinationOut:
         """Confirm the destination with the code it received."""
-        oob = enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
+        oob = await enrolling(authorization, body.subject, body.method, OutOfBandAuthenticator)
         destination = await runtime.run(
             oob.confirm,
             body.challenge_id,
@@ -348,7 +351,9 @@ def api_router(runtime: Runtime) -> APIRouter:
         body: RecoveryIn, request: Request, authorization: _Authorization = None
     ) -> RecoveryOut:
         """A new set of recovery codes (replaces the old set)."""
-        recovery = enrolling(authorization, body.subject, "recovery", RecoveryCodeAuthenticator)
+        recovery = await enrolling(
+            authorization, body.subject, "recovery", RecoveryCodeAuthenticator
+        )
         codes = await runtime.run(recovery.generate, body.subject, context=runtime.context(request))
         return RecoveryOut(codes=list(codes.codes))
 
@@ -357,7 +362,7 @@ def api_router(runtime: Runtime) -> APIRouter:
         body: EidBindingIn, request: Request, authorization: _Authorization = None
     ) -> Done:
         """Bind the subject to an eID document number or personal number."""
-        runtime.authorize_enrollment(authorization, body.subject)
+        await runtime.run(runtime.authorize_enrollment, authorization, body.subject)
         if (body.document_number is None) == (body.personal_number is None):
             raise ProblemError(
                 WebReason.INVALID_REQUEST, errors=["body.document_number", "body.personal_number"]

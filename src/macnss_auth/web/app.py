@@ -21,11 +21,13 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from macnss_auth._version import __version__
+from macnss_auth.audit.events import AuditLog
 from macnss_auth.authenticator import AssuranceLevel
 from macnss_auth.clock import Clock
 from macnss_auth.errors import MacnssAuthError
 from macnss_auth.policy import Policy
 from macnss_auth.secret import Secret
+from macnss_auth.store.base import Store
 from macnss_auth.web.api import api_router
 from macnss_auth.web.problems import MEDIA_TYPE, ProblemError, WebReason, problem_response
 from macnss_auth.web.runtime import Runtime
@@ -159,6 +161,8 @@ def create_app(
     return_urls: Mapping[str, str] | None = None,
     extra_routers: Sequence[APIRouter | BaseRoute] = (),
     clock: Clock | None = None,
+    store: Store | None = None,
+    audit: AuditLog | None = None,
     title: str = "macnss-auth",
 ) -> FastAPI:
     """An ASGI app serving the JSON API (``/v1``), the JWKS and the login page.
@@ -188,6 +192,11 @@ def create_app(
             (form field ``assertion``) after a success.
         extra_routers: more routes (e.g. the phone relay's), included as given.
         clock: the trusted time for enrollment authorization (default: system).
+        store: where sign-outs are kept, shared by every instance of the
+            service (default: the policy's store). A signed-out session is
+            refused by every instance that shares it.
+        audit: where sign-outs are recorded (the authenticators' log, say);
+            without it they are not audited.
         title: the OpenAPI title.
     """
     runtime = Runtime(
@@ -200,6 +209,8 @@ def create_app(
         max_threads=max_threads,
         clock=clock,
         return_urls=return_urls,
+        store=store,
+        audit=audit,
     )
     app = FastAPI(
         title=title,

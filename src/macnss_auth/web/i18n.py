@@ -128,6 +128,11 @@ _SOURCE: Mapping[str, tuple[str, str]] = {
         "web:error_generic", "That did not work. Please try again or use another way."
     ),
     "error_form": N_("web:error_form", "The form expired. Please try again."),
+    "error_sign_out": N_(
+        "web:error_sign_out",
+        "You are signed out on this device, but the server could not confirm it: "
+        "your session ends by itself within {minutes} minutes.",
+    ),
     "error_subject": N_("web:error_subject", "Please type your identifier."),
     "have_passkey": N_(
         "web:have_passkey", "A phone or computer with a passkey (fingerprint, face or screen lock)"
@@ -161,6 +166,15 @@ _SOURCE: Mapping[str, tuple[str, str]] = {
         "even without typing your identifier.",
     ),
     "passkeys_yours": N_("web:passkeys_yours", "Your passkeys"),
+    # The standalone /passkey page (web/passkey.py), the browser side of the JSON API.
+    "passkey_page_title": N_("web:passkey_page_title", "Passkeys"),
+    "passkey_page_add_help": N_(
+        "web:passkey_page_add_help",
+        "After signing in by another method (ID card, app, code): paste the sign-in "
+        "assertion, or leave it empty to use this browser's session.",
+    ),
+    "passkey_page_assertion": N_("web:passkey_page_assertion", "Sign-in assertion (optional)"),
+    "passkey_page_result": N_("web:passkey_page_result", "Result"),
     "passkey_item": N_("web:passkey_item", "{name} (added on {date})"),
     "passkey_unnamed": N_("web:passkey_unnamed", "Passkey without a name"),
     "passkey_remove": N_("web:passkey_remove", "Remove"),

@@ -22,7 +22,10 @@ HttpOnly, SameSite=Strict) lets the person add an authenticator app or a
 passkey, and remove a passkey, at ``/account`` while the login is fresh
 (``enrollment_max_age``). The passkey steps are the only ones with a script
 (``/static/passkey.js``: WebAuthn has no form-based equivalent); it only asks
-the device and posts the form.
+the device and posts the form. ``POST /logout`` ends the session on the
+server too (:mod:`macnss_auth.web.sessions`): a copy of the cookie is then
+refused everywhere, as an expired one is; a new login ends the session it
+replaces in the same way.
 
 Every form carries a CSRF token that must equal a cookie (double submit), so
 another site cannot post codes or enrollments in the person's browser.
@@ -30,6 +33,7 @@ another site cannot post codes or enrollments in the person's browser.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -225,7 +229,7 @@ def page_router(runtime: Runtime) -> APIRouter:
             async def route(request: Request) -> HTMLResponse:
                 page = _Page(runtime, env, request)
                 form = await request.form()
-                subject = session_subject(request)
+                subject = await session_subject(request)
                 if subject is None or not page.csrf_ok(form):
                     return session_expired(page)
                 return await step(_AccountPost(page, form, subject, request))
@@ -360,6 +364,14 @@ def page_router(runtime: Runtime) -> APIRouter:
                 return start_page(page, keep, error=message, status=401)
             offers = policy.offer(exclude=[method])
             return methods_page(page, subject, offers, keep, error=message, status=401)
+        replaced = request.cookies.get(runtime.cookie_name(_SESSION, request))
+        if replaced:
+            # A new login ends the browser's previous session (another person's, on a
+            # shared computer) instead of leaving it valid beside the new one.
+            with contextlib.suppress(MacnssAuthError):  # it still ends when it expires
+                await runtime.run(
+                    runtime.sign_out, replaced, runtime.context(request), ended="new_login"
+                )
         return success_page(page, result, audience, keep["nonce"] or None)
 
     def success_page(
@@ -383,15 +395,16 @@ def page_router(runtime: Runtime) -> APIRouter:
         )  # fmt: skip
         return response
 
-    def session_subject(request: Request) -> str | None:
+    async def session_subject(request: Request) -> str | None:
+        """The live session's subject; None for none, an expired or a signed-out one."""
         token = request.cookies.get(runtime.cookie_name(_SESSION, request))
         if not token:
             return None
         try:
-            subject = _subject_of(runtime, token)
-            runtime.authorize_enrollment(f"Bearer {token}", subject)
+            # In the pool: the sign-outs are in the store.
+            subject: str = await runtime.run(runtime.session_subject, token)
         except (MacnssAuthError, ProblemError):
-            return None
+            return None  # a store that cannot tell does not keep a session alive either
         return subject
 
     async def account_page(page: _Page, subject: str, **extra: Any) -> HTMLResponse:
@@ -403,7 +416,7 @@ def page_router(runtime: Runtime) -> APIRouter:
     @router.get("/account")
     async def account(request: Request) -> HTMLResponse:
         page = _Page(runtime, env, request)
-        subject = session_subject(request)
+        subject = await session_subject(request)
         if subject is None:
             return session_expired(page)
         return await account_page(page, subject)
@@ -497,12 +510,27 @@ def page_router(runtime: Runtime) -> APIRouter:
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
+        """Ends the session on the server (every instance), then in the browser."""
         form = await request.form()
         page = _Page(runtime, env, request)
-        response = RedirectResponse(f"/login?lang={page.lang}", status_code=303)
-        if page.csrf_ok(form):
-            name = runtime.cookie_name(_SESSION, request)
-            response.delete_cookie(name, secure=page.secure, httponly=True, samesite="strict")
+        if not page.csrf_ok(form):
+            return RedirectResponse(f"/login?lang={page.lang}", status_code=303)
+        name = runtime.cookie_name(_SESSION, request)
+        response: Response = RedirectResponse(f"/login?lang={page.lang}", status_code=303)
+        token = request.cookies.get(name)
+        if token:
+            try:
+                await runtime.run(
+                    runtime.sign_out, token, runtime.context(request), ended="sign_out"
+                )
+            except MacnssAuthError:
+                # Say so: the browser forgets the session, but a copy stays valid until it
+                # expires (the cookie's lifetime at most).
+                minutes = max(1, math.ceil(runtime.enrollment_max_age / 60))
+                response = start_page(page, {"audience": "", "nonce": ""},
+                                      error=page.t("error_sign_out", minutes=minutes),
+                                      status=503)  # fmt: skip
+        response.delete_cookie(name, secure=page.secure, httponly=True, samesite="strict")
         return response
 
     return router
@@ -545,8 +573,3 @@ def _totp(runtime: Runtime) -> TotpAuthenticator | None:
         return None
     totp = runtime.policy.authenticator("totp")
     return totp if isinstance(totp, TotpAuthenticator) else None
-
-
-def _subject_of(runtime: Runtime, token: str) -> str:
-    claims = runtime.assertions.verify(token, audience=runtime.assertions.issuer)
-    return str(claims["sub"])

@@ -16,7 +16,10 @@ issuer, enrollment authorization) on ``request.app.state.runtime``.
   method, or the back-office key), or by the login page's session cookie
   (then the subject may be left out: it is the session's). ``POST /v1/passkeys/list`` and
   ``/v1/passkeys/remove``: the subject's passkeys.
-* ``GET /passkey``: a page with the browser side (``passkey.html``, ``static/passkey.js``).
+* ``GET /passkey``: a page with the browser side (``templates/passkey_page.html``,
+  ``static/passkey.js``), in Arabic (right to left), French and English, the
+  language chosen as the login page chooses it (``?lang=``, its cookie, then
+  ``Accept-Language``).
 
 Subjects travel in bodies, never in paths, as in the rest of the API.
 """
@@ -30,11 +33,12 @@ import re
 from importlib import resources
 from typing import Annotated, Any
 
+import jinja2
 from fastapi import APIRouter, Path, Request
 from pydantic import Field
 from starlette.responses import HTMLResponse, Response
 
-from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, MacnssAuthError, Reason
+from macnss_auth.errors import AuthenticationFailed, ChallengeNotFound, Reason
 from macnss_auth.passkey import PasskeyAuthenticator, PasskeyCredential
 from macnss_auth.web.api import (
     _PROBLEMS,
@@ -47,6 +51,7 @@ from macnss_auth.web.api import (
     assertion_out,
     check_audience,
 )
+from macnss_auth.web.i18n import DIRECTIONS, LANGUAGES, MESSAGES, NAMES, pick_language
 from macnss_auth.web.problems import ProblemError, WebReason
 from macnss_auth.web.runtime import Runtime
 
@@ -58,6 +63,8 @@ ChallengeId = Annotated[str, Path(min_length=1, max_length=64)]
 _METHOD = "passkey"
 # The login page's session cookie (web/pages.py): an assertion for the service itself.
 _SESSION_COOKIE = "macnss_session"
+# The login page's language cookie: a choice made on either page holds on both.
+_LANG_COOKIE = "macnss_lang"
 
 
 class PasskeyBeginIn(_Model):
@@ -134,29 +141,72 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _authorized(
+async def _authorized(
     runtime: Runtime, request: Request, authorization: str | None, subject: str | None
 ) -> str:
     """The subject a registration may be for: named by a bearer assertion or key, or the
     login page's session (its cookie is SameSite=Strict, so another site cannot send it).
 
     Raises:
-        ProblemError: ``unauthorized`` or ``forbidden``.
+        ProblemError: ``unauthorized`` (also for a signed-out session) or ``forbidden``.
     """
     if authorization is None:
         session = request.cookies.get(runtime.cookie_name(_SESSION_COOKIE, request))
         if session:
-            authorization = f"Bearer {session}"
             if subject is None:
-                try:
-                    claims = runtime.assertions.verify(session, audience=runtime.assertions.issuer)
-                except MacnssAuthError:
-                    raise ProblemError(WebReason.UNAUTHORIZED) from None
-                subject = str(claims["sub"])
+                # In the pool, as every check of a session: its sign-out is in the store.
+                found: str = await runtime.run(runtime.session_subject, session)
+                return found
+            authorization = f"Bearer {session}"
     if subject is None:
         raise ProblemError(WebReason.UNAUTHORIZED)
-    runtime.authorize_enrollment(authorization, subject)
+    await runtime.run(runtime.authorize_enrollment, authorization, subject)
     return subject
+
+
+def _standalone_pages() -> dict[str, tuple[str, dict[str, str]]]:
+    """The /passkey page in each language, rendered once, with its headers.
+
+    The page's only dynamic part is its language, so each is rendered at start-up.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("macnss_auth.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    template = env.get_template("passkey_page.html")
+    pages = {}
+    for lang in LANGUAGES:
+        words = MESSAGES[lang]
+        html = template.render(
+            lang=lang,
+            dir=DIRECTIONS[lang],
+            languages=[(code, NAMES[code]) for code in LANGUAGES],
+            t=words.__getitem__,
+        )
+        # The page's one style block by its hash: no 'unsafe-inline', so markup injected
+        # into the page could not style itself (CSS exfiltration, fake overlays).
+        hashes = [f"'sha256-{_sha256_b64(block)}'" for block in _STYLE.findall(html)]
+        styles = " ".join(hashes) or "'none'"
+        pages[lang] = (
+            html,
+            {
+                "Cache-Control": "no-store",
+                "Content-Language": lang,
+                "Vary": "Accept-Language, Cookie",
+                "Content-Security-Policy": (
+                    "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                    f"style-src {styles}; form-action 'none'; "
+                    "frame-ancestors 'none'; base-uri 'none'"
+                ),
+                "X-Frame-Options": "DENY",
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+    return pages
 
 
 def add_script_route(router: APIRouter) -> None:
@@ -224,7 +274,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     ) -> ChallengeOut:
         """Creation options for ``navigator.credentials.create()`` in ``data.options``."""
         runtime = _runtime(request)
-        subject = _authorized(runtime, request, authorization, body.subject)
+        subject = await _authorized(runtime, request, authorization, body.subject)
         challenge = await runtime.run(
             passkeys.begin_registration,
             subject,
@@ -242,7 +292,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     ) -> PasskeyOut:
         """Store the passkey the browser created."""
         runtime = _runtime(request)
-        subject = _authorized(runtime, request, authorization, body.subject)
+        subject = await _authorized(runtime, request, authorization, body.subject)
         credential = await runtime.run(
             passkeys.finish_registration,
             challenge_id,
@@ -259,7 +309,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     ) -> PasskeysOut:
         """The subject's passkeys, oldest first."""
         runtime = _runtime(request)
-        runtime.authorize_enrollment(authorization, body.subject)
+        await runtime.run(runtime.authorize_enrollment, authorization, body.subject)
         found = await runtime.run(passkeys.credentials, body.subject)
         return PasskeysOut(passkeys=[PasskeyOut.of(c) for c in found])
 
@@ -269,7 +319,7 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
     ) -> Done:
         """Remove one of the subject's passkeys (a lost phone)."""
         runtime = _runtime(request)
-        runtime.authorize_enrollment(authorization, body.subject)
+        await runtime.run(runtime.authorize_enrollment, authorization, body.subject)
         removed = await runtime.run(
             passkeys.remove_credential,
             body.subject,
@@ -281,26 +331,22 @@ def passkey_router(passkeys: PasskeyAuthenticator, *, page: bool = True) -> APIR
         return Done()
 
     if page:
-        html = resources.files("macnss_auth.web").joinpath("passkey.html").read_text("utf-8")
         add_script_route(router)
-        # The page's one style block by its hash: no 'unsafe-inline', so markup injected
-        # into the page could not style itself (CSS exfiltration, fake overlays).
-        hashes = [f"'sha256-{_sha256_b64(block)}'" for block in _STYLE.findall(html)]
-        styles = " ".join(hashes) or "'none'"
-        headers = {
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": (
-                "default-src 'none'; script-src 'self'; connect-src 'self'; "
-                f"style-src {styles}; form-action 'none'; "
-                "frame-ancestors 'none'; base-uri 'none'"
-            ),
-            "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer",
-            "X-Content-Type-Options": "nosniff",
-        }
+        pages = _standalone_pages()
 
         @router.get("/passkey", include_in_schema=False)
-        async def passkey_page() -> HTMLResponse:
-            return HTMLResponse(html, headers=headers)
+        async def passkey_page(request: Request, lang: str | None = None) -> HTMLResponse:
+            # The language as the login page picks it: ?lang=, its cookie, Accept-Language.
+            chosen = pick_language(
+                lang, request.cookies.get(_LANG_COOKIE), request.headers.get("accept-language")
+            )
+            html, headers = pages[chosen]
+            response = HTMLResponse(html, headers=headers)
+            if lang in LANGUAGES:
+                secure = _runtime(request).is_https(request)
+                response.set_cookie(
+                    _LANG_COOKIE, chosen, samesite="lax", secure=secure, max_age=31536000
+                )
+            return response
 
     return router

@@ -21,14 +21,17 @@ import anyio
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 
+from macnss_auth.audit.events import AuditLog
 from macnss_auth.authenticator import AssuranceLevel, ClientContext
 from macnss_auth.clock import Clock, SystemClock
 from macnss_auth.errors import ConfigurationError, MacnssAuthError
 from macnss_auth.policy import Policy
 from macnss_auth.secret import Secret
+from macnss_auth.store.base import Store
 from macnss_auth.web.context import TrustedProxies, client_context
 from macnss_auth.web.problems import ProblemError, WebReason
-from macnss_auth.web.tokens import ACR_VALUES, AssertionIssuer
+from macnss_auth.web.sessions import REVOCATION_MARGIN, SessionRevocations
+from macnss_auth.web.tokens import ACR_VALUES, AssertionIssuer, InvalidAssertion
 
 __all__ = ["Runtime"]
 
@@ -51,6 +54,8 @@ class Runtime:
         clock: Clock | None,
         return_urls: Mapping[str, str] | None = None,
         enrollment_min_assurance: AssuranceLevel = AssuranceLevel.LOW,
+        store: Store | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         if max_threads < 1:
             raise ConfigurationError("max_threads must be at least 1")
@@ -64,6 +69,9 @@ class Runtime:
         self.enrollment_min_assurance = enrollment_min_assurance
         self.max_threads = max_threads
         self.clock = clock or SystemClock()
+        self.sessions = SessionRevocations(
+            store=store if store is not None else policy.store, clock=self.clock, audit=audit
+        )
         self.return_urls: Mapping[str, str] = dict(return_urls or {})
         for audience, url in self.return_urls.items():
             if audience not in assertions.audiences or not _return_url_ok(url):
@@ -118,14 +126,17 @@ class Runtime:
         An assertion must have been issued by this service for its own
         audience (its ``iss``), for this subject, at most
         ``enrollment_max_age`` seconds after the authentication, by a login
-        of at least ``enrollment_min_assurance``.
+        of at least ``enrollment_min_assurance``, and not signed out. It
+        reads the store (sign-outs): call it through :meth:`run`.
 
         Returns:
             ``"service"`` or ``"subject"``: who authorized it (for the audit trail).
 
         Raises:
-            ProblemError: ``unauthorized`` (no or bad credentials) or
-                ``forbidden`` (an assertion for someone else, too old, or too weak).
+            ProblemError: ``unauthorized`` (no or bad credentials, an expired
+                or signed-out session) or ``forbidden`` (an assertion for
+                someone else, too old, or too weak).
+            StoreError: the sign-outs could not be read.
         """
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential:
@@ -134,18 +145,62 @@ class Runtime:
             credential.encode(), self.enrollment_key.reveal()
         ):
             return "service"
-        try:
-            claims = self.assertions.verify(credential.strip(), audience=self.assertions.issuer)
-        except MacnssAuthError:
-            raise ProblemError(WebReason.UNAUTHORIZED) from None
+        claims = self._own_assertion(credential.strip())
         if not hmac.compare_digest(str(claims["sub"]).encode(), subject.encode()):
             raise ProblemError(WebReason.FORBIDDEN)
+        self._check_fresh(claims)
+        return "subject"
+
+    def session_subject(self, token: str) -> str:
+        """The subject of a login page session (or an assertion for this service) that may
+        still enroll: checked as :meth:`authorize_enrollment` checks it. Reads the store.
+
+        Raises:
+            ProblemError: ``unauthorized`` or ``forbidden``, as :meth:`authorize_enrollment`.
+            StoreError: the sign-outs could not be read.
+        """
+        claims = self._own_assertion(token.strip())
+        self._check_fresh(claims)
+        return str(claims["sub"])
+
+    def sign_out(self, token: str, context: ClientContext | None, *, ended: str) -> bool:
+        """End the session ``token`` on every instance sharing the store (see
+        :mod:`macnss_auth.web.sessions`); False if it was no live session of this service.
+
+        Raises:
+            StoreError: the sign-out could not be stored.
+        """
+        try:
+            # With the revocation's margin: an instance whose clock runs behind may still
+            # take a token this one just saw expire.
+            claims = self.assertions.verify(
+                token.strip(), audience=self.assertions.issuer, leeway=REVOCATION_MARGIN
+            )
+        except InvalidAssertion:
+            return False  # forged, long expired or someone else's: nothing to end
+        self.sessions.revoke(claims, context=context, ended=ended)
+        return True
+
+    def _own_assertion(self, token: str) -> dict[str, Any]:
+        """A live assertion for this service itself, or ``unauthorized``.
+
+        A signed-out session is refused exactly like an expired one; a store
+        that cannot say raises (a 503: the session is not believed either).
+        """
+        try:
+            claims = self.assertions.verify(token, audience=self.assertions.issuer)
+        except MacnssAuthError:
+            raise ProblemError(WebReason.UNAUTHORIZED) from None
+        if self.sessions.is_revoked(claims):
+            raise ProblemError(WebReason.UNAUTHORIZED)
+        return claims
+
+    def _check_fresh(self, claims: Mapping[str, Any]) -> None:
         age = self.clock.now() - dt.datetime.fromtimestamp(claims["auth_time"], dt.timezone.utc)
         if age.total_seconds() > self.enrollment_max_age:
             raise ProblemError(WebReason.FORBIDDEN)
         if _LEVELS.get(str(claims["acr"]), AssuranceLevel.LOW) < self.enrollment_min_assurance:
             raise ProblemError(WebReason.FORBIDDEN)
-        return "subject"
 
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -37,6 +37,9 @@ nothing.
 
 **Resends** are throttled per subject, per destination, per number prefix
 or e-mail domain and in all (the SMS-pumping brake): see :mod:`.limits`.
+A login is refused only by the subject's own limits; past a limit shared
+with other people, ``begin`` answers as for a send and drops the message
+(audited), since refusing would tell who is enrolled.
 
 **Enumeration resistance.** ``begin`` for an unknown subject, or one without
 a *confirmed* destination, does the same work: same checks and rate-limit

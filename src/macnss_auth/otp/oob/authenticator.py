@@ -91,6 +91,8 @@ class _Outgoing:
     message: OutboundMessage
     language: str
     context: ClientContext | None
+    #: A shared sending limit is full: answered as a send, but nothing goes out.
+    dropped: bool = False
 
 
 class OutOfBandAuthenticator:
@@ -172,6 +174,9 @@ class OutOfBandAuthenticator:
         self.resend = resend or ResendPolicy()
         self.retry = retry or RetryPolicy(deadline=min(20.0, self.codes.lifetime / 4))
         self._fallback = fallback
+        # Past a shared SMS cap the code may still go by e-mail (no pumping there);
+        # never the other way round, which would send SMS past the SMS caps.
+        self._mail_on_drop = fallback is not None and fallback.kind is ChannelKind.EMAIL
         self._owns_dispatcher = dispatcher is None
         self._dispatcher: Dispatcher = dispatcher or BackgroundDispatcher()
         self.service_name = service_name
@@ -225,10 +230,15 @@ class OutOfBandAuthenticator:
 
         Unknown subjects and subjects without a confirmed destination get a
         challenge of the same shape, in the same time, and nothing is sent.
+        So does a subject whose destination, number prefix or channel is at
+        its sending cap (shared with other people, so a refusal would tell
+        who is enrolled): the message is dropped and the drop audited (with
+        an e-mail ``fallback``, an SMS code goes to the subject's confirmed
+        e-mail address instead).
 
         Raises:
-            RateLimited: too many codes for this subject, destination, prefix
-                or in all; ``retry_after`` says when to try again.
+            RateLimited: too many codes for this subject (its cooldown or
+                daily cap); ``retry_after`` says when to try again.
             CodeNotDelivered: (inline dispatcher only) delivery failed; the
                 code was burnt.
             UnsupportedLanguage: no catalog for ``language`` (a
@@ -249,6 +259,7 @@ class OutOfBandAuthenticator:
             context=context,
             language=language,
             decoy=destination is None,
+            quiet=True,
         )
         self._events.record(
             AuditAction.BEGIN,
@@ -262,7 +273,12 @@ class OutOfBandAuthenticator:
                 "destination": "confirmed" if destination is not None else "none",
             },
         )
-        job = self._job(outgoing) if destination is not None else nothing
+        if destination is None:
+            job = nothing
+        elif outgoing.dropped:
+            job = self._dropped_job(outgoing)
+        else:
+            job = self._job(outgoing)
         self._dispatcher.dispatch(job, started=started)
         return outgoing.record.challenge
 
@@ -414,13 +430,14 @@ class OutOfBandAuthenticator:
         context: ClientContext | None,
         language: str | None,
         decoy: bool = False,
+        quiet: bool = False,
     ) -> _Outgoing:
         # A language asked for per request is the client's choice: a client error,
         # raised before anything is counted or sent (the constructor's is a setup error).
         language = self.language if language is None else check_language(language)
         # Count the send against every limit first (count-before-check); a refusal is audited.
         try:
-            count_send(
+            sent = count_send(
                 self._store,
                 policy=self.resend,
                 method=self.method,
@@ -430,6 +447,7 @@ class OutOfBandAuthenticator:
                 destination_id=self._keyed("dest", target.address).hex()[:32],
                 now=now,
                 decoy=decoy,
+                quiet=quiet,
             )
         except RateLimited as refused:
             self._events.record(
@@ -458,9 +476,11 @@ class OutOfBandAuthenticator:
             },
         )
         verifier = self._verifier(challenge_id, purpose, code)
-        if decoy:
+        if decoy or not (sent or self._mail_on_drop):
             # Same work, but a verifier no code matches: nobody was sent this
             # code, so it must not log anyone in if it is guessed or leaks.
+            # (A dropped send that may go by e-mail keeps its code: unsent, it
+            # is no easier to guess than one sent, and it answers verify alike.)
             verifier = self._random.token_bytes(len(verifier))
         record = ChallengeRecord(
             challenge=challenge,
@@ -476,6 +496,7 @@ class OutOfBandAuthenticator:
             message=self._message(self._kind, target, code, language),
             language=language,
             context=context,
+            dropped=not sent,
         )
 
     def _message(
@@ -526,6 +547,47 @@ class OutOfBandAuthenticator:
             self._deliver(outgoing)
 
         return run
+
+    def _dropped_job(self, outgoing: _Outgoing) -> Callable[[], None]:
+        def run() -> None:
+            # Audited by the job, not by begin: begin's work stays the same as a
+            # send's; operators see every drop (alert on them: people wait in vain).
+            self._delivery_recorded(
+                outgoing,
+                outgoing.message,
+                Outcome.FAILURE,
+                channel=self._channel.name,
+                details={"dropped": "send_cap"},
+                reason=Reason.RATE_LIMITED,
+            )
+            if self._mail_on_drop:
+                with retry_budget(self.retry.deadline):
+                    self._deliver_dropped(outgoing)
+
+        return run
+
+    def _deliver_dropped(self, outgoing: _Outgoing) -> None:
+        """Send a dropped SMS's code to the subject's confirmed e-mail address, if any."""
+        fallback = self._fallback
+        if fallback is None:
+            return
+        destination = confirmed_destination(self._store, outgoing.subject, fallback.kind)
+        if destination is None:
+            # Nobody to tell. Not burnt: a burnt challenge would answer verify
+            # unlike an unknown subject's, and this code went nowhere.
+            return
+        message = self._message(fallback.kind, destination, outgoing.code, outgoing.language)
+        try:
+            self._send(fallback, message, outgoing, fallback=True)
+        except Exception as exc:
+            # As for any failed delivery: the message may still arrive later.
+            self._store.consume_challenge(outgoing.record.id, self._clock.now())
+            retryable = isinstance(exc, DeliveryError) and exc.retryable
+            raise CodeNotDelivered(
+                "the code could not be delivered",
+                challenge_id=outgoing.record.id,
+                retryable=retryable,
+            ) from exc
 
     def _deliver(self, outgoing: _Outgoing) -> None:
         # One budget for every channel: a fallback gets what the primary left, never a

@@ -12,6 +12,13 @@ normal flow); prefix and global caps count both.
 decoy destination derived from the subject with the pepper
 (:func:`decoy_destination`), so repeated requests show the same hint and
 make the same store calls as a real subject's.
+
+**Quiet refusals.** A login is refused (``RateLimited``) only by the
+subject's own limits, which an unknown subject meets alike. A full *shared*
+limit (the destination's, the prefix's, the global one: filled by other
+people's real messages, which decoys never are) answers as a send and drops
+the message, or the refusal would tell which subjects are enrolled (see
+:func:`count_send`).
 """
 
 from __future__ import annotations
@@ -125,16 +132,29 @@ def count_send(
     destination_id: str,
     now: dt.datetime,
     decoy: bool = False,
-) -> None:
+    quiet: bool = False,
+) -> bool:
     """Count one send against every limit, or refuse it (count-before-check).
 
     Cooldowns and daily caps count logins and enrollments apart (logging
     in right after confirming a number is normal); prefix and global caps
-    count every message. Decoys (unknown subjects) do the same counting,
-    but their prefix and global counters are apart: a flood of unknown
-    subjects costs nothing and must not exhaust real people's caps. A
-    decoy is still refused when the real counters are full, as a real
-    subject would be.
+    count every message. Decoys (unknown subjects) are counted against
+    their decoy destination like a real one, but only real messages count
+    in the real prefix and global counters: a flood of unknown subjects
+    sends nothing and must not exhaust real people's caps.
+
+    **Quiet refusals.** Some limits are the subject's own: its cooldown and
+    daily cap, decided by its own requests alone, which an unknown subject's
+    requests raise exactly alike. The others are *shared*: the destination's
+    (across the subjects that use one number), the prefix's and the global
+    one, raised by other people's real messages, which no decoy ever gets.
+    Refusing on a shared limit would tell which subjects have a destination
+    (with a prefix cap full, its real subjects were refused while unknown
+    ones were not). With ``quiet`` (login ``begin``), a full shared limit
+    does not raise: the send is counted like any other and this returns
+    False, so the caller answers as for a send and drops the message; only
+    the subject's own limits raise. Without ``quiet`` (enrollment, where the
+    caller authenticated the subject) every limit raises.
 
     The cooldown is decided atomically. Reading a counter and then
     counting let every request of a parallel burst pass the same cooldown
@@ -147,8 +167,9 @@ def count_send(
     cooldown, so a winner that crashed before counting its send holds the
     subject back for one cooldown at most.
 
-    Real and decoy requests make the same store calls in the same order
-    (only the keys differ), so the calls tell nothing about who is enrolled.
+    Real and decoy requests, sent or dropped, make the same store calls in
+    the same order (only the keys differ), so the calls tell nothing about
+    who is enrolled.
 
     Args:
         store: where the counters live.
@@ -159,10 +180,16 @@ def count_send(
         target: where the code would go (a decoy for an unknown subject).
         destination_id: a keyed digest of the address (counters never hold it in clear).
         now: the server's time.
-        decoy: ``target`` is a decoy: prefix and global caps count apart.
+        decoy: ``target`` is a decoy: its message counts in the decoy counters.
+        quiet: a full shared limit returns False instead of raising.
+
+    Returns:
+        True: send the message. False (only with ``quiet``): the send was
+        counted, but a shared limit is full: drop the message.
 
     Raises:
-        RateLimited: a limit is reached; ``retry_after`` says when to try again.
+        RateLimited: a limit is reached (with ``quiet``, one of the subject's
+            own); ``retry_after`` says when to try again.
     """
     base = f"oob-send:{method}"
     graded = [
@@ -179,47 +206,69 @@ def count_send(
         )
     if policy.hourly_global is not None:
         caps.append((":global", policy.hourly_global))
-    wait = 0.0
+    waits: list[float] = []
     claims: list[tuple[str, float]] = []
     for key, cap in graded:
         state = store.peek(key, now, policy.window)
         sent = 0 if state is None else state.count
+        wait = 0.0
         if state is not None:
             if state.count >= cap:
                 ends = state.first_at + dt.timedelta(seconds=policy.window)
-                wait = max(wait, (ends - now).total_seconds())
+                wait = (ends - now).total_seconds()
             ready = state.last_at + dt.timedelta(seconds=policy.cooldown_after(state.count))
             wait = max(wait, (ready - now).total_seconds())
+        waits.append(wait)
         opened = 0 if state is None else micros(state.first_at)
         claims.append((f"{key}:claim:{opened}:{sent}", policy.cooldown_after(sent + 1)))
-    # Both the real and the decoy hourly counters are read, whoever asks; a
-    # decoy acts on both (once the real ones are full, real subjects are
-    # refused, and unknown ones must be refused alike), a real subject on its own.
+    own_wait, shared_wait = waits
+    # Everyone reads the real hourly counters of the target (a decoy those of
+    # its decoy prefix): a real subject of that prefix would be held back alike.
     for suffix, cap in caps:
-        for key, applies in ((base + suffix, True), (f"{base}:decoy{suffix}", decoy)):
-            state = store.peek(key, now, 3600.0)
-            if applies and state is not None and state.count >= cap:
-                ends = state.first_at + dt.timedelta(seconds=3600.0)
-                wait = max(wait, (ends - now).total_seconds())
-    if wait > 0:
-        raise _refused(wait)
+        state = store.peek(base + suffix, now, 3600.0)
+        if state is not None and state.count >= cap:
+            ends = state.first_at + dt.timedelta(seconds=3600.0)
+            shared_wait = max(shared_wait, (ends - now).total_seconds())
+    if not quiet and max(own_wait, shared_wait) > 0:
+        raise _refused(max(own_wait, shared_wait))
+    if own_wait > 0:
+        # Quiet: retry_after names the subject's own wait only; a shared one
+        # would tell as much as the refusal itself.
+        raise _refused(own_wait)
+    held = shared_wait > 0
+    # A message held back counts where decoys count: the same calls on other
+    # keys. In the destination's own counters it would take the next send's
+    # place and push the number's cooldown further at every retry, though
+    # nothing was sent; its subject's counters count it, as a decoy's do.
+    aside = f"{base}:decoy"
+    (own_key, own_cap), (dest_key, dest_cap) = graded
+    (own_claim, own_span), (dest_claim, dest_span) = claims
+    if held:
+        dest_claim = aside + dest_claim.removeprefix(base)
     if policy.cooldown > 0:
         # The subject's place first, then the destination's, stopping at the
         # first one lost: claiming both at once would let two racers each win
         # one and neither send. Of the requests for one subject exactly one
         # reaches the destination's claim.
-        for claim, span in claims:
-            if store.hit(claim, now, span).count > 1:
-                raise _refused(span)
-    shared = f"{base}:decoy" if decoy else base
-    over = False
-    for key, cap in graded:
-        over |= store.hit(key, now, policy.window).count > cap
+        if store.hit(own_claim, now, own_span).count > 1:
+            raise _refused(own_span)
+        if store.hit(dest_claim, now, dest_span).count > 1 and not held:
+            if not quiet:
+                raise _refused(dest_span)
+            held = True
+    if held:
+        dest_key = aside + dest_key.removeprefix(base)
+    over_own = store.hit(own_key, now, policy.window).count > own_cap
+    over = store.hit(dest_key, now, policy.window).count > dest_cap and not held
+    real = not (decoy or held)
+    counters = base if real else aside
     for suffix, cap in caps:
-        over |= store.hit(shared + suffix, now, 3600.0).count > cap
-    if over:
+        counted = store.hit(counters + suffix, now, 3600.0).count
+        over |= real and counted > cap  # decoy counters cap nothing: nothing was sent
+    if over_own or (over and not quiet):
         # Parallel requests raced past a cap: the later ones are refused.
         raise _refused(policy.cooldown or 1.0)
+    return not (held or over)
 
 
 def _refused(wait: float) -> RateLimited:
