@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -494,8 +495,9 @@ def _must_refuse(command: CommandAPDU, defect: Defects) -> bool:
     )
 
 
-TestCardFuzzer = CardFuzzer.TestCase
-# The suite's profile (ci) gets a short run; the fuzz profile's budget is taken as given.
+TestCardFuzzer = pytest.mark.slow(CardFuzzer.TestCase)
+# The suite's profile (ci) gets a short run; the fuzz and long profiles' budgets are taken as
+# given (`make fuzz` runs the slow tests with the long profile).
 _BUDGET = settings().max_examples
 TestCardFuzzer.settings = settings(
     max_examples=_BUDGET if _BUDGET > 200 else 25, stateful_step_count=20
