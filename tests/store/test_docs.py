@@ -31,7 +31,11 @@ def test_a_store_of_your_own_runs_the_contract_from_macnss_auth_testing(tmp_path
 
 
 def test_the_stores_guide_example_runs() -> None:
-    (guide,) = [b for b in _blocks() if "StoreContract" not in b and "in_store" not in b]
+    (guide,) = [
+        b
+        for b in _blocks()
+        if "StoreContract" not in b and "in_store" not in b and "reseal" not in b
+    ]
     done = subprocess.run(
         [sys.executable, "-c", guide], capture_output=True, text=True, timeout=60, check=False
     )
@@ -47,3 +51,12 @@ def test_the_combined_layout_example_runs() -> None:
     assert done.returncode == 0, done.stderr
     # enroll and confirm: two records in the store's own file, chain intact.
     assert done.stdout == "2 records, chain intact\n"
+
+
+def test_the_rotation_example_runs() -> None:
+    (example,) = [b for b in _blocks() if "reseal" in b]
+    done = subprocess.run(
+        [sys.executable, "-c", example], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "no key 'k2' in the keyring to open this secret\nrotated\n"

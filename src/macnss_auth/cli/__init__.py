@@ -31,6 +31,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "code",
     "demo",
     "document",
+    "keys",
     "masterlist",
     "serve",
     "totp",

@@ -4,7 +4,8 @@ Order of precedence: the ``--home`` option, ``$MACNSS_AUTH_HOME``, then the
 per-user data directory (``$XDG_DATA_HOME/macnss-auth`` or
 ``~/.local/share/macnss-auth``). The directory holds ``state.sqlite3`` (the
 store, and the audit log in its ``audit_log`` table) and ``keyring.key`` (the
-AES key that seals secrets at rest, created with mode 0600 on first use)
+AES key that seals secrets at rest, created with mode 0600 on first use;
+after ``macnss-auth keys rotate``, the keys by id, the primary first)
 unless ``$MACNSS_AUTH_KEY`` gives the key as 64 hex digits.
 
 Layout: the audit log lives in the store's file, so that each verification
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -36,6 +38,7 @@ from macnss_auth.store.sqlite import SQLiteStore
 
 __all__ = [
     "HOME_ENV",
+    "KEYRING_FILE",
     "KEY_ENV",
     "audit_path",
     "exit_refused",
@@ -44,7 +47,9 @@ __all__ = [
     "load_keyring",
     "open_audit",
     "open_state",
+    "read_keyring_file",
     "resolve_home",
+    "write_keyring_file",
     "write_private",
 ]
 
@@ -163,13 +168,88 @@ def write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
+KEYRING_FILE = "keyring.key"
+
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
 def load_keyring(home: Path) -> Keyring:
     """The keyring that seals secrets at rest: ``$MACNSS_AUTH_KEY`` or ``HOME/keyring.key``.
 
+    The file holds one key as 64 hex digits (its id is ``k1``), or, once
+    ``macnss-auth keys rotate`` has run, one ``<id> <64 hex digits>`` line per
+    key, the primary first (see :func:`read_keyring_file`).
+
     Raises:
-        ConfigurationError: the key is not 32 bytes of hex.
+        ConfigurationError: a key is not 32 bytes of hex, or the file is malformed.
     """
-    return Keyring({"k1": load_key(home, "keyring.key", KEY_ENV).reveal()}, primary="k1")
+    if os.environ.get(KEY_ENV) is None:
+        keys = read_keyring_file(home)
+        if keys is not None:
+            return Keyring(dict(keys), primary=keys[0][0])
+    return Keyring({"k1": load_key(home, KEYRING_FILE, KEY_ENV).reveal()}, primary="k1")
+
+
+def read_keyring_file(home: Path) -> list[tuple[str, bytes]] | None:
+    """The ``(id, key)`` pairs of a rotated ``HOME/keyring.key``, the primary first.
+
+    ``None`` when the file is missing or holds a single key in the first
+    form (64 hex digits, id ``k1``), which :func:`load_key` reads.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or a line is not
+            ``<id> <64 hex digits>`` with a distinct id of 1-64 letters,
+            digits or ``_.-``.
+    """
+    try:
+        text = _read_key_text(home / KEYRING_FILE)
+    except FileNotFoundError:
+        return None
+    lines = [line.split() for line in map(str.strip, text.splitlines()) if line[:1] not in "#"]
+    if len(lines) == 1 and len(lines[0]) == 1:
+        return None
+    keys: dict[str, bytes] = {}
+    for fields in lines:
+        key = _hex_key(fields[1]) if len(fields) == 2 else None
+        if key is None or not _KEY_ID.fullmatch(fields[0]) or fields[0] in keys:
+            raise ConfigurationError(
+                f"each line of {KEYRING_FILE} must be '<id> <64 hex digits>' with a distinct id"
+            )
+        keys[fields[0]] = key
+    if not keys:
+        raise ConfigurationError(f"{KEYRING_FILE} holds no key")
+    return list(keys.items())
+
+
+def _hex_key(text: str) -> bytes | None:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return key if len(key) == 32 else None
+
+
+def write_keyring_file(home: Path, keys: Sequence[tuple[str, bytes]]) -> None:
+    """Replace ``HOME/keyring.key`` with ``keys`` (the primary first), atomically.
+
+    The new content is written to a private temporary file, synced and
+    renamed over the old one: a crash leaves the old ring or the new one,
+    never a mix or a partly written file.
+    """
+    lines = ["# macnss-auth keyring: '<id> <64 hex digits>' per key, the primary first"]
+    lines += [f"{key_id} {key.hex()}" for key_id, key in keys]
+    path = home / KEYRING_FILE
+    fd, temporary = tempfile.mkstemp(dir=home, prefix=f".{KEYRING_FILE}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
+            handle.write(("\n".join(lines) + "\n").encode("ascii"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    _sync_directory(home)
 
 
 STATE_FILE = "state.sqlite3"

@@ -41,6 +41,9 @@ followed by a write; decide on the return value of the atomic call.
   outside input encode it first (see :mod:`macnss_auth.throttle`).
 * ``purge`` removes expired challenges and windows that have ended; it never
   touches monotonic counters, tokens or enrollments.
+* ``reseal`` moves sealed secrets to the keyring's primary key by
+  compare-and-set on each record's sealed value: it never undoes a concurrent
+  write (a re-enrollment, a confirmation, a deletion).
 """
 
 from __future__ import annotations
@@ -158,6 +161,28 @@ class Store(Protocol):
 
     def delete_enrollment(self, subject: str, method: str) -> bool:
         """Remove it; True if there was one."""
+        ...
+
+    def reseal(self) -> int:
+        """Re-seal every secret not sealed under the keyring's primary key; return how many.
+
+        Run after making a new key the primary on every instance; once it
+        returns, the old key can leave the ring. Idempotent (a second run
+        finds nothing to do) and safe while other instances serve logins:
+        each record is replaced only if its sealed value is still the one
+        that was read (compare-and-set), so a record re-enrolled, confirmed
+        or deleted meanwhile keeps that newer state and is not counted.
+        Persistent stores work in batches, so neither the data nor a lock is
+        held in one piece for the whole run. Only the sealed secret and its
+        key id change; counters, challenges and every other field do not.
+
+        Raises:
+            SecretKeyError: a secret does not open under the ring (its key id
+                is missing, or the key or record is wrong); the message names
+                the key id, never the secret. Records re-sealed before it stay
+                re-sealed (each is valid under the primary); the rest are
+                untouched, and a run after fixing the ring goes on from there.
+        """
         ...
 
     # Monotonic counters ------------------------------------------------------

@@ -115,6 +115,37 @@ class MemoryStore:
         with self._lock:
             return self._enrollments.pop((subject, method), None) is not None
 
+    def reseal(self) -> int:
+        """Re-seal every secret not under the primary key; return how many.
+
+        The sealing runs outside the lock; each entry is replaced only if it
+        is still the one that was read, so a concurrent re-enrollment or
+        deletion wins. Without a keyring nothing is sealed: 0.
+
+        Raises:
+            SecretKeyError: a secret does not open under the keyring (see
+                :meth:`Store.reseal <macnss_auth.store.base.Store.reseal>`).
+        """
+        keyring = self._keyring
+        if keyring is None:
+            return 0
+        primary = keyring.primary
+        with self._lock:
+            entries = list(self._enrollments.items())
+        done = 0
+        for key, entry in entries:
+            stripped, sealed = entry
+            if keyring.key_id_of(sealed) == primary:
+                continue
+            context = enrollment_context(*key)
+            fresh = keyring.seal(keyring.open(sealed, context=context), context=context)
+            with self._lock:
+                # Identity, not equality: a put_enrollment made a new tuple.
+                if self._enrollments.get(key) is entry:
+                    self._enrollments[key] = (stripped, fresh)
+                    done += 1
+        return done
+
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:
         if not _known(key, self._monotonic):

@@ -70,10 +70,10 @@ from macnss_auth.store._codec import open_enrollment as _open_enrollment
 from macnss_auth.store._codec import require_storable as _require_storable
 from macnss_auth.store._codec import storable as _storable
 from macnss_auth.store._codec import window_micros as _window_micros
-from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment
+from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment, enrollment_context
 from macnss_auth.store.keyring import Keyring
 
-__all__ = ["POSTGRES_SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["POSTGRES_SCHEMA_VERSION", "RESEAL_BATCH", "PostgresStore"]
 
 # Forward migrations; "{s}" is replaced by the quoted schema name.
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -123,6 +123,9 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 )
 
 POSTGRES_SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+#: Records :meth:`PostgresStore.reseal` reads, seals and writes per batch by default.
+RESEAL_BATCH: Final = 500
 
 _COLUMNS: Final = sql.SQL(_CHALLENGE_COLUMNS)
 
@@ -420,6 +423,59 @@ class PostgresStore:
             "DELETE FROM {s}.enrollments WHERE subject = %s AND method = %s", (subject, method)
         )
         return changed == 1
+
+    def reseal(self, *, batch_size: int = RESEAL_BATCH) -> int:
+        """Re-seal every secret not sealed under the primary key; return how many.
+
+        Works through the table in primary-key order, ``batch_size`` records
+        at a time: a batch is read (no lock), sealed in this process, then
+        written by one ``UPDATE ... WHERE sealed = <the value read>``, a
+        compare-and-set per record: a record another instance re-enrolled,
+        confirmed or deleted meanwhile keeps that state and is not counted.
+        No transaction spans more than one statement, and no row lock is held
+        while secrets are sealed.
+
+        Raises:
+            ConfigurationError: ``batch_size`` is not positive.
+            SecretKeyError: a secret does not open under the ring; earlier
+                batches stay re-sealed, this one and later ones are untouched.
+        """
+        if batch_size < 1:
+            raise ConfigurationError("batch_size must be positive")
+        primary = self._keyring.primary
+        done = 0
+        # Keyset pagination over the primary key's index: each record is read once.
+        query = (
+            "SELECT subject, method, sealed FROM {s}.enrollments WHERE key_id <> %(primary)s"
+            " ORDER BY subject, method LIMIT %(n)s"
+        )
+        params: dict[str, Any] = {"primary": primary, "n": batch_size}
+        while True:
+            with self._connection() as conn:
+                rows = conn.execute(self._q(query), params).fetchall()
+            if not rows:
+                return done
+            query = (
+                "SELECT subject, method, sealed FROM {s}.enrollments WHERE key_id <> %(primary)s"
+                " AND (subject, method) > (%(subject)s, %(method)s)"
+                " ORDER BY subject, method LIMIT %(n)s"
+            )
+            params.update(subject=rows[-1][0], method=rows[-1][1])
+            subjects, methods, old, fresh = [], [], [], []
+            for subject, method, sealed in rows:
+                context = enrollment_context(subject, method)
+                plain = self._keyring.open(bytes(sealed), context=context)
+                subjects.append(subject)
+                methods.append(method)
+                old.append(bytes(sealed))
+                fresh.append(self._keyring.seal(plain, context=context))
+            done += self._rowcount(
+                "UPDATE {s}.enrollments AS e SET sealed = v.fresh, key_id = %s"
+                " FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::bytea[])"
+                " AS v(subject, method, old, fresh)"
+                " WHERE e.subject = v.subject AND e.method = v.method AND e.sealed = v.old",
+                (primary, subjects, methods, old, fresh),
+            )
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:

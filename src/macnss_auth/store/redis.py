@@ -48,6 +48,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -75,10 +76,11 @@ from macnss_auth.store.base import (
     ChallengeRecord,
     CounterState,
     Enrollment,
+    enrollment_context,
 )
 from macnss_auth.store.keyring import Keyring
 
-__all__ = ["PURGE_BATCH", "REDIS_SCHEMA_VERSION", "RedisStore"]
+__all__ = ["PURGE_BATCH", "REDIS_SCHEMA_VERSION", "RESEAL_BATCH", "RedisStore"]
 
 REDIS_SCHEMA_VERSION: Final = 1
 
@@ -214,6 +216,18 @@ return {n, 0}
 #: Index entries one run of the purge script handles at most (see ``_PURGE``).
 PURGE_BATCH: Final = 500
 
+# KEYS: enrollment. ARGV: sealed value read, fresh sealed value, its key id. A
+# compare-and-set: a record re-enrolled or deleted since it was read is left alone.
+# Sent again after a lost reply it finds the fresh value and changes nothing.
+_RESEAL: Final = """
+if redis.call('HGET', KEYS[1], 'sealed') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'sealed', ARGV[2], 'key_id', ARGV[3])
+return 1
+"""
+
+#: Keys :meth:`RedisStore.reseal` asks ``SCAN`` for per batch by default.
+RESEAL_BATCH: Final = 500
+
 
 # Failures a later call may not meet: a lost or refused connection, a timeout, a
 # server loading its data set, a replica after a failover, a cluster moving slots,
@@ -246,6 +260,11 @@ def _hash(raw: object) -> dict[bytes, bytes]:
     ):
         raise StoreError("unexpected Redis reply: use a client with decode_responses=False")
     return raw
+
+
+def _glob_escape(text: bytes) -> bytes:
+    """``text`` as a literal in a ``SCAN MATCH`` pattern (the prefix may hold ``*?[]\\``)."""
+    return re.sub(rb"([*?\[\]\\])", rb"\\\1", text)
 
 
 def _flat(pairs: Mapping[str, str | bytes]) -> list[str | bytes]:
@@ -320,6 +339,7 @@ class RedisStore:
         self._hit: Script = self._client.register_script(_HIT)
         self._consume_token: Script = self._client.register_script(_SPEND)
         self._purge: Script = self._client.register_script(_PURGE)
+        self._reseal: Script = self._client.register_script(_RESEAL)
         try:
             self._check_schema()
             self._check_eviction()
@@ -424,6 +444,63 @@ class RedisStore:
             return bool(self._client.delete(self._enrollment_key(subject, method)))
         except redis.RedisError as exc:
             raise _driver_error(exc) from exc
+
+    def reseal(self, *, batch_size: int = RESEAL_BATCH) -> int:
+        """Re-seal every secret not sealed under the primary key; return how many.
+
+        Walks the enrollment keys with ``SCAN`` (``batch_size`` per step, so
+        the server is never blocked by one long command), reads each batch's
+        sealed values, seals them here, and replaces each with a short Lua
+        compare-and-set: a record another instance re-enrolled, confirmed or
+        deleted meanwhile keeps that state and is not counted. ``SCAN`` sees
+        every key that exists for the whole walk; one enrolled during it is
+        sealed under the writer's primary already.
+
+        Raises:
+            ConfigurationError: ``batch_size`` is not positive.
+            SecretKeyError: a secret does not open under the ring; earlier
+                batches stay re-sealed, this one and later ones are untouched.
+        """
+        if batch_size < 1:
+            raise ConfigurationError("batch_size must be positive")
+        primary = self._keyring.primary
+        head = (self._p + "e:").encode()
+        pattern = _glob_escape(head) + b"*"
+        done, cursor = 0, 0
+        try:
+            while True:
+                cursor, keys = self._client.scan(cursor, match=pattern, count=batch_size)
+                done += self._reseal_batch([k for k in keys if isinstance(k, bytes)], head, primary)
+                if int(cursor) == 0:
+                    return done
+        except redis.RedisError as exc:
+            raise _driver_error(exc) from exc
+
+    def _reseal_batch(self, keys: list[bytes], head: bytes, primary: str) -> int:
+        """Re-seal the records of ``keys`` not under ``primary``; how many were replaced."""
+        if not keys:
+            return 0
+        with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, ["sealed", "key_id"])
+            found = pipe.execute()
+        work: list[tuple[bytes, bytes, bytes]] = []
+        for key, (sealed, key_id) in zip(keys, found, strict=True):
+            if sealed is None or key_id == primary.encode():
+                continue  # deleted since the scan, or done already
+            try:
+                subject, method = json.loads(key[len(head) :].decode("utf-8"))
+            except (ValueError, TypeError):
+                continue  # not a key this store wrote
+            context = enrollment_context(subject, method)
+            plain = self._keyring.open(bytes(sealed), context=context)
+            work.append((key, bytes(sealed), self._keyring.seal(plain, context=context)))
+        if not work:
+            return 0
+        with self._client.pipeline(transaction=False) as pipe:
+            for key, old, fresh in work:
+                self._reseal(keys=[key], args=[old, fresh, primary], client=pipe)
+            return sum(int(n) for n in pipe.execute())
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:

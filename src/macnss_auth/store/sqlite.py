@@ -60,9 +60,12 @@ from macnss_auth.store._codec import window_micros as _window_micros
 from macnss_auth.store.base import ChallengeRecord, CounterState, Enrollment, enrollment_context
 from macnss_auth.store.keyring import Keyring
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore", "Synchronous"]
+__all__ = ["RESEAL_BATCH", "SCHEMA_VERSION", "SQLiteStore", "Synchronous"]
 
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
+
+#: Records :meth:`SQLiteStore.reseal` reads, seals and writes per batch by default.
+RESEAL_BATCH: Final = 500
 
 # RETURNING arrived in SQLite 3.35.0 (2021-03); upserts in 3.24.
 _MIN_SQLITE: Final = (3, 35, 0)
@@ -514,31 +517,58 @@ class SQLiteStore:
             )
             return cursor.rowcount == 1
 
-    def reseal(self) -> int:
+    def reseal(self, *, batch_size: int = RESEAL_BATCH) -> int:
         """Re-seal every secret not sealed under the primary key; return how many.
 
         Run after adding a new primary key; afterwards the old key can leave
-        the keyring.
+        the keyring. Works through the table in primary-key order,
+        ``batch_size`` records at a time: each batch is read without a lock,
+        sealed, then written in one short transaction whose ``UPDATE ...
+        WHERE sealed = <the value read>`` skips a record changed meanwhile
+        (re-enrolled, confirmed, deleted), so logins of other threads and
+        processes wait for one batch's writes at most, never for the sealing.
 
         Raises:
-            SecretKeyError: a secret does not open under any key in the ring
-                (nothing is changed).
+            ConfigurationError: ``batch_size`` is not positive.
+            SecretKeyError: a secret does not open under the ring; earlier
+                batches stay re-sealed, this one and later ones are untouched.
         """
+        if batch_size < 1:
+            raise ConfigurationError("batch_size must be positive")
         primary = self._keyring.primary
-        with self._transaction() as db:
-            rows = db.execute(
-                "SELECT subject, method, sealed FROM enrollments WHERE key_id != ?", (primary,)
-            ).fetchall()
-            for subject, method, sealed in rows:
-                context = enrollment_context(subject, method)
-                plain = self._keyring.open(sealed, context=context)
-                fresh = self._keyring.seal(plain, context=context)
-                db.execute(
+        done = 0
+        # Keyset pagination over the primary key: each record is read once.
+        query = (
+            "SELECT subject, method, sealed FROM enrollments WHERE key_id != :primary"
+            " ORDER BY subject, method LIMIT :n"
+        )
+        params: dict[str, object] = {"primary": primary, "n": batch_size}
+        while True:
+            with self._connection() as db:
+                rows = db.execute(query, params).fetchall()
+            if not rows:
+                return done
+            query = (
+                "SELECT subject, method, sealed FROM enrollments WHERE key_id != :primary"
+                " AND (subject, method) > (:subject, :method)"
+                " ORDER BY subject, method LIMIT :n"
+            )
+            params.update(subject=rows[-1][0], method=rows[-1][1])
+            updates = [
+                (self._reseal_one(subject, method, bytes(sealed)), primary, subject, method, sealed)
+                for subject, method, sealed in rows
+            ]
+            with self._transaction() as db:
+                # executemany sums the rows each UPDATE changed: the CAS winners.
+                done += db.executemany(
                     "UPDATE enrollments SET sealed = ?, key_id = ?"
-                    " WHERE subject = ? AND method = ?",
-                    (fresh, primary, subject, method),
-                )
-        return len(rows)
+                    " WHERE subject = ? AND method = ? AND sealed = ?",
+                    updates,
+                ).rowcount
+
+    def _reseal_one(self, subject: str, method: str, sealed: bytes) -> bytes:
+        context = enrollment_context(subject, method)
+        return self._keyring.seal(self._keyring.open(sealed, context=context), context=context)
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:

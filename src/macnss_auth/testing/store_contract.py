@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 from collections.abc import Callable
 
+import attrs
 import pyotp
 import pytest
 
@@ -41,6 +43,7 @@ from macnss_auth.throttle import FailureThrottle, ThrottlePolicy
 __all__ = [
     "KEY1",
     "KEY2",
+    "KEY3",
     "T0",
     "CountingKeyring",
     "PersistentStoreContract",
@@ -57,6 +60,7 @@ OpenStore = Callable[[Keyring], Store]
 # Fixed test keys: a persistent backend's ``keyring`` fixture must be {"k1": KEY1}.
 KEY1 = bytes(range(32))
 KEY2 = bytes(range(32, 64))
+KEY3 = bytes(range(64, 96))
 
 
 def at(seconds: float) -> dt.datetime:
@@ -116,6 +120,52 @@ CLIENT_IDS = ("k", "k\x00", "\x00", "\ud800", "a:b", "a@1", "a#0", "%00", "é", 
 def _required(record: ChallengeRecord | None) -> ChallengeRecord:
     assert record is not None
     return record
+
+
+def _secret(store: Store, subject: str, method: str = "totp") -> bytes | None:
+    got = store.get_enrollment(subject, method)
+    return None if got is None else got.secret.reveal()
+
+
+# Rings of a rotation from k1 to k2: both keys, the old or the new one primary.
+def _ring(*ids: str, primary: str) -> Keyring:
+    keys = {"k1": KEY1, "k2": KEY2, "k3": KEY3}
+    return Keyring({kid: keys[kid] for kid in ids}, primary=primary)
+
+
+class _SealHook(Keyring):
+    """A ring that runs ``hook(context)`` each time it seals, before returning.
+
+    ``reseal`` seals between reading a record and writing it back, so the hook
+    lands a concurrent write exactly in that window. It runs in a thread of
+    its own: a backend that holds a lock on the record meanwhile (``FOR
+    UPDATE``) makes it wait instead of deadlocking the test.
+    """
+
+    def __init__(self, hook: Callable[[bytes], None]) -> None:
+        super().__init__({"k1": KEY1, "k2": KEY2}, primary="k2")
+        self.hook = hook
+        self.writers: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+
+    def seal(self, plaintext: bytes, *, context: bytes) -> bytes:
+        def run() -> None:
+            try:
+                self.hook(context)
+            except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
+                self.errors.append(exc)
+
+        writer = threading.Thread(target=run)
+        writer.start()
+        writer.join(timeout=5.0)  # longer only if the backend locks the record
+        self.writers.append(writer)
+        return super().seal(plaintext, context=context)
+
+    def finish(self) -> None:
+        for writer in self.writers:
+            writer.join()
+        if self.errors:
+            raise self.errors[0]
 
 
 class StoreContract:
@@ -180,6 +230,17 @@ class StoreContract:
         assert store.delete_enrollment("alice", "totp") is True
         assert store.delete_enrollment("alice", "totp") is False
         assert store.get_enrollment("alice", "totp") is None
+
+    def test_reseal_with_everything_under_the_primary_changes_nothing(self, store: Store) -> None:
+        assert store.reseal() == 0  # empty
+        store.put_enrollment(enrollment(secret=b"one"))
+        store.put_enrollment(enrollment(subject="bob", method="hotp", secret=b"two"))
+        store.advance("totp:alice", 7)
+        assert store.reseal() == 0
+        assert store.reseal() == 0
+        assert _secret(store, "alice", "totp") == b"one"
+        assert _secret(store, "bob", "hotp") == b"two"
+        assert store.current("totp:alice") == 7
 
     # Monotonic counters ------------------------------------------------------
     def test_advance_is_compare_and_set(self, store: Store) -> None:
@@ -595,5 +656,183 @@ class PersistentStoreContract(StoreContract):
             assert new.secret.reveal() == b"under k2"
             with pytest.raises(SecretKeyError):
                 only_k2.get_enrollment("old", "totp")
+        finally:
+            only_k2.close()
+
+    # Re-sealing after a key rotation -------------------------------------------
+    def test_reseal_moves_every_secret_to_the_primary_key(
+        self, store: Store, open_store: OpenStore
+    ) -> None:
+        pending = attrs.evolve(enrollment(subject="carol"), confirmed=False, expires_at=at(600))
+        originals = [
+            enrollment(subject="alice", secret=b"a" * 20),
+            enrollment(subject="alice", method="hotp", secret=b"b" * 20),
+            enrollment(subject="\u0639\u0627\u0626\u0634\u0629", secret=b"c" * 20),
+            pending,
+        ]
+        for original in originals:
+            store.put_enrollment(original)
+        store.advance("totp:alice", 41)
+        store.add_tokens("recovery:alice", [b"t" * 32])
+        store.close()
+        rotated = open_store(_ring("k1", "k2", primary="k2"))
+        try:
+            fresh = enrollment(subject="dave", secret=b"d" * 20)
+            rotated.put_enrollment(fresh)  # under k2 already: not counted
+            assert rotated.reseal() == len(originals)
+            assert rotated.reseal() == 0  # idempotent
+        finally:
+            rotated.close()
+        only_k2 = open_store(_ring("k2", primary="k2"))
+        try:
+            for original in [*originals, fresh]:
+                # Every field comes back as it was; only the sealing changed.
+                assert only_k2.get_enrollment(original.subject, original.method) == original
+                assert _secret(only_k2, original.subject, original.method) == (
+                    original.secret.reveal()
+                )
+            assert only_k2.current("totp:alice") == 41
+            assert only_k2.count_tokens("recovery:alice") == 1
+            assert only_k2.reseal() == 0
+        finally:
+            only_k2.close()
+
+    def test_reseal_raises_naming_a_key_missing_from_the_ring(
+        self, store: Store, open_store: OpenStore
+    ) -> None:
+        for n in range(3):
+            store.put_enrollment(enrollment(subject=f"k1-{n}", secret=b"k1 secret %d" % n))
+        under_k3 = open_store(_ring("k3", primary="k3"))
+        try:
+            under_k3.put_enrollment(enrollment(subject="k3-0", secret=b"the k3 secret"))
+        finally:
+            under_k3.close()
+        rotated = open_store(_ring("k1", "k2", primary="k2"))
+        try:
+            with pytest.raises(SecretKeyError) as raised:
+                rotated.reseal()
+            message = str(raised.value)
+            assert "k3" in message
+            assert "k3 secret" not in message
+            assert b"the k3 secret".hex() not in message
+            # Nothing was lost: every k1 record still opens (re-sealed or not).
+            for n in range(3):
+                assert _secret(rotated, f"k1-{n}") == b"k1 secret %d" % n
+        finally:
+            rotated.close()
+        # With the missing key back in the ring, a second run finishes the job.
+        complete = open_store(_ring("k1", "k2", "k3", primary="k2"))
+        try:
+            assert 1 <= complete.reseal() <= 4
+            assert complete.reseal() == 0
+        finally:
+            complete.close()
+        only_k2 = open_store(_ring("k2", primary="k2"))
+        try:
+            assert _secret(only_k2, "k3-0") == b"the k3 secret"
+            assert [_secret(only_k2, f"k1-{n}") for n in range(3)] == [
+                b"k1 secret %d" % n for n in range(3)
+            ]
+        finally:
+            only_k2.close()
+
+    def test_reseal_never_undoes_a_write_made_while_it_runs(
+        self, store: Store, open_store: OpenStore
+    ) -> None:
+        """A write lands between reseal's read of a record and its write-back."""
+        names = ["deleted", "reenrolled", "confirmed", "old-instance", "kept-1", "kept-2"]
+        for name in names:
+            store.put_enrollment(enrollment(subject=name, secret=name.encode()))
+            store.advance(f"totp:{name}", 1)
+        store.close()
+        new = open_store(_ring("k1", "k2", primary="k2"))
+        # An instance not switched to the new primary yet seals under k1.
+        old = open_store(_ring("k1", "k2", primary="k1"))
+        confirmed = attrs.evolve(enrollment(subject="confirmed"), confirmed=False)
+        seen: set[str] = set()
+
+        def concurrently(context: bytes) -> None:
+            subject = context.rsplit(b"\x00", 1)[-1].decode()
+            if subject not in names or subject in seen:
+                return
+            seen.add(subject)
+            new.advance(f"totp:{subject}", 2)  # a login meanwhile
+            if subject == "deleted":
+                assert new.delete_enrollment("deleted", "totp") is True
+            elif subject == "reenrolled":
+                new.put_enrollment(enrollment(subject="reenrolled", secret=b"new seed"))
+            elif subject == "confirmed":
+                new.put_enrollment(attrs.evolve(confirmed, secret=Secret(b"confirmed seed")))
+            elif subject == "old-instance":
+                old.put_enrollment(enrollment(subject="old-instance", secret=b"old-ring seed"))
+
+        hooked = _SealHook(concurrently)
+        resealer = open_store(hooked)
+        try:
+            done = resealer.reseal()
+            hooked.finish()
+            # The two untouched records at least; a backend that locks each
+            # record while sealing it also counts those written after it.
+            assert 2 <= done <= len(names)
+            assert seen == set(names)
+            assert new.get_enrollment("deleted", "totp") is None  # not resurrected
+            assert _secret(new, "reenrolled") == b"new seed"
+            got = new.get_enrollment("confirmed", "totp")
+            assert got is not None
+            assert got.confirmed is False
+            assert got.secret.reveal() == b"confirmed seed"
+            assert _secret(new, "old-instance") == b"old-ring seed"
+            assert [_secret(new, f"kept-{n}") for n in (1, 2)] == [b"kept-1", b"kept-2"]
+            assert all(new.current(f"totp:{name}") == 2 for name in names)
+            # The record the old instance wrote under k1 moves on the next run.
+            assert new.reseal() == 1
+            assert new.reseal() == 0
+        finally:
+            for handle in (resealer, old, new):
+                handle.close()
+        only_k2 = open_store(_ring("k2", primary="k2"))
+        try:
+            assert _secret(only_k2, "old-instance") == b"old-ring seed"
+            assert _secret(only_k2, "reenrolled") == b"new seed"
+            assert only_k2.get_enrollment("deleted", "totp") is None
+        finally:
+            only_k2.close()
+
+    def test_reseal_races_logins_deletions_and_reenrollments(
+        self, store: Store, open_store: OpenStore
+    ) -> None:
+        count = 60
+        for n in range(count):
+            store.put_enrollment(enrollment(subject=f"s{n}", secret=b"old %d" % n))
+        store.close()
+        resealer = open_store(_ring("k1", "k2", primary="k2"))
+        other = open_store(_ring("k1", "k2", primary="k2"))
+
+        def logins() -> None:
+            # Every third subject re-enrolls, every third is deleted, all log in.
+            for n in range(count):
+                assert other.advance(f"hotp:s{n}", n + 1) is True
+                if n % 3 == 1:
+                    other.put_enrollment(enrollment(subject=f"s{n}", secret=b"new %d" % n))
+                elif n % 3 == 2:
+                    assert other.delete_enrollment(f"s{n}", "totp") is True
+
+        try:
+            outcomes = race_threads([resealer.reseal, logins])
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            assert isinstance(outcomes[0], int)
+            assert count // 3 <= outcomes[0] <= count
+            assert resealer.reseal() == 0
+        finally:
+            resealer.close()
+            other.close()
+        only_k2 = open_store(_ring("k2", primary="k2"))
+        try:
+            for n in range(count):
+                expected = (b"old %d" % n, b"new %d" % n, None)[n % 3]
+                assert _secret(only_k2, f"s{n}") == expected, n
+                assert only_k2.current(f"hotp:s{n}") == n + 1
         finally:
             only_k2.close()

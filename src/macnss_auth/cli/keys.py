@@ -1,0 +1,157 @@
+"""``macnss-auth keys``: rotate the key that seals the data directory's secrets.
+
+* ``keys list`` names the keys of ``HOME/keyring.key``, the primary first
+  (never their value).
+* ``keys rotate`` adds a fresh random key as the primary (ids ``k2``,
+  ``k3``...), then re-seals every secret of the home's store (and of each
+  ``--database``, as ``serve`` takes it) under it. The old keys stay in the
+  file, so nothing sealed anywhere else becomes unreadable.
+* ``keys retire`` re-seals again and, once every named store has nothing
+  left under an old key, removes the old keys from the file.
+
+The file is replaced atomically at each step and always holds every key a
+record may be sealed under: a crash or a refused secret leaves a ring that
+opens everything, and running the command again goes on from there.
+Commands already running (``serve``) keep the ring they read at start:
+stop them before rotating and start them again after.
+
+A key given by ``$MACNSS_AUTH_KEY`` lives outside the home; these commands
+refuse to run then (rotate it where it is kept, with ``Store.reseal``: see
+``docs/stores.md``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import click
+
+from macnss_auth.cli.home import (
+    KEY_ENV,
+    KEYRING_FILE,
+    home_option,
+    load_key,
+    read_keyring_file,
+    resolve_home,
+    write_keyring_file,
+)
+from macnss_auth.clock import SystemRandom
+from macnss_auth.errors import ConfigurationError
+from macnss_auth.store.base import Store
+from macnss_auth.store.keyring import Keyring
+from macnss_auth.store.sqlite import SQLiteStore
+
+__all__ = ["command"]
+
+_database_option = click.option(
+    "--database",
+    "databases",
+    multiple=True,
+    metavar="URL_OR_PATH",
+    help="Another store sealed with this home's key (postgresql://... or a SQLite file);"
+    " repeat for each.",
+)
+
+
+def _ring_file(home: Path) -> list[tuple[str, bytes]]:
+    """The home's keys, the primary first (a first-form file, or none yet: ``k1``)."""
+    if os.environ.get(KEY_ENV) is not None:
+        raise click.ClickException(
+            f"the key comes from ${KEY_ENV}, not from the home: rotate it where it is kept"
+            " (Store.reseal, see docs/stores.md)"
+        )
+    keys = read_keyring_file(home)
+    if keys is None:
+        # The first form (or no file yet, which creates one), as every command reads it.
+        keys = [("k1", load_key(home, KEYRING_FILE, KEY_ENV).reveal())]
+    return keys
+
+
+def _next_id(taken: list[str]) -> str:
+    numbers = [int(match[1]) for kid in taken if (match := re.fullmatch(r"k(\d{1,9})", kid))]
+    return f"k{max(numbers, default=0) + 1}"
+
+
+def _open(home: Path, database: str | None, keyring: Keyring) -> Store:
+    if database is None:
+        return SQLiteStore(home / "state.sqlite3", keyring=keyring)
+    if database.startswith(("postgresql://", "postgres://")):
+        try:
+            from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415 (extra)
+        except ImportError as exc:
+            raise ConfigurationError("PostgreSQL needs the postgres extra (psycopg)") from exc
+        return PostgresStore(database, keyring=keyring)
+    return SQLiteStore(Path(database), keyring=keyring)
+
+
+def _reseal_all(home: Path, databases: tuple[str, ...], keyring: Keyring) -> None:
+    """Re-seal the home's store (if it has one) and every database; report each."""
+    targets: list[str | None] = [None] if (home / "state.sqlite3").exists() else []
+    targets += databases
+    for target in targets:
+        store = _open(home, target, keyring)
+        try:
+            moved = store.reseal()
+        finally:
+            store.close()
+        where = "state.sqlite3" if target is None else _shown(target)
+        click.echo(f"{where}: re-sealed {moved} secrets under {keyring.primary}")
+
+
+def _shown(database: str) -> str:
+    # A URL's password never reaches the terminal.
+    return re.sub(r"//[^@/]*@", "//***@", database)
+
+
+@click.group("keys")
+def command() -> None:
+    """Rotate the key that seals secrets at rest (HOME/keyring.key)."""
+
+
+@command.command("list")
+@home_option
+def list_keys(home: str | None) -> None:
+    """Name the keys, the primary first (never their value)."""
+    keys = _ring_file(resolve_home(home))
+    for n, (key_id, _) in enumerate(keys):
+        click.echo(f"{key_id} (primary)" if n == 0 else key_id)
+
+
+@command.command("rotate")
+@home_option
+@_database_option
+def rotate(home: str | None, databases: tuple[str, ...]) -> None:
+    """Add a new primary key and re-seal every secret under it; the old keys stay."""
+    root = resolve_home(home)
+    keys = _ring_file(root)
+    new_id = _next_id([key_id for key_id, _ in keys])
+    keys = [(new_id, SystemRandom().token_bytes(32)), *keys]
+    # Written before any secret is sealed under it: the file opens everything at every moment.
+    write_keyring_file(root, keys)
+    _reseal_all(root, databases, Keyring(dict(keys), primary=new_id))
+    old = ", ".join(key_id for key_id, _ in keys[1:])
+    click.echo(
+        f"{new_id} is the primary key; {old} stay in keyring.key until `macnss-auth keys retire`"
+    )
+
+
+@command.command("retire")
+@home_option
+@_database_option
+def retire(home: str | None, databases: tuple[str, ...]) -> None:
+    """Re-seal every store named, then remove every key but the primary.
+
+    Name every store sealed with this home's key (--database for each one
+    besides HOME/state.sqlite3): a store left out keeps secrets that only a
+    retired key opens.
+    """
+    root = resolve_home(home)
+    keys = _ring_file(root)
+    if len(keys) == 1:
+        click.echo(f"{keys[0][0]} is the only key: nothing to retire")
+        return
+    _reseal_all(root, databases, Keyring(dict(keys), primary=keys[0][0]))
+    write_keyring_file(root, keys[:1])
+    click.echo(f"retired {', '.join(key_id for key_id, _ in keys[1:])}; {keys[0][0]} remains")

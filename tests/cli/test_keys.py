@@ -1,0 +1,176 @@
+"""``macnss-auth keys``: rotate the home's key, re-seal its secrets, retire the old key."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from pathlib import Path
+
+import pyotp
+import pytest
+from click.testing import CliRunner, Result
+
+from macnss_auth.cli import main
+from macnss_auth.cli.home import HOME_ENV, KEY_ENV, read_keyring_file
+from macnss_auth.secret import Secret
+from macnss_auth.store import Enrollment, Keyring, SQLiteStore
+from macnss_auth.testing.store_contract import T0
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(HOME_ENV, raising=False)
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+def run(home: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--home", str(home)])
+
+
+def _enrolled(home: Path) -> str:
+    """A confirmed TOTP enrollment of alice in ``home``; its base32 secret."""
+    enrolled = run(home, "totp", "enroll", "alice", "--no-qr")
+    assert enrolled.exit_code == 0, enrolled.output
+    match = re.search(r"^Secret: ([A-Z2-7 ]+)$", enrolled.output, re.MULTILINE)
+    assert match is not None, enrolled.output
+    secret = match.group(1).replace(" ", "")
+    code = pyotp.TOTP(secret).at(int(time.time()) - 30)
+    assert run(home, "totp", "confirm", "alice", code).exit_code == 0
+    return secret
+
+
+def _key_ids_in_the_file(home: Path) -> set[str]:
+    with sqlite3.connect(home / "state.sqlite3") as db:
+        rows = db.execute("SELECT key_id, sealed FROM enrollments").fetchall()
+    for key_id, sealed in rows:
+        assert bytes(sealed)[2 : 2 + len(key_id)] == key_id.encode()  # the blob says it too
+    return {key_id for key_id, _ in rows}
+
+
+def test_rotate_reseals_under_a_new_key_and_retire_drops_the_old_one(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    secret = _enrolled(home)
+    first_key = (home / "keyring.key").read_text().strip()
+    assert run(home, "keys", "list").output == "k1 (primary)\n"
+    assert _key_ids_in_the_file(home) == {"k1"}
+
+    rotated = run(home, "keys", "rotate")
+    assert rotated.exit_code == 0, rotated.output
+    assert "state.sqlite3: re-sealed 1 secrets under k2" in rotated.output
+    assert first_key not in rotated.output
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+    assert _key_ids_in_the_file(home) == {"k2"}
+    keys = read_keyring_file(home)
+    assert keys is not None
+    assert [key_id for key_id, _ in keys] == ["k2", "k1"]
+    assert keys[1][1].hex() == first_key
+    assert (home / "keyring.key").stat().st_mode & 0o077 == 0
+
+    # Every command reads the rotated ring: alice's code is still accepted.
+    code = pyotp.TOTP(secret).at(int(time.time()) + 30)
+    accepted = run(home, "totp", "verify", "alice", code)
+    assert accepted.exit_code == 0, accepted.output
+
+    retired = run(home, "keys", "retire")
+    assert retired.exit_code == 0, retired.output
+    assert "retired k1; k2 remains" in retired.output
+    assert run(home, "keys", "list").output == "k2 (primary)\n"
+    assert first_key not in (home / "keyring.key").read_text()
+    # Without k1, alice's secret still opens: a used code is refused as replayed,
+    # not as a key error.
+    replayed = run(home, "totp", "verify", "alice", code)
+    assert replayed.exit_code == 1
+    assert "refused: replayed" in replayed.output
+    assert "Error" not in replayed.output
+
+    again = run(home, "keys", "rotate")
+    assert again.exit_code == 0, again.output
+    assert run(home, "keys", "list").output == "k3 (primary)\nk2\n"
+    assert run(home, "keys", "retire").exit_code == 0
+    assert run(home, "keys", "retire").output == "k3 is the only key: nothing to retire\n"
+    assert _key_ids_in_the_file(home) == {"k3"}
+
+
+def test_retire_keeps_the_old_key_while_a_named_store_still_needs_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _enrolled(home)
+    other = tmp_path / "other.sqlite3"
+    assert run(home, "keys", "rotate").exit_code == 0
+    keys = read_keyring_file(home)
+    assert keys is not None
+    # A second store sealed with the old key, and one record under a key the home lacks.
+    with SQLiteStore(other, keyring=Keyring(dict(keys[1:]), primary="k1")) as store:
+        store.put_enrollment(
+            Enrollment(subject="bob", method="totp", secret=Secret(b"b" * 20), created_at=T0)
+        )
+    with SQLiteStore(other, keyring=Keyring({"kx": bytes(32)}, primary="kx")) as store:
+        store.put_enrollment(
+            Enrollment(subject="eve", method="totp", secret=Secret(b"e" * 20), created_at=T0)
+        )
+    refused = run(home, "keys", "retire", "--database", str(other))
+    assert refused.exit_code == 1
+    assert "kx" in refused.output
+    assert refused.output.count("\n") <= 2  # the home's report, then one error line
+    # Nothing retired: the file still opens everything.
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+
+
+def test_rotate_refuses_a_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv(KEY_ENV, "11" * 32)
+    refused = run(home, "keys", "rotate")
+    assert refused.exit_code == 1
+    assert KEY_ENV in refused.output
+    assert not (home / "keyring.key").exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "k2 " + "11" * 32 + "\nk2 " + "22" * 32 + "\n",  # the same id twice
+        "k2 " + "11" * 31 + "\n",  # a short key
+        "k2 " + "zz" * 32 + "\nk1 " + "22" * 32 + "\n",  # not hex
+        "k 2 " + "11" * 32 + "\n",  # three fields
+        "k/2 " + "11" * 32 + "\n",  # an id with a slash
+        "# only a comment\n\n",
+    ],
+)
+def test_a_malformed_ring_file_gives_one_line(tmp_path: Path, content: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keyring.key").write_text(content)
+    for args in (("keys", "list"), ("totp", "verify", "alice", "123456")):
+        result = run(home, *args)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: ")
+        assert result.output.count("\n") == 1
+        assert "11" * 8 not in result.output  # no key material in the message
+
+
+def test_rotate_and_retire_reseal_every_database_named(tmp_path: Path) -> None:
+    home, other = tmp_path / "home", tmp_path / "other.sqlite3"
+    assert run(home, "keys", "list").exit_code == 0  # the home's first key, k1
+    keys = read_keyring_file(home)
+    assert keys is None  # the first form: one key, id k1
+    first = bytes.fromhex((home / "keyring.key").read_text().strip())
+    with SQLiteStore(other, keyring=Keyring({"k1": first}, primary="k1")) as store:
+        for name in ("bob", "carol"):
+            store.put_enrollment(
+                Enrollment(subject=name, method="totp", secret=Secret(name.encode()), created_at=T0)
+            )
+    rotated = run(home, "keys", "rotate", "--database", str(other))
+    assert rotated.exit_code == 0, rotated.output
+    # The home has no state.sqlite3 yet: only the database named is re-sealed.
+    assert f"{other}: re-sealed 2 secrets under k2" in rotated.output
+    assert not (home / "state.sqlite3").exists()
+    assert run(home, "keys", "retire", "--database", str(other)).exit_code == 0
+    keys = read_keyring_file(home)
+    assert keys is not None
+    assert [key_id for key_id, _ in keys] == ["k2"]
+    with SQLiteStore(other, keyring=Keyring(dict(keys), primary="k2")) as store:
+        got = store.get_enrollment("carol", "totp")
+        assert got is not None
+        assert got.secret.reveal() == b"carol"
