@@ -223,7 +223,7 @@ def test_a_second_keys_command_at_once_is_refused_and_changes_nothing(tmp_path: 
         for args in (("keys", "rotate"), ("keys", "retire")):
             refused = run(home, *args)
             assert refused.exit_code == 1, refused.output
-            assert "another `macnss-auth keys` command" in refused.output
+            assert "this home's keys are in use" in refused.output
         assert run(home, "keys", "list").output == "k1 (primary)\n"
     finally:
         os.close(fd)
@@ -241,3 +241,51 @@ def test_rotate_never_proposes_an_id_the_ring_has(tmp_path: Path) -> None:
     listed = run(home, "keys", "list")
     assert listed.exit_code == 0, listed.output
     assert listed.output == "k1000000001 (primary)\nk1000000000\nk999999999\n"
+
+
+def test_rotate_and_retire_refuse_while_serve_runs_on_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A running serve keeps the ring it read at start and seals new enrollments under
+    # its primary: a retire meanwhile dropped the key those need after a restart.
+    pytest.importorskip("uvicorn")
+    import uvicorn  # noqa: PLC0415 (the web extra)
+
+    home = tmp_path / "home"
+    _enrolled(home)
+    assert run(home, "keys", "rotate").exit_code == 0
+    during: list[Result] = []
+
+    def serving(*args: object, **kwargs: object) -> None:
+        during.extend(run(home, "keys", command) for command in ("retire", "rotate"))
+
+    monkeypatch.setattr(uvicorn, "run", serving)
+    served = CliRunner().invoke(main, ["serve", "--home", str(home), "--port", "8765"])
+    assert served.exit_code == 0, served.output
+    assert [r.exit_code for r in during] == [1, 1], [r.output for r in during]
+    assert all("stop `macnss-auth serve`" in r.output for r in during)
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+    # Once it stopped, they run.
+    assert run(home, "keys", "retire").exit_code == 0
+    assert run(home, "keys", "list").output == "k2 (primary)\n"
+
+
+def test_serve_does_not_start_while_the_keys_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("uvicorn")
+    import uvicorn  # noqa: PLC0415 (the web extra)
+
+    home = tmp_path / "home"
+    home.mkdir()
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(a))
+    fd = os.open(home / ".keyring.key.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as keys rotate holds it
+        refused = CliRunner().invoke(main, ["serve", "--home", str(home), "--port", "8765"])
+    finally:
+        os.close(fd)
+    assert refused.exit_code == 1, refused.output
+    assert "changing this home's keys" in refused.output
+    assert started == []

@@ -13,8 +13,8 @@ The file is replaced atomically at each step and always holds every key a
 record may be sealed under: a crash or a refused secret leaves a ring that
 opens everything, and running the command again goes on from there.
 ``rotate`` and ``retire`` hold an exclusive lock on ``HOME/.keyring.key.lock``
-(a second one refuses: two rotations at once would each write a ring
-without the other's new key), and check every store they are named before
+and refuse while ``serve`` (which holds it shared) or another of them runs
+(see :func:`~macnss_auth.cli.home.keyring_lock`), and check every store they are named before
 changing anything: a SQLite ``--database`` that does not exist is a typo
 (opening it would create an empty store that "re-seals 0", and ``retire``
 would then drop the key the real one needs), and ``retire`` with no store
@@ -29,11 +29,8 @@ refuse to run then (rotate it where it is kept, with ``Store.reseal``: see
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -42,6 +39,7 @@ from macnss_auth.cli.home import (
     KEY_ENV,
     KEYRING_FILE,
     home_option,
+    keyring_lock,
     load_key,
     read_keyring_file,
     resolve_home,
@@ -87,23 +85,6 @@ def _next_id(taken: list[str]) -> str:
     # could be the one proposed, and a ring with one id twice loses a key.
     numbers = [int(match[1]) for kid in taken if (match := re.fullmatch(r"k(\d+)", kid))]
     return f"k{max(numbers, default=0) + 1}"
-
-
-@contextlib.contextmanager
-def _exclusive(home: Path) -> Iterator[None]:
-    """Hold the home's key lock, or refuse: one rotate or retire at a time."""
-    fd = os.open(home / f".{KEYRING_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise click.ClickException(
-                "another `macnss-auth keys` command is changing this home's keys;"
-                " nothing changed (run it again once that one has finished)"
-            ) from None
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _targets(home: Path, databases: tuple[str, ...]) -> list[str | None]:
@@ -169,7 +150,7 @@ def list_keys(home: str | None) -> None:
 def rotate(home: str | None, databases: tuple[str, ...]) -> None:
     """Add a new primary key and re-seal every secret under it; the old keys stay."""
     root = resolve_home(home)
-    with _exclusive(root):
+    with keyring_lock(root, exclusive=True):
         keys = _ring_file(root)
         targets = _targets(root, databases)
         new_id = _next_id([key_id for key_id, _ in keys])
@@ -195,7 +176,7 @@ def retire(home: str | None, databases: tuple[str, ...]) -> None:
     retired key opens.
     """
     root = resolve_home(home)
-    with _exclusive(root):
+    with keyring_lock(root, exclusive=True):
         keys = _ring_file(root)
         if len(keys) == 1:
             click.echo(f"{keys[0][0]} is the only key: nothing to retire")
