@@ -12,15 +12,15 @@
 The file is replaced atomically at each step and always holds every key a
 record may be sealed under: a crash or a refused secret leaves a ring that
 opens everything, and running the command again goes on from there.
-``rotate`` and ``retire`` hold an exclusive lock on ``HOME/.keyring.key.lock``
-and refuse while ``serve`` (which holds it shared) or another of them runs
-(see :func:`~macnss_auth.cli.home.keyring_lock`), and check every store they are named before
-changing anything: a SQLite ``--database`` that does not exist is a typo
-(opening it would create an empty store that "re-seals 0", and ``retire``
-would then drop the key the real one needs), and ``retire`` with no store
-at all has nothing to check the old keys against.
 Commands already running (``serve``) keep the ring they read at start:
-stop them before rotating and start them again after.
+stop them before rotating and start them again after. ``rotate`` and
+``retire`` hold ``HOME/.keyring.key.lock`` exclusively and refuse while a
+``serve`` on this home (which holds it shared) or another of them runs (see
+:func:`~macnss_auth.cli.home.keyring_lock`). They check every store they
+are named before changing anything: a SQLite ``--database`` that does not
+exist is a typo (opening it would create an empty store that "re-seals 0",
+and ``retire`` would then drop the key the real one needs), and ``retire``
+with no store at all has nothing to check the old keys against.
 
 A key given by ``$MACNSS_AUTH_KEY`` lives outside the home; these commands
 refuse to run then (rotate it where it is kept, with ``Store.reseal``: see
