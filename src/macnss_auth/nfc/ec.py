@@ -556,6 +556,9 @@ def multiply_generator_secret(curve: Curve, scalar: int) -> Point | None:
     (probability about ``2^w / n``); those take the general path, as in
     :func:`multiply_secret`.
 
+    The generator must have order ``n`` (true of every standardized curve):
+    the odd lift ``k + n`` relies on it.
+
     Raises:
         ValueError: ``scalar`` outside ``[1, n)``.
     """
