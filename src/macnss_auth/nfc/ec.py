@@ -515,15 +515,17 @@ _SECRET_COMB_WINDOW = 5
 
 
 @functools.lru_cache(maxsize=32)
-def _secret_comb_table(curve: Curve) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] | None:
-    """Row ``j``: the x- and y-coordinates of ``d * 2^(w*j) * G`` for odd ``d = 1 .. 2^w - 1``.
+def _secret_comb_table(curve: Curve) -> tuple[tuple[int, ...], ...] | None:
+    """Row ``j``: ``d * 2^(w*j) * G`` for odd ``d = 1 .. 2^w - 1``, each packed as ``x << L | y``.
 
+    ``L`` is the field's bit length: one masked scan selects both coordinates.
     Public points (multiples of the generator), built once per curve and
     process. ``None`` when a multiple is infinity (a generator of tiny order,
     only on a hostile explicit curve).
     """
     width = _SECRET_COMB_WINDOW
     rows = -(-(curve.n.bit_length() + 1) // width) + 1
+    shift = curve.p.bit_length()
     base: Point | None = curve.generator
     table = []
     for _ in range(rows):
@@ -532,7 +534,7 @@ def _secret_comb_table(curve: Curve) -> tuple[tuple[tuple[int, ...], tuple[int, 
         odd = _odd_multiples(curve, base, width + 1)
         if len(odd) < 1 << (width - 1):
             return None
-        table.append((tuple(q.x for q in odd), tuple(q.y for q in odd)))
+        table.append(tuple(q.x << shift | q.y for q in odd))
         for _ in range(width):
             base = add(curve, base, base)
     return tuple(table)
@@ -573,10 +575,12 @@ def multiply_generator_secret(curve: Curve, scalar: int) -> Point | None:
     window = (1 << (width + 1)) - 1
     top = 1 << width
     half = range(1 << (width - 1))
+    shift = p.bit_length()
+    low = (1 << shift) - 1
     # Odd: k + n (n is odd) when k is even.
     k = scalar + n * (1 - (scalar & 1))
     x = y = z = 0
-    for row, (xs, ys) in enumerate(table):
+    for row, entries in enumerate(table):
         # The regular digit: odd, in [-(2^w - 1), 2^w - 1]; k stays odd. The last
         # row's digit is k itself, which the table's length makes 1.
         digit = k if row == len(table) - 1 else (k & window) - top
@@ -584,8 +588,9 @@ def multiply_generator_secret(curve: Curve, scalar: int) -> Point | None:
         sign = digit >> width  # -1 for a negative digit, else 0
         index = ((digit ^ sign) - sign) >> 1
         masks = [((i ^ index) - 1) >> width for i in half]
-        x2 = sum(map(operator.and_, xs, masks))
-        y2 = sum(map(operator.and_, ys, masks))
+        # One entry survives its mask; the others add 0.
+        entry = sum(map(operator.and_, entries, masks))
+        x2, y2 = entry >> shift, entry & low
         y2 ^= (y2 ^ (p - y2)) & sign
         if row:
             x, y, z = _madd(x, y, z, x2, y2, a, p)
