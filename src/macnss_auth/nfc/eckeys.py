@@ -18,7 +18,9 @@ Each operation dispatches on :func:`native_curve`: when the installed
 cryptography/OpenSSL supports the curve (probed once per curve, so a build
 without secp192r1 falls back by itself), the work is done there; otherwise by
 :mod:`macnss_auth.nfc.ec`. Secret scalars only ever reach
-:func:`~macnss_auth.nfc.ec.multiply_secret` (a fixed-length Montgomery ladder);
+:func:`~macnss_auth.nfc.ec.multiply_secret` (a fixed-length Montgomery ladder)
+or, for multiples of the generator, :func:`~macnss_auth.nfc.ec.multiply_generator_secret`
+(a fixed-sequence comb);
 verification uses the faster variable-time :func:`~macnss_auth.nfc.ec.multiply_add`
 on public data only.
 
@@ -282,7 +284,7 @@ def _public_of(curve: ec_math.Curve, d: int) -> EcPublicKey:
     if native is not None:
         numbers = ec.derive_private_key(d, native).public_key().public_numbers()
         return EcPublicKey(curve, ec_math.Point(numbers.x, numbers.y))
-    point = ec_math.multiply_secret(curve, d, curve.generator)
+    point = ec_math.multiply_generator_secret(curve, d)
     if point is None:  # d in [1, n) never gives infinity
         raise ValueError("private scalar out of range")
     return EcPublicKey(curve, point)
@@ -437,7 +439,7 @@ def ecdsa_sign(
             k = int.from_bytes(random.token_bytes(size), "big")
             if not 0 < k < n:
                 continue
-        point = ec_math.multiply_secret(curve, k, curve.generator)
+        point = ec_math.multiply_generator_secret(curve, k)
         if point is None:
             continue
         r = point.x % n
