@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import sqlite3
 import time
@@ -174,3 +176,116 @@ def test_rotate_and_retire_reseal_every_database_named(tmp_path: Path) -> None:
         got = store.get_enrollment("carol", "totp")
         assert got is not None
         assert got.secret.reveal() == b"carol"
+
+
+def test_a_named_database_that_does_not_exist_is_refused_before_anything_changes(
+    tmp_path: Path,
+) -> None:
+    # A typo used to open (create) an empty store, "re-seal 0" and, with retire, drop the
+    # key every secret of the real database is sealed under.
+    home, typo = tmp_path / "home", tmp_path / "typo.sqlite3"
+    _enrolled(home)
+    assert run(home, "keys", "rotate").exit_code == 0
+    refused = run(home, "keys", "retire", "--database", str(typo))
+    assert refused.exit_code == 1, refused.output
+    assert "no such SQLite file" in refused.output
+    assert not typo.exists()
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+    # rotate checks before it writes the ring; a conninfo's password is never shown.
+    conninfo = "host=db user=app password=hunter2"
+    refused = run(home, "keys", "rotate", "--database", conninfo)
+    assert refused.exit_code == 1, refused.output
+    assert "hunter2" not in refused.output
+    assert not (Path.cwd() / conninfo).exists()
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+
+
+def test_retire_with_no_store_at_all_keeps_the_old_keys(tmp_path: Path) -> None:
+    # serve --database postgresql://... leaves no HOME/state.sqlite3: a retire naming
+    # nothing checked nothing and dropped the key that database needs.
+    home = tmp_path / "home"
+    assert run(home, "keys", "rotate").exit_code == 0
+    assert not (home / "state.sqlite3").exists()
+    refused = run(home, "keys", "retire")
+    assert refused.exit_code == 1, refused.output
+    assert "--database" in refused.output
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+
+
+def test_a_second_keys_command_at_once_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    # Two rotations at once each wrote a ring without the other's new key: the secrets
+    # re-sealed by the first one were lost. The lock is the one the commands take.
+    home = tmp_path / "home"
+    _enrolled(home)
+    fd = os.open(home / ".keyring.key.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for args in (("keys", "rotate"), ("keys", "retire")):
+            refused = run(home, *args)
+            assert refused.exit_code == 1, refused.output
+            assert "this home's keys are in use" in refused.output
+        assert run(home, "keys", "list").output == "k1 (primary)\n"
+    finally:
+        os.close(fd)
+    assert run(home, "keys", "rotate").exit_code == 0  # free again
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+
+
+def test_rotate_never_proposes_an_id_the_ring_has(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "keyring.key").write_text("k999999999 " + "11" * 32 + "\n")
+    for _ in range(2):
+        rotated = run(home, "keys", "rotate")
+        assert rotated.exit_code == 0, rotated.output
+    listed = run(home, "keys", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.output == "k1000000001 (primary)\nk1000000000\nk999999999\n"
+
+
+def test_rotate_and_retire_refuse_while_serve_runs_on_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A running serve keeps the ring it read at start and seals new enrollments under
+    # its primary: a retire meanwhile dropped the key those need after a restart.
+    pytest.importorskip("uvicorn")
+    import uvicorn  # noqa: PLC0415 (the web extra)
+
+    home = tmp_path / "home"
+    _enrolled(home)
+    assert run(home, "keys", "rotate").exit_code == 0
+    during: list[Result] = []
+
+    def serving(*args: object, **kwargs: object) -> None:
+        during.extend(run(home, "keys", command) for command in ("retire", "rotate"))
+
+    monkeypatch.setattr(uvicorn, "run", serving)
+    served = CliRunner().invoke(main, ["serve", "--home", str(home), "--port", "8765"])
+    assert served.exit_code == 0, served.output
+    assert [r.exit_code for r in during] == [1, 1], [r.output for r in during]
+    assert all("stop `macnss-auth serve`" in r.output for r in during)
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+    # Once it stopped, they run.
+    assert run(home, "keys", "retire").exit_code == 0
+    assert run(home, "keys", "list").output == "k2 (primary)\n"
+
+
+def test_serve_does_not_start_while_the_keys_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("uvicorn")
+    import uvicorn  # noqa: PLC0415 (the web extra)
+
+    home = tmp_path / "home"
+    home.mkdir()
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(a))
+    fd = os.open(home / ".keyring.key.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as keys rotate holds it
+        refused = CliRunner().invoke(main, ["serve", "--home", str(home), "--port", "8765"])
+    finally:
+        os.close(fd)
+    assert refused.exit_code == 1, refused.output
+    assert "changing this home's keys" in refused.output
+    assert started == []

@@ -23,7 +23,7 @@ from macnss_auth.web import SigningKeys
 from macnss_auth.web.i18n import MESSAGES
 from tests.conftest import OpenStore
 
-from .helpers import ISSUER, NOW, PHONE, Service, build
+from .helpers import AUDIENCE, ENROLLMENT_KEY, ISSUER, NOW, PHONE, Service, build
 
 SUBJECT = "youssef"
 COOKIE = "macnss_session"
@@ -275,3 +275,69 @@ def test_a_store_that_cannot_keep_the_sign_out_is_said_and_refuses_the_session()
     assert MESSAGES["en"]["error_sign_out"].format(minutes=10) in out.text
     assert "max-age=0" in out.headers["set-cookie"].lower()
     assert revocations(service.audit.events) == []
+
+
+def api_session(client: TestClient, service: Service) -> str:
+    """An app's session: an SMS login through the JSON API, its assertion for this service."""
+    challenge = client.post("/v1/challenges", json={"subject": SUBJECT, "method": "sms"}).json()
+    answer = {"code": service.sms_code(), "audience": ISSUER}
+    done = client.post(f"/v1/challenges/{challenge['id']}/verify", json=answer)
+    assert done.status_code == 200, done.text
+    token = done.json()["assertion"]
+    assert isinstance(token, str)
+    return token
+
+
+def api_sign_out(client: TestClient, token: str) -> httpx.Response:
+    out: httpx.Response = client.post(
+        "/v1/sessions/sign-out", headers={"Authorization": f"Bearer {token}"}
+    )
+    return out
+
+
+def test_an_apps_session_signs_out_through_the_api_on_every_instance(
+    open_any_store: OpenStore,
+) -> None:
+    keys, clock = SigningKeys.generate(), FixedClock.at(NOW)
+    one = build(store=open_any_store(), keys=keys, clock=clock)
+    two = build(store=open_any_store(), keys=keys, clock=clock)
+    enroll(one)
+    app, copy = TestClient(one.app), TestClient(two.app)
+    token = api_session(app, one)
+    bearer = {"Authorization": f"Bearer {token}"}
+    otp = {"subject": SUBJECT}
+    assert copy.post("/v1/enrollments/otp", json=otp, headers=bearer).status_code == 201
+    out = api_sign_out(app, token)
+    assert (out.status_code, out.json()) == (200, {"status": "ok"})
+    # Before this route an app's session could not be ended: the copy kept enrolling.
+    for client in (app, copy):
+        refused = client.post("/v1/enrollments/otp", json=otp, headers=bearer)
+        assert (refused.status_code, refused.json()["reason"]) == (401, "unauthorized")
+    # Again, from the other instance: the same answer, recorded once.
+    assert api_sign_out(copy, token).json() == {"status": "ok"}
+    (event,) = revocations([*one.audit.events, *two.audit.events])
+    assert (event.subject, event.details["ended"]) == (SUBJECT, "sign_out")
+    assert token not in repr(event)
+
+
+def test_the_api_sign_out_answers_alike_for_a_token_with_no_session(service: Service) -> None:
+    enroll(service)
+    client = TestClient(service.app)
+    token = api_session(client, service)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    challenge = client.post("/v1/challenges", json={"subject": SUBJECT, "method": "sms"}).json()
+    answer = {"code": service.sms_code(), "audience": AUDIENCE}  # a calling service's token
+    elsewhere = client.post(f"/v1/challenges/{challenge['id']}/verify", json=answer).json()
+    office = ENROLLMENT_KEY.decode()
+    for other in (forged, "not-a-token", elsewhere["assertion"], office):
+        out = api_sign_out(client, other)
+        assert (out.status_code, out.json()) == (200, {"status": "ok"})
+    assert revocations(service.audit.events) == []
+    # The real session was not touched by any of them.
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.post("/v1/enrollments/otp", json={"subject": SUBJECT},
+                       headers=bearer).status_code == 201  # fmt: skip
+    # Without credentials at all: unauthorized, as every route that needs them.
+    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer  "}):
+        refused = client.post("/v1/sessions/sign-out", headers=headers)
+        assert (refused.status_code, refused.json()["reason"]) == (401, "unauthorized")

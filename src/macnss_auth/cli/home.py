@@ -20,6 +20,7 @@ a refused code with :func:`exit_refused`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import tempfile
@@ -43,6 +44,7 @@ __all__ = [
     "audit_path",
     "exit_refused",
     "home_option",
+    "keyring_lock",
     "load_key",
     "load_keyring",
     "open_audit",
@@ -250,6 +252,37 @@ def write_keyring_file(home: Path, keys: Sequence[tuple[str, bytes]]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
     _sync_directory(home)
+
+
+@contextlib.contextmanager
+def keyring_lock(home: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold ``HOME/.keyring.key.lock``: shared by ``serve``, exclusive by ``keys rotate/retire``.
+
+    A running ``serve`` keeps the ring it read at start and seals new secrets
+    under its primary, so the keys must not change under it (a retired key
+    would leave those secrets unreadable after a restart); two ``keys``
+    commands at once would each write a ring without the other's new key.
+    Never waits: a lock held the other way refuses.
+
+    Raises:
+        click.ClickException: the lock is held the other way; nothing changed.
+    """
+    fd = os.open(home / f".{KEYRING_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise click.ClickException(
+                "this home's keys are in use: stop `macnss-auth serve` (every instance on"
+                " this home) and wait for any other `macnss-auth keys` command, then run it"
+                " again; nothing changed"
+                if exclusive
+                else "a `macnss-auth keys` command is changing this home's keys:"
+                " start again once it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 STATE_FILE = "state.sqlite3"

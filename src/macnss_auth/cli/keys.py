@@ -13,7 +13,14 @@ The file is replaced atomically at each step and always holds every key a
 record may be sealed under: a crash or a refused secret leaves a ring that
 opens everything, and running the command again goes on from there.
 Commands already running (``serve``) keep the ring they read at start:
-stop them before rotating and start them again after.
+stop them before rotating and start them again after. ``rotate`` and
+``retire`` hold ``HOME/.keyring.key.lock`` exclusively and refuse while a
+``serve`` on this home (which holds it shared) or another of them runs (see
+:func:`~macnss_auth.cli.home.keyring_lock`). They check every store they
+are named before changing anything: a SQLite ``--database`` that does not
+exist is a typo (opening it would create an empty store that "re-seals 0",
+and ``retire`` would then drop the key the real one needs), and ``retire``
+with no store at all has nothing to check the old keys against.
 
 A key given by ``$MACNSS_AUTH_KEY`` lives outside the home; these commands
 refuse to run then (rotate it where it is kept, with ``Store.reseal``: see
@@ -32,6 +39,7 @@ from macnss_auth.cli.home import (
     KEY_ENV,
     KEYRING_FILE,
     home_option,
+    keyring_lock,
     load_key,
     read_keyring_file,
     resolve_home,
@@ -55,6 +63,9 @@ _database_option = click.option(
 )
 
 
+_POSTGRES = ("postgresql://", "postgres://")
+
+
 def _ring_file(home: Path) -> list[tuple[str, bytes]]:
     """The home's keys, the primary first (a first-form file, or none yet: ``k1``)."""
     if os.environ.get(KEY_ENV) is not None:
@@ -70,14 +81,29 @@ def _ring_file(home: Path) -> list[tuple[str, bytes]]:
 
 
 def _next_id(taken: list[str]) -> str:
-    numbers = [int(match[1]) for kid in taken if (match := re.fullmatch(r"k(\d{1,9})", kid))]
+    # Every k<digits> id counts (ids are at most 64 characters): an id left out here
+    # could be the one proposed, and a ring with one id twice loses a key.
+    numbers = [int(match[1]) for kid in taken if (match := re.fullmatch(r"k(\d+)", kid))]
     return f"k{max(numbers, default=0) + 1}"
+
+
+def _targets(home: Path, databases: tuple[str, ...]) -> list[str | None]:
+    """The stores to re-seal (``None``: the home's), each checked before anything changes."""
+    targets: list[str | None] = [None] if (home / "state.sqlite3").exists() else []
+    for database in databases:
+        if not database.startswith(_POSTGRES) and not Path(database).is_file():
+            raise click.ClickException(
+                f"--database {_shown(database)}: no such SQLite file (a PostgreSQL store"
+                " is named by a postgresql:// URL); nothing changed"
+            )
+        targets.append(database)
+    return targets
 
 
 def _open(home: Path, database: str | None, keyring: Keyring) -> Store:
     if database is None:
         return SQLiteStore(home / "state.sqlite3", keyring=keyring)
-    if database.startswith(("postgresql://", "postgres://")):
+    if database.startswith(_POSTGRES):
         try:
             from macnss_auth.store.postgres import PostgresStore  # noqa: PLC0415 (extra)
         except ImportError as exc:
@@ -86,10 +112,8 @@ def _open(home: Path, database: str | None, keyring: Keyring) -> Store:
     return SQLiteStore(Path(database), keyring=keyring)
 
 
-def _reseal_all(home: Path, databases: tuple[str, ...], keyring: Keyring) -> None:
-    """Re-seal the home's store (if it has one) and every database; report each."""
-    targets: list[str | None] = [None] if (home / "state.sqlite3").exists() else []
-    targets += databases
+def _reseal_all(home: Path, targets: list[str | None], keyring: Keyring) -> None:
+    """Re-seal each store of ``targets`` (see :func:`_targets`); report each."""
     for target in targets:
         store = _open(home, target, keyring)
         try:
@@ -101,8 +125,9 @@ def _reseal_all(home: Path, databases: tuple[str, ...], keyring: Keyring) -> Non
 
 
 def _shown(database: str) -> str:
-    # A URL's password never reaches the terminal.
-    return re.sub(r"//[^@/]*@", "//***@", database)
+    # A URL's password, or a conninfo's, never reaches the terminal.
+    shown = re.sub(r"//[^@/]*@", "//***@", database)
+    return re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", shown)
 
 
 @click.group("keys")
@@ -125,12 +150,15 @@ def list_keys(home: str | None) -> None:
 def rotate(home: str | None, databases: tuple[str, ...]) -> None:
     """Add a new primary key and re-seal every secret under it; the old keys stay."""
     root = resolve_home(home)
-    keys = _ring_file(root)
-    new_id = _next_id([key_id for key_id, _ in keys])
-    keys = [(new_id, SystemRandom().token_bytes(32)), *keys]
-    # Written before any secret is sealed under it: the file opens everything at every moment.
-    write_keyring_file(root, keys)
-    _reseal_all(root, databases, Keyring(dict(keys), primary=new_id))
+    with keyring_lock(root, exclusive=True):
+        keys = _ring_file(root)
+        targets = _targets(root, databases)
+        new_id = _next_id([key_id for key_id, _ in keys])
+        keys = [(new_id, SystemRandom().token_bytes(32)), *keys]
+        # Written before any secret is sealed under it: the file opens everything at every
+        # moment.
+        write_keyring_file(root, keys)
+        _reseal_all(root, targets, Keyring(dict(keys), primary=new_id))
     old = ", ".join(key_id for key_id, _ in keys[1:])
     click.echo(
         f"{new_id} is the primary key; {old} stay in keyring.key until `macnss-auth keys retire`"
@@ -148,10 +176,17 @@ def retire(home: str | None, databases: tuple[str, ...]) -> None:
     retired key opens.
     """
     root = resolve_home(home)
-    keys = _ring_file(root)
-    if len(keys) == 1:
-        click.echo(f"{keys[0][0]} is the only key: nothing to retire")
-        return
-    _reseal_all(root, databases, Keyring(dict(keys), primary=keys[0][0]))
-    write_keyring_file(root, keys[:1])
+    with keyring_lock(root, exclusive=True):
+        keys = _ring_file(root)
+        if len(keys) == 1:
+            click.echo(f"{keys[0][0]} is the only key: nothing to retire")
+            return
+        targets = _targets(root, databases)
+        if not targets:
+            raise click.ClickException(
+                "no store to re-seal (no HOME/state.sqlite3, no --database): name every store"
+                " sealed with this home's key; nothing retired"
+            )
+        _reseal_all(root, targets, Keyring(dict(keys), primary=keys[0][0]))
+        write_keyring_file(root, keys[:1])
     click.echo(f"retired {', '.join(key_id for key_id, _ in keys[1:])}; {keys[0][0]} remains")

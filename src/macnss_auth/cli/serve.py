@@ -33,7 +33,14 @@ import click
 from macnss_auth.audit.sqlite import SQLiteAuditLog
 from macnss_auth.authenticator import AssuranceLevel, Authenticator
 from macnss_auth.cli.code import load_pepper
-from macnss_auth.cli.home import audit_path, load_key, load_keyring, open_audit, resolve_home
+from macnss_auth.cli.home import (
+    audit_path,
+    keyring_lock,
+    load_key,
+    load_keyring,
+    open_audit,
+    resolve_home,
+)
 from macnss_auth.clock import SystemClock
 from macnss_auth.delivery import ChannelKind, ConsoleChannel
 from macnss_auth.errors import ConfigurationError
@@ -306,23 +313,26 @@ def command(  # noqa: PLR0917 (click passes every option as an argument)
             raise click.BadParameter("use AUD=URL", param_hint="--return-url")
         urls[audience] = url
     names = list(audiences) or ["macnss-demo"]
-    try:
-        app = build_service(
-            root, database=database, issuer=issuer or f"http://{host}:{port}",
-            audiences=names, trusted_proxies=list(proxies), return_urls=urls,
-            max_threads=threads, passkey_origins=list(origins) or default_passkey_origins(port),
-            enrollment_min_assurance=_LEVELS[enrollment_min_assurance],
-        )  # fmt: skip
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(
-        f"state: {database or root / 'state.sqlite3'}   audit log: {_audit_at(root, database)}"
-    )
-    click.echo(f"login page: http://{host}:{port}/login   JWKS: /.well-known/jwks.json")
-    click.echo(f"virtual eID card: {root / 'card'} (CAN 123456)")
-    click.echo(f"back-office bearer key: {root / 'enrollment.key'}; codes are printed here")
-    # X-Forwarded-For is the app's business (--trusted-proxy), not uvicorn's.
-    # A websocket frame larger than the phone protocol's largest message is refused by
-    # uvicorn itself (its default admits 16 MiB).
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False,
-                ws_max_size=PhoneLimits().max_message_bytes, log_level="warning")  # fmt: skip
+    # Shared for the whole run: `keys rotate/retire` refuse meanwhile (this process seals
+    # under the ring it reads at start until it stops; see keyring_lock).
+    with keyring_lock(root, exclusive=False):
+        try:
+            app = build_service(
+                root, database=database, issuer=issuer or f"http://{host}:{port}",
+                audiences=names, trusted_proxies=list(proxies), return_urls=urls,
+                max_threads=threads, passkey_origins=list(origins) or default_passkey_origins(port),
+                enrollment_min_assurance=_LEVELS[enrollment_min_assurance],
+            )  # fmt: skip
+        except ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(
+            f"state: {database or root / 'state.sqlite3'}   audit log: {_audit_at(root, database)}"
+        )
+        click.echo(f"login page: http://{host}:{port}/login   JWKS: /.well-known/jwks.json")
+        click.echo(f"virtual eID card: {root / 'card'} (CAN 123456)")
+        click.echo(f"back-office bearer key: {root / 'enrollment.key'}; codes are printed here")
+        # X-Forwarded-For is the app's business (--trusted-proxy), not uvicorn's.
+        # A websocket frame larger than the phone protocol's largest message is refused by
+        # uvicorn itself (its default admits 16 MiB).
+        uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False,
+                    ws_max_size=PhoneLimits().max_message_bytes, log_level="warning")  # fmt: skip

@@ -290,6 +290,22 @@ def api_router(runtime: Runtime) -> APIRouter:
         token = runtime.assertions.issue(result, audience=body.audience, nonce=body.nonce)
         return assertion_out(runtime, result, token)
 
+    @router.post("/sessions/sign-out", tags=["sessions"])
+    async def sign_out(request: Request, authorization: _Authorization = None) -> Done:
+        """End the bearer token's session on every instance sharing the store.
+
+        For a token issued for this service itself (an app's session for the
+        enrollment routes): it is refused from then on, as an expired one. Any
+        other token (expired, forged, for another audience, the back-office key)
+        has no session to end and gets the same answer (RFC 7009 §2.2).
+        """
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ProblemError(WebReason.UNAUTHORIZED)
+        context = runtime.context(request)
+        await runtime.run(runtime.sign_out, token, context, ended="sign_out")
+        return Done()
+
     @router.post("/enrollments/otp", status_code=201, tags=["enrollment"])
     async def enroll_otp(
         body: OtpEnrollIn, request: Request, authorization: _Authorization = None

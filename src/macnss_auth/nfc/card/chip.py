@@ -28,11 +28,28 @@ DO'84' required or refused, DER Active Authentication signatures.
 :meth:`VirtualCard.reset` is a new tap: it forgets the session, the selected
 files and every half-run protocol. The password retry counter survives (it
 lives in the chip's persistent memory), as does nothing else.
+
+Two ways a command can fail. A handler that refuses raises
+:class:`~macnss_auth.nfc.card.command.CardStatusError` with the status word
+a real chip answers (``6982``, ``6A80``...): that is the card's intended
+behaviour, inside secure messaging the refusal is protected, and the session
+goes on unless the error says otherwise. Any *other* exception out of the
+card's code is an internal error (a bug, or input no handler foresaw): like a
+real chip, :meth:`VirtualCard.process` then answers ``6F00`` ("no precise
+diagnosis") in plain, drops the secure-messaging session and every half-run
+protocol (BAC, PACE, CA, a pending GET RESPONSE), logs the exception's type
+name and where it was raised -- never its message or arguments, which may
+hold key material -- and answers the next command as usual. So no input can
+stop a serving loop. Tests that want the traceback pass
+``raise_internal_errors=True``: the card still drops its state, then re-raises.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import traceback
 from collections.abc import Callable
 
 from macnss_auth.clock import RandomSource
@@ -48,6 +65,8 @@ from macnss_auth.nfc.card.pace import PaceResponder
 from macnss_auth.nfc.tlv import encode_length, encode_tlv, parse_all
 
 __all__ = ["ATR_HISTORICAL_BYTES", "VirtualCard", "atr_from_historical_bytes"]
+
+_log = logging.getLogger(__name__)
 
 #: Historical bytes of the ATS/ATR: category 80, card service data (31 xx)... kept short.
 ATR_HISTORICAL_BYTES = bytes.fromhex("8031B8738401E0")
@@ -70,10 +89,22 @@ class VirtualCard:
 
     Thread-safe: a lock serializes :meth:`process` and :meth:`reset`, so a
     server thread and a test may share one card.
+
+    Args:
+        data: the card's personalization.
+        random: the chip's randomness (challenges, nonces, ephemeral keys).
+        raise_internal_errors: re-raise an internal error (any exception other
+            than a refused command) after dropping the session, instead of
+            answering ``6F00``. Off by default, so that a serving loop never
+            dies; tests and fuzzers switch it on to see the traceback.
     """
 
-    def __init__(self, data: CardData, *, random: RandomSource) -> None:
+    def __init__(
+        self, data: CardData, *, random: RandomSource, raise_internal_errors: bool = False
+    ) -> None:
         self._data = data
+        self._raise_internal_errors = raise_internal_errors
+        self._internal_errors = 0
         self._random = random
         self._lock = threading.RLock()
         self._bac = BacResponder(data.secrets.mrz_key_seed(), random=random)
@@ -120,6 +151,11 @@ class VirtualCard:
         return None if self._channel is None else self._channel.established_by
 
     @property
+    def internal_errors(self) -> int:
+        """How many commands ended in an internal error (answered ``6F00``) so far."""
+        return self._internal_errors
+
+    @property
     def remaining_password_tries(self) -> int | None:
         """Tries left before the CAN-style password blocks, if the profile counts them."""
         return None if self._pace is None else self._pace.remaining_tries
@@ -147,7 +183,50 @@ class VirtualCard:
     # -- the one entry point -----------------------------------------------------
 
     def process(self, raw: bytes) -> bytes:
-        """Answer one command APDU (bytes in, response APDU bytes out)."""
+        """Answer one command APDU (bytes in, response APDU bytes out).
+
+        Every byte string gets a response: data and a two-byte status word. An
+        internal error answers ``6F00`` and ends the session (see the module notes).
+
+        Raises:
+            TypeError: ``raw`` is not bytes (a caller's bug, not the card's).
+            Exception: only with ``raise_internal_errors``: the internal error.
+        """
+        if type(raw) is not bytes:
+            raise TypeError("a command APDU is bytes")
+        with self._lock:
+            try:
+                return self._process_in_pieces(raw)
+            except Exception as error:  # noqa: BLE001 (every bug answers 6F00, like a chip)
+                return self._internal_error(error)
+
+    def _internal_error(self, error: Exception) -> bytes:
+        """6F00 in plain, every volatile state dropped; one log line without the message."""
+        self._internal_errors += 1
+        self._drop_session()
+        frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        where = (
+            f"{os.path.basename(frame.filename)}:{frame.lineno} ({frame.name})"
+            if frame is not None
+            else "unknown"
+        )
+        kind = type(error)
+        name = (
+            kind.__qualname__
+            if kind.__module__ == "builtins"
+            else f"{kind.__module__}.{kind.__qualname__}"
+        )
+        # The type and the place only: an exception's message may carry keys or the MRZ.
+        _log.warning(
+            "virtual card: internal error %s in %s; answered 6F00 and dropped the session",
+            name,
+            where,
+        )
+        if self._raise_internal_errors:
+            raise error
+        return StatusCode.NO_PRECISE_DIAGNOSIS.encode()
+
+    def _process_in_pieces(self, raw: bytes) -> bytes:
         with self._lock:
             chunk = self._quirks.get_response_chunk
             if chunk is None:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from macnss_auth.errors import ConfigurationError
 
-__all__ = ["ServingThread", "require_loopback"]
+if TYPE_CHECKING:
+    from macnss_auth.nfc.card.chip import VirtualCard
+
+__all__ = ["ServingThread", "card_answer", "require_loopback"]
+
+_log = logging.getLogger("macnss_auth.nfc.serve")
 
 _Server = TypeVar("_Server", bound="ServingThread")
 
@@ -26,6 +32,19 @@ def require_loopback(host: str, message: str) -> None:
         loopback = host == "localhost"
     if not loopback:
         raise ConfigurationError(message)
+
+
+def card_answer(card: VirtualCard, apdu: bytes) -> bytes:
+    """The card's answer to ``apdu``; ``6F00`` if a card built to raise did.
+
+    A :class:`VirtualCard` answers every command itself; only one made with
+    ``raise_internal_errors=True`` raises, and a server must not die of it.
+    """
+    try:
+        return card.process(apdu)
+    except Exception as error:  # noqa: BLE001 (the card logged it; the link goes on)
+        _log.warning("virtual card raised %s; the server answered 6F00", type(error).__name__)
+        return b"\x6f\x00"
 
 
 class ServingThread:

@@ -15,6 +15,12 @@ Covered (ISO/IEC 14443-3 §6, 14443-4 §5 and §7):
   requests while the chip computes, S(DESELECT).
 
 No CID, no NAD, 106 kbit/s only (nfcpy negotiates nothing else).
+
+A reader can chain I-blocks without end; the card collects at most
+:data:`MAX_COMMAND_APDU` bytes (the longest command APDU ISO/IEC 7816-4 can
+encode). Past that it keeps acknowledging the chain, discards its data and
+answers the whole chain ``6700`` (wrong length) without running it; the
+:class:`Action` says why in ``refused``, for the driver to log.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ import attrs
 
 from macnss_auth.errors import ConfigurationError
 
-__all__ = ["Action", "IsoDepCard", "Kind"]
+__all__ = ["MAX_COMMAND_APDU", "Action", "IsoDepCard", "Kind"]
+
+#: The longest command APDU: header, extended Lc (3), 65,535 data bytes, extended Le (2).
+MAX_COMMAND_APDU = 4 + 3 + 65_535 + 2
 
 # ISO/IEC 14443-4 §5.2.4: FSDI/FSCI -> frame size.
 _FRAME_SIZES = (16, 24, 32, 40, 48, 64, 96, 128, 256)
@@ -44,11 +53,19 @@ class Kind(enum.Enum):
 
 @attrs.frozen
 class Action:
-    """One instruction to the driver."""
+    """One instruction to the driver.
+
+    Attributes:
+        kind: what to do.
+        frame: the frame to send (``SEND``, ``RESET``).
+        apdu: the command APDU to run (``EXECUTE``).
+        refused: why the card refused what it received, if it did (for the log).
+    """
 
     kind: Kind
     frame: bytes = b""
     apdu: bytes = b""
+    refused: str = ""
 
 
 class _State(enum.Enum):
@@ -83,6 +100,7 @@ class IsoDepCard:
         self._fsd = 256
         self._block = 1
         self._rx = b""
+        self._overflow = False
         self._tx: list[bytes] = []
         self._last = b""
         self._wtx_pending = False
@@ -110,6 +128,7 @@ class IsoDepCard:
         """The field went away."""
         self._state = _State.IDLE
         self._tx, self._rx, self._last = [], b"", b""
+        self._overflow = False
         self._wtx_pending = False
 
     def _sdd_res(self) -> bytes:
@@ -161,13 +180,23 @@ class IsoDepCard:
         pcb = frame[0]
         if pcb & 0xE2 == 0x02:  # I-block
             if pcb & 0x0C:  # CID or NAD: not supported, stay silent
-                return Action(Kind.NOTHING)
+                return Action(Kind.NOTHING, refused="I-block with CID or NAD")
             self._block ^= 1  # rule D
             self._rx += frame[1:]
+            if len(self._rx) > MAX_COMMAND_APDU:
+                # Collecting more cannot make a command: keep the chain going, drop its data.
+                self._rx, self._overflow = b"", True
             if pcb & 0x10:  # reader chaining: acknowledge, keep collecting
                 return self._send(bytes([0xA2 | self._block]))
             apdu, self._rx = self._rx, b""
             self._state = _State.BUSY
+            if self._overflow:
+                self._overflow = False
+                return Action(
+                    Kind.SEND,
+                    frame=self.respond(b"\x67\x00"),
+                    refused=f"chained command longer than {MAX_COMMAND_APDU} bytes",
+                )
             return Action(Kind.EXECUTE, apdu=apdu)
         if pcb & 0xE6 == 0xA2:  # R-block
             number = pcb & 0x01

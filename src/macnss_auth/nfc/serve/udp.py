@@ -16,6 +16,15 @@ has no service name, and :class:`UdpCardServer` refuses one that does.
 Each APDU runs in a worker thread while the server keeps the link alive with
 S(WTX) requests, as a real chip does when it computes longer than the frame
 waiting time.
+
+Whatever arrives on the socket, the server keeps serving. A datagram that is
+not nfcpy's format (no ``106A``, a frame not in hex or cut in the middle of a
+byte), a frame longer than the 256 bytes the card announces in its ATS, or a
+block the card refuses (CID/NAD, a chained command longer than any APDU) is
+dropped with one warning on this module's logger -- its size and the reason,
+never its bytes -- and the card stays silent, as a chip does on a frame it
+cannot receive. Frames of other bit rates and types (``106B``, ``212F``: a
+reader polling for other cards) are not for this card and are ignored quietly.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import logging
+import re
 import select
 import socket
 import threading
@@ -31,13 +41,19 @@ import time
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.chip import ATR_HISTORICAL_BYTES, VirtualCard
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan, FrameFault
-from macnss_auth.nfc.serve._lifecycle import ServingThread, require_loopback
+from macnss_auth.nfc.serve._lifecycle import ServingThread, card_answer, require_loopback
 from macnss_auth.nfc.serve.isodep import IsoDepCard, Kind
 
 __all__ = ["UdpCardServer", "free_udp_port", "port_has_service_name"]
 
 _log = logging.getLogger(__name__)
 _BRTY = b"106A"
+#: nfcpy's other bit rates and types: ``106B``, ``212F``, ``424F``...
+_OTHER_BRTY = re.compile(rb"\d{3}[A-Z]")
+#: The largest frame the card takes: FSC 256 (FSCI 8 in the ATS).
+_MAX_FRAME = 256
+#: Large enough for any UDP datagram, so that none is silently truncated by recvfrom.
+_DATAGRAM_BUFFER = 65_536
 
 
 def port_has_service_name(port: int) -> bool:
@@ -108,6 +124,8 @@ class UdpCardServer(ServingThread):
         self._picc = IsoDepCard(uid=uid, fwi=fwi, historical=ATR_HISTORICAL_BYTES)
         self._socket: socket.socket | None = None
         self.taps = 0
+        #: Datagrams and frames refused so far (logged one by one).
+        self.refused = 0
 
     def __repr__(self) -> str:
         return f"UdpCardServer({self.device_path!r})"
@@ -153,18 +171,29 @@ class UdpCardServer(ServingThread):
         if not ready:
             return None
         try:
-            datagram, addr = sock.recvfrom(4096)
+            datagram, addr = sock.recvfrom(_DATAGRAM_BUFFER)
         except OSError:
             return None
         if datagram.startswith(b"RFOFF"):
             return None, addr
         parts = datagram.split()
-        if len(parts) != 2 or parts[0] != _BRTY:
+        if len(parts) == 2 and parts[0] != _BRTY and _OTHER_BRTY.fullmatch(parts[0]):
             return b"", addr  # other bit rates and types: not for a Type A card
+        if len(parts) != 2 or parts[0] != _BRTY:
+            return self._refuse(addr, f"datagram of {len(datagram)} bytes is not '106A <hex>'")
         try:
-            return binascii.unhexlify(parts[1]), addr
+            frame = binascii.unhexlify(parts[1])
         except binascii.Error:
-            return b"", addr
+            return self._refuse(addr, "frame is not in hex, or cut in the middle of a byte")
+        if len(frame) > _MAX_FRAME:
+            return self._refuse(addr, f"frame of {len(frame)} bytes, more than {_MAX_FRAME}")
+        return frame, addr
+
+    def _refuse(self, addr: tuple[str, int], reason: str) -> tuple[bytes, tuple[str, int]]:
+        """Drop what came from ``addr``: one warning (the reason, never the bytes), then silence."""
+        self.refused += 1
+        _log.warning("virtual card (udp): refused from %s:%s: %s", addr[0], addr[1], reason)
+        return b"", addr
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -179,6 +208,8 @@ class UdpCardServer(ServingThread):
             if self.faults.removed:
                 continue  # gone from the field: silence
             action = self._picc.receive(frame)
+            if action.refused:
+                self._refuse(addr, action.refused)
             if action.kind is Kind.RESET:
                 self._new_tap(action.frame, addr)
             elif action.kind is Kind.SEND:
@@ -199,7 +230,9 @@ class UdpCardServer(ServingThread):
             return
         result: list[bytes] = []
         worker = threading.Thread(
-            target=lambda: result.append(self.card.process(apdu)), name="card-apdu", daemon=True
+            target=lambda: result.append(card_answer(self.card, apdu)),
+            name="card-apdu",
+            daemon=True,
         )
         worker.start()
         plan = self.faults.plan

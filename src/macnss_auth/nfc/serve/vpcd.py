@@ -30,6 +30,14 @@ pcscd starts. With that version a reverse-mode link must last as long as
 pcscd: start the server (both slots: ports 35963 and 35964) before pcscd,
 stop pcscd before the server; :class:`VpcdCardServer` therefore answers a
 lost answer with an invalid one rather than closing the link (``break_link``).
+
+Whatever the peer sends, the card keeps serving: an empty message or an
+unknown control byte is refused with a warning on this module's logger and
+the link goes on; a message cut short (the peer closes, or the rest does not
+come within :data:`MESSAGE_TIMEOUT` seconds) is logged and ends that link
+only -- the server accepts the next one, the client reconnects. Log lines give
+sizes and reasons, never the bytes. The card itself answers every command
+APDU (an internal error is ``6F00``, see :mod:`macnss_auth.nfc.card.chip`).
 """
 
 from __future__ import annotations
@@ -44,9 +52,15 @@ from typing import ClassVar
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.nfc.card.chip import VirtualCard
 from macnss_auth.nfc.card.faults import FaultInjector, FaultPlan, FrameFault
-from macnss_auth.nfc.serve._lifecycle import ServingThread, require_loopback
+from macnss_auth.nfc.serve._lifecycle import ServingThread, card_answer, require_loopback
 
-__all__ = ["ABSENCE_AFTER_FAULT", "VPCD_PORT", "VpcdCardClient", "VpcdCardServer"]
+__all__ = [
+    "ABSENCE_AFTER_FAULT",
+    "MESSAGE_TIMEOUT",
+    "VPCD_PORT",
+    "VpcdCardClient",
+    "VpcdCardServer",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -61,6 +75,8 @@ _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0, 1, 2, 4
 _MUTE = b"\x00"
 #: How often a blocked read or accept wakes up to look at the stop flag.
 _POLL = 0.5
+#: Seconds the rest of a message may take once its length has arrived.
+MESSAGE_TIMEOUT = 5.0
 
 
 class _Closed(Exception):
@@ -68,10 +84,25 @@ class _Closed(Exception):
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    """``n`` bytes from ``sock``; a message cut short is logged and ends the link.
+
+    Raises:
+        _Closed: the peer closed, or the rest did not come in time.
+    """
     out = b""
     while len(out) < n:
-        chunk = sock.recv(n - len(out))
+        try:
+            chunk = sock.recv(n - len(out))
+        except TimeoutError:
+            chunk = None
         if not chunk:
+            why = "timed out" if chunk is None else "closed"
+            _log.warning(
+                "virtual card (vpcd): message cut short, %d of %d bytes (peer %s); link ended",
+                len(out),
+                n,
+                why,
+            )
             raise _Closed
         out += chunk
     return out
@@ -113,6 +144,8 @@ class _VpcdLink(ServingThread):
         self._connected = threading.Event()
         self._socket: socket.socket | None = None
         self.sessions = 0
+        #: Messages refused so far (logged one by one).
+        self.refused = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.host}:{self.port})"
@@ -166,10 +199,10 @@ class _VpcdLink(ServingThread):
             return None
         if not header:
             raise _Closed
-        if len(header) == 1:
-            header += _recv_exact(sock, 1)
-        sock.settimeout(5.0)
+        sock.settimeout(MESSAGE_TIMEOUT)
         try:
+            if len(header) == 1:
+                header += _recv_exact(sock, 1)
             return _recv_exact(sock, int.from_bytes(header, "big"))
         finally:
             sock.settimeout(_POLL)
@@ -189,8 +222,11 @@ class _VpcdLink(ServingThread):
                     self.card.reset()
                 elif control == _GET_ATR:
                     self._send_message(sock, self.card.atr)
+                else:
+                    self._refuse(f"unknown control byte {control:02X}")
                 continue
             if not message:
+                self._refuse("empty message")
                 continue
             try:
                 number = self.faults.admit()
@@ -198,7 +234,7 @@ class _VpcdLink(ServingThread):
                 if self._link_lost(sock):
                     return True  # removed: drop the connection, pcscd sees the card go
                 continue
-            response = self.card.process(message)
+            response = card_answer(self.card, message)
             if self.faults.plan.delay:
                 time.sleep(self.faults.plan.delay)
             try:
@@ -210,6 +246,10 @@ class _VpcdLink(ServingThread):
                 continue
             self._send_message(sock, answer)
         return False
+
+    def _refuse(self, reason: str) -> None:
+        self.refused += 1
+        _log.warning("virtual card (vpcd): refused: %s", reason)
 
     def _link_lost(self, sock: socket.socket) -> bool:
         """A fault lost the answer: True breaks the link, else the answer is a mute message."""

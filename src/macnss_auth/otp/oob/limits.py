@@ -34,6 +34,7 @@ from macnss_auth.errors import ConfigurationError, RateLimited
 from macnss_auth.otp.contacts import Destination, mask_national
 from macnss_auth.store._codec import micros
 from macnss_auth.store.base import Store
+from macnss_auth.throttle import key_part
 
 __all__ = ["ResendPolicy", "count_send", "decoy_destination", "prefix_of"]
 
@@ -193,7 +194,12 @@ def count_send(
     """
     base = f"oob-send:{method}"
     graded = [
-        (f"{base}:{purpose}:subject:{subject}", policy.daily_per_subject),
+        # The subject encoded (no ':'): raw, "alice:claim:0:0" was alice's first claim key,
+        # and any request for it refused her next code.
+        (
+            f"{base}:{purpose}:subject:{key_part(subject, field='subject')}",
+            policy.daily_per_subject,
+        ),
         (
             f"{base}:{purpose}:dest:{destination_id}",
             policy.daily_per_destination,
