@@ -579,7 +579,7 @@ def multiply_generator_secret(curve: Curve, scalar: int) -> Point | None:
     low = (1 << shift) - 1
     # Odd: k + n (n is odd) when k is even.
     k = scalar + n * (1 - (scalar & 1))
-    x = y = z = 0
+    x = y = z = digit = 0
     for row, entries in enumerate(table):
         # The regular digit: odd, in [-(2^w - 1), 2^w - 1]; k stays odd. The last
         # row's digit is k itself, which the table's length makes 1.
@@ -596,7 +596,9 @@ def multiply_generator_secret(curve: Curve, scalar: int) -> Point | None:
             x, y, z = _madd(x, y, z, x2, y2, a, p)
         else:
             x, y, z = x2, y2, 1
-    if not z or k:
+    # The last digit is 1 for every scalar (k < 2^(w*t) after the lift); checked all
+    # the same, since a larger one would select no entry.
+    if not z or digit != 1:
         return multiply(curve, scalar, curve.generator)
     z_inv = inverse_blinded(z, p)
     zz_inv = z_inv * z_inv % p

@@ -352,6 +352,7 @@ def native_lift_x(curve: ec_math.Curve, x: int) -> ec_math.Point:
 
     Raises:
         MalformedInput: no point of the curve has this x-coordinate.
+        UnsupportedAlgorithm: the installed cryptography lacks the curve.
     """
     native = native_curve(curve)
     if native is None:

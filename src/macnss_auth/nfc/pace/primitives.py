@@ -420,7 +420,11 @@ def generic_mapping_public_key(
     :func:`public_key` need two native multiplications (``H`` and ``x*G'``).
     On the other curves: one interleaved :func:`ec.multiply_add` (the
     generator's table is cached per curve) instead of three multiplications
-    (``H``, ``s*G`` and ``x*G'``). The encoding is the same point's.
+    (``H``, ``s*G`` and ``x*G'``). The encoding is the same point's, except
+    for a key drawn by :func:`generate_private_key` from ``SystemRandom`` on a
+    curve where OpenSSL has no fast generator code (brainpoolP256r1/384r1/512r1,
+    P-192): there the result is ``x*G'`` or ``(n - x)*G'``, whichever has an
+    even ``y`` (same ECDH secret with either; see ``docs/pace.md``).
     ``peer_mapping_public`` must be a validated point (:func:`decode_public_key`).
 
     Raises:
