@@ -18,7 +18,9 @@ Each operation dispatches on :func:`native_curve`: when the installed
 cryptography/OpenSSL supports the curve (probed once per curve, so a build
 without secp192r1 falls back by itself), the work is done there; otherwise by
 :mod:`macnss_auth.nfc.ec`. Secret scalars only ever reach
-:func:`~macnss_auth.nfc.ec.multiply_secret` (a fixed-length Montgomery ladder);
+:func:`~macnss_auth.nfc.ec.multiply_secret` (a fixed-length Montgomery ladder)
+or, for multiples of the generator, :func:`~macnss_auth.nfc.ec.multiply_generator_secret`
+(a fixed-sequence comb);
 verification uses the faster variable-time :func:`~macnss_auth.nfc.ec.multiply_add`
 on public data only.
 
@@ -51,6 +53,7 @@ __all__ = [
     "ecdsa_sign",
     "ecdsa_verify",
     "native_curve",
+    "native_lift_x",
     "native_multiply",
     "standard_curve",
 ]
@@ -281,7 +284,7 @@ def _public_of(curve: ec_math.Curve, d: int) -> EcPublicKey:
     if native is not None:
         numbers = ec.derive_private_key(d, native).public_key().public_numbers()
         return EcPublicKey(curve, ec_math.Point(numbers.x, numbers.y))
-    point = ec_math.multiply_secret(curve, d, curve.generator)
+    point = ec_math.multiply_generator_secret(curve, d)
     if point is None:  # d in [1, n) never gives infinity
         raise ValueError("private scalar out of range")
     return EcPublicKey(curve, point)
@@ -337,6 +340,31 @@ def native_multiply(
         int.from_bytes(second, "big"),
         inverse_2yr=dx * both % p,
     )
+
+
+def native_lift_x(curve: ec_math.Curve, x: int) -> ec_math.Point:
+    """The point with x-coordinate ``x`` and an even y-coordinate, by OpenSSL's decompression.
+
+    For a *public* ``x`` (the x-coordinate of a key about to be sent): the
+    square root runs in OpenSSL (``02 || X``, SEC 1 §2.3.4), a few dozen
+    microseconds where a Python exponentiation takes 90 (brainpoolP256r1) to
+    440 (brainpoolP512r1). ``curve`` must be one :func:`native_curve` has.
+
+    Raises:
+        MalformedInput: no point of the curve has this x-coordinate.
+        UnsupportedAlgorithm: the installed cryptography lacks the curve.
+    """
+    native = native_curve(curve)
+    if native is None:
+        raise UnsupportedAlgorithm(f"cryptography has no EC curve {curve.name}")
+    if not 0 <= x < curve.p:
+        raise MalformedInput("not an x-coordinate of this curve", field="point")
+    encoded = b"\x02" + x.to_bytes(curve.field_length, "big")
+    try:
+        numbers = ec.EllipticCurvePublicKey.from_encoded_point(native, encoded).public_numbers()
+    except ValueError as exc:
+        raise MalformedInput("no point of the curve has this x-coordinate", field="point") from exc
+    return ec_math.Point(numbers.x, numbers.y)
 
 
 def clear_key_cache() -> None:
@@ -412,7 +440,7 @@ def ecdsa_sign(
             k = int.from_bytes(random.token_bytes(size), "big")
             if not 0 < k < n:
                 continue
-        point = ec_math.multiply_secret(curve, k, curve.generator)
+        point = ec_math.multiply_generator_secret(curve, k)
         if point is None:
             continue
         r = point.x % n

@@ -174,3 +174,74 @@ def test_generic_mapping_public_key_on_own_curves(curve: Curve, data: st.DataObj
     )
     assert reference is not None
     assert expected == ec.encode_point(curve, reference)
+
+
+# --- the constant-sequence fixed-base comb (multiply_generator_secret) ---------------
+
+
+def _comb_edge_scalars(curve: Curve) -> list[int]:
+    # Both parities (an even k becomes k + n), the ends of [1, n), and the scalars
+    # whose partial sums meet the last rows' entries (k = 2^(w*t+1) mod n and its
+    # neighbours, t the number of regular digits).
+    n = curve.n
+    width = ec._SECRET_COMB_WINDOW
+    t = -(-(n.bit_length() + 1) // width)
+    meet = (1 << (width * t + 1)) % n
+    near = [meet - 1, meet, meet + 1, n - meet, (meet - n) % n]
+    return [k for k in (*_edge_scalars(curve), *near) if 0 < k < n]
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+def test_secret_comb_edge_scalars(curve: Curve) -> None:
+    for k in _comb_edge_scalars(curve):
+        assert ec.multiply_generator_secret(curve, k) == _reference(curve, k, curve.generator), k
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_secret_comb_matches_double_and_add(curve: Curve, data: st.DataObject) -> None:
+    k = data.draw(st.integers(min_value=1, max_value=curve.n - 1))
+    assert ec.multiply_generator_secret(curve, k) == _reference(curve, k, curve.generator)
+
+
+@pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)
+def test_secret_comb_runs_one_sequence(curve: Curve, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every scalar, even or odd, small or large, takes the same number of mixed
+    # additions and never the variable-time fallback.
+    calls: list[int] = []
+    real_madd = ec._madd
+
+    def counting_madd(*args: int) -> tuple[int, int, int]:
+        calls.append(1)
+        return real_madd(*args)
+
+    def no_fallback(*args: object) -> None:
+        raise AssertionError("the variable-time fallback ran")
+
+    ec._secret_comb_table(curve)  # built (with its own additions) before counting
+    monkeypatch.setattr(ec, "_madd", counting_madd)
+    monkeypatch.setattr(ec, "multiply", no_fallback)
+    counts = set()
+    for k in (1, 2, 3, curve.n // 3, curve.n - 2, curve.n - 1, secrets.randbelow(curve.n - 1) + 1):
+        calls.clear()
+        ec.multiply_generator_secret(curve, k)
+        counts.add(len(calls))
+    assert len(counts) == 1
+
+
+def test_secret_comb_refuses_scalars_out_of_range() -> None:
+    curve = CURVES[0]
+    for k in (0, -1, curve.n, curve.n + 1):
+        with pytest.raises(ValueError, match=r"\[1, n\)"):
+            ec.multiply_generator_secret(curve, k)
+
+
+def test_secret_comb_on_a_small_group_covers_every_scalar() -> None:
+    # y^2 = x^3 + x + 1 over GF(211) has 223 points, a prime: every scalar of the
+    # group, with the partial sums meeting the table's entries (doublings) and
+    # their opposites (the fallback) far more often than on a real curve.
+    curve = Curve("small", 211, 1, 1, gx=0, gy=1, n=223)
+    assert _reference(curve, curve.n, curve.generator) is None
+    for k in range(1, curve.n):
+        assert ec.multiply_generator_secret(curve, k) == _reference(curve, k, curve.generator), k

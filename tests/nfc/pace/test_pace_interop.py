@@ -17,6 +17,7 @@ import functools
 import attrs
 import pytest
 
+from macnss_auth.clock import SystemRandom
 from macnss_auth.errors import (
     AccessDenied,
     ConfigurationError,
@@ -148,6 +149,30 @@ def test_terminal_and_card_agree(info: PaceInfo) -> None:
     else:
         with pytest.raises(ConfigurationError):
             result.verify_chip_authentication(b"\x04")
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        PaceInfo(oid, 2, i)
+        for oid in (PaceOid.ECDH_GM_AES_CBC_CMAC_128, PaceOid.ECDH_CAM_AES_CBC_CMAC_256)
+        for i in (13, 16, 17)
+    ],
+    ids=lambda i: f"{i.protocol.name}-{i.parameter_id}",
+)
+def test_system_random_terminal_and_card_agree(info: PaceInfo) -> None:
+    # SystemRandom keys take the x-only mapping on these curves (the key sent may be
+    # (n - x)*G'): the card must still agree on K, and CAM must still verify.
+    for seed in (1, 2, 3):
+        card = _card(info, seed)
+        result = run(PaceTerminal(_password(info), info, random=SystemRandom()), card)
+        _session_works(result, card)
+        assert result.terminal_public_key[-1] % 2 == 0
+        if info.protocol.mapping is Mapping.CHIP_AUTHENTICATION:
+            security = _data(info).files.files()["MF/EF.CardSecurity"].data
+            key = parse_card_security(security).security_infos.chip_authentication_key()
+            assert key is not None
+            result.verify_chip_authentication(key)
 
 
 def test_can_password() -> None:

@@ -224,6 +224,7 @@ def generate_private_key(domain: Domain, random: RandomSource) -> int:
             key = cec.generate_private_key(native)
             scalar = _Scalar(key.private_numbers().private_value)
             scalar._key = key
+            scalar._drawn = True
             return scalar
     order = domain.order
     length = (order.bit_length() + 7) // 8
@@ -243,6 +244,9 @@ class _Scalar(int):
     """
 
     _key: cec.EllipticCurvePrivateKey | None = None
+    # Drawn by the CSPRNG (no caller expects a particular public key): the
+    # Generic Mapping may send the key of n - x instead (generic_mapping_public_key).
+    _drawn: bool = False
 
 
 def _key_for(native: cec.EllipticCurve, scalar: int) -> cec.EllipticCurvePrivateKey:
@@ -416,7 +420,11 @@ def generic_mapping_public_key(
     :func:`public_key` need two native multiplications (``H`` and ``x*G'``).
     On the other curves: one interleaved :func:`ec.multiply_add` (the
     generator's table is cached per curve) instead of three multiplications
-    (``H``, ``s*G`` and ``x*G'``). The encoding is the same point's.
+    (``H``, ``s*G`` and ``x*G'``). The encoding is the same point's, except
+    for a key drawn by :func:`generate_private_key` from ``SystemRandom`` on a
+    curve where OpenSSL has no fast generator code (brainpoolP256r1/384r1/512r1,
+    P-192): there the result is ``x*G'`` or ``(n - x)*G'``, whichever has an
+    even ``y`` (same ECDH secret with either; see ``docs/pace.md``).
     ``peer_mapping_public`` must be a validated point (:func:`decode_public_key`).
 
     Raises:
@@ -433,6 +441,11 @@ def generic_mapping_public_key(
         if total is None:
             raise RemoteProtocolError("generic mapping produced the point at infinity")
         return ec.encode_point(curve, total)
+    drawn = isinstance(private_key, _Scalar) and private_key._drawn
+    if drawn and curve.name in _GENERIC_OPENSSL_CURVES:
+        return _mapped_public_key_x_only(
+            domain, native, nonce, mapping_private_key, peer_mapping_public, private_key
+        )
     term = eckeys.native_multiply(
         curve, cec.derive_private_key(x * mapping_private_key % n, native), peer_mapping_public
     )
@@ -443,6 +456,55 @@ def generic_mapping_public_key(
             raise RemoteProtocolError("generic mapping produced the point at infinity")
         term = total
     return ec.encode_point(curve, term)
+
+
+#: Curves whose OpenSSL code has no precomputed generator table: there ``k*G``
+#: costs what ``k*P`` costs, and ``derive_private_key`` two of them (it checks the pair).
+_GENERIC_OPENSSL_CURVES = frozenset(
+    {"secp192r1", "brainpoolP256r1", "brainpoolP384r1", "brainpoolP512r1"}
+)
+
+
+def _mapped_public_key_x_only(  # noqa: PLR0917 (the mapping's inputs, as above)
+    domain: EcDomain,
+    native: cec.EllipticCurve,
+    nonce: bytes,
+    mapping_private_key: int,
+    peer_mapping_public: Point,
+    private_key: int,
+) -> bytes:
+    """``+-x*G'`` for a CSPRNG-drawn ``x``: four OpenSSL multiplications and one comb.
+
+    ``H = a*PK_map,IC`` by :func:`eckeys.native_multiply` (two ECDHs with the
+    mapping key, whose public point OpenSSL computed when it drew the key),
+    ``s*G`` by :func:`ec.multiply_generator_secret` (a constant-sequence comb:
+    cheaper than ``derive_private_key``'s two multiplications on these curves),
+    ``G' = s*G + H``, then one ECDH of the ephemeral key with ``G'`` gives
+    ``x(x*G')`` and :func:`eckeys.native_lift_x` the point with that x and an
+    even ``y`` (decompression in OpenSSL). That point is ``x*G'`` or
+    ``-x*G' = (n - x)*G'``: both keys give the chip and the terminal the same
+    shared secret (ECDH keeps only the x-coordinate), and since ``x`` is
+    uniform and private, so is the key actually used (BIP 340's x-only keys
+    rest on the same fact). The square root is taken of a public value (the
+    key's x-coordinate, which is sent).
+    """
+    curve = domain.curve
+    shared = eckeys.native_multiply(
+        curve, _key_for(native, mapping_private_key), peer_mapping_public
+    )
+    s = int.from_bytes(nonce, "big") % curve.n
+    mapped: Point | None = shared
+    if s:
+        s_g = ec.multiply_generator_secret(curve, s)
+        mapped = ec.add_secret(curve, s_g, shared) if s_g is not None else shared
+    if mapped is None:
+        raise RemoteProtocolError("generic mapping produced the point at infinity")
+    peer = cec.EllipticCurvePublicNumbers(mapped.x, mapped.y, native).public_key()
+    try:
+        x_only = _key_for(native, private_key).exchange(cec.ECDH(), peer)
+    except ValueError as exc:
+        raise RemoteProtocolError("ECDH on the mapped generator failed") from exc
+    return ec.encode_point(curve, eckeys.native_lift_x(curve, int.from_bytes(x_only, "big")))
 
 
 # Constants of the pseudo-random function (ICAO 9303-11 §4.4.3.3.2).
