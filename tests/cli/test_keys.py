@@ -8,11 +8,13 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
 from click.testing import CliRunner, Result
 
+from macnss_auth.audit import load_events
 from macnss_auth.cli import main
 from macnss_auth.cli.home import HOME_ENV, KEY_ENV, read_keyring_file
 from macnss_auth.secret import Secret
@@ -289,3 +291,74 @@ def test_serve_does_not_start_while_the_keys_change(
     assert refused.exit_code == 1, refused.output
     assert "changing this home's keys" in refused.output
     assert started == []
+
+
+def _keyring_records(path: Path) -> list[dict[str, Any]]:
+    return [record for record in load_events(path) if record["method"] == "keyring"]
+
+
+def test_rotate_and_retire_are_recorded_in_the_home_audit_log(tmp_path: Path) -> None:
+    # A directory named by date: its digits must not make the screen refuse the record
+    # after the ring has changed.
+    home, other = tmp_path / "home", tmp_path / "2026-12-06" / "other.sqlite3"
+    _enrolled(home)
+    other.parent.mkdir()
+    first = bytes.fromhex((home / "keyring.key").read_text().strip())
+    with SQLiteStore(other, keyring=Keyring({"k1": first}, primary="k1")) as store:
+        for name in ("bob", "carol"):
+            store.put_enrollment(
+                Enrollment(subject=name, method="totp", secret=Secret(name.encode()), created_at=T0)
+            )
+    assert run(home, "keys", "rotate", "--database", str(other)).exit_code == 0
+    assert run(home, "keys", "retire", "--database", str(other)).exit_code == 0
+
+    rotated, retired = _keyring_records(home / "state.sqlite3")
+    assert (rotated["action"], rotated["outcome"]) == ("rotate_keys", "success")
+    assert rotated["details"] == {
+        "primary": "k2",
+        "previous": "k1",
+        "resealed": f"state.sqlite3=1; {other}=2",
+    }
+    assert (retired["action"], retired["outcome"]) == ("retire_keys", "success")
+    assert retired["details"] == {
+        "primary": "k2",
+        "retired": "k1",
+        "resealed": f"state.sqlite3=0; {other}=0",
+    }
+    # Never a key's value, and the chain still verifies.
+    log = (home / "state.sqlite3").read_bytes()
+    assert first.hex().encode() not in log
+    keys = read_keyring_file(home)
+    assert keys is not None
+    assert keys[0][1].hex().encode() not in log
+    verified = CliRunner().invoke(main, ["audit", "verify", str(home / "state.sqlite3")])
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.startswith("OK: ")
+
+
+def test_keys_without_a_home_store_record_in_serves_audit_file(tmp_path: Path) -> None:
+    # serve --database postgresql://... keeps its log in HOME/audit.sqlite3: so do these.
+    home, other = tmp_path / "home", tmp_path / "other.sqlite3"
+    assert run(home, "keys", "list").exit_code == 0
+    SQLiteStore(other, keyring=Keyring({"k1": bytes(32)}, primary="k1")).close()
+    assert run(home, "keys", "rotate", "--database", str(other)).exit_code == 0
+    assert not (home / "state.sqlite3").exists()
+    (record,) = _keyring_records(home / "audit.sqlite3")
+    assert record["action"] == "rotate_keys"
+    assert record["details"]["resealed"] == f"{other}=0"
+
+
+def test_a_rotation_that_fails_part_way_is_recorded_as_a_failure(tmp_path: Path) -> None:
+    home, broken = tmp_path / "home", tmp_path / "broken.sqlite3"
+    _enrolled(home)
+    broken.write_bytes(b"not a database" * 100)
+    failed = run(home, "keys", "rotate", "--database", str(broken))
+    assert failed.exit_code != 0
+    # The ring has k2 and the home's secret is sealed under it: the log says so.
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+    (record,) = _keyring_records(home / "state.sqlite3")
+    assert (record["action"], record["outcome"]) == ("rotate_keys", "failure")
+    assert record["details"]["resealed"] == "state.sqlite3=1"
+    assert record["details"]["error"]
+    verified = CliRunner().invoke(main, ["audit", "verify", str(home / "state.sqlite3")])
+    assert verified.exit_code == 0, verified.output
