@@ -146,6 +146,7 @@ def test_a_malformed_ring_file_gives_one_line(tmp_path: Path, content: str) -> N
     home = tmp_path / "home"
     home.mkdir()
     (home / "keyring.key").write_text(content)
+    (home / "keyring.key").chmod(0o600)  # as we create it: a wider mode adds a warning
     for args in (("keys", "list"), ("totp", "verify", "alice", "123456")):
         result = run(home, *args)
         assert result.exit_code == 1, result.output
@@ -237,6 +238,7 @@ def test_rotate_never_proposes_an_id_the_ring_has(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "keyring.key").write_text("k999999999 " + "11" * 32 + "\n")
+    (home / "keyring.key").chmod(0o600)
     for _ in range(2):
         rotated = run(home, "keys", "rotate")
         assert rotated.exit_code == 0, rotated.output
@@ -362,3 +364,46 @@ def test_a_rotation_that_fails_part_way_is_recorded_as_a_failure(tmp_path: Path)
     assert record["details"]["error"]
     verified = CliRunner().invoke(main, ["audit", "verify", str(home / "state.sqlite3")])
     assert verified.exit_code == 0, verified.output
+
+
+def test_a_key_file_others_may_read_is_used_with_one_warning(tmp_path: Path) -> None:
+    # A copied or restored file (or a Kubernetes secret volume, 0644 and read-only).
+    home = tmp_path / "home"
+    assert run(home, "keys", "list").exit_code == 0
+    assert run(home, "keys", "list").stderr == ""  # created 0600: nothing to say
+    path = home / "keyring.key"
+    path.chmod(0o644)
+    # The first form is read twice (as a ring, then as one key): one warning.
+    listed = run(home, "keys", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout == "k1 (primary)\n"
+    assert listed.stderr.count("warning:") == 1, listed.stderr
+    assert str(path) in listed.stderr
+    assert "(mode 0644)" in listed.stderr
+    assert f"chmod 600 {path}" in listed.stderr
+    assert path.read_text().strip() not in listed.stderr
+    (home / "oob-pepper.key").write_text("22" * 32 + "\n")
+    (home / "oob-pepper.key").chmod(0o640)  # group-readable is warned about too
+    sent = run(home, "code", "send", "alice", "--channel", "sms")
+    assert f"chmod 600 {home / 'oob-pepper.key'}" in sent.stderr, sent.output
+
+
+def test_a_key_file_anyone_may_write_is_refused(tmp_path: Path) -> None:
+    # Anyone on the machine could put their own key there (and forge what it protects).
+    home = tmp_path / "home"
+    assert run(home, "keys", "rotate").exit_code == 0
+    path = home / "keyring.key"
+    before = path.read_text()
+    keys = read_keyring_file(home)
+    assert keys is not None
+    path.chmod(0o666)
+    for args in (("keys", "list"), ("keys", "rotate"), ("totp", "verify", "alice", "123456")):
+        refused = run(home, *args)
+        assert refused.exit_code == 1, refused.output
+        assert refused.output.startswith("Error: "), refused.output
+        assert refused.output.count("\n") == 1, refused.output
+        assert f"chmod 600 {path}" in refused.output
+        assert all(key.hex() not in refused.output for _, key in keys)  # never a key
+    assert path.read_text() == before
+    path.chmod(0o600)
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
