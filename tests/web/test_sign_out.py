@@ -350,7 +350,7 @@ def log_in_page(client: TestClient, service: Service, lang: str = "en") -> httpx
     challenge_id = re.search(r'name="challenge_id" value="(\w+)"', step.text)
     assert challenge_id is not None, step.text
     answer = {"method": "sms", "code": service.sms_code(), "challenge_id": challenge_id.group(1)}
-    done = client.post(f"/login/verify?lang={lang}", data={**common, **answer})
+    done: httpx.Response = client.post(f"/login/verify?lang={lang}", data={**common, **answer})
     assert done.status_code == 200, done.text
     return done
 
