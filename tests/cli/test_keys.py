@@ -336,6 +336,11 @@ def test_rotate_and_retire_are_recorded_in_the_home_audit_log(tmp_path: Path) ->
     verified = CliRunner().invoke(main, ["audit", "verify", str(home / "state.sqlite3")])
     assert verified.exit_code == 0, verified.output
     assert verified.output.startswith("OK: ")
+    shown = CliRunner().invoke(main, ["audit", "show", str(home / "state.sqlite3")])
+    assert [line.split()[3:5] for line in shown.output.splitlines()[-2:]] == [
+        ["rotate_keys", "keyring"],
+        ["retire_keys", "keyring"],
+    ]
 
 
 def test_keys_without_a_home_store_record_in_serves_audit_file(tmp_path: Path) -> None:
