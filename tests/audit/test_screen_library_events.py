@@ -174,6 +174,20 @@ def test_document_signer_names_pass() -> None:
         SecretScreen().check_details({"document_signer": "P<MARALAMI<<ALI<<<<<<<"})
 
 
+def test_key_rotation_names_pass() -> None:
+    """`macnss-auth keys` records key ids and store names after the ring changed."""
+    SecretScreen(max_digits=0).check_details(
+        {
+            "primary": "k20261206",
+            "previous": "k1 2026-12-06",
+            "retired": "k1000000000",
+            "resealed": "/srv/2026-12-06/state.sqlite3=1234567; postgresql://***@10.0.0.5:5432/a=3",
+        }
+    )
+    with pytest.raises(AuditEventRejected):  # an MRZ is still an MRZ
+        SecretScreen().check_details({"resealed": "P<MARALAMI<<ALI<<<<<<<"})
+
+
 def test_whole_library_event_passes_a_strict_screen() -> None:
     """The details the authenticators write, at extreme values, under max_digits=0."""
     log = MemoryAuditLog(screen=SecretScreen(max_digits=0))

@@ -198,6 +198,7 @@ def test_demo_with_a_bad_key_file_gives_one_line(tmp_path: Path, damage: str) ->
     home = tmp_path / "demo"
     home.mkdir()
     (home / "keyring.key").write_text("00" * 32 + "\n")
+    (home / "keyring.key").chmod(0o600)  # as we create it: a wider mode adds a warning
     KEY_DAMAGE[damage](home / "keyring.key")
     code, out, err, exception = invoke(home, "demo")
     assert_one_line_error(code, out, err, exception)

@@ -8,11 +8,13 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
 from click.testing import CliRunner, Result
 
+from macnss_auth.audit import load_events
 from macnss_auth.cli import main
 from macnss_auth.cli.home import HOME_ENV, KEY_ENV, read_keyring_file
 from macnss_auth.secret import Secret
@@ -144,6 +146,7 @@ def test_a_malformed_ring_file_gives_one_line(tmp_path: Path, content: str) -> N
     home = tmp_path / "home"
     home.mkdir()
     (home / "keyring.key").write_text(content)
+    (home / "keyring.key").chmod(0o600)  # as we create it: a wider mode adds a warning
     for args in (("keys", "list"), ("totp", "verify", "alice", "123456")):
         result = run(home, *args)
         assert result.exit_code == 1, result.output
@@ -235,6 +238,7 @@ def test_rotate_never_proposes_an_id_the_ring_has(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "keyring.key").write_text("k999999999 " + "11" * 32 + "\n")
+    (home / "keyring.key").chmod(0o600)
     for _ in range(2):
         rotated = run(home, "keys", "rotate")
         assert rotated.exit_code == 0, rotated.output
@@ -289,3 +293,122 @@ def test_serve_does_not_start_while_the_keys_change(
     assert refused.exit_code == 1, refused.output
     assert "changing this home's keys" in refused.output
     assert started == []
+
+
+def _keyring_records(path: Path) -> list[dict[str, Any]]:
+    return [record for record in load_events(path) if record["method"] == "keyring"]
+
+
+def test_rotate_and_retire_are_recorded_in_the_home_audit_log(tmp_path: Path) -> None:
+    # A directory named by date: its digits must not make the screen refuse the record
+    # after the ring has changed.
+    home, other = tmp_path / "home", tmp_path / "2026-12-06" / "other.sqlite3"
+    _enrolled(home)
+    other.parent.mkdir()
+    first = bytes.fromhex((home / "keyring.key").read_text().strip())
+    with SQLiteStore(other, keyring=Keyring({"k1": first}, primary="k1")) as store:
+        for name in ("bob", "carol"):
+            store.put_enrollment(
+                Enrollment(subject=name, method="totp", secret=Secret(name.encode()), created_at=T0)
+            )
+    assert run(home, "keys", "rotate", "--database", str(other)).exit_code == 0
+    assert run(home, "keys", "retire", "--database", str(other)).exit_code == 0
+
+    rotated, retired = _keyring_records(home / "state.sqlite3")
+    assert (rotated["action"], rotated["outcome"]) == ("rotate_keys", "success")
+    assert rotated["details"] == {
+        "primary": "k2",
+        "previous": "k1",
+        "resealed": f"state.sqlite3=1; {other}=2",
+    }
+    assert (retired["action"], retired["outcome"]) == ("retire_keys", "success")
+    assert retired["details"] == {
+        "primary": "k2",
+        "retired": "k1",
+        "resealed": f"state.sqlite3=0; {other}=0",
+    }
+    # Never a key's value, and the chain still verifies.
+    log = (home / "state.sqlite3").read_bytes()
+    assert first.hex().encode() not in log
+    keys = read_keyring_file(home)
+    assert keys is not None
+    assert keys[0][1].hex().encode() not in log
+    verified = CliRunner().invoke(main, ["audit", "verify", str(home / "state.sqlite3")])
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.startswith("OK: ")
+    shown = CliRunner().invoke(main, ["audit", "show", str(home / "state.sqlite3")])
+    assert [line.split()[3:5] for line in shown.output.splitlines()[-2:]] == [
+        ["rotate_keys", "keyring"],
+        ["retire_keys", "keyring"],
+    ]
+
+
+def test_keys_without_a_home_store_record_in_serves_audit_file(tmp_path: Path) -> None:
+    # serve --database postgresql://... keeps its log in HOME/audit.sqlite3: so do these.
+    home, other = tmp_path / "home", tmp_path / "other.sqlite3"
+    assert run(home, "keys", "list").exit_code == 0
+    SQLiteStore(other, keyring=Keyring({"k1": bytes(32)}, primary="k1")).close()
+    assert run(home, "keys", "rotate", "--database", str(other)).exit_code == 0
+    assert not (home / "state.sqlite3").exists()
+    (record,) = _keyring_records(home / "audit.sqlite3")
+    assert record["action"] == "rotate_keys"
+    assert record["details"]["resealed"] == f"{other}=0"
+
+
+def test_a_rotation_that_fails_part_way_is_recorded_as_a_failure(tmp_path: Path) -> None:
+    home, broken = tmp_path / "home", tmp_path / "broken.sqlite3"
+    _enrolled(home)
+    broken.write_bytes(b"not a database" * 100)
+    failed = run(home, "keys", "rotate", "--database", str(broken))
+    assert failed.exit_code != 0
+    # The ring has k2 and the home's secret is sealed under it: the log says so.
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+    (record,) = _keyring_records(home / "state.sqlite3")
+    assert (record["action"], record["outcome"]) == ("rotate_keys", "failure")
+    assert record["details"]["resealed"] == "state.sqlite3=1"
+    assert record["details"]["error"]
+    verified = CliRunner().invoke(main, ["audit", "verify", str(home / "state.sqlite3")])
+    assert verified.exit_code == 0, verified.output
+
+
+def test_a_key_file_others_may_read_is_used_with_one_warning(tmp_path: Path) -> None:
+    # A copied or restored file (or a Kubernetes secret volume, 0644 and read-only).
+    home = tmp_path / "home"
+    assert run(home, "keys", "list").exit_code == 0
+    assert run(home, "keys", "list").stderr == ""  # created 0600: nothing to say
+    path = home / "keyring.key"
+    path.chmod(0o644)
+    # The first form is read twice (as a ring, then as one key): one warning.
+    listed = run(home, "keys", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout == "k1 (primary)\n"
+    assert listed.stderr.count("warning:") == 1, listed.stderr
+    assert str(path) in listed.stderr
+    assert "(mode 0644)" in listed.stderr
+    assert f"chmod 600 {path}" in listed.stderr
+    assert path.read_text().strip() not in listed.stderr
+    (home / "oob-pepper.key").write_text("22" * 32 + "\n")
+    (home / "oob-pepper.key").chmod(0o640)  # group-readable is warned about too
+    sent = run(home, "code", "send", "alice", "--channel", "sms")
+    assert f"chmod 600 {home / 'oob-pepper.key'}" in sent.stderr, sent.output
+
+
+def test_a_key_file_anyone_may_write_is_refused(tmp_path: Path) -> None:
+    # Anyone on the machine could put their own key there (and forge what it protects).
+    home = tmp_path / "home"
+    assert run(home, "keys", "rotate").exit_code == 0
+    path = home / "keyring.key"
+    before = path.read_text()
+    keys = read_keyring_file(home)
+    assert keys is not None
+    path.chmod(0o666)
+    for args in (("keys", "list"), ("keys", "rotate"), ("totp", "verify", "alice", "123456")):
+        refused = run(home, *args)
+        assert refused.exit_code == 1, refused.output
+        assert refused.output.startswith("Error: "), refused.output
+        assert refused.output.count("\n") == 1, refused.output
+        assert f"chmod 600 {path}" in refused.output
+        assert all(key.hex() not in refused.output for _, key in keys)  # never a key
+    assert path.read_text() == before
+    path.chmod(0o600)
+    assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"

@@ -341,3 +341,49 @@ def test_the_api_sign_out_answers_alike_for_a_token_with_no_session(service: Ser
     for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer  "}):
         refused = client.post("/v1/sessions/sign-out", headers=headers)
         assert (refused.status_code, refused.json()["reason"]) == (401, "unauthorized")
+
+
+def log_in_page(client: TestClient, service: Service, lang: str = "en") -> httpx.Response:
+    """An SMS login through the page's forms, in ``lang``; the success page."""
+    common = {"csrf": csrf_of(client.get(f"/login?lang={lang}").text), "subject": SUBJECT}
+    step = client.post(f"/login/begin?lang={lang}", data={**common, "method": "sms"})
+    challenge_id = re.search(r'name="challenge_id" value="(\w+)"', step.text)
+    assert challenge_id is not None, step.text
+    answer = {"method": "sms", "code": service.sms_code(), "challenge_id": challenge_id.group(1)}
+    done: httpx.Response = client.post(f"/login/verify?lang={lang}", data={**common, **answer})
+    assert done.status_code == 200, done.text
+    return done
+
+
+def test_the_success_page_signs_out_and_a_copy_is_refused_after(service: Service) -> None:
+    # Before, only the account page had the button: someone on a shared computer who
+    # signed in to go back to a service had no way to end the session from this page.
+    enroll(service)
+    person = TestClient(service.app)
+    done = log_in_page(person, service)
+    form = re.search(r'<form method="post" action="/logout" id="sign-out">(.*?)</form>',
+                     done.text, re.DOTALL)  # fmt: skip
+    assert form is not None, done.text
+    assert MESSAGES["en"]["sign_out"] in form.group(1)
+    session = person.cookies.get(COOKIE)
+    assert isinstance(session, str)
+    copy = thief(service.app, session)
+    assert copy.get("/account?lang=en").status_code == 200
+    out = person.post("/logout", data={"csrf": csrf_of(form.group(1))}, follow_redirects=False)
+    assert out.status_code == 303
+    assert out.headers["location"] == "/login?lang=en"
+    assert "max-age=0" in out.headers["set-cookie"].lower()
+    assert_refused(uses(copy))
+    assert person.get("/account?lang=en").status_code == 401
+    (event,) = revocations(service.audit.events)
+    assert (event.subject, event.details["ended"]) == (SUBJECT, "sign_out")
+
+
+def test_the_success_pages_sign_out_speaks_each_language(service: Service) -> None:
+    enroll(service)
+    for lang in ("ar", "fr", "en"):
+        done = log_in_page(TestClient(service.app), service, lang)
+        form = re.search(r'action="/logout" id="sign-out">(.*?)</form>', done.text, re.DOTALL)
+        assert form is not None, (lang, done.text)
+        assert MESSAGES[lang]["sign_out"] in form.group(1), lang
+    assert len({MESSAGES[lang]["sign_out"] for lang in ("ar", "fr", "en")}) == 3

@@ -38,6 +38,10 @@ class AuditAction(str, enum.Enum):
     RESYNC = "resync"
     RECOVERY = "recovery"
     REVOKE = "revoke"
+    ROTATE_KEYS = "rotate_keys"
+    """``macnss-auth keys rotate``: a new primary key, secrets re-sealed (method ``keyring``)."""
+    RETIRE_KEYS = "retire_keys"
+    """``macnss-auth keys retire``: secrets re-sealed, the old keys removed (method ``keyring``)."""
     CHECKPOINT = "checkpoint"
     """Written by the log itself: an Ed25519 signature over the chain so far."""
 

@@ -22,10 +22,12 @@ counts and durations under their keys (``retry_after``, ``duration``,
 under ``hint`` (``+212 6•• ••• •78``, ``a•••@smtp1234567.ma``: the shape of
 :func:`~macnss_auth.otp.contacts.mask_phone` and
 :func:`~macnss_auth.otp.contacts.mask_email`, with at most three national
-digits shown; an unmasked number under ``hint`` is still refused), and the
-document signer's certificate name. A refusal of the library's own event
-would come after the state it records had changed (a lockout set, a send
-counted), so these are accepted by rule, not by luck.
+digits shown; an unmasked number under ``hint`` is still refused), the
+document signer's certificate name, and the key ids and store names of
+``macnss-auth keys`` (``primary``, ``previous``, ``retired``, ``resealed``).
+A refusal of the library's own event would come after the state it records
+had changed (a lockout set, a send counted, a key rotated), so these are
+accepted by rule, not by luck.
 
 It does not look at ``subject`` (pseudonymize it with a key instead) or at
 the client metadata (IP addresses and user agents are wanted there).
@@ -106,6 +108,10 @@ _LIBRARY_NUMERIC_KEYS = frozenset(
 _HINT_KEYS = frozenset({"hint"})
 # A certificate's name (DS subject): serial numbers in it are public facts.
 _CERTIFICATE_KEYS = frozenset({"document_signer"})
+# `macnss-auth keys`: key ids (stored in the clear next to every sealed record) and
+# store names with counts (a path may hold a date; a URL's password is masked first).
+# They are recorded after the ring changed, so a refusal would lose the record.
+_NAME_KEYS = frozenset({"primary", "previous", "retired", "resealed"})
 # How values under a detail key are screened.
 _PLAIN, _NUMERIC, _HINT, _CERTIFICATE = range(4)
 _KEY_CACHE_SIZE = 1024
@@ -218,7 +224,7 @@ class SecretScreen:
             )
         if key in _HINT_KEYS:
             kind = _HINT
-        elif key in _CERTIFICATE_KEYS:
+        elif key in _CERTIFICATE_KEYS or key in _NAME_KEYS:
             kind = _CERTIFICATE
         elif key in self.numeric_keys or key in _LIBRARY_NUMERIC_KEYS:
             kind = _NUMERIC

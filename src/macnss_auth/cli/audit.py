@@ -211,7 +211,7 @@ def show(path: Path, limit: int | None, as_json: bool) -> None:
     columns = (
         ("seq", 6),
         ("at", 19),
-        ("action", 8),
+        ("action", 11),  # the longest: rotate_keys, retire_keys
         ("method", 8),
         ("outcome", 7),
         ("reason", 18),

@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -106,14 +107,18 @@ def load_key(home: Path, name: str, env: str) -> Secret:
 
 
 def _read_key_text(path: Path) -> str:
-    """The text of a key file.
+    """The text of a key file, its permissions checked (see :func:`_check_mode`).
 
     Raises:
         FileNotFoundError: there is no such file (the caller creates it).
-        ConfigurationError: it cannot be read or is not text.
+        ConfigurationError: it cannot be read, is not text, or anyone may write it.
     """
     try:
-        return path.read_text(encoding="ascii").strip()
+        with path.open("rb") as handle:
+            # The mode of the file read, not of whatever the name points to a moment later.
+            _check_mode(path, os.fstat(handle.fileno()).st_mode)
+            data = handle.read()
+        return data.decode("ascii").strip()
     except FileNotFoundError:
         raise
     except UnicodeDecodeError:
@@ -121,6 +126,36 @@ def _read_key_text(path: Path) -> str:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigurationError(f"cannot read the key file {path}: {reason}") from None
+
+
+# Key files already warned about in this process (a command may read one several times).
+_warned_modes: set[tuple[Path, int]] = set()
+
+
+def _check_mode(path: Path, mode: int) -> None:
+    """Refuse a world-writable key file; warn once about one group or others may read.
+
+    We create key files 0600, but a copied or restored file may be 0644. Reading
+    is only warned about: a Kubernetes secret volume is 0644 by default and
+    read-only, so refusing would break it, and a reader of the file already has
+    the key. A file anyone may write lets anyone choose the key (and so forge
+    what it seals or binds): that is refused.
+
+    Raises:
+        ConfigurationError: others may write the file.
+    """
+    if mode & stat.S_IWOTH:
+        raise ConfigurationError(
+            f"the key file {path} is writable by anyone (mode {stat.S_IMODE(mode):04o}):"
+            f" run `chmod 600 {path}` and check that the key in it is still yours"
+        )
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) and (path, mode) not in _warned_modes:
+        _warned_modes.add((path, mode))
+        click.echo(
+            f"warning: the key file {path} is readable or writable by group or others"
+            f" (mode {stat.S_IMODE(mode):04o}): run `chmod 600 {path}`",
+            err=True,
+        )
 
 
 def _create_exclusive(path: Path, data: bytes) -> bool:

@@ -22,6 +22,15 @@ exist is a typo (opening it would create an empty store that "re-seals 0",
 and ``retire`` would then drop the key the real one needs), and ``retire``
 with no store at all has nothing to check the old keys against.
 
+Each ``rotate`` and ``retire`` that changed something is recorded in the
+home's audit log (where ``serve`` writes, see
+:func:`~macnss_auth.cli.home.audit_path`; ``HOME/audit.sqlite3`` when the
+home has no ``state.sqlite3``, as next to PostgreSQL): action
+``rotate_keys`` or ``retire_keys``, method ``keyring``, the key ids (never a
+key) and the secrets re-sealed per store (a URL's password masked). One that
+fails after changing the ring or a store is recorded as a failure with what
+it had done.
+
 A key given by ``$MACNSS_AUTH_KEY`` lives outside the home; these commands
 refuse to run then (rotate it where it is kept, with ``Store.reseal``: see
 ``docs/stores.md``).
@@ -29,23 +38,30 @@ refuse to run then (rotate it where it is kept, with ``Store.reseal``: see
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from macnss_auth.audit.events import AuditAction, Outcome, record_event
+from macnss_auth.audit.sqlite import SQLiteAuditLog
 from macnss_auth.cli.home import (
     KEY_ENV,
     KEYRING_FILE,
+    LEGACY_AUDIT_FILE,
+    STATE_FILE,
     home_option,
     keyring_lock,
     load_key,
+    open_state,
     read_keyring_file,
     resolve_home,
     write_keyring_file,
 )
-from macnss_auth.clock import SystemRandom
+from macnss_auth.clock import SystemClock, SystemRandom
 from macnss_auth.errors import ConfigurationError
 from macnss_auth.store.base import Store
 from macnss_auth.store.keyring import Keyring
@@ -64,6 +80,8 @@ _database_option = click.option(
 
 
 _POSTGRES = ("postgresql://", "postgres://")
+KEYRING_METHOD = "keyring"
+"""The ``method`` of the audit records of ``keys rotate`` and ``keys retire``."""
 
 
 def _ring_file(home: Path) -> list[tuple[str, bytes]]:
@@ -112,16 +130,81 @@ def _open(home: Path, database: str | None, keyring: Keyring) -> Store:
     return SQLiteStore(Path(database), keyring=keyring)
 
 
-def _reseal_all(home: Path, targets: list[str | None], keyring: Keyring) -> None:
-    """Re-seal each store of ``targets`` (see :func:`_targets`); report each."""
+def _reseal_all(
+    home: Path, targets: list[str | None], keyring: Keyring, done: list[tuple[str, int]]
+) -> None:
+    """Re-seal each store of ``targets`` (see :func:`_targets`); report each.
+
+    Appends ``(store as shown, secrets re-sealed)`` to ``done`` as each store
+    finishes, so a failure part-way still says what was done.
+    """
     for target in targets:
         store = _open(home, target, keyring)
         try:
             moved = store.reseal()
         finally:
             store.close()
-        where = "state.sqlite3" if target is None else _shown(target)
+        where = STATE_FILE if target is None else _shown(target)
+        done.append((where, moved))
         click.echo(f"{where}: re-sealed {moved} secrets under {keyring.primary}")
+
+
+def _record(
+    home: Path,
+    keyring: Keyring,
+    *,
+    action: AuditAction,
+    outcome: Outcome,
+    details: dict[str, str],
+    done: list[tuple[str, int]],
+) -> None:
+    """Append what a ``keys`` command did to the home's audit log (never a key's value)."""
+    details = {**details, "resealed": "; ".join(f"{where}={n}" for where, n in done) or "none"}
+    with contextlib.ExitStack() as stack:
+        if (home / STATE_FILE).exists():
+            # The log in the store's file (or the older audit.sqlite3 next to it), as serve.
+            _, audit = stack.enter_context(open_state(home, keyring))
+        else:
+            # No home store (serve --database postgresql://...): serve's log is audit.sqlite3.
+            audit = SQLiteAuditLog(home / LEGACY_AUDIT_FILE)
+            stack.callback(audit.close)
+        record_event(
+            audit,
+            at=SystemClock().now(),
+            action=action,
+            method=KEYRING_METHOD,
+            outcome=outcome,
+            details=details,
+        )
+
+
+@contextlib.contextmanager
+def _recorded(
+    home: Path,
+    keyring: Keyring,
+    *,
+    action: AuditAction,
+    details: dict[str, str],
+    done: list[tuple[str, int]],
+) -> Iterator[None]:
+    """Record the block's work as a success, or as a failure (then re-raise)."""
+    try:
+        yield
+    except BaseException as exc:
+        # The ring or a store may have changed already: the log says so, and how far it
+        # got. The error that stopped the command is the one to report, not a second one
+        # from the log (an unwritable home fails both).
+        with contextlib.suppress(Exception):
+            _record(
+                home,
+                keyring,
+                action=action,
+                outcome=Outcome.FAILURE,
+                details={**details, "error": type(exc).__name__},
+                done=done,
+            )
+        raise
+    _record(home, keyring, action=action, outcome=Outcome.SUCCESS, details=details, done=done)
 
 
 def _shown(database: str) -> str:
@@ -158,7 +241,11 @@ def rotate(home: str | None, databases: tuple[str, ...]) -> None:
         # Written before any secret is sealed under it: the file opens everything at every
         # moment.
         write_keyring_file(root, keys)
-        _reseal_all(root, targets, Keyring(dict(keys), primary=new_id))
+        keyring = Keyring(dict(keys), primary=new_id)
+        details = {"primary": new_id, "previous": " ".join(key_id for key_id, _ in keys[1:])}
+        done: list[tuple[str, int]] = []
+        with _recorded(root, keyring, action=AuditAction.ROTATE_KEYS, details=details, done=done):
+            _reseal_all(root, targets, keyring, done)
     old = ", ".join(key_id for key_id, _ in keys[1:])
     click.echo(
         f"{new_id} is the primary key; {old} stay in keyring.key until `macnss-auth keys retire`"
@@ -187,6 +274,13 @@ def retire(home: str | None, databases: tuple[str, ...]) -> None:
                 "no store to re-seal (no HOME/state.sqlite3, no --database): name every store"
                 " sealed with this home's key; nothing retired"
             )
-        _reseal_all(root, targets, Keyring(dict(keys), primary=keys[0][0]))
-        write_keyring_file(root, keys[:1])
+        keyring = Keyring(dict(keys), primary=keys[0][0])
+        details = {
+            "primary": keys[0][0],
+            "retired": " ".join(key_id for key_id, _ in keys[1:]),
+        }
+        done: list[tuple[str, int]] = []
+        with _recorded(root, keyring, action=AuditAction.RETIRE_KEYS, details=details, done=done):
+            _reseal_all(root, targets, keyring, done)
+            write_keyring_file(root, keys[:1])
     click.echo(f"retired {', '.join(key_id for key_id, _ in keys[1:])}; {keys[0][0]} remains")
