@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from macnss_auth.audit import load_events
 from macnss_auth.cli import main
-from macnss_auth.cli.home import HOME_ENV, KEY_ENV, read_keyring_file
+from macnss_auth.cli.home import HOME_ENV, KEY_ENV, load_keyring, read_keyring_file
 from macnss_auth.secret import Secret
 from macnss_auth.store import Enrollment, Keyring, SQLiteStore
 from macnss_auth.testing.store_contract import T0
@@ -42,6 +42,12 @@ def _enrolled(home: Path) -> str:
     code = pyotp.TOTP(secret).at(int(time.time()) - 30)
     assert run(home, "totp", "confirm", "alice", code).exit_code == 0
     return secret
+
+
+def first_key(home: Path) -> None:
+    """The home's first key, k1, made as the first command that seals a secret makes it."""
+    home.mkdir(parents=True, exist_ok=True)
+    load_keyring(home)
 
 
 def _key_ids_in_the_file(home: Path) -> set[str]:
@@ -157,7 +163,10 @@ def test_a_malformed_ring_file_gives_one_line(tmp_path: Path, content: str) -> N
 
 def test_rotate_and_retire_reseal_every_database_named(tmp_path: Path) -> None:
     home, other = tmp_path / "home", tmp_path / "other.sqlite3"
-    assert run(home, "keys", "list").exit_code == 0  # the home's first key, k1
+    listed = run(home, "keys", "list")  # a listing makes no key (it used to make k1)
+    assert (listed.exit_code, "no keys yet" in listed.output) == (1, True), listed.output
+    assert not (home / "keyring.key").exists()
+    first_key(home)
     keys = read_keyring_file(home)
     assert keys is None  # the first form: one key, id k1
     first = bytes.fromhex((home / "keyring.key").read_text().strip())
@@ -346,7 +355,7 @@ def test_rotate_and_retire_are_recorded_in_the_home_audit_log(tmp_path: Path) ->
 def test_keys_without_a_home_store_record_in_serves_audit_file(tmp_path: Path) -> None:
     # serve --database postgresql://... keeps its log in HOME/audit.sqlite3: so do these.
     home, other = tmp_path / "home", tmp_path / "other.sqlite3"
-    assert run(home, "keys", "list").exit_code == 0
+    first_key(home)
     SQLiteStore(other, keyring=Keyring({"k1": bytes(32)}, primary="k1")).close()
     assert run(home, "keys", "rotate", "--database", str(other)).exit_code == 0
     assert not (home / "state.sqlite3").exists()
@@ -374,7 +383,7 @@ def test_a_rotation_that_fails_part_way_is_recorded_as_a_failure(tmp_path: Path)
 def test_a_key_file_others_may_read_is_used_with_one_warning(tmp_path: Path) -> None:
     # A copied or restored file (or a Kubernetes secret volume, 0644 and read-only).
     home = tmp_path / "home"
-    assert run(home, "keys", "list").exit_code == 0
+    first_key(home)
     assert run(home, "keys", "list").stderr == ""  # created 0600: nothing to say
     path = home / "keyring.key"
     path.chmod(0o644)
@@ -412,3 +421,10 @@ def test_a_key_file_anyone_may_write_is_refused(tmp_path: Path) -> None:
     assert path.read_text() == before
     path.chmod(0o600)
     assert run(home, "keys", "list").output == "k2 (primary)\nk1\n"
+
+
+def test_rotate_says_stays_for_one_old_key_and_stay_for_several(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first_key(home)
+    assert "k1 stays in keyring.key" in run(home, "keys", "rotate").output
+    assert "k2, k1 stay in keyring.key" in run(home, "keys", "rotate").output

@@ -222,7 +222,11 @@ def command() -> None:
 @home_option
 def list_keys(home: str | None) -> None:
     """Name the keys, the primary first (never their value)."""
-    keys = _ring_file(resolve_home(home))
+    root = resolve_home(home)
+    if not (root / KEYRING_FILE).exists() and os.environ.get(KEY_ENV) is None:
+        # A listing makes nothing: the first command that seals a secret creates the key.
+        raise click.ClickException(f"no keys yet: {root / KEYRING_FILE} does not exist")
+    keys = _ring_file(root)
     for n, (key_id, _) in enumerate(keys):
         click.echo(f"{key_id} (primary)" if n == 0 else key_id)
 
@@ -246,9 +250,11 @@ def rotate(home: str | None, databases: tuple[str, ...]) -> None:
         done: list[tuple[str, int]] = []
         with _recorded(root, keyring, action=AuditAction.ROTATE_KEYS, details=details, done=done):
             _reseal_all(root, targets, keyring, done)
-    old = ", ".join(key_id for key_id, _ in keys[1:])
+    old = [key_id for key_id, _ in keys[1:]]
+    verb = "stays" if len(old) == 1 else "stay"
     click.echo(
-        f"{new_id} is the primary key; {old} stay in keyring.key until `macnss-auth keys retire`"
+        f"{new_id} is the primary key; {', '.join(old)} {verb} in keyring.key"
+        " until `macnss-auth keys retire`"
     )
 
 
