@@ -93,6 +93,14 @@ class Keyring:
                 f"secret does not open under key {key_id!r}: wrong key or tampered record"
             ) from None
 
+    def reseal(self, sealed: bytes, *, context: bytes) -> bytes:
+        """``sealed`` opened under whichever key sealed it and sealed again under the primary.
+
+        Raises:
+            SecretKeyError: as :meth:`open`.
+        """
+        return self.seal(self.open(sealed, context=context), context=context)
+
     def open_decoy(self) -> None:
         """Do the work of one :meth:`open` on a value sealed for nothing, and drop it.
 

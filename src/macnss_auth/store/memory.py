@@ -137,8 +137,7 @@ class MemoryStore:
             stripped, sealed = entry
             if keyring.key_id_of(sealed) == primary:
                 continue
-            context = enrollment_context(*key)
-            fresh = keyring.seal(keyring.open(sealed, context=context), context=context)
+            fresh = keyring.reseal(sealed, context=enrollment_context(*key))
             with self._lock:
                 # Identity, not equality: a put_enrollment made a new tuple.
                 if self._enrollments.get(key) is entry:

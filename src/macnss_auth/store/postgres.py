@@ -532,11 +532,10 @@ class PostgresStore:
             subjects, methods, old, fresh = [], [], [], []
             for subject, method, sealed in rows:
                 context = enrollment_context(subject, method)
-                plain = self._keyring.open(bytes(sealed), context=context)
                 subjects.append(subject)
                 methods.append(method)
                 old.append(bytes(sealed))
-                fresh.append(self._keyring.seal(plain, context=context))
+                fresh.append(self._keyring.reseal(bytes(sealed), context=context))
             done += self._rowcount(
                 "UPDATE {s}.enrollments AS e SET sealed = v.fresh, key_id = %s"
                 " FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::bytea[])"

@@ -492,9 +492,8 @@ class RedisStore:
                 subject, method = json.loads(key[len(head) :].decode("utf-8"))
             except (ValueError, TypeError):
                 continue  # not a key this store wrote
-            context = enrollment_context(subject, method)
-            plain = self._keyring.open(bytes(sealed), context=context)
-            work.append((key, bytes(sealed), self._keyring.seal(plain, context=context)))
+            fresh = self._keyring.reseal(bytes(sealed), context=enrollment_context(subject, method))
+            work.append((key, bytes(sealed), fresh))
         if not work:
             return 0
         with self._client.pipeline(transaction=False) as pipe:

@@ -555,7 +555,15 @@ class SQLiteStore:
             )
             params.update(subject=rows[-1][0], method=rows[-1][1])
             updates = [
-                (self._reseal_one(subject, method, bytes(sealed)), primary, subject, method, sealed)
+                (
+                    self._keyring.reseal(
+                        bytes(sealed), context=enrollment_context(subject, method)
+                    ),
+                    primary,
+                    subject,
+                    method,
+                    sealed,
+                )
                 for subject, method, sealed in rows
             ]
             with self._transaction() as db:
@@ -565,10 +573,6 @@ class SQLiteStore:
                     " WHERE subject = ? AND method = ? AND sealed = ?",
                     updates,
                 ).rowcount
-
-    def _reseal_one(self, subject: str, method: str, sealed: bytes) -> bytes:
-        context = enrollment_context(subject, method)
-        return self._keyring.seal(self._keyring.open(sealed, context=context), context=context)
 
     # Monotonic counters ------------------------------------------------------
     def advance(self, key: str, value: int) -> bool:
