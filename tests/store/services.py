@@ -118,6 +118,16 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(datadir, ignore_errors=True)
 
 
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server this module started (and only such a one): politely, then for sure."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 @contextlib.contextmanager
 def redis_server(*options: str) -> Iterator[str]:
     """Start a Redis server (with extra command-line ``options``); yield its URL."""
@@ -148,12 +158,7 @@ def redis_server(*options: str) -> Iterator[str]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -230,10 +235,5 @@ def pgbouncer_server(
             time.sleep(0.05)
         yield conninfo
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -42,11 +42,16 @@ def schema() -> str:
 
 class TestPostgresStore(PersistentStoreContract):
     @pytest.fixture
-    def open_store(self, postgres: str, schema: str) -> Iterator[Callable[[Keyring], Store]]:
+    def conninfo(self, postgres: str) -> str:
+        """Where the stores connect (test_pgbouncer.py puts a PgBouncer there)."""
+        return postgres
+
+    @pytest.fixture
+    def open_store(self, conninfo: str, schema: str) -> Iterator[Callable[[Keyring], Store]]:
         opened: list[PostgresStore] = []
 
         def open_store(keyring: Keyring) -> Store:
-            store = PostgresStore(postgres, keyring=keyring, schema=schema)
+            store = PostgresStore(conninfo, keyring=keyring, schema=schema)
             opened.append(store)
             return store
 

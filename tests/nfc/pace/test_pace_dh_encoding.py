@@ -40,8 +40,7 @@ from macnss_auth.nfc.securityinfos import PaceInfo, PaceOid
 from macnss_auth.nfc.serve.memory import MemoryTransport
 from macnss_auth.testing import FixedClock, FixedRandom
 
-from ..card.paths import skip_or_fail
-from .openpace import PACE_CAN, OpenPace, OpenPaceChip, load
+from .openpace import PACE_CAN, OpenPace, OpenPaceChip
 
 MRZ = MrzKey("L898902C3", "740812", "120415")
 INFO = PaceInfo(PaceOid.DH_GM_AES_CBC_CMAC_128, 2, 0)
@@ -112,15 +111,6 @@ def test_ec_tokens_have_one_encoding() -> None:
 # leading zeros. test_pace_openpace.py runs it plainly (and, marked slow, until
 # every leading-zero case occurs); here it also stands behind a proxy that pads
 # its values to the length of p, as some chips send them.
-
-
-@pytest.fixture(scope="module")
-def lib() -> OpenPace:
-    loaded = load()
-    if loaded is None:
-        skip_or_fail("libeac3 (OpenPACE) is not installed: apt-get install libeac3")
-    assert loaded is not None
-    return loaded
 
 
 class PaddingChip:

@@ -29,8 +29,7 @@ from macnss_auth.nfc.serve.memory import MemoryTransport
 from macnss_auth.testing import FixedRandom
 
 from ..card.conftest import issued
-from ..card.paths import skip_or_fail
-from .openpace import PACE_CAN, OpenPace, OpenPaceChip, load, openpace_terminal
+from .openpace import PACE_CAN, OpenPace, OpenPaceChip, openpace_terminal
 
 DH = PaceInfo(PaceOid.DH_GM_3DES_CBC_CBC, 2, 0)
 ECDH = (
@@ -38,15 +37,6 @@ ECDH = (
     PaceInfo(PaceOid.ECDH_GM_AES_CBC_CMAC_128, 2, 12),
 )
 CAN_DIGITS = b"123456"
-
-
-@pytest.fixture(scope="module")
-def lib() -> OpenPace:
-    loaded = load()
-    if loaded is None:
-        skip_or_fail("libeac3 (OpenPACE) is not installed: apt-get install libeac3")
-    assert loaded is not None
-    return loaded
 
 
 def _chip_runs(lib: OpenPace, info: PaceInfo, seeds: Iterator[int]) -> Iterator[tuple[int, int]]:

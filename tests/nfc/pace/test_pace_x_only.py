@@ -30,8 +30,7 @@ from macnss_auth.nfc.pace import primitives as pm
 from macnss_auth.nfc.protocol import run
 from macnss_auth.nfc.securityinfos import PaceInfo, PaceOid
 
-from ..card.paths import skip_or_fail
-from .openpace import PACE_CAN, OpenPace, OpenPaceChip, load
+from .openpace import PACE_CAN, OpenPace, OpenPaceChip
 
 CURVES = [g for g in (dp.standardized(i) for i in dp.DomainParameterId) if isinstance(g, Curve)]
 NATIVE = [c for c in CURVES if native_curve(c) is not None]
@@ -139,15 +138,6 @@ def test_scripted_keys_keep_the_exact_key(curve: Curve) -> None:
     )
     s = int.from_bytes(nonce, "big")
     assert sent == ec.multiply(curve, x * (s + a * b) % curve.n, curve.generator)
-
-
-@pytest.fixture(scope="module")
-def lib() -> OpenPace:
-    loaded = load()
-    if loaded is None:
-        skip_or_fail("libeac3 (OpenPACE) is not installed: apt-get install libeac3")
-    assert loaded is not None
-    return loaded
 
 
 @pytest.mark.parametrize("parameter_id", sorted(X_ONLY_IDS), ids=X_ONLY_IDS.get)
