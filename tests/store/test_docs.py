@@ -49,20 +49,22 @@ def test_the_stores_guide_example_runs() -> None:
     assert done.stdout == "ok\n"
 
 
-def test_the_combined_layout_example_runs() -> None:
-    (example,) = [b for b in _blocks() if "in_store" in b]
+def _run_the_block_with(marker: str) -> subprocess.CompletedProcess[str]:
+    """Run the one guide block containing ``marker`` in a fresh interpreter; it must succeed."""
+    (example,) = [b for b in _blocks() if marker in b]
     done = subprocess.run(
         [sys.executable, "-c", example], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_the_combined_layout_example_runs() -> None:
+    done = _run_the_block_with("in_store")
     # enroll and confirm: two records in the store's own file, chain intact.
     assert done.stdout == "2 records, chain intact\n"
 
 
 def test_the_rotation_example_runs() -> None:
-    (example,) = [b for b in _blocks() if "reseal" in b]
-    done = subprocess.run(
-        [sys.executable, "-c", example], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_the_block_with("reseal")
     assert done.stdout == "no key 'k2' in the keyring to open this secret\nrotated\n"

@@ -96,6 +96,14 @@ def assert_refused(responses: dict[str, httpx.Response]) -> None:
         assert responses[name].json()["reason"] == "unauthorized", name
 
 
+def two_instances(open_any_store: OpenStore) -> tuple[Service, Service]:
+    """Two instances of the service: one store (a SQLite file, a PostgreSQL schema...), one
+    key set, one clock."""
+    keys, clock = SigningKeys.generate(), FixedClock.at(NOW)
+    one = build(store=open_any_store(), keys=keys, clock=clock)
+    return one, build(store=open_any_store(), keys=keys, clock=clock)
+
+
 def revocations(events: Iterable[AuditEvent]) -> list[AuditEvent]:
     return [e for e in events if (e.action, e.method) == (AuditAction.REVOKE, "session")]
 
@@ -169,10 +177,8 @@ def test_the_revocation_is_no_challenge_and_purges_itself(service: Service) -> N
 def test_signing_out_on_one_instance_ends_the_session_on_the_other(
     open_any_store: OpenStore,
 ) -> None:
-    # Two instances of the service: one store (a SQLite file, a PostgreSQL schema...), one key set.
-    keys, clock = SigningKeys.generate(), FixedClock.at(NOW)
-    one = build(store=open_any_store(), keys=keys, clock=clock)
-    two = build(store=open_any_store(), keys=keys, clock=clock)
+    one, two = two_instances(open_any_store)
+    clock = one.clock
     enroll(one)
     person = TestClient(one.app)
     session = log_in(person, one)
@@ -298,9 +304,7 @@ def api_sign_out(client: TestClient, token: str) -> httpx.Response:
 def test_an_apps_session_signs_out_through_the_api_on_every_instance(
     open_any_store: OpenStore,
 ) -> None:
-    keys, clock = SigningKeys.generate(), FixedClock.at(NOW)
-    one = build(store=open_any_store(), keys=keys, clock=clock)
-    two = build(store=open_any_store(), keys=keys, clock=clock)
+    one, two = two_instances(open_any_store)
     enroll(one)
     app, copy = TestClient(one.app), TestClient(two.app)
     token = api_session(app, one)

@@ -271,6 +271,11 @@ class _Vpcd:
         header = self._exact(2)
         return self._exact(int.from_bytes(header, "big"))
 
+    def apdu(self, command: bytes) -> bytes:
+        """Send a command APDU and return the card's answer."""
+        self.send(command)
+        return self.receive()
+
     def _exact(self, n: int) -> bytes:
         out = b""
         while len(out) < n:
@@ -309,8 +314,7 @@ def test_vpcd_refuses_empty_messages_and_unknown_controls_and_keeps_the_link(
             link.send(b"\xff")
             link.send(b"\x04")  # get ATR: answered in order, so the three above are handled
             assert link.receive() == server.card.atr
-            link.send(GET_CHALLENGE)
-            assert link.receive()[-2:] == b"\x90\x00"
+            assert link.apdu(GET_CHALLENGE)[-2:] == b"\x90\x00"
     finally:
         link.close()
     warnings = _warnings(caplog, "macnss_auth.nfc.serve.vpcd")
@@ -329,8 +333,7 @@ def test_vpcd_a_message_cut_short_ends_that_link_only(
         cut.close()
         again = _Vpcd(port)  # accepted once the cut link is over
         try:
-            again.send(GET_CHALLENGE)
-            assert again.receive()[-2:] == b"\x90\x00"
+            assert again.apdu(GET_CHALLENGE)[-2:] == b"\x90\x00"
         finally:
             again.close()
     warnings = _warnings(caplog, "macnss_auth.nfc.serve.vpcd")
@@ -355,8 +358,7 @@ def test_vpcd_a_message_whose_rest_never_comes_times_out_and_the_card_serves_aga
             stuck.close()
         again = _Vpcd(port)
         try:
-            again.send(GET_CHALLENGE)
-            assert again.receive()[-2:] == b"\x90\x00"
+            assert again.apdu(GET_CHALLENGE)[-2:] == b"\x90\x00"
         finally:
             again.close()
     warnings = _warnings(caplog, "macnss_auth.nfc.serve.vpcd")
@@ -391,8 +393,7 @@ def test_vpcd_answers_after_any_messages(
                 assert link.receive() == server.card.atr
             elif len(message) > 1:
                 assert len(link.receive()) >= 2  # every command APDU gets a status word
-        link.send(GET_CHALLENGE)
-        assert link.receive()[-2:] == b"\x90\x00"
+        assert link.apdu(GET_CHALLENGE)[-2:] == b"\x90\x00"
     finally:
         link.close()
 
@@ -405,8 +406,7 @@ def test_vpcd_the_longest_message_is_a_command_the_card_answers(
     try:
         link.send(b"\x00\xb0\x00\x00" + b"\xff" * 65531)  # 65,535 bytes, no valid length
         assert link.receive() == StatusCode.WRONG_LENGTH.encode()
-        link.send(GET_CHALLENGE)
-        assert link.receive()[-2:] == b"\x90\x00"
+        assert link.apdu(GET_CHALLENGE)[-2:] == b"\x90\x00"
     finally:
         link.close()
 
@@ -420,9 +420,7 @@ def test_vpcd_a_card_that_raises_answers_6f00_and_the_link_goes_on(
         try:
             with monkeypatch.context() as patch:
                 patch.setattr(FileSystem, "application", _raise)
-                link.send(SELECT_LDS1)
-                assert link.receive() == b"\x6f\x00"
-            link.send(SELECT_LDS1)
-            assert link.receive() == b"\x90\x00"
+                assert link.apdu(SELECT_LDS1) == b"\x6f\x00"
+            assert link.apdu(SELECT_LDS1) == b"\x90\x00"
         finally:
             link.close()
