@@ -6,6 +6,7 @@ import fcntl
 import os
 import re
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ from typing import Any
 import pyotp
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from macnss_auth.audit import load_events
 from macnss_auth.cli import main
 from macnss_auth.cli.home import HOME_ENV, KEY_ENV, load_keyring, read_keyring_file
+from macnss_auth.errors import ConfigurationError
 from macnss_auth.secret import Secret
 from macnss_auth.store import Enrollment, Keyring, SQLiteStore
 from macnss_auth.testing.store_contract import T0
@@ -428,3 +432,37 @@ def test_rotate_says_stays_for_one_old_key_and_stay_for_several(tmp_path: Path) 
     first_key(home)
     assert "k1 stays in keyring.key" in run(home, "keys", "rotate").output
     assert "k2, k1 stay in keyring.key" in run(home, "keys", "rotate").output
+
+
+_ring_lines = st.lists(
+    st.one_of(
+        st.text(max_size=80),
+        st.builds(
+            lambda kid, key, sep: f"{kid}{sep}{key}",
+            st.text(max_size=8),
+            st.sampled_from(["11" * 32, "1" * 63, "gg" * 32, "\u0661\u0661" * 32, ""]),
+            st.sampled_from([" ", "\t", "  ", "", " x "]),
+        ),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(content=st.one_of(st.binary(max_size=300), _ring_lines.map("\n".join).map(str.encode)))
+def test_any_keyring_file_reads_as_keys_or_a_configuration_error(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder)
+        (home / "keyring.key").write_bytes(content)
+        (home / "keyring.key").chmod(0o600)
+        outcome: list[tuple[str, bytes]] | ConfigurationError | None
+        try:
+            outcome = read_keyring_file(home)
+        except ConfigurationError as exc:
+            outcome = exc
+    if isinstance(outcome, ConfigurationError):
+        assert "11" * 8 not in str(outcome)  # never key material in the message
+    else:
+        for key_id, key in outcome or []:
+            assert re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key_id)
+            assert len(key) == 32
