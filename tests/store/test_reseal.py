@@ -169,8 +169,10 @@ def test_batch_size_must_be_positive(backend: Backend) -> None:
             store.reseal(batch_size=size)
 
 
-def test_a_record_that_does_not_open_stops_the_run_in_its_batch(backend: Backend) -> None:
-    """A wrong key under the right id: SecretKeyError, and the records after it keep k1."""
+def test_a_record_that_does_not_open_stops_the_run_in_its_batch(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """A wrong key under the right id: SecretKeyError, and its batch keeps k1."""
     wrong = Keyring({"k1": bytes(32)}, primary="k1")
     old = backend.open(K1)
     for subject in ("a1", "a2", "a3"):
@@ -179,10 +181,14 @@ def test_a_record_that_does_not_open_stops_the_run_in_its_batch(backend: Backend
     for subject in ("c1", "c2"):
         old.put_enrollment(enrollment(subject=subject))
     with pytest.raises(SecretKeyError, match="k1"):
-        backend.open(ROTATED).reseal(batch_size=100)  # one batch (Redis: SCAN may split)
+        backend.open(ROTATED).reseal(batch_size=100)
     raw = backend.raw()
     assert raw[("b-wrong", "totp")][1] == "k1"
-    assert sum(kid == "k2" for _, kid in raw.values()) < 5
+    if request.node.callspec.params["backend"] != "redis":
+        # All six are one batch of the SQL stores' ordered pages: none was written. (Redis:
+        # a SCAN reply holds whatever keys its hash slots hold, with other tests' keys in
+        # the same server, so which records shared the wrong one's batch is not known.)
+        assert [kid for _, kid in raw.values()] == ["k1"] * 6
 
 
 @pytest.mark.services
